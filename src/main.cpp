@@ -1,2 +1,124 @@
-// Placeholder entry point until the wiring lands in this same session.
-int main() { return 0; }
+// gripd entry point: command line, config, workers, signals. Wiring only; behaviour lives in modules.
+#include "gripd/config/cli.hpp"
+#include "gripd/config/routes.hpp"
+#include "gripd/config/settings.hpp"
+#include "gripd/core/log.hpp"
+#include "gripd/http/listener.hpp"
+#include "gripd/loop/worker.hpp"
+#include "gripd/proxy/proxy_service.hpp"
+#include "server.hpp"
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <thread>
+#include <uv.h>
+
+using namespace gripd;
+
+namespace {
+
+// The main thread's loop: signals and the routes file watch. It talks to workers only through their
+// inboxes, as producer number `workers.size()`.
+struct MainLoop {
+    uv_loop_t loop{};
+    uv_signal_t sigint{}, sigterm{}, sighup{};
+    uv_fs_poll_t routes_watch{};
+    app::Server* server = nullptr;
+    bool watching = false;
+};
+
+void stop_all(MainLoop& m, int signum) {
+    LOG_INFO("main", "got signal %d: stopping", signum);
+    m.server->request_stop();
+    uv_close(reinterpret_cast<uv_handle_t*>(&m.sigint), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&m.sigterm), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&m.sighup), nullptr);
+    if (m.watching) uv_close(reinterpret_cast<uv_handle_t*>(&m.routes_watch), nullptr);
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    signal(SIGPIPE, SIG_IGN);
+    config::CliResult cli = config::parse_cli(argc, argv);
+    if (!cli.ok()) {
+        std::fprintf(stderr, "gripd: %s\n\n%s", cli.error.c_str(), config::cli_usage().c_str());
+        return 2;
+    }
+    if (cli.options.help) {
+        std::fputs(config::cli_usage().c_str(), stdout);
+        return 0;
+    }
+    if (cli.options.version) {
+        std::printf("gripd %s\n", GRIPD_VERSION);
+        return 0;
+    }
+    config::SettingsResult loaded = config::load_settings(cli.options);
+    if (!loaded.ok()) {
+        std::fprintf(stderr, "gripd: %s\n", loaded.error.c_str());
+        return 2;
+    }
+    const config::Settings& settings = loaded.settings;
+    core::log_set_level(settings.log_level);
+    if (!settings.log_file.empty() && !core::log_set_file(settings.log_file.c_str())) {
+        std::fprintf(stderr, "gripd: cannot open log file %s\n", settings.log_file.c_str());
+        return 2;
+    }
+    config::log_notices(loaded.notices);
+
+    app::Server server(settings);
+    if (!server.load_routes(/*initial=*/true)) return 2;
+    std::string error;
+    if (!server.start(&error)) {
+        LOG_ERROR("main", "%s", error.c_str());
+        server.request_stop();
+        server.join();
+        return 1;
+    }
+
+    MainLoop m;
+    m.server = &server;
+    uv_loop_init(&m.loop);
+    m.loop.data = &m;
+    for (auto* s : {&m.sigint, &m.sigterm, &m.sighup}) {
+        uv_signal_init(&m.loop, s);
+        s->data = &m;
+    }
+    uv_signal_start(&m.sigint, [](uv_signal_t* s, int n) { stop_all(*static_cast<MainLoop*>(s->data), n); }, SIGINT);
+    uv_signal_start(&m.sigterm, [](uv_signal_t* s, int n) { stop_all(*static_cast<MainLoop*>(s->data), n); }, SIGTERM);
+    uv_signal_start(
+        &m.sighup,
+        [](uv_signal_t* s, int) {
+            LOG_INFO("main", "got SIGHUP: reloading routes");
+            static_cast<MainLoop*>(s->data)->server->load_routes(false);
+        },
+        SIGHUP);
+    if (settings.route_lines.empty() && !settings.routes_file.empty()) {
+        // Pushpin reloads the routes file when it changes; polling survives editors that replace files.
+        uv_fs_poll_init(&m.loop, &m.routes_watch);
+        m.routes_watch.data = &m;
+        m.watching = uv_fs_poll_start(
+                         &m.routes_watch,
+                         [](uv_fs_poll_t* h, int status, const uv_stat_t*, const uv_stat_t*) {
+                             if (status < 0) return;
+                             LOG_INFO("main", "routes file changed: reloading");
+                             static_cast<MainLoop*>(h->data)->server->load_routes(false);
+                         },
+                         settings.routes_file.c_str(), 1000) == 0;
+    }
+    // Overflowed inbox messages from the main thread are retried on this timer.
+    uv_timer_t flush_timer;
+    uv_timer_init(&m.loop, &flush_timer);
+    flush_timer.data = &server;
+    uv_timer_start(&flush_timer, [](uv_timer_t* t) { static_cast<app::Server*>(t->data)->flush_main_overflow(); }, 100, 100);
+    uv_unref(reinterpret_cast<uv_handle_t*>(&flush_timer));
+
+    uv_run(&m.loop, UV_RUN_DEFAULT); // returns once the signal handles are closed
+    uv_close(reinterpret_cast<uv_handle_t*>(&flush_timer), nullptr);
+    uv_run(&m.loop, UV_RUN_DEFAULT);
+    server.join();
+    uv_loop_close(&m.loop);
+    LOG_INFO("main", "stopped");
+    return 0;
+}

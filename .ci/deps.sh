@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installs what gripd needs to build and test on Debian 12 (idempotent; run as root or with sudo).
+set -euo pipefail
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+PKGS=(meson ninja-build pkg-config g++ libuv1-dev libssl-dev rapidjson-dev libwslay-dev catch2 node-llhttp
+      curl python3-pytest python3-websockets python3-aiohttp python3-requests clang libclang-rt-14-dev)
+missing=()
+for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ "${#missing[@]}" -gt 0 ]; then
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
+fi

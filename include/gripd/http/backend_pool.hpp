@@ -1,0 +1,134 @@
+// Backend connections: the client side of HTTP/1.1 towards backends. Each worker has one
+// BackendPool keeping idle keep-alive connections per target (host:port); a BackendConn belongs to
+// one worker and serves one request at a time for one BackendUser (a proxy session).
+#pragma once
+
+#include "gripd/core/intrusive_list.hpp"
+#include "gripd/http/response_parser.hpp"
+#include "gripd/net/tcp_conn.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+namespace gripd::http {
+
+class BackendConn;
+struct DnsQuery;
+class BackendPool;
+
+// Receives the events of the request it sent on a BackendConn.
+class BackendUser {
+public:
+    virtual ~BackendUser() = default;
+    virtual void on_backend_connected(BackendConn& conn) = 0;
+    // Connecting failed (DNS, refused, timeout); the connection is gone.
+    virtual void on_backend_connect_failed(int uv_status) = 0;
+    virtual void on_backend_head(ResponseHead& head) = 0;
+    virtual void on_backend_body(std::string_view data) = 0;
+    virtual void on_backend_complete() = 0;
+    // The connection failed after connecting. `reused` tells whether it came from the idle pool and
+    // no response byte was seen (the request may be retried on a fresh connection).
+    virtual void on_backend_error(int uv_status, bool retryable) = 0;
+    virtual void on_backend_writable() {}
+};
+
+struct BackendTarget {
+    std::string host; // name or numeric address (no brackets)
+    int port = 80;
+    std::string key() const { return host + ":" + std::to_string(port); }
+};
+
+class BackendConn final : public net::TcpConn, private ResponseParser::Handler {
+public:
+    // Sends bytes of the request. Returns false if the connection is gone.
+    bool send(std::string_view data) { return write(data); }
+    // The user is done with this connection: back to the pool if it finished cleanly, else closed.
+    void release();
+    // The user gives up (client gone, error): close without reuse.
+    void abandon();
+    // Response body flow control.
+    void pause_response() { stop_reading(); }
+    void resume_response() { start_reading(); }
+    // For HEAD requests: the response has no body.
+    void expect_no_body(bool v) { parser_.expect_no_body(v); }
+    bool was_reused() const { return reused_; }
+
+private:
+    friend class BackendPool;
+    BackendConn(loop::Worker& worker, BackendPool& pool, std::string key);
+
+    void connect(const BackendTarget& target, uint64_t timeout_ms);
+    void connect_addr(const sockaddr* addr);
+    void attach(BackendUser& user, bool reused);
+    void fail_connect(int status);
+
+    // TcpConn
+    void on_data(const char* data, size_t len) override;
+    void on_read_end(int status) override;
+    void on_write_drained() override;
+    void on_close() override;
+    void on_timeout() override;
+    // ResponseParser::Handler
+    void on_response_head(ResponseHead& head) override;
+    void on_response_body(std::string_view data) override;
+    void on_response_complete() override;
+
+    static void on_connected(uv_connect_t* req, int status);
+
+    enum class State { Connecting, Busy, Idle, Done };
+    BackendPool& pool_;
+    std::string key_;
+    ResponseParser parser_;
+    BackendUser* user_ = nullptr;
+    State state_ = State::Connecting;
+    bool reused_ = false;
+    bool got_bytes_ = false;
+    bool complete_ = false;
+    bool keep_alive_ = true;
+    bool in_feed_ = false;
+    bool release_pending_ = false;
+    struct DnsQuery* dns_ = nullptr;
+    uv_connect_t connect_req_{};
+
+public:
+    core::ListHook idle_link;
+};
+
+class BackendPool {
+public:
+    explicit BackendPool(loop::Worker& worker) : worker_(worker) {}
+    BackendPool(const BackendPool&) = delete;
+    BackendPool& operator=(const BackendPool&) = delete;
+
+    void set_limits(uint64_t connect_timeout_ms, uint64_t idle_timeout_ms, size_t max_idle_per_target) {
+        connect_timeout_ms_ = connect_timeout_ms;
+        idle_timeout_ms_ = idle_timeout_ms;
+        max_idle_per_target_ = max_idle_per_target;
+    }
+    // Gives `user` a connection to `target`: an idle one at once (on_backend_connected called before
+    // this returns), or a new one when connected. Either way exactly one of on_backend_connected /
+    // on_backend_connect_failed follows.
+    void acquire(const BackendTarget& target, BackendUser& user);
+    // Closes every idle connection (shutdown).
+    void close_idle();
+    size_t idle_count() const;
+
+private:
+    friend class BackendConn;
+    struct IdleList {
+        core::IntrusiveList<BackendConn, &BackendConn::idle_link> list;
+        size_t count = 0;
+    };
+    void park(BackendConn& conn);
+    void unpark(BackendConn& conn);
+
+    loop::Worker& worker_;
+    std::unordered_map<std::string, std::unique_ptr<IdleList>> idle_;
+    uint64_t connect_timeout_ms_ = 5000;
+    uint64_t idle_timeout_ms_ = 60000;
+    size_t max_idle_per_target_ = 256;
+};
+
+} // namespace gripd::http

@@ -1,0 +1,114 @@
+// Worker: one thread running one uv loop. Every connection, request and subscription belongs to
+// exactly one worker for its whole life. Other threads reach a worker only through its inbox
+// (Worker::post), which is lock-free: one single-producer ring per sending thread.
+#pragma once
+
+#include "gripd/loop/deletable.hpp"
+#include "gripd/loop/inbox.hpp"
+#include "gripd/loop/timer_wheel.hpp"
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <thread>
+#include <uv.h>
+#include <vector>
+
+namespace gripd::loop {
+
+class Worker {
+public:
+    // `index` is this worker's number (0..count-1); `producers` is how many threads may post to it
+    // (each gets its own ring: the other workers plus the main thread).
+    Worker(int index, int producers);
+    Worker(const Worker&) = delete;
+    Worker& operator=(const Worker&) = delete;
+    ~Worker();
+
+    int index() const { return index_; }
+    uv_loop_t* uv() { return &loop_; }
+    TimerWheel& timers() { return *timers_; }
+    // A read buffer shared by every connection of this worker (valid only during a read callback).
+    std::vector<char>& read_buffer() { return read_buffer_; }
+
+    // Frees `obj` after the current loop iteration.
+    void defer_delete(std::unique_ptr<Deletable> obj);
+
+    // Runs `fn` on the worker thread right after the loop starts (wiring: listeners, services).
+    void on_start(std::function<void(Worker&)> fn) { start_hooks_.push_back(std::move(fn)); }
+    // Runs `fn` on the worker thread when a stop is requested (close listeners, idle connections).
+    void on_stop(std::function<void(Worker&)> fn) { stop_hooks_.push_back(std::move(fn)); }
+    // Runs `fn` when the worker closes everything at the end of a stop: close owned connections.
+    void on_close_all(std::function<void(Worker&)> fn) { close_hooks_.push_back(std::move(fn)); }
+    // Handles inbox messages other than the built-in Stop (set before start()).
+    void set_message_handler(std::function<void(Worker&, InboxMessage&)> fn) { handler_ = std::move(fn); }
+
+    // Starts the thread; returns false (and logs) if listeners failed to open.
+    void start();
+    void join();
+    // Thread-safe: asks the worker to stop accepting, finish in-flight requests and, after
+    // `grace_ms`, close everything and end its loop.
+    void request_stop(uint64_t grace_ms);
+    bool is_stopping() const { return stopping_; }
+
+    // Sends a message from producer `producer` (the caller's thread number: a worker index, or the
+    // main thread's number) to this worker. Never blocks; see Inbox.
+    bool post(int producer, InboxMessage&& msg) { return inbox_.push(producer, std::move(msg)); }
+    // Retries the overflow of `producer` (call from that producer's thread).
+    void flush_from(int producer) {
+        if (inbox_.has_overflow(producer)) inbox_.flush(producer);
+    }
+
+    // Client connection accounting (for graceful stop).
+    void on_client_opened() { ++client_connections_; }
+    void on_client_closed();
+    int64_t client_connections() const { return client_connections_; }
+
+    // Workers that share a shutdown: each closes its inbox only when all of them have quiesced, so
+    // no peer can still be posting to it.
+    void set_shutdown_barrier(std::atomic<int>* quiesced, int worker_count) {
+        quiesced_ = quiesced;
+        worker_count_ = worker_count;
+    }
+    // Peers whose inboxes this worker posts to; their overflow is flushed on every loop turn.
+    void set_peers(std::vector<Worker*> peers) { peers_ = std::move(peers); }
+
+    // True when the calling thread is this worker's thread.
+    bool on_own_thread() const { return std::this_thread::get_id() == thread_id_; }
+
+private:
+    static void on_check(uv_check_t* h);
+    static void on_grace_end(void* self);
+    static void on_wake(uv_async_t* h);
+    static void on_barrier_poll(void* self);
+    void quiesce();
+    void run();
+    void handle(InboxMessage& msg);
+    void begin_stop(uint64_t grace_ms);
+    void close_all();
+
+    int index_;
+    uv_loop_t loop_{};
+    std::unique_ptr<TimerWheel> timers_;
+    std::vector<char> read_buffer_;
+    Inbox inbox_;
+    uv_check_t check_{};
+    std::vector<std::unique_ptr<Deletable>> deferred_;
+    std::vector<std::function<void(Worker&)>> start_hooks_;
+    std::vector<std::function<void(Worker&)>> stop_hooks_;
+    std::vector<std::function<void(Worker&)>> close_hooks_;
+    std::function<void(Worker&, InboxMessage&)> handler_;
+    TimerEntry grace_timer_;
+    std::thread thread_;
+    std::thread::id thread_id_;
+    int64_t client_connections_ = 0;
+    std::vector<Worker*> peers_;
+    std::atomic<int>* quiesced_ = nullptr;
+    int worker_count_ = 1;
+    bool stopping_ = false;
+    bool quiesced_self_ = false;
+    bool closed_all_ = false;
+};
+
+} // namespace gripd::loop

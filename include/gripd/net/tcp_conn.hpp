@@ -1,0 +1,89 @@
+// TcpConn: one TCP socket owned by one worker loop, with a bounded write queue. Client connections
+// and backend connections derive from it. Reads go into the worker's shared read buffer, so an idle
+// connection holds no read buffer of its own; writes try uv_try_write first and queue only what the
+// kernel did not take. Follows the lifetime rules in loop/handle.hpp: the object deletes itself in
+// the close callback.
+#pragma once
+
+#include "gripd/loop/timer_wheel.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <uv.h>
+
+namespace gripd::loop {
+class Worker;
+}
+
+namespace gripd::net {
+
+class TcpConn {
+public:
+    explicit TcpConn(loop::Worker& worker);
+    TcpConn(const TcpConn&) = delete;
+    TcpConn& operator=(const TcpConn&) = delete;
+
+    uv_tcp_t* tcp() { return &tcp_; }
+    uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&tcp_); }
+    loop::Worker& worker() { return worker_; }
+
+    void start_reading();
+    void stop_reading();
+    bool is_reading() const { return reading_; }
+
+    // Queues bytes for the peer. The bytes are copied unless `keep` owns them (shared, immutable data
+    // such as a pre-rendered published message); then only a reference is held until written.
+    // Returns false if the connection is closing or the write failed (the connection is then closed).
+    bool write(std::string_view data, const std::shared_ptr<const void>& keep = {});
+    // Bytes accepted by write() that the kernel has not taken yet.
+    size_t queued_bytes() const { return queued_bytes_; }
+
+    // Closes now; pending writes are cancelled. Idempotent.
+    void close();
+    // Sends everything queued, then a FIN; closes when the peer closes or after a short linger.
+    void close_after_flush();
+    bool is_closing() const { return closing_; }
+    bool is_shutting_down() const { return shutting_down_; }
+
+    // Peer address as text ("" if unknown).
+    std::string peer_ip() const;
+
+protected:
+    virtual ~TcpConn();
+    // Bytes read from the peer; valid only during the call.
+    virtual void on_data(const char* data, size_t len) = 0;
+    // The peer closed its side (UV_EOF) or the socket failed (negative uv error).
+    virtual void on_read_end(int status) = 0;
+    // The write queue fell to zero after having queued bytes.
+    virtual void on_write_drained() {}
+    // Called once when close starts, before the handle is closed.
+    virtual void on_close() {}
+    // The connection's own timer fired (see timer()).
+    virtual void on_timeout() {}
+
+    loop::TimerEntry& timer() { return timer_; }
+
+    loop::Worker& worker_;
+
+private:
+    struct WriteReq;
+    static void on_alloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
+    static void on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf);
+    static void on_write_done(uv_write_t* req, int status);
+    static void on_shutdown_done(uv_shutdown_t* req, int status);
+    static void on_closed(uv_handle_t* h);
+    static void on_timer(void* self);
+    void fail_write(int status);
+
+    uv_tcp_t tcp_{};
+    loop::TimerEntry timer_;
+    size_t queued_bytes_ = 0;
+    uint32_t pending_writes_ = 0;
+    bool reading_ = false;
+    bool closing_ = false;
+    bool shutting_down_ = false;
+};
+
+} // namespace gripd::net

@@ -1,0 +1,45 @@
+// The rules that turn a client request into the request a backend sees (PROTOCOL.md §3.4, §6.5):
+// hop-by-hop removal, Host, route header= rules, X-Forwarded-For/-Proto, Grip-Sig and Grip-Feature.
+// Pure functions, so every rule is unit tested without sockets.
+#pragma once
+
+#include "gripd/config/routes.hpp"
+#include "gripd/config/settings.hpp"
+#include "gripd/http/headers.hpp"
+#include "gripd/http/request_parser.hpp"
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace gripd::proxy {
+
+// The GRIP features gripd offers backends, announced in Grip-Feature.
+extern const char* const kGripFeatures;
+
+struct ForwardContext {
+    const config::Settings& settings;
+    const config::Route& route;
+    const config::Target& target;
+    std::string_view peer_ip;
+    bool is_tls = false;
+    bool trusted = false; // the client proved an upstream Grip-Sig (GRIP passes through)
+    int64_t now_unix = 0;
+};
+
+// Whether GRIP is interpreted on this route (not no_grip).
+bool grip_enabled(const config::Route& route);
+
+// The headers to send upstream, without framing headers (the caller adds Content-Length or
+// Transfer-Encoding for the body it forwards).
+http::Headers upstream_headers(const http::RequestHead& head, const ForwardContext& ctx);
+
+// X-Forwarded-For after applying a rule (truncate:N, append) to the client's value(s).
+// Returns nullopt-like empty string with *remove = true when the header should be absent.
+std::string apply_xff_rule(const http::Headers& in, const config::XffRule& rule, std::string_view peer_ip,
+                           bool* present);
+
+// The path (and query) to request upstream after the route's rewrites.
+std::string upstream_target(const config::Route& route, std::string_view request_target);
+
+} // namespace gripd::proxy

@@ -1,0 +1,25 @@
+// GripHandler: where a ProxySession hands a backend response that carries GRIP instructions. The
+// GRIP engine implements it (holds, publishes); the proxy only detects and buffers.
+#pragma once
+
+#include "gripd/config/routes.hpp"
+#include "gripd/http/response_parser.hpp"
+#include "gripd/http/server_conn.hpp"
+
+#include <memory>
+#include <string>
+
+namespace gripd::proxy {
+
+class GripHandler {
+public:
+    virtual ~GripHandler() = default;
+    // True if this response is GRIP (instruct content type or any Grip-* header).
+    virtual bool is_grip(const http::ResponseHead& head) const = 0;
+    // Takes over the client: answers it (relay, error) or holds it (client.set_exchange(hold)).
+    virtual void on_grip_response(http::ServerConn& client, const config::Route& route,
+                                  std::shared_ptr<const config::RouteTable> routes, const std::string& method,
+                                  const std::string& uri, http::ResponseHead&& head, std::string&& body) = 0;
+};
+
+} // namespace gripd::proxy

@@ -1,0 +1,52 @@
+// ProxyService: the client-facing HTTP service of one worker. It routes each request with the
+// current routes snapshot and runs a ProxySession for it. Also owns the worker's backend pool.
+#pragma once
+
+#include "gripd/config/routes.hpp"
+#include "gripd/config/settings.hpp"
+#include "gripd/http/backend_pool.hpp"
+#include "gripd/http/listener.hpp"
+#include "gripd/http/server_conn.hpp"
+
+#include <memory>
+
+namespace gripd::proxy {
+
+class GripHandler;
+
+class ProxyService final : public http::Service {
+public:
+    ProxyService(loop::Worker& worker, const config::Settings& settings,
+                 std::shared_ptr<const config::RouteTable> routes);
+
+    // http::Service
+    std::unique_ptr<http::Exchange> start_exchange(http::ServerConn& conn, http::RequestHead& head) override;
+    size_t max_header_bytes() const override { return static_cast<size_t>(settings_.client_buffer_size); }
+    uint64_t idle_timeout_ms() const override { return static_cast<uint64_t>(settings_.idle_timeout) * 1000; }
+    uint64_t header_timeout_ms() const override { return static_cast<uint64_t>(settings_.header_timeout) * 1000; }
+    const char* log_target() const override { return "proxy"; }
+    void on_request_rejected(http::ServerConn& conn, int status) override;
+
+    // Swaps in a new routes snapshot; sessions already running keep the one they started with.
+    void set_routes(std::shared_ptr<const config::RouteTable> routes) { routes_ = std::move(routes); }
+    const std::shared_ptr<const config::RouteTable>& routes() const { return routes_; }
+
+    // Where GRIP responses go (set by the wiring once the GRIP engine exists on this worker).
+    void set_grip_handler(GripHandler* h) { grip_ = h; }
+    GripHandler* grip_handler() const { return grip_; }
+
+    loop::Worker& worker() { return worker_; }
+    const config::Settings& settings() const { return settings_; }
+    http::BackendPool& backends() { return backends_; }
+    http::ConnSet& conns() { return conns_; }
+
+private:
+    loop::Worker& worker_;
+    const config::Settings& settings_;
+    std::shared_ptr<const config::RouteTable> routes_;
+    http::BackendPool backends_;
+    http::ConnSet conns_;
+    GripHandler* grip_ = nullptr;
+};
+
+} // namespace gripd::proxy

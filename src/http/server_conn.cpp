@@ -1,0 +1,313 @@
+#include "gripd/http/server_conn.hpp"
+
+#include "gripd/core/log.hpp"
+#include "gripd/core/strings.hpp"
+#include "gripd/http/listener.hpp"
+#include "gripd/http/serialize.hpp"
+#include "gripd/loop/worker.hpp"
+
+#include <cstdio>
+
+namespace gripd::http {
+
+ServerConn::ServerConn(loop::Worker& worker, Service& service)
+    : TcpConn(worker), service_(service), parser_(*this, RequestParser::Limits{service.max_header_bytes()}) {}
+
+void ServerConn::start() {
+    peer_ip_ = peer_ip();
+    arm_idle();
+    start_reading();
+}
+
+void ServerConn::refuse_overloaded() {
+    keep_alive_ = false;
+    write("HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 20\r\n"
+          "Connection: close\r\n\r\nToo many connections");
+    close_after_flush();
+}
+
+void ServerConn::arm_idle() {
+    got_first_byte_ = false;
+    timer().arm(service_.idle_timeout_ms());
+}
+
+// ---- reading and parsing ----
+
+void ServerConn::on_data(const char* data, size_t len) {
+    if (!exchange_ && !got_first_byte_) {
+        got_first_byte_ = true;
+        timer().arm(service_.header_timeout_ms());
+    }
+    if (pending_in_.empty() && !driving_) {
+        drive(data, len);
+    } else {
+        pending_in_.append(data, len);
+        drive(nullptr, 0);
+    }
+}
+
+// Feeds the parser from `data` (if given) and then from pending_in_, for as long as the parser
+// accepts input. Never re-entered: a finishing exchange only resumes the parser and this loop
+// picks up the remaining bytes.
+void ServerConn::drive(const char* data, size_t len) {
+    if (driving_) {
+        if (data) pending_in_.append(data, len);
+        return;
+    }
+    driving_ = true;
+    if (data) {
+        feed(data, len);
+        resume_if_idle();
+    }
+    while (!is_closing() && !is_shutting_down() && !pending_in_.empty() &&
+           parser_.state() == RequestParser::State::Ok && !body_paused_) {
+        std::string buf = std::move(pending_in_);
+        pending_in_.clear();
+        feed(buf.data(), buf.size());
+        resume_if_idle();
+    }
+    driving_ = false;
+    if (is_closing() || is_shutting_down()) return;
+    // Bound what a client can make us hold: stop reading while a full header's worth is waiting.
+    bool too_much = pending_in_.size() > service_.max_header_bytes();
+    if ((too_much || body_paused_) && is_reading())
+        stop_reading();
+    else if (!too_much && !body_paused_ && !is_reading())
+        start_reading();
+}
+
+// The parser pauses after every request; once that request's response has ended too, go on.
+void ServerConn::resume_if_idle() {
+    if (parser_.state() == RequestParser::State::Paused && !exchange_ && !request_done_ && !response_ended_)
+        parser_.resume();
+}
+
+void ServerConn::feed(const char* data, size_t len) {
+    in_parser_ = true;
+    size_t used = parser_.feed(data, len);
+    in_parser_ = false;
+    if (used < len) pending_in_.insert(0, data + used, len - used);
+    switch (parser_.state()) {
+    case RequestParser::State::Error: handle_parse_error(); break;
+    case RequestParser::State::Upgrade:
+        // Protocol upgrades are handed to the exchange when it supports them (WebSocket). Without
+        // one, the bytes after the head cannot be interpreted: end the connection after the response.
+        keep_alive_ = false;
+        pending_in_.clear();
+        break;
+    default: break;
+    }
+}
+
+void ServerConn::handle_parse_error() {
+    int status = parser_.error_status();
+    service_.on_request_rejected(*this, status);
+    LOG_DEBUG(service_.log_target(), "bad request from %s: %d %.*s", peer_ip_.c_str(), status,
+              static_cast<int>(parser_.error_message().size()), parser_.error_message().data());
+    pending_in_.clear();
+    keep_alive_ = false;
+    if (exchange_) {
+        auto ex = std::move(exchange_);
+        ex->on_client_gone();
+        worker_.defer_delete(std::move(ex));
+        if (head_sent_) {
+            close();
+            return;
+        }
+    }
+    std::string msg(parser_.error_message());
+    if (msg.empty()) msg = std::string(reason_phrase(status));
+    msg += '\n';
+    head_request_ = false;
+    Headers h;
+    h.add("Content-Type", "text/plain");
+    respond(status, {}, h, msg);
+}
+
+void ServerConn::on_request_head(RequestHead& head) {
+    timer().disarm();
+    keep_alive_ = head.keep_alive;
+    http10_ = head.version_major == 1 && head.version_minor == 0;
+    head_request_ = head.method == "HEAD";
+    request_done_ = false;
+    response_ended_ = false;
+    request_has_body_ = head.chunked || head.content_length > 0;
+    head_sent_ = false;
+    chunked_ = false;
+    no_body_ = false;
+    bool expect_continue = head.expect_continue;
+    exchange_ = service_.start_exchange(*this, head);
+    if (!exchange_) return;
+    if (expect_continue && !head_sent_ && !is_closing()) write("HTTP/1.1 100 Continue\r\n\r\n");
+    exchange_->on_start();
+}
+
+void ServerConn::on_request_body(std::string_view data) {
+    if (exchange_) exchange_->on_request_body(data);
+}
+
+void ServerConn::on_request_complete() {
+    request_done_ = true;
+    if (exchange_)
+        exchange_->on_request_end();
+    else if (!response_ended_)
+        respond_text(500, "Internal Server Error\n"); // never leave a request unanswered
+    maybe_next_request();
+}
+
+void ServerConn::on_read_end(int status) {
+    if (status != UV_EOF) LOG_DEBUG(service_.log_target(), "read error from %s: %s", peer_ip_.c_str(), uv_strerror(status));
+    if (exchange_ && status == UV_EOF && request_done_ && exchange_->keep_on_client_eof()) {
+        keep_alive_ = false; // answer what was asked, then close
+        return;
+    }
+    close();
+}
+
+void ServerConn::on_timeout() {
+    if (exchange_) return; // exchanges manage their own time
+    LOG_DEBUG(service_.log_target(), "closing %s connection from %s", got_first_byte_ ? "slow" : "idle", peer_ip_.c_str());
+    close();
+}
+
+void ServerConn::on_write_drained() {
+    if (exchange_) exchange_->on_client_writable();
+}
+
+void ServerConn::on_close() {
+    worker_link.unlink();
+    if (conn_limit_) conn_limit_->open.fetch_sub(1);
+    if (exchange_) {
+        auto ex = std::move(exchange_);
+        ex->on_client_gone();
+        worker_.defer_delete(std::move(ex));
+    }
+    worker_.on_client_closed();
+}
+
+// ---- writing the response ----
+
+bool ServerConn::send_head(int status, std::string_view reason, const Headers& headers, int64_t content_length) {
+    if (is_closing() || is_shutting_down() || head_sent_) return false;
+    head_sent_ = true;
+    bool informational = status >= 100 && status < 200;
+    no_body_ = head_request_ || status == 204 || status == 304 || informational;
+    std::string out;
+    out.reserve(256);
+    if (reason.empty()) reason = reason_phrase(status);
+    char line[64];
+    int n = std::snprintf(line, sizeof(line), "HTTP/1.1 %d ", status);
+    out.append(line, static_cast<size_t>(n));
+    out.append(reason);
+    out.append("\r\n");
+    for (const auto& h : headers) {
+        if (is_hop_by_hop(h.name) && !core::iequals(h.name, "content-encoding")) continue;
+        out += h.name;
+        out += ": ";
+        out += h.value;
+        out += "\r\n";
+    }
+    if (head_request_ || status == 304) {
+        if (content_length >= 0) out += "Content-Length: " + std::to_string(content_length) + "\r\n";
+    } else if (status == 204 || informational) {
+        // no framing
+    } else if (content_length >= 0) {
+        out += "Content-Length: " + std::to_string(content_length) + "\r\n";
+    } else if (!http10_) {
+        out += "Transfer-Encoding: chunked\r\n";
+        chunked_ = true;
+    } else {
+        keep_alive_ = false; // HTTP/1.0 without a length: the end of the body is the end of the connection
+    }
+    if (!keep_alive_)
+        out += "Connection: close\r\n";
+    else if (http10_)
+        out += "Connection: keep-alive\r\n";
+    out += "\r\n";
+    return write(out);
+}
+
+bool ServerConn::send_body(std::string_view data, const std::shared_ptr<const void>& keep) {
+    if (no_body_ || data.empty()) return !is_closing();
+    if (!chunked_) return write(data, keep);
+    std::string framed;
+    framed.reserve(data.size() + 16);
+    append_chunk(framed, data);
+    return write(framed);
+}
+
+bool ServerConn::send_raw(std::string_view data, const std::shared_ptr<const void>& keep) { return write(data, keep); }
+
+void ServerConn::end_response() {
+    if (is_closing()) return;
+    if (chunked_ && !no_body_) {
+        std::string last;
+        append_last_chunk(last);
+        write(last);
+    }
+    finish_exchange();
+}
+
+void ServerConn::set_exchange(std::unique_ptr<Exchange> next) {
+    if (exchange_) worker_.defer_delete(std::move(exchange_));
+    exchange_ = std::move(next);
+}
+
+void ServerConn::abort_response() {
+    if (exchange_) worker_.defer_delete(std::move(exchange_));
+    close();
+}
+
+void ServerConn::respond(int status, std::string_view reason, const Headers& headers, std::string_view body) {
+    send_head(status, reason, headers, static_cast<int64_t>(body.size()));
+    send_body(body);
+    end_response();
+}
+
+void ServerConn::respond_text(int status, std::string_view body) {
+    Headers h;
+    h.add("Content-Type", "text/plain");
+    respond(status, {}, h, body);
+}
+
+void ServerConn::pause_request_body() {
+    body_paused_ = true;
+    if (is_reading()) stop_reading();
+}
+
+void ServerConn::resume_request_body() {
+    if (!body_paused_) return;
+    body_paused_ = false;
+    drive(nullptr, 0);
+}
+
+void ServerConn::finish_exchange() {
+    if (exchange_) worker_.defer_delete(std::move(exchange_));
+    body_paused_ = false;
+    response_ended_ = true;
+    if (!request_done_ && request_has_body_) {
+        // Answered before the body arrived (an error): do not read a body nobody wants.
+        keep_alive_ = false;
+        close_after_flush();
+        return;
+    }
+    maybe_next_request();
+}
+
+void ServerConn::maybe_next_request() {
+    if (!request_done_ || !response_ended_ || is_closing() || is_shutting_down()) return;
+    if (!keep_alive_ || worker_.is_stopping()) {
+        close_after_flush();
+        return;
+    }
+    request_done_ = false;
+    response_ended_ = false;
+    head_sent_ = false;
+    arm_idle();
+    if (!in_parser_) {
+        resume_if_idle();
+        drive(nullptr, 0);
+    }
+}
+
+} // namespace gripd::http

@@ -1,0 +1,146 @@
+#include "gripd/loop/worker.hpp"
+
+#include "gripd/core/log.hpp"
+
+namespace gripd::loop {
+
+namespace {
+constexpr size_t kReadBufferSize = 64 * 1024;
+constexpr uint64_t kBarrierPollMs = 50;
+} // namespace
+
+Worker::Worker(int index, int producers) : index_(index), read_buffer_(kReadBufferSize), inbox_(producers) {
+    uv_loop_init(&loop_);
+    loop_.data = this;
+    timers_ = std::make_unique<TimerWheel>(&loop_);
+    inbox_.bind(&loop_, this, &Worker::on_wake);
+    uv_check_init(&loop_, &check_);
+    check_.data = this;
+    uv_check_start(&check_, &Worker::on_check);
+    uv_unref(reinterpret_cast<uv_handle_t*>(&check_));
+    grace_timer_.init(timers_.get(), this, &Worker::on_grace_end);
+}
+
+Worker::~Worker() {
+    if (thread_.joinable()) thread_.join();
+    grace_timer_.disarm();
+    timers_.reset();
+    deferred_.clear();
+    int r = uv_loop_close(&loop_);
+    if (r != 0) LOG_DEBUG("worker", "worker %d: loop closed with open handles", index_);
+}
+
+void Worker::defer_delete(std::unique_ptr<Deletable> obj) {
+    if (obj) deferred_.push_back(std::move(obj));
+}
+
+void Worker::start() {
+    thread_ = std::thread([this] { run(); });
+}
+
+void Worker::join() {
+    if (thread_.joinable()) thread_.join();
+}
+
+void Worker::run() {
+    thread_id_ = std::this_thread::get_id();
+    for (auto& fn : start_hooks_) fn(*this);
+    uv_run(&loop_, UV_RUN_DEFAULT);
+    deferred_.clear();
+}
+
+void Worker::request_stop(uint64_t grace_ms) {
+    InboxMessage m;
+    m.kind = InboxMessage::Kind::Stop;
+    m.value = static_cast<int64_t>(grace_ms);
+    // The main thread is the last producer.
+    post(static_cast<int>(peers_.size()), std::move(m));
+}
+
+void Worker::on_wake(uv_async_t* h) {
+    auto* self = static_cast<Worker*>(h->data);
+    // Drain in batches until empty; a message may post more to this same inbox.
+    while (self->inbox_.drain([self](InboxMessage&& m) { self->handle(m); }) > 0) {
+    }
+}
+
+void Worker::handle(InboxMessage& msg) {
+    if (msg.kind == InboxMessage::Kind::Stop) {
+        begin_stop(static_cast<uint64_t>(msg.value));
+        return;
+    }
+    if (handler_) handler_(*this, msg);
+}
+
+void Worker::on_check(uv_check_t* h) {
+    auto* self = static_cast<Worker*>(h->data);
+    self->deferred_.clear();
+    for (auto* peer : self->peers_)
+        if (peer->inbox_.has_overflow(self->index_)) peer->inbox_.flush(self->index_);
+}
+
+void Worker::begin_stop(uint64_t grace_ms) {
+    if (stopping_) return;
+    stopping_ = true;
+    LOG_DEBUG("worker", "worker %d stopping (%lld connections)", index_, static_cast<long long>(client_connections_));
+    for (auto& fn : stop_hooks_) fn(*this);
+    if (client_connections_ == 0) {
+        quiesce();
+        return;
+    }
+    grace_timer_.arm(grace_ms);
+}
+
+void Worker::on_client_closed() {
+    --client_connections_;
+    if (stopping_ && client_connections_ == 0) quiesce();
+}
+
+void Worker::on_grace_end(void* p) {
+    auto* self = static_cast<Worker*>(p);
+    LOG_INFO("worker", "grace period over: closing %lld connections", static_cast<long long>(self->client_connections_));
+    self->quiesce();
+}
+
+// No more client work on this worker. Wait until every worker is here, then close everything so
+// the loop ends (a peer could otherwise still post to our inbox).
+void Worker::quiesce() {
+    if (quiesced_self_) return;
+    quiesced_self_ = true;
+    grace_timer_.disarm();
+    if (quiesced_) quiesced_->fetch_add(1);
+    on_barrier_poll(this);
+}
+
+void Worker::on_barrier_poll(void* p) {
+    auto* self = static_cast<Worker*>(p);
+    if (self->quiesced_ && self->quiesced_->load() < self->worker_count_) {
+        self->grace_timer_.init(self->timers_.get(), self, &Worker::on_barrier_poll);
+        self->grace_timer_.arm(kBarrierPollMs);
+        return;
+    }
+    self->close_all();
+}
+
+void Worker::close_all() {
+    if (closed_all_) return;
+    closed_all_ = true;
+    deferred_.clear();
+    inbox_.close();
+    timers_->close();
+    // Connection owners close their own handles (they free themselves in their close callbacks).
+    for (auto& fn : close_hooks_) fn(*this);
+    uv_walk(
+        &loop_,
+        [](uv_handle_t* h, void* arg) {
+            if (uv_is_closing(h)) return;
+            if (h->type == UV_TCP) {
+                LOG_ERROR("worker", "worker %d: a TCP handle had no owner to close it", static_cast<Worker*>(arg)->index_);
+                return;
+            }
+            uv_close(h, nullptr); // handles embedded in longer-lived objects (check, timers)
+        },
+        this);
+}
+
+} // namespace gripd::loop

@@ -1,0 +1,105 @@
+#include "gripd/proxy/forwarding.hpp"
+
+#include "gripd/core/jwt.hpp"
+#include "gripd/core/strings.hpp"
+
+namespace gripd::proxy {
+
+const char* const kGripFeatures = "status, session, link:next, link:gone, filter:skip-self, filter:skip-users, "
+                                  "filter:require-sub, filter:build-id, filter:var-subst";
+
+bool grip_enabled(const config::Route& route) { return route.grip; }
+
+std::string apply_xff_rule(const http::Headers& in, const config::XffRule& rule, std::string_view peer_ip,
+                           bool* present) {
+    std::vector<std::string_view> values = in.get_list("X-Forwarded-For");
+    if (rule.truncate >= 0 && values.size() > static_cast<size_t>(rule.truncate))
+        values.erase(values.begin(), values.end() - rule.truncate);
+    std::string out;
+    for (auto v : values) {
+        if (!out.empty()) out += ", ";
+        out += v;
+    }
+    if (rule.append && !peer_ip.empty()) {
+        if (!out.empty()) out += ", ";
+        out += peer_ip;
+    }
+    *present = !out.empty();
+    return out;
+}
+
+std::string upstream_target(const config::Route& route, std::string_view request_target) {
+    // An absolute-form target ("http://host/path") is reduced to its path for the backend.
+    if (core::istarts_with(request_target, "http://") || core::istarts_with(request_target, "https://")) {
+        size_t scheme_end = request_target.find("//") + 2;
+        size_t path = request_target.find_first_of("/?", scheme_end);
+        request_target = path == std::string_view::npos ? std::string_view("/") : request_target.substr(path);
+    }
+    return config::rewrite_path(route, request_target);
+}
+
+http::Headers upstream_headers(const http::RequestHead& head, const ForwardContext& ctx) {
+    const auto& s = ctx.settings;
+    const bool grip = grip_enabled(ctx.route);
+    // Names listed in Connection are hop-by-hop too.
+    std::vector<std::string_view> connection_tokens = head.headers.get_list("Connection");
+    http::Headers out;
+    for (const auto& h : head.headers) {
+        if (http::is_hop_by_hop(h.name)) continue;
+        bool listed = false;
+        for (auto t : connection_tokens)
+            if (core::iequals(t, h.name)) listed = true;
+        if (listed) continue;
+        if (grip && !ctx.trusted && core::istarts_with(h.name, "Grip-")) continue; // never trust a client's GRIP
+        if (s.accept_pushpin_route && core::iequals(h.name, "Pushpin-Route")) continue;
+        if (core::iequals(h.name, "X-Forwarded-For")) continue; // rebuilt below
+        out.add(h.name, h.value);
+    }
+
+    // Host: route as_host, then target host=, else the client's.
+    if (!ctx.route.as_host.empty())
+        out.set("Host", ctx.route.as_host);
+    else if (!ctx.target.host.empty())
+        out.set("Host", ctx.target.host);
+
+    for (const auto& rh : ctx.route.headers) {
+        if (rh.value.empty())
+            out.remove(rh.name);
+        else
+            out.set(rh.name, rh.value);
+    }
+
+    const config::XffRule& rule = ctx.trusted ? s.x_forwarded_for_trusted : s.x_forwarded_for;
+    if (rule.truncate < 0 && !rule.append) {
+        for (auto v : head.headers.get_all("X-Forwarded-For")) out.add("X-Forwarded-For", v);
+    } else {
+        bool present = false;
+        std::string xff = apply_xff_rule(head.headers, rule, ctx.peer_ip, &present);
+        if (present) out.add("X-Forwarded-For", xff);
+    }
+
+    if (s.set_x_forwarded_protocol != config::XForwardedProtocol::Off || s.accept_x_forwarded_protocol) {
+        out.remove("X-Forwarded-Proto");
+        out.remove("X-Forwarded-Protocol");
+        if (ctx.is_tls && s.set_x_forwarded_protocol != config::XForwardedProtocol::Off) {
+            out.add("X-Forwarded-Proto", "https");
+            if (s.set_x_forwarded_protocol == config::XForwardedProtocol::Both) out.add("X-Forwarded-Protocol", "https");
+        }
+    }
+
+    if (!s.cdn_loop.empty()) {
+        const std::string* prev = out.get("CDN-Loop");
+        std::string v = prev ? *prev + ", " + s.cdn_loop : s.cdn_loop;
+        out.set("CDN-Loop", v);
+    }
+
+    if (grip && !ctx.trusted) {
+        const std::string& key = ctx.route.sig_key ? *ctx.route.sig_key : s.sig_key;
+        const std::string& iss = ctx.route.sig_iss.empty() ? s.sig_iss : ctx.route.sig_iss;
+        if (!key.empty()) out.set("Grip-Sig", core::make_grip_sig(iss, key, ctx.now_unix));
+        out.set("Grip-Feature", kGripFeatures);
+    }
+    return out;
+}
+
+} // namespace gripd::proxy

@@ -1,0 +1,54 @@
+#include "gripd/proxy/proxy_service.hpp"
+
+#include "gripd/core/log.hpp"
+#include "gripd/loop/worker.hpp"
+#include "proxy_session.hpp"
+
+namespace gripd::proxy {
+
+namespace {
+// The Host header without a port ("example.com:8080" -> "example.com", "[::1]:80" -> "::1").
+std::string_view host_without_port(std::string_view host) {
+    if (!host.empty() && host.front() == '[') {
+        size_t end = host.find(']');
+        return end == std::string_view::npos ? host : host.substr(1, end - 1);
+    }
+    size_t colon = host.rfind(':');
+    return colon == std::string_view::npos ? host : host.substr(0, colon);
+}
+} // namespace
+
+ProxyService::ProxyService(loop::Worker& worker, const config::Settings& settings,
+                           std::shared_ptr<const config::RouteTable> routes)
+    : worker_(worker), settings_(settings), routes_(std::move(routes)), backends_(worker) {
+    backends_.set_limits(static_cast<uint64_t>(settings.connect_timeout) * 1000,
+                         static_cast<uint64_t>(settings.idle_timeout) * 1000, 256);
+}
+
+std::unique_ptr<http::Exchange> ProxyService::start_exchange(http::ServerConn& conn, http::RequestHead& head) {
+    const std::string* host = head.headers.get("Host");
+    std::string_view h = host ? host_without_port(*host) : std::string_view();
+    bool websocket = head.upgrade && head.headers.has_token("Upgrade", "websocket");
+    const config::Route* route = nullptr;
+    if (settings_.accept_pushpin_route)
+        if (const std::string* id = head.headers.get("Pushpin-Route")) route = routes_->find_by_id(*id);
+    if (!route) route = routes_->match(h, head.target, false, websocket);
+    if (!route) {
+        LOG_INFO("proxy", "%s %s -> no route for host %.*s", head.method.c_str(), head.target.c_str(),
+                 static_cast<int>(h.size()), h.data());
+        conn.respond_text(502, "Route not found\n");
+        return nullptr;
+    }
+    if (head.upgrade) {
+        // WebSocket and other upgrades are not proxied by this path.
+        conn.respond_text(501, "Protocol upgrade not supported\n");
+        return nullptr;
+    }
+    return std::make_unique<ProxySession>(*this, conn, routes_, *route, head);
+}
+
+void ProxyService::on_request_rejected(http::ServerConn& conn, int status) {
+    LOG_INFO("proxy", "rejected request from %s: %d", conn.peer().c_str(), status);
+}
+
+} // namespace gripd::proxy

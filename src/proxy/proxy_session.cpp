@@ -1,0 +1,256 @@
+#include "proxy_session.hpp"
+
+#include "gripd/core/log.hpp"
+#include "gripd/core/strings.hpp"
+#include "gripd/http/serialize.hpp"
+#include "gripd/loop/worker.hpp"
+#include "gripd/proxy/forwarding.hpp"
+#include "gripd/proxy/grip_handler.hpp"
+#include "gripd/proxy/proxy_service.hpp"
+
+#include <ctime>
+
+namespace gripd::proxy {
+
+namespace {
+constexpr size_t kHighWater = 256 * 1024;   // pause the producer above this many queued bytes
+constexpr size_t kMaxReplay = 64 * 1024;    // request bytes kept for a retry on a fresh connection
+constexpr size_t kMaxGripBody = 100000;     // Pushpin's limit for a GRIP instruct response
+} // namespace
+
+ProxySession::ProxySession(ProxyService& service, http::ServerConn& client,
+                           std::shared_ptr<const config::RouteTable> routes, const config::Route& route,
+                           http::RequestHead& head)
+    : service_(service), client_(&client), routes_(std::move(routes)), route_(route) {
+    method_ = head.method;
+    uri_ = head.target;
+    is_head_ = head.method == "HEAD";
+    chunked_upstream_ = head.chunked;
+    head_ = std::move(head);
+}
+
+ProxySession::~ProxySession() {
+    if (backend_) backend_->abandon();
+}
+
+// Stage 1: pick the first target that connects.
+void ProxySession::on_start() { connect_next_target(); }
+
+std::string ProxySession::build_upstream_head(const config::Target& target) const {
+    ForwardContext ctx{service_.settings(), route_, target, client_ ? std::string_view(client_->peer()) : "",
+                       false, false, static_cast<int64_t>(std::time(nullptr))};
+    http::Headers headers = upstream_headers(head_, ctx);
+    if (head_.chunked)
+        headers.add("Transfer-Encoding", "chunked");
+    else if (head_.content_length >= 0)
+        headers.add("Content-Length", std::to_string(head_.content_length));
+    std::string out;
+    http::serialize_request_head(head_.method, upstream_target(route_, head_.target), headers, out);
+    return out;
+}
+
+void ProxySession::connect_next_target() {
+    const auto& targets = route_.targets;
+    while (target_index_ < targets.size()) {
+        const config::Target& t = targets[target_index_];
+        if (t.type != config::TargetType::Default) {
+            ++target_index_; // built-in and ZeroMQ targets are not served by this path
+            continue;
+        }
+        connecting_ = true;
+        service_.backends().acquire(http::BackendTarget{t.connect_host, t.connect_port}, *this);
+        return;
+    }
+    fail(502, "Error while proxying to origin.\n");
+}
+
+void ProxySession::on_backend_connect_failed(int uv_status) {
+    connecting_ = false;
+    if (!client_) return;
+    const auto& t = route_.targets[target_index_];
+    LOG_DEBUG("proxy", "connect to %s:%d failed: %s", t.connect_host.c_str(), t.connect_port, uv_strerror(uv_status));
+    ++target_index_;
+    connect_next_target();
+}
+
+// Stage 2: connected; send what we have.
+void ProxySession::on_backend_connected(http::BackendConn& conn) {
+    connecting_ = false;
+    backend_ = &conn;
+    conn.expect_no_body(is_head_);
+    std::string first = build_upstream_head(route_.targets[target_index_]);
+    if (replayable_) first += replay_;
+    else first += pending_;
+    pending_.clear();
+    if (!replayable_) replay_.clear();
+    send_upstream(first);
+    if (client_ && backend_ && backend_->queued_bytes() < kHighWater) client_->resume_request_body();
+}
+
+void ProxySession::send_upstream(std::string_view bytes) {
+    if (!backend_) return;
+    backend_->send(bytes);
+    if (client_ && backend_ && backend_->queued_bytes() > kHighWater) client_->pause_request_body();
+}
+
+void ProxySession::send_body_chunk(std::string_view data) {
+    std::string framed;
+    if (chunked_upstream_) {
+        http::append_chunk(framed, data);
+        data = framed;
+    }
+    if (replayable_) {
+        if (replay_.size() + data.size() <= kMaxReplay) {
+            replay_.append(data);
+        } else {
+            replayable_ = false;
+            if (!backend_) pending_ = std::move(replay_);
+            replay_.clear();
+        }
+    }
+    if (backend_) {
+        send_upstream(data);
+    } else if (!replayable_) {
+        pending_.append(data);
+        if (pending_.size() > kHighWater && client_) client_->pause_request_body();
+    }
+}
+
+void ProxySession::on_request_body(std::string_view data) { send_body_chunk(data); }
+
+void ProxySession::on_request_end() {
+    request_done_ = true;
+    if (chunked_upstream_) {
+        std::string last;
+        http::append_last_chunk(last);
+        if (replayable_) replay_ += last;
+        if (backend_) send_upstream(last);
+        else if (!replayable_) pending_ += last;
+    }
+}
+
+void ProxySession::on_backend_writable() {
+    if (client_ && backend_ && backend_->queued_bytes() < kHighWater / 2) client_->resume_request_body();
+}
+
+// Stage 3: the response.
+void ProxySession::on_backend_head(http::ResponseHead& head) {
+    if (!client_) return;
+    status_ = head.status;
+    head_.headers.clear(); // no retry from here on: drop what only the upstream request needed
+    replay_.clear();
+    replayable_ = false;
+    if (grip_enabled(route_) && service_.grip_handler() && service_.grip_handler()->is_grip(head)) {
+        grip_buffering_ = true;
+        grip_head_ = std::move(head);
+        return;
+    }
+    response_started_ = true;
+    int64_t length = head.chunked ? -1 : head.content_length;
+    if (is_head_) length = head.content_length; // HEAD: announce what GET would send
+    client_->send_head(head.status, head.reason, head.headers, length);
+}
+
+void ProxySession::on_backend_body(std::string_view data) {
+    if (!client_) return;
+    if (grip_buffering_) {
+        if (grip_body_.size() + data.size() > kMaxGripBody) {
+            LOG_WARN("proxy", "GRIP response from backend larger than %zu bytes", kMaxGripBody);
+            grip_buffering_ = false;
+            if (backend_) {
+                backend_->abandon();
+                backend_ = nullptr;
+            }
+            fail(502, "Error while proxying to origin.\n");
+            return;
+        }
+        grip_body_.append(data);
+        return;
+    }
+    bytes_out_ += static_cast<int64_t>(data.size());
+    client_->send_body(data);
+    if (client_ && backend_ && client_->queued_bytes() > kHighWater) backend_->pause_response();
+}
+
+void ProxySession::on_client_writable() {
+    if (backend_ && !grip_buffering_) backend_->resume_response();
+}
+
+void ProxySession::on_backend_complete() {
+    if (backend_) {
+        // Reuse the connection only if the whole request went out.
+        if (request_done_) backend_->release();
+        else backend_->abandon();
+        backend_ = nullptr;
+    }
+    if (!client_) return;
+    if (grip_buffering_) {
+        finish_grip();
+        return;
+    }
+    log_access(status_);
+    http::ServerConn* c = client_;
+    client_ = nullptr;
+    c->end_response();
+}
+
+void ProxySession::finish_grip() {
+    http::ServerConn* c = client_;
+    client_ = nullptr;
+    log_access(grip_head_.status);
+    // The handler takes over the client connection (hold) or answers it.
+    service_.grip_handler()->on_grip_response(*c, route_, routes_, method_, uri_, std::move(grip_head_),
+                                              std::move(grip_body_));
+}
+
+void ProxySession::on_backend_error(int uv_status, bool retryable) {
+    backend_ = nullptr;
+    if (!client_) return;
+    if (retryable && !retried_ && replayable_) {
+        // A pooled connection the backend had closed: try once more on a fresh one.
+        retried_ = true;
+        const auto& t = route_.targets[target_index_];
+        connecting_ = true;
+        LOG_DEBUG("proxy", "retrying %s on a new connection to %s:%d", uri_.c_str(), t.connect_host.c_str(), t.connect_port);
+        service_.backends().acquire(http::BackendTarget{t.connect_host, t.connect_port}, *this);
+        return;
+    }
+    LOG_DEBUG("proxy", "backend failed during %s %s: %s", method_.c_str(), uri_.c_str(), uv_strerror(uv_status));
+    if (response_started_) {
+        log_access(status_);
+        http::ServerConn* c = client_;
+        client_ = nullptr;
+        c->abort_response(); // the client sees a truncated response, never a wrong one
+        return;
+    }
+    fail(502, "Error while proxying to origin.\n");
+}
+
+void ProxySession::fail(int status, std::string_view message) {
+    if (!client_) return;
+    log_access(status);
+    http::ServerConn* c = client_;
+    client_ = nullptr;
+    c->respond_text(status, message);
+}
+
+void ProxySession::on_client_gone() {
+    client_ = nullptr;
+    if (backend_) {
+        backend_->abandon();
+        backend_ = nullptr;
+    }
+}
+
+void ProxySession::log_access(int code) {
+    if (!core::log_enabled(core::LogLevel::Info)) return;
+    std::string target = "-";
+    if (target_index_ < route_.targets.size()) {
+        const auto& t = route_.targets[target_index_];
+        target = t.to_string();
+    }
+    LOG_INFO("proxy", "%s %s -> %s[http] route=%s code=%d %lld", method_.c_str(), uri_.c_str(), target.c_str(),
+             route_.id.c_str(), code, static_cast<long long>(bytes_out_));
+}
+
+} // namespace gripd::proxy

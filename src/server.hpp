@@ -1,0 +1,52 @@
+// app::Server wires the modules into a running process: W workers, each with its own services and
+// listeners, and the routes snapshot they share. Used by main.cpp only.
+#pragma once
+
+#include "gripd/config/routes.hpp"
+#include "gripd/config/settings.hpp"
+#include "gripd/http/listener.hpp"
+#include "gripd/loop/worker.hpp"
+#include "gripd/proxy/proxy_service.hpp"
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace gripd::app {
+
+class Server {
+public:
+    explicit Server(const config::Settings& settings);
+    ~Server();
+
+    // Loads the routes file (or --route lines). At startup, errors are logged and the good lines
+    // kept, as Pushpin does; an unreadable file is fatal. On reload a file with errors is rejected
+    // and the running routes stay. Returns false only for a fatal startup error.
+    bool load_routes(bool initial);
+    // Starts every worker and waits until each has opened its listeners.
+    bool start(std::string* error);
+    // Thread-safe: graceful stop of every worker.
+    void request_stop();
+    void join();
+    void flush_main_overflow();
+
+private:
+    struct WorkerContext;
+    void wire(loop::Worker& w, WorkerContext& ctx);
+    int main_producer() const { return static_cast<int>(workers_.size()); }
+
+    const config::Settings& settings_;
+    std::shared_ptr<const config::RouteTable> routes_;
+    std::vector<std::unique_ptr<loop::Worker>> workers_;
+    std::vector<std::unique_ptr<WorkerContext>> contexts_;
+    http::ConnLimit conn_limit_;
+    std::atomic<int> quiesced_{0};
+    std::atomic<int> started_{0};
+    std::atomic<int> failed_{0};
+    std::string first_error_; // written by the first worker that fails, read after started_ says so
+    std::atomic<bool> error_claimed_{false};
+    bool stop_requested_ = false;
+};
+
+} // namespace gripd::app
