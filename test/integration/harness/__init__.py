@@ -1,0 +1,1 @@
+"""Integration-test harness for gripd (and the reference, pushpin)."""
