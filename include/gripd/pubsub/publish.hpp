@@ -1,0 +1,89 @@
+// Publish items: what a POST /publish/ body (or a bus/ZMQ item) asks gripd to deliver.
+//
+// parse_publish_body() validates a whole body all-or-nothing (one bad item rejects the body, nothing
+// is published) and reports errors with Pushpin 1.36's exact texts (PROTOCOL.md §4.1, observed
+// against the running reference). Parsing is pure: no I/O, no allocation beyond the result.
+#pragma once
+
+#include "gripd/http/headers.hpp"
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace gripd::pubsub {
+
+// `action` of a format. Pushpin 1.36 knows send/hint/close; refresh is 1.38+ (accepted for every
+// format, meaningful for ws-message only).
+enum class Action : uint8_t { Send, Hint, Close, Refresh };
+
+enum class WsType : uint8_t { Text, Binary, Ping, Pong };
+
+struct HttpResponseFormat {
+    Action action = Action::Send;
+    int code = 200;
+    std::string reason;    // the standard phrase for `code` when the item gives none
+    http::Headers headers; // in item order (object or [[name, value]] form)
+    std::string body;      // body, or base64-decoded body-bin
+    // body-patch: the JSON Patch array as compact JSON text, applied by the hold to its own body.
+    std::optional<std::string> body_patch;
+    std::optional<std::vector<std::string>> content_filters; // present => must match the subscription's
+};
+
+struct HttpStreamFormat {
+    Action action = Action::Send;
+    std::string content; // content, or base64-decoded content-bin
+    std::optional<std::vector<std::string>> content_filters;
+};
+
+struct WsMessageFormat {
+    Action action = Action::Send;
+    WsType type = WsType::Text; // content => text, content-bin => binary, unless `type` says otherwise
+    std::string content;
+    int close_code = -1; // action close: -1 when absent
+    std::string close_reason;
+    std::optional<std::vector<std::string>> content_filters;
+};
+
+struct PublishItem {
+    std::string channel;
+    std::optional<std::string> id;
+    std::optional<std::string> prev_id;
+    std::vector<std::pair<std::string, std::string>> meta; // unique names
+    int size = -1;                                         // -1 when absent
+    bool no_seq = false;
+    std::optional<HttpResponseFormat> http_response;
+    std::optional<HttpStreamFormat> http_stream;
+    std::optional<WsMessageFormat> ws_message;
+};
+
+struct PublishParseResult {
+    bool ok = false;
+    std::vector<PublishItem> items; // when ok
+    // When !ok: Pushpin's text without the trailing newline (the HTTP 400 body is error + "\n"),
+    // e.g. "Body is not valid JSON.", "Invalid format: object does not contain 'items'",
+    // "Invalid format: 'http-stream' does not contain 'content' or 'content-bin'".
+    std::string error;
+    int error_item = -1; // index of the offending item (for logs; Pushpin's text does not name it)
+};
+
+// Parses a POST /publish/ body: {"items": [item, ...]}.
+PublishParseResult parse_publish_body(std::string_view body);
+
+struct PublishItemResult {
+    bool ok = false;
+    PublishItem item;
+    std::string error; // the detail alone, e.g. "no formats specified" (no "Invalid format: " prefix)
+};
+
+// Parses one item given as JSON object text (bus and ZMQ inputs). A non-empty `channel` replaces the
+// item's own (ZMQ SUB input carries the channel separately).
+PublishItemResult parse_publish_item(std::string_view json, std::string_view channel = {});
+
+// Base64 the way Pushpin (Qt) decodes it: both alphabets, characters outside them skipped, stops at
+// '='. Never fails.
+std::string base64_decode_lenient(std::string_view text);
+
+} // namespace gripd::pubsub

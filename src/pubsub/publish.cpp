@@ -1,0 +1,440 @@
+#include "gripd/pubsub/publish.hpp"
+
+#include "gripd/core/strings.hpp"
+#include "json_util.hpp"
+
+#include <rapidjson/document.h>
+
+namespace gripd::pubsub {
+
+namespace {
+
+using json::find_last;
+using json::for_each_unique_member;
+using json::str;
+using json::to_int_like;
+using rapidjson::Value;
+
+// Error text builders, shaped like Pushpin's VariantUtil messages.
+std::string wrong_type(std::string_view parent, std::string_view key) {
+    return std::string(parent) + " contains '" + std::string(key) + "' with wrong type";
+}
+std::string invalid_value(std::string_view parent, std::string_view key) {
+    return std::string(parent) + " contains '" + std::string(key) + "' with invalid value";
+}
+
+// Optional string member: absent => true with `out` untouched; present but not a string => false.
+bool get_opt_string(const Value& obj, std::string_view parent, std::string_view key,
+                    std::optional<std::string>& out, std::string& err) {
+    const Value* v = find_last(obj, key);
+    if (!v) return true;
+    if (!v->IsString()) {
+        err = wrong_type(parent, key);
+        return false;
+    }
+    out = std::string(str(*v));
+    return true;
+}
+
+bool parse_action(const Value& in, std::string_view pn, Action& out, std::string& err) {
+    std::optional<std::string> action;
+    if (!get_opt_string(in, pn, "action", action, err)) return false;
+    if (!action || *action == "send")
+        out = Action::Send;
+    else if (*action == "hint")
+        out = Action::Hint;
+    else if (*action == "close")
+        out = Action::Close;
+    else if (*action == "refresh")
+        out = Action::Refresh;
+    else {
+        err.clear(); // Pushpin answers "Invalid format: " with an empty detail here
+        return false;
+    }
+    return true;
+}
+
+bool parse_content_filters(const Value& in, std::string_view pn, std::optional<std::vector<std::string>>& out,
+                           std::string& err) {
+    const Value* v = find_last(in, "content-filters");
+    if (!v) return true;
+    if (!v->IsArray()) {
+        err = wrong_type(pn, "content-filters");
+        return false;
+    }
+    std::vector<std::string> filters;
+    for (const auto& f : v->GetArray()) {
+        if (!f.IsString()) {
+            err = "content-filters contains element with wrong type";
+            return false;
+        }
+        filters.emplace_back(str(f));
+    }
+    out = std::move(filters);
+    return true;
+}
+
+// `code` member read the Qt way (numbers rounded, numeric strings parsed, other strings 0, bools 0/1).
+// Returns false with err set on a wrong type or a value outside [lo, hi].
+bool parse_code(const Value& in, std::string_view pn, int lo, int hi, int& out, std::string& err) {
+    const Value* v = find_last(in, "code");
+    if (!v) return true;
+    std::optional<int64_t> n = to_int_like(*v);
+    if (!n) {
+        err = wrong_type(pn, "code");
+        return false;
+    }
+    if (*n < lo || *n > hi) {
+        err = invalid_value(pn, "code");
+        return false;
+    }
+    out = static_cast<int>(*n);
+    return true;
+}
+
+bool parse_headers(const Value& in, std::string_view pn, http::Headers& out, std::string& err) {
+    const Value* v = find_last(in, "headers");
+    if (!v) return true;
+    if (v->IsArray()) {
+        for (const auto& h : v->GetArray()) {
+            if (!h.IsArray()) {
+                err = "headers contains element with wrong type";
+                return false;
+            }
+            if (h.Size() != 2) {
+                err = "headers contains list with wrong number of elements";
+                return false;
+            }
+            if (!h[0].IsString()) {
+                err = "header contains name element with wrong type";
+                return false;
+            }
+            if (!h[1].IsString()) {
+                err = "header contains value element with wrong type";
+                return false;
+            }
+            out.add(str(h[0]), str(h[1]));
+        }
+        return true;
+    }
+    if (v->IsObject()) {
+        bool ok = true;
+        for_each_unique_member(*v, [&](std::string_view name, const Value& val) {
+            if (!ok) return;
+            if (!val.IsString()) {
+                err = "headers contains '" + std::string(name) + "' with wrong type";
+                ok = false;
+                return;
+            }
+            out.add(name, str(val));
+        });
+        return ok;
+    }
+    err = wrong_type(pn, "headers");
+    return false;
+}
+
+bool parse_http_response(const Value& in, HttpResponseFormat& out, std::string& err) {
+    constexpr std::string_view pn = "'http-response'";
+    if (!in.IsObject()) {
+        err = std::string(pn) + " is not an object";
+        return false;
+    }
+    if (!parse_action(in, pn, out.action, err)) return false;
+    if (out.action != Action::Send) return true;
+    if (!parse_code(in, pn, 0, 999, out.code, err)) return false;
+    std::optional<std::string> reason;
+    if (!get_opt_string(in, pn, "reason", reason, err)) return false;
+    if (reason && !reason->empty())
+        out.reason = std::move(*reason);
+    else
+        out.reason = std::string(http::reason_phrase(out.code));
+    if (!parse_headers(in, pn, out.headers, err)) return false;
+    if (!parse_content_filters(in, pn, out.content_filters, err)) return false;
+    if (const Value* v = find_last(in, "body-bin")) {
+        if (!v->IsString()) {
+            err = wrong_type(pn, "body-bin");
+            return false;
+        }
+        out.body = base64_decode_lenient(str(*v));
+    } else if (const Value* b = find_last(in, "body")) {
+        if (!b->IsString()) {
+            err = wrong_type(pn, "body");
+            return false;
+        }
+        out.body = std::string(str(*b));
+    } else if (const Value* p = find_last(in, "body-patch")) {
+        if (!p->IsArray()) {
+            err = wrong_type(pn, "body-patch");
+            return false;
+        }
+        out.body_patch = json::to_compact_json(*p);
+    } else {
+        err = std::string(pn) + " does not contain 'body', 'body-bin', or 'body-patch'";
+        return false;
+    }
+    return true;
+}
+
+bool parse_http_stream(const Value& in, HttpStreamFormat& out, std::string& err) {
+    constexpr std::string_view pn = "'http-stream'";
+    if (!in.IsObject()) {
+        err = std::string(pn) + " is not an object";
+        return false;
+    }
+    if (!parse_action(in, pn, out.action, err)) return false;
+    if (out.action != Action::Send) return true;
+    if (!parse_content_filters(in, pn, out.content_filters, err)) return false;
+    if (const Value* v = find_last(in, "content-bin")) {
+        if (!v->IsString()) {
+            err = wrong_type(pn, "content-bin");
+            return false;
+        }
+        out.content = base64_decode_lenient(str(*v));
+    } else if (const Value* c = find_last(in, "content")) {
+        if (!c->IsString()) {
+            err = wrong_type(pn, "content");
+            return false;
+        }
+        out.content = std::string(str(*c));
+    } else {
+        err = std::string(pn) + " does not contain 'content' or 'content-bin'";
+        return false;
+    }
+    return true;
+}
+
+bool parse_ws_message(const Value& in, WsMessageFormat& out, std::string& err) {
+    constexpr std::string_view pn = "'ws-message'";
+    if (!in.IsObject()) {
+        err = std::string(pn) + " is not an object";
+        return false;
+    }
+    if (!parse_action(in, pn, out.action, err)) return false;
+    if (out.action == Action::Send) {
+        std::optional<std::string> type;
+        if (!get_opt_string(in, pn, "type", type, err)) return false;
+        std::optional<WsType> t;
+        if (type) {
+            if (*type == "text")
+                t = WsType::Text;
+            else if (*type == "binary")
+                t = WsType::Binary;
+            else if (*type == "ping")
+                t = WsType::Ping;
+            else if (*type == "pong")
+                t = WsType::Pong;
+            else {
+                err = std::string(pn) + " contains 'type' with unknown value";
+                return false;
+            }
+        }
+        if (!parse_content_filters(in, pn, out.content_filters, err)) return false;
+        if (const Value* v = find_last(in, "content-bin")) {
+            if (!v->IsString()) {
+                err = wrong_type(pn, "content-bin");
+                return false;
+            }
+            out.content = base64_decode_lenient(str(*v));
+            if (!t) t = WsType::Binary;
+        } else if (const Value* c = find_last(in, "content")) {
+            if (!c->IsString()) {
+                err = wrong_type(pn, "content");
+                return false;
+            }
+            out.content = std::string(str(*c));
+            if (!t) t = WsType::Text;
+        } else if (!t || *t == WsType::Text || *t == WsType::Binary) {
+            err = std::string(pn) + " does not contain 'content' or 'content-bin'";
+            return false;
+        }
+        out.type = *t;
+    } else if (out.action == Action::Close) {
+        if (!parse_code(in, pn, 0, INT32_MAX, out.close_code, err)) return false;
+        std::optional<std::string> reason;
+        if (!get_opt_string(in, pn, "reason", reason, err)) return false;
+        if (reason) out.close_reason = std::move(*reason);
+    }
+    return true;
+}
+
+bool parse_item(const Value& v, std::string_view channel_override, PublishItem& item, std::string& err) {
+    constexpr std::string_view pn = "publish item object";
+    if (!v.IsObject()) {
+        err = std::string(pn) + " is not an object";
+        return false;
+    }
+    if (!channel_override.empty()) {
+        item.channel = std::string(channel_override);
+    } else {
+        const Value* c = find_last(v, "channel");
+        if (!c) {
+            err = std::string(pn) + " does not contain 'channel'";
+            return false;
+        }
+        if (!c->IsString()) {
+            err = wrong_type(pn, "channel");
+            return false;
+        }
+        item.channel = std::string(str(*c));
+    }
+    if (!get_opt_string(v, pn, "id", item.id, err)) return false;
+    if (!get_opt_string(v, pn, "prev-id", item.prev_id, err)) return false;
+
+    // Formats live under "formats", or directly on the item (legacy) when "formats" is absent.
+    const Value* formats = find_last(v, "formats");
+    const Value* holder = &v;
+    if (formats) {
+        if (!formats->IsObject()) {
+            err = wrong_type(pn, "formats");
+            return false;
+        }
+        if (formats->MemberCount() == 0) {
+            err = "no formats specified";
+            return false;
+        }
+        holder = formats;
+    }
+    const Value* hr = find_last(*holder, "http-response");
+    const Value* hs = find_last(*holder, "http-stream");
+    const Value* ws = find_last(*holder, "ws-message");
+    if (!formats && !hr && !hs && !ws) {
+        err = "no formats specified";
+        return false;
+    }
+    if (hr) {
+        item.http_response.emplace();
+        if (!parse_http_response(*hr, *item.http_response, err)) return false;
+    }
+    if (hs) {
+        item.http_stream.emplace();
+        if (!parse_http_stream(*hs, *item.http_stream, err)) return false;
+    }
+    if (ws) {
+        item.ws_message.emplace();
+        if (!parse_ws_message(*ws, *item.ws_message, err)) return false;
+    }
+
+    if (const Value* m = find_last(v, "meta")) {
+        if (!m->IsObject()) {
+            err = wrong_type(pn, "meta");
+            return false;
+        }
+        bool ok = true;
+        for_each_unique_member(*m, [&](std::string_view name, const Value& val) {
+            if (!ok) return;
+            if (!val.IsString()) {
+                err = "'meta' contains '" + std::string(name) + "' with wrong type";
+                ok = false;
+                return;
+            }
+            item.meta.emplace_back(std::string(name), std::string(str(val)));
+        });
+        if (!ok) return false;
+    }
+    if (const Value* s = find_last(v, "size")) {
+        std::optional<int64_t> n = to_int_like(*s);
+        if (!n) {
+            err = wrong_type(pn, "size");
+            return false;
+        }
+        if (*n < 0 || *n > INT32_MAX) {
+            err = invalid_value(pn, "size");
+            return false;
+        }
+        item.size = static_cast<int>(*n);
+    }
+    if (const Value* ns = find_last(v, "no-seq")) {
+        if (!ns->IsBool()) {
+            err = wrong_type(pn, "no-seq");
+            return false;
+        }
+        item.no_seq = ns->GetBool();
+    }
+    return true;
+}
+
+} // namespace
+
+PublishParseResult parse_publish_body(std::string_view body) {
+    PublishParseResult r;
+    rapidjson::Document doc;
+    if (!json::parse(body, doc) || !(doc.IsObject() || doc.IsArray())) {
+        r.error = "Body is not valid JSON.";
+        return r;
+    }
+    if (!doc.IsObject()) {
+        r.error = "Invalid format.";
+        return r;
+    }
+    const Value* items = find_last(doc, "items");
+    if (!items) {
+        r.error = "Invalid format: object does not contain 'items'";
+        return r;
+    }
+    if (!items->IsArray()) {
+        r.error = "Invalid format: object contains 'items' with wrong type";
+        return r;
+    }
+    r.items.reserve(items->Size());
+    int index = 0;
+    for (const auto& v : items->GetArray()) {
+        PublishItem item;
+        std::string err;
+        if (!parse_item(v, {}, item, err)) {
+            r.items.clear();
+            r.error = "Invalid format: " + err;
+            r.error_item = index;
+            return r;
+        }
+        r.items.push_back(std::move(item));
+        ++index;
+    }
+    r.ok = true;
+    return r;
+}
+
+PublishItemResult parse_publish_item(std::string_view text, std::string_view channel) {
+    PublishItemResult r;
+    rapidjson::Document doc;
+    if (!json::parse(text, doc)) {
+        r.error = "item is not valid JSON";
+        return r;
+    }
+    r.ok = parse_item(doc, channel, r.item, r.error);
+    if (!r.ok) r.item = PublishItem();
+    return r;
+}
+
+std::string base64_decode_lenient(std::string_view text) {
+    std::string out;
+    out.reserve(text.size() * 3 / 4);
+    uint32_t acc = 0;
+    int bits = 0;
+    for (char c : text) {
+        int v;
+        if (c >= 'A' && c <= 'Z')
+            v = c - 'A';
+        else if (c >= 'a' && c <= 'z')
+            v = c - 'a' + 26;
+        else if (c >= '0' && c <= '9')
+            v = c - '0' + 52;
+        else if (c == '+' || c == '-')
+            v = 62;
+        else if (c == '/' || c == '_')
+            v = 63;
+        else if (c == '=')
+            break;
+        else
+            continue;
+        acc = (acc << 6) | static_cast<uint32_t>(v);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out.push_back(static_cast<char>((acc >> bits) & 0xff));
+        }
+    }
+    return out;
+}
+
+} // namespace gripd::pubsub
