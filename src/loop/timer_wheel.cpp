@@ -21,6 +21,13 @@ TimerWheel::TimerWheel(uv_loop_t* loop) : loop_(loop), heads_(kSlots) {
     cursor_ms_ = uv_now(loop_) / kTickMs * kTickMs;
 }
 
+TimerWheel::~TimerWheel() {
+    for (auto& head : heads_) {
+        while (head.next_ != &head) unlink(*head.next_);
+        head.prev_ = head.next_ = nullptr; // sentinels are not armed entries
+    }
+}
+
 void TimerWheel::close() {
     uv_timer_stop(&timer_);
     uv_close(reinterpret_cast<uv_handle_t*>(&timer_), nullptr);

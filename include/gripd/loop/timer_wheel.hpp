@@ -48,6 +48,8 @@ public:
     explicit TimerWheel(uv_loop_t* loop);
     TimerWheel(const TimerWheel&) = delete;
     TimerWheel& operator=(const TimerWheel&) = delete;
+    // Entries still armed are detached (their owners must not outlive the wheel while armed).
+    ~TimerWheel();
     // The owner must call close() and let the loop run the close callback before destroying it.
     void close();
 
