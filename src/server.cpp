@@ -1,15 +1,28 @@
 #include "server.hpp"
 
+#include "gripd/control/control_service.hpp"
+#include "gripd/control/metrics_service.hpp"
 #include "gripd/core/log.hpp"
+#include "gripd/proxy/grip_dispatch.hpp"
+#include "gripd/pubsub/broker.hpp"
 
 #include <chrono>
 #include <thread>
 
 namespace gripd::app {
 
+namespace {
+constexpr uint64_t kBrokerTickMs = 100; // sequencer expiry resolution
+}
+
 struct Server::WorkerContext {
+    std::unique_ptr<pubsub::Broker> broker;
     std::unique_ptr<proxy::ProxyService> proxy;
+    std::unique_ptr<proxy::GripDispatch> grip;
+    std::unique_ptr<control::ControlService> control;
+    std::unique_ptr<control::MetricsService> metrics;
     std::vector<http::Listener*> listeners; // each frees itself when closed
+    loop::TimerEntry tick;
 };
 
 Server::Server(const config::Settings& settings) : settings_(settings) {
@@ -47,19 +60,64 @@ bool Server::load_routes(bool initial) {
     return true;
 }
 
-void Server::wire(loop::Worker& w, WorkerContext& ctx) {
-    ctx.proxy = std::make_unique<proxy::ProxyService>(w, settings_, routes_);
-    for (const auto& addr : settings_.http_ports) {
-        std::string error;
-        http::Listener* l = http::Listener::open(w, addr, *ctx.proxy, ctx.proxy->conns(), &conn_limit_, &error);
-        if (!l) {
-            if (!error_claimed_.exchange(true)) first_error_ = error;
-            failed_.fetch_add(1);
-            continue;
-        }
-        ctx.listeners.push_back(l);
-        if (w.index() == 0) LOG_INFO("main", "listening for HTTP on %s", addr.to_string().c_str());
+std::vector<control::WorkerStatsView> Server::stats_views() const {
+    std::vector<control::WorkerStatsView> out;
+    for (const auto& ctx : contexts_) {
+        if (!ctx->proxy) continue;
+        out.push_back({&ctx->proxy->requests, &ctx->proxy->connections, &ctx->grip->stats(), &ctx->broker->stats()});
     }
+    return out;
+}
+
+void Server::open_listener(loop::Worker& w, WorkerContext& ctx, const config::ListenAddr& addr, http::Service& service,
+                           http::ConnSet& conns, const char* what) {
+    std::string error;
+    http::Listener* l = http::Listener::open(w, addr, service, conns, &conn_limit_, &error);
+    if (!l) {
+        if (!error_claimed_.exchange(true)) first_error_ = error;
+        failed_.fetch_add(1);
+        return;
+    }
+    ctx.listeners.push_back(l);
+    if (w.index() == 0) LOG_INFO("main", "listening for %s on %s", what, addr.to_string().c_str());
+}
+
+void Server::wire(loop::Worker& w, WorkerContext& ctx) {
+    ctx.broker = std::make_unique<pubsub::Broker>(w, peers_, settings_);
+    ctx.proxy = std::make_unique<proxy::ProxyService>(w, settings_, routes_);
+    ctx.grip = std::make_unique<proxy::GripDispatch>(*ctx.proxy, *ctx.broker, settings_);
+    ctx.proxy->set_grip_handler(ctx.grip.get());
+    for (const auto& addr : settings_.http_ports) open_listener(w, ctx, addr, *ctx.proxy, ctx.proxy->conns(), "HTTP");
+
+    if (settings_.push_in_http_port > 0) {
+        ctx.control = std::make_unique<control::ControlService>(settings_, *ctx.broker);
+        config::ListenAddr addr{settings_.push_in_http_addr, settings_.push_in_http_port};
+        open_listener(w, ctx, addr, *ctx.control, ctx.control->conns(), "the control API");
+    }
+    const std::string& prom = !settings_.handler_prometheus_port.empty() ? settings_.handler_prometheus_port
+                                                                        : settings_.proxy_prometheus_port;
+    if (!prom.empty()) {
+        config::ListenAddr addr;
+        std::string error;
+        if (!config::parse_listen_addr(prom, &addr, &error)) {
+            if (!error_claimed_.exchange(true)) first_error_ = "prometheus_port: " + error;
+            failed_.fetch_add(1);
+        } else {
+            const std::string& prefix = !settings_.handler_prometheus_port.empty() ? settings_.handler_prometheus_prefix
+                                                                                  : settings_.proxy_prometheus_prefix;
+            ctx.metrics = std::make_unique<control::MetricsService>(settings_, prefix, [this] { return stats_views(); });
+            open_listener(w, ctx, addr, *ctx.metrics, ctx.metrics->conns(), "metrics");
+        }
+    }
+
+    pubsub::Broker* broker = ctx.broker.get();
+    ctx.tick.init(&w.timers(), &ctx, [](void* p) {
+        auto* c = static_cast<WorkerContext*>(p);
+        c->broker->tick(c->proxy->worker().timers().now());
+        c->tick.arm(kBrokerTickMs);
+    });
+    ctx.tick.arm(kBrokerTickMs);
+    (void)broker;
 }
 
 bool Server::start(std::string* error) {
@@ -68,29 +126,37 @@ bool Server::start(std::string* error) {
         workers_.push_back(std::make_unique<loop::Worker>(i, count + 1));
         contexts_.push_back(std::make_unique<WorkerContext>());
     }
-    std::vector<loop::Worker*> peers;
-    for (auto& w : workers_) peers.push_back(w.get());
+    for (auto& w : workers_) peers_.push_back(w.get());
     for (int i = 0; i < count; ++i) {
         loop::Worker& w = *workers_[static_cast<size_t>(i)];
         WorkerContext& ctx = *contexts_[static_cast<size_t>(i)];
-        w.set_peers(peers);
+        w.set_peers(peers_);
         w.set_shutdown_barrier(&quiesced_, count);
         w.on_start([this, &ctx](loop::Worker& self) {
             wire(self, ctx);
             started_.fetch_add(1);
         });
         w.set_message_handler([&ctx](loop::Worker&, loop::InboxMessage& m) {
-            if (m.kind == loop::InboxMessage::Kind::ReloadRoutes)
+            if (m.kind == loop::InboxMessage::Kind::ReloadRoutes) {
                 ctx.proxy->set_routes(std::static_pointer_cast<const config::RouteTable>(m.payload));
+                return;
+            }
+            if (!ctx.broker->handle(m)) LOG_DEBUG("main", "unhandled inbox message %d", static_cast<int>(m.kind));
         });
         w.on_stop([&ctx](loop::Worker&) {
             for (auto* l : ctx.listeners) l->close();
             ctx.listeners.clear();
+            ctx.tick.disarm();
             ctx.proxy->conns().close_idle();
+            if (ctx.control) ctx.control->conns().close_idle();
+            if (ctx.metrics) ctx.metrics->conns().close_all();
             ctx.proxy->backends().close_idle();
         });
         w.on_close_all([&ctx](loop::Worker&) {
+            ctx.tick.disarm();
             ctx.proxy->conns().close_all();
+            if (ctx.control) ctx.control->conns().close_all();
+            if (ctx.metrics) ctx.metrics->conns().close_all();
             ctx.proxy->backends().close_idle();
         });
     }
@@ -114,7 +180,16 @@ void Server::request_stop() {
 
 void Server::join() {
     for (auto& w : workers_) w->join();
-    workers_.clear(); // closes each loop; contexts outlive their worker's handles
+    // Services hold pointers into their worker: free them before the workers (loops are closed).
+    for (auto& ctx : contexts_) {
+        ctx->tick.disarm();
+        ctx->metrics.reset();
+        ctx->control.reset();
+        ctx->grip.reset();
+        ctx->proxy.reset();
+        ctx->broker.reset();
+    }
+    workers_.clear();
     contexts_.clear();
 }
 

@@ -4,6 +4,7 @@
 
 #include "gripd/config/routes.hpp"
 #include "gripd/config/settings.hpp"
+#include "gripd/control/metrics_service.hpp"
 #include "gripd/http/listener.hpp"
 #include "gripd/loop/worker.hpp"
 #include "gripd/proxy/proxy_service.hpp"
@@ -34,11 +35,15 @@ public:
 private:
     struct WorkerContext;
     void wire(loop::Worker& w, WorkerContext& ctx);
+    void open_listener(loop::Worker& w, WorkerContext& ctx, const config::ListenAddr& addr, http::Service& service,
+                       http::ConnSet& conns, const char* what);
+    std::vector<control::WorkerStatsView> stats_views() const;
     int main_producer() const { return static_cast<int>(workers_.size()); }
 
     const config::Settings& settings_;
     std::shared_ptr<const config::RouteTable> routes_;
     std::vector<std::unique_ptr<loop::Worker>> workers_;
+    std::vector<loop::Worker*> peers_;
     std::vector<std::unique_ptr<WorkerContext>> contexts_;
     http::ConnLimit conn_limit_;
     std::atomic<int> quiesced_{0};

@@ -14,6 +14,8 @@ ServerConn::ServerConn(loop::Worker& worker, Service& service)
     : TcpConn(worker), service_(service), parser_(*this, RequestParser::Limits{service.max_header_bytes()}) {}
 
 void ServerConn::start() {
+    service_.connections.add();
+    counted_ = true;
     peer_ip_ = peer_ip();
     arm_idle();
     start_reading();
@@ -126,6 +128,7 @@ void ServerConn::handle_parse_error() {
 
 void ServerConn::on_request_head(RequestHead& head) {
     timer().disarm();
+    service_.requests.add();
     keep_alive_ = head.keep_alive;
     http10_ = head.version_major == 1 && head.version_minor == 0;
     head_request_ = head.method == "HEAD";
@@ -177,6 +180,7 @@ void ServerConn::on_write_drained() {
 void ServerConn::on_close() {
     worker_link.unlink();
     if (conn_limit_) conn_limit_->open.fetch_sub(1);
+    if (counted_) service_.connections.sub();
     if (exchange_) {
         auto ex = std::move(exchange_);
         ex->on_client_gone();

@@ -1,6 +1,9 @@
 #include "gripd/proxy/proxy_service.hpp"
 
+#include "gripd/core/jwt.hpp"
 #include "gripd/core/log.hpp"
+
+#include <ctime>
 #include "gripd/loop/worker.hpp"
 #include "proxy_session.hpp"
 
@@ -44,7 +47,23 @@ std::unique_ptr<http::Exchange> ProxyService::start_exchange(http::ServerConn& c
         conn.respond_text(501, "Protocol upgrade not supported\n");
         return nullptr;
     }
-    return std::make_unique<ProxySession>(*this, conn, routes_, *route, head);
+    // A client that proves an upstream Grip-Sig is another GRIP proxy: GRIP passes through untouched.
+    bool trusted = false;
+    if (!settings_.upstream_key.empty())
+        if (const std::string* sig = head.headers.get("Grip-Sig"))
+            trusted = core::jwt_verify_hs256(*sig, settings_.upstream_key, static_cast<int64_t>(std::time(nullptr)),
+                                             nullptr);
+    return std::make_unique<ProxySession>(*this, conn, routes_, *route, head, trusted);
+}
+
+void ProxyService::retry(http::ServerConn& client, std::shared_ptr<const config::RouteTable> routes,
+                         const config::Route& route, grip::SavedRequest&& request) {
+    auto session = std::make_unique<ProxySession>(*this, client, std::move(routes), route, request.head, false);
+    ProxySession* s = session.get();
+    client.set_exchange(std::move(session));
+    s->on_start();
+    if (!request.body.empty()) s->on_request_body(request.body);
+    s->on_request_end();
 }
 
 void ProxyService::on_request_rejected(http::ServerConn& conn, int status) {

@@ -20,8 +20,8 @@ constexpr size_t kMaxGripBody = 100000;     // Pushpin's limit for a GRIP instru
 
 ProxySession::ProxySession(ProxyService& service, http::ServerConn& client,
                            std::shared_ptr<const config::RouteTable> routes, const config::Route& route,
-                           http::RequestHead& head)
-    : service_(service), client_(&client), routes_(std::move(routes)), route_(route) {
+                           http::RequestHead& head, bool trusted)
+    : service_(service), client_(&client), routes_(std::move(routes)), route_(route), trusted_(trusted) {
     method_ = head.method;
     uri_ = head.target;
     is_head_ = head.method == "HEAD";
@@ -38,7 +38,7 @@ void ProxySession::on_start() { connect_next_target(); }
 
 std::string ProxySession::build_upstream_head(const config::Target& target) const {
     ForwardContext ctx{service_.settings(), route_, target, client_ ? std::string_view(client_->peer()) : "",
-                       false, false, static_cast<int64_t>(std::time(nullptr))};
+                       false, trusted_, static_cast<int64_t>(std::time(nullptr))};
     http::Headers headers = upstream_headers(head_, ctx);
     if (head_.chunked)
         headers.add("Transfer-Encoding", "chunked");
@@ -53,8 +53,14 @@ void ProxySession::connect_next_target() {
     const auto& targets = route_.targets;
     while (target_index_ < targets.size()) {
         const config::Target& t = targets[target_index_];
+        if (t.type == config::TargetType::Test && service_.grip_handler()) {
+            http::ServerConn* c = client_;
+            client_ = nullptr;
+            service_.grip_handler()->serve_test(*c, route_, head_);
+            return;
+        }
         if (t.type != config::TargetType::Default) {
-            ++target_index_; // built-in and ZeroMQ targets are not served by this path
+            ++target_index_; // ZeroMQ targets are not supported: try the next target
             continue;
         }
         connecting_ = true;
@@ -116,7 +122,18 @@ void ProxySession::send_body_chunk(std::string_view data) {
     }
 }
 
-void ProxySession::on_request_body(std::string_view data) { send_body_chunk(data); }
+void ProxySession::on_request_body(std::string_view data) {
+    if (body_saved_) {
+        if (saved_body_.size() + data.size() <= kMaxGripBody) {
+            saved_body_.append(data);
+        } else {
+            body_saved_ = false;
+            saved_body_.clear();
+            saved_body_.shrink_to_fit();
+        }
+    }
+    send_body_chunk(data);
+}
 
 void ProxySession::on_request_end() {
     request_done_ = true;
@@ -137,14 +154,16 @@ void ProxySession::on_backend_writable() {
 void ProxySession::on_backend_head(http::ResponseHead& head) {
     if (!client_) return;
     status_ = head.status;
-    head_.headers.clear(); // no retry from here on: drop what only the upstream request needed
     replay_.clear();
     replayable_ = false;
-    if (grip_enabled(route_) && service_.grip_handler() && service_.grip_handler()->is_grip(head)) {
+    if (grip_enabled(route_) && !trusted_ && service_.grip_handler() && service_.grip_handler()->is_grip(head)) {
         grip_buffering_ = true;
         grip_head_ = std::move(head);
         return;
     }
+    // Not GRIP: nothing will re-send this request, drop what only that needed.
+    head_.headers.clear();
+    saved_body_.clear();
     response_started_ = true;
     int64_t length = head.chunked ? -1 : head.content_length;
     if (is_head_) length = head.content_length; // HEAD: announce what GET would send
@@ -199,7 +218,10 @@ void ProxySession::finish_grip() {
     client_ = nullptr;
     log_access(grip_head_.status);
     // The handler takes over the client connection (hold) or answers it.
-    service_.grip_handler()->on_grip_response(*c, route_, routes_, method_, uri_, std::move(grip_head_),
+    grip::SavedRequest saved;
+    saved.head = std::move(head_);
+    if (body_saved_) saved.body = std::move(saved_body_);
+    service_.grip_handler()->on_grip_response(*c, route_, routes_, std::move(saved), std::move(grip_head_),
                                               std::move(grip_body_));
 }
 

@@ -17,7 +17,7 @@ class ProxyService;
 class ProxySession final : public http::Exchange, public http::BackendUser {
 public:
     ProxySession(ProxyService& service, http::ServerConn& client, std::shared_ptr<const config::RouteTable> routes,
-                 const config::Route& route, http::RequestHead& head);
+                 const config::Route& route, http::RequestHead& head, bool trusted);
     ~ProxySession() override;
 
     void on_start() override;
@@ -71,6 +71,9 @@ private:
     int status_ = 0;
     int64_t bytes_out_ = 0;
     // GRIP: the whole backend response is kept until complete (bounded) and interpreted.
+    bool trusted_ = false;   // GRIP passes through (an upstream GRIP proxy signed the request)
+    std::string saved_body_; // the request body, kept (bounded) so a hold can re-send the request
+    bool body_saved_ = true; // false once the body outgrew what is kept
     bool grip_buffering_ = false;
     http::ResponseHead grip_head_;
     std::string grip_body_;

@@ -6,6 +6,7 @@
 
 #include "gripd/http/headers.hpp"
 #include "gripd/http/request_parser.hpp"
+#include "gripd/core/counter.hpp"
 #include "gripd/core/intrusive_list.hpp"
 #include "gripd/loop/deletable.hpp"
 #include "gripd/net/tcp_conn.hpp"
@@ -49,6 +50,10 @@ public:
     virtual const char* log_target() const { return "server"; }
     // Called when a request was rejected by the parser (status >= 400) to let the service log it.
     virtual void on_request_rejected(ServerConn&, int /*status*/) {}
+
+    // Statistics kept by the connections (single writer: the service's worker).
+    core::Counter connections; // gauge
+    core::Counter requests;
 };
 
 class ServerConn final : public net::TcpConn, private RequestParser::Handler {
@@ -137,6 +142,7 @@ private:
     bool request_has_body_ = false;
     bool body_paused_ = false;
     bool got_first_byte_ = false;
+    bool counted_ = false;
 };
 
 } // namespace gripd::http

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "gripd/config/routes.hpp"
+#include "gripd/grip/hold.hpp"
 #include "gripd/http/response_parser.hpp"
 #include "gripd/http/server_conn.hpp"
 
@@ -17,9 +18,13 @@ public:
     // True if this response is GRIP (instruct content type or any Grip-* header).
     virtual bool is_grip(const http::ResponseHead& head) const = 0;
     // Takes over the client: answers it (relay, error) or holds it (client.set_exchange(hold)).
+    // `request` is the original request (body included when it was small enough to keep) so that a
+    // hold can ask the backend again.
     virtual void on_grip_response(http::ServerConn& client, const config::Route& route,
-                                  std::shared_ptr<const config::RouteTable> routes, const std::string& method,
-                                  const std::string& uri, http::ResponseHead&& head, std::string&& body) = 0;
+                                  std::shared_ptr<const config::RouteTable> routes, grip::SavedRequest&& request,
+                                  http::ResponseHead&& head, std::string&& body) = 0;
+    // Serves a request for a built-in `test` target (Pushpin's test handler).
+    virtual void serve_test(http::ServerConn& client, const config::Route& route, const http::RequestHead& head) = 0;
 };
 
 } // namespace gripd::proxy

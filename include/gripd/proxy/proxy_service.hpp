@@ -4,6 +4,7 @@
 
 #include "gripd/config/routes.hpp"
 #include "gripd/config/settings.hpp"
+#include "gripd/grip/hold.hpp"
 #include "gripd/http/backend_pool.hpp"
 #include "gripd/http/listener.hpp"
 #include "gripd/http/server_conn.hpp"
@@ -30,6 +31,10 @@ public:
     // Swaps in a new routes snapshot; sessions already running keep the one they started with.
     void set_routes(std::shared_ptr<const config::RouteTable> routes) { routes_ = std::move(routes); }
     const std::shared_ptr<const config::RouteTable>& routes() const { return routes_; }
+
+    // Sends a held request to the backend again (a hint publish) as a new session for `client`.
+    void retry(http::ServerConn& client, std::shared_ptr<const config::RouteTable> routes, const config::Route& route,
+               grip::SavedRequest&& request);
 
     // Where GRIP responses go (set by the wiring once the GRIP engine exists on this worker).
     void set_grip_handler(GripHandler* h) { grip_ = h; }

@@ -1,0 +1,40 @@
+// ControlService: the control API (Pushpin's handler HTTP input, default 127.0.0.1:5561) served by
+// every worker: GET / ("Pushpin API"), POST /publish[/], POST /recover, with Pushpin 1.36's status
+// codes and texts (PROTOCOL.md §4.1). Publishing is handed to the worker's Broker; the reply is sent
+// once every item has been accepted by its channel's shard owner, so publishes answered in order are
+// delivered in that order.
+#pragma once
+
+#include "gripd/config/settings.hpp"
+#include "gripd/http/listener.hpp"
+#include "gripd/http/server_conn.hpp"
+
+namespace gripd::pubsub {
+class Broker;
+}
+
+namespace gripd::control {
+
+struct ControlStats;
+
+class ControlService final : public http::Service {
+public:
+    ControlService(const config::Settings& settings, pubsub::Broker& broker);
+
+    std::unique_ptr<http::Exchange> start_exchange(http::ServerConn& conn, http::RequestHead& head) override;
+    size_t max_header_bytes() const override { return static_cast<size_t>(settings_.push_in_http_max_headers_size); }
+    uint64_t idle_timeout_ms() const override { return static_cast<uint64_t>(settings_.idle_timeout) * 1000; }
+    uint64_t header_timeout_ms() const override { return static_cast<uint64_t>(settings_.header_timeout) * 1000; }
+    const char* log_target() const override { return "control"; }
+
+    http::ConnSet& conns() { return conns_; }
+    pubsub::Broker& broker() { return broker_; }
+    const config::Settings& settings() const { return settings_; }
+
+private:
+    const config::Settings& settings_;
+    pubsub::Broker& broker_;
+    http::ConnSet conns_;
+};
+
+} // namespace gripd::control

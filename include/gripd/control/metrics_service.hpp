@@ -1,0 +1,49 @@
+// MetricsService: Prometheus text exposition on prometheus_port (any path), with Pushpin's metric
+// names (PROTOCOL.md §6.8) plus gripd's own. Each worker's counters have a single writer (that
+// worker); a scrape on any worker reads them all without locks.
+#pragma once
+
+#include "gripd/config/settings.hpp"
+#include "gripd/core/counter.hpp"
+#include "gripd/grip/hold.hpp"
+#include "gripd/http/listener.hpp"
+#include "gripd/http/server_conn.hpp"
+#include "gripd/pubsub/broker.hpp"
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace gripd::control {
+
+// The per-worker statistics a scrape reads.
+struct WorkerStatsView {
+    const core::Counter* requests_received = nullptr;
+    const core::Counter* connections = nullptr;
+    const grip::HoldStats* holds = nullptr;
+    const pubsub::BrokerStats* broker = nullptr;
+};
+
+// Renders the exposition text for the given workers.
+std::string render_metrics(const std::vector<WorkerStatsView>& workers, const std::string& prefix);
+
+class MetricsService final : public http::Service {
+public:
+    MetricsService(const config::Settings& settings, std::string prefix, std::function<std::vector<WorkerStatsView>()> views)
+        : settings_(settings), prefix_(std::move(prefix)), views_(std::move(views)) {}
+
+    std::unique_ptr<http::Exchange> start_exchange(http::ServerConn& conn, http::RequestHead& head) override;
+    size_t max_header_bytes() const override { return 8192; }
+    uint64_t idle_timeout_ms() const override { return static_cast<uint64_t>(settings_.idle_timeout) * 1000; }
+    uint64_t header_timeout_ms() const override { return static_cast<uint64_t>(settings_.header_timeout) * 1000; }
+    const char* log_target() const override { return "metrics"; }
+    http::ConnSet& conns() { return conns_; }
+
+private:
+    const config::Settings& settings_;
+    std::string prefix_;
+    std::function<std::vector<WorkerStatsView>()> views_;
+    http::ConnSet conns_;
+};
+
+} // namespace gripd::control

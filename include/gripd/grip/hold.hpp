@@ -1,0 +1,103 @@
+// Holds: a client request kept open after the backend answered with GRIP instructions.
+//  - ResponseHold (long-poll): nothing is sent until a publish (http-response) or the timeout
+//    (the instruct response); a `hint` publish asks the backend again.
+//  - StreamHold: the instruct response is sent at once as a chunked stream; http-stream publishes
+//    are appended in channel order; `close` ends it; keep-alive data is sent per Grip-Keep-Alive.
+// A hold is the connection's current Exchange and a pubsub Subscriber; it lives on one worker.
+#pragma once
+
+#include "gripd/core/counter.hpp"
+#include "gripd/grip/instruct.hpp"
+#include "gripd/http/request_parser.hpp"
+#include "gripd/http/server_conn.hpp"
+#include "gripd/loop/timer_wheel.hpp"
+#include "gripd/pubsub/broker.hpp"
+
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace gripd::grip {
+
+// Per-worker hold statistics (single writer: the worker).
+struct HoldStats {
+    core::Counter response_holds; // gauge
+    core::Counter stream_holds;   // gauge
+    core::Counter subscriptions;  // gauge
+    core::Counter slow_clients_cut;
+    core::Counter timeouts;
+};
+
+// What a hold needs to re-ask the backend (hint): the original request, kept compactly.
+struct SavedRequest {
+    http::RequestHead head;
+    std::string body;
+};
+
+// Re-sends a saved request for this client (implemented by the proxy).
+using RetryFn = std::function<void(http::ServerConn& client, SavedRequest&& request)>;
+
+struct HoldEnv {
+    loop::Worker& worker;
+    pubsub::Broker& broker;
+    HoldStats& stats;
+    size_t max_queued_bytes; // a client further behind than this is cut off
+};
+
+class Hold : public http::Exchange, public pubsub::Subscriber {
+public:
+    ~Hold() override;
+    void on_request_body(std::string_view) override {}
+    void on_request_end() override {}
+    void on_client_gone() override;
+
+protected:
+    // `channels` already carry the route prefix; at most `max_channels` are used.
+    Hold(HoldEnv env, http::ServerConn& client, const std::vector<Channel>& channels, size_t max_channels,
+         const std::string& prefix);
+    void subscribe_all();
+    void unsubscribe_all();
+    // Ends the exchange: the connection goes on with its next request (or closes).
+    void end();
+
+    HoldEnv env_;
+    http::ServerConn* client_;
+    std::unique_ptr<pubsub::Subscription[]> subs_;
+    size_t sub_count_ = 0;
+    loop::TimerEntry timer_;
+};
+
+class ResponseHold final : public Hold {
+public:
+    ResponseHold(HoldEnv env, http::ServerConn& client, Instruct&& instruct, size_t max_channels,
+                 const std::string& prefix, SavedRequest&& request, RetryFn retry);
+    ~ResponseHold() override;
+    void on_start() override;
+    void on_message(pubsub::Subscription& sub, const pubsub::MessageRef& msg) override;
+
+private:
+    static void on_timeout(void* self);
+    InstructResponse response_;
+    int timeout_s_;
+    SavedRequest request_;
+    RetryFn retry_;
+};
+
+class StreamHold final : public Hold {
+public:
+    StreamHold(HoldEnv env, http::ServerConn& client, Instruct&& instruct, size_t max_channels,
+               const std::string& prefix);
+    ~StreamHold() override;
+    void on_start() override;
+    void on_message(pubsub::Subscription& sub, const pubsub::MessageRef& msg) override;
+    void on_client_writable() override {}
+
+private:
+    static void on_keep_alive(void* self);
+    void sent_data();
+    bool check_backlog();
+    InstructResponse initial_;
+    std::optional<KeepAlive> keep_alive_;
+};
+
+} // namespace gripd::grip

@@ -1,0 +1,39 @@
+// GripDispatch: the worker's GripHandler. Parses a GRIP backend response and either relays it
+// (no hold), answers 502 (bad instructions), or hands the client to a Response/StreamHold. It also
+// re-runs a held request against the backend when a hint publish asks for it, and serves the
+// built-in `test` target.
+#pragma once
+
+#include "gripd/config/settings.hpp"
+#include "gripd/grip/hold.hpp"
+#include "gripd/proxy/grip_handler.hpp"
+
+namespace gripd::proxy {
+
+class ProxyService;
+
+class GripDispatch final : public GripHandler {
+public:
+    GripDispatch(ProxyService& proxy, pubsub::Broker& broker, const config::Settings& settings);
+
+    bool is_grip(const http::ResponseHead& head) const override;
+    void on_grip_response(http::ServerConn& client, const config::Route& route,
+                          std::shared_ptr<const config::RouteTable> routes, grip::SavedRequest&& request,
+                          http::ResponseHead&& head, std::string&& body) override;
+    void serve_test(http::ServerConn& client, const config::Route& route, const http::RequestHead& head) override;
+
+    grip::HoldStats& stats() { return stats_; }
+
+private:
+    void start_hold(http::ServerConn& client, const config::Route& route,
+                    std::shared_ptr<const config::RouteTable> routes, grip::SavedRequest&& request,
+                    grip::Instruct&& instruct);
+    grip::HoldEnv env();
+
+    ProxyService& proxy_;
+    pubsub::Broker& broker_;
+    const config::Settings& settings_;
+    grip::HoldStats stats_;
+};
+
+} // namespace gripd::proxy

@@ -1,0 +1,145 @@
+// Broker: one per worker, the publish/subscribe engine across loops (DESIGN.md "The publish path").
+//
+//  - Channels are sharded (shard = hash(channel) % kShards); shard k is owned by worker k % W. The
+//    owner knows which workers have subscribers on a channel and sequences its messages (prev-id,
+//    id dedupe), so every subscriber on every worker sees one order.
+//  - A publish goes to each channel's owner as one PublishBatch per owner; the owner forwards each
+//    Message (immutable, rendered once) to the workers that have subscribers, through their
+//    inboxes; each worker delivers to its local subscriptions. A worker with no subscriber on a
+//    channel is never woken for it.
+//  - Subscribing touches only the local index, except on a channel's first or last local
+//    subscription, when the owner is told.
+// All methods run on the broker's own worker thread.
+#pragma once
+
+#include "gripd/config/settings.hpp"
+#include "gripd/core/counter.hpp"
+#include "gripd/core/intrusive_list.hpp"
+#include "gripd/loop/inbox.hpp"
+#include "gripd/pubsub/message.hpp"
+#include "gripd/pubsub/publish.hpp"
+#include "gripd/pubsub/sequencer.hpp"
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace gripd::loop {
+class Worker;
+}
+
+namespace gripd::pubsub {
+
+class Subscription;
+
+// Something that holds subscriptions: a held HTTP request or a WebSocket session.
+class Subscriber {
+public:
+    virtual ~Subscriber() = default;
+    // A message on `sub`'s channel, in the channel's order. The subscriber may unsubscribe or end
+    // itself from here.
+    virtual void on_message(Subscription& sub, const MessageRef& msg) = 0;
+};
+
+// One channel subscription of a Subscriber, embedded in it (no allocation to subscribe).
+class Subscription {
+public:
+    Subscription() = default;
+    Subscription(const Subscription&) = delete;
+    Subscription& operator=(const Subscription&) = delete;
+
+    Subscriber* owner = nullptr;
+    std::string channel;                  // route prefix already applied
+    std::vector<std::string> filters;     // content filters (must equal an item's content-filters)
+    bool is_active() const { return link.is_linked(); }
+
+    core::ListHook link; // the broker's per-channel list
+};
+
+// The items of one publish request that belong to one shard owner.
+struct PublishBatch {
+    std::vector<MessageRef> messages;
+    int origin = -1;     // worker that waits for the ack
+    uint64_t token = 0;  // 0: nobody waits
+};
+
+// Written by the broker's worker only; read by metrics scrapes from any thread.
+struct BrokerStats {
+    core::Counter messages_published; // items accepted by this worker's control API
+    core::Counter messages_delivered; // messages handed to local subscriptions
+    core::Counter deliveries_skipped; // content-filter mismatches
+    core::Counter channels;           // gauge: channels with local subscribers
+};
+
+class Broker {
+public:
+    static constexpr uint32_t kShards = 256;
+
+    Broker(loop::Worker& worker, std::vector<loop::Worker*> workers, const config::Settings& settings);
+    Broker(const Broker&) = delete;
+    Broker& operator=(const Broker&) = delete;
+    ~Broker();
+
+    void subscribe(Subscription& sub);
+    void unsubscribe(Subscription& sub);
+
+    // Renders and routes the items to their shard owners. `done` runs on this worker once every
+    // owner has taken its part (possibly before this returns, then the token is 0). The returned
+    // token can cancel `done` (the requester went away).
+    uint64_t publish(std::vector<PublishItem>&& items, std::function<void()> done);
+    void cancel_publish(uint64_t token);
+    // Forgets every channel's last id (POST /recover).
+    void recover();
+
+    // Inbox messages for the broker; returns false if the message is not the broker's.
+    bool handle(loop::InboxMessage& msg);
+    // Periodic work: release sequenced items whose wait expired.
+    void tick(uint64_t now_ms);
+
+    size_t local_channels() const { return local_.size(); }
+    size_t local_subscriptions() const { return local_subscriptions_; }
+    const BrokerStats& stats() const { return stats_; }
+
+    static uint32_t shard_of_channel(std::string_view channel);
+    int owner_of(std::string_view channel) const;
+
+private:
+    struct LocalChannel {
+        core::IntrusiveList<Subscription, &Subscription::link> subs;
+        size_t count = 0;
+        bool delivering = false; // being walked: erase only afterwards
+    };
+    struct OwnedChannel {
+        std::vector<uint32_t> subscribers_per_worker; // counts of "+1"s from each worker
+        uint32_t workers_with_subscribers = 0;
+    };
+    struct PendingPublish {
+        std::function<void()> done;
+        size_t acks_left = 0;
+    };
+
+    void send(int worker, loop::InboxMessage&& msg);
+    void owner_accept(const PublishBatch& batch);
+    void owner_route(const MessageRef& msg);
+    void owner_subscribe_delta(const std::string& channel, int worker, int64_t delta);
+    void deliver_local(const MessageRef& msg);
+    void tell_owner(const std::string& channel, int64_t delta);
+    void drop_local(std::unordered_map<std::string, LocalChannel>::iterator it);
+    void on_ack(uint64_t token);
+
+    loop::Worker& worker_;
+    std::vector<loop::Worker*> workers_;
+    const config::Settings& settings_;
+    std::unordered_map<std::string, LocalChannel> local_;
+    size_t local_subscriptions_ = 0;
+    std::unordered_map<std::string, OwnedChannel> owned_;
+    Sequencer sequencer_;
+    std::unordered_map<uint64_t, PendingPublish> pending_;
+    uint64_t next_token_ = 1;
+    BrokerStats stats_;
+};
+
+} // namespace gripd::pubsub

@@ -1,0 +1,159 @@
+#include "gripd/control/control_service.hpp"
+
+#include "gripd/core/log.hpp"
+#include "gripd/core/strings.hpp"
+#include "gripd/pubsub/broker.hpp"
+#include "gripd/pubsub/publish.hpp"
+
+#include <memory>
+
+namespace gripd::control {
+
+namespace {
+
+enum class Endpoint { Root, Publish, Recover, Unknown };
+
+Endpoint endpoint_of(std::string_view target) {
+    size_t q = target.find('?');
+    std::string_view path = q == std::string_view::npos ? target : target.substr(0, q);
+    if (path == "/") return Endpoint::Root;
+    if (path == "/publish" || path == "/publish/") return Endpoint::Publish;
+    if (path == "/recover" || path == "/recover/") return Endpoint::Recover;
+    return Endpoint::Unknown;
+}
+
+// Pushpin answers text/plain unless the client prefers JSON; anything it cannot produce is 406.
+enum class Reply { Text, Json, Unacceptable };
+
+Reply negotiate(const http::Headers& headers) {
+    auto accepts = headers.get_list("Accept");
+    if (accepts.empty()) return Reply::Text;
+    for (auto a : accepts) {
+        std::string_view type = core::trim(a.substr(0, a.find(';')));
+        if (core::iequals(type, "text/plain") || core::iequals(type, "text/*") || core::iequals(type, "*/*"))
+            return Reply::Text;
+        if (core::iequals(type, "application/json") || core::iequals(type, "application/*")) return Reply::Json;
+    }
+    return Reply::Unacceptable;
+}
+
+void reply(http::ServerConn& conn, int status, Reply format, std::string_view message) {
+    http::Headers h;
+    if (format == Reply::Json && status == 200) {
+        h.add("Content-Type", "application/json");
+        std::string body = "{\"message\":\"";
+        body += message;
+        body += "\"}\n";
+        conn.respond(status, {}, h, body);
+        return;
+    }
+    h.add("Content-Type", "text/plain");
+    std::string body(message);
+    body += '\n';
+    conn.respond(status, {}, h, body);
+}
+
+// One control request whose body is being read.
+class ControlExchange final : public http::Exchange {
+public:
+    ControlExchange(ControlService& service, http::ServerConn& conn, Endpoint endpoint, Reply format)
+        : service_(service), conn_(&conn), endpoint_(endpoint), format_(format) {}
+    ~ControlExchange() override {
+        if (token_) service_.broker().cancel_publish(token_);
+    }
+
+    void on_request_body(std::string_view data) override {
+        if (!conn_ || too_large_) return;
+        if (body_.size() + data.size() > static_cast<size_t>(service_.settings().push_in_http_max_body_size)) {
+            too_large_ = true;
+            body_.clear();
+            http::ServerConn* c = conn_;
+            conn_ = nullptr;
+            reply(*c, 400, Reply::Text, "Request body too large.");
+            return;
+        }
+        body_.append(data);
+    }
+
+    void on_request_end() override {
+        if (!conn_) return;
+        if (endpoint_ == Endpoint::Recover) {
+            service_.broker().recover();
+            finish(200, "Updated");
+            return;
+        }
+        pubsub::PublishParseResult parsed = pubsub::parse_publish_body(body_);
+        body_.clear();
+        body_.shrink_to_fit();
+        if (!parsed.ok) {
+            LOG_DEBUG("control", "publish rejected: %s (item %d)", parsed.error.c_str(), parsed.error_item);
+            finish(400, parsed.error);
+            return;
+        }
+        size_t count = parsed.items.size();
+        // Replies once every shard owner has taken its items (see the header).
+        token_ = service_.broker().publish(std::move(parsed.items), [this, count] {
+            token_ = 0;
+            LOG_DEBUG("control", "published %zu items", count);
+            finish(200, "Published");
+        });
+    }
+
+    void on_client_gone() override { conn_ = nullptr; }
+
+private:
+    void finish(int status, std::string_view message) {
+        if (!conn_) return;
+        http::ServerConn* c = conn_;
+        conn_ = nullptr;
+        reply(*c, status, status == 200 ? format_ : Reply::Text, message);
+    }
+
+    ControlService& service_;
+    http::ServerConn* conn_;
+    Endpoint endpoint_;
+    Reply format_;
+    std::string body_;
+    bool too_large_ = false;
+    uint64_t token_ = 0;
+};
+
+} // namespace
+
+ControlService::ControlService(const config::Settings& settings, pubsub::Broker& broker)
+    : settings_(settings), broker_(broker) {}
+
+std::unique_ptr<http::Exchange> ControlService::start_exchange(http::ServerConn& conn, http::RequestHead& head) {
+    Endpoint ep = endpoint_of(head.target);
+    if (ep == Endpoint::Unknown) {
+        reply(conn, 404, Reply::Text, "Not Found");
+        return nullptr;
+    }
+    if (ep == Endpoint::Root) {
+        reply(conn, 200, Reply::Text, "Pushpin API");
+        return nullptr;
+    }
+    if (head.method != "POST") {
+        http::Headers h;
+        h.add("Allow", "POST");
+        h.add("Content-Type", "text/plain");
+        conn.respond(405, {}, h, "Method not allowed: " + head.method + ".\n");
+        return nullptr;
+    }
+    Reply format = negotiate(head.headers);
+    if (format == Reply::Unacceptable) {
+        reply(conn, 406, Reply::Text, "Not Acceptable. Supported formats are text/plain and application/json.");
+        return nullptr;
+    }
+    if (head.content_length < 0) {
+        reply(conn, 411, Reply::Text, "Request requires Content-Length.");
+        return nullptr;
+    }
+    if (head.content_length > settings_.push_in_http_max_body_size) {
+        reply(conn, 400, Reply::Text, "Request body too large.");
+        return nullptr;
+    }
+    return std::make_unique<ControlExchange>(*this, conn, ep, format);
+}
+
+} // namespace gripd::control

@@ -1,0 +1,181 @@
+#include "gripd/grip/hold.hpp"
+
+#include "gripd/core/log.hpp"
+#include "gripd/loop/worker.hpp"
+
+namespace gripd::grip {
+
+// ---- Hold ----
+
+Hold::Hold(HoldEnv env, http::ServerConn& client, const std::vector<Channel>& channels, size_t max_channels,
+           const std::string& prefix)
+    : env_(env), client_(&client) {
+    size_t n = channels.size() < max_channels ? channels.size() : max_channels;
+    if (channels.size() > n)
+        LOG_DEBUG("grip", "%zu channels requested, subscribing to the first %zu", channels.size(), n);
+    subs_ = std::make_unique<pubsub::Subscription[]>(n);
+    sub_count_ = n;
+    for (size_t i = 0; i < n; ++i) {
+        subs_[i].owner = this;
+        subs_[i].channel = prefix + channels[i].name;
+        subs_[i].filters = channels[i].filters;
+    }
+}
+
+Hold::~Hold() { unsubscribe_all(); }
+
+void Hold::subscribe_all() {
+    for (size_t i = 0; i < sub_count_; ++i) {
+        if (subs_[i].is_active()) continue;
+        env_.broker.subscribe(subs_[i]);
+        env_.stats.subscriptions.add();
+        LOG_DEBUG("grip", "subscribe channel=%s", subs_[i].channel.c_str());
+    }
+}
+
+void Hold::unsubscribe_all() {
+    for (size_t i = 0; i < sub_count_; ++i) {
+        if (!subs_[i].is_active()) continue;
+        env_.broker.unsubscribe(subs_[i]);
+        env_.stats.subscriptions.sub();
+    }
+}
+
+void Hold::on_client_gone() {
+    client_ = nullptr;
+    timer_.disarm();
+    unsubscribe_all();
+}
+
+void Hold::end() {
+    timer_.disarm();
+    unsubscribe_all();
+    http::ServerConn* c = client_;
+    client_ = nullptr;
+    if (c) c->end_response();
+}
+
+// ---- ResponseHold ----
+
+ResponseHold::ResponseHold(HoldEnv env, http::ServerConn& client, Instruct&& instruct, size_t max_channels,
+                           const std::string& prefix, SavedRequest&& request, RetryFn retry)
+    : Hold(env, client, instruct.channels, max_channels, prefix), response_(std::move(instruct.response)),
+      timeout_s_(instruct.timeout), request_(std::move(request)), retry_(std::move(retry)) {
+    env_.stats.response_holds.add();
+    timer_.init(&env_.worker.timers(), this, &ResponseHold::on_timeout);
+}
+
+ResponseHold::~ResponseHold() { env_.stats.response_holds.sub(); }
+
+void ResponseHold::on_start() {
+    subscribe_all();
+    timer_.arm(static_cast<uint64_t>(timeout_s_) * 1000);
+}
+
+void ResponseHold::on_timeout(void* p) {
+    auto* self = static_cast<ResponseHold*>(p);
+    if (!self->client_) return;
+    self->env_.stats.timeouts.add();
+    self->unsubscribe_all();
+    http::ServerConn* c = self->client_;
+    self->client_ = nullptr;
+    c->respond(self->response_.code, self->response_.reason, self->response_.headers, self->response_.body);
+}
+
+void ResponseHold::on_message(pubsub::Subscription&, const pubsub::MessageRef& msg) {
+    const auto* part = msg->http_response();
+    if (!client_ || !part) return;
+    if (part->action == pubsub::Action::Hint) {
+        // Ask the backend again; its new answer (maybe another hold) replaces this exchange.
+        timer_.disarm();
+        unsubscribe_all();
+        http::ServerConn* c = client_;
+        client_ = nullptr;
+        if (retry_) {
+            retry_(*c, std::move(request_));
+        } else {
+            c->respond(response_.code, response_.reason, response_.headers, response_.body);
+        }
+        return;
+    }
+    if (part->action != pubsub::Action::Send) return;
+    timer_.disarm();
+    unsubscribe_all();
+    pubsub::ResponseOptions opts;
+    opts.keep_alive = client_->client_keep_alive();
+    opts.head = client_->request_is_head();
+    std::string out;
+    msg->render_http_response(response_.headers, opts, out);
+    http::ServerConn* c = client_;
+    client_ = nullptr;
+    c->send_raw(out);
+    c->end_response();
+}
+
+// ---- StreamHold ----
+
+StreamHold::StreamHold(HoldEnv env, http::ServerConn& client, Instruct&& instruct, size_t max_channels,
+                       const std::string& prefix)
+    : Hold(env, client, instruct.channels, max_channels, prefix), initial_(std::move(instruct.response)),
+      keep_alive_(std::move(instruct.keep_alive)) {
+    env_.stats.stream_holds.add();
+    timer_.init(&env_.worker.timers(), this, &StreamHold::on_keep_alive);
+}
+
+StreamHold::~StreamHold() { env_.stats.stream_holds.sub(); }
+
+void StreamHold::on_start() {
+    http::ServerConn* c = client_;
+    if (!c->send_head(initial_.code, initial_.reason, initial_.headers, -1)) return;
+    if (!initial_.body.empty()) c->send_body(initial_.body);
+    // What the stream still needs is only the subscriptions and the keep-alive: free the rest.
+    initial_ = InstructResponse{};
+    subscribe_all();
+    if (keep_alive_) timer_.arm(static_cast<uint64_t>(keep_alive_->timeout) * 1000);
+}
+
+void StreamHold::sent_data() {
+    if (keep_alive_ && keep_alive_->mode == KeepAliveMode::Idle)
+        timer_.arm(static_cast<uint64_t>(keep_alive_->timeout) * 1000);
+}
+
+// A client that does not read cannot make us buffer without bound: cut it off.
+bool StreamHold::check_backlog() {
+    if (!client_ || client_->queued_bytes() <= env_.max_queued_bytes) return true;
+    LOG_DEBUG("grip", "cutting off slow stream client %s (%zu bytes queued)", client_->peer().c_str(),
+              client_->queued_bytes());
+    env_.stats.slow_clients_cut.add();
+    timer_.disarm();
+    unsubscribe_all();
+    http::ServerConn* c = client_;
+    client_ = nullptr;
+    c->abort_response();
+    return false;
+}
+
+void StreamHold::on_keep_alive(void* p) {
+    auto* self = static_cast<StreamHold*>(p);
+    if (!self->client_ || !self->keep_alive_) return;
+    self->client_->send_body(self->keep_alive_->data);
+    self->timer_.arm(static_cast<uint64_t>(self->keep_alive_->timeout) * 1000);
+    self->check_backlog();
+}
+
+void StreamHold::on_message(pubsub::Subscription&, const pubsub::MessageRef& msg) {
+    const auto* part = msg->http_stream();
+    if (!client_ || !part) return;
+    if (part->action == pubsub::Action::Close) {
+        end();
+        return;
+    }
+    if (part->action != pubsub::Action::Send || part->chunk.empty()) return;
+    // Chunked clients get the pre-rendered chunk, shared by every subscriber (no copy queued).
+    if (client_->is_chunked_response())
+        client_->send_raw(part->chunk, msg);
+    else
+        client_->send_body(part->content());
+    sent_data();
+    check_backlog();
+}
+
+} // namespace gripd::grip

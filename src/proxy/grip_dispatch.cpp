@@ -1,0 +1,113 @@
+#include "gripd/proxy/grip_dispatch.hpp"
+
+#include "gripd/core/log.hpp"
+#include "gripd/core/strings.hpp"
+#include "gripd/loop/worker.hpp"
+#include "gripd/proxy/proxy_service.hpp"
+
+namespace gripd::proxy {
+
+namespace {
+// A stream client further behind than this is cut off (it would otherwise grow without bound).
+constexpr size_t kMaxQueuedPerClient = 1024 * 1024;
+
+std::string query_param(std::string_view target, std::string_view name) {
+    size_t q = target.find('?');
+    if (q == std::string_view::npos) return {};
+    std::string_view query = target.substr(q + 1);
+    while (!query.empty()) {
+        size_t amp = query.find('&');
+        std::string_view pair = query.substr(0, amp);
+        size_t eq = pair.find('=');
+        if (pair.substr(0, eq) == name && eq != std::string_view::npos) return std::string(pair.substr(eq + 1));
+        if (amp == std::string_view::npos) break;
+        query.remove_prefix(amp + 1);
+    }
+    return {};
+}
+} // namespace
+
+GripDispatch::GripDispatch(ProxyService& proxy, pubsub::Broker& broker, const config::Settings& settings)
+    : proxy_(proxy), broker_(broker), settings_(settings) {}
+
+grip::HoldEnv GripDispatch::env() { return grip::HoldEnv{proxy_.worker(), broker_, stats_, kMaxQueuedPerClient}; }
+
+bool GripDispatch::is_grip(const http::ResponseHead& head) const { return grip::is_grip_response(head.headers); }
+
+void GripDispatch::on_grip_response(http::ServerConn& client, const config::Route& route,
+                                    std::shared_ptr<const config::RouteTable> routes, grip::SavedRequest&& request,
+                                    http::ResponseHead&& head, std::string&& body) {
+    grip::InstructResult r = grip::parse_instruct(head.status, head.reason, head.headers, body);
+    if (!r.ok) {
+        LOG_WARN("grip", "%s %s: bad GRIP instructions from backend: %s", request.head.method.c_str(),
+                 request.head.target.c_str(), r.error.c_str());
+        if (settings_.debug || route.debug)
+            client.respond_text(502, grip::grip_error_text(r.error));
+        else
+            client.respond_text(502, "Error while proxying to origin.\n");
+        return;
+    }
+    grip::Instruct& in = r.instruct;
+    if (in.hold == grip::HoldMode::None) {
+        client.respond(in.response.code, in.response.reason, in.response.headers, in.response.body);
+        return;
+    }
+    start_hold(client, route, std::move(routes), std::move(request), std::move(in));
+}
+
+void GripDispatch::start_hold(http::ServerConn& client, const config::Route& route,
+                              std::shared_ptr<const config::RouteTable> routes, grip::SavedRequest&& request,
+                              grip::Instruct&& instruct) {
+    size_t max_channels = static_cast<size_t>(settings_.connection_subscription_max);
+    std::unique_ptr<grip::Hold> hold;
+    if (instruct.hold == grip::HoldMode::Stream) {
+        hold = std::make_unique<grip::StreamHold>(env(), client, std::move(instruct), max_channels, route.prefix);
+    } else {
+        ProxyService* proxy = &proxy_;
+        const config::Route* rp = &route;
+        grip::RetryFn retry;
+        if (!request.head.method.empty())
+            retry = [proxy, rp, routes](http::ServerConn& c, grip::SavedRequest&& req) {
+                proxy->retry(c, routes, *rp, std::move(req));
+            };
+        hold = std::make_unique<grip::ResponseHold>(env(), client, std::move(instruct), max_channels, route.prefix,
+                                                    std::move(request), std::move(retry));
+    }
+    grip::Hold* h = hold.get();
+    client.set_exchange(std::move(hold));
+    h->on_start();
+}
+
+// Pushpin's built-in test handler: "/" answers text, "/response" long-polls and "/stream" streams on
+// the channel given by ?channel= (default "test").
+void GripDispatch::serve_test(http::ServerConn& client, const config::Route& route, const http::RequestHead& head) {
+    std::string_view target = head.target;
+    std::string_view path = target.substr(0, target.find('?'));
+    std::string channel = query_param(target, "channel");
+    if (channel.empty()) channel = "test";
+    grip::Instruct in;
+    in.channels.push_back(grip::Channel{channel, std::nullopt, {}});
+    in.response.headers.add("Content-Type", "text/plain");
+    if (path == "/response") {
+        in.hold = grip::HoldMode::Response;
+        in.response.body = "timeout\n";
+    } else if (path == "/stream") {
+        in.hold = grip::HoldMode::Stream;
+        in.response.body = "[stream open]\n";
+    } else if (path == "/" || path.empty()) {
+        http::Headers h;
+        h.add("Content-Type", "text/plain");
+        client.respond(200, {}, h,
+                       "Hello from gripd's test handler. Try /response or /stream (?channel=NAME, default "
+                       "test), then publish to that channel.\n");
+        return;
+    } else {
+        client.respond_text(404, "Not Found\n");
+        return;
+    }
+    LOG_INFO("grip", "%s %s -> test handler, channel=%s", head.method.c_str(), head.target.c_str(), channel.c_str());
+    grip::SavedRequest none;
+    start_hold(client, route, proxy_.routes(), std::move(none), std::move(in));
+}
+
+} // namespace gripd::proxy
