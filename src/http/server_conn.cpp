@@ -35,7 +35,23 @@ void ServerConn::arm_idle() {
 
 // ---- reading and parsing ----
 
+void ServerConn::enter_raw_mode() {
+    raw_ = true;
+    head_sent_ = true;
+    timer().disarm();
+    if (!is_reading() && !is_closing()) start_reading();
+    if (!pending_in_.empty() && exchange_) {
+        std::string buf = std::move(pending_in_);
+        pending_in_.clear();
+        exchange_->on_raw_data(buf);
+    }
+}
+
 void ServerConn::on_data(const char* data, size_t len) {
+    if (raw_) {
+        if (exchange_) exchange_->on_raw_data(std::string_view(data, len));
+        return;
+    }
     if (!exchange_ && !got_first_byte_) {
         got_first_byte_ = true;
         timer().arm(service_.header_timeout_ms());
@@ -92,10 +108,17 @@ void ServerConn::feed(const char* data, size_t len) {
     switch (parser_.state()) {
     case RequestParser::State::Error: handle_parse_error(); break;
     case RequestParser::State::Upgrade:
-        // Protocol upgrades are handed to the exchange when it supports them (WebSocket). Without
-        // one, the bytes after the head cannot be interpreted: end the connection after the response.
-        keep_alive_ = false;
-        pending_in_.clear();
+        // The bytes after an upgrade request's head belong to the new protocol. They wait in
+        // pending_in_ until the exchange enters raw mode; without one taking over, the connection
+        // ends after the response.
+        if (raw_ && exchange_ && !pending_in_.empty()) {
+            std::string buf = std::move(pending_in_);
+            pending_in_.clear();
+            exchange_->on_raw_data(buf);
+        } else if (!exchange_) {
+            keep_alive_ = false;
+            pending_in_.clear();
+        }
         break;
     default: break;
     }
@@ -275,11 +298,19 @@ void ServerConn::respond_text(int status, std::string_view body) {
 }
 
 void ServerConn::pause_request_body() {
+    if (raw_) {
+        stop_reading();
+        return;
+    }
     body_paused_ = true;
     if (is_reading()) stop_reading();
 }
 
 void ServerConn::resume_request_body() {
+    if (raw_) {
+        start_reading();
+        return;
+    }
     if (!body_paused_) return;
     body_paused_ = false;
     drive(nullptr, 0);

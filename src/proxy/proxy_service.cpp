@@ -5,6 +5,7 @@
 
 #include <ctime>
 #include "gripd/loop/worker.hpp"
+#include "gripd/proxy/ws_handler.hpp"
 #include "proxy_session.hpp"
 
 namespace gripd::proxy {
@@ -42,17 +43,21 @@ std::unique_ptr<http::Exchange> ProxyService::start_exchange(http::ServerConn& c
         conn.respond_text(502, "Route not found\n");
         return nullptr;
     }
-    if (head.upgrade) {
-        // WebSocket and other upgrades are not proxied by this path.
-        conn.respond_text(501, "Protocol upgrade not supported\n");
-        return nullptr;
-    }
     // A client that proves an upstream Grip-Sig is another GRIP proxy: GRIP passes through untouched.
     bool trusted = false;
     if (!settings_.upstream_key.empty())
         if (const std::string* sig = head.headers.get("Grip-Sig"))
             trusted = core::jwt_verify_hs256(*sig, settings_.upstream_key, static_cast<int64_t>(std::time(nullptr)),
                                              nullptr);
+    if (websocket) {
+        if (!ws_) {
+            conn.respond_text(501, "WebSocket not supported\n");
+            return nullptr;
+        }
+        return ws_->start_websocket(conn, *route, routes_, head, trusted);
+    }
+    // Other upgrades (h2c, ...) are proxied as plain HTTP without the upgrade; the connection ends
+    // after the response.
     return std::make_unique<ProxySession>(*this, conn, routes_, *route, head, trusted);
 }
 

@@ -34,6 +34,8 @@ public:
     virtual void on_client_writable() {}
     // The peer half-closed its side after the whole request was read. Default: treat as gone.
     virtual bool keep_on_client_eof() const { return false; }
+    // Raw mode (after a protocol upgrade, see ServerConn::enter_raw_mode): bytes from the client.
+    virtual void on_raw_data(std::string_view /*data*/) {}
 };
 
 // What the listener serves: creates Exchanges for requests on its connections.
@@ -90,6 +92,13 @@ public:
     void respond(int status, std::string_view reason, const Headers& headers, std::string_view body);
     void respond_text(int status, std::string_view body);
 
+    // Protocol upgrade hand-off (WebSocket): from now on every byte the client sends, including what
+    // was read after the upgrade request's head, goes to the exchange's on_raw_data, and the exchange
+    // writes with send_raw. The exchange must have answered the upgrade itself (e.g. with a 101).
+    // Ends with abort_response() or close_after_flush().
+    void enter_raw_mode();
+    bool is_raw() const { return raw_; }
+
     void pause_request_body(); // stop reading the request body (backpressure)
     void resume_request_body();
 
@@ -143,6 +152,7 @@ private:
     bool body_paused_ = false;
     bool got_first_byte_ = false;
     bool counted_ = false;
+    bool raw_ = false;
 };
 
 } // namespace gripd::http

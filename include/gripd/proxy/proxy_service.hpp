@@ -39,6 +39,8 @@ public:
     // Where GRIP responses go (set by the wiring once the GRIP engine exists on this worker).
     void set_grip_handler(GripHandler* h) { grip_ = h; }
     GripHandler* grip_handler() const { return grip_; }
+    // Where WebSocket upgrades go (set by the wiring once the ws module exists on this worker).
+    void set_ws_handler(class WsHandler* h) { ws_ = h; }
 
     loop::Worker& worker() { return worker_; }
     const config::Settings& settings() const { return settings_; }
@@ -52,6 +54,7 @@ private:
     http::BackendPool backends_;
     http::ConnSet conns_;
     GripHandler* grip_ = nullptr;
+    class WsHandler* ws_ = nullptr;
 };
 
 } // namespace gripd::proxy
