@@ -1,0 +1,183 @@
+#include "gripd/pubsub/shard.hpp"
+
+#include <algorithm>
+
+namespace gripd::pubsub {
+
+uint32_t shard_of(std::string_view channel, uint32_t shard_count) {
+    uint32_t h = 2166136261u;
+    for (unsigned char c : channel) {
+        h ^= c;
+        h *= 16777619u;
+    }
+    return shard_count ? h % shard_count : 0;
+}
+
+uint64_t ShardDirectory::clamp(uint64_t now) {
+    if (now < last_now_) return last_now_;
+    last_now_ = now;
+    return now;
+}
+
+const ShardDirectory::Channel* ShardDirectory::find(std::string_view channel) const {
+    auto it = channels_.find(channel);
+    return it == channels_.end() ? nullptr : &it->second;
+}
+
+void ShardDirectory::age_id_cache(uint64_t now) {
+    while (!id_expiry_.empty() && id_expiry_.front().first <= now) {
+        auto it = id_cache_.find(id_expiry_.front().second);
+        if (it != id_cache_.end() && it->second == id_expiry_.front().first) id_cache_.erase(it);
+        id_expiry_.pop_front();
+    }
+}
+
+bool ShardDirectory::is_duplicate(const Message& msg, uint64_t now) {
+    if (config_.id_cache_ttl_ms == 0 || !msg.id()) return false;
+    std::string key;
+    key.reserve(msg.channel().size() + 1 + msg.id()->size());
+    key += msg.channel();
+    key += '\0';
+    key += *msg.id();
+    if (id_cache_.count(key)) return true;
+    uint64_t expiry = now + config_.id_cache_ttl_ms;
+    id_expiry_.emplace_back(expiry, key);
+    id_cache_.emplace(std::move(key), expiry);
+    return false;
+}
+
+void ShardDirectory::deliver(const Channel& ch, const MessageRef& msg, std::vector<Delivery>& out) {
+    Delivery d;
+    d.message = msg;
+    d.workers.reserve(ch.workers.size());
+    for (const auto& wc : ch.workers)
+        d.workers.push_back(wc.worker);
+    out.push_back(std::move(d));
+}
+
+// Sends `msg` and then every waiting message that follows it.
+void ShardDirectory::send(Channel& ch, const MessageRef& msg, std::vector<Delivery>& out) {
+    MessageRef m = msg;
+    for (;;) {
+        ch.last_id = m->id();
+        deliver(ch, m, out);
+        if (!m->id() || ch.waiting_by_prev_id.empty()) return;
+        auto it = ch.waiting_by_prev_id.find(*m->id());
+        if (it == ch.waiting_by_prev_id.end()) return;
+        m = std::move(it->second.msg);
+        ch.waiting_by_prev_id.erase(it); // its WaitRef goes stale
+    }
+}
+
+std::vector<Delivery> ShardDirectory::on_publish(const MessageRef& msg, uint64_t now) {
+    std::vector<Delivery> out;
+    now = clamp(now);
+    age_id_cache(now);
+    if (is_duplicate(*msg, now)) return out;
+    auto it = channels_.find(msg->channel());
+    if (it == channels_.end()) return out; // nobody listens: deliver nowhere, learn nothing
+    Channel& ch = it->second;
+    if (msg->no_seq()) {
+        deliver(ch, msg, out);
+        return out;
+    }
+    const auto& prev = msg->prev_id();
+    if (ch.last_id && prev && *ch.last_id != *prev) {
+        if (ch.waiting_by_prev_id.count(*prev)) return out;                  // one waiter per prev-id
+        if (ch.waiting_by_prev_id.size() >= config_.pending_max) return out; // too many gaps
+        uint64_t serial = next_serial_++;
+        ch.waiting_by_prev_id.emplace(*prev, Waiting{msg, serial});
+        waiting_by_time_.push_back(WaitRef{now, serial, msg->channel(), *prev});
+        return out;
+    }
+    send(ch, msg, out);
+    return out;
+}
+
+std::vector<Delivery> ShardDirectory::expire(uint64_t now) {
+    std::vector<Delivery> out;
+    now = clamp(now);
+    age_id_cache(now);
+    while (!waiting_by_time_.empty()) {
+        WaitRef& ref = waiting_by_time_.front();
+        auto cit = channels_.find(ref.channel);
+        Waiting* w = nullptr;
+        if (cit != channels_.end()) {
+            auto wit = cit->second.waiting_by_prev_id.find(ref.prev_id);
+            if (wit != cit->second.waiting_by_prev_id.end() && wit->second.serial == ref.serial)
+                w = &wit->second;
+        }
+        if (!w) { // released or forgotten already
+            waiting_by_time_.pop_front();
+            continue;
+        }
+        if (ref.time + config_.message_wait_ms > now) break;
+        MessageRef m = std::move(w->msg);
+        cit->second.waiting_by_prev_id.erase(ref.prev_id);
+        waiting_by_time_.pop_front();
+        send(cit->second, m, out);
+    }
+    return out;
+}
+
+std::optional<uint64_t> ShardDirectory::next_expiry() const {
+    std::optional<uint64_t> next;
+    if (!waiting_by_time_.empty()) next = waiting_by_time_.front().time + config_.message_wait_ms;
+    if (!id_expiry_.empty() && (!next || id_expiry_.front().first < *next)) next = id_expiry_.front().first;
+    return next;
+}
+
+SubscriberChange ShardDirectory::on_subscribe_delta(std::string_view channel, uint32_t worker,
+                                                    int64_t delta) {
+    if (delta == 0) return SubscriberChange::None;
+    auto it = channels_.find(channel);
+    if (delta > 0) {
+        bool created = it == channels_.end();
+        if (created) it = channels_.try_emplace(std::string(channel)).first;
+        auto& ws = it->second.workers;
+        auto pos = std::lower_bound(ws.begin(), ws.end(), worker,
+                                    [](const WorkerCount& wc, uint32_t w) { return wc.worker < w; });
+        if (pos != ws.end() && pos->worker == worker)
+            pos->count += static_cast<uint32_t>(delta);
+        else
+            ws.insert(pos, WorkerCount{worker, static_cast<uint32_t>(delta)});
+        return created ? SubscriberChange::First : SubscriberChange::None;
+    }
+    if (it == channels_.end()) return SubscriberChange::None;
+    auto& ws = it->second.workers;
+    auto pos = std::find_if(ws.begin(), ws.end(), [&](const WorkerCount& wc) { return wc.worker == worker; });
+    if (pos == ws.end()) return SubscriberChange::None;
+    uint64_t take = static_cast<uint64_t>(-delta);
+    if (take >= pos->count)
+        ws.erase(pos);
+    else
+        pos->count -= static_cast<uint32_t>(take);
+    if (!ws.empty()) return SubscriberChange::None;
+    channels_.erase(it); // last id and waiting messages go too; their WaitRefs go stale
+    return SubscriberChange::Last;
+}
+
+void ShardDirectory::recover() {
+    for (auto& [name, ch] : channels_)
+        ch.last_id.reset();
+}
+
+std::vector<uint32_t> ShardDirectory::workers_of(std::string_view channel) const {
+    std::vector<uint32_t> out;
+    if (const Channel* ch = find(channel))
+        for (const auto& wc : ch->workers)
+            out.push_back(wc.worker);
+    return out;
+}
+
+const std::string* ShardDirectory::last_id(std::string_view channel) const {
+    const Channel* ch = find(channel);
+    return ch && ch->last_id ? &*ch->last_id : nullptr;
+}
+
+size_t ShardDirectory::pending_count(std::string_view channel) const {
+    const Channel* ch = find(channel);
+    return ch ? ch->waiting_by_prev_id.size() : 0;
+}
+
+} // namespace gripd::pubsub
