@@ -30,6 +30,10 @@ from typing import Callable, Iterable, Optional, Union
 
 MAX_HEAD = 1 << 20
 
+# Put ABORT (or ABORT_RST) in Response.chunks to drop the connection at that point.
+ABORT = object()
+ABORT_RST = object()
+
 
 class BackendError(Exception):
     pass
@@ -82,8 +86,9 @@ class Response:
 
     framing: "length" (Content-Length, default), "chunked", or "close"
              (no length, body delimited by closing the connection).
-    chunks:  optional list mixing bytes (sent as one chunk / write) and
-             floats (sleep that many seconds) - used instead of `body`.
+    chunks:  optional list mixing bytes (sent as one chunk / write), floats
+             (sleep that many seconds) and ABORT / ABORT_RST (close the
+             connection right there) - used instead of `body`.
     delay:   seconds to sleep before sending anything.
     wait:    a threading.Event to wait on (max `wait_timeout`) before sending.
     close:   close the connection after this response (adds Connection: close).
@@ -290,6 +295,8 @@ class _Conn:
         no_body_status = resp.status in (204, 304) or 100 <= resp.status < 200
         if resp.chunks is not None and resp.framing == "length" and "content-length" not in names:
             total = sum(len(c) for c in resp.chunks if isinstance(c, (bytes, bytearray)))
+            if resp.body:  # declared length for an aborted/partial send
+                total = len(resp.body) if isinstance(resp.body, (bytes, bytearray)) else len(resp.body.encode())
             headers.append(("Content-Length", str(total)))
         elif resp.framing == "length" and "content-length" not in names and not no_body_status:
             headers.append(("Content-Length", str(len(body))))
@@ -311,6 +318,10 @@ class _Conn:
                 pieces: Iterable = resp.chunks if resp.chunks is not None else (
                     [body[i:i + resp.chunk_size] for i in range(0, len(body), resp.chunk_size)] if body else [])
                 for p in pieces:
+                    if p is ABORT or p is ABORT_RST:
+                        resp.abort_rst = p is ABORT_RST
+                        self._abort(resp)
+                        return False
                     if isinstance(p, (int, float)) and not isinstance(p, bool):
                         time.sleep(p)
                         continue
