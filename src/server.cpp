@@ -45,7 +45,9 @@ bool Server::load_routes(bool initial) {
         LOG_INFO("config", "loaded %zu routes", routes_->size());
         return true;
     }
-    if (!r.ok()) {
+    // As Pushpin does, bad lines are skipped and the rest applies; a file with nothing usable (or
+    // that cannot be read) leaves the running routes in place.
+    if (!r.ok() && r.table->empty()) {
         LOG_ERROR("config", "routes not reloaded: keeping the %zu routes in use", routes_->size());
         return true;
     }

@@ -21,9 +21,9 @@ public:
     explicit Server(const config::Settings& settings);
     ~Server();
 
-    // Loads the routes file (or --route lines). At startup, errors are logged and the good lines
-    // kept, as Pushpin does; an unreadable file is fatal. On reload a file with errors is rejected
-    // and the running routes stay. Returns false only for a fatal startup error.
+    // Loads the routes file (or --route lines). Bad lines are logged and skipped, as Pushpin does.
+    // At startup a file with nothing usable is fatal; on reload it leaves the running routes in
+    // place. Returns false only for a fatal startup error.
     bool load_routes(bool initial);
     // Starts every worker and waits until each has opened its listeners.
     bool start(std::string* error);

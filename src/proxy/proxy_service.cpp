@@ -30,6 +30,11 @@ ProxyService::ProxyService(loop::Worker& worker, const config::Settings& setting
 }
 
 std::unique_ptr<http::Exchange> ProxyService::start_exchange(http::ServerConn& conn, http::RequestHead& head) {
+    if (head.headers.has("Pushpin-Check")) {
+        // Pushpin answers this itself (a liveness probe through load balancers); so do we.
+        conn.respond_text(200, "gripd " GRIPD_VERSION ": a Pushpin-compatible GRIP proxy\n");
+        return nullptr;
+    }
     const std::string* host = head.headers.get("Host");
     std::string_view h = host ? host_without_port(*host) : std::string_view();
     bool websocket = head.upgrade && head.headers.has_token("Upgrade", "websocket");
@@ -40,7 +45,7 @@ std::unique_ptr<http::Exchange> ProxyService::start_exchange(http::ServerConn& c
     if (!route) {
         LOG_INFO("proxy", "%s %s -> no route for host %.*s", head.method.c_str(), head.target.c_str(),
                  static_cast<int>(h.size()), h.data());
-        conn.respond_text(502, "Route not found\n");
+        conn.respond_text(502, "No route for host: " + std::string(h) + "\n");
         return nullptr;
     }
     // A client that proves an upstream Grip-Sig is another GRIP proxy: GRIP passes through untouched.
