@@ -149,6 +149,7 @@ bool Server::start(std::string* error) {
             for (auto* l : ctx.listeners) l->close();
             ctx.listeners.clear();
             ctx.tick.disarm();
+            ctx.grip->stop_holds();
             ctx.proxy->conns().close_idle();
             if (ctx.control) ctx.control->conns().close_idle();
             if (ctx.metrics) ctx.metrics->conns().close_all();

@@ -22,7 +22,10 @@ Hold::Hold(HoldEnv env, http::ServerConn& client, const std::vector<Channel>& ch
     }
 }
 
-Hold::~Hold() { unsubscribe_all(); }
+Hold::~Hold() {
+    dispatch_link.unlink();
+    unsubscribe_all();
+}
 
 void Hold::subscribe_all() {
     for (size_t i = 0; i < sub_count_; ++i) {

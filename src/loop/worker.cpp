@@ -93,12 +93,14 @@ void Worker::begin_stop(uint64_t grace_ms) {
 
 void Worker::on_client_closed() {
     --client_connections_;
-    if (stopping_ && client_connections_ == 0) quiesce();
+    // Not from inside this close: let the current callback finish first.
+    if (stopping_ && client_connections_ == 0 && !quiesced_self_) grace_timer_.arm(0);
 }
 
 void Worker::on_grace_end(void* p) {
     auto* self = static_cast<Worker*>(p);
-    LOG_INFO("worker", "grace period over: closing %lld connections", static_cast<long long>(self->client_connections_));
+    if (self->client_connections_ > 0)
+        LOG_INFO("worker", "grace period over: closing %lld connections", static_cast<long long>(self->client_connections_));
     self->quiesce();
 }
 

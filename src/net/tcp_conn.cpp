@@ -120,9 +120,9 @@ void TcpConn::close() {
     if (closing_) return;
     closing_ = true;
     timer_.disarm();
-    on_close();
     reading_ = false;
     uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &TcpConn::on_closed);
+    on_close(); // the handle is already closing: whatever this triggers sees it so
 }
 
 void TcpConn::close_after_flush() {

@@ -74,8 +74,16 @@ void GripDispatch::start_hold(http::ServerConn& client, const config::Route& rou
                                                     std::move(request), std::move(retry));
     }
     grip::Hold* h = hold.get();
+    holds_.push_back(*h);
     client.set_exchange(std::move(hold));
     h->on_start();
+}
+
+void GripDispatch::stop_holds() {
+    holds_.for_each([](grip::Hold& h) {
+        h.dispatch_link.unlink();
+        h.stop();
+    });
 }
 
 // Pushpin's built-in test handler: "/" answers text, "/response" long-polls and "/stream" streams on

@@ -50,6 +50,10 @@ public:
     void on_request_body(std::string_view) override {}
     void on_request_end() override {}
     void on_client_gone() override;
+    // The server is stopping: answer now (a long-poll gets its timeout response, a stream ends).
+    virtual void stop() = 0;
+
+    core::ListHook dispatch_link; // the worker's list of live holds
 
 protected:
     // `channels` already carry the route prefix; at most `max_channels` are used.
@@ -74,6 +78,7 @@ public:
     ~ResponseHold() override;
     void on_start() override;
     void on_message(pubsub::Subscription& sub, const pubsub::MessageRef& msg) override;
+    void stop() override { on_timeout(this); }
 
 private:
     static void on_timeout(void* self);
@@ -91,6 +96,7 @@ public:
     void on_start() override;
     void on_message(pubsub::Subscription& sub, const pubsub::MessageRef& msg) override;
     void on_client_writable() override {}
+    void stop() override { end(); }
 
 private:
     static void on_keep_alive(void* self);

@@ -23,6 +23,8 @@ public:
     void serve_test(http::ServerConn& client, const config::Route& route, const http::RequestHead& head) override;
 
     grip::HoldStats& stats() { return stats_; }
+    // Server stop: every hold answers now (long-polls their timeout response, streams end cleanly).
+    void stop_holds();
 
 private:
     void start_hold(http::ServerConn& client, const config::Route& route,
@@ -34,6 +36,7 @@ private:
     pubsub::Broker& broker_;
     const config::Settings& settings_;
     grip::HoldStats stats_;
+    core::IntrusiveList<grip::Hold, &grip::Hold::dispatch_link> holds_;
 };
 
 } // namespace gripd::proxy
