@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <string>
 #include <ctime>
 #include <fcntl.h>
 #include <sys/time.h>
@@ -12,6 +13,23 @@ namespace {
 
 std::atomic<int> g_level{static_cast<int>(LogLevel::Info)};
 std::atomic<int> g_fd{STDERR_FILENO};
+
+constexpr size_t kThreadBufferFlushAt = 16 * 1024;
+struct ThreadBuffer {
+    bool on = false;
+    std::string data;
+};
+thread_local ThreadBuffer t_buffer;
+
+void write_all(const char* p, size_t len) {
+    int fd = g_fd.load(std::memory_order_relaxed);
+    while (len > 0) {
+        ssize_t n = ::write(fd, p, len);
+        if (n <= 0) return;
+        p += n;
+        len -= static_cast<size_t>(n);
+    }
+}
 
 const char* level_name(LogLevel level) {
     switch (level) {
@@ -51,8 +69,23 @@ void log_vwrite(LogLevel level, const char* target, const char* fmt, va_list ap)
     int m = std::vsnprintf(line + len, sizeof(line) - len - 1, fmt, ap);
     if (m > 0) len += static_cast<size_t>(m) < sizeof(line) - len - 1 ? static_cast<size_t>(m) : sizeof(line) - len - 2;
     line[len++] = '\n';
-    ssize_t ignored = ::write(g_fd.load(std::memory_order_relaxed), line, len);
-    (void)ignored;
+    if (t_buffer.on) {
+        t_buffer.data.append(line, len);
+        if (t_buffer.data.size() >= kThreadBufferFlushAt) log_flush_thread();
+        return;
+    }
+    write_all(line, len);
+}
+
+void log_set_thread_buffering(bool on) {
+    if (!on) log_flush_thread();
+    t_buffer.on = on;
+}
+
+void log_flush_thread() {
+    if (t_buffer.data.empty()) return;
+    write_all(t_buffer.data.data(), t_buffer.data.size());
+    t_buffer.data.clear();
 }
 
 void log_write(LogLevel level, const char* target, const char* fmt, ...) {

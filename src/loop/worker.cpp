@@ -44,9 +44,11 @@ void Worker::join() {
 
 void Worker::run() {
     thread_id_ = std::this_thread::get_id();
+    core::log_set_thread_buffering(true); // flushed once per iteration in on_check
     for (auto& fn : start_hooks_) fn(*this);
     uv_run(&loop_, UV_RUN_DEFAULT);
     deferred_.clear();
+    core::log_set_thread_buffering(false);
 }
 
 void Worker::request_stop(uint64_t grace_ms) {
@@ -75,6 +77,7 @@ void Worker::handle(InboxMessage& msg) {
 void Worker::on_check(uv_check_t* h) {
     auto* self = static_cast<Worker*>(h->data);
     self->deferred_.clear();
+    core::log_flush_thread();
     for (auto* peer : self->peers_)
         if (peer->inbox_.has_overflow(self->index_)) peer->inbox_.flush(self->index_);
 }

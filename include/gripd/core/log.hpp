@@ -16,6 +16,12 @@ inline bool log_enabled(LogLevel level) { return static_cast<int>(level) <= log_
 // Redirects output to a file (append); returns false if it cannot be opened. Default: stderr.
 bool log_set_file(const char* path);
 
+// Event-loop threads batch their lines: with buffering on, lines are kept in a per-thread buffer
+// (flushed when large) and written by log_flush_thread(), which the worker calls once per loop
+// iteration. This saves a write(2) per access line without delaying lines past the iteration.
+void log_set_thread_buffering(bool on);
+void log_flush_thread();
+
 void log_write(LogLevel level, const char* target, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
 void log_vwrite(LogLevel level, const char* target, const char* fmt, va_list ap);
 
