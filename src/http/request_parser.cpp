@@ -1,0 +1,155 @@
+#include "gripd/http/request_parser.hpp"
+
+#include "gripd/core/strings.hpp"
+#include "http/h1_internal.hpp"
+
+#include <cstring>
+
+namespace gripd::http {
+
+using detail::FrameScanner;
+using detail::H1Core;
+
+class RequestParser::Impl final : public H1Core {
+  public:
+    Impl(Handler& handler, Limits limits)
+        : H1Core(FrameScanner::Kind::Request, limits.max_header_bytes), handler_(handler), limits_(limits) {}
+
+  protected:
+    int on_head() override;
+    int on_body(std::string_view data) override {
+        handler_.on_request_body(data);
+        return maybe_pause();
+    }
+    int on_complete() override {
+        end_message(keep_alive_);
+        handler_.on_request_complete();
+        pause_requested_ = false;
+        state_ = State::Paused;
+        return HPE_PAUSED;
+    }
+    int status_for(llhttp_errno_t err, const char* pos, const char* end) const override;
+    bool decline_upgrade() override { return true; }
+
+  private:
+    Handler& handler_;
+    Limits limits_;
+    bool keep_alive_ = true; // of the current request
+};
+
+int RequestParser::Impl::on_head() {
+    const int major = parser_.http_major;
+    const int minor = parser_.http_minor;
+    if (major != 1) return fail(505, "HTTP version not supported");
+    const auto method = static_cast<llhttp_method_t>(parser_.method);
+    if (method == HTTP_CONNECT) return fail(501, "CONNECT not supported");
+    if (start_text_.empty()) return fail(400, "empty request target");
+
+    const Te te = transfer_encoding();
+    if (te == Te::Invalid) return fail(400, "invalid Transfer-Encoding");
+    if (te == Te::Unsupported) return fail(501, "unsupported transfer coding");
+    const bool chunked = (parser_.flags & F_CHUNKED) != 0;
+    if (chunked != (te == Te::Chunked)) return fail(400, "invalid Transfer-Encoding");
+    int64_t length = -1;
+    if (!content_length(length)) return fail(400, "Content-Length too large");
+    if (chunked && length >= 0) return fail(400, "Content-Length with Transfer-Encoding");
+
+    size_t hosts = headers_.get_all("host").size();
+    if (hosts > 1) return fail(400, "repeated Host header");
+    if (hosts == 0 && minor >= 1 && limits_.require_host) return fail(400, "missing Host header");
+
+    RequestHead head;
+    head.method = llhttp_method_name(method);
+    head.target = std::move(start_text_);
+    start_text_.clear();
+    head.version_major = major;
+    head.version_minor = minor;
+    head.content_length = length;
+    head.chunked = chunked;
+    const bool close = headers_.has_token("connection", "close");
+    if (minor >= 1)
+        head.keep_alive = !close;
+    else // RFC 9112 §6.1: a 1.0 message with Transfer-Encoding must not be followed by another.
+        head.keep_alive = !close && headers_.has_token("connection", "keep-alive") && te == Te::None;
+    head.keep_alive = head.keep_alive && llhttp_should_keep_alive(&parser_) != 0;
+    if (minor >= 1)
+        for (auto v : headers_.get_list("expect"))
+            if (core::iequals(v, "100-continue")) head.expect_continue = true;
+    head.upgrade = headers_.has_token("connection", "upgrade") && headers_.has("upgrade");
+    parser_.upgrade = head.upgrade ? 1 : 0;
+    keep_alive_ = head.keep_alive;
+    body_chunked_ = chunked;
+    head.headers = std::move(headers_);
+    headers_.clear();
+
+    const bool upgrade = head.upgrade;
+    handler_.on_request_head(head);
+    if (upgrade) {
+        pause_requested_ = false;
+        state_ = State::Upgrade;
+        in_message_ = false; // unless resume() declines the upgrade
+        return HPE_PAUSED;
+    }
+    return maybe_pause();
+}
+
+int RequestParser::Impl::status_for(llhttp_errno_t err, const char* pos, const char* end) const {
+    // llhttp expects the HTTP/2 preface after any PRI request line.
+    if (parser_.method == HTTP_PRI && err != HPE_INVALID_METHOD) return 501;
+    switch (err) {
+    case HPE_INVALID_METHOD:
+        // A token we do not know is an unsupported method (501); anything else is malformed.
+        return pos != nullptr && pos < end && detail::is_tchar(static_cast<unsigned char>(*pos)) ? 501 : 400;
+    case HPE_INVALID_VERSION: {
+        const char* reason = llhttp_get_error_reason(&parser_);
+        return reason != nullptr && std::strcmp(reason, "Invalid HTTP version") == 0 ? 505 : 400;
+    }
+    case HPE_PAUSED_H2_UPGRADE:
+        return 505;
+    default:
+        return 400;
+    }
+}
+
+RequestParser::RequestParser(Handler& handler, Limits limits)
+    : impl_(std::make_unique<Impl>(handler, limits)) {}
+
+RequestParser::~RequestParser() = default;
+
+size_t RequestParser::feed(const char* data, size_t len) {
+    return impl_->feed(data, len);
+}
+
+void RequestParser::resume() {
+    impl_->resume();
+}
+
+void RequestParser::pause() {
+    impl_->pause();
+}
+
+RequestParser::State RequestParser::state() const {
+    return static_cast<State>(impl_->state());
+}
+
+int RequestParser::error_status() const {
+    return impl_->error_status();
+}
+
+std::string_view RequestParser::error_message() const {
+    return impl_->error_message();
+}
+
+bool RequestParser::finish() {
+    return impl_->state() != H1Core::State::Error && !impl_->in_message();
+}
+
+bool RequestParser::in_message() const {
+    return impl_->in_message();
+}
+
+void RequestParser::reset() {
+    impl_->reset();
+}
+
+} // namespace gripd::http
