@@ -175,13 +175,19 @@ def _dying(kind):
 
 
 def _check_truncated(proxy, kind):
+    """The client must never see the dying response as a complete success. Usually
+    it gets the 200 head and part of the body; if the origin's failure is noticed
+    before anything was relayed (e.g. an RST discarding unread bytes), a 502 is fine."""
     with raw.RawConn(proxy.port, timeout=10) as c:
         c.send(req("/die"))
         assert c.wait_for(b"\r\n\r\n", timeout=5)
-        assert c.buf.startswith(b"HTTP/1.1 200")
         data = c.read_until_close(timeout=2.5)
-        assert 20000 <= len(data) < 100000 + 500
-        assert raw.parse_responses(data) == [], "a truncated response must not look complete"
+        complete = raw.parse_responses(data)
+        if data.startswith(b"HTTP/1.1 200"):
+            assert complete == [], "a truncated response must not look complete"
+            assert 20000 <= len(data) < 100000 + 500
+        else:
+            assert len(complete) == 1 and complete[0].status == 502, data[:200]
 
 
 @pytest.mark.parametrize("kind", ["length", "length-rst"])
