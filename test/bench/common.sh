@@ -68,16 +68,16 @@ stop_all_bg() {
     BENCH_PIDS=()
 }
 
-# wait_http URL SECONDS [PID]: wait until URL answers with any HTTP status (curl gets a response).
-# Returns 1 on timeout or if PID (when given) has exited.
+# wait_http URL SECONDS [PID [STATUS]]: wait until URL answers with STATUS (default: any HTTP
+# status). Returns 1 on timeout or if PID (when given) has exited.
 wait_http() {
-    local url=$1 secs=$2 pid=${3:-} i code
+    local url=$1 secs=$2 pid=${3:-} want=${4:-} i code
     for ((i = 0; i < secs * 10; i++)); do
         if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
             return 1
         fi
         code=$(curl -s -o /dev/null -m 1 -w '%{http_code}' "$url" 2>/dev/null)
-        if [ -n "$code" ] && [ "$code" != "000" ]; then
+        if [ -n "$code" ] && [ "$code" != "000" ] && { [ -z "$want" ] || [ "$code" = "$want" ]; }; then
             return 0
         fi
         sleep 0.1
@@ -155,11 +155,11 @@ gripd_bin() {
     [ -x "$bin" ] && printf '%s\n' "$bin"
 }
 
-# start_grip_server NAME DIR: start pushpin or gripd on DIR/pushpin.conf and wait until its HTTP
-# port answers and its control port answers. Sets SERVER_PID. Returns 1 and sets START_ERROR if
+# start_grip_server NAME DIR READY_PATH: start pushpin or gripd on DIR/pushpin.conf and wait until
+# GET READY_PATH through it answers 200 (the backend is reached) and its control port answers. Sets SERVER_PID. Returns 1 and sets START_ERROR if
 # it does not come up within 30 s.
 start_grip_server() {
-    local name=$1 dir=$2
+    local name=$1 dir=$2 ready=$3
     if [ "$name" = pushpin ]; then
         start_bg "$dir/runner.log" pushpin --config "$dir/pushpin.conf"
     else
@@ -168,10 +168,10 @@ start_grip_server() {
     fi
     SERVER_PID=$STARTED_PID
     START_ERROR=
-    if ! wait_http "http://127.0.0.1:$CONF_HTTP_PORT/" 20 "$SERVER_PID" ||
+    if ! wait_http "http://127.0.0.1:$CONF_HTTP_PORT$ready" 20 "$SERVER_PID" 200 ||
         ! wait_http "http://127.0.0.1:$CONF_CONTROL_PORT/" 10 "$SERVER_PID"; then
         if kill -0 "$SERVER_PID" 2>/dev/null; then
-            START_ERROR="no HTTP answer on 127.0.0.1:$CONF_HTTP_PORT or control 127.0.0.1:$CONF_CONTROL_PORT within 30 s"
+            START_ERROR="no 200 for GET $ready on 127.0.0.1:$CONF_HTTP_PORT or no answer on control 127.0.0.1:$CONF_CONTROL_PORT within 30 s"
         else
             wait "$SERVER_PID" 2>/dev/null
             local rc=$?

@@ -114,7 +114,9 @@ bench() {
     if [ "$WARMUP" != 0 ] && [ "$WARMUP" != 0s ]; then
         wrk -t"$THREADS" -c"$CONNS" -d"$WARMUP" "$url" >/dev/null 2>&1
     fi
-    log "measuring $name: ${cmd[*]}"
+    local load
+    load=$(cut -d' ' -f1 /proc/loadavg)
+    log "measuring $name (load average $load): ${cmd[*]}"
     COMMANDS+=("$name: ${cmd[*]}")
     out=$(timeout 120 "${cmd[@]}" 2>&1)
     printf '%s\n' "$out" >"$TMP/wrk-$name.txt"
@@ -124,16 +126,16 @@ bench() {
     non2xx=$(awk -F': ' '/Non-2xx or 3xx responses/ {print $2}' <<<"$out")
     sockerr=$(sed -n 's/.*Socket errors: //p' <<<"$out")
     if [ -z "$rps" ]; then
-        printf '%s\tfailed\t-\t-\t-\twrk produced no result: %s\n' "$name" "$(tail -n1 <<<"$out")" >>"$RESULTS"
+        printf '%s\tfailed\t-\t-\t-\t%s\twrk produced no result: %s\n' "$name" "$load" "$(tail -n1 <<<"$out")" >>"$RESULTS"
         return
     fi
     local errs=""
     [ -n "$non2xx" ] && errs="non-2xx $non2xx"
     [ -n "$sockerr" ] && errs="${errs:+$errs; }socket $sockerr"
-    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$rps" "$(to_ms "$p50")" "$(to_ms "$p99")" "${errs:-0}" "$note" >>"$RESULTS"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$rps" "$(to_ms "$p50")" "$(to_ms "$p99")" "${errs:-0}" "$load" "$note" >>"$RESULTS"
 }
 
-failed_row() { printf '%s\tfailed\t-\t-\t-\t%s\n' "$1" "$2" >>"$RESULTS"; }
+failed_row() { printf '%s\tfailed\t-\t-\t-\t-\t%s\n' "$1" "$2" >>"$RESULTS"; }
 
 echo "== proxy throughput: GET /$FILE (${BODY_BYTES}-byte static file), wrk -t$THREADS -c$CONNS -d$DURATION"
 cores_note
@@ -161,7 +163,7 @@ for target in $TARGETS; do
         fi
         dir=$TMP/$target
         write_grip_conf "$dir" "$BACKEND_PORT" "$GRIPD_WORKERS"
-        if ! start_grip_server "$target" "$dir"; then
+        if ! start_grip_server "$target" "$dir" "/$FILE"; then
             failed_row "$target" "$START_ERROR"
             continue
         fi
@@ -172,12 +174,7 @@ for target in $TARGETS; do
             note="gripd workers=$GRIPD_WORKERS"
             COMMANDS+=("gripd server: $(gripd_bin) --config $dir/pushpin.conf ${GRIPD_ARGS:-}")
         fi
-        code=$(curl -s -o /dev/null -m 5 -w '%{http_code}' "http://127.0.0.1:$CONF_HTTP_PORT/$FILE")
-        if [ "$code" != 200 ]; then
-            failed_row "$target" "GET /$FILE answered $code, expected 200"
-        else
-            bench "$target" "http://127.0.0.1:$CONF_HTTP_PORT/$FILE" "$note"
-        fi
+        bench "$target" "http://127.0.0.1:$CONF_HTTP_PORT/$FILE" "$note"
         stop_bg "$SERVER_PID"
         ;;
     *) log "unknown target $target" ;;
@@ -187,7 +184,8 @@ done
 echo
 echo "Processes sharing the $(nproc) cores during each measurement: wrk ($THREADS threads), the backend"
 echo "nginx (1 worker) and the target (nginx $NGINX_WORKERS workers | pushpin's 5 processes | gripd $GRIPD_WORKERS workers)."
-echo "Other proxies are stopped while one is measured."
+echo "Other proxies are stopped while one is measured. load1 = 1-minute load average when the"
+echo "measurement started (anything above ~0 means other work shared the cores too)."
 echo
 "$PY" - "$RESULTS" <<'EOF'
 import sys
@@ -200,11 +198,11 @@ for r in rows:
         pass
 def ratio(a, b):
     return f"{num[a] / num[b]:.3f}" if a in num and b in num and num[b] > 0 else "-"
-hdr = ["target", "req/s", "p50 ms", "p99 ms", "vs direct", "errors", "notes"]
+hdr = ["target", "req/s", "p50 ms", "p99 ms", "vs direct", "errors", "load1", "notes"]
 out = [hdr]
 for r in rows:
     rps = f"{float(r[1]):,.0f}" if r[0] in num else r[1]
-    out.append([r[0], rps, r[2], r[3], ratio(r[0], "direct"), r[4], r[5]])
+    out.append([r[0], rps, r[2], r[3], ratio(r[0], "direct"), r[4], r[5], r[6]])
 w = [max(len(x[i]) for x in out) for i in range(len(hdr) - 1)]
 for x in out:
     print("  ".join(x[i].ljust(w[i]) if i == 0 else x[i].rjust(w[i]) for i in range(len(w))) + "  " + x[-1])

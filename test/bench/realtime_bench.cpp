@@ -579,7 +579,7 @@ public:
 
     // At most `concurrency` connections are connecting or waiting for their response head at once.
     // A connection that fails before its head is replaced by a new attempt while the pool's failures
-    // stay within the retry budget (retry_pct percent of the target plus 10).
+    // stay within the retry budget (retry_pct percent of the target plus 100).
     SubPool(Url url, std::function<std::string(uint32_t)> channel_of, uint32_t concurrency, double retry_pct)
         : url_(std::move(url)), channel_of_(std::move(channel_of)), concurrency_(concurrency), retry_pct_(retry_pct) {}
 
@@ -587,7 +587,7 @@ public:
 
     void grow_to(uint32_t n) {
         target_ = n;
-        max_failed_ = static_cast<uint32_t>(n * retry_pct_ / 100.0) + 10;
+        max_failed_ = static_cast<uint32_t>(n * retry_pct_ / 100.0) + 100;
         step_start_ns_ = now_ns();
         step_base_ok_ = ok_;
         pump();
@@ -609,16 +609,15 @@ public:
         return s > 0 ? (ok_ - step_base_ok_) / s : 0.0;
     }
 
-    std::string top_failure() const {
-        std::string best;
-        uint32_t n = 0;
-        for (auto& [k, v] : fail_reasons_) {
-            if (v > n) {
-                n = v;
-                best = k;
-            }
-        }
-        return best.empty() ? "" : best + " (x" + std::to_string(n) + ")";
+    std::string top_failure() const { return top(fail_reasons_); }
+
+    // One line: heads received, failed attempts and drops with their most frequent reasons.
+    std::string summary() const {
+        std::string s = std::to_string(ok_) + " answered 200, " + std::to_string(failed_) + " failed";
+        if (failed_) s += " [" + top(fail_reasons_) + "]";
+        s += ", " + std::to_string(dropped_) + " closed after the head";
+        if (dropped_) s += " [" + top(drop_reasons_) + "]";
+        return s;
     }
 
     void progress() const {
@@ -666,6 +665,18 @@ public:
     }
 
 private:
+    static std::string top(const std::map<std::string, uint32_t>& reasons) {
+        std::string best;
+        uint32_t n = 0;
+        for (auto& [k, v] : reasons) {
+            if (v > n) {
+                n = v;
+                best = k;
+            }
+        }
+        return best.empty() ? "" : best + " x" + std::to_string(n);
+    }
+
     void start_one() {
         auto s = std::make_unique<Sub>();
         s->pool = this;
@@ -987,7 +998,7 @@ struct HeldMode : Client {
         result("conns_per_s_" + k, fmt2(pool->connect_rate()));
         if (open == 0) {
             if (pool->failed()) result("top_failure", pool->top_failure());
-            return fail("no connection held at step " + k + " (" + pool->top_failure() + ")");
+            return fail("no connection held at step " + k + ": " + pool->summary());
         }
         if (pid > 0) {
             auto t = proc_tree(pid);
@@ -1052,7 +1063,7 @@ struct FanoutMode : Client {
             report_pool("subs_");
             result("connect_s", fmt2(pool->connect_seconds()));
             result("conns_per_s", fmt2(pool->connect_rate()));
-            if (pool->open() == 0) return fail("no subscriber got a stream (" + pool->top_failure() + ")");
+            if (pool->open() == 0) return fail("no subscriber holds a stream: " + pool->summary());
             if (!in_time) logf("not all subscribers answered in time; continuing with %u", pool->open());
             after_ms(1000, [this] { publish(0); });
         });
@@ -1161,7 +1172,7 @@ struct ThroughputMode : Client {
         if (rate > 0) result("rate_limit_req_per_s", rate);
         open_subs(subs, [this](bool) {
             report_pool("subs_");
-            if (pool->open() == 0) return fail("no subscriber got a stream (" + pool->top_failure() + ")");
+            if (pool->open() == 0) return fail("no subscriber holds a stream: " + pool->summary());
             after_ms(1000, [this] { warmup(); });
         });
     }

@@ -77,7 +77,7 @@ run_mode() {
         return
     fi
     write_grip_conf "$dir" "$BACKEND_PORT" "$GRIPD_WORKERS" "$LIMITER"
-    if ! start_grip_server "$target" "$dir"; then
+    if ! start_grip_server "$target" "$dir" /; then
         printf '%s\t%s\tRESULT mode=%s status=failed reason=%s\n' "$target" "$mode" "$mode" "${START_ERROR// /_}" >>"$RESULTS"
         return
     fi
@@ -169,7 +169,7 @@ def ran(kv):
 for mode in modes:
     kvs = [rows.get((t, mode), {}) for t in targets]
     if not all(kv.get("status") == "ok" for kv in kvs):
-        table.append([mode, "status"] + [kv.get("status", "-") for kv in kvs] + ([""] if both else []))
+        table.append([mode, "status"] + [("FAILED/unsupported" if kv.get("status", "failed") == "failed" else kv["status"]) for kv in kvs] + ([""] if both else []))
     for label, key, better in metrics(mode, kvs):
         row = [mode, label] + [kv.get(key, "-") if ran(kv) else "-" for kv in kvs]
         if both:
