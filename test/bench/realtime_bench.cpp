@@ -610,6 +610,7 @@ public:
     }
 
     std::string top_failure() const { return top(fail_reasons_); }
+    std::string top_drop() const { return top(drop_reasons_); }
 
     // One line: heads received, failed attempts and drops with their most frequent reasons.
     std::string summary() const {
@@ -934,6 +935,7 @@ struct Client {
         result(prefix + "failed", pool->failed());
         result(prefix + "dropped", pool->dropped());
         if (pool->failed()) result(prefix + "top_failure", pool->top_failure());
+        if (pool->dropped()) result(prefix + "top_drop", pool->top_drop());
     }
 };
 
@@ -992,6 +994,7 @@ struct HeldMode : Client {
         result("held_" + k, open);
         if (pool->failed()) result("failed_attempts_" + k, pool->failed());
         if (pool->dropped()) result("dropped_" + k, pool->dropped());
+        if (pool->dropped()) result("top_drop_" + k, pool->top_drop());
         logf("step %u: held=%u failed=%u dropped=%u connect_s=%.1f", n, open, pool->failed(), pool->dropped(),
              pool->connect_seconds());
         result("connect_s_" + k, fmt2(pool->connect_seconds()));

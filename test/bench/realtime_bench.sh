@@ -187,7 +187,8 @@ for r in table:
 print()
 for (t, m), kv in rows.items():
     if kv.get("status") != "ok":
-        extra = {k: v for k, v in kv.items() if k in ("status", "reason", "top_failure", "server_exited", "failed_attempts_10000", "failed_attempts_18000")}
+        extra = {k: v for k, v in kv.items()
+                 if k in ("status", "reason", "server_exited") or k.startswith(("top_", "failed_attempts", "dropped", "subs_dropped", "lost", "missed"))}
         print(f"{t} {m}: " + " ".join(f"{k}={v}" for k, v in extra.items()))
 EOF
 echo
