@@ -147,6 +147,7 @@ void ServerConn::handle_parse_error() {
     Headers h;
     h.add("Content-Type", "text/plain");
     respond(status, {}, h, msg);
+    close_after_flush(); // the parser cannot go on after an error
 }
 
 void ServerConn::on_request_head(RequestHead& head) {

@@ -1,6 +1,7 @@
 #include "gripd/loop/worker.hpp"
 
 #include "gripd/core/log.hpp"
+#include "gripd/net/tcp_conn.hpp"
 
 namespace gripd::loop {
 
@@ -76,6 +77,11 @@ void Worker::handle(InboxMessage& msg) {
 
 void Worker::on_check(uv_check_t* h) {
     auto* self = static_cast<Worker*>(h->data);
+    // Connections are freed only in close callbacks, which run after this phase: every pointer in
+    // the list is still valid here. Flushing may add entries (a failed write closing another); the
+    // index loop picks them up.
+    for (size_t i = 0; i < self->flush_list_.size(); ++i) self->flush_list_[i]->flush();
+    self->flush_list_.clear();
     self->deferred_.clear();
     core::log_flush_thread();
     for (auto* peer : self->peers_)

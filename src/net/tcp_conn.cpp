@@ -12,10 +12,20 @@ constexpr uint64_t kLingerMs = 2000; // how long a half-closed connection waits 
 }
 
 struct TcpConn::WriteReq {
+    struct View {
+        const char* data; // shared bytes
+        size_t offset;    // owned bytes: offset into `owned`
+        bool shared;
+        size_t len = 0;
+        View(const char* d, size_t off_or_len, bool sh) : data(d), offset(sh ? 0 : off_or_len), shared(sh) {
+            if (sh) len = off_or_len;
+        }
+    };
     uv_write_t req{};
     TcpConn* conn = nullptr;
     std::string owned;
-    std::shared_ptr<const void> keep;
+    std::vector<std::shared_ptr<const void>> keeps;
+    std::vector<View> views;
     size_t len = 0;
 };
 
@@ -62,40 +72,103 @@ void TcpConn::on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
 bool TcpConn::write(std::string_view data, const std::shared_ptr<const void>& keep) {
     if (closing_ || shutting_down_) return false;
     if (data.empty()) return true;
-    size_t offset = 0;
-    if (pending_writes_ == 0) {
-        uv_buf_t b = uv_buf_init(const_cast<char*>(data.data()), static_cast<unsigned>(data.size()));
-        int r = uv_try_write(stream(), &b, 1);
-        if (r >= 0) {
-            offset = static_cast<size_t>(r);
-            if (offset == data.size()) return true;
-        } else if (r != UV_EAGAIN) {
-            fail_write(r);
-            return false;
-        }
-    }
-    auto req = std::make_unique<WriteReq>();
-    req->conn = this;
-    std::string_view rest = data.substr(offset);
-    uv_buf_t b;
     if (keep) {
-        req->keep = keep;
-        b = uv_buf_init(const_cast<char*>(rest.data()), static_cast<unsigned>(rest.size()));
+        segments_.push_back(Segment{data.data(), 0, data.size(), keep});
+    } else if (!segments_.empty() && !segments_.back().keep) {
+        segments_.back().len += data.size(); // extend the last owned segment
+        gather_.append(data);
     } else {
-        req->owned.assign(rest);
-        b = uv_buf_init(req->owned.data(), static_cast<unsigned>(req->owned.size()));
+        segments_.push_back(Segment{nullptr, gather_.size(), data.size(), {}});
+        gather_.append(data);
     }
-    req->len = rest.size();
-    req->req.data = req.get();
-    int r = uv_write(&req->req, stream(), &b, 1, &TcpConn::on_write_done);
-    if (r != 0) {
-        fail_write(r);
-        return false;
+    gathered_bytes_ += data.size();
+    if (!in_flush_list_) {
+        in_flush_list_ = true;
+        worker_.schedule_flush(*this);
     }
-    queued_bytes_ += req->len;
-    ++pending_writes_;
-    req.release(); // owned by libuv until on_write_done
     return true;
+}
+
+void TcpConn::flush() {
+    in_flush_list_ = false;
+    if (segments_.empty() || closing_) {
+        segments_.clear();
+        gather_.clear();
+        gathered_bytes_ = 0;
+        return;
+    }
+    constexpr size_t kMaxIov = 256;
+    uv_buf_t iov[kMaxIov];
+    size_t seg = 0;
+    while (seg < segments_.size() && !closing_) {
+        size_t n = 0;
+        size_t total = 0;
+        for (size_t i = seg; i < segments_.size() && n < kMaxIov; ++i, ++n) {
+            const Segment& sg = segments_[i];
+            const char* p = sg.keep ? sg.data : gather_.data() + sg.offset;
+            iov[n] = uv_buf_init(const_cast<char*>(p), static_cast<unsigned>(sg.len));
+            total += sg.len;
+        }
+        size_t written = 0;
+        if (pending_writes_ == 0) {
+            int r = uv_try_write(stream(), iov, static_cast<unsigned>(n));
+            if (r >= 0) {
+                written = static_cast<size_t>(r);
+            } else if (r != UV_EAGAIN) {
+                fail_write(r);
+                break;
+            }
+        }
+        if (written < total) {
+            // Queue the rest in libuv: owned bytes are copied into the request, shared ones referenced.
+            auto req = std::make_unique<WriteReq>();
+            req->conn = this;
+            std::vector<uv_buf_t> bufs;
+            size_t skip = written;
+            for (size_t i = 0; i < n; ++i) {
+                size_t len = iov[i].len;
+                if (skip >= len) {
+                    skip -= len;
+                    continue;
+                }
+                const Segment& sg = segments_[seg + i];
+                const char* p = iov[i].base + skip;
+                size_t rest = len - skip;
+                skip = 0;
+                if (sg.keep) {
+                    req->keeps.push_back(sg.keep);
+                    req->views.push_back({p, rest, true});
+                } else {
+                    req->views.push_back({nullptr, req->owned.size(), false});
+                    req->views.back().len = rest;
+                    req->owned.append(p, rest);
+                }
+            }
+            for (auto& v : req->views)
+                bufs.push_back(uv_buf_init(const_cast<char*>(v.shared ? v.data : req->owned.data() + v.offset),
+                                           static_cast<unsigned>(v.len)));
+            req->len = total - written;
+            req->req.data = req.get();
+            int r = uv_write(&req->req, stream(), bufs.data(), static_cast<unsigned>(bufs.size()), &TcpConn::on_write_done);
+            if (r != 0) {
+                fail_write(r);
+                break;
+            }
+            queued_bytes_ += req->len;
+            ++pending_writes_;
+            req.release(); // owned by libuv until on_write_done
+        }
+        seg += n;
+    }
+    segments_.clear();
+    gathered_bytes_ = 0;
+    if (gather_.capacity() > 64 * 1024) {
+        std::string().swap(gather_); // do not keep a large buffer on an idle connection
+    } else {
+        gather_.clear();
+    }
+    // Everything went straight to the kernel: producers paused on queued_bytes() may go on.
+    if (!closing_ && pending_writes_ == 0) on_write_drained();
 }
 
 void TcpConn::on_write_done(uv_write_t* r, int status) {
@@ -121,26 +194,30 @@ void TcpConn::close() {
     closing_ = true;
     timer_.disarm();
     reading_ = false;
+    segments_.clear();
+    gathered_bytes_ = 0;
     uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &TcpConn::on_closed);
     on_close(); // the handle is already closing: whatever this triggers sees it so
 }
 
 void TcpConn::close_after_flush() {
     if (closing_ || shutting_down_) return;
+    flush(); // what this iteration gathered goes before the FIN
+    if (closing_) return;
     shutting_down_ = true;
-    auto* req = new uv_shutdown_t; // freed in on_shutdown_done (libuv owns it meanwhile)
+    auto req = std::make_unique<uv_shutdown_t>();
     req->data = this;
-    if (uv_shutdown(req, stream(), &TcpConn::on_shutdown_done) != 0) {
-        delete req;
+    if (uv_shutdown(req.get(), stream(), &TcpConn::on_shutdown_done) != 0) {
         close();
         return;
     }
+    req.release(); // freed in on_shutdown_done
     timer_.arm(kLingerMs);
 }
 
 void TcpConn::on_shutdown_done(uv_shutdown_t* req, int status) {
+    std::unique_ptr<uv_shutdown_t> owned(req);
     auto* self = static_cast<TcpConn*>(req->data);
-    delete req;
     if (status == UV_ECANCELED || self->closing_) return;
     if (status < 0) {
         self->close();

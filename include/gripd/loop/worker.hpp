@@ -15,6 +15,10 @@
 #include <uv.h>
 #include <vector>
 
+namespace gripd::net {
+class TcpConn;
+}
+
 namespace gripd::loop {
 
 class Worker {
@@ -31,6 +35,9 @@ public:
     TimerWheel& timers() { return *timers_; }
     // A read buffer shared by every connection of this worker (valid only during a read callback).
     std::vector<char>& read_buffer() { return read_buffer_; }
+
+    // Sends `conn`'s gathered output at the end of this loop iteration (TcpConn::write calls this).
+    void schedule_flush(net::TcpConn& conn) { flush_list_.push_back(&conn); }
 
     // Frees `obj` after the current loop iteration.
     void defer_delete(std::unique_ptr<Deletable> obj);
@@ -95,6 +102,7 @@ private:
     Inbox inbox_;
     uv_check_t check_{};
     std::vector<std::unique_ptr<Deletable>> deferred_;
+    std::vector<net::TcpConn*> flush_list_; // connections with output gathered this iteration
     std::vector<std::function<void(Worker&)>> start_hooks_;
     std::vector<std::function<void(Worker&)>> stop_hooks_;
     std::vector<std::function<void(Worker&)>> close_hooks_;

@@ -1,7 +1,8 @@
 // TcpConn: one TCP socket owned by one worker loop, with a bounded write queue. Client connections
 // and backend connections derive from it. Reads go into the worker's shared read buffer, so an idle
-// connection holds no read buffer of its own; writes try uv_try_write first and queue only what the
-// kernel did not take. Follows the lifetime rules in loop/handle.hpp: the object deletes itself in
+// connection holds no read buffer of its own. Writes are gathered during a loop iteration and sent
+// at its end with one writev per connection (Worker flushes them), so several messages for one
+// client cost one system call; only what the kernel does not take is queued in libuv. Follows the lifetime rules in loop/handle.hpp: the object deletes itself in
 // the close callback.
 #pragma once
 
@@ -12,6 +13,7 @@
 #include <string>
 #include <string_view>
 #include <uv.h>
+#include <vector>
 
 namespace gripd::loop {
 class Worker;
@@ -38,7 +40,10 @@ public:
     // Returns false if the connection is closing or the write failed (the connection is then closed).
     bool write(std::string_view data, const std::shared_ptr<const void>& keep = {});
     // Bytes accepted by write() that the kernel has not taken yet.
-    size_t queued_bytes() const { return queued_bytes_; }
+    size_t queued_bytes() const { return queued_bytes_ + gathered_bytes_; }
+    // Sends what this iteration gathered (called by the worker at the end of each iteration, and
+    // before a shutdown).
+    void flush();
 
     // Closes now; pending writes are cancelled. Idempotent.
     void close();
@@ -76,10 +81,21 @@ private:
     static void on_closed(uv_handle_t* h);
     static void on_timer(void* self);
     void fail_write(int status);
+    // One piece of gathered output: owned bytes (offset into gather_) or shared bytes kept alive.
+    struct Segment {
+        const char* data; // shared bytes (owned segments use offset)
+        size_t offset;
+        size_t len;
+        std::shared_ptr<const void> keep;
+    };
 
     uv_tcp_t tcp_{};
     loop::TimerEntry timer_;
     size_t queued_bytes_ = 0;
+    size_t gathered_bytes_ = 0;
+    std::string gather_;            // owned bytes of this iteration's segments
+    std::vector<Segment> segments_; // this iteration's output, in order
+    bool in_flush_list_ = false;
     uint32_t pending_writes_ = 0;
     bool reading_ = false;
     bool closing_ = false;
