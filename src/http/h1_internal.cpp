@@ -333,9 +333,12 @@ int H1Core::maybe_pause() {
 }
 
 void H1Core::end_message(bool keep_alive) {
+    // llhttp_should_keep_alive() is true with F_CONNECTION_KEEP_ALIVE, without F_CONNECTION_CLOSE and
+    // when the message does not need EOF, which F_SKIPBODY guarantees (trailers such as
+    // "Transfer-Encoding: gzip" change the flags it looks at). llhttp clears the flags right after.
     if (keep_alive)
-        parser_.flags =
-            static_cast<uint16_t>((parser_.flags | F_CONNECTION_KEEP_ALIVE) & ~F_CONNECTION_CLOSE);
+        parser_.flags = static_cast<uint16_t>((parser_.flags | F_CONNECTION_KEEP_ALIVE | F_SKIPBODY) &
+                                              ~F_CONNECTION_CLOSE);
     else
         closed_ = true;
 }

@@ -129,8 +129,8 @@ class H1Core {
     int maybe_pause();
     // From on_complete(): the message ends as we decided. A keep-alive message leaves llhttp ready for
     // the next one (it would otherwise go by its own view, e.g. close after an HTTP/1.0 "100
-    // Continue" or a "Connection: close" trailer, and discard what follows); otherwise any further
-    // byte is an error.
+    // Continue" or a "Connection: close" or "Transfer-Encoding" trailer, and discard what follows);
+    // otherwise any further byte is an error.
     void end_message(bool keep_alive);
     // What the Transfer-Encoding header(s) say.
     enum class Te : uint8_t {

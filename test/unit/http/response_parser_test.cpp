@@ -85,6 +85,20 @@ TEST_CASE("response: chunked body and keep-alive reuse", "[http]") {
     }
 }
 
+TEST_CASE("response: framing trailers do not affect the next response", "[http]") {
+    std::string in = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     "1\r\na\r\n0\r\nTransfer-Encoding: gzip\r\nConnection: close\r\n\r\n"
+                     "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nb";
+    for (size_t step : {size_t(0), size_t(1)}) {
+        auto p = parse(in, step);
+        REQUIRE(p->rec.heads.size() == 2);
+        CHECK(p->rec.heads[0].keep_alive);
+        CHECK(p->rec.bodies[0] == "a");
+        CHECK(p->rec.bodies[1] == "b");
+        CHECK(p->rec.completes == 2);
+    }
+}
+
 TEST_CASE("response: close-delimited body completes on finish", "[http]") {
     std::string in = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\ndata: 1\n\ndata: 2\n\n";
     for (size_t step : {size_t(0), size_t(1), size_t(7)}) {
