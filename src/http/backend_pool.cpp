@@ -214,7 +214,7 @@ void BackendConn::abandon() {
 
 // ---- pool ----
 
-void BackendPool::acquire(const BackendTarget& target, BackendUser& user) {
+BackendConn* BackendPool::acquire(const BackendTarget& target, BackendUser& user) {
     std::string key = target.key();
     auto it = idle_.find(key);
     if (it != idle_.end()) {
@@ -222,13 +222,14 @@ void BackendPool::acquire(const BackendTarget& target, BackendUser& user) {
             unpark(*c);
             c->attach(user, true);
             user.on_backend_connected(*c);
-            return;
+            return c;
         }
     }
     auto* conn = new BackendConn(worker_, *this, std::move(key)); // frees itself in its close callback
     conn->user_ = &user;
     conn->state_ = BackendConn::State::Connecting;
     conn->connect(target, connect_timeout_ms_);
+    return conn->state_ == BackendConn::State::Connecting ? conn : nullptr;
 }
 
 void BackendPool::park(BackendConn& conn) {

@@ -69,7 +69,8 @@ http::Headers upstream_headers(const http::RequestHead& head, const ForwardConte
         for (auto t : connection_tokens)
             if (core::iequals(t, h.name)) listed = true;
         if (listed) continue;
-        if (grip && !ctx.trusted && core::istarts_with(h.name, "Grip-")) continue; // never trust a client's GRIP
+        // A client's GRIP headers are never trusted (Pushpin strips them on no_grip routes too).
+        if (!ctx.trusted && core::istarts_with(h.name, "Grip-")) continue;
         if (s.accept_pushpin_route && core::iequals(h.name, "Pushpin-Route")) continue;
         if (core::iequals(h.name, "X-Forwarded-For")) continue; // rebuilt below
         out.add(h.name, h.value);
@@ -98,9 +99,16 @@ http::Headers upstream_headers(const http::RequestHead& head, const ForwardConte
     }
 
     if (s.set_x_forwarded_protocol != config::XForwardedProtocol::Off || s.accept_x_forwarded_protocol) {
+        // With accept_x_forwarded_protocol a TLS-terminating balancer in front can mark the request.
+        bool tls = ctx.is_tls;
+        if (s.accept_x_forwarded_protocol) {
+            for (const char* name : {"X-Forwarded-Proto", "X-Forwarded-Protocol"})
+                for (auto v : head.headers.get_list(name))
+                    if (core::iequals(v, "https") || core::iequals(v, "wss")) tls = true;
+        }
         out.remove("X-Forwarded-Proto");
         out.remove("X-Forwarded-Protocol");
-        if (ctx.is_tls && s.set_x_forwarded_protocol != config::XForwardedProtocol::Off) {
+        if (tls && s.set_x_forwarded_protocol != config::XForwardedProtocol::Off) {
             out.add("X-Forwarded-Proto", "https");
             if (s.set_x_forwarded_protocol == config::XForwardedProtocol::Both) out.add("X-Forwarded-Protocol", "https");
         }

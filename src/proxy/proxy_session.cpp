@@ -64,7 +64,8 @@ void ProxySession::connect_next_target() {
             continue;
         }
         connecting_ = true;
-        service_.backends().acquire(http::BackendTarget{t.connect_host, t.connect_port}, *this);
+        http::BackendConn* c = service_.backends().acquire(http::BackendTarget{t.connect_host, t.connect_port}, *this);
+        if (c && connecting_ && !backend_) backend_ = c; // still connecting: ours to abandon if the client goes
         return;
     }
     fail(502, "Error while proxying to origin.\n");
@@ -72,6 +73,7 @@ void ProxySession::connect_next_target() {
 
 void ProxySession::on_backend_connect_failed(int uv_status) {
     connecting_ = false;
+    backend_ = nullptr;
     if (!client_) return;
     const auto& t = route_.targets[target_index_];
     LOG_DEBUG("proxy", "connect to %s:%d failed: %s", t.connect_host.c_str(), t.connect_port, uv_strerror(uv_status));
@@ -94,7 +96,7 @@ void ProxySession::on_backend_connected(http::BackendConn& conn) {
 }
 
 void ProxySession::send_upstream(std::string_view bytes) {
-    if (!backend_) return;
+    if (!connected()) return;
     backend_->send(bytes);
     if (client_ && backend_ && backend_->queued_bytes() > kHighWater) client_->pause_request_body();
 }
@@ -110,11 +112,11 @@ void ProxySession::send_body_chunk(std::string_view data) {
             replay_.append(data);
         } else {
             replayable_ = false;
-            if (!backend_) pending_ = std::move(replay_);
+            if (!connected()) pending_ = std::move(replay_);
             replay_.clear();
         }
     }
-    if (backend_) {
+    if (connected()) {
         send_upstream(data);
     } else if (!replayable_) {
         pending_.append(data);
@@ -141,7 +143,7 @@ void ProxySession::on_request_end() {
         std::string last;
         http::append_last_chunk(last);
         if (replayable_) replay_ += last;
-        if (backend_) send_upstream(last);
+        if (connected()) send_upstream(last);
         else if (!replayable_) pending_ += last;
     }
 }
@@ -165,6 +167,10 @@ void ProxySession::on_backend_head(http::ResponseHead& head) {
     head_.headers.clear();
     saved_body_.clear();
     response_started_ = true;
+    // Headers the backend nominated as hop-by-hop (Connection: X-Foo) stop here too.
+    std::vector<std::string> nominated;
+    for (auto name : head.headers.get_list("Connection")) nominated.emplace_back(name);
+    for (const auto& n : nominated) head.headers.remove(n);
     int64_t length = head.chunked ? -1 : head.content_length;
     if (is_head_) length = head.content_length; // HEAD: announce what GET would send
     client_->send_head(head.status, head.reason, head.headers, length);
@@ -192,7 +198,7 @@ void ProxySession::on_backend_body(std::string_view data) {
 }
 
 void ProxySession::on_client_writable() {
-    if (backend_ && !grip_buffering_) backend_->resume_response();
+    if (connected() && !grip_buffering_) backend_->resume_response();
 }
 
 void ProxySession::on_backend_complete() {
@@ -234,7 +240,8 @@ void ProxySession::on_backend_error(int uv_status, bool retryable) {
         const auto& t = route_.targets[target_index_];
         connecting_ = true;
         LOG_DEBUG("proxy", "retrying %s on a new connection to %s:%d", uri_.c_str(), t.connect_host.c_str(), t.connect_port);
-        service_.backends().acquire(http::BackendTarget{t.connect_host, t.connect_port}, *this);
+        http::BackendConn* c = service_.backends().acquire(http::BackendTarget{t.connect_host, t.connect_port}, *this);
+        if (c && connecting_ && !backend_) backend_ = c;
         return;
     }
     LOG_DEBUG("proxy", "backend failed during %s %s: %s", method_.c_str(), uri_.c_str(), uv_strerror(uv_status));

@@ -39,6 +39,7 @@ public:
     void on_backend_writable() override;
 
 private:
+    bool connected() const { return backend_ && !connecting_; }
     void connect_next_target();
     std::string build_upstream_head(const config::Target& target) const;
     void send_upstream(std::string_view bytes);

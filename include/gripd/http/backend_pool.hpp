@@ -109,8 +109,9 @@ public:
     }
     // Gives `user` a connection to `target`: an idle one at once (on_backend_connected called before
     // this returns), or a new one when connected. Either way exactly one of on_backend_connected /
-    // on_backend_connect_failed follows.
-    void acquire(const BackendTarget& target, BackendUser& user);
+    // on_backend_connect_failed follows, unless the user abandons the returned connection first
+    // (it must, if it goes away while connecting). Returns nullptr if the attempt already failed.
+    BackendConn* acquire(const BackendTarget& target, BackendUser& user);
     // Closes every idle connection (shutdown).
     void close_idle();
     size_t idle_count() const;
