@@ -111,7 +111,14 @@ void ServerConn::feed(const char* data, size_t len) {
         // The bytes after an upgrade request's head belong to the new protocol. They wait in
         // pending_in_ until the exchange enters raw mode; without one taking over, the connection
         // ends after the response.
-        if (raw_ && exchange_ && !pending_in_.empty()) {
+        if (exchange_ && !raw_ && !exchange_->wants_upgrade()) {
+            // Declined (e.g. h2c): the rest of the request is ordinary HTTP/1.1.
+            keep_alive_ = false;
+            parser_.resume();
+            std::string rest = std::move(pending_in_);
+            pending_in_.clear();
+            feed(rest.data(), rest.size());
+        } else if (raw_ && exchange_ && !pending_in_.empty()) {
             std::string buf = std::move(pending_in_);
             pending_in_.clear();
             exchange_->on_raw_data(buf);

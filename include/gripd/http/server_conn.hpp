@@ -34,6 +34,9 @@ public:
     virtual void on_client_writable() {}
     // The peer half-closed its side after the whole request was read. Default: treat as gone.
     virtual bool keep_on_client_eof() const { return false; }
+    // Whether this exchange takes over the connection after an Upgrade request (WebSocket). If not,
+    // the upgrade is declined: the request is read on as plain HTTP and the connection ends after.
+    virtual bool wants_upgrade() const { return false; }
     // Raw mode (after a protocol upgrade, see ServerConn::enter_raw_mode): bytes from the client.
     virtual void on_raw_data(std::string_view /*data*/) {}
 };
