@@ -17,6 +17,7 @@ import shutil
 import signal as _signal
 import socket
 import subprocess
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -79,8 +80,64 @@ def port_accepts(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bo
 PROBE_HOST = "harness-probe.invalid"
 PROBE_REQUEST = (b"GET / HTTP/1.1\r\nHost: localhost\r\nPushpin-Check: 1\r\n"
                  b"Connection: close\r\n\r\n")
-PROBE_ORIGIN_REQUEST = (f"GET /probe HTTP/1.1\r\nHost: {PROBE_HOST}\r\n"
-                        f"Connection: close\r\n\r\n").encode()
+
+
+def _recv_until(s: socket.socket, pred, limit: int = 65536) -> bytes:
+    data = b""
+    while not pred(data) and len(data) < limit:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def probe_origin(port: int, timeout: float = 0.3) -> bool:
+    """pushpin: one round trip to the probe origin whose body is sent only after
+    the 100 Continue, so the request reaches the origin in two ZeroMQ messages
+    (condure->proxy and proxy->zurl stream sockets) and the answer comes back."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+            s.sendall(f"POST /probe HTTP/1.1\r\nHost: {PROBE_HOST}\r\nContent-Length: 10\r\n"
+                      f"Expect: 100-continue\r\nConnection: close\r\n\r\n".encode())
+            head = _recv_until(s, lambda d: b"\r\n\r\n" in d)
+            if not head.startswith(b"HTTP/1.1 100"):
+                return False
+            s.sendall(b"probe-body")
+            data = _recv_until(s, lambda d: d.endswith(b"probe-body"))
+            return b" 200 " in data.split(b"\r\n", 1)[0] + b" " and data.endswith(b"probe-body")
+    except OSError:
+        return False
+
+
+def probe_grip(port: int, publish_port: int, timeout: float = 0.3, attempts: int = 10) -> bool:
+    """pushpin: a request held by the probe origin (Grip-Hold: response) and
+    released by a publish, so proxy->handler and handler->condure are wired."""
+    import uuid
+    ch = "harness-probe-" + uuid.uuid4().hex
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+            s.sendall(f"GET /grip-probe?ch={ch} HTTP/1.1\r\nHost: {PROBE_HOST}\r\n"
+                      f"Connection: close\r\n\r\n".encode())
+            body = json.dumps({"items": [{"channel": ch, "formats": {
+                "http-response": {"body": "released"}}}]}).encode()
+            pub = (f"POST /publish/ HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                   f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode() + body
+            for _ in range(attempts):
+                try:
+                    with socket.create_connection(("127.0.0.1", publish_port), timeout=timeout) as ps:
+                        ps.sendall(pub)
+                        _recv_until(ps, lambda d: False)
+                except OSError:
+                    pass
+                try:
+                    data = _recv_until(s, lambda d: d.endswith(b"released"))
+                except socket.timeout:
+                    continue
+                return data.startswith(b"HTTP/1.1 200") and data.endswith(b"released")
+    except OSError:
+        return False
+    return False
 
 
 def http_answers(port: int, host: str = "127.0.0.1", timeout: float = 1.0,
@@ -239,14 +296,20 @@ class Proxy:
         self.start(wait=wait)
 
     def _add_probe_route(self):
-        """pushpin only: its proxy reaches origins through zurl over ZeroMQ
-        PUB/SUB, and a response published before the SUB side is connected is
-        lost (slow joiner): the first request after startup can hang. Append a
-        route for a reserved host to a private probe origin and wait, at
-        startup, until one request made it there and back. The line only
-        matches Host: harness-probe.invalid, so other routing is unchanged."""
-        from .backend import Backend
-        self._probe_backend = Backend(lambda req: "probe")
+        """pushpin only: its processes talk over ZeroMQ, and a message sent
+        before the peer socket is connected is lost (slow joiner): early
+        requests can hang, request bodies sent later vanish, held responses
+        never arrive. Append a route for a reserved host to a private probe
+        origin and wait, at startup, until (1) a request whose body follows a
+        100 Continue made it there and back and (2) when the publish port is
+        awaited, a request held by the origin (Grip-Hold) was released by a
+        publish. The line only matches Host: harness-probe.invalid, so other
+        routing is unchanged."""
+        from .backend import Backend, Response
+        self._probe_backend = Backend(lambda req: req.body or b"probe")
+        self._probe_backend.route("/grip-probe", lambda req: Response(
+            200, b"held", [("Grip-Hold", "response"), ("Grip-Channel", req.query.split("=", 1)[1]),
+                           ("Content-Type", "text/plain")]))
         line = f"{PROBE_HOST} {self._probe_backend.addr}"
         if "--route" in self.args:
             self.args += ["--route", line]
@@ -313,7 +376,7 @@ class Proxy:
             if self.proc.poll() is not None:
                 raise ProxyStartError(f"{TARGET} exited with {self.proc.returncode} during startup\n"
                                       f"cmd: {' '.join(self.cmd)}\n{self.log()}")
-            if http_answers(self.port):
+            if http_answers(self.port, timeout=0.3):
                 break
             if time.monotonic() > deadline:
                 fail(f"did not answer an HTTP probe on port {self.port}")
@@ -322,10 +385,18 @@ class Proxy:
             if self.proc.poll() is not None:
                 raise ProxyStartError(f"{TARGET} exited with {self.proc.returncode} during startup\n"
                                       f"cmd: {' '.join(self.cmd)}\n{self.log()}")
-            if http_answers(self.port, request=PROBE_ORIGIN_REQUEST, expect=b"probe", timeout=0.5):
+            if probe_origin(self.port):
                 break
             if time.monotonic() > deadline:
                 fail("did not pass a probe request through to an origin")
+        while probe and self._probe_backend is not None and self.wait_publish:
+            if self.proc.poll() is not None:
+                raise ProxyStartError(f"{TARGET} exited with {self.proc.returncode} during startup\n"
+                                      f"cmd: {' '.join(self.cmd)}\n{self.log()}")
+            if probe_grip(self.port, self.publish_port):
+                break
+            if time.monotonic() > deadline:
+                fail("did not release a held probe request by a publish")
 
     def signal(self, sig):
         os.kill(self.proc.pid, sig)
