@@ -18,7 +18,8 @@
 #include "gripd/loop/inbox.hpp"
 #include "gripd/pubsub/message.hpp"
 #include "gripd/pubsub/publish.hpp"
-#include "gripd/pubsub/sequencer.hpp"
+#include "gripd/pubsub/channel_index.hpp"
+#include "gripd/pubsub/shard.hpp"
 
 #include <cstdint>
 #include <functional>
@@ -45,18 +46,12 @@ public:
 };
 
 // One channel subscription of a Subscriber, embedded in it (no allocation to subscribe).
-class Subscription {
+class Subscription : public IndexHook {
 public:
-    Subscription() = default;
-    Subscription(const Subscription&) = delete;
-    Subscription& operator=(const Subscription&) = delete;
-
     Subscriber* owner = nullptr;
-    std::string channel;                  // route prefix already applied
-    std::vector<std::string> filters;     // content filters (must equal an item's content-filters)
-    bool is_active() const { return link.is_linked(); }
-
-    core::ListHook link; // the broker's per-channel list
+    std::string channel;              // route prefix already applied
+    std::vector<std::string> filters; // content filters (must equal an item's content-filters)
+    bool is_active() const { return is_subscribed(); }
 };
 
 // The items of one publish request that belong to one shard owner.
@@ -99,23 +94,14 @@ public:
     // Periodic work: release sequenced items whose wait expired.
     void tick(uint64_t now_ms);
 
-    size_t local_channels() const { return local_.size(); }
-    size_t local_subscriptions() const { return local_subscriptions_; }
+    size_t local_channels() const { return local_.channel_count(); }
+    size_t local_subscriptions() const { return local_.subscription_count(); }
     const BrokerStats& stats() const { return stats_; }
 
     static uint32_t shard_of_channel(std::string_view channel);
     int owner_of(std::string_view channel) const;
 
 private:
-    struct LocalChannel {
-        core::IntrusiveList<Subscription, &Subscription::link> subs;
-        size_t count = 0;
-        bool delivering = false; // being walked: erase only afterwards
-    };
-    struct OwnedChannel {
-        std::vector<uint32_t> subscribers_per_worker; // counts of "+1"s from each worker
-        uint32_t workers_with_subscribers = 0;
-    };
     struct PendingPublish {
         std::function<void()> done;
         size_t acks_left = 0;
@@ -123,20 +109,17 @@ private:
 
     void send(int worker, loop::InboxMessage&& msg);
     void owner_accept(const PublishBatch& batch);
-    void owner_route(const MessageRef& msg);
+    void owner_route(const std::vector<Delivery>& deliveries);
     void owner_subscribe_delta(const std::string& channel, int worker, int64_t delta);
     void deliver_local(const MessageRef& msg);
     void tell_owner(const std::string& channel, int64_t delta);
-    void drop_local(std::unordered_map<std::string, LocalChannel>::iterator it);
     void on_ack(uint64_t token);
 
     loop::Worker& worker_;
     std::vector<loop::Worker*> workers_;
     const config::Settings& settings_;
-    std::unordered_map<std::string, LocalChannel> local_;
-    size_t local_subscriptions_ = 0;
-    std::unordered_map<std::string, OwnedChannel> owned_;
-    Sequencer sequencer_;
+    ChannelIndex<Subscription> local_; // this worker's subscriptions
+    ShardDirectory directory_;         // the channels of the shards this worker owns
     std::unordered_map<uint64_t, PendingPublish> pending_;
     uint64_t next_token_ = 1;
     BrokerStats stats_;
