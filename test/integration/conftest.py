@@ -31,6 +31,8 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "gripd_only(reason): gripd deliberately differs from pushpin; skipped on pushpin")
     config.addinivalue_line("markers", "pushpin_only(reason): reference-only behaviour; skipped on gripd")
     config.addinivalue_line("markers", "proxy(routes=None, conf=None, args=None): configure the `proxy` fixture")
+    config.addinivalue_line("markers", "crossloop: exercises delivery across worker loops (CI reruns these under "
+                            "TSan with GRIPD_WORKERS=4)")
 
 
 def pytest_report_header(config):

@@ -333,6 +333,9 @@ class Proxy:
     # --- lifecycle ----------------------------------------------------------
     def start(self, wait: bool = True):
         cmd = proxy_command() + ["--config", str(self.conf_path)] + self.args
+        # GRIPD_WORKERS=N runs gripd with N event loops (CI reruns the cross-loop tests with 4).
+        if not IS_PUSHPIN and os.environ.get("GRIPD_WORKERS") and "--workers" not in self.args:
+            cmd += ["--workers", os.environ["GRIPD_WORKERS"]]
         if IS_GRIPD and not Path(cmd[0]).exists():
             raise ProxyStartError(f"gripd binary not found: {cmd[0]} (set GRIPD_BIN or build first)")
         self.cmd = cmd
