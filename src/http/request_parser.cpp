@@ -97,16 +97,10 @@ int RequestParser::Impl::status_for(llhttp_errno_t err, const char* pos, const c
     // llhttp expects the HTTP/2 preface after any PRI request line.
     if (parser_.method == HTTP_PRI && err != HPE_INVALID_METHOD) return 501;
     switch (err) {
-    case HPE_INVALID_METHOD: {
-        // A token we do not know, followed by a space, is an unsupported method (501); a line that
-        // ends without one ("GARBAGE") or anything else is malformed (400).
-        if (pos == nullptr || pos >= end || !detail::is_tchar(static_cast<unsigned char>(*pos))) return 400;
-        for (const char* p = pos; p < end; ++p) {
-            if (*p == ' ') return 501;
-            if (!detail::is_tchar(static_cast<unsigned char>(*p))) return 400;
-        }
-        return 400; // no request-target seen: not a request line
-    }
+    case HPE_INVALID_METHOD:
+        // A token we do not know is an unsupported method (501); anything else is malformed. (The
+        // decision needs no lookahead, so it is the same however the bytes are split.)
+        return pos != nullptr && pos < end && detail::is_tchar(static_cast<unsigned char>(*pos)) ? 501 : 400;
     case HPE_INVALID_VERSION: {
         const char* reason = llhttp_get_error_reason(&parser_);
         return reason != nullptr && std::strcmp(reason, "Invalid HTTP version") == 0 ? 505 : 400;

