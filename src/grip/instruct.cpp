@@ -394,43 +394,7 @@ bool parse_json_headers(const Value& in, http::Headers& out, std::string& err) {
     auto add = [&](std::string_view name, std::string_view value) {
         if (!pubsub::is_framing_header(name)) out.add(name, value);
     };
-    if (v->IsArray()) {
-        for (const auto& h : v->GetArray()) {
-            if (!h.IsArray()) {
-                err = "headers contains element with wrong type";
-                return false;
-            }
-            if (h.Size() != 2) {
-                err = "headers contains list with wrong number of elements";
-                return false;
-            }
-            if (!h[0].IsString()) {
-                err = "header contains name element with wrong type";
-                return false;
-            }
-            if (!h[1].IsString()) {
-                err = "header contains value element with wrong type";
-                return false;
-            }
-            add(str(h[0]), str(h[1]));
-        }
-        return true;
-    }
-    if (v->IsObject()) {
-        bool ok = true;
-        pubsub::json::for_each_unique_member(*v, [&](std::string_view k, const Value& val) {
-            if (!ok) return;
-            if (!val.IsString()) {
-                err = "headers contains '" + std::string(k) + "' with wrong type";
-                ok = false;
-                return;
-            }
-            add(k, str(val));
-        });
-        return ok;
-    }
-    err = wrong_type("response", "headers");
-    return false;
+    return pubsub::json::parse_headers(*v, "response", add, err);
 }
 
 bool parse_json_response(const Value& in, InstructResponse& resp, std::string& err) {

@@ -61,6 +61,51 @@ template <class F> void for_each_unique_member(const rapidjson::Value& obj, F&& 
     }
 }
 
+// Reads a `headers` value the way Pushpin does: an object (duplicate names resolve to the last one)
+// or a list of [name, value] pairs. Calls add(name, value) for each header, in order; `add` may
+// drop some (the framing ones, say). Returns false with Pushpin's error text in `err` on a malformed
+// value; `parent` names the enclosing object in the wrong-type message.
+template <class Add>
+bool parse_headers(const rapidjson::Value& v, std::string_view parent, Add&& add, std::string& err) {
+    if (v.IsArray()) {
+        for (const auto& h : v.GetArray()) {
+            if (!h.IsArray()) {
+                err = "headers contains element with wrong type";
+                return false;
+            }
+            if (h.Size() != 2) {
+                err = "headers contains list with wrong number of elements";
+                return false;
+            }
+            if (!h[0].IsString()) {
+                err = "header contains name element with wrong type";
+                return false;
+            }
+            if (!h[1].IsString()) {
+                err = "header contains value element with wrong type";
+                return false;
+            }
+            add(str(h[0]), str(h[1]));
+        }
+        return true;
+    }
+    if (v.IsObject()) {
+        bool ok = true;
+        for_each_unique_member(v, [&](std::string_view name, const rapidjson::Value& val) {
+            if (!ok) return;
+            if (!val.IsString()) {
+                err = "headers contains '" + std::string(name) + "' with wrong type";
+                ok = false;
+                return;
+            }
+            add(name, str(val));
+        });
+        return ok;
+    }
+    err = std::string(parent) + " contains 'headers' with wrong type";
+    return false;
+}
+
 // An integer the way Qt converts a JSON value to int: numbers (doubles rounded half away from zero),
 // bools (0/1), strings (parsed; unparsable => 0). nullopt for null, arrays and objects (wrong type).
 // Values beyond int64 saturate.

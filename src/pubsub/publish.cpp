@@ -95,43 +95,34 @@ bool parse_code(const Value& in, std::string_view pn, int lo, int hi, int& out, 
 bool parse_headers(const Value& in, std::string_view pn, http::Headers& out, std::string& err) {
     const Value* v = find_last(in, "headers");
     if (!v) return true;
-    if (v->IsArray()) {
-        for (const auto& h : v->GetArray()) {
-            if (!h.IsArray()) {
-                err = "headers contains element with wrong type";
-                return false;
-            }
-            if (h.Size() != 2) {
-                err = "headers contains list with wrong number of elements";
-                return false;
-            }
-            if (!h[0].IsString()) {
-                err = "header contains name element with wrong type";
-                return false;
-            }
-            if (!h[1].IsString()) {
-                err = "header contains value element with wrong type";
-                return false;
-            }
-            out.add(str(h[0]), str(h[1]));
+    return json::parse_headers(
+        *v, pn, [&](std::string_view name, std::string_view value) { out.add(name, value); }, err);
+}
+
+// Which member get_content() found.
+enum class Content { Absent, Bin, Text, Invalid };
+
+// Reads the `bin_key` member (base64, preferred) or else the `key` member into `out`. Invalid (err
+// set) if the member found is not a string; Absent (out untouched) if neither is there.
+Content get_content(const Value& in, std::string_view pn, std::string_view bin_key, std::string_view key,
+                    std::string& out, std::string& err) {
+    if (const Value* v = find_last(in, bin_key)) {
+        if (!v->IsString()) {
+            err = wrong_type(pn, bin_key);
+            return Content::Invalid;
         }
-        return true;
+        out = base64_decode_lenient(str(*v));
+        return Content::Bin;
     }
-    if (v->IsObject()) {
-        bool ok = true;
-        for_each_unique_member(*v, [&](std::string_view name, const Value& val) {
-            if (!ok) return;
-            if (!val.IsString()) {
-                err = "headers contains '" + std::string(name) + "' with wrong type";
-                ok = false;
-                return;
-            }
-            out.add(name, str(val));
-        });
-        return ok;
+    if (const Value* v = find_last(in, key)) {
+        if (!v->IsString()) {
+            err = wrong_type(pn, key);
+            return Content::Invalid;
+        }
+        out = std::string(str(*v));
+        return Content::Text;
     }
-    err = wrong_type(pn, "headers");
-    return false;
+    return Content::Absent;
 }
 
 bool parse_http_response(const Value& in, HttpResponseFormat& out, std::string& err) {
@@ -151,28 +142,19 @@ bool parse_http_response(const Value& in, HttpResponseFormat& out, std::string& 
         out.reason = std::string(http::reason_phrase(out.code));
     if (!parse_headers(in, pn, out.headers, err)) return false;
     if (!parse_content_filters(in, pn, out.content_filters, err)) return false;
-    if (const Value* v = find_last(in, "body-bin")) {
-        if (!v->IsString()) {
-            err = wrong_type(pn, "body-bin");
-            return false;
-        }
-        out.body = base64_decode_lenient(str(*v));
-    } else if (const Value* b = find_last(in, "body")) {
-        if (!b->IsString()) {
-            err = wrong_type(pn, "body");
-            return false;
-        }
-        out.body = std::string(str(*b));
-    } else if (const Value* p = find_last(in, "body-patch")) {
-        if (!p->IsArray()) {
-            err = wrong_type(pn, "body-patch");
-            return false;
-        }
-        out.body_patch = json::to_compact_json(*p);
-    } else {
+    Content c = get_content(in, pn, "body-bin", "body", out.body, err);
+    if (c == Content::Invalid) return false;
+    if (c != Content::Absent) return true;
+    const Value* p = find_last(in, "body-patch");
+    if (!p) {
         err = std::string(pn) + " does not contain 'body', 'body-bin', or 'body-patch'";
         return false;
     }
+    if (!p->IsArray()) {
+        err = wrong_type(pn, "body-patch");
+        return false;
+    }
+    out.body_patch = json::to_compact_json(*p);
     return true;
 }
 
@@ -185,23 +167,12 @@ bool parse_http_stream(const Value& in, HttpStreamFormat& out, std::string& err)
     if (!parse_action(in, pn, out.action, err)) return false;
     if (out.action != Action::Send) return true;
     if (!parse_content_filters(in, pn, out.content_filters, err)) return false;
-    if (const Value* v = find_last(in, "content-bin")) {
-        if (!v->IsString()) {
-            err = wrong_type(pn, "content-bin");
-            return false;
-        }
-        out.content = base64_decode_lenient(str(*v));
-    } else if (const Value* c = find_last(in, "content")) {
-        if (!c->IsString()) {
-            err = wrong_type(pn, "content");
-            return false;
-        }
-        out.content = std::string(str(*c));
-    } else {
+    Content c = get_content(in, pn, "content-bin", "content", out.content, err);
+    if (c == Content::Absent) {
         err = std::string(pn) + " does not contain 'content' or 'content-bin'";
         return false;
     }
-    return true;
+    return c != Content::Invalid;
 }
 
 bool parse_ws_message(const Value& in, WsMessageFormat& out, std::string& err) {
@@ -230,21 +201,11 @@ bool parse_ws_message(const Value& in, WsMessageFormat& out, std::string& err) {
             }
         }
         if (!parse_content_filters(in, pn, out.content_filters, err)) return false;
-        if (const Value* v = find_last(in, "content-bin")) {
-            if (!v->IsString()) {
-                err = wrong_type(pn, "content-bin");
-                return false;
-            }
-            out.content = base64_decode_lenient(str(*v));
-            if (!t) t = WsType::Binary;
-        } else if (const Value* c = find_last(in, "content")) {
-            if (!c->IsString()) {
-                err = wrong_type(pn, "content");
-                return false;
-            }
-            out.content = std::string(str(*c));
-            if (!t) t = WsType::Text;
-        } else if (!t || *t == WsType::Text || *t == WsType::Binary) {
+        Content c = get_content(in, pn, "content-bin", "content", out.content, err);
+        if (c == Content::Invalid) return false;
+        if (c == Content::Bin && !t) t = WsType::Binary;
+        if (c == Content::Text && !t) t = WsType::Text;
+        if (c == Content::Absent && (!t || *t == WsType::Text || *t == WsType::Binary)) {
             err = std::string(pn) + " does not contain 'content' or 'content-bin'";
             return false;
         }
