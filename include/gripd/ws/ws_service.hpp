@@ -1,0 +1,98 @@
+// WsService: the worker's WebSocket engine (implements proxy::WsHandler). For each client upgrade it
+// checks the handshake (400/426), then runs a session on this worker:
+//  - WebSocket-over-HTTP (over_http targets, PROTOCOL.md §5.2): client frames become batched events
+//    POSTed on the worker's backend pool; the first response's headers go on the client's 101;
+//  - passthrough (other targets, §5.1): frames relayed to a WebSocket backend connection.
+// Both speak the `grip` extension (`c:` control messages, message prefix) and receive ws-message
+// publishes through the broker.
+#pragma once
+
+#include "gripd/config/settings.hpp"
+#include "gripd/core/counter.hpp"
+#include "gripd/core/intrusive_list.hpp"
+#include "gripd/http/backend_pool.hpp"
+#include "gripd/proxy/ws_handler.hpp"
+#include "gripd/pubsub/broker.hpp"
+
+#include <cstddef>
+#include <memory>
+
+namespace gripd::loop {
+class Worker;
+}
+
+namespace gripd::ws {
+
+class Session;
+
+// What the service keeps per session: the list link (Session derives from it).
+class SessionNode {
+  public:
+    virtual ~SessionNode() = default;
+    core::ListHook service_link;
+};
+
+// Per-worker WebSocket statistics (single writer: the worker).
+struct WsStats {
+    core::Counter connections;      // gauge: client WebSockets open (handshake done)
+    core::Counter sessions;         // gauge: sessions alive (client or backend side still active)
+    core::Counter subscriptions;    // gauge
+    core::Counter messages_in;      // client -> backend messages
+    core::Counter messages_out;     // messages written to clients (relayed and published)
+    core::Counter woh_requests;     // WebSocket-over-HTTP requests sent
+    core::Counter backend_failures; // sessions ended by a backend error (client closed with 1011)
+    core::Counter slow_clients_cut; // clients over the output cap
+    core::Counter protocol_errors;  // clients that broke RFC 6455
+};
+
+struct WsLimits {
+    size_t max_client_queue = 1024 * 1024; // a client further behind than this is cut off
+    uint64_t max_frame = 1 << 20;          // passthrough: payload bytes of one client frame
+    uint64_t max_message = 200000;         // over_http: bytes of one client message (Pushpin's buffer)
+    uint64_t close_timeout_ms = 5000;      // wait for the peer's close frame
+};
+
+class WsService final : public proxy::WsHandler {
+  public:
+    WsService(loop::Worker& worker, const config::Settings& settings, pubsub::Broker& broker,
+              http::BackendPool& backends);
+    ~WsService() override;
+    WsService(const WsService&) = delete;
+    WsService& operator=(const WsService&) = delete;
+
+    std::unique_ptr<http::Exchange> start_websocket(http::ServerConn& client, const config::Route& route,
+                                                    std::shared_ptr<const config::RouteTable> routes,
+                                                    http::RequestHead& head, bool trusted) override;
+
+    // Server stop: every client gets a 1001 close and backend sides are dropped.
+    void stop_all();
+
+    const WsStats& stats() const { return stats_; }
+    size_t session_count() const { return sessions_.size(); }
+
+    // --- used by sessions ---
+    loop::Worker& worker() { return worker_; }
+    const config::Settings& settings() const { return settings_; }
+    pubsub::Broker& broker() { return broker_; }
+    http::BackendPool& backends() { return backends_; }
+    WsStats& mutable_stats() { return stats_; }
+    const WsLimits& limits() const { return limits_; }
+    void set_limits_for_test(const WsLimits& l) { limits_ = l; }
+    // Takes ownership of a started session; release() frees it after the current loop iteration.
+    void adopt(std::unique_ptr<Session> session);
+    void release(Session& session);
+    // True while the service is being destroyed (after the loop ended: backend connections are gone).
+    bool is_destroying() const { return destroying_; }
+
+  private:
+    loop::Worker& worker_;
+    const config::Settings& settings_;
+    pubsub::Broker& broker_;
+    http::BackendPool& backends_;
+    WsStats stats_;
+    WsLimits limits_;
+    core::IntrusiveList<SessionNode, &SessionNode::service_link> sessions_;
+    bool destroying_ = false;
+};
+
+} // namespace gripd::ws

@@ -1,0 +1,487 @@
+#include "session.hpp"
+
+#include "gripd/core/log.hpp"
+#include "gripd/http/serialize.hpp"
+#include "gripd/loop/worker.hpp"
+#include "gripd/ws/control.hpp"
+
+#include <cstdio>
+#include <openssl/rand.h>
+#include <random>
+
+namespace gripd::ws {
+
+namespace {
+constexpr size_t kFrameSizeMax = 16384; // Pushpin relays messages in frames of at most this size
+constexpr size_t kMaxHeld = 1024;       // publishes held while a relayed message is half written
+constexpr uint64_t kKeepAliveJitterMs = 1000;
+
+uint64_t jitter_ms() {
+    thread_local std::minstd_rand rng{std::random_device{}()};
+    return rng() % kKeepAliveJitterMs;
+}
+
+WsOpcode opcode_of(pubsub::WsType t) {
+    switch (t) {
+    case pubsub::WsType::Binary:
+        return WsOpcode::Binary;
+    case pubsub::WsType::Ping:
+        return WsOpcode::Ping;
+    case pubsub::WsType::Pong:
+        return WsOpcode::Pong;
+    default:
+        return WsOpcode::Text;
+    }
+}
+} // namespace
+
+std::string make_connection_id() {
+    thread_local std::mt19937_64 rng = [] {
+        uint64_t seed = 0;
+        if (RAND_bytes(reinterpret_cast<unsigned char*>(&seed), sizeof(seed)) != 1)
+            seed = std::random_device{}();
+        return std::mt19937_64(seed);
+    }();
+    uint64_t a = rng(), b = rng();
+    a = (a & ~0xF000ull) | 0x4000ull;                        // version 4
+    b = (b & 0x3FFFFFFFFFFFFFFFull) | 0x8000000000000000ull; // RFC 4122 variant
+    char buf[40];
+    std::snprintf(buf, sizeof(buf), "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(a >> 32),
+                  static_cast<unsigned>((a >> 16) & 0xFFFF), static_cast<unsigned>(a & 0xFFFF),
+                  static_cast<unsigned>(b >> 48), static_cast<unsigned long long>(b & 0xFFFFFFFFFFFFull));
+    return buf;
+}
+
+// ---- ClientLink ----
+
+void ClientLink::on_start() {
+    if (session_) session_->start();
+}
+
+void ClientLink::on_client_gone() {
+    Session* s = session_;
+    session_ = nullptr;
+    if (s) s->on_client_gone();
+}
+
+void ClientLink::on_client_writable() {
+    if (session_) session_->on_client_writable();
+}
+
+void ClientLink::on_raw_data(std::string_view data) {
+    if (session_) session_->on_client_data(data);
+}
+
+// ---- Session ----
+
+Session::Session(WsService& service, http::ServerConn& client,
+                 std::shared_ptr<const config::RouteTable> routes, const config::Route& route, bool trusted,
+                 std::string accept, FrameParser::Limits limits)
+    : service_(service), routes_(std::move(routes)), route_(route), trusted_(trusted), client_(&client),
+      parser_(*this, FrameParser::Role::Server, limits), accept_(std::move(accept)) {
+    service_.mutable_stats().sessions.add();
+    close_timer_.init(&service_.worker().timers(), this, &Session::on_close_timer);
+}
+
+Session::~Session() {
+    unsubscribe_all();
+    if (link_) link_->detach();
+}
+
+bool Session::accept_client(const http::Headers& headers) {
+    if (!client_) return false;
+    std::string out = "HTTP/1.1 101 Switching Protocols\r\n";
+    http::serialize_headers(headers, out);
+    out += "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ";
+    out += accept_;
+    out += "\r\n\r\n";
+    std::string().swap(accept_);
+    accepted_ = true;
+    service_.mutable_stats().connections.add();
+    client_->send_raw(out);
+    client_->enter_raw_mode(); // may deliver frames the client sent early
+    return client_ != nullptr;
+}
+
+void Session::reject_client(int status, std::string_view reason, const http::Headers& headers,
+                            std::string_view body) {
+    http::ServerConn* c = client_;
+    if (!c) return;
+    client_ = nullptr;
+    if (link_) link_->detach();
+    link_ = nullptr;
+    c->respond(status, reason, headers, body);
+    if (!c->is_closing()) c->close_after_flush(); // the request was an upgrade: nothing follows on it
+}
+
+void Session::reject_bad_gateway() {
+    http::Headers h;
+    h.add("Content-Type", "text/plain");
+    reject_client(502, {}, h, "Error while proxying to origin.\n");
+}
+
+void Session::end_client(bool clean, bool flush, bool notify) {
+    http::ServerConn* c = client_;
+    if (!c) return;
+    client_ = nullptr;
+    if (link_) link_->detach();
+    link_ = nullptr;
+    close_timer_.disarm();
+    if (keep_alive_) keep_alive_->timer.disarm();
+    held_.clear();
+    unsubscribe_all();
+    if (accepted_) service_.mutable_stats().connections.sub();
+    if (flush)
+        c->close_after_flush();
+    else
+        c->abort_response();
+    if (notify) on_client_ended(clean);
+}
+
+void Session::on_client_gone() {
+    // The connection is closing on its own (peer gone, error, server stop).
+    link_ = nullptr;
+    http::ServerConn* c = client_;
+    if (!c) return;
+    client_ = nullptr;
+    close_timer_.disarm();
+    if (keep_alive_) keep_alive_->timer.disarm();
+    held_.clear();
+    unsubscribe_all();
+    if (accepted_) service_.mutable_stats().connections.sub();
+    on_client_ended(close_sent_ && close_received_);
+}
+
+void Session::on_client_writable() {
+    if (client_) on_client_drained();
+}
+
+void Session::pause_client() {
+    if (!client_ || paused_) return;
+    paused_ = true;
+    client_->pause_request_body();
+}
+
+void Session::resume_client() {
+    if (!client_ || !paused_) return;
+    paused_ = false;
+    client_->resume_request_body();
+}
+
+void Session::on_client_data(std::string_view data) {
+    if (!client_ || close_received_) return; // nothing may follow a close frame
+    parser_.feed(data.data(), data.size());
+    if (!client_ || finished_) return;
+    if (parser_.state() == FrameParser::State::Error) {
+        service_.mutable_stats().protocol_errors.add();
+        LOG_DEBUG("ws", "client %s broke the protocol: %s (closing with %d)", client_->peer().c_str(),
+                  parser_.error_message(), parser_.error_code());
+        if (!close_sent_) {
+            std::string f;
+            append_frame(f, WsOpcode::Close, close_payload(parser_.error_code(), ""));
+            close_sent_ = true;
+            client_->send_raw(f);
+        }
+        end_client(false, true, true);
+    }
+}
+
+void Session::on_frame(const Frame& frame) {
+    if (frame.opcode == WsOpcode::Close) {
+        ClosePayload cp;
+        int err = 0;
+        parse_close_payload(frame.payload, &cp, &err); // validated by the parser
+        close_received_ = true;
+        peer_close_code_ = cp.code;
+        if (close_sent_) {
+            on_client_close_reply(cp.code, cp.reason);
+            end_client(true, true, true);
+            return;
+        }
+        if (detached_) {
+            close_client(cp.code == kCloseNoStatus ? -1 : cp.code, cp.reason);
+            return;
+        }
+        on_client_close(cp.code, cp.reason);
+        return;
+    }
+    if (detached_) {
+        // Nothing is relayed any more; answer pings ourselves.
+        if (frame.opcode == WsOpcode::Ping) {
+            std::string f;
+            append_frame(f, WsOpcode::Pong, frame.payload);
+            send_frames(f);
+        }
+        return;
+    }
+    on_client_frame(frame);
+}
+
+void Session::send_frames(std::string_view bytes, const std::shared_ptr<const void>& keep) {
+    if (!client_ || close_sent_) return;
+    client_->send_raw(bytes, keep);
+    check_backlog();
+}
+
+void Session::send_message(WsOpcode type, std::string_view data) {
+    if (!client_ || close_sent_) return;
+    std::string out;
+    if (type == WsOpcode::Ping || type == WsOpcode::Pong)
+        append_frame(out, type, data.substr(0, 125));
+    else
+        append_message(out, type, data, kFrameSizeMax);
+    service_.mutable_stats().messages_out.add();
+    note_activity();
+    send_frames(out);
+}
+
+bool Session::check_backlog() {
+    if (!client_ || client_->queued_bytes() <= service_.limits().max_client_queue) return true;
+    LOG_DEBUG("ws", "cutting off slow WebSocket client %s (%zu bytes queued)", client_->peer().c_str(),
+              client_->queued_bytes());
+    service_.mutable_stats().slow_clients_cut.add();
+    end_client(false, false, true);
+    return false;
+}
+
+void Session::close_client(int code, std::string_view reason) {
+    if (!client_ || close_sent_) return;
+    std::string f;
+    append_frame(f, WsOpcode::Close, close_payload(code, reason));
+    close_client_with_frame(f, {});
+}
+
+void Session::close_client_with_frame(std::string_view frame, const std::shared_ptr<const void>& keep) {
+    if (!client_ || close_sent_) return;
+    if (!accepted_) {
+        drop_client();
+        return;
+    }
+    client_->send_raw(frame, keep);
+    close_sent_ = true;
+    if (keep_alive_) keep_alive_->timer.disarm();
+    if (close_received_) {
+        end_client(true, true, true);
+        return;
+    }
+    close_timer_.arm(service_.limits().close_timeout_ms);
+}
+
+void Session::on_close_timer(void* p) {
+    auto* self = static_cast<Session*>(p);
+    if (!self->client_) return;
+    LOG_DEBUG("ws", "client %s did not answer our close frame", self->client_->peer().c_str());
+    self->end_client(false, false, true);
+}
+
+// ---- GRIP ----
+
+void Session::subscribe(const std::string& channel, std::vector<std::string> filters, bool implicit) {
+    for (const auto& s : subs_)
+        if (s->channel == channel) return;
+    if (subs_.size() >= static_cast<size_t>(service_.settings().connection_subscription_max)) {
+        LOG_DEBUG("ws", "subscription to %s ignored: connection already has %zu", channel.c_str(),
+                  subs_.size());
+        return;
+    }
+    auto s = std::make_unique<Sub>();
+    s->owner = this;
+    s->channel = channel;
+    s->filters = std::move(filters);
+    s->implicit = implicit;
+    service_.broker().subscribe(*s);
+    service_.mutable_stats().subscriptions.add();
+    LOG_DEBUG("ws", "subscribe channel=%s", channel.c_str());
+    subs_.push_back(std::move(s));
+}
+
+void Session::subscribe_implicit(const config::Target& target) {
+    // Pushpin 1.36 does not apply the route prefix to sub= channels.
+    for (const auto& ch : target.subscriptions)
+        subscribe(ch, {}, true);
+}
+
+void Session::unsubscribe_all() {
+    for (auto& s : subs_) {
+        if (!s->is_active()) continue;
+        service_.broker().unsubscribe(*s);
+        service_.mutable_stats().subscriptions.sub();
+    }
+    subs_.clear();
+}
+
+void Session::apply_control(std::string_view json) {
+    std::string error;
+    auto m = parse_control_message(json, &error);
+    if (!m) {
+        LOG_DEBUG("ws", "ignoring control message: %s", error.c_str());
+        return;
+    }
+    switch (m->type) {
+    case ControlMessage::Type::Subscribe:
+        if (client_) subscribe(route_.prefix + m->channel, std::move(m->filters), false);
+        break;
+    case ControlMessage::Type::Unsubscribe: {
+        std::string channel = route_.prefix + m->channel;
+        for (auto it = subs_.begin(); it != subs_.end(); ++it) {
+            if ((*it)->channel != channel || (*it)->implicit) continue;
+            if ((*it)->is_active()) {
+                service_.broker().unsubscribe(**it);
+                service_.mutable_stats().subscriptions.sub();
+            }
+            subs_.erase(it);
+            break;
+        }
+        break;
+    }
+    case ControlMessage::Type::Detach:
+        if (!detached_) {
+            detached_ = true;
+            on_detach();
+        }
+        break;
+    case ControlMessage::Type::SetMeta: {
+        for (auto it = meta_.begin(); it != meta_.end(); ++it)
+            if (it->first == m->name) {
+                meta_.erase(it);
+                break;
+            }
+        if (m->value) meta_.emplace_back(m->name, *m->value);
+        break;
+    }
+    case ControlMessage::Type::KeepAlive:
+        setup_keep_alive(*m);
+        break;
+    case ControlMessage::Type::SendDelayed:
+        // Sent at once: the delayed form only matters to Pushpin's handler timing.
+        if (m->content) send_message(opcode_of(m->message_type), *m->content);
+        break;
+    default:
+        break; // session, flush-delayed: nothing to do here
+    }
+}
+
+void Session::setup_keep_alive(const ControlMessage& m) {
+    int timeout = m.timeout >= 0 ? m.timeout : kDefaultKeepAliveTimeout;
+    if (!m.content || timeout <= 0) {
+        keep_alive_.reset();
+        return;
+    }
+    if (!keep_alive_) {
+        keep_alive_ = std::make_unique<KeepAlive>();
+        keep_alive_->timer.init(&service_.worker().timers(), this, &Session::on_keep_alive_timer);
+    }
+    keep_alive_->frame.clear();
+    WsOpcode op = opcode_of(m.message_type);
+    if (op == WsOpcode::Ping || op == WsOpcode::Pong)
+        append_frame(keep_alive_->frame, op, std::string_view(*m.content).substr(0, 125));
+    else
+        append_message(keep_alive_->frame, op, *m.content, kFrameSizeMax);
+    keep_alive_->timeout_ms = static_cast<uint64_t>(timeout) * 1000;
+    keep_alive_->interval = m.interval;
+    arm_keep_alive();
+}
+
+void Session::arm_keep_alive() {
+    if (!keep_alive_ || !client_ || close_sent_) return;
+    uint64_t j = jitter_ms();
+    uint64_t t = keep_alive_->timeout_ms > j ? keep_alive_->timeout_ms - j : keep_alive_->timeout_ms;
+    keep_alive_->timer.arm(t);
+}
+
+void Session::note_activity() {
+    if (keep_alive_ && !keep_alive_->interval) arm_keep_alive();
+}
+
+void Session::on_keep_alive_timer(void* p) {
+    auto* self = static_cast<Session*>(p);
+    if (!self->client_ || !self->keep_alive_) return;
+    self->service_.mutable_stats().messages_out.add();
+    self->arm_keep_alive();
+    self->send_frames(self->keep_alive_->frame);
+}
+
+void Session::relay_backend_message(WsOpcode type, std::string_view data) {
+    if (!grip_) {
+        send_message(type, data);
+        return;
+    }
+    if (type == WsOpcode::Text && data.substr(0, 2) == "c:") {
+        apply_control(data.substr(2));
+        return;
+    }
+    if (data.substr(0, message_prefix_.size()) == message_prefix_) {
+        send_message(type, data.substr(message_prefix_.size()));
+        return;
+    }
+    LOG_TRACE("ws", "dropping unprefixed backend message");
+}
+
+// ---- publishes ----
+
+void Session::on_message(pubsub::Subscription&, const pubsub::MessageRef& msg) {
+    const auto* part = msg->ws_message();
+    if (!part || !client_ || !accepted_ || close_sent_) return;
+    switch (part->action) {
+    case pubsub::Action::Send:
+        if (part->frame.empty()) return;
+        if (relay_in_progress()) {
+            if (held_.size() < kMaxHeld) held_.push_back(msg);
+            return;
+        }
+        deliver(msg);
+        break;
+    case pubsub::Action::Close:
+        on_publish_close();
+        if (part->frame.empty())
+            close_client(part->close_code, part->close_reason);
+        else
+            close_client_with_frame(part->frame, msg);
+        break;
+    case pubsub::Action::Refresh:
+        on_refresh();
+        break;
+    default:
+        break;
+    }
+}
+
+void Session::deliver(const pubsub::MessageRef& msg) {
+    service_.mutable_stats().messages_out.add();
+    note_activity();
+    send_frames(msg->ws_message()->frame, msg); // rendered once, shared by every subscriber
+}
+
+void Session::flush_held() {
+    if (held_.empty()) return;
+    std::vector<pubsub::MessageRef> held = std::move(held_);
+    held_.clear();
+    for (const auto& m : held) {
+        if (!client_ || close_sent_) break;
+        deliver(m);
+    }
+}
+
+void Session::stop() {
+    if (client_ && accepted_ && !close_sent_) {
+        std::string f;
+        append_frame(f, WsOpcode::Close, close_payload(kCloseGoingAway, ""));
+        client_->send_raw(f);
+        close_sent_ = true;
+    }
+    if (client_) end_client(false, true, false);
+    finish();
+}
+
+void Session::finish() {
+    if (finished_) return;
+    finished_ = true;
+    if (client_) end_client(false, false, false);
+    unsubscribe_all();
+    keep_alive_.reset();
+    close_timer_.disarm();
+    service_.mutable_stats().sessions.sub();
+    service_.release(*this);
+}
+
+} // namespace gripd::ws

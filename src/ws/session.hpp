@@ -1,0 +1,199 @@
+// Session: what every WebSocket session shares, whatever its backend side.
+//
+//  - The client endpoint: RFC 6455 framing (FrameParser, server role), the close handshake, the
+//    output cap, and writing messages (fragmented at 16384 bytes, as Pushpin relays them).
+//  - GRIP: `c:` control messages (subscribe/unsubscribe/detach/set-meta/keep-alive), implicit `sub=`
+//    subscriptions, and ws-message publishes (send, close, refresh).
+//
+// Lifetime: the service owns the session. The client connection only sees a small ClientLink
+// exchange pointing here, so the session outlives its client when the backend must still be told
+// (a DISCONNECT event). A session ends with finish(): unsubscribed, timers off, freed after the
+// current loop iteration.
+#pragma once
+
+#include "gripd/config/routes.hpp"
+#include "gripd/http/server_conn.hpp"
+#include "gripd/loop/deletable.hpp"
+#include "gripd/loop/timer_wheel.hpp"
+#include "gripd/pubsub/broker.hpp"
+#include "gripd/ws/frame.hpp"
+#include "gripd/ws/ws_service.hpp"
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace gripd::ws {
+
+class Session;
+
+// The client connection's exchange: forwards to the session while both exist.
+class ClientLink final : public http::Exchange {
+  public:
+    explicit ClientLink(Session* s) : session_(s) {}
+    void on_start() override;
+    void on_request_body(std::string_view) override {}
+    void on_request_end() override {}
+    void on_client_gone() override;
+    void on_client_writable() override;
+    void on_raw_data(std::string_view data) override;
+    void detach() { session_ = nullptr; }
+
+  private:
+    Session* session_;
+};
+
+class Session : public SessionNode,
+                public loop::Deletable,
+                public pubsub::Subscriber,
+                protected FrameParser::Handler {
+  public:
+    // `accept` is the Sec-WebSocket-Accept value answering the client's key.
+    Session(WsService& service, http::ServerConn& client, std::shared_ptr<const config::RouteTable> routes,
+            const config::Route& route, bool trusted, std::string accept, FrameParser::Limits limits);
+    ~Session() override;
+    Session(const Session&) = delete;
+    Session& operator=(const Session&) = delete;
+
+    // Starts the backend side (called once the client's exchange is installed).
+    virtual void start() = 0;
+    // Server stop: close the client with 1001 and drop the backend side.
+    virtual void stop();
+
+    // --- from the ClientLink ---
+    void set_link(ClientLink* link) { link_ = link; }
+    void on_client_data(std::string_view data);
+    void on_client_gone();
+    void on_client_writable();
+
+    // pubsub::Subscriber
+    void on_message(pubsub::Subscription& sub, const pubsub::MessageRef& msg) override;
+
+  protected:
+    // --- what the backend side implements ---
+    // A client data frame (or ping/pong), validated. Not called once detached.
+    virtual void on_client_frame(const Frame& frame) = 0;
+    // The client sent a close frame first: the backend side should close, then close_client().
+    virtual void on_client_close(int code, std::string_view reason) = 0;
+    // The client's close frame answered ours (the close handshake is complete; on_client_ended(true)
+    // follows).
+    virtual void on_client_close_reply(int /*code*/, std::string_view /*reason*/) {}
+    // The client side ended (called once): `clean` when the close handshake completed, else the
+    // client vanished, broke the protocol, was cut off or was dropped by us.
+    virtual void on_client_ended(bool clean) = 0;
+    // Control message `detach`: stop relaying; the backend side should close.
+    virtual void on_detach() = 0;
+    // A ws-message publish with action close: the backend side should close.
+    virtual void on_publish_close() = 0;
+    // A ws-message publish with action refresh.
+    virtual void on_refresh() {}
+    // The client's write queue drained.
+    virtual void on_client_drained() {}
+    // Publishes must wait (a relayed backend message is half written).
+    virtual bool relay_in_progress() const { return false; }
+
+    // --- the client endpoint ---
+    // Answers the handshake with 101 (Upgrade, Connection, Sec-WebSocket-Accept plus `headers`),
+    // enters raw mode and makes the implicit subscriptions. False if the client is gone.
+    bool accept_client(const http::Headers& headers);
+    // Refuses the handshake with this response and ends the client connection.
+    void reject_client(int status, std::string_view reason, const http::Headers& headers,
+                       std::string_view body);
+    // Answers 502 "Error while proxying to origin." (Pushpin's text) and ends the client connection.
+    void reject_bad_gateway();
+    bool has_client() const { return client_ != nullptr; }
+    size_t client_queued_bytes() const { return client_ ? client_->queued_bytes() : 0; }
+    bool is_accepted() const { return accepted_; }
+    http::ServerConn* client() { return client_; }
+    // Writes a whole message (data messages fragmented at 16384 bytes). Counts it as activity for
+    // an idle keep-alive and checks the output cap.
+    void send_message(WsOpcode type, std::string_view data);
+    // Writes pre-rendered frame bytes (shared, not copied when `keep` owns them).
+    void send_frames(std::string_view bytes, const std::shared_ptr<const void>& keep = {});
+    // Sends our close frame (once). When the client's close already came, the connection ends after
+    // flushing; else we wait for it (bounded by the close timeout).
+    void close_client(int code, std::string_view reason);
+    void close_client_with_frame(std::string_view frame, const std::shared_ptr<const void>& keep);
+    // Closes the client connection at once, without a close frame. on_client_ended(false) follows.
+    void drop_client() { end_client(false, false, true); }
+    bool client_close_received() const { return close_received_; }
+    bool client_close_sent() const { return close_sent_; }
+    int client_close_code() const { return peer_close_code_; }
+    // Stop/start reading the client (backpressure).
+    void pause_client();
+    void resume_client();
+
+    // --- GRIP ---
+    // Handles the text of a `c:` message (without the prefix).
+    void apply_control(std::string_view json);
+    // A backend message seen through the grip extension: control, prefixed (relayed without the
+    // prefix) or dropped. Without grip every message is relayed. Returns after writing.
+    void relay_backend_message(WsOpcode type, std::string_view data);
+    void enable_grip(std::string prefix) {
+        grip_ = true;
+        message_prefix_ = std::move(prefix);
+    }
+    bool grip_enabled() const { return grip_; }
+    // The target's sub= channels (cannot be unsubscribed by control messages).
+    void subscribe_implicit(const config::Target& target);
+    bool is_detached() const { return detached_; }
+
+    // Writes the publishes held while a relayed message was half written.
+    void flush_held();
+    // Ends the session (unsubscribes; the client, if still there, is dropped).
+    void finish();
+    bool is_finished() const { return finished_; }
+
+    WsService& service_;
+    std::shared_ptr<const config::RouteTable> routes_; // keeps route_ alive across reloads
+    const config::Route& route_;
+    bool trusted_ = false;
+
+  private:
+    struct Sub : pubsub::Subscription {
+        bool implicit = false;
+    };
+    struct KeepAlive {
+        std::string frame; // rendered once
+        uint64_t timeout_ms = 0;
+        bool interval = false;
+        loop::TimerEntry timer;
+    };
+
+    void on_frame(const Frame& frame) override; // FrameParser::Handler
+    void subscribe(const std::string& channel, std::vector<std::string> filters, bool implicit);
+    void unsubscribe_all();
+    void setup_keep_alive(const struct ControlMessage& m);
+    void arm_keep_alive();
+    void note_activity();
+    bool check_backlog();
+    void deliver(const pubsub::MessageRef& msg);
+    void end_client(bool clean, bool flush, bool notify);
+    static void on_keep_alive_timer(void* self);
+    static void on_close_timer(void* self);
+
+    http::ServerConn* client_;
+    ClientLink* link_ = nullptr;
+    FrameParser parser_;
+    std::vector<std::unique_ptr<Sub>> subs_;
+    std::vector<std::pair<std::string, std::string>> meta_; // set-meta (for filters)
+    std::unique_ptr<KeepAlive> keep_alive_;
+    std::vector<pubsub::MessageRef> held_; // publishes waiting for a relayed message to end
+    loop::TimerEntry close_timer_;
+    std::string accept_; // Sec-WebSocket-Accept, until the 101 is sent
+    std::string message_prefix_;
+    int peer_close_code_ = -1;
+    bool accepted_ = false;
+    bool grip_ = false;
+    bool detached_ = false;
+    bool close_sent_ = false;
+    bool close_received_ = false;
+    bool finished_ = false;
+    bool paused_ = false;
+};
+
+// The UUID-formatted Connection-Id of a new session.
+std::string make_connection_id();
+
+} // namespace gripd::ws

@@ -1,0 +1,729 @@
+#include "woh_session.hpp"
+
+#include "gripd/core/jwt.hpp"
+#include "gripd/core/log.hpp"
+#include "gripd/core/strings.hpp"
+#include "gripd/http/serialize.hpp"
+#include "gripd/loop/worker.hpp"
+#include "gripd/proxy/forwarding.hpp"
+#include "gripd/ws/handshake.hpp"
+
+#include <ctime>
+#include <random>
+
+namespace gripd::ws {
+
+namespace {
+constexpr size_t kBufferSize = 200000; // Pushpin: content offered per request / buffered from the client
+constexpr size_t kResponseBodyMax = 1000000; // Pushpin: response body limit
+constexpr size_t kRejectBodyMax = 100000;    // Pushpin: body of a refused OPEN relayed to the client
+constexpr int kRetryMax = 5;
+constexpr uint64_t kRetryBaseMs = 1000;
+constexpr uint64_t kRetryJitterMs = 1000;
+constexpr std::string_view kEventsType = "application/websocket-events";
+
+// Grip-Sig changes only with the second: each thread keeps the last one it made.
+const std::string& grip_sig(const std::string& iss, const std::string& key) {
+    struct Cache {
+        std::string iss, key, token;
+        int64_t now = -1;
+    };
+    thread_local Cache cache;
+    int64_t now = static_cast<int64_t>(std::time(nullptr));
+    if (cache.now != now || cache.key != key || cache.iss != iss) {
+        cache.token = core::make_grip_sig(iss, key, now);
+        cache.iss = iss;
+        cache.key = key;
+        cache.now = now;
+    }
+    return cache.token;
+}
+
+uint64_t retry_jitter() {
+    thread_local std::minstd_rand rng{std::random_device{}()};
+    return rng() % kRetryJitterMs;
+}
+
+bool is_private_response_header(std::string_view name) {
+    static constexpr std::string_view kNames[] = {"Content-Length",           "Content-Type",
+                                                  "Keep-Alive-Interval",      "Content-Bytes-Accepted",
+                                                  "Sec-WebSocket-Extensions", "Sec-WebSocket-Accept"};
+    for (auto n : kNames)
+        if (core::iequals(name, n)) return true;
+    return core::istarts_with(name, "Set-Meta-") || http::is_hop_by_hop(name);
+}
+} // namespace
+
+struct WohSession::Request {
+    std::string wire;    // the whole request (kept to resend it on a retry)
+    size_t messages = 0; // out_ messages it carries
+    size_t content = 0;  // their content bytes
+    size_t close_content = 0;
+    bool maxed = false; // out_ had more than fitted
+    bool open = false;
+    bool disconnect = false;
+    bool close = false;
+    bool fast_retried = false;
+    bool got_head = false;
+    http::ResponseHead head;
+    std::string body;
+};
+
+WohSession::WohSession(WsService& service, http::ServerConn& client,
+                       std::shared_ptr<const config::RouteTable> routes, const config::Route& route,
+                       bool trusted, std::string accept, http::RequestHead& head, size_t target_index)
+    : Session(service, client, std::move(routes), route, trusted, std::move(accept),
+              FrameParser::Limits{service.limits().max_message, service.limits().max_message}),
+      target_index_(target_index), head_(std::make_unique<http::RequestHead>(std::move(head))),
+      cid_(make_connection_id()) {
+    timer_.init(&service_.worker().timers(), this, &WohSession::on_timer);
+}
+
+WohSession::~WohSession() {
+    if (backend_ && !service_.is_destroying()) backend_->abandon();
+}
+
+// ---- opening ----
+
+bool WohSession::prepare_target() {
+    const config::Target& t = route_.targets[target_index_];
+    http::ServerConn* c = client();
+    proxy::ForwardContext ctx{service_.settings(),
+                              route_,
+                              t,
+                              c ? std::string_view(c->peer()) : std::string_view(),
+                              false,
+                              trusted_,
+                              static_cast<int64_t>(std::time(nullptr))};
+    http::Headers h = proxy::upstream_headers(*head_, ctx);
+    sign_ = h.has("Grip-Sig");
+    for (auto name : {"Grip-Sig", "Upgrade", "Accept", "Connection-Id", "Content-Length", "Content-Type",
+                      "Content-Bytes-Replayed", "Sec-WebSocket-Extensions"})
+        h.remove(name);
+    h.remove_prefix("Meta-");
+    h.add("Sec-WebSocket-Extensions", "grip"); // Pushpin 1.36 offers it on every route
+    headers_block_.clear();
+    http::serialize_headers(h, headers_block_);
+    path_ = proxy::upstream_target(route_, head_->target);
+    return true;
+}
+
+void WohSession::start() {
+    prepare_target();
+    update();
+}
+
+std::string WohSession::render_request(const std::string& body, size_t replayed) const {
+    std::string out;
+    out.reserve(path_.size() + headers_block_.size() + body.size() + 256);
+    out += "POST ";
+    out += path_;
+    out += " HTTP/1.1\r\n";
+    out += headers_block_;
+    if (sign_) {
+        const std::string& key = route_.sig_key ? *route_.sig_key : service_.settings().sig_key;
+        const std::string& iss = route_.sig_iss.empty() ? service_.settings().sig_iss : route_.sig_iss;
+        out += "Grip-Sig: ";
+        out += grip_sig(iss, key);
+        out += "\r\n";
+    }
+    out += "Accept: application/websocket-events\r\nConnection-Id: ";
+    out += cid_;
+    out += "\r\nContent-Type: application/websocket-events\r\nContent-Length: ";
+    out += std::to_string(body.size());
+    out += "\r\n";
+    if (replayed > 0) out += "Content-Bytes-Replayed: " + std::to_string(replayed) + "\r\n";
+    http::Headers meta;
+    for (const auto& [name, value] : meta_)
+        meta.add("Meta-" + name, value);
+    http::serialize_headers(meta, out);
+    out += "\r\n";
+    out += body;
+    return out;
+}
+
+// ---- requests ----
+
+bool WohSession::need_update() const {
+    if (req_ || retry_pending_ || state_ != State::Connected) return false;
+    if (disconnecting_ && !disconnect_sent_) return true;
+    if (update_queued_) return true;
+    if (disconnecting_) return false;
+    // Room for the answer: hold back while the client is slow to read.
+    if (client_queued_bytes() >= kBufferSize) return false;
+    bool new_data = out_.size() > replay_messages_ || out_bytes_ > replay_bytes_;
+    if (!out_.empty() && new_data) return true;
+    return closing_ && !close_event_sent_ && out_.empty();
+}
+
+void WohSession::update() {
+    if (req_ || retry_pending_ || processing_ || state_ == State::Closed || is_finished()) return;
+    if (service_.worker().is_stopping()) {
+        backend_done();
+        return;
+    }
+    update_queued_ = false;
+    timer_.disarm();
+    auto r = std::make_unique<Request>();
+    std::string body;
+    if (state_ == State::Connecting) {
+        append_event(body, EventType::Open);
+        r->open = true;
+    } else if (disconnecting_ && !disconnect_sent_) {
+        append_event(body, EventType::Disconnect);
+        disconnect_sent_ = true;
+        r->disconnect = true;
+    } else if (!disconnecting_) {
+        const config::Target& t = route_.targets[target_index_];
+        size_t max_events = t.one_event ? 1 : SIZE_MAX;
+        size_t events = 0;
+        size_t i = 0;
+        for (; i < out_.size() && r->content < kBufferSize && events < max_events; ++i, ++events) {
+            const OutMessage& m = out_[i];
+            bool with_content = !m.data.empty() || (m.type != EventType::Ping && m.type != EventType::Pong);
+            append_event(body, m.type, m.data, with_content);
+            r->content += m.data.size();
+        }
+        r->messages = i;
+        r->maxed = i < out_.size();
+        if (closing_ && !close_event_sent_ && events < max_events) {
+            if (close_code_ >= 0) {
+                std::string p = close_payload(close_code_, close_reason_);
+                append_event(body, EventType::Close, p);
+                r->close_content = p.size();
+            } else {
+                append_event(body, EventType::Close);
+            }
+            r->close = true;
+        }
+    }
+    r->wire = render_request(body, replay_bytes_);
+    req_ = std::move(r);
+    send_request();
+}
+
+void WohSession::send_request() {
+    const config::Target& t = route_.targets[target_index_];
+    service_.mutable_stats().woh_requests.add();
+    req_->got_head = false;
+    req_->head = http::ResponseHead{};
+    req_->body.clear();
+    service_.backends().acquire(http::BackendTarget{t.connect_host, t.connect_port}, *this);
+}
+
+void WohSession::on_backend_connected(http::BackendConn& conn) {
+    backend_ = &conn;
+    if (!req_) { // nothing to send any more (can't happen: acquire is only called with a request)
+        conn.release();
+        backend_ = nullptr;
+        return;
+    }
+    conn.expect_no_body(false);
+    conn.send(req_->wire);
+}
+
+void WohSession::on_backend_connect_failed(int uv_status) {
+    backend_ = nullptr;
+    if (!req_) return;
+    const config::Target& t = route_.targets[target_index_];
+    LOG_DEBUG("ws", "connect to %s:%d failed: %s", t.connect_host.c_str(), t.connect_port,
+              uv_strerror(uv_status));
+    if (state_ == State::Connecting) {
+        connect_failed_while_opening();
+        return;
+    }
+    retry_later();
+}
+
+void WohSession::on_backend_error(int uv_status, bool retryable) {
+    backend_ = nullptr;
+    if (!req_) return;
+    if (retryable && !req_->fast_retried) {
+        // A pooled connection the backend had closed: once more on a fresh one, at once.
+        req_->fast_retried = true;
+        send_request();
+        return;
+    }
+    LOG_DEBUG("ws", "backend connection failed during a request for %s: %s", cid_.c_str(),
+              uv_strerror(uv_status));
+    if (state_ == State::Connecting) {
+        req_.reset();
+        log_access(502);
+        reject_bad_gateway();
+        backend_done();
+        return;
+    }
+    fail("backend connection failed");
+}
+
+void WohSession::connect_failed_while_opening() {
+    req_.reset();
+    while (++target_index_ < route_.targets.size()) {
+        const config::Target& t = route_.targets[target_index_];
+        if (t.type == config::TargetType::Default && t.over_http) {
+            prepare_target();
+            update();
+            return;
+        }
+    }
+    --target_index_;
+    log_access(502);
+    reject_bad_gateway();
+    backend_done();
+}
+
+void WohSession::retry_later() {
+    if (retries_ >= kRetryMax) {
+        fail("backend unreachable");
+        return;
+    }
+    uint64_t delay = kRetryBaseMs << retries_;
+    delay += retry_jitter();
+    ++retries_;
+    LOG_DEBUG("ws", "woh: trying again in %llums", static_cast<unsigned long long>(delay));
+    retry_pending_ = true;
+    timer_.arm(delay);
+}
+
+void WohSession::on_timer(void* p) {
+    auto* self = static_cast<WohSession*>(p);
+    if (self->retry_pending_) {
+        self->retry_pending_ = false;
+        if (self->req_) self->send_request();
+        return;
+    }
+    // Keep-Alive-Interval: an (empty) request so that the backend may push.
+    if (!self->req_ && self->state_ == State::Connected && !self->disconnecting_) self->update_queued_ = true;
+    self->update();
+}
+
+void WohSession::on_backend_head(http::ResponseHead& head) {
+    if (!req_) return;
+    req_->head = std::move(head);
+    req_->got_head = true;
+}
+
+void WohSession::on_backend_body(std::string_view data) {
+    if (!req_) return;
+    if (req_->body.size() + data.size() > kResponseBodyMax) {
+        if (backend_) {
+            backend_->abandon();
+            backend_ = nullptr;
+        }
+        if (state_ == State::Connecting) {
+            req_.reset();
+            log_access(502);
+            reject_bad_gateway();
+            backend_done();
+            return;
+        }
+        fail("response body too large");
+        return;
+    }
+    req_->body.append(data);
+}
+
+void WohSession::on_backend_complete() {
+    if (backend_) {
+        backend_->release();
+        backend_ = nullptr;
+    }
+    if (!req_) return;
+    retries_ = 0;
+    std::unique_ptr<Request> r = std::move(req_);
+    processing_ = true;
+    handle_response(std::move(r));
+    processing_ = false;
+    if (is_finished()) return;
+    if (state_ == State::Closed) return;
+    if (need_update())
+        update();
+    else if (keep_alive_interval_ > 0 && !req_ && !retry_pending_ && state_ == State::Connected &&
+             !disconnecting_)
+        timer_.arm(static_cast<uint64_t>(keep_alive_interval_) * 1000);
+}
+
+// ---- responses ----
+
+void WohSession::handle_response(std::unique_ptr<Request> r) {
+    const http::ResponseHead& head = r->head;
+    const std::string* ct = head.headers.get("Content-Type");
+    bool ok = head.status == 200 && ct && *ct == kEventsType;
+    if (!ok) {
+        if (state_ == State::Connecting) {
+            // The backend refused the connection: relay its answer.
+            log_access(head.status);
+            http::Headers h = head.headers;
+            h.remove("Content-Length");
+            std::string_view body(r->body);
+            reject_client(head.status, head.reason, h, body.substr(0, kRejectBodyMax));
+            backend_done();
+            return;
+        }
+        fail(head.status != 200 ? "backend answered an error status"
+                                : "backend answered without websocket events");
+        return;
+    }
+
+    if (const std::string* kai = head.headers.get("Keep-Alive-Interval")) {
+        auto v = core::parse_int(core::trim(*kai));
+        keep_alive_interval_ = v && *v > 0 ? static_cast<int>(*v < 20 ? 20 : (*v > 86400 ? 86400 : *v)) : -1;
+    }
+    if (!apply_accepted(*r, head.headers)) return;
+    apply_meta(head.headers);
+
+    std::vector<Event> events;
+    std::string error;
+    if (!parse_events(r->body, &events, &error)) {
+        if (state_ == State::Connecting) {
+            log_access(502);
+            reject_bad_gateway();
+            backend_done();
+            return;
+        }
+        fail("bad events in response");
+        return;
+    }
+    r->body.clear();
+
+    size_t first = 0;
+    if (state_ == State::Connecting) {
+        // The backend must answer with OPEN first, or nothing but a Keep-Alive-Interval.
+        bool good = events.empty() ? keep_alive_interval_ > 0 : events[0].type == EventType::Open;
+        if (!good) {
+            log_access(502);
+            reject_bad_gateway();
+            backend_done();
+            return;
+        }
+        state_ = State::Connected;
+        first = events.empty() ? 0 : 1;
+        if (has_client()) {
+            if (!accept(head.headers)) return;
+        } else {
+            disconnecting_ = true; // the client left while we were opening
+        }
+    }
+    if (r->disconnect) {
+        backend_done();
+        return;
+    }
+    process_events(events, first, *r);
+}
+
+bool WohSession::apply_accepted(Request& r, const http::Headers& headers) {
+    size_t with_close = r.content + r.close_content;
+    size_t accepted = with_close;
+    if (const std::string* cba = headers.get("Content-Bytes-Accepted")) {
+        auto v = core::parse_int(core::trim(*cba));
+        if (v && *v >= 0) accepted = static_cast<size_t>(*v);
+        if (accepted > with_close) {
+            fail("backend accepted more content than offered");
+            return false;
+        }
+    }
+    size_t non_close = accepted < r.content ? accepted : r.content;
+    size_t left = non_close;
+    size_t removed = 0;
+    while (removed < r.messages && !out_.empty()) {
+        OutMessage& m = out_.front();
+        if (m.data.size() > left) {
+            if (left > 0) m.data.erase(0, left);
+            left = 0;
+            break;
+        }
+        left -= m.data.size();
+        out_.erase(out_.begin());
+        ++removed;
+    }
+    out_bytes_ -= non_close;
+    if (r.maxed && removed == 0 && non_close == 0 && r.messages > 0) {
+        fail("backend accepted nothing of a full request");
+        return false;
+    }
+    replay_messages_ = r.messages - removed;
+    replay_bytes_ = r.content - non_close;
+    if (r.close) {
+        if (non_close < r.content) {
+            r.close = false; // content must be accepted first: offer the close again later
+        } else if (accepted < with_close) {
+            fail("backend did not accept the close");
+            return false;
+        }
+    }
+    if (r.close) {
+        out_.clear();
+        out_bytes_ = 0;
+        replay_messages_ = replay_bytes_ = 0;
+    }
+    if (out_bytes_ < kBufferSize / 2) resume_client();
+    return true;
+}
+
+void WohSession::apply_meta(const http::Headers& headers) {
+    for (const auto& h : headers) {
+        if (h.name.size() < 10 || !core::istarts_with(h.name, "Set-Meta-")) continue;
+        std::string name = h.name.substr(9);
+        for (auto it = meta_.begin(); it != meta_.end();) {
+            if (core::iequals(it->first, name))
+                it = meta_.erase(it);
+            else
+                ++it;
+        }
+        if (!h.value.empty()) meta_.emplace_back(std::move(name), h.value);
+    }
+}
+
+bool WohSession::accept(const http::Headers& response_headers) {
+    http::Headers out;
+    for (const auto& h : response_headers)
+        if (!is_private_response_header(h.name)) out.add(h.name, h.value);
+    if (auto grip = find_extension(response_headers, "grip")) {
+        if (!trusted_) {
+            const std::string* p = grip->param("message-prefix");
+            enable_grip(p ? *p : std::string("m:"));
+        } else {
+            // An upstream GRIP proxy does the GRIP work: tell it.
+            for (auto v : response_headers.get_all("Sec-WebSocket-Extensions"))
+                out.add("Sec-WebSocket-Extensions", v);
+        }
+    }
+    subscribe_implicit(route_.targets[target_index_]);
+    log_access(101);
+    head_.reset(); // the handshake is answered: what remains is in headers_block_ and path_
+    return accept_client(out) && !is_finished();
+}
+
+void WohSession::process_events(std::vector<Event>& events, size_t first, Request& r) {
+    bool closed = false;
+    bool disconnected = false;
+    int peer_code = -1;
+    std::string peer_reason;
+    for (size_t i = first; i < events.size(); ++i) {
+        Event& e = events[i];
+        switch (e.type) {
+        case EventType::Open:
+            disconnected = true;
+            break;
+        case EventType::Text:
+        case EventType::Binary:
+            if (has_client() && !is_detached() && !client_close_sent())
+                relay_backend_message(e.type == EventType::Text ? WsOpcode::Text : WsOpcode::Binary,
+                                      e.content);
+            break;
+        case EventType::Ping:
+        case EventType::Pong:
+            if (has_client() && !is_detached())
+                send_message(e.type == EventType::Ping ? WsOpcode::Ping : WsOpcode::Pong, e.content);
+            break;
+        case EventType::Close:
+            peer_closing_ = true;
+            closed = true;
+            if (e.content.size() >= 2) {
+                peer_code = (static_cast<unsigned char>(e.content[0]) << 8) |
+                            static_cast<unsigned char>(e.content[1]);
+                peer_reason = e.content.substr(2);
+            }
+            break;
+        case EventType::Disconnect:
+            disconnected = true;
+            break;
+        default:
+            break; // unknown events are ignored, as Pushpin does
+        }
+        if (closed || disconnected || is_finished()) break;
+    }
+    if (is_finished()) return;
+    if (r.close) close_event_sent_ = true;
+
+    if (closed) {
+        // A CLOSE without a code reaches the client as 1000, as with Pushpin.
+        if (close_event_sent_) {
+            // Both sides closed: the client gets the backend's answer.
+            if (has_client() && !is_detached())
+                close_client(peer_code < 0 ? kCloseNormal : peer_code, peer_reason);
+            backend_done();
+            return;
+        }
+        // The backend closes first: the client is told; its answer goes back as our CLOSE.
+        if (has_client() && !is_detached()) {
+            close_client(peer_code < 0 ? kCloseNormal : peer_code, peer_reason);
+        } else {
+            backend_done();
+        }
+        return;
+    }
+    if (close_event_sent_ && keep_alive_interval_ < 0) {
+        // Without keep-alives the backend had one chance to answer our close.
+        disconnected = true;
+    }
+    if (disconnected) {
+        if (has_client() && !is_detached()) {
+            if (client_close_received())
+                close_client(client_close_code() == kCloseNoStatus ? -1 : client_close_code(), "");
+            else
+                drop_client(); // as Pushpin: the client sees the connection end without a close frame
+        }
+        backend_done();
+        return;
+    }
+    if (close_event_sent_ && peer_closing_) backend_done();
+}
+
+// ---- client side ----
+
+void WohSession::on_client_frame(const Frame& f) {
+    if (state_ != State::Connected || closing_ || disconnecting_) return;
+    switch (f.opcode) {
+    case WsOpcode::Text:
+    case WsOpcode::Binary:
+    case WsOpcode::Continuation:
+        if (f.first) {
+            assembling_type_ = f.message_type == WsOpcode::Text ? EventType::Text : EventType::Binary;
+            if (f.fin) {
+                out_.push_back({assembling_type_, std::string(f.payload)});
+            } else {
+                assembling_.assign(f.payload);
+                return;
+            }
+        } else {
+            assembling_.append(f.payload);
+            if (!f.fin) return;
+            out_.push_back({assembling_type_, std::move(assembling_)});
+            std::string().swap(assembling_);
+        }
+        break;
+    case WsOpcode::Ping:
+        out_.push_back({EventType::Ping, std::string(f.payload)});
+        break;
+    case WsOpcode::Pong:
+        out_.push_back({EventType::Pong, std::string(f.payload)});
+        break;
+    default:
+        return;
+    }
+    service_.mutable_stats().messages_in.add();
+    out_bytes_ += out_.back().data.size();
+    if (out_bytes_ >= kBufferSize) pause_client(); // the backend is behind: stop reading the client
+    if (need_update()) update();
+}
+
+void WohSession::queue_close(int code, std::string_view reason) {
+    if (closing_ || state_ == State::Closed) return;
+    closing_ = true;
+    close_code_ = code == kCloseNoStatus ? -1 : code;
+    close_reason_ = std::string(reason);
+    if (need_update()) update();
+}
+
+void WohSession::on_client_close(int code, std::string_view reason) {
+    if (state_ != State::Connected) {
+        close_client(code == kCloseNoStatus ? -1 : code, reason);
+        return;
+    }
+    queue_close(code, reason);
+}
+
+void WohSession::on_client_close_reply(int code, std::string_view reason) {
+    // The backend (or a publish) closed first; the client's answer is our CLOSE.
+    if (state_ == State::Connected && peer_closing_ && !closing_) queue_close(code, reason);
+}
+
+void WohSession::on_client_ended(bool clean) {
+    if (state_ == State::Closed) {
+        finish();
+        return;
+    }
+    if (service_.worker().is_stopping()) {
+        if (backend_) {
+            backend_->abandon();
+            backend_ = nullptr;
+        }
+        backend_done();
+        return;
+    }
+    if (clean && (closing_ || peer_closing_)) {
+        // The close handshake is done with the client; the backend side finishes on its own.
+        if (need_update()) update();
+        return;
+    }
+    // Unclean end: tell the backend the connection is gone.
+    disconnecting_ = true;
+    out_.clear();
+    out_bytes_ = 0;
+    if (need_update()) update();
+}
+
+void WohSession::on_detach() {
+    // Stop relaying; close the backend side (CLOSE without a code, as Pushpin).
+    queue_close(-1, "");
+}
+
+void WohSession::on_publish_close() {
+    queue_close(-1, "");
+}
+
+void WohSession::on_refresh() {
+    if (state_ != State::Connected || disconnecting_) return;
+    update_queued_ = true;
+    if (need_update()) update();
+}
+
+void WohSession::on_client_drained() {
+    if (need_update()) update();
+}
+
+// ---- ending ----
+
+void WohSession::fail(const char* why) {
+    const config::Target& t = route_.targets[target_index_];
+    LOG_INFO("ws", "closing WebSocket %s: backend %s failed: %s", cid_.c_str(), t.to_string().c_str(), why);
+    service_.mutable_stats().backend_failures.add();
+    req_.reset();
+    if (backend_) {
+        backend_->abandon();
+        backend_ = nullptr;
+    }
+    State was = state_;
+    state_ = State::Closed;
+    timer_.disarm();
+    retry_pending_ = false;
+    if (has_client()) {
+        if (was == State::Connecting)
+            reject_bad_gateway();
+        else if (!is_detached())
+            close_client(kCloseInternalError, "");
+    }
+    backend_done();
+}
+
+void WohSession::backend_done() {
+    state_ = State::Closed;
+    timer_.disarm();
+    retry_pending_ = false;
+    req_.reset();
+    out_.clear();
+    out_bytes_ = 0;
+    std::string().swap(assembling_);
+    if (!has_client()) finish();
+}
+
+void WohSession::stop() {
+    if (backend_) {
+        backend_->abandon();
+        backend_ = nullptr;
+    }
+    state_ = State::Closed;
+    timer_.disarm();
+    req_.reset();
+    Session::stop();
+}
+
+void WohSession::log_access(int code) {
+    if (!core::log_enabled(core::LogLevel::Info)) return;
+    const config::Target& t = route_.targets[target_index_];
+    LOG_INFO("ws", "GET %s -> %s[http] route=%s code=%d", head_ ? head_->target.c_str() : "-",
+             t.to_string().c_str(), route_.id.c_str(), code);
+}
+
+} // namespace gripd::ws

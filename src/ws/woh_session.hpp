@@ -1,0 +1,102 @@
+// WohSession: a client WebSocket served by WebSocket-over-HTTP (PROTOCOL.md §5.2), read top to
+// bottom as: OPEN request -> 101 (or the backend's refusal relayed) -> client messages batched into
+// POSTs, one in flight at a time -> responses turned into client frames and control messages ->
+// CLOSE / DISCONNECT. Transport errors are retried (5 times, 1 s doubling plus up to 1 s jitter).
+#pragma once
+
+#include "gripd/http/backend_pool.hpp"
+#include "gripd/ws/events.hpp"
+#include "session.hpp"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace gripd::ws {
+
+class WohSession final : public Session, public http::BackendUser {
+  public:
+    WohSession(WsService& service, http::ServerConn& client, std::shared_ptr<const config::RouteTable> routes,
+               const config::Route& route, bool trusted, std::string accept, http::RequestHead& head,
+               size_t target_index);
+    ~WohSession() override;
+
+    void start() override;
+    void stop() override;
+
+    // http::BackendUser
+    void on_backend_connected(http::BackendConn& conn) override;
+    void on_backend_connect_failed(int uv_status) override;
+    void on_backend_head(http::ResponseHead& head) override;
+    void on_backend_body(std::string_view data) override;
+    void on_backend_complete() override;
+    void on_backend_error(int uv_status, bool retryable) override;
+
+  private:
+    enum class State : uint8_t { Connecting, Connected, Closed };
+    struct OutMessage {
+        EventType type;
+        std::string data;
+    };
+    struct Request; // the request in flight
+
+    // Session
+    void on_client_frame(const Frame& frame) override;
+    void on_client_close(int code, std::string_view reason) override;
+    void on_client_close_reply(int code, std::string_view reason) override;
+    void on_client_ended(bool clean) override;
+    void on_detach() override;
+    void on_publish_close() override;
+    void on_refresh() override;
+    void on_client_drained() override;
+
+    bool prepare_target(); // headers and path for target_index_
+    bool need_update() const;
+    void update();
+    std::string render_request(const std::string& body, size_t replayed) const;
+    void send_request();
+    void handle_response(std::unique_ptr<Request> r);
+    bool apply_accepted(Request& r, const http::Headers& headers);
+    void apply_meta(const http::Headers& headers);
+    bool accept(const http::Headers& response_headers);
+    void process_events(std::vector<Event>& events, size_t first, Request& r);
+    void connect_failed_while_opening();
+    void retry_later();
+    void fail(const char* why);
+    void backend_done();
+    void queue_close(int code, std::string_view reason);
+    void log_access(int code);
+    static void on_timer(void* self);
+
+    size_t target_index_;
+    std::unique_ptr<http::RequestHead> head_; // until the handshake is answered (failover rebuilds from it)
+    std::string path_;
+    std::string headers_block_; // the forwarded handshake headers, serialized once
+    std::string cid_;
+    std::vector<std::pair<std::string, std::string>> meta_; // from Set-Meta-* (sent as Meta-*)
+    std::vector<OutMessage> out_;                           // complete client messages not yet accepted
+    size_t out_bytes_ = 0;
+    std::string assembling_; // a fragmented client message in progress
+    EventType assembling_type_ = EventType::Text;
+    std::unique_ptr<Request> req_;
+    http::BackendConn* backend_ = nullptr;
+    loop::TimerEntry timer_; // retry delay, or Keep-Alive-Interval while idle
+    int keep_alive_interval_ = -1;
+    int retries_ = 0;
+    size_t replay_messages_ = 0; // out_ messages at the front already offered once
+    size_t replay_bytes_ = 0;
+    int close_code_ = -1; // for the CLOSE event we send
+    std::string close_reason_;
+    State state_ = State::Connecting;
+    bool sign_ = false;
+    bool update_queued_ = false;
+    bool disconnecting_ = false;
+    bool disconnect_sent_ = false;
+    bool closing_ = false;          // a CLOSE event is to be sent
+    bool close_event_sent_ = false; // and was accepted
+    bool peer_closing_ = false;     // the backend sent CLOSE
+    bool processing_ = false;       // inside handle_response: no new request yet
+    bool retry_pending_ = false;
+};
+
+} // namespace gripd::ws

@@ -1,0 +1,80 @@
+#include "gripd/ws/ws_service.hpp"
+
+#include "gripd/core/log.hpp"
+#include "gripd/loop/worker.hpp"
+#include "gripd/ws/handshake.hpp"
+#include "session.hpp"
+#include "woh_session.hpp"
+
+namespace gripd::ws {
+
+WsService::WsService(loop::Worker& worker, const config::Settings& settings, pubsub::Broker& broker,
+                     http::BackendPool& backends)
+    : worker_(worker), settings_(settings), broker_(broker), backends_(backends) {}
+
+WsService::~WsService() {
+    // The loop has ended: backend connections are gone; free what is left without touching them.
+    destroying_ = true;
+    sessions_.for_each([](SessionNode& n) {
+        n.service_link.unlink();
+        std::unique_ptr<SessionNode> owned(&n); // owned by this list (adopted from a unique_ptr)
+    });
+}
+
+std::unique_ptr<http::Exchange> WsService::start_websocket(http::ServerConn& client,
+                                                           const config::Route& route,
+                                                           std::shared_ptr<const config::RouteTable> routes,
+                                                           http::RequestHead& head, bool trusted) {
+    UpgradeCheck check = check_upgrade(head);
+    if (!check.ok()) {
+        LOG_DEBUG("ws", "refused WebSocket handshake from %s: %d", client.peer().c_str(), check.status);
+        http::Headers h;
+        h.add("Content-Type", "text/plain");
+        if (check.status == 426) h.add("Sec-WebSocket-Version", "13");
+        client.respond(check.status, {}, h, check.message);
+        if (!client.is_closing()) client.close_after_flush();
+        return nullptr;
+    }
+    size_t index = 0;
+    while (index < route.targets.size() && route.targets[index].type != config::TargetType::Default)
+        ++index;
+    if (index == route.targets.size()) {
+        http::Headers h;
+        h.add("Content-Type", "text/plain");
+        client.respond(502, {}, h, "Error while proxying to origin.\n");
+        if (!client.is_closing()) client.close_after_flush();
+        return nullptr;
+    }
+    std::string accept = accept_key(*head.headers.get("Sec-WebSocket-Key"));
+    std::unique_ptr<Session> session;
+    if (route.targets[index].over_http) {
+        session = std::make_unique<WohSession>(*this, client, std::move(routes), route, trusted,
+                                               std::move(accept), head, index);
+    } else {
+        http::Headers h;
+        h.add("Content-Type", "text/plain");
+        client.respond(502, {}, h, "Error while proxying to origin.\n");
+        if (!client.is_closing()) client.close_after_flush();
+        return nullptr;
+    }
+    auto link = std::make_unique<ClientLink>(session.get());
+    session->set_link(link.get());
+    adopt(std::move(session));
+    return link;
+}
+
+void WsService::adopt(std::unique_ptr<Session> session) {
+    sessions_.push_back(*session.release());
+}
+
+void WsService::release(Session& session) {
+    if (!session.service_link.is_linked()) return;
+    session.service_link.unlink();
+    worker_.defer_delete(std::unique_ptr<loop::Deletable>(&session));
+}
+
+void WsService::stop_all() {
+    sessions_.for_each([](SessionNode& n) { static_cast<Session&>(n).stop(); });
+}
+
+} // namespace gripd::ws
