@@ -63,6 +63,14 @@ void ProxySession::connect_next_target() {
             ++target_index_; // ZeroMQ targets are not supported: try the next target
             continue;
         }
+        if (t.over_http && !trusted_) {
+            // As Pushpin: only gripd itself speaks WebSocket-over-HTTP events to such a backend.
+            const std::string* ct = head_.headers.get("Content-Type");
+            if (ct && core::trim(std::string_view(*ct).substr(0, ct->find(';'))) == "application/websocket-events") {
+                fail(403, "Client not allowed to send WebSocket events directly.\n");
+                return;
+            }
+        }
         connecting_ = true;
         http::BackendConn* c = service_.backends().acquire(http::BackendTarget{t.connect_host, t.connect_port}, *this);
         if (c && connecting_ && !backend_) backend_ = c; // still connecting: ours to abandon if the client goes
