@@ -1,15 +1,17 @@
 #include "gripd/grip/hold.hpp"
 
 #include "gripd/core/log.hpp"
+#include "gripd/core/strings.hpp"
 #include "gripd/loop/worker.hpp"
 
 namespace gripd::grip {
 
 // ---- Hold ----
 
-Hold::Hold(HoldEnv env, http::ServerConn& client, const std::vector<Channel>& channels, size_t max_channels,
+Hold::Hold(HoldEnv env, http::ServerConn& client, const Instruct& instruct, size_t max_channels,
            const std::string& prefix)
-    : env_(env), client_(&client) {
+    : env_(env), client_(&client), meta_(instruct.meta) {
+    const std::vector<Channel>& channels = instruct.channels;
     size_t n = channels.size() < max_channels ? channels.size() : max_channels;
     if (channels.size() > n)
         LOG_DEBUG("grip", "%zu channels requested, subscribing to the first %zu", channels.size(), n);
@@ -20,6 +22,40 @@ Hold::Hold(HoldEnv env, http::ServerConn& client, const std::vector<Channel>& ch
         subs_[i].channel = prefix + channels[i].name;
         subs_[i].filters = channels[i].filters;
     }
+}
+
+namespace {
+const std::string* find_meta(const std::vector<std::pair<std::string, std::string>>& meta, std::string_view name) {
+    for (const auto& [k, v] : meta)
+        if (k == name) return &v;
+    return nullptr;
+}
+} // namespace
+
+bool Hold::passes_filters(const pubsub::Subscription& sub, const pubsub::Message& msg) const {
+    for (const std::string& f : sub.filters) {
+        if (f == "skip-self") {
+            const std::string* user = find_meta(meta_, "user");
+            const std::string* sender = msg.meta_value("sender");
+            if (user && sender && *user == *sender) return false;
+        } else if (f == "skip-users") {
+            const std::string* user = find_meta(meta_, "user");
+            const std::string* skip = msg.meta_value("skip_users");
+            if (user && skip)
+                for (auto u : core::split_trimmed(*skip, ','))
+                    if (u == *user) return false;
+        } else if (f == "require-sub") {
+            const std::string* required = msg.meta_value("require_sub");
+            if (required) {
+                // Published channel names are full names (route prefix included), as are ours.
+                bool found = false;
+                for (size_t i = 0; i < sub_count_; ++i)
+                    if (subs_[i].is_active() && subs_[i].channel == *required) found = true;
+                if (!found) return false;
+            }
+        }
+    }
+    return true;
 }
 
 Hold::~Hold() {
@@ -62,7 +98,7 @@ void Hold::end() {
 
 ResponseHold::ResponseHold(HoldEnv env, http::ServerConn& client, Instruct&& instruct, size_t max_channels,
                            const std::string& prefix, SavedRequest&& request, RetryFn retry)
-    : Hold(env, client, instruct.channels, max_channels, prefix), response_(std::move(instruct.response)),
+    : Hold(env, client, instruct, max_channels, prefix), response_(std::move(instruct.response)),
       timeout_s_(instruct.timeout), request_(std::move(request)), retry_(std::move(retry)) {
     env_.stats.response_holds.add();
     timer_.init(&env_.worker.timers(), this, &ResponseHold::on_timeout);
@@ -85,9 +121,9 @@ void ResponseHold::on_timeout(void* p) {
     c->respond(self->response_.code, self->response_.reason, self->response_.headers, self->response_.body);
 }
 
-void ResponseHold::on_message(pubsub::Subscription&, const pubsub::MessageRef& msg) {
+void ResponseHold::on_message(pubsub::Subscription& sub, const pubsub::MessageRef& msg) {
     const auto* part = msg->http_response();
-    if (!client_ || !part) return;
+    if (!client_ || !part || !passes_filters(sub, *msg)) return;
     if (part->action == pubsub::Action::Hint) {
         // Ask the backend again; its new answer (maybe another hold) replaces this exchange.
         timer_.disarm();
@@ -119,7 +155,7 @@ void ResponseHold::on_message(pubsub::Subscription&, const pubsub::MessageRef& m
 
 StreamHold::StreamHold(HoldEnv env, http::ServerConn& client, Instruct&& instruct, size_t max_channels,
                        const std::string& prefix)
-    : Hold(env, client, instruct.channels, max_channels, prefix), initial_(std::move(instruct.response)),
+    : Hold(env, client, instruct, max_channels, prefix), initial_(std::move(instruct.response)),
       keep_alive_(std::move(instruct.keep_alive)) {
     env_.stats.stream_holds.add();
     timer_.init(&env_.worker.timers(), this, &StreamHold::on_keep_alive);
@@ -164,9 +200,9 @@ void StreamHold::on_keep_alive(void* p) {
     self->check_backlog();
 }
 
-void StreamHold::on_message(pubsub::Subscription&, const pubsub::MessageRef& msg) {
+void StreamHold::on_message(pubsub::Subscription& sub, const pubsub::MessageRef& msg) {
     const auto* part = msg->http_stream();
-    if (!client_ || !part) return;
+    if (!client_ || !part || !passes_filters(sub, *msg)) return;
     if (part->action == pubsub::Action::Close) {
         end();
         return;

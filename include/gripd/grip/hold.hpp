@@ -57,10 +57,13 @@ public:
 
 protected:
     // `channels` already carry the route prefix; at most `max_channels` are used.
-    Hold(HoldEnv env, http::ServerConn& client, const std::vector<Channel>& channels, size_t max_channels,
+    Hold(HoldEnv env, http::ServerConn& client, const Instruct& instruct, size_t max_channels,
          const std::string& prefix);
     void subscribe_all();
     void unsubscribe_all();
+    // Delivery filters named on the subscription (skip-self, skip-users, require-sub) against the
+    // hold's meta (Grip-Set-Meta) and the message's meta.
+    bool passes_filters(const pubsub::Subscription& sub, const pubsub::Message& msg) const;
     // Ends the exchange: the connection goes on with its next request (or closes).
     void end();
 
@@ -68,6 +71,7 @@ protected:
     http::ServerConn* client_;
     std::unique_ptr<pubsub::Subscription[]> subs_;
     size_t sub_count_ = 0;
+    std::vector<std::pair<std::string, std::string>> meta_; // Grip-Set-Meta / hold.meta
     loop::TimerEntry timer_;
 };
 
