@@ -5,6 +5,7 @@
 #include "gripd/core/log.hpp"
 #include "gripd/proxy/grip_dispatch.hpp"
 #include "gripd/pubsub/broker.hpp"
+#include "gripd/ws/ws_service.hpp"
 
 #include <chrono>
 #include <thread>
@@ -19,6 +20,7 @@ struct Server::WorkerContext {
     std::unique_ptr<pubsub::Broker> broker;
     std::unique_ptr<proxy::ProxyService> proxy;
     std::unique_ptr<proxy::GripDispatch> grip;
+    std::unique_ptr<ws::WsService> ws;
     std::unique_ptr<control::ControlService> control;
     std::unique_ptr<control::MetricsService> metrics;
     std::vector<http::Listener*> listeners; // each frees itself when closed
@@ -89,6 +91,8 @@ void Server::wire(loop::Worker& w, WorkerContext& ctx) {
     ctx.proxy = std::make_unique<proxy::ProxyService>(w, settings_, routes_);
     ctx.grip = std::make_unique<proxy::GripDispatch>(*ctx.proxy, *ctx.broker, settings_);
     ctx.proxy->set_grip_handler(ctx.grip.get());
+    ctx.ws = std::make_unique<ws::WsService>(w, settings_, *ctx.broker, ctx.proxy->backends());
+    ctx.proxy->set_ws_handler(ctx.ws.get());
     for (const auto& addr : settings_.http_ports) open_listener(w, ctx, addr, *ctx.proxy, ctx.proxy->conns(), "HTTP");
 
     if (settings_.push_in_http_port > 0) {
@@ -150,6 +154,7 @@ bool Server::start(std::string* error) {
             ctx.listeners.clear();
             ctx.tick.disarm();
             ctx.grip->stop_holds();
+            ctx.ws->stop_all();
             ctx.proxy->conns().close_idle();
             if (ctx.control) ctx.control->conns().close_idle();
             if (ctx.metrics) ctx.metrics->conns().close_all();
@@ -186,6 +191,7 @@ void Server::join() {
     // Services hold pointers into their worker: free them before the workers (loops are closed).
     for (auto& ctx : contexts_) {
         ctx->tick.disarm();
+        ctx->ws.reset();
         ctx->metrics.reset();
         ctx->control.reset();
         ctx->grip.reset();
