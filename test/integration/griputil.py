@@ -408,7 +408,12 @@ def sse_event(data: str, event: Optional[str] = None, id: Optional[str] = None) 
 
 # --- holding clients ----------------------------------------------------------------
 
-SETTLE = 0.5  # after the origin answered a response hold: time for the proxy to subscribe
+SETTLE = 0.3  # after the origin answered a response hold: time for the proxy to subscribe
+
+# pushpin 1.36 re-requests a response hold ~1.0-1.15 s after it made its channel's first
+# subscription (its ZeroMQ SUB "subscribed delay" recovery); a publish landing while that
+# retry is in flight is lost. So tests publish to a fresh response hold well within ~0.8 s,
+# or keep the channel subscribed first with keeper().
 
 
 def hold(proxy, backend, target: str, stream: bool = False, settle: float = SETTLE, **kw) -> StreamClient:
@@ -423,6 +428,18 @@ def hold(proxy, backend, target: str, stream: bool = False, settle: float = SETT
     else:
         backend.wait_requests(n + 1)
         time.sleep(settle)
+    return c
+
+
+def keeper(proxy, backend, channel: str, path: str = None) -> StreamClient:
+    """A stream hold that keeps `channel` subscribed (so later holds on it do not make a
+    new subscription; see above). Waits until pushpin's 1 s re-request window is over."""
+    from harness.backend import Response
+    path = path or "/keeper-" + channel
+    backend.route(path, Response(200, b"", [("Grip-Hold", "stream"), ("Grip-Channel", channel)]))
+    c = hold(proxy, backend, path, stream=True)
+    sync_stream(proxy, channel, [c])
+    time.sleep(1.3)
     return c
 
 

@@ -77,7 +77,7 @@ def test_hold_response_sends_nothing_until_published(proxy, backend):
     backend.route("/r", Response(200, b"timeout body", [
         ("Grip-Hold", "response"), ("Grip-Channel", "r"), ("Content-Type", "text/plain")]))
     c = hold(proxy, backend, "/r")
-    assert c.quiet(0.8) == b"" and c.head is None
+    assert c.quiet(0.4) == b"" and c.head is None
     publish(proxy, [hr_item("r", "released\n")])
     assert c.wait_complete() == b"released\n"
     assert c.head.status == 200
