@@ -167,6 +167,10 @@ void WohSession::update() {
     auto r = std::make_unique<Request>();
     std::string body;
     if (state_ == State::Connecting) {
+        if (!has_client()) { // the client left while the backend deferred the OPEN
+            backend_done();
+            return;
+        }
         append_event(body, EventType::Open);
         r->open = true;
     } else if (disconnecting_ && !disconnect_sent_) {
@@ -180,8 +184,8 @@ void WohSession::update() {
         size_t i = 0;
         for (; i < out_.size() && r->content < kBufferSize && events < max_events; ++i, ++events) {
             const OutMessage& m = out_[i];
-            bool with_content = !m.data.empty() || (m.type != EventType::Ping && m.type != EventType::Pong);
-            append_event(body, m.type, m.data, with_content);
+            // As Pushpin: an empty message is an event without content ("TEXT\r\n").
+            append_event(body, m.type, m.data, !m.data.empty());
             r->content += m.data.size();
         }
         r->messages = i;
@@ -338,8 +342,7 @@ void WohSession::on_backend_complete() {
     if (state_ == State::Closed) return;
     if (need_update())
         update();
-    else if (keep_alive_interval_ > 0 && !req_ && !retry_pending_ && state_ == State::Connected &&
-             !disconnecting_)
+    else if (keep_alive_interval_ > 0 && !req_ && !retry_pending_ && !disconnecting_)
         timer_.arm(static_cast<uint64_t>(keep_alive_interval_) * 1000);
 }
 
@@ -388,16 +391,20 @@ void WohSession::handle_response(std::unique_ptr<Request> r) {
 
     size_t first = 0;
     if (state_ == State::Connecting) {
-        // The backend must answer with OPEN first, or nothing but a Keep-Alive-Interval.
-        bool good = events.empty() ? keep_alive_interval_ > 0 : events[0].type == EventType::Open;
-        if (!good) {
+        // The backend must answer with OPEN first. An empty answer with a Keep-Alive-Interval
+        // defers the decision: OPEN is asked again after the interval (as Pushpin does).
+        if (events.empty() && keep_alive_interval_ > 0) {
+            if (!has_client()) backend_done();
+            return;
+        }
+        if (events.empty() || events[0].type != EventType::Open) {
             log_access(502);
             reject_bad_gateway();
             backend_done();
             return;
         }
         state_ = State::Connected;
-        first = events.empty() ? 0 : 1;
+        first = 1;
         if (has_client()) {
             if (!accept(head.headers)) return;
         } else {
