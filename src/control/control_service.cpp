@@ -5,6 +5,7 @@
 #include "gripd/pubsub/broker.hpp"
 #include "gripd/pubsub/publish.hpp"
 
+#include <cstdlib>
 #include <memory>
 
 namespace gripd::control {
@@ -25,16 +26,32 @@ Endpoint endpoint_of(std::string_view target) {
 // Pushpin answers text/plain unless the client prefers JSON; anything it cannot produce is 406.
 enum class Reply { Text, Json, Unacceptable };
 
+// The supported type with the highest q (the first listed on a tie).
 Reply negotiate(const http::Headers& headers) {
     auto accepts = headers.get_list("Accept");
     if (accepts.empty()) return Reply::Text;
+    Reply best = Reply::Unacceptable;
+    double best_q = 0;
     for (auto a : accepts) {
         std::string_view type = core::trim(a.substr(0, a.find(';')));
+        double q = 1.0;
+        size_t qpos = a.find(";q=");
+        if (qpos == std::string_view::npos) qpos = a.find("; q=");
+        if (qpos != std::string_view::npos) {
+            std::string qs(core::trim(a.substr(a.find('=', qpos) + 1)));
+            q = std::strtod(qs.c_str(), nullptr);
+        }
+        Reply r = Reply::Unacceptable;
         if (core::iequals(type, "text/plain") || core::iequals(type, "text/*") || core::iequals(type, "*/*"))
-            return Reply::Text;
-        if (core::iequals(type, "application/json") || core::iequals(type, "application/*")) return Reply::Json;
+            r = Reply::Text;
+        else if (core::iequals(type, "application/json") || core::iequals(type, "application/*"))
+            r = Reply::Json;
+        if (r != Reply::Unacceptable && q > best_q) {
+            best = r;
+            best_q = q;
+        }
     }
-    return Reply::Unacceptable;
+    return best;
 }
 
 void reply(http::ServerConn& conn, int status, Reply format, std::string_view message) {
@@ -123,7 +140,19 @@ private:
 ControlService::ControlService(const config::Settings& settings, pubsub::Broker& broker)
     : settings_(settings), broker_(broker) {}
 
+void ControlService::rejection(int* status, std::string* message) const {
+    if (*status == 431) {
+        *status = 400; // Pushpin's words for the control API
+        *message = "Request header too large.";
+    }
+}
+
 std::unique_ptr<http::Exchange> ControlService::start_exchange(http::ServerConn& conn, http::RequestHead& head) {
+    // Pushpin requires a length before anything else for methods that carry a body.
+    if (head.content_length < 0 && (head.method == "POST" || head.method == "PUT" || head.method == "PATCH")) {
+        reply(conn, 411, Reply::Text, "Request requires Content-Length.");
+        return nullptr;
+    }
     Endpoint ep = endpoint_of(head.target);
     if (ep == Endpoint::Unknown) {
         reply(conn, 404, Reply::Text, "Not Found");
@@ -143,10 +172,6 @@ std::unique_ptr<http::Exchange> ControlService::start_exchange(http::ServerConn&
     Reply format = negotiate(head.headers);
     if (format == Reply::Unacceptable) {
         reply(conn, 406, Reply::Text, "Not Acceptable. Supported formats are text/plain and application/json.");
-        return nullptr;
-    }
-    if (head.content_length < 0) {
-        reply(conn, 411, Reply::Text, "Request requires Content-Length.");
         return nullptr;
     }
     if (head.content_length > settings_.push_in_http_max_body_size) {

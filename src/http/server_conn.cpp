@@ -149,6 +149,7 @@ void ServerConn::handle_parse_error() {
     }
     std::string msg(parser_.error_message());
     if (msg.empty()) msg = std::string(reason_phrase(status));
+    service_.rejection(&status, &msg);
     msg += '\n';
     head_request_ = false;
     Headers h;

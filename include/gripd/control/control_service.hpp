@@ -26,6 +26,7 @@ public:
     uint64_t idle_timeout_ms() const override { return static_cast<uint64_t>(settings_.idle_timeout) * 1000; }
     uint64_t header_timeout_ms() const override { return static_cast<uint64_t>(settings_.header_timeout) * 1000; }
     const char* log_target() const override { return "control"; }
+    void rejection(int* status, std::string* message) const override;
 
     http::ConnSet& conns() { return conns_; }
     pubsub::Broker& broker() { return broker_; }

@@ -55,6 +55,8 @@ public:
     virtual const char* log_target() const { return "server"; }
     // Called when a request was rejected by the parser (status >= 400) to let the service log it.
     virtual void on_request_rejected(ServerConn&, int /*status*/) {}
+    // The status and text a rejected request gets; a service may answer some in its own words.
+    virtual void rejection(int* status, std::string* message) const { (void)status, (void)message; }
 
     // Statistics kept by the connections (single writer: the service's worker).
     core::Counter connections; // gauge
