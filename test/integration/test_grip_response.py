@@ -165,6 +165,7 @@ def test_hint_answered_by_a_new_hold_keeps_the_client_held(proxy, backend):
     assert len(n) == 2
 
 
+@pytest.mark.pushpin_only("response-mode retries with Grip-Last are a later gripd issue (issue 3 leaves them out)")
 def test_prev_id_mismatch_re_requests_with_grip_last(proxy, backend):
     """The channel's last id is 1; a hold claiming prev-id 0 is behind: the origin is asked
     again at once with Grip-Last and its (non-hold) answer goes to the client."""
