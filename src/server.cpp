@@ -25,6 +25,8 @@ struct Server::WorkerContext {
     std::unique_ptr<control::MetricsService> metrics;
     std::vector<http::Listener*> listeners; // each frees itself when closed
     loop::TimerEntry tick;
+    loop::TimerEntry minute;            // samples open connections for connection_minute
+    core::Counter connection_minutes;
 };
 
 Server::Server(const config::Settings& settings) : settings_(settings) {
@@ -68,7 +70,8 @@ std::vector<control::WorkerStatsView> Server::stats_views() const {
     std::vector<control::WorkerStatsView> out;
     for (const auto& ctx : contexts_) {
         if (!ctx->proxy) continue;
-        out.push_back({&ctx->proxy->requests, &ctx->proxy->connections, &ctx->grip->stats(), &ctx->broker->stats()});
+        out.push_back({&ctx->proxy->requests, &ctx->proxy->connections, &ctx->connection_minutes, &ctx->grip->stats(),
+                       &ctx->broker->stats()});
     }
     return out;
 }
@@ -123,6 +126,12 @@ void Server::wire(loop::Worker& w, WorkerContext& ctx) {
         c->tick.arm(kBrokerTickMs);
     });
     ctx.tick.arm(kBrokerTickMs);
+    ctx.minute.init(&w.timers(), &ctx, [](void* p) {
+        auto* c = static_cast<WorkerContext*>(p);
+        c->connection_minutes.add(c->proxy->connections.get());
+        c->minute.arm(60 * 1000);
+    });
+    ctx.minute.arm(60 * 1000);
     (void)broker;
 }
 
@@ -153,6 +162,7 @@ bool Server::start(std::string* error) {
             for (auto* l : ctx.listeners) l->close();
             ctx.listeners.clear();
             ctx.tick.disarm();
+            ctx.minute.disarm();
             ctx.grip->stop_holds();
             ctx.ws->stop_all();
             ctx.proxy->conns().close_idle();
@@ -162,6 +172,7 @@ bool Server::start(std::string* error) {
         });
         w.on_close_all([&ctx](loop::Worker&) {
             ctx.tick.disarm();
+            ctx.minute.disarm();
             ctx.proxy->conns().close_all();
             if (ctx.control) ctx.control->conns().close_all();
             if (ctx.metrics) ctx.metrics->conns().close_all();
@@ -191,6 +202,7 @@ void Server::join() {
     // Services hold pointers into their worker: free them before the workers (loops are closed).
     for (auto& ctx : contexts_) {
         ctx->tick.disarm();
+        ctx->minute.disarm();
         ctx->ws.reset();
         ctx->metrics.reset();
         ctx->control.reset();

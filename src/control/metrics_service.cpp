@@ -18,11 +18,12 @@ void metric(std::string& out, const std::string& prefix, const char* name, const
 } // namespace
 
 std::string render_metrics(const std::vector<WorkerStatsView>& workers, const std::string& prefix) {
-    int64_t requests = 0, connections = 0, received = 0, sent = 0, response_holds = 0, stream_holds = 0, subs = 0,
+    int64_t requests = 0, connections = 0, minutes = 0, received = 0, sent = 0, response_holds = 0, stream_holds = 0, subs = 0,
             channels = 0, slow = 0, skipped = 0, timeouts = 0;
     for (const auto& w : workers) {
         if (w.requests_received) requests += w.requests_received->get();
         if (w.connections) connections += w.connections->get();
+        if (w.connection_minutes) minutes += w.connection_minutes->get();
         if (w.broker) {
             received += w.broker->messages_published.get();
             sent += w.broker->messages_delivered.get();
@@ -41,6 +42,8 @@ std::string render_metrics(const std::vector<WorkerStatsView>& workers, const st
     // Pushpin's names.
     metric(out, prefix, "request_received", "counter", "Number of requests received", requests);
     metric(out, prefix, "connection_connected", "gauge", "Number of client connections", connections);
+    metric(out, prefix, "connection_minute", "counter", "Connection-minutes (connections open, sampled each minute)",
+           minutes);
     metric(out, prefix, "message_received", "counter", "Number of messages received by the publish API", received);
     metric(out, prefix, "message_sent", "counter", "Number of messages sent to clients", sent);
     // gripd's own.

@@ -20,6 +20,7 @@ namespace gripd::control {
 struct WorkerStatsView {
     const core::Counter* requests_received = nullptr;
     const core::Counter* connections = nullptr;
+    const core::Counter* connection_minutes = nullptr;
     const grip::HoldStats* holds = nullptr;
     const pubsub::BrokerStats* broker = nullptr;
 };
