@@ -9,7 +9,9 @@ namespace gripd::proxy {
 
 namespace {
 // A stream client further behind than this is cut off (it would otherwise grow without bound).
-constexpr size_t kMaxQueuedPerClient = 1024 * 1024;
+// Published bytes are shared between subscribers (a queue holds references, not copies), so the
+// cap bounds how far behind a client may fall more than the memory it costs.
+constexpr size_t kMaxQueuedPerClient = 8 * 1024 * 1024;
 
 std::string query_param(std::string_view target, std::string_view name) {
     size_t q = target.find('?');
