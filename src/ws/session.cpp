@@ -230,9 +230,15 @@ void Session::send_message(WsOpcode type, std::string_view data) {
         append_frame(out, type, data.substr(0, 125));
     else
         append_message(out, type, data, kFrameSizeMax);
-    service_.mutable_stats().messages_out.add();
+    send_relayed(out, true);
+}
+
+void Session::send_relayed(std::string_view frame_bytes, bool ends_message) {
+    if (!client_ || close_sent_) return;
+    if (ends_message) service_.mutable_stats().messages_out.add();
     note_activity();
-    send_frames(out);
+    // Relayed data is flow-controlled (the backend side waits for the client): no cap here.
+    client_->send_raw(frame_bytes);
 }
 
 bool Session::check_backlog() {

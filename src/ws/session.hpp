@@ -106,8 +106,8 @@ class Session : public SessionNode,
     size_t client_queued_bytes() const { return client_ ? client_->queued_bytes() : 0; }
     bool is_accepted() const { return accepted_; }
     http::ServerConn* client() { return client_; }
-    // Writes a whole message (data messages fragmented at 16384 bytes). Counts it as activity for
-    // an idle keep-alive and checks the output cap.
+    // Writes a whole relayed message (data messages fragmented at 16384 bytes). Counts it as
+    // activity for an idle keep-alive.
     void send_message(WsOpcode type, std::string_view data);
     // Writes pre-rendered frame bytes (shared, not copied when `keep` owns them).
     void send_frames(std::string_view bytes, const std::shared_ptr<const void>& keep = {});
@@ -135,6 +135,9 @@ class Session : public SessionNode,
         message_prefix_ = std::move(prefix);
     }
     bool grip_enabled() const { return grip_; }
+    std::string_view message_prefix() const { return message_prefix_; }
+    // Writes one relayed frame (counts a message when it ends one, resets an idle keep-alive).
+    void send_relayed(std::string_view frame_bytes, bool ends_message);
     // The target's sub= channels (cannot be unsubscribed by control messages).
     void subscribe_implicit(const config::Target& target);
     bool is_detached() const { return detached_; }

@@ -3,6 +3,7 @@
 #include "gripd/core/log.hpp"
 #include "gripd/loop/worker.hpp"
 #include "gripd/ws/handshake.hpp"
+#include "passthrough_session.hpp"
 #include "session.hpp"
 #include "woh_session.hpp"
 
@@ -51,11 +52,8 @@ std::unique_ptr<http::Exchange> WsService::start_websocket(http::ServerConn& cli
         session = std::make_unique<WohSession>(*this, client, std::move(routes), route, trusted,
                                                std::move(accept), head, index);
     } else {
-        http::Headers h;
-        h.add("Content-Type", "text/plain");
-        client.respond(502, {}, h, "Error while proxying to origin.\n");
-        if (!client.is_closing()) client.close_after_flush();
-        return nullptr;
+        session = std::make_unique<PassthroughSession>(*this, client, std::move(routes), route, trusted,
+                                                       std::move(accept), head, index);
     }
     auto link = std::make_unique<ClientLink>(session.get());
     session->set_link(link.get());

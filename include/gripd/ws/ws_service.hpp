@@ -46,10 +46,12 @@ struct WsStats {
 };
 
 struct WsLimits {
-    size_t max_client_queue = 1024 * 1024; // a client further behind than this is cut off
-    uint64_t max_frame = 1 << 20;          // passthrough: payload bytes of one client frame
-    uint64_t max_message = 200000;         // over_http: bytes of one client message (Pushpin's buffer)
-    uint64_t close_timeout_ms = 5000;      // wait for the peer's close frame
+    // A client further behind than this when a publish or keep-alive is written is cut off (relayed
+    // backend data is flow-controlled instead).
+    size_t max_client_queue = 4 * 1024 * 1024;
+    uint64_t max_frame = 1 << 20;     // passthrough: payload bytes of one client frame
+    uint64_t max_message = 200000;    // over_http: bytes of one client message (Pushpin's buffer)
+    uint64_t close_timeout_ms = 5000; // wait for the peer's close frame
 };
 
 class WsService final : public proxy::WsHandler {

@@ -1,0 +1,249 @@
+#include "backend_ws_conn.hpp"
+
+#include "gripd/core/log.hpp"
+#include "gripd/core/strings.hpp"
+#include "gripd/loop/worker.hpp"
+
+#include <memory>
+
+namespace gripd::ws {
+
+namespace {
+constexpr size_t kRefusedBodyMax = 100000;
+}
+
+// An address lookup in flight; the connection may close first (then `conn` is cleared).
+struct BackendWsConn::DnsQuery {
+    uv_getaddrinfo_t req{};
+    BackendWsConn* conn = nullptr;
+};
+
+BackendWsConn::BackendWsConn(loop::Worker& worker, BackendWsUser& user, std::string request,
+                             std::string expected_accept, uint64_t max_frame)
+    : TcpConn(worker), user_(&user), request_(std::move(request)),
+      expected_accept_(std::move(expected_accept)), response_(*this, http::ResponseParser::Limits{}),
+      frames_(*this, FrameParser::Role::Client, FrameParser::Limits{max_frame, 0}) {}
+
+BackendWsConn* BackendWsConn::start(loop::Worker& worker, BackendWsUser& user, const std::string& host,
+                                    int port, uint64_t connect_timeout_ms, std::string request,
+                                    std::string expected_accept, uint64_t max_frame) {
+    // Frees itself in its close callback (loop/handle.hpp).
+    auto* c = new BackendWsConn(worker, user, std::move(request), std::move(expected_accept), max_frame);
+    c->connect(host, port, connect_timeout_ms);
+    return c;
+}
+
+void BackendWsConn::connect(const std::string& host, int port, uint64_t timeout_ms) {
+    timer().arm(timeout_ms);
+    sockaddr_storage ss{};
+    if (uv_ip4_addr(host.c_str(), port, reinterpret_cast<sockaddr_in*>(&ss)) == 0 ||
+        uv_ip6_addr(host.c_str(), port, reinterpret_cast<sockaddr_in6*>(&ss)) == 0) {
+        connect_addr(reinterpret_cast<sockaddr*>(&ss));
+        return;
+    }
+    auto q = std::make_unique<DnsQuery>();
+    q->conn = this;
+    q->req.data = q.get();
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    std::string port_text = std::to_string(port);
+    int r = uv_getaddrinfo(
+        worker_.uv(), &q->req,
+        [](uv_getaddrinfo_t* req, int status, addrinfo* res) {
+            std::unique_ptr<DnsQuery> q(static_cast<DnsQuery*>(req->data));
+            BackendWsConn* conn = q->conn;
+            if (conn) conn->dns_ = nullptr;
+            if (!conn || conn->is_closing()) {
+                uv_freeaddrinfo(res);
+                return;
+            }
+            if (status != 0 || !res) {
+                uv_freeaddrinfo(res);
+                conn->fail_connect(status != 0 ? status : UV_EAI_NONAME);
+                return;
+            }
+            addrinfo* pick = res;
+            for (addrinfo* a = res; a; a = a->ai_next)
+                if (a->ai_family == AF_INET) {
+                    pick = a;
+                    break;
+                }
+            conn->connect_addr(pick->ai_addr);
+            uv_freeaddrinfo(res);
+        },
+        host.c_str(), port_text.c_str(), &hints);
+    if (r != 0) {
+        fail_connect(r);
+        return;
+    }
+    dns_ = q.release(); // freed by the callback
+}
+
+void BackendWsConn::connect_addr(const sockaddr* addr) {
+    connect_req_.data = this;
+    int r = uv_tcp_connect(&connect_req_, tcp(), addr, &BackendWsConn::on_connected);
+    if (r != 0) fail_connect(r);
+}
+
+void BackendWsConn::on_connected(uv_connect_t* req, int status) {
+    auto* self = static_cast<BackendWsConn*>(req->data);
+    if (status == UV_ECANCELED || self->is_closing()) return;
+    if (status != 0) {
+        self->fail_connect(status);
+        return;
+    }
+    uv_tcp_nodelay(self->tcp(), 1);
+    self->timer().disarm();
+    self->connecting_ = false;
+    std::string req_bytes = std::move(self->request_);
+    self->write(req_bytes);
+    self->start_reading();
+}
+
+void BackendWsConn::fail_connect(int status) {
+    BackendWsUser* u = user_;
+    user_ = nullptr;
+    close();
+    if (u) u->on_ws_connect_failed(status);
+}
+
+void BackendWsConn::fail(const char* why) {
+    BackendWsUser* u = user_;
+    user_ = nullptr;
+    close();
+    if (u) u->on_ws_error(why);
+}
+
+void BackendWsConn::on_timeout() {
+    if (connecting_) {
+        fail_connect(UV_ETIMEDOUT);
+        return;
+    }
+    close();
+}
+
+void BackendWsConn::on_data(const char* data, size_t len) {
+    if (!open_) {
+        size_t used = response_.feed(data, len);
+        if (is_closing()) return;
+        auto st = response_.state();
+        if (st == http::ResponseParser::State::Error) {
+            fail("bad handshake response");
+            return;
+        }
+        if (st != http::ResponseParser::State::Upgrade || !open_) return;
+        data += used;
+        len -= used;
+        if (len == 0) return;
+    }
+    frames_.feed(data, len);
+    if (is_closing()) return;
+    if (frames_.state() == FrameParser::State::Error) {
+        LOG_DEBUG("ws", "backend broke the WebSocket protocol: %s", frames_.error_message());
+        std::string f;
+        uint8_t mask[4];
+        random_mask(mask);
+        append_frame(f, WsOpcode::Close, close_payload(frames_.error_code(), ""), true, mask);
+        write(f);
+        BackendWsUser* u = user_;
+        user_ = nullptr;
+        close_after_flush();
+        if (u) u->on_ws_error("protocol error");
+    }
+}
+
+void BackendWsConn::on_response_head(http::ResponseHead& head) {
+    if (head.status == 101) {
+        bool ok =
+            head.headers.has_token("Upgrade", "websocket") && head.headers.has_token("Connection", "upgrade");
+        const std::string* accept = head.headers.get("Sec-WebSocket-Accept");
+        if (!ok || !accept || core::trim(*accept) != expected_accept_) {
+            fail("bad 101 from backend");
+            return;
+        }
+        open_ = true;
+        std::string().swap(expected_accept_);
+        if (user_) user_->on_ws_open(head);
+        return;
+    }
+    refused_ = std::move(head);
+    refused_pending_ = true;
+}
+
+void BackendWsConn::on_response_body(std::string_view data) {
+    if (refused_body_.size() < kRefusedBodyMax)
+        refused_body_.append(data.substr(0, kRefusedBodyMax - refused_body_.size()));
+}
+
+void BackendWsConn::on_response_complete() {
+    if (!refused_pending_) return;
+    refused_pending_ = false;
+    BackendWsUser* u = user_;
+    user_ = nullptr;
+    close();
+    if (u) u->on_ws_rejected(refused_, std::move(refused_body_));
+}
+
+void BackendWsConn::on_frame(const Frame& frame) {
+    if (frame.opcode == WsOpcode::Close) close_received_ = true;
+    if (user_) user_->on_ws_frame(frame);
+    if (frame.opcode == WsOpcode::Close && close_sent_ && !is_closing()) close_after_flush();
+}
+
+void BackendWsConn::on_read_end(int status) {
+    if (!open_ && refused_pending_ && status == UV_EOF && response_.finish()) return; // body ended by EOF
+    BackendWsUser* u = user_;
+    user_ = nullptr;
+    bool clean = close_sent_ && close_received_;
+    close();
+    if (!u) return;
+    if (clean)
+        u->on_ws_closed();
+    else
+        u->on_ws_error(status == UV_EOF ? "backend closed the connection" : uv_strerror(status));
+}
+
+void BackendWsConn::on_write_drained() {
+    if (user_) user_->on_ws_writable();
+}
+
+void BackendWsConn::on_close() {
+    if (dns_) {
+        dns_->conn = nullptr;
+        dns_ = nullptr;
+    }
+    user_ = nullptr;
+}
+
+void BackendWsConn::send_frame(WsOpcode opcode, std::string_view payload, bool fin) {
+    if (!open_ || close_sent_) return;
+    std::string f;
+    uint8_t mask[4];
+    random_mask(mask);
+    append_frame(f, opcode, payload, fin, mask);
+    write(f);
+}
+
+void BackendWsConn::send_close(int code, std::string_view reason) {
+    if (!open_ || close_sent_) return;
+    std::string f;
+    uint8_t mask[4];
+    random_mask(mask);
+    append_frame(f, WsOpcode::Close, close_payload(code, reason), true, mask);
+    write(f);
+    close_sent_ = true;
+    if (close_received_) close_after_flush();
+}
+
+void BackendWsConn::detach() {
+    user_ = nullptr;
+    if (is_closing()) return;
+    if (!open_) {
+        close();
+        return;
+    }
+    close_after_flush();
+}
+
+} // namespace gripd::ws

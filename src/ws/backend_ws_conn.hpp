@@ -1,0 +1,96 @@
+// BackendWsConn: the client side of a passthrough WebSocket, towards the backend. One TCP socket
+// on the session's worker: connect (DNS, connect timeout), send the handshake, read the answer with
+// the HTTP response parser (a 101 switches to WebSocket frames, anything else is a refusal to
+// relay), then frames both ways (ours masked, theirs validated by FrameParser in client role).
+// Follows loop/handle.hpp: it frees itself in its close callback; the user is told at most once
+// that it failed, and never after detach().
+#pragma once
+
+#include "gripd/http/response_parser.hpp"
+#include "gripd/net/tcp_conn.hpp"
+#include "gripd/ws/frame.hpp"
+
+#include <string>
+
+namespace gripd::ws {
+
+class BackendWsUser {
+  public:
+    virtual ~BackendWsUser() = default;
+    // Connecting failed (DNS, refused, timeout); the connection is gone.
+    virtual void on_ws_connect_failed(int uv_status) = 0;
+    // The backend accepted (a 101 with the right Sec-WebSocket-Accept).
+    virtual void on_ws_open(http::ResponseHead& head) = 0;
+    // The backend answered the handshake with something else; the connection is gone.
+    virtual void on_ws_rejected(http::ResponseHead& head, std::string&& body) = 0;
+    virtual void on_ws_frame(const Frame& frame) = 0;
+    // The connection failed or broke the protocol (not called after a completed close handshake);
+    // the connection is gone.
+    virtual void on_ws_error(const char* why) = 0;
+    // The backend closed the TCP connection after the close handshake.
+    virtual void on_ws_closed() = 0;
+    virtual void on_ws_writable() {}
+};
+
+class BackendWsConn final : public net::TcpConn,
+                            private http::ResponseParser::Handler,
+                            private FrameParser::Handler {
+  public:
+    // Starts connecting to host:port and sends `request` (the handshake) once connected.
+    static BackendWsConn* start(loop::Worker& worker, BackendWsUser& user, const std::string& host, int port,
+                                uint64_t connect_timeout_ms, std::string request, std::string expected_accept,
+                                uint64_t max_frame);
+
+    // Sends one frame (masked, as a client must).
+    void send_frame(WsOpcode opcode, std::string_view payload, bool fin = true);
+    // Sends our close frame; the connection ends when the backend answers (or after a linger).
+    void send_close(int code, std::string_view reason);
+    bool close_sent() const { return close_sent_; }
+    bool close_received() const { return close_received_; }
+    // The user is done: no more callbacks; the connection ends after flushing what was queued.
+    void detach();
+    void pause() { stop_reading(); }
+    void resume() {
+        if (open_) start_reading();
+    }
+
+  private:
+    BackendWsConn(loop::Worker& worker, BackendWsUser& user, std::string request, std::string expected_accept,
+                  uint64_t max_frame);
+    void connect(const std::string& host, int port, uint64_t timeout_ms);
+    void connect_addr(const sockaddr* addr);
+    void fail_connect(int status);
+    void fail(const char* why);
+    static void on_connected(uv_connect_t* req, int status);
+
+    // TcpConn
+    void on_data(const char* data, size_t len) override;
+    void on_read_end(int status) override;
+    void on_write_drained() override;
+    void on_close() override;
+    void on_timeout() override;
+    // ResponseParser::Handler
+    void on_response_head(http::ResponseHead& head) override;
+    void on_response_body(std::string_view data) override;
+    void on_response_complete() override;
+    // FrameParser::Handler
+    void on_frame(const Frame& frame) override;
+
+    struct DnsQuery;
+    BackendWsUser* user_;
+    std::string request_;
+    std::string expected_accept_;
+    http::ResponseParser response_;
+    FrameParser frames_;
+    http::ResponseHead refused_; // a non-101 answer, until its body is complete
+    std::string refused_body_;
+    DnsQuery* dns_ = nullptr;
+    uv_connect_t connect_req_{};
+    bool connecting_ = true;
+    bool open_ = false;
+    bool refused_pending_ = false;
+    bool close_sent_ = false;
+    bool close_received_ = false;
+};
+
+} // namespace gripd::ws
