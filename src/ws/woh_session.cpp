@@ -8,6 +8,7 @@
 #include "gripd/proxy/forwarding.hpp"
 #include "gripd/ws/handshake.hpp"
 
+#include <cstdio>
 #include <ctime>
 #include <random>
 
@@ -74,8 +75,9 @@ WohSession::WohSession(WsService& service, http::ServerConn& client,
                        bool trusted, std::string accept, http::RequestHead& head, size_t target_index)
     : Session(service, client, std::move(routes), route, trusted, std::move(accept),
               FrameParser::Limits{service.limits().max_message, service.limits().max_message}),
-      target_index_(target_index), head_(std::make_unique<http::RequestHead>(std::move(head))),
-      cid_(make_connection_id()) {
+      target_index_(target_index), head_(std::make_unique<http::RequestHead>(std::move(head))) {
+    std::string cid = make_connection_id();
+    std::snprintf(cid_, sizeof(cid_), "%s", cid.c_str());
     timer_.init(&service_.worker().timers(), this, &WohSession::on_timer);
 }
 
@@ -97,8 +99,9 @@ bool WohSession::prepare_target() {
                               static_cast<int64_t>(std::time(nullptr))};
     http::Headers h = proxy::upstream_headers(*head_, ctx);
     sign_ = h.has("Grip-Sig");
-    for (auto name : {"Grip-Sig", "Upgrade", "Accept", "Connection-Id", "Content-Length", "Content-Type",
-                      "Content-Bytes-Replayed", "Sec-WebSocket-Extensions"})
+    features_ = h.has("Grip-Feature");
+    for (auto name : {"Grip-Sig", "Grip-Feature", "Upgrade", "Accept", "Connection-Id", "Content-Length",
+                      "Content-Type", "Content-Bytes-Replayed", "Sec-WebSocket-Extensions"})
         h.remove(name);
     h.remove_prefix("Meta-");
     h.add("Sec-WebSocket-Extensions", "grip"); // Pushpin 1.36 offers it on every route
@@ -125,6 +128,11 @@ std::string WohSession::render_request(const std::string& body, size_t replayed)
         const std::string& iss = route_.sig_iss.empty() ? service_.settings().sig_iss : route_.sig_iss;
         out += "Grip-Sig: ";
         out += grip_sig(iss, key);
+        out += "\r\n";
+    }
+    if (features_) {
+        out += "Grip-Feature: ";
+        out += proxy::kGripFeatures;
         out += "\r\n";
     }
     out += "Accept: application/websocket-events\r\nConnection-Id: ";
@@ -248,8 +256,7 @@ void WohSession::on_backend_error(int uv_status, bool retryable) {
         send_request();
         return;
     }
-    LOG_DEBUG("ws", "backend connection failed during a request for %s: %s", cid_.c_str(),
-              uv_strerror(uv_status));
+    LOG_DEBUG("ws", "backend connection failed during a request for %s: %s", cid_, uv_strerror(uv_status));
     if (state_ == State::Connecting) {
         req_.reset();
         log_access(502);
@@ -684,7 +691,7 @@ void WohSession::on_client_drained() {
 
 void WohSession::fail(const char* why) {
     const config::Target& t = route_.targets[target_index_];
-    LOG_INFO("ws", "closing WebSocket %s: backend %s failed: %s", cid_.c_str(), t.to_string().c_str(), why);
+    LOG_INFO("ws", "closing WebSocket %s: backend %s failed: %s", cid_, t.to_string().c_str(), why);
     service_.mutable_stats().backend_failures.add();
     req_.reset();
     if (backend_) {
