@@ -11,3 +11,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
 fi
+# The second WebSocket client library for the tests (Node's `ws`, pinned by package-lock.json).
+if command -v npm >/dev/null 2>&1 && [ ! -d test/integration/node/node_modules/ws ]; then
+    (cd test/integration/node && npm ci --silent --no-audit --no-fund) || echo "npm ci failed: the Node ws check will be skipped"
+fi
