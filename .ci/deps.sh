@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what gripd needs to build and test on Debian 12 (idempotent; run as root or with sudo).
 set -euo pipefail
+cd "$(dirname "$0")/.."
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 PKGS=(meson ninja-build pkg-config g++ libuv1-dev libssl-dev rapidjson-dev libwslay-dev catch2 node-llhttp
