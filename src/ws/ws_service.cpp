@@ -5,6 +5,7 @@
 #include "gripd/ws/handshake.hpp"
 #include "passthrough_session.hpp"
 #include "session.hpp"
+#include "test_session.hpp"
 #include "woh_session.hpp"
 
 namespace gripd::ws {
@@ -37,7 +38,8 @@ std::unique_ptr<http::Exchange> WsService::start_websocket(http::ServerConn& cli
         return nullptr;
     }
     size_t index = 0;
-    while (index < route.targets.size() && route.targets[index].type != config::TargetType::Default)
+    while (index < route.targets.size() && route.targets[index].type != config::TargetType::Default &&
+           route.targets[index].type != config::TargetType::Test)
         ++index;
     if (index == route.targets.size()) {
         http::Headers h;
@@ -48,7 +50,10 @@ std::unique_ptr<http::Exchange> WsService::start_websocket(http::ServerConn& cli
     }
     std::string accept = accept_key(*head.headers.get("Sec-WebSocket-Key"));
     std::unique_ptr<Session> session;
-    if (route.targets[index].over_http) {
+    if (route.targets[index].type == config::TargetType::Test) {
+        session =
+            std::make_unique<TestSession>(*this, client, std::move(routes), route, std::move(accept), head);
+    } else if (route.targets[index].over_http) {
         session = std::make_unique<WohSession>(*this, client, std::move(routes), route, trusted,
                                                std::move(accept), head, index);
     } else {

@@ -1,0 +1,107 @@
+#include "test_session.hpp"
+
+namespace gripd::ws {
+
+namespace {
+int hex_value(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+std::string percent_decode(std::string_view s) {
+    std::string out;
+    for (size_t i = 0; i < s.size(); ++i) {
+        if (s[i] == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 && hex_value(s[i + 2]) >= 0) {
+            out.push_back(static_cast<char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2])));
+            i += 2;
+        } else {
+            out.push_back(s[i] == '+' ? ' ' : s[i]);
+        }
+    }
+    return out;
+}
+} // namespace
+
+TestSession::TestSession(WsService& service, http::ServerConn& client,
+                         std::shared_ptr<const config::RouteTable> routes, const config::Route& route,
+                         std::string accept, const http::RequestHead& head)
+    : Session(service, client, std::move(routes), route, false, std::move(accept),
+              FrameParser::Limits{service.limits().max_frame, service.limits().max_frame}),
+      path_(test_path(route, head.target)), channel_(channel_param(head.target)) {}
+
+std::string TestSession::test_path(const config::Route& route, std::string_view target) {
+    std::string_view path = target.substr(0, target.find('?'));
+    if (!route.path_beg.empty()) {
+        size_t remove = route.path_beg.size();
+        if (route.path_beg.back() == '/') --remove;
+        if (remove > 0 && path.size() >= remove) path.remove_prefix(remove);
+    }
+    return std::string(path);
+}
+
+std::string TestSession::channel_param(std::string_view target) {
+    size_t q = target.find('?');
+    if (q == std::string_view::npos) return "test";
+    std::string_view query = target.substr(q + 1);
+    while (!query.empty()) {
+        size_t amp = query.find('&');
+        std::string_view kv = query.substr(0, amp);
+        if (kv.substr(0, 8) == "channel=") {
+            std::string v = percent_decode(kv.substr(8));
+            if (!v.empty()) return v;
+        }
+        if (amp == std::string_view::npos) break;
+        query.remove_prefix(amp + 1);
+    }
+    return "test";
+}
+
+void TestSession::start() {
+    if (path_ != "/ws") {
+        http::Headers h;
+        h.add("Content-Type", "text/plain");
+        reject_client(404, {}, h, "no such test resource\n");
+        finish();
+        return;
+    }
+    config::Target implicit;
+    implicit.subscriptions.push_back(route_.prefix + channel_);
+    subscribe_implicit(implicit);
+    accept_client(http::Headers{});
+}
+
+void TestSession::on_client_frame(const Frame& f) {
+    switch (f.opcode) {
+    case WsOpcode::Ping:
+        send_message(WsOpcode::Pong, f.payload);
+        return;
+    case WsOpcode::Pong:
+        return;
+    default:
+        break;
+    }
+    if (f.first) {
+        message_type_ = f.message_type;
+        message_.clear();
+    }
+    if (f.fin && f.first) {
+        send_message(message_type_, f.payload);
+        return;
+    }
+    message_.append(f.payload);
+    if (!f.fin) return;
+    send_message(message_type_, message_);
+    std::string().swap(message_);
+}
+
+void TestSession::on_client_close(int code, std::string_view reason) {
+    close_client(code == kCloseNoStatus ? -1 : code, reason);
+}
+
+void TestSession::on_client_ended(bool) {
+    finish();
+}
+
+} // namespace gripd::ws
