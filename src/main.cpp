@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <csignal>
+#include <pthread.h>
 #include <cstdio>
 #include <thread>
 #include <uv.h>
@@ -67,6 +68,15 @@ int main(int argc, char** argv) {
     }
     config::log_notices(loaded.notices);
 
+    // Hold stop/reload signals until the main loop handles them: a SIGTERM right after the ports
+    // open must stop gripd cleanly, not kill it. Worker threads inherit the mask and never see them.
+    sigset_t handled;
+    sigemptyset(&handled);
+    sigaddset(&handled, SIGINT);
+    sigaddset(&handled, SIGTERM);
+    sigaddset(&handled, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &handled, nullptr);
+
     app::Server server(settings);
     if (!server.load_routes(/*initial=*/true)) return 2;
     std::string error;
@@ -107,6 +117,8 @@ int main(int argc, char** argv) {
                          },
                          settings.routes_file.c_str(), 1000) == 0;
     }
+    pthread_sigmask(SIG_UNBLOCK, &handled, nullptr); // pending ones are delivered now
+
     // Overflowed inbox messages from the main thread are retried on this timer.
     uv_timer_t flush_timer;
     uv_timer_init(&m.loop, &flush_timer);
