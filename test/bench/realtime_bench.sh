@@ -22,6 +22,10 @@
 #   REALTIME_BENCH (path to a built realtime_bench; else build/test/bench/realtime_bench when newer
 #   than the source, else it is compiled into the temp dir)
 #   KEEP_TMP (set to keep the temp dir with logs)
+#   FLOOR (1): with the fanout mode, also run tcp_fanout_floor (the same number of loopback sockets
+#     written by GRIPD_WORKERS threads with no proxy in between) and print the kernel's floor beside
+#     the servers' fan-out times
+#   TCP_FANOUT_FLOOR (path to a built tcp_fanout_floor; else as for REALTIME_BENCH)
 set -u
 
 source "$(dirname "$0")/common.sh"
@@ -56,6 +60,17 @@ if [ -z "$BIN" ]; then
     BIN=$TMP/realtime_bench
     log "compiling realtime_bench"
     g++ -O2 -std=c++20 "$BENCH_DIR/realtime_bench.cpp" -o "$BIN" -luv || { echo "build failed" >&2; exit 2; }
+fi
+
+FLOOR=${FLOOR:-1}
+FLOOR_BIN=${TCP_FANOUT_FLOOR:-}
+MESON_FLOOR_BIN=$REPO_ROOT/build/test/bench/tcp_fanout_floor
+if [ -z "$FLOOR_BIN" ] && [ -x "$MESON_FLOOR_BIN" ] && [ "$MESON_FLOOR_BIN" -nt "$BENCH_DIR/tcp_fanout_floor.cpp" ]; then
+    FLOOR_BIN=$MESON_FLOOR_BIN
+fi
+if [ -z "$FLOOR_BIN" ] && [ "$FLOOR" = 1 ] && [[ " $MODES " == *" fanout "* ]]; then
+    FLOOR_BIN=$TMP/tcp_fanout_floor
+    g++ -O2 -std=c++20 -pthread "$BENCH_DIR/tcp_fanout_floor.cpp" -o "$FLOOR_BIN" || { echo "build failed" >&2; exit 2; }
 fi
 
 # --- the GRIP backend, shared by every run
@@ -118,6 +133,16 @@ for mode in $MODES; do
     done
 done
 
+FLOOR_LINE=""
+if [ "$FLOOR" = 1 ] && [[ " $MODES " == *" fanout "* ]]; then
+    log "kernel floor: tcp_fanout_floor --subs $FANOUT_SUBS --writers $GRIPD_WORKERS --rounds $FANOUT_MESSAGES"
+    FLOOR_LINE=$(timeout 300 "$FLOOR_BIN" --subs "$FANOUT_SUBS" --writers "$GRIPD_WORKERS" --rounds "$FANOUT_MESSAGES" | grep '^RESULT' | tail -n1)
+    [ -n "$FLOOR_LINE" ] || FLOOR_LINE="RESULT mode=floor status=failed reason=no_result"
+    printf 'kernel\tfloor\t%s\n' "$FLOOR_LINE" >>"$RESULTS"
+    COMMANDS+=("kernel floor: $(basename "$FLOOR_BIN") --subs $FANOUT_SUBS --writers $GRIPD_WORKERS --rounds $FANOUT_MESSAGES")
+    log "kernel floor: ${FLOOR_LINE#RESULT }"
+fi
+
 echo
 echo "Processes sharing the $(nproc) cores: realtime_bench client (1 thread), realtime_bench backend (1 thread),"
 echo "and the server under test (pushpin: runner, condure, zurl, pushpin-proxy, pushpin-handler | gripd, $GRIPD_WORKERS workers)."
@@ -126,9 +151,13 @@ echo
 "$PY" - "$RESULTS" "$TARGETS" <<'EOF'
 import sys
 rows = {}
+floor = None
 for line in open(sys.argv[1]):
     target, mode, res = line.rstrip("\n").split("\t", 2)
     kv = dict(p.split("=", 1) for p in res.split()[1:] if "=" in p)
+    if target == "kernel":
+        floor = kv
+        continue
     rows[(target, mode)] = kv
 targets = sys.argv[2].split()
 modes = []
@@ -186,6 +215,19 @@ for mode in modes:
 w = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
 for r in table:
     print("  ".join(c.ljust(w[i]) for i, c in enumerate(r)).rstrip())
+
+if floor is not None:
+    print()
+    if floor.get("status") != "ok":
+        print(f"kernel floor: failed ({floor.get('reason', '?')})")
+    else:
+        print(f"kernel floor for fanout: {floor['subs']} loopback sockets written by {floor['writers']} threads, "
+              f"no proxy: time to last p50 {floor['last_p50_ms']} ms, p99 {floor['last_p99_ms']} ms")
+        for t in targets:
+            kv = rows.get((t, "fanout"), {})
+            if ran(kv) and num(kv.get("last_p50_ms")) and num(floor["last_p50_ms"]):
+                print(f"  {t}/floor: p50 {num(kv['last_p50_ms']) / num(floor['last_p50_ms']):.2f}, "
+                      f"p99 {num(kv['last_p99_ms']) / num(floor['last_p99_ms']):.2f}")
 
 print()
 def noteworthy(kv):
