@@ -7,15 +7,8 @@
 
 namespace gripd::http {
 
-// An address lookup in flight. The connection may close before the answer comes; then `conn` is
-// cleared and the query frees itself when libuv calls back.
-struct DnsQuery {
-    uv_getaddrinfo_t req{};
-    BackendConn* conn = nullptr;
-};
-
 BackendConn::BackendConn(loop::Worker& worker, BackendPool& pool, std::string key)
-    : TcpConn(worker), pool_(pool), key_(std::move(key)), parser_(*this, ResponseParser::Limits{}) {}
+    : OutboundConn(worker), pool_(pool), key_(std::move(key)), parser_(*this, ResponseParser::Limits{}) {}
 
 void BackendConn::attach(BackendUser& user, bool reused) {
     user_ = &user;
@@ -30,75 +23,13 @@ void BackendConn::attach(BackendUser& user, bool reused) {
     start_reading();
 }
 
-void BackendConn::connect(const BackendTarget& target, uint64_t timeout_ms) {
-    timer().arm(timeout_ms);
-    sockaddr_storage ss{};
-    if (uv_ip4_addr(target.host.c_str(), target.port, reinterpret_cast<sockaddr_in*>(&ss)) == 0 ||
-        uv_ip6_addr(target.host.c_str(), target.port, reinterpret_cast<sockaddr_in6*>(&ss)) == 0) {
-        connect_addr(reinterpret_cast<sockaddr*>(&ss));
-        return;
-    }
-    auto q = std::make_unique<DnsQuery>();
-    q->conn = this;
-    q->req.data = q.get();
-    addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    std::string port = std::to_string(target.port);
-    int r = uv_getaddrinfo(
-        worker_.uv(), &q->req,
-        [](uv_getaddrinfo_t* req, int status, addrinfo* res) {
-            std::unique_ptr<DnsQuery> q(static_cast<DnsQuery*>(req->data));
-            BackendConn* conn = q->conn;
-            if (conn) conn->dns_ = nullptr;
-            if (!conn || conn->is_closing()) {
-                uv_freeaddrinfo(res);
-                return;
-            }
-            if (status != 0 || !res) {
-                uv_freeaddrinfo(res);
-                conn->fail_connect(status != 0 ? status : UV_EAI_NONAME);
-                return;
-            }
-            // Prefer IPv4 where both exist: backends on "localhost" usually listen there.
-            addrinfo* pick = res;
-            for (addrinfo* a = res; a; a = a->ai_next)
-                if (a->ai_family == AF_INET) {
-                    pick = a;
-                    break;
-                }
-            conn->connect_addr(pick->ai_addr);
-            uv_freeaddrinfo(res);
-        },
-        target.host.c_str(), port.c_str(), &hints);
-    if (r != 0) {
-        fail_connect(r);
-        return;
-    }
-    dns_ = q.release(); // freed by the callback
+void BackendConn::on_connected() {
+    BackendUser* user = user_;
+    attach(*user, false);
+    user->on_backend_connected(*this);
 }
 
-void BackendConn::connect_addr(const sockaddr* addr) {
-    connect_req_.data = this;
-    int r = uv_tcp_connect(&connect_req_, tcp(), addr, &BackendConn::on_connected);
-    if (r != 0) fail_connect(r);
-}
-
-void BackendConn::on_connected(uv_connect_t* req, int status) {
-    auto* self = static_cast<BackendConn*>(req->data);
-    if (status == UV_ECANCELED || self->is_closing()) return;
-    if (status != 0) {
-        self->fail_connect(status);
-        return;
-    }
-    uv_tcp_nodelay(self->tcp(), 1);
-    self->timer().disarm();
-    BackendUser* user = self->user_;
-    self->attach(*user, false);
-    user->on_backend_connected(*self);
-}
-
-void BackendConn::fail_connect(int status) {
+void BackendConn::on_connect_failed(int status) {
     BackendUser* user = user_;
     user_ = nullptr;
     state_ = State::Done;
@@ -106,11 +37,7 @@ void BackendConn::fail_connect(int status) {
     if (user) user->on_backend_connect_failed(status);
 }
 
-void BackendConn::on_timeout() {
-    if (state_ == State::Connecting) {
-        fail_connect(UV_ETIMEDOUT);
-        return;
-    }
+void BackendConn::on_timer_after_connect() {
     close(); // idle too long in the pool
 }
 
@@ -169,10 +96,6 @@ void BackendConn::on_write_drained() {
 
 void BackendConn::on_close() {
     if (idle_link.is_linked()) pool_.unpark(*this);
-    if (dns_) {
-        dns_->conn = nullptr;
-        dns_ = nullptr;
-    }
     user_ = nullptr;
     state_ = State::Done;
 }
@@ -228,7 +151,7 @@ BackendConn* BackendPool::acquire(const BackendTarget& target, BackendUser& user
     auto* conn = new BackendConn(worker_, *this, std::move(key)); // frees itself in its close callback
     conn->user_ = &user;
     conn->state_ = BackendConn::State::Connecting;
-    conn->connect(target, connect_timeout_ms_);
+    conn->connect(target.host, target.port, connect_timeout_ms_);
     return conn->state_ == BackendConn::State::Connecting ? conn : nullptr;
 }
 
@@ -261,7 +184,8 @@ void BackendPool::close_idle() {
 
 size_t BackendPool::idle_count() const {
     size_t n = 0;
-    for (const auto& [key, slot] : idle_) n += slot->count;
+    for (const auto& [key, slot] : idle_)
+        n += slot->count;
     return n;
 }
 

@@ -12,15 +12,9 @@ namespace {
 constexpr size_t kRefusedBodyMax = 100000;
 }
 
-// An address lookup in flight; the connection may close first (then `conn` is cleared).
-struct BackendWsConn::DnsQuery {
-    uv_getaddrinfo_t req{};
-    BackendWsConn* conn = nullptr;
-};
-
 BackendWsConn::BackendWsConn(loop::Worker& worker, BackendWsUser& user, std::string request,
                              std::string expected_accept, uint64_t max_frame)
-    : TcpConn(worker), user_(&user), request_(std::move(request)),
+    : OutboundConn(worker), user_(&user), request_(std::move(request)),
       expected_accept_(std::move(expected_accept)), response_(*this, http::ResponseParser::Limits{}),
       frames_(*this, FrameParser::Role::Client, FrameParser::Limits{max_frame, 0}) {}
 
@@ -33,75 +27,13 @@ BackendWsConn* BackendWsConn::start(loop::Worker& worker, BackendWsUser& user, c
     return c;
 }
 
-void BackendWsConn::connect(const std::string& host, int port, uint64_t timeout_ms) {
-    timer().arm(timeout_ms);
-    sockaddr_storage ss{};
-    if (uv_ip4_addr(host.c_str(), port, reinterpret_cast<sockaddr_in*>(&ss)) == 0 ||
-        uv_ip6_addr(host.c_str(), port, reinterpret_cast<sockaddr_in6*>(&ss)) == 0) {
-        connect_addr(reinterpret_cast<sockaddr*>(&ss));
-        return;
-    }
-    auto q = std::make_unique<DnsQuery>();
-    q->conn = this;
-    q->req.data = q.get();
-    addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    std::string port_text = std::to_string(port);
-    int r = uv_getaddrinfo(
-        worker_.uv(), &q->req,
-        [](uv_getaddrinfo_t* req, int status, addrinfo* res) {
-            std::unique_ptr<DnsQuery> q(static_cast<DnsQuery*>(req->data));
-            BackendWsConn* conn = q->conn;
-            if (conn) conn->dns_ = nullptr;
-            if (!conn || conn->is_closing()) {
-                uv_freeaddrinfo(res);
-                return;
-            }
-            if (status != 0 || !res) {
-                uv_freeaddrinfo(res);
-                conn->fail_connect(status != 0 ? status : UV_EAI_NONAME);
-                return;
-            }
-            addrinfo* pick = res;
-            for (addrinfo* a = res; a; a = a->ai_next)
-                if (a->ai_family == AF_INET) {
-                    pick = a;
-                    break;
-                }
-            conn->connect_addr(pick->ai_addr);
-            uv_freeaddrinfo(res);
-        },
-        host.c_str(), port_text.c_str(), &hints);
-    if (r != 0) {
-        fail_connect(r);
-        return;
-    }
-    dns_ = q.release(); // freed by the callback
+void BackendWsConn::on_connected() {
+    std::string req_bytes = std::move(request_);
+    write(req_bytes);
+    start_reading();
 }
 
-void BackendWsConn::connect_addr(const sockaddr* addr) {
-    connect_req_.data = this;
-    int r = uv_tcp_connect(&connect_req_, tcp(), addr, &BackendWsConn::on_connected);
-    if (r != 0) fail_connect(r);
-}
-
-void BackendWsConn::on_connected(uv_connect_t* req, int status) {
-    auto* self = static_cast<BackendWsConn*>(req->data);
-    if (status == UV_ECANCELED || self->is_closing()) return;
-    if (status != 0) {
-        self->fail_connect(status);
-        return;
-    }
-    uv_tcp_nodelay(self->tcp(), 1);
-    self->timer().disarm();
-    self->connecting_ = false;
-    std::string req_bytes = std::move(self->request_);
-    self->write(req_bytes);
-    self->start_reading();
-}
-
-void BackendWsConn::fail_connect(int status) {
+void BackendWsConn::on_connect_failed(int status) {
     BackendWsUser* u = user_;
     user_ = nullptr;
     close();
@@ -115,11 +47,7 @@ void BackendWsConn::fail(const char* why) {
     if (u) u->on_ws_error(why);
 }
 
-void BackendWsConn::on_timeout() {
-    if (connecting_) {
-        fail_connect(UV_ETIMEDOUT);
-        return;
-    }
+void BackendWsConn::on_timer_after_connect() {
     close();
 }
 
@@ -209,10 +137,6 @@ void BackendWsConn::on_write_drained() {
 }
 
 void BackendWsConn::on_close() {
-    if (dns_) {
-        dns_->conn = nullptr;
-        dns_ = nullptr;
-    }
     user_ = nullptr;
 }
 

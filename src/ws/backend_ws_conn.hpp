@@ -7,7 +7,7 @@
 #pragma once
 
 #include "gripd/http/response_parser.hpp"
-#include "gripd/net/tcp_conn.hpp"
+#include "gripd/net/outbound_conn.hpp"
 #include "gripd/ws/frame.hpp"
 
 #include <string>
@@ -32,7 +32,7 @@ class BackendWsUser {
     virtual void on_ws_writable() {}
 };
 
-class BackendWsConn final : public net::TcpConn,
+class BackendWsConn final : public net::OutboundConn,
                             private http::ResponseParser::Handler,
                             private FrameParser::Handler {
   public:
@@ -57,18 +57,18 @@ class BackendWsConn final : public net::TcpConn,
   private:
     BackendWsConn(loop::Worker& worker, BackendWsUser& user, std::string request, std::string expected_accept,
                   uint64_t max_frame);
-    void connect(const std::string& host, int port, uint64_t timeout_ms);
-    void connect_addr(const sockaddr* addr);
-    void fail_connect(int status);
     void fail(const char* why);
-    static void on_connected(uv_connect_t* req, int status);
+
+    // OutboundConn
+    void on_connected() override;
+    void on_connect_failed(int status) override;
+    void on_timer_after_connect() override;
 
     // TcpConn
     void on_data(const char* data, size_t len) override;
     void on_read_end(int status) override;
     void on_write_drained() override;
     void on_close() override;
-    void on_timeout() override;
     // ResponseParser::Handler
     void on_response_head(http::ResponseHead& head) override;
     void on_response_body(std::string_view data) override;
@@ -76,7 +76,6 @@ class BackendWsConn final : public net::TcpConn,
     // FrameParser::Handler
     void on_frame(const Frame& frame) override;
 
-    struct DnsQuery;
     BackendWsUser* user_;
     std::string request_;
     std::string expected_accept_;
@@ -84,9 +83,6 @@ class BackendWsConn final : public net::TcpConn,
     FrameParser frames_;
     http::ResponseHead refused_; // a non-101 answer, until its body is complete
     std::string refused_body_;
-    DnsQuery* dns_ = nullptr;
-    uv_connect_t connect_req_{};
-    bool connecting_ = true;
     bool open_ = false;
     bool refused_pending_ = false;
     bool close_sent_ = false;

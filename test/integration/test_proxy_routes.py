@@ -177,6 +177,28 @@ def test_failover_first_target_dead(start_proxy, named):
         assert who(p, f"/f{i}") == "alive"
 
 
+def test_target_by_host_name(start_proxy, named):
+    """A target given by name is resolved (localhost: IPv4 where the backend listens)."""
+    (a,) = named("by-name")
+    port = a.addr.rsplit(":", 1)[1]
+    p = start_proxy(routes=f"* localhost:{port}\n")
+    assert [who(p, f"/n{i}") for i in range(3)] == ["by-name"] * 3
+
+
+def test_unresolvable_target_502(start_proxy):
+    """A name that does not resolve (.invalid never does, RFC 2606) is a failed target: 502."""
+    p = start_proxy(routes="* no-such-host.invalid:80\n")
+    r = raw.get(p.port, "/x", timeout=15)
+    assert r.status == 502
+    assert r.body == ORIGIN_ERROR_BODY
+
+
+def test_failover_from_unresolvable_target(start_proxy, named):
+    (a,) = named("alive")
+    p = start_proxy(routes=f"* no-such-host.invalid:80 {a.addr}\n")
+    assert who(p, "/f") == "alive"
+
+
 def test_first_target_used_when_alive(start_proxy, named):
     a, b = named("first", "second")
     p = start_proxy(routes=f"* {a.addr} {b.addr}\n")

@@ -5,7 +5,7 @@
 
 #include "gripd/core/intrusive_list.hpp"
 #include "gripd/http/response_parser.hpp"
-#include "gripd/net/tcp_conn.hpp"
+#include "gripd/net/outbound_conn.hpp"
 
 #include <cstdint>
 #include <memory>
@@ -15,12 +15,11 @@
 namespace gripd::http {
 
 class BackendConn;
-struct DnsQuery;
 class BackendPool;
 
 // Receives the events of the request it sent on a BackendConn.
 class BackendUser {
-public:
+  public:
     virtual ~BackendUser() = default;
     virtual void on_backend_connected(BackendConn& conn) = 0;
     // Connecting failed (DNS, refused, timeout); the connection is gone.
@@ -40,8 +39,8 @@ struct BackendTarget {
     std::string key() const { return host + ":" + std::to_string(port); }
 };
 
-class BackendConn final : public net::TcpConn, private ResponseParser::Handler {
-public:
+class BackendConn final : public net::OutboundConn, private ResponseParser::Handler {
+  public:
     // Sends bytes of the request. Returns false if the connection is gone.
     bool send(std::string_view data) { return write(data); }
     // The user is done with this connection: back to the pool if it finished cleanly, else closed.
@@ -55,27 +54,25 @@ public:
     void expect_no_body(bool v) { parser_.expect_no_body(v); }
     bool was_reused() const { return reused_; }
 
-private:
+  private:
     friend class BackendPool;
     BackendConn(loop::Worker& worker, BackendPool& pool, std::string key);
 
-    void connect(const BackendTarget& target, uint64_t timeout_ms);
-    void connect_addr(const sockaddr* addr);
     void attach(BackendUser& user, bool reused);
-    void fail_connect(int status);
 
+    // OutboundConn
+    void on_connected() override;
+    void on_connect_failed(int status) override;
+    void on_timer_after_connect() override;
     // TcpConn
     void on_data(const char* data, size_t len) override;
     void on_read_end(int status) override;
     void on_write_drained() override;
     void on_close() override;
-    void on_timeout() override;
     // ResponseParser::Handler
     void on_response_head(ResponseHead& head) override;
     void on_response_body(std::string_view data) override;
     void on_response_complete() override;
-
-    static void on_connected(uv_connect_t* req, int status);
 
     enum class State { Connecting, Busy, Idle, Done };
     BackendPool& pool_;
@@ -89,15 +86,13 @@ private:
     bool keep_alive_ = true;
     bool in_feed_ = false;
     bool release_pending_ = false;
-    struct DnsQuery* dns_ = nullptr;
-    uv_connect_t connect_req_{};
 
-public:
+  public:
     core::ListHook idle_link;
 };
 
 class BackendPool {
-public:
+  public:
     explicit BackendPool(loop::Worker& worker) : worker_(worker) {}
     BackendPool(const BackendPool&) = delete;
     BackendPool& operator=(const BackendPool&) = delete;
@@ -116,7 +111,7 @@ public:
     void close_idle();
     size_t idle_count() const;
 
-private:
+  private:
     friend class BackendConn;
     struct IdleList {
         core::IntrusiveList<BackendConn, &BackendConn::idle_link> list;
