@@ -185,14 +185,6 @@ def test_target_by_host_name(start_proxy, named):
     assert [who(p, f"/n{i}") for i in range(3)] == ["by-name"] * 3
 
 
-def test_unresolvable_target_502(start_proxy):
-    """A name that does not resolve (.invalid never does, RFC 2606) is a failed target: 502."""
-    p = start_proxy(routes="* no-such-host.invalid:80\n")
-    r = raw.get(p.port, "/x", timeout=15)
-    assert r.status == 502
-    assert r.body == ORIGIN_ERROR_BODY
-
-
 def test_failover_from_unresolvable_target(start_proxy, named):
     (a,) = named("alive")
     p = start_proxy(routes=f"* no-such-host.invalid:80 {a.addr}\n")
@@ -220,9 +212,12 @@ def test_all_targets_down_502(start_proxy):
         assert c.recv_response(timeout=10).status == 502
 
 
-def test_single_target_down_502(start_proxy):
-    p = start_proxy(routes=f"* 127.0.0.1:{dead_port()}\n")
-    r = raw.get(p.port, "/x", timeout=10)
+@pytest.mark.parametrize("kind", ["refused", "unresolvable"])
+def test_single_target_down_502(start_proxy, kind):
+    """A refused connection or a name that does not resolve (.invalid never does, RFC 2606)."""
+    target = f"127.0.0.1:{dead_port()}" if kind == "refused" else "no-such-host.invalid:80"
+    p = start_proxy(routes=f"* {target}\n")
+    r = raw.get(p.port, "/x", timeout=15)
     assert r.status == 502
     assert r.body == ORIGIN_ERROR_BODY
 
