@@ -3,6 +3,7 @@
 #include "gripd/config/routes.hpp"
 #include "gripd/config/settings.hpp"
 #include "gripd/core/log.hpp"
+#include "gripd/core/sd_notify.hpp"
 #include "gripd/http/listener.hpp"
 #include "gripd/loop/worker.hpp"
 #include "gripd/proxy/proxy_service.hpp"
@@ -10,8 +11,8 @@
 
 #include <chrono>
 #include <csignal>
-#include <pthread.h>
 #include <cstdio>
+#include <pthread.h>
 #include <thread>
 #include <uv.h>
 
@@ -31,6 +32,7 @@ struct MainLoop {
 
 void stop_all(MainLoop& m, int signum) {
     LOG_INFO("main", "got signal %d: stopping", signum);
+    core::sd_notify("STOPPING=1");
     m.server->request_stop();
     uv_close(reinterpret_cast<uv_handle_t*>(&m.sigint), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&m.sigterm), nullptr);
@@ -95,13 +97,17 @@ int main(int argc, char** argv) {
         uv_signal_init(&m.loop, s);
         s->data = &m;
     }
-    uv_signal_start(&m.sigint, [](uv_signal_t* s, int n) { stop_all(*static_cast<MainLoop*>(s->data), n); }, SIGINT);
-    uv_signal_start(&m.sigterm, [](uv_signal_t* s, int n) { stop_all(*static_cast<MainLoop*>(s->data), n); }, SIGTERM);
+    uv_signal_start(
+        &m.sigint, [](uv_signal_t* s, int n) { stop_all(*static_cast<MainLoop*>(s->data), n); }, SIGINT);
+    uv_signal_start(
+        &m.sigterm, [](uv_signal_t* s, int n) { stop_all(*static_cast<MainLoop*>(s->data), n); }, SIGTERM);
     uv_signal_start(
         &m.sighup,
         [](uv_signal_t* s, int) {
             LOG_INFO("main", "got SIGHUP: reloading routes");
+            core::sd_notify("RELOADING=1");
             static_cast<MainLoop*>(s->data)->server->load_routes(false);
+            core::sd_notify("READY=1");
         },
         SIGHUP);
     if (settings.route_lines.empty() && !settings.routes_file.empty()) {
@@ -118,12 +124,16 @@ int main(int argc, char** argv) {
                          settings.routes_file.c_str(), 1000) == 0;
     }
     pthread_sigmask(SIG_UNBLOCK, &handled, nullptr); // pending ones are delivered now
+    // Every listener is bound and every worker runs: a Type=notify unit is up from here.
+    core::sd_notify("READY=1");
 
     // Overflowed inbox messages from the main thread are retried on this timer.
     uv_timer_t flush_timer;
     uv_timer_init(&m.loop, &flush_timer);
     flush_timer.data = &server;
-    uv_timer_start(&flush_timer, [](uv_timer_t* t) { static_cast<app::Server*>(t->data)->flush_main_overflow(); }, 100, 100);
+    uv_timer_start(
+        &flush_timer, [](uv_timer_t* t) { static_cast<app::Server*>(t->data)->flush_main_overflow(); }, 100,
+        100);
     uv_unref(reinterpret_cast<uv_handle_t*>(&flush_timer));
 
     uv_run(&m.loop, UV_RUN_DEFAULT); // returns once the signal handles are closed

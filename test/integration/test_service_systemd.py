@@ -1,0 +1,79 @@
+"""gripd as a systemd service: the Type=notify protocol and the unit file the build generates.
+
+- READY=1 reaches $NOTIFY_SOCKET only once the client and publish ports accept connections, so units
+  ordered after gripd.service find it listening; SIGHUP (systemctl reload) is framed by RELOADING=1
+  and READY=1; SIGTERM (systemctl stop) sends STOPPING=1.
+- The generated gripd.service passes `systemd-analyze verify` (with ExecStart pointed at this build).
+Pushpin 1.36's runner speaks no notify protocol, so these are gripd_only.
+"""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from harness.proxy import Proxy, port_accepts, proxy_command
+
+pytestmark = pytest.mark.gripd_only("pushpin 1.36 does not implement sd_notify; the unit file is gripd's")
+
+
+@pytest.fixture
+def notify_socket(tmp_path):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    path = str(tmp_path / "notify")
+    s.bind(path)
+    s.settimeout(15)
+    yield s, path
+    s.close()
+
+
+def test_notify_ready_reload_stopping(notify_socket):
+    s, path = notify_socket
+    p = Proxy(routes="* test", env={"NOTIFY_SOCKET": path}, wait=False)
+    try:
+        assert s.recv(4096) == b"READY=1"
+        # READY means listening: no retry loop here, the ports must accept at once.
+        assert port_accepts(p.port)
+        assert port_accepts(p.publish_port)
+        p.signal(signal.SIGHUP)
+        assert s.recv(4096) == b"RELOADING=1"
+        assert s.recv(4096) == b"READY=1"
+        assert p.stop() == 0
+        assert s.recv(4096) == b"STOPPING=1"
+    finally:
+        p.close()
+
+
+def test_no_notify_socket_runs_normally(notify_socket):
+    """Without NOTIFY_SOCKET nothing is sent anywhere and gripd serves as usual."""
+    s, _ = notify_socket
+    env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
+    p = Proxy(routes="* test", env=env, wait=True)
+    try:
+        s.settimeout(0.5)
+        with pytest.raises(socket.timeout):
+            s.recv(4096)
+        assert port_accepts(p.port)
+    finally:
+        p.close()
+
+
+def test_unit_file_verifies(tmp_path):
+    analyze = shutil.which("systemd-analyze")
+    if not analyze:
+        pytest.skip("systemd-analyze is not installed")
+    binary = Path(proxy_command()[0]).resolve()
+    unit = binary.parent / "gripd.service"
+    assert unit.exists(), f"the build generates {unit}"
+    text = unit.read_text()
+    assert "Type=notify" in text
+    exec_start = next(line for line in text.splitlines() if line.startswith("ExecStart="))
+    installed_bin = exec_start.split("=", 1)[1].split()[0]
+    local = tmp_path / "gripd.service"
+    local.write_text(text.replace(installed_bin, str(binary)))
+    r = subprocess.run([analyze, "verify", str(local)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
