@@ -153,7 +153,8 @@ bool parse_status_header(const http::Headers& headers, InstructResponse& resp, s
     size_t sp = s.find(' ');
     std::string_view code = sp == std::string_view::npos ? s : s.substr(0, sp);
     auto n = to_int(code);
-    if (!n || *n < 0 || *n > 999) {
+    // Below 100 is no status line (pushpin 1.36 sends "HTTP/1.1 64 ..." anyway).
+    if (!n || *n < 100 || *n > 999) {
         err = "Grip-Status contains invalid status code";
         return false;
     }
@@ -408,7 +409,7 @@ bool parse_json_response(const Value& in, InstructResponse& resp, std::string& e
             err = wrong_type("response", "code");
             return false;
         }
-        if (*n < 0 || *n > 999) {
+        if (*n < 100 || *n > 999) {
             err = invalid_value("response", "code");
             return false;
         }

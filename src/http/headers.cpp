@@ -66,15 +66,6 @@ bool is_hop_by_hop(std::string_view name) {
     return false;
 }
 
-void serialize_headers(const Headers& headers, std::string& out) {
-    for (const auto& h : headers) {
-        out += h.name;
-        out += ": ";
-        out += h.value;
-        out += "\r\n";
-    }
-}
-
 std::string_view reason_phrase(int status) {
     switch (status) {
     case 100: return "Continue";

@@ -22,13 +22,7 @@ bool is_token(std::string_view s) {
 }
 
 void append_headers(const Headers& headers, std::string& out) {
-    for (const auto& h : headers) {
-        if (!is_token(h.name)) continue;
-        out += h.name;
-        out += ": ";
-        append_clean(out, h.value);
-        out += "\r\n";
-    }
+    serialize_headers(headers, out);
     out += "\r\n";
 }
 
@@ -40,6 +34,31 @@ size_t hex_digits(size_t n) {
 }
 
 } // namespace
+
+void append_status_line(int status, std::string_view reason, std::string& out) {
+    if (status < 100 || status > 999) {
+        status = 500;
+        reason = {};
+    }
+    out += "HTTP/1.1 ";
+    out += std::to_string(status);
+    out += ' ';
+    append_clean(out, reason.empty() ? reason_phrase(status) : reason);
+    out += "\r\n";
+}
+
+void append_header_line(std::string_view name, std::string_view value, std::string& out) {
+    if (!is_token(name)) return;
+    out += name;
+    out += ": ";
+    append_clean(out, value);
+    out += "\r\n";
+}
+
+void serialize_headers(const Headers& headers, std::string& out) {
+    for (const auto& h : headers)
+        append_header_line(h.name, h.value, out);
+}
 
 void serialize_request_head(std::string_view method, std::string_view target, const Headers& headers,
                             std::string& out) {
@@ -62,12 +81,7 @@ void serialize_request_head(std::string_view method, std::string_view target, co
 }
 
 void serialize_response_head(int status, std::string_view reason, const Headers& headers, std::string& out) {
-    if (status < 100 || status > 999) status = 500;
-    out += "HTTP/1.1 ";
-    out += std::to_string(status);
-    out += ' ';
-    append_clean(out, reason.empty() ? reason_phrase(status) : reason);
-    out += "\r\n";
+    append_status_line(status, reason, out);
     append_headers(headers, out);
 }
 

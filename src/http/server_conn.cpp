@@ -230,18 +230,10 @@ bool ServerConn::send_head(int status, std::string_view reason, const Headers& h
     no_body_ = head_request_ || status == 204 || status == 304 || informational;
     std::string out;
     out.reserve(256);
-    if (reason.empty()) reason = reason_phrase(status);
-    char line[64];
-    int n = std::snprintf(line, sizeof(line), "HTTP/1.1 %d ", status);
-    out.append(line, static_cast<size_t>(n));
-    out.append(reason);
-    out.append("\r\n");
+    append_status_line(status, reason, out);
     for (const auto& h : headers) {
         if (is_hop_by_hop(h.name) && !core::iequals(h.name, "content-encoding")) continue;
-        out += h.name;
-        out += ": ";
-        out += h.value;
-        out += "\r\n";
+        append_header_line(h.name, h.value, out);
     }
     if (head_request_ || status == 304) {
         if (content_length >= 0) out += "Content-Length: " + std::to_string(content_length) + "\r\n";

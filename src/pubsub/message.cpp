@@ -1,6 +1,7 @@
 #include "gripd/pubsub/message.hpp"
 
 #include "gripd/core/strings.hpp"
+#include "gripd/http/serialize.hpp"
 
 #include <algorithm>
 
@@ -98,7 +99,9 @@ MessageRef Message::create(PublishItem&& item) {
 
     if (item.http_response) {
         HttpResponseFormat& f = *item.http_response;
-        ResponsePart& p = m->response_.emplace();
+        // emplace(T{}) rather than emplace(): clang cannot yet see the nested parts as default
+        // constructible inside Message, where their member initializers are not complete.
+        ResponsePart& p = m->response_.emplace(ResponsePart{});
         p.action = f.action;
         p.code = f.code;
         p.reason = std::move(f.reason);
@@ -107,19 +110,15 @@ MessageRef Message::create(PublishItem&& item) {
         p.body_patch = std::move(f.body_patch);
         p.content_filters = std::move(f.content_filters);
         if (p.action == Action::Send) {
-            p.status_line = "HTTP/1.1 " + std::to_string(p.code) + " " + p.reason + "\r\n";
-            for (const auto& h : p.headers) {
-                if (is_framing_header(h.name)) continue;
-                p.headers_block += h.name;
-                p.headers_block += ": ";
-                p.headers_block += h.value;
-                p.headers_block += "\r\n";
-            }
+            // Published text cannot split the answer: bad names are dropped, controls blanked.
+            http::append_status_line(p.code, p.reason, p.status_line);
+            for (const auto& h : p.headers)
+                if (!is_framing_header(h.name)) http::append_header_line(h.name, h.value, p.headers_block);
         }
     }
     if (item.http_stream) {
         HttpStreamFormat& f = *item.http_stream;
-        StreamPart& p = m->stream_.emplace();
+        StreamPart& p = m->stream_.emplace(StreamPart{});
         p.action = f.action;
         p.content_filters = std::move(f.content_filters);
         if (p.action == Action::Send && !f.content.empty()) {
@@ -130,7 +129,7 @@ MessageRef Message::create(PublishItem&& item) {
     }
     if (item.ws_message) {
         WsMessageFormat& f = *item.ws_message;
-        WsPart& p = m->ws_.emplace();
+        WsPart& p = m->ws_.emplace(WsPart{});
         p.action = f.action;
         p.type = f.type;
         p.close_code = f.close_code;
@@ -162,13 +161,9 @@ void Message::render_http_response(const http::Headers& hold_headers, const Resp
     const ResponsePart& p = *response_;
     std::string_view body = patched_body ? *patched_body : std::string_view(p.body);
     out += p.status_line;
-    for (const auto& h : hold_headers) {
-        if (is_framing_header(h.name) || p.headers.has(h.name)) continue;
-        out += h.name;
-        out += ": ";
-        out += h.value;
-        out += "\r\n";
-    }
+    for (const auto& h : hold_headers)
+        if (!is_framing_header(h.name) && !p.headers.has(h.name))
+            http::append_header_line(h.name, h.value, out);
     out += p.headers_block;
     if (!opts.keep_alive)
         out += "Connection: close\r\n";

@@ -133,7 +133,8 @@ bool parse_http_response(const Value& in, HttpResponseFormat& out, std::string& 
     }
     if (!parse_action(in, pn, out.action, err)) return false;
     if (out.action != Action::Send) return true;
-    if (!parse_code(in, pn, 0, 999, out.code, err)) return false;
+    // 0..99 cannot be sent as a status line (pushpin 1.36 sends "HTTP/1.1 64 ..." anyway).
+    if (!parse_code(in, pn, 100, 999, out.code, err)) return false;
     std::optional<std::string> reason;
     if (!get_opt_string(in, pn, "reason", reason, err)) return false;
     if (reason && !reason->empty())

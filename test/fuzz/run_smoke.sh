@@ -7,7 +7,7 @@ set -eu
 seconds=${1:-30}
 src=$(cd "$(dirname "$0")/../.." && pwd)
 build=${2:-$src/build-fuzz}
-targets="request_parser response_parser"
+targets="request_parser response_parser publish instruct"
 
 if [ ! -f "$build/build.ninja" ]; then
     CC=clang CXX=clang++ meson setup "$build" "$src" -Dfuzz=true
@@ -17,6 +17,14 @@ for t in $targets; do ninja_targets="$ninja_targets test/fuzz/${t}_fuzz"; done
 # shellcheck disable=SC2086
 ninja -C "$build" -j"${JOBS:-2}" $ninja_targets
 
+# The JSON-facing targets get the JSON/GRIP dictionary, the HTTP codecs the HTTP one.
+dict_for() {
+    case $1 in
+    publish | instruct) echo json.dict ;;
+    *) echo http.dict ;;
+    esac
+}
+
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 status=0
@@ -24,7 +32,7 @@ for t in $targets; do
     mkdir -p "$work/$t"
     echo "== $t: ${seconds}s"
     if ! (cd "$work" && "$build/test/fuzz/${t}_fuzz" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
-            -dict="$src/test/fuzz/http.dict" -print_final_stats=1 "$work/$t" "$src/test/fuzz/corpus/$t"); then
+            -dict="$src/test/fuzz/$(dict_for "$t")" -print_final_stats=1 "$work/$t" "$src/test/fuzz/corpus/$t"); then
         echo "!! $t found a problem; reproducer in $work (copied to $build/fuzz-findings/$t)"
         mkdir -p "$build/fuzz-findings/$t"
         cp "$work"/crash-* "$work"/leak-* "$work"/timeout-* "$build/fuzz-findings/$t/" 2>/dev/null || true

@@ -48,9 +48,6 @@ private:
 // Hop-by-hop and framing headers a proxy must not forward (RFC 9110 §7.6.1 plus Pushpin's list, §3.4).
 bool is_hop_by_hop(std::string_view name);
 
-// Appends "Name: value\r\n" for each header.
-void serialize_headers(const Headers& headers, std::string& out);
-
 // Standard reason phrase for a status code ("" if unknown).
 std::string_view reason_phrase(int status);
 

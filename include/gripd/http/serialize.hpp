@@ -13,6 +13,16 @@
 
 namespace gripd::http {
 
+// Appends "HTTP/1.1 status reason\r\n"; reason_phrase(status) when `reason` is empty. A status
+// outside 100..999 (not three digits) is sent as 500.
+void append_status_line(int status, std::string_view reason, std::string& out);
+
+// Appends "name: value\r\n", or nothing when `name` is not a token.
+void append_header_line(std::string_view name, std::string_view value, std::string& out);
+
+// Appends every header as append_header_line does (no blank line after them).
+void serialize_headers(const Headers& headers, std::string& out);
+
 // Appends "METHOD target HTTP/1.1\r\n", the headers and the blank line.
 void serialize_request_head(std::string_view method, std::string_view target, const Headers& headers,
                             std::string& out);

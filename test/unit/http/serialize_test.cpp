@@ -52,6 +52,22 @@ TEST_CASE("serialize: untrusted strings cannot split messages", "[http]") {
     CHECK(out == "GET /a%20b%0D%0A HTTP/1.1\r\n\r\n");
 }
 
+TEST_CASE("serialize: status lines and single header lines", "[http]") {
+    std::string out;
+    append_status_line(64, "Low", out); // not three digits: no status line can carry it
+    CHECK(out == "HTTP/1.1 500 Internal Server Error\r\n");
+    out.clear();
+    append_status_line(1000, "X", out);
+    CHECK(out == "HTTP/1.1 500 Internal Server Error\r\n");
+    out.clear();
+    append_status_line(203, "A\r\nX-Inj: 1", out);
+    CHECK(out == "HTTP/1.1 203 A  X-Inj: 1\r\n");
+    out.clear();
+    append_header_line("=bad", "1", out);
+    append_header_line("X-V", "a\nb", out);
+    CHECK(out == "X-V: a b\r\n");
+}
+
 TEST_CASE("serialize: chunks", "[http]") {
     std::string out;
     append_chunk(out, "");

@@ -185,14 +185,23 @@ const Case kPushpinErrors[] = {
      "Invalid format: publish item object contains 'channel' with wrong type"},
 };
 
+// Deliberate differences: pushpin 1.36 accepts these (a code read as 0..99) and then sends a status
+// line that is no status line ("HTTP/1.1 0 ..."); gripd rejects them as it rejects codes over 999.
+const Case kGripdRejects[] = {
+    {R"({"items":[{"channel":"a","formats":{"http-response":{"body":"x","code":"x"}}}]})",
+     "Invalid format: 'http-response' contains 'code' with invalid value"},
+    {R"({"items":[{"channel":"a","formats":{"http-response":{"body":"x","code":true}}}]})",
+     "Invalid format: 'http-response' contains 'code' with invalid value"},
+    {R"({"items":[{"channel":"a","formats":{"http-response":{"body":"x","code":99}}}]})",
+     "Invalid format: 'http-response' contains 'code' with invalid value"},
+};
+
 // Bodies pushpin 1.36 answered "200 Published" to.
 const char* const kPushpinAccepted[] = {
     R"({"items":[]})",
     R"(  {"items":[]}  )",
     R"({"items":[{"channel":"a","formats":{"http-stream":{"content":"x"}}}], "extra":1})",
-    R"({"items":[{"channel":"a","formats":{"http-response":{"body":"x","code":"x"}}}]})",
     R"({"items":[{"channel":"a","formats":{"http-response":{"body":"x","code":200.5}}}]})",
-    R"({"items":[{"channel":"a","formats":{"http-response":{"body":"x","code":true}}}]})",
     R"({"items":[{"channel":"a","formats":{"http-response":{"body":"x","code":"200"}}}]})",
     R"({"items":[{"channel":"a","formats":{"http-response":{"action":"hint"}}}]})",
     R"({"items":[{"channel":"a","formats":{"http-response":{"action":"close"}}}]})",
@@ -224,6 +233,15 @@ TEST_CASE("publish: error texts match pushpin 1.36", "[pubsub][publish]") {
         CHECK_FALSE(r.ok);
         CHECK(r.error == c.error);
         CHECK(r.items.empty());
+    }
+}
+
+TEST_CASE("publish: status codes that make no status line are rejected", "[pubsub][publish]") {
+    for (const Case& c : kGripdRejects) {
+        INFO("body: " << c.body);
+        auto r = parse_publish_body(c.body);
+        CHECK_FALSE(r.ok);
+        CHECK(r.error == c.error);
     }
 }
 
@@ -294,7 +312,7 @@ TEST_CASE("publish: defaults, legacy format keys, Qt-style numbers", "[pubsub][p
     auto r = parse_publish_body(R"({"items":[
         {"channel":"a","http-response":{"body":"x"}},
         {"channel":"b","formats":{"http-response":{"body":"x","code":200.5,"reason":"Yes"}}},
-        {"channel":"c","formats":{"http-response":{"body":"x","code":"abc"}}},
+        {"channel":"c","formats":{"http-response":{"body":"x","code":"404"}}},
         {"channel":"d","formats":{"ws-message":{"content-bin":"AAEC"}}},
         {"channel":"e","formats":{"ws-message":{"content-bin":"AAEC","type":"text"}}},
         {"channel":"f","formats":{"ws-message":{"action":"close","code":4001,"reason":"bye"}}},
@@ -310,7 +328,7 @@ TEST_CASE("publish: defaults, legacy format keys, Qt-style numbers", "[pubsub][p
     CHECK_FALSE(r.items[0].no_seq);
     CHECK(r.items[1].http_response->code == 201); // Qt rounds doubles
     CHECK(r.items[1].http_response->reason == "Yes");
-    CHECK(r.items[2].http_response->code == 0); // Qt: unparsable string => 0
+    CHECK(r.items[2].http_response->code == 404); // Qt: numeric strings are numbers
     CHECK(r.items[3].ws_message->type == WsType::Binary);
     CHECK(r.items[3].ws_message->content == std::string("\0\1\2", 3));
     CHECK(r.items[4].ws_message->type == WsType::Text);
