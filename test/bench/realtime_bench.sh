@@ -2,7 +2,8 @@
 # Realtime benchmarks, pushpin and gripd side by side in one run (a benchmark program: it prints
 # figures, it never fails on them).
 #
-# Modes (see realtime/<mode>.cpp for what each measures):
+# Modes (realtime/held.cpp, fanout.cpp and throughput.cpp say what each measures; the ws- modes are
+# held and fanout with WebSocket subscribers):
 #   held   HELD_CONNS idle stream holds (default 10000,18000); RSS per held connection of the
 #          server's whole process tree (pushpin: runner, condure, zurl, pushpin-proxy, pushpin-handler)
 #   fanout FANOUT_SUBS subscribers on one channel, FANOUT_MESSAGES publishes, time to the last one
