@@ -126,7 +126,9 @@ size_t FrameParser::feed(const char* data, size_t len) {
             if (state_ != State::Ok) return pos;
             continue;
         }
-        if (buffer_.empty()) buffer_.reserve(static_cast<size_t>(length_));
+        // The buffer grows with the bytes that arrive, never to the length the header announces: a
+        // peer announcing a big frame and sending little must not make us hold (or, with no frame
+        // limit, try to allocate) that much.
         size_t base = buffer_.size();
         buffer_.append(data + pos, take);
         if (masked_) {

@@ -44,7 +44,7 @@ start_bg() {
 
 # stop_bg PID: SIGTERM the process PID (a session leader made by start_bg; pushpin's runner then
 # stops its children), wait up to 10 s for every process of that session to exit, then SIGKILL the
-# ones left, each by pid.
+# ones left, each by pid. Sets STOPPED_STATUS to PID's exit status (128+N: killed by signal N).
 stop_bg() {
     local pid=$1 i left
     [ -n "$pid" ] || return 0
@@ -57,7 +57,9 @@ stop_bg() {
     for left in $(pgrep -s "$pid" 2>/dev/null); do
         kill -KILL "$left" 2>/dev/null
     done
-    wait "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null
+    STOPPED_STATUS=$?
+    return 0
 }
 
 stop_all_bg() {
@@ -85,21 +87,22 @@ wait_http() {
     return 1
 }
 
-# write_grip_conf DIR BACKEND_PORT WORKERS [EXTRA_HANDLER_LINES]: writes DIR/pushpin.conf and
-# DIR/routes for one pushpin/gripd instance on fresh free ports. Values follow Debian's shipped
+# write_grip_conf DIR BACKEND_PORT WORKERS [EXTRA_HANDLER_LINES] [TARGET_PROPS]: writes DIR/pushpin.conf
+# and DIR/routes (`* 127.0.0.1:BACKEND_PORT<TARGET_PROPS>`, e.g. TARGET_PROPS=,over_http for
+# WebSocket-over-HTTP) for one pushpin/gripd instance on fresh free ports. Values follow Debian's shipped
 # /etc/pushpin/pushpin.conf except the ports and directories. Sets CONF_HTTP_PORT and
 # CONF_CONTROL_PORT. The same file is given to gripd (it reads [gripd] workers; pushpin ignores it).
 # Debian's pushpin 1.36 makes its backend requests through zurl, which Debian runs as a separate
 # system service on /var/run/zurl; here the runner starts a private zurl (service `zurl`, config
 # from its template in rundir) and [proxy] zurl_* point at it (they override internal.conf).
 write_grip_conf() {
-    local dir=$1 backend_port=$2 workers=$3 extra=${4:-}
+    local dir=$1 backend_port=$2 workers=$3 extra=${4:-} target_props=${5:-}
     local ports
     mapfile -t ports < <(free_ports 5)
     CONF_HTTP_PORT=${ports[0]}
     CONF_CONTROL_PORT=${ports[1]}
     mkdir -p "$dir/run" "$dir/log"
-    printf '* 127.0.0.1:%s\n' "$backend_port" >"$dir/routes"
+    printf '* 127.0.0.1:%s%s\n' "$backend_port" "$target_props" >"$dir/routes"
     cat >"$dir/pushpin.conf" <<EOF
 [global]
 include={libdir}/internal.conf

@@ -2,29 +2,38 @@
 # Realtime benchmarks, pushpin and gripd side by side in one run (a benchmark program: it prints
 # figures, it never fails on them).
 #
-# Modes (see realtime_bench.cpp for what each measures):
+# Modes (realtime/held.cpp, fanout.cpp and throughput.cpp say what each measures; the ws- modes are
+# held and fanout with WebSocket subscribers):
 #   held   HELD_CONNS idle stream holds (default 10000,18000); RSS per held connection of the
 #          server's whole process tree (pushpin: runner, condure, zurl, pushpin-proxy, pushpin-handler)
 #   fanout FANOUT_SUBS subscribers on one channel, FANOUT_MESSAGES publishes, time to the last one
 #   tp1    TP_SUBS subscribers, TP_PUBLISHERS publishers back to back for TP_DURATION s, 1 item/request
 #   tp10   same with 10 items per request
+#   ws-held   WS_HELD_CONNS idle WebSockets (default 10000, or HELD_CONNS when that is set), each
+#          subscribed to its own channel through a WebSocket-over-HTTP (`over_http`) route; RSS per
+#          WebSocket of the server's process tree
+#   ws-fanout FANOUT_SUBS WebSockets on one channel, FANOUT_MESSAGES ws-message publishes, time to the
+#          last one
 # Each mode runs against a freshly started server (same generated pushpin.conf for both), with the
-# built-in GRIP backend (`realtime_bench backend`), all on loopback with free ports.
+# built-in GRIP backend (`realtime_bench backend`, which also answers WebSocket-over-HTTP: OPEN, then
+# a `c:` subscribe), all on loopback with free ports. Pushpin makes its over_http requests through
+# zurl, which the generated config starts (see common.sh).
 #
 # Environment knobs (defaults):
 #   GRIPD_BIN (build/gripd)  GRIPD_ARGS ("")  GRIPD_WORKERS (2)  TARGETS ("pushpin gripd")
-#   MODES ("held fanout tp1 tp10")  HELD_CONNS (10000,18000)  FANOUT_SUBS (10000)
+#   MODES ("held fanout tp1 tp10 ws-held ws-fanout")  HELD_CONNS (10000,18000)  FANOUT_SUBS (10000)
+#   WS_HELD_CONNS (HELD_CONNS if set, else 10000)
 #   FANOUT_MESSAGES (20)  TP_SUBS (100)  TP_PUBLISHERS (2)  TP_DURATION (10)  CONCURRENCY (50)
 #   PUSHPIN_MESSAGE_RATE / PUSHPIN_MESSAGE_HWM (unset: keys left out, pushpin's limiter is off).
 #     Setting message_rate, even to 1000000, turns pushpin 1.36's limiter on; measured here it then
 #     held back every delivery while publishes kept coming (first delivery ~2.9 s into a 5 s run,
 #     p50 latency 3.4 s) and dropped some, so the limiter, not the engine, was measured.
 #   REALTIME_BENCH (path to a built realtime_bench; else build/test/bench/realtime_bench when newer
-#   than the source, else it is compiled into the temp dir)
+#   than its sources, else it is compiled with g++ into the temp dir)
 #   KEEP_TMP (set to keep the temp dir with logs)
-#   FLOOR (1): with the fanout mode, also run tcp_fanout_floor (the same number of loopback sockets
-#     written by GRIPD_WORKERS threads with no proxy in between) and print the kernel's floor beside
-#     the servers' fan-out times
+#   FLOOR (1): with a fan-out mode (fanout, ws-fanout), also run tcp_fanout_floor (the same number
+#     of loopback sockets written by GRIPD_WORKERS threads with no proxy in between) and print the
+#     kernel's floor beside the servers' fan-out times
 #   TCP_FANOUT_FLOOR (path to a built tcp_fanout_floor; else as for REALTIME_BENCH)
 set -u
 
@@ -32,7 +41,8 @@ source "$(dirname "$0")/common.sh"
 
 GRIPD_WORKERS=${GRIPD_WORKERS:-2}
 TARGETS=${TARGETS:-pushpin gripd}
-MODES=${MODES:-held fanout tp1 tp10}
+MODES=${MODES:-held fanout tp1 tp10 ws-held ws-fanout}
+WS_HELD_CONNS=${WS_HELD_CONNS:-${HELD_CONNS:-10000}}
 HELD_CONNS=${HELD_CONNS:-10000,18000}
 FANOUT_SUBS=${FANOUT_SUBS:-10000}
 FANOUT_MESSAGES=${FANOUT_MESSAGES:-20}
@@ -53,13 +63,18 @@ raise_nofile
 # --- the load generator
 BIN=${REALTIME_BENCH:-}
 MESON_BIN=$REPO_ROOT/build/test/bench/realtime_bench
-if [ -z "$BIN" ] && [ -x "$MESON_BIN" ] && [ "$MESON_BIN" -nt "$BENCH_DIR/realtime_bench.cpp" ]; then
+# Its sources: test/bench/realtime/ and gripd's WebSocket-over-HTTP event codec (for the backend).
+BIN_SOURCES=("$BENCH_DIR"/realtime/*.cpp "$REPO_ROOT/src/ws/events.cpp")
+if [ -z "$BIN" ] && [ -x "$MESON_BIN" ] &&
+    [ -z "$(find "$BENCH_DIR/realtime" "$REPO_ROOT/src/ws/events.cpp" "$REPO_ROOT/include/gripd/ws/events.hpp" \
+        -newer "$MESON_BIN" -print -quit)" ]; then
     BIN=$MESON_BIN
 fi
 if [ -z "$BIN" ]; then
     BIN=$TMP/realtime_bench
     log "compiling realtime_bench"
-    g++ -O2 -std=c++20 "$BENCH_DIR/realtime_bench.cpp" -o "$BIN" -luv || { echo "build failed" >&2; exit 2; }
+    g++ -O2 -std=c++20 -I"$REPO_ROOT/include" "${BIN_SOURCES[@]}" -o "$BIN" -luv ||
+        { echo "build failed" >&2; exit 2; }
 fi
 
 FLOOR=${FLOOR:-1}
@@ -68,7 +83,9 @@ MESON_FLOOR_BIN=$REPO_ROOT/build/test/bench/tcp_fanout_floor
 if [ -z "$FLOOR_BIN" ] && [ -x "$MESON_FLOOR_BIN" ] && [ "$MESON_FLOOR_BIN" -nt "$BENCH_DIR/tcp_fanout_floor.cpp" ]; then
     FLOOR_BIN=$MESON_FLOOR_BIN
 fi
-if [ -z "$FLOOR_BIN" ] && [ "$FLOOR" = 1 ] && [[ " $MODES " == *" fanout "* ]]; then
+# wants_floor: whether MODES has a fan-out mode (over HTTP streams or WebSockets).
+wants_floor() { [ "$FLOOR" = 1 ] && [[ " $MODES " == *" fanout "* || " $MODES " == *" ws-fanout "* ]]; }
+if [ -z "$FLOOR_BIN" ] && wants_floor; then
     FLOOR_BIN=$TMP/tcp_fanout_floor
     g++ -O2 -std=c++20 -pthread "$BENCH_DIR/tcp_fanout_floor.cpp" -o "$FLOOR_BIN" || { echo "build failed" >&2; exit 2; }
 fi
@@ -88,22 +105,27 @@ COMMANDS=()
 
 # run_mode TARGET MODE: start TARGET fresh, run one client mode, record its RESULT line.
 run_mode() {
-    local target=$1 mode=$2 dir=$TMP/$1-$2 url ctl args line limit=600
+    local target=$1 mode=$2 dir=$TMP/$1-$2 url wsurl ctl args line limit=600 props=""
     if [ "$target" = gripd ] && [ -z "$(gripd_bin)" ]; then
         printf '%s\t%s\tRESULT mode=%s status=failed reason=skipped:_binary_missing_(%s)\n' \
             "$target" "$mode" "$mode" "${GRIPD_BIN:-build/gripd}" >>"$RESULTS"
         return
     fi
-    write_grip_conf "$dir" "$BACKEND_PORT" "$GRIPD_WORKERS" "$LIMITER"
+    # WebSockets reach the backend as WebSocket-over-HTTP; plain requests to it stay plain.
+    [ "${mode#ws-}" != "$mode" ] && props=,over_http
+    write_grip_conf "$dir" "$BACKEND_PORT" "$GRIPD_WORKERS" "$LIMITER" "$props"
     if ! start_grip_server "$target" "$dir" /; then
         printf '%s\t%s\tRESULT mode=%s status=failed reason=%s\n' "$target" "$mode" "$mode" "${START_ERROR// /_}" >>"$RESULTS"
         return
     fi
     url=http://127.0.0.1:$CONF_HTTP_PORT/stream/
     ctl=http://127.0.0.1:$CONF_CONTROL_PORT
+    wsurl=ws://127.0.0.1:$CONF_HTTP_PORT/ws/
     case $mode in
     held) args=(held --url "$url" --conns "$HELD_CONNS" --pid "$SERVER_PID") ;;
+    ws-held) args=(held --url "$wsurl" --conns "$WS_HELD_CONNS" --pid "$SERVER_PID") ;;
     fanout) args=(fanout --url "$url" --publish "$ctl" --subs "$FANOUT_SUBS" --messages "$FANOUT_MESSAGES") ;;
+    ws-fanout) args=(fanout --url "$wsurl" --publish "$ctl" --subs "$FANOUT_SUBS" --messages "$FANOUT_MESSAGES") ;;
     tp1 | tp10)
         args=(throughput --url "$url" --publish "$ctl" --subs "$TP_SUBS" --publishers "$TP_PUBLISHERS"
             --batch "${mode#tp}" --duration "$TP_DURATION")
@@ -119,9 +141,13 @@ run_mode() {
     if ! kill -0 "$SERVER_PID" 2>/dev/null; then
         line+=" server_exited=1"
     fi
+    stop_bg "$SERVER_PID"
+    # A clean stop on SIGTERM exits 0; a crash while stopping is worth a note under the table.
+    if [ "${STOPPED_STATUS:-0}" -gt 128 ] && [ "$STOPPED_STATUS" -ne 143 ]; then
+        line+=" server_stop=killed_by_signal_$((STOPPED_STATUS - 128))"
+    fi
     printf '%s\t%s\t%s\n' "$target" "$mode" "$line" >>"$RESULTS"
     log "$target $mode: ${line#RESULT }"
-    stop_bg "$SERVER_PID"
     sleep 1 # let the closed connections' sockets settle
 }
 
@@ -134,7 +160,7 @@ for mode in $MODES; do
 done
 
 FLOOR_LINE=""
-if [ "$FLOOR" = 1 ] && [[ " $MODES " == *" fanout "* ]]; then
+if wants_floor; then
     log "kernel floor: tcp_fanout_floor --subs $FANOUT_SUBS --writers $GRIPD_WORKERS --rounds $FANOUT_MESSAGES"
     FLOOR_LINE=$(timeout 300 "$FLOOR_BIN" --subs "$FANOUT_SUBS" --writers "$GRIPD_WORKERS" --rounds "$FANOUT_MESSAGES" | grep '^RESULT' | tail -n1)
     [ -n "$FLOOR_LINE" ] || FLOOR_LINE="RESULT mode=floor status=failed reason=no_result"
@@ -166,7 +192,7 @@ for (_, m) in rows:
         modes.append(m)
 
 def metrics(mode, kv_all):
-    if mode == "held":
+    if mode in ("held", "ws-held"):
         steps = sorted({k[len("held_"):] for kv in kv_all for k in kv if k.startswith("held_")}, key=int)
         out = []
         for s in steps:
@@ -174,7 +200,7 @@ def metrics(mode, kv_all):
                     (f"KiB per held connection at {s}", f"kib_per_conn_{s}", "lower"),
                     (f"new connections/s up to {s}", f"conns_per_s_{s}", "higher")]
         return out + [("RSS before (KiB)", "rss_before_kib", "")]
-    if mode == "fanout":
+    if mode in ("fanout", "ws-fanout"):
         return [("subscribers open", "subs_open", "="),
                 ("time to last subscriber p50 ms", "last_p50_ms", "lower"),
                 ("time to last subscriber p99 ms", "last_p99_ms", "lower"),
@@ -221,22 +247,23 @@ if floor is not None:
     if floor.get("status") != "ok":
         print(f"kernel floor: failed ({floor.get('reason', '?')})")
     else:
-        print(f"kernel floor for fanout: {floor['subs']} loopback sockets written by {floor['writers']} threads, "
+        print(f"kernel floor for fan-out: {floor['subs']} loopback sockets written by {floor['writers']} threads, "
               f"no proxy: time to last p50 {floor['last_p50_ms']} ms, p99 {floor['last_p99_ms']} ms")
-        for t in targets:
-            kv = rows.get((t, "fanout"), {})
-            if ran(kv) and num(kv.get("last_p50_ms")) and num(floor["last_p50_ms"]):
-                print(f"  {t}/floor: p50 {num(kv['last_p50_ms']) / num(floor['last_p50_ms']):.2f}, "
-                      f"p99 {num(kv['last_p99_ms']) / num(floor['last_p99_ms']):.2f}")
+        for m in ("fanout", "ws-fanout"):
+            for t in targets:
+                kv = rows.get((t, m), {})
+                if ran(kv) and num(kv.get("last_p50_ms")) and num(floor["last_p50_ms"]):
+                    print(f"  {m} {t}/floor: p50 {num(kv['last_p50_ms']) / num(floor['last_p50_ms']):.2f}, "
+                          f"p99 {num(kv['last_p99_ms']) / num(floor['last_p99_ms']):.2f}")
 
 print()
 def noteworthy(kv):
     drops = any(k.startswith(("dropped", "subs_dropped")) and v not in ("0", "") for k, v in kv.items())
-    return kv.get("status") != "ok" or drops
+    return kv.get("status") != "ok" or drops or "server_stop" in kv
 for (t, m), kv in rows.items():
     if noteworthy(kv):
         extra = {k: v for k, v in kv.items()
-                 if k in ("status", "reason", "server_exited") or k.startswith(("top_", "failed_attempts", "dropped", "subs_dropped", "lost", "missed"))}
+                 if k in ("status", "reason", "server_exited", "server_stop") or k.startswith(("top_", "failed_attempts", "dropped", "subs_dropped", "lost", "missed"))}
         print(f"{t} {m}: " + " ".join(f"{k}={v}" for k, v in extra.items()))
 EOF
 echo

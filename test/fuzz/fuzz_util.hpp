@@ -1,5 +1,5 @@
-// Shared by the HTTP codec fuzz targets: a deterministic PRNG for piece sizes and a driver that
-// feeds pieces the way a connection does (keep unconsumed bytes, resume after each Paused).
+// Shared by the codec fuzz targets: a deterministic PRNG for piece sizes and a driver that feeds
+// pieces the way a connection does (keep unconsumed bytes, resume after each pause).
 #pragma once
 
 #include <cstddef>
@@ -26,14 +26,17 @@ struct Rng {
     }
 };
 
-// Mode 0: one piece; mode 1: byte by byte; mode 2: random pieces of 1..64 bytes.
-template <class Parser> std::string drive(Parser& parser, std::string_view input, int mode, uint64_t seed) {
+// Mode 0: one piece; mode 1: byte by byte; mode 2: random pieces of 1..64 bytes. `kPaused` is the
+// parser's state after a handler stopped it (resume() continues); any other state than that and
+// State::Ok ends the run. Returns the bytes not consumed.
+template <class Parser, auto kPaused = Parser::State::Paused>
+std::string drive(Parser& parser, std::string_view input, int mode, uint64_t seed) {
     Rng rng{seed};
     std::string buf;
     size_t pos = 0;
     for (int guard = 0;; ++guard) {
         if (guard > 1000000) abort(); // no progress: a bug
-        if (parser.state() == Parser::State::Paused) {
+        if (parser.state() == kPaused) {
             if (buf.empty() && pos == input.size()) break;
             parser.resume();
         }
@@ -41,7 +44,7 @@ template <class Parser> std::string drive(Parser& parser, std::string_view input
         size_t n = parser.feed(buf.data(), buf.size());
         if (n > buf.size()) abort();
         buf.erase(0, n);
-        if (parser.state() == Parser::State::Paused) continue;
+        if (parser.state() == kPaused) continue;
         if (parser.state() != Parser::State::Ok) break;
         if (pos == input.size()) break;
         size_t step = mode == 0 ? input.size() : mode == 1 ? 1 : 1 + rng.next() % 64;

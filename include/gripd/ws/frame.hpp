@@ -114,6 +114,8 @@ class FrameParser {
     // Inside a fragmented data message.
     bool in_message() const { return message_type_ != 0; }
     void set_limits(Limits limits) { limits_ = limits; }
+    // Bytes the parser's payload buffer holds allocated.
+    size_t buffer_capacity_for_test() const { return buffer_.capacity(); }
 
   private:
     bool fail(int code, const char* message);

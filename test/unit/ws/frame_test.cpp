@@ -162,6 +162,39 @@ TEST_CASE("frame: size limits answer 1009", "[ws][frame]") {
     }
 }
 
+TEST_CASE("frame: the payload buffer follows the bytes received, not the announced length", "[ws][frame]") {
+    // Found by test/fuzz/ws_frame_fuzz: the parser reserved the announced length on the first
+    // payload byte, so a header announcing a huge frame with no frame limit threw, and one announcing
+    // max_frame bytes made an idle connection hold max_frame bytes.
+    auto header = [](uint64_t len) {
+        std::string h = "\x82\xff"; // final binary frame, masked, 64-bit length
+        for (int i = 7; i >= 0; --i)
+            h.push_back(static_cast<char>(len >> (8 * i)));
+        return h + "\x01\x02\x03\x04" + "abc"; // mask, then 3 payload bytes
+    };
+    {
+        Collector c;
+        FrameParser p(c, FrameParser::Role::Server, {0, 0}); // no limits
+        std::string f = header(uint64_t(1) << 62);
+        CHECK(p.feed(f.data(), f.size()) == f.size());
+        CHECK(p.state() == FrameParser::State::Ok);
+        CHECK(p.buffer_capacity_for_test() < 1024);
+    }
+    {
+        Collector c;
+        FrameParser p(c, FrameParser::Role::Server, {});
+        std::string f = header(1 << 20); // the default max_frame
+        CHECK(p.feed(f.data(), f.size()) == f.size());
+        CHECK(p.state() == FrameParser::State::Ok);
+        CHECK(p.buffer_capacity_for_test() < 1024);
+        std::string rest(size_t(1 << 20) - 3, 'x');
+        CHECK(p.feed(rest.data(), rest.size()) == rest.size());
+        CHECK(c.frames.size() == 1);
+        CHECK(c.frames[0].payload.size() == size_t(1 << 20));
+        CHECK(p.buffer_capacity_for_test() == std::string().capacity()); // released after the frame
+    }
+}
+
 TEST_CASE("frame: close stops the parser", "[ws][frame]") {
     std::string stream = client_frame(8, "\x0f\xa1"
                                          "bye") +
