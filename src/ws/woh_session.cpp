@@ -220,7 +220,9 @@ void WohSession::send_request() {
     req_->got_head = false;
     req_->head = http::ResponseHead{};
     req_->body.clear();
-    service_.backends().acquire(http::BackendTarget{t.connect_host, t.connect_port}, *this);
+    http::BackendConn* c = service_.backends().acquire(http::BackendTarget{t.connect_host, t.connect_port}, *this);
+    // Still connecting: ours to abandon if the session ends first (else it would call back into it).
+    if (c && c->connecting()) backend_ = c;
 }
 
 void WohSession::on_backend_connected(http::BackendConn& conn) {

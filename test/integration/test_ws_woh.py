@@ -510,3 +510,24 @@ def test_partial_acceptance_is_replayed(woh, woh_proxy):
         assert r.header("Content-Bytes-Replayed") == "2"
         await ws.close()
     run(main())
+
+
+# --- stopping ---------------------------------------------------------------------------
+
+@pytest.mark.gripd_only("pushpin 1.36 (through zurl) answers 502 to part of 400 simultaneous over_http "
+                        "opens against this backend; the shutdown path under test is gripd's")
+def test_stop_while_disconnects_are_connecting(woh, woh_proxy):
+    """Clients vanish and gripd is stopped at once, while it opens backend connections for their
+    DISCONNECT requests (the backend answers with Connection: close, so none is pooled). Those
+    connections belong to sessions that are going away: gripd must end cleanly (it once crashed
+    here, calling back into freed sessions)."""
+    woh.headers = [("Connection", "close")]
+
+    async def main():
+        socks = await asyncio.gather(*(connect(woh_proxy, f"/s{i}") for i in range(400)))
+        for ws in socks:
+            ws.transport.abort()  # vanish: no close frame
+        # Stop in the middle of the DISCONNECTs; several instants, as the window is narrow.
+        await asyncio.sleep(0.01)
+        return woh_proxy.stop()  # SIGTERM, then waits for the exit
+    assert run(main()) == 0

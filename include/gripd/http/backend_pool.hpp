@@ -53,6 +53,8 @@ class BackendConn final : public net::OutboundConn, private ResponseParser::Hand
     // For HEAD requests: the response has no body.
     void expect_no_body(bool v) { parser_.expect_no_body(v); }
     bool was_reused() const { return reused_; }
+    // True until on_backend_connected or on_backend_connect_failed (see BackendPool::acquire).
+    using OutboundConn::connecting;
 
   private:
     friend class BackendPool;
