@@ -105,9 +105,11 @@ bool WohSession::prepare_target() {
         h.remove(name);
     h.remove_prefix("Meta-");
     h.add("Sec-WebSocket-Extensions", "grip"); // Pushpin 1.36 offers it on every route
-    headers_block_.clear();
-    http::serialize_headers(h, headers_block_);
-    path_ = proxy::upstream_target(route_, head_->target);
+    request_head_ = "POST ";
+    request_head_ += proxy::upstream_target(route_, head_->target);
+    request_head_ += " HTTP/1.1\r\n";
+    http::serialize_headers(h, request_head_);
+    request_head_.shrink_to_fit(); // kept for the connection's life: no growth slack
     return true;
 }
 
@@ -118,11 +120,8 @@ void WohSession::start() {
 
 std::string WohSession::render_request(const std::string& body, size_t replayed) const {
     std::string out;
-    out.reserve(path_.size() + headers_block_.size() + body.size() + 256);
-    out += "POST ";
-    out += path_;
-    out += " HTTP/1.1\r\n";
-    out += headers_block_;
+    out.reserve(request_head_.size() + body.size() + 256);
+    out += request_head_;
     if (sign_) {
         const std::string& key = route_.sig_key ? *route_.sig_key : service_.settings().sig_key;
         const std::string& iss = route_.sig_iss.empty() ? service_.settings().sig_iss : route_.sig_iss;
@@ -466,10 +465,10 @@ bool WohSession::apply_accepted(Request& r, const http::Headers& headers) {
         }
     }
     if (r.close) {
-        out_.clear();
-        out_bytes_ = 0;
+        clear_out();
         replay_messages_ = replay_bytes_ = 0;
     }
+    if (out_.empty()) clear_out();
     if (out_bytes_ < kBufferSize / 2) resume_client();
     return true;
 }
@@ -504,7 +503,7 @@ bool WohSession::accept(const http::Headers& response_headers) {
     }
     subscribe_implicit(route_.targets[target_index_]);
     log_access(101);
-    head_.reset(); // the handshake is answered: what remains is in headers_block_ and path_
+    head_.reset(); // the handshake is answered: what remains is in request_head_
     return accept_client(out) && !is_finished();
 }
 
@@ -586,6 +585,11 @@ void WohSession::process_events(std::vector<Event>& events, size_t first, Reques
 
 // ---- client side ----
 
+void WohSession::clear_out() {
+    std::vector<OutMessage>().swap(out_); // an idle session keeps no message queue
+    out_bytes_ = 0;
+}
+
 void WohSession::on_client_frame(const Frame& f) {
     if (state_ != State::Connected || closing_ || disconnecting_) return;
     switch (f.opcode) {
@@ -663,8 +667,7 @@ void WohSession::on_client_ended(bool clean) {
     }
     // Unclean end: tell the backend the connection is gone.
     disconnecting_ = true;
-    out_.clear();
-    out_bytes_ = 0;
+    clear_out();
     if (need_update()) update();
 }
 
@@ -716,8 +719,7 @@ void WohSession::backend_done() {
     timer_.disarm();
     retry_pending_ = false;
     req_.reset();
-    out_.clear();
-    out_bytes_ = 0;
+    clear_out();
     std::string().swap(assembling_);
     if (!has_client()) finish();
 }
