@@ -3,9 +3,12 @@
 #include "gripd/core/log.hpp"
 #include "gripd/http/serialize.hpp"
 #include "gripd/loop/worker.hpp"
+#include "gripd/proxy/forwarding.hpp"
 #include "gripd/ws/control.hpp"
+#include "gripd/ws/handshake.hpp"
 
 #include <cstdio>
+#include <ctime>
 #include <openssl/rand.h>
 #include <random>
 
@@ -112,6 +115,12 @@ void Session::reject_client(int status, std::string_view reason, const http::Hea
     link_ = nullptr;
     c->respond(status, reason, headers, body);
     if (!c->is_closing()) c->close_after_flush(); // the request was an upgrade: nothing follows on it
+}
+
+void Session::log_handshake(int code, const http::RequestHead* head, const config::Target& target) const {
+    if (!core::log_enabled(core::LogLevel::Info)) return;
+    LOG_INFO("ws", "GET %s -> %s%s route=%s code=%d", head ? head->target.c_str() : "-",
+             target.to_string().c_str(), target.over_http ? "[http]" : "", route_.id.c_str(), code);
 }
 
 void Session::reject_bad_gateway() {
@@ -405,6 +414,29 @@ void Session::on_keep_alive_timer(void* p) {
     self->service_.mutable_stats().messages_out.add();
     self->arm_keep_alive();
     self->send_frames(self->keep_alive_->frame);
+}
+
+http::Headers Session::upstream_headers(const http::RequestHead& head, const config::Target& t) {
+    proxy::ForwardContext ctx{service_.settings(),
+                              route_,
+                              t,
+                              client_ ? std::string_view(client_->peer()) : std::string_view(),
+                              false,
+                              trusted_,
+                              static_cast<int64_t>(std::time(nullptr))};
+    return proxy::upstream_headers(head, ctx);
+}
+
+void Session::negotiate_grip(const http::Headers& backend_headers, http::Headers& out) {
+    auto grip = find_extension(backend_headers, "grip");
+    if (!grip) return;
+    if (!trusted_) {
+        const std::string* p = grip->param("message-prefix");
+        enable_grip(p ? *p : std::string("m:"));
+        return;
+    }
+    for (auto v : backend_headers.get_all("Sec-WebSocket-Extensions"))
+        out.add("Sec-WebSocket-Extensions", v);
 }
 
 void Session::relay_backend_message(WsOpcode type, std::string_view data) {

@@ -100,6 +100,8 @@ class Session : public SessionNode,
     // Refuses the handshake with this response and ends the client connection.
     void reject_client(int status, std::string_view reason, const http::Headers& headers,
                        std::string_view body);
+    // The access log line of the handshake (info level): `head` is null once it was answered.
+    void log_handshake(int code, const http::RequestHead* head, const config::Target& target) const;
     // Answers 502 "Error while proxying to origin." (Pushpin's text) and ends the client connection.
     void reject_bad_gateway();
     bool has_client() const { return client_ != nullptr; }
@@ -135,6 +137,13 @@ class Session : public SessionNode,
         message_prefix_ = std::move(prefix);
     }
     bool grip_enabled() const { return grip_; }
+    // The handshake headers to send target `t` (Pushpin's forwarding rules), before the caller
+    // removes and adds what its kind of backend request needs.
+    http::Headers upstream_headers(const http::RequestHead& head, const config::Target& t);
+    // The backend's handshake answer offered the grip extension: enable it (its message prefix,
+    // default "m:"), or, for a trusted client (an upstream GRIP proxy doing the GRIP work), copy
+    // the extension onto the client's 101 headers `out` instead.
+    void negotiate_grip(const http::Headers& backend_headers, http::Headers& out);
     std::string_view message_prefix() const { return message_prefix_; }
     // Writes one relayed frame (counts a message when it ends one, resets an idle keep-alive).
     void send_relayed(std::string_view frame_bytes, bool ends_message);

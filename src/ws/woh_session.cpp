@@ -6,7 +6,6 @@
 #include "gripd/http/serialize.hpp"
 #include "gripd/loop/worker.hpp"
 #include "gripd/proxy/forwarding.hpp"
-#include "gripd/ws/handshake.hpp"
 
 #include <cstdio>
 #include <ctime>
@@ -88,16 +87,7 @@ WohSession::~WohSession() {
 // ---- opening ----
 
 bool WohSession::prepare_target() {
-    const config::Target& t = route_.targets[target_index_];
-    http::ServerConn* c = client();
-    proxy::ForwardContext ctx{service_.settings(),
-                              route_,
-                              t,
-                              c ? std::string_view(c->peer()) : std::string_view(),
-                              false,
-                              trusted_,
-                              static_cast<int64_t>(std::time(nullptr))};
-    http::Headers h = proxy::upstream_headers(*head_, ctx);
+    http::Headers h = upstream_headers(*head_, route_.targets[target_index_]);
     sign_ = h.has("Grip-Sig");
     features_ = h.has("Grip-Feature");
     for (auto name : {"Grip-Sig", "Grip-Feature", "Upgrade", "Accept", "Connection-Id", "Content-Length",
@@ -491,16 +481,7 @@ bool WohSession::accept(const http::Headers& response_headers) {
     http::Headers out;
     for (const auto& h : response_headers)
         if (!is_private_response_header(h.name)) out.add(h.name, h.value);
-    if (auto grip = find_extension(response_headers, "grip")) {
-        if (!trusted_) {
-            const std::string* p = grip->param("message-prefix");
-            enable_grip(p ? *p : std::string("m:"));
-        } else {
-            // An upstream GRIP proxy does the GRIP work: tell it.
-            for (auto v : response_headers.get_all("Sec-WebSocket-Extensions"))
-                out.add("Sec-WebSocket-Extensions", v);
-        }
-    }
+    negotiate_grip(response_headers, out);
     subscribe_implicit(route_.targets[target_index_]);
     log_access(101);
     head_.reset(); // the handshake is answered: what remains is in request_head_
@@ -733,13 +714,6 @@ void WohSession::stop() {
     timer_.disarm();
     req_.reset();
     Session::stop();
-}
-
-void WohSession::log_access(int code) {
-    if (!core::log_enabled(core::LogLevel::Info)) return;
-    const config::Target& t = route_.targets[target_index_];
-    LOG_INFO("ws", "GET %s -> %s[http] route=%s code=%d", head_ ? head_->target.c_str() : "-",
-             t.to_string().c_str(), route_.id.c_str(), code);
 }
 
 } // namespace gripd::ws

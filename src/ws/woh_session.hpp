@@ -66,7 +66,7 @@ class WohSession final : public Session, public http::BackendUser {
     void backend_done();
     void queue_close(int code, std::string_view reason);
     void clear_out();
-    void log_access(int code);
+    void log_access(int code) { log_handshake(code, head_.get(), route_.targets[target_index_]); }
     static void on_timer(void* self);
 
     size_t target_index_;
