@@ -457,9 +457,17 @@ void Session::relay_backend_message(WsOpcode type, std::string_view data) {
 
 // ---- publishes ----
 
-void Session::on_message(pubsub::Subscription&, const pubsub::MessageRef& msg) {
+bool Session::has_subscription(std::string_view channel) const {
+    for (const auto& s : subs_)
+        if (s->is_active() && s->channel == channel) return true;
+    return false;
+}
+
+void Session::on_message(pubsub::Subscription& sub, const pubsub::MessageRef& msg) {
     const auto* part = msg->ws_message();
     if (!part || !client_ || !accepted_ || close_sent_) return;
+    // As Pushpin, the filters apply to every action (a skipped close does not close).
+    if (!pubsub::passes_delivery_filters(sub, meta_, *msg)) return;
     switch (part->action) {
     case pubsub::Action::Send:
         if (part->frame.empty()) return;

@@ -16,6 +16,7 @@
 #include "gripd/loop/deletable.hpp"
 #include "gripd/loop/timer_wheel.hpp"
 #include "gripd/pubsub/broker.hpp"
+#include "gripd/pubsub/filters.hpp"
 #include "gripd/ws/frame.hpp"
 #include "gripd/ws/ws_service.hpp"
 
@@ -69,6 +70,7 @@ class Session : public SessionNode,
 
     // pubsub::Subscriber
     void on_message(pubsub::Subscription& sub, const pubsub::MessageRef& msg) override;
+    bool has_subscription(std::string_view channel) const override;
 
   protected:
     // --- what the backend side implements ---
@@ -189,7 +191,7 @@ class Session : public SessionNode,
     ClientLink* link_ = nullptr;
     FrameParser parser_;
     std::vector<std::unique_ptr<Sub>> subs_;
-    std::vector<std::pair<std::string, std::string>> meta_; // set-meta (for filters)
+    pubsub::Meta meta_; // set-meta control messages: what the subscriptions' filters see
     std::unique_ptr<KeepAlive> keep_alive_;
     std::vector<pubsub::MessageRef> held_; // publishes waiting for a relayed message to end
     loop::TimerEntry close_timer_;
