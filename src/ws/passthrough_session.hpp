@@ -20,6 +20,7 @@ class PassthroughSession final : public Session, public BackendWsUser {
     ~PassthroughSession() override;
 
     void start() override;
+    WsMode mode() const override { return WsMode::Passthrough; }
     void stop() override;
 
     // BackendWsUser

@@ -100,7 +100,7 @@ bool Session::accept_client(const http::Headers& headers) {
     out += "\r\n\r\n";
     std::string().swap(accept_);
     accepted_ = true;
-    service_.mutable_stats().connections.add();
+    service_.mutable_stats().connections_of(mode()).add();
     client_->send_raw(out);
     client_->enter_raw_mode(); // may deliver frames the client sent early
     return client_ != nullptr;
@@ -139,7 +139,7 @@ void Session::end_client(bool clean, bool flush, bool notify) {
     if (keep_alive_) keep_alive_->timer.disarm();
     held_.clear();
     unsubscribe_all();
-    if (accepted_) service_.mutable_stats().connections.sub();
+    if (accepted_) service_.mutable_stats().connections_of(mode()).sub();
     if (flush)
         c->close_after_flush();
     else
@@ -157,7 +157,7 @@ void Session::on_client_gone() {
     if (keep_alive_) keep_alive_->timer.disarm();
     held_.clear();
     unsubscribe_all();
-    if (accepted_) service_.mutable_stats().connections.sub();
+    if (accepted_) service_.mutable_stats().connections_of(mode()).sub();
     on_client_ended(close_sent_ && close_received_);
 }
 
@@ -494,6 +494,7 @@ void Session::on_message(pubsub::Subscription& sub, const pubsub::MessageRef& ms
 
 void Session::deliver(const pubsub::MessageRef& msg) {
     service_.mutable_stats().messages_out.add();
+    service_.mutable_stats().deliveries.add();
     note_activity();
     send_frames(msg->ws_message()->frame, msg); // rendered once, shared by every subscriber
 }

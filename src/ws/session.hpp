@@ -59,6 +59,8 @@ class Session : public SessionNode,
 
     // Starts the backend side (called once the client's exchange is installed).
     virtual void start() = 0;
+    // What serves this session (for statistics).
+    virtual WsMode mode() const = 0;
     // Server stop: close the client with 1001 and drop the backend side.
     virtual void stop();
 

@@ -22,6 +22,7 @@ class WohSession final : public Session, public http::BackendUser {
     ~WohSession() override;
 
     void start() override;
+    WsMode mode() const override { return WsMode::OverHttp; }
     void stop() override;
 
     // http::BackendUser
