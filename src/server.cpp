@@ -70,8 +70,8 @@ std::vector<control::WorkerStatsView> Server::stats_views() const {
     std::vector<control::WorkerStatsView> out;
     for (const auto& ctx : contexts_) {
         if (!ctx->proxy) continue;
-        out.push_back({&ctx->proxy->requests, &ctx->proxy->connections, &ctx->connection_minutes, &ctx->grip->stats(),
-                       &ctx->broker->stats()});
+        out.push_back({&ctx->proxy->requests, &ctx->proxy->connections, &ctx->connection_minutes,
+                       &ctx->grip->stats(), &ctx->broker->stats(), ctx->ws ? &ctx->ws->stats() : nullptr});
     }
     return out;
 }

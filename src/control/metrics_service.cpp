@@ -2,6 +2,9 @@
 
 #include <cinttypes>
 #include <cstdio>
+#include <initializer_list>
+#include <string_view>
+#include <utility>
 
 namespace gripd::control {
 
@@ -15,12 +18,85 @@ void metric(std::string& out, const std::string& prefix, const char* name, const
     std::snprintf(line, sizeof(line), "%s%s%s %" PRId64 "\n", prefix.c_str(), name, labels ? labels : "", value);
     out += line;
 }
+
+// One metric with a series per value of `label` (e.g. mode="stream").
+void metric_by(std::string& out, const std::string& prefix, const char* name, const char* type,
+               const char* help, const char* label,
+               std::initializer_list<std::pair<std::string_view, int64_t>> series) {
+    out += "# HELP " + prefix + name + " " + help + "\n";
+    out += "# TYPE " + prefix + name + " " + type + "\n";
+    for (const auto& [value, n] : series) {
+        out += prefix + name + "{" + label + "=\"";
+        out += value;
+        out += "\"} " + std::to_string(n) + "\n";
+    }
+}
+
+// The WebSocket module's statistics summed over the workers.
+struct WsTotals {
+    int64_t connections[ws::kWsModes] = {};
+    int64_t sessions = 0, subscriptions = 0, messages_in = 0, messages_out = 0, deliveries = 0,
+            woh_requests = 0, backend_failures = 0, slow_clients_cut = 0, protocol_errors = 0;
+
+    void add(const ws::WsStats& s) {
+        for (size_t m = 0; m < ws::kWsModes; ++m)
+            connections[m] += s.connections[m].get();
+        sessions += s.sessions.get();
+        subscriptions += s.subscriptions.get();
+        messages_in += s.messages_in.get();
+        messages_out += s.messages_out.get();
+        deliveries += s.deliveries.get();
+        woh_requests += s.woh_requests.get();
+        backend_failures += s.backend_failures.get();
+        slow_clients_cut += s.slow_clients_cut.get();
+        protocol_errors += s.protocol_errors.get();
+    }
+    int64_t open(ws::WsMode m) const { return connections[static_cast<size_t>(m)]; }
+};
+
+void render_ws(std::string& out, const std::string& prefix, const WsTotals& t) {
+    using ws::WsMode;
+    metric_by(out, prefix, "gripd_websocket_connections", "gauge", "Client WebSockets open, by backend mode",
+              "mode",
+              {{ws::mode_name(WsMode::Passthrough), t.open(WsMode::Passthrough)},
+               {ws::mode_name(WsMode::OverHttp), t.open(WsMode::OverHttp)},
+               {ws::mode_name(WsMode::Test), t.open(WsMode::Test)}});
+    struct Row {
+        const char* name;
+        const char* type;
+        const char* help;
+        int64_t value;
+    };
+    const Row rows[] = {
+        {"gripd_websocket_sessions", "gauge",
+         "WebSocket sessions alive (client or backend side still active)", t.sessions},
+        {"gripd_websocket_subscriptions", "gauge", "Channel subscriptions of WebSocket sessions",
+         t.subscriptions},
+        {"gripd_websocket_messages_received_total", "counter", "WebSocket messages received from clients",
+         t.messages_in},
+        {"gripd_websocket_messages_sent_total", "counter",
+         "WebSocket messages sent to clients (relayed, published, keep-alives)", t.messages_out},
+        {"gripd_websocket_deliveries_total", "counter", "ws-message publishes sent to clients", t.deliveries},
+        {"gripd_websocket_over_http_requests_total", "counter",
+         "WebSocket-over-HTTP requests sent to backends", t.woh_requests},
+        {"gripd_websocket_backend_failures_total", "counter",
+         "WebSockets closed with 1011 because their backend failed", t.backend_failures},
+        {"gripd_websocket_slow_clients_cut_total", "counter",
+         "WebSocket clients disconnected for not reading", t.slow_clients_cut},
+        {"gripd_websocket_protocol_errors_total", "counter", "WebSocket clients closed for breaking RFC 6455",
+         t.protocol_errors},
+    };
+    for (const Row& r : rows)
+        metric(out, prefix, r.name, r.type, r.help, r.value);
+}
 } // namespace
 
 std::string render_metrics(const std::vector<WorkerStatsView>& workers, const std::string& prefix) {
     int64_t requests = 0, connections = 0, minutes = 0, received = 0, sent = 0, response_holds = 0, stream_holds = 0, subs = 0,
             channels = 0, slow = 0, skipped = 0, timeouts = 0;
+    WsTotals ws_totals;
     for (const auto& w : workers) {
+        if (w.ws) ws_totals.add(*w.ws);
         if (w.requests_received) requests += w.requests_received->get();
         if (w.connections) connections += w.connections->get();
         if (w.connection_minutes) minutes += w.connection_minutes->get();
@@ -47,10 +123,8 @@ std::string render_metrics(const std::vector<WorkerStatsView>& workers, const st
     metric(out, prefix, "message_received", "counter", "Number of messages received by the publish API", received);
     metric(out, prefix, "message_sent", "counter", "Number of messages sent to clients", sent);
     // gripd's own.
-    out += "# HELP " + prefix + "gripd_held_connections Held HTTP requests by GRIP mode\n";
-    out += "# TYPE " + prefix + "gripd_held_connections gauge\n";
-    out += prefix + "gripd_held_connections{mode=\"response\"} " + std::to_string(response_holds) + "\n";
-    out += prefix + "gripd_held_connections{mode=\"stream\"} " + std::to_string(stream_holds) + "\n";
+    metric_by(out, prefix, "gripd_held_connections", "gauge", "Held HTTP requests by GRIP mode", "mode",
+              {{"response", response_holds}, {"stream", stream_holds}});
     metric(out, prefix, "gripd_subscriptions", "gauge", "Channel subscriptions of held connections", subs);
     metric(out, prefix, "gripd_channels", "gauge", "Channels with local subscribers, summed over workers", channels);
     metric(out, prefix, "gripd_messages_published_total", "counter", "Items accepted by the publish API", received);
@@ -58,6 +132,7 @@ std::string render_metrics(const std::vector<WorkerStatsView>& workers, const st
     metric(out, prefix, "gripd_deliveries_filtered_total", "counter", "Messages skipped by content filters", skipped);
     metric(out, prefix, "gripd_slow_clients_cut_total", "counter", "Clients disconnected for not reading", slow);
     metric(out, prefix, "gripd_hold_timeouts_total", "counter", "Long-polls answered by their timeout", timeouts);
+    render_ws(out, prefix, ws_totals);
     return out;
 }
 

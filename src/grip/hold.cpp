@@ -1,8 +1,8 @@
 #include "gripd/grip/hold.hpp"
 
 #include "gripd/core/log.hpp"
-#include "gripd/core/strings.hpp"
 #include "gripd/loop/worker.hpp"
+#include "gripd/pubsub/filters.hpp"
 
 namespace gripd::grip {
 
@@ -24,38 +24,10 @@ Hold::Hold(HoldEnv env, http::ServerConn& client, const Instruct& instruct, size
     }
 }
 
-namespace {
-const std::string* find_meta(const std::vector<std::pair<std::string, std::string>>& meta, std::string_view name) {
-    for (const auto& [k, v] : meta)
-        if (k == name) return &v;
-    return nullptr;
-}
-} // namespace
-
-bool Hold::passes_filters(const pubsub::Subscription& sub, const pubsub::Message& msg) const {
-    for (const std::string& f : sub.filters) {
-        if (f == "skip-self") {
-            const std::string* user = find_meta(meta_, "user");
-            const std::string* sender = msg.meta_value("sender");
-            if (user && sender && *user == *sender) return false;
-        } else if (f == "skip-users") {
-            const std::string* user = find_meta(meta_, "user");
-            const std::string* skip = msg.meta_value("skip_users");
-            if (user && skip)
-                for (auto u : core::split_trimmed(*skip, ','))
-                    if (u == *user) return false;
-        } else if (f == "require-sub") {
-            const std::string* required = msg.meta_value("require_sub");
-            if (required) {
-                // Published channel names are full names (route prefix included), as are ours.
-                bool found = false;
-                for (size_t i = 0; i < sub_count_; ++i)
-                    if (subs_[i].is_active() && subs_[i].channel == *required) found = true;
-                if (!found) return false;
-            }
-        }
-    }
-    return true;
+bool Hold::has_subscription(std::string_view channel) const {
+    for (size_t i = 0; i < sub_count_; ++i)
+        if (subs_[i].is_active() && subs_[i].channel == channel) return true;
+    return false;
 }
 
 Hold::~Hold() {
@@ -123,7 +95,7 @@ void ResponseHold::on_timeout(void* p) {
 
 void ResponseHold::on_message(pubsub::Subscription& sub, const pubsub::MessageRef& msg) {
     const auto* part = msg->http_response();
-    if (!client_ || !part || !passes_filters(sub, *msg)) return;
+    if (!client_ || !part || !pubsub::passes_delivery_filters(sub, meta_, *msg)) return;
     if (part->action == pubsub::Action::Hint) {
         // Ask the backend again; its new answer (maybe another hold) replaces this exchange.
         timer_.disarm();
@@ -202,7 +174,7 @@ void StreamHold::on_keep_alive(void* p) {
 
 void StreamHold::on_message(pubsub::Subscription& sub, const pubsub::MessageRef& msg) {
     const auto* part = msg->http_stream();
-    if (!client_ || !part || !passes_filters(sub, *msg)) return;
+    if (!client_ || !part || !pubsub::passes_delivery_filters(sub, meta_, *msg)) return;
     if (part->action == pubsub::Action::Close) {
         end();
         return;

@@ -10,8 +10,10 @@
 
 namespace gripd::http {
 
-ServerConn::ServerConn(loop::Worker& worker, Service& service)
-    : TcpConn(worker), service_(service), parser_(*this, RequestParser::Limits{service.max_header_bytes()}) {}
+ServerConn::ServerConn(loop::Worker& worker, Service& service) : TcpConn(worker), service_(service) {
+    parser_.emplace(static_cast<RequestParser::Handler&>(*this),
+                    RequestParser::Limits{service.max_header_bytes()});
+}
 
 void ServerConn::start() {
     service_.connections.add();
@@ -45,6 +47,15 @@ void ServerConn::enter_raw_mode() {
         pending_in_.clear();
         exchange_->on_raw_data(buf);
     }
+    // From inside the parser (an exchange answering in on_start) drive() releases it on the way out.
+    if (!in_parser_ && !driving_) release_http_state();
+}
+
+// Nothing but raw bytes follows an upgrade: free what only HTTP parsing needs (llhttp's state, the
+// header scanner and their buffers), so that an idle WebSocket is as small as it can be.
+void ServerConn::release_http_state() {
+    parser_.reset();
+    std::string().swap(pending_in_);
 }
 
 void ServerConn::on_data(const char* data, size_t len) {
@@ -77,14 +88,19 @@ void ServerConn::drive(const char* data, size_t len) {
         feed(data, len);
         resume_if_idle();
     }
-    while (!is_closing() && !is_shutting_down() && !pending_in_.empty() &&
-           parser_.state() == RequestParser::State::Ok && !body_paused_) {
+    while (!is_closing() && !is_shutting_down() && !pending_in_.empty() && !raw_ &&
+           parser_->state() == RequestParser::State::Ok && !body_paused_) {
         std::string buf = std::move(pending_in_);
         pending_in_.clear();
         feed(buf.data(), buf.size());
         resume_if_idle();
     }
     driving_ = false;
+    if (raw_) {
+        // Entered raw mode while parsing; reading is the raw exchange's business from now on.
+        release_http_state();
+        return;
+    }
     if (is_closing() || is_shutting_down()) return;
     // Bound what a client can make us hold: stop reading while a full header's worth is waiting.
     bool too_much = pending_in_.size() > service_.max_header_bytes();
@@ -96,16 +112,17 @@ void ServerConn::drive(const char* data, size_t len) {
 
 // The parser pauses after every request; once that request's response has ended too, go on.
 void ServerConn::resume_if_idle() {
-    if (parser_.state() == RequestParser::State::Paused && !exchange_ && !request_done_ && !response_ended_)
-        parser_.resume();
+    if (parser_ && parser_->state() == RequestParser::State::Paused && !exchange_ && !request_done_ &&
+        !response_ended_)
+        parser_->resume();
 }
 
 void ServerConn::feed(const char* data, size_t len) {
     in_parser_ = true;
-    size_t used = parser_.feed(data, len);
+    size_t used = parser_->feed(data, len);
     in_parser_ = false;
     if (used < len) pending_in_.insert(0, data + used, len - used);
-    switch (parser_.state()) {
+    switch (parser_->state()) {
     case RequestParser::State::Error: handle_parse_error(); break;
     case RequestParser::State::Upgrade:
         // The bytes after an upgrade request's head belong to the new protocol. They wait in
@@ -114,7 +131,7 @@ void ServerConn::feed(const char* data, size_t len) {
         if (exchange_ && !raw_ && !exchange_->wants_upgrade()) {
             // Declined (e.g. h2c): the rest of the request is ordinary HTTP/1.1.
             keep_alive_ = false;
-            parser_.resume();
+            parser_->resume();
             std::string rest = std::move(pending_in_);
             pending_in_.clear();
             feed(rest.data(), rest.size());
@@ -132,10 +149,10 @@ void ServerConn::feed(const char* data, size_t len) {
 }
 
 void ServerConn::handle_parse_error() {
-    int status = parser_.error_status();
+    int status = parser_->error_status();
     service_.on_request_rejected(*this, status);
     LOG_DEBUG(service_.log_target(), "bad request from %s: %d %.*s", peer_ip_.c_str(), status,
-              static_cast<int>(parser_.error_message().size()), parser_.error_message().data());
+              static_cast<int>(parser_->error_message().size()), parser_->error_message().data());
     pending_in_.clear();
     keep_alive_ = false;
     if (exchange_) {
@@ -147,7 +164,7 @@ void ServerConn::handle_parse_error() {
             return;
         }
     }
-    std::string msg(parser_.error_message());
+    std::string msg(parser_->error_message());
     if (msg.empty()) msg = std::string(reason_phrase(status));
     service_.rejection(&status, &msg);
     msg += '\n';
@@ -331,7 +348,7 @@ void ServerConn::finish_exchange() {
 }
 
 void ServerConn::maybe_next_request() {
-    if (!request_done_ || !response_ended_ || is_closing() || is_shutting_down()) return;
+    if (!request_done_ || !response_ended_ || raw_ || is_closing() || is_shutting_down()) return;
     if (!keep_alive_ || worker_.is_stopping()) {
         close_after_flush();
         return;

@@ -160,13 +160,12 @@ void TcpConn::flush() {
         }
         seg += n;
     }
-    segments_.clear();
     gathered_bytes_ = 0;
-    if (gather_.capacity() > 64 * 1024) {
-        std::string().swap(gather_); // do not keep a large buffer on an idle connection
-    } else {
-        gather_.clear();
-    }
+    // Give both buffers back: most connections sit idle between writes (held streams, WebSockets) and
+    // an idle one should own no output memory. Allocating them again on the next busy iteration
+    // costs far less than the writev it feeds.
+    std::vector<Segment>().swap(segments_);
+    std::string().swap(gather_);
     // Everything went straight to the kernel: producers paused on queued_bytes() may go on.
     if (!closing_ && pending_writes_ == 0) on_write_drained();
 }

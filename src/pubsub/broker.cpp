@@ -2,6 +2,7 @@
 
 #include "gripd/core/log.hpp"
 #include "gripd/loop/worker.hpp"
+#include "gripd/pubsub/filters.hpp"
 
 namespace gripd::pubsub {
 
@@ -14,7 +15,7 @@ bool filters_match(const Subscription& sub, const Message& msg) {
     else if (auto* r = msg.http_response()) wanted = &r->content_filters;
     else if (auto* w = msg.ws_message()) wanted = &w->content_filters;
     if (!wanted || !*wanted) return true;
-    return **wanted == sub.filters;
+    return content_filters_match(sub.filters, **wanted);
 }
 } // namespace
 

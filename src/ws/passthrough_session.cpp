@@ -7,8 +7,6 @@
 #include "gripd/proxy/forwarding.hpp"
 #include "gripd/ws/handshake.hpp"
 
-#include <ctime>
-
 namespace gripd::ws {
 
 namespace {
@@ -42,15 +40,7 @@ void PassthroughSession::start() {
 
 void PassthroughSession::connect() {
     const config::Target& t = route_.targets[target_index_];
-    http::ServerConn* c = client();
-    proxy::ForwardContext ctx{service_.settings(),
-                              route_,
-                              t,
-                              c ? std::string_view(c->peer()) : std::string_view(),
-                              false,
-                              trusted_,
-                              static_cast<int64_t>(std::time(nullptr))};
-    http::Headers h = proxy::upstream_headers(*head_, ctx);
+    http::Headers h = upstream_headers(*head_, t);
     for (auto name : {"Sec-WebSocket-Key", "Sec-WebSocket-Extensions", "Sec-WebSocket-Version", "Upgrade",
                       "Content-Length"})
         h.remove(name);
@@ -97,15 +87,7 @@ void PassthroughSession::on_ws_open(http::ResponseHead& head) {
     http::Headers out;
     for (const auto& hd : head.headers)
         if (!is_handshake_header(hd.name)) out.add(hd.name, hd.value);
-    if (auto grip = find_extension(head.headers, "grip")) {
-        if (!trusted_) {
-            const std::string* p = grip->param("message-prefix");
-            enable_grip(p ? *p : std::string("m:"));
-        } else {
-            for (auto v : head.headers.get_all("Sec-WebSocket-Extensions"))
-                out.add("Sec-WebSocket-Extensions", v);
-        }
-    }
+    negotiate_grip(head.headers, out);
     subscribe_implicit(route_.targets[target_index_]);
     log_access(101);
     head_.reset();
@@ -287,13 +269,6 @@ void PassthroughSession::stop() {
         backend_ = nullptr;
     }
     Session::stop();
-}
-
-void PassthroughSession::log_access(int code) {
-    if (!core::log_enabled(core::LogLevel::Info)) return;
-    const config::Target& t = route_.targets[target_index_];
-    LOG_INFO("ws", "GET %s -> %s route=%s code=%d", head_ ? head_->target.c_str() : "-",
-             t.to_string().c_str(), route_.id.c_str(), code);
 }
 
 } // namespace gripd::ws

@@ -20,6 +20,7 @@ class PassthroughSession final : public Session, public BackendWsUser {
     ~PassthroughSession() override;
 
     void start() override;
+    WsMode mode() const override { return WsMode::Passthrough; }
     void stop() override;
 
     // BackendWsUser
@@ -46,7 +47,7 @@ class PassthroughSession final : public Session, public BackendWsUser {
     void relay_data_frame(const Frame& frame);
     void close_backend(int code, std::string_view reason);
     void backend_gone();
-    void log_access(int code);
+    void log_access(int code) { log_handshake(code, head_.get(), route_.targets[target_index_]); }
 
     size_t target_index_;
     std::unique_ptr<http::RequestHead> head_; // until the handshake is answered

@@ -3,9 +3,12 @@
 #include "gripd/core/log.hpp"
 #include "gripd/http/serialize.hpp"
 #include "gripd/loop/worker.hpp"
+#include "gripd/proxy/forwarding.hpp"
 #include "gripd/ws/control.hpp"
+#include "gripd/ws/handshake.hpp"
 
 #include <cstdio>
+#include <ctime>
 #include <openssl/rand.h>
 #include <random>
 
@@ -97,7 +100,7 @@ bool Session::accept_client(const http::Headers& headers) {
     out += "\r\n\r\n";
     std::string().swap(accept_);
     accepted_ = true;
-    service_.mutable_stats().connections.add();
+    service_.mutable_stats().connections_of(mode()).add();
     client_->send_raw(out);
     client_->enter_raw_mode(); // may deliver frames the client sent early
     return client_ != nullptr;
@@ -112,6 +115,12 @@ void Session::reject_client(int status, std::string_view reason, const http::Hea
     link_ = nullptr;
     c->respond(status, reason, headers, body);
     if (!c->is_closing()) c->close_after_flush(); // the request was an upgrade: nothing follows on it
+}
+
+void Session::log_handshake(int code, const http::RequestHead* head, const config::Target& target) const {
+    if (!core::log_enabled(core::LogLevel::Info)) return;
+    LOG_INFO("ws", "GET %s -> %s%s route=%s code=%d", head ? head->target.c_str() : "-",
+             target.to_string().c_str(), target.over_http ? "[http]" : "", route_.id.c_str(), code);
 }
 
 void Session::reject_bad_gateway() {
@@ -130,7 +139,7 @@ void Session::end_client(bool clean, bool flush, bool notify) {
     if (keep_alive_) keep_alive_->timer.disarm();
     held_.clear();
     unsubscribe_all();
-    if (accepted_) service_.mutable_stats().connections.sub();
+    if (accepted_) service_.mutable_stats().connections_of(mode()).sub();
     if (flush)
         c->close_after_flush();
     else
@@ -148,7 +157,7 @@ void Session::on_client_gone() {
     if (keep_alive_) keep_alive_->timer.disarm();
     held_.clear();
     unsubscribe_all();
-    if (accepted_) service_.mutable_stats().connections.sub();
+    if (accepted_) service_.mutable_stats().connections_of(mode()).sub();
     on_client_ended(close_sent_ && close_received_);
 }
 
@@ -407,6 +416,29 @@ void Session::on_keep_alive_timer(void* p) {
     self->send_frames(self->keep_alive_->frame);
 }
 
+http::Headers Session::upstream_headers(const http::RequestHead& head, const config::Target& t) {
+    proxy::ForwardContext ctx{service_.settings(),
+                              route_,
+                              t,
+                              client_ ? std::string_view(client_->peer()) : std::string_view(),
+                              false,
+                              trusted_,
+                              static_cast<int64_t>(std::time(nullptr))};
+    return proxy::upstream_headers(head, ctx);
+}
+
+void Session::negotiate_grip(const http::Headers& backend_headers, http::Headers& out) {
+    auto grip = find_extension(backend_headers, "grip");
+    if (!grip) return;
+    if (!trusted_) {
+        const std::string* p = grip->param("message-prefix");
+        enable_grip(p ? *p : std::string("m:"));
+        return;
+    }
+    for (auto v : backend_headers.get_all("Sec-WebSocket-Extensions"))
+        out.add("Sec-WebSocket-Extensions", v);
+}
+
 void Session::relay_backend_message(WsOpcode type, std::string_view data) {
     if (!grip_) {
         send_message(type, data);
@@ -425,9 +457,17 @@ void Session::relay_backend_message(WsOpcode type, std::string_view data) {
 
 // ---- publishes ----
 
-void Session::on_message(pubsub::Subscription&, const pubsub::MessageRef& msg) {
+bool Session::has_subscription(std::string_view channel) const {
+    for (const auto& s : subs_)
+        if (s->is_active() && s->channel == channel) return true;
+    return false;
+}
+
+void Session::on_message(pubsub::Subscription& sub, const pubsub::MessageRef& msg) {
     const auto* part = msg->ws_message();
     if (!part || !client_ || !accepted_ || close_sent_) return;
+    // As Pushpin, the filters apply to every action (a skipped close does not close).
+    if (!pubsub::passes_delivery_filters(sub, meta_, *msg)) return;
     switch (part->action) {
     case pubsub::Action::Send:
         if (part->frame.empty()) return;
@@ -454,6 +494,7 @@ void Session::on_message(pubsub::Subscription&, const pubsub::MessageRef& msg) {
 
 void Session::deliver(const pubsub::MessageRef& msg) {
     service_.mutable_stats().messages_out.add();
+    service_.mutable_stats().deliveries.add();
     note_activity();
     send_frames(msg->ws_message()->frame, msg); // rendered once, shared by every subscriber
 }

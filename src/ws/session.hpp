@@ -16,6 +16,7 @@
 #include "gripd/loop/deletable.hpp"
 #include "gripd/loop/timer_wheel.hpp"
 #include "gripd/pubsub/broker.hpp"
+#include "gripd/pubsub/filters.hpp"
 #include "gripd/ws/frame.hpp"
 #include "gripd/ws/ws_service.hpp"
 
@@ -58,6 +59,8 @@ class Session : public SessionNode,
 
     // Starts the backend side (called once the client's exchange is installed).
     virtual void start() = 0;
+    // What serves this session (for statistics).
+    virtual WsMode mode() const = 0;
     // Server stop: close the client with 1001 and drop the backend side.
     virtual void stop();
 
@@ -69,6 +72,7 @@ class Session : public SessionNode,
 
     // pubsub::Subscriber
     void on_message(pubsub::Subscription& sub, const pubsub::MessageRef& msg) override;
+    bool has_subscription(std::string_view channel) const override;
 
   protected:
     // --- what the backend side implements ---
@@ -100,6 +104,8 @@ class Session : public SessionNode,
     // Refuses the handshake with this response and ends the client connection.
     void reject_client(int status, std::string_view reason, const http::Headers& headers,
                        std::string_view body);
+    // The access log line of the handshake (info level): `head` is null once it was answered.
+    void log_handshake(int code, const http::RequestHead* head, const config::Target& target) const;
     // Answers 502 "Error while proxying to origin." (Pushpin's text) and ends the client connection.
     void reject_bad_gateway();
     bool has_client() const { return client_ != nullptr; }
@@ -135,6 +141,13 @@ class Session : public SessionNode,
         message_prefix_ = std::move(prefix);
     }
     bool grip_enabled() const { return grip_; }
+    // The handshake headers to send target `t` (Pushpin's forwarding rules), before the caller
+    // removes and adds what its kind of backend request needs.
+    http::Headers upstream_headers(const http::RequestHead& head, const config::Target& t);
+    // The backend's handshake answer offered the grip extension: enable it (its message prefix,
+    // default "m:"), or, for a trusted client (an upstream GRIP proxy doing the GRIP work), copy
+    // the extension onto the client's 101 headers `out` instead.
+    void negotiate_grip(const http::Headers& backend_headers, http::Headers& out);
     std::string_view message_prefix() const { return message_prefix_; }
     // Writes one relayed frame (counts a message when it ends one, resets an idle keep-alive).
     void send_relayed(std::string_view frame_bytes, bool ends_message);
@@ -180,7 +193,7 @@ class Session : public SessionNode,
     ClientLink* link_ = nullptr;
     FrameParser parser_;
     std::vector<std::unique_ptr<Sub>> subs_;
-    std::vector<std::pair<std::string, std::string>> meta_; // set-meta (for filters)
+    pubsub::Meta meta_; // set-meta control messages: what the subscriptions' filters see
     std::unique_ptr<KeepAlive> keep_alive_;
     std::vector<pubsub::MessageRef> held_; // publishes waiting for a relayed message to end
     loop::TimerEntry close_timer_;

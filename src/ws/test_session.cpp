@@ -86,6 +86,7 @@ void TestSession::on_client_frame(const Frame& f) {
         message_type_ = f.message_type;
         message_.clear();
     }
+    if (f.fin) service_.mutable_stats().messages_in.add();
     if (f.fin && f.first) {
         send_message(message_type_, f.payload);
         return;

@@ -16,6 +16,7 @@ class TestSession final : public Session {
                 std::string accept, const http::RequestHead& head);
 
     void start() override;
+    WsMode mode() const override { return WsMode::Test; }
 
     // The path the test target sees (path_beg removed, as Pushpin does) and the channel to use.
     static std::string test_path(const config::Route& route, std::string_view target);

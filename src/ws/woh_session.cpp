@@ -6,7 +6,6 @@
 #include "gripd/http/serialize.hpp"
 #include "gripd/loop/worker.hpp"
 #include "gripd/proxy/forwarding.hpp"
-#include "gripd/ws/handshake.hpp"
 
 #include <cstdio>
 #include <ctime>
@@ -88,16 +87,7 @@ WohSession::~WohSession() {
 // ---- opening ----
 
 bool WohSession::prepare_target() {
-    const config::Target& t = route_.targets[target_index_];
-    http::ServerConn* c = client();
-    proxy::ForwardContext ctx{service_.settings(),
-                              route_,
-                              t,
-                              c ? std::string_view(c->peer()) : std::string_view(),
-                              false,
-                              trusted_,
-                              static_cast<int64_t>(std::time(nullptr))};
-    http::Headers h = proxy::upstream_headers(*head_, ctx);
+    http::Headers h = upstream_headers(*head_, route_.targets[target_index_]);
     sign_ = h.has("Grip-Sig");
     features_ = h.has("Grip-Feature");
     for (auto name : {"Grip-Sig", "Grip-Feature", "Upgrade", "Accept", "Connection-Id", "Content-Length",
@@ -105,9 +95,11 @@ bool WohSession::prepare_target() {
         h.remove(name);
     h.remove_prefix("Meta-");
     h.add("Sec-WebSocket-Extensions", "grip"); // Pushpin 1.36 offers it on every route
-    headers_block_.clear();
-    http::serialize_headers(h, headers_block_);
-    path_ = proxy::upstream_target(route_, head_->target);
+    request_head_ = "POST ";
+    request_head_ += proxy::upstream_target(route_, head_->target);
+    request_head_ += " HTTP/1.1\r\n";
+    http::serialize_headers(h, request_head_);
+    request_head_.shrink_to_fit(); // kept for the connection's life: no growth slack
     return true;
 }
 
@@ -118,11 +110,8 @@ void WohSession::start() {
 
 std::string WohSession::render_request(const std::string& body, size_t replayed) const {
     std::string out;
-    out.reserve(path_.size() + headers_block_.size() + body.size() + 256);
-    out += "POST ";
-    out += path_;
-    out += " HTTP/1.1\r\n";
-    out += headers_block_;
+    out.reserve(request_head_.size() + body.size() + 256);
+    out += request_head_;
     if (sign_) {
         const std::string& key = route_.sig_key ? *route_.sig_key : service_.settings().sig_key;
         const std::string& iss = route_.sig_iss.empty() ? service_.settings().sig_iss : route_.sig_iss;
@@ -468,10 +457,10 @@ bool WohSession::apply_accepted(Request& r, const http::Headers& headers) {
         }
     }
     if (r.close) {
-        out_.clear();
-        out_bytes_ = 0;
+        clear_out();
         replay_messages_ = replay_bytes_ = 0;
     }
+    if (out_.empty()) clear_out();
     if (out_bytes_ < kBufferSize / 2) resume_client();
     return true;
 }
@@ -494,19 +483,10 @@ bool WohSession::accept(const http::Headers& response_headers) {
     http::Headers out;
     for (const auto& h : response_headers)
         if (!is_private_response_header(h.name)) out.add(h.name, h.value);
-    if (auto grip = find_extension(response_headers, "grip")) {
-        if (!trusted_) {
-            const std::string* p = grip->param("message-prefix");
-            enable_grip(p ? *p : std::string("m:"));
-        } else {
-            // An upstream GRIP proxy does the GRIP work: tell it.
-            for (auto v : response_headers.get_all("Sec-WebSocket-Extensions"))
-                out.add("Sec-WebSocket-Extensions", v);
-        }
-    }
+    negotiate_grip(response_headers, out);
     subscribe_implicit(route_.targets[target_index_]);
     log_access(101);
-    head_.reset(); // the handshake is answered: what remains is in headers_block_ and path_
+    head_.reset(); // the handshake is answered: what remains is in request_head_
     return accept_client(out) && !is_finished();
 }
 
@@ -588,6 +568,11 @@ void WohSession::process_events(std::vector<Event>& events, size_t first, Reques
 
 // ---- client side ----
 
+void WohSession::clear_out() {
+    std::vector<OutMessage>().swap(out_); // an idle session keeps no message queue
+    out_bytes_ = 0;
+}
+
 void WohSession::on_client_frame(const Frame& f) {
     if (state_ != State::Connected || closing_ || disconnecting_) return;
     switch (f.opcode) {
@@ -665,8 +650,7 @@ void WohSession::on_client_ended(bool clean) {
     }
     // Unclean end: tell the backend the connection is gone.
     disconnecting_ = true;
-    out_.clear();
-    out_bytes_ = 0;
+    clear_out();
     if (need_update()) update();
 }
 
@@ -718,8 +702,7 @@ void WohSession::backend_done() {
     timer_.disarm();
     retry_pending_ = false;
     req_.reset();
-    out_.clear();
-    out_bytes_ = 0;
+    clear_out();
     std::string().swap(assembling_);
     if (!has_client()) finish();
 }
@@ -733,13 +716,6 @@ void WohSession::stop() {
     timer_.disarm();
     req_.reset();
     Session::stop();
-}
-
-void WohSession::log_access(int code) {
-    if (!core::log_enabled(core::LogLevel::Info)) return;
-    const config::Target& t = route_.targets[target_index_];
-    LOG_INFO("ws", "GET %s -> %s[http] route=%s code=%d", head_ ? head_->target.c_str() : "-",
-             t.to_string().c_str(), route_.id.c_str(), code);
 }
 
 } // namespace gripd::ws

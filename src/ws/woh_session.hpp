@@ -22,6 +22,7 @@ class WohSession final : public Session, public http::BackendUser {
     ~WohSession() override;
 
     void start() override;
+    WsMode mode() const override { return WsMode::OverHttp; }
     void stop() override;
 
     // http::BackendUser
@@ -65,14 +66,15 @@ class WohSession final : public Session, public http::BackendUser {
     void fail(const char* why);
     void backend_done();
     void queue_close(int code, std::string_view reason);
-    void log_access(int code);
+    void clear_out();
+    void log_access(int code) { log_handshake(code, head_.get(), route_.targets[target_index_]); }
     static void on_timer(void* self);
 
     size_t target_index_;
     std::unique_ptr<http::RequestHead> head_; // until the handshake is answered (failover rebuilds from it)
-    std::string path_;
-    std::string headers_block_; // the forwarded handshake headers, serialized once
-    char cid_[37] = {};         // Connection-Id (a UUID), kept inline
+    // "POST <path> HTTP/1.1" and the forwarded handshake headers, rendered once for every request.
+    std::string request_head_;
+    char cid_[37] = {};                                     // Connection-Id (a UUID), kept inline
     std::vector<std::pair<std::string, std::string>> meta_; // from Set-Meta-* (sent as Meta-*)
     std::vector<OutMessage> out_;                           // complete client messages not yet accepted
     size_t out_bytes_ = 0;
@@ -89,7 +91,7 @@ class WohSession final : public Session, public http::BackendUser {
     std::string close_reason_;
     State state_ = State::Connecting;
     bool sign_ = false;
-    bool features_ = false; // send Grip-Feature (kept out of headers_block_: it is a constant)
+    bool features_ = false; // send Grip-Feature (kept out of request_head_: it is a constant)
     bool update_queued_ = false;
     bool disconnecting_ = false;
     bool disconnect_sent_ = false;

@@ -5,24 +5,13 @@ Every expectation was checked on pushpin 1.36 unless marked gripd_only."""
 
 import asyncio
 import base64
-import json
 import time
 import urllib.error
 
 import pytest
 
-from wsutil import (SETTLE, WohBackend, close_content, closed, connect, no_message, publish, recv, run, ws_item)
-
-
-@pytest.fixture
-def woh():
-    b = WohBackend()
-    yield b
-    b.stop()
-
-
-def control(obj) -> str:
-    return "c:" + json.dumps(obj)
+from wsutil import (SETTLE, WohBackend, close_content, closed, connect, control, no_message, publish, recv, run,
+                    woh, ws_item)
 
 
 def do_commands(woh):

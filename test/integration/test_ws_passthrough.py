@@ -4,13 +4,12 @@ ping/pong, close codes in both directions, refusals and failures, and the `grip`
 marked gripd_only."""
 
 import asyncio
-import json
 
 import pytest
 import websockets
 
 from harness.proxy import dead_port
-from wsutil import RawWs, SETTLE, WsBackend, closed, connect, no_message, publish, recv, run, ws_item
+from wsutil import RawWs, SETTLE, WsBackend, closed, connect, control, no_message, publish, recv, run, ws_item
 
 
 @pytest.fixture
@@ -18,10 +17,6 @@ def wsb():
     b = WsBackend()
     yield b
     b.stop()
-
-
-def control(obj) -> str:
-    return "c:" + json.dumps(obj)
 
 
 def test_echo_text_and_binary(wsb, start_proxy):

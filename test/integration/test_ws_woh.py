@@ -11,14 +11,7 @@ import websockets
 
 from harness.backend import Response
 from wsutil import (EVENTS_TYPE, RawWs, SETTLE, WohBackend, close_content, closed, connect, decode_events,
-                    encode_events, no_message, publish, recv, run, ws_item, Forwarder)
-
-
-@pytest.fixture
-def woh():
-    b = WohBackend()
-    yield b
-    b.stop()
+                    encode_events, no_message, publish, recv, run, woh, ws_item, Forwarder)
 
 
 @pytest.fixture

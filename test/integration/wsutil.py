@@ -30,6 +30,7 @@ import time
 import urllib.request
 from typing import Callable, List, Optional, Tuple, Union
 
+import pytest
 import websockets
 
 from harness.backend import Backend, Response
@@ -39,6 +40,11 @@ from harness.proxy import IS_PUSHPIN
 SETTLE = 1.0 if IS_PUSHPIN else 0.2
 
 EVENTS_TYPE = "application/websocket-events"
+
+
+def control(obj) -> str:
+    """A GRIP control message: `c:` + JSON."""
+    return "c:" + json.dumps(obj)
 
 
 # --- WebSocket-over-HTTP events -------------------------------------------------------
@@ -203,6 +209,14 @@ class WohBackend:
     def all_events(self) -> list:
         with self._cond:
             return [e for r in self.requests for e in r.events]
+
+
+@pytest.fixture
+def woh():
+    """A WohBackend stopped after the test (a test module imports it to use it)."""
+    b = WohBackend()
+    yield b
+    b.stop()
 
 
 # --- a real WebSocket origin (passthrough) --------------------------------------------

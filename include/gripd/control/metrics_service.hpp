@@ -9,6 +9,7 @@
 #include "gripd/http/listener.hpp"
 #include "gripd/http/server_conn.hpp"
 #include "gripd/pubsub/broker.hpp"
+#include "gripd/ws/ws_stats.hpp"
 
 #include <functional>
 #include <string>
@@ -23,6 +24,7 @@ struct WorkerStatsView {
     const core::Counter* connection_minutes = nullptr;
     const grip::HoldStats* holds = nullptr;
     const pubsub::BrokerStats* broker = nullptr;
+    const ws::WsStats* ws = nullptr;
 };
 
 // Renders the exposition text for the given workers.

@@ -50,6 +50,7 @@ public:
     void on_request_body(std::string_view) override {}
     void on_request_end() override {}
     void on_client_gone() override;
+    bool has_subscription(std::string_view channel) const override;
     // The server is stopping: answer now (a long-poll gets its timeout response, a stream ends).
     virtual void stop() = 0;
 
@@ -61,9 +62,6 @@ protected:
          const std::string& prefix);
     void subscribe_all();
     void unsubscribe_all();
-    // Delivery filters named on the subscription (skip-self, skip-users, require-sub) against the
-    // hold's meta (Grip-Set-Meta) and the message's meta.
-    bool passes_filters(const pubsub::Subscription& sub, const pubsub::Message& msg) const;
     // Ends the exchange: the connection goes on with its next request (or closes).
     void end();
 

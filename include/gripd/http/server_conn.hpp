@@ -12,6 +12,7 @@
 #include "gripd/net/tcp_conn.hpp"
 
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace gripd::http {
@@ -100,7 +101,7 @@ public:
     // Protocol upgrade hand-off (WebSocket): from now on every byte the client sends, including what
     // was read after the upgrade request's head, goes to the exchange's on_raw_data, and the exchange
     // writes with send_raw. The exchange must have answered the upgrade itself (e.g. with a 101).
-    // Ends with abort_response() or close_after_flush().
+    // Ends with abort_response() or close_after_flush(). The HTTP parser is freed (no HTTP follows).
     void enter_raw_mode();
     bool is_raw() const { return raw_; }
 
@@ -132,6 +133,7 @@ private:
     void maybe_next_request();
     void resume_if_idle();
     void arm_idle();
+    void release_http_state();
 
 public:
     core::ListHook worker_link; // the worker's list of open client connections (for shutdown)
@@ -139,7 +141,8 @@ public:
 private:
     Service& service_;
     struct ConnLimit* conn_limit_ = nullptr;
-    RequestParser parser_;
+    // Reset once the connection is in raw mode: an idle WebSocket keeps no HTTP parser.
+    std::optional<RequestParser> parser_;
     std::unique_ptr<Exchange> exchange_;
     std::string pending_in_; // bytes read but not parsed yet (pipelined requests)
     std::string peer_ip_;

@@ -43,6 +43,8 @@ public:
     // A message on `sub`'s channel, in the channel's order. The subscriber may unsubscribe or end
     // itself from here.
     virtual void on_message(Subscription& sub, const MessageRef& msg) = 0;
+    // Whether it holds an active subscription to `channel` (full name; the require-sub filter).
+    virtual bool has_subscription(std::string_view channel) const = 0;
 };
 
 // One channel subscription of a Subscriber, embedded in it (no allocation to subscribe).
@@ -50,7 +52,7 @@ class Subscription : public IndexHook {
 public:
     Subscriber* owner = nullptr;
     std::string channel;              // route prefix already applied
-    std::vector<std::string> filters; // content filters (must equal an item's content-filters)
+    std::vector<std::string> filters; // as named on subscribing (see pubsub/filters.hpp)
     bool is_active() const { return is_subscribed(); }
 };
 

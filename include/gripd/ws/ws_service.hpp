@@ -8,11 +8,11 @@
 #pragma once
 
 #include "gripd/config/settings.hpp"
-#include "gripd/core/counter.hpp"
 #include "gripd/core/intrusive_list.hpp"
 #include "gripd/http/backend_pool.hpp"
 #include "gripd/proxy/ws_handler.hpp"
 #include "gripd/pubsub/broker.hpp"
+#include "gripd/ws/ws_stats.hpp"
 
 #include <cstddef>
 #include <memory>
@@ -30,19 +30,6 @@ class SessionNode {
   public:
     virtual ~SessionNode() = default;
     core::ListHook service_link;
-};
-
-// Per-worker WebSocket statistics (single writer: the worker).
-struct WsStats {
-    core::Counter connections;      // gauge: client WebSockets open (handshake done)
-    core::Counter sessions;         // gauge: sessions alive (client or backend side still active)
-    core::Counter subscriptions;    // gauge
-    core::Counter messages_in;      // client -> backend messages
-    core::Counter messages_out;     // messages written to clients (relayed and published)
-    core::Counter woh_requests;     // WebSocket-over-HTTP requests sent
-    core::Counter backend_failures; // sessions ended by a backend error (client closed with 1011)
-    core::Counter slow_clients_cut; // clients over the output cap
-    core::Counter protocol_errors;  // clients that broke RFC 6455
 };
 
 struct WsLimits {

@@ -1,0 +1,49 @@
+#include "gripd/control/metrics_service.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <string>
+
+using namespace gripd;
+
+namespace {
+bool has_line(const std::string& text, const std::string& line) {
+    return text.find("\n" + line + "\n") != std::string::npos || text.rfind(line + "\n", 0) == 0;
+}
+} // namespace
+
+TEST_CASE("metrics: WebSocket statistics are summed over workers", "[control][metrics]") {
+    ws::WsStats a, b;
+    a.connections_of(ws::WsMode::OverHttp).add(3);
+    b.connections_of(ws::WsMode::OverHttp).add(2);
+    b.connections_of(ws::WsMode::Passthrough).add(1);
+    a.messages_in.add(5);
+    b.messages_out.add(7);
+    a.deliveries.add(4);
+    b.deliveries.add(1);
+    a.backend_failures.add();
+    b.slow_clients_cut.add(2);
+    control::WorkerStatsView wa, wb;
+    wa.ws = &a;
+    wb.ws = &b;
+    std::string text = control::render_metrics({wa, wb}, "p_");
+    const char* expected[] = {
+        "# TYPE p_gripd_websocket_connections gauge",
+        "p_gripd_websocket_connections{mode=\"passthrough\"} 1",
+        "p_gripd_websocket_connections{mode=\"over_http\"} 5",
+        "p_gripd_websocket_connections{mode=\"test\"} 0",
+        "# TYPE p_gripd_websocket_messages_received_total counter",
+        "p_gripd_websocket_messages_received_total 5",
+        "p_gripd_websocket_messages_sent_total 7",
+        "p_gripd_websocket_deliveries_total 5",
+        "p_gripd_websocket_backend_failures_total 1",
+        "p_gripd_websocket_slow_clients_cut_total 2",
+        // The held-connection series keep their shape.
+        "p_gripd_held_connections{mode=\"response\"} 0",
+        "p_gripd_held_connections{mode=\"stream\"} 0",
+    };
+    for (const char* line : expected) {
+        INFO(line);
+        CHECK(has_line(text, line));
+    }
+}
