@@ -27,6 +27,9 @@ struct Server::WorkerContext {
     loop::TimerEntry tick;
     loop::TimerEntry minute;            // samples open connections for connection_minute
     core::Counter connection_minutes;
+    // Set (release) once wire() has built everything above: another worker's metrics scrape reads
+    // these objects only after seeing it (acquire), never while they are being constructed.
+    std::atomic<bool> wired{false};
 };
 
 Server::Server(const config::Settings& settings) : settings_(settings) {
@@ -69,7 +72,8 @@ bool Server::load_routes(bool initial) {
 std::vector<control::WorkerStatsView> Server::stats_views() const {
     std::vector<control::WorkerStatsView> out;
     for (const auto& ctx : contexts_) {
-        if (!ctx->proxy) continue;
+        if (!ctx->wired.load(std::memory_order_acquire)) continue; // still starting
+
         out.push_back({&ctx->proxy->requests, &ctx->proxy->connections, &ctx->connection_minutes,
                        &ctx->grip->stats(), &ctx->broker->stats(), ctx->ws ? &ctx->ws->stats() : nullptr});
     }
@@ -149,6 +153,7 @@ bool Server::start(std::string* error) {
         w.set_shutdown_barrier(&quiesced_, count);
         w.on_start([this, &ctx](loop::Worker& self) {
             wire(self, ctx);
+            ctx.wired.store(true, std::memory_order_release);
             started_.fetch_add(1);
         });
         w.set_message_handler([&ctx](loop::Worker&, loop::InboxMessage& m) {
