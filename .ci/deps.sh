@@ -13,6 +13,12 @@ if [ "${#missing[@]}" -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
 fi
 # The second WebSocket client library for the tests (Node's `ws`, pinned by package-lock.json).
+# npm from Debian only when there is none: a machine may have Node (and npm) from elsewhere, which
+# Debian's npm package would conflict with.
+if ! command -v npm >/dev/null 2>&1; then
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq npm
+fi
 if command -v npm >/dev/null 2>&1 && [ ! -d test/integration/node/node_modules/ws ]; then
     (cd test/integration/node && npm ci --silent --no-audit --no-fund) || echo "npm ci failed: the Node ws check will be skipped"
 fi
