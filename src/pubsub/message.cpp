@@ -2,6 +2,7 @@
 
 #include "gripd/core/strings.hpp"
 #include "gripd/http/serialize.hpp"
+#include "gripd/pubsub/filters.hpp"
 
 #include <algorithm>
 
@@ -150,11 +151,7 @@ MessageRef Message::create(PublishItem&& item) {
     return m;
 }
 
-const std::string* Message::meta_value(std::string_view name) const {
-    for (const auto& [k, v] : meta_)
-        if (k == name) return &v;
-    return nullptr;
-}
+const std::string* Message::meta_value(std::string_view name) const { return find_meta(meta_, name); }
 
 void Message::render_http_response(const http::Headers& hold_headers, const ResponseOptions& opts,
                                    std::string& out, std::optional<std::string_view> patched_body) const {
