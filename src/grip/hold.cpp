@@ -160,7 +160,7 @@ bool StreamHold::check_backlog() {
     unsubscribe_all();
     http::ServerConn* c = client_;
     client_ = nullptr;
-    c->abort_response();
+    c->cut_off();
     return false;
 }
 

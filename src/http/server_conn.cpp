@@ -303,6 +303,11 @@ void ServerConn::abort_response() {
     close();
 }
 
+void ServerConn::cut_off() {
+    if (exchange_) worker_.defer_delete(std::move(exchange_));
+    reset();
+}
+
 void ServerConn::respond(int status, std::string_view reason, const Headers& headers, std::string_view body) {
     send_head(status, reason, headers, static_cast<int64_t>(body.size()));
     send_body(body);

@@ -199,6 +199,19 @@ void TcpConn::close() {
     on_close(); // the handle is already closing: whatever this triggers sees it so
 }
 
+void TcpConn::reset() {
+    if (closing_) return;
+    closing_ = true;
+    timer_.disarm();
+    reading_ = false;
+    segments_.clear();
+    gathered_bytes_ = 0;
+    // uv_tcp_close_reset sets SO_LINGER 0 and closes; it refuses a handle that is shutting down.
+    if (shutting_down_ || uv_tcp_close_reset(&tcp_, &TcpConn::on_closed) != 0)
+        uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &TcpConn::on_closed);
+    on_close();
+}
+
 void TcpConn::close_after_flush() {
     if (closing_ || shutting_down_) return;
     flush(); // what this iteration gathered goes before the FIN

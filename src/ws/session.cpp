@@ -129,7 +129,7 @@ void Session::reject_bad_gateway() {
     reject_client(502, {}, h, "Error while proxying to origin.\n");
 }
 
-void Session::end_client(bool clean, bool flush, bool notify) {
+void Session::end_client(bool clean, Ending how, bool notify) {
     http::ServerConn* c = client_;
     if (!c) return;
     client_ = nullptr;
@@ -140,10 +140,11 @@ void Session::end_client(bool clean, bool flush, bool notify) {
     held_.clear();
     unsubscribe_all();
     if (accepted_) service_.mutable_stats().connections_of(mode()).sub();
-    if (flush)
-        c->close_after_flush();
-    else
-        c->abort_response();
+    switch (how) {
+    case Ending::Flush: c->close_after_flush(); break;
+    case Ending::Abort: c->abort_response(); break;
+    case Ending::Reset: c->cut_off(); break;
+    }
     if (notify) on_client_ended(clean);
 }
 
@@ -191,7 +192,7 @@ void Session::on_client_data(std::string_view data) {
             close_sent_ = true;
             client_->send_raw(f);
         }
-        end_client(false, true, true);
+        end_client(false, Ending::Flush, true);
     }
 }
 
@@ -204,7 +205,7 @@ void Session::on_frame(const Frame& frame) {
         peer_close_code_ = cp.code;
         if (close_sent_) {
             on_client_close_reply(cp.code, cp.reason);
-            end_client(true, true, true);
+            end_client(true, Ending::Flush, true);
             return;
         }
         if (detached_) {
@@ -255,7 +256,7 @@ bool Session::check_backlog() {
     LOG_DEBUG("ws", "cutting off slow WebSocket client %s (%zu bytes queued)", client_->peer().c_str(),
               client_->queued_bytes());
     service_.mutable_stats().slow_clients_cut.add();
-    end_client(false, false, true);
+    end_client(false, Ending::Reset, true);
     return false;
 }
 
@@ -276,7 +277,7 @@ void Session::close_client_with_frame(std::string_view frame, const std::shared_
     close_sent_ = true;
     if (keep_alive_) keep_alive_->timer.disarm();
     if (close_received_) {
-        end_client(true, true, true);
+        end_client(true, Ending::Flush, true);
         return;
     }
     close_timer_.arm(service_.limits().close_timeout_ms);
@@ -286,7 +287,7 @@ void Session::on_close_timer(void* p) {
     auto* self = static_cast<Session*>(p);
     if (!self->client_) return;
     LOG_DEBUG("ws", "client %s did not answer our close frame", self->client_->peer().c_str());
-    self->end_client(false, false, true);
+    self->end_client(false, Ending::Abort, true);
 }
 
 // ---- GRIP ----
@@ -516,14 +517,14 @@ void Session::stop() {
         client_->send_raw(f);
         close_sent_ = true;
     }
-    if (client_) end_client(false, true, false);
+    if (client_) end_client(false, Ending::Flush, false);
     finish();
 }
 
 void Session::finish() {
     if (finished_) return;
     finished_ = true;
-    if (client_) end_client(false, false, false);
+    if (client_) end_client(false, Ending::Abort, false);
     unsubscribe_all();
     keep_alive_.reset();
     close_timer_.disarm();

@@ -122,7 +122,7 @@ class Session : public SessionNode,
     void close_client(int code, std::string_view reason);
     void close_client_with_frame(std::string_view frame, const std::shared_ptr<const void>& keep);
     // Closes the client connection at once, without a close frame. on_client_ended(false) follows.
-    void drop_client() { end_client(false, false, true); }
+    void drop_client() { end_client(false, Ending::Abort, true); }
     bool client_close_received() const { return close_received_; }
     bool client_close_sent() const { return close_sent_; }
     int client_close_code() const { return peer_close_code_; }
@@ -185,7 +185,10 @@ class Session : public SessionNode,
     void note_activity();
     bool check_backlog();
     void deliver(const pubsub::MessageRef& msg);
-    void end_client(bool clean, bool flush, bool notify);
+    // How the client connection ends: after sending what is queued, at once, or with a reset (a
+    // client that stopped reading gets nothing more, not even what the kernel holds for it).
+    enum class Ending { Flush, Abort, Reset };
+    void end_client(bool clean, Ending how, bool notify);
     static void on_keep_alive_timer(void* self);
     static void on_close_timer(void* self);
 

@@ -335,7 +335,7 @@ def test_open_deferred_by_keep_alive_interval(woh, woh_proxy):
             if len(opens) == 1:
                 return woh.answer([], [("Keep-Alive-Interval", "1")])
             return woh.answer([("OPEN", None), ("TEXT", "m:welcome")])
-        return woh.answer([])
+        return woh.answer([e for e in r.events if e[0] == "CLOSE"])  # echo the close: no close timeout
     woh.responder = responder
 
     async def main():

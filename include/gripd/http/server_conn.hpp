@@ -94,6 +94,9 @@ public:
     void set_exchange(std::unique_ptr<Exchange> next);
     // Ends the response abnormally: the client sees a truncated response (connection closed).
     void abort_response();
+    // Like abort_response(), for a client that stopped reading: resets the connection so the bytes
+    // the kernel still holds for it are dropped rather than sent.
+    void cut_off();
     // Convenience: a complete response with a small body (e.g. errors).
     void respond(int status, std::string_view reason, const Headers& headers, std::string_view body);
     void respond_text(int status, std::string_view body);

@@ -47,6 +47,9 @@ public:
 
     // Closes now; pending writes are cancelled. Idempotent.
     void close();
+    // Closes now with a TCP reset: what the kernel still holds for the peer is dropped instead of
+    // trickling out to a client that does not read (its send buffer is freed at once).
+    void reset();
     // Sends everything queued, then a FIN; closes when the peer closes or after a short linger.
     void close_after_flush();
     bool is_closing() const { return closing_; }
