@@ -141,9 +141,15 @@ void Session::end_client(bool clean, Ending how, bool notify) {
     unsubscribe_all();
     if (accepted_) service_.mutable_stats().connections_of(mode()).sub();
     switch (how) {
-    case Ending::Flush: c->close_after_flush(); break;
-    case Ending::Abort: c->abort_response(); break;
-    case Ending::Reset: c->cut_off(); break;
+    case Ending::Flush:
+        c->close_after_flush();
+        break;
+    case Ending::Abort:
+        c->abort_response();
+        break;
+    case Ending::Reset:
+        c->cut_off();
+        break;
     }
     if (notify) on_client_ended(clean);
 }
