@@ -15,7 +15,7 @@ Hold::Hold(HoldEnv env, http::ServerConn& client, const Instruct& instruct, size
     size_t n = channels.size() < max_channels ? channels.size() : max_channels;
     if (channels.size() > n)
         LOG_DEBUG("grip", "%zu channels requested, subscribing to the first %zu", channels.size(), n);
-    subs_ = std::make_unique<pubsub::Subscription[]>(n);
+    subs_ = std::make_unique<HoldSub[]>(n);
     sub_count_ = n;
     for (size_t i = 0; i < n; ++i) {
         subs_[i].owner = this;
@@ -38,7 +38,7 @@ Hold::~Hold() {
 void Hold::subscribe_all() {
     for (size_t i = 0; i < sub_count_; ++i) {
         if (subs_[i].is_active()) continue;
-        env_.broker.subscribe(subs_[i]);
+        env_.broker.subscribe(subs_[i], subs_[i].channel);
         env_.stats.subscriptions.add();
         LOG_DEBUG("grip", "subscribe channel=%s", subs_[i].channel.c_str());
     }

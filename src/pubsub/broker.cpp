@@ -36,22 +36,21 @@ void Broker::send(int worker, InboxMessage&& msg) { workers_[static_cast<size_t>
 
 // ---- local subscriptions ----
 
-void Broker::subscribe(Subscription& sub) {
+void Broker::subscribe(Subscription& sub, std::string_view channel) {
     if (sub.is_active()) return;
-    bool first = local_.subscribe(sub, sub.channel);
+    bool first = local_.subscribe(sub, channel);
     if (first) {
         stats_.channels.add();
-        tell_owner(sub.channel, +1);
+        tell_owner(sub.channel(), +1);
     }
 }
 
 void Broker::unsubscribe(Subscription& sub) {
     if (!sub.is_active()) return;
-    bool last = local_.unsubscribe(sub);
-    if (last) {
+    local_.unsubscribe(sub, [this](const std::string& channel) {
         stats_.channels.sub();
-        tell_owner(sub.channel, -1);
-    }
+        tell_owner(channel, -1);
+    });
 }
 
 void Broker::tell_owner(const std::string& channel, int64_t delta) {

@@ -55,17 +55,28 @@ void ShardDirectory::deliver(const Channel& ch, const MessageRef& msg, std::vect
     out.push_back(std::move(d));
 }
 
+void ShardDirectory::set_last_id(Channel& ch, const std::optional<std::string>& id) {
+    if (id) {
+        if (!ch.seq) ch.seq = std::make_unique<Sequence>();
+        ch.seq->last_id = id;
+    } else if (ch.seq) {
+        ch.seq->last_id.reset();
+        if (ch.seq->waiting_by_prev_id.empty()) ch.seq.reset();
+    }
+}
+
 // Sends `msg` and then every waiting message that follows it.
 void ShardDirectory::send(Channel& ch, const MessageRef& msg, std::vector<Delivery>& out) {
     MessageRef m = msg;
     for (;;) {
-        ch.last_id = m->id();
+        set_last_id(ch, m->id());
         deliver(ch, m, out);
-        if (!m->id() || ch.waiting_by_prev_id.empty()) return;
-        auto it = ch.waiting_by_prev_id.find(*m->id());
-        if (it == ch.waiting_by_prev_id.end()) return;
+        if (!m->id() || ch.seq->waiting_by_prev_id.empty()) return;
+        auto& waiting = ch.seq->waiting_by_prev_id;
+        auto it = waiting.find(*m->id());
+        if (it == waiting.end()) return;
         m = std::move(it->second.msg);
-        ch.waiting_by_prev_id.erase(it); // its WaitRef goes stale
+        waiting.erase(it); // its WaitRef goes stale
     }
 }
 
@@ -82,11 +93,12 @@ std::vector<Delivery> ShardDirectory::on_publish(const MessageRef& msg, uint64_t
         return out;
     }
     const auto& prev = msg->prev_id();
-    if (ch.last_id && prev && *ch.last_id != *prev) {
-        if (ch.waiting_by_prev_id.count(*prev)) return out;                  // one waiter per prev-id
-        if (ch.waiting_by_prev_id.size() >= config_.pending_max) return out; // too many gaps
+    if (ch.seq && ch.seq->last_id && prev && *ch.seq->last_id != *prev) {
+        auto& waiting = ch.seq->waiting_by_prev_id;
+        if (waiting.count(*prev)) return out;                  // one waiter per prev-id
+        if (waiting.size() >= config_.pending_max) return out; // too many gaps
         uint64_t serial = next_serial_++;
-        ch.waiting_by_prev_id.emplace(*prev, Waiting{msg, serial});
+        waiting.emplace(*prev, Waiting{msg, serial});
         waiting_by_time_.push_back(WaitRef{now, serial, msg->channel(), *prev});
         return out;
     }
@@ -102,10 +114,10 @@ std::vector<Delivery> ShardDirectory::expire(uint64_t now) {
         WaitRef& ref = waiting_by_time_.front();
         auto cit = channels_.find(ref.channel);
         Waiting* w = nullptr;
-        if (cit != channels_.end()) {
-            auto wit = cit->second.waiting_by_prev_id.find(ref.prev_id);
-            if (wit != cit->second.waiting_by_prev_id.end() && wit->second.serial == ref.serial)
-                w = &wit->second;
+        if (cit != channels_.end() && cit->second.seq) {
+            auto& waiting = cit->second.seq->waiting_by_prev_id;
+            auto wit = waiting.find(ref.prev_id);
+            if (wit != waiting.end() && wit->second.serial == ref.serial) w = &wit->second;
         }
         if (!w) { // released or forgotten already
             waiting_by_time_.pop_front();
@@ -113,7 +125,7 @@ std::vector<Delivery> ShardDirectory::expire(uint64_t now) {
         }
         if (ref.time + config_.message_wait_ms > now) break;
         MessageRef m = std::move(w->msg);
-        cit->second.waiting_by_prev_id.erase(ref.prev_id);
+        cit->second.seq->waiting_by_prev_id.erase(ref.prev_id);
         waiting_by_time_.pop_front();
         send(cit->second, m, out);
     }
@@ -159,7 +171,7 @@ SubscriberChange ShardDirectory::on_subscribe_delta(std::string_view channel, ui
 
 void ShardDirectory::recover() {
     for (auto& [name, ch] : channels_)
-        ch.last_id.reset();
+        set_last_id(ch, std::nullopt);
 }
 
 std::vector<uint32_t> ShardDirectory::workers_of(std::string_view channel) const {
@@ -172,12 +184,12 @@ std::vector<uint32_t> ShardDirectory::workers_of(std::string_view channel) const
 
 const std::string* ShardDirectory::last_id(std::string_view channel) const {
     const Channel* ch = find(channel);
-    return ch && ch->last_id ? &*ch->last_id : nullptr;
+    return ch && ch->seq && ch->seq->last_id ? &*ch->seq->last_id : nullptr;
 }
 
 size_t ShardDirectory::pending_count(std::string_view channel) const {
     const Channel* ch = find(channel);
-    return ch ? ch->waiting_by_prev_id.size() : 0;
+    return ch && ch->seq ? ch->seq->waiting_by_prev_id.size() : 0;
 }
 
 } // namespace gripd::pubsub

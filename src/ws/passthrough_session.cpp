@@ -24,11 +24,10 @@ bool is_handshake_header(std::string_view name) {
 
 PassthroughSession::PassthroughSession(WsService& service, http::ServerConn& client,
                                        std::shared_ptr<const config::RouteTable> routes,
-                                       const config::Route& route, bool trusted, std::string accept,
-                                       http::RequestHead& head, size_t target_index)
-    : Session(service, client, std::move(routes), route, trusted, std::move(accept),
-              FrameParser::Limits{service.limits().max_frame, 0}),
-      target_index_(target_index), head_(std::make_unique<http::RequestHead>(std::move(head))) {}
+                                       const config::Route& route, bool trusted, http::RequestHead& head,
+                                       size_t target_index)
+    : Session(service, client, std::move(routes), route, trusted), target_index_(target_index),
+      head_(std::make_unique<http::RequestHead>(std::move(head))) {}
 
 PassthroughSession::~PassthroughSession() {
     if (backend_ && !service_.is_destroying()) backend_->detach();
@@ -90,8 +89,9 @@ void PassthroughSession::on_ws_open(http::ResponseHead& head) {
     negotiate_grip(head.headers, out);
     subscribe_implicit(route_.targets[target_index_]);
     log_access(101);
+    std::string key = client_key(*head_);
     head_.reset();
-    accept_client(out);
+    accept_client(out, key);
 }
 
 void PassthroughSession::on_ws_rejected(http::ResponseHead& head, std::string&& body) {

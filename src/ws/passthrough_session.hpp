@@ -16,7 +16,7 @@ class PassthroughSession final : public Session, public BackendWsUser {
   public:
     PassthroughSession(WsService& service, http::ServerConn& client,
                        std::shared_ptr<const config::RouteTable> routes, const config::Route& route,
-                       bool trusted, std::string accept, http::RequestHead& head, size_t target_index);
+                       bool trusted, http::RequestHead& head, size_t target_index);
     ~PassthroughSession() override;
 
     void start() override;
@@ -42,6 +42,7 @@ class PassthroughSession final : public Session, public BackendWsUser {
     void on_publish_close() override;
     void on_client_drained() override;
     bool relay_in_progress() const override { return relaying_; }
+    FrameParser::Limits frame_limits() const override { return {service_.limits().max_frame, 0}; }
 
     void connect();
     void relay_data_frame(const Frame& frame);

@@ -78,12 +78,9 @@ void ClientLink::on_raw_data(std::string_view data) {
 // ---- Session ----
 
 Session::Session(WsService& service, http::ServerConn& client,
-                 std::shared_ptr<const config::RouteTable> routes, const config::Route& route, bool trusted,
-                 std::string accept, FrameParser::Limits limits)
-    : service_(service), routes_(std::move(routes)), route_(route), trusted_(trusted), client_(&client),
-      parser_(*this, FrameParser::Role::Server, limits), accept_(std::move(accept)) {
+                 std::shared_ptr<const config::RouteTable> routes, const config::Route& route, bool trusted)
+    : service_(service), routes_(std::move(routes)), route_(route), trusted_(trusted), client_(&client) {
     service_.mutable_stats().sessions.add();
-    close_timer_.init(&service_.worker().timers(), this, &Session::on_close_timer);
 }
 
 Session::~Session() {
@@ -91,14 +88,18 @@ Session::~Session() {
     if (link_) link_->detach();
 }
 
-bool Session::accept_client(const http::Headers& headers) {
+std::string Session::client_key(const http::RequestHead& head) {
+    const std::string* key = head.headers.get("Sec-WebSocket-Key");
+    return key ? *key : std::string();
+}
+
+bool Session::accept_client(const http::Headers& headers, std::string_view client_key) {
     if (!client_) return false;
     std::string out = "HTTP/1.1 101 Switching Protocols\r\n";
     http::serialize_headers(headers, out);
     out += "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ";
-    out += accept_;
+    out += accept_key(client_key);
     out += "\r\n\r\n";
-    std::string().swap(accept_);
     accepted_ = true;
     service_.mutable_stats().connections_of(mode()).add();
     client_->send_raw(out);
@@ -135,7 +136,7 @@ void Session::end_client(bool clean, Ending how, bool notify) {
     client_ = nullptr;
     if (link_) link_->detach();
     link_ = nullptr;
-    close_timer_.disarm();
+    if (close_timer_) close_timer_->disarm();
     if (keep_alive_) keep_alive_->timer.disarm();
     held_.clear();
     unsubscribe_all();
@@ -160,7 +161,7 @@ void Session::on_client_gone() {
     http::ServerConn* c = client_;
     if (!c) return;
     client_ = nullptr;
-    close_timer_.disarm();
+    if (close_timer_) close_timer_->disarm();
     if (keep_alive_) keep_alive_->timer.disarm();
     held_.clear();
     unsubscribe_all();
@@ -186,15 +187,23 @@ void Session::resume_client() {
 
 void Session::on_client_data(std::string_view data) {
     if (!client_ || close_received_) return; // nothing may follow a close frame
-    parser_.feed(data.data(), data.size());
+    if (!parser_) {
+        FrameParser::Handler& handler = *this; // a protected base: convert here, not in make_unique
+        parser_ = std::make_unique<FrameParser>(handler, FrameParser::Role::Server, frame_limits());
+    }
+    parser_->feed(data.data(), data.size());
     if (!client_ || finished_) return;
-    if (parser_.state() == FrameParser::State::Error) {
+    if (parser_->state() == FrameParser::State::Ok) {
+        if (parser_->is_idle() && !parser_->in_message()) parser_.reset();
+        return;
+    }
+    if (parser_->state() == FrameParser::State::Error) {
         service_.mutable_stats().protocol_errors.add();
         LOG_DEBUG("ws", "client %s broke the protocol: %s (closing with %d)", client_->peer().c_str(),
-                  parser_.error_message(), parser_.error_code());
+                  parser_->error_message(), parser_->error_code());
         if (!close_sent_) {
             std::string f;
-            append_frame(f, WsOpcode::Close, close_payload(parser_.error_code(), ""));
+            append_frame(f, WsOpcode::Close, close_payload(parser_->error_code(), ""));
             close_sent_ = true;
             client_->send_raw(f);
         }
@@ -286,7 +295,11 @@ void Session::close_client_with_frame(std::string_view frame, const std::shared_
         end_client(true, Ending::Flush, true);
         return;
     }
-    close_timer_.arm(service_.limits().close_timeout_ms);
+    if (!close_timer_) {
+        close_timer_ = std::make_unique<loop::TimerEntry>();
+        close_timer_->init(&service_.worker().timers(), this, &Session::on_close_timer);
+    }
+    close_timer_->arm(service_.limits().close_timeout_ms);
 }
 
 void Session::on_close_timer(void* p) {
@@ -300,7 +313,7 @@ void Session::on_close_timer(void* p) {
 
 void Session::subscribe(const std::string& channel, std::vector<std::string> filters, bool implicit) {
     for (const auto& s : subs_)
-        if (s->channel == channel) return;
+        if (s->is_active() && s->channel() == channel) return;
     if (subs_.size() >= static_cast<size_t>(service_.settings().connection_subscription_max)) {
         LOG_DEBUG("ws", "subscription to %s ignored: connection already has %zu", channel.c_str(),
                   subs_.size());
@@ -308,10 +321,9 @@ void Session::subscribe(const std::string& channel, std::vector<std::string> fil
     }
     auto s = std::make_unique<Sub>();
     s->owner = this;
-    s->channel = channel;
     s->filters = std::move(filters);
     s->implicit = implicit;
-    service_.broker().subscribe(*s);
+    service_.broker().subscribe(*s, channel);
     service_.mutable_stats().subscriptions.add();
     LOG_DEBUG("ws", "subscribe channel=%s", channel.c_str());
     subs_.push_back(std::move(s));
@@ -346,7 +358,7 @@ void Session::apply_control(std::string_view json) {
     case ControlMessage::Type::Unsubscribe: {
         std::string channel = route_.prefix + m->channel;
         for (auto it = subs_.begin(); it != subs_.end(); ++it) {
-            if ((*it)->channel != channel || (*it)->implicit) continue;
+            if (!(*it)->is_active() || (*it)->channel() != channel || (*it)->implicit) continue;
             if ((*it)->is_active()) {
                 service_.broker().unsubscribe(**it);
                 service_.mutable_stats().subscriptions.sub();
@@ -466,7 +478,7 @@ void Session::relay_backend_message(WsOpcode type, std::string_view data) {
 
 bool Session::has_subscription(std::string_view channel) const {
     for (const auto& s : subs_)
-        if (s->is_active() && s->channel == channel) return true;
+        if (s->is_active() && s->channel() == channel) return true;
     return false;
 }
 
@@ -533,7 +545,7 @@ void Session::finish() {
     if (client_) end_client(false, Ending::Abort, false);
     unsubscribe_all();
     keep_alive_.reset();
-    close_timer_.disarm();
+    if (close_timer_) close_timer_->disarm();
     service_.mutable_stats().sessions.sub();
     service_.release(*this);
 }

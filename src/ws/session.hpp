@@ -50,9 +50,8 @@ class Session : public SessionNode,
                 public pubsub::Subscriber,
                 protected FrameParser::Handler {
   public:
-    // `accept` is the Sec-WebSocket-Accept value answering the client's key.
     Session(WsService& service, http::ServerConn& client, std::shared_ptr<const config::RouteTable> routes,
-            const config::Route& route, bool trusted, std::string accept, FrameParser::Limits limits);
+            const config::Route& route, bool trusted);
     ~Session() override;
     Session(const Session&) = delete;
     Session& operator=(const Session&) = delete;
@@ -98,9 +97,13 @@ class Session : public SessionNode,
     virtual bool relay_in_progress() const { return false; }
 
     // --- the client endpoint ---
-    // Answers the handshake with 101 (Upgrade, Connection, Sec-WebSocket-Accept plus `headers`),
-    // enters raw mode and makes the implicit subscriptions. False if the client is gone.
-    bool accept_client(const http::Headers& headers);
+    // The size limits for the client's frames and messages.
+    virtual FrameParser::Limits frame_limits() const = 0;
+    // Answers the handshake with 101 (Upgrade, Connection, Sec-WebSocket-Accept for the client's
+    // Sec-WebSocket-Key, plus `headers`) and enters raw mode. False if the client is gone.
+    bool accept_client(const http::Headers& headers, std::string_view client_key);
+    // The request's Sec-WebSocket-Key (checked by the WsService before any session exists).
+    static std::string client_key(const http::RequestHead& head);
     // Refuses the handshake with this response and ends the client connection.
     void reject_client(int status, std::string_view reason, const http::Headers& headers,
                        std::string_view body);
@@ -194,13 +197,13 @@ class Session : public SessionNode,
 
     http::ServerConn* client_;
     ClientLink* link_ = nullptr;
-    FrameParser parser_;
+    // Only while the client's input is mid-frame or mid-message: an idle socket holds none.
+    std::unique_ptr<FrameParser> parser_;
     std::vector<std::unique_ptr<Sub>> subs_;
     pubsub::Meta meta_; // set-meta control messages: what the subscriptions' filters see
     std::unique_ptr<KeepAlive> keep_alive_;
     std::vector<pubsub::MessageRef> held_; // publishes waiting for a relayed message to end
-    loop::TimerEntry close_timer_;
-    std::string accept_; // Sec-WebSocket-Accept, until the 101 is sent
+    std::unique_ptr<loop::TimerEntry> close_timer_; // once our close frame is out
     std::string message_prefix_;
     int peer_close_code_ = -1;
     bool accepted_ = false;

@@ -26,9 +26,8 @@ std::string percent_decode(std::string_view s) {
 
 TestSession::TestSession(WsService& service, http::ServerConn& client,
                          std::shared_ptr<const config::RouteTable> routes, const config::Route& route,
-                         std::string accept, const http::RequestHead& head)
-    : Session(service, client, std::move(routes), route, false, std::move(accept),
-              FrameParser::Limits{service.limits().max_frame, service.limits().max_frame}),
+                         const http::RequestHead& head)
+    : Session(service, client, std::move(routes), route, false), key_(client_key(head)),
       path_(test_path(route, head.target)), channel_(channel_param(head.target)) {}
 
 std::string TestSession::test_path(const config::Route& route, std::string_view target) {
@@ -69,7 +68,7 @@ void TestSession::start() {
     config::Target implicit;
     implicit.subscriptions.push_back(route_.prefix + channel_);
     subscribe_implicit(implicit);
-    accept_client(http::Headers{});
+    accept_client(http::Headers{}, key_);
 }
 
 void TestSession::on_client_frame(const Frame& f) {

@@ -13,7 +13,7 @@ class TestSession final : public Session {
   public:
     TestSession(WsService& service, http::ServerConn& client,
                 std::shared_ptr<const config::RouteTable> routes, const config::Route& route,
-                std::string accept, const http::RequestHead& head);
+                const http::RequestHead& head);
 
     void start() override;
     WsMode mode() const override { return WsMode::Test; }
@@ -28,7 +28,11 @@ class TestSession final : public Session {
     void on_client_ended(bool clean) override;
     void on_detach() override {}
     void on_publish_close() override {}
+    FrameParser::Limits frame_limits() const override {
+        return {service_.limits().max_frame, service_.limits().max_frame};
+    }
 
+    std::string key_; // Sec-WebSocket-Key, answered in start()
     std::string path_;
     std::string channel_;
     std::string message_; // a fragmented message in progress

@@ -71,10 +71,9 @@ struct WohSession::Request {
 
 WohSession::WohSession(WsService& service, http::ServerConn& client,
                        std::shared_ptr<const config::RouteTable> routes, const config::Route& route,
-                       bool trusted, std::string accept, http::RequestHead& head, size_t target_index)
-    : Session(service, client, std::move(routes), route, trusted, std::move(accept),
-              FrameParser::Limits{service.limits().max_message, service.limits().max_message}),
-      target_index_(target_index), head_(std::make_unique<http::RequestHead>(std::move(head))) {
+                       bool trusted, http::RequestHead& head, size_t target_index)
+    : Session(service, client, std::move(routes), route, trusted), target_index_(target_index),
+      head_(std::make_unique<http::RequestHead>(std::move(head))) {
     std::string cid = make_connection_id();
     std::snprintf(cid_, sizeof(cid_), "%s", cid.c_str());
     timer_.init(&service_.worker().timers(), this, &WohSession::on_timer);
@@ -486,8 +485,9 @@ bool WohSession::accept(const http::Headers& response_headers) {
     negotiate_grip(response_headers, out);
     subscribe_implicit(route_.targets[target_index_]);
     log_access(101);
+    std::string key = client_key(*head_);
     head_.reset(); // the handshake is answered: what remains is in request_head_
-    return accept_client(out) && !is_finished();
+    return accept_client(out, key) && !is_finished();
 }
 
 void WohSession::process_events(std::vector<Event>& events, size_t first, Request& r) {

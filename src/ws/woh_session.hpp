@@ -17,8 +17,7 @@ namespace gripd::ws {
 class WohSession final : public Session, public http::BackendUser {
   public:
     WohSession(WsService& service, http::ServerConn& client, std::shared_ptr<const config::RouteTable> routes,
-               const config::Route& route, bool trusted, std::string accept, http::RequestHead& head,
-               size_t target_index);
+               const config::Route& route, bool trusted, http::RequestHead& head, size_t target_index);
     ~WohSession() override;
 
     void start() override;
@@ -50,6 +49,9 @@ class WohSession final : public Session, public http::BackendUser {
     void on_publish_close() override;
     void on_refresh() override;
     void on_client_drained() override;
+    FrameParser::Limits frame_limits() const override {
+        return {service_.limits().max_message, service_.limits().max_message};
+    }
 
     bool prepare_target(); // headers and path for target_index_
     bool need_update() const;

@@ -48,17 +48,14 @@ std::unique_ptr<http::Exchange> WsService::start_websocket(http::ServerConn& cli
         if (!client.is_closing()) client.close_after_flush();
         return nullptr;
     }
-    std::string accept = accept_key(*head.headers.get("Sec-WebSocket-Key"));
     std::unique_ptr<Session> session;
     if (route.targets[index].type == config::TargetType::Test) {
-        session =
-            std::make_unique<TestSession>(*this, client, std::move(routes), route, std::move(accept), head);
+        session = std::make_unique<TestSession>(*this, client, std::move(routes), route, head);
     } else if (route.targets[index].over_http) {
-        session = std::make_unique<WohSession>(*this, client, std::move(routes), route, trusted,
-                                               std::move(accept), head, index);
+        session = std::make_unique<WohSession>(*this, client, std::move(routes), route, trusted, head, index);
     } else {
-        session = std::make_unique<PassthroughSession>(*this, client, std::move(routes), route, trusted,
-                                                       std::move(accept), head, index);
+        session = std::make_unique<PassthroughSession>(*this, client, std::move(routes), route, trusted, head,
+                                                       index);
     }
     auto link = std::make_unique<ClientLink>(session.get());
     session->set_link(link.get());

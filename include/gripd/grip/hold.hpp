@@ -67,7 +67,10 @@ protected:
 
     HoldEnv env_;
     http::ServerConn* client_;
-    std::unique_ptr<pubsub::Subscription[]> subs_;
+    struct HoldSub : pubsub::Subscription {
+        std::string channel; // route prefix applied; kept to subscribe again
+    };
+    std::unique_ptr<HoldSub[]> subs_;
     size_t sub_count_ = 0;
     std::vector<std::pair<std::string, std::string>> meta_; // Grip-Set-Meta / hold.meta
     loop::TimerEntry timer_;

@@ -51,9 +51,11 @@ public:
 class Subscription : public IndexHook {
 public:
     Subscriber* owner = nullptr;
-    std::string channel;              // route prefix already applied
     std::vector<std::string> filters; // as named on subscribing (see pubsub/filters.hpp)
     bool is_active() const { return is_subscribed(); }
+    // The full channel name (route prefix applied), kept once by the worker's channel index.
+    // Only while is_active().
+    const std::string& channel() const { return ChannelIndex<Subscription>::channel_of(*this); }
 };
 
 // The items of one publish request that belong to one shard owner.
@@ -80,7 +82,8 @@ public:
     Broker& operator=(const Broker&) = delete;
     ~Broker();
 
-    void subscribe(Subscription& sub);
+    // No-op if `sub` is active already.
+    void subscribe(Subscription& sub, std::string_view channel);
     void unsubscribe(Subscription& sub);
 
     // Renders and routes the items to their shard owners. `done` runs on this worker once every

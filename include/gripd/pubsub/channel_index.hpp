@@ -64,8 +64,9 @@ template <class T> class ChannelIndex {
     }
 
     // Removes `sub` from its channel (no-op returning false if not subscribed). Returns true when it
-    // was the channel's last local subscription.
-    bool unsubscribe(T& sub) {
+    // was the channel's last local subscription; then on_last(channel name) runs first, while the
+    // name still exists.
+    template <class OnLast> bool unsubscribe(T& sub, OnLast&& on_last) {
         IndexHook& h = sub;
         if (!h.entry_) return false;
         Entry& e = *static_cast<Entry*>(h.entry_);
@@ -73,8 +74,12 @@ template <class T> class ChannelIndex {
         h.entry_ = nullptr;
         --subscriptions_;
         bool last = --e.count == 0;
+        if (last) on_last(*e.name);
         if (last && e.walks == 0) erase(e);
         return last;
+    }
+    bool unsubscribe(T& sub) {
+        return unsubscribe(sub, [](const std::string&) {});
     }
 
     // The channel `sub` is subscribed to. Precondition: sub.is_subscribed().

@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -86,10 +87,15 @@ class ShardDirectory {
         MessageRef msg;
         uint64_t serial;
     };
-    struct Channel {
-        std::vector<WorkerCount> workers; // ascending by worker, counts > 0, never empty
+    // Only channels published to with ids need this: allocated on the first id, so a channel
+    // table of many quiet channels (one per WebSocket, say) stays small.
+    struct Sequence {
         std::optional<std::string> last_id;
         std::unordered_map<std::string, Waiting> waiting_by_prev_id;
+    };
+    struct Channel {
+        std::vector<WorkerCount> workers; // ascending by worker, counts > 0, never empty
+        std::unique_ptr<Sequence> seq;
     };
     struct WaitRef {
         uint64_t time;
@@ -105,6 +111,7 @@ class ShardDirectory {
 
     const Channel* find(std::string_view channel) const;
     void send(Channel& ch, const MessageRef& msg, std::vector<Delivery>& out);
+    static void set_last_id(Channel& ch, const std::optional<std::string>& id);
     void deliver(const Channel& ch, const MessageRef& msg, std::vector<Delivery>& out);
     bool is_duplicate(const Message& msg, uint64_t now);
     void age_id_cache(uint64_t now);

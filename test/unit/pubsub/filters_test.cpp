@@ -31,7 +31,6 @@ struct Sub {
     Subscription sub;
     explicit Sub(std::vector<std::string> filters) {
         sub.owner = &owner;
-        sub.channel = "c";
         sub.filters = std::move(filters);
     }
 };
