@@ -21,6 +21,8 @@ Hold::Hold(HoldEnv env, http::ServerConn& client, const Instruct& instruct, size
         subs_[i].owner = this;
         subs_[i].channel = prefix + channels[i].name;
         subs_[i].filters = channels[i].filters;
+        subs_[i].format = instruct.hold == HoldMode::Stream ? pubsub::Subscription::Format::HttpStream
+                                                            : pubsub::Subscription::Format::HttpResponse;
     }
 }
 
@@ -64,6 +66,11 @@ void Hold::end() {
     http::ServerConn* c = client_;
     client_ = nullptr;
     if (c) c->end_response();
+}
+
+void Hold::log_content_filter_mismatch(const pubsub::Message& msg) const {
+    LOG_DEBUG("grip", "content filter mismatch on channel %s: ending the held request from %s",
+              msg.channel().c_str(), client_ ? client_->peer().c_str() : "-");
 }
 
 // ---- ResponseHold ----
@@ -123,6 +130,17 @@ void ResponseHold::on_message(pubsub::Subscription& sub, const pubsub::MessageRe
     c->end_response();
 }
 
+void ResponseHold::on_content_filter_mismatch(pubsub::Subscription& /*sub*/, const pubsub::MessageRef& msg) {
+    const auto* part = msg->http_response();
+    if (!client_ || !part) return;
+    log_content_filter_mismatch(*msg);
+    timer_.disarm();
+    unsubscribe_all();
+    http::ServerConn* c = client_;
+    client_ = nullptr;
+    c->respond_text(502, "Error while proxying to origin.\n");
+}
+
 // ---- StreamHold ----
 
 StreamHold::StreamHold(HoldEnv env, http::ServerConn& client, Instruct&& instruct, size_t max_channels,
@@ -170,6 +188,12 @@ void StreamHold::on_keep_alive(void* p) {
     self->client_->send_body(self->keep_alive_->data);
     self->timer_.arm(static_cast<uint64_t>(self->keep_alive_->timeout) * 1000);
     self->check_backlog();
+}
+
+void StreamHold::on_content_filter_mismatch(pubsub::Subscription& /*sub*/, const pubsub::MessageRef& msg) {
+    if (!client_ || !msg->http_stream()) return;
+    log_content_filter_mismatch(*msg);
+    end();
 }
 
 void StreamHold::on_message(pubsub::Subscription& sub, const pubsub::MessageRef& msg) {

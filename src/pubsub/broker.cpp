@@ -9,11 +9,21 @@ namespace gripd::pubsub {
 using loop::InboxMessage;
 
 namespace {
+// Compares the content filters of the format `sub` delivers (an item without that format is not
+// delivered to it anyway).
 bool filters_match(const Subscription& sub, const Message& msg) {
     const std::optional<std::vector<std::string>>* wanted = nullptr;
-    if (auto* s = msg.http_stream()) wanted = &s->content_filters;
-    else if (auto* r = msg.http_response()) wanted = &r->content_filters;
-    else if (auto* w = msg.ws_message()) wanted = &w->content_filters;
+    switch (sub.format) {
+    case Subscription::Format::HttpResponse:
+        if (auto* r = msg.http_response()) wanted = &r->content_filters;
+        break;
+    case Subscription::Format::HttpStream:
+        if (auto* s = msg.http_stream()) wanted = &s->content_filters;
+        break;
+    case Subscription::Format::WsMessage:
+        if (auto* w = msg.ws_message()) wanted = &w->content_filters;
+        break;
+    }
     if (!wanted || !*wanted) return true;
     return content_filters_match(sub.filters, **wanted);
 }
@@ -71,6 +81,7 @@ void Broker::deliver_local(const MessageRef& msg) {
     local_.for_each(msg->channel(), [&](Subscription& sub) {
         if (!filters_match(sub, *msg)) {
             stats_.deliveries_skipped.add();
+            sub.owner->on_content_filter_mismatch(sub, msg);
             return;
         }
         stats_.messages_delivered.add();

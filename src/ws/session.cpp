@@ -322,6 +322,7 @@ void Session::subscribe(const std::string& channel, std::vector<std::string> fil
     auto s = std::make_unique<Sub>();
     s->owner = this;
     s->filters = std::move(filters);
+    s->format = pubsub::Subscription::Format::WsMessage;
     s->implicit = implicit;
     service_.broker().subscribe(*s, channel);
     service_.mutable_stats().subscriptions.add();

@@ -25,7 +25,7 @@ import pytest
 
 from harness import raw
 from harness.backend import Response
-from griputil import (StreamClient, grip_header_names, hold, hs_item, hr_item, publish, sync_stream,
+from griputil import (StreamClient, grip_header_names, hold, hs_item, hr_item, item, publish, sync_stream,
                       after_sync)
 
 INSTRUCT = "application/grip-instruct"
@@ -115,6 +115,58 @@ def test_grip_channel_filter_param_and_set_meta(proxy, backend):
     n.wait_body(b"anon\n")
     assert after_sync(c) == b"bob\nanon\n"
     assert after_sync(n) == b"self\nbob\nanon\n"
+
+
+def cf_item(channel, stream=None, stream_filters=None, response=None, response_filters=None) -> dict:
+    """An item with http-stream and/or http-response formats, each with optional content-filters."""
+    formats = {}
+    if stream is not None:
+        formats["http-stream"] = {"content": stream}
+        if stream_filters is not None:
+            formats["http-stream"]["content-filters"] = stream_filters
+    if response is not None:
+        formats["http-response"] = {"body": response}
+        if response_filters is not None:
+            formats["http-response"]["content-filters"] = response_filters
+    return item(channel, formats)
+
+
+def test_content_filters_of_another_format_do_not_matter(proxy, backend):
+    """A hold compares its subscription's content filters with the `content-filters` of the
+    format it delivers only: here the http-stream format's filters do not concern a response."""
+    backend.route("/r", Response(200, b"", [("Grip-Hold", "response"), ("Grip-Channel", "cf")]))
+    r = hold(proxy, backend, "/r")
+    publish(proxy, [cf_item("cf", stream="s\n", stream_filters=["var-subst"], response="released")])
+    assert r.wait_complete() == b"released"
+    assert r.head.status == 200
+
+
+def test_content_filter_mismatch_fails_a_response_hold(proxy, backend):
+    """Pushpin 1.36 answers a held request 502 when a publish's content filters differ from the
+    subscription's (here: the item asks for var-subst, the channel has none)."""
+    backend.route("/r", Response(200, b"", [("Grip-Hold", "response"), ("Grip-Channel", "cf")]))
+    r = hold(proxy, backend, "/r")
+    publish(proxy, [cf_item("cf", response="x", response_filters=["var-subst"])])
+    assert r.wait_complete() == BAD_GATEWAY_BODY
+    assert r.head.status == 502
+
+
+def test_content_filter_mismatch_ends_a_stream(proxy, backend):
+    """Items without content-filters, or with the subscription's, are delivered; one with other
+    content filters ends the stream cleanly (pushpin 1.36), on either side of the comparison."""
+    backend.route("/plain", Response(200, b"", [("Grip-Hold", "stream"), ("Grip-Channel", "cf")]))
+    backend.route("/vs", Response(200, b"", [("Grip-Hold", "stream"), ("Grip-Channel", "cf; filter=var-subst")]))
+    plain = hold(proxy, backend, "/plain", stream=True)
+    vs = hold(proxy, backend, "/vs", stream=True)
+    sync_stream(proxy, "cf", [plain, vs])
+    publish(proxy, [cf_item("cf", stream="absent\n")])
+    publish(proxy, [cf_item("cf", stream="empty\n", stream_filters=[])])
+    publish(proxy, [cf_item("cf", stream="vs\n", stream_filters=["var-subst"])])
+    publish(proxy, [cf_item("cf", stream="after\n")])
+    plain.wait_complete()
+    vs.wait_complete()
+    assert after_sync(plain) == b"absent\nempty\n"
+    assert after_sync(vs) == b"absent\n"  # "empty" ended it: [] is not [var-subst]
 
 
 def test_grip_channel_prev_id_param_accepted(proxy, backend):

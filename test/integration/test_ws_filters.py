@@ -176,6 +176,20 @@ def test_content_filters_compare_only_content_filters(woh, start_proxy):
                ["content only"])
 
 
+def test_content_filters_of_other_formats_do_not_apply(woh, start_proxy):
+    """A WebSocket subscription is compared with the ws-message format's `content-filters` only: an
+    http-stream format of the same item, listed first, with filters of its own does not matter."""
+    p = start_woh(woh, start_proxy, subscribe("room"))
+
+    def both(content, ws_filters=None):
+        i = item("room", content, ws_filters)
+        i["formats"] = {"http-stream": {"content": "for streams\n", "content-filters": ["var-subst"]},
+                        **i["formats"]}
+        return i
+    deliveries(p, [both("plain"), both("filtered", ["var-subst"]), both("empty list", [])],
+               ["plain", "empty list"])
+
+
 def test_passthrough_skip_self(start_proxy):
     """The same on a WebSocket (passthrough) backend using the grip extension."""
     async def handler(ws, path):

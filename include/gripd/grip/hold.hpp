@@ -64,6 +64,8 @@ protected:
     void unsubscribe_all();
     // Ends the exchange: the connection goes on with its next request (or closes).
     void end();
+    // One log line for a publish whose content filters do not match this hold's subscription.
+    void log_content_filter_mismatch(const pubsub::Message& msg) const;
 
     HoldEnv env_;
     http::ServerConn* client_;
@@ -83,6 +85,8 @@ public:
     ~ResponseHold() override;
     void on_start() override;
     void on_message(pubsub::Subscription& sub, const pubsub::MessageRef& msg) override;
+    // Pushpin 1.36 answers the held request 502 "Error while proxying to origin.".
+    void on_content_filter_mismatch(pubsub::Subscription& sub, const pubsub::MessageRef& msg) override;
     void stop() override { on_timeout(this); }
 
 private:
@@ -101,6 +105,8 @@ public:
     void on_start() override;
     void on_message(pubsub::Subscription& sub, const pubsub::MessageRef& msg) override;
     void on_client_writable() override {}
+    // Pushpin 1.36 ends the stream (cleanly: the connection stays usable).
+    void on_content_filter_mismatch(pubsub::Subscription& sub, const pubsub::MessageRef& msg) override;
     void stop() override { end(); }
 
 private:

@@ -45,13 +45,20 @@ public:
     virtual void on_message(Subscription& sub, const MessageRef& msg) = 0;
     // Whether it holds an active subscription to `channel` (full name; the require-sub filter).
     virtual bool has_subscription(std::string_view channel) const = 0;
+    // A message whose `content-filters` differ from `sub`'s content filters. Default: skip it (as
+    // Pushpin does for WebSockets); an HTTP hold ends instead.
+    virtual void on_content_filter_mismatch(Subscription& /*sub*/, const MessageRef& /*msg*/) {}
 };
 
 // One channel subscription of a Subscriber, embedded in it (no allocation to subscribe).
 class Subscription : public IndexHook {
 public:
+    // The publish format this subscription delivers: its `content-filters` are the ones compared.
+    enum class Format : uint8_t { HttpResponse, HttpStream, WsMessage };
+
     Subscriber* owner = nullptr;
     std::vector<std::string> filters; // as named on subscribing (see pubsub/filters.hpp)
+    Format format = Format::HttpStream;
     bool is_active() const { return is_subscribed(); }
     // The full channel name (route prefix applied), kept once by the worker's channel index.
     // Only while is_active().
