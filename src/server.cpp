@@ -101,6 +101,10 @@ void Server::wire(loop::Worker& w, WorkerContext& ctx) {
     ctx.ws = std::make_unique<ws::WsService>(w, settings_, *ctx.broker, ctx.proxy->backends());
     ctx.proxy->set_ws_handler(ctx.ws.get());
     for (const auto& addr : settings_.http_ports) open_listener(w, ctx, addr, *ctx.proxy, ctx.proxy->conns(), "HTTP");
+    if (w.index() == 0)
+        for (const auto& addr : settings_.https_ports)
+            LOG_ERROR("main", "not listening on %s: https_ports (TLS for clients) is not supported yet; "
+                      "terminate TLS in front of gripd", addr.to_string().c_str());
 
     if (settings_.push_in_http_port > 0) {
         ctx.control = std::make_unique<control::ControlService>(settings_, *ctx.broker);

@@ -571,6 +571,11 @@ SettingsResult load_settings_text(std::string_view text, const std::string& conf
         result.error = config_path + ": no server ports configured (set [runner] http_port)";
         return result;
     }
+    if (s.http_ports.empty()) {
+        result.error = config_path + ": no http_port configured; gripd does not support https_ports or " +
+                       "local_ports yet (terminate TLS in front of it)";
+        return result;
+    }
     return result;
 }
 

@@ -41,7 +41,7 @@ void BackendConn::on_timer_after_connect() {
     close(); // idle too long in the pool
 }
 
-void BackendConn::on_data(const char* data, size_t len) {
+void BackendConn::on_received(const char* data, size_t len) {
     if (state_ != State::Busy || !user_) {
         close(); // an idle connection must not speak; the backend is closing or confused
         return;
@@ -67,7 +67,7 @@ void BackendConn::on_data(const char* data, size_t len) {
     }
 }
 
-void BackendConn::on_read_end(int status) {
+void BackendConn::on_received_end(int status) {
     if (state_ == State::Busy && user_ && !complete_) {
         in_feed_ = true;
         bool ended = status == UV_EOF && parser_.finish(); // a close-delimited body ends here
@@ -151,7 +151,7 @@ BackendConn* BackendPool::acquire(const BackendTarget& target, BackendUser& user
     auto* conn = new BackendConn(worker_, *this, std::move(key)); // frees itself in its close callback
     conn->user_ = &user;
     conn->state_ = BackendConn::State::Connecting;
-    conn->connect(target.host, target.port, connect_timeout_ms_);
+    conn->connect(target.host, target.port, connect_timeout_ms_, target.tls ? &*target.tls : nullptr);
     return conn->state_ == BackendConn::State::Connecting ? conn : nullptr;
 }
 

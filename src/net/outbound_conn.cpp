@@ -1,6 +1,8 @@
 #include "gripd/net/outbound_conn.hpp"
 
+#include "gripd/core/log.hpp"
 #include "gripd/loop/worker.hpp"
+#include "gripd/net/tls_client.hpp"
 
 #include <memory>
 
@@ -13,12 +15,15 @@ struct OutboundConn::DnsQuery {
     OutboundConn* conn = nullptr;
 };
 
+OutboundConn::OutboundConn(loop::Worker& worker) : TcpConn(worker) {}
+
 OutboundConn::~OutboundConn() {
     if (dns_) dns_->conn = nullptr;
 }
 
-void OutboundConn::connect(const std::string& host, int port, uint64_t timeout_ms) {
+void OutboundConn::connect(const std::string& host, int port, uint64_t timeout_ms, const TlsSettings* tls) {
     connecting_ = true;
+    if (tls) tls_settings_ = std::make_unique<TlsSettings>(*tls);
     timer().arm(timeout_ms);
     sockaddr_storage ss{};
     if (uv_ip4_addr(host.c_str(), port, reinterpret_cast<sockaddr_in*>(&ss)) == 0 ||
@@ -77,9 +82,75 @@ void OutboundConn::on_connect_done(uv_connect_t* req, int status) {
         return;
     }
     uv_tcp_nodelay(self->tcp(), 1);
-    self->timer().disarm();
-    self->connecting_ = false;
-    self->on_connected();
+    if (!self->tls_settings_) {
+        self->connected();
+        return;
+    }
+    // TLS: the handshake runs under the same connect timeout.
+    std::unique_ptr<TlsSettings> settings = std::move(self->tls_settings_);
+    self->tls_ = std::make_unique<TlsClient>(settings->server_name, settings->verify);
+    std::string out;
+    TlsClient::Status s = self->tls_->start(out);
+    if (s == TlsClient::Status::Error) {
+        self->fail_tls("starting the handshake");
+        return;
+    }
+    if (!out.empty() && !self->write(out)) return;
+    self->start_reading();
+}
+
+void OutboundConn::connected() {
+    timer().disarm();
+    connecting_ = false;
+    on_connected();
+}
+
+void OutboundConn::fail_tls(const char* when) {
+    LOG_WARN("backend", "TLS with %s failed while %s: %s", peer_ip().c_str(), when, tls_->error().c_str());
+    if (connecting_)
+        fail_connect(UV_EPROTO);
+    else
+        on_received_end(UV_EPROTO);
+}
+
+bool OutboundConn::transmit(std::string_view data, const std::shared_ptr<const void>& keep) {
+    if (!tls_) return write(data, keep);
+    std::string out;
+    if (!tls_->encrypt(data, out)) {
+        fail_tls("sending");
+        return false;
+    }
+    return write(out);
+}
+
+void OutboundConn::on_data(const char* data, size_t len) {
+    if (!tls_) {
+        on_received(data, len);
+        return;
+    }
+    std::string plain, out;
+    TlsClient::Status s = tls_->feed(std::string_view(data, len), plain, out);
+    if (!out.empty() && !write(out)) return;
+    if (s == TlsClient::Status::Error) {
+        fail_tls(connecting_ ? "shaking hands" : "receiving");
+        return;
+    }
+    if (connecting_) {
+        if (!tls_->ready()) return;
+        connected();
+        if (is_closing()) return;
+    }
+    if (!plain.empty()) on_received(plain.data(), plain.size());
+}
+
+void OutboundConn::on_read_end(int status) {
+    if (connecting_) { // the backend hung up during the TLS handshake
+        LOG_WARN("backend", "TLS with %s failed: the connection closed during the handshake",
+                 peer_ip().c_str());
+        fail_connect(status == UV_EOF ? UV_ECONNRESET : status);
+        return;
+    }
+    on_received_end(status);
 }
 
 void OutboundConn::fail_connect(int uv_status) {

@@ -129,4 +129,33 @@ http::Headers upstream_headers(const http::RequestHead& head, const ForwardConte
     return out;
 }
 
+std::string upstream_host_name(const config::Route& route, const config::Target& target,
+                               const http::Headers& client_headers) {
+    std::string_view host;
+    const std::string* client = client_headers.get("Host");
+    if (client) host = *client;
+    if (!target.host.empty()) host = target.host;
+    if (!route.as_host.empty()) host = route.as_host;
+    for (const auto& rh : route.headers)
+        if (core::iequals(rh.name, "Host")) host = rh.value;
+    host = core::trim(host);
+    if (!host.empty() && host.front() == '[') { // [v6]:port
+        size_t close = host.find(']');
+        return std::string(close == std::string_view::npos ? host.substr(1) : host.substr(1, close - 1));
+    }
+    size_t colon = host.rfind(':');
+    if (colon != std::string_view::npos && host.find(':') == colon) host = host.substr(0, colon);
+    return std::string(host);
+}
+
+http::BackendTarget backend_target(const config::Route& route, const config::Target& t,
+                                   const http::Headers& client_headers) {
+    http::BackendTarget b{t.connect_host, t.connect_port, std::nullopt};
+    if (t.ssl) {
+        std::string name = upstream_host_name(route, t, client_headers);
+        b.tls = net::TlsSettings{name.empty() ? t.connect_host : std::move(name), !t.insecure};
+    }
+    return b;
+}
+
 } // namespace gripd::proxy

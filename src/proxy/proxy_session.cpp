@@ -72,7 +72,7 @@ void ProxySession::connect_next_target() {
             }
         }
         connecting_ = true;
-        http::BackendConn* c = service_.backends().acquire(http::BackendTarget{t.connect_host, t.connect_port}, *this);
+        http::BackendConn* c = service_.backends().acquire(backend_target(route_, t, head_.headers), *this);
         if (c && connecting_ && !backend_) backend_ = c; // still connecting: ours to abandon if the client goes
         return;
     }
@@ -248,7 +248,7 @@ void ProxySession::on_backend_error(int uv_status, bool retryable) {
         const auto& t = route_.targets[target_index_];
         connecting_ = true;
         LOG_DEBUG("proxy", "retrying %s on a new connection to %s:%d", uri_.c_str(), t.connect_host.c_str(), t.connect_port);
-        http::BackendConn* c = service_.backends().acquire(http::BackendTarget{t.connect_host, t.connect_port}, *this);
+        http::BackendConn* c = service_.backends().acquire(backend_target(route_, t, head_.headers), *this);
         if (c && connecting_ && !backend_) backend_ = c;
         return;
     }

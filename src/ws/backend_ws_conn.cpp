@@ -18,18 +18,18 @@ BackendWsConn::BackendWsConn(loop::Worker& worker, BackendWsUser& user, std::str
       expected_accept_(std::move(expected_accept)), response_(*this, http::ResponseParser::Limits{}),
       frames_(*this, FrameParser::Role::Client, FrameParser::Limits{max_frame, 0}) {}
 
-BackendWsConn* BackendWsConn::start(loop::Worker& worker, BackendWsUser& user, const std::string& host,
-                                    int port, uint64_t connect_timeout_ms, std::string request,
-                                    std::string expected_accept, uint64_t max_frame) {
+BackendWsConn* BackendWsConn::start(loop::Worker& worker, BackendWsUser& user,
+                                    const http::BackendTarget& target, uint64_t connect_timeout_ms,
+                                    std::string request, std::string expected_accept, uint64_t max_frame) {
     // Frees itself in its close callback (loop/handle.hpp).
     auto* c = new BackendWsConn(worker, user, std::move(request), std::move(expected_accept), max_frame);
-    c->connect(host, port, connect_timeout_ms);
+    c->connect(target.host, target.port, connect_timeout_ms, target.tls ? &*target.tls : nullptr);
     return c;
 }
 
 void BackendWsConn::on_connected() {
     std::string req_bytes = std::move(request_);
-    write(req_bytes);
+    transmit(req_bytes);
     start_reading();
 }
 
@@ -51,7 +51,7 @@ void BackendWsConn::on_timer_after_connect() {
     close();
 }
 
-void BackendWsConn::on_data(const char* data, size_t len) {
+void BackendWsConn::on_received(const char* data, size_t len) {
     if (!open_) {
         size_t used = response_.feed(data, len);
         if (is_closing()) return;
@@ -73,7 +73,7 @@ void BackendWsConn::on_data(const char* data, size_t len) {
         uint8_t mask[4];
         random_mask(mask);
         append_frame(f, WsOpcode::Close, close_payload(frames_.error_code(), ""), true, mask);
-        write(f);
+        transmit(f);
         BackendWsUser* u = user_;
         user_ = nullptr;
         close_after_flush();
@@ -119,7 +119,7 @@ void BackendWsConn::on_frame(const Frame& frame) {
     if (frame.opcode == WsOpcode::Close && close_sent_ && !is_closing()) close_after_flush();
 }
 
-void BackendWsConn::on_read_end(int status) {
+void BackendWsConn::on_received_end(int status) {
     if (!open_ && refused_pending_ && status == UV_EOF && response_.finish()) return; // body ended by EOF
     BackendWsUser* u = user_;
     user_ = nullptr;
@@ -146,7 +146,7 @@ void BackendWsConn::send_frame(WsOpcode opcode, std::string_view payload, bool f
     uint8_t mask[4];
     random_mask(mask);
     append_frame(f, opcode, payload, fin, mask);
-    write(f);
+    transmit(f);
 }
 
 void BackendWsConn::send_close(int code, std::string_view reason) {
@@ -155,7 +155,7 @@ void BackendWsConn::send_close(int code, std::string_view reason) {
     uint8_t mask[4];
     random_mask(mask);
     append_frame(f, WsOpcode::Close, close_payload(code, reason), true, mask);
-    write(f);
+    transmit(f);
     close_sent_ = true;
     if (close_received_) close_after_flush();
 }

@@ -6,6 +6,7 @@
 // that it failed, and never after detach().
 #pragma once
 
+#include "gripd/http/backend_pool.hpp"
 #include "gripd/http/response_parser.hpp"
 #include "gripd/net/outbound_conn.hpp"
 #include "gripd/ws/frame.hpp"
@@ -36,8 +37,8 @@ class BackendWsConn final : public net::OutboundConn,
                             private http::ResponseParser::Handler,
                             private FrameParser::Handler {
   public:
-    // Starts connecting to host:port and sends `request` (the handshake) once connected.
-    static BackendWsConn* start(loop::Worker& worker, BackendWsUser& user, const std::string& host, int port,
+    // Starts connecting to `target` and sends `request` (the handshake) once connected.
+    static BackendWsConn* start(loop::Worker& worker, BackendWsUser& user, const http::BackendTarget& target,
                                 uint64_t connect_timeout_ms, std::string request, std::string expected_accept,
                                 uint64_t max_frame);
 
@@ -65,8 +66,8 @@ class BackendWsConn final : public net::OutboundConn,
     void on_timer_after_connect() override;
 
     // TcpConn
-    void on_data(const char* data, size_t len) override;
-    void on_read_end(int status) override;
+    void on_received(const char* data, size_t len) override;
+    void on_received_end(int status) override;
     void on_write_drained() override;
     void on_close() override;
     // ResponseParser::Handler

@@ -51,9 +51,10 @@ void PassthroughSession::connect() {
     h.add("Sec-WebSocket-Extensions", "grip");
     std::string request;
     http::serialize_request_head("GET", proxy::upstream_target(route_, head_->target), h, request);
-    backend_ = BackendWsConn::start(service_.worker(), *this, t.connect_host, t.connect_port,
-                                    static_cast<uint64_t>(service_.settings().connect_timeout) * 1000,
-                                    std::move(request), accept_key(key), kMaxBackendFrame);
+    backend_ =
+        BackendWsConn::start(service_.worker(), *this, proxy::backend_target(route_, t, head_->headers),
+                             static_cast<uint64_t>(service_.settings().connect_timeout) * 1000,
+                             std::move(request), accept_key(key), kMaxBackendFrame);
 }
 
 void PassthroughSession::on_ws_connect_failed(int uv_status) {

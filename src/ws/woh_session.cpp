@@ -86,7 +86,13 @@ WohSession::~WohSession() {
 // ---- opening ----
 
 bool WohSession::prepare_target() {
-    http::Headers h = upstream_headers(*head_, route_.targets[target_index_]);
+    const config::Target& t = route_.targets[target_index_];
+    http::Headers h = upstream_headers(*head_, t);
+    // An ssl target's TLS name comes from the handshake's headers, which are not kept.
+    if (t.ssl)
+        tls_target_ = std::make_unique<http::BackendTarget>(proxy::backend_target(route_, t, head_->headers));
+    else
+        tls_target_.reset();
     sign_ = h.has("Grip-Sig");
     features_ = h.has("Grip-Feature");
     for (auto name : {"Grip-Sig", "Grip-Feature", "Upgrade", "Accept", "Connection-Id", "Content-Length",
@@ -208,7 +214,9 @@ void WohSession::send_request() {
     req_->got_head = false;
     req_->head = http::ResponseHead{};
     req_->body.clear();
-    http::BackendConn* c = service_.backends().acquire(http::BackendTarget{t.connect_host, t.connect_port}, *this);
+    http::BackendConn* c = service_.backends().acquire(
+        tls_target_ ? *tls_target_ : http::BackendTarget{t.connect_host, t.connect_port, std::nullopt},
+        *this);
     // Still connecting: ours to abandon if the session ends first (else it would call back into it).
     if (c && c->connecting()) backend_ = c;
 }

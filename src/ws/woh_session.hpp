@@ -76,6 +76,7 @@ class WohSession final : public Session, public http::BackendUser {
     std::unique_ptr<http::RequestHead> head_; // until the handshake is answered (failover rebuilds from it)
     // "POST <path> HTTP/1.1" and the forwarded handshake headers, rendered once for every request.
     std::string request_head_;
+    std::unique_ptr<http::BackendTarget> tls_target_;       // for an ssl target only
     char cid_[37] = {};                                     // Connection-Id (a UUID), kept inline
     std::vector<std::pair<std::string, std::string>> meta_; // from Set-Meta-* (sent as Meta-*)
     std::vector<OutMessage> out_;                           // complete client messages not yet accepted

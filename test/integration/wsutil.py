@@ -227,8 +227,9 @@ class WsBackend:
     (websockets' hook). extra_headers: added to the 101. Connections are recorded (request headers)."""
 
     def __init__(self, handler=None, extra_headers=None, process_request=None, select_subprotocol=None,
-                 subprotocols=None):
+                 subprotocols=None, tls=None):
         self.handler = handler or self.echo
+        self.tls = tls  # a server-side ssl.SSLContext: wss
         self.extra_headers = extra_headers or []
         self.process_request = process_request
         self.subprotocols = subprotocols
@@ -267,6 +268,8 @@ class WsBackend:
             kw = {}
             if self.subprotocols:
                 kw["subprotocols"] = self.subprotocols
+            if self.tls is not None:
+                kw["ssl"] = self.tls
             self._server = await websockets.serve(
                 self._serve, "127.0.0.1", 0, extra_headers=self.extra_headers, compression=None,
                 process_request=self.process_request, ping_interval=None, max_size=None, **kw)

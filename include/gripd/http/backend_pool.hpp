@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
@@ -36,13 +37,19 @@ class BackendUser {
 struct BackendTarget {
     std::string host; // name or numeric address (no brackets)
     int port = 80;
-    std::string key() const { return host + ":" + std::to_string(port); }
+    std::optional<net::TlsSettings> tls; // an `ssl` target
+    // Pooled connections are shared only between identical targets (TLS name and checks included).
+    std::string key() const {
+        std::string k = host + ":" + std::to_string(port);
+        if (tls) k += (tls->verify ? " tls " : " tls-insecure ") + tls->server_name;
+        return k;
+    }
 };
 
 class BackendConn final : public net::OutboundConn, private ResponseParser::Handler {
   public:
     // Sends bytes of the request. Returns false if the connection is gone.
-    bool send(std::string_view data) { return write(data); }
+    bool send(std::string_view data) { return transmit(data); }
     // The user is done with this connection: back to the pool if it finished cleanly, else closed.
     void release();
     // The user gives up (client gone, error): close without reuse.
@@ -67,8 +74,8 @@ class BackendConn final : public net::OutboundConn, private ResponseParser::Hand
     void on_connect_failed(int status) override;
     void on_timer_after_connect() override;
     // TcpConn
-    void on_data(const char* data, size_t len) override;
-    void on_read_end(int status) override;
+    void on_received(const char* data, size_t len) override;
+    void on_received_end(int status) override;
     void on_write_drained() override;
     void on_close() override;
     // ResponseParser::Handler

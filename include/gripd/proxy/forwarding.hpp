@@ -5,6 +5,7 @@
 
 #include "gripd/config/routes.hpp"
 #include "gripd/config/settings.hpp"
+#include "gripd/http/backend_pool.hpp"
 #include "gripd/http/headers.hpp"
 #include "gripd/http/request_parser.hpp"
 
@@ -41,5 +42,16 @@ std::string apply_xff_rule(const http::Headers& in, const config::XffRule& rule,
 
 // The path (and query) to request upstream after the route's rewrites.
 std::string upstream_target(const config::Route& route, std::string_view request_target);
+
+// The host name in the Host header sent upstream (route as_host, target host=, a route headers=
+// Host, else the client's), without a port; "" if there is none.
+std::string upstream_host_name(const config::Route& route, const config::Target& target,
+                               const http::Headers& client_headers);
+
+// Where a Default target's connections go. An `ssl` target speaks TLS and, as Pushpin does, checks
+// the certificate against the host of the Host header it sends (the connect host when there is
+// none); `insecure` turns the check off.
+http::BackendTarget backend_target(const config::Route& route, const config::Target& t,
+                                   const http::Headers& client_headers);
 
 } // namespace gripd::proxy

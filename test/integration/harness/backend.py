@@ -364,6 +364,15 @@ class _Conn:
     # --- main loop -----------------------------------------------------
     def run(self):
         seq = 0
+        if self.backend.tls is not None:
+            try:  # the handshake runs here, not in the accept loop
+                self.sock = self.backend.tls.wrap_socket(self.sock, server_side=True)
+            except (OSError, ValueError) as e:
+                with self.backend._lock:
+                    self.backend.tls_errors.append(str(e))
+                self.close()
+                self.backend._conn_done(self)
+                return
         try:
             while not self.backend._stopping:
                 head = self._read_head()
@@ -422,10 +431,13 @@ class _Conn:
 
 
 class Backend:
-    """Threaded HTTP/1.1 origin on 127.0.0.1:<free port>."""
+    """Threaded HTTP/1.1 origin on 127.0.0.1:<free port> (over TLS with `tls`, a server-side
+    ssl.SSLContext; failed handshakes are listed in tls_errors)."""
 
-    def __init__(self, handler: Spec = None, host: str = "127.0.0.1"):
+    def __init__(self, handler: Spec = None, host: str = "127.0.0.1", tls=None):
         self.host = host
+        self.tls = tls
+        self.tls_errors: list = []
         self.handler: Spec = handler
         self.routes: dict = {}
         self.requests: list = []

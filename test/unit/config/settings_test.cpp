@@ -305,6 +305,10 @@ TEST_CASE("settings: bad values are file:line errors", "[config]") {
     CHECK(load("[runner\n").error == "/etc/test/pushpin.conf:1: section header is missing ']'");
     // No listeners at all.
     CHECK(load("[runner]\nhttp_port=\n").error.find("no server ports configured") != std::string::npos);
+    // Only listeners gripd cannot open yet: refused, saying why (not a silent start with none).
+    CHECK(load("[runner]\nhttp_port=\nhttps_ports=443\n").error.find("does not support https_ports") !=
+          std::string::npos);
+    CHECK(load("[runner]\nhttp_port=\nlocal_ports=/tmp/s\n").error.find("local_ports") != std::string::npos);
 }
 
 TEST_CASE("settings: empty int value keeps the default", "[config]") {
