@@ -108,3 +108,51 @@ TEST_CASE("upstream target strips absolute form and applies rewrites", "[proxy]"
     REQUIRE(proxy::upstream_target(route, "/api/x?y=1") == "/v2/x?y=1");
     REQUIRE(proxy::upstream_target(route, "http://example.com/api/z") == "/v2/z");
 }
+
+TEST_CASE("backend targets: TLS checks the host of the Host header sent upstream", "[proxy]") {
+    config::Settings s = config::default_settings();
+    auto host_of = [&](const std::string& line, const char* client_host) {
+        auto routes = config::parse_routes(line + "\n", "routes");
+        REQUIRE(routes.errors.empty());
+        const auto& route = first_route(routes);
+        http::Headers client;
+        if (client_host) client.add("Host", client_host);
+        http::BackendTarget b = proxy::backend_target(route, route.targets.front(), client);
+        REQUIRE(b.tls);
+        // The name checked is the one the backend is told in Host (without its port).
+        http::RequestHead head;
+        head.headers = client;
+        proxy::ForwardContext ctx{s, route, route.targets.front(), "10.0.0.9", false, false, 1000};
+        auto out = proxy::upstream_headers(head, ctx);
+        if (const std::string* sent = out.get("Host")) {
+            std::string_view name = *sent;
+            if (name.front() == '[') name.remove_prefix(1);
+            CHECK(name.substr(0, b.tls->server_name.size()) == b.tls->server_name);
+        }
+        return b;
+    };
+    CHECK(host_of("* 10.0.0.5:443,ssl", "api.example.com:8443").tls->server_name == "api.example.com");
+    CHECK(host_of("* 10.0.0.5:443,ssl", "api.example.com").tls->verify);
+    CHECK(host_of("* 10.0.0.5:443,ssl", "[::1]:7999").tls->server_name == "::1");
+    CHECK(host_of("* 10.0.0.5:443,ssl", nullptr).tls->server_name == "10.0.0.5");
+    CHECK(host_of("* 10.0.0.5:443,ssl,host=internal.example", "api.example.com").tls->server_name ==
+          "internal.example");
+    CHECK(host_of("*,as_host=front.example 10.0.0.5:443,ssl,host=internal.example", "a.example")
+              .tls->server_name == "front.example");
+    CHECK(host_of("*,header=Host:hdr.example 10.0.0.5:443,ssl", "a.example").tls->server_name ==
+          "hdr.example");
+    CHECK_FALSE(host_of("* 10.0.0.5:443,ssl,insecure", "a.example").tls->verify);
+
+    // Pools keep plain, verified and unverified connections apart.
+    auto routes = config::parse_routes("* 10.0.0.5:443\n", "routes");
+    const auto& route = first_route(routes);
+    http::Headers client;
+    client.add("Host", "a.example");
+    http::BackendTarget plain = proxy::backend_target(route, route.targets.front(), client);
+    CHECK_FALSE(plain.tls);
+    CHECK(plain.key() != host_of("* 10.0.0.5:443,ssl", "a.example").key());
+    CHECK(host_of("* 10.0.0.5:443,ssl", "a.example").key() !=
+          host_of("* 10.0.0.5:443,ssl,insecure", "a.example").key());
+    CHECK(host_of("* 10.0.0.5:443,ssl", "a.example").key() !=
+          host_of("* 10.0.0.5:443,ssl", "b.example").key());
+}
