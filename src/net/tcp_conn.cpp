@@ -188,18 +188,11 @@ void TcpConn::fail_write(int status) {
     close();
 }
 
-void TcpConn::close() {
-    if (closing_) return;
-    closing_ = true;
-    timer_.disarm();
-    reading_ = false;
-    segments_.clear();
-    gathered_bytes_ = 0;
-    uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &TcpConn::on_closed);
-    on_close(); // the handle is already closing: whatever this triggers sees it so
-}
+void TcpConn::close() { close_with(false); }
 
-void TcpConn::reset() {
+void TcpConn::reset() { close_with(true); }
+
+void TcpConn::close_with(bool reset) {
     if (closing_) return;
     closing_ = true;
     timer_.disarm();
@@ -207,9 +200,9 @@ void TcpConn::reset() {
     segments_.clear();
     gathered_bytes_ = 0;
     // uv_tcp_close_reset sets SO_LINGER 0 and closes; it refuses a handle that is shutting down.
-    if (shutting_down_ || uv_tcp_close_reset(&tcp_, &TcpConn::on_closed) != 0)
+    if (!reset || shutting_down_ || uv_tcp_close_reset(&tcp_, &TcpConn::on_closed) != 0)
         uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &TcpConn::on_closed);
-    on_close();
+    on_close(); // the handle is already closing: whatever this triggers sees it so
 }
 
 void TcpConn::close_after_flush() {

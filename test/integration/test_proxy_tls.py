@@ -174,6 +174,16 @@ def test_grip_stream_from_a_tls_backend(tls_backend, start_proxy):
     c.close()
 
 
+def round_trip(p, text, answer):
+    """A WebSocket client sends `text` and gets `answer` back."""
+    async def main():
+        ws = await connect(p, "/")
+        await ws.send(text)
+        assert await recv(ws) == answer
+        await ws.close()
+    run(main())
+
+
 def test_websocket_over_http_to_a_tls_backend(server_tls, start_proxy):
     woh = WohBackend()
     woh.backend.stop()
@@ -181,13 +191,7 @@ def test_websocket_over_http_to_a_tls_backend(server_tls, start_proxy):
     woh.on_text = lambda t, r: [("TEXT", "m:echo:" + t)]  # grip is on: app messages carry m:
     try:
         p = start_proxy(routes=f"* {woh.backend.addr},over_http,ssl,insecure")
-
-        async def main():
-            ws = await connect(p, "/")
-            await ws.send("hi")
-            assert await recv(ws) == "echo:hi"
-            await ws.close()
-        run(main())
+        round_trip(p, "hi", "echo:hi")
         assert any(r.types == ["OPEN"] for r in woh.requests)
     finally:
         woh.backend.stop()
@@ -197,13 +201,7 @@ def test_websocket_passthrough_to_a_wss_backend(server_tls, start_proxy):
     wsb = WsBackend(tls=server_tls)
     try:
         p = start_proxy(routes=f"* {wsb.addr},ssl,insecure")
-
-        async def main():
-            ws = await connect(p, "/")
-            await ws.send("over wss")
-            assert await recv(ws) == "over wss"
-            await ws.close()
-        run(main())
+        round_trip(p, "over wss", "over wss")
         assert len(wsb.connections) == 1
     finally:
         wsb.stop()

@@ -84,6 +84,7 @@ private:
     static void on_closed(uv_handle_t* h);
     static void on_timer(void* self);
     void fail_write(int status);
+    void close_with(bool reset);
     // One piece of gathered output: owned bytes (offset into gather_) or shared bytes kept alive.
     struct Segment {
         const char* data; // shared bytes (owned segments use offset)
