@@ -25,7 +25,7 @@ struct Server::WorkerContext {
     std::unique_ptr<control::MetricsService> metrics;
     std::vector<http::Listener*> listeners; // each frees itself when closed
     loop::TimerEntry tick;
-    loop::TimerEntry minute;            // samples open connections for connection_minute
+    loop::TimerEntry minute; // samples open connections for connection_minute
     core::Counter connection_minutes;
     // Set (release) once wire() has built everything above: another worker's metrics scrape reads
     // these objects only after seeing it (acquire), never while they are being constructed.
@@ -36,13 +36,17 @@ Server::Server(const config::Settings& settings) : settings_(settings) {
     conn_limit_.max = settings.client_maxconn;
 }
 
-Server::~Server() { join(); }
+Server::~Server() {
+    join();
+}
 
 bool Server::load_routes(bool initial) {
     config::RoutesResult r = settings_.route_lines.empty() ? config::load_routes_file(settings_.routes_file)
                                                            : config::parse_route_lines(settings_.route_lines);
-    for (const auto& w : r.warnings) LOG_WARN("config", "%s", w.c_str());
-    for (const auto& e : r.errors) LOG_ERROR("config", "%s", e.c_str());
+    for (const auto& w : r.warnings)
+        LOG_WARN("config", "%s", w.c_str());
+    for (const auto& e : r.errors)
+        LOG_ERROR("config", "%s", e.c_str());
     if (initial) {
         if (!r.ok() && r.table->empty()) {
             LOG_ERROR("config", "no usable routes");
@@ -80,8 +84,8 @@ std::vector<control::WorkerStatsView> Server::stats_views() const {
     return out;
 }
 
-void Server::open_listener(loop::Worker& w, WorkerContext& ctx, const config::ListenAddr& addr, http::Service& service,
-                           http::ConnSet& conns, const char* what) {
+void Server::open_listener(loop::Worker& w, WorkerContext& ctx, const config::ListenAddr& addr,
+                           http::Service& service, http::ConnSet& conns, const char* what) {
     std::string error;
     http::Listener* l = http::Listener::open(w, addr, service, conns, &conn_limit_, &error);
     if (!l) {
@@ -100,11 +104,14 @@ void Server::wire(loop::Worker& w, WorkerContext& ctx) {
     ctx.proxy->set_grip_handler(ctx.grip.get());
     ctx.ws = std::make_unique<ws::WsService>(w, settings_, *ctx.broker, ctx.proxy->backends());
     ctx.proxy->set_ws_handler(ctx.ws.get());
-    for (const auto& addr : settings_.http_ports) open_listener(w, ctx, addr, *ctx.proxy, ctx.proxy->conns(), "HTTP");
+    for (const auto& addr : settings_.http_ports)
+        open_listener(w, ctx, addr, *ctx.proxy, ctx.proxy->conns(), "HTTP");
     if (w.index() == 0)
         for (const auto& addr : settings_.https_ports)
-            LOG_ERROR("main", "not listening on %s: https_ports (TLS for clients) is not supported yet; "
-                      "terminate TLS in front of gripd", addr.to_string().c_str());
+            LOG_ERROR("main",
+                      "not listening on %s: https_ports (TLS for clients) is not supported yet; "
+                      "terminate TLS in front of gripd",
+                      addr.to_string().c_str());
 
     if (settings_.push_in_http_port > 0) {
         ctx.control = std::make_unique<control::ControlService>(settings_, *ctx.broker);
@@ -112,7 +119,7 @@ void Server::wire(loop::Worker& w, WorkerContext& ctx) {
         open_listener(w, ctx, addr, *ctx.control, ctx.control->conns(), "the control API");
     }
     const std::string& prom = !settings_.handler_prometheus_port.empty() ? settings_.handler_prometheus_port
-                                                                        : settings_.proxy_prometheus_port;
+                                                                         : settings_.proxy_prometheus_port;
     if (!prom.empty()) {
         config::ListenAddr addr;
         std::string error;
@@ -120,9 +127,11 @@ void Server::wire(loop::Worker& w, WorkerContext& ctx) {
             if (!error_claimed_.exchange(true)) first_error_ = "prometheus_port: " + error;
             failed_.fetch_add(1);
         } else {
-            const std::string& prefix = !settings_.handler_prometheus_port.empty() ? settings_.handler_prometheus_prefix
-                                                                                  : settings_.proxy_prometheus_prefix;
-            ctx.metrics = std::make_unique<control::MetricsService>(settings_, prefix, [this] { return stats_views(); });
+            const std::string& prefix = !settings_.handler_prometheus_port.empty()
+                                            ? settings_.handler_prometheus_prefix
+                                            : settings_.proxy_prometheus_prefix;
+            ctx.metrics = std::make_unique<control::MetricsService>(settings_, prefix,
+                                                                    [this] { return stats_views(); });
             open_listener(w, ctx, addr, *ctx.metrics, ctx.metrics->conns(), "metrics");
         }
     }
@@ -149,7 +158,8 @@ bool Server::start(std::string* error) {
         workers_.push_back(std::make_unique<loop::Worker>(i, count + 1));
         contexts_.push_back(std::make_unique<WorkerContext>());
     }
-    for (auto& w : workers_) peers_.push_back(w.get());
+    for (auto& w : workers_)
+        peers_.push_back(w.get());
     for (int i = 0; i < count; ++i) {
         loop::Worker& w = *workers_[static_cast<size_t>(i)];
         WorkerContext& ctx = *contexts_[static_cast<size_t>(i)];
@@ -165,10 +175,12 @@ bool Server::start(std::string* error) {
                 ctx.proxy->set_routes(std::static_pointer_cast<const config::RouteTable>(m.payload));
                 return;
             }
-            if (!ctx.broker->handle(m)) LOG_DEBUG("main", "unhandled inbox message %d", static_cast<int>(m.kind));
+            if (!ctx.broker->handle(m))
+                LOG_DEBUG("main", "unhandled inbox message %d", static_cast<int>(m.kind));
         });
         w.on_stop([&ctx](loop::Worker&) {
-            for (auto* l : ctx.listeners) l->close();
+            for (auto* l : ctx.listeners)
+                l->close();
             ctx.listeners.clear();
             ctx.tick.disarm();
             ctx.minute.disarm();
@@ -188,9 +200,11 @@ bool Server::start(std::string* error) {
             ctx.proxy->backends().close_idle();
         });
     }
-    for (auto& w : workers_) w->start();
+    for (auto& w : workers_)
+        w->start();
     // Startup only: wait (bounded) until every worker has opened its listeners.
-    for (int i = 0; i < 1000 && started_.load() < count; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    for (int i = 0; i < 1000 && started_.load() < count; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
     if (failed_.load() > 0) {
         *error = first_error_;
         return false;
@@ -203,11 +217,13 @@ void Server::request_stop() {
     if (stop_requested_) return;
     stop_requested_ = true;
     uint64_t grace = static_cast<uint64_t>(settings_.shutdown_grace) * 1000;
-    for (auto& w : workers_) w->request_stop(grace);
+    for (auto& w : workers_)
+        w->request_stop(grace);
 }
 
 void Server::join() {
-    for (auto& w : workers_) w->join();
+    for (auto& w : workers_)
+        w->join();
     // Services hold pointers into their worker: free them before the workers (loops are closed).
     for (auto& ctx : contexts_) {
         ctx->tick.disarm();
@@ -224,7 +240,8 @@ void Server::join() {
 }
 
 void Server::flush_main_overflow() {
-    for (auto& w : workers_) w->flush_from(main_producer());
+    for (auto& w : workers_)
+        w->flush_from(main_producer());
 }
 
 } // namespace gripd::app

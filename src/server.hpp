@@ -17,7 +17,7 @@
 namespace gripd::app {
 
 class Server {
-public:
+  public:
     explicit Server(const config::Settings& settings);
     ~Server();
 
@@ -32,11 +32,11 @@ public:
     void join();
     void flush_main_overflow();
 
-private:
+  private:
     struct WorkerContext;
     void wire(loop::Worker& w, WorkerContext& ctx);
-    void open_listener(loop::Worker& w, WorkerContext& ctx, const config::ListenAddr& addr, http::Service& service,
-                       http::ConnSet& conns, const char* what);
+    void open_listener(loop::Worker& w, WorkerContext& ctx, const config::ListenAddr& addr,
+                       http::Service& service, http::ConnSet& conns, const char* what);
     std::vector<control::WorkerStatsView> stats_views() const;
     int main_producer() const { return static_cast<int>(workers_.size()); }
 

@@ -72,7 +72,7 @@ void reply(http::ServerConn& conn, int status, Reply format, std::string_view me
 
 // One control request whose body is being read.
 class ControlExchange final : public http::Exchange {
-public:
+  public:
     ControlExchange(ControlService& service, http::ServerConn& conn, Endpoint endpoint, Reply format)
         : service_(service), conn_(&conn), endpoint_(endpoint), format_(format) {}
     ~ControlExchange() override {
@@ -81,7 +81,8 @@ public:
 
     void on_request_body(std::string_view data) override {
         if (!conn_ || too_large_) return;
-        if (body_.size() + data.size() > static_cast<size_t>(service_.settings().push_in_http_max_body_size)) {
+        if (body_.size() + data.size() >
+            static_cast<size_t>(service_.settings().push_in_http_max_body_size)) {
             too_large_ = true;
             body_.clear();
             http::ServerConn* c = conn_;
@@ -118,7 +119,7 @@ public:
 
     void on_client_gone() override { conn_ = nullptr; }
 
-private:
+  private:
     void finish(int status, std::string_view message) {
         if (!conn_) return;
         http::ServerConn* c = conn_;
@@ -147,9 +148,11 @@ void ControlService::rejection(int* status, std::string* message) const {
     }
 }
 
-std::unique_ptr<http::Exchange> ControlService::start_exchange(http::ServerConn& conn, http::RequestHead& head) {
+std::unique_ptr<http::Exchange> ControlService::start_exchange(http::ServerConn& conn,
+                                                               http::RequestHead& head) {
     // Pushpin requires a length before anything else for methods that carry a body.
-    if (head.content_length < 0 && (head.method == "POST" || head.method == "PUT" || head.method == "PATCH")) {
+    if (head.content_length < 0 &&
+        (head.method == "POST" || head.method == "PUT" || head.method == "PATCH")) {
         reply(conn, 411, Reply::Text, "Request requires Content-Length.");
         return nullptr;
     }
@@ -171,7 +174,8 @@ std::unique_ptr<http::Exchange> ControlService::start_exchange(http::ServerConn&
     }
     Reply format = negotiate(head.headers);
     if (format == Reply::Unacceptable) {
-        reply(conn, 406, Reply::Text, "Not Acceptable. Supported formats are text/plain and application/json.");
+        reply(conn, 406, Reply::Text,
+              "Not Acceptable. Supported formats are text/plain and application/json.");
         return nullptr;
     }
     if (head.content_length > settings_.push_in_http_max_body_size) {

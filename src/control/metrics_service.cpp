@@ -12,10 +12,11 @@ namespace {
 void metric(std::string& out, const std::string& prefix, const char* name, const char* type, const char* help,
             int64_t value, const char* labels = nullptr) {
     char line[512];
-    std::snprintf(line, sizeof(line), "# HELP %s%s %s\n# TYPE %s%s %s\n", prefix.c_str(), name, help, prefix.c_str(),
-                  name, type);
+    std::snprintf(line, sizeof(line), "# HELP %s%s %s\n# TYPE %s%s %s\n", prefix.c_str(), name, help,
+                  prefix.c_str(), name, type);
     out += line;
-    std::snprintf(line, sizeof(line), "%s%s%s %" PRId64 "\n", prefix.c_str(), name, labels ? labels : "", value);
+    std::snprintf(line, sizeof(line), "%s%s%s %" PRId64 "\n", prefix.c_str(), name, labels ? labels : "",
+                  value);
     out += line;
 }
 
@@ -92,8 +93,8 @@ void render_ws(std::string& out, const std::string& prefix, const WsTotals& t) {
 } // namespace
 
 std::string render_metrics(const std::vector<WorkerStatsView>& workers, const std::string& prefix) {
-    int64_t requests = 0, connections = 0, minutes = 0, received = 0, sent = 0, response_holds = 0, stream_holds = 0, subs = 0,
-            channels = 0, slow = 0, skipped = 0, timeouts = 0;
+    int64_t requests = 0, connections = 0, minutes = 0, received = 0, sent = 0, response_holds = 0,
+            stream_holds = 0, subs = 0, channels = 0, slow = 0, skipped = 0, timeouts = 0;
     WsTotals ws_totals;
     for (const auto& w : workers) {
         if (w.ws) ws_totals.add(*w.ws);
@@ -118,20 +119,27 @@ std::string render_metrics(const std::vector<WorkerStatsView>& workers, const st
     // Pushpin's names.
     metric(out, prefix, "request_received", "counter", "Number of requests received", requests);
     metric(out, prefix, "connection_connected", "gauge", "Number of client connections", connections);
-    metric(out, prefix, "connection_minute", "counter", "Connection-minutes (connections open, sampled each minute)",
-           minutes);
-    metric(out, prefix, "message_received", "counter", "Number of messages received by the publish API", received);
+    metric(out, prefix, "connection_minute", "counter",
+           "Connection-minutes (connections open, sampled each minute)", minutes);
+    metric(out, prefix, "message_received", "counter", "Number of messages received by the publish API",
+           received);
     metric(out, prefix, "message_sent", "counter", "Number of messages sent to clients", sent);
     // gripd's own.
     metric_by(out, prefix, "gripd_held_connections", "gauge", "Held HTTP requests by GRIP mode", "mode",
               {{"response", response_holds}, {"stream", stream_holds}});
     metric(out, prefix, "gripd_subscriptions", "gauge", "Channel subscriptions of held connections", subs);
-    metric(out, prefix, "gripd_channels", "gauge", "Channels with local subscribers, summed over workers", channels);
-    metric(out, prefix, "gripd_messages_published_total", "counter", "Items accepted by the publish API", received);
-    metric(out, prefix, "gripd_messages_delivered_total", "counter", "Messages handed to subscriptions", sent);
-    metric(out, prefix, "gripd_deliveries_filtered_total", "counter", "Messages skipped by content filters", skipped);
-    metric(out, prefix, "gripd_slow_clients_cut_total", "counter", "Clients disconnected for not reading", slow);
-    metric(out, prefix, "gripd_hold_timeouts_total", "counter", "Long-polls answered by their timeout", timeouts);
+    metric(out, prefix, "gripd_channels", "gauge", "Channels with local subscribers, summed over workers",
+           channels);
+    metric(out, prefix, "gripd_messages_published_total", "counter", "Items accepted by the publish API",
+           received);
+    metric(out, prefix, "gripd_messages_delivered_total", "counter", "Messages handed to subscriptions",
+           sent);
+    metric(out, prefix, "gripd_deliveries_filtered_total", "counter", "Messages skipped by content filters",
+           skipped);
+    metric(out, prefix, "gripd_slow_clients_cut_total", "counter", "Clients disconnected for not reading",
+           slow);
+    metric(out, prefix, "gripd_hold_timeouts_total", "counter", "Long-polls answered by their timeout",
+           timeouts);
     render_ws(out, prefix, ws_totals);
     return out;
 }

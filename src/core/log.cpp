@@ -2,9 +2,9 @@
 
 #include <atomic>
 #include <cstdio>
-#include <string>
 #include <ctime>
 #include <fcntl.h>
+#include <string>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -33,19 +33,28 @@ void write_all(const char* p, size_t len) {
 
 const char* level_name(LogLevel level) {
     switch (level) {
-    case LogLevel::Error: return "ERR";
-    case LogLevel::Warn: return "WARN";
-    case LogLevel::Info: return "INFO";
-    case LogLevel::Debug: return "DEBUG";
-    case LogLevel::Trace: return "TRACE";
+    case LogLevel::Error:
+        return "ERR";
+    case LogLevel::Warn:
+        return "WARN";
+    case LogLevel::Info:
+        return "INFO";
+    case LogLevel::Debug:
+        return "DEBUG";
+    case LogLevel::Trace:
+        return "TRACE";
     }
     return "?";
 }
 
 } // namespace
 
-void log_set_level(int level) { g_level.store(level < 0 ? 0 : (level > 4 ? 4 : level)); }
-int log_level() { return g_level.load(std::memory_order_relaxed); }
+void log_set_level(int level) {
+    g_level.store(level < 0 ? 0 : (level > 4 ? 4 : level));
+}
+int log_level() {
+    return g_level.load(std::memory_order_relaxed);
+}
 
 bool log_set_file(const char* path) {
     int fd = ::open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -61,13 +70,15 @@ void log_vwrite(LogLevel level, const char* target, const char* fmt, va_list ap)
     gettimeofday(&tv, nullptr);
     tm t{};
     localtime_r(&tv.tv_sec, &t);
-    int n = std::snprintf(line, sizeof(line), "[%s] %04d-%02d-%02d %02d:%02d:%02d.%03d [%s] ", level_name(level),
-                          t.tm_year + 1900, t.tm_mon + 1, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec,
-                          static_cast<int>(tv.tv_usec / 1000), target);
+    int n = std::snprintf(line, sizeof(line), "[%s] %04d-%02d-%02d %02d:%02d:%02d.%03d [%s] ",
+                          level_name(level), t.tm_year + 1900, t.tm_mon + 1, t.tm_mday, t.tm_hour, t.tm_min,
+                          t.tm_sec, static_cast<int>(tv.tv_usec / 1000), target);
     if (n < 0) return;
     size_t len = static_cast<size_t>(n);
     int m = std::vsnprintf(line + len, sizeof(line) - len - 1, fmt, ap);
-    if (m > 0) len += static_cast<size_t>(m) < sizeof(line) - len - 1 ? static_cast<size_t>(m) : sizeof(line) - len - 2;
+    if (m > 0)
+        len +=
+            static_cast<size_t>(m) < sizeof(line) - len - 1 ? static_cast<size_t>(m) : sizeof(line) - len - 2;
     line[len++] = '\n';
     if (t_buffer.on) {
         t_buffer.data.append(line, len);

@@ -4,7 +4,9 @@
 
 namespace gripd::core {
 
-char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+char ascii_lower(char c) {
+    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
 
 bool iequals(std::string_view a, std::string_view b) {
     if (a.size() != b.size()) return false;
@@ -19,14 +21,17 @@ bool istarts_with(std::string_view s, std::string_view prefix) {
 
 std::string to_lower(std::string_view s) {
     std::string out(s);
-    for (auto& c : out) c = ascii_lower(c);
+    for (auto& c : out)
+        c = ascii_lower(c);
     return out;
 }
 
 std::string_view trim(std::string_view s) {
     size_t b = 0, e = s.size();
-    while (b < e && (s[b] == ' ' || s[b] == '\t' || s[b] == '\r' || s[b] == '\n')) ++b;
-    while (e > b && (s[e - 1] == ' ' || s[e - 1] == '\t' || s[e - 1] == '\r' || s[e - 1] == '\n')) --e;
+    while (b < e && (s[b] == ' ' || s[b] == '\t' || s[b] == '\r' || s[b] == '\n'))
+        ++b;
+    while (e > b && (s[e - 1] == ' ' || s[e - 1] == '\t' || s[e - 1] == '\r' || s[e - 1] == '\n'))
+        --e;
     return s.substr(b, e - b);
 }
 
@@ -100,7 +105,8 @@ std::string base64_encode(std::string_view data, bool url_safe, bool pad) {
 }
 
 std::optional<std::string> base64_decode(std::string_view text) {
-    while (!text.empty() && text.back() == '=') text.remove_suffix(1);
+    while (!text.empty() && text.back() == '=')
+        text.remove_suffix(1);
     if (text.size() % 4 == 1) return std::nullopt;
     std::string out;
     out.reserve(text.size() * 3 / 4);

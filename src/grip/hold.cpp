@@ -83,7 +83,9 @@ ResponseHold::ResponseHold(HoldEnv env, http::ServerConn& client, Instruct&& ins
     timer_.init(&env_.worker.timers(), this, &ResponseHold::on_timeout);
 }
 
-ResponseHold::~ResponseHold() { env_.stats.response_holds.sub(); }
+ResponseHold::~ResponseHold() {
+    env_.stats.response_holds.sub();
+}
 
 void ResponseHold::on_start() {
     subscribe_all();
@@ -151,7 +153,9 @@ StreamHold::StreamHold(HoldEnv env, http::ServerConn& client, Instruct&& instruc
     timer_.init(&env_.worker.timers(), this, &StreamHold::on_keep_alive);
 }
 
-StreamHold::~StreamHold() { env_.stats.stream_holds.sub(); }
+StreamHold::~StreamHold() {
+    env_.stats.stream_holds.sub();
+}
 
 void StreamHold::on_start() {
     http::ServerConn* c = client_;

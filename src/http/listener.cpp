@@ -28,8 +28,9 @@ namespace {
 int open_reuseport_socket(const config::ListenAddr& addr, std::string* error) {
     sockaddr_storage ss{};
     int family = addr.is_ipv6() ? AF_INET6 : AF_INET;
-    int r = family == AF_INET6 ? uv_ip6_addr(addr.addr.c_str(), addr.port, reinterpret_cast<sockaddr_in6*>(&ss))
-                               : uv_ip4_addr(addr.addr.c_str(), addr.port, reinterpret_cast<sockaddr_in*>(&ss));
+    int r = family == AF_INET6
+                ? uv_ip6_addr(addr.addr.c_str(), addr.port, reinterpret_cast<sockaddr_in6*>(&ss))
+                : uv_ip4_addr(addr.addr.c_str(), addr.port, reinterpret_cast<sockaddr_in*>(&ss));
     if (r != 0) {
         *error = "bad listen address " + addr.to_string();
         return -1;
@@ -58,8 +59,8 @@ int open_reuseport_socket(const config::ListenAddr& addr, std::string* error) {
 
 } // namespace
 
-Listener* Listener::open(loop::Worker& worker, const config::ListenAddr& addr, Service& service, ConnSet& conns,
-                         ConnLimit* limit, std::string* error) {
+Listener* Listener::open(loop::Worker& worker, const config::ListenAddr& addr, Service& service,
+                         ConnSet& conns, ConnLimit* limit, std::string* error) {
     int fd = open_reuseport_socket(addr, error);
     if (fd < 0) return nullptr;
     auto self = std::unique_ptr<Listener>(new Listener(worker, service, conns, limit));
@@ -83,7 +84,8 @@ Listener* Listener::open(loop::Worker& worker, const config::ListenAddr& addr, S
 
 void Listener::close() {
     if (uv_is_closing(reinterpret_cast<uv_handle_t*>(&tcp_))) return;
-    uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), [](uv_handle_t* h) { delete static_cast<Listener*>(h->data); });
+    uv_close(reinterpret_cast<uv_handle_t*>(&tcp_),
+             [](uv_handle_t* h) { delete static_cast<Listener*>(h->data); });
 }
 
 void Listener::on_connection(uv_stream_t* server, int status) {
@@ -102,7 +104,8 @@ void Listener::on_connection(uv_stream_t* server, int status) {
     self->conns_.add(*conn);
     if (self->limit_ && self->limit_->max > 0 && self->limit_->open.fetch_add(1) >= self->limit_->max) {
         self->limit_->open.fetch_sub(1);
-        LOG_WARN("server", "client_maxconn (%lld) reached: refusing a connection", static_cast<long long>(self->limit_->max));
+        LOG_WARN("server", "client_maxconn (%lld) reached: refusing a connection",
+                 static_cast<long long>(self->limit_->max));
         conn->refuse_overloaded();
         return;
     }

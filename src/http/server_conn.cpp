@@ -123,7 +123,9 @@ void ServerConn::feed(const char* data, size_t len) {
     in_parser_ = false;
     if (used < len) pending_in_.insert(0, data + used, len - used);
     switch (parser_->state()) {
-    case RequestParser::State::Error: handle_parse_error(); break;
+    case RequestParser::State::Error:
+        handle_parse_error();
+        break;
     case RequestParser::State::Upgrade:
         // The bytes after an upgrade request's head belong to the new protocol. They wait in
         // pending_in_ until the exchange enters raw mode; without one taking over, the connection
@@ -144,7 +146,8 @@ void ServerConn::feed(const char* data, size_t len) {
             pending_in_.clear();
         }
         break;
-    default: break;
+    default:
+        break;
     }
 }
 
@@ -208,7 +211,8 @@ void ServerConn::on_request_complete() {
 }
 
 void ServerConn::on_read_end(int status) {
-    if (status != UV_EOF) LOG_DEBUG(service_.log_target(), "read error from %s: %s", peer_ip_.c_str(), uv_strerror(status));
+    if (status != UV_EOF)
+        LOG_DEBUG(service_.log_target(), "read error from %s: %s", peer_ip_.c_str(), uv_strerror(status));
     if (exchange_ && status == UV_EOF && request_done_ && exchange_->keep_on_client_eof()) {
         keep_alive_ = false; // answer what was asked, then close
         return;
@@ -218,7 +222,8 @@ void ServerConn::on_read_end(int status) {
 
 void ServerConn::on_timeout() {
     if (exchange_) return; // exchanges manage their own time
-    LOG_DEBUG(service_.log_target(), "closing %s connection from %s", got_first_byte_ ? "slow" : "idle", peer_ip_.c_str());
+    LOG_DEBUG(service_.log_target(), "closing %s connection from %s", got_first_byte_ ? "slow" : "idle",
+              peer_ip_.c_str());
     close();
 }
 
@@ -240,7 +245,8 @@ void ServerConn::on_close() {
 
 // ---- writing the response ----
 
-bool ServerConn::send_head(int status, std::string_view reason, const Headers& headers, int64_t content_length) {
+bool ServerConn::send_head(int status, std::string_view reason, const Headers& headers,
+                           int64_t content_length) {
     if (is_closing() || is_shutting_down() || head_sent_) return false;
     head_sent_ = true;
     bool informational = status >= 100 && status < 200;
@@ -281,7 +287,9 @@ bool ServerConn::send_body(std::string_view data, const std::shared_ptr<const vo
     return write(framed);
 }
 
-bool ServerConn::send_raw(std::string_view data, const std::shared_ptr<const void>& keep) { return write(data, keep); }
+bool ServerConn::send_raw(std::string_view data, const std::shared_ptr<const void>& keep) {
+    return write(data, keep);
+}
 
 void ServerConn::end_response() {
     if (is_closing()) return;

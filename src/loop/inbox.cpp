@@ -3,7 +3,8 @@
 namespace gripd::loop {
 
 Inbox::Inbox(int producers) {
-    for (int i = 0; i < producers; ++i) rings_.push_back(std::make_unique<ProducerRing>());
+    for (int i = 0; i < producers; ++i)
+        rings_.push_back(std::make_unique<ProducerRing>());
 }
 
 void Inbox::bind(uv_loop_t* loop, void* owner, uv_async_cb on_wake) {

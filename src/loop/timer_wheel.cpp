@@ -2,7 +2,9 @@
 
 namespace gripd::loop {
 
-TimerEntry::~TimerEntry() { disarm(); }
+TimerEntry::~TimerEntry() {
+    disarm();
+}
 
 void TimerEntry::arm(uint64_t ms) {
     disarm();
@@ -17,13 +19,15 @@ void TimerEntry::disarm() {
 TimerWheel::TimerWheel(uv_loop_t* loop) : loop_(loop), heads_(kSlots) {
     uv_timer_init(loop_, &timer_);
     timer_.data = this;
-    for (auto& h : heads_) h.prev_ = h.next_ = &h;
+    for (auto& h : heads_)
+        h.prev_ = h.next_ = &h;
     cursor_ms_ = uv_now(loop_) / kTickMs * kTickMs;
 }
 
 TimerWheel::~TimerWheel() {
     for (auto& head : heads_) {
-        while (head.next_ != &head) unlink(*head.next_);
+        while (head.next_ != &head)
+            unlink(*head.next_);
         head.prev_ = head.next_ = nullptr; // sentinels are not armed entries
     }
 }

@@ -46,7 +46,8 @@ void Worker::join() {
 void Worker::run() {
     thread_id_ = std::this_thread::get_id();
     core::log_set_thread_buffering(true); // flushed once per iteration in on_check
-    for (auto& fn : start_hooks_) fn(*this);
+    for (auto& fn : start_hooks_)
+        fn(*this);
     uv_run(&loop_, UV_RUN_DEFAULT);
     deferred_.clear();
     core::log_set_thread_buffering(false);
@@ -80,7 +81,8 @@ void Worker::on_check(uv_check_t* h) {
     // Connections are freed only in close callbacks, which run after this phase: every pointer in
     // the list is still valid here. Flushing may add entries (a failed write closing another); the
     // index loop picks them up.
-    for (size_t i = 0; i < self->flush_list_.size(); ++i) self->flush_list_[i]->flush();
+    for (size_t i = 0; i < self->flush_list_.size(); ++i)
+        self->flush_list_[i]->flush();
     self->flush_list_.clear();
     self->deferred_.clear();
     core::log_flush_thread();
@@ -91,8 +93,10 @@ void Worker::on_check(uv_check_t* h) {
 void Worker::begin_stop(uint64_t grace_ms) {
     if (stopping_) return;
     stopping_ = true;
-    LOG_DEBUG("worker", "worker %d stopping (%lld connections)", index_, static_cast<long long>(client_connections_));
-    for (auto& fn : stop_hooks_) fn(*this);
+    LOG_DEBUG("worker", "worker %d stopping (%lld connections)", index_,
+              static_cast<long long>(client_connections_));
+    for (auto& fn : stop_hooks_)
+        fn(*this);
     if (client_connections_ == 0) {
         quiesce();
         return;
@@ -109,7 +113,8 @@ void Worker::on_client_closed() {
 void Worker::on_grace_end(void* p) {
     auto* self = static_cast<Worker*>(p);
     if (self->client_connections_ > 0)
-        LOG_INFO("worker", "grace period over: closing %lld connections", static_cast<long long>(self->client_connections_));
+        LOG_INFO("worker", "grace period over: closing %lld connections",
+                 static_cast<long long>(self->client_connections_));
     self->quiesce();
 }
 
@@ -140,13 +145,15 @@ void Worker::close_all() {
     inbox_.close();
     timers_->close();
     // Connection owners close their own handles (they free themselves in their close callbacks).
-    for (auto& fn : close_hooks_) fn(*this);
+    for (auto& fn : close_hooks_)
+        fn(*this);
     uv_walk(
         &loop_,
         [](uv_handle_t* h, void* arg) {
             if (uv_is_closing(h)) return;
             if (h->type == UV_TCP) {
-                LOG_ERROR("worker", "worker %d: a TCP handle had no owner to close it", static_cast<Worker*>(arg)->index_);
+                LOG_ERROR("worker", "worker %d: a TCP handle had no owner to close it",
+                          static_cast<Worker*>(arg)->index_);
                 return;
             }
             uv_close(h, nullptr); // handles embedded in longer-lived objects (check, timers)

@@ -145,11 +145,13 @@ void TcpConn::flush() {
                 }
             }
             for (auto& v : req->views)
-                bufs.push_back(uv_buf_init(const_cast<char*>(v.shared ? v.data : req->owned.data() + v.offset),
-                                           static_cast<unsigned>(v.len)));
+                bufs.push_back(
+                    uv_buf_init(const_cast<char*>(v.shared ? v.data : req->owned.data() + v.offset),
+                                static_cast<unsigned>(v.len)));
             req->len = total - written;
             req->req.data = req.get();
-            int r = uv_write(&req->req, stream(), bufs.data(), static_cast<unsigned>(bufs.size()), &TcpConn::on_write_done);
+            int r = uv_write(&req->req, stream(), bufs.data(), static_cast<unsigned>(bufs.size()),
+                             &TcpConn::on_write_done);
             if (r != 0) {
                 fail_write(r);
                 break;
@@ -188,9 +190,13 @@ void TcpConn::fail_write(int status) {
     close();
 }
 
-void TcpConn::close() { close_with(false); }
+void TcpConn::close() {
+    close_with(false);
+}
 
-void TcpConn::reset() { close_with(true); }
+void TcpConn::reset() {
+    close_with(true);
+}
 
 void TcpConn::close_with(bool reset) {
     if (closing_) return;
@@ -242,7 +248,9 @@ void TcpConn::on_timer(void* p) {
     self->on_timeout();
 }
 
-void TcpConn::on_closed(uv_handle_t* h) { delete static_cast<TcpConn*>(h->data); }
+void TcpConn::on_closed(uv_handle_t* h) {
+    delete static_cast<TcpConn*>(h->data);
+}
 
 std::string TcpConn::peer_ip() const {
     sockaddr_storage ss{};

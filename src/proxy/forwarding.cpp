@@ -5,10 +5,13 @@
 
 namespace gripd::proxy {
 
-const char* const kGripFeatures = "status, session, link:next, link:gone, filter:skip-self, filter:skip-users, "
-                                  "filter:require-sub, filter:build-id, filter:var-subst";
+const char* const kGripFeatures =
+    "status, session, link:next, link:gone, filter:skip-self, filter:skip-users, "
+    "filter:require-sub, filter:build-id, filter:var-subst";
 
-bool grip_enabled(const config::Route& route) { return route.grip; }
+bool grip_enabled(const config::Route& route) {
+    return route.grip;
+}
 
 namespace {
 // Signing costs an HMAC per request; the token only changes with the second (exp = now + 3600), so
@@ -91,7 +94,8 @@ http::Headers upstream_headers(const http::RequestHead& head, const ForwardConte
 
     const config::XffRule& rule = ctx.trusted ? s.x_forwarded_for_trusted : s.x_forwarded_for;
     if (rule.truncate < 0 && !rule.append) {
-        for (auto v : head.headers.get_all("X-Forwarded-For")) out.add("X-Forwarded-For", v);
+        for (auto v : head.headers.get_all("X-Forwarded-For"))
+            out.add("X-Forwarded-For", v);
     } else {
         bool present = false;
         std::string xff = apply_xff_rule(head.headers, rule, ctx.peer_ip, &present);
@@ -110,7 +114,8 @@ http::Headers upstream_headers(const http::RequestHead& head, const ForwardConte
         out.remove("X-Forwarded-Protocol");
         if (tls && s.set_x_forwarded_protocol != config::XForwardedProtocol::Off) {
             out.add("X-Forwarded-Proto", "https");
-            if (s.set_x_forwarded_protocol == config::XForwardedProtocol::Both) out.add("X-Forwarded-Protocol", "https");
+            if (s.set_x_forwarded_protocol == config::XForwardedProtocol::Both)
+                out.add("X-Forwarded-Protocol", "https");
         }
     }
 

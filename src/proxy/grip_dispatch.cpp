@@ -21,7 +21,8 @@ std::string query_param(std::string_view target, std::string_view name) {
         size_t amp = query.find('&');
         std::string_view pair = query.substr(0, amp);
         size_t eq = pair.find('=');
-        if (pair.substr(0, eq) == name && eq != std::string_view::npos) return std::string(pair.substr(eq + 1));
+        if (pair.substr(0, eq) == name && eq != std::string_view::npos)
+            return std::string(pair.substr(eq + 1));
         if (amp == std::string_view::npos) break;
         query.remove_prefix(amp + 1);
     }
@@ -32,13 +33,18 @@ std::string query_param(std::string_view target, std::string_view name) {
 GripDispatch::GripDispatch(ProxyService& proxy, pubsub::Broker& broker, const config::Settings& settings)
     : proxy_(proxy), broker_(broker), settings_(settings) {}
 
-grip::HoldEnv GripDispatch::env() { return grip::HoldEnv{proxy_.worker(), broker_, stats_, kMaxQueuedPerClient}; }
+grip::HoldEnv GripDispatch::env() {
+    return grip::HoldEnv{proxy_.worker(), broker_, stats_, kMaxQueuedPerClient};
+}
 
-bool GripDispatch::is_grip(const http::ResponseHead& head) const { return grip::is_grip_response(head.headers); }
+bool GripDispatch::is_grip(const http::ResponseHead& head) const {
+    return grip::is_grip_response(head.headers);
+}
 
 void GripDispatch::on_grip_response(http::ServerConn& client, const config::Route& route,
-                                    std::shared_ptr<const config::RouteTable> routes, grip::SavedRequest&& request,
-                                    http::ResponseHead&& head, std::string&& body) {
+                                    std::shared_ptr<const config::RouteTable> routes,
+                                    grip::SavedRequest&& request, http::ResponseHead&& head,
+                                    std::string&& body) {
     grip::InstructResult r = grip::parse_instruct(head.status, head.reason, head.headers, body);
     if (!r.ok) {
         LOG_WARN("grip", "%s %s: bad GRIP instructions from backend: %s", request.head.method.c_str(),
@@ -63,7 +69,8 @@ void GripDispatch::start_hold(http::ServerConn& client, const config::Route& rou
     size_t max_channels = static_cast<size_t>(settings_.connection_subscription_max);
     std::unique_ptr<grip::Hold> hold;
     if (instruct.hold == grip::HoldMode::Stream) {
-        hold = std::make_unique<grip::StreamHold>(env(), client, std::move(instruct), max_channels, route.prefix);
+        hold = std::make_unique<grip::StreamHold>(env(), client, std::move(instruct), max_channels,
+                                                  route.prefix);
     } else {
         ProxyService* proxy = &proxy_;
         const config::Route* rp = &route;
@@ -72,8 +79,8 @@ void GripDispatch::start_hold(http::ServerConn& client, const config::Route& rou
             retry = [proxy, rp, routes](http::ServerConn& c, grip::SavedRequest&& req) {
                 proxy->retry(c, routes, *rp, std::move(req));
             };
-        hold = std::make_unique<grip::ResponseHold>(env(), client, std::move(instruct), max_channels, route.prefix,
-                                                    std::move(request), std::move(retry));
+        hold = std::make_unique<grip::ResponseHold>(env(), client, std::move(instruct), max_channels,
+                                                    route.prefix, std::move(request), std::move(retry));
     }
     grip::Hold* h = hold.get();
     holds_.push_back(*h);
@@ -90,7 +97,8 @@ void GripDispatch::stop_holds() {
 
 // Pushpin's built-in test handler: "/" answers text, "/response" long-polls and "/stream" streams on
 // the channel given by ?channel= (default "test").
-void GripDispatch::serve_test(http::ServerConn& client, const config::Route& route, const http::RequestHead& head) {
+void GripDispatch::serve_test(http::ServerConn& client, const config::Route& route,
+                              const http::RequestHead& head) {
     std::string_view target = head.target;
     std::string_view path = target.substr(0, target.find('?'));
     std::string channel = query_param(target, "channel");
@@ -114,7 +122,8 @@ void GripDispatch::serve_test(http::ServerConn& client, const config::Route& rou
         client.respond_text(404, "Not Found\n");
         return;
     }
-    LOG_INFO("grip", "%s %s -> test handler, channel=%s", head.method.c_str(), head.target.c_str(), channel.c_str());
+    LOG_INFO("grip", "%s %s -> test handler, channel=%s", head.method.c_str(), head.target.c_str(),
+             channel.c_str());
     grip::SavedRequest none;
     start_hold(client, route, proxy_.routes(), std::move(none), std::move(in));
 }

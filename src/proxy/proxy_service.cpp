@@ -3,10 +3,10 @@
 #include "gripd/core/jwt.hpp"
 #include "gripd/core/log.hpp"
 
-#include <ctime>
 #include "gripd/loop/worker.hpp"
 #include "gripd/proxy/ws_handler.hpp"
 #include "proxy_session.hpp"
+#include <ctime>
 
 namespace gripd::proxy {
 
@@ -29,7 +29,8 @@ ProxyService::ProxyService(loop::Worker& worker, const config::Settings& setting
                          static_cast<uint64_t>(settings.idle_timeout) * 1000, 256);
 }
 
-std::unique_ptr<http::Exchange> ProxyService::start_exchange(http::ServerConn& conn, http::RequestHead& head) {
+std::unique_ptr<http::Exchange> ProxyService::start_exchange(http::ServerConn& conn,
+                                                             http::RequestHead& head) {
     if (head.headers.has("Pushpin-Check")) {
         // Pushpin answers this itself (a liveness probe through load balancers); so do we.
         conn.respond_text(200, "gripd " GRIPD_VERSION ": a Pushpin-compatible GRIP proxy\n");
@@ -52,8 +53,8 @@ std::unique_ptr<http::Exchange> ProxyService::start_exchange(http::ServerConn& c
     bool trusted = false;
     if (!settings_.upstream_key.empty())
         if (const std::string* sig = head.headers.get("Grip-Sig"))
-            trusted = core::jwt_verify_hs256(*sig, settings_.upstream_key, static_cast<int64_t>(std::time(nullptr)),
-                                             nullptr);
+            trusted = core::jwt_verify_hs256(*sig, settings_.upstream_key,
+                                             static_cast<int64_t>(std::time(nullptr)), nullptr);
     if (websocket) {
         if (!ws_) {
             conn.respond_text(501, "WebSocket not supported\n");
@@ -68,7 +69,8 @@ std::unique_ptr<http::Exchange> ProxyService::start_exchange(http::ServerConn& c
 
 void ProxyService::retry(http::ServerConn& client, std::shared_ptr<const config::RouteTable> routes,
                          const config::Route& route, grip::SavedRequest&& request) {
-    auto session = std::make_unique<ProxySession>(*this, client, std::move(routes), route, request.head, false);
+    auto session =
+        std::make_unique<ProxySession>(*this, client, std::move(routes), route, request.head, false);
     ProxySession* s = session.get();
     client.set_exchange(std::move(session));
     s->on_start();

@@ -13,9 +13,9 @@
 namespace gripd::proxy {
 
 namespace {
-constexpr size_t kHighWater = 256 * 1024;   // pause the producer above this many queued bytes
-constexpr size_t kMaxReplay = 64 * 1024;    // request bytes kept for a retry on a fresh connection
-constexpr size_t kMaxGripBody = 100000;     // Pushpin's limit for a GRIP instruct response
+constexpr size_t kHighWater = 256 * 1024; // pause the producer above this many queued bytes
+constexpr size_t kMaxReplay = 64 * 1024;  // request bytes kept for a retry on a fresh connection
+constexpr size_t kMaxGripBody = 100000;   // Pushpin's limit for a GRIP instruct response
 } // namespace
 
 ProxySession::ProxySession(ProxyService& service, http::ServerConn& client,
@@ -34,11 +34,18 @@ ProxySession::~ProxySession() {
 }
 
 // Stage 1: pick the first target that connects.
-void ProxySession::on_start() { connect_next_target(); }
+void ProxySession::on_start() {
+    connect_next_target();
+}
 
 std::string ProxySession::build_upstream_head(const config::Target& target) const {
-    ForwardContext ctx{service_.settings(), route_, target, client_ ? std::string_view(client_->peer()) : "",
-                       false, trusted_, static_cast<int64_t>(std::time(nullptr))};
+    ForwardContext ctx{service_.settings(),
+                       route_,
+                       target,
+                       client_ ? std::string_view(client_->peer()) : "",
+                       false,
+                       trusted_,
+                       static_cast<int64_t>(std::time(nullptr))};
     http::Headers headers = upstream_headers(head_, ctx);
     if (head_.chunked)
         headers.add("Transfer-Encoding", "chunked");
@@ -66,14 +73,16 @@ void ProxySession::connect_next_target() {
         if (t.over_http && !trusted_) {
             // As Pushpin: only gripd itself speaks WebSocket-over-HTTP events to such a backend.
             const std::string* ct = head_.headers.get("Content-Type");
-            if (ct && core::trim(std::string_view(*ct).substr(0, ct->find(';'))) == "application/websocket-events") {
+            if (ct && core::trim(std::string_view(*ct).substr(0, ct->find(';'))) ==
+                          "application/websocket-events") {
                 fail(403, "Client not allowed to send WebSocket events directly.\n");
                 return;
             }
         }
         connecting_ = true;
         http::BackendConn* c = service_.backends().acquire(backend_target(route_, t, head_.headers), *this);
-        if (c && connecting_ && !backend_) backend_ = c; // still connecting: ours to abandon if the client goes
+        if (c && connecting_ && !backend_)
+            backend_ = c; // still connecting: ours to abandon if the client goes
         return;
     }
     fail(502, "Error while proxying to origin.\n");
@@ -84,7 +93,8 @@ void ProxySession::on_backend_connect_failed(int uv_status) {
     backend_ = nullptr;
     if (!client_) return;
     const auto& t = route_.targets[target_index_];
-    LOG_DEBUG("proxy", "connect to %s:%d failed: %s", t.connect_host.c_str(), t.connect_port, uv_strerror(uv_status));
+    LOG_DEBUG("proxy", "connect to %s:%d failed: %s", t.connect_host.c_str(), t.connect_port,
+              uv_strerror(uv_status));
     ++target_index_;
     connect_next_target();
 }
@@ -95,8 +105,10 @@ void ProxySession::on_backend_connected(http::BackendConn& conn) {
     backend_ = &conn;
     conn.expect_no_body(is_head_);
     std::string first = build_upstream_head(route_.targets[target_index_]);
-    if (replayable_) first += replay_;
-    else first += pending_;
+    if (replayable_)
+        first += replay_;
+    else
+        first += pending_;
     pending_.clear();
     if (!replayable_) replay_.clear();
     send_upstream(first);
@@ -151,8 +163,10 @@ void ProxySession::on_request_end() {
         std::string last;
         http::append_last_chunk(last);
         if (replayable_) replay_ += last;
-        if (connected()) send_upstream(last);
-        else if (!replayable_) pending_ += last;
+        if (connected())
+            send_upstream(last);
+        else if (!replayable_)
+            pending_ += last;
     }
 }
 
@@ -166,7 +180,8 @@ void ProxySession::on_backend_head(http::ResponseHead& head) {
     status_ = head.status;
     replay_.clear();
     replayable_ = false;
-    if (grip_enabled(route_) && !trusted_ && service_.grip_handler() && service_.grip_handler()->is_grip(head)) {
+    if (grip_enabled(route_) && !trusted_ && service_.grip_handler() &&
+        service_.grip_handler()->is_grip(head)) {
         grip_buffering_ = true;
         grip_head_ = std::move(head);
         return;
@@ -177,8 +192,10 @@ void ProxySession::on_backend_head(http::ResponseHead& head) {
     response_started_ = true;
     // Headers the backend nominated as hop-by-hop (Connection: X-Foo) stop here too.
     std::vector<std::string> nominated;
-    for (auto name : head.headers.get_list("Connection")) nominated.emplace_back(name);
-    for (const auto& n : nominated) head.headers.remove(n);
+    for (auto name : head.headers.get_list("Connection"))
+        nominated.emplace_back(name);
+    for (const auto& n : nominated)
+        head.headers.remove(n);
     int64_t length = head.chunked ? -1 : head.content_length;
     if (is_head_) length = head.content_length; // HEAD: announce what GET would send
     client_->send_head(head.status, head.reason, head.headers, length);
@@ -212,8 +229,10 @@ void ProxySession::on_client_writable() {
 void ProxySession::on_backend_complete() {
     if (backend_) {
         // Reuse the connection only if the whole request went out.
-        if (request_done_) backend_->release();
-        else backend_->abandon();
+        if (request_done_)
+            backend_->release();
+        else
+            backend_->abandon();
         backend_ = nullptr;
     }
     if (!client_) return;
@@ -247,12 +266,14 @@ void ProxySession::on_backend_error(int uv_status, bool retryable) {
         retried_ = true;
         const auto& t = route_.targets[target_index_];
         connecting_ = true;
-        LOG_DEBUG("proxy", "retrying %s on a new connection to %s:%d", uri_.c_str(), t.connect_host.c_str(), t.connect_port);
+        LOG_DEBUG("proxy", "retrying %s on a new connection to %s:%d", uri_.c_str(), t.connect_host.c_str(),
+                  t.connect_port);
         http::BackendConn* c = service_.backends().acquire(backend_target(route_, t, head_.headers), *this);
         if (c && connecting_ && !backend_) backend_ = c;
         return;
     }
-    LOG_DEBUG("proxy", "backend failed during %s %s: %s", method_.c_str(), uri_.c_str(), uv_strerror(uv_status));
+    LOG_DEBUG("proxy", "backend failed during %s %s: %s", method_.c_str(), uri_.c_str(),
+              uv_strerror(uv_status));
     if (response_started_) {
         log_access(status_);
         http::ServerConn* c = client_;
@@ -286,8 +307,8 @@ void ProxySession::log_access(int code) {
         const auto& t = route_.targets[target_index_];
         target = t.to_string();
     }
-    LOG_INFO("proxy", "%s %s -> %s[http] route=%s code=%d %lld", method_.c_str(), uri_.c_str(), target.c_str(),
-             route_.id.c_str(), code, static_cast<long long>(bytes_out_));
+    LOG_INFO("proxy", "%s %s -> %s[http] route=%s code=%d %lld", method_.c_str(), uri_.c_str(),
+             target.c_str(), route_.id.c_str(), code, static_cast<long long>(bytes_out_));
 }
 
 } // namespace gripd::proxy

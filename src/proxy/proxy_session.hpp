@@ -15,9 +15,10 @@ namespace gripd::proxy {
 class ProxyService;
 
 class ProxySession final : public http::Exchange, public http::BackendUser {
-public:
-    ProxySession(ProxyService& service, http::ServerConn& client, std::shared_ptr<const config::RouteTable> routes,
-                 const config::Route& route, http::RequestHead& head, bool trusted);
+  public:
+    ProxySession(ProxyService& service, http::ServerConn& client,
+                 std::shared_ptr<const config::RouteTable> routes, const config::Route& route,
+                 http::RequestHead& head, bool trusted);
     ~ProxySession() override;
 
     void on_start() override;
@@ -38,7 +39,7 @@ public:
     void on_backend_error(int uv_status, bool retryable) override;
     void on_backend_writable() override;
 
-private:
+  private:
     bool connected() const { return backend_ && !connecting_; }
     void connect_next_target();
     std::string build_upstream_head(const config::Target& target) const;

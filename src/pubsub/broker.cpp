@@ -36,13 +36,17 @@ Broker::Broker(loop::Worker& worker, std::vector<loop::Worker*> workers, const c
 
 Broker::~Broker() = default;
 
-uint32_t Broker::shard_of_channel(std::string_view channel) { return shard_of(channel, kShards); }
+uint32_t Broker::shard_of_channel(std::string_view channel) {
+    return shard_of(channel, kShards);
+}
 
 int Broker::owner_of(std::string_view channel) const {
     return static_cast<int>(shard_of_channel(channel) % static_cast<uint32_t>(workers_.size()));
 }
 
-void Broker::send(int worker, InboxMessage&& msg) { workers_[static_cast<size_t>(worker)]->post(worker_.index(), std::move(msg)); }
+void Broker::send(int worker, InboxMessage&& msg) {
+    workers_[static_cast<size_t>(worker)]->post(worker_.index(), std::move(msg));
+}
 
 // ---- local subscriptions ----
 
@@ -144,7 +148,8 @@ void Broker::on_ack(uint64_t token) {
 
 void Broker::owner_accept(const PublishBatch& batch) {
     uint64_t now = uv_now(worker_.uv());
-    for (const MessageRef& m : batch.messages) owner_route(directory_.on_publish(m, now));
+    for (const MessageRef& m : batch.messages)
+        owner_route(directory_.on_publish(m, now));
     if (batch.token != 0 && batch.origin != worker_.index()) {
         InboxMessage ack;
         ack.kind = InboxMessage::Kind::PublishAck;
@@ -198,11 +203,20 @@ bool Broker::handle(InboxMessage& msg) {
         owner_accept(*batch);
         return true;
     }
-    case InboxMessage::Kind::PublishAck: on_ack(static_cast<uint64_t>(msg.value)); return true;
-    case InboxMessage::Kind::Deliver: deliver_local(std::static_pointer_cast<const Message>(msg.payload)); return true;
-    case InboxMessage::Kind::Subscribe: owner_subscribe_delta(msg.text, msg.from, msg.value); return true;
-    case InboxMessage::Kind::Recover: directory_.recover(); return true;
-    default: return false;
+    case InboxMessage::Kind::PublishAck:
+        on_ack(static_cast<uint64_t>(msg.value));
+        return true;
+    case InboxMessage::Kind::Deliver:
+        deliver_local(std::static_pointer_cast<const Message>(msg.payload));
+        return true;
+    case InboxMessage::Kind::Subscribe:
+        owner_subscribe_delta(msg.text, msg.from, msg.value);
+        return true;
+    case InboxMessage::Kind::Recover:
+        directory_.recover();
+        return true;
+    default:
+        return false;
     }
 }
 

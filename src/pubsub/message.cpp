@@ -151,7 +151,9 @@ MessageRef Message::create(PublishItem&& item) {
     return m;
 }
 
-const std::string* Message::meta_value(std::string_view name) const { return find_meta(meta_, name); }
+const std::string* Message::meta_value(std::string_view name) const {
+    return find_meta(meta_, name);
+}
 
 void Message::render_http_response(const http::Headers& hold_headers, const ResponseOptions& opts,
                                    std::string& out, std::optional<std::string_view> patched_body) const {

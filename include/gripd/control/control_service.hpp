@@ -18,13 +18,17 @@ namespace gripd::control {
 struct ControlStats;
 
 class ControlService final : public http::Service {
-public:
+  public:
     ControlService(const config::Settings& settings, pubsub::Broker& broker);
 
     std::unique_ptr<http::Exchange> start_exchange(http::ServerConn& conn, http::RequestHead& head) override;
-    size_t max_header_bytes() const override { return static_cast<size_t>(settings_.push_in_http_max_headers_size); }
+    size_t max_header_bytes() const override {
+        return static_cast<size_t>(settings_.push_in_http_max_headers_size);
+    }
     uint64_t idle_timeout_ms() const override { return static_cast<uint64_t>(settings_.idle_timeout) * 1000; }
-    uint64_t header_timeout_ms() const override { return static_cast<uint64_t>(settings_.header_timeout) * 1000; }
+    uint64_t header_timeout_ms() const override {
+        return static_cast<uint64_t>(settings_.header_timeout) * 1000;
+    }
     const char* log_target() const override { return "control"; }
     void rejection(int* status, std::string* message) const override;
 
@@ -32,7 +36,7 @@ public:
     pubsub::Broker& broker() { return broker_; }
     const config::Settings& settings() const { return settings_; }
 
-private:
+  private:
     const config::Settings& settings_;
     pubsub::Broker& broker_;
     http::ConnSet conns_;

@@ -31,18 +31,21 @@ struct WorkerStatsView {
 std::string render_metrics(const std::vector<WorkerStatsView>& workers, const std::string& prefix);
 
 class MetricsService final : public http::Service {
-public:
-    MetricsService(const config::Settings& settings, std::string prefix, std::function<std::vector<WorkerStatsView>()> views)
+  public:
+    MetricsService(const config::Settings& settings, std::string prefix,
+                   std::function<std::vector<WorkerStatsView>()> views)
         : settings_(settings), prefix_(std::move(prefix)), views_(std::move(views)) {}
 
     std::unique_ptr<http::Exchange> start_exchange(http::ServerConn& conn, http::RequestHead& head) override;
     size_t max_header_bytes() const override { return 8192; }
     uint64_t idle_timeout_ms() const override { return static_cast<uint64_t>(settings_.idle_timeout) * 1000; }
-    uint64_t header_timeout_ms() const override { return static_cast<uint64_t>(settings_.header_timeout) * 1000; }
+    uint64_t header_timeout_ms() const override {
+        return static_cast<uint64_t>(settings_.header_timeout) * 1000;
+    }
     const char* log_target() const override { return "metrics"; }
     http::ConnSet& conns() { return conns_; }
 
-private:
+  private:
     const config::Settings& settings_;
     std::string prefix_;
     std::function<std::vector<WorkerStatsView>()> views_;

@@ -8,12 +8,12 @@
 namespace gripd::core {
 
 class Counter {
-public:
+  public:
     void add(int64_t n = 1) { v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
     void sub(int64_t n = 1) { add(-n); }
     int64_t get() const { return v_.load(std::memory_order_relaxed); }
 
-private:
+  private:
     std::atomic<int64_t> v_{0};
 };
 

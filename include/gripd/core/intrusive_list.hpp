@@ -21,7 +21,7 @@ struct ListHook {
 
 // T must have a public member `ListHook Member`.
 template <class T, ListHook T::*Member> class IntrusiveList {
-public:
+  public:
     IntrusiveList() { head_.prev = head_.next = &head_; }
     IntrusiveList(const IntrusiveList&) = delete;
     IntrusiveList& operator=(const IntrusiveList&) = delete;
@@ -47,11 +47,12 @@ public:
     }
     size_t size() const {
         size_t n = 0;
-        for (const ListHook* h = head_.next; h != &head_; h = h->next) ++n;
+        for (const ListHook* h = head_.next; h != &head_; h = h->next)
+            ++n;
         return n;
     }
 
-private:
+  private:
     static T* from_hook(ListHook* h) { return static_cast<T*>(h->owner); }
     ListHook head_;
 };

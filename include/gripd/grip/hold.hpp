@@ -45,7 +45,7 @@ struct HoldEnv {
 };
 
 class Hold : public http::Exchange, public pubsub::Subscriber {
-public:
+  public:
     ~Hold() override;
     void on_request_body(std::string_view) override {}
     void on_request_end() override {}
@@ -56,7 +56,7 @@ public:
 
     core::ListHook dispatch_link; // the worker's list of live holds
 
-protected:
+  protected:
     // `channels` already carry the route prefix; at most `max_channels` are used.
     Hold(HoldEnv env, http::ServerConn& client, const Instruct& instruct, size_t max_channels,
          const std::string& prefix);
@@ -79,7 +79,7 @@ protected:
 };
 
 class ResponseHold final : public Hold {
-public:
+  public:
     ResponseHold(HoldEnv env, http::ServerConn& client, Instruct&& instruct, size_t max_channels,
                  const std::string& prefix, SavedRequest&& request, RetryFn retry);
     ~ResponseHold() override;
@@ -89,7 +89,7 @@ public:
     void on_content_filter_mismatch(pubsub::Subscription& sub, const pubsub::MessageRef& msg) override;
     void stop() override { on_timeout(this); }
 
-private:
+  private:
     static void on_timeout(void* self);
     InstructResponse response_;
     int timeout_s_;
@@ -98,7 +98,7 @@ private:
 };
 
 class StreamHold final : public Hold {
-public:
+  public:
     StreamHold(HoldEnv env, http::ServerConn& client, Instruct&& instruct, size_t max_channels,
                const std::string& prefix);
     ~StreamHold() override;
@@ -109,7 +109,7 @@ public:
     void on_content_filter_mismatch(pubsub::Subscription& sub, const pubsub::MessageRef& msg) override;
     void stop() override { end(); }
 
-private:
+  private:
     static void on_keep_alive(void* self);
     void sent_data();
     bool check_backlog();

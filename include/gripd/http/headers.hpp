@@ -14,10 +14,12 @@ struct Header {
 };
 
 class Headers {
-public:
+  public:
     using List = std::vector<Header>;
 
-    void add(std::string_view name, std::string_view value) { items_.push_back({std::string(name), std::string(value)}); }
+    void add(std::string_view name, std::string_view value) {
+        items_.push_back({std::string(name), std::string(value)});
+    }
     // Replaces every header of that name with one.
     void set(std::string_view name, std::string_view value);
     // Removes every header of that name; returns how many were removed.
@@ -30,7 +32,8 @@ public:
     std::vector<std::string_view> get_all(std::string_view name) const;
     // Values of every header of that name, joined and split on commas (for list-valued headers).
     std::vector<std::string_view> get_list(std::string_view name) const;
-    // True if a comma-separated token list header contains `token` (case-insensitive), e.g. Connection: close.
+    // True if a comma-separated token list header contains `token` (case-insensitive), e.g. Connection:
+    // close.
     bool has_token(std::string_view name, std::string_view token) const;
 
     size_t size() const { return items_.size(); }
@@ -41,7 +44,7 @@ public:
     List& items() { return items_; }
     const List& items() const { return items_; }
 
-private:
+  private:
     List items_;
 };
 

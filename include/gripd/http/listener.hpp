@@ -16,14 +16,14 @@ namespace gripd::http {
 
 // The open client connections of one service on one worker.
 class ConnSet {
-public:
+  public:
     void add(ServerConn& c) { list_.push_back(c); }
     // Closes connections that are between requests (used when stopping).
     void close_idle();
     void close_all();
     size_t size() const { return list_.size(); }
 
-private:
+  private:
     core::IntrusiveList<ServerConn, &ServerConn::worker_link> list_;
 };
 
@@ -34,15 +34,15 @@ struct ConnLimit {
 };
 
 class Listener {
-public:
+  public:
     // Opens and starts listening; returns nullptr and sets *error on failure. The listener frees
     // itself after close().
-    static Listener* open(loop::Worker& worker, const config::ListenAddr& addr, Service& service, ConnSet& conns,
-                          ConnLimit* limit, std::string* error);
+    static Listener* open(loop::Worker& worker, const config::ListenAddr& addr, Service& service,
+                          ConnSet& conns, ConnLimit* limit, std::string* error);
     void close();
     int port() const { return port_; }
 
-private:
+  private:
     Listener(loop::Worker& worker, Service& service, ConnSet& conns, ConnLimit* limit)
         : worker_(worker), service_(service), conns_(conns), limit_(limit) {}
     static void on_connection(uv_stream_t* server, int status);

@@ -4,10 +4,10 @@
 // Pipelined requests wait until the current response has ended. Only one Exchange is live at a time.
 #pragma once
 
-#include "gripd/http/headers.hpp"
-#include "gripd/http/request_parser.hpp"
 #include "gripd/core/counter.hpp"
 #include "gripd/core/intrusive_list.hpp"
+#include "gripd/http/headers.hpp"
+#include "gripd/http/request_parser.hpp"
 #include "gripd/loop/deletable.hpp"
 #include "gripd/net/tcp_conn.hpp"
 
@@ -23,7 +23,7 @@ struct ConnLimit;
 // One request/response on a ServerConn. Created by Service::start_exchange when a request head has
 // been parsed. The connection deletes it (deferred) after end_response() or when the client goes.
 class Exchange : public loop::Deletable {
-public:
+  public:
     // Called once the connection has installed this exchange (it may answer at once from here).
     virtual void on_start() {}
     virtual void on_request_body(std::string_view data) = 0;
@@ -44,7 +44,7 @@ public:
 
 // What the listener serves: creates Exchanges for requests on its connections.
 class Service {
-public:
+  public:
     virtual ~Service() = default;
     // Returns the exchange for this request. It may answer at once (e.g. an error) by calling
     // conn.respond(...) and returning nullptr.
@@ -65,7 +65,7 @@ public:
 };
 
 class ServerConn final : public net::TcpConn, private RequestParser::Handler {
-public:
+  public:
     ServerConn(loop::Worker& worker, Service& service);
 
     // Starts reading; call after uv_accept succeeded.
@@ -118,14 +118,14 @@ public:
     bool client_keep_alive() const { return keep_alive_; }
     const std::string& peer() const { return peer_ip_; }
 
-protected:
+  protected:
     void on_data(const char* data, size_t len) override;
     void on_read_end(int status) override;
     void on_write_drained() override;
     void on_close() override;
     void on_timeout() override;
 
-private:
+  private:
     void on_request_head(RequestHead& head) override;
     void on_request_body(std::string_view data) override;
     void on_request_complete() override;
@@ -138,10 +138,10 @@ private:
     void arm_idle();
     void release_http_state();
 
-public:
+  public:
     core::ListHook worker_link; // the worker's list of open client connections (for shutdown)
 
-private:
+  private:
     Service& service_;
     struct ConnLimit* conn_limit_ = nullptr;
     // Reset once the connection is in raw mode: an idle WebSocket keeps no HTTP parser.

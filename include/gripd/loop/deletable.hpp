@@ -5,7 +5,7 @@
 namespace gripd::loop {
 
 class Deletable {
-public:
+  public:
     virtual ~Deletable() = default;
 };
 

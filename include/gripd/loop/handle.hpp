@@ -20,6 +20,8 @@
 namespace gripd::loop {
 
 // Close callback for an owner T allocated with new whose handle's data points to it.
-template <class T> void delete_owner_on_close(uv_handle_t* handle) { delete static_cast<T*>(handle->data); }
+template <class T> void delete_owner_on_close(uv_handle_t* handle) {
+    delete static_cast<T*>(handle->data);
+}
 
 } // namespace gripd::loop

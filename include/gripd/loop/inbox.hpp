@@ -37,7 +37,7 @@ struct InboxMessage {
 };
 
 class Inbox {
-public:
+  public:
     static constexpr size_t kRingCapacity = 4096;
 
     explicit Inbox(int producers);
@@ -50,7 +50,8 @@ public:
     // Drains up to `max` messages from every ring (also empties overflow that producers flushed).
     template <class F> size_t drain(F&& f, size_t max = 1024) {
         size_t n = 0;
-        for (auto& r : rings_) n += r->ring.drain(f, max);
+        for (auto& r : rings_)
+            n += r->ring.drain(f, max);
         return n;
     }
 
@@ -62,7 +63,7 @@ public:
     bool flush(int producer);
     bool has_overflow(int producer) const { return !rings_[static_cast<size_t>(producer)]->overflow.empty(); }
 
-private:
+  private:
     struct ProducerRing {
         SpscRing<InboxMessage> ring{kRingCapacity};
         std::deque<InboxMessage> overflow; // producer-local

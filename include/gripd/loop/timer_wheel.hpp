@@ -12,7 +12,7 @@ class TimerWheel;
 
 // Embed one of these per timeout in the owning object. The callback receives `owner`.
 class TimerEntry {
-public:
+  public:
     using Callback = void (*)(void* owner);
     TimerEntry() = default;
     TimerEntry(const TimerEntry&) = delete;
@@ -30,7 +30,7 @@ public:
     bool is_armed() const { return prev_ != nullptr; }
     uint64_t deadline() const { return deadline_; }
 
-private:
+  private:
     friend class TimerWheel;
     TimerWheel* wheel_ = nullptr;
     void* owner_ = nullptr;
@@ -41,7 +41,7 @@ private:
 };
 
 class TimerWheel {
-public:
+  public:
     static constexpr uint64_t kTickMs = 50;
     static constexpr size_t kSlots = 1024;
 
@@ -59,7 +59,7 @@ public:
     // Fires every entry whose deadline is <= now (exposed for tests with an injected clock).
     void advance(uint64_t now_ms);
 
-private:
+  private:
     friend class TimerEntry;
     void insert(TimerEntry& e);
     void unlink(TimerEntry& e);

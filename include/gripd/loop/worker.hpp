@@ -22,7 +22,7 @@ class TcpConn;
 namespace gripd::loop {
 
 class Worker {
-public:
+  public:
     // `index` is this worker's number (0..count-1); `producers` is how many threads may post to it
     // (each gets its own ring: the other workers plus the main thread).
     Worker(int index, int producers);
@@ -84,7 +84,7 @@ public:
     // True when the calling thread is this worker's thread.
     bool on_own_thread() const { return std::this_thread::get_id() == thread_id_; }
 
-private:
+  private:
     static void on_check(uv_check_t* h);
     static void on_grace_end(void* self);
     static void on_wake(uv_async_t* h);

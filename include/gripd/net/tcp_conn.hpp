@@ -2,8 +2,8 @@
 // and backend connections derive from it. Reads go into the worker's shared read buffer, so an idle
 // connection holds no read buffer of its own. Writes are gathered during a loop iteration and sent
 // at its end with one writev per connection (Worker flushes them), so several messages for one
-// client cost one system call; only what the kernel does not take is queued in libuv. Follows the lifetime rules in loop/handle.hpp: the object deletes itself in
-// the close callback.
+// client cost one system call; only what the kernel does not take is queued in libuv. Follows the lifetime
+// rules in loop/handle.hpp: the object deletes itself in the close callback.
 #pragma once
 
 #include "gripd/loop/timer_wheel.hpp"
@@ -22,7 +22,7 @@ class Worker;
 namespace gripd::net {
 
 class TcpConn {
-public:
+  public:
     explicit TcpConn(loop::Worker& worker);
     TcpConn(const TcpConn&) = delete;
     TcpConn& operator=(const TcpConn&) = delete;
@@ -58,7 +58,7 @@ public:
     // Peer address as text ("" if unknown).
     std::string peer_ip() const;
 
-protected:
+  protected:
     virtual ~TcpConn();
     // Bytes read from the peer; valid only during the call.
     virtual void on_data(const char* data, size_t len) = 0;
@@ -75,7 +75,7 @@ protected:
 
     loop::Worker& worker_;
 
-private:
+  private:
     struct WriteReq;
     static void on_alloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
     static void on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf);

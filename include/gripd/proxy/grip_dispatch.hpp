@@ -13,20 +13,21 @@ namespace gripd::proxy {
 class ProxyService;
 
 class GripDispatch final : public GripHandler {
-public:
+  public:
     GripDispatch(ProxyService& proxy, pubsub::Broker& broker, const config::Settings& settings);
 
     bool is_grip(const http::ResponseHead& head) const override;
     void on_grip_response(http::ServerConn& client, const config::Route& route,
                           std::shared_ptr<const config::RouteTable> routes, grip::SavedRequest&& request,
                           http::ResponseHead&& head, std::string&& body) override;
-    void serve_test(http::ServerConn& client, const config::Route& route, const http::RequestHead& head) override;
+    void serve_test(http::ServerConn& client, const config::Route& route,
+                    const http::RequestHead& head) override;
 
     grip::HoldStats& stats() { return stats_; }
     // Server stop: every hold answers now (long-polls their timeout response, streams end cleanly).
     void stop_holds();
 
-private:
+  private:
     void start_hold(http::ServerConn& client, const config::Route& route,
                     std::shared_ptr<const config::RouteTable> routes, grip::SavedRequest&& request,
                     grip::Instruct&& instruct);

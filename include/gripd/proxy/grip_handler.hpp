@@ -13,7 +13,7 @@
 namespace gripd::proxy {
 
 class GripHandler {
-public:
+  public:
     virtual ~GripHandler() = default;
     // True if this response is GRIP (instruct content type or any Grip-* header).
     virtual bool is_grip(const http::ResponseHead& head) const = 0;
@@ -21,10 +21,12 @@ public:
     // `request` is the original request (body included when it was small enough to keep) so that a
     // hold can ask the backend again.
     virtual void on_grip_response(http::ServerConn& client, const config::Route& route,
-                                  std::shared_ptr<const config::RouteTable> routes, grip::SavedRequest&& request,
-                                  http::ResponseHead&& head, std::string&& body) = 0;
+                                  std::shared_ptr<const config::RouteTable> routes,
+                                  grip::SavedRequest&& request, http::ResponseHead&& head,
+                                  std::string&& body) = 0;
     // Serves a request for a built-in `test` target (Pushpin's test handler).
-    virtual void serve_test(http::ServerConn& client, const config::Route& route, const http::RequestHead& head) = 0;
+    virtual void serve_test(http::ServerConn& client, const config::Route& route,
+                            const http::RequestHead& head) = 0;
 };
 
 } // namespace gripd::proxy

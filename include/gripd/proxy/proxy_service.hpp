@@ -16,7 +16,7 @@ namespace gripd::proxy {
 class GripHandler;
 
 class ProxyService final : public http::Service {
-public:
+  public:
     ProxyService(loop::Worker& worker, const config::Settings& settings,
                  std::shared_ptr<const config::RouteTable> routes);
 
@@ -24,7 +24,9 @@ public:
     std::unique_ptr<http::Exchange> start_exchange(http::ServerConn& conn, http::RequestHead& head) override;
     size_t max_header_bytes() const override { return static_cast<size_t>(settings_.client_buffer_size); }
     uint64_t idle_timeout_ms() const override { return static_cast<uint64_t>(settings_.idle_timeout) * 1000; }
-    uint64_t header_timeout_ms() const override { return static_cast<uint64_t>(settings_.header_timeout) * 1000; }
+    uint64_t header_timeout_ms() const override {
+        return static_cast<uint64_t>(settings_.header_timeout) * 1000;
+    }
     const char* log_target() const override { return "proxy"; }
     void on_request_rejected(http::ServerConn& conn, int status) override;
 
@@ -33,8 +35,8 @@ public:
     const std::shared_ptr<const config::RouteTable>& routes() const { return routes_; }
 
     // Sends a held request to the backend again (a hint publish) as a new session for `client`.
-    void retry(http::ServerConn& client, std::shared_ptr<const config::RouteTable> routes, const config::Route& route,
-               grip::SavedRequest&& request);
+    void retry(http::ServerConn& client, std::shared_ptr<const config::RouteTable> routes,
+               const config::Route& route, grip::SavedRequest&& request);
 
     // Where GRIP responses go (set by the wiring once the GRIP engine exists on this worker).
     void set_grip_handler(GripHandler* h) { grip_ = h; }
@@ -47,7 +49,7 @@ public:
     http::BackendPool& backends() { return backends_; }
     http::ConnSet& conns() { return conns_; }
 
-private:
+  private:
     loop::Worker& worker_;
     const config::Settings& settings_;
     std::shared_ptr<const config::RouteTable> routes_;

@@ -16,9 +16,9 @@
 #include "gripd/core/counter.hpp"
 #include "gripd/core/intrusive_list.hpp"
 #include "gripd/loop/inbox.hpp"
+#include "gripd/pubsub/channel_index.hpp"
 #include "gripd/pubsub/message.hpp"
 #include "gripd/pubsub/publish.hpp"
-#include "gripd/pubsub/channel_index.hpp"
 #include "gripd/pubsub/shard.hpp"
 
 #include <cstdint>
@@ -38,7 +38,7 @@ class Subscription;
 
 // Something that holds subscriptions: a held HTTP request or a WebSocket session.
 class Subscriber {
-public:
+  public:
     virtual ~Subscriber() = default;
     // A message on `sub`'s channel, in the channel's order. The subscriber may unsubscribe or end
     // itself from here.
@@ -52,7 +52,7 @@ public:
 
 // One channel subscription of a Subscriber, embedded in it (no allocation to subscribe).
 class Subscription : public IndexHook {
-public:
+  public:
     // The publish format this subscription delivers: its `content-filters` are the ones compared.
     enum class Format : uint8_t { HttpResponse, HttpStream, WsMessage };
 
@@ -68,8 +68,8 @@ public:
 // The items of one publish request that belong to one shard owner.
 struct PublishBatch {
     std::vector<MessageRef> messages;
-    int origin = -1;     // worker that waits for the ack
-    uint64_t token = 0;  // 0: nobody waits
+    int origin = -1;    // worker that waits for the ack
+    uint64_t token = 0; // 0: nobody waits
 };
 
 // Written by the broker's worker only; read by metrics scrapes from any thread.
@@ -81,7 +81,7 @@ struct BrokerStats {
 };
 
 class Broker {
-public:
+  public:
     static constexpr uint32_t kShards = 256;
 
     Broker(loop::Worker& worker, std::vector<loop::Worker*> workers, const config::Settings& settings);
@@ -113,7 +113,7 @@ public:
     static uint32_t shard_of_channel(std::string_view channel);
     int owner_of(std::string_view channel) const;
 
-private:
+  private:
     struct PendingPublish {
         std::function<void()> done;
         size_t acks_left = 0;

@@ -25,7 +25,8 @@ TEST_CASE("timer wheel fires entries in deadline order and not early", "[loop]")
         TimerWheel wheel(&loop);
         std::vector<int> log;
         Fired a{&log, 1, {}}, b{&log, 2, {}}, c{&log, 3, {}};
-        for (Fired* f : {&a, &b, &c}) f->entry.init(&wheel, f, on_fire);
+        for (Fired* f : {&a, &b, &c})
+            f->entry.init(&wheel, f, on_fire);
         uint64_t t0 = wheel.now();
         a.entry.arm(300);
         b.entry.arm(100);
@@ -66,7 +67,8 @@ TEST_CASE("timer wheel disarm and re-arm from a callback", "[loop]") {
         b.entry.arm(100);
         a.entry.disarm();
         REQUIRE_FALSE(a.entry.is_armed());
-        for (uint64_t t = t0; t <= t0 + 1000; t += 10) wheel.advance(t);
+        for (uint64_t t = t0; t <= t0 + 1000; t += 10)
+            wheel.advance(t);
         REQUIRE(log == std::vector<int>{2, 2, 2});
         wheel.close();
         uv_run(&loop, UV_RUN_DEFAULT);

@@ -24,7 +24,9 @@ http::RequestHead make_head() {
     return h;
 }
 
-const config::Route& first_route(const config::RoutesResult& r) { return r.table->routes().front(); }
+const config::Route& first_route(const config::RoutesResult& r) {
+    return r.table->routes().front();
+}
 } // namespace
 
 TEST_CASE("upstream headers drop hop-by-hop and client GRIP headers", "[proxy]") {
@@ -93,7 +95,8 @@ TEST_CASE("X-Forwarded-For rules truncate and append", "[proxy]") {
 TEST_CASE("route header rules, as_host and target host=", "[proxy]") {
     config::Settings s = config::default_settings();
     auto routes = config::parse_routes(
-        "*,header=X-Added:yes,header=Accept:,as_host=internal.example 127.0.0.1:8080,host=ignored.example\n", "routes");
+        "*,header=X-Added:yes,header=Accept:,as_host=internal.example 127.0.0.1:8080,host=ignored.example\n",
+        "routes");
     const auto& route = first_route(routes);
     proxy::ForwardContext ctx{s, route, route.targets.front(), "10.0.0.9", false, false, 1000};
     auto out = proxy::upstream_headers(make_head(), ctx);

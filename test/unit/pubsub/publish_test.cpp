@@ -236,7 +236,9 @@ template <size_t N> void check_rejected(const Case (&cases)[N]) {
 
 } // namespace
 
-TEST_CASE("publish: error texts match pushpin 1.36", "[pubsub][publish]") { check_rejected(kPushpinErrors); }
+TEST_CASE("publish: error texts match pushpin 1.36", "[pubsub][publish]") {
+    check_rejected(kPushpinErrors);
+}
 
 TEST_CASE("publish: status codes that make no status line are rejected", "[pubsub][publish]") {
     check_rejected(kGripdRejects);
