@@ -139,6 +139,43 @@ std::optional<uint64_t> ShardDirectory::next_expiry() const {
     return next;
 }
 
+void ShardDirectory::WorkerCounts::add(uint32_t worker, uint32_t n) {
+    WorkerCount* d = data();
+    uint32_t pos = 0;
+    while (pos < size_ && d[pos].worker < worker)
+        ++pos;
+    if (pos < size_ && d[pos].worker == worker) {
+        d[pos].count += n;
+        return;
+    }
+    if (size_ == capacity_) {
+        uint32_t grown = capacity_ * 2;
+        auto bigger = std::make_unique<WorkerCount[]>(grown);
+        std::copy(d, d + size_, bigger.get());
+        heap_ = std::move(bigger);
+        capacity_ = grown;
+        d = heap_.get();
+    }
+    std::copy_backward(d + pos, d + size_, d + size_ + 1);
+    d[pos] = WorkerCount{worker, n};
+    ++size_;
+}
+
+bool ShardDirectory::WorkerCounts::take(uint32_t worker, uint64_t n) {
+    WorkerCount* d = data();
+    uint32_t pos = 0;
+    while (pos < size_ && d[pos].worker != worker)
+        ++pos;
+    if (pos == size_) return false;
+    if (n < d[pos].count) {
+        d[pos].count -= static_cast<uint32_t>(n);
+        return true;
+    }
+    std::copy(d + pos + 1, d + size_, d + pos);
+    --size_;
+    return true;
+}
+
 SubscriberChange ShardDirectory::on_subscribe_delta(std::string_view channel, uint32_t worker,
                                                     int64_t delta) {
     if (delta == 0) return SubscriberChange::None;
@@ -146,24 +183,12 @@ SubscriberChange ShardDirectory::on_subscribe_delta(std::string_view channel, ui
     if (delta > 0) {
         bool created = it == channels_.end();
         if (created) it = channels_.try_emplace(std::string(channel)).first;
-        auto& ws = it->second.workers;
-        auto pos = std::lower_bound(ws.begin(), ws.end(), worker,
-                                    [](const WorkerCount& wc, uint32_t w) { return wc.worker < w; });
-        if (pos != ws.end() && pos->worker == worker)
-            pos->count += static_cast<uint32_t>(delta);
-        else
-            ws.insert(pos, WorkerCount{worker, static_cast<uint32_t>(delta)});
+        it->second.workers.add(worker, static_cast<uint32_t>(delta));
         return created ? SubscriberChange::First : SubscriberChange::None;
     }
     if (it == channels_.end()) return SubscriberChange::None;
     auto& ws = it->second.workers;
-    auto pos = std::find_if(ws.begin(), ws.end(), [&](const WorkerCount& wc) { return wc.worker == worker; });
-    if (pos == ws.end()) return SubscriberChange::None;
-    uint64_t take = static_cast<uint64_t>(-delta);
-    if (take >= pos->count)
-        ws.erase(pos);
-    else
-        pos->count -= static_cast<uint32_t>(take);
+    if (!ws.take(worker, static_cast<uint64_t>(-delta))) return SubscriberChange::None;
     if (!ws.empty()) return SubscriberChange::None;
     channels_.erase(it); // last id and waiting messages go too; their WaitRefs go stale
     return SubscriberChange::Last;

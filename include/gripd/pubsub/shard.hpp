@@ -83,6 +83,27 @@ class ShardDirectory {
         uint32_t worker;
         uint32_t count;
     };
+    // The workers with subscribers on a channel, ascending, counts > 0. Up to two live inline (most
+    // channels are on one worker, or two), so a table of many small channels allocates nothing more.
+    class WorkerCounts {
+      public:
+        const WorkerCount* begin() const { return data(); }
+        const WorkerCount* end() const { return data() + size_; }
+        size_t size() const { return size_; }
+        bool empty() const { return size_ == 0; }
+        void add(uint32_t worker, uint32_t n);
+        // Takes up to n from worker's count, dropping it at zero. False if worker is not listed.
+        bool take(uint32_t worker, uint64_t n);
+
+      private:
+        static constexpr uint32_t kInline = 2;
+        WorkerCount* data() { return heap_ ? heap_.get() : inline_; }
+        const WorkerCount* data() const { return heap_ ? heap_.get() : inline_; }
+        WorkerCount inline_[kInline] = {};
+        std::unique_ptr<WorkerCount[]> heap_; // when more than kInline
+        uint32_t size_ = 0;
+        uint32_t capacity_ = kInline;
+    };
     struct Waiting {
         MessageRef msg;
         uint64_t serial;
@@ -94,7 +115,7 @@ class ShardDirectory {
         std::unordered_map<std::string, Waiting> waiting_by_prev_id;
     };
     struct Channel {
-        std::vector<WorkerCount> workers; // ascending by worker, counts > 0, never empty
+        WorkerCounts workers; // never empty
         std::unique_ptr<Sequence> seq;
     };
     struct WaitRef {

@@ -63,6 +63,23 @@ TEST_CASE("shard: worker subscriber counts and transitions", "[pubsub][shard]") 
     CHECK(d.channel_count() == 0);
 }
 
+TEST_CASE("shard: many workers on one channel stay ordered", "[pubsub][shard]") {
+    // More workers than the inline slots: the list moves to the heap and keeps its order.
+    ShardDirectory d;
+    for (uint32_t w : {5u, 1u, 7u, 3u, 0u, 6u})
+        d.on_subscribe_delta("c", w, +1);
+    CHECK(d.workers_of("c") == std::vector<uint32_t>{0, 1, 3, 5, 6, 7});
+    CHECK(d.on_subscribe_delta("c", 3, -1) == SubscriberChange::None);
+    CHECK(d.on_subscribe_delta("c", 0, -5) == SubscriberChange::None);
+    CHECK(d.workers_of("c") == std::vector<uint32_t>{1, 5, 6, 7});
+    d.on_subscribe_delta("c", 4, +2);
+    CHECK(d.workers_of("c") == std::vector<uint32_t>{1, 4, 5, 6, 7});
+    for (uint32_t w : {1u, 5u, 6u, 7u})
+        CHECK(d.on_subscribe_delta("c", w, -1) == SubscriberChange::None);
+    CHECK(d.on_subscribe_delta("c", 4, -1) == SubscriberChange::None);
+    CHECK(d.on_subscribe_delta("c", 4, -1) == SubscriberChange::Last);
+}
+
 TEST_CASE("shard: deliveries go only to workers with subscribers", "[pubsub][shard]") {
     ShardDirectory d;
     CHECK(d.on_publish(msg("c", "1"), 0).empty()); // nobody listens
