@@ -7,7 +7,9 @@
 #include "gripd/pubsub/broker.hpp"
 #include "gripd/ws/ws_service.hpp"
 
+#include <arpa/inet.h>
 #include <chrono>
+#include <netdb.h>
 #include <thread>
 
 namespace gripd::app {
@@ -99,6 +101,7 @@ void Server::open_listener(loop::Worker& w, WorkerContext& ctx, const config::Li
 
 void Server::wire(loop::Worker& w, WorkerContext& ctx) {
     ctx.broker = std::make_unique<pubsub::Broker>(w, peers_, settings_);
+    if (bus_) ctx.broker->start_bus(*bus_);
     ctx.proxy = std::make_unique<proxy::ProxyService>(w, settings_, routes_);
     ctx.grip = std::make_unique<proxy::GripDispatch>(*ctx.proxy, *ctx.broker, settings_);
     ctx.proxy->set_grip_handler(ctx.grip.get());
@@ -152,7 +155,44 @@ void Server::wire(loop::Worker& w, WorkerContext& ctx) {
     (void)broker;
 }
 
+// The bus address with its host resolved once, here: hiredis resolves names with a blocking call,
+// which must not run on a worker's loop when it reconnects.
+static bool resolve_bus(const std::string& url, pubsub::BusAddress* out, std::string* error) {
+    if (!pubsub::parse_bus_url(url, out, error)) return false;
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* res = nullptr;
+    int rc = getaddrinfo(out->host.c_str(), nullptr, &hints, &res);
+    if (rc != 0 || !res) {
+        *error = "bus: cannot resolve " + out->host + ": " + gai_strerror(rc);
+        return false;
+    }
+    addrinfo* pick = res; // IPv4 first, as for backends
+    for (addrinfo* a = res; a; a = a->ai_next)
+        if (a->ai_family == AF_INET) {
+            pick = a;
+            break;
+        }
+    char text[INET6_ADDRSTRLEN] = {};
+    const void* addr =
+        pick->ai_family == AF_INET
+            ? static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(pick->ai_addr)->sin_addr)
+            : static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(pick->ai_addr)->sin6_addr);
+    inet_ntop(pick->ai_family, addr, text, sizeof(text));
+    freeaddrinfo(res);
+    out->host = text;
+    return true;
+}
+
 bool Server::start(std::string* error) {
+    if (!settings_.bus.empty()) {
+        pubsub::BusAddress bus;
+        if (!resolve_bus(settings_.bus, &bus, error)) return false;
+        bus_ = bus;
+        LOG_INFO("main", "publishing through the bus at %s (redis://%s:%d)", settings_.bus.c_str(),
+                 bus.host.c_str(), bus.port);
+    }
     int count = config::effective_workers(settings_);
     for (int i = 0; i < count; ++i) {
         workers_.push_back(std::make_unique<loop::Worker>(i, count + 1));
@@ -192,6 +232,7 @@ bool Server::start(std::string* error) {
             ctx.proxy->backends().close_idle();
         });
         w.on_close_all([&ctx](loop::Worker&) {
+            ctx.broker->stop_bus(); // pending publishes fail (503) before their connections close
             ctx.tick.disarm();
             ctx.minute.disarm();
             ctx.proxy->conns().close_all();

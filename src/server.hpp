@@ -8,9 +8,11 @@
 #include "gripd/http/listener.hpp"
 #include "gripd/loop/worker.hpp"
 #include "gripd/proxy/proxy_service.hpp"
+#include "gripd/pubsub/redis_bus.hpp"
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -44,6 +46,7 @@ class Server {
     std::shared_ptr<const config::RouteTable> routes_;
     std::vector<std::unique_ptr<loop::Worker>> workers_;
     std::vector<loop::Worker*> peers_;
+    std::optional<pubsub::BusAddress> bus_; // [gripd] bus, resolved
     std::vector<std::unique_ptr<WorkerContext>> contexts_;
     http::ConnLimit conn_limit_;
     std::atomic<int> quiesced_{0};

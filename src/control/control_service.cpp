@@ -100,7 +100,7 @@ class ControlExchange final : public http::Exchange {
             finish(200, "Updated");
             return;
         }
-        pubsub::PublishParseResult parsed = pubsub::parse_publish_body(body_);
+        pubsub::PublishParseResult parsed = pubsub::parse_publish_body(body_, service_.broker().has_bus());
         body_.clear();
         body_.shrink_to_fit();
         if (!parsed.ok) {
@@ -110,8 +110,13 @@ class ControlExchange final : public http::Exchange {
         }
         size_t count = parsed.items.size();
         // Replies once every shard owner has taken its items (see the header).
-        token_ = service_.broker().publish(std::move(parsed.items), [this, count] {
+        token_ = service_.broker().publish(std::move(parsed.items), [this, count](bool ok) {
             token_ = 0;
+            if (!ok) {
+                LOG_DEBUG("control", "publishing %zu items failed: the bus is unavailable", count);
+                finish(503, "Bus unavailable.");
+                return;
+            }
             LOG_DEBUG("control", "published %zu items", count);
             finish(200, "Published");
         });

@@ -95,7 +95,8 @@ void Broker::deliver_local(const MessageRef& msg) {
 
 // ---- publishing ----
 
-uint64_t Broker::publish(std::vector<PublishItem>&& items, std::function<void()> done) {
+uint64_t Broker::publish(std::vector<PublishItem>&& items, std::function<void(bool)> done) {
+    if (bus_) return publish_on_bus(std::move(items), std::move(done));
     const size_t w = workers_.size();
     std::vector<std::shared_ptr<PublishBatch>> batches(w);
     for (auto& item : items) {
@@ -126,8 +127,46 @@ uint64_t Broker::publish(std::vector<PublishItem>&& items, std::function<void()>
         m.payload = std::move(batches[i]);
         send(static_cast<int>(i), std::move(m));
     }
-    if (remote == 0 && done) done();
+    if (remote == 0 && done) done(true);
     return token;
+}
+
+uint64_t Broker::publish_on_bus(std::vector<PublishItem>&& items, std::function<void(bool)> done) {
+    stats_.messages_published.add(static_cast<int64_t>(items.size()));
+    if (items.empty()) {
+        if (done) done(true);
+        return 0;
+    }
+    uint64_t token = next_token_++;
+    pending_[token] = PendingPublish{std::move(done), items.size()};
+    // In order on one connection: Redis hands every instance each channel's items in this order.
+    for (const PublishItem& item : items)
+        bus_->publish(item.channel, item.json, [this, token](bool ok) { on_ack(token, ok); });
+    return pending_.count(token) ? token : 0;
+}
+
+void Broker::start_bus(const BusAddress& address) {
+    RedisBus::Handler& handler = *this; // a private base: convert here, not in make_unique
+    bus_ = std::make_unique<RedisBus>(worker_, address, handler);
+    bus_->start();
+}
+
+void Broker::stop_bus() {
+    if (bus_) bus_->stop();
+}
+
+void Broker::on_bus_message(std::string_view channel, std::string_view payload) {
+    PublishItemResult r = parse_publish_item(payload, channel);
+    if (!r.ok) {
+        LOG_WARN("bus", "ignoring a bad item on channel %.*s: %s", static_cast<int>(channel.size()),
+                 channel.data(), r.error.c_str());
+        return;
+    }
+    owner_route(directory_.on_publish(Message::create(std::move(r.item)), uv_now(worker_.uv())));
+}
+
+std::vector<std::string> Broker::bus_channels() const {
+    return directory_.channel_names();
 }
 
 void Broker::cancel_publish(uint64_t token) {
@@ -135,13 +174,15 @@ void Broker::cancel_publish(uint64_t token) {
     if (it != pending_.end()) it->second.done = nullptr; // keep counting acks, call nothing
 }
 
-void Broker::on_ack(uint64_t token) {
+void Broker::on_ack(uint64_t token, bool ok) {
     auto it = pending_.find(token);
     if (it == pending_.end()) return;
+    if (!ok) it->second.failed = true;
     if (--it->second.acks_left > 0) return;
     auto done = std::move(it->second.done);
+    bool all_ok = !it->second.failed;
     pending_.erase(it);
-    if (done) done();
+    if (done) done(all_ok);
 }
 
 // ---- shard owner side ----
@@ -174,7 +215,10 @@ void Broker::owner_route(const std::vector<Delivery>& deliveries) {
 }
 
 void Broker::owner_subscribe_delta(const std::string& channel, int worker, int64_t delta) {
-    directory_.on_subscribe_delta(channel, static_cast<uint32_t>(worker), delta);
+    SubscriberChange change = directory_.on_subscribe_delta(channel, static_cast<uint32_t>(worker), delta);
+    if (!bus_) return;
+    if (change == SubscriberChange::First) bus_->subscribe(channel);
+    if (change == SubscriberChange::Last) bus_->unsubscribe(channel);
 }
 
 void Broker::recover() {

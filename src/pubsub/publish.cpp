@@ -4,6 +4,8 @@
 #include "json_util.hpp"
 
 #include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 
 namespace gripd::pubsub {
 
@@ -318,7 +320,7 @@ bool parse_item(const Value& v, std::string_view channel_override, PublishItem& 
 
 } // namespace
 
-PublishParseResult parse_publish_body(std::string_view body) {
+PublishParseResult parse_publish_body(std::string_view body, bool keep_json) {
     PublishParseResult r;
     rapidjson::Document doc;
     if (!json::parse(body, doc) || !(doc.IsObject() || doc.IsArray())) {
@@ -348,6 +350,12 @@ PublishParseResult parse_publish_body(std::string_view body) {
             r.error = "Invalid format: " + err;
             r.error_item = index;
             return r;
+        }
+        if (keep_json) {
+            rapidjson::StringBuffer out;
+            rapidjson::Writer<rapidjson::StringBuffer> writer(out);
+            v.Accept(writer);
+            item.json.assign(out.GetString(), out.GetSize());
         }
         r.items.push_back(std::move(item));
         ++index;

@@ -199,6 +199,14 @@ void ShardDirectory::recover() {
         set_last_id(ch, std::nullopt);
 }
 
+std::vector<std::string> ShardDirectory::channel_names() const {
+    std::vector<std::string> out;
+    out.reserve(channels_.size());
+    for (const auto& [name, ch] : channels_)
+        out.push_back(name);
+    return out;
+}
+
 std::vector<uint32_t> ShardDirectory::workers_of(std::string_view channel) const {
     std::vector<uint32_t> out;
     if (const Channel* ch = find(channel))

@@ -19,6 +19,7 @@
 #include "gripd/pubsub/channel_index.hpp"
 #include "gripd/pubsub/message.hpp"
 #include "gripd/pubsub/publish.hpp"
+#include "gripd/pubsub/redis_bus.hpp"
 #include "gripd/pubsub/shard.hpp"
 
 #include <cstdint>
@@ -80,26 +81,33 @@ struct BrokerStats {
     core::Counter channels;           // gauge: channels with local subscribers
 };
 
-class Broker {
+class Broker : private RedisBus::Handler {
   public:
     static constexpr uint32_t kShards = 256;
 
     Broker(loop::Worker& worker, std::vector<loop::Worker*> workers, const config::Settings& settings);
     Broker(const Broker&) = delete;
     Broker& operator=(const Broker&) = delete;
-    ~Broker();
+    ~Broker() override;
 
     // No-op if `sub` is active already.
     void subscribe(Subscription& sub, std::string_view channel);
     void unsubscribe(Subscription& sub);
 
-    // Renders and routes the items to their shard owners. `done` runs on this worker once every
-    // owner has taken its part (possibly before this returns, then the token is 0). The returned
-    // token can cancel `done` (the requester went away).
-    uint64_t publish(std::vector<PublishItem>&& items, std::function<void()> done);
+    // Renders and routes the items to their shard owners, or with a bus PUBLISHes them there (the
+    // items need their JSON text then). `done(ok)` runs on this worker once every owner (or the
+    // bus) has taken its part (possibly before this returns, then the token is 0); ok is false
+    // when the bus is down. The returned token can cancel `done` (the requester went away).
+    uint64_t publish(std::vector<PublishItem>&& items, std::function<void(bool)> done);
     void cancel_publish(uint64_t token);
     // Forgets every channel's last id (POST /recover).
     void recover();
+
+    // The bus between instances ([gripd] bus): connects this worker's links. stop_bus() closes
+    // them (while the loop runs).
+    void start_bus(const BusAddress& address);
+    void stop_bus();
+    bool has_bus() const { return bus_ != nullptr; }
 
     // Inbox messages for the broker; returns false if the message is not the broker's.
     bool handle(loop::InboxMessage& msg);
@@ -115,9 +123,15 @@ class Broker {
 
   private:
     struct PendingPublish {
-        std::function<void()> done;
+        std::function<void(bool)> done;
         size_t acks_left = 0;
+        bool failed = false;
     };
+
+    // RedisBus::Handler: a message from the bus, on the channel's shard owner.
+    void on_bus_message(std::string_view channel, std::string_view payload) override;
+    std::vector<std::string> bus_channels() const override;
+    uint64_t publish_on_bus(std::vector<PublishItem>&& items, std::function<void(bool)> done);
 
     void send(int worker, loop::InboxMessage&& msg);
     void owner_accept(const PublishBatch& batch);
@@ -125,7 +139,7 @@ class Broker {
     void owner_subscribe_delta(const std::string& channel, int worker, int64_t delta);
     void deliver_local(const MessageRef& msg);
     void tell_owner(const std::string& channel, int64_t delta);
-    void on_ack(uint64_t token);
+    void on_ack(uint64_t token, bool ok = true);
 
     loop::Worker& worker_;
     std::vector<loop::Worker*> workers_;
@@ -135,6 +149,7 @@ class Broker {
     std::unordered_map<uint64_t, PendingPublish> pending_;
     uint64_t next_token_ = 1;
     BrokerStats stats_;
+    std::unique_ptr<RedisBus> bus_; // last: its pending publishes are answered while it goes
 };
 
 } // namespace gripd::pubsub

@@ -57,6 +57,7 @@ struct PublishItem {
     std::optional<HttpResponseFormat> http_response;
     std::optional<HttpStreamFormat> http_stream;
     std::optional<WsMessageFormat> ws_message;
+    std::string json; // the item as JSON text, kept only when a bus carries it (parse_publish_body)
 };
 
 struct PublishParseResult {
@@ -69,8 +70,9 @@ struct PublishParseResult {
     int error_item = -1; // index of the offending item (for logs; Pushpin's text does not name it)
 };
 
-// Parses a POST /publish/ body: {"items": [item, ...]}.
-PublishParseResult parse_publish_body(std::string_view body);
+// Parses a POST /publish/ body: {"items": [item, ...]}. With keep_json, each item also keeps its
+// JSON text (what a bus carries).
+PublishParseResult parse_publish_body(std::string_view body, bool keep_json = false);
 
 struct PublishItemResult {
     bool ok = false;

@@ -76,6 +76,7 @@ class ShardDirectory {
     const std::string* last_id(std::string_view channel) const;
     size_t pending_count(std::string_view channel) const;
     size_t channel_count() const { return channels_.size(); }
+    std::vector<std::string> channel_names() const;
     size_t id_cache_size() const { return id_cache_.size(); }
 
   private:

@@ -375,3 +375,27 @@ TEST_CASE("publish: lenient base64 like Qt", "[pubsub][publish]") {
     CHECK(base64_decode_lenient("!!!") == "");
     CHECK(base64_decode_lenient("_-8") == base64_decode_lenient("/+8"));
 }
+
+TEST_CASE("publish: kept item JSON parses back to the same item (what the bus carries)", "[pubsub][bus]") {
+    auto r = parse_publish_body(
+        R"({"items":[{"channel":"a","id":"1","prev-id":"0","meta":{"user":"x"},)"
+        R"("formats":{"http-stream":{"content":"hi\n"},"ws-message":{"content-bin":"AAE="}}},)"
+        R"({"channel":"b","formats":{"http-response":{"code":201,"body":"r"}}}]})",
+        true);
+    REQUIRE(r.ok);
+    REQUIRE(r.items.size() == 2);
+    for (const auto& item : r.items) {
+        auto back = parse_publish_item(item.json, item.channel);
+        REQUIRE(back.ok);
+        CHECK(back.item.channel == item.channel);
+        CHECK(back.item.id == item.id);
+        CHECK(back.item.prev_id == item.prev_id);
+        CHECK(back.item.meta == item.meta);
+        CHECK(back.item.http_stream.has_value() == item.http_stream.has_value());
+        CHECK(back.item.ws_message.has_value() == item.ws_message.has_value());
+        CHECK(back.item.http_response.has_value() == item.http_response.has_value());
+    }
+    CHECK(parse_publish_body(R"({"items":[{"channel":"a","formats":{"http-stream":{"content":"x"}}}]})")
+              .items[0]
+              .json.empty()); // not kept unless asked
+}

@@ -1,0 +1,84 @@
+// RedisBus: one worker's link to the Redis server that joins gripd instances (DESIGN.md "Beyond one
+// machine", `[gripd] bus=redis://host:port`). Publishes do not go straight to the shard owners: the
+// control API PUBLISHes each item (its JSON text) on the Redis channel "gripd:<channel>", and every
+// instance, this one included, delivers what Redis brings to the channels it has subscribers on.
+//
+// Two connections per worker, both on the worker's loop (hiredis and its libuv adapter): one for
+// PUBLISH, one in subscribe mode for the channels whose shards this worker owns. Either one that
+// drops is opened again (0.5 s, doubling up to 8 s) and the subscriber then subscribes again to
+// every channel the owner still has subscribers for. While the bus is down, publishes fail (the
+// control API answers 503) and nothing is delivered.
+#pragma once
+
+#include "gripd/loop/timer_wheel.hpp"
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+struct redisAsyncContext;
+
+namespace gripd::loop {
+class Worker;
+}
+
+namespace gripd::pubsub {
+
+struct BusAddress {
+    std::string host; // a numeric address (resolved once at startup: connecting must not block)
+    int port = 6379;
+};
+
+// Parses "redis://host[:port][/]" (host: a name, an IPv4 address or a bracketed IPv6 address).
+bool parse_bus_url(std::string_view url, BusAddress* out, std::string* error);
+
+class RedisBus {
+  public:
+    static constexpr std::string_view kChannelPrefix = "gripd:";
+
+    struct Handler {
+        virtual ~Handler() = default;
+        // A message on a subscribed channel (the name without the prefix).
+        virtual void on_bus_message(std::string_view channel, std::string_view payload) = 0;
+        // Every channel to subscribe to after (re)connecting.
+        virtual std::vector<std::string> bus_channels() const = 0;
+    };
+
+    RedisBus(loop::Worker& worker, BusAddress address, Handler& handler);
+    ~RedisBus();
+    RedisBus(const RedisBus&) = delete;
+    RedisBus& operator=(const RedisBus&) = delete;
+
+    void start();
+    // Closes both connections (the loop must still run so their handles can close).
+    void stop();
+
+    // done(true) once Redis took the message, done(false) if the bus is down or refused it.
+    void publish(const std::string& channel, std::string_view payload, std::function<void(bool)> done);
+    void subscribe(const std::string& channel);
+    void unsubscribe(const std::string& channel);
+
+  private:
+    struct Link; // one connection
+
+    void connect(Link& link);
+    void retry_later(Link& link);
+    void on_connected(Link& link);
+    static void on_connect_cb(const redisAsyncContext* ac, int status);
+    static void on_disconnect_cb(const redisAsyncContext* ac, int status);
+    static void on_subscription_reply(redisAsyncContext* ac, void* reply, void* privdata);
+    static void on_publish_reply(redisAsyncContext* ac, void* reply, void* privdata);
+    static void on_retry_timer(void* link);
+
+    loop::Worker& worker_;
+    BusAddress address_;
+    Handler& handler_;
+    std::unique_ptr<Link> publisher_;
+    std::unique_ptr<Link> subscriber_;
+    bool stopping_ = false;
+};
+
+} // namespace gripd::pubsub

@@ -1,0 +1,256 @@
+#include "gripd/pubsub/redis_bus.hpp"
+
+#include "gripd/core/log.hpp"
+#include "gripd/core/strings.hpp"
+#include "gripd/loop/worker.hpp"
+
+#include <hiredis/adapters/libuv.h>
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+
+#include <charconv>
+
+namespace gripd::pubsub {
+
+namespace {
+constexpr uint64_t kFirstRetryMs = 500;
+constexpr uint64_t kMaxRetryMs = 8000;
+
+std::string redis_channel(std::string_view channel) {
+    std::string c(RedisBus::kChannelPrefix);
+    c += channel;
+    return c;
+}
+} // namespace
+
+bool parse_bus_url(std::string_view url, BusAddress* out, std::string* error) {
+    constexpr std::string_view scheme = "redis://";
+    if (url.substr(0, scheme.size()) != scheme) {
+        *error = "bus must be redis://host[:port] (got \"" + std::string(url) + "\")";
+        return false;
+    }
+    std::string_view rest = url.substr(scheme.size());
+    if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
+    std::string_view host = rest, port;
+    if (!rest.empty() && rest.front() == '[') {
+        size_t close = rest.find(']');
+        if (close == std::string_view::npos) {
+            *error = "bus: unclosed [ in the address";
+            return false;
+        }
+        host = rest.substr(1, close - 1);
+        std::string_view after = rest.substr(close + 1);
+        if (!after.empty()) {
+            if (after.front() != ':') {
+                *error = "bus: bad address";
+                return false;
+            }
+            port = after.substr(1);
+        }
+    } else if (size_t colon = rest.rfind(':'); colon != std::string_view::npos) {
+        host = rest.substr(0, colon);
+        port = rest.substr(colon + 1);
+    }
+    if (host.empty() || host.find('/') != std::string_view::npos ||
+        host.find('@') != std::string_view::npos) {
+        *error = "bus: bad host in \"" + std::string(url) +
+                 "\" (credentials and database numbers are not supported)";
+        return false;
+    }
+    out->host = std::string(host);
+    out->port = 6379;
+    if (!port.empty()) {
+        int p = 0;
+        auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
+        if (ec != std::errc{} || end != port.data() + port.size() || p < 1 || p > 65535) {
+            *error = "bus: bad port in \"" + std::string(url) + "\"";
+            return false;
+        }
+        out->port = p;
+    }
+    return true;
+}
+
+struct RedisBus::Link {
+    RedisBus* bus = nullptr;
+    const char* role = "";
+    bool subscriber = false;
+    redisAsyncContext* ac = nullptr;
+    bool connected = false;
+    bool reported_down = false; // one log line per outage
+    uint64_t retry_ms = kFirstRetryMs;
+    loop::TimerEntry retry;
+};
+
+RedisBus::RedisBus(loop::Worker& worker, BusAddress address, Handler& handler)
+    : worker_(worker), address_(std::move(address)), handler_(handler) {
+    for (auto* slot : {&publisher_, &subscriber_}) {
+        *slot = std::make_unique<Link>();
+        (*slot)->bus = this;
+        (*slot)->retry.init(&worker_.timers(), slot->get(), &RedisBus::on_retry_timer);
+    }
+    publisher_->role = "publish";
+    subscriber_->role = "subscribe";
+    subscriber_->subscriber = true;
+}
+
+RedisBus::~RedisBus() {
+    stop();
+}
+
+void RedisBus::start() {
+    connect(*publisher_);
+    connect(*subscriber_);
+}
+
+void RedisBus::stop() {
+    stopping_ = true;
+    for (Link* link : {publisher_.get(), subscriber_.get()}) {
+        if (!link) continue;
+        link->retry.disarm();
+        if (redisAsyncContext* ac = link->ac) {
+            link->ac = nullptr;
+            link->connected = false;
+            ac->data = nullptr;
+            redisAsyncFree(ac); // pending publishes are answered (failed) from here
+        }
+    }
+}
+
+void RedisBus::connect(Link& link) {
+    if (stopping_ || link.ac) return;
+    redisAsyncContext* ac = redisAsyncConnect(address_.host.c_str(), address_.port);
+    if (!ac || ac->err) {
+        if (!link.reported_down)
+            LOG_WARN("bus", "cannot connect to redis://%s:%d (%s): %s", address_.host.c_str(), address_.port,
+                     link.role, ac ? ac->errstr : "out of memory");
+        link.reported_down = true;
+        if (ac) redisAsyncFree(ac);
+        retry_later(link);
+        return;
+    }
+    ac->data = &link;
+    if (redisLibuvAttach(ac, worker_.uv()) != REDIS_OK) {
+        LOG_ERROR("bus", "cannot watch the bus connection on the loop");
+        ac->data = nullptr;
+        redisAsyncFree(ac);
+        retry_later(link);
+        return;
+    }
+    redisAsyncSetConnectCallback(ac, &RedisBus::on_connect_cb);
+    redisAsyncSetDisconnectCallback(ac, &RedisBus::on_disconnect_cb);
+    link.ac = ac;
+}
+
+void RedisBus::retry_later(Link& link) {
+    if (stopping_) return;
+    link.retry.arm(link.retry_ms);
+    link.retry_ms = link.retry_ms * 2 > kMaxRetryMs ? kMaxRetryMs : link.retry_ms * 2;
+}
+
+void RedisBus::on_retry_timer(void* p) {
+    auto* link = static_cast<Link*>(p);
+    link->bus->connect(*link);
+}
+
+void RedisBus::on_connect_cb(const redisAsyncContext* ac, int status) {
+    auto* link = static_cast<Link*>(ac->data);
+    if (!link) return;
+    RedisBus* bus = link->bus;
+    if (status != REDIS_OK) { // hiredis frees the context after this returns
+        link->ac = nullptr;
+        if (!link->reported_down)
+            LOG_WARN("bus", "cannot connect to redis://%s:%d (%s): %s", bus->address_.host.c_str(),
+                     bus->address_.port, link->role, ac->errstr);
+        link->reported_down = true;
+        bus->retry_later(*link);
+        return;
+    }
+    bus->on_connected(*link);
+}
+
+void RedisBus::on_connected(Link& link) {
+    link.connected = true;
+    link.retry_ms = kFirstRetryMs;
+    if (link.reported_down)
+        LOG_INFO("bus", "connected to redis://%s:%d (%s) again", address_.host.c_str(), address_.port,
+                 link.role);
+    else if (worker_.index() == 0)
+        LOG_INFO("bus", "connected to redis://%s:%d (%s)", address_.host.c_str(), address_.port, link.role);
+    link.reported_down = false;
+    if (link.subscriber)
+        for (const std::string& channel : handler_.bus_channels())
+            subscribe(channel);
+}
+
+void RedisBus::on_disconnect_cb(const redisAsyncContext* ac, int status) {
+    auto* link = static_cast<Link*>(ac->data);
+    if (!link) return;
+    link->ac = nullptr; // hiredis frees it after this returns
+    link->connected = false;
+    RedisBus* bus = link->bus;
+    if (bus->stopping_) return;
+    LOG_WARN("bus", "lost the connection to redis://%s:%d (%s)%s", bus->address_.host.c_str(),
+             bus->address_.port, link->role, status == REDIS_OK ? "" : ": error");
+    link->reported_down = true;
+    bus->retry_later(*link);
+}
+
+void RedisBus::publish(const std::string& channel, std::string_view payload, std::function<void(bool)> done) {
+    Link& link = *publisher_;
+    if (!link.connected || !link.ac) {
+        done(false);
+        return;
+    }
+    std::string name = redis_channel(channel);
+    const char* argv[3] = {"PUBLISH", name.data(), payload.data()};
+    size_t lens[3] = {7, name.size(), payload.size()};
+    auto cb = std::make_unique<std::function<void(bool)>>(std::move(done));
+    if (redisAsyncCommandArgv(link.ac, &RedisBus::on_publish_reply, cb.get(), 3, argv, lens) != REDIS_OK) {
+        (*cb)(false);
+        return;
+    }
+    cb.release(); // owned by the pending command; freed in on_publish_reply
+}
+
+void RedisBus::on_publish_reply(redisAsyncContext* /*ac*/, void* r, void* privdata) {
+    std::unique_ptr<std::function<void(bool)>> done(static_cast<std::function<void(bool)>*>(privdata));
+    auto* reply = static_cast<redisReply*>(r);
+    bool ok = reply && reply->type == REDIS_REPLY_INTEGER;
+    if (reply && reply->type == REDIS_REPLY_ERROR)
+        LOG_WARN("bus", "redis refused a publish: %.*s", static_cast<int>(reply->len), reply->str);
+    (*done)(ok);
+}
+
+void RedisBus::subscribe(const std::string& channel) {
+    Link& link = *subscriber_;
+    if (!link.connected || !link.ac) return; // subscribed to on connecting
+    std::string name = redis_channel(channel);
+    const char* argv[2] = {"SUBSCRIBE", name.data()};
+    size_t lens[2] = {9, name.size()};
+    redisAsyncCommandArgv(link.ac, &RedisBus::on_subscription_reply, &link, 2, argv, lens);
+}
+
+void RedisBus::unsubscribe(const std::string& channel) {
+    Link& link = *subscriber_;
+    if (!link.connected || !link.ac) return;
+    std::string name = redis_channel(channel);
+    const char* argv[2] = {"UNSUBSCRIBE", name.data()};
+    size_t lens[2] = {11, name.size()};
+    redisAsyncCommandArgv(link.ac, nullptr, nullptr, 2, argv, lens);
+}
+
+void RedisBus::on_subscription_reply(redisAsyncContext* /*ac*/, void* r, void* privdata) {
+    auto* reply = static_cast<redisReply*>(r);
+    auto* link = static_cast<Link*>(privdata);
+    if (!reply || !link || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3) return;
+    redisReply** e = reply->element;
+    if (e[0]->type != REDIS_REPLY_STRING || std::string_view(e[0]->str, e[0]->len) != "message") return;
+    if (e[1]->type != REDIS_REPLY_STRING || e[2]->type != REDIS_REPLY_STRING) return;
+    std::string_view channel(e[1]->str, e[1]->len);
+    if (channel.substr(0, kChannelPrefix.size()) != kChannelPrefix) return;
+    channel.remove_prefix(kChannelPrefix.size());
+    link->bus->handler_.on_bus_message(channel, std::string_view(e[2]->str, e[2]->len));
+}
+
+} // namespace gripd::pubsub
