@@ -122,6 +122,10 @@ def proxy_wait_publish():
     return True
 
 
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "WARNING: ThreadSanitizer",
+                     "runtime error:")
+
+
 @pytest.fixture
 def start_proxy(request, proxy_wait_publish):
     """Factory: start_proxy(routes="* test", conf=None, args=None, wait=True,
@@ -142,12 +146,22 @@ def start_proxy(request, proxy_wait_publish):
         return p
 
     yield _start
+    reports = []
     for p in started:
         p.close()
+        # A sanitizer build reports at exit too (leaks, errors while stopping): that fails the test.
+        log = p.log()
+        for marker in SANITIZER_MARKERS:
+            at = log.find(marker)
+            if at >= 0:
+                reports.append(log[max(0, at - 200):at + 3000])
+                break
     rep = getattr(request.node, "rep_call", None)
-    if rep is not None and rep.passed:
+    if rep is not None and rep.passed and not reports:
         for p in started:
             p.cleanup()  # failing tests keep their dir (shown in the report) for post-mortem
+    if reports:
+        pytest.fail("the proxy's sanitizer reported:\n" + "\n----\n".join(reports), pytrace=False)
 
 
 @pytest.fixture

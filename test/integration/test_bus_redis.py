@@ -106,6 +106,7 @@ def stream(p, channel) -> StreamClient:
     return c
 
 
+@pytest.mark.crossloop
 def test_a_publish_reaches_every_instance_once(redis, start_proxy):
     a = start_instance(start_proxy, redis)
     b = start_instance(start_proxy, redis)
@@ -118,6 +119,7 @@ def test_a_publish_reaches_every_instance_once(redis, start_proxy):
         assert s.body == b"[stream open]\nvia b\nvia a\n"
 
 
+@pytest.mark.crossloop
 def test_order_is_kept_across_instances(redis, start_proxy):
     a = start_instance(start_proxy, redis)
     b = start_instance(start_proxy, redis)
