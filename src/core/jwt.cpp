@@ -103,4 +103,19 @@ std::string make_grip_sig(std::string_view iss, std::string_view key, int64_t no
     return jwt_sign_hs256(std::string_view(buf.GetString(), buf.GetSize()), key);
 }
 
+const std::string& cached_grip_sig(const std::string& iss, const std::string& key, int64_t now_unix) {
+    struct Cache {
+        std::string iss, key, token;
+        int64_t now = -1;
+    };
+    thread_local Cache cache;
+    if (cache.now != now_unix || cache.key != key || cache.iss != iss) {
+        cache.token = make_grip_sig(iss, key, now_unix);
+        cache.iss = iss;
+        cache.key = key;
+        cache.now = now_unix;
+    }
+    return cache.token;
+}
+
 } // namespace gripd::core

@@ -13,25 +13,6 @@ bool grip_enabled(const config::Route& route) {
     return route.grip;
 }
 
-namespace {
-// Signing costs an HMAC per request; the token only changes with the second (exp = now + 3600), so
-// each thread keeps the last one it made.
-const std::string& cached_grip_sig(const std::string& iss, const std::string& key, int64_t now) {
-    struct Cache {
-        std::string iss, key, token;
-        int64_t now = -1;
-    };
-    thread_local Cache cache;
-    if (cache.now != now || cache.key != key || cache.iss != iss) {
-        cache.token = core::make_grip_sig(iss, key, now);
-        cache.iss = iss;
-        cache.key = key;
-        cache.now = now;
-    }
-    return cache.token;
-}
-} // namespace
-
 std::string apply_xff_rule(const http::Headers& in, const config::XffRule& rule, std::string_view peer_ip,
                            bool* present) {
     std::vector<std::string_view> values = in.get_list("X-Forwarded-For");
@@ -128,7 +109,7 @@ http::Headers upstream_headers(const http::RequestHead& head, const ForwardConte
     if (grip && !ctx.trusted) {
         const std::string& key = ctx.route.sig_key ? *ctx.route.sig_key : s.sig_key;
         const std::string& iss = ctx.route.sig_iss.empty() ? s.sig_iss : ctx.route.sig_iss;
-        if (!key.empty()) out.set("Grip-Sig", cached_grip_sig(iss, key, ctx.now_unix));
+        if (!key.empty()) out.set("Grip-Sig", core::cached_grip_sig(iss, key, ctx.now_unix));
         out.set("Grip-Feature", kGripFeatures);
     }
     return out;

@@ -22,23 +22,6 @@ constexpr uint64_t kRetryBaseMs = 1000;
 constexpr uint64_t kRetryJitterMs = 1000;
 constexpr std::string_view kEventsType = "application/websocket-events";
 
-// Grip-Sig changes only with the second: each thread keeps the last one it made.
-const std::string& grip_sig(const std::string& iss, const std::string& key) {
-    struct Cache {
-        std::string iss, key, token;
-        int64_t now = -1;
-    };
-    thread_local Cache cache;
-    int64_t now = static_cast<int64_t>(std::time(nullptr));
-    if (cache.now != now || cache.key != key || cache.iss != iss) {
-        cache.token = core::make_grip_sig(iss, key, now);
-        cache.iss = iss;
-        cache.key = key;
-        cache.now = now;
-    }
-    return cache.token;
-}
-
 uint64_t retry_jitter() {
     thread_local std::minstd_rand rng{std::random_device{}()};
     return rng() % kRetryJitterMs;
@@ -121,7 +104,7 @@ std::string WohSession::render_request(const std::string& body, size_t replayed)
         const std::string& key = route_.sig_key ? *route_.sig_key : service_.settings().sig_key;
         const std::string& iss = route_.sig_iss.empty() ? service_.settings().sig_iss : route_.sig_iss;
         out += "Grip-Sig: ";
-        out += grip_sig(iss, key);
+        out += core::cached_grip_sig(iss, key, static_cast<int64_t>(std::time(nullptr)));
         out += "\r\n";
     }
     if (features_) {
@@ -257,12 +240,17 @@ void WohSession::on_backend_error(int uv_status, bool retryable) {
     LOG_DEBUG("ws", "backend connection failed during a request for %s: %s", cid_, uv_strerror(uv_status));
     if (state_ == State::Connecting) {
         req_.reset();
-        log_access(502);
-        reject_bad_gateway();
-        backend_done();
+        refuse_open();
         return;
     }
     fail("backend connection failed");
+}
+
+// The OPEN went wrong (no backend, an error, a bad answer): the client gets a 502 instead of a 101.
+void WohSession::refuse_open() {
+    log_access(502);
+    reject_bad_gateway();
+    backend_done();
 }
 
 void WohSession::connect_failed_while_opening() {
@@ -276,9 +264,7 @@ void WohSession::connect_failed_while_opening() {
         }
     }
     --target_index_;
-    log_access(502);
-    reject_bad_gateway();
-    backend_done();
+    refuse_open();
 }
 
 void WohSession::retry_later() {
@@ -321,9 +307,7 @@ void WohSession::on_backend_body(std::string_view data) {
         }
         if (state_ == State::Connecting) {
             req_.reset();
-            log_access(502);
-            reject_bad_gateway();
-            backend_done();
+            refuse_open();
             return;
         }
         fail("response body too large");
@@ -384,9 +368,7 @@ void WohSession::handle_response(std::unique_ptr<Request> r) {
     std::string error;
     if (!parse_events(r->body, &events, &error)) {
         if (state_ == State::Connecting) {
-            log_access(502);
-            reject_bad_gateway();
-            backend_done();
+            refuse_open();
             return;
         }
         fail("bad events in response");
@@ -403,9 +385,7 @@ void WohSession::handle_response(std::unique_ptr<Request> r) {
             return;
         }
         if (events.empty() || events[0].type != EventType::Open) {
-            log_access(502);
-            reject_bad_gateway();
-            backend_done();
+            refuse_open();
             return;
         }
         state_ = State::Connected;

@@ -67,6 +67,7 @@ class WohSession final : public Session, public http::BackendUser {
     void retry_later();
     void fail(const char* why);
     void backend_done();
+    void refuse_open();
     void queue_close(int code, std::string_view reason);
     void clear_out();
     void log_access(int code) { log_handshake(code, head_.get(), route_.targets[target_index_]); }

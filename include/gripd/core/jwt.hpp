@@ -21,4 +21,9 @@ bool jwt_verify_hs256(std::string_view token, std::string_view key, int64_t now_
 // A Grip-Sig value: claims {"iss":"<iss>","exp":now_unix+3600} signed with `key`.
 std::string make_grip_sig(std::string_view iss, std::string_view key, int64_t now_unix);
 
+// make_grip_sig for the calling thread, remembered: signing costs an HMAC per request, and the token
+// only changes with the second, so each thread keeps the last one it made. The reference is valid
+// until the thread's next call.
+const std::string& cached_grip_sig(const std::string& iss, const std::string& key, int64_t now_unix);
+
 } // namespace gripd::core
