@@ -3,6 +3,7 @@
 #include "gripd/core/log.hpp"
 #include "gripd/loop/worker.hpp"
 #include "gripd/pubsub/filters.hpp"
+#include "stream_next_link.hpp"
 
 namespace gripd::grip {
 
@@ -11,18 +12,22 @@ namespace gripd::grip {
 Hold::Hold(HoldEnv env, http::ServerConn& client, const Instruct& instruct, size_t max_channels,
            const std::string& prefix)
     : env_(env), client_(&client), meta_(instruct.meta) {
-    const std::vector<Channel>& channels = instruct.channels;
+    set_channels(instruct.channels, instruct.hold, max_channels, prefix);
+}
+
+void Hold::set_channels(const std::vector<Channel>& channels, HoldMode mode, size_t max_channels,
+                        const std::string& prefix) {
     size_t n = channels.size() < max_channels ? channels.size() : max_channels;
     if (channels.size() > n)
         LOG_DEBUG("grip", "%zu channels requested, subscribing to the first %zu", channels.size(), n);
-    subs_ = std::make_unique<HoldSub[]>(n);
+    subs_ = n ? std::make_unique<HoldSub[]>(n) : nullptr;
     sub_count_ = n;
     for (size_t i = 0; i < n; ++i) {
         subs_[i].owner = this;
         subs_[i].channel = prefix + channels[i].name;
         subs_[i].filters = channels[i].filters;
-        subs_[i].format = instruct.hold == HoldMode::Stream ? pubsub::Subscription::Format::HttpStream
-                                                            : pubsub::Subscription::Format::HttpResponse;
+        subs_[i].format = mode == HoldMode::Stream ? pubsub::Subscription::Format::HttpStream
+                                                   : pubsub::Subscription::Format::HttpResponse;
     }
 }
 
@@ -146,11 +151,22 @@ void ResponseHold::on_content_filter_mismatch(pubsub::Subscription& /*sub*/, con
 // ---- StreamHold ----
 
 StreamHold::StreamHold(HoldEnv env, http::ServerConn& client, Instruct&& instruct, size_t max_channels,
-                       const std::string& prefix)
+                       const std::string& prefix, FetchLinkFn fetch_link)
     : Hold(env, client, instruct, max_channels, prefix), initial_(std::move(instruct.response)),
       keep_alive_(std::move(instruct.keep_alive)) {
     env_.stats.stream_holds.add();
     timer_.init(&env_.worker.timers(), this, &StreamHold::on_keep_alive);
+    if (instruct.next_link && fetch_link) {
+        next_ = std::make_unique<NextLink>();
+        next_->fetch = std::move(fetch_link);
+        next_->link = std::move(instruct.next_link);
+        next_->holding = instruct.hold == HoldMode::Stream;
+        next_->max_channels = max_channels;
+        next_->prefix = prefix;
+        next_->timer.init(&env_.worker.timers(), this, &StreamHold::on_link_timer);
+        for (const Channel& c : instruct.channels)
+            if (c.prev_id) note_last_id(prefix + c.name, *c.prev_id);
+    }
 }
 
 StreamHold::~StreamHold() {
@@ -164,7 +180,30 @@ void StreamHold::on_start() {
     // What the stream still needs is only the subscriptions and the keep-alive: free the rest.
     initial_ = InstructResponse{};
     subscribe_all();
-    if (keep_alive_) timer_.arm(static_cast<uint64_t>(keep_alive_->timeout) * 1000);
+    arm_keep_alive();
+    if (next_) {
+        // A plain response goes on at once; a stream hold is paced as Pushpin paces it (about a
+        // second), so a backend that always answers with a link cannot make us poll it flat out.
+        if (next_->holding)
+            schedule_next(kNextLinkPacingMs);
+        else
+            fetch_next();
+    }
+}
+
+void StreamHold::on_client_gone() {
+    Hold::on_client_gone();
+    if (next_) {
+        next_->timer.disarm();
+        next_->in_flight.reset();
+    }
+}
+
+void StreamHold::arm_keep_alive() {
+    if (keep_alive_)
+        timer_.arm(static_cast<uint64_t>(keep_alive_->timeout) * 1000);
+    else
+        timer_.disarm();
 }
 
 void StreamHold::sent_data() {
@@ -180,6 +219,10 @@ bool StreamHold::check_backlog() {
     env_.stats.slow_clients_cut.add();
     timer_.disarm();
     unsubscribe_all();
+    if (next_) {
+        next_->timer.disarm();
+        next_->in_flight.reset();
+    }
     http::ServerConn* c = client_;
     client_ = nullptr;
     c->cut_off();
@@ -214,6 +257,11 @@ void StreamHold::on_message(pubsub::Subscription& sub, const pubsub::MessageRef&
     else
         client_->send_body(part->content());
     sent_data();
+    if (next_) {
+        if (msg->id()) note_last_id(static_cast<HoldSub&>(sub).channel, *msg->id());
+        // The link's timeout counts quiet time: a delivery starts it again.
+        if (next_->quiet_wait) next_->timer.arm(static_cast<uint64_t>(next_->link->timeout) * 1000);
+    }
     check_backlog();
 }
 

@@ -5,9 +5,17 @@
 
 namespace gripd::proxy {
 
-const char* const kGripFeatures =
-    "status, session, link:next, link:gone, filter:skip-self, filter:skip-users, "
-    "filter:require-sub, filter:build-id, filter:var-subst";
+const char* const kGripFeatures = "status, session, link:next, filter:skip-self, filter:skip-users, "
+                                  "filter:require-sub, filter:build-id, filter:var-subst";
+
+std::string_view host_without_port(std::string_view host) {
+    if (!host.empty() && host.front() == '[') {
+        size_t end = host.find(']');
+        return end == std::string_view::npos ? host : host.substr(1, end - 1);
+    }
+    size_t colon = host.rfind(':');
+    return colon == std::string_view::npos ? host : host.substr(0, colon);
+}
 
 bool grip_enabled(const config::Route& route) {
     return route.grip;

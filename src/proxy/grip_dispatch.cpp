@@ -3,7 +3,9 @@
 #include "gripd/core/log.hpp"
 #include "gripd/core/strings.hpp"
 #include "gripd/loop/worker.hpp"
+#include "gripd/proxy/forwarding.hpp"
 #include "gripd/proxy/proxy_service.hpp"
+#include "link_fetch.hpp"
 
 namespace gripd::proxy {
 
@@ -56,7 +58,7 @@ void GripDispatch::on_grip_response(http::ServerConn& client, const config::Rout
         return;
     }
     grip::Instruct& in = r.instruct;
-    if (in.hold == grip::HoldMode::None) {
+    if (in.hold == grip::HoldMode::None && !in.next_link) {
         client.respond(in.response.code, in.response.reason, in.response.headers, in.response.body);
         return;
     }
@@ -68,9 +70,17 @@ void GripDispatch::start_hold(http::ServerConn& client, const config::Route& rou
                               grip::Instruct&& instruct) {
     size_t max_channels = static_cast<size_t>(settings_.connection_subscription_max);
     std::unique_ptr<grip::Hold> hold;
-    if (instruct.hold == grip::HoldMode::Stream) {
+    if (instruct.hold == grip::HoldMode::None) {
+        // No hold but a next link: the response is streamed, and goes on with what the link answers.
+        instruct.channels.clear();
+        grip::FetchLinkFn fetch = link_fetcher(client, routes, request.head);
         hold = std::make_unique<grip::StreamHold>(env(), client, std::move(instruct), max_channels,
-                                                  route.prefix);
+                                                  route.prefix, std::move(fetch));
+    } else if (instruct.hold == grip::HoldMode::Stream) {
+        grip::FetchLinkFn fetch;
+        if (instruct.next_link) fetch = link_fetcher(client, routes, request.head);
+        hold = std::make_unique<grip::StreamHold>(env(), client, std::move(instruct), max_channels,
+                                                  route.prefix, std::move(fetch));
     } else {
         ProxyService* proxy = &proxy_;
         const config::Route* rp = &route;
@@ -86,6 +96,28 @@ void GripDispatch::start_hold(http::ServerConn& client, const config::Route& rou
     holds_.push_back(*h);
     client.set_exchange(std::move(hold));
     h->on_start();
+}
+
+grip::FetchLinkFn GripDispatch::link_fetcher(http::ServerConn& client,
+                                             std::shared_ptr<const config::RouteTable> routes,
+                                             const http::RequestHead& request) {
+    const std::string* host = request.headers.get("Host");
+    ProxyService* proxy = &proxy_;
+    return [proxy, routes = std::move(routes), host = host ? *host : std::string(), target = request.target,
+            peer = client.peer()](std::string_view url, const std::vector<std::string>& grip_last,
+                                  grip::LinkUser& user) -> std::unique_ptr<grip::LinkFetch> {
+        std::optional<grip::LinkTarget> t = grip::resolve_link(url, host, target);
+        if (!t) return nullptr;
+        // The link is requested as a client request for that URL would be: routed afresh.
+        const config::Route* route = routes->match(host_without_port(t->host), t->target, false, false);
+        if (!route) return nullptr;
+        http::RequestHead head;
+        head.method = "GET";
+        head.target = std::move(t->target);
+        head.headers.add("Host", t->host);
+        return std::make_unique<LinkFetchRequest>(*proxy, routes, *route, std::move(head), peer, grip_last,
+                                                  user);
+    };
 }
 
 void GripDispatch::stop_holds() {

@@ -4,23 +4,12 @@
 #include "gripd/core/log.hpp"
 
 #include "gripd/loop/worker.hpp"
+#include "gripd/proxy/forwarding.hpp"
 #include "gripd/proxy/ws_handler.hpp"
 #include "proxy_session.hpp"
 #include <ctime>
 
 namespace gripd::proxy {
-
-namespace {
-// The Host header without a port ("example.com:8080" -> "example.com", "[::1]:80" -> "::1").
-std::string_view host_without_port(std::string_view host) {
-    if (!host.empty() && host.front() == '[') {
-        size_t end = host.find(']');
-        return end == std::string_view::npos ? host : host.substr(1, end - 1);
-    }
-    size_t colon = host.rfind(':');
-    return colon == std::string_view::npos ? host : host.substr(0, colon);
-}
-} // namespace
 
 ProxyService::ProxyService(loop::Worker& worker, const config::Settings& settings,
                            std::shared_ptr<const config::RouteTable> routes)

@@ -3,11 +3,15 @@
 //    (the instruct response); a `hint` publish asks the backend again.
 //  - StreamHold: the instruct response is sent at once as a chunked stream; http-stream publishes
 //    are appended in channel order; `close` ends it; keep-alive data is sent per Grip-Keep-Alive.
+//    With a next link it also appends what the link's URL answers and follows that answer's
+//    instructions (more links, other channels, or the end); a response with a next link and no
+//    hold is streamed the same way.
 // A hold is the connection's current Exchange and a pubsub Subscriber; it lives on one worker.
 #pragma once
 
 #include "gripd/core/counter.hpp"
 #include "gripd/grip/instruct.hpp"
+#include "gripd/grip/next_link.hpp"
 #include "gripd/http/request_parser.hpp"
 #include "gripd/http/server_conn.hpp"
 #include "gripd/loop/timer_wheel.hpp"
@@ -60,6 +64,10 @@ class Hold : public http::Exchange, public pubsub::Subscriber {
     // `channels` already carry the route prefix; at most `max_channels` are used.
     Hold(HoldEnv env, http::ServerConn& client, const Instruct& instruct, size_t max_channels,
          const std::string& prefix);
+    // (Re)builds the subscriptions: the first `max_channels` of `channels`, with the route prefix
+    // (not yet subscribed; unsubscribe first).
+    void set_channels(const std::vector<Channel>& channels, HoldMode mode, size_t max_channels,
+                      const std::string& prefix);
     void subscribe_all();
     void unsubscribe_all();
     // Ends the exchange: the connection goes on with its next request (or closes).
@@ -97,12 +105,14 @@ class ResponseHold final : public Hold {
     RetryFn retry_;
 };
 
-class StreamHold final : public Hold {
+class StreamHold final : public Hold, private LinkUser {
   public:
+    // `fetch_link` is needed only when the instructions carry a next link.
     StreamHold(HoldEnv env, http::ServerConn& client, Instruct&& instruct, size_t max_channels,
-               const std::string& prefix);
+               const std::string& prefix, FetchLinkFn fetch_link = {});
     ~StreamHold() override;
     void on_start() override;
+    void on_client_gone() override;
     void on_message(pubsub::Subscription& sub, const pubsub::MessageRef& msg) override;
     void on_client_writable() override {}
     // Pushpin 1.36 ends the stream (cleanly: the connection stays usable).
@@ -111,10 +121,22 @@ class StreamHold final : public Hold {
 
   private:
     static void on_keep_alive(void* self);
+    void arm_keep_alive();
     void sent_data();
     bool check_backlog();
+
+    // Next links (next_link.hpp).
+    struct NextLink;
+    void fetch_next();
+    void schedule_next(uint64_t delay_ms);
+    static void on_link_timer(void* self);
+    void on_link_response(http::ResponseHead& head, std::string& body) override;
+    void on_link_failed(const char* why) override;
+    void note_last_id(const std::string& channel, const std::string& id);
+
     InstructResponse initial_;
     std::optional<KeepAlive> keep_alive_;
+    std::unique_ptr<NextLink> next_; // only for holds that follow next links
 };
 
 } // namespace gripd::grip

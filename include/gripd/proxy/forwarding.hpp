@@ -28,6 +28,9 @@ struct ForwardContext {
     int64_t now_unix = 0;
 };
 
+// A Host header value without its port ("example.com:8080" -> "example.com", "[::1]:80" -> "::1").
+std::string_view host_without_port(std::string_view host);
+
 // Whether GRIP is interpreted on this route (not no_grip).
 bool grip_enabled(const config::Route& route);
 

@@ -32,6 +32,9 @@ class GripDispatch final : public GripHandler {
                     std::shared_ptr<const config::RouteTable> routes, grip::SavedRequest&& request,
                     grip::Instruct&& instruct);
     grip::HoldEnv env();
+    // How a hold of this client follows next links: resolved against `request`, routed by `routes`.
+    grip::FetchLinkFn link_fetcher(http::ServerConn& client, std::shared_ptr<const config::RouteTable> routes,
+                                   const http::RequestHead& request);
 
     ProxyService& proxy_;
     pubsub::Broker& broker_;
