@@ -105,9 +105,12 @@ grip::FetchLinkFn GripDispatch::link_fetcher(http::ServerConn& client,
     ProxyService* proxy = &proxy_;
     return [proxy, routes = std::move(routes), host = host ? *host : std::string(), target = request.target,
             peer = client.peer()](std::string_view url, const std::vector<std::string>& grip_last,
-                                  grip::LinkUser& user) -> std::unique_ptr<grip::LinkFetch> {
+                                  grip::LinkUser& user) mutable -> std::unique_ptr<grip::LinkFetch> {
         std::optional<grip::LinkTarget> t = grip::resolve_link(url, host, target);
         if (!t) return nullptr;
+        // As Pushpin: each link is resolved against the one before it (the first against the request).
+        host = t->host;
+        target = t->target;
         // The link is requested as a client request for that URL would be: routed afresh.
         const config::Route* route = routes->match(host_without_port(t->host), t->target, false, false);
         if (!route) return nullptr;
