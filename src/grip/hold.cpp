@@ -80,21 +80,56 @@ void Hold::log_content_filter_mismatch(const pubsub::Message& msg) const {
 
 // ---- ResponseHold ----
 
+// The channels whose prev-id the backend gave, and the behind checks still out for them.
+struct ResponseHold::PrevIds {
+    struct Entry {
+        std::string channel; // prefixed, as subscribed
+        std::string name;    // as the backend named it (for Grip-Last)
+        std::string id;
+        uint64_t check = 0; // a behind check's token while it is out
+    };
+    std::vector<Entry> entries;
+};
+
 ResponseHold::ResponseHold(HoldEnv env, http::ServerConn& client, Instruct&& instruct, size_t max_channels,
                            const std::string& prefix, SavedRequest&& request, RetryFn retry)
     : Hold(env, client, instruct, max_channels, prefix), response_(std::move(instruct.response)),
       timeout_s_(instruct.timeout), request_(std::move(request)), retry_(std::move(retry)) {
     env_.stats.response_holds.add();
     timer_.init(&env_.worker.timers(), this, &ResponseHold::on_timeout);
+    request_.grip_last.clear();
+    for (size_t i = 0; i < sub_count_ && i < instruct.channels.size(); ++i) {
+        const Channel& c = instruct.channels[i];
+        if (!c.prev_id) continue;
+        if (!prev_ids_) prev_ids_ = std::make_unique<PrevIds>();
+        prev_ids_->entries.push_back({subs_[i].channel, c.name, *c.prev_id, 0});
+    }
 }
 
 ResponseHold::~ResponseHold() {
     env_.stats.response_holds.sub();
+    if (prev_ids_)
+        for (auto& e : prev_ids_->entries)
+            if (e.check) env_.broker.cancel_behind_check(e.check);
 }
 
 void ResponseHold::on_start() {
     subscribe_all();
     timer_.arm(static_cast<uint64_t>(timeout_s_) * 1000);
+    if (!prev_ids_ || !retry_) return;
+    // A hold that starts behind the channel (Pushpin: a prev-id conflict) is asked again at once.
+    bool behind = false;
+    for (auto& e : prev_ids_->entries) {
+        auto answer = env_.broker.check_behind(
+            e.channel, e.id,
+            [this, &e](bool b) {
+                e.check = 0;
+                if (b && client_) ask_again(true);
+            },
+            &e.check);
+        if (answer && *answer) behind = true;
+    }
+    if (behind) ask_again(true); // last: the new request replaces this hold
 }
 
 void ResponseHold::on_timeout(void* p) {
@@ -107,23 +142,44 @@ void ResponseHold::on_timeout(void* p) {
     c->respond(self->response_.code, self->response_.reason, self->response_.headers, self->response_.body);
 }
 
+void ResponseHold::ask_again(bool behind) {
+    timer_.disarm();
+    unsubscribe_all();
+    if (prev_ids_) {
+        for (auto& e : prev_ids_->entries) {
+            if (e.check) env_.broker.cancel_behind_check(e.check);
+            e.check = 0;
+            if (behind) request_.grip_last.push_back(e.name + "; last-id=" + e.id);
+        }
+    }
+    http::ServerConn* c = client_;
+    client_ = nullptr;
+    if (retry_) {
+        LOG_DEBUG("grip", "asking the backend again for %s (%s)", c->peer().c_str(),
+                  behind ? "behind" : "hint");
+        retry_(*c, std::move(request_));
+    } else {
+        c->respond(response_.code, response_.reason, response_.headers, response_.body);
+    }
+}
+
 void ResponseHold::on_message(pubsub::Subscription& sub, const pubsub::MessageRef& msg) {
     const auto* part = msg->http_response();
     if (!client_ || !part || !pubsub::passes_delivery_filters(sub, meta_, *msg)) return;
     if (part->action == pubsub::Action::Hint) {
-        // Ask the backend again; its new answer (maybe another hold) replaces this exchange.
-        timer_.disarm();
-        unsubscribe_all();
-        http::ServerConn* c = client_;
-        client_ = nullptr;
-        if (retry_) {
-            retry_(*c, std::move(request_));
-        } else {
-            c->respond(response_.code, response_.reason, response_.headers, response_.body);
-        }
+        ask_again(false); // the new answer (maybe another hold) replaces this exchange
         return;
     }
     if (part->action != pubsub::Action::Send) return;
+    if (prev_ids_ && msg->prev_id() && retry_) {
+        // A message that does not follow what this hold has seen: something was missed.
+        const std::string& channel = static_cast<HoldSub&>(sub).channel;
+        for (const auto& e : prev_ids_->entries)
+            if (e.channel == channel && e.id != *msg->prev_id()) {
+                ask_again(true);
+                return;
+            }
+    }
     timer_.disarm();
     unsubscribe_all();
     pubsub::ResponseOptions opts;
@@ -171,6 +227,9 @@ StreamHold::StreamHold(HoldEnv env, http::ServerConn& client, Instruct&& instruc
 
 StreamHold::~StreamHold() {
     env_.stats.stream_holds.sub();
+    if (next_)
+        for (uint64_t t : next_->checks)
+            env_.broker.cancel_behind_check(t);
 }
 
 void StreamHold::on_start() {
@@ -183,11 +242,14 @@ void StreamHold::on_start() {
     arm_keep_alive();
     if (next_) {
         // A plain response goes on at once; a stream hold is paced as Pushpin paces it (about a
-        // second), so a backend that always answers with a link cannot make us poll it flat out.
-        if (next_->holding)
+        // second), so a backend that always answers with a link cannot make us poll it flat out,
+        // unless it is behind its channel already.
+        if (next_->holding) {
             schedule_next(kNextLinkPacingMs);
-        else
+            check_behind(); // may follow the link at once: last
+        } else {
             fetch_next();
+        }
     }
 }
 
@@ -251,6 +313,11 @@ void StreamHold::on_message(pubsub::Subscription& sub, const pubsub::MessageRef&
         return;
     }
     if (part->action != pubsub::Action::Send || part->chunk.empty()) return;
+    if (next_ && next_->holding && misses_before(static_cast<HoldSub&>(sub).channel, *msg)) {
+        // The link brings what was missed (Grip-Last says from where); this item is not sent.
+        fetch_next();
+        return;
+    }
     // Chunked clients get the pre-rendered chunk, shared by every subscriber (no copy queued).
     if (client_->is_chunked_response())
         client_->send_raw(part->chunk, msg);

@@ -30,6 +30,29 @@ void StreamHold::note_last_id(const std::string& channel, const std::string& id)
     next_->last_ids.push_back({channel, id});
 }
 
+void StreamHold::check_behind() {
+    bool behind = false;
+    for (const auto& l : next_->last_ids) {
+        uint64_t token = 0;
+        auto answer = env_.broker.check_behind(
+            l.channel, l.id,
+            [this](bool b) {
+                if (b && client_ && next_->holding) fetch_next();
+            },
+            &token);
+        if (token) next_->checks.push_back(token);
+        if (answer && *answer) behind = true;
+    }
+    if (behind) fetch_next();
+}
+
+bool StreamHold::misses_before(const std::string& channel, const pubsub::Message& msg) const {
+    if (!msg.prev_id()) return false;
+    for (const auto& l : next_->last_ids)
+        if (l.channel == channel) return l.id != *msg.prev_id();
+    return false;
+}
+
 void StreamHold::schedule_next(uint64_t delay_ms) {
     next_->quiet_wait = false;
     next_->timer.arm(delay_ms);

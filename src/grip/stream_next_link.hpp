@@ -27,6 +27,7 @@ struct StreamHold::NextLink {
         std::string id;
     };
     std::vector<LastId> last_ids; // Grip-Last: the last id seen per channel
+    std::vector<uint64_t> checks; // behind checks out (Broker::check_behind tokens)
 };
 
 } // namespace gripd::grip

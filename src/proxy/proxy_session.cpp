@@ -47,6 +47,8 @@ std::string ProxySession::build_upstream_head(const config::Target& target) cons
                        trusted_,
                        static_cast<int64_t>(std::time(nullptr))};
     http::Headers headers = upstream_headers(head_, ctx);
+    for (const auto& v : grip_last_) // after the forwarding rules, which drop a client's Grip-*
+        headers.add("Grip-Last", v);
     if (head_.chunked)
         headers.add("Transfer-Encoding", "chunked");
     else if (head_.content_length >= 0)

@@ -9,6 +9,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace gripd::proxy {
 
@@ -22,6 +23,8 @@ class ProxySession final : public http::Exchange, public http::BackendUser {
     ~ProxySession() override;
 
     void on_start() override;
+    // Grip-Last values for the request sent upstream (a held request asked again, behind).
+    void set_grip_last(std::vector<std::string> values) { grip_last_ = std::move(values); }
 
     // http::Exchange
     void on_request_body(std::string_view data) override;
@@ -73,7 +76,8 @@ class ProxySession final : public http::Exchange, public http::BackendUser {
     int status_ = 0;
     int64_t bytes_out_ = 0;
     // GRIP: the whole backend response is kept until complete (bounded) and interpreted.
-    bool trusted_ = false;   // GRIP passes through (an upstream GRIP proxy signed the request)
+    bool trusted_ = false; // GRIP passes through (an upstream GRIP proxy signed the request)
+    std::vector<std::string> grip_last_;
     std::string saved_body_; // the request body, kept (bounded) so a hold can re-send the request
     bool body_saved_ = true; // false once the body outgrew what is kept
     bool grip_buffering_ = false;

@@ -233,6 +233,25 @@ void Broker::recover() {
     }
 }
 
+std::optional<bool> Broker::check_behind(const std::string& channel, const std::string& prev_id,
+                                         std::function<void(bool)> done, uint64_t* token) {
+    int owner = owner_of(channel);
+    if (owner == worker_.index()) {
+        const std::string* last = directory_.last_id(channel);
+        return last && *last != prev_id;
+    }
+    uint64_t t = next_token_++;
+    checks_.emplace(t, std::move(done));
+    *token = t;
+    InboxMessage m;
+    m.kind = InboxMessage::Kind::LastIdQuery;
+    m.text = channel;
+    m.value = static_cast<int64_t>(t);
+    m.payload = std::make_shared<const std::string>(prev_id);
+    send(owner, std::move(m));
+    return std::nullopt;
+}
+
 void Broker::tick(uint64_t now_ms) {
     auto next = directory_.next_expiry();
     bool due = next && *next <= now_ms;
@@ -259,6 +278,25 @@ bool Broker::handle(InboxMessage& msg) {
     case InboxMessage::Kind::Recover:
         directory_.recover();
         return true;
+    case InboxMessage::Kind::LastIdQuery: {
+        // The asker's subscribe delta came through the same ring first, so the channel is known.
+        const auto& prev_id = *std::static_pointer_cast<const std::string>(msg.payload);
+        const std::string* last = directory_.last_id(msg.text);
+        InboxMessage reply;
+        reply.kind = InboxMessage::Kind::LastIdReply;
+        reply.value = msg.value;
+        if (last && *last != prev_id) reply.text = "behind";
+        send(msg.from, std::move(reply));
+        return true;
+    }
+    case InboxMessage::Kind::LastIdReply: {
+        auto it = checks_.find(static_cast<uint64_t>(msg.value));
+        if (it == checks_.end()) return true; // the asker went away
+        auto done = std::move(it->second);
+        checks_.erase(it);
+        done(msg.text == "behind");
+        return true;
+    }
     default:
         return false;
     }

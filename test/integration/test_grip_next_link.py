@@ -8,9 +8,14 @@ pushpin 1.36.0:
 - the link's answer must be 2xx; its headers are not relayed, its Grip-* headers instruct (a
   stream hold (re)subscribes to the channels it names, a response hold does not hold), and an
   application/grip-instruct body is appended as it is;
-- a stream hold with a next link follows it about a second later, and with timeout=N again
-  after N s; a failed link is tried 5 more times (1 s doubling) and then the response ends
-  cleanly; response holds ignore next links.
+- a stream hold with a next link follows it about a second after its channel was first
+  subscribed, and with timeout=N again after N s; at once when its prev-id is behind the
+  channel's last id; and instead of sending an item whose prev-id is not the hold's last id (an
+  id was missed), with Grip-Last; a failed link is tried 5 more times (1 s doubling) and then
+  the response ends cleanly; response holds ignore next links.
+- Difference: gripd follows a stream hold's link about a second after the hold starts even when
+  its channels were subscribed already (pushpin's delay belongs to its subscribe-time recovery);
+  the tests allow either.
 Deliberate difference: pushpin follows a link to another host by connecting to that host itself;
 gripd refuses it (a backend's link must not turn the proxy into a client of arbitrary sites), so
 the test only checks that such a link never reaches the route's backend.
@@ -22,9 +27,12 @@ quiet and delivers them.
 import json
 import time
 
+import pytest
+
 from harness import raw
 from harness.backend import Response
 from griputil import StreamClient, hs_item, publish, sync_stream
+from griputil import keeper as keeper_stream
 
 
 def link(url, **params):
@@ -182,3 +190,48 @@ def test_response_hold_ignores_its_next_link(proxy, backend):
         publish(proxy, [{"channel": "nl-rh", "formats": {"http-response": {"body": "pub\n"}}}])
         assert c.wait_complete(timeout=5) == b"pub\n"
     assert not requests_for(backend, "/b")
+
+
+def _hs(channel, text, **ids):
+    item = hs_item(channel, text)
+    item.update({k.replace("_", "-"): v for k, v in ids.items()})
+    return item
+
+
+def test_stream_hold_behind_its_channel_follows_the_link_at_once(proxy, backend):
+    k = keeper_stream(proxy, backend, "nl-b0")
+    publish(proxy, [_hs("nl-b0", "one\n", id="1")])
+    backend.route("/a", Response(200, b"a\n", [("Grip-Hold", "stream"), ("Grip-Channel", "nl-b0; prev-id=0"),
+                                                link("/b", timeout=60)]))
+    backend.route("/b", Response(200, b"missed\n", [("Grip-Hold", "stream"), ("Grip-Channel", "nl-b0; prev-id=1")]))
+    t0 = time.monotonic()
+    with StreamClient(proxy.port, "/a") as c:
+        c.wait_body(b"a\nmissed\n", timeout=5)
+    (b,) = requests_for(backend, "/b")
+    assert header(b, "Grip-Last") == ["nl-b0; last-id=0"]
+    assert b.time - t0 < 0.9  # not the ~1 s pacing: at once
+    k.close()
+
+
+@pytest.mark.proxy(conf={"handler": {"message_wait": "300"}})
+def test_stream_item_that_skips_an_id_follows_the_link_instead(proxy, backend):
+    """The hold is at id 1; an item with prev-id 2 (2 never came) is not sent: the link is
+    followed with Grip-Last instead, and an item that follows id 1 is sent."""
+    instruct = [("Grip-Hold", "stream"), ("Grip-Channel", "nl-skip; prev-id=1"), link("/b", timeout=60)]
+    k = keeper_stream(proxy, backend, "nl-skip")
+    publish(proxy, [_hs("nl-skip", "one\n", id="1")])
+    backend.route("/a", Response(200, b"a\n", instruct))
+    backend.route("/b", Response(200, b"next\n", instruct))
+    with StreamClient(proxy.port, "/a") as c:
+        c.wait_body(b"a\n", timeout=5)
+        time.sleep(1.5)  # past gripd's paced first fetch
+        t_skip = time.monotonic()
+        publish(proxy, [_hs("nl-skip", "three\n", id="3", prev_id="2")])
+        c.wait_body(lambda b: b.endswith(b"next\n") and any(r.time > t_skip for r in requests_for(backend, "/b")),
+                    timeout=5)
+        publish(proxy, [_hs("nl-skip", "four\n", id="4", prev_id="1")])
+        c.wait_body(lambda b: b.endswith(b"four\n"), timeout=5)
+        assert b"three" not in c.body
+    bs = requests_for(backend, "/b")
+    assert bs and all(header(r, "Grip-Last") == ["nl-skip; last-id=1"] for r in bs)
+    k.close()

@@ -9,7 +9,8 @@ Observed pushpin details encoded here:
   client stays held.
 - a hold whose channel has a prev-id that differs from the channel's last id is re-requested
   at once with `Grip-Last: <channel>; last-id=<the hold's prev-id>`; a matching prev-id is
-  not re-requested.
+  not re-requested; an item whose prev-id is not the hold's (an id was missed) is not
+  delivered: the request is sent again with Grip-Last instead.
 - a response hold that made its channel's first subscription is re-requested once
   ~1.0-1.15 s later (no Grip-Last; pushpin's ZeroMQ "subscribed delay" recovery); tests
   publish before that or keep the channel subscribed (griputil.keeper). Not required of gripd.
@@ -165,7 +166,6 @@ def test_hint_answered_by_a_new_hold_keeps_the_client_held(proxy, backend):
     assert len(n) == 2
 
 
-@pytest.mark.pushpin_only("response-mode retries with Grip-Last are a later gripd issue (issue 3 leaves them out)")
 def test_prev_id_mismatch_re_requests_with_grip_last(proxy, backend):
     """The channel's last id is 1; a hold claiming prev-id 0 is behind: the origin is asked
     again at once with Grip-Last and its (non-hold) answer goes to the client."""
@@ -204,4 +204,60 @@ def test_prev_id_match_stays_held(proxy, backend):
     assert [r.path for r in backend.requests if r.path != "/keeper-p"] == ["/first", "/next"]
     publish(proxy, [hr_item("p", "two", id="2", prev_id="1")])
     assert c.wait_complete() == b"two"
+    k.close()
+
+
+@pytest.mark.proxy(conf={"handler": {"message_wait": "300"}})
+def test_publish_that_skips_an_id_re_requests_with_grip_last(proxy, backend):
+    """A hold at prev-id 1 gets an item whose prev-id is 2 (2 never came; it goes out after
+    message_wait): the hold missed something, so the origin is asked again with Grip-Last and its
+    answer, not the item, goes to the client."""
+    calls = []
+
+    def handler(req):
+        calls.append(req)
+        if len(calls) == 1:
+            return Response(200, b"", [("Grip-Hold", "response"), ("Grip-Channel", "q; prev-id=1")])
+        return Response(200, b"caught up", [("Content-Type", "text/plain")])
+
+    k = keeper(proxy, backend, "q")
+    backend.route("/first", Response(200, b"", [("Grip-Hold", "response"), ("Grip-Channel", "q")]))
+    backend.route("/behind", handler)
+    f = hold(proxy, backend, "/first")
+    publish(proxy, [hr_item("q", "one", id="1")])
+    assert f.wait_complete() == b"one"
+    c = hold(proxy, backend, "/behind")
+    assert c.quiet(1.2) == b""  # prev-id 1 is the channel's last id: held
+    publish(proxy, [hr_item("q", "three", id="3", prev_id="2")])
+    assert c.wait_complete(timeout=5) == b"caught up"
+    assert len(calls) == 2
+    assert calls[1].header("Grip-Last") == "q; last-id=1"
+    k.close()
+
+
+@pytest.mark.crossloop
+@pytest.mark.gripd_only("pushpin 1.36 asks again for only one of 12 holds that start behind at once (its "
+                        "batched updates); the other 11 stay held behind, which is plainly a bug")
+def test_holds_behind_on_every_worker_are_re_requested(proxy, backend):
+    """Many holds behind the channel, spread over the workers (the channel's owner answers the
+    others' checks across loops): each is asked again with its Grip-Last."""
+    seen = []
+
+    def handler(req):
+        seen.append(req)
+        if req.header("Grip-Last"):
+            return Response(200, b"caught up " + req.query.encode(), [("Content-Type", "text/plain")])
+        return Response(200, b"", [("Grip-Hold", "response"), ("Grip-Channel", "m; prev-id=0")])
+
+    k = keeper(proxy, backend, "m")
+    backend.route("/first", Response(200, b"", [("Grip-Hold", "response"), ("Grip-Channel", "m")]))
+    backend.route("/behind", handler)
+    f = hold(proxy, backend, "/first")
+    publish(proxy, [hr_item("m", "one", id="1")])
+    assert f.wait_complete() == b"one"
+    clients = [StreamClient(proxy.port, f"/behind?n={i}") for i in range(12)]
+    for i, c in enumerate(clients):
+        assert c.wait_complete(timeout=5) == b"caught up n=%d" % i
+        c.close()
+    assert sorted(r.header("Grip-Last") or "" for r in seen).count("m; last-id=0") == 12
     k.close()

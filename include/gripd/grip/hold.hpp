@@ -1,6 +1,8 @@
 // Holds: a client request kept open after the backend answered with GRIP instructions.
 //  - ResponseHold (long-poll): nothing is sent until a publish (http-response) or the timeout
-//    (the instruct response); a `hint` publish asks the backend again.
+//    (the instruct response); a `hint` publish asks the backend again, and so does a hold that is
+//    behind (its prev-id is not the channel's last id, or a publish does not follow it), with
+//    Grip-Last saying where it was.
 //  - StreamHold: the instruct response is sent at once as a chunked stream; http-stream publishes
 //    are appended in channel order; `close` ends it; keep-alive data is sent per Grip-Keep-Alive.
 //    With a next link it also appends what the link's URL answers and follows that answer's
@@ -36,6 +38,7 @@ struct HoldStats {
 struct SavedRequest {
     http::RequestHead head;
     std::string body;
+    std::vector<std::string> grip_last; // Grip-Last values to send with it ("name; last-id=ID")
 };
 
 // Re-sends a saved request for this client (implemented by the proxy).
@@ -99,10 +102,14 @@ class ResponseHold final : public Hold {
 
   private:
     static void on_timeout(void* self);
+    // Asks the backend again (hint, or behind); its answer replaces this exchange.
+    void ask_again(bool behind);
     InstructResponse response_;
     int timeout_s_;
     SavedRequest request_;
     RetryFn retry_;
+    struct PrevIds; // the prev-ids the backend gave, with the checks out (only if it gave any)
+    std::unique_ptr<PrevIds> prev_ids_;
 };
 
 class StreamHold final : public Hold, private LinkUser {
@@ -133,6 +140,10 @@ class StreamHold final : public Hold, private LinkUser {
     void on_link_response(http::ResponseHead& head, std::string& body) override;
     void on_link_failed(const char* why) override;
     void note_last_id(const std::string& channel, const std::string& id);
+    // Asks whether the channels with a known id are behind; if one is, the link is followed now.
+    void check_behind();
+    // A message that does not follow this hold's last id on its channel: something was missed.
+    bool misses_before(const std::string& channel, const pubsub::Message& msg) const;
 
     InstructResponse initial_;
     std::optional<KeepAlive> keep_alive_;

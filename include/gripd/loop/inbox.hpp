@@ -26,6 +26,8 @@ struct InboxMessage {
         Deliver,      // payload = const pubsub::Message, sent by a shard owner to subscribed workers
         Subscribe,    // text = channel, value = +1 (first local subscriber) or -1 (last one gone)
         Recover,      // forget last ids and let sessions recover
+        LastIdQuery,  // text = channel, payload = const std::string prev-id, value = token
+        LastIdReply,  // value = token, text = "behind" when the channel's last id differs
         Collect,      // payload = a stats collector (metrics scrape)
         Custom,
     };

@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -103,6 +104,15 @@ class Broker : private RedisBus::Handler {
     // Forgets every channel's last id (POST /recover).
     void recover();
 
+    // Whether a subscriber that has seen up to `prev_id` on `channel` is behind: the channel's
+    // shard owner knows a last id and it is another one. Answered at once (returned) when this
+    // worker owns the channel; otherwise nullopt, and `done(behind)` runs on this worker later
+    // unless cancel_behind_check(*token) came first. Ask after subscribing, so the owner knows
+    // the channel.
+    std::optional<bool> check_behind(const std::string& channel, const std::string& prev_id,
+                                     std::function<void(bool)> done, uint64_t* token);
+    void cancel_behind_check(uint64_t token) { checks_.erase(token); }
+
     // The bus between instances ([gripd] bus): connects this worker's links. stop_bus() closes
     // them (while the loop runs).
     void start_bus(const BusAddress& address);
@@ -147,6 +157,7 @@ class Broker : private RedisBus::Handler {
     ChannelIndex<Subscription> local_; // this worker's subscriptions
     ShardDirectory directory_;         // the channels of the shards this worker owns
     std::unordered_map<uint64_t, PendingPublish> pending_;
+    std::unordered_map<uint64_t, std::function<void(bool)>> checks_; // behind checks out
     uint64_t next_token_ = 1;
     BrokerStats stats_;
     std::unique_ptr<RedisBus> bus_; // last: its pending publishes are answered while it goes
