@@ -2,6 +2,7 @@
 
 #include "gripd/core/log.hpp"
 #include "gripd/core/strings.hpp"
+#include "gripd/core/url_query.hpp"
 #include "gripd/loop/worker.hpp"
 #include "gripd/proxy/forwarding.hpp"
 #include "gripd/proxy/proxy_service.hpp"
@@ -14,22 +15,6 @@ namespace {
 // Published bytes are shared between subscribers (a queue holds references, not copies), so the
 // cap bounds how far behind a client may fall more than the memory it costs.
 constexpr size_t kMaxQueuedPerClient = 8 * 1024 * 1024;
-
-std::string query_param(std::string_view target, std::string_view name) {
-    size_t q = target.find('?');
-    if (q == std::string_view::npos) return {};
-    std::string_view query = target.substr(q + 1);
-    while (!query.empty()) {
-        size_t amp = query.find('&');
-        std::string_view pair = query.substr(0, amp);
-        size_t eq = pair.find('=');
-        if (pair.substr(0, eq) == name && eq != std::string_view::npos)
-            return std::string(pair.substr(eq + 1));
-        if (amp == std::string_view::npos) break;
-        query.remove_prefix(amp + 1);
-    }
-    return {};
-}
 } // namespace
 
 GripDispatch::GripDispatch(ProxyService& proxy, pubsub::Broker& broker, const config::Settings& settings)
@@ -136,7 +121,7 @@ void GripDispatch::serve_test(http::ServerConn& client, const config::Route& rou
                               const http::RequestHead& head) {
     std::string_view target = head.target;
     std::string_view path = target.substr(0, target.find('?'));
-    std::string channel = query_param(target, "channel");
+    std::string channel = core::query_param(target, "channel").value_or("");
     if (channel.empty()) channel = "test";
     grip::Instruct in;
     in.channels.push_back(grip::Channel{channel, std::nullopt, {}});
@@ -146,15 +131,12 @@ void GripDispatch::serve_test(http::ServerConn& client, const config::Route& rou
         in.response.body = "timeout\n";
     } else if (path == "/stream") {
         in.hold = grip::HoldMode::Stream;
-        in.response.body = "[stream open]\n";
-    } else if (path == "/" || path.empty()) {
-        http::Headers h;
-        h.add("Content-Type", "text/plain");
-        // Same text as Pushpin's test handler, so checks written against it keep passing.
-        client.respond(200, {}, h, "Hello from the Pushpin test handler!\n");
-        return;
+        in.response.body = "[stream opened]\n";
     } else {
-        client.respond_text(404, "Not Found\n");
+        // Pushpin's texts, so checks written against its test handler keep passing.
+        bool root = path == "/" || path.empty();
+        client.respond(root ? 200 : 404, {}, in.response.headers,
+                       root ? "Hello from the Pushpin test handler!\n" : "no such test resource\n");
         return;
     }
     LOG_INFO("grip", "%s %s -> test handler, channel=%s", head.method.c_str(), head.target.c_str(),

@@ -1,28 +1,8 @@
 #include "test_session.hpp"
 
+#include "gripd/core/url_query.hpp"
+
 namespace gripd::ws {
-
-namespace {
-int hex_value(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-std::string percent_decode(std::string_view s) {
-    std::string out;
-    for (size_t i = 0; i < s.size(); ++i) {
-        if (s[i] == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 && hex_value(s[i + 2]) >= 0) {
-            out.push_back(static_cast<char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2])));
-            i += 2;
-        } else {
-            out.push_back(s[i] == '+' ? ' ' : s[i]);
-        }
-    }
-    return out;
-}
-} // namespace
 
 TestSession::TestSession(WsService& service, http::ServerConn& client,
                          std::shared_ptr<const config::RouteTable> routes, const config::Route& route,
@@ -41,20 +21,8 @@ std::string TestSession::test_path(const config::Route& route, std::string_view 
 }
 
 std::string TestSession::channel_param(std::string_view target) {
-    size_t q = target.find('?');
-    if (q == std::string_view::npos) return "test";
-    std::string_view query = target.substr(q + 1);
-    while (!query.empty()) {
-        size_t amp = query.find('&');
-        std::string_view kv = query.substr(0, amp);
-        if (kv.substr(0, 8) == "channel=") {
-            std::string v = percent_decode(kv.substr(8));
-            if (!v.empty()) return v;
-        }
-        if (amp == std::string_view::npos) break;
-        query.remove_prefix(amp + 1);
-    }
-    return "test";
+    std::string channel = core::query_param(target, "channel").value_or("");
+    return channel.empty() ? "test" : channel;
 }
 
 void TestSession::start() {

@@ -102,7 +102,7 @@ def wait_subscribed(redis, channel, n=1, timeout=5.0):
 
 def stream(p, channel) -> StreamClient:
     c = StreamClient(p.port, f"/stream?channel={channel}")
-    c.wait_body(b"[stream open]\n")
+    c.wait_body(b"[stream opened]\n")
     return c
 
 
@@ -116,7 +116,7 @@ def test_a_publish_reaches_every_instance_once(redis, start_proxy):
     publish(a, [hs_item("room", "via a\n")])
     for s in (sa, sb):
         s.wait_body(b"via a\n")
-        assert s.body == b"[stream open]\nvia b\nvia a\n"
+        assert s.body == b"[stream opened]\nvia b\nvia a\n"
 
 
 @pytest.mark.crossloop
@@ -132,7 +132,7 @@ def test_order_is_kept_across_instances(redis, start_proxy):
         want += line.encode()
     for s in (sa, sb):
         s.wait_body(b"59\n")
-        assert s.body == b"[stream open]\n" + want
+        assert s.body == b"[stream opened]\n" + want
 
 
 def test_websocket_subscribers_get_bus_messages(redis, start_proxy):
@@ -185,7 +185,7 @@ def test_bad_items_on_the_bus_are_skipped(redis, start_proxy):
     assert redis.command("PUBLISH", "gripd:bad", '{"channel":"bad","formats":{}}') == b":1"
     publish(a, [hs_item("bad", "good\n")])
     s.wait_body(b"good\n")
-    assert s.body == b"[stream open]\ngood\n"
+    assert s.body == b"[stream opened]\ngood\n"
     log = a.log()
     assert "ignoring a bad item on channel bad: item is not valid JSON" in log
     assert log.count("ignoring a bad item on channel bad") == 2
