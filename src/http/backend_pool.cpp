@@ -1,5 +1,6 @@
 #include "gripd/http/backend_pool.hpp"
 
+#include "gripd/core/assert.hpp"
 #include "gripd/core/log.hpp"
 #include "gripd/loop/worker.hpp"
 
@@ -23,15 +24,22 @@ void BackendConn::attach(BackendUser& user, bool reused) {
     start_reading();
 }
 
+BackendUser* BackendConn::end_use() {
+    BackendUser* user = user_;
+    user_ = nullptr;
+    if (lease_) lease_->detach();
+    return user;
+}
+
 void BackendConn::on_connected() {
     BackendUser* user = user_;
+    GRIPD_ASSERT(user && lease_);
     attach(*user, false);
-    user->on_backend_connected(*this);
+    user->on_backend_connected();
 }
 
 void BackendConn::on_connect_failed(int status) {
-    BackendUser* user = user_;
-    user_ = nullptr;
+    BackendUser* user = end_use();
     state_ = State::Done;
     close();
     if (user) user->on_backend_connect_failed(status);
@@ -54,8 +62,7 @@ void BackendConn::on_received(const char* data, size_t len) {
     if (parser_.state() == ResponseParser::State::Error) {
         LOG_DEBUG("backend", "bad response from %s: %.*s", key_.c_str(),
                   static_cast<int>(parser_.error_message().size()), parser_.error_message().data());
-        BackendUser* user = user_;
-        user_ = nullptr;
+        BackendUser* user = end_use();
         close();
         if (user) user->on_backend_error(UV_EPROTO, false);
         return;
@@ -80,8 +87,7 @@ void BackendConn::on_received_end(int status) {
             }
             return;
         }
-        BackendUser* user = user_;
-        user_ = nullptr;
+        BackendUser* user = end_use();
         bool retryable = reused_ && !got_bytes_;
         close();
         if (user) user->on_backend_error(status, retryable);
@@ -96,7 +102,7 @@ void BackendConn::on_write_drained() {
 
 void BackendConn::on_close() {
     if (idle_link.is_linked()) pool_.unpark(*this);
-    user_ = nullptr;
+    end_use(); // closed under its user (shutdown): the lease must not point here any more
     state_ = State::Done;
 }
 
@@ -115,6 +121,7 @@ void BackendConn::on_response_complete() {
 }
 
 void BackendConn::release() {
+    GRIPD_ASSERT(lease_ == nullptr);
     if (is_closing()) return;
     if (in_feed_) {
         release_pending_ = true; // finish the parser call first
@@ -130,29 +137,73 @@ void BackendConn::release() {
 }
 
 void BackendConn::abandon() {
+    GRIPD_ASSERT(lease_ == nullptr);
     user_ = nullptr;
     release_pending_ = false;
     close();
 }
 
+// ---- lease ----
+
+BackendLease& BackendLease::operator=(BackendLease&& other) noexcept {
+    if (this != &other) {
+        abandon();
+        take(other);
+    }
+    return *this;
+}
+
+bool BackendLease::ready() const {
+    return conn_ && conn_->state_ == BackendConn::State::Busy;
+}
+
+void BackendLease::bind(BackendConn& conn) {
+    GRIPD_ASSERT(conn_ == nullptr && conn.lease_ == nullptr);
+    conn_ = &conn;
+    conn.lease_ = this;
+}
+
+void BackendLease::take(BackendLease& other) {
+    conn_ = other.conn_;
+    other.conn_ = nullptr;
+    if (conn_) conn_->lease_ = this;
+}
+
+BackendConn* BackendLease::detach() {
+    BackendConn* c = conn_;
+    if (c) c->lease_ = nullptr;
+    conn_ = nullptr;
+    return c;
+}
+
+void BackendLease::release() {
+    if (BackendConn* c = detach()) c->release();
+}
+
+void BackendLease::abandon() {
+    if (BackendConn* c = detach()) c->abandon();
+}
+
 // ---- pool ----
 
-BackendConn* BackendPool::acquire(const BackendTarget& target, BackendUser& user) {
+void BackendPool::acquire(const BackendTarget& target, BackendUser& user, BackendLease& lease) {
+    lease.abandon();
     std::string key = target.key();
     auto it = idle_.find(key);
     if (it != idle_.end()) {
         if (BackendConn* c = it->second->list.front()) {
             unpark(*c);
             c->attach(user, true);
-            user.on_backend_connected(*c);
-            return c;
+            lease.bind(*c);
+            user.on_backend_connected();
+            return;
         }
     }
     auto* conn = new BackendConn(worker_, *this, std::move(key)); // frees itself in its close callback
     conn->user_ = &user;
     conn->state_ = BackendConn::State::Connecting;
+    lease.bind(*conn);
     conn->connect(target.host, target.port, connect_timeout_ms_, target.tls ? &*target.tls : nullptr);
-    return conn->state_ == BackendConn::State::Connecting ? conn : nullptr;
 }
 
 void BackendPool::park(BackendConn& conn) {

@@ -20,9 +20,7 @@ LinkFetchRequest::LinkFetchRequest(ProxyService& service, std::shared_ptr<const 
     : service_(service), routes_(std::move(routes)), route_(route), head_(std::move(head)),
       peer_(std::move(peer)), grip_last_(std::move(grip_last)), user_(user) {}
 
-LinkFetchRequest::~LinkFetchRequest() {
-    if (backend_) backend_->abandon();
-}
+LinkFetchRequest::~LinkFetchRequest() = default; // the lease abandons a connection still held
 
 void LinkFetchRequest::start() {
     connect_next_target();
@@ -36,24 +34,22 @@ void LinkFetchRequest::connect_next_target() {
         fail("no reachable target");
         return;
     }
-    connecting_ = true;
-    http::BackendConn* c =
-        service_.backends().acquire(backend_target(route_, targets[target_index_], head_.headers), *this);
-    if (c && connecting_ && !backend_) backend_ = c;
+    connect();
+}
+
+void LinkFetchRequest::connect() {
+    service_.backends().acquire(backend_target(route_, route_.targets[target_index_], head_.headers), *this,
+                                backend_);
 }
 
 void LinkFetchRequest::on_backend_connect_failed(int uv_status) {
-    connecting_ = false;
-    backend_ = nullptr;
     LOG_DEBUG("grip", "next link %s: connect to %s failed: %s", head_.target.c_str(),
               route_.targets[target_index_].to_string().c_str(), uv_strerror(uv_status));
     ++target_index_;
     connect_next_target();
 }
 
-void LinkFetchRequest::on_backend_connected(http::BackendConn& conn) {
-    connecting_ = false;
-    backend_ = &conn;
+void LinkFetchRequest::on_backend_connected() {
     const config::Target& target = route_.targets[target_index_];
     ForwardContext ctx{
         service_.settings(), route_, target, peer_, false, false, static_cast<int64_t>(std::time(nullptr))};
@@ -62,7 +58,7 @@ void LinkFetchRequest::on_backend_connected(http::BackendConn& conn) {
         headers.add("Grip-Last", v);
     std::string out;
     http::serialize_request_head("GET", upstream_target(route_, head_.target), headers, out);
-    conn.send(out);
+    backend_->send(out);
 }
 
 void LinkFetchRequest::on_backend_head(http::ResponseHead& head) {
@@ -72,10 +68,7 @@ void LinkFetchRequest::on_backend_head(http::ResponseHead& head) {
 void LinkFetchRequest::on_backend_body(std::string_view data) {
     if (done_) return;
     if (body_.size() + data.size() > kMaxLinkBody) {
-        if (backend_) {
-            backend_->abandon();
-            backend_ = nullptr;
-        }
+        backend_.abandon();
         fail("response body too large");
         return;
     }
@@ -83,26 +76,19 @@ void LinkFetchRequest::on_backend_body(std::string_view data) {
 }
 
 void LinkFetchRequest::on_backend_complete() {
-    if (backend_) {
-        backend_->release();
-        backend_ = nullptr;
-    }
+    backend_.release();
     if (done_) return;
     done_ = true;
     user_.on_link_response(response_, body_); // may destroy this
 }
 
 void LinkFetchRequest::on_backend_error(int uv_status, bool retryable) {
-    backend_ = nullptr;
     if (done_) return;
     if (retryable && !retried_) {
         // A pooled connection the backend had closed: once more on a fresh one.
         retried_ = true;
         body_.clear();
-        connecting_ = true;
-        http::BackendConn* c = service_.backends().acquire(
-            backend_target(route_, route_.targets[target_index_], head_.headers), *this);
-        if (c && connecting_ && !backend_) backend_ = c;
+        connect();
         return;
     }
     LOG_DEBUG("grip", "next link %s: backend failed: %s", head_.target.c_str(), uv_strerror(uv_status));

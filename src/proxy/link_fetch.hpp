@@ -28,7 +28,7 @@ class LinkFetchRequest final : public grip::LinkFetch, public http::BackendUser 
     void start() override;
 
     // http::BackendUser
-    void on_backend_connected(http::BackendConn& conn) override;
+    void on_backend_connected() override;
     void on_backend_connect_failed(int uv_status) override;
     void on_backend_head(http::ResponseHead& head) override;
     void on_backend_body(std::string_view data) override;
@@ -37,6 +37,7 @@ class LinkFetchRequest final : public grip::LinkFetch, public http::BackendUser 
 
   private:
     void connect_next_target();
+    void connect(); // to targets[target_index_]
     void fail(const char* why);
 
     ProxyService& service_;
@@ -47,8 +48,7 @@ class LinkFetchRequest final : public grip::LinkFetch, public http::BackendUser 
     std::vector<std::string> grip_last_;
     grip::LinkUser& user_;
     size_t target_index_ = 0;
-    http::BackendConn* backend_ = nullptr;
-    bool connecting_ = false;
+    http::BackendLease backend_;
     bool retried_ = false;
     bool done_ = false;
     http::ResponseHead response_;

@@ -1,5 +1,6 @@
 #include "proxy_session.hpp"
 
+#include "gripd/core/assert.hpp"
 #include "gripd/core/log.hpp"
 #include "gripd/core/strings.hpp"
 #include "gripd/http/serialize.hpp"
@@ -29,8 +30,60 @@ ProxySession::ProxySession(ProxyService& service, http::ServerConn& client,
     head_ = std::move(head);
 }
 
-ProxySession::~ProxySession() {
-    if (backend_) backend_->abandon();
+ProxySession::~ProxySession() = default; // the lease abandons a connection still held
+
+const char* ProxySession::state_name(State s) {
+    switch (s) {
+    case State::Connecting:
+        return "Connecting";
+    case State::Sending:
+        return "Sending";
+    case State::Relaying:
+        return "Relaying";
+    case State::GripBuffering:
+        return "GripBuffering";
+    case State::Done:
+        return "Done";
+    }
+    return "?";
+}
+
+void ProxySession::to(State next) {
+    [[maybe_unused]] bool allowed = false;
+    switch (next) {
+    case State::Connecting:
+        allowed = state_ == State::Connecting || state_ == State::Sending;
+        break;
+    case State::Sending:
+        allowed = state_ == State::Connecting;
+        break;
+    case State::Relaying:
+    case State::GripBuffering:
+        allowed = state_ == State::Sending;
+        break;
+    case State::Done:
+        allowed = true;
+        break;
+    }
+    GRIPD_ASSERT(allowed);
+    state_ = next;
+}
+
+http::ServerConn* ProxySession::take_client() {
+    to(State::Done);
+    http::ServerConn* c = client_;
+    client_ = nullptr;
+    return c;
+}
+
+std::string ProxySession::dump() const {
+    return std::string("ProxySession{state=") + state_name(state_) +
+           " target=" + std::to_string(target_index_) + " backend=" +
+           (backend_.ready() ? "ready"
+            : backend_       ? "connecting"
+                             : "none") +
+           " request_done=" + (request_done_ ? "1" : "0") + " replayable=" + (replayable_ ? "1" : "0") +
+           " retried=" + (retried_ ? "1" : "0") + " client=" + (client_ ? "1" : "0") + "}";
 }
 
 // Stage 1: pick the first target that connects.
@@ -63,8 +116,7 @@ void ProxySession::connect_next_target() {
     while (target_index_ < targets.size()) {
         const config::Target& t = targets[target_index_];
         if (t.type == config::TargetType::Test && service_.grip_handler()) {
-            http::ServerConn* c = client_;
-            client_ = nullptr;
+            http::ServerConn* c = take_client();
             service_.grip_handler()->serve_test(*c, route_, head_);
             return;
         }
@@ -81,18 +133,18 @@ void ProxySession::connect_next_target() {
                 return;
             }
         }
-        connecting_ = true;
-        http::BackendConn* c = service_.backends().acquire(backend_target(route_, t, head_.headers), *this);
-        if (c && connecting_ && !backend_)
-            backend_ = c; // still connecting: ours to abandon if the client goes
+        connect(t);
         return;
     }
     fail(502, "Error while proxying to origin.\n");
 }
 
+void ProxySession::connect(const config::Target& target) {
+    to(State::Connecting);
+    service_.backends().acquire(backend_target(route_, target, head_.headers), *this, backend_);
+}
+
 void ProxySession::on_backend_connect_failed(int uv_status) {
-    connecting_ = false;
-    backend_ = nullptr;
     if (!client_) return;
     const auto& t = route_.targets[target_index_];
     LOG_DEBUG("proxy", "connect to %s:%d failed: %s", t.connect_host.c_str(), t.connect_port,
@@ -102,10 +154,9 @@ void ProxySession::on_backend_connect_failed(int uv_status) {
 }
 
 // Stage 2: connected; send what we have.
-void ProxySession::on_backend_connected(http::BackendConn& conn) {
-    connecting_ = false;
-    backend_ = &conn;
-    conn.expect_no_body(is_head_);
+void ProxySession::on_backend_connected() {
+    to(State::Sending);
+    backend_->expect_no_body(is_head_);
     std::string first = build_upstream_head(route_.targets[target_index_]);
     if (replayable_)
         first += replay_;
@@ -114,13 +165,13 @@ void ProxySession::on_backend_connected(http::BackendConn& conn) {
     pending_.clear();
     if (!replayable_) replay_.clear();
     send_upstream(first);
-    if (client_ && backend_ && backend_->queued_bytes() < kHighWater) client_->resume_request_body();
+    if (client_ && backend_.ready() && backend_->queued_bytes() < kHighWater) client_->resume_request_body();
 }
 
 void ProxySession::send_upstream(std::string_view bytes) {
-    if (!connected()) return;
+    if (!backend_.ready()) return;
     backend_->send(bytes);
-    if (client_ && backend_ && backend_->queued_bytes() > kHighWater) client_->pause_request_body();
+    if (client_ && backend_.ready() && backend_->queued_bytes() > kHighWater) client_->pause_request_body();
 }
 
 void ProxySession::send_body_chunk(std::string_view data) {
@@ -134,11 +185,11 @@ void ProxySession::send_body_chunk(std::string_view data) {
             replay_.append(data);
         } else {
             replayable_ = false;
-            if (!connected()) pending_ = std::move(replay_);
+            if (!backend_.ready()) pending_ = std::move(replay_);
             replay_.clear();
         }
     }
-    if (connected()) {
+    if (backend_.ready()) {
         send_upstream(data);
     } else if (!replayable_) {
         pending_.append(data);
@@ -165,7 +216,7 @@ void ProxySession::on_request_end() {
         std::string last;
         http::append_last_chunk(last);
         if (replayable_) replay_ += last;
-        if (connected())
+        if (backend_.ready())
             send_upstream(last);
         else if (!replayable_)
             pending_ += last;
@@ -173,7 +224,8 @@ void ProxySession::on_request_end() {
 }
 
 void ProxySession::on_backend_writable() {
-    if (client_ && backend_ && backend_->queued_bytes() < kHighWater / 2) client_->resume_request_body();
+    if (client_ && backend_.ready() && backend_->queued_bytes() < kHighWater / 2)
+        client_->resume_request_body();
 }
 
 // Stage 3: the response.
@@ -184,14 +236,14 @@ void ProxySession::on_backend_head(http::ResponseHead& head) {
     replayable_ = false;
     if (grip_enabled(route_) && !trusted_ && service_.grip_handler() &&
         service_.grip_handler()->is_grip(head)) {
-        grip_buffering_ = true;
+        to(State::GripBuffering);
         grip_head_ = std::move(head);
         return;
     }
     // Not GRIP: nothing will re-send this request, drop what only that needed.
     head_.headers.clear();
     saved_body_.clear();
-    response_started_ = true;
+    to(State::Relaying);
     // Headers the backend nominated as hop-by-hop (Connection: X-Foo) stop here too.
     std::vector<std::string> nominated;
     for (auto name : head.headers.get_list("Connection"))
@@ -205,14 +257,10 @@ void ProxySession::on_backend_head(http::ResponseHead& head) {
 
 void ProxySession::on_backend_body(std::string_view data) {
     if (!client_) return;
-    if (grip_buffering_) {
+    if (state_ == State::GripBuffering) {
         if (grip_body_.size() + data.size() > kMaxGripBody) {
             LOG_WARN("proxy", "GRIP response from backend larger than %zu bytes", kMaxGripBody);
-            grip_buffering_ = false;
-            if (backend_) {
-                backend_->abandon();
-                backend_ = nullptr;
-            }
+            backend_.abandon();
             fail(502, "Error while proxying to origin.\n");
             return;
         }
@@ -221,37 +269,31 @@ void ProxySession::on_backend_body(std::string_view data) {
     }
     bytes_out_ += static_cast<int64_t>(data.size());
     client_->send_body(data);
-    if (client_ && backend_ && client_->queued_bytes() > kHighWater) backend_->pause_response();
+    if (client_ && backend_.ready() && client_->queued_bytes() > kHighWater) backend_->pause_response();
 }
 
 void ProxySession::on_client_writable() {
-    if (connected() && !grip_buffering_) backend_->resume_response();
+    if (backend_.ready() && state_ == State::Relaying) backend_->resume_response();
 }
 
 void ProxySession::on_backend_complete() {
-    if (backend_) {
-        // Reuse the connection only if the whole request went out.
-        if (request_done_)
-            backend_->release();
-        else
-            backend_->abandon();
-        backend_ = nullptr;
-    }
+    // Reuse the connection only if the whole request went out.
+    if (request_done_)
+        backend_.release();
+    else
+        backend_.abandon();
     if (!client_) return;
-    if (grip_buffering_) {
+    if (state_ == State::GripBuffering) {
         finish_grip();
         return;
     }
     log_access(status_);
-    http::ServerConn* c = client_;
-    client_ = nullptr;
-    c->end_response();
+    take_client()->end_response();
 }
 
 void ProxySession::finish_grip() {
-    http::ServerConn* c = client_;
-    client_ = nullptr;
     log_access(grip_head_.status);
+    http::ServerConn* c = take_client();
     // The handler takes over the client connection (hold) or answers it.
     grip::SavedRequest saved;
     saved.head = std::move(head_);
@@ -261,26 +303,21 @@ void ProxySession::finish_grip() {
 }
 
 void ProxySession::on_backend_error(int uv_status, bool retryable) {
-    backend_ = nullptr;
     if (!client_) return;
     if (retryable && !retried_ && replayable_) {
         // A pooled connection the backend had closed: try once more on a fresh one.
         retried_ = true;
         const auto& t = route_.targets[target_index_];
-        connecting_ = true;
         LOG_DEBUG("proxy", "retrying %s on a new connection to %s:%d", uri_.c_str(), t.connect_host.c_str(),
                   t.connect_port);
-        http::BackendConn* c = service_.backends().acquire(backend_target(route_, t, head_.headers), *this);
-        if (c && connecting_ && !backend_) backend_ = c;
+        connect(t);
         return;
     }
     LOG_DEBUG("proxy", "backend failed during %s %s: %s", method_.c_str(), uri_.c_str(),
               uv_strerror(uv_status));
-    if (response_started_) {
+    if (state_ == State::Relaying) {
         log_access(status_);
-        http::ServerConn* c = client_;
-        client_ = nullptr;
-        c->abort_response(); // the client sees a truncated response, never a wrong one
+        take_client()->abort_response(); // the client sees a truncated response, never a wrong one
         return;
     }
     fail(502, "Error while proxying to origin.\n");
@@ -289,17 +326,13 @@ void ProxySession::on_backend_error(int uv_status, bool retryable) {
 void ProxySession::fail(int status, std::string_view message) {
     if (!client_) return;
     log_access(status);
-    http::ServerConn* c = client_;
-    client_ = nullptr;
-    c->respond_text(status, message);
+    take_client()->respond_text(status, message);
 }
 
 void ProxySession::on_client_gone() {
     client_ = nullptr;
-    if (backend_) {
-        backend_->abandon();
-        backend_ = nullptr;
-    }
+    to(State::Done);
+    backend_.abandon();
 }
 
 void ProxySession::log_access(int code) {

@@ -1,6 +1,14 @@
 // ProxySession: one client request forwarded to a backend and its response relayed back, read top
 // to bottom as stages: start -> connect (with failover) -> send head and body -> relay response.
 // A GRIP response is buffered and handed to the GripHandler instead of being relayed.
+//
+// States (State, changed only by to(), which refuses any other move):
+//   Connecting -> Sending        a target answered; the request goes out
+//   Connecting -> Connecting     that target failed; the next one is tried
+//   Sending    -> Connecting     a reused connection had been closed by the backend; retried once
+//   Sending    -> Relaying       a plain response head: relayed to the client as it comes
+//   Sending    -> GripBuffering  a GRIP response: buffered whole for the GripHandler
+//   any        -> Done           the client has its answer, was handed on, or is gone
 #pragma once
 
 #include "gripd/config/routes.hpp"
@@ -31,10 +39,10 @@ class ProxySession final : public http::Exchange, public http::BackendUser {
     void on_request_end() override;
     void on_client_gone() override;
     void on_client_writable() override;
-    bool keep_on_client_eof() const override { return !grip_buffering_; }
+    bool keep_on_client_eof() const override { return state_ != State::GripBuffering; }
 
     // http::BackendUser
-    void on_backend_connected(http::BackendConn& conn) override;
+    void on_backend_connected() override;
     void on_backend_connect_failed(int uv_status) override;
     void on_backend_head(http::ResponseHead& head) override;
     void on_backend_body(std::string_view data) override;
@@ -42,8 +50,16 @@ class ProxySession final : public http::Exchange, public http::BackendUser {
     void on_backend_error(int uv_status, bool retryable) override;
     void on_backend_writable() override;
 
+    // One line for tests and debug logs: the state and what decides the next step.
+    std::string dump() const;
+
   private:
-    bool connected() const { return backend_ && !connecting_; }
+    enum class State { Connecting, Sending, Relaying, GripBuffering, Done };
+    static const char* state_name(State s);
+    void to(State next);
+    // Ends the session's use of the client (state Done) and returns it; nullptr if already done.
+    http::ServerConn* take_client();
+    void connect(const config::Target& target);
     void connect_next_target();
     std::string build_upstream_head(const config::Target& target) const;
     void send_upstream(std::string_view bytes);
@@ -60,19 +76,18 @@ class ProxySession final : public http::Exchange, public http::BackendUser {
     std::string method_;
     std::string uri_;        // as the client sent it (for the access log)
     http::RequestHead head_; // kept until the response starts (retries and failover rebuild from it)
+    State state_ = State::Connecting;
     bool is_head_ = false;
     bool chunked_upstream_ = false;
-    bool request_done_ = false;
+    bool request_done_ = false; // the client's whole request body has been read
     // Request bytes sent or waiting to be sent upstream, kept while small so a stale pooled
     // connection can be retried on a fresh one.
     std::string replay_;
     bool replayable_ = true;
     std::string pending_; // request body waiting for the backend connection
     size_t target_index_ = 0;
-    http::BackendConn* backend_ = nullptr;
-    bool connecting_ = false;
-    bool retried_ = false;
-    bool response_started_ = false;
+    http::BackendLease backend_;
+    bool retried_ = false; // the one retry on a fresh connection is used
     int status_ = 0;
     int64_t bytes_out_ = 0;
     // GRIP: the whole backend response is kept until complete (bounded) and interpreted.
@@ -80,7 +95,6 @@ class ProxySession final : public http::Exchange, public http::BackendUser {
     std::vector<std::string> grip_last_;
     std::string saved_body_; // the request body, kept (bounded) so a hold can re-send the request
     bool body_saved_ = true; // false once the body outgrew what is kept
-    bool grip_buffering_ = false;
     http::ResponseHead grip_head_;
     std::string grip_body_;
 };

@@ -1,5 +1,6 @@
 #include "woh_session.hpp"
 
+#include "gripd/core/assert.hpp"
 #include "gripd/core/jwt.hpp"
 #include "gripd/core/log.hpp"
 #include "gripd/core/strings.hpp"
@@ -62,9 +63,8 @@ WohSession::WohSession(WsService& service, http::ServerConn& client,
     timer_.init(&service_.worker().timers(), this, &WohSession::on_timer);
 }
 
-WohSession::~WohSession() {
-    if (backend_ && !service_.is_destroying()) backend_->abandon();
-}
+// The lease abandons a backend connection still held; one that closed (shutdown) emptied it first.
+WohSession::~WohSession() = default;
 
 // ---- opening ----
 
@@ -197,26 +197,21 @@ void WohSession::send_request() {
     req_->got_head = false;
     req_->head = http::ResponseHead{};
     req_->body.clear();
-    http::BackendConn* c = service_.backends().acquire(
-        tls_target_ ? *tls_target_ : http::BackendTarget{t.connect_host, t.connect_port, std::nullopt},
-        *this);
-    // Still connecting: ours to abandon if the session ends first (else it would call back into it).
-    if (c && c->connecting()) backend_ = c;
+    service_.backends().acquire(
+        tls_target_ ? *tls_target_ : http::BackendTarget{t.connect_host, t.connect_port, std::nullopt}, *this,
+        backend_);
 }
 
-void WohSession::on_backend_connected(http::BackendConn& conn) {
-    backend_ = &conn;
-    if (!req_) { // nothing to send any more (can't happen: acquire is only called with a request)
-        conn.release();
-        backend_ = nullptr;
+void WohSession::on_backend_connected() {
+    if (!GRIPD_CHECK(req_)) { // acquire is only called with a request, and req_ goes only with the lease
+        backend_.release();
         return;
     }
-    conn.expect_no_body(false);
-    conn.send(req_->wire);
+    backend_->expect_no_body(false);
+    backend_->send(req_->wire);
 }
 
 void WohSession::on_backend_connect_failed(int uv_status) {
-    backend_ = nullptr;
     if (!req_) return;
     const config::Target& t = route_.targets[target_index_];
     LOG_DEBUG("ws", "connect to %s:%d failed: %s", t.connect_host.c_str(), t.connect_port,
@@ -229,7 +224,6 @@ void WohSession::on_backend_connect_failed(int uv_status) {
 }
 
 void WohSession::on_backend_error(int uv_status, bool retryable) {
-    backend_ = nullptr;
     if (!req_) return;
     if (retryable && !req_->fast_retried) {
         // A pooled connection the backend had closed: once more on a fresh one, at once.
@@ -301,10 +295,7 @@ void WohSession::on_backend_head(http::ResponseHead& head) {
 void WohSession::on_backend_body(std::string_view data) {
     if (!req_) return;
     if (req_->body.size() + data.size() > kResponseBodyMax) {
-        if (backend_) {
-            backend_->abandon();
-            backend_ = nullptr;
-        }
+        backend_.abandon();
         if (state_ == State::Connecting) {
             req_.reset();
             refuse_open();
@@ -317,10 +308,7 @@ void WohSession::on_backend_body(std::string_view data) {
 }
 
 void WohSession::on_backend_complete() {
-    if (backend_) {
-        backend_->release();
-        backend_ = nullptr;
-    }
+    backend_.release();
     if (!req_) return;
     retries_ = 0;
     std::unique_ptr<Request> r = std::move(req_);
@@ -624,10 +612,7 @@ void WohSession::on_client_ended(bool clean) {
         return;
     }
     if (service_.worker().is_stopping()) {
-        if (backend_) {
-            backend_->abandon();
-            backend_ = nullptr;
-        }
+        backend_.abandon();
         backend_done();
         return;
     }
@@ -668,10 +653,7 @@ void WohSession::fail(const char* why) {
     LOG_INFO("ws", "closing WebSocket %s: backend %s failed: %s", cid_, t.to_string().c_str(), why);
     service_.mutable_stats().backend_failures.add();
     req_.reset();
-    if (backend_) {
-        backend_->abandon();
-        backend_ = nullptr;
-    }
+    backend_.abandon();
     State was = state_;
     state_ = State::Closed;
     timer_.disarm();
@@ -696,10 +678,7 @@ void WohSession::backend_done() {
 }
 
 void WohSession::stop() {
-    if (backend_) {
-        backend_->abandon();
-        backend_ = nullptr;
-    }
+    backend_.abandon();
     state_ = State::Closed;
     timer_.disarm();
     req_.reset();

@@ -25,7 +25,7 @@ class WohSession final : public Session, public http::BackendUser {
     void stop() override;
 
     // http::BackendUser
-    void on_backend_connected(http::BackendConn& conn) override;
+    void on_backend_connected() override;
     void on_backend_connect_failed(int uv_status) override;
     void on_backend_head(http::ResponseHead& head) override;
     void on_backend_body(std::string_view data) override;
@@ -85,7 +85,7 @@ class WohSession final : public Session, public http::BackendUser {
     std::string assembling_; // a fragmented client message in progress
     EventType assembling_type_ = EventType::Text;
     std::unique_ptr<Request> req_;
-    http::BackendConn* backend_ = nullptr;
+    http::BackendLease backend_;
     loop::TimerEntry timer_; // retry delay, or Keep-Alive-Interval while idle
     int keep_alive_interval_ = -1;
     int retries_ = 0;

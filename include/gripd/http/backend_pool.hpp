@@ -1,6 +1,13 @@
 // Backend connections: the client side of HTTP/1.1 towards backends. Each worker has one
 // BackendPool keeping idle keep-alive connections per target (host:port); a BackendConn belongs to
 // one worker and serves one request at a time for one BackendUser (a proxy session).
+//
+// Ownership: a user holds its connection only through a BackendLease, filled by
+// BackendPool::acquire. The lease is move-only and does the right thing when it goes away: while
+// connecting it cancels the connect, once connected it abandons the connection (closed, never
+// reused) unless the user gave it back with release() first. A connection that ends by itself
+// (connect failure, error, shutdown) empties its lease before telling the user, so a lease never
+// points at a closed connection and no user keeps a raw pointer to one.
 #pragma once
 
 #include "gripd/core/intrusive_list.hpp"
@@ -22,14 +29,15 @@ class BackendPool;
 class BackendUser {
   public:
     virtual ~BackendUser() = default;
-    virtual void on_backend_connected(BackendConn& conn) = 0;
-    // Connecting failed (DNS, refused, timeout); the connection is gone.
+    // The lease given to acquire() is ready: send the request through it.
+    virtual void on_backend_connected() = 0;
+    // Connecting failed (DNS, refused, timeout); the connection is gone and the lease empty.
     virtual void on_backend_connect_failed(int uv_status) = 0;
     virtual void on_backend_head(ResponseHead& head) = 0;
     virtual void on_backend_body(std::string_view data) = 0;
     virtual void on_backend_complete() = 0;
-    // The connection failed after connecting. `reused` tells whether it came from the idle pool and
-    // no response byte was seen (the request may be retried on a fresh connection).
+    // The connection failed after connecting; it is gone and the lease empty. `retryable`: it came
+    // from the idle pool and no response byte was seen (the request may be retried on a fresh one).
     virtual void on_backend_error(int uv_status, bool retryable) = 0;
     virtual void on_backend_writable() {}
 };
@@ -46,28 +54,60 @@ struct BackendTarget {
     }
 };
 
+// A user's hold on one backend connection (see the ownership rules above). Empty by default.
+class BackendLease {
+  public:
+    BackendLease() = default;
+    BackendLease(BackendLease&& other) noexcept { take(other); }
+    BackendLease& operator=(BackendLease&& other) noexcept;
+    BackendLease(const BackendLease&) = delete;
+    BackendLease& operator=(const BackendLease&) = delete;
+    ~BackendLease() { abandon(); }
+
+    // Holds a connection, connecting or ready.
+    explicit operator bool() const { return conn_ != nullptr; }
+    // Holds a connected connection, one the request can be sent on.
+    bool ready() const;
+    // The connection; precondition: *this is not empty.
+    BackendConn* operator->() const { return conn_; }
+    // Gives the connection back: to the idle pool if its exchange finished cleanly, else closed.
+    void release();
+    // Closes the connection without reuse, or cancels the connect. No-op when empty.
+    void abandon();
+
+  private:
+    friend class BackendPool;
+    friend class BackendConn;
+    void bind(BackendConn& conn);
+    void take(BackendLease& other);
+    BackendConn* detach(); // empties the lease without touching the connection
+
+    BackendConn* conn_ = nullptr;
+};
+
 class BackendConn final : public net::OutboundConn, private ResponseParser::Handler {
   public:
     // Sends bytes of the request. Returns false if the connection is gone.
     bool send(std::string_view data) { return transmit(data); }
-    // The user is done with this connection: back to the pool if it finished cleanly, else closed.
-    void release();
-    // The user gives up (client gone, error): close without reuse.
-    void abandon();
     // Response body flow control.
     void pause_response() { stop_reading(); }
     void resume_response() { start_reading(); }
     // For HEAD requests: the response has no body.
     void expect_no_body(bool v) { parser_.expect_no_body(v); }
     bool was_reused() const { return reused_; }
-    // True until on_backend_connected or on_backend_connect_failed (see BackendPool::acquire).
-    using OutboundConn::connecting;
 
   private:
     friend class BackendPool;
+    friend class BackendLease;
     BackendConn(loop::Worker& worker, BackendPool& pool, std::string key);
 
     void attach(BackendUser& user, bool reused);
+    // The user is done (through its lease): back to the pool if it finished cleanly, else closed.
+    void release();
+    // The user gives up: close without reuse.
+    void abandon();
+    // Empties the lease, if any, and returns the user to tell: the connection ends by itself.
+    BackendUser* end_use();
 
     // OutboundConn
     void on_connected() override;
@@ -88,6 +128,7 @@ class BackendConn final : public net::OutboundConn, private ResponseParser::Hand
     std::string key_;
     ResponseParser parser_;
     BackendUser* user_ = nullptr;
+    BackendLease* lease_ = nullptr; // the lease holding this connection, kept current by the lease
     State state_ = State::Connecting;
     bool reused_ = false;
     bool got_bytes_ = false;
@@ -111,11 +152,11 @@ class BackendPool {
         idle_timeout_ms_ = idle_timeout_ms;
         max_idle_per_target_ = max_idle_per_target;
     }
-    // Gives `user` a connection to `target`: an idle one at once (on_backend_connected called before
-    // this returns), or a new one when connected. Either way exactly one of on_backend_connected /
-    // on_backend_connect_failed follows, unless the user abandons the returned connection first
-    // (it must, if it goes away while connecting). Returns nullptr if the attempt already failed.
-    BackendConn* acquire(const BackendTarget& target, BackendUser& user);
+    // Gives `user` a connection to `target` through `lease` (whatever it held is abandoned first): an
+    // idle one at once (on_backend_connected is called before this returns), or a new one when
+    // connected. Exactly one of on_backend_connected / on_backend_connect_failed follows (possibly
+    // before this returns), unless the lease is abandoned or destroyed first.
+    void acquire(const BackendTarget& target, BackendUser& user, BackendLease& lease);
     // Closes every idle connection (shutdown).
     void close_idle();
     size_t idle_count() const;
