@@ -238,7 +238,7 @@ bool Server::start(std::string* error) {
             ctx.proxy->conns().close_all();
             if (ctx.control) ctx.control->conns().close_all();
             if (ctx.metrics) ctx.metrics->conns().close_all();
-            ctx.proxy->backends().close_idle();
+            ctx.proxy->backends().close_all();
         });
     }
     for (auto& w : workers_)

@@ -102,6 +102,7 @@ void BackendConn::on_write_drained() {
 
 void BackendConn::on_close() {
     if (idle_link.is_linked()) pool_.unpark(*this);
+    pool_link.unlink();
     end_use(); // closed under its user (shutdown): the lease must not point here any more
     state_ = State::Done;
 }
@@ -202,6 +203,7 @@ void BackendPool::acquire(const BackendTarget& target, BackendUser& user, Backen
     auto* conn = new BackendConn(worker_, *this, std::move(key)); // frees itself in its close callback
     conn->user_ = &user;
     conn->state_ = BackendConn::State::Connecting;
+    all_.push_back(*conn);
     lease.bind(*conn);
     conn->connect(target.host, target.port, connect_timeout_ms_, target.tls ? &*target.tls : nullptr);
 }
@@ -231,6 +233,12 @@ void BackendPool::close_idle() {
     for (auto& [key, slot] : idle_) {
         slot->list.for_each([](BackendConn& c) { c.close(); });
     }
+}
+
+void BackendPool::close_all() {
+    // Each close unlinks that connection (on_close), and may end others: take the front until empty.
+    while (BackendConn* c = all_.front())
+        c->close();
 }
 
 size_t BackendPool::idle_count() const {

@@ -138,7 +138,8 @@ class BackendConn final : public net::OutboundConn, private ResponseParser::Hand
     bool release_pending_ = false;
 
   public:
-    core::ListHook idle_link;
+    core::ListHook idle_link; // in its pool's idle list for its target, while idle
+    core::ListHook pool_link; // in its pool's list of every open connection
 };
 
 class BackendPool {
@@ -157,8 +158,11 @@ class BackendPool {
     // connected. Exactly one of on_backend_connected / on_backend_connect_failed follows (possibly
     // before this returns), unless the lease is abandoned or destroyed first.
     void acquire(const BackendTarget& target, BackendUser& user, BackendLease& lease);
-    // Closes every idle connection (shutdown).
+    // Closes every idle connection (stop: no new requests will come).
     void close_idle();
+    // Closes every connection, leased ones too (the end of a stop); their leases are emptied and
+    // their users are not called again.
+    void close_all();
     size_t idle_count() const;
 
   private:
@@ -172,6 +176,7 @@ class BackendPool {
 
     loop::Worker& worker_;
     std::unordered_map<std::string, std::unique_ptr<IdleList>> idle_;
+    core::IntrusiveList<BackendConn, &BackendConn::pool_link> all_;
     uint64_t connect_timeout_ms_ = 5000;
     uint64_t idle_timeout_ms_ = 60000;
     size_t max_idle_per_target_ = 256;
