@@ -45,10 +45,7 @@ class ClientLink final : public http::Exchange {
     Session* session_;
 };
 
-class Session : public SessionNode,
-                public loop::Deletable,
-                public pubsub::Subscriber,
-                protected FrameParser::Handler {
+class Session : public SessionNode, public pubsub::Subscriber, protected FrameParser::Handler {
   public:
     Session(WsService& service, http::ServerConn& client, std::shared_ptr<const config::RouteTable> routes,
             const config::Route& route, bool trusted);

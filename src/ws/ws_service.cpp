@@ -17,10 +17,7 @@ WsService::WsService(loop::Worker& worker, const config::Settings& settings, pub
 WsService::~WsService() {
     // The loop has ended: backend connections are gone; free what is left without touching them.
     destroying_ = true;
-    sessions_.for_each([](SessionNode& n) {
-        n.service_link.unlink();
-        std::unique_ptr<SessionNode> owned(&n); // owned by this list (adopted from a unique_ptr)
-    });
+    sessions_.clear();
 }
 
 std::unique_ptr<http::Exchange> WsService::start_websocket(http::ServerConn& client,
@@ -59,18 +56,12 @@ std::unique_ptr<http::Exchange> WsService::start_websocket(http::ServerConn& cli
     }
     auto link = std::make_unique<ClientLink>(session.get());
     session->set_link(link.get());
-    adopt(std::move(session));
+    sessions_.push_back(std::move(session));
     return link;
 }
 
-void WsService::adopt(std::unique_ptr<Session> session) {
-    sessions_.push_back(*session.release());
-}
-
 void WsService::release(Session& session) {
-    if (!session.service_link.is_linked()) return;
-    session.service_link.unlink();
-    worker_.defer_delete(std::unique_ptr<loop::Deletable>(&session));
+    worker_.defer_delete(sessions_.take(session)); // no-op when released already
 }
 
 void WsService::stop_all() {

@@ -9,7 +9,9 @@
 
 #include "gripd/config/settings.hpp"
 #include "gripd/core/intrusive_list.hpp"
+#include "gripd/core/owning_list.hpp"
 #include "gripd/http/backend_pool.hpp"
+#include "gripd/loop/deletable.hpp"
 #include "gripd/proxy/ws_handler.hpp"
 #include "gripd/pubsub/broker.hpp"
 #include "gripd/ws/ws_stats.hpp"
@@ -26,9 +28,8 @@ namespace gripd::ws {
 class Session;
 
 // What the service keeps per session: the list link (Session derives from it).
-class SessionNode {
+class SessionNode : public loop::Deletable {
   public:
-    virtual ~SessionNode() = default;
     core::ListHook service_link;
 };
 
@@ -67,8 +68,8 @@ class WsService final : public proxy::WsHandler {
     WsStats& mutable_stats() { return stats_; }
     const WsLimits& limits() const { return limits_; }
     void set_limits_for_test(const WsLimits& l) { limits_ = l; }
-    // Takes ownership of a started session; release() frees it after the current loop iteration.
-    void adopt(std::unique_ptr<Session> session);
+    // A session belongs to the service from its start; release() frees it after the current loop
+    // iteration (it may be deep in its own callbacks when it ends).
     void release(Session& session);
     // True while the service is being destroyed (after the loop ended: backend connections are gone).
     bool is_destroying() const { return destroying_; }
@@ -80,7 +81,7 @@ class WsService final : public proxy::WsHandler {
     http::BackendPool& backends_;
     WsStats stats_;
     WsLimits limits_;
-    core::IntrusiveList<SessionNode, &SessionNode::service_link> sessions_;
+    core::OwningList<SessionNode, &SessionNode::service_link> sessions_;
     bool destroying_ = false;
 };
 
