@@ -27,13 +27,13 @@ void BackendConn::attach(BackendUser& user, bool reused) {
 BackendUser* BackendConn::end_use() {
     BackendUser* user = user_;
     user_ = nullptr;
-    if (lease_) lease_->detach();
+    cut_tether();
     return user;
 }
 
 void BackendConn::on_connected() {
     BackendUser* user = user_;
-    GRIPD_ASSERT(user && lease_);
+    GRIPD_ASSERT(user && is_tethered());
     attach(*user, false);
     user->on_backend_connected();
 }
@@ -122,7 +122,7 @@ void BackendConn::on_response_complete() {
 }
 
 void BackendConn::release() {
-    GRIPD_ASSERT(lease_ == nullptr);
+    GRIPD_ASSERT(!is_tethered());
     if (is_closing()) return;
     if (in_feed_) {
         release_pending_ = true; // finish the parser call first
@@ -138,7 +138,7 @@ void BackendConn::release() {
 }
 
 void BackendConn::abandon() {
-    GRIPD_ASSERT(lease_ == nullptr);
+    GRIPD_ASSERT(!is_tethered());
     user_ = nullptr;
     release_pending_ = false;
     close();
@@ -149,7 +149,7 @@ void BackendConn::abandon() {
 BackendLease& BackendLease::operator=(BackendLease&& other) noexcept {
     if (this != &other) {
         abandon();
-        take(other);
+        conn_ = std::move(other.conn_);
     }
     return *this;
 }
@@ -158,31 +158,12 @@ bool BackendLease::ready() const {
     return conn_ && conn_->state_ == BackendConn::State::Busy;
 }
 
-void BackendLease::bind(BackendConn& conn) {
-    GRIPD_ASSERT(conn_ == nullptr && conn.lease_ == nullptr);
-    conn_ = &conn;
-    conn.lease_ = this;
-}
-
-void BackendLease::take(BackendLease& other) {
-    conn_ = other.conn_;
-    other.conn_ = nullptr;
-    if (conn_) conn_->lease_ = this;
-}
-
-BackendConn* BackendLease::detach() {
-    BackendConn* c = conn_;
-    if (c) c->lease_ = nullptr;
-    conn_ = nullptr;
-    return c;
-}
-
 void BackendLease::release() {
-    if (BackendConn* c = detach()) c->release();
+    if (BackendConn* c = conn_.untie()) c->release();
 }
 
 void BackendLease::abandon() {
-    if (BackendConn* c = detach()) c->abandon();
+    if (BackendConn* c = conn_.untie()) c->abandon();
 }
 
 // ---- pool ----
@@ -195,7 +176,7 @@ void BackendPool::acquire(const BackendTarget& target, BackendUser& user, Backen
         if (BackendConn* c = it->second->list.front()) {
             unpark(*c);
             c->attach(user, true);
-            lease.bind(*c);
+            lease.conn_.tie(*c);
             user.on_backend_connected();
             return;
         }
@@ -204,7 +185,7 @@ void BackendPool::acquire(const BackendTarget& target, BackendUser& user, Backen
     conn->user_ = &user;
     conn->state_ = BackendConn::State::Connecting;
     all_.push_back(*conn);
-    lease.bind(*conn);
+    lease.conn_.tie(*conn);
     conn->connect(target.host, target.port, connect_timeout_ms_, target.tls ? &*target.tls : nullptr);
 }
 

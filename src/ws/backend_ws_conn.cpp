@@ -18,13 +18,25 @@ BackendWsConn::BackendWsConn(loop::Worker& worker, BackendWsUser& user, std::str
       expected_accept_(std::move(expected_accept)), response_(*this, http::ResponseParser::Limits{}),
       frames_(*this, FrameParser::Role::Client, FrameParser::Limits{max_frame, 0}) {}
 
-BackendWsConn* BackendWsConn::start(loop::Worker& worker, BackendWsUser& user,
-                                    const http::BackendTarget& target, uint64_t connect_timeout_ms,
-                                    std::string request, std::string expected_accept, uint64_t max_frame) {
+void BackendWsConn::start(loop::Worker& worker, BackendWsUser& user, const http::BackendTarget& target,
+                          uint64_t connect_timeout_ms, std::string request, std::string expected_accept,
+                          uint64_t max_frame, BackendWsHandle& handle) {
+    handle.detach();
     // Frees itself in its close callback (loop/handle.hpp).
     auto* c = new BackendWsConn(worker, user, std::move(request), std::move(expected_accept), max_frame);
+    handle.conn_.tie(*c); // before connecting: a failure may be reported at once, emptying it
     c->connect(target.host, target.port, connect_timeout_ms, target.tls ? &*target.tls : nullptr);
-    return c;
+}
+
+BackendWsUser* BackendWsConn::end_use() {
+    BackendWsUser* u = user_;
+    user_ = nullptr;
+    cut_tether();
+    return u;
+}
+
+void BackendWsHandle::detach() {
+    if (BackendWsConn* c = conn_.untie()) c->detach();
 }
 
 void BackendWsConn::on_connected() {
@@ -34,15 +46,13 @@ void BackendWsConn::on_connected() {
 }
 
 void BackendWsConn::on_connect_failed(int status) {
-    BackendWsUser* u = user_;
-    user_ = nullptr;
+    BackendWsUser* u = end_use();
     close();
     if (u) u->on_ws_connect_failed(status);
 }
 
 void BackendWsConn::fail(const char* why) {
-    BackendWsUser* u = user_;
-    user_ = nullptr;
+    BackendWsUser* u = end_use();
     close();
     if (u) u->on_ws_error(why);
 }
@@ -74,8 +84,7 @@ void BackendWsConn::on_received(const char* data, size_t len) {
         random_mask(mask);
         append_frame(f, WsOpcode::Close, close_payload(frames_.error_code(), ""), true, mask);
         transmit(f);
-        BackendWsUser* u = user_;
-        user_ = nullptr;
+        BackendWsUser* u = end_use();
         close_after_flush();
         if (u) u->on_ws_error("protocol error");
     }
@@ -107,8 +116,7 @@ void BackendWsConn::on_response_body(std::string_view data) {
 void BackendWsConn::on_response_complete() {
     if (!refused_pending_) return;
     refused_pending_ = false;
-    BackendWsUser* u = user_;
-    user_ = nullptr;
+    BackendWsUser* u = end_use();
     close();
     if (u) u->on_ws_rejected(refused_, std::move(refused_body_));
 }
@@ -121,8 +129,7 @@ void BackendWsConn::on_frame(const Frame& frame) {
 
 void BackendWsConn::on_received_end(int status) {
     if (!open_ && refused_pending_ && status == UV_EOF && response_.finish()) return; // body ended by EOF
-    BackendWsUser* u = user_;
-    user_ = nullptr;
+    BackendWsUser* u = end_use();
     bool clean = close_sent_ && close_received_;
     close();
     if (!u) return;
@@ -137,7 +144,7 @@ void BackendWsConn::on_write_drained() {
 }
 
 void BackendWsConn::on_close() {
-    user_ = nullptr;
+    end_use(); // closed under its user (shutdown): the handle must not point here any more
 }
 
 void BackendWsConn::send_frame(WsOpcode opcode, std::string_view payload, bool fin) {

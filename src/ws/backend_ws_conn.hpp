@@ -3,9 +3,11 @@
 // the HTTP response parser (a 101 switches to WebSocket frames, anything else is a refusal to
 // relay), then frames both ways (ours masked, theirs validated by FrameParser in client role).
 // Follows loop/handle.hpp: it frees itself in its close callback; the user is told at most once
-// that it failed, and never after detach().
+// that it failed, and never after it let go. The user holds it only through a BackendWsHandle
+// (core/tether.hpp), which the connection empties when it ends by itself.
 #pragma once
 
+#include "gripd/core/tether.hpp"
 #include "gripd/http/backend_pool.hpp"
 #include "gripd/http/response_parser.hpp"
 #include "gripd/net/outbound_conn.hpp"
@@ -33,14 +35,43 @@ class BackendWsUser {
     virtual void on_ws_writable() {}
 };
 
+class BackendWsConn;
+
+// A session's hold on its backend WebSocket connection. Move-only; letting go (detach() or the
+// destructor) ends the user's part: no more callbacks, and the connection closes once what was
+// queued is flushed. Empty once the connection ended by itself (failed, closed, refused).
+class BackendWsHandle {
+  public:
+    BackendWsHandle() = default;
+    BackendWsHandle(BackendWsHandle&& other) noexcept = default;
+    BackendWsHandle& operator=(BackendWsHandle&& other) noexcept {
+        if (this != &other) {
+            detach();
+            conn_ = std::move(other.conn_);
+        }
+        return *this;
+    }
+    ~BackendWsHandle() { detach(); }
+
+    explicit operator bool() const { return static_cast<bool>(conn_); }
+    BackendWsConn* operator->() const { return conn_.get(); }
+    void detach();
+
+  private:
+    friend class BackendWsConn;
+    core::Tether<BackendWsConn> conn_;
+};
+
 class BackendWsConn final : public net::OutboundConn,
+                            public core::Tethered,
                             private http::ResponseParser::Handler,
                             private FrameParser::Handler {
   public:
-    // Starts connecting to `target` and sends `request` (the handshake) once connected.
-    static BackendWsConn* start(loop::Worker& worker, BackendWsUser& user, const http::BackendTarget& target,
-                                uint64_t connect_timeout_ms, std::string request, std::string expected_accept,
-                                uint64_t max_frame);
+    // Starts connecting to `target` through `handle` (whatever it held is let go first) and sends
+    // `request` (the handshake) once connected.
+    static void start(loop::Worker& worker, BackendWsUser& user, const http::BackendTarget& target,
+                      uint64_t connect_timeout_ms, std::string request, std::string expected_accept,
+                      uint64_t max_frame, BackendWsHandle& handle);
 
     // Sends one frame (masked, as a client must).
     void send_frame(WsOpcode opcode, std::string_view payload, bool fin = true);
@@ -48,17 +79,20 @@ class BackendWsConn final : public net::OutboundConn,
     void send_close(int code, std::string_view reason);
     bool close_sent() const { return close_sent_; }
     bool close_received() const { return close_received_; }
-    // The user is done: no more callbacks; the connection ends after flushing what was queued.
-    void detach();
     void pause() { stop_reading(); }
     void resume() {
         if (open_) start_reading();
     }
 
   private:
+    friend class BackendWsHandle;
     BackendWsConn(loop::Worker& worker, BackendWsUser& user, std::string request, std::string expected_accept,
                   uint64_t max_frame);
     void fail(const char* why);
+    // The user is done (through its handle): no more callbacks; the connection ends after flushing.
+    void detach();
+    // Empties the handle and returns the user to tell: the connection ends by itself.
+    BackendWsUser* end_use();
 
     // OutboundConn
     void on_connected() override;

@@ -29,9 +29,8 @@ PassthroughSession::PassthroughSession(WsService& service, http::ServerConn& cli
     : Session(service, client, std::move(routes), route, trusted), target_index_(target_index),
       head_(std::make_unique<http::RequestHead>(std::move(head))) {}
 
-PassthroughSession::~PassthroughSession() {
-    if (backend_ && !service_.is_destroying()) backend_->detach();
-}
+// The handle lets go of a backend connection still held; one that closed (shutdown) emptied it first.
+PassthroughSession::~PassthroughSession() = default;
 
 void PassthroughSession::start() {
     connect();
@@ -51,14 +50,12 @@ void PassthroughSession::connect() {
     h.add("Sec-WebSocket-Extensions", "grip");
     std::string request;
     http::serialize_request_head("GET", proxy::upstream_target(route_, head_->target), h, request);
-    backend_ =
-        BackendWsConn::start(service_.worker(), *this, proxy::backend_target(route_, t, head_->headers),
-                             static_cast<uint64_t>(service_.settings().connect_timeout) * 1000,
-                             std::move(request), accept_key(key), kMaxBackendFrame);
+    BackendWsConn::start(service_.worker(), *this, proxy::backend_target(route_, t, head_->headers),
+                         static_cast<uint64_t>(service_.settings().connect_timeout) * 1000,
+                         std::move(request), accept_key(key), kMaxBackendFrame, backend_);
 }
 
 void PassthroughSession::on_ws_connect_failed(int uv_status) {
-    backend_ = nullptr;
     const config::Target& t = route_.targets[target_index_];
     LOG_DEBUG("ws", "connect to %s:%d failed: %s", t.connect_host.c_str(), t.connect_port,
               uv_strerror(uv_status));
@@ -96,7 +93,6 @@ void PassthroughSession::on_ws_open(http::ResponseHead& head) {
 }
 
 void PassthroughSession::on_ws_rejected(http::ResponseHead& head, std::string&& body) {
-    backend_ = nullptr;
     log_access(head.status);
     http::Headers h = head.headers;
     h.remove("Content-Length");
@@ -237,7 +233,6 @@ void PassthroughSession::close_backend(int code, std::string_view reason) {
 }
 
 void PassthroughSession::on_ws_error(const char* why) {
-    backend_ = nullptr;
     if (!has_client()) {
         finish();
         return;
@@ -251,23 +246,18 @@ void PassthroughSession::on_ws_error(const char* why) {
 }
 
 void PassthroughSession::on_ws_closed() {
-    backend_ = nullptr;
     if (!has_client()) finish();
 }
 
 void PassthroughSession::backend_gone() {
-    if (backend_) {
-        backend_->detach();
-        backend_ = nullptr;
-    }
+    backend_.detach();
     if (!has_client()) finish();
 }
 
 void PassthroughSession::stop() {
     if (backend_) {
         backend_->send_close(kCloseGoingAway, "");
-        backend_->detach();
-        backend_ = nullptr;
+        backend_.detach();
     }
     Session::stop();
 }

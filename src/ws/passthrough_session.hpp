@@ -52,7 +52,7 @@ class PassthroughSession final : public Session, public BackendWsUser {
 
     size_t target_index_;
     std::unique_ptr<http::RequestHead> head_; // until the handshake is answered
-    BackendWsConn* backend_ = nullptr;
+    BackendWsHandle backend_;
     bool relaying_ = false; // a backend data message is half relayed
     bool skipping_ = false; // the rest of a backend message is dropped
     bool backend_paused_ = false;

@@ -15,8 +15,8 @@ WsService::WsService(loop::Worker& worker, const config::Settings& settings, pub
     : worker_(worker), settings_(settings), broker_(broker), backends_(backends) {}
 
 WsService::~WsService() {
-    // The loop has ended: backend connections are gone; free what is left without touching them.
-    destroying_ = true;
+    // The loop has ended and every connection is closed: sessions' leases and handles are empty, so
+    // destroying what is left touches no connection.
     sessions_.clear();
 }
 

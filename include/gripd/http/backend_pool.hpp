@@ -11,6 +11,7 @@
 #pragma once
 
 #include "gripd/core/intrusive_list.hpp"
+#include "gripd/core/tether.hpp"
 #include "gripd/http/response_parser.hpp"
 #include "gripd/net/outbound_conn.hpp"
 
@@ -58,18 +59,16 @@ struct BackendTarget {
 class BackendLease {
   public:
     BackendLease() = default;
-    BackendLease(BackendLease&& other) noexcept { take(other); }
+    BackendLease(BackendLease&& other) noexcept = default;
     BackendLease& operator=(BackendLease&& other) noexcept;
-    BackendLease(const BackendLease&) = delete;
-    BackendLease& operator=(const BackendLease&) = delete;
     ~BackendLease() { abandon(); }
 
     // Holds a connection, connecting or ready.
-    explicit operator bool() const { return conn_ != nullptr; }
+    explicit operator bool() const { return static_cast<bool>(conn_); }
     // Holds a connected connection, one the request can be sent on.
     bool ready() const;
     // The connection; precondition: *this is not empty.
-    BackendConn* operator->() const { return conn_; }
+    BackendConn* operator->() const { return conn_.get(); }
     // Gives the connection back: to the idle pool if its exchange finished cleanly, else closed.
     void release();
     // Closes the connection without reuse, or cancels the connect. No-op when empty.
@@ -77,15 +76,10 @@ class BackendLease {
 
   private:
     friend class BackendPool;
-    friend class BackendConn;
-    void bind(BackendConn& conn);
-    void take(BackendLease& other);
-    BackendConn* detach(); // empties the lease without touching the connection
-
-    BackendConn* conn_ = nullptr;
+    core::Tether<BackendConn> conn_;
 };
 
-class BackendConn final : public net::OutboundConn, private ResponseParser::Handler {
+class BackendConn final : public net::OutboundConn, public core::Tethered, private ResponseParser::Handler {
   public:
     // Sends bytes of the request. Returns false if the connection is gone.
     bool send(std::string_view data) { return transmit(data); }
@@ -128,7 +122,6 @@ class BackendConn final : public net::OutboundConn, private ResponseParser::Hand
     std::string key_;
     ResponseParser parser_;
     BackendUser* user_ = nullptr;
-    BackendLease* lease_ = nullptr; // the lease holding this connection, kept current by the lease
     State state_ = State::Connecting;
     bool reused_ = false;
     bool got_bytes_ = false;

@@ -71,8 +71,6 @@ class WsService final : public proxy::WsHandler {
     // A session belongs to the service from its start; release() frees it after the current loop
     // iteration (it may be deep in its own callbacks when it ends).
     void release(Session& session);
-    // True while the service is being destroyed (after the loop ended: backend connections are gone).
-    bool is_destroying() const { return destroying_; }
 
   private:
     loop::Worker& worker_;
@@ -82,7 +80,6 @@ class WsService final : public proxy::WsHandler {
     WsStats stats_;
     WsLimits limits_;
     core::OwningList<SessionNode, &SessionNode::service_link> sessions_;
-    bool destroying_ = false;
 };
 
 } // namespace gripd::ws
