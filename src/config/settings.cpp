@@ -1,3 +1,5 @@
+// Loads pushpin.conf into Settings through the settings table (settings_table.cpp): each entry is parsed by
+// its row's kind into its row's field, then reported per the row's disposition.
 #include "gripd/config/settings.hpp"
 
 #include "gripd/config/ini.hpp"
@@ -382,10 +384,9 @@ SettingsResult load_settings_text(std::string_view text, const std::string& conf
     IniFile& ini = parsed.ini;
 
     // Template variables come first: every other value may use them.
-    Settings tmp = default_settings();
-    ctx.vars.libdir = tmp.libdir;
-    ctx.vars.rundir = tmp.rundir;
-    ctx.vars.ipc_prefix = tmp.ipc_prefix;
+    ctx.vars.libdir = s.libdir; // s holds the defaults so far
+    ctx.vars.rundir = s.rundir;
+    ctx.vars.ipc_prefix = s.ipc_prefix;
     if (auto v = raw_value(ini, "global", "libdir"); !v.empty()) ctx.vars.libdir = std::string(v);
     if (ini.find("global", "rundir"))
         ctx.vars.rundir = std::string(raw_value(ini, "global", "rundir"));
