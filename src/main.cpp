@@ -57,6 +57,10 @@ int main(int argc, char** argv) {
         std::printf("gripd %s\n", GRIPD_VERSION);
         return 0;
     }
+    if (cli.options.print_config_reference) {
+        std::fputs(config::config_reference_markdown().c_str(), stdout);
+        return 0;
+    }
     config::SettingsResult loaded = config::load_settings(cli.options);
     if (!loaded.ok()) {
         std::fprintf(stderr, "gripd: %s\n", loaded.error.c_str());

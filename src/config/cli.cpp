@@ -1,5 +1,6 @@
 #include "gripd/config/cli.hpp"
 
+#include "gripd/config/settings.hpp"
 #include "gripd/core/strings.hpp"
 
 #include <unistd.h>
@@ -56,20 +57,27 @@ std::string default_config_file() {
 }
 
 std::string cli_usage() {
-    return "Usage: gripd [options]\n"
-           "Reverse proxy for realtime web services (Pushpin compatible).\n"
-           "\n"
-           "Options:\n"
-           "  --config <file>       Config file (default: /etc/gripd/gripd.conf if it exists,\n"
-           "                        else /etc/pushpin/pushpin.conf).\n"
+    // Defaults come from where they are declared (the settings table, the config paths above).
+    return std::string("Usage: gripd [options]\n"
+                       "Reverse proxy for realtime web services (Pushpin compatible).\n"
+                       "\n"
+                       "Options:\n"
+                       "  --config <file>       Config file (default: ") +
+           kGripdConfig + " if it exists,\n                        else " + kPushpinConfig +
+           ").\n"
            "  --logfile <file>      File to log to.\n"
-           "  --loglevel <x>        Log level (default: 2). 0 error .. 4 trace; \"N,svc:N\" accepted.\n"
+           "  --loglevel <x>        Log level (default: [runner] log_level, else " +
+           std::to_string(Settings{}.log_level) +
+           "). 0 error .. 4 trace;\n"
+           "                        \"N,svc:N\" accepted.\n"
            "  --verbose             Verbose output. Same as --loglevel=3.\n"
            "  -m, --merge-output    Accepted for compatibility (gripd is one process).\n"
            "  --port <[addr:]port>  Run a single HTTP server instance.\n"
            "  --id <x>              Set instance ID (needed to run multiple instances).\n"
            "  --route <line>        Add route (overrides routes file).\n"
            "  --workers <n>         Worker threads (default: [gripd] workers; 0 = number of cores).\n"
+           "  --print-config-reference\n"
+           "                        Print every config key gripd knows, as Markdown, and exit.\n"
            "  -h, --help            Displays this help.\n"
            "  -v, --version         Displays version information.\n";
 }
@@ -110,7 +118,7 @@ CliResult parse_cli(int argc, char** argv) {
         bool takes_value = name == "config" || name == "logfile" || name == "loglevel" || name == "port" ||
                            name == "id" || name == "route" || name == "workers";
         bool is_flag = name == "verbose" || name == "merge-output" || name == "help" || name == "help-all" ||
-                       name == "version";
+                       name == "version" || name == "print-config-reference";
         if (!takes_value && !is_flag) {
             result.error = "unknown option '" + std::string(arg) + "'";
             break;
@@ -126,6 +134,8 @@ CliResult parse_cli(int argc, char** argv) {
                 o.merge_output = true;
             else if (name == "version")
                 o.version = true;
+            else if (name == "print-config-reference")
+                o.print_config_reference = true;
             else
                 o.help = true;
             continue;

@@ -1,7 +1,10 @@
+// Loads pushpin.conf into Settings through the settings table (settings_table.cpp): each entry is parsed by
+// its row's kind into its row's field, then reported per the row's disposition.
 #include "gripd/config/settings.hpp"
 
 #include "gripd/config/ini.hpp"
 #include "gripd/core/strings.hpp"
+#include "settings_table_internal.hpp"
 
 #include <climits>
 #include <filesystem>
@@ -12,192 +15,12 @@ namespace gripd::config {
 
 namespace {
 
-// How a row's text becomes a field value.
-enum class Kind {
-    Int,        // decimal in [min, max]; an empty value keeps the default
-    Bool,       // true/false/yes/no/on/off/1/0; empty = false
-    String,     // template-expanded text
-    Path,       // template-expanded, resolved against the config file's directory
-    Key,        // secret: raw, or "base64:..."
-    Listeners,  // comma list of [addr:]port
-    LocalPorts, // comma list of PATH[?mode=&user=&group=]
-    Xff,        // comma list of truncate:N / append
-    XfProto,    // true / proto-only / other
-    LogLevel,   // "N" or "N,svc:N"
-    Metrics,    // "", port, addr:port or ipc://path (kept as text)
-    Ignored,    // needed by Pushpin, not by gripd: one INFO notice
-    Include,    // [global] include, handled before the table is applied
-};
+using table::Effect;
+using table::Kind;
+using table::Row;
+using table::Unless;
 
-using Field = std::variant<std::monostate, int Settings::*, bool Settings::*, std::string Settings::*,
-                           std::vector<ListenAddr> Settings::*, std::vector<LocalPort> Settings::*,
-                           XffRule Settings::*, XForwardedProtocol Settings::*>;
-
-struct Row {
-    std::string_view section;
-    std::string_view key;
-    Kind kind;
-    Field field = {};
-    std::string_view def = {};  // default, as config text (parsed like a file value); empty = zero value
-    int64_t min = 0, max = 0;   // Int only
-    std::string_view note = {}; // Ignored: why. Alias rows: "section/key" of the key that wins if present.
-    bool alias = false;
-};
-
-constexpr std::string_view kNotNeeded = "not needed by gripd";
-constexpr std::string_view kZmq = "Pushpin's ZeroMQ wiring is not needed by gripd";
-constexpr std::string_view kStats = "ZeroMQ stats are not provided by gripd";
 constexpr int64_t kMaxInt = INT_MAX;
-
-#define S(name) &Settings::name
-
-// One row per pushpin.conf key. Order matters only for readability.
-const Row kRows[] = {
-    // [global]
-    {"global", "include", Kind::Include},
-    {"global", "libdir", Kind::String, S(libdir), "/usr/lib/gripd"},
-    {"global", "rundir", Kind::String, S(rundir), "run"},
-    {"global", "ipc_prefix", Kind::String, S(ipc_prefix), "pushpin-"},
-    {"global", "port_offset", Kind::Int, S(port_offset), "0", 0, 65535},
-    {"global", "workers", Kind::Int, S(workers), {}, 0, 4096, "gripd/workers", true},
-    {"global", "stats_connection_ttl", Kind::Ignored, {}, {}, 0, 0, kStats},
-    {"global", "stats_connection_send", Kind::Ignored, {}, {}, 0, 0, kStats},
-
-    // [runner]
-    {"runner", "rundir", Kind::String, S(rundir), {}, 0, 0, "global/rundir", true},
-    {"runner", "services", Kind::Ignored, {}, {}, 0, 0, kNotNeeded},
-    {"runner", "http_port", Kind::Listeners, S(http_ports), "7999"},
-    {"runner", "https_ports", Kind::Listeners, S(https_ports)},
-    {"runner", "local_ports", Kind::LocalPorts, S(local_ports)},
-    {"runner", "logdir", Kind::String, S(logdir), "log"},
-    {"runner", "log_level", Kind::LogLevel, S(log_level), "2"},
-    {"runner", "client_buffer_size", Kind::Int, S(client_buffer_size), "8192", 1024, 64 * 1024 * 1024},
-    {"runner", "client_maxconn", Kind::Int, S(client_maxconn), "50000", 1, kMaxInt},
-    {"runner",
-     "allow_compression",
-     Kind::Ignored,
-     {},
-     {},
-     0,
-     0,
-     "WebSocket compression is not supported by gripd"},
-    {"runner", "mongrel2_bin", Kind::Ignored, {}, {}, 0, 0, kNotNeeded},
-    {"runner", "m2sh_bin", Kind::Ignored, {}, {}, 0, 0, kNotNeeded},
-    {"runner", "zurl_bin", Kind::Ignored, {}, {}, 0, 0, kNotNeeded},
-    {"runner", "condure_bin", Kind::Ignored, {}, {}, 0, 0, kNotNeeded},
-    {"runner", "connmgr_bin", Kind::Ignored, {}, {}, 0, 0, kNotNeeded},
-
-    // [proxy]
-    {"proxy", "routesfile", Kind::Path, S(routes_file), "routes"},
-    {"proxy", "debug", Kind::Bool, S(debug), "false"},
-    {"proxy", "auto_cross_origin", Kind::Bool, S(auto_cross_origin), "false"},
-    {"proxy", "accept_x_forwarded_protocol", Kind::Bool, S(accept_x_forwarded_protocol), "false"},
-    {"proxy", "set_x_forwarded_protocol", Kind::XfProto, S(set_x_forwarded_protocol)},
-    {"proxy", "x_forwarded_for", Kind::Xff, S(x_forwarded_for)},
-    {"proxy", "x_forwarded_for_trusted", Kind::Xff, S(x_forwarded_for_trusted)},
-    {"proxy", "accept_pushpin_route", Kind::Bool, S(accept_pushpin_route), "false"},
-    {"proxy", "cdn_loop", Kind::String, S(cdn_loop)},
-    {"proxy", "log_from", Kind::Bool, S(log_from), "false"},
-    {"proxy", "log_user_agent", Kind::Bool, S(log_user_agent), "false"},
-    {"proxy", "sig_iss", Kind::String, S(sig_iss), "pushpin"},
-    {"proxy", "sig_key", Kind::Key, S(sig_key)},
-    {"proxy", "upstream_key", Kind::Key, S(upstream_key)},
-    {"proxy", "prometheus_port", Kind::Metrics, S(proxy_prometheus_port)},
-    {"proxy", "prometheus_prefix", Kind::String, S(proxy_prometheus_prefix)},
-    {"proxy",
-     "orig_headers_need_mark",
-     Kind::Ignored,
-     {},
-     {},
-     0,
-     0,
-     "orig_headers is not supported by gripd"},
-    {"proxy", "sockjs_url", Kind::Ignored, {}, {}, 0, 0, "SockJS is not supported by gripd"},
-    {"proxy", "updates_check", Kind::Ignored, {}, {}, 0, 0, kNotNeeded},
-    {"proxy", "organization_name", Kind::Ignored, {}, {}, 0, 0, kNotNeeded},
-    {"proxy", "workers", Kind::Ignored, {}, {}, 0, 0, "gripd uses [gripd] workers"},
-    {"proxy", "max_open_requests", Kind::Ignored, {}, {}, 0, 0, "gripd is bounded by client_maxconn"},
-    {"proxy", "stats_connections_max_ttl", Kind::Ignored, {}, {}, 0, 0, kStats},
-    {"proxy",
-     "stats_report_interval",
-     Kind::Ignored,
-     {},
-     {},
-     0,
-     0,
-     "gripd uses [handler] stats_report_interval"},
-    {"proxy", "ipc_file_mode", Kind::Ignored, {}, {}, 0, 0, kZmq},
-
-    // [handler]
-    {"handler", "push_in_http_addr", Kind::String, S(push_in_http_addr), "127.0.0.1"},
-    {"handler", "push_in_http_port", Kind::Int, S(push_in_http_port), "5561", 0, 65535},
-    {"handler", "push_in_http_max_headers_size", Kind::Int, S(push_in_http_max_headers_size), "10000", 256,
-     kMaxInt},
-    {"handler", "push_in_http_max_body_size", Kind::Int, S(push_in_http_max_body_size), "1000000", 1,
-     kMaxInt},
-    // Pushpin before 1.41 read these misspelled names; honored unless the right name is set.
-    {"handler",
-     "push_in_max_headers_size",
-     Kind::Int,
-     S(push_in_http_max_headers_size),
-     {},
-     256,
-     kMaxInt,
-     "handler/push_in_http_max_headers_size",
-     true},
-    {"handler",
-     "push_in_max_body_size",
-     Kind::Int,
-     S(push_in_http_max_body_size),
-     {},
-     1,
-     kMaxInt,
-     "handler/push_in_http_max_body_size",
-     true},
-    {"handler", "message_rate", Kind::Int, S(message_rate), "-1", -1, kMaxInt},
-    {"handler", "message_hwm", Kind::Int, S(message_hwm), "-1", -1, kMaxInt},
-    {"handler", "message_wait", Kind::Int, S(message_wait), "5000", 0, kMaxInt},
-    {"handler", "id_cache_ttl", Kind::Int, S(id_cache_ttl), "0", 0, kMaxInt},
-    {"handler", "connection_subscription_max", Kind::Int, S(connection_subscription_max), "20", 0, kMaxInt},
-    {"handler", "subscription_linger", Kind::Int, S(subscription_linger), "60", 0, kMaxInt},
-    {"handler", "stats_report_interval", Kind::Int, S(stats_report_interval), "10", 1, kMaxInt},
-    {"handler", "prometheus_port", Kind::Metrics, S(handler_prometheus_port)},
-    {"handler", "prometheus_prefix", Kind::String, S(handler_prometheus_prefix)},
-    {"handler", "ipc_file_mode", Kind::Ignored, {}, {}, 0, 0, kZmq},
-    {"handler", "push_in_sub_connect", Kind::Ignored, {}, {}, 0, 0, kZmq},
-    {"handler", "message_block_size", Kind::Ignored, {}, {}, 0, 0, kStats},
-    {"handler", "stats_subscription_ttl", Kind::Ignored, {}, {}, 0, 0, kStats},
-    {"handler", "stats_format", Kind::Ignored, {}, {}, 0, 0, kStats},
-    {"handler", "update_on_first_subscription", Kind::Ignored, {}, {}, 0, 0, kNotNeeded},
-    {"handler", "share_all", Kind::Ignored, {}, {}, 0, 0, "request collapsing is not supported by gripd"},
-
-    // [gripd]
-    {"gripd", "workers", Kind::Int, S(workers), "0", 0, 4096},
-    {"gripd", "bus", Kind::String, S(bus)},
-    {"gripd", "header_timeout", Kind::Int, S(header_timeout), "30", 1, 86400},
-    {"gripd", "idle_timeout", Kind::Int, S(idle_timeout), "60", 1, 86400},
-    {"gripd", "connect_timeout", Kind::Int, S(connect_timeout), "5", 1, 3600},
-    {"gripd", "shutdown_grace", Kind::Int, S(shutdown_grace), "10", 0, 3600},
-    {"gripd", "max_backend_conns_per_target", Kind::Int, S(max_backend_conns_per_target), "0", 0, kMaxInt},
-};
-
-#undef S
-
-const Row* find_row(std::string_view section, std::string_view key) {
-    for (const auto& row : kRows)
-        if (row.section == section && row.key == key) return &row;
-    return nullptr;
-}
-
-bool ends_with(std::string_view s, std::string_view suffix) {
-    return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
-}
-
-// ZeroMQ socket specs (push_in_spec, stats_spec, internal.conf's *_specs, ...) are all ignored.
-bool is_zmq_spec_key(std::string_view section, std::string_view key) {
-    return (section == "proxy" || section == "handler") &&
-           (ends_with(key, "_spec") || ends_with(key, "_specs"));
-}
 
 struct Vars {
     std::string libdir, rundir, ipc_prefix;
@@ -398,7 +221,7 @@ std::string apply_row(const Row& row, std::string_view raw, Settings& s, const C
         s.*(*f) = level;
         return "";
     }
-    case Kind::Ignored:
+    case Kind::Text:
     case Kind::Include:
         return "";
     }
@@ -419,9 +242,76 @@ bool has_key(const IniFile& ini, std::string_view section_slash_key) {
     return ini.find(section_slash_key.substr(0, slash), section_slash_key.substr(slash + 1)) != nullptr;
 }
 
+// Rows without a default leave their field at its zero value (the brace initializer), which is the default.
 void apply_defaults(Settings& s, const Context& ctx) {
-    for (const auto& row : kRows)
-        if (!row.alias && !row.def.empty()) apply_row(row, row.def, s, ctx);
+    for (const auto& row : table::rows())
+        if (row.alias_of.empty() && !row.def.empty()) apply_row(row, row.def, s, ctx);
+}
+
+Context default_context() {
+    Context ctx;
+    ctx.config_dir = "."; // defaults never use templates, so empty vars are fine
+    return ctx;
+}
+
+// Whether a Warn row's value asks for something gripd does not do. An empty value, the row's `off` value
+// (false for booleans) and a command-line option that makes Pushpin ignore the key too ask for nothing.
+bool asks_for_something(const Row& row, std::string_view raw, const Context& ctx, const CliOptions& cli) {
+    if (row.unless == Unless::MergeOutput && cli.merge_output) return false;
+    if (row.unless == Unless::PortOption && cli.port) return false;
+    std::string value = expand(core::trim(raw), ctx.vars);
+    if (value.empty()) return false;
+    if (row.kind == Kind::Bool || row.off == "false") {
+        auto b = core::parse_bool(value);
+        return !b || *b;
+    }
+    if (row.off.empty()) return true;
+    auto v = core::parse_int(value), off = core::parse_int(row.off);
+    if (v && off) return *v != *off;
+    return value != row.off;
+}
+
+// A row's text for a log line: the Markdown quoting it carries for README is dropped.
+std::string plain(std::string_view text) {
+    std::string out;
+    for (char c : text)
+        if (c != '`') out += c;
+    return out;
+}
+
+std::string section_key(const IniEntry& e) {
+    return "[" + e.section + "] " + e.key;
+}
+
+// Applies one config entry per its row (nullptr: no row). Returns an error message, or "".
+std::string apply_entry(const IniEntry& e, const Row* row, const IniFile& ini, Settings& s,
+                        const Context& ctx, const CliOptions& cli, std::vector<Notice>& notices) {
+    if (!row) {
+        if (table::is_internal_spec_key(e.section, e.key))
+            notices.push_back({core::LogLevel::Info,
+                               "ignoring " + section_key(e) + ": " + std::string(table::kInternalSpecText)});
+        else
+            notices.push_back(
+                {core::LogLevel::Warn, where(e) + "unknown key " + section_key(e) + ", ignored"});
+        return "";
+    }
+    if (!row->alias_of.empty() && has_key(ini, row->alias_of)) {
+        notices.push_back({core::LogLevel::Info,
+                           "ignoring " + section_key(e) + ": " + std::string(row->alias_of) + " is set"});
+        return "";
+    }
+    if (!row->deprecated.empty())
+        notices.push_back({core::LogLevel::Warn, where(e) + std::string(row->deprecated)});
+    // A bad value is an error whatever the row's disposition, so a typo never passes unnoticed.
+    if (std::string err = apply_row(*row, e.value, s, ctx); !err.empty()) return where(e) + err;
+    if (row->effect == Effect::Info) {
+        notices.push_back({core::LogLevel::Info, "ignoring " + section_key(e) + ": " + plain(row->text)});
+    } else if (row->effect == Effect::Warn && asks_for_something(*row, e.value, ctx, cli)) {
+        notices.push_back(
+            {core::LogLevel::Warn,
+             where(e) + section_key(e) + "=" + std::string(core::trim(e.value)) + ": " + plain(row->text)});
+    }
+    return "";
 }
 
 // Handles [global] include: Pushpin's internal.conf is skipped; other files fill in keys not set here.
@@ -466,13 +356,12 @@ bool parse_key_value(std::string_view text, std::string* out) {
     return true;
 }
 
+Settings::Settings() {
+    apply_defaults(*this, default_context());
+}
+
 Settings default_settings() {
-    Settings s;
-    Context ctx;
-    ctx.config_dir = ".";
-    // Defaults never use templates, so empty vars are fine here.
-    apply_defaults(s, ctx);
-    return s;
+    return Settings{};
 }
 
 SettingsResult load_settings_text(std::string_view text, const std::string& config_path,
@@ -495,10 +384,9 @@ SettingsResult load_settings_text(std::string_view text, const std::string& conf
     IniFile& ini = parsed.ini;
 
     // Template variables come first: every other value may use them.
-    Settings tmp = default_settings();
-    ctx.vars.libdir = tmp.libdir;
-    ctx.vars.rundir = tmp.rundir;
-    ctx.vars.ipc_prefix = tmp.ipc_prefix;
+    ctx.vars.libdir = s.libdir; // s holds the defaults so far
+    ctx.vars.rundir = s.rundir;
+    ctx.vars.ipc_prefix = s.ipc_prefix;
     if (auto v = raw_value(ini, "global", "libdir"); !v.empty()) ctx.vars.libdir = std::string(v);
     if (ini.find("global", "rundir"))
         ctx.vars.rundir = std::string(raw_value(ini, "global", "rundir"));
@@ -515,33 +403,9 @@ SettingsResult load_settings_text(std::string_view text, const std::string& conf
 
     apply_defaults(s, ctx);
     for (const IniEntry& e : ini.entries()) {
-        const Row* row = find_row(e.section, e.key);
-        if (!row) {
-            if (is_zmq_spec_key(e.section, e.key)) {
-                result.notices.push_back({core::LogLevel::Info, "ignoring [" + e.section + "] " + e.key +
-                                                                    ": " + std::string(kZmq)});
-            } else {
-                result.notices.push_back({core::LogLevel::Warn, where(e) + "unknown key [" + e.section +
-                                                                    "] " + e.key + ", ignored"});
-            }
-            continue;
-        }
-        if (row->kind == Kind::Ignored) {
-            result.notices.push_back({core::LogLevel::Info, "ignoring [" + e.section + "] " + e.key + ": " +
-                                                                std::string(row->note)});
-            continue;
-        }
-        if (row->alias && has_key(ini, row->note)) {
-            result.notices.push_back({core::LogLevel::Info, "ignoring [" + e.section + "] " + e.key + ": " +
-                                                                std::string(row->note) + " is set"});
-            continue;
-        }
-        if (row->section == "runner" && row->key == "rundir")
-            result.notices.push_back(
-                {core::LogLevel::Warn,
-                 where(e) + "rundir in [runner] section is deprecated. put in [global]"});
-        if (std::string err = apply_row(*row, e.value, s, ctx); !err.empty()) {
-            result.error = where(e) + err;
+        const Row* row = table::find_row(e.section, e.key);
+        if (std::string err = apply_entry(e, row, ini, s, ctx, cli, result.notices); !err.empty()) {
+            result.error = err;
             return result;
         }
     }
@@ -602,6 +466,52 @@ SettingsResult load_settings(const CliOptions& cli) {
 void log_notices(const std::vector<Notice>& notices) {
     for (const auto& n : notices)
         GRIPD_LOG(n.level, "config", "%s", n.message.c_str());
+}
+
+std::vector<std::string> settings_table_problems() {
+    std::vector<std::string> problems;
+    auto rows = table::rows();
+    Context ctx = default_context();
+    for (size_t i = 0; i < rows.size(); ++i) {
+        const Row& row = rows[i];
+        std::string name = "[" + std::string(row.section) + "] " + std::string(row.key);
+        auto problem = [&](const std::string& what) { problems.push_back(name + ": " + what); };
+        for (size_t j = 0; j < i; ++j)
+            if (rows[j].section == row.section && rows[j].key == row.key) problem("declared twice");
+        if (row.text.empty()) problem("says nothing about what it does");
+        if (row.text.find('|') != std::string_view::npos)
+            problem("text has a '|' (breaks the Markdown table)");
+        bool has_field = !std::holds_alternative<std::monostate>(row.field);
+        bool typed = row.kind != Kind::Text && row.kind != Kind::Include;
+        if (has_field != typed) problem(typed ? "has no field" : "has a field but no type");
+        if (!typed && !row.def.empty()) problem("has a default but no field");
+        if (row.kind == Kind::Int && row.min > row.max) problem("min is above max");
+        if (row.kind != Kind::Int && (row.min != 0 || row.max != 0 || !row.unit.empty()))
+            problem("has a range or unit but is not an integer");
+        if (row.effect != Effect::Warn && (!row.off.empty() || row.unless != Unless::Nothing))
+            problem("has an `off` value or a command-line exception but does not warn");
+        if (!row.alias_of.empty()) {
+            size_t slash = row.alias_of.find('/');
+            const Row* target =
+                slash == std::string_view::npos
+                    ? nullptr
+                    : table::find_row(row.alias_of.substr(0, slash), row.alias_of.substr(slash + 1));
+            if (!target || target->field != row.field || target->alias_of.size())
+                problem("is an alias of " + std::string(row.alias_of) +
+                        ", which is not a key with the same field");
+            if (!row.def.empty()) problem("is an alias but has its own default");
+        }
+        if (has_field) {
+            // Every default must pass the same checks as a value in a file; an empty value must not fail
+            // (it means "default" for integers and "none" for the rest).
+            Settings s;
+            if (std::string err = apply_row(row, row.def, s, ctx); !err.empty()) problem("default: " + err);
+            if (row.kind != Kind::Path)
+                if (std::string err = apply_row(row, "", s, ctx); !err.empty())
+                    problem("empty value: " + err);
+        }
+    }
+    return problems;
 }
 
 int effective_workers(const Settings& settings) {

@@ -21,6 +21,8 @@ struct CliOptions {
     bool merge_output = false;            // -m/--merge-output: accepted for Pushpin compatibility, no effect
     bool help = false;                    // -h/--help/--help-all: print cli_usage(), exit 0
     bool version = false;                 // -v/--version: print "gripd VERSION", exit 0
+    bool print_config_reference =
+        false; // --print-config-reference: print config_reference_markdown(), exit 0
 };
 
 struct CliResult {

@@ -1,9 +1,12 @@
 // The typed settings gripd runs from, loaded from a pushpin.conf-compatible file plus the command line.
 //
-// Every key is one row of a declarative table in settings.cpp (section, key, type, field, default), in the
-// spirit of nginx's ngx_command_t: adding a setting costs one field, one row and one test. Keys Pushpin
-// needs but gripd does not (services, *_bin, ZMQ specs, stats_*, ...) are accepted with one INFO notice each;
-// unknown keys get one WARN notice; a bad value is an error "FILE:LINE: message" (the caller exits 2).
+// Every key is one row of a declarative table in settings_table.cpp (section, key, type and range, default,
+// field, and what gripd does with it), in the spirit of nginx's ngx_command_t: adding a setting costs one
+// field, one row and one test. Each row's disposition is one of: works as in Pushpin; accepted with one
+// WARN naming what will not happen (when its value asks for something gripd does not do); accepted with
+// one INFO because it is Pushpin-internal plumbing with no behaviour a user sees. Unknown keys get one
+// WARN each (Pushpin ignores them silently; a typo should show). A bad value is an error
+// "FILE:LINE: message" (the caller exits 2).
 #pragma once
 
 #include "gripd/config/cli.hpp"
@@ -36,67 +39,72 @@ struct XffRule {
 // X-Forwarded-Proto, anything else = none. Only added when the client scheme is https/wss.
 enum class XForwardedProtocol { Off, ProtoOnly, Both };
 
+// Every field a pushpin.conf key sets starts at the default in that key's row of the settings table
+// (src/config/settings_table.cpp), which is the only copy of the defaults: the constructor applies them.
+// The brace initializers below only keep the object defined before that.
 struct Settings {
+    Settings();
+
     // Where the settings came from.
     std::string config_file; // as given (or the default)
     std::string config_dir;  // its directory; relative paths resolve against it
 
     // [global]
-    std::string libdir = "/usr/lib/gripd"; // only used for {libdir} in values
-    std::string rundir = "run";            // [global] rundir, else the deprecated [runner] rundir
-    std::string ipc_prefix = "pushpin-";   // "pN-" with --id N
-    int port_offset = 0;                   // added to push_in_http_port; N*10 with --id N
+    std::string libdir;     // only used for {libdir} in values
+    std::string rundir;     // [global] rundir, else the deprecated [runner] rundir
+    std::string ipc_prefix; // "pN-" with --id N
+    int port_offset{};      // added to push_in_http_port; N*10 with --id N
 
     // [runner]
-    std::vector<ListenAddr> http_ports = {{"0.0.0.0", 7999}}; // --port replaces every listener
-    std::vector<ListenAddr> https_ports;                      // TLS; certs in <config_dir>/runner/certs
-    std::vector<LocalPort> local_ports;                       // unix sockets
-    std::string logdir = "log";
-    int log_level = 2;             // 0 error .. 4 trace (the bare number of "N,svc:N")
-    int client_buffer_size = 8192; // a whole request header must fit
-    int client_maxconn = 50000;
+    std::vector<ListenAddr> http_ports;  // --port replaces every listener
+    std::vector<ListenAddr> https_ports; // TLS; not opened yet (the table warns)
+    std::vector<LocalPort> local_ports;  // unix sockets; not opened yet (the table warns)
+    std::string logdir;
+    int log_level{};          // 0 error .. 4 trace (the bare number of "N,svc:N")
+    int client_buffer_size{}; // a whole request header must fit
+    int client_maxconn{};
 
     // [proxy]
-    std::string routes_file = "routes"; // resolved against config_dir when relative
-    bool debug = false;
-    bool auto_cross_origin = false;
-    bool accept_x_forwarded_protocol = false;
-    XForwardedProtocol set_x_forwarded_protocol = XForwardedProtocol::Off;
+    std::string routes_file; // resolved against config_dir when relative
+    bool debug{};
+    bool auto_cross_origin{};
+    bool accept_x_forwarded_protocol{};
+    XForwardedProtocol set_x_forwarded_protocol{};
     XffRule x_forwarded_for;
     XffRule x_forwarded_for_trusted;
-    bool accept_pushpin_route = false;
+    bool accept_pushpin_route{};
     std::string cdn_loop;
-    bool log_from = false;
-    bool log_user_agent = false;
-    std::string sig_iss = "pushpin";
+    bool log_from{};
+    bool log_user_agent{};
+    std::string sig_iss;
     std::string sig_key;               // raw secret bytes (base64: decoded); empty = don't sign
     std::string upstream_key;          // raw secret bytes; empty = no client is trusted
     std::string proxy_prometheus_port; // "", "port", "addr:port" or "ipc://path"
     std::string proxy_prometheus_prefix;
 
     // [handler]
-    std::string push_in_http_addr = "127.0.0.1";
-    int push_in_http_port = 5561; // port_offset already added; 0 = control API disabled
-    int push_in_http_max_headers_size = 10000;
-    int push_in_http_max_body_size = 1000000;
-    int message_rate = -1;   // deliveries/second; -1 = unlimited
-    int message_hwm = -1;    // queued rate-limited deliveries; -1 = unlimited
-    int message_wait = 5000; // ms an out-of-order item waits for its prev-id
-    int id_cache_ttl = 0;    // seconds; 0 = off
-    int connection_subscription_max = 20;
-    int subscription_linger = 60;   // seconds
-    int stats_report_interval = 10; // seconds
+    std::string push_in_http_addr;
+    int push_in_http_port{}; // port_offset already added; 0 = control API disabled
+    int push_in_http_max_headers_size{};
+    int push_in_http_max_body_size{};
+    int message_rate{}; // deliveries/second; -1 = unlimited
+    int message_hwm{};  // queued rate-limited deliveries; -1 = unlimited
+    int message_wait{}; // ms an out-of-order item waits for its prev-id
+    int id_cache_ttl{}; // seconds; 0 = off
+    int connection_subscription_max{};
+    int subscription_linger{};   // seconds
+    int stats_report_interval{}; // seconds
     std::string handler_prometheus_port;
     std::string handler_prometheus_prefix;
 
     // [gripd] (gripd's own keys; Pushpin ignores this section)
-    int workers = 0;                      // 0 = number of cores; see effective_workers()
-    std::string bus;                      // "" = in-process only; "redis://host:port"
-    int header_timeout = 30;              // seconds to receive a whole request header
-    int idle_timeout = 60;                // seconds a keep-alive connection may sit idle between requests
-    int connect_timeout = 5;              // seconds to connect to a backend
-    int shutdown_grace = 10;              // seconds held connections get on SIGTERM/SIGINT
-    int max_backend_conns_per_target = 0; // per worker; 0 = unlimited
+    int workers{};                      // 0 = number of cores; see effective_workers()
+    std::string bus;                    // "" = in-process only; "redis://host:port"
+    int header_timeout{};               // seconds to receive a whole request header
+    int idle_timeout{};                 // seconds a keep-alive connection may sit idle between requests
+    int connect_timeout{};              // seconds to connect to a backend
+    int shutdown_grace{};               // seconds held connections get on SIGTERM/SIGINT
+    int max_backend_conns_per_target{}; // per worker; 0 = unlimited
 
     // From the command line only.
     std::vector<std::string> route_lines; // --route; non-empty = use these instead of routes_file
@@ -118,8 +126,7 @@ struct SettingsResult {
     bool ok() const { return error.empty(); }
 };
 
-// Settings with every table default applied, as if the config file were empty. Equal to Settings{} (the
-// field initializers above repeat the table's defaults for readers; a unit test keeps them in step).
+// Settings with every table default applied, as if the config file were empty: the same as Settings{}.
 Settings default_settings();
 
 // Reads cli.config_file (or default_config_file()) and applies the command line on top.
@@ -132,6 +139,14 @@ SettingsResult load_settings_text(std::string_view text, const std::string& conf
 
 // Writes each notice with LOG_INFO/LOG_WARN under target "config".
 void log_notices(const std::vector<Notice>& notices);
+
+// README.md's "Configuration reference" section, rendered from the settings table (Markdown, ending with a
+// newline). `gripd --print-config-reference` prints it; a unit test checks README.md holds exactly this.
+std::string config_reference_markdown();
+
+// Self-checks of the settings table: every default parses and is in range, no key is declared twice, every
+// row says what it does. Empty when the table is sound (a unit test requires that).
+std::vector<std::string> settings_table_problems();
 
 // settings.workers, or the number of CPU cores when it is 0 (at least 1).
 int effective_workers(const Settings& settings);
