@@ -274,6 +274,41 @@ std::string parse_condition(const Section& c, Route& r, std::vector<std::string>
     return "";
 }
 
+// What a route asks for that gripd does not do yet (Pushpin does): one sentence each, naming what will
+// not happen, so no option is ignored in silence.
+std::vector<std::string> unsupported(const std::vector<Section>& sections, const Route& r) {
+    std::vector<std::string> out;
+    const Section& c = sections[0];
+    if (r.aco)
+        out.push_back("route option 'aco' is not supported by gripd yet: no CORS headers are added and "
+                      "OPTIONS requests go to the backend");
+    for (const char* key : {"jsonp_mode", "jsonp_cb", "jsonp_body", "jsonp_defcb", "jsonp_defmethod"}) {
+        if (c.has(key)) {
+            out.push_back("route options 'jsonp_*' are not supported by gripd yet: JSON-P callbacks are "
+                          "passed to the backend as plain query parameters");
+            break;
+        }
+    }
+    if (r.session)
+        out.push_back("route option 'session' is not supported by gripd yet: no WebSocket-over-HTTP session "
+                      "is kept across requests");
+    if (!r.sockjs_path.empty())
+        out.push_back(
+            "route option 'sockjs' is not supported by gripd yet: SockJS requests go to the backend "
+            "unchanged");
+    if (r.orig_headers)
+        out.push_back("route option 'orig_headers' is not supported by gripd yet: the backend gets no "
+                      "eb9bf0f5-* copies of the client's headers");
+    for (size_t i = 0; i < r.targets.size(); ++i) {
+        const Target& t = r.targets[i];
+        if (t.type == TargetType::Zhttp || t.type == TargetType::ZhttpReq)
+            out.push_back("target '" + sections[i + 1].value +
+                          "' is a ZeroMQ target, which gripd does not support: it is skipped (requests go to "
+                          "the route's other targets, or get 502)");
+    }
+    return out;
+}
+
 std::string parse_target(const Section& s, Target& t, std::vector<std::string>& unknown) {
     const std::string& v = s.value;
     if (v == "test") {
@@ -448,6 +483,8 @@ class RouteTableBuilder {
         }
         for (const auto& name : unknown)
             result.warnings.push_back(where(file, line_no) + "unknown route option '" + name + "', ignored");
+        for (const auto& what : unsupported(sections, r))
+            result.warnings.push_back(where(file, line_no) + what);
         if (r.id.empty()) r.id = id_from_condition(r);
         add(std::move(r), result);
     }
