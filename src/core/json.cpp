@@ -1,0 +1,221 @@
+#include "gripd/core/json.hpp"
+
+#include "gripd/core/strings.hpp"
+
+#include <rapidjson/memorystream.h>
+#include <rapidjson/reader.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <cmath>
+#include <unordered_map>
+#include <vector>
+
+namespace gripd::core::json {
+
+namespace {
+
+using rapidjson::SizeType;
+using rapidjson::Value;
+
+bool is_space(char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+// Counts nesting while forwarding every SAX event to the Document that is being built, and stops
+// the reader (Termination) at the first array/object past kMaxDepth. The Document never holds
+// more than kMaxDepth levels, so its destructor and every later walk stay shallow.
+class DepthLimiter {
+  public:
+    explicit DepthLimiter(rapidjson::Document& doc) : doc_(doc) {}
+
+    bool is_too_deep() const { return too_deep_; }
+
+    bool Null() { return doc_.Null(); }
+    bool Bool(bool b) { return doc_.Bool(b); }
+    bool Int(int i) { return doc_.Int(i); }
+    bool Uint(unsigned i) { return doc_.Uint(i); }
+    bool Int64(int64_t i) { return doc_.Int64(i); }
+    bool Uint64(uint64_t i) { return doc_.Uint64(i); }
+    bool Double(double d) { return doc_.Double(d); }
+    bool RawNumber(const char* s, SizeType n, bool copy) { return doc_.RawNumber(s, n, copy); }
+    bool String(const char* s, SizeType n, bool copy) { return doc_.String(s, n, copy); }
+    bool Key(const char* s, SizeType n, bool copy) { return doc_.Key(s, n, copy); }
+    bool StartObject() { return enter() && doc_.StartObject(); }
+    bool EndObject(SizeType n) {
+        --depth_;
+        return doc_.EndObject(n);
+    }
+    bool StartArray() { return enter() && doc_.StartArray(); }
+    bool EndArray(SizeType n) {
+        --depth_;
+        return doc_.EndArray(n);
+    }
+
+  private:
+    bool enter() {
+        if (++depth_ > kMaxDepth) {
+            too_deep_ = true;
+            return false;
+        }
+        return true;
+    }
+
+    rapidjson::Document& doc_;
+    int depth_ = 0;
+    bool too_deep_ = false;
+};
+
+// True if member i of `obj` is overridden by a later member of the same name.
+bool is_overridden_small(const Value& obj, SizeType i) {
+    auto mb = obj.MemberBegin();
+    std::string_view name = str(mb[i].name);
+    for (SizeType j = i + 1; j < obj.MemberCount(); ++j)
+        if (str(mb[j].name) == name) return true;
+    return false;
+}
+
+// Keeps only the last member of each name, in document order (Qt keeps the last duplicate). Small
+// objects are compared pairwise (no allocation); larger ones through a map, so this stays linear.
+void remove_duplicates(Value& obj) {
+    constexpr SizeType kSmall = 16;
+    SizeType n = obj.MemberCount();
+    if (n < 2) return;
+    std::vector<bool> keep(n, true);
+    bool any = false;
+    if (n <= kSmall) {
+        for (SizeType i = 0; i + 1 < n; ++i)
+            if (is_overridden_small(obj, i)) keep[i] = false, any = true;
+    } else {
+        std::unordered_map<std::string_view, SizeType> last;
+        last.reserve(n);
+        auto mb = obj.MemberBegin();
+        for (SizeType i = 0; i < n; ++i)
+            last[str(mb[i].name)] = i;
+        if (last.size() == n) return;
+        for (SizeType i = 0; i < n; ++i)
+            if (last[str(mb[i].name)] != i) keep[i] = false, any = true;
+    }
+    if (!any) return;
+    auto mb = obj.MemberBegin();
+    SizeType w = 0;
+    for (SizeType r = 0; r < n; ++r) {
+        if (!keep[r]) continue;
+        if (w != r) {
+            mb[w].name.Swap(mb[r].name);
+            mb[w].value.Swap(mb[r].value);
+        }
+        ++w;
+    }
+    obj.EraseMember(obj.MemberBegin() + w, obj.MemberEnd());
+}
+
+// Walks the document without recursion and removes duplicate names from every object.
+void remove_all_duplicates(Value& root) {
+    std::vector<Value*> todo{&root};
+    while (!todo.empty()) {
+        Value* v = todo.back();
+        todo.pop_back();
+        if (v->IsObject()) {
+            remove_duplicates(*v);
+            for (auto& m : v->GetObject())
+                if (m.value.IsObject() || m.value.IsArray()) todo.push_back(&m.value);
+        } else if (v->IsArray()) {
+            for (auto& e : v->GetArray())
+                if (e.IsObject() || e.IsArray()) todo.push_back(&e);
+        }
+    }
+}
+
+} // namespace
+
+const char* describe(Error e) {
+    switch (e) {
+    case Error::None:
+        return "no error";
+    case Error::Syntax:
+        return "not valid JSON";
+    case Error::Encoding:
+        return "a string is not valid UTF-8";
+    case Error::TooDeep:
+        return "nested too deeply";
+    case Error::Trailing:
+        return "garbage after the JSON value";
+    case Error::NotContainer:
+        return "not a JSON object or array";
+    }
+    return "not valid JSON";
+}
+
+ParseResult parse(std::string_view text, rapidjson::Document& doc) {
+    doc.SetNull();
+    size_t at = 0;
+    // A UTF-8 byte order mark is skipped, as Qt does (whole, never a part of one).
+    if (text.substr(0, 3) == "\xEF\xBB\xBF") at = 3;
+    while (at < text.size() && is_space(text[at]))
+        ++at;
+    if (at == text.size()) return {Error::Syntax, at};
+    if (text[at] != '{' && text[at] != '[') return {Error::NotContainer, at};
+
+    constexpr unsigned kFlags = rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag |
+                                rapidjson::kParseStopWhenDoneFlag;
+    rapidjson::MemoryStream in(text.data() + at, text.size() - at);
+    ParseResult result;
+    auto generate = [&](rapidjson::Document& target) {
+        DepthLimiter limiter(target);
+        rapidjson::Reader reader;
+        reader.Parse<kFlags>(in, limiter);
+        if (!reader.HasParseError()) return true;
+        result.offset = at + reader.GetErrorOffset();
+        if (limiter.is_too_deep())
+            result.error = Error::TooDeep;
+        else if (reader.GetParseErrorCode() == rapidjson::kParseErrorStringInvalidEncoding)
+            result.error = Error::Encoding;
+        else
+            result.error = Error::Syntax;
+        return false;
+    };
+    doc.Populate(generate);
+    if (!result) return result;
+    // The reader stopped after the root (it would take an embedded NUL for the end of the text):
+    // only whitespace may follow.
+    for (size_t i = at + in.Tell(); i < text.size(); ++i) {
+        if (!is_space(text[i])) {
+            doc.SetNull();
+            return {Error::Trailing, i};
+        }
+    }
+    remove_all_duplicates(doc);
+    return result;
+}
+
+const Value* find_member(const Value& obj, std::string_view key) {
+    if (!obj.IsObject()) return nullptr;
+    for (const auto& m : obj.GetObject())
+        if (str(m.name) == key) return &m.value;
+    return nullptr;
+}
+
+std::optional<int64_t> to_int_like(const Value& v) {
+    if (v.IsInt64()) return v.GetInt64();
+    if (v.IsUint64()) return INT64_MAX;
+    if (v.IsNumber()) {
+        double d = v.GetDouble();
+        if (std::isnan(d)) return 0;
+        if (d >= 9.2e18) return INT64_MAX;
+        if (d <= -9.2e18) return INT64_MIN;
+        return static_cast<int64_t>(d >= 0 ? d + 0.5 : d - 0.5);
+    }
+    if (v.IsBool()) return v.GetBool() ? 1 : 0;
+    if (v.IsString()) return parse_int(trim(str(v))).value_or(0);
+    return std::nullopt;
+}
+
+std::string to_compact_json(const Value& v) {
+    rapidjson::StringBuffer buf;
+    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+    v.Accept(w);
+    return std::string(buf.GetString(), buf.GetSize());
+}
+
+} // namespace gripd::core::json
