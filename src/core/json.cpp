@@ -8,6 +8,7 @@
 #include <rapidjson/writer.h>
 
 #include <cmath>
+#include <memory>
 #include <unordered_map>
 #include <vector>
 
@@ -67,7 +68,7 @@ class DepthLimiter {
 };
 
 // True if member i of `obj` is overridden by a later member of the same name.
-bool is_overridden_small(const Value& obj, SizeType i) {
+bool is_overridden(const Value& obj, SizeType i) {
     auto mb = obj.MemberBegin();
     std::string_view name = str(mb[i].name);
     for (SizeType j = i + 1; j < obj.MemberCount(); ++j)
@@ -75,31 +76,11 @@ bool is_overridden_small(const Value& obj, SizeType i) {
     return false;
 }
 
-// Keeps only the last member of each name, in document order (Qt keeps the last duplicate). Small
-// objects are compared pairwise (no allocation); larger ones through a map, so this stays linear.
-void remove_duplicates(Value& obj) {
-    constexpr SizeType kSmall = 16;
-    SizeType n = obj.MemberCount();
-    if (n < 2) return;
-    std::vector<bool> keep(n, true);
-    bool any = false;
-    if (n <= kSmall) {
-        for (SizeType i = 0; i + 1 < n; ++i)
-            if (is_overridden_small(obj, i)) keep[i] = false, any = true;
-    } else {
-        std::unordered_map<std::string_view, SizeType> last;
-        last.reserve(n);
-        auto mb = obj.MemberBegin();
-        for (SizeType i = 0; i < n; ++i)
-            last[str(mb[i].name)] = i;
-        if (last.size() == n) return;
-        for (SizeType i = 0; i < n; ++i)
-            if (last[str(mb[i].name)] != i) keep[i] = false, any = true;
-    }
-    if (!any) return;
+// Moves the members flagged in `keep` to the front, in order, and erases the rest.
+void compact_members(Value& obj, const bool* keep) {
     auto mb = obj.MemberBegin();
     SizeType w = 0;
-    for (SizeType r = 0; r < n; ++r) {
+    for (SizeType r = 0; r < obj.MemberCount(); ++r) {
         if (!keep[r]) continue;
         if (w != r) {
             mb[w].name.Swap(mb[r].name);
@@ -108,6 +89,35 @@ void remove_duplicates(Value& obj) {
         ++w;
     }
     obj.EraseMember(obj.MemberBegin() + w, obj.MemberEnd());
+}
+
+// Keeps only the last member of each name, in document order (Qt keeps the last duplicate). Small
+// objects, the common case, are compared pairwise without allocating; larger ones go through a map,
+// so the whole pass stays linear in the document's size.
+void remove_duplicates(Value& obj) {
+    constexpr SizeType kSmall = 16;
+    SizeType n = obj.MemberCount();
+    if (n < 2) return;
+    if (n <= kSmall) {
+        bool keep[kSmall];
+        bool any = false;
+        for (SizeType i = 0; i < n; ++i) {
+            keep[i] = !is_overridden(obj, i);
+            any = any || !keep[i];
+        }
+        if (any) compact_members(obj, keep);
+        return;
+    }
+    std::unordered_map<std::string_view, SizeType> last;
+    last.reserve(n);
+    auto mb = obj.MemberBegin();
+    for (SizeType i = 0; i < n; ++i)
+        last[str(mb[i].name)] = i;
+    if (last.size() == n) return;
+    auto keep = std::make_unique<bool[]>(n);
+    for (SizeType i = 0; i < n; ++i)
+        keep[i] = last[str(mb[i].name)] == i;
+    compact_members(obj, keep.get());
 }
 
 // Walks the document without recursion and removes duplicate names from every object.
