@@ -176,8 +176,9 @@ def deep_control(kind: str, size: int = HOSTILE) -> str:
 def test_passthrough_control_too_deep_is_ignored(backend, start_proxy, kind):
     """A grip passthrough backend sends a hostile `c:` message, then subscribes properly."""
     async def handler(ws, path):
-        # 150,000 bytes: pushpin 1.36 drops passthrough connections on messages past ~200,000 bytes.
-        await ws.send(deep_control(kind, 150_000))
+        # 199,000 bytes: pushpin 1.36 drops passthrough connections on messages past ~200,000 bytes
+        # (and 199,000 `[` were enough to crash a recursive parse).
+        await ws.send(deep_control(kind, 199_000))
         await ws.send(subscribe_at_limit("pt"))
         async for m in ws:
             await ws.send("m:" + m)
