@@ -8,6 +8,7 @@
 #include <rapidjson/writer.h>
 
 #include <cmath>
+#include <cstring>
 #include <memory>
 #include <unordered_map>
 #include <vector>
@@ -21,6 +22,31 @@ using rapidjson::Value;
 
 bool is_space(char c) {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+// RapidJSON 1.1 decodes an unpaired low-surrogate escape ("\udc00") to the three bytes of the
+// surrogate itself (ED B0 80), which are not UTF-8. Raw input never holds them (the encoding was
+// validated), so in a decoded string they come from such an escape. Qt keeps the lone surrogate in
+// its UTF-16 string and pushpin writes it out as '?': gripd does the same.
+bool has_surrogate(const char* s, SizeType n) {
+    for (const char* p = s; (p = static_cast<const char*>(std::memchr(p, 0xED, n - (p - s)))) != nullptr; ++p)
+        if (p + 1 < s + n && (static_cast<unsigned char>(p[1]) & 0xE0) == 0xA0) return true;
+    return false;
+}
+
+std::string replace_surrogates(const char* s, SizeType n) {
+    std::string out;
+    out.reserve(n);
+    for (SizeType i = 0; i < n; ++i) {
+        if (static_cast<unsigned char>(s[i]) == 0xED && i + 2 < n &&
+            (static_cast<unsigned char>(s[i + 1]) & 0xE0) == 0xA0) {
+            out += '?';
+            i += 2;
+        } else {
+            out += s[i];
+        }
+    }
+    return out;
 }
 
 // Counts nesting while forwarding every SAX event to the Document that is being built, and stops
@@ -40,8 +66,12 @@ class DepthLimiter {
     bool Uint64(uint64_t i) { return doc_.Uint64(i); }
     bool Double(double d) { return doc_.Double(d); }
     bool RawNumber(const char* s, SizeType n, bool copy) { return doc_.RawNumber(s, n, copy); }
-    bool String(const char* s, SizeType n, bool copy) { return doc_.String(s, n, copy); }
-    bool Key(const char* s, SizeType n, bool copy) { return doc_.Key(s, n, copy); }
+    bool String(const char* s, SizeType n, bool copy) {
+        if (!has_surrogate(s, n)) return doc_.String(s, n, copy);
+        std::string fixed = replace_surrogates(s, n);
+        return doc_.String(fixed.data(), static_cast<SizeType>(fixed.size()), true);
+    }
+    bool Key(const char* s, SizeType n, bool copy) { return String(s, n, copy); }
     bool StartObject() { return enter() && doc_.StartObject(); }
     bool EndObject(SizeType n) {
         --depth_;
@@ -167,6 +197,8 @@ ParseResult parse(std::string_view text, rapidjson::Document& doc) {
     if (at == text.size()) return {Error::Syntax, at};
     if (text[at] != '{' && text[at] != '[') return {Error::NotContainer, at};
 
+    // Not kParseFullPrecisionFlag: Debian's RapidJSON 1.1 then hits undefined behaviour on a zero
+    // significand with a large exponent ("0e92"); the default may be one unit off in the last place.
     constexpr unsigned kFlags = rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag |
                                 rapidjson::kParseStopWhenDoneFlag;
     rapidjson::MemoryStream in(text.data() + at, text.size() - at);

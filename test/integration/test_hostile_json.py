@@ -16,6 +16,7 @@ Observed on pushpin 1.36:
 - a Grip-Sig whose claims or header nest too deeply is not trusted (the request is re-signed with
   the proxy's own key and the client's Grip-* headers are dropped).
 - duplicate names: the last one wins.
+- an unpaired low-surrogate escape (\\udc00) is published as '?'.
 """
 
 import asyncio
@@ -109,6 +110,15 @@ def test_publish_malformed_is_not_json(proxy, backend, body):
     assert (r.status, r.body) == (400, NOT_JSON)
     assert_survived(proxy, c)
     assert b"\xff" not in c.body
+
+
+def test_publish_unpaired_low_surrogate_becomes_question_mark(proxy, backend):
+    # Not invalid UTF-8 on the wire: pushpin writes the lone surrogate (kept by Qt in UTF-16) as '?'.
+    c = witness(proxy, backend)
+    r = publish_raw(proxy, b'{"items":[{"channel":"witness","formats":{"http-stream":{"content":"A\\udd00B\\n"}}}]}')
+    assert (r.status, r.body.strip()) == (200, b"Published")
+    c.wait_body(b"B\n")
+    assert c.body.endswith(b"A?B\n")
 
 
 def test_publish_duplicate_names_last_wins(proxy, backend):
