@@ -8,7 +8,6 @@
 #include <rapidjson/writer.h>
 
 #include <cmath>
-#include <cstring>
 #include <memory>
 #include <unordered_map>
 #include <vector>
@@ -24,29 +23,62 @@ bool is_space(char c) {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
-// RapidJSON 1.1 decodes an unpaired low-surrogate escape ("\udc00") to the three bytes of the
-// surrogate itself (ED B0 80), which are not UTF-8. Raw input never holds them (the encoding was
-// validated), so in a decoded string they come from such an escape. Qt keeps the lone surrogate in
-// its UTF-16 string and pushpin writes it out as '?': gripd does the same.
-bool has_surrogate(const char* s, SizeType n) {
-    for (const char* p = s; (p = static_cast<const char*>(std::memchr(p, 0xED, n - (p - s)))) != nullptr; ++p)
-        if (p + 1 < s + n && (static_cast<unsigned char>(p[1]) & 0xE0) == 0xA0) return true;
-    return false;
+// The value of the four hex digits at `p`, or -1.
+int hex4(std::string_view p) {
+    if (p.size() < 4) return -1;
+    int v = 0;
+    for (int i = 0; i < 4; ++i) {
+        char c = p[i];
+        int d = c >= '0' && c <= '9'   ? c - '0'
+                : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                       : -1;
+        if (d < 0) return -1;
+        v = v * 16 + d;
+    }
+    return v;
 }
 
-std::string replace_surrogates(const char* s, SizeType n) {
-    std::string out;
-    out.reserve(n);
-    for (SizeType i = 0; i < n; ++i) {
-        if (static_cast<unsigned char>(s[i]) == 0xED && i + 2 < n &&
-            (static_cast<unsigned char>(s[i + 1]) & 0xE0) == 0xA0) {
-            out += '?';
-            i += 2;
-        } else {
-            out += s[i];
+// Qt reads each \uXXXX escape as one UTF-16 unit, so an unpaired surrogate escape ("\udc00", or
+// "\ud800" not followed by a low one) stays in its string, and pushpin writes it out as '?'.
+// RapidJSON 1.1 refuses an unpaired high surrogate and turns an unpaired low one into bytes that
+// are not UTF-8. So before parsing, each unpaired surrogate escape becomes a literal '?' (an
+// ordinary character inside a string; outside one a backslash was invalid and '?' is too).
+// Returns false, without copying, when the text has none (the common case).
+bool replace_lone_surrogates(std::string_view text, std::string* out) {
+    bool copying = false;
+    size_t done = 0; // text[0, done) is in *out when copying
+    for (size_t i = text.find('\\'); i != std::string_view::npos; i = text.find('\\', i)) {
+        if (i + 1 >= text.size() || text[i + 1] != 'u') {
+            i += 2; // any other escape, "\\" included
+            continue;
         }
+        int v = hex4(text.substr(i + 2));
+        bool high = v >= 0xD800 && v <= 0xDBFF, low = v >= 0xDC00 && v <= 0xDFFF;
+        if (high && text.substr(i + 6, 2) == "\\u") {
+            int next = hex4(text.substr(i + 8));
+            if (next >= 0xDC00 && next <= 0xDFFF) {
+                i += 12; // a proper pair
+                continue;
+            }
+        }
+        if (!high && !low) {
+            i += 2;
+            continue;
+        }
+        if (!copying) {
+            out->clear();
+            out->reserve(text.size());
+            copying = true;
+        }
+        out->append(text.substr(done, i - done));
+        *out += '?';
+        done = i + 6;
+        i = done;
     }
-    return out;
+    if (!copying) return false;
+    out->append(text.substr(done));
+    return true;
 }
 
 // Counts nesting while forwarding every SAX event to the Document that is being built, and stops
@@ -66,12 +98,8 @@ class DepthLimiter {
     bool Uint64(uint64_t i) { return doc_.Uint64(i); }
     bool Double(double d) { return doc_.Double(d); }
     bool RawNumber(const char* s, SizeType n, bool copy) { return doc_.RawNumber(s, n, copy); }
-    bool String(const char* s, SizeType n, bool copy) {
-        if (!has_surrogate(s, n)) return doc_.String(s, n, copy);
-        std::string fixed = replace_surrogates(s, n);
-        return doc_.String(fixed.data(), static_cast<SizeType>(fixed.size()), true);
-    }
-    bool Key(const char* s, SizeType n, bool copy) { return String(s, n, copy); }
+    bool String(const char* s, SizeType n, bool copy) { return doc_.String(s, n, copy); }
+    bool Key(const char* s, SizeType n, bool copy) { return doc_.Key(s, n, copy); }
     bool StartObject() { return enter() && doc_.StartObject(); }
     bool EndObject(SizeType n) {
         --depth_;
@@ -189,6 +217,8 @@ const char* describe(Error e) {
 
 ParseResult parse(std::string_view text, rapidjson::Document& doc) {
     doc.SetNull();
+    std::string rewritten;
+    if (replace_lone_surrogates(text, &rewritten)) text = rewritten;
     size_t at = 0;
     // A UTF-8 byte order mark is skipped, as Qt does (whole, never a part of one).
     if (text.substr(0, 3) == "\xEF\xBB\xBF") at = 3;

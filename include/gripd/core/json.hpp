@@ -8,9 +8,9 @@
 //   - the root is an object or an array;
 //   - nesting is at most kMaxDepth arrays/objects deep; deeper input is refused wherever it sits,
 //     even in a field nobody reads (Qt: "too deeply nested");
-//   - strings are valid UTF-8 (no overlong forms, no encoded surrogates); an unpaired low-surrogate
-//     escape ("\udc00") becomes '?', as pushpin writes it (an unpaired high one is refused: RapidJSON
-//     1.1 refuses it, where pushpin would write '?' too);
+//   - strings are valid UTF-8 (no overlong forms, no encoded surrogates); an unpaired surrogate
+//     escape ("\udc00", or "\ud800" without a low one after it) reads as '?', which is what pushpin
+//     writes for it;
 //   - nothing but whitespace after the root;
 //   - duplicate names in an object: the last one wins, and the parsed document keeps only that one,
 //     so every reader (FindMember, find_member, iteration) sees one member per name.
