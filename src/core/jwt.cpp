@@ -1,5 +1,6 @@
 #include "gripd/core/jwt.hpp"
 
+#include "gripd/core/json.hpp"
 #include "gripd/core/strings.hpp"
 
 #include <openssl/crypto.h>
@@ -66,13 +67,12 @@ bool jwt_verify_hs256(std::string_view token, std::string_view key, int64_t now_
     auto sig = decode_part(token.substr(dot2 + 1));
     if (!header || !claims || !sig) return false;
 
+    // Header and claims come from the client: read through json::parse (depth-limited, UTF-8
+    // checked); anything it refuses makes the token untrusted.
     rapidjson::Document hdoc;
-    hdoc.Parse(header->data(), header->size());
-    if (hdoc.HasParseError() || !hdoc.IsObject()) return false;
-    auto alg = hdoc.FindMember("alg");
-    if (alg == hdoc.MemberEnd() || !alg->value.IsString() ||
-        std::string_view(alg->value.GetString()) != "HS256")
-        return false;
+    if (!json::parse(*header, hdoc) || !hdoc.IsObject()) return false;
+    const rapidjson::Value* alg = json::find_member(hdoc, "alg");
+    if (!alg || !alg->IsString() || json::str(*alg) != "HS256") return false;
 
     std::string expected = hmac_sha256(key, token.substr(0, dot2));
     if (expected.empty() || sig->size() != expected.size() ||
@@ -80,12 +80,10 @@ bool jwt_verify_hs256(std::string_view token, std::string_view key, int64_t now_
         return false;
 
     rapidjson::Document cdoc;
-    cdoc.Parse(claims->data(), claims->size());
-    if (cdoc.HasParseError() || !cdoc.IsObject()) return false;
-    auto exp = cdoc.FindMember("exp");
-    if (exp != cdoc.MemberEnd()) {
-        if (!exp->value.IsNumber()) return false;
-        if (exp->value.GetDouble() <= static_cast<double>(now_unix)) return false;
+    if (!json::parse(*claims, cdoc) || !cdoc.IsObject()) return false;
+    if (const rapidjson::Value* exp = json::find_member(cdoc, "exp")) {
+        if (!exp->IsNumber()) return false;
+        if (exp->GetDouble() <= static_cast<double>(now_unix)) return false;
     }
     if (claims_json_out) *claims_json_out = std::move(*claims);
     return true;

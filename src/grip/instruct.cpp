@@ -1,9 +1,9 @@
 #include "gripd/grip/instruct.hpp"
 
+#include "gripd/core/json.hpp"
 #include "gripd/core/strings.hpp"
 #include "gripd/pubsub/message.hpp"
 #include "gripd/pubsub/publish.hpp"
-#include "pubsub/json_util.hpp"
 
 #include <algorithm>
 #include <climits>
@@ -14,9 +14,10 @@ namespace {
 
 using core::iequals;
 using core::trim;
-using pubsub::json::find_last;
-using pubsub::json::str;
-using pubsub::json::to_int_like;
+namespace json = core::json;
+using json::find_member;
+using json::str;
+using json::to_int_like;
 using rapidjson::Value;
 
 // Qt's QByteArray::toInt: a whole base-10 int (surrounding whitespace allowed), else failure.
@@ -253,7 +254,7 @@ bool get_string(const Value& obj, std::string_view pn, std::string_view key, boo
         err = std::string(pn) + " is not an object";
         return false;
     }
-    const Value* v = find_last(obj, key);
+    const Value* v = find_member(obj, key);
     if (!v) {
         if (required) {
             err = std::string(pn) + " does not contain '" + std::string(key) + "'";
@@ -270,7 +271,7 @@ bool get_string(const Value& obj, std::string_view pn, std::string_view key, boo
 }
 
 bool get_nonneg_int(const Value& obj, std::string_view pn, std::string_view key, int& out, std::string& err) {
-    const Value* v = find_last(obj, key);
+    const Value* v = find_member(obj, key);
     if (!v) return true;
     auto n = to_int_like(*v);
     if (!n) {
@@ -286,7 +287,7 @@ bool get_nonneg_int(const Value& obj, std::string_view pn, std::string_view key,
 }
 
 bool parse_json_channels(const Value& hold, Instruct& out, std::string& err) {
-    const Value* list = find_last(hold, "channels");
+    const Value* list = find_member(hold, "channels");
     if (!list) {
         err = "hold does not contain 'channels'";
         return false;
@@ -301,7 +302,7 @@ bool parse_json_channels(const Value& hold, Instruct& out, std::string& err) {
         if (!get_string(vc, "channel", "name", true, name, err)) return false;
         c.name = std::move(*name);
         if (!get_string(vc, "channel", "prev-id", false, c.prev_id, err)) return false;
-        if (const Value* filters = find_last(vc, "filters")) {
+        if (const Value* filters = find_member(vc, "filters")) {
             if (!filters->IsArray()) {
                 err = wrong_type("channel", "filters");
                 return false;
@@ -324,7 +325,7 @@ bool parse_json_channels(const Value& hold, Instruct& out, std::string& err) {
 }
 
 bool parse_json_keep_alive(const Value& hold, Instruct& out, std::string& err) {
-    const Value* ka = find_last(hold, "keep-alive");
+    const Value* ka = find_member(hold, "keep-alive");
     if (!ka) return true;
     if (!ka->IsObject()) {
         err = wrong_type("hold", "keep-alive");
@@ -333,13 +334,13 @@ bool parse_json_keep_alive(const Value& hold, Instruct& out, std::string& err) {
     KeepAlive k;
     // The JSON form has no mode: Pushpin never restarts the timer on activity, i.e. interval.
     k.mode = KeepAliveMode::Interval;
-    if (const Value* bin = find_last(*ka, "content-bin")) {
+    if (const Value* bin = find_member(*ka, "content-bin")) {
         if (!bin->IsString()) {
             err = wrong_type("keep-alive", "content-bin");
             return false;
         }
         k.data = pubsub::base64_decode_lenient(str(*bin));
-    } else if (const Value* c = find_last(*ka, "content")) {
+    } else if (const Value* c = find_member(*ka, "content")) {
         if (!c->IsString()) {
             err = wrong_type("keep-alive", "content");
             return false;
@@ -369,33 +370,29 @@ bool parse_json_hold(const Value& hold, Instruct& out, std::string& err) {
     if (!parse_json_channels(hold, out, err)) return false;
     if (!get_nonneg_int(hold, "hold", "timeout", out.timeout, err)) return false;
     if (!parse_json_keep_alive(hold, out, err)) return false;
-    if (const Value* meta = find_last(hold, "meta")) {
+    if (const Value* meta = find_member(hold, "meta")) {
         if (!meta->IsObject()) {
             err = wrong_type("hold", "meta");
             return false;
         }
-        bool ok = true;
-        pubsub::json::for_each_unique_member(*meta, [&](std::string_view k, const Value& v) {
-            if (!ok) return;
-            if (!v.IsString()) {
-                err = "'meta' contains '" + std::string(k) + "' with wrong type";
-                ok = false;
-                return;
+        for (const auto& m : meta->GetObject()) { // one per name: json::parse keeps the last
+            if (!m.value.IsString()) {
+                err = "'meta' contains '" + std::string(str(m.name)) + "' with wrong type";
+                return false;
             }
-            set_meta(out.meta, k, str(v));
-        });
-        if (!ok) return false;
+            set_meta(out.meta, str(m.name), str(m.value));
+        }
     }
     return true;
 }
 
 bool parse_json_headers(const Value& in, http::Headers& out, std::string& err) {
-    const Value* v = find_last(in, "headers");
+    const Value* v = find_member(in, "headers");
     if (!v) return true;
     auto add = [&](std::string_view name, std::string_view value) {
         if (!pubsub::is_framing_header(name)) out.add(name, value);
     };
-    return pubsub::json::parse_headers(*v, "response", add, err);
+    return json::parse_headers(*v, "response", add, err);
 }
 
 bool parse_json_response(const Value& in, InstructResponse& resp, std::string& err) {
@@ -403,7 +400,7 @@ bool parse_json_response(const Value& in, InstructResponse& resp, std::string& e
         err.clear(); // Pushpin reports this one with an empty message
         return false;
     }
-    if (const Value* code = find_last(in, "code")) {
+    if (const Value* code = find_member(in, "code")) {
         auto n = to_int_like(*code);
         if (!n) {
             err = wrong_type("response", "code");
@@ -420,13 +417,13 @@ bool parse_json_response(const Value& in, InstructResponse& resp, std::string& e
     if (!get_string(in, "response", "reason", false, reason, err)) return false;
     if (reason && !reason->empty()) resp.reason = std::move(*reason);
     if (!parse_json_headers(in, resp.headers, err)) return false;
-    if (const Value* bin = find_last(in, "body-bin")) {
+    if (const Value* bin = find_member(in, "body-bin")) {
         if (!bin->IsString()) {
             err = wrong_type("response", "body-bin");
             return false;
         }
         resp.body = pubsub::base64_decode_lenient(str(*bin));
-    } else if (const Value* b = find_last(in, "body")) {
+    } else if (const Value* b = find_member(in, "body")) {
         if (!b->IsString()) {
             err = wrong_type("response", "body");
             return false;
@@ -442,7 +439,7 @@ bool parse_json_form(int code, std::string_view body, Instruct& out, std::string
         return false;
     }
     rapidjson::Document doc;
-    if (!pubsub::json::parse(body, doc) || !(doc.IsObject() || doc.IsArray())) {
+    if (!json::parse(body, doc)) { // too deep, bad UTF-8, trailing garbage included, as Qt
         err = "failed to parse application/grip-instruct content as JSON";
         return false;
     }
@@ -450,11 +447,11 @@ bool parse_json_form(int code, std::string_view body, Instruct& out, std::string
         err = "instruct must be an object";
         return false;
     }
-    if (const Value* hold = find_last(doc, "hold"))
+    if (const Value* hold = find_member(doc, "hold"))
         if (!parse_json_hold(*hold, out, err)) return false;
     out.response.headers.clear();
     out.response.body.clear();
-    if (const Value* resp = find_last(doc, "response"))
+    if (const Value* resp = find_member(doc, "response"))
         if (!parse_json_response(*resp, out.response, err)) return false;
     return true;
 }

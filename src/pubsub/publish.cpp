@@ -1,18 +1,16 @@
 #include "gripd/pubsub/publish.hpp"
 
+#include "gripd/core/json.hpp"
 #include "gripd/core/strings.hpp"
-#include "json_util.hpp"
 
 #include <rapidjson/document.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 
 namespace gripd::pubsub {
 
 namespace {
 
-using json::find_last;
-using json::for_each_unique_member;
+namespace json = core::json;
+using json::find_member;
 using json::str;
 using json::to_int_like;
 using rapidjson::Value;
@@ -28,7 +26,7 @@ std::string invalid_value(std::string_view parent, std::string_view key) {
 // Optional string member: absent => true with `out` untouched; present but not a string => false.
 bool get_opt_string(const Value& obj, std::string_view parent, std::string_view key,
                     std::optional<std::string>& out, std::string& err) {
-    const Value* v = find_last(obj, key);
+    const Value* v = find_member(obj, key);
     if (!v) return true;
     if (!v->IsString()) {
         err = wrong_type(parent, key);
@@ -58,7 +56,7 @@ bool parse_action(const Value& in, std::string_view pn, Action& out, std::string
 
 bool parse_content_filters(const Value& in, std::string_view pn, std::optional<std::vector<std::string>>& out,
                            std::string& err) {
-    const Value* v = find_last(in, "content-filters");
+    const Value* v = find_member(in, "content-filters");
     if (!v) return true;
     if (!v->IsArray()) {
         err = wrong_type(pn, "content-filters");
@@ -79,7 +77,7 @@ bool parse_content_filters(const Value& in, std::string_view pn, std::optional<s
 // `code` member read the Qt way (numbers rounded, numeric strings parsed, other strings 0, bools 0/1).
 // Returns false with err set on a wrong type or a value outside [lo, hi].
 bool parse_code(const Value& in, std::string_view pn, int lo, int hi, int& out, std::string& err) {
-    const Value* v = find_last(in, "code");
+    const Value* v = find_member(in, "code");
     if (!v) return true;
     std::optional<int64_t> n = to_int_like(*v);
     if (!n) {
@@ -95,7 +93,7 @@ bool parse_code(const Value& in, std::string_view pn, int lo, int hi, int& out, 
 }
 
 bool parse_headers(const Value& in, std::string_view pn, http::Headers& out, std::string& err) {
-    const Value* v = find_last(in, "headers");
+    const Value* v = find_member(in, "headers");
     if (!v) return true;
     return json::parse_headers(
         *v, pn, [&](std::string_view name, std::string_view value) { out.add(name, value); }, err);
@@ -108,7 +106,7 @@ enum class Content { Absent, Bin, Text, Invalid };
 // set) if the member found is not a string; Absent (out untouched) if neither is there.
 Content get_content(const Value& in, std::string_view pn, std::string_view bin_key, std::string_view key,
                     std::string& out, std::string& err) {
-    if (const Value* v = find_last(in, bin_key)) {
+    if (const Value* v = find_member(in, bin_key)) {
         if (!v->IsString()) {
             err = wrong_type(pn, bin_key);
             return Content::Invalid;
@@ -116,7 +114,7 @@ Content get_content(const Value& in, std::string_view pn, std::string_view bin_k
         out = base64_decode_lenient(str(*v));
         return Content::Bin;
     }
-    if (const Value* v = find_last(in, key)) {
+    if (const Value* v = find_member(in, key)) {
         if (!v->IsString()) {
             err = wrong_type(pn, key);
             return Content::Invalid;
@@ -148,7 +146,7 @@ bool parse_http_response(const Value& in, HttpResponseFormat& out, std::string& 
     Content c = get_content(in, pn, "body-bin", "body", out.body, err);
     if (c == Content::Invalid) return false;
     if (c != Content::Absent) return true;
-    const Value* p = find_last(in, "body-patch");
+    const Value* p = find_member(in, "body-patch");
     if (!p) {
         err = std::string(pn) + " does not contain 'body', 'body-bin', or 'body-patch'";
         return false;
@@ -231,7 +229,7 @@ bool parse_item(const Value& v, std::string_view channel_override, PublishItem& 
     if (!channel_override.empty()) {
         item.channel = std::string(channel_override);
     } else {
-        const Value* c = find_last(v, "channel");
+        const Value* c = find_member(v, "channel");
         if (!c) {
             err = std::string(pn) + " does not contain 'channel'";
             return false;
@@ -246,7 +244,7 @@ bool parse_item(const Value& v, std::string_view channel_override, PublishItem& 
     if (!get_opt_string(v, pn, "prev-id", item.prev_id, err)) return false;
 
     // Formats live under "formats", or directly on the item (legacy) when "formats" is absent.
-    const Value* formats = find_last(v, "formats");
+    const Value* formats = find_member(v, "formats");
     const Value* holder = &v;
     if (formats) {
         if (!formats->IsObject()) {
@@ -259,9 +257,9 @@ bool parse_item(const Value& v, std::string_view channel_override, PublishItem& 
         }
         holder = formats;
     }
-    const Value* hr = find_last(*holder, "http-response");
-    const Value* hs = find_last(*holder, "http-stream");
-    const Value* ws = find_last(*holder, "ws-message");
+    const Value* hr = find_member(*holder, "http-response");
+    const Value* hs = find_member(*holder, "http-stream");
+    const Value* ws = find_member(*holder, "ws-message");
     if (!formats && !hr && !hs && !ws) {
         err = "no formats specified";
         return false;
@@ -279,24 +277,20 @@ bool parse_item(const Value& v, std::string_view channel_override, PublishItem& 
         if (!parse_ws_message(*ws, *item.ws_message, err)) return false;
     }
 
-    if (const Value* m = find_last(v, "meta")) {
+    if (const Value* m = find_member(v, "meta")) {
         if (!m->IsObject()) {
             err = wrong_type(pn, "meta");
             return false;
         }
-        bool ok = true;
-        for_each_unique_member(*m, [&](std::string_view name, const Value& val) {
-            if (!ok) return;
-            if (!val.IsString()) {
-                err = "'meta' contains '" + std::string(name) + "' with wrong type";
-                ok = false;
-                return;
+        for (const auto& member : m->GetObject()) { // one per name: json::parse keeps the last
+            if (!member.value.IsString()) {
+                err = "'meta' contains '" + std::string(str(member.name)) + "' with wrong type";
+                return false;
             }
-            item.meta.emplace_back(std::string(name), std::string(str(val)));
-        });
-        if (!ok) return false;
+            item.meta.emplace_back(std::string(str(member.name)), std::string(str(member.value)));
+        }
     }
-    if (const Value* s = find_last(v, "size")) {
+    if (const Value* s = find_member(v, "size")) {
         std::optional<int64_t> n = to_int_like(*s);
         if (!n) {
             err = wrong_type(pn, "size");
@@ -308,7 +302,7 @@ bool parse_item(const Value& v, std::string_view channel_override, PublishItem& 
         }
         item.size = static_cast<int>(*n);
     }
-    if (const Value* ns = find_last(v, "no-seq")) {
+    if (const Value* ns = find_member(v, "no-seq")) {
         if (!ns->IsBool()) {
             err = wrong_type(pn, "no-seq");
             return false;
@@ -323,7 +317,7 @@ bool parse_item(const Value& v, std::string_view channel_override, PublishItem& 
 PublishParseResult parse_publish_body(std::string_view body, bool keep_json) {
     PublishParseResult r;
     rapidjson::Document doc;
-    if (!json::parse(body, doc) || !(doc.IsObject() || doc.IsArray())) {
+    if (!json::parse(body, doc)) { // too deep, bad UTF-8, trailing garbage included, as Qt
         r.error = "Body is not valid JSON.";
         return r;
     }
@@ -331,7 +325,7 @@ PublishParseResult parse_publish_body(std::string_view body, bool keep_json) {
         r.error = "Invalid format.";
         return r;
     }
-    const Value* items = find_last(doc, "items");
+    const Value* items = find_member(doc, "items");
     if (!items) {
         r.error = "Invalid format: object does not contain 'items'";
         return r;
@@ -351,12 +345,7 @@ PublishParseResult parse_publish_body(std::string_view body, bool keep_json) {
             r.error_item = index;
             return r;
         }
-        if (keep_json) {
-            rapidjson::StringBuffer out;
-            rapidjson::Writer<rapidjson::StringBuffer> writer(out);
-            v.Accept(writer);
-            item.json.assign(out.GetString(), out.GetSize());
-        }
+        if (keep_json) item.json = json::to_compact_json(v);
         r.items.push_back(std::move(item));
         ++index;
     }
@@ -367,8 +356,8 @@ PublishParseResult parse_publish_body(std::string_view body, bool keep_json) {
 PublishItemResult parse_publish_item(std::string_view text, std::string_view channel) {
     PublishItemResult r;
     rapidjson::Document doc;
-    if (!json::parse(text, doc)) {
-        r.error = "item is not valid JSON";
+    if (json::ParseResult parsed = json::parse(text, doc); !parsed) {
+        r.error = std::string("item is not valid JSON: ") + json::describe(parsed.error);
         return r;
     }
     r.ok = parse_item(doc, channel, r.item, r.error);

@@ -1,5 +1,6 @@
 #include "gripd/ws/control.hpp"
 
+#include "gripd/core/json.hpp"
 #include "gripd/core/strings.hpp"
 
 #include <rapidjson/document.h>
@@ -25,9 +26,14 @@ std::optional<ControlMessage> fail(std::string* error, std::string why) {
 } // namespace
 
 std::optional<ControlMessage> parse_control_message(std::string_view json, std::string* error) {
+    // Pushpin's handler ignores a message that Qt cannot parse (too deep included) and keeps the
+    // connection; so does gripd (the caller logs `error`).
     rapidjson::Document doc;
-    doc.Parse(json.data(), json.size());
-    if (doc.HasParseError()) return fail(error, "not valid JSON");
+    if (core::json::ParseResult parsed = core::json::parse(json, doc); !parsed) {
+        if (parsed.error != core::json::Error::NotContainer)
+            return fail(error, core::json::describe(parsed.error));
+        return fail(error, "grip control packet is not an object");
+    }
     if (!doc.IsObject()) return fail(error, "grip control packet is not an object");
     std::optional<std::string> type;
     if (!get_string(doc, "type", &type) || !type) return fail(error, "missing 'type'");

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Builds the libFuzzer targets with clang and runs each one for N seconds (default 30) from its seed
-# corpus, with its dictionary (HTTP for the HTTP codecs, json.dict for publish bodies and GRIP
-# instructions, ws.dict for WebSocket-over-HTTP events and control messages, none for binary frames).
+# corpus, with its dictionary (HTTP for the HTTP codecs, json.dict for publish bodies, GRIP
+# instructions and core::json, ws.dict for WebSocket-over-HTTP events and control messages, none for
+# binary frames).
 # New inputs go to a temporary directory, never into the tree.
 # Usage: test/fuzz/run_smoke.sh [seconds] [build-dir]    (exit status non-zero on any finding)
 set -eu
@@ -9,7 +10,7 @@ set -eu
 seconds=${1:-30}
 src=$(cd "$(dirname "$0")/../.." && pwd)
 build=${2:-$src/build-fuzz}
-targets="request_parser response_parser publish instruct ws_frame ws_events ws_control"
+targets="request_parser response_parser publish instruct ws_frame ws_events ws_control json"
 
 if [ ! -f "$build/build.ninja" ]; then
     CC=clang CXX=clang++ meson setup "$build" "$src" -Dfuzz=true
@@ -25,7 +26,7 @@ trap 'rm -rf "$work"' EXIT
 dict_args() {
     case $1 in
     request_parser | response_parser) echo "-dict=$src/test/fuzz/http.dict" ;;
-    publish | instruct) echo "-dict=$src/test/fuzz/json.dict" ;;
+    publish | instruct | json) echo "-dict=$src/test/fuzz/json.dict" ;;
     ws_events | ws_control) echo "-dict=$src/test/fuzz/ws.dict" ;;
     esac
 }

@@ -1,6 +1,7 @@
 // libFuzzer target: the GRIP control-message parser (PROTOCOL.md §5.3) on arbitrary text after `c:`.
 // A message that parses must be consistent (required fields present, timeouts in range); it is then
 // written back as JSON and must parse to the same message. One that does not parse must say why.
+#include "gripd/core/strings.hpp"
 #include "gripd/ws/control.hpp"
 
 #include <rapidjson/stringbuffer.h>
@@ -49,7 +50,8 @@ std::string render(const ControlMessage& m) {
     case Type::KeepAlive:
     case Type::SendDelayed:
         str("message-type", kWsTypeNames[static_cast<size_t>(m.message_type)]);
-        if (m.content) str("content", *m.content);
+        // As content-bin: content from a content-bin may be any bytes, and JSON strings are UTF-8.
+        if (m.content) str("content-bin", gripd::core::base64_encode(*m.content));
         if (m.timeout >= 0) {
             w.Key("timeout");
             w.Int(m.timeout);
