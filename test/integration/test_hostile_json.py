@@ -306,7 +306,7 @@ def test_bus_item_too_deep_is_skipped(start_proxy):
             assert redis.command("PUBLISH", "gripd:deep", payload) == b":1"
         publish(p, [hs_item("deep", "good\n")])
         s.wait_body(b"good\n")
-        assert s.body == b"[stream open]\ngood\n"
+        assert s.body == b"[stream opened]\ngood\n"
         assert p.alive()
         # The bus link's worker logs each refusal; another worker may deliver "good" first.
         line = "ignoring a bad item on channel deep: item is not valid JSON: nested too deeply"
