@@ -376,32 +376,39 @@ void WohSession::handle_response(std::unique_ptr<Request> r) {
     if (!apply_accepted(*r, head.headers)) return;
     apply_meta(head.headers);
 
-    std::vector<Event> events;
-    std::string error;
-    if (!parse_events(r->body, &events, &error)) {
-        if (state_ == State::Connecting) {
-            refuse_open();
+    // The whole body is checked first (a malformed one is refused before any of it is acted on, as
+    // Pushpin does), then read again event by event: no per-event copies.
+    size_t count = 0;
+    EventType first_type = EventType::Unknown;
+    {
+        EventReader check(r->body);
+        EventView e;
+        while (check.next(&e))
+            if (count++ == 0) first_type = e.type;
+        if (check.error()) {
+            if (state_ == State::Connecting) {
+                refuse_open();
+                return;
+            }
+            fail("bad events in response");
             return;
         }
-        fail("bad events in response");
-        return;
     }
-    r->body.clear();
 
-    size_t first = 0;
+    bool skip_first = false;
     if (state_ == State::Connecting) {
         // The backend must answer with OPEN first. An empty answer with a Keep-Alive-Interval
         // defers the decision: OPEN is asked again after the interval (as Pushpin does).
-        if (events.empty() && keep_alive_interval_ > 0) {
+        if (count == 0 && keep_alive_interval_ > 0) {
             if (!has_client()) backend_done();
             return;
         }
-        if (events.empty() || events[0].type != EventType::Open) {
+        if (count == 0 || first_type != EventType::Open) {
             refuse_open();
             return;
         }
         state_ = State::Connected;
-        first = 1;
+        skip_first = true;
         if (has_client()) {
             if (!accept(head.headers)) return;
         } else {
@@ -412,7 +419,7 @@ void WohSession::handle_response(std::unique_ptr<Request> r) {
         backend_done();
         return;
     }
-    process_events(events, first, *r);
+    process_events(r->body, skip_first, *r);
 }
 
 bool WohSession::apply_accepted(Request& r, const http::Headers& headers) {
@@ -477,13 +484,15 @@ bool WohSession::accept(const http::Headers& response_headers) {
     return accept_client(out, key) && !is_finished();
 }
 
-void WohSession::process_events(std::vector<Event>& events, size_t first, Request& r) {
+void WohSession::process_events(std::string_view body, bool skip_first, Request& r) {
     bool closed = false;
     bool disconnected = false;
     int peer_code = -1;
     std::string peer_reason;
-    for (size_t i = first; i < events.size(); ++i) {
-        Event& e = events[i];
+    EventReader reader(body);
+    EventView e;
+    if (skip_first) reader.next(&e);
+    while (reader.next(&e)) {
         switch (e.type) {
         case EventType::Open:
             disconnected = true;
@@ -505,7 +514,7 @@ void WohSession::process_events(std::vector<Event>& events, size_t first, Reques
             if (e.content.size() >= 2) {
                 peer_code = (static_cast<unsigned char>(e.content[0]) << 8) |
                             static_cast<unsigned char>(e.content[1]);
-                peer_reason = e.content.substr(2);
+                peer_reason = std::string(e.content.substr(2));
             }
             break;
         case EventType::Disconnect:

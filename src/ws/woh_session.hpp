@@ -57,7 +57,7 @@ class WohSession final : public Session, public http::BackendUser {
     bool apply_accepted(Request& r, const http::Headers& headers);
     void apply_meta(const http::Headers& headers);
     bool accept(const http::Headers& response_headers);
-    void process_events(std::vector<Event>& events, size_t first, Request& r);
+    void process_events(std::string_view body, bool skip_first, Request& r);
     void connect_failed_while_opening();
     void retry_later();
     void fail(const char* why);

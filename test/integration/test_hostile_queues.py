@@ -186,6 +186,8 @@ def test_passthrough_client_flood_to_a_backend_that_does_not_read(start_proxy):
         b.stop()
 
 
+@pytest.mark.gripd_only("pushpin 1.36 neither delivers the publishes nor closes the client (observed: still open "
+                        "after 20 s): they wait behind the half-relayed message without an end")
 def test_held_publishes_behind_a_half_relayed_message(start_proxy):
     """The backend starts a fragmented message and never ends it: publishes wait behind it (a
     message may not be interleaved) up to the output cap, then the client is cut off as a slow
