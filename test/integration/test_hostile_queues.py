@@ -279,3 +279,56 @@ def test_grip_instruct_body_over_100000_bytes_is_502(proxy, backend):
     backend.handler = lambda req: Response(200, big, [("Content-Type", "application/grip-instruct")])
     r = get(proxy.port, "/big")
     assert r.status == 502
+
+
+def test_stream_hold_channels_are_capped(proxy, backend):
+    """A hold naming more channels than connection_subscription_max (20) subscribes to the first
+    20 only: a backend cannot make one connection hold any number of subscriptions."""
+    from griputil import after_sync, hold, hs_item, sync_stream
+    from griputil import publish as grip_publish
+    names = ["ch%02d" % i for i in range(30)]
+    backend.route("/many", Response(200, b"", [("Grip-Hold", "stream"), ("Grip-Channel", ", ".join(names))]))
+    c = hold(proxy, backend, "/many", stream=True)
+    sync_stream(proxy, "ch00", [c])
+    for ch in names:
+        grip_publish(proxy, [hs_item(ch, ch + "\n")])
+    grip_publish(proxy, [hs_item("ch00", "end\n")])
+    c.wait_body(b"end\n")
+    assert after_sync(c) == "".join(n + "\n" for n in names[:20]).encode() + b"end\n"
+
+
+@pytest.mark.gripd_only("asserts on the gripd process's memory (pushpin spreads a connection over processes)")
+def test_passthrough_backend_ping_flood_to_a_client_that_does_not_read(start_proxy):
+    """The backend pings a client that reads nothing as fast as it can: the pings are paced like
+    data (the backend is paused), not queued without bound."""
+    sent = [0]
+
+    async def pinger(ws, path):
+        for i in range(400000):
+            await ws.ping(b"%0100d" % i)  # distinct: websockets refuses a second ping with equal data
+            sent[0] += 1
+
+    b = WsBackend(handler=pinger)
+    try:
+        p = start_proxy(routes=f"* {b.addr}")
+        if sanitized(p.pid):
+            pytest.skip("RSS is meaningless under a sanitizer")
+        before = rss(p.pid)
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.settimeout(10)
+        s.connect(("127.0.0.1", p.port))
+        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                  b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        last, still = -1, 0
+        deadline = time.monotonic() + 40
+        while still < 5 and time.monotonic() < deadline:
+            time.sleep(0.2)
+            still = still + 1 if sent[0] == last else 0
+            last = sent[0]
+        grown = rss(p.pid) - before
+        assert sent[0] < 400000, "the backend was never paused"
+        assert grown < 16 * MiB, f"RSS grew by {grown / MiB:.1f} MiB"
+        s.close()
+    finally:
+        b.stop()
