@@ -10,6 +10,13 @@
 
 namespace gripd::http {
 
+namespace {
+// Pipelined requests wait while this much of the previous responses is still queued for the
+// client: one that sends requests and never reads its answers makes us hold at most this much
+// (plus one response), not every answer.
+constexpr size_t kNextRequestMaxQueued = 256 * 1024;
+} // namespace
+
 ServerConn::ServerConn(loop::Worker& worker, Service& service) : TcpConn(worker), service_(service) {
     parser_.emplace(static_cast<RequestParser::Handler&>(*this),
                     RequestParser::Limits{service.max_header_bytes()});
@@ -228,6 +235,11 @@ void ServerConn::on_timeout() {
 }
 
 void ServerConn::on_write_drained() {
+    if (next_waits_drain_) {
+        next_waits_drain_ = false;
+        maybe_next_request();
+        return;
+    }
     if (exchange_) exchange_->on_client_writable();
 }
 
@@ -364,6 +376,10 @@ void ServerConn::maybe_next_request() {
     if (!request_done_ || !response_ended_ || raw_ || is_closing() || is_shutting_down()) return;
     if (!keep_alive_ || worker_.is_stopping()) {
         close_after_flush();
+        return;
+    }
+    if (queued_bytes() > kNextRequestMaxQueued) {
+        next_waits_drain_ = true; // on_write_drained goes on
         return;
     }
     request_done_ = false;

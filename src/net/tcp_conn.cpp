@@ -9,7 +9,10 @@ namespace gripd::net {
 
 namespace {
 constexpr uint64_t kLingerMs = 2000; // how long a half-closed connection waits for the peer's FIN
-}
+// Shared bytes shorter than this are copied: a reference (and its view) outweighs them, and a
+// flood of tiny shared frames (empty publishes) would otherwise cost far more than it counts.
+constexpr size_t kShareMin = 256;
+} // namespace
 
 struct TcpConn::WriteReq {
     struct View {
@@ -27,6 +30,7 @@ struct TcpConn::WriteReq {
     std::vector<std::shared_ptr<const void>> keeps;
     std::vector<View> views;
     size_t len = 0;
+    size_t cost = 0; // what queued_bytes_ counts for it: its bytes and its own weight
 };
 
 TcpConn::TcpConn(loop::Worker& worker) : worker_(worker) {
@@ -72,7 +76,7 @@ void TcpConn::on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
 bool TcpConn::write(std::string_view data, const std::shared_ptr<const void>& keep) {
     if (closing_ || shutting_down_) return false;
     if (data.empty()) return true;
-    if (keep) {
+    if (keep && data.size() >= kShareMin) {
         segments_.push_back(Segment{data.data(), 0, data.size(), keep});
     } else if (!segments_.empty() && !segments_.back().keep) {
         segments_.back().len += data.size(); // extend the last owned segment
@@ -156,7 +160,12 @@ void TcpConn::flush() {
                 fail_write(r);
                 break;
             }
-            queued_bytes_ += req->len;
+            // Each pending request counts its own weight too: a slow reader that is sent many
+            // small writes is cut off by the same byte caps as one sent a few large ones.
+            req->cost = req->len + sizeof(WriteReq) + req->owned.capacity() - req->owned.size() +
+                        req->views.capacity() * sizeof(WriteReq::View) +
+                        req->keeps.capacity() * sizeof(std::shared_ptr<const void>);
+            queued_bytes_ += req->cost;
             ++pending_writes_;
             req.release(); // owned by libuv until on_write_done
         }
@@ -175,7 +184,7 @@ void TcpConn::flush() {
 void TcpConn::on_write_done(uv_write_t* r, int status) {
     std::unique_ptr<WriteReq> req(static_cast<WriteReq*>(r->data));
     TcpConn* self = req->conn;
-    self->queued_bytes_ -= req->len;
+    self->queued_bytes_ -= req->cost;
     --self->pending_writes_;
     if (status == UV_ECANCELED || self->closing_) return;
     if (status < 0) {

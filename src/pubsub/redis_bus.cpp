@@ -15,6 +15,11 @@ namespace gripd::pubsub {
 namespace {
 constexpr uint64_t kFirstRetryMs = 500;
 constexpr uint64_t kMaxRetryMs = 8000;
+// Publishes sent to Redis and not yet answered (hiredis keeps them in its output buffer and its
+// reply queue): past either bound a publish fails at once (the API answers 503) instead of
+// growing the buffer while Redis is slow.
+constexpr size_t kMaxPendingPublishes = 100000;
+constexpr size_t kMaxPendingPublishBytes = 64 * 1024 * 1024;
 
 std::string redis_channel(std::string_view channel) {
     std::string c(RedisBus::kChannelPrefix);
@@ -203,23 +208,35 @@ void RedisBus::publish(const std::string& channel, std::string_view payload, std
         return;
     }
     std::string name = redis_channel(channel);
-    const char* argv[3] = {"PUBLISH", name.data(), payload.data()};
-    size_t lens[3] = {7, name.size(), payload.size()};
-    auto cb = std::make_unique<std::function<void(bool)>>(std::move(done));
-    if (redisAsyncCommandArgv(link.ac, &RedisBus::on_publish_reply, cb.get(), 3, argv, lens) != REDIS_OK) {
-        (*cb)(false);
+    size_t bytes = name.size() + payload.size();
+    if (pending_publishes_ >= kMaxPendingPublishes ||
+        pending_publish_bytes_ + bytes > kMaxPendingPublishBytes) {
+        LOG_DEBUG("bus", "publish refused: %zu publishes (%zu bytes) already wait for redis",
+                  pending_publishes_, pending_publish_bytes_);
+        done(false);
         return;
     }
+    const char* argv[3] = {"PUBLISH", name.data(), payload.data()};
+    size_t lens[3] = {7, name.size(), payload.size()};
+    auto cb = std::make_unique<PendingPublish>(PendingPublish{this, bytes, std::move(done)});
+    if (redisAsyncCommandArgv(link.ac, &RedisBus::on_publish_reply, cb.get(), 3, argv, lens) != REDIS_OK) {
+        cb->done(false);
+        return;
+    }
+    ++pending_publishes_;
+    pending_publish_bytes_ += bytes;
     cb.release(); // owned by the pending command; freed in on_publish_reply
 }
 
 void RedisBus::on_publish_reply(redisAsyncContext* /*ac*/, void* r, void* privdata) {
-    std::unique_ptr<std::function<void(bool)>> done(static_cast<std::function<void(bool)>*>(privdata));
+    std::unique_ptr<PendingPublish> p(static_cast<PendingPublish*>(privdata));
+    --p->bus->pending_publishes_;
+    p->bus->pending_publish_bytes_ -= p->bytes;
     auto* reply = static_cast<redisReply*>(r);
     bool ok = reply && reply->type == REDIS_REPLY_INTEGER;
     if (reply && reply->type == REDIS_REPLY_ERROR)
         LOG_WARN("bus", "redis refused a publish: %.*s", static_cast<int>(reply->len), reply->str);
-    (*done)(ok);
+    p->done(ok);
 }
 
 void RedisBus::subscribe(const std::string& channel) {

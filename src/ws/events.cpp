@@ -55,37 +55,54 @@ size_t event_size(EventType type, size_t content_size) {
     return event_name(type).size() + static_cast<size_t>(n) + content_size + 2;
 }
 
-bool parse_events(std::string_view body, std::vector<Event>* out, std::string* error) {
-    size_t pos = 0;
-    while (pos < body.size()) {
-        size_t eol = body.find("\r\n", pos);
-        if (eol == std::string_view::npos) {
-            *error = "event line without CRLF";
+bool EventReader::next(EventView* out) {
+    if (error_ || pos_ >= body_.size()) return false;
+    size_t eol = body_.find("\r\n", pos_);
+    if (eol == std::string_view::npos) {
+        error_ = "event line without CRLF";
+        return false;
+    }
+    std::string_view line = body_.substr(pos_, eol - pos_);
+    size_t pos = eol + 2;
+    EventView e;
+    size_t sp = line.find(' ');
+    if (sp == std::string_view::npos) {
+        e.name = line;
+    } else {
+        e.name = line.substr(0, sp);
+        size_t len = 0;
+        if (!parse_hex(line.substr(sp + 1), &len)) {
+            error_ = "bad event length";
             return false;
         }
-        std::string_view line = body.substr(pos, eol - pos);
-        pos = eol + 2;
-        Event e;
-        size_t sp = line.find(' ');
-        if (sp == std::string_view::npos) {
-            e.name = std::string(line);
-        } else {
-            e.name = std::string(line.substr(0, sp));
-            size_t len = 0;
-            if (!parse_hex(line.substr(sp + 1), &len)) {
-                *error = "bad event length";
-                return false;
-            }
-            if (body.size() - pos < len + 2 || body.substr(pos + len, 2) != "\r\n") {
-                *error = "event content shorter than its length";
-                return false;
-            }
-            e.content = std::string(body.substr(pos, len));
-            e.has_content = true;
-            pos += len + 2;
+        if (body_.size() - pos < len + 2 || body_.substr(pos + len, 2) != "\r\n") {
+            error_ = "event content shorter than its length";
+            return false;
         }
-        e.type = event_type(e.name);
+        e.content = body_.substr(pos, len);
+        e.has_content = true;
+        pos += len + 2;
+    }
+    e.type = event_type(e.name);
+    pos_ = pos;
+    *out = e;
+    return true;
+}
+
+bool parse_events(std::string_view body, std::vector<Event>* out, std::string* error) {
+    EventReader reader(body);
+    EventView v;
+    while (reader.next(&v)) {
+        Event e;
+        e.type = v.type;
+        e.name = std::string(v.name);
+        e.content = std::string(v.content);
+        e.has_content = v.has_content;
         out->push_back(std::move(e));
+    }
+    if (reader.error()) {
+        *error = reader.error();
+        return false;
     }
     return true;
 }

@@ -123,6 +123,7 @@ void PassthroughSession::on_ws_frame(const Frame& f) {
     case WsOpcode::Ping:
     case WsOpcode::Pong:
         if (has_client() && !is_detached()) send_message(f.opcode, f.payload);
+        pace_backend(); // a ping flood is flow-controlled like data
         return;
     default:
         relay_data_frame(f);
@@ -169,6 +170,10 @@ void PassthroughSession::relay_data_frame(const Frame& f) {
         send_relayed(out, f.fin);
     }
     if (!relaying_) flush_held();
+    pace_backend();
+}
+
+void PassthroughSession::pace_backend() {
     if (backend_ && has_client() && client_queued_bytes() > kHighWater && !backend_paused_) {
         backend_paused_ = true;
         backend_->pause();

@@ -46,6 +46,7 @@ class PassthroughSession final : public Session, public BackendWsUser {
 
     void connect();
     void relay_data_frame(const Frame& frame);
+    void pace_backend(); // pause the backend while the client is behind
     void close_backend(int code, std::string_view reason);
     void backend_gone();
     void log_access(int code) { log_handshake(code, head_.get(), route_.targets[target_index_]); }

@@ -139,6 +139,7 @@ void Session::end_client(bool clean, Ending how, bool notify) {
     if (close_timer_) close_timer_->disarm();
     if (keep_alive_) keep_alive_->timer.disarm();
     held_.clear();
+    held_bytes_ = 0;
     unsubscribe_all();
     if (accepted_) service_.mutable_stats().connections_of(mode()).sub();
     switch (how) {
@@ -164,6 +165,7 @@ void Session::on_client_gone() {
     if (close_timer_) close_timer_->disarm();
     if (keep_alive_) keep_alive_->timer.disarm();
     held_.clear();
+    held_bytes_ = 0;
     unsubscribe_all();
     if (accepted_) service_.mutable_stats().connections_of(mode()).sub();
     on_client_ended(close_sent_ && close_received_);
@@ -492,7 +494,19 @@ void Session::on_message(pubsub::Subscription& sub, const pubsub::MessageRef& ms
     case pubsub::Action::Send:
         if (part->frame.empty()) return;
         if (relay_in_progress()) {
-            if (held_.size() < kMaxHeld) held_.push_back(msg);
+            // Held publishes count against the client's output cap like queued ones: a client
+            // (or backend) that keeps a relayed message half written is cut off as a slow
+            // consumer, never left to lose publishes silently.
+            held_bytes_ += part->frame.size();
+            if (held_.size() >= kMaxHeld ||
+                held_bytes_ + client_->queued_bytes() > service_.limits().max_client_queue) {
+                LOG_DEBUG("ws", "cutting off WebSocket client %s: %zu publishes (%zu bytes) held",
+                          client_->peer().c_str(), held_.size(), held_bytes_);
+                service_.mutable_stats().slow_clients_cut.add();
+                end_client(false, Ending::Reset, true);
+                return;
+            }
+            held_.push_back(msg);
             return;
         }
         deliver(msg);
@@ -523,6 +537,7 @@ void Session::flush_held() {
     if (held_.empty()) return;
     std::vector<pubsub::MessageRef> held = std::move(held_);
     held_.clear();
+    held_bytes_ = 0;
     for (const auto& m : held) {
         if (!client_ || close_sent_) break;
         deliver(m);

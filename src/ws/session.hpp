@@ -200,6 +200,7 @@ class Session : public SessionNode, public pubsub::Subscriber, protected FramePa
     pubsub::Meta meta_; // set-meta control messages: what the subscriptions' filters see
     std::unique_ptr<KeepAlive> keep_alive_;
     std::vector<pubsub::MessageRef> held_;          // publishes waiting for a relayed message to end
+    size_t held_bytes_ = 0;                         // their frames' bytes
     std::unique_ptr<loop::TimerEntry> close_timer_; // once our close frame is out
     std::string message_prefix_;
     int peer_close_code_ = -1;

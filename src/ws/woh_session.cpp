@@ -15,7 +15,16 @@
 namespace gripd::ws {
 
 namespace {
-constexpr size_t kBufferSize = 200000; // Pushpin: content offered per request / buffered from the client
+// Pushpin: a request body at most (one larger message goes alone) / events buffered from the client.
+// Every byte of every event counts, framing included.
+constexpr size_t kBufferSize = 200000;
+// Events buffered from the client: reading pauses at kBufferSize bytes or kEventsMax events. The
+// read in progress is still parsed (at most 64 KiB, which encodes to at most 128 KiB, 10923 events:
+// a masked frame is 6 bytes or more), so the hard bounds are never reached by a client that TCP
+// paces; one that gets past them anyway (an unforeseen path) is closed with 1008, never buffered.
+constexpr size_t kEventsMax = 16384;
+constexpr size_t kHardBytes = kBufferSize + 256 * 1024;
+constexpr size_t kHardEvents = kEventsMax + 16384;
 constexpr size_t kResponseBodyMax = 1000000; // Pushpin: response body limit
 constexpr size_t kRejectBodyMax = 100000;    // Pushpin: body of a refused OPEN relayed to the client
 constexpr int kRetryMax = 5;
@@ -40,7 +49,7 @@ bool is_private_response_header(std::string_view name) {
 
 struct WohSession::Request {
     std::string wire;    // the whole request (kept to resend it on a retry)
-    size_t messages = 0; // out_ messages it carries
+    size_t messages = 0; // out_ events it carries
     size_t content = 0;  // their content bytes
     size_t close_content = 0;
     bool maxed = false; // out_ had more than fitted
@@ -136,7 +145,7 @@ bool WohSession::need_update() const {
     if (disconnecting_) return false;
     // Room for the answer: hold back while the client is slow to read.
     if (client_queued_bytes() >= kBufferSize) return false;
-    bool new_data = out_.size() > replay_messages_ || out_bytes_ > replay_bytes_;
+    bool new_data = out_.events() > replay_messages_ || out_.content_bytes() > replay_bytes_;
     if (!out_.empty() && new_data) return true;
     return closing_ && !close_event_sent_ && out_.empty();
 }
@@ -165,25 +174,28 @@ void WohSession::update() {
     } else if (!disconnecting_) {
         const config::Target& t = route_.targets[target_index_];
         size_t max_events = t.one_event ? 1 : SIZE_MAX;
-        size_t events = 0;
-        size_t i = 0;
-        for (; i < out_.size() && r->content < kBufferSize && events < max_events; ++i, ++events) {
-            const OutMessage& m = out_[i];
-            // As Pushpin: an empty message is an event without content ("TEXT\r\n").
-            append_event(body, m.type, m.data, !m.data.empty());
-            r->content += m.data.size();
-        }
-        r->messages = i;
-        r->maxed = i < out_.size();
-        if (closing_ && !close_event_sent_ && events < max_events) {
+        EventQueue::Batch b = out_.front(kBufferSize, max_events);
+        body.assign(b.bytes);
+        r->messages = b.events;
+        r->content = b.content;
+        r->maxed = b.events < out_.events();
+        // The CLOSE goes after every pending event, in a body that stays within the cap (else in
+        // the next request: nothing the client sent before its close is dropped).
+        if (closing_ && !close_event_sent_ && !r->maxed && b.events < max_events) {
+            std::string close;
             if (close_code_ >= 0) {
                 std::string p = close_payload(close_code_, close_reason_);
-                append_event(body, EventType::Close, p);
+                append_event(close, EventType::Close, p);
                 r->close_content = p.size();
             } else {
-                append_event(body, EventType::Close);
+                append_event(close, EventType::Close);
             }
-            r->close = true;
+            if (b.events == 0 || body.size() + close.size() <= kBufferSize) {
+                body += close;
+                r->close = true;
+            } else {
+                r->close_content = 0;
+            }
         }
     }
     r->wire = render_request(body, replay_bytes_);
@@ -352,32 +364,39 @@ void WohSession::handle_response(std::unique_ptr<Request> r) {
     if (!apply_accepted(*r, head.headers)) return;
     apply_meta(head.headers);
 
-    std::vector<Event> events;
-    std::string error;
-    if (!parse_events(r->body, &events, &error)) {
-        if (state_ == State::Connecting) {
-            refuse_open();
+    // The whole body is checked first (a malformed one is refused before any of it is acted on, as
+    // Pushpin does), then read again event by event: no per-event copies.
+    size_t count = 0;
+    EventType first_type = EventType::Unknown;
+    {
+        EventReader check(r->body);
+        EventView e;
+        while (check.next(&e))
+            if (count++ == 0) first_type = e.type;
+        if (check.error()) {
+            if (state_ == State::Connecting) {
+                refuse_open();
+                return;
+            }
+            fail("bad events in response");
             return;
         }
-        fail("bad events in response");
-        return;
     }
-    r->body.clear();
 
-    size_t first = 0;
+    bool skip_first = false;
     if (state_ == State::Connecting) {
         // The backend must answer with OPEN first. An empty answer with a Keep-Alive-Interval
         // defers the decision: OPEN is asked again after the interval (as Pushpin does).
-        if (events.empty() && keep_alive_interval_ > 0) {
+        if (count == 0 && keep_alive_interval_ > 0) {
             if (!has_client()) backend_done();
             return;
         }
-        if (events.empty() || events[0].type != EventType::Open) {
+        if (count == 0 || first_type != EventType::Open) {
             refuse_open();
             return;
         }
         state_ = State::Connected;
-        first = 1;
+        skip_first = true;
         if (has_client()) {
             if (!accept(head.headers)) return;
         } else {
@@ -388,7 +407,7 @@ void WohSession::handle_response(std::unique_ptr<Request> r) {
         backend_done();
         return;
     }
-    process_events(events, first, *r);
+    process_events(r->body, skip_first, *r);
 }
 
 bool WohSession::apply_accepted(Request& r, const http::Headers& headers) {
@@ -403,20 +422,7 @@ bool WohSession::apply_accepted(Request& r, const http::Headers& headers) {
         }
     }
     size_t non_close = accepted < r.content ? accepted : r.content;
-    size_t left = non_close;
-    size_t removed = 0;
-    while (removed < r.messages && !out_.empty()) {
-        OutMessage& m = out_.front();
-        if (m.data.size() > left) {
-            if (left > 0) m.data.erase(0, left);
-            left = 0;
-            break;
-        }
-        left -= m.data.size();
-        out_.erase(out_.begin());
-        ++removed;
-    }
-    out_bytes_ -= non_close;
+    size_t removed = out_.consume(r.messages, non_close);
     if (r.maxed && removed == 0 && non_close == 0 && r.messages > 0) {
         fail("backend accepted nothing of a full request");
         return false;
@@ -436,7 +442,7 @@ bool WohSession::apply_accepted(Request& r, const http::Headers& headers) {
         replay_messages_ = replay_bytes_ = 0;
     }
     if (out_.empty()) clear_out();
-    if (out_bytes_ < kBufferSize / 2) resume_client();
+    if (out_.bytes() < kBufferSize / 2 && out_.events() < kEventsMax / 2) resume_client();
     return true;
 }
 
@@ -466,13 +472,15 @@ bool WohSession::accept(const http::Headers& response_headers) {
     return accept_client(out, key) && !is_finished();
 }
 
-void WohSession::process_events(std::vector<Event>& events, size_t first, Request& r) {
+void WohSession::process_events(std::string_view body, bool skip_first, Request& r) {
     bool closed = false;
     bool disconnected = false;
     int peer_code = -1;
     std::string peer_reason;
-    for (size_t i = first; i < events.size(); ++i) {
-        Event& e = events[i];
+    EventReader reader(body);
+    EventView e;
+    if (skip_first) reader.next(&e);
+    while (reader.next(&e)) {
         switch (e.type) {
         case EventType::Open:
             disconnected = true;
@@ -494,7 +502,7 @@ void WohSession::process_events(std::vector<Event>& events, size_t first, Reques
             if (e.content.size() >= 2) {
                 peer_code = (static_cast<unsigned char>(e.content[0]) << 8) |
                             static_cast<unsigned char>(e.content[1]);
-                peer_reason = e.content.substr(2);
+                peer_reason = std::string(e.content.substr(2));
             }
             break;
         case EventType::Disconnect:
@@ -544,13 +552,17 @@ void WohSession::process_events(std::vector<Event>& events, size_t first, Reques
 
 // ---- client side ----
 
+FrameParser::Limits WohSession::frame_limits() const {
+    return {service_.limits().max_message, service_.limits().max_message};
+}
+
 void WohSession::clear_out() {
-    std::vector<OutMessage>().swap(out_); // an idle session keeps no message queue
-    out_bytes_ = 0;
+    out_.clear(); // an idle session keeps no buffer
 }
 
 void WohSession::on_client_frame(const Frame& f) {
     if (state_ != State::Connected || closing_ || disconnecting_) return;
+    // As Pushpin: an empty message is an event without content ("TEXT\r\n").
     switch (f.opcode) {
     case WsOpcode::Text:
     case WsOpcode::Binary:
@@ -558,30 +570,40 @@ void WohSession::on_client_frame(const Frame& f) {
         if (f.first) {
             assembling_type_ = f.message_type == WsOpcode::Text ? EventType::Text : EventType::Binary;
             if (f.fin) {
-                out_.push_back({assembling_type_, std::string(f.payload)});
+                out_.push(assembling_type_, f.payload);
             } else {
-                assembling_.assign(f.payload);
+                assembling_.assign(f.payload); // bounded by the parser's max_message
                 return;
             }
         } else {
             assembling_.append(f.payload);
             if (!f.fin) return;
-            out_.push_back({assembling_type_, std::move(assembling_)});
+            out_.push(assembling_type_, assembling_);
             std::string().swap(assembling_);
         }
         break;
     case WsOpcode::Ping:
-        out_.push_back({EventType::Ping, std::string(f.payload)});
+        out_.push(EventType::Ping, f.payload);
         break;
     case WsOpcode::Pong:
-        out_.push_back({EventType::Pong, std::string(f.payload)});
+        out_.push(EventType::Pong, f.payload);
         break;
     default:
         return;
     }
     service_.mutable_stats().messages_in.add();
-    out_bytes_ += out_.back().data.size();
-    if (out_bytes_ >= kBufferSize) pause_client(); // the backend is behind: stop reading the client
+    if (out_.bytes() > kHardBytes || out_.events() > kHardEvents) {
+        LOG_DEBUG("ws", "closing WebSocket %s: %zu events (%zu bytes) waiting for the backend", cid_,
+                  out_.events(), out_.bytes());
+        service_.mutable_stats().protocol_errors.add();
+        disconnecting_ = true; // the backend hears DISCONNECT, as for any client that vanished
+        clear_out();
+        close_client(kClosePolicy, "");
+        if (need_update()) update();
+        return;
+    }
+    // The backend is behind: stop reading the client (the kernel's window then stops the sender).
+    if (out_.bytes() >= kBufferSize || out_.events() >= kEventsMax) pause_client();
     if (need_update()) update();
 }
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "gripd/http/backend_pool.hpp"
+#include "gripd/ws/event_queue.hpp"
 #include "gripd/ws/events.hpp"
 #include "session.hpp"
 
@@ -34,10 +35,6 @@ class WohSession final : public Session, public http::BackendUser {
 
   private:
     enum class State : uint8_t { Connecting, Connected, Closed };
-    struct OutMessage {
-        EventType type;
-        std::string data;
-    };
     struct Request; // the request in flight
 
     // Session
@@ -49,9 +46,7 @@ class WohSession final : public Session, public http::BackendUser {
     void on_publish_close() override;
     void on_refresh() override;
     void on_client_drained() override;
-    FrameParser::Limits frame_limits() const override {
-        return {service_.limits().max_message, service_.limits().max_message};
-    }
+    FrameParser::Limits frame_limits() const override;
 
     bool prepare_target(); // headers and path for target_index_
     bool need_update() const;
@@ -62,7 +57,7 @@ class WohSession final : public Session, public http::BackendUser {
     bool apply_accepted(Request& r, const http::Headers& headers);
     void apply_meta(const http::Headers& headers);
     bool accept(const http::Headers& response_headers);
-    void process_events(std::vector<Event>& events, size_t first, Request& r);
+    void process_events(std::string_view body, bool skip_first, Request& r);
     void connect_failed_while_opening();
     void retry_later();
     void fail(const char* why);
@@ -80,8 +75,7 @@ class WohSession final : public Session, public http::BackendUser {
     std::unique_ptr<http::BackendTarget> tls_target_;       // for an ssl target only
     char cid_[37] = {};                                     // Connection-Id (a UUID), kept inline
     std::vector<std::pair<std::string, std::string>> meta_; // from Set-Meta-* (sent as Meta-*)
-    std::vector<OutMessage> out_;                           // complete client messages not yet accepted
-    size_t out_bytes_ = 0;
+    EventQueue out_;         // complete client messages not yet accepted, encoded (bounded: see .cpp)
     std::string assembling_; // a fragmented client message in progress
     EventType assembling_type_ = EventType::Text;
     std::unique_ptr<Request> req_;
@@ -89,9 +83,9 @@ class WohSession final : public Session, public http::BackendUser {
     loop::TimerEntry timer_; // retry delay, or Keep-Alive-Interval while idle
     int keep_alive_interval_ = -1;
     int retries_ = 0;
-    size_t replay_messages_ = 0; // out_ messages at the front already offered once
-    size_t replay_bytes_ = 0;
-    int close_code_ = -1; // for the CLOSE event we send
+    size_t replay_messages_ = 0; // out_ events at the front already offered once
+    size_t replay_bytes_ = 0;    // and their content bytes
+    int close_code_ = -1;        // for the CLOSE event we send
     std::string close_reason_;
     State state_ = State::Connecting;
     bool sign_ = false;

@@ -159,6 +159,7 @@ class ServerConn final : public net::TcpConn, private RequestParser::Handler {
     bool driving_ = false;
     bool in_parser_ = false;
     bool response_ended_ = false;
+    bool next_waits_drain_ = false; // the next pipelined request waits for the client to read
     bool request_has_body_ = false;
     bool body_paused_ = false;
     bool got_first_byte_ = false;

@@ -36,10 +36,12 @@ class TcpConn {
     bool is_reading() const { return reading_; }
 
     // Queues bytes for the peer. The bytes are copied unless `keep` owns them (shared, immutable data
-    // such as a pre-rendered published message); then only a reference is held until written.
+    // such as a pre-rendered published message) and they are not tiny; then only a reference is
+    // held until written.
     // Returns false if the connection is closing or the write failed (the connection is then closed).
     bool write(std::string_view data, const std::shared_ptr<const void>& keep = {});
-    // Bytes accepted by write() that the kernel has not taken yet.
+    // Bytes accepted by write() that the kernel has not taken yet, plus the weight of each pending
+    // write request (so that byte caps bound many small writes as well).
     size_t queued_bytes() const { return queued_bytes_ + gathered_bytes_; }
     // Sends what this iteration gathered (called by the worker at the end of each iteration, and
     // before a shutdown).

@@ -63,6 +63,11 @@ class RedisBus {
 
   private:
     struct Link; // one connection
+    struct PendingPublish {
+        RedisBus* bus;
+        size_t bytes; // counted in pending_publish_bytes_
+        std::function<void(bool)> done;
+    };
 
     void connect(Link& link);
     void retry_later(Link& link);
@@ -78,6 +83,8 @@ class RedisBus {
     Handler& handler_;
     std::unique_ptr<Link> publisher_;
     std::unique_ptr<Link> subscriber_;
+    size_t pending_publishes_ = 0; // sent, not yet answered (bounded: see redis_bus.cpp)
+    size_t pending_publish_bytes_ = 0;
     bool stopping_ = false;
 };
 

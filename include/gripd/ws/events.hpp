@@ -33,6 +33,29 @@ inline void append_event(std::string& out, EventType type, std::string_view cont
     append_event(out, type, content, true);
 }
 
+// One event as read from a body: views into it (valid while the body is).
+struct EventView {
+    EventType type = EventType::Unknown;
+    std::string_view name;
+    std::string_view content;
+    bool has_content = false;
+};
+
+// Reads a body one event at a time, without copying: a backend's 1,000,000-byte answer of tiny
+// events costs no per-event allocation.
+class EventReader {
+  public:
+    explicit EventReader(std::string_view body) : body_(body) {}
+    // The next event; false at the end of the body or at a malformed event (error() then says why).
+    bool next(EventView* out);
+    const char* error() const { return error_; }
+
+  private:
+    std::string_view body_;
+    size_t pos_ = 0;
+    const char* error_ = nullptr;
+};
+
 // Parses a whole body. Unknown event types are kept (as Unknown) for the caller to skip, as Pushpin
 // does. Returns false (with a short reason) on a malformed body: a line without CRLF, a bad hex
 // length, content shorter than announced or not followed by CRLF.

@@ -81,3 +81,23 @@ TEST_CASE("events: names", "[ws][events]") {
     CHECK(event_type("open") == EventType::Unknown);
     CHECK(event_name(EventType::Disconnect) == "DISCONNECT");
 }
+
+TEST_CASE("events: the reader gives views, one event at a time", "[ws][events]") {
+    std::string body = "OPEN\r\nTEXT 3\r\nabc\r\nBINARY\r\n";
+    EventReader r(body);
+    EventView e;
+    REQUIRE(r.next(&e));
+    CHECK(e.type == EventType::Open);
+    CHECK_FALSE(e.has_content);
+    REQUIRE(r.next(&e));
+    CHECK(e.type == EventType::Text);
+    CHECK(e.content == "abc");
+    CHECK(e.content.data() == body.data() + 14); // a view, not a copy
+    REQUIRE(r.next(&e));
+    CHECK(e.type == EventType::Binary);
+    CHECK_FALSE(r.next(&e));
+    CHECK(r.error() == nullptr);
+    EventReader bad("TEXT 5\r\nab\r\n");
+    CHECK_FALSE(bad.next(&e));
+    CHECK(bad.error() != nullptr);
+}
