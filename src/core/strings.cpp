@@ -104,6 +104,43 @@ std::string base64_encode(std::string_view data, bool url_safe, bool pad) {
     return out;
 }
 
+int hex_digit(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+std::optional<uint64_t> parse_hex(std::string_view s, size_t max_digits) {
+    if (s.empty() || s.size() > max_digits || max_digits > 15) return std::nullopt;
+    uint64_t v = 0;
+    for (char c : s) {
+        int d = hex_digit(c);
+        if (d < 0) return std::nullopt;
+        v = v * 16 + static_cast<uint64_t>(d);
+    }
+    return v;
+}
+
+std::string base64_decode_lenient(std::string_view text) {
+    std::string out;
+    out.reserve(text.size() * 3 / 4);
+    uint32_t acc = 0;
+    int bits = 0;
+    for (char c : text) {
+        if (c == '=') break;
+        int v = b64_value(c);
+        if (v < 0) continue;
+        acc = (acc << 6) | static_cast<uint32_t>(v);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out += static_cast<char>((acc >> bits) & 0xff);
+        }
+    }
+    return out;
+}
+
 std::optional<std::string> base64_decode(std::string_view text) {
     while (!text.empty() && text.back() == '=')
         text.remove_suffix(1);

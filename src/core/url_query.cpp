@@ -1,5 +1,7 @@
 #include "gripd/core/url_query.hpp"
 
+#include "gripd/core/strings.hpp"
+
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -7,13 +9,6 @@
 namespace gripd::core {
 
 namespace {
-int hex_value(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
 struct Byte {
     uint8_t value;
     bool escaped; // came from a %XX escape
@@ -63,10 +58,10 @@ std::string query_decode(std::string_view text) {
     std::vector<Byte> bytes;
     bytes.reserve(text.size());
     for (size_t i = 0; i < text.size(); ++i) {
-        if (text[i] == '%' && i + 2 < text.size() && hex_value(text[i + 1]) >= 0 &&
-            hex_value(text[i + 2]) >= 0) {
+        if (text[i] == '%' && i + 2 < text.size() && hex_digit(text[i + 1]) >= 0 &&
+            hex_digit(text[i + 2]) >= 0) {
             bytes.push_back(
-                {static_cast<uint8_t>(hex_value(text[i + 1]) * 16 + hex_value(text[i + 2])), true});
+                {static_cast<uint8_t>(hex_digit(text[i + 1]) * 16 + hex_digit(text[i + 2])), true});
             i += 2;
         } else {
             bytes.push_back({static_cast<uint8_t>(text[i]), false});

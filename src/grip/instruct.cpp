@@ -27,13 +27,6 @@ std::optional<int> to_int(std::string_view s) {
     return static_cast<int>(*v);
 }
 
-int hex_value(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
 // Grip-* headers and the framing ones never reach the client from an instruct response.
 bool keep_response_header(const http::Header& h, const std::vector<std::string>& expose) {
     if (core::istarts_with(h.name, "Grip-")) return false;
@@ -123,7 +116,7 @@ bool parse_keep_alive_header(const http::Headers& headers, Instruct& out, std::s
         }
         ka.data = std::move(*s);
     } else if (*format == "base64") {
-        ka.data = pubsub::base64_decode_lenient(data);
+        ka.data = core::base64_decode_lenient(data);
     } else {
         err = "no such Grip-Keep-Alive format '" + *format + "'";
         return false;
@@ -339,7 +332,7 @@ bool parse_json_keep_alive(const Value& hold, Instruct& out, std::string& err) {
             err = wrong_type("keep-alive", "content-bin");
             return false;
         }
-        k.data = pubsub::base64_decode_lenient(str(*bin));
+        k.data = core::base64_decode_lenient(str(*bin));
     } else if (const Value* c = find_member(*ka, "content")) {
         if (!c->IsString()) {
             err = wrong_type("keep-alive", "content");
@@ -422,7 +415,7 @@ bool parse_json_response(const Value& in, InstructResponse& resp, std::string& e
             err = wrong_type("response", "body-bin");
             return false;
         }
-        resp.body = pubsub::base64_decode_lenient(str(*bin));
+        resp.body = core::base64_decode_lenient(str(*bin));
     } else if (const Value* b = find_member(in, "body")) {
         if (!b->IsString()) {
             err = wrong_type("response", "body");
@@ -608,7 +601,7 @@ std::optional<std::string> unescape_cstring(std::string_view in) {
             break;
         case 'x': {
             if (n + 2 >= in.size()) return std::nullopt;
-            int hi = hex_value(in[n + 1]), lo = hex_value(in[n + 2]);
+            int hi = core::hex_digit(in[n + 1]), lo = core::hex_digit(in[n + 2]);
             if (hi < 0 || lo < 0) return std::nullopt;
             out += static_cast<char>((hi << 4) | lo);
             n += 2;

@@ -111,7 +111,7 @@ Content get_content(const Value& in, std::string_view pn, std::string_view bin_k
             err = wrong_type(pn, bin_key);
             return Content::Invalid;
         }
-        out = base64_decode_lenient(str(*v));
+        out = core::base64_decode_lenient(str(*v));
         return Content::Bin;
     }
     if (const Value* v = find_member(in, key)) {
@@ -363,37 +363,6 @@ PublishItemResult parse_publish_item(std::string_view text, std::string_view cha
     r.ok = parse_item(doc, channel, r.item, r.error);
     if (!r.ok) r.item = PublishItem();
     return r;
-}
-
-std::string base64_decode_lenient(std::string_view text) {
-    std::string out;
-    out.reserve(text.size() * 3 / 4);
-    uint32_t acc = 0;
-    int bits = 0;
-    for (char c : text) {
-        int v;
-        if (c >= 'A' && c <= 'Z')
-            v = c - 'A';
-        else if (c >= 'a' && c <= 'z')
-            v = c - 'a' + 26;
-        else if (c >= '0' && c <= '9')
-            v = c - '0' + 52;
-        else if (c == '+' || c == '-')
-            v = 62;
-        else if (c == '/' || c == '_')
-            v = 63;
-        else if (c == '=')
-            break;
-        else
-            continue;
-        acc = (acc << 6) | static_cast<uint32_t>(v);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out.push_back(static_cast<char>((acc >> bits) & 0xff));
-        }
-    }
-    return out;
 }
 
 } // namespace gripd::pubsub

@@ -1,6 +1,7 @@
 #include "gripd/ws/event_queue.hpp"
 
 #include "gripd/core/assert.hpp"
+#include "gripd/core/strings.hpp"
 
 #include <cstdio>
 #include <cstring>
@@ -12,12 +13,6 @@ namespace {
 // remain: each byte is moved at most once on average.
 constexpr size_t kCompactMin = 64 * 1024;
 
-size_t hex_value(std::string_view s) {
-    size_t v = 0;
-    for (char c : s)
-        v = v * 16 + static_cast<size_t>(c <= '9' ? c - '0' : c - 'a' + 10);
-    return v;
-}
 } // namespace
 
 void EventQueue::push(EventType type, std::string_view content) {
@@ -40,7 +35,7 @@ EventQueue::Head EventQueue::parse_head(size_t at) const {
     }
     h.name_len = sp;
     h.has_content = true;
-    h.content_len = hex_value(line.substr(sp + 1));
+    h.content_len = static_cast<size_t>(core::parse_hex(line.substr(sp + 1)).value_or(0)); // our own encoding
     return h;
 }
 

@@ -1,30 +1,13 @@
 #include "gripd/ws/events.hpp"
 
+#include "gripd/core/strings.hpp"
+
 #include <cstdio>
 
 namespace gripd::ws {
 
 namespace {
 constexpr std::string_view kNames[] = {"OPEN", "TEXT", "BINARY", "PING", "PONG", "CLOSE", "DISCONNECT"};
-
-bool parse_hex(std::string_view s, size_t* out) {
-    if (s.empty() || s.size() > 15) return false;
-    size_t v = 0;
-    for (char c : s) {
-        int d;
-        if (c >= '0' && c <= '9')
-            d = c - '0';
-        else if (c >= 'a' && c <= 'f')
-            d = c - 'a' + 10;
-        else if (c >= 'A' && c <= 'F')
-            d = c - 'A' + 10;
-        else
-            return false;
-        v = v * 16 + static_cast<size_t>(d);
-    }
-    *out = v;
-    return true;
-}
 } // namespace
 
 std::string_view event_name(EventType type) {
@@ -70,11 +53,12 @@ bool EventReader::next(EventView* out) {
         e.name = line;
     } else {
         e.name = line.substr(0, sp);
-        size_t len = 0;
-        if (!parse_hex(line.substr(sp + 1), &len)) {
+        std::optional<uint64_t> parsed = core::parse_hex(line.substr(sp + 1));
+        if (!parsed) {
             error_ = "bad event length";
             return false;
         }
+        size_t len = static_cast<size_t>(*parsed);
         if (body_.size() - pos < len + 2 || body_.substr(pos + len, 2) != "\r\n") {
             error_ = "event content shorter than its length";
             return false;

@@ -64,7 +64,7 @@ raise_nofile
 BIN=${REALTIME_BENCH:-}
 MESON_BIN=$REPO_ROOT/build/test/bench/realtime_bench
 # Its sources: test/bench/realtime/ and gripd's WebSocket-over-HTTP event codec (for the backend).
-BIN_SOURCES=("$BENCH_DIR"/realtime/*.cpp "$REPO_ROOT/src/ws/events.cpp")
+BIN_SOURCES=("$BENCH_DIR"/realtime/*.cpp "$REPO_ROOT/src/ws/events.cpp" "$REPO_ROOT/src/core/strings.cpp")
 if [ -z "$BIN" ] && [ -x "$MESON_BIN" ] &&
     [ -z "$(find "$BENCH_DIR/realtime" "$REPO_ROOT/src/ws/events.cpp" "$REPO_ROOT/include/gripd/ws/events.hpp" \
         -newer "$MESON_BIN" -print -quit)" ]; then

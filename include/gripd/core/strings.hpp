@@ -20,8 +20,17 @@ std::vector<std::string_view> split_trimmed(std::string_view s, char sep);
 std::optional<int64_t> parse_int(std::string_view s);
 std::optional<bool> parse_bool(std::string_view s); // true/false/yes/no/on/off/1/0
 
+// The value of one hex digit (either case), or -1.
+int hex_digit(char c);
+// Parses a whole hex number of 1 to `max_digits` digits (either case); nullopt on anything else.
+std::optional<uint64_t> parse_hex(std::string_view s, size_t max_digits = 15);
+
 std::string base64_encode(std::string_view data, bool url_safe = false, bool pad = true);
-// Accepts standard and URL-safe alphabets, with or without padding.
+// Strict: standard and URL-safe alphabets, with or without padding; nullopt on any other character
+// or an impossible length (keys, handshake values, `content-bin` in control messages).
 std::optional<std::string> base64_decode(std::string_view text);
+// Lenient, as Qt's QByteArray::fromBase64 that Pushpin uses for published and instructed `*-bin`
+// fields: characters outside both alphabets are skipped and decoding stops at the first '='.
+std::string base64_decode_lenient(std::string_view text);
 
 } // namespace gripd::core

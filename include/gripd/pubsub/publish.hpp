@@ -84,8 +84,4 @@ struct PublishItemResult {
 // item's own (ZMQ SUB input carries the channel separately).
 PublishItemResult parse_publish_item(std::string_view json, std::string_view channel = {});
 
-// Base64 the way Pushpin (Qt) decodes it: both alphabets, characters outside them skipped, stops at
-// '='. Never fails.
-std::string base64_decode_lenient(std::string_view text);
-
 } // namespace gripd::pubsub
