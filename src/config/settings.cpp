@@ -177,6 +177,9 @@ const Row kRows[] = {
     {"gripd", "header_timeout", Kind::Int, S(header_timeout), "30", 1, 86400},
     {"gripd", "idle_timeout", Kind::Int, S(idle_timeout), "60", 1, 86400},
     {"gripd", "connect_timeout", Kind::Int, S(connect_timeout), "5", 1, 3600},
+    {"gripd", "body_timeout", Kind::Int, S(body_timeout), "60", 1, 86400},
+    {"gripd", "send_timeout", Kind::Int, S(send_timeout), "60", 1, 86400},
+    {"gripd", "response_timeout", Kind::Int, S(response_timeout), "60", 1, 86400},
     {"gripd", "shutdown_grace", Kind::Int, S(shutdown_grace), "10", 0, 3600},
     {"gripd", "max_backend_conns_per_target", Kind::Int, S(max_backend_conns_per_target), "0", 0, kMaxInt},
 };

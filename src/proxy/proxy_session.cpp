@@ -283,6 +283,10 @@ void ProxySession::on_backend_error(int uv_status, bool retryable) {
         c->abort_response(); // the client sees a truncated response, never a wrong one
         return;
     }
+    if (uv_status == UV_ETIMEDOUT) {
+        fail(504, "Timed out waiting for the origin.\n");
+        return;
+    }
     fail(502, "Error while proxying to origin.\n");
 }
 

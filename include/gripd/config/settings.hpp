@@ -95,6 +95,9 @@ struct Settings {
     int header_timeout = 30;              // seconds to receive a whole request header
     int idle_timeout = 60;                // seconds a keep-alive connection may sit idle between requests
     int connect_timeout = 5;              // seconds to connect to a backend
+    int body_timeout = 60;                // seconds a request body may pause before the client is cut off
+    int send_timeout = 60;                // seconds a client may take no response byte before it is cut off
+    int response_timeout = 60;            // seconds a backend may be silent before its response starts
     int shutdown_grace = 10;              // seconds held connections get on SIGTERM/SIGINT
     int max_backend_conns_per_target = 0; // per worker; 0 = unlimited
 

@@ -48,8 +48,10 @@ struct BackendTarget {
 
 class BackendConn final : public net::OutboundConn, private ResponseParser::Handler {
   public:
-    // Sends bytes of the request. Returns false if the connection is gone.
-    bool send(std::string_view data) { return transmit(data); }
+    // Sends bytes of the request. Returns false if the connection is gone. Until the response head
+    // arrives, each send restarts the response timeout (the backend is owed nothing while the
+    // request is still coming).
+    bool send(std::string_view data);
     // The user is done with this connection: back to the pool if it finished cleanly, else closed.
     void release();
     // The user gives up (client gone, error): close without reuse.
@@ -68,6 +70,7 @@ class BackendConn final : public net::OutboundConn, private ResponseParser::Hand
     BackendConn(loop::Worker& worker, BackendPool& pool, std::string key);
 
     void attach(BackendUser& user, bool reused);
+    void arm_response_timeout();
 
     // OutboundConn
     void on_connected() override;
@@ -95,6 +98,7 @@ class BackendConn final : public net::OutboundConn, private ResponseParser::Hand
     bool keep_alive_ = true;
     bool in_feed_ = false;
     bool release_pending_ = false;
+    bool awaiting_head_ = false; // Busy and no response head yet: the response timeout runs
 
   public:
     core::ListHook idle_link;
@@ -111,6 +115,9 @@ class BackendPool {
         idle_timeout_ms_ = idle_timeout_ms;
         max_idle_per_target_ = max_idle_per_target;
     }
+    // How long a backend may stay silent after the last request byte before its response head
+    // (then the user gets on_backend_error(UV_ETIMEDOUT)). 0 = no limit.
+    void set_response_timeout(uint64_t ms) { response_timeout_ms_ = ms; }
     // Gives `user` a connection to `target`: an idle one at once (on_backend_connected called before
     // this returns), or a new one when connected. Either way exactly one of on_backend_connected /
     // on_backend_connect_failed follows, unless the user abandons the returned connection first
@@ -134,6 +141,7 @@ class BackendPool {
     uint64_t connect_timeout_ms_ = 5000;
     uint64_t idle_timeout_ms_ = 60000;
     size_t max_idle_per_target_ = 256;
+    uint64_t response_timeout_ms_ = 60000;
 };
 
 } // namespace gripd::http
