@@ -311,7 +311,10 @@ void ServerConn::on_send_timeout() {
     LOG_DEBUG(service_.log_target(),
               "client %s took no output for %llu ms (%zu bytes waiting): cutting it off", peer_ip_.c_str(),
               static_cast<unsigned long long>(service_.send_timeout_ms()), queued);
-    cut_off();
+    auto ex = std::move(exchange_);
+    ex->on_client_gone(); // the exchange did not ask for this: it must let go of the connection
+    worker_.defer_delete(std::move(ex));
+    reset(); // drop what the kernel still holds for a client that does not read
 }
 
 void ServerConn::on_write_drained() {
