@@ -420,3 +420,12 @@ def test_fd_exhaustion_does_not_spin_logs_once_and_recovers(proxy, backend):
     assert raw.get(proxy.port, "/later", timeout=5).status == 200
     assert [q.path for q in backend.requests] == ["/waited", "/later"]
     assert proxy.alive()
+
+
+def test_http10_request_without_host_reaches_the_backend_with_one(proxy, backend):
+    """An HTTP/1.0 client may omit Host; the backend gets an HTTP/1.1 request, which needs one."""
+    out = raw.send_raw(proxy.port, b"GET /nohost HTTP/1.0\r\n\r\n")
+    rs = raw.parse_responses(out)
+    assert rs and rs[0].status == 200
+    assert backend.last.path == "/nohost"
+    assert len(backend.last.header_all("Host")) == 1 and backend.last.header("Host")
