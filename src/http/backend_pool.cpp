@@ -18,7 +18,8 @@ void BackendConn::attach(BackendUser& user, bool reused) {
     complete_ = false;
     keep_alive_ = true;
     state_ = State::Busy;
-    timer().disarm();
+    awaiting_head_ = true;
+    arm_response_timeout();
     parser_.reset();
     parser_.expect_no_body(false);
     start_reading();
@@ -45,7 +46,28 @@ void BackendConn::on_connect_failed(int status) {
     if (user) user->on_backend_connect_failed(status);
 }
 
+void BackendConn::arm_response_timeout() {
+    if (pool_.response_timeout_ms_ > 0)
+        timer().arm(pool_.response_timeout_ms_);
+    else
+        timer().disarm();
+}
+
+bool BackendConn::send(std::string_view data) {
+    if (awaiting_head_ && state_ == State::Busy) arm_response_timeout();
+    return transmit(data);
+}
+
 void BackendConn::on_timer_after_connect() {
+    if (state_ == State::Busy && awaiting_head_ && user_) {
+        // The backend never answered: the user answers 504 (Pushpin 1.36 waits forever).
+        LOG_DEBUG("backend", "no response from %s within %llu ms", key_.c_str(),
+                  static_cast<unsigned long long>(pool_.response_timeout_ms_));
+        BackendUser* user = end_use();
+        close();
+        if (user) user->on_backend_error(UV_ETIMEDOUT, false);
+        return;
+    }
     close(); // idle too long in the pool
 }
 
@@ -108,6 +130,8 @@ void BackendConn::on_close() {
 }
 
 void BackendConn::on_response_head(ResponseHead& head) {
+    awaiting_head_ = false;
+    timer().disarm();
     if (!head.keep_alive) keep_alive_ = false;
     if (user_) user_->on_backend_head(head);
 }
@@ -197,6 +221,7 @@ void BackendPool::park(BackendConn& conn) {
         return;
     }
     conn.state_ = BackendConn::State::Idle;
+    conn.awaiting_head_ = false;
     conn.parser_.reset();
     slot->list.push_back(conn);
     ++slot->count;

@@ -63,11 +63,21 @@ Listener* Listener::open(loop::Worker& worker, const config::ListenAddr& addr, S
                          ConnSet& conns, ConnLimit* limit, std::string* error) {
     int fd = open_reuseport_socket(addr, error);
     if (fd < 0) return nullptr;
+    if (::listen(fd, 4096) != 0) {
+        *error = "listen " + addr.to_string() + ": " + std::strerror(errno);
+        ::close(fd);
+        return nullptr;
+    }
     auto self = std::unique_ptr<Listener>(new Listener(worker, service, conns, limit));
-    uv_tcp_init(worker.uv(), &self->tcp_);
-    self->tcp_.data = self.get();
-    int r = uv_tcp_open(&self->tcp_, fd);
-    if (r == 0) r = uv_listen(reinterpret_cast<uv_stream_t*>(&self->tcp_), 4096, &Listener::on_connection);
+    self->fd_ = fd;
+    int r = uv_poll_init_socket(worker.uv(), &self->poll_, fd);
+    if (r != 0) {
+        *error = "listen " + addr.to_string() + ": " + uv_strerror(r);
+        return nullptr; // the destructor closes the socket; the poll handle was not initialised
+    }
+    self->poll_.data = self.get();
+    self->resume_.init(&worker.timers(), self.get(), &Listener::on_resume);
+    r = uv_poll_start(&self->poll_, UV_READABLE, &Listener::on_readable);
     if (r != 0) {
         *error = "listen " + addr.to_string() + ": " + uv_strerror(r);
         // The handle is initialised: it must go through uv_close, which frees the listener.
@@ -75,41 +85,118 @@ Listener* Listener::open(loop::Worker& worker, const config::ListenAddr& addr, S
         return nullptr;
     }
     sockaddr_storage ss{};
-    int len = sizeof(ss);
-    uv_tcp_getsockname(&self->tcp_, reinterpret_cast<sockaddr*>(&ss), &len);
+    socklen_t len = sizeof(ss);
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
     self->port_ = ntohs(ss.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port
                                                  : reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
     return self.release();
 }
 
+Listener::~Listener() {
+    if (fd_ >= 0) ::close(fd_);
+}
+
 void Listener::close() {
-    if (uv_is_closing(reinterpret_cast<uv_handle_t*>(&tcp_))) return;
-    uv_close(reinterpret_cast<uv_handle_t*>(&tcp_),
+    if (closing_) return;
+    closing_ = true;
+    resume_.disarm();
+    uv_close(reinterpret_cast<uv_handle_t*>(&poll_),
              [](uv_handle_t* h) { delete static_cast<Listener*>(h->data); });
 }
 
-void Listener::on_connection(uv_stream_t* server, int status) {
-    auto* self = static_cast<Listener*>(server->data);
+void Listener::on_readable(uv_poll_t* poll, int status, int /*events*/) {
+    auto* self = static_cast<Listener*>(poll->data);
     if (status < 0) {
-        LOG_WARN("server", "accept failed: %s", uv_strerror(status));
+        LOG_WARN("server", "listening socket failed: %s", uv_strerror(status));
         return;
     }
-    auto* conn = new ServerConn(self->worker_, self->service_); // frees itself in its close callback
-    if (uv_accept(server, conn->stream()) != 0) {
+    self->accept_some();
+}
+
+void Listener::on_resume(void* owner) {
+    auto* self = static_cast<Listener*>(owner);
+    if (self->closing_) return;
+    uv_poll_start(&self->poll_, UV_READABLE, &Listener::on_readable);
+    self->accept_some(); // the poll reports the backlog again too, but do not wait a turn for it
+}
+
+// Accepts up to kAcceptBatch connections, so one busy port cannot starve the rest of the loop (the
+// poll is level-triggered: what is left wakes us again on the next iteration).
+void Listener::accept_some() {
+    for (int i = 0; i < kAcceptBatch && !closing_; ++i) {
+        int fd = ::accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd >= 0) {
+            serve(fd);
+            continue;
+        }
+        int err = errno;
+        switch (err) {
+        case EAGAIN:
+#if EWOULDBLOCK != EAGAIN
+        case EWOULDBLOCK:
+#endif
+            return;
+        case EINTR:
+        case ECONNABORTED: // the client gave up while waiting in the backlog
+        case EPROTO:
+        case EPERM: // refused by a firewall rule
+            continue;
+        case EMFILE:
+        case ENFILE:
+        case ENOBUFS:
+        case ENOMEM:
+            pause_accepting(err);
+            return;
+        default:
+            LOG_WARN("server", "accept failed: %s", std::strerror(err));
+            return;
+        }
+    }
+}
+
+void Listener::pause_accepting(int err) {
+    // Out of descriptors (or kernel memory): retrying at once would fail the same way and spin the
+    // loop, so stop polling for a moment. Pending clients wait in the backlog meanwhile.
+    uv_poll_stop(&poll_);
+    resume_.arm(kAcceptPauseMs);
+    static std::atomic<uint64_t> last_log_ms{0};
+    static std::atomic<uint64_t> suppressed{0};
+    uint64_t now = uv_hrtime() / 1000000;
+    uint64_t last = last_log_ms.load(std::memory_order_relaxed);
+    if (last != 0 && now - last < kLogIntervalMs) {
+        suppressed.fetch_add(1, std::memory_order_relaxed);
+        return;
+    }
+    if (!last_log_ms.compare_exchange_strong(last, now, std::memory_order_relaxed)) {
+        suppressed.fetch_add(1, std::memory_order_relaxed);
+        return; // another loop logs this interval
+    }
+    uint64_t more = suppressed.exchange(0, std::memory_order_relaxed);
+    LOG_WARN("server",
+             "accept failed: %s: not accepting for %llu ms at a time until descriptors are free "
+             "(%llu more since the last warning; at most one warning per %llu s)",
+             std::strerror(err), static_cast<unsigned long long>(kAcceptPauseMs),
+             static_cast<unsigned long long>(more), static_cast<unsigned long long>(kLogIntervalMs / 1000));
+}
+
+void Listener::serve(int fd) {
+    auto* conn = new ServerConn(worker_, service_); // frees itself in its close callback
+    if (uv_tcp_open(conn->tcp(), fd) != 0) {
+        ::close(fd);
         conn->close();
         return;
     }
     uv_tcp_nodelay(conn->tcp(), 1);
-    self->worker_.on_client_opened();
-    self->conns_.add(*conn);
-    if (self->limit_ && self->limit_->max > 0 && self->limit_->open.fetch_add(1) >= self->limit_->max) {
-        self->limit_->open.fetch_sub(1);
+    worker_.on_client_opened();
+    conns_.add(*conn);
+    if (limit_ && limit_->max > 0 && limit_->open.fetch_add(1) >= limit_->max) {
+        limit_->open.fetch_sub(1);
         LOG_WARN("server", "client_maxconn (%lld) reached: refusing a connection",
-                 static_cast<long long>(self->limit_->max));
+                 static_cast<long long>(limit_->max));
         conn->refuse_overloaded();
         return;
     }
-    conn->set_conn_limit(self->limit_);
+    conn->set_conn_limit(limit_);
     conn->start();
 }
 

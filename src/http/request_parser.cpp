@@ -30,6 +30,7 @@ class RequestParser::Impl final : public H1Core {
     }
     int status_for(llhttp_errno_t err, const char* pos, const char* end) const override;
     bool decline_upgrade() override { return true; }
+    const char* check_target(llhttp_method_t method) const;
 
   private:
     Handler& handler_;
@@ -45,7 +46,12 @@ int RequestParser::Impl::on_head() {
     if (method == HTTP_CONNECT) return fail(501, "CONNECT not supported");
     if (start_text_.empty()) return fail(400, "empty request target");
 
+    if (headers_.size() > limits_.max_headers) return fail(431, "too many header fields");
+    if (const char* bad = check_target(method)) return fail(400, bad);
+
     const Te te = transfer_encoding();
+    // RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 message means faulty framing.
+    if (te != Te::None && minor == 0) return fail(400, "Transfer-Encoding in an HTTP/1.0 request");
     if (te == Te::Invalid) return fail(400, "invalid Transfer-Encoding");
     if (te == Te::Unsupported) return fail(501, "unsupported transfer coding");
     const bool chunked = (parser_.flags & F_CHUNKED) != 0;
@@ -91,6 +97,24 @@ int RequestParser::Impl::on_head() {
         return HPE_PAUSED;
     }
     return maybe_pause();
+}
+
+// RFC 9112 §3.2: origin-form ("/path"), absolute-form ("http://host/path") or, for OPTIONS only,
+// asterisk-form; authority-form belongs to CONNECT, which is refused. An absolute-form target's
+// authority must be the Host header's value (§3.2.2 lets it override Host; requiring equality means
+// routing, which goes by Host, and the backend, which may go by either, can never disagree).
+const char* RequestParser::Impl::check_target(llhttp_method_t method) const {
+    std::string_view t = start_text_;
+    if (t.front() == '/') return nullptr;
+    if (t == "*") return method == HTTP_OPTIONS ? nullptr : "asterisk-form target outside OPTIONS";
+    size_t scheme = core::istarts_with(t, "http://") ? 7 : core::istarts_with(t, "https://") ? 8 : 0;
+    if (scheme == 0) return "invalid request target";
+    std::string_view authority = t.substr(scheme, t.find_first_of("/?#", scheme) - scheme);
+    if (authority.empty() || authority.find('@') != std::string_view::npos)
+        return "invalid authority in request target";
+    const std::string* host = headers_.get("host");
+    if (host && !core::iequals(*host, authority)) return "Host does not match the request target";
+    return nullptr;
 }
 
 int RequestParser::Impl::status_for(llhttp_errno_t err, const char* pos, const char* end) const {

@@ -32,14 +32,46 @@ void ServerConn::start() {
 
 void ServerConn::refuse_overloaded() {
     keep_alive_ = false;
-    write("HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 20\r\n"
-          "Connection: close\r\n\r\nToo many connections");
+    out("HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 20\r\n"
+        "Connection: close\r\n\r\nToo many connections");
     close_after_flush();
 }
 
 void ServerConn::arm_idle() {
     got_first_byte_ = false;
+    wait_ = Wait::Idle;
     timer().arm(service_.idle_timeout_ms());
+}
+
+// The body timeout runs while a request body is owed and we are reading it; any body byte restarts it.
+void ServerConn::arm_body_timeout() {
+    uint64_t ms = service_.body_timeout_ms();
+    if (ms == 0 || raw_ || request_done_ || !request_has_body_ || body_paused_ || !exchange_) {
+        if (wait_ == Wait::Body) {
+            wait_ = Wait::None;
+            timer().disarm();
+        }
+        return;
+    }
+    wait_ = Wait::Body;
+    timer().arm(ms);
+}
+
+// The send timeout runs while output is queued for the client, once nothing else is timed. It measures
+// progress (bytes the kernel took), not completion: a slow reader is fine, a stalled one is cut off.
+void ServerConn::arm_send_timeout() {
+    uint64_t ms = service_.send_timeout_ms();
+    if (ms == 0 || wait_ != Wait::None || !exchange_ || is_closing()) return;
+    wait_ = Wait::Send;
+    send_mark_ = bytes_out_ - queued_bytes();
+    timer().arm(ms);
+}
+
+bool ServerConn::out(std::string_view data, const std::shared_ptr<const void>& keep) {
+    bytes_out_ += data.size();
+    bool ok = write(data, keep);
+    if (ok) arm_send_timeout();
+    return ok;
 }
 
 // ---- reading and parsing ----
@@ -47,6 +79,7 @@ void ServerConn::arm_idle() {
 void ServerConn::enter_raw_mode() {
     raw_ = true;
     head_sent_ = true;
+    wait_ = Wait::None;
     timer().disarm();
     if (!is_reading() && !is_closing()) start_reading();
     if (!pending_in_.empty() && exchange_) {
@@ -72,6 +105,7 @@ void ServerConn::on_data(const char* data, size_t len) {
     }
     if (!exchange_ && !got_first_byte_) {
         got_first_byte_ = true;
+        wait_ = Wait::Header;
         timer().arm(service_.header_timeout_ms());
     }
     if (pending_in_.empty() && !driving_) {
@@ -186,6 +220,7 @@ void ServerConn::handle_parse_error() {
 }
 
 void ServerConn::on_request_head(RequestHead& head) {
+    wait_ = Wait::None;
     timer().disarm();
     service_.requests.add();
     keep_alive_ = head.keep_alive;
@@ -200,16 +235,23 @@ void ServerConn::on_request_head(RequestHead& head) {
     bool expect_continue = head.expect_continue;
     exchange_ = service_.start_exchange(*this, head);
     if (!exchange_) return;
-    if (expect_continue && !head_sent_ && !is_closing()) write("HTTP/1.1 100 Continue\r\n\r\n");
+    if (expect_continue && !head_sent_ && !is_closing()) out("HTTP/1.1 100 Continue\r\n\r\n");
     exchange_->on_start();
+    if (exchange_ && !is_closing()) arm_body_timeout();
 }
 
 void ServerConn::on_request_body(std::string_view data) {
+    if (wait_ == Wait::Body) arm_body_timeout();
     if (exchange_) exchange_->on_request_body(data);
 }
 
 void ServerConn::on_request_complete() {
     request_done_ = true;
+    if (wait_ == Wait::Body) {
+        wait_ = Wait::None;
+        timer().disarm();
+        if (queued_bytes() > 0) arm_send_timeout();
+    }
     if (exchange_)
         exchange_->on_request_end();
     else if (!response_ended_)
@@ -228,10 +270,58 @@ void ServerConn::on_read_end(int status) {
 }
 
 void ServerConn::on_timeout() {
+    Wait what = wait_;
+    wait_ = Wait::None;
+    if (what == Wait::Body) {
+        on_body_timeout();
+        return;
+    }
+    if (what == Wait::Send) {
+        on_send_timeout();
+        return;
+    }
     if (exchange_) return; // exchanges manage their own time
     LOG_DEBUG(service_.log_target(), "closing %s connection from %s", got_first_byte_ ? "slow" : "idle",
               peer_ip_.c_str());
     close();
+}
+
+void ServerConn::on_body_timeout() {
+    if (!exchange_ || request_done_ || is_closing()) return;
+    LOG_DEBUG(service_.log_target(), "request body from %s stalled for %llu ms: closing", peer_ip_.c_str(),
+              static_cast<unsigned long long>(service_.body_timeout_ms()));
+    keep_alive_ = false;
+    pending_in_.clear();
+    auto ex = std::move(exchange_);
+    ex->on_client_gone(); // drops the backend request, which never gets the rest of its body
+    worker_.defer_delete(std::move(ex));
+    if (head_sent_) {
+        close(); // a response under way ends truncated
+        return;
+    }
+    head_request_ = false;
+    Headers h;
+    h.add("Content-Type", "text/plain");
+    respond(408, {}, h, "Request body timeout\n");
+    close_after_flush();
+}
+
+void ServerConn::on_send_timeout() {
+    if (!exchange_ || is_closing()) return;
+    size_t queued = queued_bytes();
+    if (queued == 0) return; // all sent; the next write arms it again
+    uint64_t taken = bytes_out_ - queued;
+    if (taken > send_mark_) {
+        arm_send_timeout(); // slow but reading
+        return;
+    }
+    LOG_DEBUG(service_.log_target(),
+              "client %s took no output for %llu ms (%zu bytes waiting): cutting it off", peer_ip_.c_str(),
+              static_cast<unsigned long long>(service_.send_timeout_ms()), queued);
+    auto ex = std::move(exchange_);
+    ex->on_client_gone(); // the exchange did not ask for this: it must let go of the connection
+    worker_.defer_delete(std::move(ex));
+    reset(); // drop what the kernel still holds for a client that does not read
 }
 
 void ServerConn::on_write_drained() {
@@ -287,20 +377,20 @@ bool ServerConn::send_head(int status, std::string_view reason, const Headers& h
     else if (http10_)
         out += "Connection: keep-alive\r\n";
     out += "\r\n";
-    return write(out);
+    return this->out(out);
 }
 
 bool ServerConn::send_body(std::string_view data, const std::shared_ptr<const void>& keep) {
     if (no_body_ || data.empty()) return !is_closing();
-    if (!chunked_) return write(data, keep);
+    if (!chunked_) return out(data, keep);
     std::string framed;
     framed.reserve(data.size() + 16);
     append_chunk(framed, data);
-    return write(framed);
+    return out(framed);
 }
 
 bool ServerConn::send_raw(std::string_view data, const std::shared_ptr<const void>& keep) {
-    return write(data, keep);
+    return out(data, keep);
 }
 
 void ServerConn::end_response() {
@@ -308,7 +398,7 @@ void ServerConn::end_response() {
     if (chunked_ && !no_body_) {
         std::string last;
         append_last_chunk(last);
-        write(last);
+        out(last);
     }
     finish_exchange();
 }
@@ -347,6 +437,7 @@ void ServerConn::pause_request_body() {
     }
     body_paused_ = true;
     if (is_reading()) stop_reading();
+    arm_body_timeout(); // we are not reading: the client is not late
 }
 
 void ServerConn::resume_request_body() {
@@ -356,11 +447,16 @@ void ServerConn::resume_request_body() {
     }
     if (!body_paused_) return;
     body_paused_ = false;
+    arm_body_timeout();
     drive(nullptr, 0);
 }
 
 void ServerConn::finish_exchange() {
     if (exchange_) worker_.defer_delete(std::move(exchange_));
+    if (wait_ == Wait::Body || wait_ == Wait::Send) {
+        wait_ = Wait::None;
+        timer().disarm();
+    }
     body_paused_ = false;
     response_ended_ = true;
     if (!request_done_ && request_has_body_) {

@@ -2,6 +2,7 @@
 
 #include "gripd/core/jwt.hpp"
 #include "gripd/core/strings.hpp"
+#include "gripd/http/serialize.hpp"
 
 namespace gripd::proxy {
 
@@ -150,6 +151,27 @@ http::BackendTarget backend_target(const config::Route& route, const config::Tar
         b.tls = net::TlsSettings{name.empty() ? t.connect_host : std::move(name), !t.insecure};
     }
     return b;
+}
+
+std::string upstream_request_head(const http::RequestHead& head, const ForwardContext& ctx,
+                                  const std::vector<std::string>& grip_last) {
+    http::Headers headers = upstream_headers(head, ctx);
+    if (!headers.has("Host")) {
+        // An HTTP/1.0 client may omit Host, but what we send is HTTP/1.1, which requires it (RFC 9112
+        // §3.2): name the target we connect to.
+        std::string host = ctx.target.connect_host;
+        if (host.find(':') != std::string::npos) host = "[" + host + "]";
+        headers.add("Host", host + ":" + std::to_string(ctx.target.connect_port));
+    }
+    for (const auto& v : grip_last) // after the forwarding rules, which drop a client's Grip-*
+        headers.add("Grip-Last", v);
+    if (head.chunked)
+        headers.add("Transfer-Encoding", "chunked");
+    else if (head.content_length >= 0)
+        headers.add("Content-Length", std::to_string(head.content_length));
+    std::string out;
+    http::serialize_request_head(head.method, upstream_target(ctx.route, head.target), headers, out);
+    return out;
 }
 
 } // namespace gripd::proxy

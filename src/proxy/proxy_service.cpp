@@ -16,6 +16,7 @@ ProxyService::ProxyService(loop::Worker& worker, const config::Settings& setting
     : worker_(worker), settings_(settings), routes_(std::move(routes)), backends_(worker) {
     backends_.set_limits(static_cast<uint64_t>(settings.connect_timeout) * 1000,
                          static_cast<uint64_t>(settings.idle_timeout) * 1000, 256);
+    backends_.set_response_timeout(static_cast<uint64_t>(settings.response_timeout) * 1000);
 }
 
 std::unique_ptr<http::Exchange> ProxyService::start_exchange(http::ServerConn& conn,

@@ -99,16 +99,7 @@ std::string ProxySession::build_upstream_head(const config::Target& target) cons
                        false,
                        trusted_,
                        static_cast<int64_t>(std::time(nullptr))};
-    http::Headers headers = upstream_headers(head_, ctx);
-    for (const auto& v : grip_last_) // after the forwarding rules, which drop a client's Grip-*
-        headers.add("Grip-Last", v);
-    if (head_.chunked)
-        headers.add("Transfer-Encoding", "chunked");
-    else if (head_.content_length >= 0)
-        headers.add("Content-Length", std::to_string(head_.content_length));
-    std::string out;
-    http::serialize_request_head(head_.method, upstream_target(route_, head_.target), headers, out);
-    return out;
+    return upstream_request_head(head_, ctx, grip_last_);
 }
 
 void ProxySession::connect_next_target() {
@@ -318,6 +309,10 @@ void ProxySession::on_backend_error(int uv_status, bool retryable) {
     if (state_ == State::Relaying) {
         log_access(status_);
         take_client()->abort_response(); // the client sees a truncated response, never a wrong one
+        return;
+    }
+    if (uv_status == UV_ETIMEDOUT) {
+        fail(504, "Timed out waiting for the origin.\n");
         return;
     }
     fail(502, "Error while proxying to origin.\n");

@@ -103,6 +103,9 @@ struct Settings {
     int header_timeout{};               // seconds to receive a whole request header
     int idle_timeout{};                 // seconds a keep-alive connection may sit idle between requests
     int connect_timeout{};              // seconds to connect to a backend
+    int body_timeout{};                 // seconds a request body may pause before the client is cut off
+    int send_timeout{};                 // seconds a client may take no response byte before it is cut off
+    int response_timeout{};             // seconds a backend may be silent before its response starts
     int shutdown_grace{};               // seconds held connections get on SIGTERM/SIGINT
     int max_backend_conns_per_target{}; // per worker; 0 = unlimited
 

@@ -42,6 +42,8 @@ class MetricsService final : public http::Service {
     uint64_t header_timeout_ms() const override {
         return static_cast<uint64_t>(settings_.header_timeout) * 1000;
     }
+    uint64_t body_timeout_ms() const override { return static_cast<uint64_t>(settings_.body_timeout) * 1000; }
+    uint64_t send_timeout_ms() const override { return static_cast<uint64_t>(settings_.send_timeout) * 1000; }
     const char* log_target() const override { return "metrics"; }
     http::ConnSet& conns() { return conns_; }
 

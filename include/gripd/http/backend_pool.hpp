@@ -81,8 +81,10 @@ class BackendLease {
 
 class BackendConn final : public net::OutboundConn, public core::Tethered, private ResponseParser::Handler {
   public:
-    // Sends bytes of the request. Returns false if the connection is gone.
-    bool send(std::string_view data) { return transmit(data); }
+    // Sends bytes of the request. Returns false if the connection is gone. Until the response head
+    // arrives, each send restarts the response timeout (the backend is owed nothing while the
+    // request is still coming).
+    bool send(std::string_view data);
     // Response body flow control.
     void pause_response() { stop_reading(); }
     void resume_response() { start_reading(); }
@@ -102,6 +104,7 @@ class BackendConn final : public net::OutboundConn, public core::Tethered, priva
     void abandon();
     // Empties the lease, if any, and returns the user to tell: the connection ends by itself.
     BackendUser* end_use();
+    void arm_response_timeout();
 
     // OutboundConn
     void on_connected() override;
@@ -129,6 +132,7 @@ class BackendConn final : public net::OutboundConn, public core::Tethered, priva
     bool keep_alive_ = true;
     bool in_feed_ = false;
     bool release_pending_ = false;
+    bool awaiting_head_ = false; // Busy and no response head yet: the response timeout runs
 
   public:
     core::ListHook idle_link; // in its pool's idle list for its target, while idle
@@ -146,6 +150,9 @@ class BackendPool {
         idle_timeout_ms_ = idle_timeout_ms;
         max_idle_per_target_ = max_idle_per_target;
     }
+    // How long a backend may stay silent after the last request byte before its response head
+    // (then the user gets on_backend_error(UV_ETIMEDOUT)). 0 = no limit.
+    void set_response_timeout(uint64_t ms) { response_timeout_ms_ = ms; }
     // Gives `user` a connection to `target` through `lease` (whatever it held is abandoned first): an
     // idle one at once (on_backend_connected is called before this returns), or a new one when
     // connected. Exactly one of on_backend_connected / on_backend_connect_failed follows (possibly
@@ -173,6 +180,7 @@ class BackendPool {
     uint64_t connect_timeout_ms_ = 5000;
     uint64_t idle_timeout_ms_ = 60000;
     size_t max_idle_per_target_ = 256;
+    uint64_t response_timeout_ms_ = 60000;
 };
 
 } // namespace gripd::http

@@ -1,11 +1,20 @@
 // Listener: a TCP listening socket opened with SO_REUSEPORT by every worker on the same address, so
 // the kernel spreads accepted connections across loops. Accepted sockets become ServerConns served
 // by one Service and tracked in a ConnSet (for graceful stop).
+//
+// The listener accepts by itself (a uv_poll_t on the socket) rather than through uv_listen, because
+// libuv's answer to EMFILE is to accept and drop every waiting connection with a reserve fd, which
+// silently loses clients and, once another loop of the process took the freed fd, spins its accept
+// loop at 100 % CPU. Here, when the process is out of file descriptors (EMFILE, ENFILE, ENOBUFS,
+// ENOMEM) the listener stops polling for kAcceptPause; waiting clients stay in the kernel's backlog
+// and are served once fds are free again. One warning per kLogInterval for the whole process says
+// how often it happened.
 #pragma once
 
 #include "gripd/config/listen_addr.hpp"
 #include "gripd/core/intrusive_list.hpp"
 #include "gripd/http/server_conn.hpp"
+#include "gripd/loop/timer_wheel.hpp"
 
 #include <atomic>
 #include <cstdint>
@@ -35,23 +44,36 @@ struct ConnLimit {
 
 class Listener {
   public:
+    static constexpr uint64_t kAcceptPauseMs = 100;   // out of fds: stop accepting this long
+    static constexpr uint64_t kLogIntervalMs = 10000; // at most one warning per interval (process)
+    static constexpr int kAcceptBatch = 64;           // accepts per readiness event (fairness)
+
     // Opens and starts listening; returns nullptr and sets *error on failure. The listener frees
     // itself after close().
     static Listener* open(loop::Worker& worker, const config::ListenAddr& addr, Service& service,
                           ConnSet& conns, ConnLimit* limit, std::string* error);
     void close();
     int port() const { return port_; }
+    // Only from close()'s callback (or open() failing before the poll handle exists).
+    ~Listener();
 
   private:
     Listener(loop::Worker& worker, Service& service, ConnSet& conns, ConnLimit* limit)
         : worker_(worker), service_(service), conns_(conns), limit_(limit) {}
-    static void on_connection(uv_stream_t* server, int status);
+    static void on_readable(uv_poll_t* poll, int status, int events);
+    static void on_resume(void* self);
+    void accept_some();
+    void serve(int fd);
+    void pause_accepting(int err);
 
     loop::Worker& worker_;
     Service& service_;
     ConnSet& conns_;
     ConnLimit* limit_;
-    uv_tcp_t tcp_{};
+    int fd_ = -1; // the listening socket (owned; closed after the poll handle)
+    uv_poll_t poll_{};
+    loop::TimerEntry resume_; // ends an accept pause
+    bool closing_ = false;
     int port_ = 0;
 };
 

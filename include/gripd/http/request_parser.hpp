@@ -5,7 +5,9 @@
 // Rejected: Content-Length with Transfer-Encoding, repeated or non-numeric Content-Length, a
 // Transfer-Encoding whose last coding is not chunked (400) or with codings besides chunked (501),
 // invalid chunk sizes, unknown methods and CONNECT (501), HTTP versions other than 1.x (505), a header
-// section over the limit (431, or 414 while still in the request line).
+// section over the limit (431, or 414 while still in the request line), more than max_headers fields
+// (431), Transfer-Encoding in an HTTP/1.0 request, a target that is neither origin-form, absolute-form
+// (http/https, no userinfo, authority equal to Host) nor "*" for OPTIONS (400).
 // Known llhttp 8.1 limitation: chunk extensions must have no whitespace, and an unquoted value is
 // only accepted on the last one ("5;a=b;c=d" is refused with 400; "5;a=\"b\";c=d" is fine).
 //
@@ -48,6 +50,7 @@ class RequestParser {
     struct Limits {
         size_t max_header_bytes = 8192; // request line + headers (and, separately, trailers)
         bool require_host = true;       // HTTP/1.1 requests need exactly one Host (RFC 9112 §3.2)
+        size_t max_headers = 100;       // header fields in the head (431 beyond)
     };
     enum class State { Ok, Paused, Upgrade, Error };
 

@@ -53,6 +53,11 @@ class Service {
     virtual size_t max_header_bytes() const = 0;
     virtual uint64_t idle_timeout_ms() const = 0;
     virtual uint64_t header_timeout_ms() const = 0;
+    // A request body that pauses this long (the client sends nothing while we read) is cut off: 408
+    // if no response started, else the connection is closed. 0 = no limit.
+    virtual uint64_t body_timeout_ms() const { return 0; }
+    // A client that takes no byte of its pending output for this long is cut off. 0 = no limit.
+    virtual uint64_t send_timeout_ms() const { return 0; }
     virtual const char* log_target() const { return "server"; }
     // Called when a request was rejected by the parser (status >= 400) to let the service log it.
     virtual void on_request_rejected(ServerConn&, int /*status*/) {}
@@ -136,6 +141,11 @@ class ServerConn final : public net::TcpConn, private RequestParser::Handler {
     void maybe_next_request();
     void resume_if_idle();
     void arm_idle();
+    void arm_body_timeout();
+    void arm_send_timeout();
+    void on_body_timeout();
+    void on_send_timeout();
+    bool out(std::string_view data, const std::shared_ptr<const void>& keep = {});
     void release_http_state();
 
   public:
@@ -149,6 +159,17 @@ class ServerConn final : public net::TcpConn, private RequestParser::Handler {
     std::unique_ptr<Exchange> exchange_;
     std::string pending_in_; // bytes read but not parsed yet (pipelined requests)
     std::string peer_ip_;
+    // What the connection's one timer currently measures.
+    enum class Wait : uint8_t {
+        None,
+        Idle,   // between requests
+        Header, // a request head under way
+        Body,   // the request body (not paused by us)
+        Send,   // output the client has not taken yet
+    };
+    Wait wait_ = Wait::None;
+    uint64_t bytes_out_ = 0; // bytes handed to write()
+    uint64_t send_mark_ = 0; // bytes the kernel had taken when the send timeout was last armed
     bool keep_alive_ = true;
     bool head_request_ = false;
     bool http10_ = false;

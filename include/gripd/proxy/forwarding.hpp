@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace gripd::proxy {
 
@@ -37,6 +38,12 @@ bool grip_enabled(const config::Route& route);
 // The headers to send upstream, without framing headers (the caller adds Content-Length or
 // Transfer-Encoding for the body it forwards).
 http::Headers upstream_headers(const http::RequestHead& head, const ForwardContext& ctx);
+
+// The whole request head a backend gets: the request line with upstream_target(), upstream_headers(),
+// `grip_last` values as Grip-Last, and the framing of the client's body (Transfer-Encoding: chunked
+// or Content-Length). The proxy session and the end-to-end fuzz target share it.
+std::string upstream_request_head(const http::RequestHead& head, const ForwardContext& ctx,
+                                  const std::vector<std::string>& grip_last);
 
 // X-Forwarded-For after applying a rule (truncate:N, append) to the client's value(s).
 // Returns nullopt-like empty string with *remove = true when the header should be absent.

@@ -531,3 +531,42 @@ TEST_CASE("request: Host rules can be relaxed", "[http]") {
     CHECK(parser.feed(in.data(), in.size()) == in.size());
     CHECK(rec.completes == 1);
 }
+
+TEST_CASE("request: target forms", "[http]") {
+    CHECK(parse("GET /a HTTP/1.1\r\nHost: x\r\n\r\n")->parser.state() == State::Paused);
+    CHECK(parse("OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n")->parser.state() == State::Paused);
+    // RFC 9112 §3.2.2: the authority of an absolute-form target is the Host; equal ones are fine.
+    auto p = parse("GET HTTP://X.example:80/p?q HTTP/1.1\r\nHost: x.example:80\r\n\r\n");
+    CHECK(p->parser.state() == State::Paused);
+    CHECK(p->rec.heads.at(0).target == "HTTP://X.example:80/p?q");
+    CHECK(parse("GET https://x HTTP/1.1\r\nHost: x\r\n\r\n")->parser.state() == State::Paused);
+    CHECK(error_of("GET http://evil/p HTTP/1.1\r\nHost: x\r\n\r\n") == 400);
+    CHECK(error_of("GET http://x:81/p HTTP/1.1\r\nHost: x\r\n\r\n") == 400);
+    CHECK(error_of("GET http://u@x/p HTTP/1.1\r\nHost: x\r\n\r\n") == 400);
+    CHECK(error_of("GET http:///p HTTP/1.1\r\nHost: x\r\n\r\n") == 400);
+    CHECK(error_of("GET ftp://x/p HTTP/1.1\r\nHost: x\r\n\r\n") == 400);
+    CHECK(error_of("GET a/b HTTP/1.1\r\nHost: x\r\n\r\n") == 400);
+    CHECK(error_of("GET * HTTP/1.1\r\nHost: x\r\n\r\n") == 400);
+}
+
+TEST_CASE("request: Transfer-Encoding in HTTP/1.0 is faulty framing", "[http]") {
+    CHECK(error_of("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n") == 400);
+    CHECK(error_of("POST / HTTP/1.0\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n") == 400);
+}
+
+TEST_CASE("request: header field count limit", "[http]") {
+    auto head = [](int n) {
+        std::string s = "GET / HTTP/1.1\r\nHost: x\r\n";
+        for (int i = 1; i < n; ++i)
+            s += "a" + std::to_string(i) + ":\r\n";
+        return s + "\r\n";
+    };
+    CHECK(parse(head(100))->parser.state() == State::Paused);
+    CHECK(error_of(head(101)) == 431);
+    RequestRecorder rec;
+    RequestParser strict(rec, RequestParser::Limits{8192, true, 3});
+    std::string in = head(4);
+    strict.feed(in.data(), in.size());
+    CHECK(strict.state() == State::Error);
+    CHECK(strict.error_status() == 431);
+}
