@@ -11,12 +11,17 @@
 #include <chrono>
 #include <netdb.h>
 #include <thread>
+#include <variant>
 
 namespace gripd::app {
 
 namespace {
 constexpr uint64_t kBrokerTickMs = 100; // sequencer expiry resolution
-}
+
+// One lambda per message type for std::visit.
+template <class... F> struct Overloaded : F... { using F::operator()...; };
+template <class... F> Overloaded(F...) -> Overloaded<F...>;
+} // namespace
 
 struct Server::WorkerContext {
     std::unique_ptr<pubsub::Broker> broker;
@@ -65,12 +70,8 @@ bool Server::load_routes(bool initial) {
         return true;
     }
     routes_ = r.table;
-    for (auto& w : workers_) {
-        loop::InboxMessage m;
-        m.kind = loop::InboxMessage::Kind::ReloadRoutes;
-        m.payload = routes_;
-        w->post(main_producer(), std::move(m));
-    }
+    for (auto& w : workers_)
+        w->post(main_producer(), loop::InboxMessage{loop::ReloadRoutes{routes_}});
     LOG_INFO("config", "reloaded %zu routes", routes_->size());
     return true;
 }
@@ -210,13 +211,15 @@ bool Server::start(std::string* error) {
             ctx.wired.store(true, std::memory_order_release);
             started_.fetch_add(1);
         });
+        // Every message but Stop (the worker's own) lands here. Each type needs a handler: the
+        // generic case compiles only if the broker has an on_inbox overload for it.
         w.set_message_handler([&ctx](loop::Worker&, loop::InboxMessage& m) {
-            if (m.kind == loop::InboxMessage::Kind::ReloadRoutes) {
-                ctx.proxy->set_routes(std::static_pointer_cast<const config::RouteTable>(m.payload));
-                return;
-            }
-            if (!ctx.broker->handle(m))
-                LOG_DEBUG("main", "unhandled inbox message %d", static_cast<int>(m.kind));
+            std::visit(Overloaded{
+                           [&](loop::ReloadRoutes& r) { ctx.proxy->set_routes(std::move(r.routes)); },
+                           [](loop::Stop&) {}, // handled by loop::Worker before this handler runs
+                           [&](auto& pubsub_msg) { ctx.broker->on_inbox(m.from, pubsub_msg); },
+                       },
+                       m.body);
         });
         w.on_stop([&ctx](loop::Worker&) {
             for (auto* l : ctx.listeners)

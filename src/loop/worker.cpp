@@ -1,7 +1,6 @@
 #include "gripd/loop/worker.hpp"
 
 #include "gripd/core/log.hpp"
-#include "gripd/net/tcp_conn.hpp"
 
 namespace gripd::loop {
 
@@ -54,11 +53,8 @@ void Worker::run() {
 }
 
 void Worker::request_stop(uint64_t grace_ms) {
-    InboxMessage m;
-    m.kind = InboxMessage::Kind::Stop;
-    m.value = static_cast<int64_t>(grace_ms);
     // The main thread is the last producer.
-    post(static_cast<int>(peers_.size()), std::move(m));
+    post(static_cast<int>(peers_.size()), InboxMessage{Stop{grace_ms}});
 }
 
 void Worker::on_wake(uv_async_t* h) {
@@ -69,8 +65,8 @@ void Worker::on_wake(uv_async_t* h) {
 }
 
 void Worker::handle(InboxMessage& msg) {
-    if (msg.kind == InboxMessage::Kind::Stop) {
-        begin_stop(static_cast<uint64_t>(msg.value));
+    if (const auto* stop = std::get_if<Stop>(&msg.body)) {
+        begin_stop(stop->grace_ms);
         return;
     }
     if (handler_) handler_(*this, msg);
