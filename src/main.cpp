@@ -9,11 +9,10 @@
 #include "gripd/proxy/proxy_service.hpp"
 #include "server.hpp"
 
-#include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <pthread.h>
-#include <thread>
 #include <uv.h>
 
 using namespace gripd;
@@ -82,11 +81,19 @@ int main(int argc, char** argv) {
     app::Server server(settings);
     if (!server.load_routes(/*initial=*/true)) return 2;
     std::string error;
-    if (!server.start(&error)) {
+    switch (server.start(&error)) {
+    case app::Server::StartResult::Ok:
+        break;
+    case app::Server::StartResult::Failed:
         LOG_ERROR("main", "%s", error.c_str());
         server.request_stop();
         server.join();
         return 1;
+    case app::Server::StartResult::TimedOut:
+        // A worker that did not start may never end either: do not wait for it.
+        LOG_ERROR("main", "startup failed: %s", error.c_str());
+        std::fflush(nullptr);
+        std::_Exit(1);
     }
 
     MainLoop m;

@@ -10,7 +10,6 @@
 #include <arpa/inet.h>
 #include <chrono>
 #include <netdb.h>
-#include <thread>
 #include <variant>
 
 namespace gripd::app {
@@ -186,10 +185,10 @@ static bool resolve_bus(const std::string& url, pubsub::BusAddress* out, std::st
     return true;
 }
 
-bool Server::start(std::string* error) {
+Server::StartResult Server::start(std::string* error) {
     if (!settings_.bus.empty()) {
         pubsub::BusAddress bus;
-        if (!resolve_bus(settings_.bus, &bus, error)) return false;
+        if (!resolve_bus(settings_.bus, &bus, error)) return StartResult::Failed;
         bus_ = bus;
         LOG_INFO("main", "publishing through the bus at %s (redis://%s:%d)", settings_.bus.c_str(),
                  bus.host.c_str(), bus.port);
@@ -209,7 +208,9 @@ bool Server::start(std::string* error) {
         w.on_start([this, &ctx](loop::Worker& self) {
             wire(self, ctx);
             ctx.wired.store(true, std::memory_order_release);
-            started_.fetch_add(1);
+            std::lock_guard lock(start_mutex_);
+            ++started_;
+            start_cv_.notify_one();
         });
         // Every message but Stop (the worker's own) lands here. Each type needs a handler: the
         // generic case compiles only if the broker has an on_inbox overload for it.
@@ -246,15 +247,22 @@ bool Server::start(std::string* error) {
     }
     for (auto& w : workers_)
         w->start();
-    // Startup only: wait (bounded) until every worker has opened its listeners.
-    for (int i = 0; i < 1000 && started_.load() < count; ++i)
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    // Startup only: wait until every worker has opened its listeners. READY is sent after this
+    // returns Ok, so a worker that never comes up must fail the start, not be skipped.
+    {
+        std::unique_lock lock(start_mutex_);
+        if (!start_cv_.wait_for(lock, kStartTimeout, [&] { return started_ == count; })) {
+            *error = "only " + std::to_string(started_) + " of " + std::to_string(count) +
+                     " workers started within " + std::to_string(kStartTimeout.count()) + " s";
+            return StartResult::TimedOut;
+        }
+    }
     if (failed_.load() > 0) {
         *error = first_error_;
-        return false;
+        return StartResult::Failed;
     }
     LOG_INFO("main", "started %d workers", count);
-    return true;
+    return StartResult::Ok;
 }
 
 void Server::request_stop() {
