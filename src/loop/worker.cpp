@@ -30,6 +30,13 @@ Worker::~Worker() {
     if (r != 0) LOG_DEBUG("worker", "worker %d: loop closed with open handles", index_);
 }
 
+size_t Worker::open_handles_for_test() {
+    size_t n = 0;
+    uv_walk(
+        &loop_, [](uv_handle_t*, void* arg) { ++*static_cast<size_t*>(arg); }, &n);
+    return n;
+}
+
 void Worker::defer_delete(std::unique_ptr<Deletable> obj) {
     if (obj) deferred_.push_back(std::move(obj));
 }

@@ -79,6 +79,10 @@ class Worker {
     // Peers whose inboxes this worker posts to; their overflow is flushed on every loop turn.
     void set_peers(std::vector<Worker*> peers) { peers_ = std::move(peers); }
 
+    // Handles still on this worker's loop (after join(): 0 when everything was closed, i.e. the
+    // loop will close cleanly). Not thread-safe while the worker runs.
+    size_t open_handles_for_test();
+
     // True when the calling thread is this worker's thread.
     bool on_own_thread() const { return std::this_thread::get_id() == thread_id_; }
 
