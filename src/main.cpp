@@ -1,12 +1,8 @@
 // gripd entry point: command line, config, workers, signals. Wiring only; behaviour lives in modules.
 #include "gripd/config/cli.hpp"
-#include "gripd/config/routes.hpp"
 #include "gripd/config/settings.hpp"
 #include "gripd/core/log.hpp"
 #include "gripd/core/sd_notify.hpp"
-#include "gripd/http/listener.hpp"
-#include "gripd/loop/worker.hpp"
-#include "gripd/proxy/proxy_service.hpp"
 #include "server.hpp"
 
 #include <csignal>
