@@ -139,7 +139,6 @@ void Server::wire(loop::Worker& w, WorkerContext& ctx) {
         }
     }
 
-    pubsub::Broker* broker = ctx.broker.get();
     ctx.tick.init(&w.timers(), &ctx, [](void* p) {
         auto* c = static_cast<WorkerContext*>(p);
         c->broker->tick(c->proxy->worker().timers().now());
@@ -152,7 +151,6 @@ void Server::wire(loop::Worker& w, WorkerContext& ctx) {
         c->minute.arm(60 * 1000);
     });
     ctx.minute.arm(60 * 1000);
-    (void)broker;
 }
 
 // The bus address with its host resolved once, here: hiredis resolves names with a blocking call,

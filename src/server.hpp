@@ -40,7 +40,7 @@ class Server {
     };
     // Starts every worker and waits (bounded, kStartTimeout) until each has opened its listeners.
     StartResult start(std::string* error);
-    // Thread-safe: graceful stop of every worker.
+    // From the main thread: graceful stop of every worker.
     void request_stop();
     void join();
     void flush_main_overflow();

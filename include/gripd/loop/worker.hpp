@@ -49,11 +49,12 @@ class Worker {
     // Handles inbox messages other than Stop, which the worker handles itself (set before start()).
     void set_message_handler(std::function<void(Worker&, InboxMessage&)> fn) { handler_ = std::move(fn); }
 
-    // Starts the thread; returns false (and logs) if listeners failed to open.
+    // Starts the thread: it runs the on_start hooks, then the loop until a stop completes.
     void start();
     void join();
-    // Thread-safe: asks the worker to stop accepting, finish in-flight requests and, after
-    // `grace_ms`, close everything and end its loop.
+    // From the main thread only (it posts on the main thread's ring, the last producer): asks the
+    // worker to stop accepting, finish in-flight requests and, after `grace_ms`, close everything
+    // and end its loop.
     void request_stop(uint64_t grace_ms);
     bool is_stopping() const { return stopping_; }
 
