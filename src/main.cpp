@@ -35,6 +35,62 @@ void stop_all(MainLoop& m, int signum) {
     if (m.watching) uv_close(reinterpret_cast<uv_handle_t*>(&m.routes_watch), nullptr);
 }
 
+// Runs the main thread's loop until a stop signal: signal handlers, the routes file watch, the retry
+// of inbox overflow. Unblocks the held signals and tells systemd READY once everything is in place.
+void run_main_loop(app::Server& server, const config::Settings& settings, const sigset_t& handled) {
+    MainLoop m;
+    m.server = &server;
+    uv_loop_init(&m.loop);
+    m.loop.data = &m;
+    for (auto* s : {&m.sigint, &m.sigterm, &m.sighup}) {
+        uv_signal_init(&m.loop, s);
+        s->data = &m;
+    }
+    uv_signal_start(
+        &m.sigint, [](uv_signal_t* s, int n) { stop_all(*static_cast<MainLoop*>(s->data), n); }, SIGINT);
+    uv_signal_start(
+        &m.sigterm, [](uv_signal_t* s, int n) { stop_all(*static_cast<MainLoop*>(s->data), n); }, SIGTERM);
+    uv_signal_start(
+        &m.sighup,
+        [](uv_signal_t* s, int) {
+            LOG_INFO("main", "got SIGHUP: reloading routes");
+            core::sd_notify("RELOADING=1");
+            static_cast<MainLoop*>(s->data)->server->load_routes(false);
+            core::sd_notify("READY=1");
+        },
+        SIGHUP);
+    if (settings.route_lines.empty() && !settings.routes_file.empty()) {
+        // Pushpin reloads the routes file when it changes; polling survives editors that replace files.
+        uv_fs_poll_init(&m.loop, &m.routes_watch);
+        m.routes_watch.data = &m;
+        m.watching = uv_fs_poll_start(
+                         &m.routes_watch,
+                         [](uv_fs_poll_t* h, int status, const uv_stat_t*, const uv_stat_t*) {
+                             if (status < 0) return;
+                             LOG_INFO("main", "routes file changed: reloading");
+                             static_cast<MainLoop*>(h->data)->server->load_routes(false);
+                         },
+                         settings.routes_file.c_str(), 1000) == 0;
+    }
+    pthread_sigmask(SIG_UNBLOCK, &handled, nullptr); // pending ones are delivered now
+    // Every listener is bound and every worker runs: a Type=notify unit is up from here.
+    core::sd_notify("READY=1");
+
+    // Overflowed inbox messages from the main thread are retried on this timer.
+    uv_timer_t flush_timer;
+    uv_timer_init(&m.loop, &flush_timer);
+    flush_timer.data = &server;
+    uv_timer_start(
+        &flush_timer, [](uv_timer_t* t) { static_cast<app::Server*>(t->data)->flush_main_overflow(); }, 100,
+        100);
+    uv_unref(reinterpret_cast<uv_handle_t*>(&flush_timer));
+
+    uv_run(&m.loop, UV_RUN_DEFAULT); // returns once the signal handles are closed
+    uv_close(reinterpret_cast<uv_handle_t*>(&flush_timer), nullptr);
+    uv_run(&m.loop, UV_RUN_DEFAULT);
+    uv_loop_close(&m.loop);
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -92,58 +148,8 @@ int main(int argc, char** argv) {
         std::_Exit(1);
     }
 
-    MainLoop m;
-    m.server = &server;
-    uv_loop_init(&m.loop);
-    m.loop.data = &m;
-    for (auto* s : {&m.sigint, &m.sigterm, &m.sighup}) {
-        uv_signal_init(&m.loop, s);
-        s->data = &m;
-    }
-    uv_signal_start(
-        &m.sigint, [](uv_signal_t* s, int n) { stop_all(*static_cast<MainLoop*>(s->data), n); }, SIGINT);
-    uv_signal_start(
-        &m.sigterm, [](uv_signal_t* s, int n) { stop_all(*static_cast<MainLoop*>(s->data), n); }, SIGTERM);
-    uv_signal_start(
-        &m.sighup,
-        [](uv_signal_t* s, int) {
-            LOG_INFO("main", "got SIGHUP: reloading routes");
-            core::sd_notify("RELOADING=1");
-            static_cast<MainLoop*>(s->data)->server->load_routes(false);
-            core::sd_notify("READY=1");
-        },
-        SIGHUP);
-    if (settings.route_lines.empty() && !settings.routes_file.empty()) {
-        // Pushpin reloads the routes file when it changes; polling survives editors that replace files.
-        uv_fs_poll_init(&m.loop, &m.routes_watch);
-        m.routes_watch.data = &m;
-        m.watching = uv_fs_poll_start(
-                         &m.routes_watch,
-                         [](uv_fs_poll_t* h, int status, const uv_stat_t*, const uv_stat_t*) {
-                             if (status < 0) return;
-                             LOG_INFO("main", "routes file changed: reloading");
-                             static_cast<MainLoop*>(h->data)->server->load_routes(false);
-                         },
-                         settings.routes_file.c_str(), 1000) == 0;
-    }
-    pthread_sigmask(SIG_UNBLOCK, &handled, nullptr); // pending ones are delivered now
-    // Every listener is bound and every worker runs: a Type=notify unit is up from here.
-    core::sd_notify("READY=1");
-
-    // Overflowed inbox messages from the main thread are retried on this timer.
-    uv_timer_t flush_timer;
-    uv_timer_init(&m.loop, &flush_timer);
-    flush_timer.data = &server;
-    uv_timer_start(
-        &flush_timer, [](uv_timer_t* t) { static_cast<app::Server*>(t->data)->flush_main_overflow(); }, 100,
-        100);
-    uv_unref(reinterpret_cast<uv_handle_t*>(&flush_timer));
-
-    uv_run(&m.loop, UV_RUN_DEFAULT); // returns once the signal handles are closed
-    uv_close(reinterpret_cast<uv_handle_t*>(&flush_timer), nullptr);
-    uv_run(&m.loop, UV_RUN_DEFAULT);
+    run_main_loop(server, settings, handled);
     server.join();
-    uv_loop_close(&m.loop);
     LOG_INFO("main", "stopped");
     return 0;
 }

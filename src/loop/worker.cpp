@@ -5,7 +5,7 @@
 namespace gripd::loop {
 
 namespace {
-constexpr size_t kReadBufferSize = 64 * 1024;
+constexpr size_t kReadBufferSize = size_t{64} * 1024;
 constexpr uint64_t kBarrierPollMs = 50;
 } // namespace
 

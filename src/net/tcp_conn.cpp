@@ -158,7 +158,7 @@ void TcpConn::flush() {
             }
             queued_bytes_ += req->len;
             ++pending_writes_;
-            req.release(); // owned by libuv until on_write_done
+            static_cast<void>(req.release()); // owned by libuv until on_write_done
         }
         seg += n;
     }
@@ -222,7 +222,7 @@ void TcpConn::close_after_flush() {
         close();
         return;
     }
-    req.release(); // freed in on_shutdown_done
+    static_cast<void>(req.release()); // freed in on_shutdown_done
     timer_.arm(kLingerMs);
 }
 

@@ -104,9 +104,12 @@ uint64_t Broker::publish(std::vector<PublishItem>&& items, std::function<void(bo
     size_t remote = 0;
     for (size_t i = 0; i < w; ++i)
         if (batches[i] && static_cast<int>(i) != worker_.index()) ++remote;
+    std::function<void(bool)> done_now; // no owner elsewhere: done once the local part is routed
     if (remote > 0) {
         token = next_token_++;
         pending_[token] = PendingPublish{std::move(done), remote};
+    } else {
+        done_now = std::move(done);
     }
     for (size_t i = 0; i < w; ++i) {
         if (!batches[i]) continue;
@@ -118,7 +121,7 @@ uint64_t Broker::publish(std::vector<PublishItem>&& items, std::function<void(bo
         }
         send(static_cast<int>(i), loop::PublishToOwner{std::move(batches[i])});
     }
-    if (remote == 0 && done) done(true);
+    if (done_now) done_now(true);
     return token;
 }
 
