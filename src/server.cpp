@@ -183,6 +183,52 @@ static bool resolve_bus(const std::string& url, pubsub::BusAddress* out, std::st
     return true;
 }
 
+// The worker's hooks: wiring on start (then counting in on the startup latch), the inbox
+// dispatch, and what stopping and closing do to this worker's services.
+void Server::install_hooks(loop::Worker& w, WorkerContext& ctx, int count) {
+    w.set_peers(peers_);
+    w.set_shutdown_barrier(&quiesced_, count);
+    w.on_start([this, &ctx](loop::Worker& self) {
+        wire(self, ctx);
+        ctx.wired.store(true, std::memory_order_release);
+        std::lock_guard lock(start_mutex_);
+        ++started_;
+        start_cv_.notify_one();
+    });
+    // Every message but Stop (the worker's own) lands here. Each type needs a handler: the
+    // generic case compiles only if the broker has an on_inbox overload for it.
+    w.set_message_handler([&ctx](loop::Worker&, loop::InboxMessage& m) {
+        std::visit(Overloaded{
+                       [&](loop::ReloadRoutes& r) { ctx.proxy->set_routes(std::move(r.routes)); },
+                       [](loop::Stop&) {}, // handled by loop::Worker before this handler runs
+                       [&](auto& pubsub_msg) { ctx.broker->on_inbox(m.from, pubsub_msg); },
+                   },
+                   m.body);
+    });
+    w.on_stop([&ctx](loop::Worker&) {
+        for (auto* l : ctx.listeners)
+            l->close();
+        ctx.listeners.clear();
+        ctx.tick.disarm();
+        ctx.minute.disarm();
+        ctx.grip->stop_holds();
+        ctx.ws->stop_all();
+        ctx.proxy->conns().close_idle();
+        if (ctx.control) ctx.control->conns().close_idle();
+        if (ctx.metrics) ctx.metrics->conns().close_all();
+        ctx.proxy->backends().close_idle();
+    });
+    w.on_close_all([&ctx](loop::Worker&) {
+        ctx.broker->stop_bus(); // pending publishes fail (503) before their connections close
+        ctx.tick.disarm();
+        ctx.minute.disarm();
+        ctx.proxy->conns().close_all();
+        if (ctx.control) ctx.control->conns().close_all();
+        if (ctx.metrics) ctx.metrics->conns().close_all();
+        ctx.proxy->backends().close_idle();
+    });
+}
+
 Server::StartResult Server::start(std::string* error) {
     if (!settings_.bus.empty()) {
         pubsub::BusAddress bus;
@@ -201,47 +247,7 @@ Server::StartResult Server::start(std::string* error) {
     for (int i = 0; i < count; ++i) {
         loop::Worker& w = *workers_[static_cast<size_t>(i)];
         WorkerContext& ctx = *contexts_[static_cast<size_t>(i)];
-        w.set_peers(peers_);
-        w.set_shutdown_barrier(&quiesced_, count);
-        w.on_start([this, &ctx](loop::Worker& self) {
-            wire(self, ctx);
-            ctx.wired.store(true, std::memory_order_release);
-            std::lock_guard lock(start_mutex_);
-            ++started_;
-            start_cv_.notify_one();
-        });
-        // Every message but Stop (the worker's own) lands here. Each type needs a handler: the
-        // generic case compiles only if the broker has an on_inbox overload for it.
-        w.set_message_handler([&ctx](loop::Worker&, loop::InboxMessage& m) {
-            std::visit(Overloaded{
-                           [&](loop::ReloadRoutes& r) { ctx.proxy->set_routes(std::move(r.routes)); },
-                           [](loop::Stop&) {}, // handled by loop::Worker before this handler runs
-                           [&](auto& pubsub_msg) { ctx.broker->on_inbox(m.from, pubsub_msg); },
-                       },
-                       m.body);
-        });
-        w.on_stop([&ctx](loop::Worker&) {
-            for (auto* l : ctx.listeners)
-                l->close();
-            ctx.listeners.clear();
-            ctx.tick.disarm();
-            ctx.minute.disarm();
-            ctx.grip->stop_holds();
-            ctx.ws->stop_all();
-            ctx.proxy->conns().close_idle();
-            if (ctx.control) ctx.control->conns().close_idle();
-            if (ctx.metrics) ctx.metrics->conns().close_all();
-            ctx.proxy->backends().close_idle();
-        });
-        w.on_close_all([&ctx](loop::Worker&) {
-            ctx.broker->stop_bus(); // pending publishes fail (503) before their connections close
-            ctx.tick.disarm();
-            ctx.minute.disarm();
-            ctx.proxy->conns().close_all();
-            if (ctx.control) ctx.control->conns().close_all();
-            if (ctx.metrics) ctx.metrics->conns().close_all();
-            ctx.proxy->backends().close_idle();
-        });
+        install_hooks(w, ctx, count);
     }
     for (auto& w : workers_)
         w->start();

@@ -48,6 +48,7 @@ class Server {
   private:
     struct WorkerContext;
     void wire(loop::Worker& w, WorkerContext& ctx);
+    void install_hooks(loop::Worker& w, WorkerContext& ctx, int count);
     void open_listener(loop::Worker& w, WorkerContext& ctx, const config::ListenAddr& addr,
                        http::Service& service, http::ConnSet& conns, const char* what);
     std::vector<control::WorkerStatsView> stats_views() const;
