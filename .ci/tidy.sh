@@ -15,5 +15,5 @@ if [ -z "$dir" ] || [ ! -f "$dir/compile_commands.json" ]; then
 fi
 tidy=$(command -v run-clang-tidy-14 || command -v run-clang-tidy)
 # run-clang-tidy exits non-zero when a file has a finding (WarningsAsErrors in .clang-tidy).
-"$tidy" -p "$dir" -j "$(nproc)" -quiet "$PWD/src/" 2>&1 | grep -v -E '^[0-9]+ warnings? generated|^Suppressed|^Use -header-filter|^$'
+"$tidy" -p "$dir" -j "$(nproc)" -quiet "$PWD/src/" 2>&1 | grep -v -E '^clang-tidy(-[0-9]+)? |^[0-9]+ warnings? generated|^Suppressed|^Use -header-filter|^$'
 exit "${PIPESTATUS[0]}"
