@@ -14,6 +14,11 @@ if [ -z "$dir" ] || [ ! -f "$dir/compile_commands.json" ]; then
     exit 2
 fi
 tidy=$(command -v run-clang-tidy-14 || command -v run-clang-tidy)
-# run-clang-tidy exits non-zero when a file has a finding (WarningsAsErrors in .clang-tidy).
-"$tidy" -p "$dir" -j "$(nproc)" -quiet "$PWD/src/" 2>&1 | grep -v -E '^clang-tidy(-[0-9]+)? |^[0-9]+ warnings? generated|^Suppressed|^Use -header-filter|^$'
-exit "${PIPESTATUS[0]}"
+# run-clang-tidy exits non-zero when a file has a finding (WarningsAsErrors in .clang-tidy). grep
+# exits 1 when it prints nothing (a clean run), so only the first status counts.
+set +e
+"$tidy" -p "$dir" -j "$(nproc)" -quiet "$PWD/src/" 2>&1 |
+    grep -v -E '^clang-tidy(-[0-9]+)? |^[0-9]+ warnings? generated|^Suppressed|^Use -header-filter|^$'
+rc=${PIPESTATUS[0]}
+set -e
+exit "$rc"
