@@ -1,19 +1,14 @@
 // gripd entry point: command line, config, workers, signals. Wiring only; behaviour lives in modules.
 #include "gripd/config/cli.hpp"
-#include "gripd/config/routes.hpp"
 #include "gripd/config/settings.hpp"
 #include "gripd/core/log.hpp"
 #include "gripd/core/sd_notify.hpp"
-#include "gripd/http/listener.hpp"
-#include "gripd/loop/worker.hpp"
-#include "gripd/proxy/proxy_service.hpp"
 #include "server.hpp"
 
-#include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <pthread.h>
-#include <thread>
 #include <uv.h>
 
 using namespace gripd;
@@ -40,59 +35,9 @@ void stop_all(MainLoop& m, int signum) {
     if (m.watching) uv_close(reinterpret_cast<uv_handle_t*>(&m.routes_watch), nullptr);
 }
 
-} // namespace
-
-int main(int argc, char** argv) {
-    signal(SIGPIPE, SIG_IGN);
-    config::CliResult cli = config::parse_cli(argc, argv);
-    if (!cli.ok()) {
-        std::fprintf(stderr, "gripd: %s\n\n%s", cli.error.c_str(), config::cli_usage().c_str());
-        return 2;
-    }
-    if (cli.options.help) {
-        std::fputs(config::cli_usage().c_str(), stdout);
-        return 0;
-    }
-    if (cli.options.version) {
-        std::printf("gripd %s\n", GRIPD_VERSION);
-        return 0;
-    }
-    if (cli.options.print_config_reference) {
-        std::fputs(config::config_reference_markdown().c_str(), stdout);
-        return 0;
-    }
-    config::SettingsResult loaded = config::load_settings(cli.options);
-    if (!loaded.ok()) {
-        std::fprintf(stderr, "gripd: %s\n", loaded.error.c_str());
-        return 2;
-    }
-    const config::Settings& settings = loaded.settings;
-    core::log_set_level(settings.log_level);
-    if (!settings.log_file.empty() && !core::log_set_file(settings.log_file.c_str())) {
-        std::fprintf(stderr, "gripd: cannot open log file %s\n", settings.log_file.c_str());
-        return 2;
-    }
-    config::log_notices(loaded.notices);
-
-    // Hold stop/reload signals until the main loop handles them: a SIGTERM right after the ports
-    // open must stop gripd cleanly, not kill it. Worker threads inherit the mask and never see them.
-    sigset_t handled;
-    sigemptyset(&handled);
-    sigaddset(&handled, SIGINT);
-    sigaddset(&handled, SIGTERM);
-    sigaddset(&handled, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &handled, nullptr);
-
-    app::Server server(settings);
-    if (!server.load_routes(/*initial=*/true)) return 2;
-    std::string error;
-    if (!server.start(&error)) {
-        LOG_ERROR("main", "%s", error.c_str());
-        server.request_stop();
-        server.join();
-        return 1;
-    }
-
+// Runs the main thread's loop until a stop signal: signal handlers, the routes file watch, the retry
+// of inbox overflow. Unblocks the held signals and tells systemd READY once everything is in place.
+void run_main_loop(app::Server& server, const config::Settings& settings, const sigset_t& handled) {
     MainLoop m;
     m.server = &server;
     uv_loop_init(&m.loop);
@@ -143,8 +88,72 @@ int main(int argc, char** argv) {
     uv_run(&m.loop, UV_RUN_DEFAULT); // returns once the signal handles are closed
     uv_close(reinterpret_cast<uv_handle_t*>(&flush_timer), nullptr);
     uv_run(&m.loop, UV_RUN_DEFAULT);
-    server.join();
     uv_loop_close(&m.loop);
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    signal(SIGPIPE, SIG_IGN);
+    config::CliResult cli = config::parse_cli(argc, argv);
+    if (!cli.ok()) {
+        std::fprintf(stderr, "gripd: %s\n\n%s", cli.error.c_str(), config::cli_usage().c_str());
+        return 2;
+    }
+    if (cli.options.help) {
+        std::fputs(config::cli_usage().c_str(), stdout);
+        return 0;
+    }
+    if (cli.options.version) {
+        std::printf("gripd %s\n", GRIPD_VERSION);
+        return 0;
+    }
+    if (cli.options.print_config_reference) {
+        std::fputs(config::config_reference_markdown().c_str(), stdout);
+        return 0;
+    }
+    config::SettingsResult loaded = config::load_settings(cli.options);
+    if (!loaded.ok()) {
+        std::fprintf(stderr, "gripd: %s\n", loaded.error.c_str());
+        return 2;
+    }
+    const config::Settings& settings = loaded.settings;
+    core::log_set_level(settings.log_level);
+    if (!settings.log_file.empty() && !core::log_set_file(settings.log_file.c_str())) {
+        std::fprintf(stderr, "gripd: cannot open log file %s\n", settings.log_file.c_str());
+        return 2;
+    }
+    config::log_notices(loaded.notices);
+
+    // Hold stop/reload signals until the main loop handles them: a SIGTERM right after the ports
+    // open must stop gripd cleanly, not kill it. Worker threads inherit the mask and never see them.
+    sigset_t handled;
+    sigemptyset(&handled);
+    sigaddset(&handled, SIGINT);
+    sigaddset(&handled, SIGTERM);
+    sigaddset(&handled, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &handled, nullptr);
+
+    app::Server server(settings);
+    if (!server.load_routes(/*initial=*/true)) return 2;
+    std::string error;
+    switch (server.start(&error)) {
+    case app::Server::StartResult::Ok:
+        break;
+    case app::Server::StartResult::Failed:
+        LOG_ERROR("main", "%s", error.c_str());
+        server.request_stop();
+        server.join();
+        return 1;
+    case app::Server::StartResult::TimedOut:
+        // A worker that did not start may never end either: do not wait for it.
+        LOG_ERROR("main", "startup failed: %s", error.c_str());
+        std::fflush(nullptr);
+        std::_Exit(1);
+    }
+
+    run_main_loop(server, settings, handled);
+    server.join();
     LOG_INFO("main", "stopped");
     return 0;
 }

@@ -10,13 +10,17 @@
 #include <arpa/inet.h>
 #include <chrono>
 #include <netdb.h>
-#include <thread>
+#include <variant>
 
 namespace gripd::app {
 
 namespace {
 constexpr uint64_t kBrokerTickMs = 100; // sequencer expiry resolution
-}
+
+// One lambda per message type for std::visit.
+template <class... F> struct Overloaded : F... { using F::operator()...; };
+template <class... F> Overloaded(F...) -> Overloaded<F...>;
+} // namespace
 
 struct Server::WorkerContext {
     std::unique_ptr<pubsub::Broker> broker;
@@ -65,12 +69,8 @@ bool Server::load_routes(bool initial) {
         return true;
     }
     routes_ = r.table;
-    for (auto& w : workers_) {
-        loop::InboxMessage m;
-        m.kind = loop::InboxMessage::Kind::ReloadRoutes;
-        m.payload = routes_;
-        w->post(main_producer(), std::move(m));
-    }
+    for (auto& w : workers_)
+        w->post(main_producer(), loop::InboxMessage{loop::ReloadRoutes{routes_}});
     LOG_INFO("config", "reloaded %zu routes", routes_->size());
     return true;
 }
@@ -139,7 +139,6 @@ void Server::wire(loop::Worker& w, WorkerContext& ctx) {
         }
     }
 
-    pubsub::Broker* broker = ctx.broker.get();
     ctx.tick.init(&w.timers(), &ctx, [](void* p) {
         auto* c = static_cast<WorkerContext*>(p);
         c->broker->tick(c->proxy->worker().timers().now());
@@ -152,7 +151,6 @@ void Server::wire(loop::Worker& w, WorkerContext& ctx) {
         c->minute.arm(60 * 1000);
     });
     ctx.minute.arm(60 * 1000);
-    (void)broker;
 }
 
 // The bus address with its host resolved once, here: hiredis resolves names with a blocking call,
@@ -185,10 +183,56 @@ static bool resolve_bus(const std::string& url, pubsub::BusAddress* out, std::st
     return true;
 }
 
-bool Server::start(std::string* error) {
+// The worker's hooks: wiring on start (then counting in on the startup latch), the inbox
+// dispatch, and what stopping and closing do to this worker's services.
+void Server::install_hooks(loop::Worker& w, WorkerContext& ctx, int count) {
+    w.set_peers(peers_);
+    w.set_shutdown_barrier(&quiesced_, count);
+    w.on_start([this, &ctx](loop::Worker& self) {
+        wire(self, ctx);
+        ctx.wired.store(true, std::memory_order_release);
+        std::lock_guard lock(start_mutex_);
+        ++started_;
+        start_cv_.notify_one();
+    });
+    // Every message but Stop (the worker's own) lands here. Each type needs a handler: the
+    // generic case compiles only if the broker has an on_inbox overload for it.
+    w.set_message_handler([&ctx](loop::Worker&, loop::InboxMessage& m) {
+        std::visit(Overloaded{
+                       [&](loop::ReloadRoutes& r) { ctx.proxy->set_routes(std::move(r.routes)); },
+                       [](loop::Stop&) {}, // handled by loop::Worker before this handler runs
+                       [&](auto& pubsub_msg) { ctx.broker->on_inbox(m.from, pubsub_msg); },
+                   },
+                   m.body);
+    });
+    w.on_stop([&ctx](loop::Worker&) {
+        for (auto* l : ctx.listeners)
+            l->close();
+        ctx.listeners.clear();
+        ctx.tick.disarm();
+        ctx.minute.disarm();
+        ctx.grip->stop_holds();
+        ctx.ws->stop_all();
+        ctx.proxy->conns().close_idle();
+        if (ctx.control) ctx.control->conns().close_idle();
+        if (ctx.metrics) ctx.metrics->conns().close_all();
+        ctx.proxy->backends().close_idle();
+    });
+    w.on_close_all([&ctx](loop::Worker&) {
+        ctx.broker->stop_bus(); // pending publishes fail (503) before their connections close
+        ctx.tick.disarm();
+        ctx.minute.disarm();
+        ctx.proxy->conns().close_all();
+        if (ctx.control) ctx.control->conns().close_all();
+        if (ctx.metrics) ctx.metrics->conns().close_all();
+        ctx.proxy->backends().close_all();
+    });
+}
+
+Server::StartResult Server::start(std::string* error) {
     if (!settings_.bus.empty()) {
         pubsub::BusAddress bus;
-        if (!resolve_bus(settings_.bus, &bus, error)) return false;
+        if (!resolve_bus(settings_.bus, &bus, error)) return StartResult::Failed;
         bus_ = bus;
         LOG_INFO("main", "publishing through the bus at %s (redis://%s:%d)", settings_.bus.c_str(),
                  bus.host.c_str(), bus.port);
@@ -203,55 +247,26 @@ bool Server::start(std::string* error) {
     for (int i = 0; i < count; ++i) {
         loop::Worker& w = *workers_[static_cast<size_t>(i)];
         WorkerContext& ctx = *contexts_[static_cast<size_t>(i)];
-        w.set_peers(peers_);
-        w.set_shutdown_barrier(&quiesced_, count);
-        w.on_start([this, &ctx](loop::Worker& self) {
-            wire(self, ctx);
-            ctx.wired.store(true, std::memory_order_release);
-            started_.fetch_add(1);
-        });
-        w.set_message_handler([&ctx](loop::Worker&, loop::InboxMessage& m) {
-            if (m.kind == loop::InboxMessage::Kind::ReloadRoutes) {
-                ctx.proxy->set_routes(std::static_pointer_cast<const config::RouteTable>(m.payload));
-                return;
-            }
-            if (!ctx.broker->handle(m))
-                LOG_DEBUG("main", "unhandled inbox message %d", static_cast<int>(m.kind));
-        });
-        w.on_stop([&ctx](loop::Worker&) {
-            for (auto* l : ctx.listeners)
-                l->close();
-            ctx.listeners.clear();
-            ctx.tick.disarm();
-            ctx.minute.disarm();
-            ctx.grip->stop_holds();
-            ctx.ws->stop_all();
-            ctx.proxy->conns().close_idle();
-            if (ctx.control) ctx.control->conns().close_idle();
-            if (ctx.metrics) ctx.metrics->conns().close_all();
-            ctx.proxy->backends().close_idle();
-        });
-        w.on_close_all([&ctx](loop::Worker&) {
-            ctx.broker->stop_bus(); // pending publishes fail (503) before their connections close
-            ctx.tick.disarm();
-            ctx.minute.disarm();
-            ctx.proxy->conns().close_all();
-            if (ctx.control) ctx.control->conns().close_all();
-            if (ctx.metrics) ctx.metrics->conns().close_all();
-            ctx.proxy->backends().close_all();
-        });
+        install_hooks(w, ctx, count);
     }
     for (auto& w : workers_)
         w->start();
-    // Startup only: wait (bounded) until every worker has opened its listeners.
-    for (int i = 0; i < 1000 && started_.load() < count; ++i)
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    // Startup only: wait until every worker has opened its listeners. READY is sent after this
+    // returns Ok, so a worker that never comes up must fail the start, not be skipped.
+    {
+        std::unique_lock lock(start_mutex_);
+        if (!start_cv_.wait_for(lock, kStartTimeout, [&] { return started_ == count; })) {
+            *error = "only " + std::to_string(started_) + " of " + std::to_string(count) +
+                     " workers started within " + std::to_string(kStartTimeout.count()) + " s";
+            return StartResult::TimedOut;
+        }
+    }
     if (failed_.load() > 0) {
         *error = first_error_;
-        return false;
+        return StartResult::Failed;
     }
     LOG_INFO("main", "started %d workers", count);
-    return true;
+    return StartResult::Ok;
 }
 
 void Server::request_stop() {

@@ -11,7 +11,11 @@
 #include "gripd/pubsub/redis_bus.hpp"
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -20,6 +24,8 @@ namespace gripd::app {
 
 class Server {
   public:
+    static constexpr std::chrono::seconds kStartTimeout{10};
+
     explicit Server(const config::Settings& settings);
     ~Server();
 
@@ -27,9 +33,14 @@ class Server {
     // At startup a file with nothing usable is fatal; on reload it leaves the running routes in
     // place. Returns false only for a fatal startup error.
     bool load_routes(bool initial);
-    // Starts every worker and waits until each has opened its listeners.
-    bool start(std::string* error);
-    // Thread-safe: graceful stop of every worker.
+    enum class StartResult : uint8_t {
+        Ok,       // every worker runs with its listeners open
+        Failed,   // a listener (or the bus) could not be set up: stop and join the workers
+        TimedOut, // a worker did not finish starting in time: it may be stuck, do not join it
+    };
+    // Starts every worker and waits (bounded, kStartTimeout) until each has opened its listeners.
+    StartResult start(std::string* error);
+    // From the main thread: graceful stop of every worker.
     void request_stop();
     void join();
     void flush_main_overflow();
@@ -37,6 +48,7 @@ class Server {
   private:
     struct WorkerContext;
     void wire(loop::Worker& w, WorkerContext& ctx);
+    void install_hooks(loop::Worker& w, WorkerContext& ctx, int count);
     void open_listener(loop::Worker& w, WorkerContext& ctx, const config::ListenAddr& addr,
                        http::Service& service, http::ConnSet& conns, const char* what);
     std::vector<control::WorkerStatsView> stats_views() const;
@@ -50,7 +62,11 @@ class Server {
     std::vector<std::unique_ptr<WorkerContext>> contexts_;
     http::ConnLimit conn_limit_;
     std::atomic<int> quiesced_{0};
-    std::atomic<int> started_{0};
+    // Startup latch: each worker counts itself in once wired; start() waits on it. Taken once per
+    // worker before its loop runs, never on a loop's path.
+    std::mutex start_mutex_;
+    std::condition_variable start_cv_;
+    int started_ = 0; // guarded by start_mutex_
     std::atomic<int> failed_{0};
     std::string first_error_; // written by the first worker that fails, read after started_ says so
     std::atomic<bool> error_claimed_{false};

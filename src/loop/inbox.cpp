@@ -28,7 +28,8 @@ bool Inbox::push(int producer, InboxMessage&& msg) {
     }
     auto r = pr.ring.try_push(std::move(msg));
     if (!r) {
-        pr.overflow.push_back(std::move(msg));
+        // A full ring leaves `msg` untouched (SpscRing::try_push moves only when it pushes).
+        pr.overflow.push_back(std::move(msg)); // NOLINT(bugprone-use-after-move)
         return true;
     }
     // Wake only on empty -> non-empty: a consumer that saw items keeps draining until it sees none.

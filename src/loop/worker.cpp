@@ -1,12 +1,11 @@
 #include "gripd/loop/worker.hpp"
 
 #include "gripd/core/log.hpp"
-#include "gripd/net/tcp_conn.hpp"
 
 namespace gripd::loop {
 
 namespace {
-constexpr size_t kReadBufferSize = 64 * 1024;
+constexpr size_t kReadBufferSize = size_t{64} * 1024;
 constexpr uint64_t kBarrierPollMs = 50;
 } // namespace
 
@@ -29,6 +28,13 @@ Worker::~Worker() {
     deferred_.clear();
     int r = uv_loop_close(&loop_);
     if (r != 0) LOG_DEBUG("worker", "worker %d: loop closed with open handles", index_);
+}
+
+size_t Worker::open_handles_for_test() {
+    size_t n = 0;
+    uv_walk(
+        &loop_, [](uv_handle_t*, void* arg) { ++*static_cast<size_t*>(arg); }, &n);
+    return n;
 }
 
 void Worker::defer_delete(std::unique_ptr<Deletable> obj) {
@@ -54,11 +60,8 @@ void Worker::run() {
 }
 
 void Worker::request_stop(uint64_t grace_ms) {
-    InboxMessage m;
-    m.kind = InboxMessage::Kind::Stop;
-    m.value = static_cast<int64_t>(grace_ms);
     // The main thread is the last producer.
-    post(static_cast<int>(peers_.size()), std::move(m));
+    post(static_cast<int>(peers_.size()), InboxMessage{Stop{grace_ms}});
 }
 
 void Worker::on_wake(uv_async_t* h) {
@@ -69,8 +72,8 @@ void Worker::on_wake(uv_async_t* h) {
 }
 
 void Worker::handle(InboxMessage& msg) {
-    if (msg.kind == InboxMessage::Kind::Stop) {
-        begin_stop(static_cast<uint64_t>(msg.value));
+    if (const auto* stop = std::get_if<Stop>(&msg.body)) {
+        begin_stop(stop->grace_ms);
         return;
     }
     if (handler_) handler_(*this, msg);

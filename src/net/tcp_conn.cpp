@@ -167,7 +167,7 @@ void TcpConn::flush() {
                         req->keeps.capacity() * sizeof(std::shared_ptr<const void>);
             queued_bytes_ += req->cost;
             ++pending_writes_;
-            req.release(); // owned by libuv until on_write_done
+            static_cast<void>(req.release()); // owned by libuv until on_write_done
         }
         seg += n;
     }
@@ -231,7 +231,7 @@ void TcpConn::close_after_flush() {
         close();
         return;
     }
-    req.release(); // freed in on_shutdown_done
+    static_cast<void>(req.release()); // freed in on_shutdown_done
     timer_.arm(kLingerMs);
 }
 

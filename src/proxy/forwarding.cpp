@@ -148,7 +148,8 @@ http::BackendTarget backend_target(const config::Route& route, const config::Tar
     http::BackendTarget b{t.connect_host, t.connect_port, std::nullopt};
     if (t.ssl) {
         std::string name = upstream_host_name(route, t, client_headers);
-        b.tls = net::TlsSettings{name.empty() ? t.connect_host : std::move(name), !t.insecure};
+        if (name.empty()) name = t.connect_host;
+        b.tls = net::TlsSettings{std::move(name), !t.insecure};
     }
     return b;
 }

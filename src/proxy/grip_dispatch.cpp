@@ -58,12 +58,12 @@ void GripDispatch::start_hold(http::ServerConn& client, const config::Route& rou
     if (instruct.hold == grip::HoldMode::None) {
         // No hold but a next link: the response is streamed, and goes on with what the link answers.
         instruct.channels.clear();
-        grip::FetchLinkFn fetch = link_fetcher(client, routes, request.head);
+        grip::FetchLinkFn fetch = link_fetcher(client, std::move(routes), request.head);
         hold = std::make_unique<grip::StreamHold>(env(), client, std::move(instruct), max_channels,
                                                   route.prefix, std::move(fetch));
     } else if (instruct.hold == grip::HoldMode::Stream) {
         grip::FetchLinkFn fetch;
-        if (instruct.next_link) fetch = link_fetcher(client, routes, request.head);
+        if (instruct.next_link) fetch = link_fetcher(client, std::move(routes), request.head);
         hold = std::make_unique<grip::StreamHold>(env(), client, std::move(instruct), max_channels,
                                                   route.prefix, std::move(fetch));
     } else {
@@ -71,7 +71,7 @@ void GripDispatch::start_hold(http::ServerConn& client, const config::Route& rou
         const config::Route* rp = &route;
         grip::RetryFn retry;
         if (!request.head.method.empty())
-            retry = [proxy, rp, routes](http::ServerConn& c, grip::SavedRequest&& req) {
+            retry = [proxy, rp, routes = std::move(routes)](http::ServerConn& c, grip::SavedRequest&& req) {
                 proxy->retry(c, routes, *rp, std::move(req));
             };
         hold = std::make_unique<grip::ResponseHold>(env(), client, std::move(instruct), max_channels,

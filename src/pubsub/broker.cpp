@@ -6,8 +6,6 @@
 
 namespace gripd::pubsub {
 
-using loop::InboxMessage;
-
 namespace {
 // Compares the content filters of the format `sub` delivers (an item without that format is not
 // delivered to it anyway).
@@ -44,8 +42,8 @@ int Broker::owner_of(std::string_view channel) const {
     return static_cast<int>(shard_of_channel(channel) % static_cast<uint32_t>(workers_.size()));
 }
 
-void Broker::send(int worker, InboxMessage&& msg) {
-    workers_[static_cast<size_t>(worker)]->post(worker_.index(), std::move(msg));
+void Broker::send(int worker, loop::InboxBody&& body) {
+    workers_[static_cast<size_t>(worker)]->post(worker_.index(), loop::InboxMessage{std::move(body)});
 }
 
 // ---- local subscriptions ----
@@ -67,17 +65,13 @@ void Broker::unsubscribe(Subscription& sub) {
     });
 }
 
-void Broker::tell_owner(const std::string& channel, int64_t delta) {
+void Broker::tell_owner(const std::string& channel, int32_t delta) {
     int owner = owner_of(channel);
     if (owner == worker_.index()) {
         owner_subscribe_delta(channel, owner, delta);
         return;
     }
-    InboxMessage m;
-    m.kind = InboxMessage::Kind::Subscribe;
-    m.text = channel;
-    m.value = delta;
-    send(owner, std::move(m));
+    send(owner, loop::SubscribeDelta{channel, delta});
 }
 
 void Broker::deliver_local(const MessageRef& msg) {
@@ -110,9 +104,12 @@ uint64_t Broker::publish(std::vector<PublishItem>&& items, std::function<void(bo
     size_t remote = 0;
     for (size_t i = 0; i < w; ++i)
         if (batches[i] && static_cast<int>(i) != worker_.index()) ++remote;
+    std::function<void(bool)> done_now; // no owner elsewhere: done once the local part is routed
     if (remote > 0) {
         token = next_token_++;
         pending_[token] = PendingPublish{std::move(done), remote};
+    } else {
+        done_now = std::move(done);
     }
     for (size_t i = 0; i < w; ++i) {
         if (!batches[i]) continue;
@@ -122,12 +119,9 @@ uint64_t Broker::publish(std::vector<PublishItem>&& items, std::function<void(bo
             owner_accept(*batches[i]);
             continue;
         }
-        InboxMessage m;
-        m.kind = InboxMessage::Kind::Publish;
-        m.payload = std::move(batches[i]);
-        send(static_cast<int>(i), std::move(m));
+        send(static_cast<int>(i), loop::PublishToOwner{std::move(batches[i])});
     }
-    if (remote == 0 && done) done(true);
+    if (done_now) done_now(true);
     return token;
 }
 
@@ -192,10 +186,7 @@ void Broker::owner_accept(const PublishBatch& batch) {
     for (const MessageRef& m : batch.messages)
         owner_route(directory_.on_publish(m, now));
     if (batch.token != 0 && batch.origin != worker_.index()) {
-        InboxMessage ack;
-        ack.kind = InboxMessage::Kind::PublishAck;
-        ack.value = static_cast<int64_t>(batch.token);
-        send(batch.origin, std::move(ack));
+        send(batch.origin, loop::PublishAck{batch.token});
     }
 }
 
@@ -206,15 +197,12 @@ void Broker::owner_route(const std::vector<Delivery>& deliveries) {
                 deliver_local(d.message);
                 continue;
             }
-            InboxMessage m;
-            m.kind = InboxMessage::Kind::Deliver;
-            m.payload = d.message;
-            send(static_cast<int>(w), std::move(m));
+            send(static_cast<int>(w), loop::Deliver{d.message});
         }
     }
 }
 
-void Broker::owner_subscribe_delta(const std::string& channel, int worker, int64_t delta) {
+void Broker::owner_subscribe_delta(const std::string& channel, int worker, int32_t delta) {
     SubscriberChange change = directory_.on_subscribe_delta(channel, static_cast<uint32_t>(worker), delta);
     if (!bus_) return;
     if (change == SubscriberChange::First) bus_->subscribe(channel);
@@ -227,9 +215,7 @@ void Broker::recover() {
             directory_.recover();
             continue;
         }
-        InboxMessage m;
-        m.kind = InboxMessage::Kind::Recover;
-        send(static_cast<int>(w), std::move(m));
+        send(static_cast<int>(w), loop::Recover{});
     }
 }
 
@@ -243,12 +229,8 @@ std::optional<bool> Broker::check_behind(const std::string& channel, const std::
     uint64_t t = next_token_++;
     checks_.emplace(t, std::move(done));
     *token = t;
-    InboxMessage m;
-    m.kind = InboxMessage::Kind::LastIdQuery;
-    m.text = channel;
-    m.value = static_cast<int64_t>(t);
-    m.payload = std::make_shared<const std::string>(prev_id);
-    send(owner, std::move(m));
+    send(owner, loop::LastIdQuery{std::make_unique<const loop::LastIdQuery::Fields>(
+                    loop::LastIdQuery::Fields{t, channel, prev_id})});
     return std::nullopt;
 }
 
@@ -259,47 +241,41 @@ void Broker::tick(uint64_t now_ms) {
     owner_route(directory_.expire(now_ms)); // also ages the duplicate-id cache
 }
 
-bool Broker::handle(InboxMessage& msg) {
-    switch (msg.kind) {
-    case InboxMessage::Kind::Publish: {
-        auto batch = std::static_pointer_cast<const PublishBatch>(msg.payload);
-        owner_accept(*batch);
-        return true;
-    }
-    case InboxMessage::Kind::PublishAck:
-        on_ack(static_cast<uint64_t>(msg.value));
-        return true;
-    case InboxMessage::Kind::Deliver:
-        deliver_local(std::static_pointer_cast<const Message>(msg.payload));
-        return true;
-    case InboxMessage::Kind::Subscribe:
-        owner_subscribe_delta(msg.text, msg.from, msg.value);
-        return true;
-    case InboxMessage::Kind::Recover:
-        directory_.recover();
-        return true;
-    case InboxMessage::Kind::LastIdQuery: {
-        // The asker's subscribe delta came through the same ring first, so the channel is known.
-        const auto& prev_id = *std::static_pointer_cast<const std::string>(msg.payload);
-        const std::string* last = directory_.last_id(msg.text);
-        InboxMessage reply;
-        reply.kind = InboxMessage::Kind::LastIdReply;
-        reply.value = msg.value;
-        if (last && *last != prev_id) reply.text = "behind";
-        send(msg.from, std::move(reply));
-        return true;
-    }
-    case InboxMessage::Kind::LastIdReply: {
-        auto it = checks_.find(static_cast<uint64_t>(msg.value));
-        if (it == checks_.end()) return true; // the asker went away
-        auto done = std::move(it->second);
-        checks_.erase(it);
-        done(msg.text == "behind");
-        return true;
-    }
-    default:
-        return false;
-    }
+// ---- inbox messages ----
+
+void Broker::on_inbox(int /*from*/, loop::PublishToOwner& m) {
+    owner_accept(*m.batch);
+}
+
+void Broker::on_inbox(int /*from*/, loop::PublishAck& m) {
+    on_ack(m.token);
+}
+
+void Broker::on_inbox(int /*from*/, loop::Deliver& m) {
+    deliver_local(m.message);
+}
+
+void Broker::on_inbox(int from, loop::SubscribeDelta& m) {
+    owner_subscribe_delta(m.channel, from, m.delta);
+}
+
+void Broker::on_inbox(int /*from*/, loop::Recover& /*m*/) {
+    directory_.recover();
+}
+
+void Broker::on_inbox(int from, loop::LastIdQuery& m) {
+    // The asker's subscribe delta came through the same ring first, so the channel is known.
+    const loop::LastIdQuery::Fields& q = *m.fields;
+    const std::string* last = directory_.last_id(q.channel);
+    send(from, loop::LastIdReply{q.token, last && *last != q.prev_id});
+}
+
+void Broker::on_inbox(int /*from*/, loop::LastIdReply& m) {
+    auto it = checks_.find(m.token);
+    if (it == checks_.end()) return; // the asker went away
+    auto done = std::move(it->second);
+    checks_.erase(it);
+    done(m.behind);
 }
 
 } // namespace gripd::pubsub

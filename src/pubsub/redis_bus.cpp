@@ -225,7 +225,7 @@ void RedisBus::publish(const std::string& channel, std::string_view payload, std
     }
     ++pending_publishes_;
     pending_publish_bytes_ += bytes;
-    cb.release(); // owned by the pending command; freed in on_publish_reply
+    static_cast<void>(cb.release()); // owned by the pending command; freed in on_publish_reply
 }
 
 void RedisBus::on_publish_reply(redisAsyncContext* /*ac*/, void* r, void* privdata) {

@@ -5,38 +5,18 @@
 // uv_async_send, which coalesces, and drains every ring in batches.
 #pragma once
 
+#include "gripd/loop/messages.hpp"
 #include "gripd/loop/spsc_ring.hpp"
 
+#include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <memory>
-#include <string>
 #include <uv.h>
 #include <vector>
 
 namespace gripd::loop {
-
-// Messages are tagged and carry only immutable, refcounted payloads across threads.
-struct InboxMessage {
-    enum class Kind : uint8_t {
-        Stop,         // value = grace period in ms
-        ReloadRoutes, // payload = const config::RouteTable
-        Publish,      // payload = const pubsub::PublishBatch, sent to the channels' shard owner
-        PublishAck,   // value = publish token: the shard owner has taken the batch
-        Deliver,      // payload = const pubsub::Message, sent by a shard owner to subscribed workers
-        Subscribe,    // text = channel, value = +1 (first local subscriber) or -1 (last one gone)
-        Recover,      // forget last ids and let sessions recover
-        LastIdQuery,  // text = channel, payload = const std::string prev-id, value = token
-        LastIdReply,  // value = token, text = "behind" when the channel's last id differs
-        Collect,      // payload = a stats collector (metrics scrape)
-        Custom,
-    };
-    Kind kind = Kind::Custom;
-    int32_t from = -1; // producer number
-    int64_t value = 0;
-    std::string text;
-    std::shared_ptr<const void> payload;
-};
 
 class Inbox {
   public:

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "gripd/loop/deletable.hpp"
+#include "gripd/loop/flushable.hpp"
 #include "gripd/loop/inbox.hpp"
 #include "gripd/loop/timer_wheel.hpp"
 
@@ -14,10 +15,6 @@
 #include <thread>
 #include <uv.h>
 #include <vector>
-
-namespace gripd::net {
-class TcpConn;
-}
 
 namespace gripd::loop {
 
@@ -36,8 +33,9 @@ class Worker {
     // A read buffer shared by every connection of this worker (valid only during a read callback).
     std::vector<char>& read_buffer() { return read_buffer_; }
 
-    // Sends `conn`'s gathered output at the end of this loop iteration (TcpConn::write calls this).
-    void schedule_flush(net::TcpConn& conn) { flush_list_.push_back(&conn); }
+    // Calls `out.flush()` at the end of this loop iteration (a connection's gathered writes). `out`
+    // must stay alive until then: connections are freed only in close callbacks, which run later.
+    void schedule_flush(Flushable& out) { flush_list_.push_back(&out); }
 
     // Frees `obj` after the current loop iteration.
     void defer_delete(std::unique_ptr<Deletable> obj);
@@ -48,14 +46,15 @@ class Worker {
     void on_stop(std::function<void(Worker&)> fn) { stop_hooks_.push_back(std::move(fn)); }
     // Runs `fn` when the worker closes everything at the end of a stop: close owned connections.
     void on_close_all(std::function<void(Worker&)> fn) { close_hooks_.push_back(std::move(fn)); }
-    // Handles inbox messages other than the built-in Stop (set before start()).
+    // Handles inbox messages other than Stop, which the worker handles itself (set before start()).
     void set_message_handler(std::function<void(Worker&, InboxMessage&)> fn) { handler_ = std::move(fn); }
 
-    // Starts the thread; returns false (and logs) if listeners failed to open.
+    // Starts the thread: it runs the on_start hooks, then the loop until a stop completes.
     void start();
     void join();
-    // Thread-safe: asks the worker to stop accepting, finish in-flight requests and, after
-    // `grace_ms`, close everything and end its loop.
+    // From the main thread only (it posts on the main thread's ring, the last producer): asks the
+    // worker to stop accepting, finish in-flight requests and, after `grace_ms`, close everything
+    // and end its loop.
     void request_stop(uint64_t grace_ms);
     bool is_stopping() const { return stopping_; }
 
@@ -81,6 +80,10 @@ class Worker {
     // Peers whose inboxes this worker posts to; their overflow is flushed on every loop turn.
     void set_peers(std::vector<Worker*> peers) { peers_ = std::move(peers); }
 
+    // Handles still on this worker's loop (after join(): 0 when everything was closed, i.e. the
+    // loop will close cleanly). Not thread-safe while the worker runs.
+    size_t open_handles_for_test();
+
     // True when the calling thread is this worker's thread.
     bool on_own_thread() const { return std::this_thread::get_id() == thread_id_; }
 
@@ -102,7 +105,7 @@ class Worker {
     Inbox inbox_;
     uv_check_t check_{};
     std::vector<std::unique_ptr<Deletable>> deferred_;
-    std::vector<net::TcpConn*> flush_list_; // connections with output gathered this iteration
+    std::vector<Flushable*> flush_list_; // connections with output gathered this iteration
     std::vector<std::function<void(Worker&)>> start_hooks_;
     std::vector<std::function<void(Worker&)>> stop_hooks_;
     std::vector<std::function<void(Worker&)>> close_hooks_;

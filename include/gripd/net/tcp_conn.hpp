@@ -6,6 +6,7 @@
 // rules in loop/handle.hpp: the object deletes itself in the close callback.
 #pragma once
 
+#include "gripd/loop/flushable.hpp"
 #include "gripd/loop/timer_wheel.hpp"
 
 #include <cstdint>
@@ -21,7 +22,7 @@ class Worker;
 
 namespace gripd::net {
 
-class TcpConn {
+class TcpConn : public loop::Flushable {
   public:
     explicit TcpConn(loop::Worker& worker);
     TcpConn(const TcpConn&) = delete;
@@ -45,7 +46,7 @@ class TcpConn {
     size_t queued_bytes() const { return queued_bytes_ + gathered_bytes_; }
     // Sends what this iteration gathered (called by the worker at the end of each iteration, and
     // before a shutdown).
-    void flush();
+    void flush() override;
 
     // Closes now; pending writes are cancelled. Idempotent.
     void close();

@@ -119,8 +119,15 @@ class Broker : private RedisBus::Handler {
     void stop_bus();
     bool has_bus() const { return bus_ != nullptr; }
 
-    // Inbox messages for the broker; returns false if the message is not the broker's.
-    bool handle(loop::InboxMessage& msg);
+    // The inbox messages for the broker (`from`: the sending worker), one overload each; the
+    // worker's single std::visit (src/server.cpp) calls them.
+    void on_inbox(int from, loop::PublishToOwner& m);
+    void on_inbox(int from, loop::PublishAck& m);
+    void on_inbox(int from, loop::Deliver& m);
+    void on_inbox(int from, loop::SubscribeDelta& m);
+    void on_inbox(int from, loop::Recover& m);
+    void on_inbox(int from, loop::LastIdQuery& m);
+    void on_inbox(int from, loop::LastIdReply& m);
     // Periodic work: release sequenced items whose wait expired.
     void tick(uint64_t now_ms);
 
@@ -143,12 +150,12 @@ class Broker : private RedisBus::Handler {
     std::vector<std::string> bus_channels() const override;
     uint64_t publish_on_bus(std::vector<PublishItem>&& items, std::function<void(bool)> done);
 
-    void send(int worker, loop::InboxMessage&& msg);
+    void send(int worker, loop::InboxBody&& body);
     void owner_accept(const PublishBatch& batch);
     void owner_route(const std::vector<Delivery>& deliveries);
-    void owner_subscribe_delta(const std::string& channel, int worker, int64_t delta);
+    void owner_subscribe_delta(const std::string& channel, int worker, int32_t delta);
     void deliver_local(const MessageRef& msg);
-    void tell_owner(const std::string& channel, int64_t delta);
+    void tell_owner(const std::string& channel, int32_t delta);
     void on_ack(uint64_t token, bool ok = true);
 
     loop::Worker& worker_;

@@ -1,0 +1,17 @@
+// Flushable: what the worker flushes at the end of a loop iteration. loop knows no net type: a
+// connection that gathers writes during an iteration implements this and asks its worker
+// (Worker::schedule_flush) to call flush() once, after every callback of the iteration has run.
+#pragma once
+
+namespace gripd::loop {
+
+class Flushable {
+  public:
+    // Sends what was gathered. Runs on the worker's thread, in its uv_check phase.
+    virtual void flush() = 0;
+
+  protected:
+    ~Flushable() = default; // never owned or deleted through this interface
+};
+
+} // namespace gripd::loop

@@ -1,0 +1,94 @@
+// The messages that cross loops: one named struct per thing a worker can be told, gathered in one
+// std::variant (InboxMessage::body). The receiving worker dispatches them with one std::visit, so a
+// new message that nobody handles fails to compile instead of being dropped at run time.
+//
+// Rules for adding one:
+//  - Payloads that other threads can see are immutable and refcounted (shared_ptr<const T>), so
+//    the sender may keep reading them. Everything else is moved in and owned by the message.
+//  - Keep the common messages small: the variant is as big as its largest member and every ring
+//    slot has that size. A rare, big payload goes behind a unique_ptr.
+//  - loop only moves these around: the payload types of other modules are declared, not included,
+//    and loop never looks inside them (src/README.md lists this as the one place loop names them).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <variant>
+
+namespace gripd::config {
+class RouteTable;
+}
+namespace gripd::pubsub {
+class Message;
+struct PublishBatch;
+} // namespace gripd::pubsub
+
+namespace gripd::loop {
+
+// main -> worker: stop accepting, finish within the grace period, then end the loop. Handled by the
+// Worker itself.
+struct Stop {
+    uint64_t grace_ms = 0;
+};
+
+// main -> worker: the routes file was reloaded; use this table from now on.
+struct ReloadRoutes {
+    std::shared_ptr<const config::RouteTable> routes;
+};
+
+// publisher -> shard owner: the items of one publish request that this owner sequences.
+struct PublishToOwner {
+    std::shared_ptr<const pubsub::PublishBatch> batch;
+};
+
+// shard owner -> publisher: the batch with this token has been taken.
+struct PublishAck {
+    uint64_t token = 0;
+};
+
+// shard owner -> subscribed worker: deliver this message to the local subscriptions.
+struct Deliver {
+    std::shared_ptr<const pubsub::Message> message;
+};
+
+// worker -> shard owner: the sender's first local subscriber on `channel` came (+1) or its last
+// one went (-1).
+struct SubscribeDelta {
+    std::string channel;
+    int32_t delta = 0;
+};
+
+// control API -> every shard owner: forget every channel's last id (POST /recover).
+struct Recover {};
+
+// worker -> shard owner: is a subscriber that has seen up to `prev_id` on `channel` behind? Rare
+// and carries two strings, so its fields live behind a pointer.
+struct LastIdQuery {
+    struct Fields {
+        uint64_t token = 0;
+        std::string channel;
+        std::string prev_id;
+    };
+    std::unique_ptr<const Fields> fields;
+};
+
+// shard owner -> asking worker: the answer to the LastIdQuery with this token.
+struct LastIdReply {
+    uint64_t token = 0;
+    bool behind = false;
+};
+
+using InboxBody = std::variant<Stop, ReloadRoutes, PublishToOwner, PublishAck, Deliver, SubscribeDelta,
+                               Recover, LastIdQuery, LastIdReply>;
+
+// What a ring slot holds: the message and who sent it.
+struct InboxMessage {
+    InboxBody body;
+    int32_t from = -1; // the producer number, set by Inbox::push
+};
+
+// A ring slot must stay small: grow a message past this and put its fields behind a pointer.
+static_assert(sizeof(InboxMessage) <= 56, "cross-loop messages must stay small");
+
+} // namespace gripd::loop
