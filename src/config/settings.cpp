@@ -475,7 +475,7 @@ std::vector<std::string> settings_table_problems() {
     for (size_t i = 0; i < rows.size(); ++i) {
         const Row& row = rows[i];
         std::string name = "[" + std::string(row.section) + "] " + std::string(row.key);
-        auto problem = [&](const std::string& what) { problems.push_back(name + ": " + what); };
+        auto problem = [&](std::string_view what) { problems.emplace_back(name).append(": ").append(what); };
         for (size_t j = 0; j < i; ++j)
             if (rows[j].section == row.section && rows[j].key == row.key) problem("declared twice");
         if (row.text.empty()) problem("says nothing about what it does");
