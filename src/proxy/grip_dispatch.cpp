@@ -4,7 +4,7 @@
 #include "gripd/core/strings.hpp"
 #include "gripd/core/url_query.hpp"
 #include "gripd/loop/worker.hpp"
-#include "gripd/proxy/forwarding.hpp"
+#include "gripd/http/forwarding.hpp"
 #include "gripd/proxy/proxy_service.hpp"
 #include "link_fetch.hpp"
 
@@ -97,7 +97,7 @@ grip::FetchLinkFn GripDispatch::link_fetcher(http::ServerConn& client,
         host = t->host;
         target = t->target;
         // The link is requested as a client request for that URL would be: routed afresh.
-        const config::Route* route = routes->match(host_without_port(t->host), t->target, false, false);
+        const config::Route* route = routes->match(http::host_without_port(t->host), t->target, false, false);
         if (!route) return nullptr;
         http::RequestHead head;
         head.method = "GET";

@@ -2,7 +2,7 @@
 
 #include "gripd/core/log.hpp"
 #include "gripd/http/serialize.hpp"
-#include "gripd/proxy/forwarding.hpp"
+#include "gripd/http/forwarding.hpp"
 #include "gripd/proxy/proxy_service.hpp"
 
 #include <ctime>
@@ -38,7 +38,7 @@ void LinkFetchRequest::connect_next_target() {
 }
 
 void LinkFetchRequest::connect() {
-    service_.backends().acquire(backend_target(route_, route_.targets[target_index_], head_.headers), *this,
+    service_.backends().acquire(http::backend_target(route_, route_.targets[target_index_], head_.headers), *this,
                                 backend_);
 }
 
@@ -51,13 +51,13 @@ void LinkFetchRequest::on_backend_connect_failed(int uv_status) {
 
 void LinkFetchRequest::on_backend_connected() {
     const config::Target& target = route_.targets[target_index_];
-    ForwardContext ctx{
+    http::ForwardContext ctx{
         service_.settings(), route_, target, peer_, false, false, static_cast<int64_t>(std::time(nullptr))};
-    http::Headers headers = upstream_headers(head_, ctx);
+    http::Headers headers = http::upstream_headers(head_, ctx);
     for (const auto& v : grip_last_)
         headers.add("Grip-Last", v);
     std::string out;
-    http::serialize_request_head("GET", upstream_target(route_, head_.target), headers, out);
+    http::serialize_request_head("GET", http::upstream_target(route_, head_.target), headers, out);
     backend_->send(out);
 }
 

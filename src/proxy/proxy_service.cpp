@@ -4,8 +4,8 @@
 #include "gripd/core/log.hpp"
 
 #include "gripd/loop/worker.hpp"
-#include "gripd/proxy/forwarding.hpp"
-#include "gripd/proxy/ws_handler.hpp"
+#include "gripd/http/forwarding.hpp"
+#include "gripd/http/ws_handler.hpp"
 #include "proxy_session.hpp"
 #include <ctime>
 
@@ -27,7 +27,7 @@ std::unique_ptr<http::Exchange> ProxyService::start_exchange(http::ServerConn& c
         return nullptr;
     }
     const std::string* host = head.headers.get("Host");
-    std::string_view h = host ? host_without_port(*host) : std::string_view();
+    std::string_view h = host ? http::host_without_port(*host) : std::string_view();
     bool websocket = head.upgrade && head.headers.has_token("Upgrade", "websocket");
     const config::Route* route = nullptr;
     if (settings_.accept_pushpin_route)

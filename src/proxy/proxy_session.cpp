@@ -5,7 +5,7 @@
 #include "gripd/core/strings.hpp"
 #include "gripd/http/serialize.hpp"
 #include "gripd/loop/worker.hpp"
-#include "gripd/proxy/forwarding.hpp"
+#include "gripd/http/forwarding.hpp"
 #include "gripd/proxy/grip_handler.hpp"
 #include "gripd/proxy/proxy_service.hpp"
 
@@ -92,14 +92,14 @@ void ProxySession::on_start() {
 }
 
 std::string ProxySession::build_upstream_head(const config::Target& target) const {
-    ForwardContext ctx{service_.settings(),
+    http::ForwardContext ctx{service_.settings(),
                        route_,
                        target,
                        client_ ? std::string_view(client_->peer()) : "",
                        false,
                        trusted_,
                        static_cast<int64_t>(std::time(nullptr))};
-    return upstream_request_head(head_, ctx, grip_last_);
+    return http::upstream_request_head(head_, ctx, grip_last_);
 }
 
 void ProxySession::connect_next_target() {
@@ -132,7 +132,7 @@ void ProxySession::connect_next_target() {
 
 void ProxySession::connect(const config::Target& target) {
     to(State::Connecting);
-    service_.backends().acquire(backend_target(route_, target, head_.headers), *this, backend_);
+    service_.backends().acquire(http::backend_target(route_, target, head_.headers), *this, backend_);
 }
 
 void ProxySession::on_backend_connect_failed(int uv_status) {
@@ -225,7 +225,7 @@ void ProxySession::on_backend_head(http::ResponseHead& head) {
     status_ = head.status;
     replay_.clear();
     replayable_ = false;
-    if (grip_enabled(route_) && !trusted_ && service_.grip_handler() &&
+    if (http::grip_enabled(route_) && !trusted_ && service_.grip_handler() &&
         service_.grip_handler()->is_grip(head)) {
         to(State::GripBuffering);
         grip_head_ = std::move(head);

@@ -4,7 +4,7 @@
 #include "gripd/core/strings.hpp"
 #include "gripd/http/serialize.hpp"
 #include "gripd/loop/worker.hpp"
-#include "gripd/proxy/forwarding.hpp"
+#include "gripd/http/forwarding.hpp"
 #include "gripd/ws/handshake.hpp"
 
 namespace gripd::ws {
@@ -49,8 +49,8 @@ void PassthroughSession::connect() {
     h.add("Sec-WebSocket-Version", "13");
     h.add("Sec-WebSocket-Extensions", "grip");
     std::string request;
-    http::serialize_request_head("GET", proxy::upstream_target(route_, head_->target), h, request);
-    BackendWsConn::start(service_.worker(), *this, proxy::backend_target(route_, t, head_->headers),
+    http::serialize_request_head("GET", http::upstream_target(route_, head_->target), h, request);
+    BackendWsConn::start(service_.worker(), *this, http::backend_target(route_, t, head_->headers),
                          static_cast<uint64_t>(service_.settings().connect_timeout) * 1000,
                          std::move(request), accept_key(key), kMaxBackendFrame, backend_);
 }

@@ -3,7 +3,7 @@
 #include "gripd/core/log.hpp"
 #include "gripd/http/serialize.hpp"
 #include "gripd/loop/worker.hpp"
-#include "gripd/proxy/forwarding.hpp"
+#include "gripd/http/forwarding.hpp"
 #include "gripd/ws/control.hpp"
 #include "gripd/ws/handshake.hpp"
 
@@ -439,14 +439,14 @@ void Session::on_keep_alive_timer(void* p) {
 }
 
 http::Headers Session::upstream_headers(const http::RequestHead& head, const config::Target& t) {
-    proxy::ForwardContext ctx{service_.settings(),
+    http::ForwardContext ctx{service_.settings(),
                               route_,
                               t,
                               client_ ? std::string_view(client_->peer()) : std::string_view(),
                               false,
                               trusted_,
                               static_cast<int64_t>(std::time(nullptr))};
-    return proxy::upstream_headers(head, ctx);
+    return http::upstream_headers(head, ctx);
 }
 
 void Session::negotiate_grip(const http::Headers& backend_headers, http::Headers& out) {

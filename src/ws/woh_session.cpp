@@ -6,7 +6,7 @@
 #include "gripd/core/strings.hpp"
 #include "gripd/http/serialize.hpp"
 #include "gripd/loop/worker.hpp"
-#include "gripd/proxy/forwarding.hpp"
+#include "gripd/http/forwarding.hpp"
 
 #include <cstdio>
 #include <ctime>
@@ -82,7 +82,7 @@ bool WohSession::prepare_target() {
     http::Headers h = upstream_headers(*head_, t);
     // An ssl target's TLS name comes from the handshake's headers, which are not kept.
     if (t.ssl)
-        tls_target_ = std::make_unique<http::BackendTarget>(proxy::backend_target(route_, t, head_->headers));
+        tls_target_ = std::make_unique<http::BackendTarget>(http::backend_target(route_, t, head_->headers));
     else
         tls_target_.reset();
     sign_ = h.has("Grip-Sig");
@@ -93,7 +93,7 @@ bool WohSession::prepare_target() {
     h.remove_prefix("Meta-");
     h.add("Sec-WebSocket-Extensions", "grip"); // Pushpin 1.36 offers it on every route
     request_head_ = "POST ";
-    request_head_ += proxy::upstream_target(route_, head_->target);
+    request_head_ += http::upstream_target(route_, head_->target);
     request_head_ += " HTTP/1.1\r\n";
     http::serialize_headers(h, request_head_);
     request_head_.shrink_to_fit(); // kept for the connection's life: no growth slack
@@ -118,7 +118,7 @@ std::string WohSession::render_request(const std::string& body, size_t replayed)
     }
     if (features_) {
         out += "Grip-Feature: ";
-        out += proxy::kGripFeatures;
+        out += http::kGripFeatures;
         out += "\r\n";
     }
     out += "Accept: application/websocket-events\r\nConnection-Id: ";

@@ -21,7 +21,7 @@
 #include "gripd/http/request_parser.hpp"
 #include "gripd/http/response_parser.hpp"
 #include "gripd/http/serialize.hpp"
-#include "gripd/proxy/forwarding.hpp"
+#include "gripd/http/forwarding.hpp"
 
 #include "fuzz_util.hpp"
 
@@ -60,9 +60,9 @@ struct Proxy final : http::RequestParser::Handler {
     Proxy(const config::Settings& s, const config::Route& r) : settings(s), route(r) {}
 
     void on_request_head(http::RequestHead& head) override {
-        proxy::ForwardContext ctx{settings, route, route.targets[0], "192.0.2.1", false, false, 1700000000};
-        wire += proxy::upstream_request_head(head, ctx, {});
-        expected.push_back({head.method, proxy::upstream_target(route, head.target), {}});
+        http::ForwardContext ctx{settings, route, route.targets[0], "192.0.2.1", false, false, 1700000000};
+        wire += http::upstream_request_head(head, ctx, {});
+        expected.push_back({head.method, http::upstream_target(route, head.target), {}});
         chunked = head.chunked;
         open = true;
     }

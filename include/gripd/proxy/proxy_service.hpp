@@ -11,6 +11,10 @@
 
 #include <memory>
 
+namespace gripd::http {
+class WsHandler;
+}
+
 namespace gripd::proxy {
 
 class GripHandler;
@@ -44,7 +48,7 @@ class ProxyService final : public http::Service {
     void set_grip_handler(GripHandler* h) { grip_ = h; }
     GripHandler* grip_handler() const { return grip_; }
     // Where WebSocket upgrades go (set by the wiring once the ws module exists on this worker).
-    void set_ws_handler(class WsHandler* h) { ws_ = h; }
+    void set_ws_handler(http::WsHandler* h) { ws_ = h; }
 
     loop::Worker& worker() { return worker_; }
     const config::Settings& settings() const { return settings_; }
@@ -58,7 +62,7 @@ class ProxyService final : public http::Service {
     http::BackendPool backends_;
     http::ConnSet conns_;
     GripHandler* grip_ = nullptr;
-    class WsHandler* ws_ = nullptr;
+    http::WsHandler* ws_ = nullptr;
 };
 
 } // namespace gripd::proxy

@@ -1,4 +1,4 @@
-// WsService: the worker's WebSocket engine (implements proxy::WsHandler). For each client upgrade it
+// WsService: the worker's WebSocket engine (implements http::WsHandler). For each client upgrade it
 // checks the handshake (400/426), then runs a session on this worker:
 //  - WebSocket-over-HTTP (over_http targets, PROTOCOL.md §5.2): client frames become batched events
 //    POSTed on the worker's backend pool; the first response's headers go on the client's 101;
@@ -12,7 +12,7 @@
 #include "gripd/core/owning_list.hpp"
 #include "gripd/http/backend_pool.hpp"
 #include "gripd/loop/deletable.hpp"
-#include "gripd/proxy/ws_handler.hpp"
+#include "gripd/http/ws_handler.hpp"
 #include "gripd/pubsub/broker.hpp"
 #include "gripd/ws/ws_stats.hpp"
 
@@ -42,7 +42,7 @@ struct WsLimits {
     uint64_t close_timeout_ms = 5000; // wait for the peer's close frame
 };
 
-class WsService final : public proxy::WsHandler {
+class WsService final : public http::WsHandler {
   public:
     WsService(loop::Worker& worker, const config::Settings& settings, pubsub::Broker& broker,
               http::BackendPool& backends);

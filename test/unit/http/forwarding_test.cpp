@@ -1,7 +1,7 @@
 #include "gripd/config/routes.hpp"
 #include "gripd/config/settings.hpp"
 #include "gripd/core/jwt.hpp"
-#include "gripd/proxy/forwarding.hpp"
+#include "gripd/http/forwarding.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -35,8 +35,8 @@ TEST_CASE("upstream headers drop hop-by-hop and client GRIP headers", "[proxy]")
     s.sig_iss = "pushpin";
     auto routes = config::parse_routes("* 127.0.0.1:8080\n", "routes");
     const auto& route = first_route(routes);
-    proxy::ForwardContext ctx{s, route, route.targets.front(), "10.0.0.9", false, false, 1000};
-    auto out = proxy::upstream_headers(make_head(), ctx);
+    http::ForwardContext ctx{s, route, route.targets.front(), "10.0.0.9", false, false, 1000};
+    auto out = http::upstream_headers(make_head(), ctx);
     REQUIRE_FALSE(out.has("Connection"));
     REQUIRE_FALSE(out.has("X-Hop"));
     REQUIRE_FALSE(out.has("Keep-Alive"));
@@ -50,7 +50,7 @@ TEST_CASE("upstream headers drop hop-by-hop and client GRIP headers", "[proxy]")
     REQUIRE(core::jwt_verify_hs256(*out.get("Grip-Sig"), "secret", 1000, &claims));
     REQUIRE(claims.find("\"iss\":\"pushpin\"") != std::string::npos);
     REQUIRE(claims.find("\"exp\":4600") != std::string::npos);
-    REQUIRE(*out.get("Grip-Feature") == proxy::kGripFeatures);
+    REQUIRE(*out.get("Grip-Feature") == http::kGripFeatures);
     // No rule configured: X-Forwarded-For passes unchanged.
     REQUIRE(*out.get("X-Forwarded-For") == "1.1.1.1, 2.2.2.2");
 }
@@ -60,8 +60,8 @@ TEST_CASE("no_grip routes are not signed, and client GRIP headers are still drop
     s.sig_key = "secret";
     auto routes = config::parse_routes("*,no_grip 127.0.0.1:8080\n", "routes");
     const auto& route = first_route(routes);
-    proxy::ForwardContext ctx{s, route, route.targets.front(), "10.0.0.9", false, false, 1000};
-    auto out = proxy::upstream_headers(make_head(), ctx);
+    http::ForwardContext ctx{s, route, route.targets.front(), "10.0.0.9", false, false, 1000};
+    auto out = http::upstream_headers(make_head(), ctx);
     REQUIRE_FALSE(out.has("Grip-Sig"));
     REQUIRE_FALSE(out.has("Grip-Feature"));
 }
@@ -71,8 +71,8 @@ TEST_CASE("per-route sig_key and sig_iss override the config", "[proxy]") {
     s.sig_key = "global";
     auto routes = config::parse_routes("*,sig_key=routekey,sig_iss=me 127.0.0.1:8080\n", "routes");
     const auto& route = first_route(routes);
-    proxy::ForwardContext ctx{s, route, route.targets.front(), "10.0.0.9", false, false, 1000};
-    auto out = proxy::upstream_headers(make_head(), ctx);
+    http::ForwardContext ctx{s, route, route.targets.front(), "10.0.0.9", false, false, 1000};
+    auto out = http::upstream_headers(make_head(), ctx);
     std::string claims;
     REQUIRE_FALSE(core::jwt_verify_hs256(*out.get("Grip-Sig"), "global", 1000, &claims));
     REQUIRE(core::jwt_verify_hs256(*out.get("Grip-Sig"), "routekey", 1000, &claims));
@@ -84,11 +84,11 @@ TEST_CASE("X-Forwarded-For rules truncate and append", "[proxy]") {
     in.add("X-Forwarded-For", "1.1.1.1, 2.2.2.2");
     in.add("X-Forwarded-For", "3.3.3.3");
     bool present = false;
-    REQUIRE(proxy::apply_xff_rule(in, config::XffRule{1, true}, "9.9.9.9", &present) == "3.3.3.3, 9.9.9.9");
-    REQUIRE(proxy::apply_xff_rule(in, config::XffRule{0, true}, "9.9.9.9", &present) == "9.9.9.9");
-    REQUIRE(proxy::apply_xff_rule(in, config::XffRule{0, false}, "9.9.9.9", &present).empty());
+    REQUIRE(http::apply_xff_rule(in, config::XffRule{1, true}, "9.9.9.9", &present) == "3.3.3.3, 9.9.9.9");
+    REQUIRE(http::apply_xff_rule(in, config::XffRule{0, true}, "9.9.9.9", &present) == "9.9.9.9");
+    REQUIRE(http::apply_xff_rule(in, config::XffRule{0, false}, "9.9.9.9", &present).empty());
     REQUIRE_FALSE(present);
-    REQUIRE(proxy::apply_xff_rule(in, config::XffRule{-1, true}, "9.9.9.9", &present) ==
+    REQUIRE(http::apply_xff_rule(in, config::XffRule{-1, true}, "9.9.9.9", &present) ==
             "1.1.1.1, 2.2.2.2, 3.3.3.3, 9.9.9.9");
 }
 
@@ -98,8 +98,8 @@ TEST_CASE("route header rules, as_host and target host=", "[proxy]") {
         "*,header=X-Added:yes,header=Accept:,as_host=internal.example 127.0.0.1:8080,host=ignored.example\n",
         "routes");
     const auto& route = first_route(routes);
-    proxy::ForwardContext ctx{s, route, route.targets.front(), "10.0.0.9", false, false, 1000};
-    auto out = proxy::upstream_headers(make_head(), ctx);
+    http::ForwardContext ctx{s, route, route.targets.front(), "10.0.0.9", false, false, 1000};
+    auto out = http::upstream_headers(make_head(), ctx);
     REQUIRE(*out.get("X-Added") == "yes");
     REQUIRE_FALSE(out.has("Accept"));
     REQUIRE(*out.get("Host") == "internal.example");
@@ -108,8 +108,8 @@ TEST_CASE("route header rules, as_host and target host=", "[proxy]") {
 TEST_CASE("upstream target strips absolute form and applies rewrites", "[proxy]") {
     auto routes = config::parse_routes("*,path_beg=/api/,replace_beg=/v2/ 127.0.0.1:8080\n", "routes");
     const auto& route = first_route(routes);
-    REQUIRE(proxy::upstream_target(route, "/api/x?y=1") == "/v2/x?y=1");
-    REQUIRE(proxy::upstream_target(route, "http://example.com/api/z") == "/v2/z");
+    REQUIRE(http::upstream_target(route, "/api/x?y=1") == "/v2/x?y=1");
+    REQUIRE(http::upstream_target(route, "http://example.com/api/z") == "/v2/z");
 }
 
 TEST_CASE("backend targets: TLS checks the host of the Host header sent upstream", "[proxy]") {
@@ -120,13 +120,13 @@ TEST_CASE("backend targets: TLS checks the host of the Host header sent upstream
         const auto& route = first_route(routes);
         http::Headers client;
         if (client_host) client.add("Host", client_host);
-        http::BackendTarget b = proxy::backend_target(route, route.targets.front(), client);
+        http::BackendTarget b = http::backend_target(route, route.targets.front(), client);
         REQUIRE(b.tls);
         // The name checked is the one the backend is told in Host (without its port).
         http::RequestHead head;
         head.headers = client;
-        proxy::ForwardContext ctx{s, route, route.targets.front(), "10.0.0.9", false, false, 1000};
-        auto out = proxy::upstream_headers(head, ctx);
+        http::ForwardContext ctx{s, route, route.targets.front(), "10.0.0.9", false, false, 1000};
+        auto out = http::upstream_headers(head, ctx);
         if (const std::string* sent = out.get("Host")) {
             std::string_view name = *sent;
             if (name.front() == '[') name.remove_prefix(1);
@@ -151,7 +151,7 @@ TEST_CASE("backend targets: TLS checks the host of the Host header sent upstream
     const auto& route = first_route(routes);
     http::Headers client;
     client.add("Host", "a.example");
-    http::BackendTarget plain = proxy::backend_target(route, route.targets.front(), client);
+    http::BackendTarget plain = http::backend_target(route, route.targets.front(), client);
     CHECK_FALSE(plain.tls);
     CHECK(plain.key() != host_of("* 10.0.0.5:443,ssl", "a.example").key());
     CHECK(host_of("* 10.0.0.5:443,ssl", "a.example").key() !=

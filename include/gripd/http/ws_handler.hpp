@@ -8,7 +8,7 @@
 
 #include <memory>
 
-namespace gripd::proxy {
+namespace gripd::http {
 
 class WsHandler {
   public:
@@ -21,4 +21,4 @@ class WsHandler {
                                                             http::RequestHead& head, bool trusted) = 0;
 };
 
-} // namespace gripd::proxy
+} // namespace gripd::http

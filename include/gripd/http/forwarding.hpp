@@ -14,7 +14,7 @@
 #include <string_view>
 #include <vector>
 
-namespace gripd::proxy {
+namespace gripd::http {
 
 // The GRIP features gripd offers backends, announced in Grip-Feature.
 extern const char* const kGripFeatures;
@@ -64,4 +64,4 @@ std::string upstream_host_name(const config::Route& route, const config::Target&
 http::BackendTarget backend_target(const config::Route& route, const config::Target& t,
                                    const http::Headers& client_headers);
 
-} // namespace gripd::proxy
+} // namespace gripd::http

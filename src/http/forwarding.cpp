@@ -1,10 +1,10 @@
-#include "gripd/proxy/forwarding.hpp"
+#include "gripd/http/forwarding.hpp"
 
 #include "gripd/core/jwt.hpp"
 #include "gripd/core/strings.hpp"
 #include "gripd/http/serialize.hpp"
 
-namespace gripd::proxy {
+namespace gripd::http {
 
 const char* const kGripFeatures = "status, session, link:next, filter:skip-self, filter:skip-users, "
                                   "filter:require-sub, filter:build-id, filter:var-subst";
@@ -175,4 +175,4 @@ std::string upstream_request_head(const http::RequestHead& head, const ForwardCo
     return out;
 }
 
-} // namespace gripd::proxy
+} // namespace gripd::http
