@@ -38,7 +38,8 @@ class Server {
     struct WorkerContext;
     void wire(loop::Worker& w, WorkerContext& ctx);
     void open_listener(loop::Worker& w, WorkerContext& ctx, const config::ListenAddr& addr,
-                       http::Service& service, http::ConnSet& conns, const char* what);
+                       http::Service& service, http::ConnSet& conns, const char* what,
+                       bool memory_guarded = false);
     std::vector<control::WorkerStatsView> stats_views() const;
     int main_producer() const { return static_cast<int>(workers_.size()); }
 

@@ -25,13 +25,14 @@ enum class Kind {
     XfProto,    // true / proto-only / other
     LogLevel,   // "N" or "N,svc:N"
     Metrics,    // "", port, addr:port or ipc://path (kept as text)
+    Bytes,      // N, Nk, NM or NG (1024-based); 0 or off = 0; empty or auto = -1 (the caller decides)
     Ignored,    // needed by Pushpin, not by gripd: one INFO notice
     Include,    // [global] include, handled before the table is applied
 };
 
 using Field = std::variant<std::monostate, int Settings::*, bool Settings::*, std::string Settings::*,
                            std::vector<ListenAddr> Settings::*, std::vector<LocalPort> Settings::*,
-                           XffRule Settings::*, XForwardedProtocol Settings::*>;
+                           XffRule Settings::*, XForwardedProtocol Settings::*, int64_t Settings::*>;
 
 struct Row {
     std::string_view section;
@@ -179,6 +180,7 @@ const Row kRows[] = {
     {"gripd", "connect_timeout", Kind::Int, S(connect_timeout), "5", 1, 3600},
     {"gripd", "shutdown_grace", Kind::Int, S(shutdown_grace), "10", 0, 3600},
     {"gripd", "max_backend_conns_per_target", Kind::Int, S(max_backend_conns_per_target), "0", 0, kMaxInt},
+    {"gripd", "memory_limit", Kind::Bytes, S(memory_limit), "auto"},
 };
 
 #undef S
@@ -296,6 +298,40 @@ bool parse_xff(std::string_view text, XffRule* out, std::string* error) {
     return true;
 }
 
+// A byte count with an optional k/M/G suffix (1024-based); "off" is 0 and "auto" is -1.
+bool parse_bytes(std::string_view text, int64_t* out) {
+    if (text.empty() || text == "auto") {
+        *out = -1;
+        return true;
+    }
+    if (text == "off") {
+        *out = 0;
+        return true;
+    }
+    int64_t mult = 1;
+    switch (text.back()) {
+    case 'k':
+    case 'K':
+        mult = int64_t{1} << 10;
+        break;
+    case 'm':
+    case 'M':
+        mult = int64_t{1} << 20;
+        break;
+    case 'g':
+    case 'G':
+        mult = int64_t{1} << 30;
+        break;
+    default:
+        break;
+    }
+    if (mult > 1) text.remove_suffix(1);
+    auto n = core::parse_int(text);
+    if (!n || *n < 0 || *n > (int64_t{1} << 50) / mult) return false;
+    *out = *n * mult;
+    return true;
+}
+
 bool validate_metrics_port(std::string_view text, std::string* error) {
     if (text.empty() || text.substr(0, 6) == "ipc://") return true;
     ListenAddr addr;
@@ -396,6 +432,14 @@ std::string apply_row(const Row& row, std::string_view raw, Settings& s, const C
         if (!parse_log_level(value, &level, &err))
             return "invalid value for " + std::string(row.key) + ": " + err;
         s.*(*f) = level;
+        return "";
+    }
+    case Kind::Bytes: {
+        auto f = std::get_if<int64_t Settings::*>(&row.field);
+        if (!f) return mismatch();
+        if (!parse_bytes(value, &(s.*(*f))))
+            return "invalid value '" + value + "' for " + std::string(row.key) +
+                   ": expected bytes with an optional k, M or G suffix, 0/off, or auto";
         return "";
     }
     case Kind::Ignored:

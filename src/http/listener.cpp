@@ -2,6 +2,9 @@
 
 #include "gripd/core/log.hpp"
 #include "gripd/loop/worker.hpp"
+#include "gripd/net/memory_guard.hpp"
+
+#include <algorithm>
 
 #include <cerrno>
 #include <cstring>
@@ -20,6 +23,25 @@ void ConnSet::close_idle() {
 
 void ConnSet::close_all() {
     list_.for_each([](ServerConn& c) { c.close(); });
+}
+
+size_t ConnSet::cut_slowest(size_t min_queued, uint64_t want, size_t max_conns) {
+    std::vector<std::pair<size_t, ServerConn*>> slow;
+    list_.for_each([&](ServerConn& c) {
+        size_t q = c.queued_bytes();
+        if (q >= min_queued && !c.is_closing()) slow.emplace_back(q, &c);
+    });
+    std::sort(slow.begin(), slow.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+    size_t cut = 0;
+    uint64_t freed = 0;
+    for (auto& [q, c] : slow) {
+        if (cut >= max_conns || freed >= want) break;
+        LOG_DEBUG("server", "memory limit: cutting a slow client (%zu bytes queued)", q);
+        freed += q;
+        ++cut;
+        c->reset(); // a reset also drops what the kernel still holds for it
+    }
+    return cut;
 }
 
 namespace {
@@ -60,10 +82,11 @@ int open_reuseport_socket(const config::ListenAddr& addr, std::string* error) {
 } // namespace
 
 Listener* Listener::open(loop::Worker& worker, const config::ListenAddr& addr, Service& service,
-                         ConnSet& conns, ConnLimit* limit, std::string* error) {
+                         ConnSet& conns, ConnLimit* limit, std::string* error, bool memory_guarded) {
     int fd = open_reuseport_socket(addr, error);
     if (fd < 0) return nullptr;
     auto self = std::unique_ptr<Listener>(new Listener(worker, service, conns, limit));
+    self->memory_guarded_ = memory_guarded;
     uv_tcp_init(worker.uv(), &self->tcp_);
     self->tcp_.data = self.get();
     int r = uv_tcp_open(&self->tcp_, fd);
@@ -102,6 +125,12 @@ void Listener::on_connection(uv_stream_t* server, int status) {
     uv_tcp_nodelay(conn->tcp(), 1);
     self->worker_.on_client_opened();
     self->conns_.add(*conn);
+    if (self->memory_guarded_ && net::MemoryGuard::instance().refusing()) {
+        net::MemoryGuard::instance().count_refused();
+        LOG_DEBUG("server", "near the memory limit: refusing a connection");
+        conn->refuse_overloaded("Memory limit reached");
+        return;
+    }
     if (self->limit_ && self->limit_->max > 0 && self->limit_->open.fetch_add(1) >= self->limit_->max) {
         self->limit_->open.fetch_sub(1);
         LOG_WARN("server", "client_maxconn (%lld) reached: refusing a connection",

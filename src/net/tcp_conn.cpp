@@ -2,6 +2,7 @@
 
 #include "gripd/core/log.hpp"
 #include "gripd/loop/worker.hpp"
+#include "gripd/net/memory_guard.hpp"
 
 #include <cstring>
 
@@ -157,6 +158,7 @@ void TcpConn::flush() {
                 break;
             }
             queued_bytes_ += req->len;
+            MemoryGuard::instance().account_queued(worker_.index(), static_cast<int64_t>(req->len));
             ++pending_writes_;
             req.release(); // owned by libuv until on_write_done
         }
@@ -176,6 +178,7 @@ void TcpConn::on_write_done(uv_write_t* r, int status) {
     std::unique_ptr<WriteReq> req(static_cast<WriteReq*>(r->data));
     TcpConn* self = req->conn;
     self->queued_bytes_ -= req->len;
+    MemoryGuard::instance().account_queued(self->worker_.index(), -static_cast<int64_t>(req->len));
     --self->pending_writes_;
     if (status == UV_ECANCELED || self->closing_) return;
     if (status < 0) {

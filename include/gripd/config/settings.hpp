@@ -10,6 +10,7 @@
 #include "gripd/config/listen_addr.hpp"
 #include "gripd/core/log.hpp"
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -97,6 +98,7 @@ struct Settings {
     int connect_timeout = 5;              // seconds to connect to a backend
     int shutdown_grace = 10;              // seconds held connections get on SIGTERM/SIGINT
     int max_backend_conns_per_target = 0; // per worker; 0 = unlimited
+    int64_t memory_limit = -1;            // bytes; -1 = from the machine (see README), 0 = off
 
     // From the command line only.
     std::vector<std::string> route_lines; // --route; non-empty = use these instead of routes_file
