@@ -109,15 +109,45 @@ class Readers(threading.Thread):
 
 
 def control_probe(proxy, stop, out):
-    s = connect(proxy.publish_port)
-    rest = b""
+    """A new connection per request (pushpin's control API closes each one): connect included."""
     while not stop.is_set():
         t0 = time.monotonic()
-        s.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
-        _, rest = read_response(s, rest)
+        try:
+            s = connect(proxy.publish_port)
+            s.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            read_response(s)
+            s.close()
+        except OSError as e:
+            print(f"control probe: {e!r}", file=sys.stderr, flush=True)
+            time.sleep(0.1)
+            continue
         out.append((time.monotonic() - t0) * 1000)
         time.sleep(0.01)
-    s.close()
+
+
+class Publisher:
+    """POSTs publishes, reconnecting whenever the server closed the connection."""
+
+    def __init__(self, port):
+        self.port, self.s, self.rest = port, None, b""
+
+    def publish(self, req):
+        for _ in range(2):
+            if self.s is None:
+                self.s, self.rest = connect(self.port), b""
+                self.s.settimeout(120)
+            try:
+                self.s.sendall(req)
+                _, self.rest = read_response(self.s, self.rest)
+                return
+            except (ConnectionError, OSError):
+                self.s.close()
+                self.s = None
+        raise ConnectionError("publish failed twice")
+
+    def close(self):
+        if self.s:
+            self.s.close()
 
 
 def delivery_probe(proxy, stop, out, ready):
@@ -130,15 +160,13 @@ def delivery_probe(proxy, stop, out, ready):
 def delivery_probe_run(proxy, stop, out, ready):
     sub = connect(proxy.port)
     sub.sendall(b"GET /probe HTTP/1.1\r\nHost: example.com\r\n\r\n")
-    pub = connect(proxy.publish_port)
+    pub = Publisher(proxy.publish_port)
     sent = {}
     buf = b""
-    prest = b""
     # wait until subscribed: publish a marker until it arrives
     sub.settimeout(0.2)
     for _ in range(100):
-        pub.sendall(publish_req(b'{"channel":"probe","formats":{"http-stream":{"content":"sync\\n"}}}'))
-        _, prest = read_response(pub, prest)
+        pub.publish(publish_req(b'{"channel":"probe","formats":{"http-stream":{"content":"sync\\n"}}}'))
         try:
             buf += sub.recv(65536)
         except socket.timeout:
@@ -151,8 +179,7 @@ def delivery_probe_run(proxy, stop, out, ready):
     while not stop.is_set():
         seq += 1
         sent[seq] = time.monotonic()
-        pub.sendall(publish_req(b'{"channel":"probe","formats":{"http-stream":{"content":"p%d\\n"}}}' % seq))
-        _, prest = read_response(pub, prest)
+        pub.publish(publish_req(b'{"channel":"probe","formats":{"http-stream":{"content":"p%d\\n"}}}' % seq))
         while b"p%d\n" % seq not in buf:
             try:
                 d = sub.recv(65536)
@@ -177,13 +204,10 @@ def flood_publish(proxy, stop):
     time.sleep(1.0)
     item = b'{"channel":"flood","formats":{"http-stream":{"content":"0123456789abcdef\\n"}}}'
     req = publish_req(b",".join([item] * ITEMS))
-    pub = connect(proxy.publish_port)
-    pub.settimeout(120)
-    rest = b""
+    pub = Publisher(proxy.publish_port)
     n = 0
     while not stop.is_set():
-        pub.sendall(req)
-        _, rest = read_response(pub, rest)
+        pub.publish(req)
         n += 1
     pub.close()
     readers.stop = True
