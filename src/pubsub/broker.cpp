@@ -5,12 +5,29 @@
 #include "gripd/pubsub/filters.hpp"
 
 #include <algorithm>
+#include <array>
+#include <atomic>
 
 namespace gripd::pubsub {
 
 using loop::InboxMessage;
 
 namespace {
+// Each worker's delivery backlog in visits, so that a publisher on any worker holds back while any
+// worker is behind (deliveries reach the others through their inboxes, which cannot wait). One
+// cache line per worker, written only by its own broker; workers past kBacklogSlots do not count.
+constexpr size_t kBacklogSlots = 64;
+struct alignas(64) BacklogSlot {
+    std::atomic<size_t> visits{0};
+};
+std::array<BacklogSlot, kBacklogSlots> g_backlogs;
+
+bool any_backlogged(size_t workers, size_t threshold) {
+    for (size_t i = 0; i < workers && i < kBacklogSlots; ++i)
+        if (g_backlogs[i].visits.load(std::memory_order_relaxed) > threshold) return true;
+    return false;
+}
+
 // Compares the content filters of the format `sub` delivers (an item without that format is not
 // delivered to it anyway).
 bool filters_match(const Subscription& sub, const Message& msg) {
@@ -121,6 +138,7 @@ void Broker::deliver_local(const MessageRef& msg) {
         budget_ = kSliceVisits;
         drain_backlog();
     }
+    share_backlog();
 }
 
 bool Broker::drain_backlog() {
@@ -140,6 +158,7 @@ bool Broker::drain_backlog() {
     }
     draining_ = false;
     if (backlog_.empty()) backlog_visits_ = 0; // counted at queueing: some left before their turn
+    share_backlog();
     return backlog_.empty();
 }
 
@@ -148,7 +167,12 @@ void Broker::on_idle(uv_idle_t* h) {
     self->budget_turn_ = uv_now(self->worker_.uv());
     self->budget_ = kSliceVisits;
     if (self->drain_backlog()) uv_idle_stop(h);
-    if (self->backlog_visits_ <= kThrottleVisits) self->release_held();
+    if (!any_backlogged(self->workers_.size(), kThrottleVisits)) self->release_held();
+}
+
+void Broker::share_backlog() {
+    auto i = static_cast<size_t>(worker_.index());
+    if (i < kBacklogSlots) g_backlogs[i].visits.store(backlog_visits_, std::memory_order_relaxed);
 }
 
 void Broker::release_held() {
@@ -191,7 +215,7 @@ uint64_t Broker::publish(std::vector<PublishItem>&& items, std::function<void(bo
         m.payload = std::move(batches[i]);
         send(static_cast<int>(i), std::move(m));
     }
-    if (backlog_visits_ > kThrottleVisits)
+    if (backlog_visits_ > kThrottleVisits || any_backlogged(w, kThrottleVisits))
         held_.push_back(token); // answered when this worker's deliveries caught up
     else
         on_ack(token);
@@ -320,6 +344,8 @@ std::optional<bool> Broker::check_behind(const std::string& channel, const std::
 }
 
 void Broker::tick(uint64_t now_ms) {
+    // Held publishes waiting on another worker's backlog (this one's idle handle covers its own).
+    if (!held_.empty() && !any_backlogged(workers_.size(), kThrottleVisits)) release_held();
     auto next = directory_.next_expiry();
     bool due = next && *next <= now_ms;
     if (!due && directory_.id_cache_size() == 0) return;

@@ -24,7 +24,7 @@ rc=$?
 if command -v gnuplot >/dev/null; then
     png=${SOAK_CSV%.csv}.png
     gnuplot -e "set terminal png size 900,500; set output '$png'; set datafile separator ',';
-        set xlabel 'seconds'; set ylabel 'RSS MiB'; set y2label 'fds'; set y2tics; set key top left;
+        set xlabel 'seconds'; set ylabel 'RSS MiB'; set yrange [0:*]; set y2range [0:*]; set y2label 'fds'; set y2tics; set key top left;
         plot '$SOAK_CSV' using 1:(\$2/1024) skip 1 with lines title 'RSS (MiB)',
              '' using 1:3 skip 1 axes x1y2 with lines title 'open fds'" && echo "chart: $png"
 fi

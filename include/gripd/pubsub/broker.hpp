@@ -154,6 +154,7 @@ class Broker : private RedisBus::Handler {
     // when the backlog is empty.
     bool drain_backlog();
     void release_held();
+    void share_backlog(); // tells publishers on other workers how far behind this one is
     static void on_idle(uv_idle_t* h);
     void tell_owner(const std::string& channel, int64_t delta);
     void on_ack(uint64_t token, bool ok = true);
@@ -171,9 +172,10 @@ class Broker : private RedisBus::Handler {
     // messages wait here in order (the one being delivered first, via walk_) and an idle handle
     // goes on with them in the next turns, so a publish to many local subscribers, or of many
     // items, yields to the rest of the loop between slices. Publishers are held back instead of
-    // running ahead: while more than kThrottleVisits visits wait, a publish from this worker is
-    // answered only once they fell below it. Deliveries from other workers cannot wait: past
-    // kMaxBacklogVisits the backlog is drained at once (memory wins over loop time then).
+    // running ahead: while more than kThrottleVisits visits wait on any worker, a publish is
+    // answered only once they fell below it (checked on this worker's turns and its 100 ms tick).
+    // Deliveries from other workers cannot wait: past kMaxBacklogVisits the backlog is drained at
+    // once (memory wins over loop time then).
     static constexpr size_t kSliceVisits = 2048;
     static constexpr size_t kThrottleVisits = 4 * kSliceVisits;
     static constexpr size_t kMaxBacklogVisits = 256 * kSliceVisits;
