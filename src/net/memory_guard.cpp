@@ -125,10 +125,11 @@ void MemoryGuard::update(uint64_t rss, uint64_t now_ms) {
     else if (rss < limit_ / 100 * kReleaseAt)
         now = Level::Normal;
     // Otherwise the level holds (hysteresis): shedding goes on down to the release mark.
-    if (now == Level::Refuse && old == Level::Refuse && now_ms >= refuse_since_ms_ + kRefuseAloneMs)
+    if (now == Level::Refuse && old == Level::Refuse &&
+        now_ms >= refuse_since_ms_.load(std::memory_order_relaxed) + kRefuseAloneMs)
         now = Level::Shed;
     if (now == old) return;
-    if (now == Level::Refuse) refuse_since_ms_ = now_ms;
+    if (now == Level::Refuse) refuse_since_ms_.store(now_ms, std::memory_order_relaxed);
     level_.store(static_cast<int>(now), std::memory_order_relaxed);
     if (now == Level::Normal)
         LOG_INFO("memory", "memory use back to %llu MiB (limit %llu MiB): accepting connections again",

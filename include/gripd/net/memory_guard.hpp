@@ -80,7 +80,7 @@ class MemoryGuard {
     std::atomic<uint64_t> last_sample_ms_{0};
     std::atomic<uint64_t> rss_{0};
     std::atomic<int> level_{0};
-    uint64_t refuse_since_ms_ = 0; // written only by the sampler that won the interval
+    std::atomic<uint64_t> refuse_since_ms_{0}; // samplers of successive intervals may be other threads
     std::atomic<uint64_t> refused_{0};
     std::atomic<uint64_t> shed_{0};
 };
