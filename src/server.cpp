@@ -3,6 +3,7 @@
 #include "gripd/control/control_service.hpp"
 #include "gripd/control/metrics_service.hpp"
 #include "gripd/core/log.hpp"
+#include "gripd/net/memory_guard.hpp"
 #include "gripd/proxy/grip_dispatch.hpp"
 #include "gripd/pubsub/broker.hpp"
 #include "gripd/ws/ws_service.hpp"
@@ -20,6 +21,28 @@ constexpr uint64_t kBrokerTickMs = 100; // sequencer expiry resolution
 // One lambda per message type for std::visit.
 template <class... F> struct Overloaded : F... { using F::operator()...; };
 template <class... F> Overloaded(F...) -> Overloaded<F...>;
+
+// Memory ceiling: a client is cut for memory only with at least this much output queued, so one that
+// reads (its queue is empty or short between two ticks) is never taken for a slow one.
+constexpr size_t kShedMinQueued = 256 * 1024;
+constexpr size_t kShedMaxPerTick = 64; // bounds one tick's work; the next tick (100 ms) goes on
+
+// One memory-ceiling tick on a worker: sample RSS (rate-limited across workers) and, while over the
+// shedding mark, cut this worker's share of the slowest consumers; then give freed heap back to the
+// kernel, which is what RSS (and the OOM killer) sees.
+void memory_tick(http::ConnSet& conns, uint64_t now_ms, int workers) {
+    auto& guard = net::MemoryGuard::instance();
+    guard.sample(now_ms);
+    uint64_t excess = guard.excess();
+    if (excess == 0) return;
+    size_t cut =
+        conns.cut_slowest(kShedMinQueued, excess / static_cast<uint64_t>(workers) + 1, kShedMaxPerTick);
+    if (cut == 0) return;
+    guard.count_shed(cut);
+    LOG_WARN("memory", "memory use %llu MiB over the limit's release mark: cut %zu slow clients",
+             static_cast<unsigned long long>(excess >> 20), cut);
+    net::trim_heap();
+}
 } // namespace
 
 struct Server::WorkerContext {
@@ -32,6 +55,8 @@ struct Server::WorkerContext {
     std::vector<http::Listener*> listeners; // each frees itself when closed
     loop::TimerEntry tick;
     loop::TimerEntry minute; // samples open connections for connection_minute
+    loop::TimerEntry memory; // memory ceiling: RSS sample and shedding
+    int workers = 1;
     core::Counter connection_minutes;
     // Set (release) once wire() has built everything above: another worker's metrics scrape reads
     // these objects only after seeing it (acquire), never while they are being constructed.
@@ -87,9 +112,10 @@ std::vector<control::WorkerStatsView> Server::stats_views() const {
 }
 
 void Server::open_listener(loop::Worker& w, WorkerContext& ctx, const config::ListenAddr& addr,
-                           http::Service& service, http::ConnSet& conns, const char* what) {
+                           http::Service& service, http::ConnSet& conns, const char* what,
+                           bool memory_guarded) {
     std::string error;
-    http::Listener* l = http::Listener::open(w, addr, service, conns, &conn_limit_, &error);
+    http::Listener* l = http::Listener::open(w, addr, service, conns, &conn_limit_, &error, memory_guarded);
     if (!l) {
         if (!error_claimed_.exchange(true)) first_error_ = error;
         failed_.fetch_add(1);
@@ -108,7 +134,7 @@ void Server::wire(loop::Worker& w, WorkerContext& ctx) {
     ctx.ws = std::make_unique<ws::WsService>(w, settings_, *ctx.broker, ctx.proxy->backends());
     ctx.proxy->set_ws_handler(ctx.ws.get());
     for (const auto& addr : settings_.http_ports)
-        open_listener(w, ctx, addr, *ctx.proxy, ctx.proxy->conns(), "HTTP");
+        open_listener(w, ctx, addr, *ctx.proxy, ctx.proxy->conns(), "HTTP", true);
     if (w.index() == 0)
         for (const auto& addr : settings_.https_ports)
             LOG_ERROR("main",
@@ -151,6 +177,15 @@ void Server::wire(loop::Worker& w, WorkerContext& ctx) {
         c->minute.arm(60 * 1000);
     });
     ctx.minute.arm(60 * 1000);
+    if (net::MemoryGuard::instance().enabled()) {
+        ctx.workers = static_cast<int>(workers_.size());
+        ctx.memory.init(&w.timers(), &ctx, [](void* p) {
+            auto* c = static_cast<WorkerContext*>(p);
+            memory_tick(c->proxy->conns(), c->proxy->worker().timers().now(), c->workers);
+            c->memory.arm(net::MemoryGuard::kSampleMs);
+        });
+        ctx.memory.arm(net::MemoryGuard::kSampleMs);
+    }
 }
 
 // The bus address with its host resolved once, here: hiredis resolves names with a blocking call,
@@ -211,6 +246,7 @@ void Server::install_hooks(loop::Worker& w, WorkerContext& ctx, int count) {
         ctx.listeners.clear();
         ctx.tick.disarm();
         ctx.minute.disarm();
+        ctx.memory.disarm();
         ctx.grip->stop_holds();
         ctx.ws->stop_all();
         ctx.proxy->conns().close_idle();
@@ -222,6 +258,7 @@ void Server::install_hooks(loop::Worker& w, WorkerContext& ctx, int count) {
         ctx.broker->stop_bus(); // pending publishes fail (503) before their connections close
         ctx.tick.disarm();
         ctx.minute.disarm();
+        ctx.memory.disarm();
         ctx.proxy->conns().close_all();
         if (ctx.control) ctx.control->conns().close_all();
         if (ctx.metrics) ctx.metrics->conns().close_all();
@@ -238,6 +275,12 @@ Server::StartResult Server::start(std::string* error) {
                  bus.host.c_str(), bus.port);
     }
     int count = config::effective_workers(settings_);
+    uint64_t limit = settings_.memory_limit >= 0 ? static_cast<uint64_t>(settings_.memory_limit)
+                                                 : net::default_memory_limit();
+    net::MemoryGuard::instance().configure(limit);
+    if (limit > 0)
+        LOG_INFO("main", "memory limit %llu MiB%s", static_cast<unsigned long long>(limit >> 20),
+                 settings_.memory_limit < 0 ? " (from the machine)" : "");
     for (int i = 0; i < count; ++i) {
         workers_.push_back(std::make_unique<loop::Worker>(i, count + 1));
         contexts_.push_back(std::make_unique<WorkerContext>());
@@ -284,6 +327,7 @@ void Server::join() {
     for (auto& ctx : contexts_) {
         ctx->tick.disarm();
         ctx->minute.disarm();
+        ctx->memory.disarm();
         ctx->ws.reset();
         ctx->metrics.reset();
         ctx->control.reset();

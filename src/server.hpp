@@ -50,7 +50,8 @@ class Server {
     void wire(loop::Worker& w, WorkerContext& ctx);
     void install_hooks(loop::Worker& w, WorkerContext& ctx, int count);
     void open_listener(loop::Worker& w, WorkerContext& ctx, const config::ListenAddr& addr,
-                       http::Service& service, http::ConnSet& conns, const char* what);
+                       http::Service& service, http::ConnSet& conns, const char* what,
+                       bool memory_guarded = false);
     std::vector<control::WorkerStatsView> stats_views() const;
     int main_producer() const { return static_cast<int>(workers_.size()); }
 

@@ -48,6 +48,8 @@ std::string type_of(const Row& row) {
         return "`N` or `N,svc:N`";
     case Kind::Metrics:
         return "`[addr:]port`";
+    case Kind::Bytes:
+        return "bytes (`k`, `M`, `G`), `off`, `auto`";
     case Kind::Text:
         return "any";
     }

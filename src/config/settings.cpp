@@ -125,6 +125,40 @@ bool validate_metrics_port(std::string_view text, std::string* error) {
     return parse_listen_addr(text, &addr, error);
 }
 
+// A byte count with an optional k/M/G suffix (1024-based); "off" is 0 and "auto" (or empty) is -1.
+bool parse_bytes(std::string_view text, int64_t* out) {
+    if (text.empty() || text == "auto") {
+        *out = -1;
+        return true;
+    }
+    if (text == "off") {
+        *out = 0;
+        return true;
+    }
+    int64_t mult = 1;
+    switch (text.back()) {
+    case 'k':
+    case 'K':
+        mult = int64_t{1} << 10;
+        break;
+    case 'm':
+    case 'M':
+        mult = int64_t{1} << 20;
+        break;
+    case 'g':
+    case 'G':
+        mult = int64_t{1} << 30;
+        break;
+    default:
+        break;
+    }
+    if (mult > 1) text.remove_suffix(1);
+    auto n = core::parse_int(text);
+    if (!n || *n < 0 || *n > (int64_t{1} << 50) / mult) return false;
+    *out = *n * mult;
+    return true;
+}
+
 struct Context {
     Vars vars;
     std::filesystem::path config_dir;
@@ -219,6 +253,14 @@ std::string apply_row(const Row& row, std::string_view raw, Settings& s, const C
         if (!parse_log_level(value, &level, &err))
             return "invalid value for " + std::string(row.key) + ": " + err;
         s.*(*f) = level;
+        return "";
+    }
+    case Kind::Bytes: {
+        auto f = std::get_if<int64_t Settings::*>(&row.field);
+        if (!f) return mismatch();
+        if (!parse_bytes(value, &(s.*(*f))))
+            return "invalid value '" + value + "' for " + std::string(row.key) +
+                   ": expected bytes with an optional k, M or G suffix, 0/off, or auto";
         return "";
     }
     case Kind::Text:

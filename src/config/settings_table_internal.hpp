@@ -24,6 +24,7 @@ enum class Kind {
     XfProto,    // true / proto-only / other
     LogLevel,   // "N" or "N,svc:N"
     Metrics,    // "", port, addr:port or ipc://path (kept as text)
+    Bytes,      // N, Nk, NM or NG (1024-based); 0 or off = 0; empty or auto = -1 (the caller decides)
     Text,       // not parsed: the key has no field
     Include,    // [global] include, handled before the table is applied
 };
@@ -45,7 +46,7 @@ enum class Unless {
 
 using Field = std::variant<std::monostate, int Settings::*, bool Settings::*, std::string Settings::*,
                            std::vector<ListenAddr> Settings::*, std::vector<LocalPort> Settings::*,
-                           XffRule Settings::*, XForwardedProtocol Settings::*>;
+                           XffRule Settings::*, XForwardedProtocol Settings::*, int64_t Settings::*>;
 
 struct Row {
     std::string_view section;

@@ -1,5 +1,7 @@
 #include "gripd/control/metrics_service.hpp"
 
+#include "gripd/net/memory_guard.hpp"
+
 #include <cinttypes>
 #include <cstdio>
 #include <initializer_list>
@@ -141,6 +143,17 @@ std::string render_metrics(const std::vector<WorkerStatsView>& workers, const st
     metric(out, prefix, "gripd_hold_timeouts_total", "counter", "Long-polls answered by their timeout",
            timeouts);
     render_ws(out, prefix, ws_totals);
+    const auto& mem = net::MemoryGuard::instance();
+    metric(out, prefix, "gripd_memory_limit_bytes", "gauge",
+           "The memory ceiling ([gripd] memory_limit; 0 = off)", static_cast<int64_t>(mem.limit()));
+    metric(out, prefix, "gripd_memory_rss_bytes", "gauge", "Resident set size at the last sample (0 = off)",
+           static_cast<int64_t>(mem.rss()));
+    metric(out, prefix, "gripd_output_queued_bytes", "gauge", "Output waiting in user space for slow peers",
+           mem.queued_total());
+    metric(out, prefix, "gripd_memory_refused_total", "counter",
+           "Client connections refused with 503 near the memory limit", static_cast<int64_t>(mem.refused()));
+    metric(out, prefix, "gripd_memory_cut_total", "counter",
+           "Slow clients cut to get back under the memory limit", static_cast<int64_t>(mem.shed()));
     return out;
 }
 

@@ -2,6 +2,9 @@
 
 #include "gripd/core/log.hpp"
 #include "gripd/loop/worker.hpp"
+#include "gripd/net/memory_guard.hpp"
+
+#include <algorithm>
 
 #include <cerrno>
 #include <cstring>
@@ -20,6 +23,25 @@ void ConnSet::close_idle() {
 
 void ConnSet::close_all() {
     list_.for_each([](ServerConn& c) { c.close(); });
+}
+
+size_t ConnSet::cut_slowest(size_t min_queued, uint64_t want, size_t max_conns) {
+    std::vector<std::pair<size_t, ServerConn*>> slow;
+    list_.for_each([&](ServerConn& c) {
+        size_t q = c.queued_bytes();
+        if (q >= min_queued && !c.is_closing()) slow.emplace_back(q, &c);
+    });
+    std::sort(slow.begin(), slow.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+    size_t cut = 0;
+    uint64_t freed = 0;
+    for (auto& [q, c] : slow) {
+        if (cut >= max_conns || freed >= want) break;
+        LOG_DEBUG("server", "memory limit: cutting a slow client (%zu bytes queued)", q);
+        freed += q;
+        ++cut;
+        c->reset(); // a reset also drops what the kernel still holds for it
+    }
+    return cut;
 }
 
 namespace {
@@ -60,7 +82,7 @@ int open_reuseport_socket(const config::ListenAddr& addr, std::string* error) {
 } // namespace
 
 Listener* Listener::open(loop::Worker& worker, const config::ListenAddr& addr, Service& service,
-                         ConnSet& conns, ConnLimit* limit, std::string* error) {
+                         ConnSet& conns, ConnLimit* limit, std::string* error, bool memory_guarded) {
     int fd = open_reuseport_socket(addr, error);
     if (fd < 0) return nullptr;
     if (::listen(fd, 4096) != 0) {
@@ -69,6 +91,7 @@ Listener* Listener::open(loop::Worker& worker, const config::ListenAddr& addr, S
         return nullptr;
     }
     auto self = std::unique_ptr<Listener>(new Listener(worker, service, conns, limit));
+    self->memory_guarded_ = memory_guarded;
     self->fd_ = fd;
     int r = uv_poll_init_socket(worker.uv(), &self->poll_, fd);
     if (r != 0) {
@@ -189,6 +212,12 @@ void Listener::serve(int fd) {
     uv_tcp_nodelay(conn->tcp(), 1);
     worker_.on_client_opened();
     conns_.add(*conn);
+    if (memory_guarded_ && net::MemoryGuard::instance().refusing()) {
+        net::MemoryGuard::instance().count_refused();
+        LOG_DEBUG("server", "near the memory limit: refusing a connection");
+        conn->refuse_overloaded("Memory limit reached");
+        return;
+    }
     if (limit_ && limit_->max > 0 && limit_->open.fetch_add(1) >= limit_->max) {
         limit_->open.fetch_sub(1);
         LOG_WARN("server", "client_maxconn (%lld) reached: refusing a connection",

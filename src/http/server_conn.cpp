@@ -30,10 +30,10 @@ void ServerConn::start() {
     start_reading();
 }
 
-void ServerConn::refuse_overloaded() {
+void ServerConn::refuse_overloaded(std::string_view reason) {
     keep_alive_ = false;
-    out("HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 20\r\n"
-        "Connection: close\r\n\r\nToo many connections");
+    out("HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: " +
+        std::to_string(reason.size()) + "\r\nConnection: close\r\n\r\n" + std::string(reason));
     close_after_flush();
 }
 

@@ -2,6 +2,7 @@
 
 #include "gripd/core/log.hpp"
 #include "gripd/loop/worker.hpp"
+#include "gripd/net/memory_guard.hpp"
 
 #include <cstring>
 
@@ -12,6 +13,11 @@ constexpr uint64_t kLingerMs = 2000; // how long a half-closed connection waits 
 // Shared bytes shorter than this are copied: a reference (and its view) outweighs them, and a
 // flood of tiny shared frames (empty publishes) would otherwise cost far more than it counts.
 constexpr size_t kShareMin = 256;
+// Bounded loop time: libuv reads a stream up to 32 times in a row while it has data (2 MiB with the
+// worker's 64 KiB buffer), and a flood of tiny frames or pipelined requests makes each byte work.
+// Past this many bytes in one loop turn a connection stops reading until the turn's end, so the
+// other ready connections go first.
+constexpr uint32_t kReadBytesPerTurn = 256 * 1024;
 } // namespace
 
 struct TcpConn::WriteReq {
@@ -47,6 +53,7 @@ void TcpConn::start_reading() {
 }
 
 void TcpConn::stop_reading() {
+    read_yielded_ = false;
     if (!reading_) return;
     uv_read_stop(stream());
     reading_ = false;
@@ -62,7 +69,22 @@ void TcpConn::on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
     auto* self = static_cast<TcpConn*>(s->data);
     if (n > 0) {
         if (self->shutting_down_) return; // draining the peer's leftovers before closing
+        auto turn = static_cast<uint32_t>(uv_now(self->worker_.uv()));
+        if (turn != self->read_turn_) {
+            self->read_turn_ = turn;
+            self->read_this_turn_ = 0;
+        }
+        self->read_this_turn_ += static_cast<uint32_t>(n);
         self->on_data(buf->base, static_cast<size_t>(n));
+        if (self->read_this_turn_ >= kReadBytesPerTurn && self->reading_ && !self->closing_ &&
+            !self->read_yielded_) {
+            uv_read_stop(self->stream()); // is_reading() stays true: flush() starts it again
+            self->read_yielded_ = true;
+            if (!self->in_flush_list_) {
+                self->in_flush_list_ = true;
+                self->worker_.schedule_flush(*self);
+            }
+        }
     } else if (n < 0) {
         self->stop_reading();
         if (self->shutting_down_) {
@@ -95,6 +117,12 @@ bool TcpConn::write(std::string_view data, const std::shared_ptr<const void>& ke
 
 void TcpConn::flush() {
     in_flush_list_ = false;
+    if (read_yielded_) {
+        read_yielded_ = false;
+        read_this_turn_ = 0;
+        if (reading_ && !closing_ && uv_read_start(stream(), &TcpConn::on_alloc, &TcpConn::on_read) != 0)
+            reading_ = false;
+    }
     if (segments_.empty() || closing_) {
         segments_.clear();
         gather_.clear();
@@ -166,6 +194,7 @@ void TcpConn::flush() {
                         req->views.capacity() * sizeof(WriteReq::View) +
                         req->keeps.capacity() * sizeof(std::shared_ptr<const void>);
             queued_bytes_ += req->cost;
+            MemoryGuard::instance().account_queued(worker_.index(), static_cast<int64_t>(req->cost));
             ++pending_writes_;
             static_cast<void>(req.release()); // owned by libuv until on_write_done
         }
@@ -185,6 +214,7 @@ void TcpConn::on_write_done(uv_write_t* r, int status) {
     std::unique_ptr<WriteReq> req(static_cast<WriteReq*>(r->data));
     TcpConn* self = req->conn;
     self->queued_bytes_ -= req->cost;
+    MemoryGuard::instance().account_queued(self->worker_.index(), -static_cast<int64_t>(req->cost));
     --self->pending_writes_;
     if (status == UV_ECANCELED || self->closing_) return;
     if (status < 0) {

@@ -3,8 +3,8 @@
 #include "gripd/core/log.hpp"
 #include "gripd/core/strings.hpp"
 #include "gripd/core/url_query.hpp"
-#include "gripd/loop/worker.hpp"
 #include "gripd/http/forwarding.hpp"
+#include "gripd/loop/worker.hpp"
 #include "gripd/proxy/proxy_service.hpp"
 #include "link_fetch.hpp"
 

@@ -1,8 +1,8 @@
 #include "link_fetch.hpp"
 
 #include "gripd/core/log.hpp"
-#include "gripd/http/serialize.hpp"
 #include "gripd/http/forwarding.hpp"
+#include "gripd/http/serialize.hpp"
 #include "gripd/proxy/proxy_service.hpp"
 
 #include <ctime>
@@ -38,8 +38,8 @@ void LinkFetchRequest::connect_next_target() {
 }
 
 void LinkFetchRequest::connect() {
-    service_.backends().acquire(http::backend_target(route_, route_.targets[target_index_], head_.headers), *this,
-                                backend_);
+    service_.backends().acquire(http::backend_target(route_, route_.targets[target_index_], head_.headers),
+                                *this, backend_);
 }
 
 void LinkFetchRequest::on_backend_connect_failed(int uv_status) {

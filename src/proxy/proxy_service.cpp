@@ -3,9 +3,9 @@
 #include "gripd/core/jwt.hpp"
 #include "gripd/core/log.hpp"
 
-#include "gripd/loop/worker.hpp"
 #include "gripd/http/forwarding.hpp"
 #include "gripd/http/ws_handler.hpp"
+#include "gripd/loop/worker.hpp"
 #include "proxy_session.hpp"
 #include <ctime>
 

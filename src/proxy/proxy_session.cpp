@@ -3,9 +3,9 @@
 #include "gripd/core/assert.hpp"
 #include "gripd/core/log.hpp"
 #include "gripd/core/strings.hpp"
+#include "gripd/http/forwarding.hpp"
 #include "gripd/http/serialize.hpp"
 #include "gripd/loop/worker.hpp"
-#include "gripd/http/forwarding.hpp"
 #include "gripd/proxy/grip_handler.hpp"
 #include "gripd/proxy/proxy_service.hpp"
 
@@ -93,12 +93,12 @@ void ProxySession::on_start() {
 
 std::string ProxySession::build_upstream_head(const config::Target& target) const {
     http::ForwardContext ctx{service_.settings(),
-                       route_,
-                       target,
-                       client_ ? std::string_view(client_->peer()) : "",
-                       false,
-                       trusted_,
-                       static_cast<int64_t>(std::time(nullptr))};
+                             route_,
+                             target,
+                             client_ ? std::string_view(client_->peer()) : "",
+                             false,
+                             trusted_,
+                             static_cast<int64_t>(std::time(nullptr))};
     return http::upstream_request_head(head_, ctx, grip_last_);
 }
 

@@ -4,9 +4,28 @@
 #include "gripd/loop/worker.hpp"
 #include "gripd/pubsub/filters.hpp"
 
+#include <algorithm>
+#include <array>
+#include <atomic>
+
 namespace gripd::pubsub {
 
 namespace {
+// Each worker's delivery backlog in visits, so that a publisher on any worker holds back while any
+// worker is behind (deliveries reach the others through their inboxes, which cannot wait). One
+// cache line per worker, written only by its own broker; workers past kBacklogSlots do not count.
+constexpr size_t kBacklogSlots = 64;
+struct alignas(64) BacklogSlot {
+    std::atomic<size_t> visits{0};
+};
+std::array<BacklogSlot, kBacklogSlots> g_backlogs;
+
+bool any_backlogged(size_t workers, size_t threshold) {
+    for (size_t i = 0; i < workers && i < kBacklogSlots; ++i)
+        if (g_backlogs[i].visits.load(std::memory_order_relaxed) > threshold) return true;
+    return false;
+}
+
 // Compares the content filters of the format `sub` delivers (an item without that format is not
 // delivered to it anyway).
 bool filters_match(const Subscription& sub, const Message& msg) {
@@ -30,9 +49,15 @@ bool filters_match(const Subscription& sub, const Message& msg) {
 Broker::Broker(loop::Worker& worker, std::vector<loop::Worker*> workers, const config::Settings& settings)
     : worker_(worker), workers_(std::move(workers)), settings_(settings),
       directory_(ShardConfig{static_cast<uint64_t>(settings.message_wait),
-                             static_cast<uint64_t>(settings.id_cache_ttl) * 1000, 100}) {}
+                             static_cast<uint64_t>(settings.id_cache_ttl) * 1000, 100}) {
+    // Closed with the worker's other embedded handles when its loop ends (Worker::close_all).
+    uv_idle_init(worker_.uv(), &idle_);
+    idle_.data = this;
+}
 
-Broker::~Broker() = default;
+Broker::~Broker() {
+    local_.abandon(walk_);
+}
 
 uint32_t Broker::shard_of_channel(std::string_view channel) {
     return shard_of(channel, kShards);
@@ -74,17 +99,82 @@ void Broker::tell_owner(const std::string& channel, int32_t delta) {
     send(owner, loop::SubscribeDelta{channel, delta});
 }
 
+void Broker::deliver_to(Subscription& sub, const MessageRef& msg) {
+    if (!filters_match(sub, *msg)) {
+        stats_.deliveries_skipped.add();
+        sub.owner->on_content_filter_mismatch(sub, msg);
+        return;
+    }
+    stats_.messages_delivered.add();
+    sub.owner->on_message(sub, msg);
+}
+
 void Broker::deliver_local(const MessageRef& msg) {
-    // The walk tolerates subscribers unsubscribing (themselves or others) from their callback.
-    local_.for_each(msg->channel(), [&](Subscription& sub) {
-        if (!filters_match(sub, *msg)) {
-            stats_.deliveries_skipped.add();
-            sub.owner->on_content_filter_mismatch(sub, msg);
-            return;
+    uint64_t turn = uv_now(worker_.uv());
+    if (turn != budget_turn_) {
+        budget_turn_ = turn;
+        budget_ = kSliceVisits;
+    }
+    size_t n = local_.count(msg->channel());
+    if (n == 0) return;
+    if (backlog_.empty() && n <= budget_) {
+        budget_ -= n;
+        // The walk tolerates subscribers unsubscribing (themselves or others) from their callback.
+        local_.for_each(msg->channel(), [&](Subscription& sub) { deliver_to(sub, msg); });
+        return;
+    }
+    // Behind what is queued already, or too many for this turn: in order, in slices.
+    backlog_.push_back(msg);
+    backlog_visits_ += n;
+    if (!uv_is_active(reinterpret_cast<uv_handle_t*>(&idle_))) uv_idle_start(&idle_, &Broker::on_idle);
+    drain_backlog();
+    while (backlog_visits_ > kMaxBacklogVisits && !draining_) {
+        budget_ = kSliceVisits;
+        drain_backlog();
+    }
+    share_backlog();
+}
+
+bool Broker::drain_backlog() {
+    if (draining_) return false; // a delivery published again: it is queued, the outer drain goes on
+    draining_ = true;
+    while (!backlog_.empty() && budget_ > 0) {
+        const MessageRef msg = backlog_.front(); // a reference: keeps it alive while walking
+        if (!walk_.is_active() && !local_.begin_walk(msg->channel(), walk_)) {
+            backlog_.pop_front(); // nobody here any more
+            continue;
         }
-        stats_.messages_delivered.add();
-        sub.owner->on_message(sub, msg);
-    });
+        size_t visited = local_.step(walk_, budget_, [&](Subscription& sub) { deliver_to(sub, msg); });
+        budget_ -= visited;
+        backlog_visits_ -= std::min(visited, backlog_visits_);
+        if (walk_.is_active()) break; // the budget ran out mid-channel
+        backlog_.pop_front();
+    }
+    draining_ = false;
+    if (backlog_.empty()) backlog_visits_ = 0; // counted at queueing: some left before their turn
+    share_backlog();
+    return backlog_.empty();
+}
+
+void Broker::on_idle(uv_idle_t* h) {
+    auto* self = static_cast<Broker*>(h->data);
+    self->budget_turn_ = uv_now(self->worker_.uv());
+    self->budget_ = kSliceVisits;
+    if (self->drain_backlog()) uv_idle_stop(h);
+    if (!any_backlogged(self->workers_.size(), kThrottleVisits)) self->release_held();
+}
+
+void Broker::share_backlog() {
+    auto i = static_cast<size_t>(worker_.index());
+    if (i < kBacklogSlots) g_backlogs[i].visits.store(backlog_visits_, std::memory_order_relaxed);
+}
+
+void Broker::release_held() {
+    if (held_.empty()) return;
+    std::vector<uint64_t> tokens;
+    tokens.swap(held_);
+    for (uint64_t t : tokens)
+        on_ack(t); // may publish again (and be held again): tokens were moved out first
 }
 
 // ---- publishing ----
@@ -100,17 +190,12 @@ uint64_t Broker::publish(std::vector<PublishItem>&& items, std::function<void(bo
         b->messages.push_back(Message::create(std::move(item)));
     }
     stats_.messages_published.add(static_cast<int64_t>(items.size()));
-    uint64_t token = 0;
     size_t remote = 0;
     for (size_t i = 0; i < w; ++i)
         if (batches[i] && static_cast<int>(i) != worker_.index()) ++remote;
-    std::function<void(bool)> done_now; // no owner elsewhere: done once the local part is routed
-    if (remote > 0) {
-        token = next_token_++;
-        pending_[token] = PendingPublish{std::move(done), remote};
-    } else {
-        done_now = std::move(done);
-    }
+    // One ack per remote owner, plus one for this worker's own delivery backlog (below).
+    uint64_t token = next_token_++;
+    pending_[token] = PendingPublish{std::move(done), remote + 1};
     for (size_t i = 0; i < w; ++i) {
         if (!batches[i]) continue;
         batches[i]->origin = worker_.index();
@@ -121,8 +206,11 @@ uint64_t Broker::publish(std::vector<PublishItem>&& items, std::function<void(bo
         }
         send(static_cast<int>(i), loop::PublishToOwner{std::move(batches[i])});
     }
-    if (done_now) done_now(true);
-    return token;
+    if (backlog_visits_ > kThrottleVisits || any_backlogged(w, kThrottleVisits))
+        held_.push_back(token); // answered when this worker's deliveries caught up
+    else
+        on_ack(token);
+    return pending_.count(token) ? token : 0;
 }
 
 uint64_t Broker::publish_on_bus(std::vector<PublishItem>&& items, std::function<void(bool)> done) {
@@ -235,6 +323,8 @@ std::optional<bool> Broker::check_behind(const std::string& channel, const std::
 }
 
 void Broker::tick(uint64_t now_ms) {
+    // Held publishes waiting on another worker's backlog (this one's idle handle covers its own).
+    if (!held_.empty() && !any_backlogged(workers_.size(), kThrottleVisits)) release_held();
     auto next = directory_.next_expiry();
     bool due = next && *next <= now_ms;
     if (!due && directory_.id_cache_size() == 0) return;

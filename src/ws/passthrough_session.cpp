@@ -2,9 +2,9 @@
 
 #include "gripd/core/log.hpp"
 #include "gripd/core/strings.hpp"
+#include "gripd/http/forwarding.hpp"
 #include "gripd/http/serialize.hpp"
 #include "gripd/loop/worker.hpp"
-#include "gripd/http/forwarding.hpp"
 #include "gripd/ws/handshake.hpp"
 
 namespace gripd::ws {

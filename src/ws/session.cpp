@@ -1,9 +1,9 @@
 #include "session.hpp"
 
 #include "gripd/core/log.hpp"
+#include "gripd/http/forwarding.hpp"
 #include "gripd/http/serialize.hpp"
 #include "gripd/loop/worker.hpp"
-#include "gripd/http/forwarding.hpp"
 #include "gripd/ws/control.hpp"
 #include "gripd/ws/handshake.hpp"
 
@@ -440,12 +440,12 @@ void Session::on_keep_alive_timer(void* p) {
 
 http::Headers Session::upstream_headers(const http::RequestHead& head, const config::Target& t) {
     http::ForwardContext ctx{service_.settings(),
-                              route_,
-                              t,
-                              client_ ? std::string_view(client_->peer()) : std::string_view(),
-                              false,
-                              trusted_,
-                              static_cast<int64_t>(std::time(nullptr))};
+                             route_,
+                             t,
+                             client_ ? std::string_view(client_->peer()) : std::string_view(),
+                             false,
+                             trusted_,
+                             static_cast<int64_t>(std::time(nullptr))};
     return http::upstream_headers(head, ctx);
 }
 

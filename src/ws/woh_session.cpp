@@ -4,9 +4,9 @@
 #include "gripd/core/jwt.hpp"
 #include "gripd/core/log.hpp"
 #include "gripd/core/strings.hpp"
+#include "gripd/http/forwarding.hpp"
 #include "gripd/http/serialize.hpp"
 #include "gripd/loop/worker.hpp"
-#include "gripd/http/forwarding.hpp"
 
 #include <cstdio>
 #include <ctime>

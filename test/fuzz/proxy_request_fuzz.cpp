@@ -17,11 +17,11 @@
 #include "gripd/config/routes.hpp"
 #include "gripd/config/settings.hpp"
 #include "gripd/core/strings.hpp"
+#include "gripd/http/forwarding.hpp"
 #include "gripd/http/headers.hpp"
 #include "gripd/http/request_parser.hpp"
 #include "gripd/http/response_parser.hpp"
 #include "gripd/http/serialize.hpp"
-#include "gripd/http/forwarding.hpp"
 
 #include "fuzz_util.hpp"
 

@@ -13,6 +13,7 @@
 #include "gripd/config/listen_addr.hpp"
 #include "gripd/core/log.hpp"
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -108,6 +109,7 @@ struct Settings {
     int response_timeout{};             // seconds a backend may be silent before its response starts
     int shutdown_grace{};               // seconds held connections get on SIGTERM/SIGINT
     int max_backend_conns_per_target{}; // per worker; 0 = unlimited
+    int64_t memory_limit{};             // bytes; -1 = from the machine (see README), 0 = off
 
     // From the command line only.
     std::vector<std::string> route_lines; // --route; non-empty = use these instead of routes_file

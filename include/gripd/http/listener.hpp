@@ -31,6 +31,10 @@ class ConnSet {
     void close_idle();
     void close_all();
     size_t size() const { return list_.size(); }
+    // Cuts (TCP reset) the connections with the most output queued in libuv, largest first, each
+    // with at least `min_queued` bytes, until `want` queued bytes were freed or `max_conns` were cut.
+    // For the memory ceiling: O(n) in this set's connections, run only while over it.
+    size_t cut_slowest(size_t min_queued, uint64_t want, size_t max_conns);
 
   private:
     core::IntrusiveList<ServerConn, &ServerConn::worker_link> list_;
@@ -49,9 +53,10 @@ class Listener {
     static constexpr int kAcceptBatch = 64;           // accepts per readiness event (fairness)
 
     // Opens and starts listening; returns nullptr and sets *error on failure. The listener frees
-    // itself after close().
+    // itself after close(). `memory_guarded`: refuse connections with 503 while the process is near
+    // its memory ceiling (client ports; not the control API, so publishes still reach everyone).
     static Listener* open(loop::Worker& worker, const config::ListenAddr& addr, Service& service,
-                          ConnSet& conns, ConnLimit* limit, std::string* error);
+                          ConnSet& conns, ConnLimit* limit, std::string* error, bool memory_guarded = false);
     void close();
     int port() const { return port_; }
     // Only from close()'s callback (or open() failing before the poll handle exists).
@@ -74,6 +79,7 @@ class Listener {
     uv_poll_t poll_{};
     loop::TimerEntry resume_; // ends an accept pause
     bool closing_ = false;
+    bool memory_guarded_ = false;
     int port_ = 0;
 };
 

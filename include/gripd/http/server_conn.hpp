@@ -75,8 +75,8 @@ class ServerConn final : public net::TcpConn, private RequestParser::Handler {
 
     // Starts reading; call after uv_accept succeeded.
     void start();
-    // Answers 503 and closes (the process is at client_maxconn).
-    void refuse_overloaded();
+    // Answers 503 with `reason` as the body and closes (client_maxconn reached, or the memory limit).
+    void refuse_overloaded(std::string_view reason = "Too many connections");
     // Releases one slot of `limit` when this connection closes.
     void set_conn_limit(struct ConnLimit* limit) { conn_limit_ = limit; }
     // Between requests, nothing buffered: safe to close when stopping.

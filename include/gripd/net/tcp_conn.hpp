@@ -102,7 +102,10 @@ class TcpConn : public loop::Flushable {
     size_t gathered_bytes_ = 0;
     std::string gather_;            // owned bytes of this iteration's segments
     std::vector<Segment> segments_; // this iteration's output, in order
+    uint32_t read_turn_ = 0;        // uv_now() (truncated) of the loop turn read_this_turn_ counts
+    uint32_t read_this_turn_ = 0;   // bytes read in that turn
     bool in_flush_list_ = false;
+    bool read_yielded_ = false; // reading paused until the turn's end (kReadBytesPerTurn)
     uint32_t pending_writes_ = 0;
     bool reading_ = false;
     bool closing_ = false;

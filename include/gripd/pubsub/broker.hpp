@@ -23,6 +23,7 @@
 #include "gripd/pubsub/shard.hpp"
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -155,6 +156,13 @@ class Broker : private RedisBus::Handler {
     void owner_route(const std::vector<Delivery>& deliveries);
     void owner_subscribe_delta(const std::string& channel, int worker, int32_t delta);
     void deliver_local(const MessageRef& msg);
+    void deliver_to(Subscription& sub, const MessageRef& msg);
+    // Delivers queued messages until `budget_` subscriptions were visited this turn; returns true
+    // when the backlog is empty.
+    bool drain_backlog();
+    void release_held();
+    void share_backlog(); // tells publishers on other workers how far behind this one is
+    static void on_idle(uv_idle_t* h);
     void tell_owner(const std::string& channel, int32_t delta);
     void on_ack(uint64_t token, bool ok = true);
 
@@ -167,6 +175,25 @@ class Broker : private RedisBus::Handler {
     std::unordered_map<uint64_t, std::function<void(bool)>> checks_; // behind checks out
     uint64_t next_token_ = 1;
     BrokerStats stats_;
+    // Bounded loop time: one loop turn visits at most kSliceVisits subscriptions. Past that,
+    // messages wait here in order (the one being delivered first, via walk_) and an idle handle
+    // goes on with them in the next turns, so a publish to many local subscribers, or of many
+    // items, yields to the rest of the loop between slices. Publishers are held back instead of
+    // running ahead: while more than kThrottleVisits visits wait on any worker, a publish is
+    // answered only once they fell below it (checked on this worker's turns and its 100 ms tick).
+    // Deliveries from other workers cannot wait: past kMaxBacklogVisits the backlog is drained at
+    // once (memory wins over loop time then).
+    static constexpr size_t kSliceVisits = 2048;
+    static constexpr size_t kThrottleVisits = 4 * kSliceVisits;
+    static constexpr size_t kMaxBacklogVisits = 256 * kSliceVisits;
+    std::deque<MessageRef> backlog_;
+    size_t backlog_visits_ = 0;             // subscriptions the backlog will visit (counted when queued)
+    std::vector<uint64_t> held_;            // publish tokens answered once the backlog is short again
+    ChannelIndex<Subscription>::Walk walk_; // over backlog_.front()'s channel when active
+    uv_idle_t idle_{};
+    size_t budget_ = kSliceVisits;
+    uint64_t budget_turn_ = 0;      // uv_now() when budget_ was refilled
+    bool draining_ = false;         // in drain_backlog (a delivery may publish again)
     std::unique_ptr<RedisBus> bus_; // last: its pending publishes are answered while it goes
 };
 

@@ -118,6 +118,68 @@ template <class T> class ChannelIndex {
         return visited;
     }
 
+    // A walk that can stop and go on in a later loop turn (delivery in slices), with the same rules
+    // as for_each(): it visits the subscriptions present when it began, in order, whatever is
+    // unsubscribed meanwhile. Its markers sit in the channel's list: a Walk must not move, and must
+    // be finished or abandoned before it goes away.
+    class Walk {
+      public:
+        Walk() { pos_.marker_ = end_.marker_ = true; }
+        Walk(const Walk&) = delete;
+        Walk& operator=(const Walk&) = delete;
+        bool is_active() const { return entry_ != nullptr; }
+
+      private:
+        friend class ChannelIndex;
+        IndexHook pos_; // linked before the next subscription to visit
+        IndexHook end_; // linked after the last subscription present when the walk began
+        void* entry_ = nullptr;
+    };
+
+    // Starts `w` over `channel`; false (and `w` stays inactive) if the channel has no subscription.
+    bool begin_walk(std::string_view channel, Walk& w) {
+        auto it = entries_.find(channel);
+        if (it == entries_.end() || w.entry_) return false;
+        Entry& e = it->second;
+        ++e.walks;
+        w.entry_ = &e;
+        link_before(&e.head, &w.end_);
+        link_before(e.head.next_, &w.pos_);
+        return true;
+    }
+
+    // Visits up to `budget` subscriptions of `w` with f(T&). Returns how many it visited; when the
+    // walk reached its end, `w` is inactive again.
+    template <class F> size_t step(Walk& w, size_t budget, F&& f) {
+        if (!w.entry_) return 0;
+        IndexHook* h = w.pos_.next_;
+        unlink(&w.pos_);
+        size_t visited = 0;
+        while (h != &w.end_ && visited < budget) {
+            if (h->marker_) {
+                h = h->next_;
+                continue;
+            }
+            link_before(h->next_, &w.pos_);
+            ++visited;
+            f(static_cast<T&>(*h));
+            h = w.pos_.next_;
+            unlink(&w.pos_);
+        }
+        if (h == &w.end_)
+            abandon_at(w);
+        else
+            link_before(h, &w.pos_);
+        return visited;
+    }
+
+    // Ends `w` where it is (no-op if inactive).
+    void abandon(Walk& w) {
+        if (!w.entry_) return;
+        unlink(&w.pos_);
+        abandon_at(w);
+    }
+
     size_t count(std::string_view channel) const {
         auto it = entries_.find(channel);
         return it == entries_.end() ? 0 : it->second.count;
@@ -144,6 +206,13 @@ template <class T> class ChannelIndex {
     };
 
     void erase(Entry& e) { entries_.erase(entries_.find(*e.name)); }
+    // The end of a resumable walk whose position marker is already unlinked.
+    void abandon_at(Walk& w) {
+        Entry& e = *static_cast<Entry*>(w.entry_);
+        unlink(&w.end_);
+        w.entry_ = nullptr;
+        if (--e.walks == 0 && e.count == 0) erase(e);
+    }
     static void link_before(IndexHook* at, IndexHook* h) {
         h->next_ = at;
         h->prev_ = at->prev_;

@@ -11,8 +11,8 @@
 #include "gripd/core/intrusive_list.hpp"
 #include "gripd/core/owning_list.hpp"
 #include "gripd/http/backend_pool.hpp"
-#include "gripd/loop/deletable.hpp"
 #include "gripd/http/ws_handler.hpp"
+#include "gripd/loop/deletable.hpp"
 #include "gripd/pubsub/broker.hpp"
 #include "gripd/ws/ws_stats.hpp"
 

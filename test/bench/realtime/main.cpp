@@ -16,7 +16,8 @@
 // Every wait is bounded (--connect-timeout, --msg-timeout, --max-seconds).
 //
 // Build: meson (test/bench/meson.build), or as realtime_bench.sh does without it:
-//   g++ -O2 -std=c++20 -Iinclude test/bench/realtime/*.cpp src/ws/events.cpp src/core/strings.cpp -o realtime_bench -luv
+//   g++ -O2 -std=c++20 -Iinclude test/bench/realtime/*.cpp src/ws/events.cpp src/core/strings.cpp -o
+//   realtime_bench -luv
 #include "client.hpp"
 
 #include <csignal>

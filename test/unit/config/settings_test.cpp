@@ -609,3 +609,17 @@ TEST_CASE("settings: shipped conf/gripd.conf loads without warnings", "[config]"
     CHECK(r.settings.workers == 0);
     CHECK(r.settings.sig_key == "changeme");
 }
+
+TEST_CASE("settings: [gripd] memory_limit", "[config]") {
+    CHECK(load("").settings.memory_limit == -1); // from the machine
+    CHECK(load("[gripd]\nmemory_limit=auto\n").settings.memory_limit == -1);
+    CHECK(load("[gripd]\nmemory_limit=0\n").settings.memory_limit == 0);
+    CHECK(load("[gripd]\nmemory_limit=off\n").settings.memory_limit == 0);
+    CHECK(load("[gripd]\nmemory_limit=123456\n").settings.memory_limit == 123456);
+    CHECK(load("[gripd]\nmemory_limit=64k\n").settings.memory_limit == 64 * 1024);
+    CHECK(load("[gripd]\nmemory_limit=512M\n").settings.memory_limit == 512LL << 20);
+    CHECK(load("[gripd]\nmemory_limit=2G\n").settings.memory_limit == 2LL << 30);
+    auto bad = load("[gripd]\nmemory_limit=lots\n");
+    CHECK(bad.error.find("invalid value 'lots' for memory_limit") != std::string::npos);
+    CHECK_FALSE(load("[gripd]\nmemory_limit=-5M\n").error.empty());
+}

@@ -165,3 +165,56 @@ TEST_CASE("channel index: many channels rehash without moving entries", "[pubsub
     CHECK(lasts == 1000);
     CHECK(index.channel_count() == 0);
 }
+
+TEST_CASE("channel index: a resumable walk goes on across slices", "[pubsub][index]") {
+    Index index;
+    std::vector<std::unique_ptr<Sub>> subs;
+    for (int i = 0; i < 10; ++i) {
+        subs.push_back(std::make_unique<Sub>(i));
+        index.subscribe(*subs.back(), "x");
+    }
+    Index::Walk w;
+    CHECK_FALSE(index.begin_walk("nobody", w));
+    REQUIRE(index.begin_walk("x", w));
+    V seen;
+    auto visit = [&](Sub& s) { seen.push_back(s.id); };
+    CHECK(index.step(w, 3, visit) == 3);
+    CHECK(w.is_active());
+    // Between slices: one not yet visited leaves, a visited one leaves, a newcomer arrives (after
+    // the walk began: not visited), and a plain walk runs past the markers.
+    index.unsubscribe(*subs[4]);
+    index.unsubscribe(*subs[1]);
+    Sub late(99);
+    index.subscribe(late, "x");
+    CHECK(walk(index, "x") == V{0, 2, 3, 5, 6, 7, 8, 9, 99});
+    CHECK(index.step(w, 4, visit) == 4);
+    CHECK(index.step(w, 100, visit) == 2);
+    CHECK_FALSE(w.is_active());
+    CHECK(seen == V{0, 1, 2, 3, 5, 6, 7, 8, 9});
+    CHECK(index.step(w, 10, visit) == 0);
+
+    // A channel emptied during a walk stays until the walk ends, then goes.
+    Index::Walk w2;
+    REQUIRE(index.begin_walk("x", w2));
+    for (auto& s : subs)
+        index.unsubscribe(*s);
+    index.unsubscribe(late);
+    CHECK(index.channel_count() == 1);
+    CHECK(index.step(w2, 5, visit) == 0);
+    CHECK_FALSE(w2.is_active());
+    CHECK(index.channel_count() == 0);
+
+    // Abandoned midway.
+    Sub a(1), b(2);
+    index.subscribe(a, "y");
+    index.subscribe(b, "y");
+    Index::Walk w3;
+    REQUIRE(index.begin_walk("y", w3));
+    CHECK(index.step(w3, 1, visit) == 1);
+    index.abandon(w3);
+    CHECK_FALSE(w3.is_active());
+    CHECK(walk(index, "y") == V{1, 2});
+    index.unsubscribe(a);
+    index.unsubscribe(b);
+    CHECK(index.channel_count() == 0);
+}

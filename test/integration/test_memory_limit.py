@@ -1,0 +1,167 @@
+"""[gripd] memory_limit: near its memory ceiling gripd sheds load instead of growing until the OOM
+killer ends it. Order: at 85% of the limit new client connections get 503 ("Memory limit
+reached"); at 95% it also cuts the clients with the most output queued, largest first, until it is
+back under 80%, when it accepts connections again. Publishes (the control API) are never refused:
+refusing them would take items from every subscriber, the well-behaved ones too, and what a publish
+adds is bounded by push_in_http_max_body_size and released by cutting its slow receivers.
+
+The test fills memory on purpose: stream subscribers that never read (a 4 KiB receive buffer, so
+the kernel absorbs little) each get distinct large items (one channel each, so nothing is shared
+between them), while one subscriber reads everything. gripd_only: pushpin has no memory ceiling.
+"""
+
+import socket
+import threading
+import time
+
+import pytest
+
+from harness import raw
+from harness.backend import Response
+from griputil import hold, hs_item, publish, sync_stream
+
+MiB = 1024 * 1024
+LIMIT = 64 * MiB
+# RSS may pass the limit by what arrives between two samples (100 ms) plus transient publish
+# buffers (a parsed publish body and its rendered item): bounded, stated here.
+MARGIN = 16 * MiB
+SLOW = 24
+ITEM = 160 * 1024
+MAX_ROUNDS = 80  # 80 x 24 x 160 KiB = 300 MiB: far more than the limit if nothing were shed
+
+
+def rss(pid: int) -> int:
+    with open(f"/proc/{pid}/statm") as f:
+        return int(f.read().split()[1]) * 4096
+
+
+def sanitized(pid: int) -> bool:
+    """ASan/TSan keep freed memory in quarantine and shadow it: RSS says nothing there."""
+    with open(f"/proc/{pid}/maps") as f:
+        maps = f.read()
+    return "libasan" in maps or "libtsan" in maps
+
+
+class RssWatch(threading.Thread):
+    """Samples the proxy's RSS every 10 ms and keeps the largest figure."""
+
+    def __init__(self, pid: int):
+        super().__init__(daemon=True)
+        self.pid, self.peak, self.stop = pid, 0, threading.Event()
+        self.start()
+
+    def run(self):
+        while not self.stop.is_set():
+            try:
+                self.peak = max(self.peak, rss(self.pid))
+            except OSError:
+                return
+            time.sleep(0.01)
+
+
+def new_conn_status(port: int) -> raw.RawResponse:
+    return raw.get(port, "/probe", timeout=5)
+
+
+def slow_subscriber(port: int, i: int) -> socket.socket:
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.settimeout(10)
+    s.connect(("127.0.0.1", port))
+    s.sendall(f"GET /slow/{i} HTTP/1.1\r\nHost: example.com\r\n\r\n".encode())
+    return s
+
+
+def is_cut(s: socket.socket, timeout: float = 5.0) -> bool:
+    """Reads what the proxy sent until it closes or resets the connection (True) or goes quiet."""
+    s.settimeout(0.5)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if not s.recv(1 << 20):
+                return True
+        except socket.timeout:
+            return False
+        except (ConnectionResetError, BrokenPipeError):
+            return True
+    return False
+
+
+@pytest.mark.gripd_only("pushpin has no memory ceiling")
+@pytest.mark.proxy(conf={"gripd": {"memory_limit": "64M"}})
+def test_memory_limit_refuses_then_cuts_slow_consumers(proxy, backend):
+    if sanitized(proxy.pid):
+        pytest.skip("RSS is meaningless under a sanitizer")
+    base = rss(proxy.pid)
+    assert base < LIMIT * 0.6, f"idle RSS {base >> 20} MiB leaves no room under a 64 MiB limit"
+    backend.route("/probe", Response(200, b"ok"))
+    backend.route("/good", Response(200, b"", [("Grip-Hold", "stream"), ("Grip-Channel", "good"),
+                                               ("Content-Type", "text/plain")]))
+    for i in range(SLOW):
+        backend.route(f"/slow/{i}", Response(200, b"", [("Grip-Hold", "stream"), ("Grip-Channel", f"slow{i}"),
+                                                        ("Content-Type", "text/plain")]))
+    good = hold(proxy, backend, "/good", stream=True, timeout=60)
+    slow = [slow_subscriber(proxy.port, i) for i in range(SLOW)]
+    watch = RssWatch(proxy.pid)
+    sent = []
+    try:
+        backend.wait_requests(SLOW + 1)
+        sync_stream(proxy, "good", [good])
+        time.sleep(0.5)  # the slow ones answered by the origin are subscribed by now
+
+        def one_round(r: int, stop_at: float = 2.0):
+            """Publishes a large item to each slow subscriber and a small one to the reader;
+            returns True early once RSS reaches `stop_at` x the limit."""
+            for i in range(SLOW):
+                publish(proxy, [hs_item(f"slow{i}", ("%07d\n" % r) * (ITEM // 8))])
+                g = "g%06d-%02d\n" % (r, i)
+                publish(proxy, [hs_item("good", g)])
+                sent.append(g)
+                if rss(proxy.pid) >= LIMIT * stop_at:
+                    return True
+            return False
+
+        # 1. Fill into the refusing band (85-95%): new client connections get 503.
+        r = 0
+        while r < MAX_ROUNDS and not one_round(r, stop_at=0.88):
+            r += 1
+        assert r < MAX_ROUNDS, f"RSS never neared the limit ({rss(proxy.pid) >> 20} MiB)"
+        deadline = time.monotonic() + 3
+        refused = new_conn_status(proxy.port)
+        while refused.status != 503 and time.monotonic() < deadline:
+            time.sleep(0.05)
+            refused = new_conn_status(proxy.port)
+        assert refused.status == 503, (rss(proxy.pid) >> 20, refused.status, refused.body)
+        assert refused.body == b"Memory limit reached"
+
+        # 2. Keep publishing: the slowest consumers are cut, RSS stays near the limit, and once it
+        # is back under 80% new connections are accepted again.
+        recovered = None
+        while r < MAX_ROUNDS and recovered is None:
+            r += 1
+            one_round(r)
+            deadline = time.monotonic() + 1.5
+            while recovered is None and time.monotonic() < deadline:
+                time.sleep(0.1)
+                if rss(proxy.pid) < LIMIT * 0.8:
+                    probe = new_conn_status(proxy.port)
+                    if probe.status == 200:
+                        recovered = probe
+        assert recovered is not None, f"never accepted again (RSS {rss(proxy.pid) >> 20} MiB)"
+        assert recovered.body == b"ok"
+        watch.stop.set()
+        watch.join()
+        assert watch.peak <= LIMIT + MARGIN, f"peak RSS {watch.peak / MiB:.1f} MiB"
+
+        # The reader got every item, in order, while others were cut around it.
+        want = "".join(sent).encode()
+        good.wait_body(lambda b: b.endswith(want[-64:]), timeout=30)
+        assert good.body.rpartition(b"~sync~\n")[2] == want
+        cut = sum(1 for s in slow if is_cut(s, timeout=2))
+        assert cut >= 1
+        assert "cut" in proxy.log() and "slow clients" in proxy.log()
+    finally:
+        watch.stop.set()
+        for s in slow:
+            s.close()
+        good.close()

@@ -1,0 +1,70 @@
+"""A publish bigger than one loop turn's delivery budget (gripd visits at most 2048 subscriptions
+per turn and goes on in the next turns) still reaches every subscriber, every item, in order, with
+later publishes behind it and subscribers leaving in the middle."""
+
+import selectors
+import socket
+import time
+
+from harness.backend import Response
+from griputil import hs_item, publish
+
+SUBS = 300
+BATCH = 30  # items in the first publish: SUBS x BATCH visits, several turns' budget
+
+
+def test_large_fanout_in_slices_keeps_order(proxy, backend):
+    backend.route("/s", Response(200, b"", [("Grip-Hold", "stream"), ("Grip-Channel", "big"),
+                                            ("Content-Type", "text/plain")]))
+    sel = selectors.DefaultSelector()
+    socks = []
+    for _ in range(SUBS):
+        s = socket.create_connection(("127.0.0.1", proxy.port), timeout=10)
+        s.sendall(b"GET /s HTTP/1.1\r\nHost: example.com\r\n\r\n")
+        s.setblocking(False)
+        sel.register(s, selectors.EVENT_READ)
+        socks.append(s)
+    leaving = socks[:20]  # these go away while the big publish is being delivered
+    bodies = {s: b"" for s in socks}
+
+    def pump(until, timeout):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not until():
+            for key, _ in sel.select(0.1):
+                try:
+                    d = key.fileobj.recv(1 << 16)
+                except (BlockingIOError, InterruptedError):
+                    continue
+                if not d:
+                    sel.unregister(key.fileobj)
+                    continue
+                bodies[key.fileobj] += d
+
+    try:
+        backend.wait_requests(SUBS)
+        # every subscriber is subscribed once a marker reached all of them
+        for _ in range(50):
+            publish(proxy, [hs_item("big", "sync\n")])
+            pump(lambda: all(b"sync\n" in b for b in bodies.values()), 0.3)
+            if all(b"sync\n" in b for b in bodies.values()):
+                break
+        assert all(b"sync\n" in b for b in bodies.values())
+        for s in bodies:
+            bodies[s] = b""
+        publish(proxy, [hs_item("big", "item-%03d\n" % i) for i in range(BATCH)])
+        for s in leaving:
+            sel.unregister(s)
+            s.close()
+            del bodies[s]
+        for i in range(BATCH, BATCH + 20):
+            publish(proxy, [hs_item("big", "item-%03d\n" % i)])
+        last = b"item-%03d\n" % (BATCH + 19)
+        pump(lambda: all(last in b for b in bodies.values()), 30)
+        want = [b"item-%03d\n" % i for i in range(BATCH + 20)]
+        for s, b in bodies.items():
+            got = [x + b"\n" for x in b.split(b"\n") if x.startswith(b"item-")]
+            got = [g[g.index(b"item-"):] for g in got]
+            assert got == want, (len(got), got[:3], got[-3:])
+    finally:
+        for s in socks:
+            s.close()
