@@ -17,7 +17,9 @@ tidy=$(command -v run-clang-tidy-14 || command -v run-clang-tidy)
 # run-clang-tidy exits non-zero when a file has a finding (WarningsAsErrors in .clang-tidy). grep
 # exits 1 when it prints nothing (a clean run), so only the first status counts.
 set +e
-"$tidy" -p "$dir" -j "$(nproc)" -quiet "$PWD/src/" 2>&1 |
+# RapidJSON 1.1's member iterators trip clang's C++20 reversed-operator warning, which -Werror builds
+# (CI's) would turn into a finding in every file that walks a JSON object; gcc builds the code clean.
+"$tidy" -p "$dir" -j "$(nproc)" -quiet -extra-arg=-Wno-ambiguous-reversed-operator "$PWD/src/" 2>&1 |
     grep -v -E '^clang-tidy(-[0-9]+)? |^[0-9]+ warnings? generated|^Suppressed|^Use -header-filter|^$'
 rc=${PIPESTATUS[0]}
 set -e
