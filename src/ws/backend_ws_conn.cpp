@@ -87,7 +87,7 @@ void BackendWsConn::on_received(const char* data, size_t len) {
         std::string f;
         uint8_t mask[4];
         random_mask(mask);
-        append_frame(f, WsOpcode::Close, close_payload(frames_.error_code(), ""), true, mask);
+        append_close_frame(f, frames_.error_code(), "", mask);
         transmit(f);
         BackendWsUser* u = end_use();
         close_after_flush();
@@ -182,7 +182,7 @@ void BackendWsConn::send_close(int code, std::string_view reason) {
     std::string f;
     uint8_t mask[4];
     random_mask(mask);
-    append_frame(f, WsOpcode::Close, close_payload(code, reason), true, mask);
+    append_close_frame(f, code, reason, mask);
     transmit(f);
     if (!set_state(after_close_sent(state_))) return fail("bad state");
     if (state_ == BackendWsState::Closed) close_after_flush();

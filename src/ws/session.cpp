@@ -220,7 +220,7 @@ void Session::on_client_data(std::string_view data) {
                   parser_->error_message(), parser_->error_code());
         if (!client_close_sent()) {
             std::string f;
-            append_frame(f, WsOpcode::Close, close_payload(parser_->error_code(), ""));
+            append_close_frame(f, parser_->error_code(), "");
             send_close_frame(f, {});
         }
         end_client(false, Ending::Flush, true); // nothing if the client went meanwhile
@@ -298,7 +298,7 @@ bool Session::check_backlog() {
 void Session::close_client(int code, std::string_view reason) {
     if (!client_ || client_close_sent()) return;
     std::string f;
-    append_frame(f, WsOpcode::Close, close_payload(code, reason));
+    append_close_frame(f, code, reason);
     close_client_with_frame(f, {});
 }
 
@@ -569,7 +569,7 @@ void Session::flush_held() {
 void Session::stop() {
     if (client_ && (state_ == ClientState::Open || state_ == ClientState::CloseReceived)) {
         std::string f;
-        append_frame(f, WsOpcode::Close, close_payload(kCloseGoingAway, ""));
+        append_close_frame(f, kCloseGoingAway, "");
         send_close_frame(f, {});
     }
     if (client_) end_client(false, Ending::Flush, false);

@@ -99,17 +99,24 @@ const char* state_name(BackendWsState s) {
     return name_of(kNames, static_cast<size_t>(s));
 }
 
+namespace {
+// RFC 6455's close handshake, the same at both ends: Open -> `half`; the other half -> Closed.
+template <typename State> State close_step(State s, State half, State other_half) {
+    return s == State::Open ? half : s == other_half ? State::Closed : s;
+}
+} // namespace
+
 ClientState after_close_sent(ClientState s) {
-    return s == C::Open ? C::CloseSent : s == C::CloseReceived ? C::Closed : s;
+    return close_step(s, C::CloseSent, C::CloseReceived);
 }
 ClientState after_close_received(ClientState s) {
-    return s == C::Open ? C::CloseReceived : s == C::CloseSent ? C::Closed : s;
+    return close_step(s, C::CloseReceived, C::CloseSent);
 }
 BackendWsState after_close_sent(BackendWsState s) {
-    return s == B::Open ? B::CloseSent : s == B::CloseReceived ? B::Closed : s;
+    return close_step(s, B::CloseSent, B::CloseReceived);
 }
 BackendWsState after_close_received(BackendWsState s) {
-    return s == B::Open ? B::CloseReceived : s == B::CloseSent ? B::Closed : s;
+    return close_step(s, B::CloseReceived, B::CloseSent);
 }
 
 WohState after_close_queued(WohState s) {
