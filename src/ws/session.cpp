@@ -329,7 +329,8 @@ bool Session::send_close_frame(std::string_view frame, const std::shared_ptr<con
 void Session::on_close_timer(void* p) {
     auto* self = static_cast<Session*>(p);
     if (!self->client_) return;
-    LOG_DEBUG("ws", "client %s did not answer our close frame", self->client_->peer().c_str());
+    LOG_DEBUG("ws", "client %s did not answer our close frame (%s)", self->client_->peer().c_str(),
+              self->dump().c_str());
     self->end_client(false, Ending::Abort, true);
 }
 

@@ -700,6 +700,7 @@ void WohSession::on_client_drained() {
 void WohSession::fail(const char* why) {
     const config::Target& t = route_.targets[target_index_];
     LOG_INFO("ws", "closing WebSocket %s: backend %s failed: %s", cid_, t.to_string().c_str(), why);
+    LOG_DEBUG("ws", "WebSocket %s failed in %s", cid_, dump().c_str());
     service_.mutable_stats().backend_failures.add();
     req_.reset();
     backend_.abandon();
