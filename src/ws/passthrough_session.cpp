@@ -135,26 +135,29 @@ void PassthroughSession::relay_data_frame(const Frame& f) {
     if (f.first) {
         // The frame parser allows no new message before the last one's final frame.
         if (!check_transition(relay_ == RelayState::Idle, "ws passthrough relay", state_name(relay_),
-                              "Idle")) {
+                              "a new message")) {
             drop_client();
             return;
         }
         std::string_view payload = f.payload;
-        if (is_detached() || !has_client()) {
+        auto skip_rest = [&] { // a message not relayed: its later frames are dropped too
             if (!f.fin) set_relay(RelayState::Skipping);
+        };
+        if (is_detached() || !has_client()) {
+            skip_rest();
             return;
         }
         if (grip_enabled()) {
             if (f.opcode == WsOpcode::Text && payload.substr(0, 2) == "c:") {
                 // Control messages must fit in one frame.
                 if (f.fin) apply_control(payload.substr(2));
-                if (!f.fin) set_relay(RelayState::Skipping);
+                skip_rest();
                 return;
             }
             std::string_view prefix = message_prefix();
             if (payload.substr(0, prefix.size()) != prefix) {
                 LOG_TRACE("ws", "dropping unprefixed backend message");
-                if (!f.fin) set_relay(RelayState::Skipping);
+                skip_rest();
                 return;
             }
             payload.remove_prefix(prefix.size());
