@@ -46,23 +46,27 @@ void BackendWsConn::on_connected() {
 }
 
 void BackendWsConn::on_connect_failed(int status) {
+    set_ended();
     BackendWsUser* u = end_use();
     close();
     if (u) u->on_ws_connect_failed(status);
 }
 
 void BackendWsConn::fail(const char* why) {
+    set_ended();
     BackendWsUser* u = end_use();
     close();
     if (u) u->on_ws_error(why);
 }
 
 void BackendWsConn::on_timer_after_connect() {
+    set_ended();
     close();
 }
 
 void BackendWsConn::on_received(const char* data, size_t len) {
-    if (!open_) {
+    if (state_ == BackendWsState::Ended) return; // closing: nothing more is read
+    if (state_ == BackendWsState::Connecting || state_ == BackendWsState::Refused) {
         size_t used = response_.feed(data, len);
         if (is_closing()) return;
         auto st = response_.state();
@@ -70,7 +74,7 @@ void BackendWsConn::on_received(const char* data, size_t len) {
             fail("bad handshake response");
             return;
         }
-        if (st != http::ResponseParser::State::Upgrade || !open_) return;
+        if (st != http::ResponseParser::State::Upgrade || !is_open()) return;
         data += used;
         len -= used;
         if (len == 0) return;
@@ -79,10 +83,11 @@ void BackendWsConn::on_received(const char* data, size_t len) {
     if (is_closing()) return;
     if (frames_.state() == FrameParser::State::Error) {
         LOG_DEBUG("ws", "backend broke the WebSocket protocol: %s", frames_.error_message());
+        set_ended();
         std::string f;
         uint8_t mask[4];
         random_mask(mask);
-        append_frame(f, WsOpcode::Close, close_payload(frames_.error_code(), ""), true, mask);
+        append_close_frame(f, frames_.error_code(), "", mask);
         transmit(f);
         BackendWsUser* u = end_use();
         close_after_flush();
@@ -99,13 +104,19 @@ void BackendWsConn::on_response_head(http::ResponseHead& head) {
             fail("bad 101 from backend");
             return;
         }
-        open_ = true;
+        if (!set_state(BackendWsState::Open)) {
+            fail("bad state");
+            return;
+        }
         std::string().swap(expected_accept_);
         if (user_) user_->on_ws_open(head);
         return;
     }
+    if (!set_state(BackendWsState::Refused)) {
+        fail("bad state");
+        return;
+    }
     refused_ = std::move(head);
-    refused_pending_ = true;
 }
 
 void BackendWsConn::on_response_body(std::string_view data) {
@@ -114,23 +125,28 @@ void BackendWsConn::on_response_body(std::string_view data) {
 }
 
 void BackendWsConn::on_response_complete() {
-    if (!refused_pending_) return;
-    refused_pending_ = false;
+    if (state_ != BackendWsState::Refused) return;
+    set_ended();
     BackendWsUser* u = end_use();
     close();
     if (u) u->on_ws_rejected(refused_, std::move(refused_body_));
 }
 
 void BackendWsConn::on_frame(const Frame& frame) {
-    if (frame.opcode == WsOpcode::Close) close_received_ = true;
+    if (frame.opcode == WsOpcode::Close) {
+        BackendWsState next = after_close_received(state_); // unchanged once ended
+        if (next != state_ && !set_state(next)) return fail("bad state");
+    }
     if (user_) user_->on_ws_frame(frame);
-    if (frame.opcode == WsOpcode::Close && close_sent_ && !is_closing()) close_after_flush();
+    if (frame.opcode == WsOpcode::Close && close_sent() && !is_closing()) close_after_flush();
 }
 
 void BackendWsConn::on_received_end(int status) {
-    if (!open_ && refused_pending_ && status == UV_EOF && response_.finish()) return; // body ended by EOF
+    if (state_ == BackendWsState::Refused && status == UV_EOF && response_.finish())
+        return; // body ended by EOF
     BackendWsUser* u = end_use();
-    bool clean = close_sent_ && close_received_;
+    bool clean = state_ == BackendWsState::Closed;
+    set_ended();
     close();
     if (!u) return;
     if (clean)
@@ -139,16 +155,21 @@ void BackendWsConn::on_received_end(int status) {
         u->on_ws_error(status == UV_EOF ? "backend closed the connection" : uv_strerror(status));
 }
 
+bool BackendWsConn::set_state(BackendWsState to) {
+    return enter_state(state_, to, "ws backend connection");
+}
+
 void BackendWsConn::on_write_drained() {
     if (user_) user_->on_ws_writable();
 }
 
 void BackendWsConn::on_close() {
+    set_ended();
     end_use(); // closed under its user (shutdown): the handle must not point here any more
 }
 
 void BackendWsConn::send_frame(WsOpcode opcode, std::string_view payload, bool fin) {
-    if (!open_ || close_sent_) return;
+    if (!is_open() || close_sent()) return;
     std::string f;
     uint8_t mask[4];
     random_mask(mask);
@@ -157,20 +178,20 @@ void BackendWsConn::send_frame(WsOpcode opcode, std::string_view payload, bool f
 }
 
 void BackendWsConn::send_close(int code, std::string_view reason) {
-    if (!open_ || close_sent_) return;
+    if (!is_open() || close_sent()) return;
     std::string f;
     uint8_t mask[4];
     random_mask(mask);
-    append_frame(f, WsOpcode::Close, close_payload(code, reason), true, mask);
+    append_close_frame(f, code, reason, mask);
     transmit(f);
-    close_sent_ = true;
-    if (close_received_) close_after_flush();
+    if (!set_state(after_close_sent(state_))) return fail("bad state");
+    if (state_ == BackendWsState::Closed) close_after_flush();
 }
 
 void BackendWsConn::detach() {
     user_ = nullptr;
     if (is_closing()) return;
-    if (!open_) {
+    if (!is_open()) {
         close();
         return;
     }

@@ -12,6 +12,7 @@
 #include "gripd/http/response_parser.hpp"
 #include "gripd/net/outbound_conn.hpp"
 #include "gripd/ws/frame.hpp"
+#include "states.hpp"
 
 #include <string>
 
@@ -77,18 +78,36 @@ class BackendWsConn final : public net::OutboundConn,
     void send_frame(WsOpcode opcode, std::string_view payload, bool fin = true);
     // Sends our close frame; the connection ends when the backend answers (or after a linger).
     void send_close(int code, std::string_view reason);
-    bool close_sent() const { return close_sent_; }
-    bool close_received() const { return close_received_; }
+    bool close_sent() const {
+        return state_ == BackendWsState::CloseSent || state_ == BackendWsState::Closed;
+    }
+    bool close_received() const {
+        return state_ == BackendWsState::CloseReceived || state_ == BackendWsState::Closed;
+    }
     void pause() { stop_reading(); }
     void resume() {
-        if (open_) start_reading();
+        if (is_open()) start_reading();
     }
+    BackendWsState state() const { return state_; }
+    // "state=<name>", for tests and debug logs (no flags: all of its state is the enum).
+    std::string dump() const { return format_dump(state_name(state_), {}); }
 
   private:
     friend class BackendWsHandle;
     BackendWsConn(loop::Worker& worker, BackendWsUser& user, std::string request, std::string expected_accept,
                   uint64_t max_frame);
     void fail(const char* why);
+    // The one transition function (see states.hpp).
+    bool set_state(BackendWsState to);
+    // No more frames either way (idempotent: a failure may follow a refusal or an error).
+    void set_ended() {
+        if (state_ != BackendWsState::Ended) set_state(BackendWsState::Ended);
+    }
+    // The 101 was checked: frames may flow (until the connection ends).
+    bool is_open() const {
+        return state_ != BackendWsState::Connecting && state_ != BackendWsState::Refused &&
+               state_ != BackendWsState::Ended;
+    }
     // The user is done (through its handle): no more callbacks; the connection ends after flushing.
     void detach();
     // Empties the handle and returns the user to tell: the connection ends by itself.
@@ -118,10 +137,7 @@ class BackendWsConn final : public net::OutboundConn,
     FrameParser frames_;
     http::ResponseHead refused_; // a non-101 answer, until its body is complete
     std::string refused_body_;
-    bool open_ = false;
-    bool refused_pending_ = false;
-    bool close_sent_ = false;
-    bool close_received_ = false;
+    BackendWsState state_ = BackendWsState::Connecting;
 };
 
 } // namespace gripd::ws

@@ -298,8 +298,12 @@ std::string close_payload(int code, std::string_view reason) {
             --n;
         reason = reason.substr(0, n);
     }
-    p.append(reason);
+    if (is_valid_utf8(reason)) p.append(reason);
     return p;
+}
+
+void append_close_frame(std::string& out, int code, std::string_view reason, const uint8_t* mask) {
+    append_frame(out, WsOpcode::Close, close_payload(code, reason), true, mask);
 }
 
 void random_mask(uint8_t mask[4]) {

@@ -133,44 +133,65 @@ void PassthroughSession::on_ws_frame(const Frame& f) {
 
 void PassthroughSession::relay_data_frame(const Frame& f) {
     if (f.first) {
-        skipping_ = false;
+        // The frame parser allows no new message before the last one's final frame.
+        if (!check_transition(relay_ == RelayState::Idle, "ws passthrough relay", state_name(relay_),
+                              "a new message")) {
+            drop_client();
+            return;
+        }
         std::string_view payload = f.payload;
+        auto skip_rest = [&] { // a message not relayed: its later frames are dropped too
+            if (!f.fin) set_relay(RelayState::Skipping);
+        };
         if (is_detached() || !has_client()) {
-            skipping_ = !f.fin;
+            skip_rest();
             return;
         }
         if (grip_enabled()) {
             if (f.opcode == WsOpcode::Text && payload.substr(0, 2) == "c:") {
                 // Control messages must fit in one frame.
                 if (f.fin) apply_control(payload.substr(2));
-                skipping_ = !f.fin;
+                skip_rest();
                 return;
             }
             std::string_view prefix = message_prefix();
             if (payload.substr(0, prefix.size()) != prefix) {
                 LOG_TRACE("ws", "dropping unprefixed backend message");
-                skipping_ = !f.fin;
+                skip_rest();
                 return;
             }
             payload.remove_prefix(prefix.size());
         }
         std::string out;
         append_frame(out, f.opcode, payload, f.fin);
-        relaying_ = !f.fin;
+        if (!f.fin) set_relay(RelayState::Relaying);
         send_relayed(out, f.fin);
     } else {
-        if (skipping_) {
-            if (f.fin) skipping_ = false;
+        if (relay_ == RelayState::Skipping) {
+            if (f.fin) set_relay(RelayState::Idle);
             return;
         }
-        if (!has_client()) return;
+        if (!has_client()) {
+            if (f.fin && relay_ == RelayState::Relaying) set_relay(RelayState::Idle); // nobody to relay to
+            return;
+        }
         std::string out;
         append_frame(out, WsOpcode::Continuation, f.payload, f.fin);
-        relaying_ = !f.fin;
+        if (f.fin && relay_ == RelayState::Relaying) set_relay(RelayState::Idle);
         send_relayed(out, f.fin);
     }
-    if (!relaying_) flush_held();
+    if (relay_ != RelayState::Relaying) flush_held();
     pace_backend();
+}
+
+bool PassthroughSession::set_relay(RelayState to) {
+    return enter_state(relay_, to, "ws passthrough relay");
+}
+
+std::string PassthroughSession::dump() const {
+    std::string out = Session::dump() + " relay=" + state_name(relay_) + " backend=";
+    out += backend_ ? backend_->dump() : std::string("none");
+    return out + format_flags({{"backend_paused", backend_paused_}});
 }
 
 void PassthroughSession::pace_backend() {

@@ -22,6 +22,8 @@ class PassthroughSession final : public Session, public BackendWsUser {
     void start() override;
     WsMode mode() const override { return WsMode::Passthrough; }
     void stop() override;
+    // The client side's dump plus the relay's: "... relay=<RelayState> backend=<...> ...".
+    std::string dump() const override;
 
     // BackendWsUser
     void on_ws_connect_failed(int uv_status) override;
@@ -41,7 +43,7 @@ class PassthroughSession final : public Session, public BackendWsUser {
     void on_detach() override;
     void on_publish_close() override;
     void on_client_drained() override;
-    bool relay_in_progress() const override { return relaying_; }
+    bool relay_in_progress() const override { return relay_ == RelayState::Relaying; }
     FrameParser::Limits frame_limits() const override { return {service_.limits().max_frame, 0}; }
 
     void connect();
@@ -50,12 +52,15 @@ class PassthroughSession final : public Session, public BackendWsUser {
     void close_backend(int code, std::string_view reason);
     void backend_gone();
     void log_access(int code) { log_handshake(code, head_.get(), route_.targets[target_index_]); }
+    // The one transition function of the relay (see states.hpp).
+    bool set_relay(RelayState to);
 
     size_t target_index_;
     std::unique_ptr<http::RequestHead> head_; // until the handshake is answered
     BackendWsHandle backend_;
-    bool relaying_ = false; // a backend data message is half relayed
-    bool skipping_ = false; // the rest of a backend message is dropped
+    RelayState relay_ = RelayState::Idle; // the backend's current data message
+    // Not lifecycle: backpressure (reading the backend stops while the client is behind), toggled
+    // in any state.
     bool backend_paused_ = false;
 };
 

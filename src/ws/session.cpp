@@ -100,7 +100,10 @@ bool Session::accept_client(const http::Headers& headers, std::string_view clien
     out += "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ";
     out += accept_key(client_key);
     out += "\r\n\r\n";
-    accepted_ = true;
+    if (!set_state(ClientState::Open)) { // a second answer to one handshake
+        drop_client();
+        return false;
+    }
     service_.mutable_stats().connections_of(mode()).add();
     client_->send_raw(out);
     client_->enter_raw_mode(); // may deliver frames the client sent early
@@ -114,6 +117,7 @@ void Session::reject_client(int status, std::string_view reason, const http::Hea
     client_ = nullptr;
     if (link_) link_->detach();
     link_ = nullptr;
+    set_state(ClientState::Ended);
     c->respond(status, reason, headers, body);
     if (!c->is_closing()) c->close_after_flush(); // the request was an upgrade: nothing follows on it
 }
@@ -130,9 +134,20 @@ void Session::reject_bad_gateway() {
     reject_client(502, {}, h, "Error while proxying to origin.\n");
 }
 
-void Session::end_client(bool clean, Ending how, bool notify) {
+bool Session::set_state(ClientState to) {
+    return enter_state(state_, to, "ws session");
+}
+
+std::string Session::dump() const {
+    return format_dump(
+        state_name(state_),
+        {{"grip", grip_}, {"detached", detached_}, {"paused", paused_}, {"trusted", trusted_}});
+}
+
+http::ServerConn* Session::release_client() {
     http::ServerConn* c = client_;
-    if (!c) return;
+    if (!c) return nullptr;
+    bool was_accepted = state_ != ClientState::Handshake;
     client_ = nullptr;
     if (link_) link_->detach();
     link_ = nullptr;
@@ -141,7 +156,14 @@ void Session::end_client(bool clean, Ending how, bool notify) {
     held_.clear();
     held_bytes_ = 0;
     unsubscribe_all();
-    if (accepted_) service_.mutable_stats().connections_of(mode()).sub();
+    if (was_accepted) service_.mutable_stats().connections_of(mode()).sub();
+    set_state(ClientState::Ended);
+    return c;
+}
+
+void Session::end_client(bool clean, Ending how, bool notify) {
+    http::ServerConn* c = release_client();
+    if (!c) return;
     switch (how) {
     case Ending::Flush:
         c->close_after_flush();
@@ -158,17 +180,10 @@ void Session::end_client(bool clean, Ending how, bool notify) {
 
 void Session::on_client_gone() {
     // The connection is closing on its own (peer gone, error, server stop).
-    link_ = nullptr;
-    http::ServerConn* c = client_;
-    if (!c) return;
-    client_ = nullptr;
-    if (close_timer_) close_timer_->disarm();
-    if (keep_alive_) keep_alive_->timer.disarm();
-    held_.clear();
-    held_bytes_ = 0;
-    unsubscribe_all();
-    if (accepted_) service_.mutable_stats().connections_of(mode()).sub();
-    on_client_ended(close_sent_ && close_received_);
+    link_ = nullptr; // the link has let go of us already
+    bool clean = state_ == ClientState::Closed;
+    if (!release_client()) return;
+    on_client_ended(clean);
 }
 
 void Session::on_client_writable() {
@@ -188,13 +203,13 @@ void Session::resume_client() {
 }
 
 void Session::on_client_data(std::string_view data) {
-    if (!client_ || close_received_) return; // nothing may follow a close frame
+    if (!client_ || client_close_received()) return; // nothing may follow a close frame
     if (!parser_) {
         FrameParser::Handler& handler = *this; // a protected base: convert here, not in make_unique
         parser_ = std::make_unique<FrameParser>(handler, FrameParser::Role::Server, frame_limits());
     }
     parser_->feed(data.data(), data.size());
-    if (!client_ || finished_) return;
+    if (!client_ || is_finished()) return;
     if (parser_->state() == FrameParser::State::Ok) {
         if (parser_->is_idle() && !parser_->in_message()) parser_.reset();
         return;
@@ -203,13 +218,12 @@ void Session::on_client_data(std::string_view data) {
         service_.mutable_stats().protocol_errors.add();
         LOG_DEBUG("ws", "client %s broke the protocol: %s (closing with %d)", client_->peer().c_str(),
                   parser_->error_message(), parser_->error_code());
-        if (!close_sent_) {
+        if (!client_close_sent()) {
             std::string f;
-            append_frame(f, WsOpcode::Close, close_payload(parser_->error_code(), ""));
-            close_sent_ = true;
-            client_->send_raw(f);
+            append_close_frame(f, parser_->error_code(), "");
+            send_close_frame(f, {});
         }
-        end_client(false, Ending::Flush, true);
+        end_client(false, Ending::Flush, true); // nothing if the client went meanwhile
     }
 }
 
@@ -218,9 +232,13 @@ void Session::on_frame(const Frame& frame) {
         ClosePayload cp;
         int err = 0;
         parse_close_payload(frame.payload, &cp, &err); // validated by the parser
-        close_received_ = true;
         peer_close_code_ = cp.code;
-        if (close_sent_) {
+        bool answer = client_close_sent(); // their close answers ours
+        if (!set_state(after_close_received(state_))) {
+            drop_client();
+            return;
+        }
+        if (answer) {
             on_client_close_reply(cp.code, cp.reason);
             end_client(true, Ending::Flush, true);
             return;
@@ -245,13 +263,13 @@ void Session::on_frame(const Frame& frame) {
 }
 
 void Session::send_frames(std::string_view bytes, const std::shared_ptr<const void>& keep) {
-    if (!client_ || close_sent_) return;
+    if (!client_ || client_close_sent()) return;
     client_->send_raw(bytes, keep);
     check_backlog();
 }
 
 void Session::send_message(WsOpcode type, std::string_view data) {
-    if (!client_ || close_sent_) return;
+    if (!client_ || client_close_sent()) return;
     std::string out;
     if (type == WsOpcode::Ping || type == WsOpcode::Pong)
         append_frame(out, type, data.substr(0, 125));
@@ -261,7 +279,7 @@ void Session::send_message(WsOpcode type, std::string_view data) {
 }
 
 void Session::send_relayed(std::string_view frame_bytes, bool ends_message) {
-    if (!client_ || close_sent_) return;
+    if (!client_ || client_close_sent()) return;
     if (ends_message) service_.mutable_stats().messages_out.add();
     note_activity();
     // Relayed data is flow-controlled (the backend side waits for the client): no cap here.
@@ -278,22 +296,20 @@ bool Session::check_backlog() {
 }
 
 void Session::close_client(int code, std::string_view reason) {
-    if (!client_ || close_sent_) return;
+    if (!client_ || client_close_sent()) return;
     std::string f;
-    append_frame(f, WsOpcode::Close, close_payload(code, reason));
+    append_close_frame(f, code, reason);
     close_client_with_frame(f, {});
 }
 
 void Session::close_client_with_frame(std::string_view frame, const std::shared_ptr<const void>& keep) {
-    if (!client_ || close_sent_) return;
-    if (!accepted_) {
-        drop_client();
+    if (!client_ || client_close_sent()) return;
+    if (state_ == ClientState::Handshake || !send_close_frame(frame, keep)) {
+        drop_client(); // nothing if the client went while we wrote
         return;
     }
-    client_->send_raw(frame, keep);
-    close_sent_ = true;
     if (keep_alive_) keep_alive_->timer.disarm();
-    if (close_received_) {
+    if (state_ == ClientState::Closed) {
         end_client(true, Ending::Flush, true);
         return;
     }
@@ -304,10 +320,17 @@ void Session::close_client_with_frame(std::string_view frame, const std::shared_
     close_timer_->arm(service_.limits().close_timeout_ms);
 }
 
+bool Session::send_close_frame(std::string_view frame, const std::shared_ptr<const void>& keep) {
+    if (!set_state(after_close_sent(state_))) return false;
+    client_->send_raw(frame, keep);
+    return client_ != nullptr;
+}
+
 void Session::on_close_timer(void* p) {
     auto* self = static_cast<Session*>(p);
     if (!self->client_) return;
-    LOG_DEBUG("ws", "client %s did not answer our close frame", self->client_->peer().c_str());
+    LOG_DEBUG("ws", "client %s did not answer our close frame (%s)", self->client_->peer().c_str(),
+              self->dump().c_str());
     self->end_client(false, Ending::Abort, true);
 }
 
@@ -420,7 +443,7 @@ void Session::setup_keep_alive(const ControlMessage& m) {
 }
 
 void Session::arm_keep_alive() {
-    if (!keep_alive_ || !client_ || close_sent_) return;
+    if (!keep_alive_ || !client_ || client_close_sent()) return;
     uint64_t j = jitter_ms();
     uint64_t t = keep_alive_->timeout_ms > j ? keep_alive_->timeout_ms - j : keep_alive_->timeout_ms;
     keep_alive_->timer.arm(t);
@@ -487,7 +510,7 @@ bool Session::has_subscription(std::string_view channel) const {
 
 void Session::on_message(pubsub::Subscription& sub, const pubsub::MessageRef& msg) {
     const auto* part = msg->ws_message();
-    if (!part || !client_ || !accepted_ || close_sent_) return;
+    if (!part || !client_ || (state_ != ClientState::Open && state_ != ClientState::CloseReceived)) return;
     // As Pushpin, the filters apply to every action (a skipped close does not close).
     if (!pubsub::passes_delivery_filters(sub, meta_, *msg)) return;
     switch (part->action) {
@@ -539,26 +562,25 @@ void Session::flush_held() {
     held_.clear();
     held_bytes_ = 0;
     for (const auto& m : held) {
-        if (!client_ || close_sent_) break;
+        if (!client_ || client_close_sent()) break;
         deliver(m);
     }
 }
 
 void Session::stop() {
-    if (client_ && accepted_ && !close_sent_) {
+    if (client_ && (state_ == ClientState::Open || state_ == ClientState::CloseReceived)) {
         std::string f;
-        append_frame(f, WsOpcode::Close, close_payload(kCloseGoingAway, ""));
-        client_->send_raw(f);
-        close_sent_ = true;
+        append_close_frame(f, kCloseGoingAway, "");
+        send_close_frame(f, {});
     }
     if (client_) end_client(false, Ending::Flush, false);
     finish();
 }
 
 void Session::finish() {
-    if (finished_) return;
-    finished_ = true;
+    if (is_finished()) return;
     if (client_) end_client(false, Ending::Abort, false);
+    if (!set_state(ClientState::Finished)) state_ = ClientState::Finished; // logged: it ends all the same
     unsubscribe_all();
     keep_alive_.reset();
     if (close_timer_) close_timer_->disarm();

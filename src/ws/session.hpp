@@ -19,6 +19,7 @@
 #include "gripd/pubsub/filters.hpp"
 #include "gripd/ws/frame.hpp"
 #include "gripd/ws/ws_service.hpp"
+#include "states.hpp"
 
 #include <memory>
 #include <string>
@@ -59,6 +60,9 @@ class Session : public SessionNode, public pubsub::Subscriber, protected FramePa
     virtual WsMode mode() const = 0;
     // Server stop: close the client with 1001 and drop the backend side.
     virtual void stop();
+    // The client side's state and flags ("state=Open grip=0 ..."), for tests and debug logs.
+    virtual std::string dump() const;
+    ClientState client_state() const { return state_; }
 
     // --- from the ClientLink ---
     void set_link(ClientLink* link) { link_ = link; }
@@ -110,7 +114,6 @@ class Session : public SessionNode, public pubsub::Subscriber, protected FramePa
     void reject_bad_gateway();
     bool has_client() const { return client_ != nullptr; }
     size_t client_queued_bytes() const { return client_ ? client_->queued_bytes() : 0; }
-    bool is_accepted() const { return accepted_; }
     http::ServerConn* client() { return client_; }
     // Writes a whole relayed message (data messages fragmented at 16384 bytes). Counts it as
     // activity for an idle keep-alive.
@@ -123,8 +126,12 @@ class Session : public SessionNode, public pubsub::Subscriber, protected FramePa
     void close_client_with_frame(std::string_view frame, const std::shared_ptr<const void>& keep);
     // Closes the client connection at once, without a close frame. on_client_ended(false) follows.
     void drop_client() { end_client(false, Ending::Abort, true); }
-    bool client_close_received() const { return close_received_; }
-    bool client_close_sent() const { return close_sent_; }
+    bool client_close_received() const {
+        return state_ == ClientState::CloseReceived || state_ == ClientState::Closed;
+    }
+    bool client_close_sent() const {
+        return state_ == ClientState::CloseSent || state_ == ClientState::Closed;
+    }
     int client_close_code() const { return peer_close_code_; }
     // Stop/start reading the client (backpressure).
     void pause_client();
@@ -159,12 +166,12 @@ class Session : public SessionNode, public pubsub::Subscriber, protected FramePa
     void flush_held();
     // Ends the session (unsubscribes; the client, if still there, is dropped).
     void finish();
-    bool is_finished() const { return finished_; }
+    bool is_finished() const { return state_ == ClientState::Finished; }
 
     WsService& service_;
     std::shared_ptr<const config::RouteTable> routes_; // keeps route_ alive across reloads
     const config::Route& route_;
-    bool trusted_ = false;
+    bool trusted_ = false; // not lifecycle: the client is an upstream GRIP proxy (from the config)
 
   private:
     struct Sub : pubsub::Subscription {
@@ -189,6 +196,13 @@ class Session : public SessionNode, public pubsub::Subscriber, protected FramePa
     // client that stopped reading gets nothing more, not even what the kernel holds for it).
     enum class Ending { Flush, Abort, Reset };
     void end_client(bool clean, Ending how, bool notify);
+    // Lets go of the client connection (state Ended): timers off, publishes dropped, unsubscribed.
+    // Returns the connection (null if it was already gone).
+    http::ServerConn* release_client();
+    // Sends a close frame now (the close handshake's "ours"); false if the client went meanwhile.
+    bool send_close_frame(std::string_view frame, const std::shared_ptr<const void>& keep);
+    // The one transition function of the client side (see states.hpp).
+    bool set_state(ClientState to);
     static void on_keep_alive_timer(void* self);
     static void on_close_timer(void* self);
 
@@ -204,12 +218,13 @@ class Session : public SessionNode, public pubsub::Subscriber, protected FramePa
     std::unique_ptr<loop::TimerEntry> close_timer_; // once our close frame is out
     std::string message_prefix_;
     int peer_close_code_ = -1;
-    bool accepted_ = false;
+    ClientState state_ = ClientState::Handshake;
+    // Not lifecycle: the grip extension was negotiated (a feature of the connection, set once).
     bool grip_ = false;
+    // Not lifecycle: a relay mode (control message `detach`), orthogonal to the close handshake:
+    // a detached session still goes through every ClientState. Set once, never cleared.
     bool detached_ = false;
-    bool close_sent_ = false;
-    bool close_received_ = false;
-    bool finished_ = false;
+    // Not lifecycle: backpressure on the client's input, toggled in any open state.
     bool paused_ = false;
 };
 

@@ -37,6 +37,21 @@ uint64_t retry_jitter() {
     return rng() % kRetryJitterMs;
 }
 
+// A CLOSE event's content is a close frame's payload, read by the one close payload parser. An
+// invalid one (1 byte, a code that may not be sent, a reason that is not UTF-8) counts as a CLOSE
+// without a code: the client must never be sent an invalid close frame.
+void read_peer_close(std::string_view content, int* code, std::string* reason) {
+    ClosePayload cp;
+    int error = 0;
+    if (!parse_close_payload(content, &cp, &error)) {
+        LOG_DEBUG("ws", "backend sent an invalid CLOSE payload: relayed without a code");
+        return;
+    }
+    if (cp.code == kCloseNoStatus) return;
+    *code = cp.code;
+    *reason = std::string(cp.reason);
+}
+
 bool is_private_response_header(std::string_view name) {
     static constexpr std::string_view kNames[] = {"Content-Length",           "Content-Type",
                                                   "Keep-Alive-Interval",      "Content-Bytes-Accepted",
@@ -57,6 +72,7 @@ struct WohSession::Request {
     bool disconnect = false;
     bool close = false;
     bool fast_retried = false;
+    bool retry_wait = false; // waits for the retry timer, on no connection
     bool got_head = false;
     http::ResponseHead head;
     std::string body;
@@ -139,19 +155,19 @@ std::string WohSession::render_request(const std::string& body, size_t replayed)
 // ---- requests ----
 
 bool WohSession::need_update() const {
-    if (req_ || retry_pending_ || state_ != State::Connected) return false;
-    if (disconnecting_ && !disconnect_sent_) return true;
+    if (req_ || state_ == WohState::Opening || state_ == WohState::Closed) return false;
+    if (state_ == WohState::Disconnecting) return true;
     if (update_queued_) return true;
-    if (disconnecting_) return false;
+    if (state_ == WohState::DisconnectSent) return false;
     // Room for the answer: hold back while the client is slow to read.
     if (client_queued_bytes() >= kBufferSize) return false;
     bool new_data = out_.events() > replay_messages_ || out_.content_bytes() > replay_bytes_;
     if (!out_.empty() && new_data) return true;
-    return closing_ && !close_event_sent_ && out_.empty();
+    return (state_ == WohState::CloseQueued || state_ == WohState::CloseAnswering) && out_.empty();
 }
 
 void WohSession::update() {
-    if (req_ || retry_pending_ || processing_ || state_ == State::Closed || is_finished()) return;
+    if (req_ || processing_ || state_ == WohState::Closed || is_finished()) return;
     if (service_.worker().is_stopping()) {
         backend_done();
         return;
@@ -160,18 +176,18 @@ void WohSession::update() {
     timer_.disarm();
     auto r = std::make_unique<Request>();
     std::string body;
-    if (state_ == State::Connecting) {
+    if (state_ == WohState::Opening) {
         if (!has_client()) { // the client left while the backend deferred the OPEN
             backend_done();
             return;
         }
         append_event(body, EventType::Open);
         r->open = true;
-    } else if (disconnecting_ && !disconnect_sent_) {
+    } else if (state_ == WohState::Disconnecting) {
         append_event(body, EventType::Disconnect);
-        disconnect_sent_ = true;
+        if (!set_state(WohState::DisconnectSent)) return fail("bad state");
         r->disconnect = true;
-    } else if (!disconnecting_) {
+    } else if (state_ != WohState::DisconnectSent) {
         const config::Target& t = route_.targets[target_index_];
         size_t max_events = t.one_event ? 1 : SIZE_MAX;
         EventQueue::Batch b = out_.front(kBufferSize, max_events);
@@ -181,7 +197,8 @@ void WohSession::update() {
         r->maxed = b.events < out_.events();
         // The CLOSE goes after every pending event, in a body that stays within the cap (else in
         // the next request: nothing the client sent before its close is dropped).
-        if (closing_ && !close_event_sent_ && !r->maxed && b.events < max_events) {
+        bool close_due = state_ == WohState::CloseQueued || state_ == WohState::CloseAnswering;
+        if (close_due && !r->maxed && b.events < max_events) {
             std::string close;
             if (close_code_ >= 0) {
                 std::string p = close_payload(close_code_, close_reason_);
@@ -228,7 +245,7 @@ void WohSession::on_backend_connect_failed(int uv_status) {
     const config::Target& t = route_.targets[target_index_];
     LOG_DEBUG("ws", "connect to %s:%d failed: %s", t.connect_host.c_str(), t.connect_port,
               uv_strerror(uv_status));
-    if (state_ == State::Connecting) {
+    if (state_ == WohState::Opening) {
         connect_failed_while_opening();
         return;
     }
@@ -244,7 +261,7 @@ void WohSession::on_backend_error(int uv_status, bool retryable) {
         return;
     }
     LOG_DEBUG("ws", "backend connection failed during a request for %s: %s", cid_, uv_strerror(uv_status));
-    if (state_ == State::Connecting) {
+    if (state_ == WohState::Opening) {
         req_.reset();
         refuse_open();
         return;
@@ -282,19 +299,19 @@ void WohSession::retry_later() {
     delay += retry_jitter();
     ++retries_;
     LOG_DEBUG("ws", "woh: trying again in %llums", static_cast<unsigned long long>(delay));
-    retry_pending_ = true;
+    req_->retry_wait = true;
     timer_.arm(delay);
 }
 
 void WohSession::on_timer(void* p) {
     auto* self = static_cast<WohSession*>(p);
-    if (self->retry_pending_) {
-        self->retry_pending_ = false;
-        if (self->req_) self->send_request();
+    if (self->req_ && self->req_->retry_wait) {
+        self->req_->retry_wait = false;
+        self->send_request();
         return;
     }
     // Keep-Alive-Interval: an (empty) request so that the backend may push.
-    if (!self->req_ && self->state_ == State::Connected && !self->disconnecting_) self->update_queued_ = true;
+    if (!self->req_ && is_connected(self->state_)) self->update_queued_ = true;
     self->update();
 }
 
@@ -308,7 +325,7 @@ void WohSession::on_backend_body(std::string_view data) {
     if (!req_) return;
     if (req_->body.size() + data.size() > kResponseBodyMax) {
         backend_.abandon();
-        if (state_ == State::Connecting) {
+        if (state_ == WohState::Opening) {
             req_.reset();
             refuse_open();
             return;
@@ -328,10 +345,10 @@ void WohSession::on_backend_complete() {
     handle_response(std::move(r));
     processing_ = false;
     if (is_finished()) return;
-    if (state_ == State::Closed) return;
+    if (state_ == WohState::Closed) return;
     if (need_update())
         update();
-    else if (keep_alive_interval_ > 0 && !req_ && !retry_pending_ && !disconnecting_)
+    else if (keep_alive_interval_ > 0 && !req_ && !is_disconnecting(state_))
         timer_.arm(static_cast<uint64_t>(keep_alive_interval_) * 1000);
 }
 
@@ -342,7 +359,7 @@ void WohSession::handle_response(std::unique_ptr<Request> r) {
     const std::string* ct = head.headers.get("Content-Type");
     bool ok = head.status == 200 && ct && *ct == kEventsType;
     if (!ok) {
-        if (state_ == State::Connecting) {
+        if (state_ == WohState::Opening) {
             // The backend refused the connection: relay its answer.
             log_access(head.status);
             http::Headers h = head.headers;
@@ -374,7 +391,7 @@ void WohSession::handle_response(std::unique_ptr<Request> r) {
         while (check.next(&e))
             if (count++ == 0) first_type = e.type;
         if (check.error()) {
-            if (state_ == State::Connecting) {
+            if (state_ == WohState::Opening) {
                 refuse_open();
                 return;
             }
@@ -384,7 +401,7 @@ void WohSession::handle_response(std::unique_ptr<Request> r) {
     }
 
     bool skip_first = false;
-    if (state_ == State::Connecting) {
+    if (state_ == WohState::Opening) {
         // The backend must answer with OPEN first. An empty answer with a Keep-Alive-Interval
         // defers the decision: OPEN is asked again after the interval (as Pushpin does).
         if (count == 0 && keep_alive_interval_ > 0) {
@@ -395,13 +412,10 @@ void WohSession::handle_response(std::unique_ptr<Request> r) {
             refuse_open();
             return;
         }
-        state_ = State::Connected;
         skip_first = true;
-        if (has_client()) {
-            if (!accept(head.headers)) return;
-        } else {
-            disconnecting_ = true; // the client left while we were opening
-        }
+        // The client may have left while we were opening: the backend then hears DISCONNECT.
+        if (!set_state(has_client() ? WohState::Open : WohState::Disconnecting)) return fail("bad state");
+        if (has_client() && !accept(head.headers)) return;
     }
     if (r->disconnect) {
         backend_done();
@@ -497,13 +511,8 @@ void WohSession::process_events(std::string_view body, bool skip_first, Request&
                 send_message(e.type == EventType::Ping ? WsOpcode::Ping : WsOpcode::Pong, e.content);
             break;
         case EventType::Close:
-            peer_closing_ = true;
             closed = true;
-            if (e.content.size() >= 2) {
-                peer_code = (static_cast<unsigned char>(e.content[0]) << 8) |
-                            static_cast<unsigned char>(e.content[1]);
-                peer_reason = std::string(e.content.substr(2));
-            }
+            read_peer_close(e.content, &peer_code, &peer_reason);
             break;
         case EventType::Disconnect:
             disconnected = true;
@@ -514,26 +523,16 @@ void WohSession::process_events(std::string_view body, bool skip_first, Request&
         if (closed || disconnected || is_finished()) break;
     }
     if (is_finished()) return;
-    if (r.close) close_event_sent_ = true;
+    // Our CLOSE was accepted, by this response or an earlier one.
+    bool ours_accepted = r.close || state_ == WohState::CloseSent;
+    if (r.close && state_ == WohState::CloseQueued && !set_state(after_close_accepted(state_)))
+        return fail("bad state");
 
     if (closed) {
-        // A CLOSE without a code reaches the client as 1000, as with Pushpin.
-        if (close_event_sent_) {
-            // Both sides closed: the client gets the backend's answer.
-            if (has_client() && !is_detached())
-                close_client(peer_code < 0 ? kCloseNormal : peer_code, peer_reason);
-            backend_done();
-            return;
-        }
-        // The backend closes first: the client is told; its answer goes back as our CLOSE.
-        if (has_client() && !is_detached()) {
-            close_client(peer_code < 0 ? kCloseNormal : peer_code, peer_reason);
-        } else {
-            backend_done();
-        }
+        on_peer_close(ours_accepted, peer_code < 0 ? kCloseNormal : peer_code, peer_reason);
         return;
     }
-    if (close_event_sent_ && keep_alive_interval_ < 0) {
+    if (ours_accepted && keep_alive_interval_ < 0) {
         // Without keep-alives the backend had one chance to answer our close.
         disconnected = true;
     }
@@ -547,7 +546,28 @@ void WohSession::process_events(std::string_view body, bool skip_first, Request&
         backend_done();
         return;
     }
-    if (close_event_sent_ && peer_closing_) backend_done();
+    // Both CLOSEs are through: the backend's came earlier, ours was accepted now.
+    if (ours_accepted && state_ == WohState::CloseAnswering) backend_done();
+}
+
+// A CLOSE without a code reaches the client as 1000 (`code`), as with Pushpin.
+void WohSession::on_peer_close(bool ours_accepted, int code, const std::string& reason) {
+    bool relay = has_client() && !is_detached();
+    if (ours_accepted) {
+        // Both sides closed: the client gets the backend's answer.
+        if (relay) close_client(code, reason);
+        backend_done();
+        return;
+    }
+    if (!relay) {
+        backend_done();
+        return;
+    }
+    // The backend closes first: the client is told; its answer goes back as our CLOSE (the state
+    // changes first: the client's answer may come back inside close_client).
+    WohState next = after_peer_close(state_);
+    if (next != state_ && !set_state(next)) return fail("bad state");
+    close_client(code, reason);
 }
 
 // ---- client side ----
@@ -561,7 +581,8 @@ void WohSession::clear_out() {
 }
 
 void WohSession::on_client_frame(const Frame& f) {
-    if (state_ != State::Connected || closing_ || disconnecting_) return;
+    // Client messages go on until the client closes (the backend closing first does not stop them).
+    if (state_ != WohState::Open && state_ != WohState::CloseReceived) return;
     // As Pushpin: an empty message is an event without content ("TEXT\r\n").
     switch (f.opcode) {
     case WsOpcode::Text:
@@ -596,7 +617,8 @@ void WohSession::on_client_frame(const Frame& f) {
         LOG_DEBUG("ws", "closing WebSocket %s: %zu events (%zu bytes) waiting for the backend", cid_,
                   out_.events(), out_.bytes());
         service_.mutable_stats().protocol_errors.add();
-        disconnecting_ = true; // the backend hears DISCONNECT, as for any client that vanished
+        // The backend hears DISCONNECT, as for any client that vanished.
+        if (!set_state(WohState::Disconnecting)) return fail("bad state");
         clear_out();
         close_client(kClosePolicy, "");
         if (need_update()) update();
@@ -608,15 +630,17 @@ void WohSession::on_client_frame(const Frame& f) {
 }
 
 void WohSession::queue_close(int code, std::string_view reason) {
-    if (closing_ || state_ == State::Closed) return;
-    closing_ = true;
+    // Once closing, disconnecting or closed there is nothing more to queue.
+    WohState next = after_close_queued(state_);
+    if (next == state_ && state_ != WohState::Opening) return;
+    if (!set_state(next)) return fail("close before open"); // only after the OPEN was accepted
     close_code_ = code == kCloseNoStatus ? -1 : code;
     close_reason_ = std::string(reason);
     if (need_update()) update();
 }
 
 void WohSession::on_client_close(int code, std::string_view reason) {
-    if (state_ != State::Connected) {
+    if (state_ == WohState::Opening || state_ == WohState::Closed) {
         close_client(code == kCloseNoStatus ? -1 : code, reason);
         return;
     }
@@ -625,11 +649,11 @@ void WohSession::on_client_close(int code, std::string_view reason) {
 
 void WohSession::on_client_close_reply(int code, std::string_view reason) {
     // The backend (or a publish) closed first; the client's answer is our CLOSE.
-    if (state_ == State::Connected && peer_closing_ && !closing_) queue_close(code, reason);
+    if (state_ == WohState::CloseReceived) queue_close(code, reason);
 }
 
 void WohSession::on_client_ended(bool clean) {
-    if (state_ == State::Closed) {
+    if (state_ == WohState::Closed) {
         finish();
         return;
     }
@@ -638,13 +662,16 @@ void WohSession::on_client_ended(bool clean) {
         backend_done();
         return;
     }
-    if (clean && (closing_ || peer_closing_)) {
+    bool closing = state_ == WohState::CloseQueued || state_ == WohState::CloseSent ||
+                   state_ == WohState::CloseReceived || state_ == WohState::CloseAnswering;
+    if (clean && closing) {
         // The close handshake is done with the client; the backend side finishes on its own.
         if (need_update()) update();
         return;
     }
-    // Unclean end: tell the backend the connection is gone.
-    disconnecting_ = true;
+    // Unclean end: tell the backend the connection is gone (still opening: once the OPEN is
+    // answered, which finds the client gone).
+    if (is_connected(state_) && !set_state(WohState::Disconnecting)) return fail("bad state");
     clear_out();
     if (need_update()) update();
 }
@@ -659,7 +686,7 @@ void WohSession::on_publish_close() {
 }
 
 void WohSession::on_refresh() {
-    if (state_ != State::Connected || disconnecting_) return;
+    if (!is_connected(state_)) return;
     update_queued_ = true;
     if (need_update()) update();
 }
@@ -673,15 +700,15 @@ void WohSession::on_client_drained() {
 void WohSession::fail(const char* why) {
     const config::Target& t = route_.targets[target_index_];
     LOG_INFO("ws", "closing WebSocket %s: backend %s failed: %s", cid_, t.to_string().c_str(), why);
+    LOG_DEBUG("ws", "WebSocket %s failed in %s", cid_, dump().c_str());
     service_.mutable_stats().backend_failures.add();
     req_.reset();
     backend_.abandon();
-    State was = state_;
-    state_ = State::Closed;
+    WohState was = state_;
+    if (state_ != WohState::Closed) set_state(WohState::Closed);
     timer_.disarm();
-    retry_pending_ = false;
     if (has_client()) {
-        if (was == State::Connecting)
+        if (was == WohState::Opening)
             reject_bad_gateway();
         else if (!is_detached())
             close_client(kCloseInternalError, "");
@@ -690,9 +717,8 @@ void WohSession::fail(const char* why) {
 }
 
 void WohSession::backend_done() {
-    state_ = State::Closed;
+    if (state_ != WohState::Closed) set_state(WohState::Closed);
     timer_.disarm();
-    retry_pending_ = false;
     req_.reset();
     clear_out();
     std::string().swap(assembling_);
@@ -701,10 +727,22 @@ void WohSession::backend_done() {
 
 void WohSession::stop() {
     backend_.abandon();
-    state_ = State::Closed;
+    if (state_ != WohState::Closed) set_state(WohState::Closed);
     timer_.disarm();
     req_.reset();
     Session::stop();
+}
+
+bool WohSession::set_state(WohState to) {
+    return enter_state(state_, to, "ws-over-http session");
+}
+
+std::string WohSession::dump() const {
+    return Session::dump() + " backend=" + state_name(state_) +
+           format_flags({{"sign", sign_},
+                         {"features", features_},
+                         {"update_queued", update_queued_},
+                         {"processing", processing_}});
 }
 
 } // namespace gripd::ws

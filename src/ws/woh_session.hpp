@@ -24,6 +24,8 @@ class WohSession final : public Session, public http::BackendUser {
     void start() override;
     WsMode mode() const override { return WsMode::OverHttp; }
     void stop() override;
+    // The client side's dump plus the backend side's: "... backend=<WohState> ...".
+    std::string dump() const override;
 
     // http::BackendUser
     void on_backend_connected() override;
@@ -34,7 +36,6 @@ class WohSession final : public Session, public http::BackendUser {
     void on_backend_error(int uv_status, bool retryable) override;
 
   private:
-    enum class State : uint8_t { Connecting, Connected, Closed };
     struct Request; // the request in flight
 
     // Session
@@ -58,6 +59,7 @@ class WohSession final : public Session, public http::BackendUser {
     void apply_meta(const http::Headers& headers);
     bool accept(const http::Headers& response_headers);
     void process_events(std::string_view body, bool skip_first, Request& r);
+    void on_peer_close(bool ours_accepted, int code, const std::string& reason);
     void connect_failed_while_opening();
     void retry_later();
     void fail(const char* why);
@@ -67,6 +69,8 @@ class WohSession final : public Session, public http::BackendUser {
     void clear_out();
     void log_access(int code) { log_handshake(code, head_.get(), route_.targets[target_index_]); }
     static void on_timer(void* self);
+    // The one transition function of the backend side (see states.hpp).
+    bool set_state(WohState to);
 
     size_t target_index_;
     std::unique_ptr<http::RequestHead> head_; // until the handshake is answered (failover rebuilds from it)
@@ -87,17 +91,16 @@ class WohSession final : public Session, public http::BackendUser {
     size_t replay_bytes_ = 0;    // and their content bytes
     int close_code_ = -1;        // for the CLOSE event we send
     std::string close_reason_;
-    State state_ = State::Connecting;
-    bool sign_ = false;
+    WohState state_ = WohState::Opening;
+    // Not lifecycle: what every request carries, decided once per target by prepare_target().
+    bool sign_ = false;     // sign each request (Grip-Sig)
     bool features_ = false; // send Grip-Feature (kept out of request_head_: it is a constant)
+    // Not lifecycle: work wanted (a Keep-Alive-Interval poll or a refresh), cleared by the request
+    // that does it; it may be set in any connected state.
     bool update_queued_ = false;
-    bool disconnecting_ = false;
-    bool disconnect_sent_ = false;
-    bool closing_ = false;          // a CLOSE event is to be sent
-    bool close_event_sent_ = false; // and was accepted
-    bool peer_closing_ = false;     // the backend sent CLOSE
-    bool processing_ = false;       // inside handle_response: no new request yet
-    bool retry_pending_ = false;
+    // Re-entrancy guard, not lifecycle: inside handle_response, where a callback (a client closing)
+    // must not start the next request before this response is fully applied.
+    bool processing_ = false;
 };
 
 } // namespace gripd::ws

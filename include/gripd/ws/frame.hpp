@@ -155,9 +155,13 @@ void append_frame(std::string& out, WsOpcode opcode, std::string_view payload, b
 // backend messages in frames of at most 16384 bytes). An empty message is one empty frame.
 void append_message(std::string& out, WsOpcode type, std::string_view data, size_t max_frame,
                     const uint8_t* mask = nullptr);
-// The payload of a close frame: nothing for code < 0, else the 2-byte code and the reason (cut so
-// the payload stays within 125 bytes).
+// The payload of a close frame, the one place it is built: nothing for code < 0, else the 2-byte
+// code and the reason, cut to 123 bytes on a character boundary (the payload stays within 125). A
+// reason that is not UTF-8 is left out (the peer would have to fail the connection on it).
+// parse_close_payload() is the one place it is read.
 std::string close_payload(int code, std::string_view reason);
+// Appends a close frame carrying close_payload(code, reason); `mask` as for append_frame.
+void append_close_frame(std::string& out, int code, std::string_view reason, const uint8_t* mask = nullptr);
 // Fills `mask` with 4 random bytes (for client frames).
 void random_mask(uint8_t mask[4]);
 

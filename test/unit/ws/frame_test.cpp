@@ -273,3 +273,36 @@ TEST_CASE("frame: close payload helpers", "[ws][frame]") {
     CHECK_FALSE(is_valid_utf8("\xc0\xaf"));
     CHECK_FALSE(is_valid_utf8("\xf4\x90\x80\x80"));
 }
+
+TEST_CASE("frame: a close payload is built and read in one place", "[ws][frame]") {
+    // The reason is cut to 123 bytes on a character boundary: a 2-byte character straddling byte
+    // 123 is left out whole.
+    std::string reason = std::string(122, 'r') + "\xc3\xa9" + "tail";
+    std::string p = close_payload(4000, reason);
+    CHECK(p.size() == 2 + 122);
+    ClosePayload cp;
+    int err = 0;
+    REQUIRE(parse_close_payload(p, &cp, &err));
+    CHECK(cp.code == 4000);
+    CHECK(cp.reason == std::string(122, 'r'));
+    // A reason that is not UTF-8 is left out, so the peer never has to fail the connection on it.
+    CHECK(close_payload(1000, "bad\xff") == std::string("\x03\xe8", 2));
+    // The frame carries exactly that payload; no code means an empty close frame.
+    std::string f;
+    append_close_frame(f, 1001, "bye");
+    CHECK(f == std::string("\x88\x05\x03\xe9"
+                           "bye",
+                           7));
+    f.clear();
+    append_close_frame(f, -1, "ignored");
+    CHECK(f == std::string("\x88\x00", 2));
+    // Read back: a 1-byte payload and an unsendable code are refused with 1002, bad UTF-8 with 1007.
+    CHECK_FALSE(parse_close_payload(std::string("\x03", 1), &cp, &err));
+    CHECK(err == kCloseProtocolError);
+    CHECK_FALSE(parse_close_payload(std::string("\x03\xed", 2), &cp, &err)); // 1005
+    CHECK(err == kCloseProtocolError);
+    CHECK_FALSE(parse_close_payload(std::string("\x03\xe8\xff", 3), &cp, &err));
+    CHECK(err == kCloseInvalidData);
+    REQUIRE(parse_close_payload("", &cp, &err));
+    CHECK(cp.code == kCloseNoStatus);
+}
