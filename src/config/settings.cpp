@@ -15,10 +15,7 @@ namespace gripd::config {
 
 namespace {
 
-using table::Effect;
-using table::Kind;
-using table::Row;
-using table::Unless;
+using namespace table; // Row and its Kind, Effect, Unless
 
 constexpr int64_t kMaxInt = INT_MAX;
 
