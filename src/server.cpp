@@ -114,12 +114,13 @@ std::vector<control::WorkerStatsView> Server::stats_views() const {
 }
 
 void Server::open_listener(loop::Worker& w, WorkerContext& ctx, const config::ListenAddr& addr,
-                           http::Service& service, http::ConnSet& conns, const char* what,
+                           http::Service& service, http::ConnSet& conns, const char* what, const char* keys,
                            bool memory_guarded) {
     std::string error;
     http::Listener* l = http::Listener::open(w, addr, service, conns, &conn_limit_, &error, memory_guarded);
     if (!l) {
-        if (!error_claimed_.exchange(true)) first_error_ = error;
+        // The startup error names the config keys to fix, not only the address.
+        if (!error_claimed_.exchange(true)) first_error_ = std::string(keys) + ": " + error;
         failed_.fetch_add(1);
         return;
     }
@@ -136,13 +137,15 @@ void Server::wire(loop::Worker& w, WorkerContext& ctx) {
     ctx.ws = std::make_unique<ws::WsService>(w, settings_, *ctx.broker, ctx.proxy->backends());
     ctx.proxy->set_ws_handler(ctx.ws.get());
     for (const auto& addr : settings_.http_ports)
-        open_listener(w, ctx, addr, *ctx.proxy, ctx.proxy->conns(), "HTTP", true);
+        open_listener(w, ctx, addr, *ctx.proxy, ctx.proxy->conns(), "HTTP", "[runner] http_port (or --port)",
+                      true);
     // https_ports and local_ports are not opened: the settings table warns about them once.
 
     if (settings_.push_in_http_port > 0) {
         ctx.control = std::make_unique<control::ControlService>(settings_, *ctx.broker);
         config::ListenAddr addr{settings_.push_in_http_addr, settings_.push_in_http_port};
-        open_listener(w, ctx, addr, *ctx.control, ctx.control->conns(), "the control API");
+        open_listener(w, ctx, addr, *ctx.control, ctx.control->conns(), "the control API",
+                      "[handler] push_in_http_addr, push_in_http_port");
     }
     const std::string& prom = !settings_.handler_prometheus_port.empty() ? settings_.handler_prometheus_port
                                                                          : settings_.proxy_prometheus_port;
@@ -158,7 +161,7 @@ void Server::wire(loop::Worker& w, WorkerContext& ctx) {
                                             : settings_.proxy_prometheus_prefix;
             ctx.metrics = std::make_unique<control::MetricsService>(settings_, prefix,
                                                                     [this] { return stats_views(); });
-            open_listener(w, ctx, addr, *ctx.metrics, ctx.metrics->conns(), "metrics");
+            open_listener(w, ctx, addr, *ctx.metrics, ctx.metrics->conns(), "metrics", "prometheus_port");
         }
     }
 

@@ -53,7 +53,7 @@ class Server {
     void wire(loop::Worker& w, WorkerContext& ctx);
     void install_hooks(loop::Worker& w, WorkerContext& ctx, int count);
     void open_listener(loop::Worker& w, WorkerContext& ctx, const config::ListenAddr& addr,
-                       http::Service& service, http::ConnSet& conns, const char* what,
+                       http::Service& service, http::ConnSet& conns, const char* what, const char* keys,
                        bool memory_guarded = false);
     std::vector<control::WorkerStatsView> stats_views() const;
     int main_producer() const { return static_cast<int>(workers_.size()); }

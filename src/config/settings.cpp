@@ -111,8 +111,14 @@ bool parse_xff(std::string_view text, XffRule* out, std::string* error) {
     return true;
 }
 
+// Pushpin also takes ipc://PATH (a unix socket); gripd cannot open one yet, so it is refused here
+// rather than at startup with a puzzling "bad port".
 bool validate_metrics_port(std::string_view text, std::string* error) {
-    if (text.empty() || text.substr(0, 6) == "ipc://") return true;
+    if (text.empty()) return true;
+    if (text.substr(0, 6) == "ipc://") {
+        *error = "ipc:// (unix socket) metrics listeners are not supported by gripd yet: use [addr:]port";
+        return false;
+    }
     ListenAddr addr;
     return parse_listen_addr(text, &addr, error);
 }
@@ -341,8 +347,11 @@ std::string apply_entry(const IniEntry& e, const Row* row, const IniFile& ini, S
         return "";
     }
     if (!row->alias_of.empty() && has_key(ini, row->alias_of)) {
-        notices.push_back({core::LogLevel::Info,
-                           "ignoring " + section_key(e) + ": " + std::string(row->alias_of) + " is set"});
+        std::string_view other = row->alias_of; // "section/key"
+        size_t slash = other.find('/');
+        notices.push_back({core::LogLevel::Info, "ignoring " + section_key(e) + ": [" +
+                                                     std::string(other.substr(0, slash)) + "] " +
+                                                     std::string(other.substr(slash + 1)) + " is set"});
         return "";
     }
     if (!row->deprecated.empty())
@@ -466,6 +475,18 @@ std::string apply_cli(Settings& s, const CliOptions& cli, const std::string& con
     return "";
 }
 
+// gripd serves every metric on one listener, [handler] prometheus_port (else [proxy]'s): with both
+// set, nothing listens on [proxy]'s, where Pushpin would serve its proxy's metrics.
+void note_metrics_ports(const IniFile& ini, const Settings& s, std::vector<Notice>& notices) {
+    const IniEntry* e = ini.find("proxy", "prometheus_port");
+    if (!e || s.proxy_prometheus_port.empty() || s.handler_prometheus_port.empty()) return;
+    notices.push_back(
+        {core::LogLevel::Warn, where(*e) + section_key(*e) + "=" + s.proxy_prometheus_port +
+                                   ": no listener is opened there: gripd serves all its metrics on "
+                                   "[handler] prometheus_port=" +
+                                   s.handler_prometheus_port});
+}
+
 // gripd serves clients on http_port only. Returns an error message, or "".
 std::string check_listeners(const Settings& s, const std::string& config_path) {
     if (s.http_ports.empty() && s.https_ports.empty() && s.local_ports.empty())
@@ -499,6 +520,7 @@ SettingsResult load_settings_text(std::string_view text, const std::string& conf
     apply_defaults(s, ctx);
     result.error = apply_entries(ini, s, ctx, cli, result.notices);
     if (!result.error.empty()) return result;
+    note_metrics_ports(ini, s, result.notices);
     s.ipc_prefix = ctx.vars.ipc_prefix;
     result.error = apply_cli(s, cli, config_path);
     if (result.error.empty()) result.error = check_listeners(s, config_path);
