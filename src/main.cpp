@@ -1,5 +1,6 @@
 // gripd entry point: command line, config, workers, signals. Wiring only; behaviour lives in modules.
 #include "gripd/config/cli.hpp"
+#include "gripd/config/debug_knobs.hpp"
 #include "gripd/config/settings.hpp"
 #include "gripd/core/log.hpp"
 #include "gripd/core/sd_notify.hpp"
@@ -124,6 +125,13 @@ int main(int argc, char** argv) {
         return 2;
     }
     config::log_notices(loaded.notices);
+    config::DebugKnobsResult knobs = config::debug_knobs_from_env();
+    if (!knobs.ok()) {
+        std::fprintf(stderr, "gripd: %s\n", knobs.error.c_str());
+        return 2;
+    }
+    for (const auto& knob : knobs.in_use)
+        LOG_WARN("main", "debug knob %s is set (for tests only)", knob.c_str());
 
     // Hold stop/reload signals until the main loop handles them: a SIGTERM right after the ports
     // open must stop gripd cleanly, not kill it. Worker threads inherit the mask and never see them.
@@ -134,7 +142,7 @@ int main(int argc, char** argv) {
     sigaddset(&handled, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &handled, nullptr);
 
-    app::Server server(settings);
+    app::Server server(settings, knobs.knobs);
     if (!server.load_routes(/*initial=*/true)) return 2;
     std::string error;
     switch (server.start(&error)) {
@@ -147,7 +155,7 @@ int main(int argc, char** argv) {
         return 1;
     case app::Server::StartResult::TimedOut:
         // A worker that did not start may never end either: do not wait for it.
-        LOG_ERROR("main", "startup failed: %s", error.c_str());
+        LOG_ERROR("main", "startup failed: %s; exiting without reporting READY", error.c_str());
         std::fflush(nullptr);
         std::_Exit(1);
     }

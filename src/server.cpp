@@ -11,6 +11,7 @@
 #include <arpa/inet.h>
 #include <chrono>
 #include <netdb.h>
+#include <thread>
 #include <variant>
 
 namespace gripd::app {
@@ -63,7 +64,8 @@ struct Server::WorkerContext {
     std::atomic<bool> wired{false};
 };
 
-Server::Server(const config::Settings& settings) : settings_(settings) {
+Server::Server(const config::Settings& settings, const config::DebugKnobs& knobs)
+    : settings_(settings), knobs_(knobs) {
     conn_limit_.max = settings.client_maxconn;
 }
 
@@ -112,12 +114,13 @@ std::vector<control::WorkerStatsView> Server::stats_views() const {
 }
 
 void Server::open_listener(loop::Worker& w, WorkerContext& ctx, const config::ListenAddr& addr,
-                           http::Service& service, http::ConnSet& conns, const char* what,
+                           http::Service& service, http::ConnSet& conns, const char* what, const char* keys,
                            bool memory_guarded) {
     std::string error;
     http::Listener* l = http::Listener::open(w, addr, service, conns, &conn_limit_, &error, memory_guarded);
     if (!l) {
-        if (!error_claimed_.exchange(true)) first_error_ = error;
+        // The startup error names the config keys to fix, not only the address.
+        if (!error_claimed_.exchange(true)) first_error_ = std::string(keys) + ": " + error;
         failed_.fetch_add(1);
         return;
     }
@@ -134,18 +137,15 @@ void Server::wire(loop::Worker& w, WorkerContext& ctx) {
     ctx.ws = std::make_unique<ws::WsService>(w, settings_, *ctx.broker, ctx.proxy->backends());
     ctx.proxy->set_ws_handler(ctx.ws.get());
     for (const auto& addr : settings_.http_ports)
-        open_listener(w, ctx, addr, *ctx.proxy, ctx.proxy->conns(), "HTTP", true);
-    if (w.index() == 0)
-        for (const auto& addr : settings_.https_ports)
-            LOG_ERROR("main",
-                      "not listening on %s: https_ports (TLS for clients) is not supported yet; "
-                      "terminate TLS in front of gripd",
-                      addr.to_string().c_str());
+        open_listener(w, ctx, addr, *ctx.proxy, ctx.proxy->conns(), "HTTP", "[runner] http_port (or --port)",
+                      true);
+    // https_ports and local_ports are not opened: the settings table warns about them once.
 
     if (settings_.push_in_http_port > 0) {
         ctx.control = std::make_unique<control::ControlService>(settings_, *ctx.broker);
         config::ListenAddr addr{settings_.push_in_http_addr, settings_.push_in_http_port};
-        open_listener(w, ctx, addr, *ctx.control, ctx.control->conns(), "the control API");
+        open_listener(w, ctx, addr, *ctx.control, ctx.control->conns(), "the control API",
+                      "[handler] push_in_http_addr, push_in_http_port");
     }
     const std::string& prom = !settings_.handler_prometheus_port.empty() ? settings_.handler_prometheus_port
                                                                          : settings_.proxy_prometheus_port;
@@ -161,7 +161,7 @@ void Server::wire(loop::Worker& w, WorkerContext& ctx) {
                                             : settings_.proxy_prometheus_prefix;
             ctx.metrics = std::make_unique<control::MetricsService>(settings_, prefix,
                                                                     [this] { return stats_views(); });
-            open_listener(w, ctx, addr, *ctx.metrics, ctx.metrics->conns(), "metrics");
+            open_listener(w, ctx, addr, *ctx.metrics, ctx.metrics->conns(), "metrics", "prometheus_port");
         }
     }
 
@@ -224,10 +224,21 @@ void Server::install_hooks(loop::Worker& w, WorkerContext& ctx, int count) {
     w.set_peers(peers_);
     w.set_shutdown_barrier(&quiesced_, count);
     w.on_start([this, &ctx](loop::Worker& self) {
+        if (self.index() == knobs_.hold_worker) {
+            // Debug knob GRIPD_DEBUG_HOLD_WORKER: a worker slow or stuck before it counts in.
+            LOG_WARN("main", "worker %d: held back %lld ms before starting (GRIPD_DEBUG_HOLD_WORKER)",
+                     self.index(), static_cast<long long>(knobs_.hold_for.count()));
+            core::log_flush_thread();
+            std::this_thread::sleep_for(knobs_.hold_for);
+            LOG_INFO("main", "worker %d: hold over, starting", self.index());
+        }
         wire(self, ctx);
         ctx.wired.store(true, std::memory_order_release);
+        // What wiring logged (listeners) goes out before main, once the latch opens, logs the start.
+        core::log_flush_thread();
         std::lock_guard lock(start_mutex_);
         ++started_;
+        worker_started_[static_cast<size_t>(self.index())] = true;
         start_cv_.notify_one();
     });
     // Every message but Stop (the worker's own) lands here. Each type needs a handler: the
@@ -292,15 +303,16 @@ Server::StartResult Server::start(std::string* error) {
         WorkerContext& ctx = *contexts_[static_cast<size_t>(i)];
         install_hooks(w, ctx, count);
     }
+    worker_started_.assign(static_cast<size_t>(count), false);
     for (auto& w : workers_)
         w->start();
     // Startup only: wait until every worker has opened its listeners. READY is sent after this
     // returns Ok, so a worker that never comes up must fail the start, not be skipped.
     {
+        std::chrono::milliseconds timeout = knobs_.start_timeout.value_or(kStartTimeout);
         std::unique_lock lock(start_mutex_);
-        if (!start_cv_.wait_for(lock, kStartTimeout, [&] { return started_ == count; })) {
-            *error = "only " + std::to_string(started_) + " of " + std::to_string(count) +
-                     " workers started within " + std::to_string(kStartTimeout.count()) + " s";
+        if (!start_cv_.wait_for(lock, timeout, [&] { return started_ == count; })) {
+            *error = not_started(timeout, count);
             return StartResult::TimedOut;
         }
     }
@@ -310,6 +322,19 @@ Server::StartResult Server::start(std::string* error) {
     }
     LOG_INFO("main", "started %d workers", count);
     return StartResult::Ok;
+}
+
+std::string Server::not_started(std::chrono::milliseconds waited, int count) const {
+    std::string missing;
+    int n = 0;
+    for (size_t i = 0; i < worker_started_.size(); ++i) {
+        if (worker_started_[i]) continue;
+        missing += (n++ ? ", " : "") + std::to_string(i);
+    }
+    std::string within = waited.count() % 1000 == 0 ? std::to_string(waited.count() / 1000) + " s"
+                                                    : std::to_string(waited.count()) + " ms";
+    return (n == 1 ? "worker " : "workers ") + missing + " did not start within " + within + " (" +
+           std::to_string(count - n) + " of " + std::to_string(count) + " workers started)";
 }
 
 void Server::request_stop() {

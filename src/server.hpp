@@ -2,6 +2,7 @@
 // listeners, and the routes snapshot they share. Used by main.cpp only.
 #pragma once
 
+#include "gripd/config/debug_knobs.hpp"
 #include "gripd/config/routes.hpp"
 #include "gripd/config/settings.hpp"
 #include "gripd/control/metrics_service.hpp"
@@ -26,7 +27,8 @@ class Server {
   public:
     static constexpr std::chrono::seconds kStartTimeout{10};
 
-    explicit Server(const config::Settings& settings);
+    // `knobs` (tests only, see debug_knobs.hpp) may shorten the startup latch and hold a worker back.
+    explicit Server(const config::Settings& settings, const config::DebugKnobs& knobs = {});
     ~Server();
 
     // Loads the routes file (or --route lines). Bad lines are logged and skipped, as Pushpin does.
@@ -39,6 +41,7 @@ class Server {
         TimedOut, // a worker did not finish starting in time: it may be stuck, do not join it
     };
     // Starts every worker and waits (bounded, kStartTimeout) until each has opened its listeners.
+    // On a timeout, *error names the workers that did not start.
     StartResult start(std::string* error);
     // From the main thread: graceful stop of every worker.
     void request_stop();
@@ -50,12 +53,15 @@ class Server {
     void wire(loop::Worker& w, WorkerContext& ctx);
     void install_hooks(loop::Worker& w, WorkerContext& ctx, int count);
     void open_listener(loop::Worker& w, WorkerContext& ctx, const config::ListenAddr& addr,
-                       http::Service& service, http::ConnSet& conns, const char* what,
+                       http::Service& service, http::ConnSet& conns, const char* what, const char* keys,
                        bool memory_guarded = false);
     std::vector<control::WorkerStatsView> stats_views() const;
     int main_producer() const { return static_cast<int>(workers_.size()); }
+    // The latch's timeout message, naming the workers that did not count in (under start_mutex_).
+    std::string not_started(std::chrono::milliseconds waited, int count) const;
 
     const config::Settings& settings_;
+    const config::DebugKnobs knobs_;
     std::shared_ptr<const config::RouteTable> routes_;
     std::vector<std::unique_ptr<loop::Worker>> workers_;
     std::vector<loop::Worker*> peers_;
@@ -67,7 +73,8 @@ class Server {
     // worker before its loop runs, never on a loop's path.
     std::mutex start_mutex_;
     std::condition_variable start_cv_;
-    int started_ = 0; // guarded by start_mutex_
+    int started_ = 0;                  // guarded by start_mutex_
+    std::vector<bool> worker_started_; // by worker index; guarded by start_mutex_
     std::atomic<int> failed_{0};
     std::string first_error_; // written by the first worker that fails, read after started_ says so
     std::atomic<bool> error_claimed_{false};

@@ -13,10 +13,9 @@ constexpr const char* kGripdConfig = "/etc/gripd/gripd.conf";
 constexpr const char* kPushpinConfig = "/etc/pushpin/pushpin.conf";
 
 bool parse_non_negative(std::string_view text, int* out) {
-    auto v = core::parse_int(core::trim(text));
-    if (!v || *v < 0 || *v > 1000000) return false;
-    *out = static_cast<int>(*v);
-    return true;
+    auto v = core::parse_int_in(text, 0, 1000000);
+    if (v) *out = *v;
+    return v.has_value();
 }
 
 } // namespace
@@ -82,6 +81,101 @@ std::string cli_usage() {
            "  -v, --version         Displays version information.\n";
 }
 
+namespace {
+
+// Pushpin's short flags (-m, -h, -?, -v). Returns false when `arg` is not one of them.
+bool apply_short_flag(std::string_view arg, CliOptions& o) {
+    if (arg == "-m")
+        o.merge_output = true;
+    else if (arg == "-h" || arg == "-?")
+        o.help = true;
+    else if (arg == "-v")
+        o.version = true;
+    else
+        return false;
+    return true;
+}
+
+enum class OptionKind { Unknown, Flag, TakesValue };
+
+OptionKind option_kind(std::string_view name) {
+    if (name == "config" || name == "logfile" || name == "loglevel" || name == "port" || name == "id" ||
+        name == "route" || name == "workers")
+        return OptionKind::TakesValue;
+    if (name == "verbose" || name == "merge-output" || name == "help" || name == "help-all" ||
+        name == "version" || name == "print-config-reference")
+        return OptionKind::Flag;
+    return OptionKind::Unknown;
+}
+
+// A long option without a value (option_kind() said Flag).
+void apply_flag(std::string_view name, CliOptions& o, bool& verbose) {
+    if (name == "verbose")
+        verbose = true;
+    else if (name == "merge-output")
+        o.merge_output = true;
+    else if (name == "version")
+        o.version = true;
+    else if (name == "print-config-reference")
+        o.print_config_reference = true;
+    else
+        o.help = true;
+}
+
+// A long option with its value (option_kind() said TakesValue). Returns an error message, or "".
+std::string apply_value(std::string_view name, const std::string& value, CliOptions& o) {
+    std::string err;
+    if (name == "config") {
+        o.config_file = value;
+    } else if (name == "logfile") {
+        o.log_file = value;
+    } else if (name == "loglevel") {
+        int level = 0;
+        if (!parse_log_level(value, &level, &err)) return "--loglevel: " + err;
+        o.log_level = level;
+    } else if (name == "port") {
+        ListenAddr addr;
+        if (!parse_listen_addr(value, &addr, &err)) return "--port: " + err;
+        o.port = addr;
+    } else if (name == "id" || name == "workers") {
+        int n = 0;
+        if (!parse_non_negative(value, &n)) return "--" + std::string(name) + " must be an integer >= 0";
+        (name == "id" ? o.id : o.workers) = n;
+    } else if (name == "route") {
+        o.route_lines.push_back(value);
+    }
+    return "";
+}
+
+// Applies the option at argv[*i] (a dash argument that is not a short flag), moving *i past a value
+// given as the next argument. Returns an error message, or "".
+std::string apply_long_option(int argc, char** argv, int* i, CliOptions& o, bool& verbose) {
+    std::string_view arg = argv[*i];
+    std::string_view name = arg.substr(arg[1] == '-' ? 2 : 1);
+    std::optional<std::string_view> inline_value;
+    if (size_t eq = name.find('='); eq != std::string_view::npos) {
+        inline_value = name.substr(eq + 1);
+        name = name.substr(0, eq);
+    }
+    OptionKind kind = option_kind(name);
+    if (kind == OptionKind::Unknown) return "unknown option '" + std::string(arg) + "'";
+    if (kind == OptionKind::Flag) {
+        if (inline_value) return "option '" + std::string(name) + "' takes no value";
+        apply_flag(name, o, verbose);
+        return "";
+    }
+    std::string value;
+    if (inline_value)
+        value = std::string(*inline_value);
+    else if (*i + 1 < argc)
+        value = argv[++*i];
+    else
+        return "missing value after '" + std::string(arg) + "'";
+    return apply_value(name, value, o);
+}
+
+} // namespace
+
 CliResult parse_cli(int argc, char** argv) {
     CliResult result;
     CliOptions& o = result.options;
@@ -97,87 +191,9 @@ CliResult parse_cli(int argc, char** argv) {
             break;
         }
         // Short flags first, then long names with one or two dashes (Qt's ParseAsLongOptions).
-        if (arg == "-m") {
-            o.merge_output = true;
-            continue;
-        }
-        if (arg == "-h" || arg == "-?") {
-            o.help = true;
-            continue;
-        }
-        if (arg == "-v") {
-            o.version = true;
-            continue;
-        }
-        std::string_view name = arg.substr(arg[1] == '-' ? 2 : 1);
-        std::optional<std::string_view> inline_value;
-        if (size_t eq = name.find('='); eq != std::string_view::npos) {
-            inline_value = name.substr(eq + 1);
-            name = name.substr(0, eq);
-        }
-        bool takes_value = name == "config" || name == "logfile" || name == "loglevel" || name == "port" ||
-                           name == "id" || name == "route" || name == "workers";
-        bool is_flag = name == "verbose" || name == "merge-output" || name == "help" || name == "help-all" ||
-                       name == "version" || name == "print-config-reference";
-        if (!takes_value && !is_flag) {
-            result.error = "unknown option '" + std::string(arg) + "'";
-            break;
-        }
-        if (is_flag) {
-            if (inline_value) {
-                result.error = "option '" + std::string(name) + "' takes no value";
-                break;
-            }
-            if (name == "verbose")
-                verbose = true;
-            else if (name == "merge-output")
-                o.merge_output = true;
-            else if (name == "version")
-                o.version = true;
-            else if (name == "print-config-reference")
-                o.print_config_reference = true;
-            else
-                o.help = true;
-            continue;
-        }
-        std::string value;
-        if (inline_value) {
-            value = std::string(*inline_value);
-        } else if (i + 1 < argc) {
-            value = argv[++i];
-        } else {
-            result.error = "missing value after '" + std::string(arg) + "'";
-            break;
-        }
-        std::string err;
-        if (name == "config") {
-            o.config_file = value;
-        } else if (name == "logfile") {
-            o.log_file = value;
-        } else if (name == "loglevel") {
-            int level = 0;
-            if (!parse_log_level(value, &level, &err)) {
-                result.error = "--loglevel: " + err;
-                break;
-            }
-            o.log_level = level;
-        } else if (name == "port") {
-            ListenAddr addr;
-            if (!parse_listen_addr(value, &addr, &err)) {
-                result.error = "--port: " + err;
-                break;
-            }
-            o.port = addr;
-        } else if (name == "id" || name == "workers") {
-            int n = 0;
-            if (!parse_non_negative(value, &n)) {
-                result.error = "--" + std::string(name) + " must be an integer >= 0";
-                break;
-            }
-            (name == "id" ? o.id : o.workers) = n;
-        } else if (name == "route") {
-            o.route_lines.push_back(value);
-        }
+        if (apply_short_flag(arg, o)) continue;
+        result.error = apply_long_option(argc, argv, &i, o, verbose);
+        if (!result.error.empty()) break;
     }
     if (verbose) o.log_level = 3; // as Pushpin: --verbose wins over --loglevel
     return result;

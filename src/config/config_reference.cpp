@@ -9,10 +9,7 @@ namespace gripd::config {
 
 namespace {
 
-using table::Effect;
-using table::Kind;
-using table::Row;
-using table::Unless;
+using namespace table; // Row and its Kind, Effect, Unless
 
 std::string range(const Row& row) {
     std::string lo = std::to_string(row.min);

@@ -154,10 +154,9 @@ bool parse_line(std::string_view line, std::vector<Section>* out, std::string* e
 }
 
 bool parse_uint(std::string_view text, int max, int* out) {
-    auto v = core::parse_int(core::trim(text));
-    if (!v || *v < 0 || *v > max) return false;
-    *out = static_cast<int>(*v);
-    return true;
+    auto v = core::parse_int_in(text, 0, max);
+    if (v) *out = *v;
+    return v.has_value();
 }
 
 // Pushpin's Rule::idFromCondition(). Note ssl=no yields "ssl" and ssl=yes "no-ssl": upstream has them
@@ -188,8 +187,24 @@ template <size_t N> bool known(const std::string_view (&list)[N], std::string_vi
     return false;
 }
 
-// Fills `r` from the condition section. Returns an error message or "".
-std::string parse_condition(const Section& c, Route& r, std::vector<std::string>& unknown) {
+// Reads `name`, whose value must be `a` or `b`, into `out` (left alone when absent). Returns an error
+// message or "".
+template <class E>
+std::string parse_choice(const Section& c, std::string_view name, std::string_view a, E value_a,
+                         std::string_view b, E value_b, E& out) {
+    auto v = c.get(name);
+    if (!v) return "";
+    if (*v == a)
+        out = value_a;
+    else if (*v == b)
+        out = value_b;
+    else
+        return std::string(name) + " must be set to '" + std::string(a) + "' or '" + std::string(b) + "'";
+    return "";
+}
+
+// The condition's value: empty (matches by id only), `*` or a host.
+void parse_host(const Section& c, Route& r) {
     if (c.value.empty()) {
         r.host_kind = HostKind::None;
     } else if (c.value == "*") {
@@ -198,25 +213,15 @@ std::string parse_condition(const Section& c, Route& r, std::vector<std::string>
         r.host_kind = HostKind::Exact;
         r.host = c.value;
     }
-    for (const auto& p : c.props)
-        if (!known(kConditionProps, p.name)) unknown.push_back(p.name);
+}
 
-    if (auto v = c.get("proto")) {
-        if (*v == "http")
-            r.proto = RouteProto::Http;
-        else if (*v == "ws")
-            r.proto = RouteProto::WebSocket;
-        else
-            return "proto must be set to 'http' or 'ws'";
-    }
-    if (auto v = c.get("ssl")) {
-        if (*v == "yes")
-            r.ssl = RouteSsl::Yes;
-        else if (*v == "no")
-            r.ssl = RouteSsl::No;
-        else
-            return "ssl must be set to 'yes' or 'no'";
-    }
+// What a request must be to match: proto, ssl, path_beg; and the route's id.
+std::string parse_match(const Section& c, Route& r) {
+    if (auto err = parse_choice(c, "proto", "http", RouteProto::Http, "ws", RouteProto::WebSocket, r.proto);
+        !err.empty())
+        return err;
+    if (auto err = parse_choice(c, "ssl", "yes", RouteSsl::Yes, "no", RouteSsl::No, r.ssl); !err.empty())
+        return err;
     if (auto v = c.get("id")) {
         r.id = *v;
         r.explicit_id = true;
@@ -225,6 +230,12 @@ std::string parse_condition(const Section& c, Route& r, std::vector<std::string>
         if (v->empty()) return "path_beg cannot be empty";
         r.path_beg = *v;
     }
+    return "";
+}
+
+// Signing and what the request becomes on its way to the backend (after parse_match: replace_beg
+// uses path_beg).
+std::string parse_rewrites(const Section& c, Route& r) {
     if (auto v = c.get("sig_iss")) r.sig_iss = *v;
     if (auto v = c.get("sig_key")) {
         std::string key;
@@ -241,24 +252,24 @@ std::string parse_condition(const Section& c, Route& r, std::vector<std::string>
         r.path_rem = static_cast<int>(r.path_beg.size());
         r.path_prepend = *v;
     }
-    r.debug = c.has("debug");
-    r.aco = c.has("aco");
-    if (auto v = c.get("jsonp_mode")) {
-        if (*v == "basic")
-            r.jsonp_mode = JsonpMode::Basic;
-        else if (*v == "extended")
-            r.jsonp_mode = JsonpMode::Extended;
-        else
-            return "jsonp_mode must be set to 'basic' or 'extended'";
-    }
+    return "";
+}
+
+std::string parse_jsonp(const Section& c, Route& r) {
+    if (auto err = parse_choice(c, "jsonp_mode", "basic", JsonpMode::Basic, "extended", JsonpMode::Extended,
+                                r.jsonp_mode);
+        !err.empty())
+        return err;
     if (auto v = c.get("jsonp_cb")) r.jsonp_callback_param = *v;
     if (auto v = c.get("jsonp_body")) r.jsonp_body_param = *v;
     if (auto v = c.get("jsonp_defcb")) r.jsonp_default_callback = *v;
     r.jsonp_default_method = r.jsonp_mode == JsonpMode::Basic ? "POST" : "GET";
     if (auto v = c.get("jsonp_defmethod")) r.jsonp_default_method = *v;
-    r.session = c.has("session");
-    if (auto v = c.get("sockjs")) r.sockjs_path = *v;
-    if (auto v = c.get("sockjs_as_path")) r.sockjs_as_path = *v;
+    return "";
+}
+
+// `header=name:value` (repeatable): headers added to responses.
+std::string parse_headers(const Section& c, Route& r) {
     for (const auto& h : c.all("header")) {
         size_t at = h.find(':');
         if (at == std::string::npos || at < 1) return "header must use format 'name:value'";
@@ -267,6 +278,24 @@ std::string parse_condition(const Section& c, Route& r, std::vector<std::string>
             ++v;
         r.headers.push_back({h.substr(0, at), h.substr(v)});
     }
+    return "";
+}
+
+// Fills `r` from the condition section. Returns an error message or "". The steps run in this order
+// so that the first bad option on the line is the one reported.
+std::string parse_condition(const Section& c, Route& r, std::vector<std::string>& unknown) {
+    parse_host(c, r);
+    for (const auto& p : c.props)
+        if (!known(kConditionProps, p.name)) unknown.push_back(p.name);
+    if (auto err = parse_match(c, r); !err.empty()) return err;
+    if (auto err = parse_rewrites(c, r); !err.empty()) return err;
+    r.debug = c.has("debug");
+    r.aco = c.has("aco");
+    if (auto err = parse_jsonp(c, r); !err.empty()) return err;
+    r.session = c.has("session");
+    if (auto v = c.get("sockjs")) r.sockjs_path = *v;
+    if (auto v = c.get("sockjs_as_path")) r.sockjs_as_path = *v;
+    if (auto err = parse_headers(c, r); !err.empty()) return err;
     r.grip = !c.has("no_grip");
     if (auto v = c.get("log_level")) {
         if (!parse_uint(*v, 100, &r.log_level)) return "log_level must be an integer >= 0";
@@ -348,15 +377,8 @@ std::string parse_target(const Section& s, Target& t, std::vector<std::string>& 
         if (!sub.empty()) t.subscriptions.push_back(std::move(sub));
     t.over_http = s.has("over_http");
     t.one_event = s.has("one_event");
-    if (auto m = s.get("ipc_file_mode")) {
-        int mode = 0;
-        bool ok = !m->empty() && m->size() <= 4;
-        for (char ch : *m) {
-            if (ch < '0' || ch > '7') ok = false;
-            mode = mode * 8 + (ch - '0');
-        }
-        if (ok) t.ipc_file_mode = mode; // Pushpin ignores a bad mode
-    }
+    if (auto m = s.get("ipc_file_mode"))
+        if (auto mode = core::parse_file_mode(*m)) t.ipc_file_mode = *mode; // Pushpin ignores a bad mode
     if (auto c = s.get("client_cert")) t.client_cert = *c;
     if (auto k = s.get("client_key")) t.client_key = *k;
     return "";

@@ -15,10 +15,7 @@ namespace gripd::config {
 
 namespace {
 
-using table::Effect;
-using table::Kind;
-using table::Row;
-using table::Unless;
+using namespace table; // Row and its Kind, Effect, Unless
 
 constexpr int64_t kMaxInt = INT_MAX;
 
@@ -71,17 +68,12 @@ bool parse_local_ports(std::string_view text, std::vector<LocalPort>* out, std::
                 std::string_view value =
                     eq == std::string_view::npos ? std::string_view() : param.substr(eq + 1);
                 if (name == "mode") {
-                    int mode = 0;
-                    bool ok = !value.empty() && value.size() <= 4;
-                    for (char c : value) {
-                        if (c < '0' || c > '7') ok = false;
-                        mode = mode * 8 + (c - '0');
-                    }
-                    if (!ok) {
+                    auto mode = core::parse_file_mode(value);
+                    if (!mode) {
                         *error = "invalid mode '" + std::string(value) + "': expected octal, e.g. 660";
                         return false;
                     }
-                    lp.mode = mode;
+                    lp.mode = *mode;
                 } else if (name == "user") {
                     lp.user = std::string(value);
                 } else if (name == "group") {
@@ -119,8 +111,14 @@ bool parse_xff(std::string_view text, XffRule* out, std::string* error) {
     return true;
 }
 
+// Pushpin also takes ipc://PATH (a unix socket); gripd cannot open one yet, so it is refused here
+// rather than at startup with a puzzling "bad port".
 bool validate_metrics_port(std::string_view text, std::string* error) {
-    if (text.empty() || text.substr(0, 6) == "ipc://") return true;
+    if (text.empty()) return true;
+    if (text.substr(0, 6) == "ipc://") {
+        *error = "ipc:// (unix socket) metrics listeners are not supported by gripd yet: use [addr:]port";
+        return false;
+    }
     ListenAddr addr;
     return parse_listen_addr(text, &addr, error);
 }
@@ -164,105 +162,116 @@ struct Context {
     std::filesystem::path config_dir;
 };
 
-// Parses `value` per the row into `s`. Returns an error message, or "" on success.
+// Each kind's parser below reads an expanded, trimmed value into its field and returns an error
+// message, or "" on success. apply_row() picks the parser and the field.
+
+std::string parse_int_field(const Row& row, const std::string& value, int& out) {
+    if (value.empty()) return ""; // keep the default, like an absent key
+    auto v = core::parse_int(value);
+    if (!v || *v < row.min || *v > row.max)
+        return "invalid value '" + value + "' for " + std::string(row.key) + ": expected an integer from " +
+               std::to_string(row.min) + " to " + std::to_string(row.max);
+    out = static_cast<int>(*v);
+    return "";
+}
+
+std::string parse_bool_field(const Row& row, const std::string& value, bool& out) {
+    auto v = value.empty() ? std::optional<bool>(false) : core::parse_bool(value);
+    if (!v) return "invalid value '" + value + "' for " + std::string(row.key) + ": expected true or false";
+    out = *v;
+    return "";
+}
+
+// String, Path and Metrics: text kept as is, a path resolved against the config file's directory, a
+// metrics listener checked.
+std::string parse_text_field(const Row& row, std::string value, const Context& ctx, std::string& out) {
+    std::string err;
+    if (row.kind == Kind::Metrics && !validate_metrics_port(value, &err))
+        return "invalid value for " + std::string(row.key) + ": " + err;
+    if (row.kind == Kind::Path) {
+        if (value.empty()) return std::string(row.key) + " cannot be empty";
+        std::filesystem::path p(value);
+        if (p.is_relative()) p = ctx.config_dir / p;
+        value = p.lexically_normal().string();
+    }
+    out = std::move(value);
+    return "";
+}
+
+std::string parse_key_field(const Row& row, const std::string& value, std::string& out) {
+    if (value.substr(0, 5) == "file:")
+        return std::string(row.key) +
+               ": file: keys are not supported by gripd yet (use the secret, or base64:)";
+    if (!parse_key_value(value, &out))
+        return "invalid value for " + std::string(row.key) + ": bad base64 after 'base64:'";
+    return "";
+}
+
+XForwardedProtocol parse_xf_proto(std::string_view value) {
+    return value == "true"         ? XForwardedProtocol::Both
+           : value == "proto-only" ? XForwardedProtocol::ProtoOnly
+                                   : XForwardedProtocol::Off;
+}
+
+// The kinds parsed by a `bool parse(text, T* out, std::string* error)` function (lists, rules, log
+// levels): its error is prefixed with the key.
+template <class T>
+std::string parse_with(const Row& row, const std::string& value,
+                       bool (*parse)(std::string_view, T*, std::string*), T& out) {
+    std::string err;
+    if (!parse(value, &out, &err)) return "invalid value for " + std::string(row.key) + ": " + err;
+    return "";
+}
+
+std::string parse_bytes_field(const Row& row, const std::string& value, int64_t& out) {
+    if (!parse_bytes(value, &out))
+        return "invalid value '" + value + "' for " + std::string(row.key) +
+               ": expected bytes with an optional k, M or G suffix, 0/off, or auto";
+    return "";
+}
+
+// Calls `parse` on the row's field of type T. A field of another type is a bug in the table, which
+// settings_table_problems() (and its unit test) reports.
+template <class T, class Parse> std::string on_field(const Row& row, Settings& s, Parse parse) {
+    auto f = std::get_if<T Settings::*>(&row.field);
+    if (!f) return "internal error: field type does not match row kind";
+    return parse(s.*(*f));
+}
+
+// Parses `raw` per the row into `s`. Returns an error message, or "" on success.
 std::string apply_row(const Row& row, std::string_view raw, Settings& s, const Context& ctx) {
     std::string value = expand(core::trim(raw), ctx.vars);
-    std::string err;
-    auto mismatch = [&] { return "internal error: field type does not match row kind"; };
     switch (row.kind) {
-    case Kind::Int: {
-        auto f = std::get_if<int Settings::*>(&row.field);
-        if (!f) return mismatch();
-        if (value.empty()) return ""; // keep the default, like an absent key
-        auto v = core::parse_int(value);
-        if (!v || *v < row.min || *v > row.max)
-            return "invalid value '" + value + "' for " + std::string(row.key) +
-                   ": expected an integer from " + std::to_string(row.min) + " to " + std::to_string(row.max);
-        s.*(*f) = static_cast<int>(*v);
-        return "";
-    }
-    case Kind::Bool: {
-        auto f = std::get_if<bool Settings::*>(&row.field);
-        if (!f) return mismatch();
-        auto v = value.empty() ? std::optional<bool>(false) : core::parse_bool(value);
-        if (!v)
-            return "invalid value '" + value + "' for " + std::string(row.key) + ": expected true or false";
-        s.*(*f) = *v;
-        return "";
-    }
+    case Kind::Int:
+        return on_field<int>(row, s, [&](int& f) { return parse_int_field(row, value, f); });
+    case Kind::Bool:
+        return on_field<bool>(row, s, [&](bool& f) { return parse_bool_field(row, value, f); });
     case Kind::String:
     case Kind::Path:
-    case Kind::Metrics: {
-        auto f = std::get_if<std::string Settings::*>(&row.field);
-        if (!f) return mismatch();
-        if (row.kind == Kind::Metrics && !validate_metrics_port(value, &err))
-            return "invalid value for " + std::string(row.key) + ": " + err;
-        if (row.kind == Kind::Path) {
-            if (value.empty()) return std::string(row.key) + " cannot be empty";
-            std::filesystem::path p(value);
-            if (p.is_relative()) p = ctx.config_dir / p;
-            value = p.lexically_normal().string();
-        }
-        s.*(*f) = std::move(value);
-        return "";
-    }
-    case Kind::Key: {
-        auto f = std::get_if<std::string Settings::*>(&row.field);
-        if (!f) return mismatch();
-        if (value.substr(0, 5) == "file:")
-            return std::string(row.key) +
-                   ": file: keys are not supported by gripd yet (use the secret, or base64:)";
-        if (!parse_key_value(value, &(s.*(*f))))
-            return "invalid value for " + std::string(row.key) + ": bad base64 after 'base64:'";
-        return "";
-    }
-    case Kind::Listeners: {
-        auto f = std::get_if<std::vector<ListenAddr> Settings::*>(&row.field);
-        if (!f) return mismatch();
-        if (!parse_listeners(value, &(s.*(*f)), &err))
-            return "invalid value for " + std::string(row.key) + ": " + err;
-        return "";
-    }
-    case Kind::LocalPorts: {
-        auto f = std::get_if<std::vector<LocalPort> Settings::*>(&row.field);
-        if (!f) return mismatch();
-        if (!parse_local_ports(value, &(s.*(*f)), &err))
-            return "invalid value for " + std::string(row.key) + ": " + err;
-        return "";
-    }
-    case Kind::Xff: {
-        auto f = std::get_if<XffRule Settings::*>(&row.field);
-        if (!f) return mismatch();
-        if (!parse_xff(value, &(s.*(*f)), &err))
-            return "invalid value for " + std::string(row.key) + ": " + err;
-        return "";
-    }
-    case Kind::XfProto: {
-        auto f = std::get_if<XForwardedProtocol Settings::*>(&row.field);
-        if (!f) return mismatch();
-        s.*(*f) = value == "true"         ? XForwardedProtocol::Both
-                  : value == "proto-only" ? XForwardedProtocol::ProtoOnly
-                                          : XForwardedProtocol::Off;
-        return "";
-    }
-    case Kind::LogLevel: {
-        auto f = std::get_if<int Settings::*>(&row.field);
-        if (!f) return mismatch();
-        if (value.empty()) return "";
-        int level = 0;
-        if (!parse_log_level(value, &level, &err))
-            return "invalid value for " + std::string(row.key) + ": " + err;
-        s.*(*f) = level;
-        return "";
-    }
-    case Kind::Bytes: {
-        auto f = std::get_if<int64_t Settings::*>(&row.field);
-        if (!f) return mismatch();
-        if (!parse_bytes(value, &(s.*(*f))))
-            return "invalid value '" + value + "' for " + std::string(row.key) +
-                   ": expected bytes with an optional k, M or G suffix, 0/off, or auto";
-        return "";
-    }
+    case Kind::Metrics:
+        return on_field<std::string>(row, s,
+                                     [&](std::string& f) { return parse_text_field(row, value, ctx, f); });
+    case Kind::Key:
+        return on_field<std::string>(row, s, [&](std::string& f) { return parse_key_field(row, value, f); });
+    case Kind::Listeners:
+        return on_field<std::vector<ListenAddr>>(
+            row, s, [&](std::vector<ListenAddr>& f) { return parse_with(row, value, parse_listeners, f); });
+    case Kind::LocalPorts:
+        return on_field<std::vector<LocalPort>>(
+            row, s, [&](std::vector<LocalPort>& f) { return parse_with(row, value, parse_local_ports, f); });
+    case Kind::Xff:
+        return on_field<XffRule>(row, s, [&](XffRule& f) { return parse_with(row, value, parse_xff, f); });
+    case Kind::XfProto:
+        return on_field<XForwardedProtocol>(row, s, [&](XForwardedProtocol& f) {
+            f = parse_xf_proto(value);
+            return std::string();
+        });
+    case Kind::LogLevel:
+        return on_field<int>(row, s, [&](int& f) {
+            return value.empty() ? std::string() : parse_with(row, value, parse_log_level, f);
+        });
+    case Kind::Bytes:
+        return on_field<int64_t>(row, s, [&](int64_t& f) { return parse_bytes_field(row, value, f); });
     case Kind::Text:
     case Kind::Include:
         return "";
@@ -338,8 +347,11 @@ std::string apply_entry(const IniEntry& e, const Row* row, const IniFile& ini, S
         return "";
     }
     if (!row->alias_of.empty() && has_key(ini, row->alias_of)) {
-        notices.push_back({core::LogLevel::Info,
-                           "ignoring " + section_key(e) + ": " + std::string(row->alias_of) + " is set"});
+        std::string_view other = row->alias_of; // "section/key"
+        size_t slash = other.find('/');
+        notices.push_back({core::LogLevel::Info, "ignoring " + section_key(e) + ": [" +
+                                                     std::string(other.substr(0, slash)) + "] " +
+                                                     std::string(other.substr(slash + 1)) + " is set"});
         return "";
     }
     if (!row->deprecated.empty())
@@ -406,62 +418,50 @@ Settings default_settings() {
     return Settings{};
 }
 
-SettingsResult load_settings_text(std::string_view text, const std::string& config_path,
-                                  const CliOptions& cli) {
-    SettingsResult result;
-    Settings& s = result.settings;
-    s.config_file = config_path;
+namespace {
+
+// Where relative paths resolve: the config file's directory.
+Context file_context(const std::string& config_path) {
     std::error_code ec;
     std::filesystem::path abs = std::filesystem::absolute(config_path, ec);
     if (ec) abs = config_path;
     Context ctx;
     ctx.config_dir = abs.parent_path();
-    s.config_dir = ctx.config_dir.string();
+    return ctx;
+}
 
-    IniResult parsed = parse_ini(text, config_path);
-    if (!parsed.ok()) {
-        result.error = parsed.error;
-        return result;
-    }
-    IniFile& ini = parsed.ini;
-
-    // Template variables come first: every other value may use them.
-    ctx.vars.libdir = s.libdir; // s holds the defaults so far
-    ctx.vars.rundir = s.rundir;
-    ctx.vars.ipc_prefix = s.ipc_prefix;
-    if (auto v = raw_value(ini, "global", "libdir"); !v.empty()) ctx.vars.libdir = std::string(v);
+// Template variables come first: every other value may use them. `s` holds the defaults.
+Vars template_vars(const IniFile& ini, const Settings& s, const CliOptions& cli) {
+    Vars vars{s.libdir, s.rundir, s.ipc_prefix};
+    if (auto v = raw_value(ini, "global", "libdir"); !v.empty()) vars.libdir = std::string(v);
     if (ini.find("global", "rundir"))
-        ctx.vars.rundir = std::string(raw_value(ini, "global", "rundir"));
+        vars.rundir = std::string(raw_value(ini, "global", "rundir"));
     else if (ini.find("runner", "rundir"))
-        ctx.vars.rundir = std::string(raw_value(ini, "runner", "rundir"));
+        vars.rundir = std::string(raw_value(ini, "runner", "rundir"));
     if (ini.find("global", "ipc_prefix"))
-        ctx.vars.ipc_prefix = std::string(raw_value(ini, "global", "ipc_prefix"));
-    if (cli.id) ctx.vars.ipc_prefix = "p" + std::to_string(*cli.id) + "-";
+        vars.ipc_prefix = std::string(raw_value(ini, "global", "ipc_prefix"));
+    if (cli.id) vars.ipc_prefix = "p" + std::to_string(*cli.id) + "-";
+    return vars;
+}
 
-    if (std::string err = process_include(ini, ctx, result.notices); !err.empty()) {
-        result.error = err;
-        return result;
-    }
-
-    apply_defaults(s, ctx);
+// Applies every entry of the file per its row. Returns the first error, or "".
+std::string apply_entries(const IniFile& ini, Settings& s, const Context& ctx, const CliOptions& cli,
+                          std::vector<Notice>& notices) {
     for (const IniEntry& e : ini.entries()) {
         const Row* row = table::find_row(e.section, e.key);
-        if (std::string err = apply_entry(e, row, ini, s, ctx, cli, result.notices); !err.empty()) {
-            result.error = err;
-            return result;
-        }
+        if (std::string err = apply_entry(e, row, ini, s, ctx, cli, notices); !err.empty()) return err;
     }
-    s.ipc_prefix = ctx.vars.ipc_prefix;
+    return "";
+}
 
-    // The command line wins over the file.
+// The command line wins over the file. Returns an error message, or "".
+std::string apply_cli(Settings& s, const CliOptions& cli, const std::string& config_path) {
     if (cli.id) s.port_offset = *cli.id * 10;
     if (s.push_in_http_port > 0) {
         s.push_in_http_port += s.port_offset;
-        if (s.push_in_http_port > 65535) {
-            result.error = config_path + ": push_in_http_port plus port_offset " +
-                           std::to_string(s.port_offset) + " is above 65535";
-            return result;
-        }
+        if (s.push_in_http_port > 65535)
+            return config_path + ": push_in_http_port plus port_offset " + std::to_string(s.port_offset) +
+                   " is above 65535";
     }
     if (cli.port) {
         s.http_ports = {*cli.port};
@@ -472,16 +472,58 @@ SettingsResult load_settings_text(std::string_view text, const std::string& conf
     if (cli.log_level) s.log_level = *cli.log_level;
     s.log_file = cli.log_file;
     s.route_lines = cli.route_lines;
+    return "";
+}
 
-    if (s.http_ports.empty() && s.https_ports.empty() && s.local_ports.empty()) {
-        result.error = config_path + ": no server ports configured (set [runner] http_port)";
+// gripd serves every metric on one listener, [handler] prometheus_port (else [proxy]'s): with both
+// set, nothing listens on [proxy]'s, where Pushpin would serve its proxy's metrics.
+void note_metrics_ports(const IniFile& ini, const Settings& s, std::vector<Notice>& notices) {
+    const IniEntry* e = ini.find("proxy", "prometheus_port");
+    if (!e || s.proxy_prometheus_port.empty() || s.handler_prometheus_port.empty()) return;
+    notices.push_back(
+        {core::LogLevel::Warn, where(*e) + section_key(*e) + "=" + s.proxy_prometheus_port +
+                                   ": no listener is opened there: gripd serves all its metrics on "
+                                   "[handler] prometheus_port=" +
+                                   s.handler_prometheus_port});
+}
+
+// gripd serves clients on http_port only. Returns an error message, or "".
+std::string check_listeners(const Settings& s, const std::string& config_path) {
+    if (s.http_ports.empty() && s.https_ports.empty() && s.local_ports.empty())
+        return config_path + ": no server ports configured (set [runner] http_port)";
+    if (s.http_ports.empty())
+        return config_path + ": no http_port configured; gripd does not support https_ports or " +
+               "local_ports yet (terminate TLS in front of it)";
+    return "";
+}
+
+} // namespace
+
+SettingsResult load_settings_text(std::string_view text, const std::string& config_path,
+                                  const CliOptions& cli) {
+    SettingsResult result;
+    Settings& s = result.settings;
+    s.config_file = config_path;
+    Context ctx = file_context(config_path);
+    s.config_dir = ctx.config_dir.string();
+
+    IniResult parsed = parse_ini(text, config_path);
+    if (!parsed.ok()) {
+        result.error = parsed.error;
         return result;
     }
-    if (s.http_ports.empty()) {
-        result.error = config_path + ": no http_port configured; gripd does not support https_ports or " +
-                       "local_ports yet (terminate TLS in front of it)";
-        return result;
-    }
+    IniFile& ini = parsed.ini;
+    ctx.vars = template_vars(ini, s, cli);
+    result.error = process_include(ini, ctx, result.notices);
+    if (!result.error.empty()) return result;
+
+    apply_defaults(s, ctx);
+    result.error = apply_entries(ini, s, ctx, cli, result.notices);
+    if (!result.error.empty()) return result;
+    note_metrics_ports(ini, s, result.notices);
+    s.ipc_prefix = ctx.vars.ipc_prefix;
+    result.error = apply_cli(s, cli, config_path);
+    if (result.error.empty()) result.error = check_listeners(s, config_path);
     return result;
 }
 

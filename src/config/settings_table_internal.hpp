@@ -23,7 +23,7 @@ enum class Kind {
     Xff,        // comma list of truncate:N / append
     XfProto,    // true / proto-only / other
     LogLevel,   // "N" or "N,svc:N"
-    Metrics,    // "", port, addr:port or ipc://path (kept as text)
+    Metrics,    // "", port or addr:port (kept as text); Pushpin's ipc://path is refused
     Bytes,      // N, Nk, NM or NG (1024-based); 0 or off = 0; empty or auto = -1 (the caller decides)
     Text,       // not parsed: the key has no field
     Include,    // [global] include, handled before the table is applied

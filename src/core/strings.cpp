@@ -62,6 +62,22 @@ std::optional<bool> parse_bool(std::string_view s) {
     return std::nullopt;
 }
 
+std::optional<int> parse_int_in(std::string_view s, int lo, int hi) {
+    auto v = parse_int(trim(s));
+    if (!v || *v < lo || *v > hi) return std::nullopt;
+    return static_cast<int>(*v);
+}
+
+std::optional<int> parse_file_mode(std::string_view s) {
+    if (s.empty() || s.size() > 4) return std::nullopt;
+    int mode = 0;
+    for (char c : s) {
+        if (c < '0' || c > '7') return std::nullopt;
+        mode = mode * 8 + (c - '0');
+    }
+    return mode;
+}
+
 namespace {
 constexpr char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 constexpr char kB64Url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -122,15 +138,20 @@ std::optional<uint64_t> parse_hex(std::string_view s, size_t max_digits) {
     return v;
 }
 
-std::string base64_decode_lenient(std::string_view text) {
+namespace {
+// Decodes base64 digits of either alphabet. Any other character is skipped when `skip_other`
+// (lenient), else it fails the decode (strict). Padding is the caller's business.
+std::optional<std::string> decode_digits(std::string_view text, bool skip_other) {
     std::string out;
     out.reserve(text.size() * 3 / 4);
     uint32_t acc = 0;
     int bits = 0;
     for (char c : text) {
-        if (c == '=') break;
         int v = b64_value(c);
-        if (v < 0) continue;
+        if (v < 0) {
+            if (skip_other) continue;
+            return std::nullopt;
+        }
         acc = (acc << 6) | static_cast<uint32_t>(v);
         bits += 6;
         if (bits >= 8) {
@@ -140,26 +161,17 @@ std::string base64_decode_lenient(std::string_view text) {
     }
     return out;
 }
+} // namespace
+
+std::string base64_decode_lenient(std::string_view text) {
+    return *decode_digits(text.substr(0, text.find('=')), /*skip_other=*/true); // stops at the first '='
+}
 
 std::optional<std::string> base64_decode(std::string_view text) {
     while (!text.empty() && text.back() == '=')
         text.remove_suffix(1);
     if (text.size() % 4 == 1) return std::nullopt;
-    std::string out;
-    out.reserve(text.size() * 3 / 4);
-    uint32_t acc = 0;
-    int bits = 0;
-    for (char c : text) {
-        int v = b64_value(c);
-        if (v < 0) return std::nullopt;
-        acc = (acc << 6) | static_cast<uint32_t>(v);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out += static_cast<char>((acc >> bits) & 0xff);
-        }
-    }
-    return out;
+    return decode_digits(text, /*skip_other=*/false);
 }
 
 } // namespace gripd::core

@@ -220,35 +220,35 @@ bool parse_ws_message(const Value& in, WsMessageFormat& out, std::string& err) {
     return true;
 }
 
-bool parse_item(const Value& v, std::string_view channel_override, PublishItem& item, std::string& err) {
-    constexpr std::string_view pn = "publish item object";
-    if (!v.IsObject()) {
-        err = std::string(pn) + " is not an object";
-        return false;
-    }
+constexpr std::string_view kItem = "publish item object";
+
+// The item's channel: `channel_override` when given (publishing to /publish/<channel>/), else its
+// required `channel` member.
+bool parse_channel(const Value& v, std::string_view channel_override, PublishItem& item, std::string& err) {
     if (!channel_override.empty()) {
         item.channel = std::string(channel_override);
-    } else {
-        const Value* c = find_member(v, "channel");
-        if (!c) {
-            err = std::string(pn) + " does not contain 'channel'";
-            return false;
-        }
-        if (!c->IsString()) {
-            err = wrong_type(pn, "channel");
-            return false;
-        }
-        item.channel = std::string(str(*c));
+        return true;
     }
-    if (!get_opt_string(v, pn, "id", item.id, err)) return false;
-    if (!get_opt_string(v, pn, "prev-id", item.prev_id, err)) return false;
+    const Value* c = find_member(v, "channel");
+    if (!c) {
+        err = std::string(kItem) + " does not contain 'channel'";
+        return false;
+    }
+    if (!c->IsString()) {
+        err = wrong_type(kItem, "channel");
+        return false;
+    }
+    item.channel = std::string(str(*c));
+    return true;
+}
 
-    // Formats live under "formats", or directly on the item (legacy) when "formats" is absent.
+// Formats live under "formats", or directly on the item (legacy) when "formats" is absent.
+bool parse_formats(const Value& v, PublishItem& item, std::string& err) {
     const Value* formats = find_member(v, "formats");
     const Value* holder = &v;
     if (formats) {
         if (!formats->IsObject()) {
-            err = wrong_type(pn, "formats");
+            err = wrong_type(kItem, "formats");
             return false;
         }
         if (formats->MemberCount() == 0) {
@@ -264,52 +264,62 @@ bool parse_item(const Value& v, std::string_view channel_override, PublishItem& 
         err = "no formats specified";
         return false;
     }
-    if (hr) {
-        item.http_response.emplace();
-        if (!parse_http_response(*hr, *item.http_response, err)) return false;
-    }
-    if (hs) {
-        item.http_stream.emplace();
-        if (!parse_http_stream(*hs, *item.http_stream, err)) return false;
-    }
-    if (ws) {
-        item.ws_message.emplace();
-        if (!parse_ws_message(*ws, *item.ws_message, err)) return false;
-    }
+    if (hr && !parse_http_response(*hr, item.http_response.emplace(), err)) return false;
+    if (hs && !parse_http_stream(*hs, item.http_stream.emplace(), err)) return false;
+    if (ws && !parse_ws_message(*ws, item.ws_message.emplace(), err)) return false;
+    return true;
+}
 
-    if (const Value* m = find_member(v, "meta")) {
-        if (!m->IsObject()) {
-            err = wrong_type(pn, "meta");
+bool parse_meta(const Value& v, PublishItem& item, std::string& err) {
+    const Value* m = find_member(v, "meta");
+    if (!m) return true;
+    if (!m->IsObject()) {
+        err = wrong_type(kItem, "meta");
+        return false;
+    }
+    for (const auto& member : m->GetObject()) { // one per name: json::parse keeps the last
+        if (!member.value.IsString()) {
+            err = "'meta' contains '" + std::string(str(member.name)) + "' with wrong type";
             return false;
         }
-        for (const auto& member : m->GetObject()) { // one per name: json::parse keeps the last
-            if (!member.value.IsString()) {
-                err = "'meta' contains '" + std::string(str(member.name)) + "' with wrong type";
-                return false;
-            }
-            item.meta.emplace_back(std::string(str(member.name)), std::string(str(member.value)));
-        }
+        item.meta.emplace_back(std::string(str(member.name)), std::string(str(member.value)));
     }
+    return true;
+}
+
+// `size` (read the Qt way, as `code`) and `no-seq`.
+bool parse_size_and_seq(const Value& v, PublishItem& item, std::string& err) {
     if (const Value* s = find_member(v, "size")) {
         std::optional<int64_t> n = to_int_like(*s);
         if (!n) {
-            err = wrong_type(pn, "size");
+            err = wrong_type(kItem, "size");
             return false;
         }
         if (*n < 0 || *n > INT32_MAX) {
-            err = invalid_value(pn, "size");
+            err = invalid_value(kItem, "size");
             return false;
         }
         item.size = static_cast<int>(*n);
     }
     if (const Value* ns = find_member(v, "no-seq")) {
         if (!ns->IsBool()) {
-            err = wrong_type(pn, "no-seq");
+            err = wrong_type(kItem, "no-seq");
             return false;
         }
         item.no_seq = ns->GetBool();
     }
     return true;
+}
+
+// One item of a publish body; the first problem found sets `err`, in Pushpin's order.
+bool parse_item(const Value& v, std::string_view channel_override, PublishItem& item, std::string& err) {
+    if (!v.IsObject()) {
+        err = std::string(kItem) + " is not an object";
+        return false;
+    }
+    return parse_channel(v, channel_override, item, err) && get_opt_string(v, kItem, "id", item.id, err) &&
+           get_opt_string(v, kItem, "prev-id", item.prev_id, err) && parse_formats(v, item, err) &&
+           parse_meta(v, item, err) && parse_size_and_seq(v, item, err);
 }
 
 } // namespace

@@ -3,6 +3,10 @@
 - READY=1 reaches $NOTIFY_SOCKET only once the client and publish ports accept connections, so units
   ordered after gripd.service find it listening; SIGHUP (systemctl reload) is framed by RELOADING=1
   and READY=1; SIGTERM (systemctl stop) sends STOPPING=1.
+- Startup waits for every worker (the startup latch): a worker that does not come up in time makes
+  gripd exit 1 with one error line naming it, and READY=1 is never sent; a slow one is waited for.
+  The debug knobs GRIPD_DEBUG_HOLD_WORKER and GRIPD_DEBUG_START_TIMEOUT_MS (config/debug_knobs.hpp)
+  hold one worker back before it counts in and shorten the latch's wait; the latch is gripd's own.
 - The generated gripd.service passes `systemd-analyze verify` (with ExecStart pointed at this build).
 Pushpin 1.36's runner speaks no notify protocol, so these are gripd_only.
 """
@@ -58,6 +62,52 @@ def test_no_notify_socket_runs_normally(notify_socket):
         with pytest.raises(socket.timeout):
             s.recv(4096)
         assert port_accepts(p.port)
+    finally:
+        p.close()
+
+
+def received(s):
+    """Every datagram already queued on the notify socket."""
+    s.setblocking(False)
+    out = []
+    while True:
+        try:
+            out.append(s.recv(4096))
+        except BlockingIOError:
+            return out
+
+
+def test_worker_that_does_not_start_fails_startup_without_ready(notify_socket):
+    s, path = notify_socket
+    # Worker 1 is held far longer than the latch waits; worker 0 starts normally.
+    env = {"NOTIFY_SOCKET": path, "GRIPD_DEBUG_START_TIMEOUT_MS": "3000",
+           "GRIPD_DEBUG_HOLD_WORKER": "1:120000"}
+    p = Proxy(routes="* test", env=env, args=["--workers", "2"], wait=False)
+    try:
+        rc = p.proc.wait(timeout=30)
+        log = p.log()
+        assert rc == 1, log
+        errors = [line for line in log.splitlines() if line.startswith("[ERR]")]
+        assert len(errors) == 1, log
+        assert "startup failed: worker 1 did not start within 3 s (1 of 2 workers started)" in errors[0]
+        assert "started 2 workers" not in log
+        assert b"READY=1" not in received(s)  # the process is gone: anything it sent is queued
+    finally:
+        p.close()
+
+
+def test_startup_waits_for_a_slow_worker(notify_socket):
+    s, path = notify_socket
+    env = {"NOTIFY_SOCKET": path, "GRIPD_DEBUG_HOLD_WORKER": "1:1000"}
+    p = Proxy(routes="* test", env=env, args=["--workers", "2"], wait=False)
+    try:
+        assert s.recv(4096) == b"READY=1"
+        lines = p.log().splitlines()
+        held_over = next(i for i, line in enumerate(lines) if "worker 1: hold over" in line)
+        started = next(i for i, line in enumerate(lines) if "started 2 workers" in line)
+        assert held_over < started  # READY (after "started") came only once worker 1 was up
+        assert port_accepts(p.port)
+        assert p.stop() == 0
     finally:
         p.close()
 

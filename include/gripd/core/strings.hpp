@@ -19,6 +19,10 @@ std::vector<std::string_view> split_trimmed(std::string_view s, char sep);
 // Parses a whole decimal integer (optional leading '-'); nullopt on anything else or overflow.
 std::optional<int64_t> parse_int(std::string_view s);
 std::optional<bool> parse_bool(std::string_view s); // true/false/yes/no/on/off/1/0
+// parse_int() of `s` with blanks around it trimmed, in [lo, hi]; nullopt otherwise.
+std::optional<int> parse_int_in(std::string_view s, int lo, int hi);
+// A file mode of 1 to 4 octal digits ("660", "0755"); nullopt on anything else.
+std::optional<int> parse_file_mode(std::string_view s);
 
 // The value of one hex digit (either case), or -1.
 int hex_digit(char c);

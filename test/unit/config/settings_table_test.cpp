@@ -86,8 +86,9 @@ TEST_CASE("settings table: every key of PROTOCOL.md 1.3 is known", "[config]") {
     REQUIRE(r.error == "");
     for (const auto& m : messages(r, LogLevel::Warn))
         CHECK(m.find("unknown key") == std::string::npos);
-    CHECK(messages(r, LogLevel::Warn).size() ==
-          4); // max_open_requests, share_all, state_spec, push_in_sub_spec
+    // max_open_requests, share_all, state_spec, push_in_sub_spec, and [proxy] prometheus_port (not
+    // opened beside [handler]'s)
+    CHECK(messages(r, LogLevel::Warn).size() == 5);
 }
 
 TEST_CASE("settings table: a warn row warns only when its value asks for something", "[config]") {

@@ -308,6 +308,10 @@ TEST_CASE("settings: bad values are file:line errors", "[config]") {
     CHECK(load("[runner]\nlocal_ports=/tmp/s?mode=999\n").error.rfind("/etc/test/pushpin.conf:2: ", 0) == 0);
     CHECK(load("[handler]\npush_in_http_port=65536\n").error.rfind("/etc/test/pushpin.conf:2: ", 0) == 0);
     CHECK(load("[handler]\nprometheus_port=nope\n").error.rfind("/etc/test/pushpin.conf:2: ", 0) == 0);
+    CHECK(
+        load("[handler]\nprometheus_port=ipc:///tmp/m\n").error ==
+        "/etc/test/pushpin.conf:2: invalid value for prometheus_port: ipc:// (unix socket) metrics listeners "
+        "are not supported by gripd yet: use [addr:]port");
     CHECK(load("[gripd]\nworkers=-1\n").error.rfind("/etc/test/pushpin.conf:2: ", 0) == 0);
     CHECK(load("[proxy]\nroutesfile=\n").error == "/etc/test/pushpin.conf:2: routesfile cannot be empty");
     CHECK(load("[proxy]\nsig_key=file:/etc/key.pem\n").error.rfind("/etc/test/pushpin.conf:2: ", 0) == 0);
@@ -383,7 +387,7 @@ TEST_CASE("settings: every typed key", "[config]") {
                   "connection_subscription_max=7\n"
                   "subscription_linger=9\n"
                   "stats_report_interval=11\n"
-                  "prometheus_port=ipc:///tmp/metrics\n"
+                  "prometheus_port=[::1]:9101\n"
                   "prometheus_prefix=hh_\n"
                   "[gripd]\n"
                   "workers=4\n"
@@ -433,7 +437,7 @@ TEST_CASE("settings: every typed key", "[config]") {
     CHECK(s.connection_subscription_max == 7);
     CHECK(s.subscription_linger == 9);
     CHECK(s.stats_report_interval == 11);
-    CHECK(s.handler_prometheus_port == "ipc:///tmp/metrics");
+    CHECK(s.handler_prometheus_port == "[::1]:9101");
     CHECK(s.handler_prometheus_prefix == "hh_");
     CHECK(s.workers == 4);
     CHECK(effective_workers(s) == 4);
@@ -507,7 +511,7 @@ TEST_CASE("settings: aliases and deprecated keys", "[config]") {
     CHECK(r.settings.rundir == "/new");
     CHECK(r.settings.push_in_http_max_body_size == 6);
     CHECK(r.settings.workers == 1);
-    CHECK(count_notices(r, LogLevel::Info, "ignoring [runner] rundir: global/rundir is set") == 1);
+    CHECK(count_notices(r, LogLevel::Info, "ignoring [runner] rundir: [global] rundir is set") == 1);
 }
 
 TEST_CASE("settings: templates and absolute routes file", "[config]") {
@@ -622,4 +626,17 @@ TEST_CASE("settings: [gripd] memory_limit", "[config]") {
     auto bad = load("[gripd]\nmemory_limit=lots\n");
     CHECK(bad.error.find("invalid value 'lots' for memory_limit") != std::string::npos);
     CHECK_FALSE(load("[gripd]\nmemory_limit=-5M\n").error.empty());
+}
+
+TEST_CASE("settings: [proxy] prometheus_port beside [handler]'s warns that it is not opened", "[config]") {
+    auto both = load("[proxy]\nprometheus_port=127.0.0.1:9000\n[handler]\nprometheus_port=9100\n");
+    REQUIRE(both.ok());
+    CHECK(count_notices(
+              both, LogLevel::Warn,
+              "/etc/test/pushpin.conf:2: [proxy] prometheus_port=127.0.0.1:9000: no listener is opened "
+              "there: gripd serves all its metrics on [handler] prometheus_port=9100") == 1);
+    CHECK(both.notices.size() == 1);
+    // Either one alone is the metrics listener: nothing to say.
+    CHECK(load("[proxy]\nprometheus_port=9000\n").notices.empty());
+    CHECK(load("[handler]\nprometheus_port=9100\n").notices.empty());
 }

@@ -32,3 +32,22 @@ TEST_CASE("hex digits and numbers", "[core]") {
     CHECK(parse_hex("123456789abcdef0") == std::nullopt); // more than 15 digits
     CHECK(parse_hex("fff", 2) == std::nullopt);
 }
+
+TEST_CASE("integers in a range and file modes", "[core]") {
+    CHECK(parse_int_in(" 42 ", 0, 100) == 42);
+    CHECK(parse_int_in("0", 0, 100) == 0);
+    CHECK(parse_int_in("100", 0, 100) == 100);
+    CHECK(parse_int_in("101", 0, 100) == std::nullopt);
+    CHECK(parse_int_in("-1", 0, 100) == std::nullopt);
+    CHECK(parse_int_in("", 0, 100) == std::nullopt);
+    CHECK(parse_int_in("4x", 0, 100) == std::nullopt);
+    CHECK(parse_int_in("99999999999", 0, 100) == std::nullopt);
+
+    CHECK(parse_file_mode("660") == 0660);
+    CHECK(parse_file_mode("0755") == 0755);
+    CHECK(parse_file_mode("7") == 07);
+    CHECK(parse_file_mode("") == std::nullopt);
+    CHECK(parse_file_mode("07777") == std::nullopt); // more than 4 digits
+    CHECK(parse_file_mode("680") == std::nullopt);
+    CHECK(parse_file_mode("-66") == std::nullopt);
+}
