@@ -69,7 +69,6 @@ bool ServerConn::can_transition(State from, State to) {
     case S::ReadingBody:
         return from == S::Idle || from == S::ReadingHead;
     case S::ReadingBodyResponding:
-        return from == S::ReadingBody;
     case S::Handling:
         return from == S::ReadingBody;
     case S::Responding:

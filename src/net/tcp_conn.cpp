@@ -194,53 +194,7 @@ void TcpConn::flush() {
                 break;
             }
         }
-        if (written < total) {
-            // Queue the rest in libuv: owned bytes are copied into the request, shared ones referenced.
-            auto req = std::make_unique<WriteReq>();
-            req->conn = this;
-            std::vector<uv_buf_t> bufs;
-            size_t skip = written;
-            for (size_t i = 0; i < n; ++i) {
-                size_t len = iov[i].len;
-                if (skip >= len) {
-                    skip -= len;
-                    continue;
-                }
-                const Segment& sg = segments_[seg + i];
-                const char* p = iov[i].base + skip;
-                size_t rest = len - skip;
-                skip = 0;
-                if (sg.keep) {
-                    req->keeps.push_back(sg.keep);
-                    req->views.push_back({p, rest, true});
-                } else {
-                    req->views.push_back({nullptr, req->owned.size(), false});
-                    req->views.back().len = rest;
-                    req->owned.append(p, rest);
-                }
-            }
-            for (auto& v : req->views)
-                bufs.push_back(
-                    uv_buf_init(const_cast<char*>(v.shared ? v.data : req->owned.data() + v.offset),
-                                static_cast<unsigned>(v.len)));
-            req->len = total - written;
-            req->req.data = req.get();
-            int r = uv_write(&req->req, stream(), bufs.data(), static_cast<unsigned>(bufs.size()),
-                             &TcpConn::on_write_done);
-            if (r != 0) {
-                fail_write(r);
-                break;
-            }
-            // Each pending request counts its own weight too: a slow reader that is sent many
-            // small writes is cut off by the same byte caps as one sent a few large ones.
-            req->cost = req->len + sizeof(WriteReq) + req->owned.capacity() - req->owned.size() +
-                        req->views.capacity() * sizeof(WriteReq::View) +
-                        req->keeps.capacity() * sizeof(std::shared_ptr<const void>);
-            queued_bytes_ += req->cost;
-            MemoryGuard::instance().account_queued(worker_.index(), static_cast<int64_t>(req->cost));
-            ++pending_writes_;
-            static_cast<void>(req.release()); // owned by libuv until on_write_done
-        }
+        if (written < total && !queue_rest(iov, n, seg, written, total)) break;
         seg += n;
     }
     gathered_bytes_ = 0;
@@ -251,6 +205,56 @@ void TcpConn::flush() {
     std::string().swap(gather_);
     // Everything went straight to the kernel: producers paused on queued_bytes() may go on.
     if (life_ != Life::Closed && pending_writes_ == 0) on_write_drained();
+}
+
+// Queues in libuv what the kernel did not take of iov[0..n) (segments_[seg..seg+n), `written` of
+// `total` bytes sent): owned bytes are copied into the request, shared ones referenced. False if the
+// write failed (the connection is closed then).
+bool TcpConn::queue_rest(const uv_buf_t* iov, size_t n, size_t seg, size_t written, size_t total) {
+    auto req = std::make_unique<WriteReq>();
+    req->conn = this;
+    std::vector<uv_buf_t> bufs;
+    size_t skip = written;
+    for (size_t i = 0; i < n; ++i) {
+        size_t len = iov[i].len;
+        if (skip >= len) {
+            skip -= len;
+            continue;
+        }
+        const Segment& sg = segments_[seg + i];
+        const char* p = iov[i].base + skip;
+        size_t rest = len - skip;
+        skip = 0;
+        if (sg.keep) {
+            req->keeps.push_back(sg.keep);
+            req->views.push_back({p, rest, true});
+        } else {
+            req->views.push_back({nullptr, req->owned.size(), false});
+            req->views.back().len = rest;
+            req->owned.append(p, rest);
+        }
+    }
+    for (auto& v : req->views)
+        bufs.push_back(uv_buf_init(const_cast<char*>(v.shared ? v.data : req->owned.data() + v.offset),
+                                   static_cast<unsigned>(v.len)));
+    req->len = total - written;
+    req->req.data = req.get();
+    int r = uv_write(&req->req, stream(), bufs.data(), static_cast<unsigned>(bufs.size()),
+                     &TcpConn::on_write_done);
+    if (r != 0) {
+        fail_write(r);
+        return false;
+    }
+    // Each pending request counts its own weight too: a slow reader that is sent many
+    // small writes is cut off by the same byte caps as one sent a few large ones.
+    req->cost = req->len + sizeof(WriteReq) + req->owned.capacity() - req->owned.size() +
+                req->views.capacity() * sizeof(WriteReq::View) +
+                req->keeps.capacity() * sizeof(std::shared_ptr<const void>);
+    queued_bytes_ += req->cost;
+    MemoryGuard::instance().account_queued(worker_.index(), static_cast<int64_t>(req->cost));
+    ++pending_writes_;
+    static_cast<void>(req.release()); // owned by libuv until on_write_done
+    return true;
 }
 
 void TcpConn::on_write_done(uv_write_t* r, int status) {

@@ -99,6 +99,7 @@ class TcpConn : public loop::Flushable {
     static void on_closed(uv_handle_t* h);
     static void on_timer(void* self);
     void fail_write(int status);
+    bool queue_rest(const uv_buf_t* iov, size_t n, size_t seg, size_t written, size_t total);
     void close_with(bool reset);
     void life_to(Life next);
     // One piece of gathered output: owned bytes (offset into gather_) or shared bytes kept alive.
