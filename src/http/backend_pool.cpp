@@ -11,18 +11,75 @@ namespace gripd::http {
 BackendConn::BackendConn(loop::Worker& worker, BackendPool& pool, std::string key)
     : OutboundConn(worker), pool_(pool), key_(std::move(key)), parser_(*this, ResponseParser::Limits{}) {}
 
-void BackendConn::attach(BackendUser& user, bool reused) {
+const char* BackendConn::state_name(State s) {
+    switch (s) {
+    case State::Connecting:
+        return "Connecting";
+    case State::Sending:
+        return "Sending";
+    case State::ReadingHead:
+        return "ReadingHead";
+    case State::Receiving:
+        return "Receiving";
+    case State::Complete:
+        return "Complete";
+    case State::Idle:
+        return "Idle";
+    case State::Done:
+        return "Done";
+    }
+    return "?";
+}
+
+bool BackendConn::can_transition(State from, State to) {
+    switch (to) {
+    case State::Connecting:
+        return false;
+    case State::Sending:
+        return from == State::Connecting || from == State::Idle;
+    case State::ReadingHead:
+        return from == State::Sending;
+    case State::Receiving:
+        return from == State::ReadingHead;
+    case State::Complete:
+        return from == State::Receiving;
+    case State::Idle:
+        return from == State::Complete;
+    case State::Done:
+        return true;
+    }
+    return false;
+}
+
+bool BackendConn::to(State next) {
+    if (GRIPD_CHECK(can_transition(state_, next))) {
+        state_ = next;
+        return true;
+    }
+    LOG_ERROR("backend", "connection to %s: no move %s -> %s: closing it", key_.c_str(), state_name(state_),
+              state_name(next));
+    GRIPD_ASSERT(!"impossible BackendConn transition");
+    close(); // on_close: Done
+    return false;
+}
+
+std::string BackendConn::dump() const {
+    auto b = [](bool v) { return v ? "1" : "0"; };
+    return std::string("BackendConn{state=") + state_name(state_) + " reused=" + b(facts_.reused) +
+           " keep_alive=" + b(facts_.keep_alive) + " in_feed=" + b(in_feed_) +
+           " release_pending=" + b(release_pending_) + " user=" + b(user_ != nullptr) + "}";
+}
+
+bool BackendConn::attach(BackendUser& user, bool reused) {
+    if (!to(State::Sending)) return false;
     user_ = &user;
-    reused_ = reused;
-    got_bytes_ = false;
-    complete_ = false;
-    keep_alive_ = true;
-    state_ = State::Busy;
-    awaiting_head_ = true;
+    facts_ = Facts{};
+    facts_.reused = reused;
     arm_response_timeout();
     parser_.reset();
     parser_.expect_no_body(false);
     start_reading();
+    return true;
 }
 
 BackendUser* BackendConn::end_use() {
@@ -35,13 +92,16 @@ BackendUser* BackendConn::end_use() {
 void BackendConn::on_connected() {
     BackendUser* user = user_;
     GRIPD_ASSERT(user && is_tethered());
-    attach(*user, false);
+    if (!attach(*user, false)) {
+        if (user) user->on_backend_connect_failed(UV_EPROTO); // closed: the lease is empty
+        return;
+    }
     user->on_backend_connected();
 }
 
 void BackendConn::on_connect_failed(int status) {
     BackendUser* user = end_use();
-    state_ = State::Done;
+    to(State::Done);
     close();
     if (user) user->on_backend_connect_failed(status);
 }
@@ -54,12 +114,12 @@ void BackendConn::arm_response_timeout() {
 }
 
 bool BackendConn::send(std::string_view data) {
-    if (awaiting_head_ && state_ == State::Busy) arm_response_timeout();
+    if (awaiting_head()) arm_response_timeout();
     return transmit(data);
 }
 
 void BackendConn::on_timer_after_connect() {
-    if (state_ == State::Busy && awaiting_head_ && user_) {
+    if (awaiting_head() && user_) {
         // The backend never answered: the user answers 504 (Pushpin 1.36 waits forever).
         LOG_DEBUG("backend", "no response from %s within %llu ms", key_.c_str(),
                   static_cast<unsigned long long>(pool_.response_timeout_ms_));
@@ -72,11 +132,11 @@ void BackendConn::on_timer_after_connect() {
 }
 
 void BackendConn::on_received(const char* data, size_t len) {
-    if (state_ != State::Busy || !user_) {
+    if (!busy() || !user_) {
         close(); // an idle connection must not speak; the backend is closing or confused
         return;
     }
-    got_bytes_ = true;
+    if (state_ == State::Sending && !to(State::ReadingHead)) return;
     in_feed_ = true;
     size_t used = parser_.feed(data, len);
     in_feed_ = false;
@@ -89,7 +149,8 @@ void BackendConn::on_received(const char* data, size_t len) {
         if (user) user->on_backend_error(UV_EPROTO, false);
         return;
     }
-    if (complete_ && used < len) keep_alive_ = false; // bytes after the response: do not reuse
+    if (state_ == State::Complete && used < len)
+        facts_.keep_alive = false; // bytes after the response: do not reuse
     if (release_pending_) {
         release_pending_ = false;
         release();
@@ -97,12 +158,12 @@ void BackendConn::on_received(const char* data, size_t len) {
 }
 
 void BackendConn::on_received_end(int status) {
-    if (state_ == State::Busy && user_ && !complete_) {
+    if (busy() && user_ && state_ != State::Complete) {
         in_feed_ = true;
         bool ended = status == UV_EOF && parser_.finish(); // a close-delimited body ends here
         in_feed_ = false;
-        if (ended && complete_) {
-            keep_alive_ = false;
+        if (ended && state_ == State::Complete) {
+            facts_.keep_alive = false;
             if (release_pending_) {
                 release_pending_ = false;
                 release();
@@ -110,7 +171,7 @@ void BackendConn::on_received_end(int status) {
             return;
         }
         BackendUser* user = end_use();
-        bool retryable = reused_ && !got_bytes_;
+        bool retryable = facts_.reused && state_ == State::Sending; // no response byte seen
         close();
         if (user) user->on_backend_error(status, retryable);
         return;
@@ -126,13 +187,13 @@ void BackendConn::on_close() {
     if (idle_link.is_linked()) pool_.unpark(*this);
     pool_link.unlink();
     end_use(); // closed under its user (shutdown): the lease must not point here any more
-    state_ = State::Done;
+    to(State::Done);
 }
 
 void BackendConn::on_response_head(ResponseHead& head) {
-    awaiting_head_ = false;
     timer().disarm();
-    if (!head.keep_alive) keep_alive_ = false;
+    if (!to(State::Receiving)) return;
+    if (!head.keep_alive) facts_.keep_alive = false;
     if (user_) user_->on_backend_head(head);
 }
 
@@ -141,7 +202,7 @@ void BackendConn::on_response_body(std::string_view data) {
 }
 
 void BackendConn::on_response_complete() {
-    complete_ = true;
+    if (!to(State::Complete)) return;
     if (user_) user_->on_backend_complete();
 }
 
@@ -153,7 +214,7 @@ void BackendConn::release() {
         return;
     }
     user_ = nullptr;
-    if (!complete_ || !keep_alive_ || state_ != State::Busy || worker_.is_stopping() ||
+    if (state_ != State::Complete || !facts_.keep_alive || worker_.is_stopping() ||
         parser_.state() == ResponseParser::State::Upgrade) {
         close();
         return;
@@ -179,7 +240,7 @@ BackendLease& BackendLease::operator=(BackendLease&& other) noexcept {
 }
 
 bool BackendLease::ready() const {
-    return conn_ && conn_->state_ == BackendConn::State::Busy;
+    return conn_ && conn_->busy();
 }
 
 void BackendLease::release() {
@@ -199,15 +260,15 @@ void BackendPool::acquire(const BackendTarget& target, BackendUser& user, Backen
     if (it != idle_.end()) {
         if (BackendConn* c = it->second->list.front()) {
             unpark(*c);
-            c->attach(user, true);
-            lease.conn_.tie(*c);
-            user.on_backend_connected();
-            return;
+            if (c->attach(user, true)) {
+                lease.conn_.tie(*c);
+                user.on_backend_connected();
+                return;
+            } // refused (closed): connect afresh
         }
     }
     auto* conn = new BackendConn(worker_, *this, std::move(key)); // frees itself in its close callback
-    conn->user_ = &user;
-    conn->state_ = BackendConn::State::Connecting;
+    conn->user_ = &user;                                          // state Connecting
     all_.push_back(*conn);
     lease.conn_.tie(*conn);
     conn->connect(target.host, target.port, connect_timeout_ms_, target.tls ? &*target.tls : nullptr);
@@ -220,8 +281,7 @@ void BackendPool::park(BackendConn& conn) {
         conn.close();
         return;
     }
-    conn.state_ = BackendConn::State::Idle;
-    conn.awaiting_head_ = false;
+    if (!conn.to(BackendConn::State::Idle)) return;
     conn.parser_.reset();
     slot->list.push_back(conn);
     ++slot->count;

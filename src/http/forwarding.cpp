@@ -50,10 +50,12 @@ std::string upstream_target(const config::Route& route, std::string_view request
     return config::rewrite_path(route, request_target);
 }
 
-http::Headers upstream_headers(const http::RequestHead& head, const ForwardContext& ctx) {
+namespace {
+
+// The client's end-to-end headers: not hop-by-hop (nor named in Connection), no GRIP headers from an
+// untrusted client, no Pushpin-Route when that is read, no X-Forwarded-For (rebuilt after).
+http::Headers end_to_end_headers(const http::RequestHead& head, const ForwardContext& ctx) {
     const auto& s = ctx.settings;
-    const bool grip = grip_enabled(ctx.route);
-    // Names listed in Connection are hop-by-hop too.
     std::vector<std::string_view> connection_tokens = head.headers.get_list("Connection");
     http::Headers out;
     for (const auto& h : head.headers) {
@@ -68,59 +70,83 @@ http::Headers upstream_headers(const http::RequestHead& head, const ForwardConte
         if (core::iequals(h.name, "X-Forwarded-For")) continue; // rebuilt below
         out.add(h.name, h.value);
     }
+    return out;
+}
 
-    // Host: route as_host, then target host=, else the client's.
+// Host: route as_host, then target host=, else the client's; then the route's own header rules.
+void apply_route_headers(http::Headers& out, const ForwardContext& ctx) {
     if (!ctx.route.as_host.empty())
         out.set("Host", ctx.route.as_host);
     else if (!ctx.target.host.empty())
         out.set("Host", ctx.target.host);
-
     for (const auto& rh : ctx.route.headers) {
         if (rh.value.empty())
             out.remove(rh.name);
         else
             out.set(rh.name, rh.value);
     }
+}
 
+void add_forwarded_for(http::Headers& out, const http::RequestHead& head, const ForwardContext& ctx) {
+    const auto& s = ctx.settings;
     const config::XffRule& rule = ctx.trusted ? s.x_forwarded_for_trusted : s.x_forwarded_for;
     if (rule.truncate < 0 && !rule.append) {
         for (auto v : head.headers.get_all("X-Forwarded-For"))
             out.add("X-Forwarded-For", v);
-    } else {
-        bool present = false;
-        std::string xff = apply_xff_rule(head.headers, rule, ctx.peer_ip, &present);
-        if (present) out.add("X-Forwarded-For", xff);
+        return;
     }
+    bool present = false;
+    std::string xff = apply_xff_rule(head.headers, rule, ctx.peer_ip, &present);
+    if (present) out.add("X-Forwarded-For", xff);
+}
 
-    if (s.set_x_forwarded_protocol != config::XForwardedProtocol::Off || s.accept_x_forwarded_protocol) {
-        // With accept_x_forwarded_protocol a TLS-terminating balancer in front can mark the request.
-        bool tls = ctx.is_tls;
-        if (s.accept_x_forwarded_protocol) {
-            for (const char* name : {"X-Forwarded-Proto", "X-Forwarded-Protocol"})
-                for (auto v : head.headers.get_list(name))
-                    if (core::iequals(v, "https") || core::iequals(v, "wss")) tls = true;
-        }
-        out.remove("X-Forwarded-Proto");
-        out.remove("X-Forwarded-Protocol");
-        if (tls && s.set_x_forwarded_protocol != config::XForwardedProtocol::Off) {
-            out.add("X-Forwarded-Proto", "https");
-            if (s.set_x_forwarded_protocol == config::XForwardedProtocol::Both)
-                out.add("X-Forwarded-Protocol", "https");
-        }
+void set_forwarded_protocol(http::Headers& out, const http::RequestHead& head, const ForwardContext& ctx) {
+    const auto& s = ctx.settings;
+    if (s.set_x_forwarded_protocol == config::XForwardedProtocol::Off && !s.accept_x_forwarded_protocol)
+        return;
+    // With accept_x_forwarded_protocol a TLS-terminating balancer in front can mark the request.
+    bool tls = ctx.is_tls;
+    if (s.accept_x_forwarded_protocol) {
+        for (const char* name : {"X-Forwarded-Proto", "X-Forwarded-Protocol"})
+            for (auto v : head.headers.get_list(name))
+                if (core::iequals(v, "https") || core::iequals(v, "wss")) tls = true;
     }
+    out.remove("X-Forwarded-Proto");
+    out.remove("X-Forwarded-Protocol");
+    if (tls && s.set_x_forwarded_protocol != config::XForwardedProtocol::Off) {
+        out.add("X-Forwarded-Proto", "https");
+        if (s.set_x_forwarded_protocol == config::XForwardedProtocol::Both)
+            out.add("X-Forwarded-Protocol", "https");
+    }
+}
 
-    if (!s.cdn_loop.empty()) {
-        const std::string* prev = out.get("CDN-Loop");
-        std::string v = prev ? *prev + ", " + s.cdn_loop : s.cdn_loop;
-        out.set("CDN-Loop", v);
-    }
+void add_cdn_loop(http::Headers& out, const ForwardContext& ctx) {
+    const std::string& ours = ctx.settings.cdn_loop;
+    if (ours.empty()) return;
+    const std::string* prev = out.get("CDN-Loop");
+    std::string v = prev ? *prev + ", " + ours : ours;
+    out.set("CDN-Loop", v);
+}
 
-    if (grip && !ctx.trusted) {
-        const std::string& key = ctx.route.sig_key ? *ctx.route.sig_key : s.sig_key;
-        const std::string& iss = ctx.route.sig_iss.empty() ? s.sig_iss : ctx.route.sig_iss;
-        if (!key.empty()) out.set("Grip-Sig", core::cached_grip_sig(iss, key, ctx.now_unix));
-        out.set("Grip-Feature", kGripFeatures);
-    }
+// On a GRIP route, for an untrusted client: sign the request and announce our features.
+void add_grip_headers(http::Headers& out, const ForwardContext& ctx) {
+    if (!grip_enabled(ctx.route) || ctx.trusted) return;
+    const auto& s = ctx.settings;
+    const std::string& key = ctx.route.sig_key ? *ctx.route.sig_key : s.sig_key;
+    const std::string& iss = ctx.route.sig_iss.empty() ? s.sig_iss : ctx.route.sig_iss;
+    if (!key.empty()) out.set("Grip-Sig", core::cached_grip_sig(iss, key, ctx.now_unix));
+    out.set("Grip-Feature", kGripFeatures);
+}
+
+} // namespace
+
+http::Headers upstream_headers(const http::RequestHead& head, const ForwardContext& ctx) {
+    http::Headers out = end_to_end_headers(head, ctx);
+    apply_route_headers(out, ctx);
+    add_forwarded_for(out, head, ctx);
+    set_forwarded_protocol(out, head, ctx);
+    add_cdn_loop(out, ctx);
+    add_grip_headers(out, ctx);
     return out;
 }
 

@@ -116,11 +116,30 @@ bool FrameScanner::start_line_byte(unsigned char c) {
     return true;
 }
 
+// The status and message for a head or trailer section over max_head_.
+const char* FrameScanner::section_error_status(int& status) const {
+    if (trailers_) {
+        status = kind_ == Kind::Request ? 431 : 502;
+        return "trailer section too large";
+    }
+    if (kind_ == Kind::Response) {
+        status = 502;
+        return "response header section too large";
+    }
+    if (state_ == S::StartLine || state_ == S::StartLineLf) {
+        status = 414;
+        return "request line too long";
+    }
+    status = 431;
+    return "request header fields too large";
+}
+
 FrameScanner::Result FrameScanner::scan(const char* data, size_t len) {
     if (state_ == S::Failed) return {0, Event::Error};
     if (state_ == S::Opaque) return {len, Event::None};
     const auto* p = reinterpret_cast<const unsigned char*>(data);
     size_t i = 0;
+    Result stop{0, Event::None};
     while (i < len) {
         if (state_ == S::ChunkData) {
             size_t n = static_cast<size_t>(std::min<uint64_t>(chunk_left_, len - i));
@@ -130,139 +149,159 @@ FrameScanner::Result FrameScanner::scan(const char* data, size_t len) {
             continue;
         }
         unsigned char c = p[i];
-        bool in_section = state_ <= S::FinalLf;
-        if (in_section && ++head_bytes_ > max_head_) {
-            if (trailers_) return fail(i, kind_ == Kind::Request ? 431 : 502, "trailer section too large");
-            if (kind_ == Kind::Response) return fail(i, 502, "response header section too large");
-            if (state_ == S::StartLine || state_ == S::StartLineLf)
-                return fail(i, 414, "request line too long");
-            return fail(i, 431, "request header fields too large");
+        if (state_ <= S::FinalLf && ++head_bytes_ > max_head_) {
+            int status = 0;
+            const char* message = section_error_status(status);
+            return fail(i, status, message);
         }
-        switch (state_) {
-        case S::LeadStart:
-            if (c == '\r') {
-                state_ = S::LeadLf;
-                break;
-            }
-            state_ = S::StartLine;
-            if (c == '\n' || !start_line_byte(c))
-                return fail(i, 400, kind_ == Kind::Request ? "invalid request line" : "invalid status line");
-            break;
-        case S::LeadLf:
-            if (c != '\n') return fail(i, 400, "bare CR");
-            state_ = S::LeadStart;
-            break;
-        case S::StartLine:
-            if (c == '\r') {
-                if (kind_ == Kind::Request &&
-                    (spaces_ != 2 || prev_space_ || proto_pos_ != kProto.size() + 3))
-                    return fail(i, 400, "invalid request line");
-                // llhttp accepts HTTP/0.9 and HTTP/2.0 (and the HTTP/2 preface): not ours.
-                if (kind_ == Kind::Request && major_ != '1')
-                    return fail(i, 505, "HTTP version not supported");
-                state_ = S::StartLineLf;
-            } else if (c == '\n') {
-                return fail(i, 400, "bare LF");
-            } else if (!start_line_byte(c)) {
-                return fail(i, 400, kind_ == Kind::Request ? "invalid request line" : "invalid status line");
-            }
-            break;
-        case S::StartLineLf:
-        case S::FieldValueLf:
-            if (c != '\n') return fail(i, 400, "bare CR");
-            state_ = S::FieldStart;
-            break;
-        case S::FieldStart:
-            if (c == '\r') {
-                state_ = S::FinalLf;
-            } else if (c == ' ' || c == '\t') {
-                return fail(i, 400, "obs-fold not allowed");
-            } else if (c == '\n') {
-                return fail(i, 400, "bare LF");
-            } else if (!is_tchar(c)) {
-                return fail(i, 400, "invalid header name");
-            } else {
-                state_ = S::FieldName;
-            }
-            break;
-        case S::FieldName:
-            if (c == ':') {
-                state_ = S::FieldValue;
-            } else if (!is_tchar(c)) {
-                return fail(i, 400, "invalid header name");
-            }
-            break;
-        case S::FieldValue:
-            if (c == '\r') {
-                state_ = S::FieldValueLf;
-            } else if (c == '\n') {
-                return fail(i, 400, "bare LF");
-            } else if (!is_field_byte(c)) {
-                return fail(i, 400, "invalid header value");
-            }
-            break;
-        case S::FinalLf:
-            if (c != '\n') return fail(i, 400, "bare CR");
-            if (trailers_) {
-                state_ = S::Opaque; // until start_message()
-                return {i + 1, Event::MessageEnd};
-            }
-            state_ = S::Opaque; // until begin_chunked()/begin_opaque()/start_message()
-            return {i + 1, Event::HeadEnd};
-        case S::ChunkSizeStart:
-        case S::ChunkSize: {
-            unsigned d = 0;
-            if (is_hex(c, d)) {
-                if (++chunk_digits_ > 16) return fail(i, 400, "chunk size too large");
-                chunk_left_ = chunk_left_ * 16 + d;
-                state_ = S::ChunkSize;
-            } else if (state_ == S::ChunkSize && c == ';') {
-                state_ = S::ChunkExt;
-                line_bytes_ = chunk_digits_ + 1;
-            } else if (state_ == S::ChunkSize && c == '\r') {
-                state_ = S::ChunkSizeLf;
-            } else {
-                return fail(i, 400, "invalid chunk size");
-            }
-            break;
-        }
-        case S::ChunkExt:
-            if (c == '\r') {
-                state_ = S::ChunkSizeLf;
-            } else if (!is_field_byte(c)) {
-                return fail(i, 400, "invalid chunk extension");
-            } else if (++line_bytes_ > kMaxChunkLine) {
-                return fail(i, 400, "chunk extension too long");
-            }
-            break;
-        case S::ChunkSizeLf:
-            if (c != '\n') return fail(i, 400, "expected LF after chunk size");
-            chunk_digits_ = 0;
-            if (chunk_left_ == 0) {
-                trailers_ = true;
-                head_bytes_ = 0;
-                state_ = S::FieldStart;
-            } else {
-                state_ = S::ChunkData;
-            }
-            break;
-        case S::ChunkDataCr:
-            if (c != '\r') return fail(i, 400, "expected CRLF after chunk data");
-            state_ = S::ChunkDataLf;
-            break;
-        case S::ChunkDataLf:
-            if (c != '\n') return fail(i, 400, "expected CRLF after chunk data");
-            state_ = S::ChunkSizeStart;
-            chunk_left_ = 0;
-            break;
-        case S::ChunkData:
-        case S::Opaque:
-        case S::Failed:
-            break; // handled above
-        }
+        bool stopped = state_ <= S::StartLine ? start_line_step(c, i, stop)
+                       : state_ <= S::FinalLf ? field_step(c, i, stop)
+                                              : chunk_step(c, i, stop);
+        if (stopped) return stop;
         ++i;
     }
     return {len, Event::None};
+}
+
+// fail(), for the step functions: the result goes to `out`; returns true (stop scanning).
+bool FrameScanner::fail_into(Result& out, size_t used, int status, const char* message) {
+    out = fail(used, status, message);
+    return true;
+}
+
+// Leading empty lines and the start line (up to its CR). True to stop with `out`.
+bool FrameScanner::start_line_step(unsigned char c, size_t i, Result& out) {
+    switch (state_) {
+    case S::LeadStart:
+        if (c == '\r') {
+            state_ = S::LeadLf;
+            return false;
+        }
+        state_ = S::StartLine;
+        if (c == '\n' || !start_line_byte(c))
+            return fail_into(out, i, 400,
+                             kind_ == Kind::Request ? "invalid request line" : "invalid status line");
+        return false;
+    case S::LeadLf:
+        if (c != '\n') return fail_into(out, i, 400, "bare CR");
+        state_ = S::LeadStart;
+        return false;
+    default: // S::StartLine
+        if (c == '\r') {
+            if (kind_ == Kind::Request && (spaces_ != 2 || prev_space_ || proto_pos_ != kProto.size() + 3))
+                return fail_into(out, i, 400, "invalid request line");
+            // llhttp accepts HTTP/0.9 and HTTP/2.0 (and the HTTP/2 preface): not ours.
+            if (kind_ == Kind::Request && major_ != '1')
+                return fail_into(out, i, 505, "HTTP version not supported");
+            state_ = S::StartLineLf;
+        } else if (c == '\n') {
+            return fail_into(out, i, 400, "bare LF");
+        } else if (!start_line_byte(c)) {
+            return fail_into(out, i, 400,
+                             kind_ == Kind::Request ? "invalid request line" : "invalid status line");
+        }
+        return false;
+    }
+}
+
+// The header (or trailer) fields and the empty line that ends them. True to stop with `out`.
+bool FrameScanner::field_step(unsigned char c, size_t i, Result& out) {
+    switch (state_) {
+    case S::StartLineLf:
+    case S::FieldValueLf:
+        if (c != '\n') return fail_into(out, i, 400, "bare CR");
+        state_ = S::FieldStart;
+        return false;
+    case S::FieldStart:
+        if (c == '\r') {
+            state_ = S::FinalLf;
+        } else if (c == ' ' || c == '\t') {
+            return fail_into(out, i, 400, "obs-fold not allowed");
+        } else if (c == '\n') {
+            return fail_into(out, i, 400, "bare LF");
+        } else if (!is_tchar(c)) {
+            return fail_into(out, i, 400, "invalid header name");
+        } else {
+            state_ = S::FieldName;
+        }
+        return false;
+    case S::FieldName:
+        if (c == ':') {
+            state_ = S::FieldValue;
+        } else if (!is_tchar(c)) {
+            return fail_into(out, i, 400, "invalid header name");
+        }
+        return false;
+    case S::FieldValue:
+        if (c == '\r') {
+            state_ = S::FieldValueLf;
+        } else if (c == '\n') {
+            return fail_into(out, i, 400, "bare LF");
+        } else if (!is_field_byte(c)) {
+            return fail_into(out, i, 400, "invalid header value");
+        }
+        return false;
+    default: // S::FinalLf
+        if (c != '\n') return fail_into(out, i, 400, "bare CR");
+        // Opaque until start_message() (after trailers), or begin_chunked()/begin_opaque()/start_message().
+        state_ = S::Opaque;
+        out = {i + 1, trailers_ ? Event::MessageEnd : Event::HeadEnd};
+        return true;
+    }
+}
+
+// Chunked framing outside the chunk data itself. True to stop with `out`.
+bool FrameScanner::chunk_step(unsigned char c, size_t i, Result& out) {
+    switch (state_) {
+    case S::ChunkSizeStart:
+    case S::ChunkSize: {
+        unsigned d = 0;
+        if (is_hex(c, d)) {
+            if (++chunk_digits_ > 16) return fail_into(out, i, 400, "chunk size too large");
+            chunk_left_ = chunk_left_ * 16 + d;
+            state_ = S::ChunkSize;
+        } else if (state_ == S::ChunkSize && c == ';') {
+            state_ = S::ChunkExt;
+            line_bytes_ = chunk_digits_ + 1;
+        } else if (state_ == S::ChunkSize && c == '\r') {
+            state_ = S::ChunkSizeLf;
+        } else {
+            return fail_into(out, i, 400, "invalid chunk size");
+        }
+        return false;
+    }
+    case S::ChunkExt:
+        if (c == '\r') {
+            state_ = S::ChunkSizeLf;
+        } else if (!is_field_byte(c)) {
+            return fail_into(out, i, 400, "invalid chunk extension");
+        } else if (++line_bytes_ > kMaxChunkLine) {
+            return fail_into(out, i, 400, "chunk extension too long");
+        }
+        return false;
+    case S::ChunkSizeLf:
+        if (c != '\n') return fail_into(out, i, 400, "expected LF after chunk size");
+        chunk_digits_ = 0;
+        if (chunk_left_ == 0) {
+            trailers_ = true;
+            head_bytes_ = 0;
+            state_ = S::FieldStart;
+        } else {
+            state_ = S::ChunkData;
+        }
+        return false;
+    case S::ChunkDataCr:
+        if (c != '\r') return fail_into(out, i, 400, "expected CRLF after chunk data");
+        state_ = S::ChunkDataLf;
+        return false;
+    case S::ChunkDataLf:
+        if (c != '\n') return fail_into(out, i, 400, "expected CRLF after chunk data");
+        state_ = S::ChunkSizeStart;
+        chunk_left_ = 0;
+        return false;
+    default:
+        return false; // ChunkData, Opaque, Failed: handled in scan()
+    }
 }
 
 // ---- H1Core ----

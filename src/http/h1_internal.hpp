@@ -75,6 +75,11 @@ class FrameScanner {
     Result fail(size_t used, int status, const char* message);
     bool start_line_byte(unsigned char c);
     const char* section_error_status(int& status) const;
+    // One byte of scan() in each part of a message; true to stop scanning with `out`.
+    bool start_line_step(unsigned char c, size_t i, Result& out);
+    bool field_step(unsigned char c, size_t i, Result& out);
+    bool chunk_step(unsigned char c, size_t i, Result& out);
+    bool fail_into(Result& out, size_t used, int status, const char* message);
 
     Kind kind_;
     S state_ = S::LeadStart;

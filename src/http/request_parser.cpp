@@ -31,6 +31,12 @@ class RequestParser::Impl final : public H1Core {
     int status_for(llhttp_errno_t err, const char* pos, const char* end) const override;
     bool decline_upgrade() override { return true; }
     const char* check_target(llhttp_method_t method) const;
+    struct Framing {
+        Te te = Te::None;
+        bool chunked = false;
+        int64_t length = -1; // Content-Length, -1 if none
+    };
+    int check_head(Framing& f);
 
   private:
     Handler& handler_;
@@ -38,7 +44,9 @@ class RequestParser::Impl final : public H1Core {
     bool keep_alive_ = true; // of the current request
 };
 
-int RequestParser::Impl::on_head() {
+// The checks on a parsed head before it is handed on: version, method, target, framing (RFC 9112
+// §6), Host. 0 if it passes (with its framing in `f`), else the result of fail().
+int RequestParser::Impl::check_head(Framing& f) {
     const int major = parser_.http_major;
     const int minor = parser_.http_minor;
     if (major != 1) return fail(505, "HTTP version not supported");
@@ -49,20 +57,31 @@ int RequestParser::Impl::on_head() {
     if (headers_.size() > limits_.max_headers) return fail(431, "too many header fields");
     if (const char* bad = check_target(method)) return fail(400, bad);
 
-    const Te te = transfer_encoding();
+    f.te = transfer_encoding();
     // RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 message means faulty framing.
-    if (te != Te::None && minor == 0) return fail(400, "Transfer-Encoding in an HTTP/1.0 request");
-    if (te == Te::Invalid) return fail(400, "invalid Transfer-Encoding");
-    if (te == Te::Unsupported) return fail(501, "unsupported transfer coding");
-    const bool chunked = (parser_.flags & F_CHUNKED) != 0;
-    if (chunked != (te == Te::Chunked)) return fail(400, "invalid Transfer-Encoding");
-    int64_t length = -1;
-    if (!content_length(length)) return fail(400, "Content-Length too large");
-    if (chunked && length >= 0) return fail(400, "Content-Length with Transfer-Encoding");
+    if (f.te != Te::None && minor == 0) return fail(400, "Transfer-Encoding in an HTTP/1.0 request");
+    if (f.te == Te::Invalid) return fail(400, "invalid Transfer-Encoding");
+    if (f.te == Te::Unsupported) return fail(501, "unsupported transfer coding");
+    f.chunked = (parser_.flags & F_CHUNKED) != 0;
+    if (f.chunked != (f.te == Te::Chunked)) return fail(400, "invalid Transfer-Encoding");
+    if (!content_length(f.length)) return fail(400, "Content-Length too large");
+    if (f.chunked && f.length >= 0) return fail(400, "Content-Length with Transfer-Encoding");
 
     size_t hosts = headers_.get_all("host").size();
     if (hosts > 1) return fail(400, "repeated Host header");
     if (hosts == 0 && minor >= 1 && limits_.require_host) return fail(400, "missing Host header");
+    return 0;
+}
+
+int RequestParser::Impl::on_head() {
+    Framing f;
+    if (int r = check_head(f); r != 0) return r;
+    const int major = parser_.http_major;
+    const int minor = parser_.http_minor;
+    const auto method = static_cast<llhttp_method_t>(parser_.method);
+    const Te te = f.te;
+    const bool chunked = f.chunked;
+    const int64_t length = f.length;
 
     RequestHead head;
     head.method = llhttp_method_name(method);

@@ -1,5 +1,6 @@
 #include "gripd/http/server_conn.hpp"
 
+#include "gripd/core/assert.hpp"
 #include "gripd/core/log.hpp"
 #include "gripd/core/strings.hpp"
 #include "gripd/http/listener.hpp"
@@ -22,31 +23,139 @@ ServerConn::ServerConn(loop::Worker& worker, Service& service) : TcpConn(worker)
                     RequestParser::Limits{service.max_header_bytes()});
 }
 
+// ---- states ----
+
+const char* ServerConn::state_name(State s) {
+    switch (s) {
+    case State::New:
+        return "New";
+    case State::Idle:
+        return "Idle";
+    case State::ReadingHead:
+        return "ReadingHead";
+    case State::ReadingBody:
+        return "ReadingBody";
+    case State::ReadingBodyResponding:
+        return "ReadingBodyResponding";
+    case State::Handling:
+        return "Handling";
+    case State::Responding:
+        return "Responding";
+    case State::AnsweredEarly:
+        return "AnsweredEarly";
+    case State::Finished:
+        return "Finished";
+    case State::WaitingDrain:
+        return "WaitingDrain";
+    case State::Raw:
+        return "Raw";
+    case State::Closing:
+        return "Closing";
+    case State::Refused:
+        return "Refused";
+    }
+    return "?";
+}
+
+bool ServerConn::can_transition(State from, State to) {
+    using S = State;
+    switch (to) {
+    case S::New:
+        return false;
+    case S::Idle:
+        return from == S::New || from == S::Finished || from == S::WaitingDrain;
+    case S::ReadingHead:
+        return from == S::Idle;
+    case S::ReadingBody:
+        return from == S::Idle || from == S::ReadingHead;
+    case S::ReadingBodyResponding:
+    case S::Handling:
+        return from == S::ReadingBody;
+    case S::Responding:
+        return from == S::Handling || from == S::ReadingBodyResponding;
+    case S::AnsweredEarly:
+        return from == S::ReadingBody || from == S::ReadingBodyResponding;
+    case S::Finished:
+        return from == S::Handling || from == S::Responding || from == S::AnsweredEarly;
+    case S::WaitingDrain:
+        return from == S::Finished || from == S::WaitingDrain;
+    case S::Raw:
+        return from == S::ReadingBody || from == S::ReadingBodyResponding || from == S::Handling ||
+               from == S::Responding;
+    case S::Closing:
+        return from != S::New && from != S::Refused;
+    case S::Refused:
+        return from == S::New || from == S::Refused;
+    }
+    return false;
+}
+
+bool ServerConn::to(State next) {
+    if (GRIPD_CHECK(can_transition(state_, next))) {
+        state_ = next;
+        return true;
+    }
+    LOG_ERROR(service_.log_target(), "connection from %s: no move %s -> %s: closing it", peer_ip_.c_str(),
+              state_name(state_), state_name(next));
+    GRIPD_ASSERT(!"impossible ServerConn transition");
+    close(); // a release build drops the one broken connection
+    return false;
+}
+
+bool ServerConn::request_complete() const {
+    return state_ == State::Handling || state_ == State::Responding || state_ == State::Finished ||
+           state_ == State::WaitingDrain;
+}
+
+bool ServerConn::response_started() const {
+    return state_ == State::ReadingBodyResponding || state_ == State::Responding ||
+           state_ == State::AnsweredEarly || state_ == State::Finished || state_ == State::WaitingDrain ||
+           state_ == State::Raw;
+}
+
+bool ServerConn::response_ended() const {
+    return state_ == State::AnsweredEarly || state_ == State::Finished || state_ == State::WaitingDrain;
+}
+
+std::string ServerConn::dump() const {
+    static const char* const kWait[] = {"None", "Idle", "Header", "Body", "Send"};
+    auto b = [](bool v) { return v ? "1" : "0"; };
+    std::string s =
+        std::string("ServerConn{state=") + state_name(state_) + " wait=" + kWait[static_cast<int>(wait_)] +
+        " keep_alive=" + b(facts_.keep_alive) + " head=" + b(facts_.head) + " http10=" + b(facts_.http10) +
+        " has_body=" + b(facts_.has_body) + " chunked=" + b(facts_.chunked) +
+        " no_body=" + b(facts_.no_body) + " body_paused=" + b(body_paused_) +
+        " exchange=" + b(exchange_ != nullptr) + " pending=" + std::to_string(pending_in_.size()) + "}";
+    return s;
+}
+
+// The start of every request/response cycle: the one place the request's facts are reset.
+void ServerConn::begin_cycle() {
+    if (!to(State::Idle)) return;
+    facts_ = Facts{};
+    wait_ = Wait::Idle;
+    timer().arm(service_.idle_timeout_ms());
+}
+
 void ServerConn::start() {
     service_.connections.add();
-    counted_ = true;
     peer_ip_ = peer_ip();
-    arm_idle();
+    begin_cycle();
     start_reading();
 }
 
 void ServerConn::refuse_overloaded(std::string_view reason) {
-    keep_alive_ = false;
+    if (!to(State::Refused)) return;
+    facts_.keep_alive = false;
     out("HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: " +
         std::to_string(reason.size()) + "\r\nConnection: close\r\n\r\n" + std::string(reason));
     close_after_flush();
 }
 
-void ServerConn::arm_idle() {
-    got_first_byte_ = false;
-    wait_ = Wait::Idle;
-    timer().arm(service_.idle_timeout_ms());
-}
-
 // The body timeout runs while a request body is owed and we are reading it; any body byte restarts it.
 void ServerConn::arm_body_timeout() {
     uint64_t ms = service_.body_timeout_ms();
-    if (ms == 0 || raw_ || request_done_ || !request_has_body_ || body_paused_ || !exchange_) {
+    if (ms == 0 || !reading_body() || !facts_.has_body || body_paused_ || !exchange_) {
         if (wait_ == Wait::Body) {
             wait_ = Wait::None;
             timer().disarm();
@@ -77,8 +186,7 @@ bool ServerConn::out(std::string_view data, const std::shared_ptr<const void>& k
 // ---- reading and parsing ----
 
 void ServerConn::enter_raw_mode() {
-    raw_ = true;
-    head_sent_ = true;
+    if (!to(State::Raw)) return;
     wait_ = Wait::None;
     timer().disarm();
     if (!is_reading() && !is_closing()) start_reading();
@@ -99,12 +207,14 @@ void ServerConn::release_http_state() {
 }
 
 void ServerConn::on_data(const char* data, size_t len) {
-    if (raw_) {
+    if (state_ == State::Raw) {
         if (exchange_) exchange_->on_raw_data(std::string_view(data, len));
         return;
     }
-    if (!exchange_ && !got_first_byte_) {
-        got_first_byte_ = true;
+    // The first byte of a request starts the header timer: in Idle, and for the next pipelined
+    // request while it waits for the client to read (WaitingDrain).
+    if (!exchange_ && (state_ == State::Idle || state_ == State::WaitingDrain) && wait_ != Wait::Header) {
+        if (state_ == State::Idle && !to(State::ReadingHead)) return;
         wait_ = Wait::Header;
         timer().arm(service_.header_timeout_ms());
     }
@@ -129,7 +239,7 @@ void ServerConn::drive(const char* data, size_t len) {
         feed(data, len);
         resume_if_idle();
     }
-    while (!is_closing() && !is_shutting_down() && !pending_in_.empty() && !raw_ &&
+    while (!is_closing() && !is_shutting_down() && !pending_in_.empty() && state_ != State::Raw &&
            parser_->state() == RequestParser::State::Ok && !body_paused_) {
         std::string buf = std::move(pending_in_);
         pending_in_.clear();
@@ -137,7 +247,7 @@ void ServerConn::drive(const char* data, size_t len) {
         resume_if_idle();
     }
     driving_ = false;
-    if (raw_) {
+    if (state_ == State::Raw) {
         // Entered raw mode while parsing; reading is the raw exchange's business from now on.
         release_http_state();
         return;
@@ -153,8 +263,8 @@ void ServerConn::drive(const char* data, size_t len) {
 
 // The parser pauses after every request; once that request's response has ended too, go on.
 void ServerConn::resume_if_idle() {
-    if (parser_ && parser_->state() == RequestParser::State::Paused && !exchange_ && !request_done_ &&
-        !response_ended_)
+    if (parser_ && parser_->state() == RequestParser::State::Paused && !exchange_ &&
+        (state_ == State::Idle || state_ == State::ReadingHead))
         parser_->resume();
 }
 
@@ -168,27 +278,31 @@ void ServerConn::feed(const char* data, size_t len) {
         handle_parse_error();
         break;
     case RequestParser::State::Upgrade:
-        // The bytes after an upgrade request's head belong to the new protocol. They wait in
-        // pending_in_ until the exchange enters raw mode; without one taking over, the connection
-        // ends after the response.
-        if (exchange_ && !raw_ && !exchange_->wants_upgrade()) {
-            // Declined (e.g. h2c): the rest of the request is ordinary HTTP/1.1.
-            keep_alive_ = false;
-            parser_->resume();
-            std::string rest = std::move(pending_in_);
-            pending_in_.clear();
-            feed(rest.data(), rest.size());
-        } else if (raw_ && exchange_ && !pending_in_.empty()) {
-            std::string buf = std::move(pending_in_);
-            pending_in_.clear();
-            exchange_->on_raw_data(buf);
-        } else if (!exchange_) {
-            keep_alive_ = false;
-            pending_in_.clear();
-        }
+        feed_upgrade();
         break;
     default:
         break;
+    }
+}
+
+// The bytes after an upgrade request's head belong to the new protocol. They wait in pending_in_
+// until the exchange enters raw mode; without one taking over, the connection ends after the response.
+void ServerConn::feed_upgrade() {
+    bool raw = state_ == State::Raw;
+    if (exchange_ && !raw && !exchange_->wants_upgrade()) {
+        // Declined (e.g. h2c): the rest of the request is ordinary HTTP/1.1.
+        facts_.keep_alive = false;
+        parser_->resume();
+        std::string rest = std::move(pending_in_);
+        pending_in_.clear();
+        feed(rest.data(), rest.size());
+    } else if (raw && exchange_ && !pending_in_.empty()) {
+        std::string buf = std::move(pending_in_);
+        pending_in_.clear();
+        exchange_->on_raw_data(buf);
+    } else if (!exchange_) {
+        facts_.keep_alive = false;
+        pending_in_.clear();
     }
 }
 
@@ -198,44 +312,54 @@ void ServerConn::handle_parse_error() {
     LOG_DEBUG(service_.log_target(), "bad request from %s: %d %.*s", peer_ip_.c_str(), status,
               static_cast<int>(parser_->error_message().size()), parser_->error_message().data());
     pending_in_.clear();
-    keep_alive_ = false;
+    facts_.keep_alive = false;
     if (exchange_) {
         auto ex = std::move(exchange_);
         ex->on_client_gone();
         worker_.defer_delete(std::move(ex));
-        if (head_sent_) {
-            close();
-            return;
-        }
     }
     std::string msg(parser_->error_message());
     if (msg.empty()) msg = std::string(reason_phrase(status));
     service_.rejection(&status, &msg);
     msg += '\n';
-    head_request_ = false;
+    reject(status, msg); // the parser cannot go on after an error
+}
+
+// Answers an error of our own (bad request, body timeout) and closes after it; a response already
+// under way ends truncated instead. The exchange, if any, is gone already.
+void ServerConn::reject(int status, std::string_view body) {
+    bool started = response_started();
+    if (!to(State::Closing)) return;
+    if (started) {
+        close();
+        return;
+    }
+    facts_.head = false;
+    facts_.keep_alive = false;
     Headers h;
     h.add("Content-Type", "text/plain");
-    respond(status, {}, h, msg);
-    close_after_flush(); // the parser cannot go on after an error
+    if (write_head(status, {}, h, static_cast<int64_t>(body.size()))) send_body(body);
+    if (wait_ == Wait::Body || wait_ == Wait::Send) {
+        wait_ = Wait::None;
+        timer().disarm();
+    }
+    body_paused_ = false;
+    close_after_flush();
 }
 
 void ServerConn::on_request_head(RequestHead& head) {
     wait_ = Wait::None;
     timer().disarm();
+    if (!to(State::ReadingBody)) return;
     service_.requests.add();
-    keep_alive_ = head.keep_alive;
-    http10_ = head.version_major == 1 && head.version_minor == 0;
-    head_request_ = head.method == "HEAD";
-    request_done_ = false;
-    response_ended_ = false;
-    request_has_body_ = head.chunked || head.content_length > 0;
-    head_sent_ = false;
-    chunked_ = false;
-    no_body_ = false;
+    facts_.keep_alive = head.keep_alive;
+    facts_.http10 = head.version_major == 1 && head.version_minor == 0;
+    facts_.head = head.method == "HEAD";
+    facts_.has_body = head.chunked || head.content_length > 0;
     bool expect_continue = head.expect_continue;
     exchange_ = service_.start_exchange(*this, head);
     if (!exchange_) return;
-    if (expect_continue && !head_sent_ && !is_closing()) out("HTTP/1.1 100 Continue\r\n\r\n");
+    if (expect_continue && !response_started() && !is_closing()) out("HTTP/1.1 100 Continue\r\n\r\n");
     exchange_->on_start();
     if (exchange_ && !is_closing()) arm_body_timeout();
 }
@@ -246,7 +370,23 @@ void ServerConn::on_request_body(std::string_view data) {
 }
 
 void ServerConn::on_request_complete() {
-    request_done_ = true;
+    switch (state_) {
+    case State::ReadingBody:
+        to(State::Handling);
+        break;
+    case State::ReadingBodyResponding:
+        to(State::Responding);
+        break;
+    case State::AnsweredEarly:
+        to(State::Finished);
+        break;
+    case State::Raw:
+    case State::Closing:
+        break; // the end of a request nobody reads any more
+    default:
+        to(State::Handling); // the end of a request that never began: refused (a bug)
+        return;
+    }
     if (wait_ == Wait::Body) {
         wait_ = Wait::None;
         timer().disarm();
@@ -254,7 +394,7 @@ void ServerConn::on_request_complete() {
     }
     if (exchange_)
         exchange_->on_request_end();
-    else if (!response_ended_)
+    else if (!response_ended() && state_ != State::Closing && state_ != State::Raw)
         respond_text(500, "Internal Server Error\n"); // never leave a request unanswered
     maybe_next_request();
 }
@@ -262,8 +402,8 @@ void ServerConn::on_request_complete() {
 void ServerConn::on_read_end(int status) {
     if (status != UV_EOF)
         LOG_DEBUG(service_.log_target(), "read error from %s: %s", peer_ip_.c_str(), uv_strerror(status));
-    if (exchange_ && status == UV_EOF && request_done_ && exchange_->keep_on_client_eof()) {
-        keep_alive_ = false; // answer what was asked, then close
+    if (exchange_ && status == UV_EOF && request_complete() && exchange_->keep_on_client_eof()) {
+        facts_.keep_alive = false; // answer what was asked, then close
         return;
     }
     close();
@@ -281,29 +421,21 @@ void ServerConn::on_timeout() {
         return;
     }
     if (exchange_) return; // exchanges manage their own time
-    LOG_DEBUG(service_.log_target(), "closing %s connection from %s", got_first_byte_ ? "slow" : "idle",
+    LOG_DEBUG(service_.log_target(), "closing %s connection from %s", state_ == State::Idle ? "idle" : "slow",
               peer_ip_.c_str());
     close();
 }
 
 void ServerConn::on_body_timeout() {
-    if (!exchange_ || request_done_ || is_closing()) return;
+    if (!exchange_ || !reading_body() || is_closing()) return;
     LOG_DEBUG(service_.log_target(), "request body from %s stalled for %llu ms: closing", peer_ip_.c_str(),
               static_cast<unsigned long long>(service_.body_timeout_ms()));
-    keep_alive_ = false;
+    facts_.keep_alive = false;
     pending_in_.clear();
     auto ex = std::move(exchange_);
     ex->on_client_gone(); // drops the backend request, which never gets the rest of its body
     worker_.defer_delete(std::move(ex));
-    if (head_sent_) {
-        close(); // a response under way ends truncated
-        return;
-    }
-    head_request_ = false;
-    Headers h;
-    h.add("Content-Type", "text/plain");
-    respond(408, {}, h, "Request body timeout\n");
-    close_after_flush();
+    reject(408, "Request body timeout\n"); // a response under way ends truncated
 }
 
 void ServerConn::on_send_timeout() {
@@ -325,8 +457,7 @@ void ServerConn::on_send_timeout() {
 }
 
 void ServerConn::on_write_drained() {
-    if (next_waits_drain_) {
-        next_waits_drain_ = false;
+    if (state_ == State::WaitingDrain) {
         maybe_next_request();
         return;
     }
@@ -336,7 +467,9 @@ void ServerConn::on_write_drained() {
 void ServerConn::on_close() {
     worker_link.unlink();
     if (conn_limit_) conn_limit_->open.fetch_sub(1);
-    if (counted_) service_.connections.sub();
+    bool counted = state_ != State::New && state_ != State::Refused; // start() counted it
+    to(counted ? State::Closing : State::Refused);
+    if (counted) service_.connections.sub();
     if (exchange_) {
         auto ex = std::move(exchange_);
         ex->on_client_gone();
@@ -349,10 +482,23 @@ void ServerConn::on_close() {
 
 bool ServerConn::send_head(int status, std::string_view reason, const Headers& headers,
                            int64_t content_length) {
-    if (is_closing() || is_shutting_down() || head_sent_) return false;
-    head_sent_ = true;
+    if (is_closing() || is_shutting_down()) return false;
+    if (state_ == State::ReadingBody) {
+        if (!to(State::ReadingBodyResponding)) return false;
+    } else if (state_ == State::Handling) {
+        if (!to(State::Responding)) return false;
+    } else {
+        return false; // a head went out already, or there is no request to answer
+    }
+    return write_head(status, reason, headers, content_length);
+}
+
+// Writes the status line and headers and records the framing in facts_.
+bool ServerConn::write_head(int status, std::string_view reason, const Headers& headers,
+                            int64_t content_length) {
+    if (is_closing() || is_shutting_down()) return false;
     bool informational = status >= 100 && status < 200;
-    no_body_ = head_request_ || status == 204 || status == 304 || informational;
+    facts_.no_body = facts_.head || status == 204 || status == 304 || informational;
     std::string out;
     out.reserve(256);
     append_status_line(status, reason, out);
@@ -360,29 +506,30 @@ bool ServerConn::send_head(int status, std::string_view reason, const Headers& h
         if (is_hop_by_hop(h.name) && !core::iequals(h.name, "content-encoding")) continue;
         append_header_line(h.name, h.value, out);
     }
-    if (head_request_ || status == 304) {
+    if (facts_.head || status == 304) {
         if (content_length >= 0) out += "Content-Length: " + std::to_string(content_length) + "\r\n";
     } else if (status == 204 || informational) {
         // no framing
     } else if (content_length >= 0) {
         out += "Content-Length: " + std::to_string(content_length) + "\r\n";
-    } else if (!http10_) {
+    } else if (!facts_.http10) {
         out += "Transfer-Encoding: chunked\r\n";
-        chunked_ = true;
+        facts_.chunked = true;
     } else {
-        keep_alive_ = false; // HTTP/1.0 without a length: the end of the body is the end of the connection
+        facts_.keep_alive =
+            false; // HTTP/1.0 without a length: the end of the body is the end of the connection
     }
-    if (!keep_alive_)
+    if (!facts_.keep_alive)
         out += "Connection: close\r\n";
-    else if (http10_)
+    else if (facts_.http10)
         out += "Connection: keep-alive\r\n";
     out += "\r\n";
     return this->out(out);
 }
 
 bool ServerConn::send_body(std::string_view data, const std::shared_ptr<const void>& keep) {
-    if (no_body_ || data.empty()) return !is_closing();
-    if (!chunked_) return out(data, keep);
+    if (facts_.no_body || data.empty()) return !is_closing();
+    if (!facts_.chunked) return out(data, keep);
     std::string framed;
     framed.reserve(data.size() + 16);
     append_chunk(framed, data);
@@ -395,7 +542,7 @@ bool ServerConn::send_raw(std::string_view data, const std::shared_ptr<const voi
 
 void ServerConn::end_response() {
     if (is_closing()) return;
-    if (chunked_ && !no_body_) {
+    if (facts_.chunked && !facts_.no_body) {
         std::string last;
         append_last_chunk(last);
         out(last);
@@ -431,7 +578,7 @@ void ServerConn::respond_text(int status, std::string_view body) {
 }
 
 void ServerConn::pause_request_body() {
-    if (raw_) {
+    if (state_ == State::Raw) {
         stop_reading();
         return;
     }
@@ -441,7 +588,7 @@ void ServerConn::pause_request_body() {
 }
 
 void ServerConn::resume_request_body() {
-    if (raw_) {
+    if (state_ == State::Raw) {
         start_reading();
         return;
     }
@@ -458,30 +605,46 @@ void ServerConn::finish_exchange() {
         timer().disarm();
     }
     body_paused_ = false;
-    response_ended_ = true;
-    if (!request_done_ && request_has_body_) {
-        // Answered before the body arrived (an error): do not read a body nobody wants.
-        keep_alive_ = false;
-        close_after_flush();
+    switch (state_) {
+    case State::ReadingBody:
+    case State::ReadingBodyResponding:
+    case State::Raw:
+        if (facts_.has_body) {
+            // Answered before the body arrived (an error): do not read a body nobody wants.
+            facts_.keep_alive = false;
+            if (!to(State::Closing)) return;
+            close_after_flush();
+            return;
+        }
+        // A bodiless request: its end is parsed next (a raw connection never parses it).
+        if (state_ != State::Raw) to(State::AnsweredEarly);
         return;
+    case State::Handling:
+    case State::Responding:
+        if (!to(State::Finished)) return;
+        break;
+    default:
+        break; // ended already, or closing
     }
     maybe_next_request();
 }
 
 void ServerConn::maybe_next_request() {
-    if (!request_done_ || !response_ended_ || raw_ || is_closing() || is_shutting_down()) return;
-    if (!keep_alive_ || worker_.is_stopping()) {
+    if (state_ != State::Finished && state_ != State::WaitingDrain) return;
+    if (is_closing() || is_shutting_down()) {
+        to(State::Closing);
+        return;
+    }
+    if (!facts_.keep_alive || worker_.is_stopping()) {
+        if (!to(State::Closing)) return;
         close_after_flush();
         return;
     }
     if (queued_bytes() > kNextRequestMaxQueued) {
-        next_waits_drain_ = true; // on_write_drained goes on
+        to(State::WaitingDrain); // on_write_drained goes on
         return;
     }
-    request_done_ = false;
-    response_ended_ = false;
-    head_sent_ = false;
-    arm_idle();
+    begin_cycle();
     if (!in_parser_) {
         resume_if_idle();
         drive(nullptr, 0);

@@ -1,5 +1,6 @@
 #include "gripd/net/tcp_conn.hpp"
 
+#include "gripd/core/assert.hpp"
 #include "gripd/core/log.hpp"
 #include "gripd/loop/worker.hpp"
 #include "gripd/net/memory_guard.hpp"
@@ -47,16 +48,57 @@ TcpConn::TcpConn(loop::Worker& worker) : worker_(worker) {
 
 TcpConn::~TcpConn() = default;
 
+bool TcpConn::can_transition(Life from, Life to) {
+    switch (to) {
+    case Life::Open:
+        return false;
+    case Life::ShuttingDown:
+        return from == Life::Open;
+    case Life::Closed:
+        return from != Life::Closed;
+    }
+    return false;
+}
+
+const char* TcpConn::life_name(Life l) {
+    switch (l) {
+    case Life::Open:
+        return "Open";
+    case Life::ShuttingDown:
+        return "ShuttingDown";
+    case Life::Closed:
+        return "Closed";
+    }
+    return "?";
+}
+
+const char* TcpConn::reading_name(Reading r) {
+    switch (r) {
+    case Reading::Stopped:
+        return "Stopped";
+    case Reading::Active:
+        return "Active";
+    case Reading::Yielded:
+        return "Yielded";
+    }
+    return "?";
+}
+
+// Every caller checks the current life first (the moves are one-way), so a refusal is a bug here.
+void TcpConn::life_to(Life next) {
+    GRIPD_ASSERT(can_transition(life_, next));
+    life_ = next;
+}
+
 void TcpConn::start_reading() {
-    if (reading_ || closing_) return;
-    if (uv_read_start(stream(), &TcpConn::on_alloc, &TcpConn::on_read) == 0) reading_ = true;
+    if (reading_ != Reading::Stopped || life_ == Life::Closed) return;
+    if (uv_read_start(stream(), &TcpConn::on_alloc, &TcpConn::on_read) == 0) reading_ = Reading::Active;
 }
 
 void TcpConn::stop_reading() {
-    read_yielded_ = false;
-    if (!reading_) return;
-    uv_read_stop(stream());
-    reading_ = false;
+    if (reading_ == Reading::Stopped) return;
+    if (reading_ == Reading::Active) uv_read_stop(stream());
+    reading_ = Reading::Stopped;
 }
 
 void TcpConn::on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
@@ -68,7 +110,7 @@ void TcpConn::on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
 void TcpConn::on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
     auto* self = static_cast<TcpConn*>(s->data);
     if (n > 0) {
-        if (self->shutting_down_) return; // draining the peer's leftovers before closing
+        if (self->life_ == Life::ShuttingDown) return; // draining the peer's leftovers before closing
         auto turn = static_cast<uint32_t>(uv_now(self->worker_.uv()));
         if (turn != self->read_turn_) {
             self->read_turn_ = turn;
@@ -76,10 +118,10 @@ void TcpConn::on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
         }
         self->read_this_turn_ += static_cast<uint32_t>(n);
         self->on_data(buf->base, static_cast<size_t>(n));
-        if (self->read_this_turn_ >= kReadBytesPerTurn && self->reading_ && !self->closing_ &&
-            !self->read_yielded_) {
+        if (self->read_this_turn_ >= kReadBytesPerTurn && self->reading_ == Reading::Active &&
+            self->life_ != Life::Closed) {
             uv_read_stop(self->stream()); // is_reading() stays true: flush() starts it again
-            self->read_yielded_ = true;
+            self->reading_ = Reading::Yielded;
             if (!self->in_flush_list_) {
                 self->in_flush_list_ = true;
                 self->worker_.schedule_flush(*self);
@@ -87,7 +129,7 @@ void TcpConn::on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
         }
     } else if (n < 0) {
         self->stop_reading();
-        if (self->shutting_down_) {
+        if (self->life_ == Life::ShuttingDown) {
             self->close();
             return;
         }
@@ -96,7 +138,7 @@ void TcpConn::on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
 }
 
 bool TcpConn::write(std::string_view data, const std::shared_ptr<const void>& keep) {
-    if (closing_ || shutting_down_) return false;
+    if (life_ != Life::Open) return false;
     if (data.empty()) return true;
     if (keep && data.size() >= kShareMin) {
         segments_.push_back(Segment{data.data(), 0, data.size(), keep});
@@ -117,13 +159,14 @@ bool TcpConn::write(std::string_view data, const std::shared_ptr<const void>& ke
 
 void TcpConn::flush() {
     in_flush_list_ = false;
-    if (read_yielded_) {
-        read_yielded_ = false;
+    if (reading_ == Reading::Yielded) {
         read_this_turn_ = 0;
-        if (reading_ && !closing_ && uv_read_start(stream(), &TcpConn::on_alloc, &TcpConn::on_read) != 0)
-            reading_ = false;
+        reading_ =
+            life_ != Life::Closed && uv_read_start(stream(), &TcpConn::on_alloc, &TcpConn::on_read) == 0
+                ? Reading::Active
+                : Reading::Stopped;
     }
-    if (segments_.empty() || closing_) {
+    if (segments_.empty() || life_ == Life::Closed) {
         segments_.clear();
         gather_.clear();
         gathered_bytes_ = 0;
@@ -132,7 +175,7 @@ void TcpConn::flush() {
     constexpr size_t kMaxIov = 256;
     uv_buf_t iov[kMaxIov];
     size_t seg = 0;
-    while (seg < segments_.size() && !closing_) {
+    while (seg < segments_.size() && life_ != Life::Closed) {
         size_t n = 0;
         size_t total = 0;
         for (size_t i = seg; i < segments_.size() && n < kMaxIov; ++i, ++n) {
@@ -151,53 +194,7 @@ void TcpConn::flush() {
                 break;
             }
         }
-        if (written < total) {
-            // Queue the rest in libuv: owned bytes are copied into the request, shared ones referenced.
-            auto req = std::make_unique<WriteReq>();
-            req->conn = this;
-            std::vector<uv_buf_t> bufs;
-            size_t skip = written;
-            for (size_t i = 0; i < n; ++i) {
-                size_t len = iov[i].len;
-                if (skip >= len) {
-                    skip -= len;
-                    continue;
-                }
-                const Segment& sg = segments_[seg + i];
-                const char* p = iov[i].base + skip;
-                size_t rest = len - skip;
-                skip = 0;
-                if (sg.keep) {
-                    req->keeps.push_back(sg.keep);
-                    req->views.push_back({p, rest, true});
-                } else {
-                    req->views.push_back({nullptr, req->owned.size(), false});
-                    req->views.back().len = rest;
-                    req->owned.append(p, rest);
-                }
-            }
-            for (auto& v : req->views)
-                bufs.push_back(
-                    uv_buf_init(const_cast<char*>(v.shared ? v.data : req->owned.data() + v.offset),
-                                static_cast<unsigned>(v.len)));
-            req->len = total - written;
-            req->req.data = req.get();
-            int r = uv_write(&req->req, stream(), bufs.data(), static_cast<unsigned>(bufs.size()),
-                             &TcpConn::on_write_done);
-            if (r != 0) {
-                fail_write(r);
-                break;
-            }
-            // Each pending request counts its own weight too: a slow reader that is sent many
-            // small writes is cut off by the same byte caps as one sent a few large ones.
-            req->cost = req->len + sizeof(WriteReq) + req->owned.capacity() - req->owned.size() +
-                        req->views.capacity() * sizeof(WriteReq::View) +
-                        req->keeps.capacity() * sizeof(std::shared_ptr<const void>);
-            queued_bytes_ += req->cost;
-            MemoryGuard::instance().account_queued(worker_.index(), static_cast<int64_t>(req->cost));
-            ++pending_writes_;
-            static_cast<void>(req.release()); // owned by libuv until on_write_done
-        }
+        if (written < total && !queue_rest(iov, n, seg, written, total)) break;
         seg += n;
     }
     gathered_bytes_ = 0;
@@ -207,7 +204,57 @@ void TcpConn::flush() {
     std::vector<Segment>().swap(segments_);
     std::string().swap(gather_);
     // Everything went straight to the kernel: producers paused on queued_bytes() may go on.
-    if (!closing_ && pending_writes_ == 0) on_write_drained();
+    if (life_ != Life::Closed && pending_writes_ == 0) on_write_drained();
+}
+
+// Queues in libuv what the kernel did not take of iov[0..n) (segments_[seg..seg+n), `written` of
+// `total` bytes sent): owned bytes are copied into the request, shared ones referenced. False if the
+// write failed (the connection is closed then).
+bool TcpConn::queue_rest(const uv_buf_t* iov, size_t n, size_t seg, size_t written, size_t total) {
+    auto req = std::make_unique<WriteReq>();
+    req->conn = this;
+    std::vector<uv_buf_t> bufs;
+    size_t skip = written;
+    for (size_t i = 0; i < n; ++i) {
+        size_t len = iov[i].len;
+        if (skip >= len) {
+            skip -= len;
+            continue;
+        }
+        const Segment& sg = segments_[seg + i];
+        const char* p = iov[i].base + skip;
+        size_t rest = len - skip;
+        skip = 0;
+        if (sg.keep) {
+            req->keeps.push_back(sg.keep);
+            req->views.push_back({p, rest, true});
+        } else {
+            req->views.push_back({nullptr, req->owned.size(), false});
+            req->views.back().len = rest;
+            req->owned.append(p, rest);
+        }
+    }
+    for (auto& v : req->views)
+        bufs.push_back(uv_buf_init(const_cast<char*>(v.shared ? v.data : req->owned.data() + v.offset),
+                                   static_cast<unsigned>(v.len)));
+    req->len = total - written;
+    req->req.data = req.get();
+    int r = uv_write(&req->req, stream(), bufs.data(), static_cast<unsigned>(bufs.size()),
+                     &TcpConn::on_write_done);
+    if (r != 0) {
+        fail_write(r);
+        return false;
+    }
+    // Each pending request counts its own weight too: a slow reader that is sent many
+    // small writes is cut off by the same byte caps as one sent a few large ones.
+    req->cost = req->len + sizeof(WriteReq) + req->owned.capacity() - req->owned.size() +
+                req->views.capacity() * sizeof(WriteReq::View) +
+                req->keeps.capacity() * sizeof(std::shared_ptr<const void>);
+    queued_bytes_ += req->cost;
+    MemoryGuard::instance().account_queued(worker_.index(), static_cast<int64_t>(req->cost));
+    ++pending_writes_;
+    static_cast<void>(req.release()); // owned by libuv until on_write_done
+    return true;
 }
 
 void TcpConn::on_write_done(uv_write_t* r, int status) {
@@ -216,7 +263,7 @@ void TcpConn::on_write_done(uv_write_t* r, int status) {
     self->queued_bytes_ -= req->cost;
     MemoryGuard::instance().account_queued(self->worker_.index(), -static_cast<int64_t>(req->cost));
     --self->pending_writes_;
-    if (status == UV_ECANCELED || self->closing_) return;
+    if (status == UV_ECANCELED || self->life_ == Life::Closed) return;
     if (status < 0) {
         self->fail_write(status);
         return;
@@ -238,23 +285,24 @@ void TcpConn::reset() {
 }
 
 void TcpConn::close_with(bool reset) {
-    if (closing_) return;
-    closing_ = true;
+    if (life_ == Life::Closed) return;
+    bool shutting_down = life_ == Life::ShuttingDown;
+    life_to(Life::Closed);
     timer_.disarm();
-    reading_ = false;
+    reading_ = Reading::Stopped;
     segments_.clear();
     gathered_bytes_ = 0;
     // uv_tcp_close_reset sets SO_LINGER 0 and closes; it refuses a handle that is shutting down.
-    if (!reset || shutting_down_ || uv_tcp_close_reset(&tcp_, &TcpConn::on_closed) != 0)
+    if (!reset || shutting_down || uv_tcp_close_reset(&tcp_, &TcpConn::on_closed) != 0)
         uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &TcpConn::on_closed);
     on_close(); // the handle is already closing: whatever this triggers sees it so
 }
 
 void TcpConn::close_after_flush() {
-    if (closing_ || shutting_down_) return;
+    if (life_ != Life::Open) return;
     flush(); // what this iteration gathered goes before the FIN
-    if (closing_) return;
-    shutting_down_ = true;
+    if (life_ == Life::Closed) return;
+    life_to(Life::ShuttingDown);
     auto req = std::make_unique<uv_shutdown_t>();
     req->data = this;
     if (uv_shutdown(req.get(), stream(), &TcpConn::on_shutdown_done) != 0) {
@@ -268,7 +316,7 @@ void TcpConn::close_after_flush() {
 void TcpConn::on_shutdown_done(uv_shutdown_t* req, int status) {
     std::unique_ptr<uv_shutdown_t> owned(req);
     auto* self = static_cast<TcpConn*>(req->data);
-    if (status == UV_ECANCELED || self->closing_) return;
+    if (status == UV_ECANCELED || self->life_ == Life::Closed) return;
     if (status < 0) {
         self->close();
         return;
@@ -280,7 +328,7 @@ void TcpConn::on_shutdown_done(uv_shutdown_t* req, int status) {
 
 void TcpConn::on_timer(void* p) {
     auto* self = static_cast<TcpConn*>(p);
-    if (self->shutting_down_) {
+    if (self->life_ == Life::ShuttingDown) {
         self->close();
         return;
     }

@@ -22,12 +22,19 @@ constexpr size_t kMaxGripBody = 100000;   // Pushpin's limit for a GRIP instruct
 ProxySession::ProxySession(ProxyService& service, http::ServerConn& client,
                            std::shared_ptr<const config::RouteTable> routes, const config::Route& route,
                            http::RequestHead& head, bool trusted)
-    : service_(service), client_(&client), routes_(std::move(routes)), route_(route), trusted_(trusted) {
+    : service_(service), client_(&client), routes_(std::move(routes)), route_(route),
+      facts_(facts_of(head, trusted)) {
     method_ = head.method;
     uri_ = head.target;
-    is_head_ = head.method == "HEAD";
-    chunked_upstream_ = head.chunked;
     head_ = std::move(head);
+}
+
+ProxySession::Facts ProxySession::facts_of(const http::RequestHead& head, bool trusted) {
+    Facts f;
+    f.is_head = head.method == "HEAD";
+    f.chunked_upstream = head.chunked;
+    f.trusted = trusted;
+    return f;
 }
 
 ProxySession::~ProxySession() = default; // the lease abandons a connection still held
@@ -97,7 +104,7 @@ std::string ProxySession::build_upstream_head(const config::Target& target) cons
                              target,
                              client_ ? std::string_view(client_->peer()) : "",
                              false,
-                             trusted_,
+                             facts_.trusted,
                              static_cast<int64_t>(std::time(nullptr))};
     return http::upstream_request_head(head_, ctx, grip_last_);
 }
@@ -115,7 +122,7 @@ void ProxySession::connect_next_target() {
             ++target_index_; // ZeroMQ targets are not supported: try the next target
             continue;
         }
-        if (t.over_http && !trusted_) {
+        if (t.over_http && !facts_.trusted) {
             // As Pushpin: only gripd itself speaks WebSocket-over-HTTP events to such a backend.
             const std::string* ct = head_.headers.get("Content-Type");
             if (ct && core::trim(std::string_view(*ct).substr(0, ct->find(';'))) ==
@@ -147,7 +154,7 @@ void ProxySession::on_backend_connect_failed(int uv_status) {
 // Stage 2: connected; send what we have.
 void ProxySession::on_backend_connected() {
     to(State::Sending);
-    backend_->expect_no_body(is_head_);
+    backend_->expect_no_body(facts_.is_head);
     std::string first = build_upstream_head(route_.targets[target_index_]);
     if (replayable_)
         first += replay_;
@@ -167,7 +174,7 @@ void ProxySession::send_upstream(std::string_view bytes) {
 
 void ProxySession::send_body_chunk(std::string_view data) {
     std::string framed;
-    if (chunked_upstream_) {
+    if (facts_.chunked_upstream) {
         http::append_chunk(framed, data);
         data = framed;
     }
@@ -203,7 +210,7 @@ void ProxySession::on_request_body(std::string_view data) {
 
 void ProxySession::on_request_end() {
     request_done_ = true;
-    if (chunked_upstream_) {
+    if (facts_.chunked_upstream) {
         std::string last;
         http::append_last_chunk(last);
         if (replayable_) replay_ += last;
@@ -225,7 +232,7 @@ void ProxySession::on_backend_head(http::ResponseHead& head) {
     status_ = head.status;
     replay_.clear();
     replayable_ = false;
-    if (http::grip_enabled(route_) && !trusted_ && service_.grip_handler() &&
+    if (http::grip_enabled(route_) && !facts_.trusted && service_.grip_handler() &&
         service_.grip_handler()->is_grip(head)) {
         to(State::GripBuffering);
         grip_head_ = std::move(head);
@@ -242,7 +249,7 @@ void ProxySession::on_backend_head(http::ResponseHead& head) {
     for (const auto& n : nominated)
         head.headers.remove(n);
     int64_t length = head.chunked ? -1 : head.content_length;
-    if (is_head_) length = head.content_length; // HEAD: announce what GET would send
+    if (facts_.is_head) length = head.content_length; // HEAD: announce what GET would send
     client_->send_head(head.status, head.reason, head.headers, length);
 }
 

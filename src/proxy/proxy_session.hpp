@@ -54,7 +54,7 @@ class ProxySession final : public http::Exchange, public http::BackendUser {
     std::string dump() const;
 
   private:
-    enum class State { Connecting, Sending, Relaying, GripBuffering, Done };
+    enum class State : uint8_t { Connecting, Sending, Relaying, GripBuffering, Done };
     static const char* state_name(State s);
     void to(State next);
     // Ends the session's use of the client (state Done) and returns it; nullptr if already done.
@@ -77,24 +77,33 @@ class ProxySession final : public http::Exchange, public http::BackendUser {
     std::string uri_;        // as the client sent it (for the access log)
     http::RequestHead head_; // kept until the response starts (retries and failover rebuild from it)
     State state_ = State::Connecting;
-    bool is_head_ = false;
-    bool chunked_upstream_ = false;
-    bool request_done_ = false; // the client's whole request body has been read
+    // Facts of the request, fixed when the session is made.
+    struct Facts {
+        bool is_head = false;          // a HEAD request: the response has no body
+        bool chunked_upstream = false; // the request body goes upstream chunked
+        bool trusted = false;          // GRIP passes through (an upstream GRIP proxy signed the request)
+    };
+    static Facts facts_of(const http::RequestHead& head, bool trusted);
+    const Facts facts_;
+    // The request side, which runs beside State (the body may end in any backend stage): whether
+    // the client's whole request body has been read. Not folded into State: that would double its
+    // four live states for one bit that only decides whether the backend connection can be reused.
+    bool request_done_ = false;
     // Request bytes sent or waiting to be sent upstream, kept while small so a stale pooled
-    // connection can be retried on a fresh one.
+    // connection can be retried on a fresh one. A buffer's mode, not a stage: false once the bytes
+    // outgrew kMaxReplay or the response began (then replay_ is empty for good).
     std::string replay_;
     bool replayable_ = true;
     std::string pending_; // request body waiting for the backend connection
     size_t target_index_ = 0;
     http::BackendLease backend_;
-    bool retried_ = false; // the one retry on a fresh connection is used
+    bool retried_ = false; // a budget, not a stage: the one retry on a fresh connection is used
     int status_ = 0;
     int64_t bytes_out_ = 0;
     // GRIP: the whole backend response is kept until complete (bounded) and interpreted.
-    bool trusted_ = false; // GRIP passes through (an upstream GRIP proxy signed the request)
     std::vector<std::string> grip_last_;
     std::string saved_body_; // the request body, kept (bounded) so a hold can re-send the request
-    bool body_saved_ = true; // false once the body outgrew what is kept
+    bool body_saved_ = true; // a buffer's mode: false once the body outgrew what is kept
     http::ResponseHead grip_head_;
     std::string grip_body_;
 };

@@ -90,14 +90,31 @@ class BackendConn final : public net::OutboundConn, public core::Tethered, priva
     void resume_response() { start_reading(); }
     // For HEAD requests: the response has no body.
     void expect_no_body(bool v) { parser_.expect_no_body(v); }
-    bool was_reused() const { return reused_; }
+    bool was_reused() const { return facts_.reused; }
+
+    // The connection's lifecycle. Changed only by to(), which refuses any move can_transition()
+    // does not list.
+    //   Connecting -> Sending         connected: the user sends its request (response timeout runs)
+    //   Idle -> Sending               taken from the pool by a new user
+    //   Sending -> ReadingHead        the first response byte arrived (a response head under way)
+    //   ReadingHead -> Receiving      the response head was parsed: its body is relayed
+    //   Receiving -> Complete         the whole response was read; the user releases it
+    //   Complete -> Idle              released with keep-alive: parked in the pool
+    //   any -> Done                   closed (never reused again)
+    enum class State : uint8_t { Connecting, Sending, ReadingHead, Receiving, Complete, Idle, Done };
+    static bool can_transition(State from, State to);
+    static const char* state_name(State s);
+    State state() const { return state_; }
+    // One line for tests and debug logs: the state and the remaining flags.
+    std::string dump() const;
 
   private:
     friend class BackendPool;
     friend class BackendLease;
     BackendConn(loop::Worker& worker, BackendPool& pool, std::string key);
 
-    void attach(BackendUser& user, bool reused);
+    // Starts a use by `user` (state Sending). False if refused (a bug; the connection is closing).
+    bool attach(BackendUser& user, bool reused);
     // The user is done (through its lease): back to the pool if it finished cleanly, else closed.
     void release();
     // The user gives up: close without reuse.
@@ -105,6 +122,15 @@ class BackendConn final : public net::OutboundConn, public core::Tethered, priva
     // Empties the lease, if any, and returns the user to tell: the connection ends by itself.
     BackendUser* end_use();
     void arm_response_timeout();
+    // Moves to `next`; an impossible move asserts in debug builds and, in release builds, is logged,
+    // counted and closes the connection (false).
+    bool to(State next);
+    // In use by a user: the request can be sent and its response is being read.
+    bool busy() const {
+        return state_ == State::Sending || state_ == State::ReadingHead || state_ == State::Receiving ||
+               state_ == State::Complete;
+    }
+    bool awaiting_head() const { return state_ == State::Sending || state_ == State::ReadingHead; }
 
     // OutboundConn
     void on_connected() override;
@@ -120,19 +146,21 @@ class BackendConn final : public net::OutboundConn, public core::Tethered, priva
     void on_response_body(std::string_view data) override;
     void on_response_complete() override;
 
-    enum class State { Connecting, Busy, Idle, Done };
     BackendPool& pool_;
     std::string key_;
     ResponseParser parser_;
     BackendUser* user_ = nullptr;
     State state_ = State::Connecting;
-    bool reused_ = false;
-    bool got_bytes_ = false;
-    bool complete_ = false;
-    bool keep_alive_ = true;
+    // What is known of the current use; reset in one place, attach().
+    struct Facts {
+        bool reused = false; // taken from the idle pool (a failure before any response byte may be retried)
+        bool keep_alive = true; // the response allows reuse (no Connection: close, no bytes after it)
+    };
+    Facts facts_;
+    // Re-entrancy guard, not lifecycle: the user may release the connection from inside a parser
+    // callback; the release then waits (release_pending_) until the parser has returned.
     bool in_feed_ = false;
     bool release_pending_ = false;
-    bool awaiting_head_ = false; // Busy and no response head yet: the response timeout runs
 
   public:
     core::ListHook idle_link; // in its pool's idle list for its target, while idle

@@ -71,16 +71,56 @@ class Service {
 
 class ServerConn final : public net::TcpConn, private RequestParser::Handler {
   public:
+    // The connection's lifecycle, one request/response cycle after another. Reading the request and
+    // writing the response overlap (an exchange may answer before the body is in), so the states in
+    // the middle name both sides. Changed only by to(), which refuses any move can_transition() does
+    // not list.
+    //
+    //   New -> Idle                   start(): waiting for a request (idle timer)
+    //   New -> Refused                refuse_overloaded(), or closed before start()
+    //   Idle -> ReadingHead           the first byte of a request arrived (header timer)
+    //   Idle|ReadingHead -> ReadingBody          a head was parsed: an exchange is live
+    //   ReadingBody -> ReadingBodyResponding     the response head went out before the request's end
+    //   ReadingBody -> Handling                  the whole request was read, no response yet
+    //   ReadingBodyResponding -> Responding      the whole request was read while answering
+    //   Handling -> Responding                   the response head went out
+    //   ReadingBody[Responding] -> AnsweredEarly the response ended before the end of a bodiless request
+    //   Handling|Responding|AnsweredEarly -> Finished   request read and response ended
+    //   Finished -> Idle              keep-alive: the next request (pipelined bytes are parsed at once)
+    //   Finished -> WaitingDrain      too much output queued: the next request waits for the client
+    //   WaitingDrain -> Idle          the client read it
+    //   any request state -> Raw      enter_raw_mode(): a protocol upgrade took the connection over
+    //   any -> Closing                no further request (close, error, no keep-alive, shutdown)
+    enum class State : uint8_t {
+        New,
+        Idle,
+        ReadingHead,
+        ReadingBody,
+        ReadingBodyResponding,
+        Handling,
+        Responding,
+        AnsweredEarly,
+        Finished,
+        WaitingDrain,
+        Raw,
+        Closing,
+        Refused,
+    };
+    static const char* state_name(State s);
+    // The transition table (pure, for tests): whether `to` may follow `from`.
+    static bool can_transition(State from, State to);
+
     ServerConn(loop::Worker& worker, Service& service);
 
     // Starts reading; call after uv_accept succeeded.
     void start();
     // Answers 503 with `reason` as the body and closes (client_maxconn reached, or the memory limit).
+    // Instead of start().
     void refuse_overloaded(std::string_view reason = "Too many connections");
     // Releases one slot of `limit` when this connection closes.
     void set_conn_limit(struct ConnLimit* limit) { conn_limit_ = limit; }
     // Between requests, nothing buffered: safe to close when stopping.
-    bool is_idle() const { return !exchange_ && !got_first_byte_ && pending_in_.empty(); }
+    bool is_idle() const { return state_ == State::Idle && !exchange_ && pending_in_.empty(); }
 
     // --- used by the current Exchange ---
     // Sends the status line and headers. content_length < 0 means unknown: chunked for HTTP/1.1
@@ -111,17 +151,21 @@ class ServerConn final : public net::TcpConn, private RequestParser::Handler {
     // writes with send_raw. The exchange must have answered the upgrade itself (e.g. with a 101).
     // Ends with abort_response() or close_after_flush(). The HTTP parser is freed (no HTTP follows).
     void enter_raw_mode();
-    bool is_raw() const { return raw_; }
+    bool is_raw() const { return state_ == State::Raw; }
 
     void pause_request_body(); // stop reading the request body (backpressure)
     void resume_request_body();
 
-    bool is_chunked_response() const { return chunked_; }
-    bool request_is_head() const { return head_request_; }
-    bool request_complete() const { return request_done_; }
-    bool response_started() const { return head_sent_; }
-    bool client_keep_alive() const { return keep_alive_; }
+    bool is_chunked_response() const { return facts_.chunked; }
+    bool request_is_head() const { return facts_.head; }
+    bool request_complete() const;
+    bool response_started() const;
+    bool client_keep_alive() const { return facts_.keep_alive; }
     const std::string& peer() const { return peer_ip_; }
+
+    State state() const { return state_; }
+    // One line for tests and debug logs: the state, the request's facts and the remaining flags.
+    std::string dump() const;
 
   protected:
     void on_data(const char* data, size_t len) override;
@@ -131,16 +175,39 @@ class ServerConn final : public net::TcpConn, private RequestParser::Handler {
     void on_timeout() override;
 
   private:
+    // What is known of the current request and of the framing chosen for its response. Reset in one
+    // place, begin_cycle(), at the start of every request/response cycle; filled from the request
+    // head (on_request_head) and the response head (write_head).
+    struct Facts {
+        bool keep_alive = true; // the connection may carry another request after this one
+        bool head = false;      // a HEAD request: the response has no body
+        bool http10 = false;    // an HTTP/1.0 client: no chunked framing
+        bool has_body = false;  // the request has a body (Content-Length > 0 or chunked)
+        bool chunked = false;   // the response is sent chunked
+        bool no_body = false;   // the response has no body (HEAD, 204, 304, 1xx)
+    };
+
+    // Moves to `next`, or (an impossible move: a bug) asserts in debug builds, and in release builds
+    // logs, counts and closes the connection; returns false then.
+    bool to(State next);
+    void begin_cycle();
+    bool reading_body() const {
+        return state_ == State::ReadingBody || state_ == State::ReadingBodyResponding;
+    }
+    bool response_ended() const;
+
     void on_request_head(RequestHead& head) override;
     void on_request_body(std::string_view data) override;
     void on_request_complete() override;
     void drive(const char* data, size_t len);
     void feed(const char* data, size_t len);
+    void feed_upgrade();
     void handle_parse_error();
+    void reject(int status, std::string_view body);
+    bool write_head(int status, std::string_view reason, const Headers& headers, int64_t content_length);
     void finish_exchange();
     void maybe_next_request();
     void resume_if_idle();
-    void arm_idle();
     void arm_body_timeout();
     void arm_send_timeout();
     void on_body_timeout();
@@ -168,24 +235,18 @@ class ServerConn final : public net::TcpConn, private RequestParser::Handler {
         Send,   // output the client has not taken yet
     };
     Wait wait_ = Wait::None;
+    State state_ = State::New;
+    Facts facts_;
     uint64_t bytes_out_ = 0; // bytes handed to write()
     uint64_t send_mark_ = 0; // bytes the kernel had taken when the send timeout was last armed
-    bool keep_alive_ = true;
-    bool head_request_ = false;
-    bool http10_ = false;
-    bool request_done_ = false;
-    bool head_sent_ = false;
-    bool chunked_ = false;
-    bool no_body_ = false;
+    // Flow control, not lifecycle: the exchange asked us to stop reading (pause_request_body) until
+    // it resumes or its response ends. Any state that reads may be paused.
+    bool body_paused_ = false;
+    // Re-entrancy guards, not lifecycle: an exchange called from inside the parser (in_parser_) or
+    // from inside drive()'s loop (driving_) may end its response and so start the next cycle; the
+    // next request's bytes must then wait for the outer call instead of re-entering llhttp.
     bool driving_ = false;
     bool in_parser_ = false;
-    bool response_ended_ = false;
-    bool next_waits_drain_ = false; // the next pipelined request waits for the client to read
-    bool request_has_body_ = false;
-    bool body_paused_ = false;
-    bool got_first_byte_ = false;
-    bool counted_ = false;
-    bool raw_ = false;
 };
 
 } // namespace gripd::http

@@ -34,7 +34,7 @@ class TcpConn : public loop::Flushable {
 
     void start_reading();
     void stop_reading();
-    bool is_reading() const { return reading_; }
+    bool is_reading() const { return reading_ != Reading::Stopped; }
 
     // Queues bytes for the peer. The bytes are copied unless `keep` owns them (shared, immutable data
     // such as a pre-rendered published message) and they are not tiny; then only a reference is
@@ -55,8 +55,20 @@ class TcpConn : public loop::Flushable {
     void reset();
     // Sends everything queued, then a FIN; closes when the peer closes or after a short linger.
     void close_after_flush();
-    bool is_closing() const { return closing_; }
-    bool is_shutting_down() const { return shutting_down_; }
+    bool is_closing() const { return life_ == Life::Closed; }
+    bool is_shutting_down() const { return life_ == Life::ShuttingDown; }
+
+    // The socket's life: Open -> ShuttingDown (close_after_flush: FIN sent, draining the peer's
+    // leftovers until its FIN or the linger) -> Closed; or Open -> Closed. Only life_to() changes it.
+    enum class Life : uint8_t { Open, ShuttingDown, Closed };
+    // Whether we read: Stopped; Active (libuv delivers reads); Yielded (libuv stopped for the rest of
+    // this loop turn by the per-turn read cap; is_reading() stays true and flush() starts it again).
+    enum class Reading : uint8_t { Stopped, Active, Yielded };
+    static bool can_transition(Life from, Life to);
+    static const char* life_name(Life l);
+    static const char* reading_name(Reading r);
+    Life life() const { return life_; }
+    Reading reading() const { return reading_; }
 
     // Peer address as text ("" if unknown).
     std::string peer_ip() const;
@@ -87,7 +99,9 @@ class TcpConn : public loop::Flushable {
     static void on_closed(uv_handle_t* h);
     static void on_timer(void* self);
     void fail_write(int status);
+    bool queue_rest(const uv_buf_t* iov, size_t n, size_t seg, size_t written, size_t total);
     void close_with(bool reset);
+    void life_to(Life next);
     // One piece of gathered output: owned bytes (offset into gather_) or shared bytes kept alive.
     struct Segment {
         const char* data; // shared bytes (owned segments use offset)
@@ -104,12 +118,12 @@ class TcpConn : public loop::Flushable {
     std::vector<Segment> segments_; // this iteration's output, in order
     uint32_t read_turn_ = 0;        // uv_now() (truncated) of the loop turn read_this_turn_ counts
     uint32_t read_this_turn_ = 0;   // bytes read in that turn
-    bool in_flush_list_ = false;
-    bool read_yielded_ = false; // reading paused until the turn's end (kReadBytesPerTurn)
     uint32_t pending_writes_ = 0;
-    bool reading_ = false;
-    bool closing_ = false;
-    bool shutting_down_ = false;
+    Life life_ = Life::Open;
+    Reading reading_ = Reading::Stopped;
+    // Membership, not lifecycle: this connection is in the worker's flush list for this turn (like
+    // an intrusive list hook; the list is a vector, so the flag keeps it from being added twice).
+    bool in_flush_list_ = false;
 };
 
 } // namespace gripd::net

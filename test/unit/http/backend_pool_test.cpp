@@ -287,3 +287,48 @@ TEST_CASE("close_all closes leased connections too and empties their leases", "[
     CHECK(user.errors == 0); // its user is not called again
     CHECK(user.failed == 0);
 }
+
+TEST_CASE("backend conn: the transition table follows one use at a time", "[http][states]") {
+    using S = http::BackendConn::State;
+    using http::BackendConn;
+    CHECK(BackendConn::can_transition(S::Connecting, S::Sending));
+    CHECK(BackendConn::can_transition(S::Sending, S::ReadingHead));
+    CHECK(BackendConn::can_transition(S::ReadingHead, S::Receiving));
+    CHECK(BackendConn::can_transition(S::Receiving, S::Complete));
+    CHECK(BackendConn::can_transition(S::Complete, S::Idle));
+    CHECK(BackendConn::can_transition(S::Idle, S::Sending));
+    // A response before its request, parking a connection mid-response, reusing a closed one.
+    CHECK_FALSE(BackendConn::can_transition(S::Connecting, S::Receiving));
+    CHECK_FALSE(BackendConn::can_transition(S::Receiving, S::Idle));
+    CHECK_FALSE(BackendConn::can_transition(S::Sending, S::Idle));
+    CHECK_FALSE(BackendConn::can_transition(S::Done, S::Sending));
+    CHECK_FALSE(BackendConn::can_transition(S::Complete, S::Sending));
+    for (S s : {S::Connecting, S::Sending, S::ReadingHead, S::Receiving, S::Complete, S::Idle, S::Done}) {
+        CHECK(BackendConn::can_transition(s, S::Done));
+        CHECK_FALSE(BackendConn::can_transition(s, S::Connecting));
+        CHECK(std::string(BackendConn::state_name(s)) != "?");
+    }
+}
+
+TEST_CASE("backend conn: dump() follows a request through its states", "[http][loop]") {
+    Harness h;
+    User user;
+    http::BackendLease lease;
+    std::vector<std::string> dumps;
+    h.run([&](Harness& h) {
+        user.next = [&] {
+            if (user.connected == 1 && user.completes == 0) {
+                dumps.push_back(lease->dump());
+                lease->send("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+            } else if (user.completes == 1) {
+                dumps.push_back(lease->dump());
+                lease.release();
+                h.done();
+            }
+        };
+        h.pool->acquire(h.target(), user, lease);
+    });
+    REQUIRE(dumps.size() == 2);
+    CHECK(dumps[0] == "BackendConn{state=Sending reused=0 keep_alive=1 in_feed=0 release_pending=0 user=1}");
+    CHECK(dumps[1] == "BackendConn{state=Complete reused=0 keep_alive=1 in_feed=1 release_pending=0 user=1}");
+}
