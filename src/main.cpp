@@ -16,6 +16,9 @@ using namespace gripd;
 
 namespace {
 
+// At exit, how long the log writer may take to write what is queued (a stalled output is left).
+constexpr int kLogDrainMs = 2000;
+
 // The main thread's loop: signals and the routes file watch. It talks to workers only through their
 // inboxes, as producer number `workers.size()`.
 struct MainLoop {
@@ -141,6 +144,8 @@ int main(int argc, char** argv) {
     sigaddset(&handled, SIGTERM);
     sigaddset(&handled, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &handled, nullptr);
+    // From here on no loop writes a log line itself (see core/log.hpp).
+    if (!core::log_start_writer()) LOG_WARN("main", "no log writer thread: log lines are written directly");
 
     app::Server server(settings, knobs.knobs);
     if (!server.load_routes(/*initial=*/true)) return 2;
@@ -152,10 +157,12 @@ int main(int argc, char** argv) {
         LOG_ERROR("main", "%s", error.c_str());
         server.request_stop();
         server.join();
+        core::log_stop_writer(kLogDrainMs);
         return 1;
     case app::Server::StartResult::TimedOut:
         // A worker that did not start may never end either: do not wait for it.
         LOG_ERROR("main", "startup failed: %s; exiting without reporting READY", error.c_str());
+        core::log_stop_writer(kLogDrainMs);
         std::fflush(nullptr);
         std::_Exit(1);
     }
@@ -163,5 +170,6 @@ int main(int argc, char** argv) {
     run_main_loop(server, settings, handled);
     server.join();
     LOG_INFO("main", "stopped");
+    core::log_stop_writer(kLogDrainMs);
     return 0;
 }

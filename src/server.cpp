@@ -142,7 +142,7 @@ void Server::wire(loop::Worker& w, WorkerContext& ctx) {
     // https_ports and local_ports are not opened: the settings table warns about them once.
 
     if (settings_.push_in_http_port > 0) {
-        ctx.control = std::make_unique<control::ControlService>(settings_, *ctx.broker);
+        ctx.control = std::make_unique<control::ControlService>(settings_, *ctx.broker, w.uv());
         config::ListenAddr addr{settings_.push_in_http_addr, settings_.push_in_http_port};
         open_listener(w, ctx, addr, *ctx.control, ctx.control->conns(), "the control API",
                       "[handler] push_in_http_addr, push_in_http_port");

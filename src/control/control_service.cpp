@@ -1,9 +1,10 @@
 #include "gripd/control/control_service.hpp"
 
+#include "publish_queue.hpp"
+
 #include "gripd/core/log.hpp"
 #include "gripd/core/strings.hpp"
 #include "gripd/pubsub/broker.hpp"
-#include "gripd/pubsub/publish.hpp"
 
 #include <cstdlib>
 #include <memory>
@@ -76,7 +77,7 @@ class ControlExchange final : public http::Exchange {
     ControlExchange(ControlService& service, http::ServerConn& conn, Endpoint endpoint, Reply format)
         : service_(service), conn_(&conn), endpoint_(endpoint), format_(format) {}
     ~ControlExchange() override {
-        if (token_) service_.broker().cancel_publish(token_);
+        if (job_) service_.publishes().cancel(job_);
     }
 
     void on_request_body(std::string_view data) override {
@@ -100,26 +101,12 @@ class ControlExchange final : public http::Exchange {
             finish(200, "Updated");
             return;
         }
-        pubsub::PublishParseResult parsed = pubsub::parse_publish_body(body_, service_.broker().has_bus());
-        body_.clear();
-        body_.shrink_to_fit();
-        if (!parsed.ok) {
-            LOG_DEBUG("control", "publish rejected: %s (item %d)", parsed.error.c_str(), parsed.error_item);
-            finish(400, parsed.error);
-            return;
-        }
-        size_t count = parsed.items.size();
-        // Replies once every shard owner has taken its items (see the header).
-        token_ = service_.broker().publish(std::move(parsed.items), [this, count](bool ok) {
-            token_ = 0;
-            if (!ok) {
-                LOG_DEBUG("control", "publishing %zu items failed: the bus is unavailable", count);
-                finish(503, "Bus unavailable.");
-                return;
-            }
-            LOG_DEBUG("control", "published %zu items", count);
-            finish(200, "Published");
-        });
+        // Validated and handed over in slices, in arrival order (see publish_queue.hpp).
+        job_ = service_.publishes().submit(std::move(body_), service_.broker().has_bus(),
+                                           [this](int status, std::string_view message) {
+                                               job_ = 0;
+                                               finish(status, message);
+                                           });
     }
 
     void on_client_gone() override { conn_ = nullptr; }
@@ -138,13 +125,15 @@ class ControlExchange final : public http::Exchange {
     Reply format_;
     std::string body_;
     bool too_large_ = false;
-    uint64_t token_ = 0;
+    uint64_t job_ = 0; // in the worker's PublishQueue until answered
 };
 
 } // namespace
 
-ControlService::ControlService(const config::Settings& settings, pubsub::Broker& broker)
-    : settings_(settings), broker_(broker) {}
+ControlService::ControlService(const config::Settings& settings, pubsub::Broker& broker, uv_loop_t* loop)
+    : settings_(settings), broker_(broker), publishes_(std::make_unique<PublishQueue>(loop, broker)) {}
+
+ControlService::~ControlService() = default;
 
 void ControlService::rejection(int* status, std::string* message) const {
     if (*status == 431) {

@@ -1,5 +1,6 @@
 #include "gripd/control/metrics_service.hpp"
 
+#include "gripd/core/log.hpp"
 #include "gripd/net/memory_guard.hpp"
 
 #include <cinttypes>
@@ -96,7 +97,8 @@ void render_ws(std::string& out, const std::string& prefix, const WsTotals& t) {
 
 std::string render_metrics(const std::vector<WorkerStatsView>& workers, const std::string& prefix) {
     int64_t requests = 0, connections = 0, minutes = 0, received = 0, sent = 0, response_holds = 0,
-            stream_holds = 0, subs = 0, channels = 0, slow = 0, skipped = 0, timeouts = 0;
+            stream_holds = 0, subs = 0, channels = 0, slow = 0, skipped = 0, timeouts = 0, refused = 0,
+            dropped = 0;
     WsTotals ws_totals;
     for (const auto& w : workers) {
         if (w.ws) ws_totals.add(*w.ws);
@@ -108,6 +110,8 @@ std::string render_metrics(const std::vector<WorkerStatsView>& workers, const st
             sent += w.broker->messages_delivered.get();
             skipped += w.broker->deliveries_skipped.get();
             channels += w.broker->channels.get();
+            refused += w.broker->publishes_refused.get();
+            dropped += w.broker->deliveries_dropped.get();
         }
         if (w.holds) {
             response_holds += w.holds->response_holds.get();
@@ -142,6 +146,13 @@ std::string render_metrics(const std::vector<WorkerStatsView>& workers, const st
            slow);
     metric(out, prefix, "gripd_hold_timeouts_total", "counter", "Long-polls answered by their timeout",
            timeouts);
+    metric(out, prefix, "gripd_publishes_refused_total", "counter",
+           "Publish requests answered 503 because a worker's inbox was far behind", refused);
+    metric(out, prefix, "gripd_deliveries_dropped_total", "counter",
+           "Deliveries dropped because the receiving worker's inbox was at its bound", dropped);
+    metric(out, prefix, "gripd_log_lines_dropped_total", "counter",
+           "Log lines dropped because the log output did not keep up",
+           static_cast<int64_t>(core::log_dropped_lines()));
     render_ws(out, prefix, ws_totals);
     const auto& mem = net::MemoryGuard::instance();
     metric(out, prefix, "gripd_memory_limit_bytes", "gauge",

@@ -67,8 +67,54 @@ int Broker::owner_of(std::string_view channel) const {
     return static_cast<int>(shard_of_channel(channel) % static_cast<uint32_t>(workers_.size()));
 }
 
+namespace {
+// What a message keeps alive, for the inbox's byte bound: its rendered parts (shared by every
+// worker it goes to, so counted once per queue it waits in: an over-estimate).
+uint64_t message_cost(const Message& m) {
+    uint64_t n = sizeof(Message) + m.channel().size();
+    if (auto* r = m.http_response()) n += r->body.size() + r->status_line.size() + r->headers_block.size();
+    if (auto* st = m.http_stream()) n += st->chunk.size();
+    if (auto* w = m.ws_message()) n += w->frame.size();
+    return n;
+}
+
+uint32_t cost_of(const loop::InboxBody& body) {
+    uint64_t n = sizeof(loop::InboxMessage);
+    if (auto* d = std::get_if<loop::Deliver>(&body)) n += message_cost(*d->message);
+    if (auto* p = std::get_if<loop::PublishToOwner>(&body))
+        for (const MessageRef& m : p->batch->messages)
+            n += message_cost(*m);
+    if (auto* sd = std::get_if<loop::SubscribeDelta>(&body)) n += sd->channel.size();
+    return static_cast<uint32_t>(std::min<uint64_t>(n, UINT32_MAX));
+}
+} // namespace
+
 void Broker::send(int worker, loop::InboxBody&& body) {
-    workers_[static_cast<size_t>(worker)]->post(worker_.index(), loop::InboxMessage{std::move(body)});
+    loop::InboxMessage msg{std::move(body)};
+    msg.cost = cost_of(msg.body);
+    loop::Worker& to = *workers_[static_cast<size_t>(worker)];
+    if (!std::holds_alternative<loop::Deliver>(msg.body)) {
+        to.post(worker_.index(), std::move(msg)); // control and admitted publishes: never refused
+        return;
+    }
+    // A delivery to a worker this far behind cannot wait anywhere bounded: it is dropped, counted,
+    // and warned about once a second (publishers are refused long before, see is_congested()).
+    if (to.post_bounded(worker_.index(), std::move(msg)) != loop::Inbox::Pushed::Full) return;
+    stats_.deliveries_dropped.add();
+    ++dropped_unwarned_;
+    uint64_t now = uv_now(worker_.uv());
+    if (dropped_warned_at_ == 0 || now - dropped_warned_at_ >= 1000) {
+        dropped_warned_at_ = now;
+        LOG_WARN("pubsub", "worker %d is too far behind: dropped %llu deliveries to it", worker,
+                 static_cast<unsigned long long>(dropped_unwarned_));
+        dropped_unwarned_ = 0;
+    }
+}
+
+bool Broker::is_congested() const {
+    for (const loop::Worker* w : workers_)
+        if (w->is_congested()) return true;
+    return false;
 }
 
 // ---- local subscriptions ----

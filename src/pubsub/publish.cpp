@@ -5,6 +5,8 @@
 
 #include <rapidjson/document.h>
 
+#include <algorithm>
+
 namespace gripd::pubsub {
 
 namespace {
@@ -324,40 +326,70 @@ bool parse_item(const Value& v, std::string_view channel_override, PublishItem& 
 
 } // namespace
 
-PublishParseResult parse_publish_body(std::string_view body, bool keep_json) {
-    PublishParseResult r;
+struct PublishBodyParser::Doc {
     rapidjson::Document doc;
+    const Value* items = nullptr;
+};
+
+PublishBodyParser::PublishBodyParser() = default;
+PublishBodyParser::~PublishBodyParser() = default;
+
+bool PublishBodyParser::begin(std::string_view body, bool keep_json, std::string& error) {
+    doc_ = std::make_unique<Doc>();
+    keep_json_ = keep_json;
+    next_ = 0;
+    rapidjson::Document& doc = doc_->doc;
     if (!json::parse(body, doc)) { // too deep, bad UTF-8, trailing garbage included, as Qt
-        r.error = "Body is not valid JSON.";
-        return r;
+        error = "Body is not valid JSON.";
+        return false;
     }
     if (!doc.IsObject()) {
-        r.error = "Invalid format.";
-        return r;
+        error = "Invalid format.";
+        return false;
     }
     const Value* items = find_member(doc, "items");
     if (!items) {
-        r.error = "Invalid format: object does not contain 'items'";
-        return r;
+        error = "Invalid format: object does not contain 'items'";
+        return false;
     }
     if (!items->IsArray()) {
-        r.error = "Invalid format: object contains 'items' with wrong type";
-        return r;
+        error = "Invalid format: object contains 'items' with wrong type";
+        return false;
     }
-    r.items.reserve(items->Size());
-    int index = 0;
-    for (const auto& v : items->GetArray()) {
+    doc_->items = items;
+    return true;
+}
+
+size_t PublishBodyParser::size() const {
+    return doc_ && doc_->items ? doc_->items->Size() : 0;
+}
+
+bool PublishBodyParser::next(size_t max, std::vector<PublishItem>& out, std::string& error, int& error_item) {
+    size_t end = std::min(size(), next_ + max);
+    for (; next_ < end; ++next_) {
+        const Value& v = (*doc_->items)[static_cast<rapidjson::SizeType>(next_)];
         PublishItem item;
         std::string err;
         if (!parse_item(v, {}, item, err)) {
-            r.items.clear();
-            r.error = "Invalid format: " + err;
-            r.error_item = index;
-            return r;
+            error = "Invalid format: " + err;
+            error_item = static_cast<int>(next_);
+            return false;
         }
-        if (keep_json) item.json = json::to_compact_json(v);
-        r.items.push_back(std::move(item));
-        ++index;
+        if (keep_json_) item.json = json::to_compact_json(v);
+        out.push_back(std::move(item));
+    }
+    if (done()) doc_.reset(); // the items own copies: the document is no longer needed
+    return true;
+}
+
+PublishParseResult parse_publish_body(std::string_view body, bool keep_json) {
+    PublishParseResult r;
+    PublishBodyParser parser;
+    if (!parser.begin(body, keep_json, r.error)) return r;
+    r.items.reserve(parser.size());
+    if (!parser.next(parser.size(), r.items, r.error, r.error_item)) {
+        r.items.clear();
+        return r;
     }
     r.ok = true;
     return r;

@@ -1,13 +1,17 @@
 // ControlService: the control API (Pushpin's handler HTTP input, default 127.0.0.1:5561) served by
 // every worker: GET / ("Pushpin API"), POST /publish[/], POST /recover, with Pushpin 1.36's status
-// codes and texts (PROTOCOL.md §4.1). Publishing is handed to the worker's Broker; the reply is sent
-// once every item has been accepted by its channel's shard owner, so publishes answered in order are
-// delivered in that order.
+// codes and texts (PROTOCOL.md §4.1). Publishing goes through the worker's PublishQueue
+// (src/control/publish_queue.hpp: in arrival order, in slices of a bounded number of items per loop
+// turn) to its Broker; the reply is sent once every item has been accepted by its channel's shard
+// owner, so publishes answered in order are delivered in that order.
 #pragma once
 
 #include "gripd/config/settings.hpp"
 #include "gripd/http/listener.hpp"
 #include "gripd/http/server_conn.hpp"
+
+#include <memory>
+#include <uv.h>
 
 namespace gripd::pubsub {
 class Broker;
@@ -17,9 +21,13 @@ namespace gripd::control {
 
 struct ControlStats;
 
+class PublishQueue;
+
 class ControlService final : public http::Service {
   public:
-    ControlService(const config::Settings& settings, pubsub::Broker& broker);
+    // `loop` is the worker's: publishes are sliced over its turns.
+    ControlService(const config::Settings& settings, pubsub::Broker& broker, uv_loop_t* loop);
+    ~ControlService() override;
 
     std::unique_ptr<http::Exchange> start_exchange(http::ServerConn& conn, http::RequestHead& head) override;
     size_t max_header_bytes() const override {
@@ -36,11 +44,13 @@ class ControlService final : public http::Service {
 
     http::ConnSet& conns() { return conns_; }
     pubsub::Broker& broker() { return broker_; }
+    PublishQueue& publishes() { return *publishes_; }
     const config::Settings& settings() const { return settings_; }
 
   private:
     const config::Settings& settings_;
     pubsub::Broker& broker_;
+    std::unique_ptr<PublishQueue> publishes_;
     http::ConnSet conns_;
 };
 

@@ -1,8 +1,20 @@
 // Logging in Pushpin's line format: "[LEVEL] YYYY-MM-DD HH:MM:SS.mmm [target] message".
-// Thread-safe: each line is formatted into a local buffer and written with one write(2).
+// Thread-safe: each line is formatted into a local buffer.
+//
+// Where lines go. Before log_start_writer() (startup, tools, unit tests) each line is written with
+// one write(2) on the calling thread. Once the writer runs, no thread but the writer ever writes:
+// each thread hands its lines, in order, to the writer thread through its own bounded queue (64
+// chunks, 256 KiB), and the writer does the blocking write(2)s. A log output that is slow or stalled
+// (a pipe nobody reads, a full disk) therefore never blocks an event loop; when a thread's queue is
+// full its new lines are dropped and counted (log_dropped_lines(), the gripd_log_lines_dropped_total
+// metric), and the writer logs one WARN per second saying how many, once it can write again.
+// Why a thread and not uv_fs_write or O_NONBLOCK: libuv's threadpool is shared with DNS lookups
+// (a stalled pipe would hold its threads), and O_NONBLOCK on an inherited stderr changes the file
+// for every process sharing it and does nothing for regular files.
 #pragma once
 
 #include <cstdarg>
+#include <cstdint>
 
 namespace gripd::core {
 
@@ -18,9 +30,19 @@ inline bool log_enabled(LogLevel level) {
 // Redirects output to a file (append); returns false if it cannot be opened. Default: stderr.
 bool log_set_file(const char* path);
 
+// Starts the writer thread (call once, after signals are masked: it inherits the mask). False if
+// it cannot (then lines are written directly, as before).
+bool log_start_writer();
+// Hands over this thread's lines and waits up to `wait_ms` for the writer to write everything
+// queued; a writer stuck on an output nobody reads is left behind (the process is ending).
+void log_stop_writer(int wait_ms);
+// Lines dropped because a thread's queue to the writer was full.
+uint64_t log_dropped_lines();
+
 // Event-loop threads batch their lines: with buffering on, lines are kept in a per-thread buffer
 // (flushed when large) and written by log_flush_thread(), which the worker calls once per loop
-// iteration. This saves a write(2) per access line without delaying lines past the iteration.
+// iteration (handed to the writer thread then, see above). This saves a hand-over per access line
+// without delaying lines past the iteration.
 void log_set_thread_buffering(bool on);
 void log_flush_thread();
 

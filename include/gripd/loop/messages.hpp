@@ -86,6 +86,7 @@ using InboxBody = std::variant<Stop, ReloadRoutes, PublishToOwner, PublishAck, D
 struct InboxMessage {
     InboxBody body;
     int32_t from = -1; // the producer number, set by Inbox::push
+    uint32_t cost = 0; // estimated bytes it keeps alive (set by the sender; see Inbox's bounds)
 };
 
 // A ring slot must stay small: grow a message past this and put its fields behind a pointer.

@@ -61,6 +61,12 @@ class Worker {
     // Sends a message from producer `producer` (the caller's thread number: a worker index, or the
     // main thread's number) to this worker. Never blocks; see Inbox.
     bool post(int producer, InboxMessage&& msg) { return inbox_.push(producer, std::move(msg)); }
+    // The same for data (deliveries): refused (Full) when that producer's queue here is at its bound.
+    Inbox::Pushed post_bounded(int producer, InboxMessage&& msg) {
+        return inbox_.push_bounded(producer, std::move(msg));
+    }
+    // Any thread: this worker's inbox is far behind (new publishes should be refused).
+    bool is_congested() const { return inbox_.is_congested(); }
     // Retries the overflow of `producer` (call from that producer's thread).
     void flush_from(int producer) {
         if (inbox_.has_overflow(producer)) inbox_.flush(producer);

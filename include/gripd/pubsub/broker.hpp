@@ -81,6 +81,8 @@ struct BrokerStats {
     core::Counter messages_delivered; // messages handed to local subscriptions
     core::Counter deliveries_skipped; // content-filter mismatches
     core::Counter channels;           // gauge: channels with local subscribers
+    core::Counter publishes_refused;  // publish requests answered 503: the inboxes were congested
+    core::Counter deliveries_dropped; // deliveries to a worker whose inbox was at its bound
 };
 
 class Broker : private RedisBus::Handler {
@@ -102,6 +104,10 @@ class Broker : private RedisBus::Handler {
     // when the bus is down. The returned token can cancel `done` (the requester went away).
     uint64_t publish(std::vector<PublishItem>&& items, std::function<void(bool)> done);
     void cancel_publish(uint64_t token);
+    // Whether some worker's inbox is far behind (Inbox::is_congested): a new publish request should
+    // be refused (503) and counted (note_refused) rather than queued. Any worker's view.
+    bool is_congested() const;
+    void note_refused() { stats_.publishes_refused.add(); }
     // Forgets every channel's last id (POST /recover).
     void recover();
 
@@ -192,9 +198,11 @@ class Broker : private RedisBus::Handler {
     ChannelIndex<Subscription>::Walk walk_; // over backlog_.front()'s channel when active
     uv_idle_t idle_{};
     size_t budget_ = kSliceVisits;
-    uint64_t budget_turn_ = 0;      // uv_now() when budget_ was refilled
-    bool draining_ = false;         // in drain_backlog (a delivery may publish again)
-    std::unique_ptr<RedisBus> bus_; // last: its pending publishes are answered while it goes
+    uint64_t budget_turn_ = 0;       // uv_now() when budget_ was refilled
+    bool draining_ = false;          // in drain_backlog (a delivery may publish again)
+    uint64_t dropped_unwarned_ = 0;  // deliveries dropped since the last warning
+    uint64_t dropped_warned_at_ = 0; // uv_now() of the last warning
+    std::unique_ptr<RedisBus> bus_;  // last: its pending publishes are answered while it goes
 };
 
 } // namespace gripd::pubsub

@@ -7,6 +7,7 @@
 
 #include "gripd/http/headers.hpp"
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -73,6 +74,29 @@ struct PublishParseResult {
 // Parses a POST /publish/ body: {"items": [item, ...]}. With keep_json, each item also keeps its
 // JSON text (what a bus carries).
 PublishParseResult parse_publish_body(std::string_view body, bool keep_json = false);
+
+// parse_publish_body() in steps, for bodies too big to validate in one loop turn: begin() parses
+// the JSON and checks the envelope, then each next(max) validates up to `max` more items (appended
+// to `out`), with the same errors and all-or-nothing rule (the caller publishes nothing until
+// done()). Keeps the parsed document until done().
+class PublishBodyParser {
+  public:
+    PublishBodyParser();
+    ~PublishBodyParser();
+    PublishBodyParser(const PublishBodyParser&) = delete;
+    PublishBodyParser& operator=(const PublishBodyParser&) = delete;
+
+    bool begin(std::string_view body, bool keep_json, std::string& error);
+    size_t size() const; // items in the body (after a successful begin())
+    bool next(size_t max, std::vector<PublishItem>& out, std::string& error, int& error_item);
+    bool done() const { return !doc_ || next_ >= size(); }
+
+  private:
+    struct Doc;
+    std::unique_ptr<Doc> doc_;
+    size_t next_ = 0;
+    bool keep_json_ = false;
+};
 
 struct PublishItemResult {
     bool ok = false;

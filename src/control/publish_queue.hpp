@@ -1,0 +1,76 @@
+// PublishQueue: the publish requests of one worker's control API, validated and handed to the broker
+// in slices so that one big publish costs a bounded amount of loop time per turn.
+//
+//  - Requests are taken in arrival order (FIFO). Only the head is worked on: its body is parsed
+//    (one JSON parse, then kSliceItems items validated per turn), and once every item is valid it
+//    is handed to the broker kSliceItems items per turn. The next request starts only when the head
+//    has handed over its last slice, so a later publish on another connection never overtakes an
+//    earlier one (the broker keeps the order it is given, per channel).
+//  - All or nothing: a bad item anywhere rejects the body (400) before anything is handed over.
+//  - Admission: a publish whose items are all valid is refused (503, counted) instead of handed
+//    over when some worker's inbox is congested (Broker::is_congested); once its first slice is
+//    out, the rest follows (one request at a time per worker, so at most one body's worth of
+//    items is admitted past that check).
+//  - The requester is answered once the broker took every slice (200), or 503 if the bus failed
+//    one of them (the slices before it are out: as with a bus error on any multi-item publish).
+// One per worker; everything runs on that worker's loop.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <uv.h>
+
+namespace gripd::pubsub {
+class Broker;
+}
+
+namespace gripd::control {
+
+class PublishQueue {
+  public:
+    // Items validated, or handed to the broker, per loop turn (both count against one budget).
+    static constexpr size_t kSliceItems = 256;
+    // A body's JSON parse counts as one item per this many bytes.
+    static constexpr size_t kBytesPerItem = 256;
+
+    // `status` 200, 400 (`message` is Pushpin's text) or 503.
+    using Done = std::function<void(int status, std::string_view message)>;
+
+    PublishQueue(uv_loop_t* loop, pubsub::Broker& broker);
+    PublishQueue(const PublishQueue&) = delete;
+    PublishQueue& operator=(const PublishQueue&) = delete;
+    ~PublishQueue();
+
+    // Queues a publish body; `done` runs later on this loop, or before this returns when the
+    // body is small and nothing is ahead of it. Returns an id for cancel() (0 if already done).
+    uint64_t submit(std::string&& body, bool keep_json, Done done);
+    // The requester went away: `done` will not run. A publish still being validated is dropped;
+    // one being handed over goes on (its first slices are out).
+    void cancel(uint64_t id);
+
+  private:
+    struct Job;
+    void pump(size_t budget);
+    bool step(Job& job, size_t& budget); // false: the job left the queue
+    void on_slice_done(uint64_t id, bool ok);
+    void finish(uint64_t id, int status, std::string_view message);
+    size_t turn_budget();
+    static void on_idle(uv_idle_t* h);
+
+    uv_loop_t* loop_;
+    pubsub::Broker& broker_;
+    std::unordered_map<uint64_t, std::unique_ptr<Job>> jobs_; // every job until answered
+    std::deque<uint64_t> order_;                              // jobs not yet handed over, oldest first
+    uint64_t next_id_ = 1;
+    size_t budget_ = kSliceItems;
+    uint64_t budget_turn_ = 0; // uv_now() when budget_ was refilled
+    bool pumping_ = false;     // in pump(): an answer may submit again
+    uv_idle_t idle_{};
+};
+
+} // namespace gripd::control
