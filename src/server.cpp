@@ -3,9 +3,12 @@
 #include "gripd/control/control_service.hpp"
 #include "gripd/control/metrics_service.hpp"
 #include "gripd/core/log.hpp"
+#include "gripd/grip/render.hpp"
 #include "gripd/net/memory_guard.hpp"
 #include "gripd/proxy/grip_dispatch.hpp"
 #include "gripd/pubsub/broker.hpp"
+#include "gripd/pubsub/render.hpp"
+#include "gripd/ws/render.hpp"
 #include "gripd/ws/ws_service.hpp"
 
 #include <arpa/inet.h>
@@ -67,6 +70,8 @@ struct Server::WorkerContext {
 Server::Server(const config::Settings& settings, const config::DebugKnobs& knobs)
     : settings_(settings), knobs_(knobs) {
     conn_limit_.max = settings.client_maxconn;
+    // Before any worker starts: each published format is rendered by its owner, once per message.
+    pubsub::set_renderers({&grip::render_http_response, &grip::render_http_stream, &ws::render_ws_message});
 }
 
 Server::~Server() {

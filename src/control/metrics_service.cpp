@@ -38,12 +38,12 @@ void metric_by(std::string& out, const std::string& prefix, const char* name, co
 
 // The WebSocket module's statistics summed over the workers.
 struct WsTotals {
-    int64_t connections[ws::kWsModes] = {};
+    int64_t connections[stats::kWsModes] = {};
     int64_t sessions = 0, subscriptions = 0, messages_in = 0, messages_out = 0, deliveries = 0,
             woh_requests = 0, backend_failures = 0, slow_clients_cut = 0, protocol_errors = 0;
 
-    void add(const ws::WsStats& s) {
-        for (size_t m = 0; m < ws::kWsModes; ++m)
+    void add(const stats::WsStats& s) {
+        for (size_t m = 0; m < stats::kWsModes; ++m)
             connections[m] += s.connections[m].get();
         sessions += s.sessions.get();
         subscriptions += s.subscriptions.get();
@@ -55,16 +55,16 @@ struct WsTotals {
         slow_clients_cut += s.slow_clients_cut.get();
         protocol_errors += s.protocol_errors.get();
     }
-    int64_t open(ws::WsMode m) const { return connections[static_cast<size_t>(m)]; }
+    int64_t open(stats::WsMode m) const { return connections[static_cast<size_t>(m)]; }
 };
 
 void render_ws(std::string& out, const std::string& prefix, const WsTotals& t) {
-    using ws::WsMode;
+    using stats::WsMode;
     metric_by(out, prefix, "gripd_websocket_connections", "gauge", "Client WebSockets open, by backend mode",
               "mode",
-              {{ws::mode_name(WsMode::Passthrough), t.open(WsMode::Passthrough)},
-               {ws::mode_name(WsMode::OverHttp), t.open(WsMode::OverHttp)},
-               {ws::mode_name(WsMode::Test), t.open(WsMode::Test)}});
+              {{stats::mode_name(WsMode::Passthrough), t.open(WsMode::Passthrough)},
+               {stats::mode_name(WsMode::OverHttp), t.open(WsMode::OverHttp)},
+               {stats::mode_name(WsMode::Test), t.open(WsMode::Test)}});
     struct Row {
         const char* name;
         const char* type;

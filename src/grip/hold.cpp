@@ -1,6 +1,7 @@
 #include "gripd/grip/hold.hpp"
 
 #include "gripd/core/log.hpp"
+#include "gripd/grip/render.hpp"
 #include "gripd/loop/worker.hpp"
 #include "gripd/pubsub/filters.hpp"
 #include "stream_next_link.hpp"
@@ -182,11 +183,11 @@ void ResponseHold::on_message(pubsub::Subscription& sub, const pubsub::MessageRe
     }
     timer_.disarm();
     unsubscribe_all();
-    pubsub::ResponseOptions opts;
+    ResponseOptions opts;
     opts.keep_alive = client_->client_keep_alive();
     opts.head = client_->request_is_head();
     std::string out;
-    msg->render_http_response(response_.headers, opts, out);
+    append_held_response(*part, response_.headers, opts, out);
     http::ServerConn* c = client_;
     client_ = nullptr;
     c->send_raw(out);

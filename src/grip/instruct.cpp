@@ -2,8 +2,6 @@
 
 #include "gripd/core/json.hpp"
 #include "gripd/core/strings.hpp"
-#include "gripd/pubsub/message.hpp"
-#include "gripd/pubsub/publish.hpp"
 
 #include <algorithm>
 #include <climits>
@@ -30,7 +28,7 @@ std::optional<int> to_int(std::string_view s) {
 // Grip-* headers and the framing ones never reach the client from an instruct response.
 bool keep_response_header(const http::Header& h, const std::vector<std::string>& expose) {
     if (core::istarts_with(h.name, "Grip-")) return false;
-    if (pubsub::is_framing_header(h.name)) return false;
+    if (http::is_framing_header(h.name)) return false;
     if (expose.empty()) return true;
     return std::any_of(expose.begin(), expose.end(),
                        [&](const std::string& e) { return iequals(e, h.name); });
@@ -383,7 +381,7 @@ bool parse_json_headers(const Value& in, http::Headers& out, std::string& err) {
     const Value* v = find_member(in, "headers");
     if (!v) return true;
     auto add = [&](std::string_view name, std::string_view value) {
-        if (!pubsub::is_framing_header(name)) out.add(name, value);
+        if (!http::is_framing_header(name)) out.add(name, value);
     };
     return json::parse_headers(*v, "response", add, err);
 }

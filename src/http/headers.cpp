@@ -78,6 +78,16 @@ bool is_hop_by_hop(std::string_view name) {
     return false;
 }
 
+bool is_framing_header(std::string_view name) {
+    static constexpr std::string_view kNames[] = {"content-length",   "transfer-encoding",
+                                                  "connection",       "keep-alive",
+                                                  "proxy-connection", "te",
+                                                  "trailer",          "upgrade"};
+    for (auto n : kNames)
+        if (iequals(name, n)) return true;
+    return false;
+}
+
 std::string_view reason_phrase(int status) {
     switch (status) {
     case 100:

@@ -85,8 +85,8 @@ void serialize_response_head(int status, std::string_view reason, const Headers&
     append_headers(headers, out);
 }
 
-void append_chunk(std::string& out, std::string_view data) {
-    if (data.empty()) return;
+size_t append_chunk(std::string& out, std::string_view data) {
+    if (data.empty()) return out.size();
     static constexpr char kHex[] = "0123456789abcdef";
     size_t n = data.size();
     size_t digits = hex_digits(n);
@@ -94,8 +94,10 @@ void append_chunk(std::string& out, std::string_view data) {
     for (size_t i = digits; i-- > 0;)
         out += kHex[(n >> (4 * i)) & 15];
     out += "\r\n";
+    size_t at = out.size();
     out += data;
     out += "\r\n";
+    return at;
 }
 
 void append_last_chunk(std::string& out) {

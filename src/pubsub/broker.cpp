@@ -72,7 +72,7 @@ namespace {
 // worker it goes to, so counted once per queue it waits in: an over-estimate).
 uint64_t message_cost(const Message& m) {
     uint64_t n = sizeof(Message) + m.channel().size();
-    if (auto* r = m.http_response()) n += r->body.size() + r->status_line.size() + r->headers_block.size();
+    if (auto* r = m.http_response()) n += r->body.size() + r->head.size();
     if (auto* st = m.http_stream()) n += st->chunk.size();
     if (auto* w = m.ws_message()) n += w->frame.size();
     return n;

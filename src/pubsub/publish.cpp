@@ -94,11 +94,15 @@ bool parse_code(const Value& in, std::string_view pn, int lo, int hi, int& out, 
     return true;
 }
 
-bool parse_headers(const Value& in, std::string_view pn, http::Headers& out, std::string& err) {
+bool parse_headers(const Value& in, std::string_view pn, HeaderList& out, std::string& err) {
     const Value* v = find_member(in, "headers");
     if (!v) return true;
     return json::parse_headers(
-        *v, pn, [&](std::string_view name, std::string_view value) { out.add(name, value); }, err);
+        *v, pn,
+        [&](std::string_view name, std::string_view value) {
+            out.push_back({std::string(name), std::string(value)});
+        },
+        err);
 }
 
 // Which member get_content() found.
@@ -139,10 +143,7 @@ bool parse_http_response(const Value& in, HttpResponseFormat& out, std::string& 
     if (!parse_code(in, pn, 100, 999, out.code, err)) return false;
     std::optional<std::string> reason;
     if (!get_opt_string(in, pn, "reason", reason, err)) return false;
-    if (reason && !reason->empty())
-        out.reason = std::move(*reason);
-    else
-        out.reason = std::string(http::reason_phrase(out.code));
+    if (reason) out.reason = std::move(*reason);
     if (!parse_headers(in, pn, out.headers, err)) return false;
     if (!parse_content_filters(in, pn, out.content_filters, err)) return false;
     Content c = get_content(in, pn, "body-bin", "body", out.body, err);
@@ -325,6 +326,12 @@ bool parse_item(const Value& v, std::string_view channel_override, PublishItem& 
 }
 
 } // namespace
+
+const std::string* find_header(const HeaderList& headers, std::string_view name) {
+    for (const Header& h : headers)
+        if (core::iequals(h.name, name)) return &h.value;
+    return nullptr;
+}
 
 struct PublishBodyParser::Doc {
     rapidjson::Document doc;

@@ -1,11 +1,15 @@
-// libFuzzer target: the control API's publish body parser and the rendering of what it accepts.
+// libFuzzer target: the control API's publish body parser and the rendering of what it accepts (by
+// the renderers app::Server installs: grip's for http-response and http-stream, ws's for ws-message).
 // Checks: a rejected body always says why; every accepted item renders without failing, and what it
 // renders is well formed: an http-stream chunk's size line matches its content, a ws-message frame's
 // header matches its payload, and an http-response answer parses back as exactly one complete HTTP
 // response with the published code and body.
+#include "gripd/grip/render.hpp"
 #include "gripd/http/response_parser.hpp"
 #include "gripd/pubsub/message.hpp"
 #include "gripd/pubsub/publish.hpp"
+#include "gripd/pubsub/render.hpp"
+#include "gripd/ws/render.hpp"
 
 #include <cstdint>
 #include <cstdlib>
@@ -62,7 +66,7 @@ void check_response(const pubsub::Message& m) {
     const auto* r = m.http_response();
     if (r->action != pubsub::Action::Send) return;
     std::string out;
-    m.render_http_response(http::Headers{}, pubsub::ResponseOptions{}, out);
+    grip::append_held_response(*r, http::Headers{}, grip::ResponseOptions{}, out);
     OneResponse h;
     http::ResponseParser parser(h, http::ResponseParser::Limits{});
     size_t used = parser.feed(out.data(), out.size());
@@ -73,6 +77,11 @@ void check_response(const pubsub::Message& m) {
 }
 
 } // namespace
+
+extern "C" int LLVMFuzzerInitialize(int* /*argc*/, char*** /*argv*/) {
+    pubsub::set_renderers({&grip::render_http_response, &grip::render_http_stream, &ws::render_ws_message});
+    return 0;
+}
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::string_view body(reinterpret_cast<const char*>(data), size);

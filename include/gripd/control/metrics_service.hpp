@@ -5,11 +5,11 @@
 
 #include "gripd/config/settings.hpp"
 #include "gripd/core/counter.hpp"
-#include "gripd/grip/hold.hpp"
 #include "gripd/http/listener.hpp"
 #include "gripd/http/server_conn.hpp"
 #include "gripd/pubsub/broker.hpp"
-#include "gripd/ws/ws_stats.hpp"
+#include "gripd/stats/hold_stats.hpp"
+#include "gripd/stats/ws_stats.hpp"
 
 #include <functional>
 #include <string>
@@ -22,9 +22,9 @@ struct WorkerStatsView {
     const core::Counter* requests_received = nullptr;
     const core::Counter* connections = nullptr;
     const core::Counter* connection_minutes = nullptr;
-    const grip::HoldStats* holds = nullptr;
+    const stats::HoldStats* holds = nullptr;
     const pubsub::BrokerStats* broker = nullptr;
-    const ws::WsStats* ws = nullptr;
+    const stats::WsStats* ws = nullptr;
 };
 
 // Renders the exposition text for the given workers.

@@ -11,13 +11,13 @@
 // A hold is the connection's current Exchange and a pubsub Subscriber; it lives on one worker.
 #pragma once
 
-#include "gripd/core/counter.hpp"
 #include "gripd/grip/instruct.hpp"
 #include "gripd/grip/next_link.hpp"
 #include "gripd/http/request_parser.hpp"
 #include "gripd/http/server_conn.hpp"
 #include "gripd/loop/timer_wheel.hpp"
 #include "gripd/pubsub/broker.hpp"
+#include "gripd/stats/hold_stats.hpp"
 
 #include <functional>
 #include <memory>
@@ -25,14 +25,8 @@
 
 namespace gripd::grip {
 
-// Per-worker hold statistics (single writer: the worker).
-struct HoldStats {
-    core::Counter response_holds; // gauge
-    core::Counter stream_holds;   // gauge
-    core::Counter subscriptions;  // gauge
-    core::Counter slow_clients_cut;
-    core::Counter timeouts;
-};
+// Per-worker hold statistics (single writer: the worker), kept in the stats module for the metrics.
+using HoldStats = stats::HoldStats;
 
 // What a hold needs to re-ask the backend (hint): the original request, kept compactly.
 struct SavedRequest {

@@ -51,6 +51,11 @@ class Headers {
 // Hop-by-hop and framing headers a proxy must not forward (RFC 9110 §7.6.1 plus Pushpin's list, §3.4).
 bool is_hop_by_hop(std::string_view name);
 
+// True for headers a published or instruct response must not carry to the client as-is because the
+// server sets them (framing and connection management): Content-Length, Transfer-Encoding,
+// Connection, Keep-Alive, Proxy-Connection, TE, Trailer, Upgrade.
+bool is_framing_header(std::string_view name);
+
 // Standard reason phrase for a status code ("" if unknown).
 std::string_view reason_phrase(int status);
 

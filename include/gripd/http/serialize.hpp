@@ -32,7 +32,8 @@ void serialize_request_head(std::string_view method, std::string_view target, co
 void serialize_response_head(int status, std::string_view reason, const Headers& headers, std::string& out);
 
 // Appends one chunk: hex size CRLF data CRLF. Appends nothing for empty data (that would end the body).
-void append_chunk(std::string& out, std::string_view data);
+// Returns where `data` starts in `out`.
+size_t append_chunk(std::string& out, std::string_view data);
 
 // Appends the last chunk and an empty trailer section: "0\r\n\r\n".
 void append_last_chunk(std::string& out);

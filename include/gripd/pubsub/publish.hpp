@@ -5,8 +5,7 @@
 // against the running reference). Parsing is pure: no I/O, no allocation beyond the result.
 #pragma once
 
-#include "gripd/http/headers.hpp"
-
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -22,12 +21,23 @@ enum class Action : uint8_t { Send, Hint, Close, Refresh };
 
 enum class WsType : uint8_t { Text, Binary, Ping, Pong };
 
+// A published header (http-response `headers`). pubsub keeps headers as plain name/value pairs in
+// item order, duplicates included; HTTP's rules for them belong to the renderer (pubsub/render.hpp).
+struct Header {
+    std::string name;
+    std::string value;
+};
+using HeaderList = std::vector<Header>;
+
+// The first value of `name` (case-insensitive, as header names are), or nullptr.
+const std::string* find_header(const HeaderList& headers, std::string_view name);
+
 struct HttpResponseFormat {
     Action action = Action::Send;
     int code = 200;
-    std::string reason;    // the standard phrase for `code` when the item gives none
-    http::Headers headers; // in item order (object or [[name, value]] form)
-    std::string body;      // body, or base64-decoded body-bin
+    std::string reason; // empty when the item gives none (the status line then has the standard phrase)
+    HeaderList headers; // in item order (object or [[name, value]] form)
+    std::string body;   // body, or base64-decoded body-bin
     // body-patch: the JSON Patch array as compact JSON text, applied by the hold to its own body.
     std::optional<std::string> body_patch;
     std::optional<std::vector<std::string>> content_filters; // present => must match the subscription's

@@ -16,8 +16,6 @@
 // (and unmasked) in an owned buffer only while it is incomplete or masked, and released afterwards.
 #pragma once
 
-#include "gripd/pubsub/message.hpp"
-
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -25,7 +23,15 @@
 
 namespace gripd::ws {
 
-using pubsub::WsOpcode;
+// Frame opcodes (RFC 6455 §5.2).
+enum class WsOpcode : uint8_t {
+    Continuation = 0x0,
+    Text = 0x1,
+    Binary = 0x2,
+    Close = 0x8,
+    Ping = 0x9,
+    Pong = 0xA
+};
 
 // Close codes (RFC 6455 §7.4.1).
 constexpr int kCloseNormal = 1000;

@@ -14,7 +14,7 @@
 #include "gripd/http/ws_handler.hpp"
 #include "gripd/loop/deletable.hpp"
 #include "gripd/pubsub/broker.hpp"
-#include "gripd/ws/ws_stats.hpp"
+#include "gripd/stats/ws_stats.hpp"
 
 #include <cstddef>
 #include <memory>
@@ -26,6 +26,10 @@ class Worker;
 namespace gripd::ws {
 
 class Session;
+
+// The WebSocket statistics and their modes live in the stats module, which the metrics read.
+using stats::WsMode;
+using stats::WsStats;
 
 // What the service keeps per session: the list link (Session derives from it).
 class SessionNode : public loop::Deletable {

@@ -13,10 +13,10 @@ bool has_line(const std::string& text, const std::string& line) {
 } // namespace
 
 TEST_CASE("metrics: WebSocket statistics are summed over workers", "[control][metrics]") {
-    ws::WsStats a, b;
-    a.connections_of(ws::WsMode::OverHttp).add(3);
-    b.connections_of(ws::WsMode::OverHttp).add(2);
-    b.connections_of(ws::WsMode::Passthrough).add(1);
+    stats::WsStats a, b;
+    a.connections_of(stats::WsMode::OverHttp).add(3);
+    b.connections_of(stats::WsMode::OverHttp).add(2);
+    b.connections_of(stats::WsMode::Passthrough).add(1);
     a.messages_in.add(5);
     b.messages_out.add(7);
     a.deliveries.add(4);

@@ -291,9 +291,9 @@ TEST_CASE("publish: full item with all formats", "[pubsub][publish]") {
     REQUIRE(it.http_response);
     CHECK(it.http_response->action == Action::Send);
     CHECK(it.http_response->code == 404);
-    CHECK(it.http_response->reason == "Not Found");
+    CHECK(it.http_response->reason.empty()); // the status line gets the standard phrase
     REQUIRE(it.http_response->headers.size() == 2);
-    CHECK(*it.http_response->headers.get("x-a") == "1");
+    CHECK(*find_header(it.http_response->headers, "x-a") == "1");
     CHECK(it.http_response->body == "gone\n");
     REQUIRE(it.http_response->content_filters);
     CHECK(*it.http_response->content_filters == std::vector<std::string>{"var-subst"});
@@ -321,7 +321,7 @@ TEST_CASE("publish: defaults, legacy format keys, Qt-style numbers", "[pubsub][p
     REQUIRE(r.ok);
     REQUIRE(r.items.size() == 8);
     CHECK(r.items[0].http_response->code == 200);
-    CHECK(r.items[0].http_response->reason == "OK");
+    CHECK(r.items[0].http_response->reason.empty());
     CHECK(r.items[0].id == std::nullopt);
     CHECK(r.items[0].size == -1);
     CHECK_FALSE(r.items[0].no_seq);

@@ -7,7 +7,6 @@
 #include <vector>
 
 using namespace gripd::ws;
-using gripd::pubsub::WsOpcode;
 using wstest::wslay_read;
 using wstest::wslay_render;
 

@@ -7,7 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 
-namespace gripd::ws {
+namespace gripd::stats {
 
 // What serves a client WebSocket: a WebSocket backend, WebSocket-over-HTTP, or the test target.
 enum class WsMode : uint8_t { Passthrough, OverHttp, Test };
@@ -32,4 +32,4 @@ struct WsStats {
     core::Counter& connections_of(WsMode m) { return connections[static_cast<size_t>(m)]; }
 };
 
-} // namespace gripd::ws
+} // namespace gripd::stats
