@@ -80,22 +80,31 @@ void PublishQueue::on_idle(uv_idle_t* h) {
 
 void PublishQueue::pump(size_t budget) {
     pumping_ = true;
+    blocked_ = false;
     while (budget > 0 && !order_.empty()) {
         auto it = jobs_.find(order_.front());
         if (it == jobs_.end()) { // cancelled while waiting
             order_.pop_front();
             continue;
         }
-        if (!step(*it->second, budget)) order_.pop_front();
+        Step s = step(*it->second, budget);
+        if (s == Step::Left) order_.pop_front();
+        if (s == Step::Blocked) {
+            blocked_ = true;
+            break;
+        }
     }
     budget_ = budget;
     pumping_ = false;
+    // While the head waits for the broker (on_slice_done pumps again), the idle handle would only
+    // spin the loop: it runs only while there is work this worker can do now.
+    bool want = !order_.empty() && !blocked_;
     bool active = uv_is_active(reinterpret_cast<uv_handle_t*>(&idle_));
-    if (!order_.empty() && !active) uv_idle_start(&idle_, &PublishQueue::on_idle);
-    if (order_.empty() && active) uv_idle_stop(&idle_);
+    if (want && !active) uv_idle_start(&idle_, &PublishQueue::on_idle);
+    if (!want && active) uv_idle_stop(&idle_);
 }
 
-bool PublishQueue::step(Job& job, size_t& budget) {
+PublishQueue::Step PublishQueue::step(Job& job, size_t& budget) {
     switch (job.state) {
     case Job::State::Queued: {
         std::string error;
@@ -104,11 +113,11 @@ bool PublishQueue::step(Job& job, size_t& budget) {
         std::string().swap(job.body); // the parsed document holds its own copies
         if (!ok) {
             finish(job.id, 400, error);
-            return false;
+            return Step::Left;
         }
         job.items.reserve(job.parser.size());
         job.state = Job::State::Validating;
-        return true;
+        return Step::More;
     }
     case Job::State::Validating: {
         size_t n = std::min(budget, job.parser.size() - job.items.size());
@@ -119,19 +128,24 @@ bool PublishQueue::step(Job& job, size_t& budget) {
         if (!ok) {
             LOG_DEBUG("control", "publish rejected: %s (item %d)", error.c_str(), error_item);
             finish(job.id, 400, error);
-            return false;
+            return Step::Left;
         }
-        if (!job.parser.done()) return true;
+        if (!job.parser.done()) return Step::More;
         if (broker_.is_congested()) {
             broker_.note_refused();
             LOG_DEBUG("control", "publish of %zu items refused: a worker is far behind", job.items.size());
             finish(job.id, 503, "Too many messages waiting; try again later.");
-            return false;
+            return Step::Left;
         }
         job.state = Job::State::HandingOver;
-        return true;
+        return Step::More;
     }
     case Job::State::HandingOver: {
+        // One slice in the broker at a time: the broker answers a slice only once the deliveries
+        // it caused are short again on every worker (Broker::publish holds it back otherwise), so
+        // a big publish is paced by delivery and never piles a whole body's deliveries into the
+        // workers' backlogs at once.
+        if (job.slices_out > 0) return Step::Blocked;
         size_t n = std::min(budget, job.items.size() - job.handed);
         if (n > 0) {
             auto first = job.items.begin() + static_cast<std::ptrdiff_t>(job.handed);
@@ -147,18 +161,18 @@ bool PublishQueue::step(Job& job, size_t& budget) {
                 broker_.publish(std::move(slice), [this, id](bool ok) { on_slice_done(id, ok); });
             if (token) job.tokens.push_back(token);
         }
-        if (job.handed < job.items.size()) return true;
+        if (job.handed < job.items.size()) return Step::More;
         LOG_DEBUG("control", "published %zu items", job.items.size());
         std::vector<pubsub::PublishItem>().swap(job.items);
         job.state = Job::State::Waiting;
         if (job.slices_out == 0)
             finish(job.id, job.failed ? 503 : 200, job.failed ? "Bus unavailable." : "Published");
-        return false;
+        return Step::Left;
     }
     case Job::State::Waiting:
-        return false;
+        return Step::Left;
     }
-    return false;
+    return Step::Left;
 }
 
 void PublishQueue::on_slice_done(uint64_t id, bool ok) {
@@ -167,6 +181,14 @@ void PublishQueue::on_slice_done(uint64_t id, bool ok) {
     Job& job = *it->second;
     if (!ok) job.failed = true;
     --job.slices_out;
+    if (job.state == Job::State::HandingOver) {
+        // The next slice may go: from the next idle turn (this may run inside broker_.publish).
+        if (job.slices_out == 0 && blocked_ && !pumping_) {
+            blocked_ = false;
+            uv_idle_start(&idle_, &PublishQueue::on_idle);
+        }
+        return;
+    }
     if (job.state != Job::State::Waiting || job.slices_out > 0) return;
     finish(id, job.failed ? 503 : 200, job.failed ? "Bus unavailable." : "Published");
 }

@@ -3,9 +3,11 @@
 //
 //  - Requests are taken in arrival order (FIFO). Only the head is worked on: its body is parsed
 //    (one JSON parse, then kSliceItems items validated per turn), and once every item is valid it
-//    is handed to the broker kSliceItems items per turn. The next request starts only when the head
-//    has handed over its last slice, so a later publish on another connection never overtakes an
-//    earlier one (the broker keeps the order it is given, per channel).
+//    is handed to the broker kSliceItems items per turn, one slice at a time: the next goes once
+//    the broker answered the last (it answers once the deliveries are short again on every
+//    worker). The next request starts only when the head has handed over its last slice, so a
+//    later publish on another connection never overtakes an earlier one (the broker keeps the
+//    order it is given, per channel).
 //  - All or nothing: a bad item anywhere rejects the body (400) before anything is handed over.
 //  - Admission: a publish whose items are all valid is refused (503, counted) instead of handed
 //    over when some worker's inbox is congested (Broker::is_congested); once its first slice is
@@ -56,7 +58,12 @@ class PublishQueue {
   private:
     struct Job;
     void pump(size_t budget);
-    bool step(Job& job, size_t& budget); // false: the job left the queue
+    enum class Step : uint8_t {
+        More,    // the head has more to do this turn
+        Left,    // the head left the queue (handed over or answered)
+        Blocked, // the head waits for the broker to take its last slice
+    };
+    Step step(Job& job, size_t& budget);
     void on_slice_done(uint64_t id, bool ok);
     void finish(uint64_t id, int status, std::string_view message);
     size_t turn_budget();
@@ -70,6 +77,7 @@ class PublishQueue {
     size_t budget_ = kSliceItems;
     uint64_t budget_turn_ = 0; // uv_now() when budget_ was refilled
     bool pumping_ = false;     // in pump(): an answer may submit again
+    bool blocked_ = false;     // the head waits for a slice's answer (on_slice_done resumes)
     uv_idle_t idle_{};
 };
 

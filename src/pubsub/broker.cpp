@@ -53,6 +53,8 @@ Broker::Broker(loop::Worker& worker, std::vector<loop::Worker*> workers, const c
     // Closed with the worker's other embedded handles when its loop ends (Worker::close_all).
     uv_idle_init(worker_.uv(), &idle_);
     idle_.data = this;
+    uv_timer_init(worker_.uv(), &held_timer_);
+    held_timer_.data = this;
 }
 
 Broker::~Broker() {
@@ -215,6 +217,21 @@ void Broker::share_backlog() {
     if (i < kBacklogSlots) g_backlogs[i].visits.store(backlog_visits_, std::memory_order_relaxed);
 }
 
+void Broker::on_held_timer(uv_timer_t* h) {
+    auto* self = static_cast<Broker*>(h->data);
+    if (!any_backlogged(self->workers_.size(), kThrottleVisits)) self->release_held();
+    if (self->held_.empty()) uv_timer_stop(h);
+}
+
+void Broker::hold(uint64_t token) {
+    held_.push_back(token);
+    // This worker's own backlog is watched by its idle handle; another worker's can only be polled
+    // (its count is an atomic): every kHeldPollMs while something is held, not on the 100 ms tick,
+    // so a publisher waits about as long as the slowest worker's delivery takes, not a tick more.
+    if (!uv_is_active(reinterpret_cast<uv_handle_t*>(&held_timer_)))
+        uv_timer_start(&held_timer_, &Broker::on_held_timer, kHeldPollMs, kHeldPollMs);
+}
+
 void Broker::release_held() {
     if (held_.empty()) return;
     std::vector<uint64_t> tokens;
@@ -253,7 +270,7 @@ uint64_t Broker::publish(std::vector<PublishItem>&& items, std::function<void(bo
         send(static_cast<int>(i), loop::PublishToOwner{std::move(batches[i])});
     }
     if (backlog_visits_ > kThrottleVisits || any_backlogged(w, kThrottleVisits))
-        held_.push_back(token); // answered when this worker's deliveries caught up
+        hold(token); // answered when the deliveries caught up
     else
         on_ack(token);
     return pending_.count(token) ? token : 0;

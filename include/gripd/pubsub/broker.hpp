@@ -167,6 +167,8 @@ class Broker : private RedisBus::Handler {
     // when the backlog is empty.
     bool drain_backlog();
     void release_held();
+    void hold(uint64_t token);
+    static void on_held_timer(uv_timer_t* h);
     void share_backlog(); // tells publishers on other workers how far behind this one is
     static void on_idle(uv_idle_t* h);
     void tell_owner(const std::string& channel, int32_t delta);
@@ -186,7 +188,7 @@ class Broker : private RedisBus::Handler {
     // goes on with them in the next turns, so a publish to many local subscribers, or of many
     // items, yields to the rest of the loop between slices. Publishers are held back instead of
     // running ahead: while more than kThrottleVisits visits wait on any worker, a publish is
-    // answered only once they fell below it (checked on this worker's turns and its 100 ms tick).
+    // answered only once they fell below it (checked on this worker's turns and every kHeldPollMs).
     // Deliveries from other workers cannot wait: past kMaxBacklogVisits the backlog is drained at
     // once (memory wins over loop time then).
     static constexpr size_t kSliceVisits = 2048;
@@ -197,6 +199,8 @@ class Broker : private RedisBus::Handler {
     std::vector<uint64_t> held_;            // publish tokens answered once the backlog is short again
     ChannelIndex<Subscription>::Walk walk_; // over backlog_.front()'s channel when active
     uv_idle_t idle_{};
+    uv_timer_t held_timer_{}; // polls the other workers' backlogs while held_ is not empty
+    static constexpr uint64_t kHeldPollMs = 1;
     size_t budget_ = kSliceVisits;
     uint64_t budget_turn_ = 0;       // uv_now() when budget_ was refilled
     bool draining_ = false;          // in drain_backlog (a delivery may publish again)
