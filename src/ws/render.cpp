@@ -37,10 +37,9 @@ void render_ws_message(const pubsub::WsMessageFormat& f, pubsub::Rendered& out) 
     } else if (f.action == pubsub::Action::Close) {
         int code = f.close_code;
         if (code < 0 && !f.close_reason.empty()) code = kCloseNormal;
-        // Published reasons are cut at 123 bytes, as they always were (close_payload alone would
-        // cut on a UTF-8 boundary: a behaviour change, left for its own commit).
-        std::string_view reason = std::string_view(f.close_reason).substr(0, kControlPayloadMax - 2);
-        append_frame(out.bytes, WsOpcode::Close, close_payload(code, reason));
+        // close_payload() cuts a long reason at 123 bytes on a character boundary (a cut inside a
+        // UTF-8 sequence would make every client fail the connection with 1007 instead).
+        append_close_frame(out.bytes, code, f.close_reason);
     }
 }
 

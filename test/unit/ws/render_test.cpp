@@ -68,6 +68,12 @@ TEST_CASE("render: ws close frames", "[ws][render]") {
     auto l =
         from_json(ws_item(R"({"action":"close","code":1001,"reason":")" + std::string(200, 'r') + "\"}"));
     CHECK(l->ws_message()->frame == std::string("\x88\x7d\x03\xe9", 4) + std::string(123, 'r'));
+    // ... on a character boundary: 61 two-byte characters are 122 bytes, the 62nd would end at 124.
+    std::string wide;
+    for (int i = 0; i < 70; ++i)
+        wide += "\xc3\xa9"; // U+00E9
+    auto u = from_json(ws_item(R"({"action":"close","code":1001,"reason":")" + wide + "\"}"));
+    CHECK(u->ws_message()->frame == std::string("\x88\x7c\x03\xe9", 4) + wide.substr(0, 122));
     auto r = from_json(ws_item(R"({"action":"refresh"})"));
     CHECK(r->ws_message()->frame.empty());
 }
