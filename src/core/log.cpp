@@ -1,5 +1,6 @@
 #include "gripd/core/log.hpp"
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cerrno>
@@ -152,7 +153,10 @@ void warn_dropped(Writer& w, uint64_t* reported) {
     int m = std::snprintf(line + n, sizeof(line) - static_cast<size_t>(n),
                           "dropped %llu log lines: the log output is not keeping up\n",
                           static_cast<unsigned long long>(dropped - *reported));
-    if (m > 0) write_all(line, static_cast<size_t>(n + m) < sizeof(line) ? static_cast<size_t>(n + m) : 0);
+    if (m <= 0) return;
+    // A line snprintf cut short still goes out, without its last bytes.
+    size_t len = std::min(static_cast<size_t>(n) + static_cast<size_t>(m), sizeof(line) - 1);
+    write_all(line, len);
     *reported = dropped;
 }
 
