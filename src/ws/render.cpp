@@ -10,6 +10,8 @@ namespace {
 
 constexpr size_t kControlPayloadMax = 125; // RFC 6455 §5.5
 
+} // namespace
+
 WsOpcode opcode_of(pubsub::WsType t) {
     switch (t) {
     case pubsub::WsType::Binary:
@@ -22,8 +24,6 @@ WsOpcode opcode_of(pubsub::WsType t) {
         return WsOpcode::Text;
     }
 }
-
-} // namespace
 
 void render_ws_message(const pubsub::WsMessageFormat& f, pubsub::Rendered& out) {
     if (f.action == pubsub::Action::Send) {

@@ -6,6 +6,7 @@
 #include "gripd/loop/worker.hpp"
 #include "gripd/ws/control.hpp"
 #include "gripd/ws/handshake.hpp"
+#include "gripd/ws/render.hpp"
 
 #include <cstdio>
 #include <ctime>
@@ -22,19 +23,6 @@ constexpr uint64_t kKeepAliveJitterMs = 1000;
 uint64_t jitter_ms() {
     thread_local std::minstd_rand rng{std::random_device{}()};
     return rng() % kKeepAliveJitterMs;
-}
-
-WsOpcode opcode_of(pubsub::WsType t) {
-    switch (t) {
-    case pubsub::WsType::Binary:
-        return WsOpcode::Binary;
-    case pubsub::WsType::Ping:
-        return WsOpcode::Ping;
-    case pubsub::WsType::Pong:
-        return WsOpcode::Pong;
-    default:
-        return WsOpcode::Text;
-    }
 }
 } // namespace
 

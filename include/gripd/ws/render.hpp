@@ -5,6 +5,7 @@
 
 #include "gripd/pubsub/publish.hpp"
 #include "gripd/pubsub/render.hpp"
+#include "gripd/ws/frame.hpp"
 
 namespace gripd::ws {
 
@@ -14,6 +15,9 @@ namespace gripd::ws {
 //  - close: a close frame with no payload when the item has neither code nor reason, else the 2-byte
 //    code (1000 when only a reason is given) and the reason cut to 123 bytes;
 //  - hint, refresh: nothing.
+// The frame opcode of a published ws-message type.
+WsOpcode opcode_of(pubsub::WsType type);
+
 void render_ws_message(const pubsub::WsMessageFormat& format, pubsub::Rendered& out);
 
 } // namespace gripd::ws
