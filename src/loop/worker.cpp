@@ -18,6 +18,8 @@ Worker::Worker(int index, int producers) : index_(index), read_buffer_(kReadBuff
     check_.data = this;
     uv_check_start(&check_, &Worker::on_check);
     uv_unref(reinterpret_cast<uv_handle_t*>(&check_));
+    uv_idle_init(&loop_, &flush_idle_);
+    uv_unref(reinterpret_cast<uv_handle_t*>(&flush_idle_));
     grace_timer_.init(timers_.get(), this, &Worker::on_grace_end);
 }
 
@@ -79,14 +81,17 @@ void Worker::handle(InboxMessage& msg) {
     if (handler_) handler_(*this, msg);
 }
 
+void Worker::schedule_flush(Flushable& out) {
+    flushes_.add(out);
+    if (!uv_is_active(reinterpret_cast<uv_handle_t*>(&flush_idle_)) && !closed_all_)
+        uv_idle_start(&flush_idle_, [](uv_idle_t*) {});
+}
+
 void Worker::on_check(uv_check_t* h) {
     auto* self = static_cast<Worker*>(h->data);
-    // Connections are freed only in close callbacks, which run after this phase: every pointer in
-    // the list is still valid here. Flushing may add entries (a failed write closing another); the
-    // index loop picks them up.
-    for (size_t i = 0; i < self->flush_list_.size(); ++i)
-        self->flush_list_[i]->flush();
-    self->flush_list_.clear();
+    // Every pointer in the queue is valid: a connection leaves it in its destructor (forget_flush).
+    bool all_out = self->flushes_.run(uv_hrtime() + kBulkFlushBudgetNs, &uv_hrtime);
+    if (all_out) uv_idle_stop(&self->flush_idle_);
     self->deferred_.clear();
     core::log_flush_thread();
     for (auto* peer : self->peers_)

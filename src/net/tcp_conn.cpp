@@ -46,7 +46,9 @@ TcpConn::TcpConn(loop::Worker& worker) : worker_(worker) {
     timer_.init(&worker.timers(), this, &TcpConn::on_timer);
 }
 
-TcpConn::~TcpConn() = default;
+TcpConn::~TcpConn() {
+    worker_.forget_flush(*this); // it may still wait as bulk output for a later turn
+}
 
 bool TcpConn::can_transition(Life from, Life to) {
     switch (to) {

@@ -161,12 +161,13 @@ void Broker::deliver_local(const MessageRef& msg) {
     uint64_t turn = uv_now(worker_.uv());
     if (turn != budget_turn_) {
         budget_turn_ = turn;
-        budget_ = kSliceVisits;
+        refill_budget();
     }
     size_t n = local_.count(msg->channel());
     if (n == 0) return;
-    if (backlog_.empty() && n <= budget_) {
+    if (backlog_.empty() && n <= std::min(budget_, kVisitChunk) && !worker_.output_backlogged()) {
         budget_ -= n;
+        loop::Worker::BulkOutput bulk(worker_);
         // The walk tolerates subscribers unsubscribing (themselves or others) from their callback.
         local_.for_each(msg->channel(), [&](Subscription& sub) { deliver_to(sub, msg); });
         return;
@@ -177,25 +178,29 @@ void Broker::deliver_local(const MessageRef& msg) {
     if (!uv_is_active(reinterpret_cast<uv_handle_t*>(&idle_))) uv_idle_start(&idle_, &Broker::on_idle);
     drain_backlog();
     while (backlog_visits_ > kMaxBacklogVisits && !draining_) {
-        budget_ = kSliceVisits;
-        drain_backlog();
+        refill_budget();
+        drain_backlog(true);
     }
     share_backlog();
 }
 
-bool Broker::drain_backlog() {
+bool Broker::drain_backlog(bool force) {
     if (draining_) return false; // a delivery published again: it is queued, the outer drain goes on
+    if (!force && worker_.output_backlogged()) return backlog_.empty(); // the idle handle comes back
     draining_ = true;
+    loop::Worker::BulkOutput bulk(worker_);
     while (!backlog_.empty() && budget_ > 0) {
         const MessageRef msg = backlog_.front(); // a reference: keeps it alive while walking
         if (!walk_.is_active() && !local_.begin_walk(msg->channel(), walk_)) {
             backlog_.pop_front(); // nobody here any more
             continue;
         }
-        size_t visited = local_.step(walk_, budget_, [&](Subscription& sub) { deliver_to(sub, msg); });
+        size_t visited = local_.step(walk_, std::min(budget_, kVisitChunk),
+                                     [&](Subscription& sub) { deliver_to(sub, msg); });
         budget_ -= visited;
+        if (uv_hrtime() >= slice_deadline_ns_) budget_ = 0; // the slice's time is spent
         backlog_visits_ -= std::min(visited, backlog_visits_);
-        if (walk_.is_active()) break; // the budget ran out mid-channel
+        if (walk_.is_active()) continue; // mid-channel: the next chunk, if the budget allows
         backlog_.pop_front();
     }
     draining_ = false;
@@ -206,10 +211,18 @@ bool Broker::drain_backlog() {
 
 void Broker::on_idle(uv_idle_t* h) {
     auto* self = static_cast<Broker*>(h->data);
+    // Visit no more subscribers while the last slice's output still waits to be written: the
+    // writes, not the visits, are what takes loop time (Worker::kBulkFlushBudgetNs).
+    if (self->worker_.output_backlogged()) return;
     self->budget_turn_ = uv_now(self->worker_.uv());
-    self->budget_ = kSliceVisits;
+    self->refill_budget();
     if (self->drain_backlog()) uv_idle_stop(h);
     if (!any_backlogged(self->workers_.size(), kThrottleVisits)) self->release_held();
+}
+
+void Broker::refill_budget() {
+    budget_ = kSliceVisits;
+    slice_deadline_ns_ = uv_hrtime() + kSliceBudgetNs;
 }
 
 void Broker::share_backlog() {

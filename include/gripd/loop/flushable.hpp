@@ -3,6 +3,8 @@
 // (Worker::schedule_flush) to call flush() once, after every callback of the iteration has run.
 #pragma once
 
+#include <cstddef>
+
 namespace gripd::loop {
 
 class Flushable {
@@ -12,6 +14,11 @@ class Flushable {
 
   protected:
     ~Flushable() = default; // never owned or deleted through this interface
+
+  private:
+    friend class FlushQueue;
+    static constexpr size_t kNotBulk = ~size_t{0};
+    size_t bulk_slot_ = kNotBulk; // where FlushQueue keeps it while it waits as bulk output
 };
 
 } // namespace gripd::loop

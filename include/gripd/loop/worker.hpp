@@ -4,7 +4,7 @@
 #pragma once
 
 #include "gripd/loop/deletable.hpp"
-#include "gripd/loop/flushable.hpp"
+#include "gripd/loop/flush_queue.hpp"
 #include "gripd/loop/inbox.hpp"
 #include "gripd/loop/timer_wheel.hpp"
 
@@ -33,9 +33,30 @@ class Worker {
     // A read buffer shared by every connection of this worker (valid only during a read callback).
     std::vector<char>& read_buffer() { return read_buffer_; }
 
-    // Calls `out.flush()` at the end of this loop iteration (a connection's gathered writes). `out`
-    // must stay alive until then: connections are freed only in close callbacks, which run later.
-    void schedule_flush(Flushable& out) { flush_list_.push_back(&out); }
+    // Calls `out.flush()` at the end of this loop iteration (a connection's gathered writes), or in
+    // a later one when it is bulk output past the turn's budget (FlushQueue). `out` must stay alive
+    // until then or call forget_flush() first (connections do in their destructor).
+    void schedule_flush(Flushable& out);
+    void forget_flush(Flushable& out) { flushes_.forget(out); }
+    // Bulk output from an earlier turn still waits: the broker delivers no more until it went out.
+    bool output_backlogged() const { return flushes_.bulk_waiting(); }
+    size_t output_backlog() const { return flushes_.bulk_waiting_count(); }
+    // While one is alive, what connections gather is bulk output (the broker's deliveries).
+    class BulkOutput {
+      public:
+        explicit BulkOutput(Worker& w) : flushes_(w.flushes_), was_(w.flushes_.bulk_mode()) {
+            flushes_.set_bulk(true);
+        }
+        ~BulkOutput() { flushes_.set_bulk(was_); }
+        BulkOutput(const BulkOutput&) = delete;
+        BulkOutput& operator=(const BulkOutput&) = delete;
+
+      private:
+        FlushQueue& flushes_;
+        bool was_;
+    };
+    // Loop time one turn may spend writing bulk output.
+    static constexpr uint64_t kBulkFlushBudgetNs = 2'000'000;
 
     // Frees `obj` after the current loop iteration.
     void defer_delete(std::unique_ptr<Deletable> obj);
@@ -111,7 +132,10 @@ class Worker {
     Inbox inbox_;
     uv_check_t check_{};
     std::vector<std::unique_ptr<Deletable>> deferred_;
-    std::vector<Flushable*> flush_list_; // connections with output gathered this iteration
+    FlushQueue flushes_; // connections with output to send
+    // Active while output waits: the poll phase must not block then, or output gathered before it
+    // (timers, idle callbacks, bulk carried from the last turn) would wait for the next event.
+    uv_idle_t flush_idle_{};
     std::vector<std::function<void(Worker&)>> start_hooks_;
     std::vector<std::function<void(Worker&)>> stop_hooks_;
     std::vector<std::function<void(Worker&)>> close_hooks_;

@@ -164,11 +164,12 @@ class Broker : private RedisBus::Handler {
     void deliver_local(const MessageRef& msg);
     void deliver_to(Subscription& sub, const MessageRef& msg);
     // Delivers queued messages until `budget_` subscriptions were visited this turn; returns true
-    // when the backlog is empty.
-    bool drain_backlog();
+    // when the backlog is empty. Unless forced, it waits while the worker's bulk output does.
+    bool drain_backlog(bool force = false);
     void release_held();
     void hold(uint64_t token);
     static void on_held_timer(uv_timer_t* h);
+    void refill_budget(); // a new turn's slice: kSliceVisits visits within kSliceBudgetNs
     void share_backlog(); // tells publishers on other workers how far behind this one is
     static void on_idle(uv_idle_t* h);
     void tell_owner(const std::string& channel, int32_t delta);
@@ -183,7 +184,9 @@ class Broker : private RedisBus::Handler {
     std::unordered_map<uint64_t, std::function<void(bool)>> checks_; // behind checks out
     uint64_t next_token_ = 1;
     BrokerStats stats_;
-    // Bounded loop time: one loop turn visits at most kSliceVisits subscriptions. Past that,
+    // Bounded loop time: one loop turn visits at most kSliceVisits subscriptions, and visits none
+    // while the output of earlier visits still waits in the worker (its writes are budgeted per
+    // turn, Worker::kBulkFlushBudgetNs: they are most of a delivery's cost). Past that,
     // messages wait here in order (the one being delivered first, via walk_) and an idle handle
     // goes on with them in the next turns, so a publish to many local subscribers, or of many
     // items, yields to the rest of the loop between slices. Publishers are held back instead of
@@ -192,6 +195,10 @@ class Broker : private RedisBus::Handler {
     // Deliveries from other workers cannot wait: past kMaxBacklogVisits the backlog is drained at
     // once (memory wins over loop time then).
     static constexpr size_t kSliceVisits = 2048;
+    // ... and spends at most kSliceBudgetNs visiting (checked every kVisitChunk visits): a visit
+    // costs from 0.3 us (one small chunk gathered) to several (a filter, a session's bookkeeping).
+    static constexpr uint64_t kSliceBudgetNs = 1'000'000;
+    static constexpr size_t kVisitChunk = 256;
     static constexpr size_t kThrottleVisits = 4 * kSliceVisits;
     static constexpr size_t kMaxBacklogVisits = 256 * kSliceVisits;
     std::deque<MessageRef> backlog_;
@@ -202,6 +209,7 @@ class Broker : private RedisBus::Handler {
     uv_timer_t held_timer_{}; // polls the other workers' backlogs while held_ is not empty
     static constexpr uint64_t kHeldPollMs = 1;
     size_t budget_ = kSliceVisits;
+    uint64_t slice_deadline_ns_ = 0; // uv_hrtime() past which this turn visits no more
     uint64_t budget_turn_ = 0;       // uv_now() when budget_ was refilled
     bool draining_ = false;          // in drain_backlog (a delivery may publish again)
     uint64_t dropped_unwarned_ = 0;  // deliveries dropped since the last warning
