@@ -1,13 +1,14 @@
 // PublishQueue: the publish requests of one worker's control API, validated and handed to the broker
 // in slices so that one big publish costs a bounded amount of loop time per turn.
 //
-//  - Requests are taken in arrival order (FIFO). Only the head is worked on: its body is parsed
-//    (one JSON parse, then kSliceItems items validated per turn), and once every item is valid it
-//    is handed to the broker kSliceItems items per turn, one slice at a time: the next goes once
-//    the broker answered the last (it answers once the deliveries are short again on every
-//    worker). The next request starts only when the head has handed over its last slice, so a
-//    later publish on another connection never overtakes an earlier one (the broker keeps the
-//    order it is given, per channel).
+//  - Requests are taken in arrival order (FIFO). The oldest one that can make progress is worked
+//    on: its body is parsed (one JSON parse, then kSliceItems items validated per turn), and once
+//    every item is valid it is handed to the broker kSliceItems items per turn, one slice at a
+//    time: the next goes once the broker answered the last (it answers once the deliveries are
+//    short again on every worker). While a request waits for that answer, later ones go on, but
+//    one is handed over only if it shares no channel with an earlier request still handing over:
+//    per channel, requests keep their arrival order (the broker keeps the order it is given, per
+//    channel), and a big publish on one channel does not hold up a small one on another.
 //  - All or nothing: a bad item anywhere rejects the body (400) before anything is handed over.
 //  - Admission: a publish whose items are all valid is refused (503, counted) instead of handed
 //    over when some worker's inbox is congested (Broker::is_congested); once its first slice is
@@ -26,6 +27,7 @@
 #include <string_view>
 #include <unordered_map>
 #include <uv.h>
+#include <vector>
 
 namespace gripd::pubsub {
 class Broker;
@@ -39,6 +41,8 @@ class PublishQueue {
     static constexpr size_t kSliceItems = 256;
     // A body's JSON parse counts as one item per this many bytes.
     static constexpr size_t kBytesPerItem = 256;
+    // Bodies this big are parsed on libuv's thread pool, not on the loop.
+    static constexpr size_t kParseOffLoopBytes = 64 * 1024;
 
     // `status` 200, 400 (`message` is Pushpin's text) or 503.
     using Done = std::function<void(int status, std::string_view message)>;
@@ -57,13 +61,18 @@ class PublishQueue {
 
   private:
     struct Job;
+    struct ParseWork;
     void pump(size_t budget);
+    void parse_off_loop(Job& job); // Queued -> Parsing, unless the pool refused (then still Queued)
+    static void on_parsed(uv_work_t* req, int status);
     enum class Step : uint8_t {
-        More,    // the head has more to do this turn
-        Left,    // the head left the queue (handed over or answered)
-        Blocked, // the head waits for the broker to take its last slice
+        More,    // the job has more to do this turn
+        Left,    // the job left the queue (handed over or answered)
+        Blocked, // the job waits for the broker to take its last slice
     };
     Step step(Job& job, size_t& budget);
+    // Whether `job` shares a channel with one of `ahead` (earlier jobs still handing over).
+    static bool shares_channel(const Job& job, const std::vector<const Job*>& ahead);
     void on_slice_done(uint64_t id, bool ok);
     void finish(uint64_t id, int status, std::string_view message);
     size_t turn_budget();
@@ -77,8 +86,9 @@ class PublishQueue {
     size_t budget_ = kSliceItems;
     uint64_t budget_turn_ = 0; // uv_now() when budget_ was refilled
     bool pumping_ = false;     // in pump(): an answer may submit again
-    bool blocked_ = false;     // the head waits for a slice's answer (on_slice_done resumes)
+    bool blocked_ = false;     // every queued job waits for a slice's answer (on_slice_done resumes)
     uv_idle_t idle_{};
+    std::vector<ParseWork*> parsing_; // on the thread pool now (few: one per big body in flight)
 };
 
 } // namespace gripd::control

@@ -367,6 +367,21 @@ bool PublishBodyParser::begin(std::string_view body, bool keep_json, std::string
     return true;
 }
 
+std::vector<std::string> PublishBodyParser::channels() const {
+    std::vector<std::string_view> names;
+    if (doc_ && doc_->items) {
+        for (const Value& v : doc_->items->GetArray()) {
+            const Value* c = find_member(v, "channel");
+            if (c == nullptr || !c->IsString()) continue;
+            std::string_view name = str(*c);
+            if (names.empty() || names.back() != name) names.push_back(name); // runs of one channel
+        }
+    }
+    std::sort(names.begin(), names.end());
+    names.erase(std::unique(names.begin(), names.end()), names.end());
+    return {names.begin(), names.end()};
+}
+
 size_t PublishBodyParser::size() const {
     return doc_ && doc_->items ? doc_->items->Size() : 0;
 }

@@ -7,6 +7,8 @@ import selectors
 import socket
 import time
 
+import pytest
+
 from harness.backend import Response
 from griputil import hs_item, publish
 
@@ -137,3 +139,93 @@ def test_big_publish_is_not_interleaved_with_publishes_from_another_connection(s
         assert a_pos[-1] - a_pos[0] == BIG_ITEMS - 1, "a small publish landed inside the big one"
     finally:
         sub.close()
+
+
+BUSY_SUBS = 100
+
+
+@pytest.mark.gripd_only("gripd answers a big publish once its deliveries kept up (it paces the "
+                        "publisher); pushpin answers on receipt, so there is no wait to overtake")
+def test_small_publish_on_another_channel_is_not_held_behind_a_big_one(start_proxy, backend):
+    """While a big publish to a busy channel waits for its deliveries (100 subscribers x 10k items),
+    a one-item publish to another channel, from another connection of the same worker, is answered
+    and delivered before the big one is answered: requests keep their order per channel only. The
+    broker serves channels round-robin, so the small item is not delivered behind the whole flood
+    either."""
+    import json
+    import threading
+
+    from harness.raw import RawConn
+
+    proxy = start_proxy(routes=f"* {backend.addr}", args=["--workers", "1"])
+    backend.route("/big", Response(200, b"", [("Grip-Hold", "stream"), ("Grip-Channel", "busy"),
+                                              ("Content-Type", "text/plain")]))
+    backend.route("/other", Response(200, b"", [("Grip-Hold", "stream"), ("Grip-Channel", "other"),
+                                                ("Content-Type", "text/plain")]))
+    sel = selectors.DefaultSelector()
+    subs = []
+    for _ in range(BUSY_SUBS):
+        s = socket.create_connection(("127.0.0.1", proxy.port), timeout=10)
+        s.sendall(b"GET /big HTTP/1.1\r\nHost: example.com\r\n\r\n")
+        s.setblocking(False)
+        sel.register(s, selectors.EVENT_READ)
+        subs.append(s)
+    other = socket.create_connection(("127.0.0.1", proxy.port), timeout=10)
+    other.sendall(b"GET /other HTTP/1.1\r\nHost: example.com\r\n\r\n")
+    stop = threading.Event()
+
+    def read_busy():  # the busy channel's subscribers keep reading, as live clients do
+        while not stop.is_set():
+            for key, _ in sel.select(0.05):
+                try:
+                    if not key.fileobj.recv(1 << 20):
+                        sel.unregister(key.fileobj)
+                except (BlockingIOError, InterruptedError):
+                    pass
+
+    reader = threading.Thread(target=read_busy, daemon=True)
+    reader.start()
+    try:
+        backend.wait_requests(BUSY_SUBS + 1)
+        buf = b""
+        other.settimeout(0.3)
+        for _ in range(50):  # both channels subscribed once a marker reached the other one
+            publish(proxy, [hs_item("busy", "sync\n"), hs_item("other", "sync\n")])
+            try:
+                buf += other.recv(65536)
+            except socket.timeout:
+                pass
+            if b"sync\n" in buf:
+                break
+        assert b"sync\n" in buf
+        body = json.dumps({"items": [hs_item("busy", "A%05d\n" % i) for i in range(10000)]}).encode()
+        big = RawConn(proxy.publish_port)
+        big.send(b"POST /publish/ HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        time.sleep(0.2)  # the big one is being handed over and waits for its deliveries
+        small = RawConn(proxy.publish_port)
+        small.send(b"POST /publish/ HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                   b"Content-Length: %d\r\n\r\n" % len(json.dumps({"items": [hs_item("other", "S\n")]}))
+                   + json.dumps({"items": [hs_item("other", "S\n")]}).encode())
+        r_small = small.recv_response()
+        assert r_small.status == 200
+        other.settimeout(10)
+        while b"S\n" not in buf:
+            d = other.recv(65536)
+            assert d, "the other channel's subscriber was closed"
+            buf += d
+        # Only now is the big publish answered: the small one went past it, not after it.
+        big.sock.settimeout(0.0)
+        try:
+            early = big.sock.recv(1)
+        except (BlockingIOError, InterruptedError):
+            early = b""
+        assert early == b"", "the big publish was answered before the small one got through"
+        big.sock.settimeout(60)
+        r_big = big.recv_response()
+        assert r_big.status == 200, (r_big.status, r_big.body)
+    finally:
+        stop.set()
+        reader.join(5)
+        for s in subs + [other]:
+            s.close()

@@ -17,6 +17,7 @@
 #include "gripd/core/intrusive_list.hpp"
 #include "gripd/loop/inbox.hpp"
 #include "gripd/pubsub/channel_index.hpp"
+#include "gripd/pubsub/delivery_backlog.hpp"
 #include "gripd/pubsub/message.hpp"
 #include "gripd/pubsub/publish.hpp"
 #include "gripd/pubsub/redis_bus.hpp"
@@ -187,7 +188,7 @@ class Broker : private RedisBus::Handler {
     // Bounded loop time: one loop turn visits at most kSliceVisits subscriptions, and visits none
     // while the output of earlier visits still waits in the worker (its writes are budgeted per
     // turn, Worker::kBulkFlushBudgetNs: they are most of a delivery's cost). Past that,
-    // messages wait here in order (the one being delivered first, via walk_) and an idle handle
+    // messages wait here in order per channel (the one being delivered first, via walk_) and an idle handle
     // goes on with them in the next turns, so a publish to many local subscribers, or of many
     // items, yields to the rest of the loop between slices. Publishers are held back instead of
     // running ahead: while more than kThrottleVisits visits wait on any worker, a publish is
@@ -201,9 +202,9 @@ class Broker : private RedisBus::Handler {
     static constexpr size_t kVisitChunk = 256;
     static constexpr size_t kThrottleVisits = 4 * kSliceVisits;
     static constexpr size_t kMaxBacklogVisits = 256 * kSliceVisits;
-    std::deque<MessageRef> backlog_;
-    size_t backlog_visits_ = 0;             // subscriptions the backlog will visit (counted when queued)
-    std::vector<uint64_t> held_;            // publish tokens answered once the backlog is short again
+    DeliveryBacklog backlog_;    // round-robin over channels: a flood on one does not hold up another
+    size_t backlog_visits_ = 0;  // subscriptions the backlog will visit (counted when queued)
+    std::vector<uint64_t> held_; // publish tokens answered once the backlog is short again
     ChannelIndex<Subscription>::Walk walk_; // over backlog_.front()'s channel when active
     uv_idle_t idle_{};
     uv_timer_t held_timer_{}; // polls the other workers' backlogs while held_ is not empty

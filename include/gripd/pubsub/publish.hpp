@@ -98,6 +98,9 @@ class PublishBodyParser {
 
     bool begin(std::string_view body, bool keep_json, std::string& error);
     size_t size() const; // items in the body (after a successful begin())
+    // The string `channel`s of the items (sorted, unique), before they are validated: every item
+    // that will be published is on one of them.
+    std::vector<std::string> channels() const;
     bool next(size_t max, std::vector<PublishItem>& out, std::string& error, int& error_item);
     bool done() const { return !doc_ || next_ >= size(); }
 
