@@ -143,24 +143,36 @@ void PublishQueue::on_idle(uv_idle_t* h) {
 void PublishQueue::pump(size_t budget) {
     pumping_ = true;
     blocked_ = false;
-    std::vector<const Job*> waiting; // earlier jobs waiting for the broker, in order
-    size_t i = 0;
-    while (budget > 0 && i < order_.size()) {
-        auto it = jobs_.find(order_[i]);
-        if (it == jobs_.end()) { // cancelled while waiting
-            order_.erase(order_.begin() + static_cast<std::ptrdiff_t>(i));
-            continue;
-        }
-        Job& job = *it->second;
-        // Behind an earlier job on one of its channels: it waits for that one to hand over.
-        bool held = job.state == Job::State::HandingOver && shares_channel(job, waiting);
-        Step s = held ? Step::Blocked : step(job, budget);
-        if (s == Step::Left) {
-            order_.erase(order_.begin() + static_cast<std::ptrdiff_t>(i));
-            continue;
-        }
-        if (s == Step::Blocked) {
-            waiting.push_back(&job); // its channels stay valid: only on_slice_done ends it
+    // Passes over the jobs in arrival order, each taking at most kJobShare of the budget per pass,
+    // until the budget is spent or every job waits for the broker: a small publish behind a big
+    // one being validated goes through in the first pass.
+    bool progress = true;
+    while (budget > 0 && progress && !order_.empty()) {
+        progress = false;
+        std::vector<const Job*> waiting; // earlier jobs waiting for the broker, in order
+        size_t i = 0;
+        while (budget > 0 && i < order_.size()) {
+            auto it = jobs_.find(order_[i]);
+            if (it == jobs_.end()) { // cancelled while waiting
+                order_.erase(order_.begin() + static_cast<std::ptrdiff_t>(i));
+                continue;
+            }
+            Job& job = *it->second;
+            // Behind an earlier job on one of its channels: it waits for that one to hand over.
+            bool held = job.state == Job::State::HandingOver && shares_channel(job, waiting);
+            Step s = held ? Step::Blocked : Step::More;
+            size_t share = order_.size() > 1 ? std::min(budget, kJobShare) : budget; // alone: all of it
+            size_t given = share;
+            while (s == Step::More && share > 0)
+                s = step(job, share);
+            budget -= given - share;
+            if (s != Step::Blocked) progress = true;
+            if (s == Step::Left) {
+                order_.erase(order_.begin() + static_cast<std::ptrdiff_t>(i));
+                continue;
+            }
+            if (s == Step::Blocked)
+                waiting.push_back(&job); // its channels stay valid: only on_slice_done ends it
             ++i;
         }
     }

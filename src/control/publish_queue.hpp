@@ -41,6 +41,8 @@ class PublishQueue {
     static constexpr size_t kSliceItems = 256;
     // A body's JSON parse counts as one item per this many bytes.
     static constexpr size_t kBytesPerItem = 256;
+    // What one job may take of the budget before the next job's turn (round-robin within a turn).
+    static constexpr size_t kJobShare = 64;
     // Bodies this big are parsed on libuv's thread pool, not on the loop.
     static constexpr size_t kParseOffLoopBytes = 64 * 1024;
 

@@ -12,8 +12,8 @@ Scenarios (one flooder each, back to back, `SECONDS` each):
             as it can;
   download  a client fetching a BIG-byte backend answer, again and again, reading as fast as it
             can.
-The flooder runs in a child process, so its reading and writing never compete with the probes for
-Python's GIL: the probes measure the server, not this program.
+The flooder and the probes run in child processes of their own, apart from each other and from the
+test backend: no GIL is shared, so the probes time the server, not this program.
 Prints one line per scenario and probe: p50, p99, max (ms) and the sample count. The target is
 the integration harness's (GRIPD_TARGET=gripd|pushpin).
 """
@@ -270,6 +270,24 @@ def run_flood(flood, proxy, stop, results):
         results.put(f"flood failed: {e!r}")
 
 
+def run_probes(proxy, seconds, results):
+    """In the probe process: both probes for `seconds` after the probe subscriber is subscribed."""
+    stop = threading.Event()
+    ready = threading.Event()
+    ctl, dlv = [], []
+    probes = [threading.Thread(target=control_probe, args=(proxy, stop, ctl), daemon=True),
+              threading.Thread(target=delivery_probe, args=(proxy, stop, dlv, ready), daemon=True)]
+    for t in probes:
+        t.start()
+    ready.wait(30)
+    del ctl[:]
+    time.sleep(seconds)
+    stop.set()
+    for t in probes:
+        t.join(60)
+    results.put((ctl, dlv))
+
+
 def pct(v, p):
     if not v:
         return float("nan")
@@ -295,9 +313,7 @@ def main():
         for name, flood in scenarios:
             if only and name not in only.split():
                 continue
-            stop = threading.Event()
             ctl, dlv, note = [], [], [""]
-            ready = threading.Event()
             fl = None
             mp = multiprocessing.get_context("fork")
             flood_stop, flood_results = mp.Event(), mp.Queue()
@@ -305,17 +321,15 @@ def main():
                 fl = mp.Process(target=run_flood, args=(flood, proxy, flood_stop, flood_results), daemon=True)
                 fl.start()
                 time.sleep(1.5)  # let it get going
-            probes = [threading.Thread(target=control_probe, args=(proxy, stop, ctl), daemon=True),
-                      threading.Thread(target=delivery_probe, args=(proxy, stop, dlv, ready), daemon=True)]
-            for t in probes:
-                t.start()
-            ready.wait(30)  # the probe subscriber is subscribed
-            del ctl[:]
-            time.sleep(SECONDS)
-            stop.set()
+            probe_results = mp.Queue()
+            pr = mp.Process(target=run_probes, args=(proxy, SECONDS, probe_results), daemon=True)
+            pr.start()
+            try:
+                ctl, dlv = probe_results.get(timeout=SECONDS + 150)
+            except Exception:
+                print("probes did not report", file=sys.stderr, flush=True)
+            pr.join(10)
             flood_stop.set()
-            for t in probes:
-                t.join(60)
             if fl:
                 try:
                     note[0] = flood_results.get(timeout=120)
