@@ -409,9 +409,34 @@ void ServerConn::on_read_end(int status) {
     close();
 }
 
+// Between requests, with the last answer still queued: a client that takes none of it for the send
+// timeout (the idle timeout when there is none) is cut off, as one that stops reading an answer is.
+void ServerConn::arm_drain_timeout() {
+    uint64_t ms = service_.send_timeout_ms() ? service_.send_timeout_ms() : service_.idle_timeout_ms();
+    wait_ = Wait::Send;
+    send_mark_ = bytes_out_ - queued_bytes();
+    timer().arm(ms);
+}
+
+void ServerConn::on_drain_timeout() {
+    uint64_t taken = bytes_out_ - queued_bytes();
+    if (taken > send_mark_) {
+        arm_drain_timeout(); // slow but reading
+        return;
+    }
+    LOG_DEBUG(service_.log_target(),
+              "client %s took none of its last answer (%zu bytes waiting): cutting it off", peer_ip_.c_str(),
+              queued_bytes());
+    reset(); // on_close moves to Closing
+}
+
 void ServerConn::on_timeout() {
     Wait what = wait_;
     wait_ = Wait::None;
+    if (state_ == State::WaitingDrain && what == Wait::Send) {
+        on_drain_timeout();
+        return;
+    }
     if (what == Wait::Body) {
         on_body_timeout();
         return;
@@ -641,6 +666,7 @@ void ServerConn::maybe_next_request() {
         return;
     }
     if (queued_bytes() > kNextRequestMaxQueued) {
+        if (state_ != State::WaitingDrain) arm_drain_timeout();
         to(State::WaitingDrain); // on_write_drained goes on
         return;
     }

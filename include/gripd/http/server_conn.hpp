@@ -211,6 +211,8 @@ class ServerConn final : public net::TcpConn, private RequestParser::Handler {
     void arm_body_timeout();
     void arm_send_timeout();
     void on_body_timeout();
+    void arm_drain_timeout();
+    void on_drain_timeout();
     void on_send_timeout();
     bool out(std::string_view data, const std::shared_ptr<const void>& keep = {});
     void release_http_state();

@@ -10,9 +10,11 @@
 
 #include <catch2/catch.hpp>
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace gripd;
@@ -27,6 +29,7 @@ struct Recorder {
     std::vector<std::string> targets;
     std::vector<std::string> dumps; // "<event> <dump>"
     bool chunked_answer = false;    // answer with an unknown length (chunked for HTTP/1.1)
+    size_t big_answer = 0;          // answer /big with this many bytes
 };
 
 class TestExchange final : public http::Exchange {
@@ -52,6 +55,10 @@ class TestExchange final : public http::Exchange {
             conn_.end_response(); // deletes this exchange after the callback
             return;
         }
+        if (target_ == "/big" && rec_.big_answer > 0) {
+            conn_.respond_text(200, std::string(rec_.big_answer, 'x'));
+            return;
+        }
         conn_.respond_text(200, target_);
     }
     void on_client_gone() override { ++rec_.gone; }
@@ -73,6 +80,8 @@ class TestService final : public http::Service {
     size_t max_header_bytes() const override { return 8192; }
     uint64_t idle_timeout_ms() const override { return 10000; }
     uint64_t header_timeout_ms() const override { return 10000; }
+    uint64_t send_timeout_ms() const override { return send_timeout; }
+    uint64_t send_timeout = 0;
 
   private:
     Recorder& rec_;
@@ -267,4 +276,21 @@ TEST_CASE("server conn: the transition table refuses impossible moves", "[http][
         CHECK_FALSE(ServerConn::can_transition(s, State::New));
         CHECK(std::string(ServerConn::state_name(s)) != "?");
     }
+}
+
+TEST_CASE("server conn: a client that reads none of a big answer is cut off before its next request",
+          "[http][loop]") {
+    Harness h;
+    h.rec.big_answer = size_t{32} << 20; // far more than the kernel buffers on loopback
+    h.service.send_timeout = 200;
+    std::string got;
+    h.run([&](test::LoopPair& p) {
+        // Pipelined: the second request waits (WaitingDrain) while the first answer is queued.
+        p.send("GET /big HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n");
+        std::this_thread::sleep_for(std::chrono::milliseconds(1500)); // reads nothing meanwhile
+        got = p.read_to_eof();
+    });
+    CHECK(got.size() < h.rec.big_answer);                     // cut off (a reset), not the whole answer
+    CHECK(h.rec.targets == std::vector<std::string>{"/big"}); // the second request never started
+    h.check_clean();
 }
