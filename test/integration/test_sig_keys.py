@@ -226,3 +226,28 @@ def test_unloadable_route_key_file_stops_startup(start_proxy, backend, keys):
     with pytest.raises(ProxyStartError) as e:
         start_proxy(routes=f"*,sig_iss=r,sig_key=file:{keys / 'missing.pem'} {backend.addr}\n")
     assert f"sig_key: file {keys / 'missing.pem'}: cannot open" in str(e.value)
+
+
+# --- WebSocket-over-HTTP requests are signed with the same key --------------------------------
+
+@pytest.mark.parametrize("name,alg", ALGS)
+def test_woh_requests_signed_with_pem_key(start_proxy, keys, name, alg):
+    from wsutil import WohBackend, connect, recv, run
+    woh = WohBackend()
+    woh.on_text = lambda t, r: [("TEXT", "m:" + t)]  # "m:": a plain message under the grip extension
+    try:
+        p = start_proxy(routes=f"* {woh.addr},over_http\n",
+                        conf={"proxy": {"sig_key": f"file:{keys / (name + '.pem')}"}})
+
+        async def main():
+            ws = await connect(p, "/ws")
+            await ws.send("hi")
+            assert await recv(ws) == "hi"
+            await ws.close()
+        run(main())
+        r = woh.wait_event("OPEN")
+        check_signed(r.header("Grip-Sig"), pem(keys, f"{name}.pub.pem"), alg)
+        r = woh.wait_event("TEXT")
+        check_signed(r.header("Grip-Sig"), pem(keys, f"{name}.pub.pem"), alg)
+    finally:
+        woh.stop()
