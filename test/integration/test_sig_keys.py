@@ -16,6 +16,7 @@ verifies with its public half (pushpin 1.36 cannot load it and trusts nobody).
 import hashlib
 import hmac
 import json
+import signal
 import shutil
 import subprocess
 import tempfile
@@ -251,3 +252,42 @@ def test_woh_requests_signed_with_pem_key(start_proxy, keys, name, alg):
         check_signed(r.header("Grip-Sig"), pem(keys, f"{name}.pub.pem"), alg)
     finally:
         woh.stop()
+
+
+# --- routes reload re-reads key files ---------------------------------------------------------
+
+def signed_with(proxy, path, public_pem, alg) -> bool:
+    try:
+        pyjwt.decode(grip_sig(up(proxy, path)), public_pem, algorithms=[alg])
+        return True
+    except pyjwt.InvalidTokenError:
+        return False
+
+
+def wait_until(cond, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.1)
+    return cond()
+
+
+def test_routes_reload_picks_up_a_new_key_file(start_proxy, backend, keys):
+    line = "*,path_beg=/r,sig_iss=r,sig_key=file:{} %s\n* %s\n" % (backend.addr, backend.addr)
+    p = start_proxy(routes=line.format(keys / "ec.pem"))
+    assert signed_with(p, "/r/x", pem(keys, "ec.pub.pem"), "ES256")
+    p.write_routes(line.format(keys / "rsa.pem"), atomic=True)
+    assert wait_until(lambda: signed_with(p, "/r/x", pem(keys, "rsa.pub.pem"), "RS256"))
+
+
+@pytest.mark.gripd_only("pushpin 1.36 applies the reload and signs that route with the global key; "
+                        "gripd keeps the running routes and logs why")
+def test_routes_reload_with_an_unloadable_key_keeps_the_old_routes(start_proxy, backend, keys):
+    line = "*,path_beg=/r,sig_iss=r,sig_key=file:{} %s\n* %s\n" % (backend.addr, backend.addr)
+    p = start_proxy(routes=line.format(keys / "ec.pem"), conf={"proxy": {"sig_key": "global"}})
+    p.write_routes(line.format(keys / "missing.pem") + f"*,path_beg=/new {backend.addr}\n", atomic=True)
+    p.signal(signal.SIGHUP)
+    assert wait_until(lambda: "routes not reloaded" in p.log())
+    assert f"sig_key: file {keys / 'missing.pem'}: cannot open" in p.log()
+    assert signed_with(p, "/r/x", pem(keys, "ec.pub.pem"), "ES256")
