@@ -140,8 +140,8 @@ std::string ecdsa_raw_to_der(std::string_view raw) {
     BnPtr s(BN_bin2bn(bytes(raw) + kEcCoordBytes, kEcCoordBytes, nullptr));
     EcSigPtr sig(ECDSA_SIG_new());
     if (!r || !s || !sig || ECDSA_SIG_set0(sig.get(), r.get(), s.get()) != 1) return {};
-    r.release(); // owned by sig now
-    s.release();
+    (void)r.release(); // owned by sig now
+    (void)s.release();
     unsigned char* der = nullptr;
     int len = i2d_ECDSA_SIG(sig.get(), &der);
     if (len <= 0) return {};
