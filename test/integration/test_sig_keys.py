@@ -291,3 +291,17 @@ def test_routes_reload_with_an_unloadable_key_keeps_the_old_routes(start_proxy, 
     assert wait_until(lambda: "routes not reloaded" in p.log())
     assert f"sig_key: file {keys / 'missing.pem'}: cannot open" in p.log()
     assert signed_with(p, "/r/x", pem(keys, "ec.pub.pem"), "ES256")
+
+
+@pytest.mark.gripd_only("pushpin 1.36's JWT library reads only PKCS#8 private keys: with an `EC PRIVATE "
+                        "KEY` (SEC1) or `RSA PRIVATE KEY` (PKCS#1) file it silently sends no Grip-Sig")
+@pytest.mark.parametrize("name,alg,tool", [("ec", "ES256", "ec"), ("rsa", "RS256", "rsa")])
+def test_sig_key_traditional_pem_forms(start_proxy, backend, keys, name, alg, tool):
+    out = keys / f"{name}.traditional.pem"
+    args = ["openssl", tool, "-in", str(keys / f"{name}.pem"), "-out", str(out)]
+    if tool == "rsa":
+        args.append("-traditional")
+    subprocess.run(args, check=True, capture_output=True, timeout=60)
+    assert ("EC PRIVATE KEY" if tool == "ec" else "RSA PRIVATE KEY") in out.read_text()
+    p = start_proxy(routes=f"* {backend.addr}\n", conf={"proxy": {"sig_key": f"file:{out}"}})
+    check_signed(grip_sig(up(p)), pem(keys, f"{name}.pub.pem"), alg)
