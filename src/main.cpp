@@ -95,6 +95,13 @@ void run_main_loop(app::Server& server, const config::Settings& settings, const 
     uv_loop_close(&m.loop);
 }
 
+// Exits main with `status` once the log lines saying why were written (they go through the writer
+// thread from here on).
+int exit_after_log(int status) {
+    core::log_stop_writer(kLogDrainMs);
+    return status;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -148,7 +155,7 @@ int main(int argc, char** argv) {
     if (!core::log_start_writer()) LOG_WARN("main", "no log writer thread: log lines are written directly");
 
     app::Server server(settings, knobs.knobs);
-    if (!server.load_routes(/*initial=*/true)) return 2;
+    if (!server.load_routes(/*initial=*/true)) return exit_after_log(2);
     std::string error;
     switch (server.start(&error)) {
     case app::Server::StartResult::Ok:

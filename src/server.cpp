@@ -86,6 +86,9 @@ bool Server::load_routes(bool initial) {
     for (const auto& e : r.errors)
         LOG_ERROR("config", "%s", e.c_str());
     if (initial) {
+        // A route's signing key that cannot be loaded stops startup (Pushpin would silently sign that
+        // route's requests with the global key, or not at all).
+        if (r.key_failed) return false;
         if (!r.ok() && r.table->empty()) {
             LOG_ERROR("config", "no usable routes");
             return false;
@@ -96,7 +99,7 @@ bool Server::load_routes(bool initial) {
     }
     // As Pushpin does, bad lines are skipped and the rest applies; a file with nothing usable (or
     // that cannot be read) leaves the running routes in place.
-    if (!r.ok() && r.table->empty()) {
+    if ((!r.ok() && r.table->empty()) || r.key_failed) {
         LOG_ERROR("config", "routes not reloaded: keeping the %zu routes in use", routes_->size());
         return true;
     }

@@ -32,7 +32,7 @@ std::string type_of(const Row& row) {
     case Kind::Include:
         return "path";
     case Kind::Key:
-        return "secret, or `base64:`";
+        return "secret, `base64:`, or `file:` PEM key";
     case Kind::Listeners:
         return "list of `[addr:]port`";
     case Kind::LocalPorts:

@@ -1,8 +1,11 @@
 #include "gripd/config/routes.hpp"
 
 #include "gripd/config/ini.hpp"
+#include "gripd/config/jwt_keys.hpp"
 #include "gripd/config/settings.hpp"
 #include "gripd/core/strings.hpp"
+
+#include <filesystem>
 
 namespace gripd::config {
 
@@ -233,15 +236,10 @@ std::string parse_match(const Section& c, Route& r) {
     return "";
 }
 
-// Signing and what the request becomes on its way to the backend (after parse_match: replace_beg
+// What the request becomes on its way to the backend (after parse_match: replace_beg
 // uses path_beg).
 std::string parse_rewrites(const Section& c, Route& r) {
     if (auto v = c.get("sig_iss")) r.sig_iss = *v;
-    if (auto v = c.get("sig_key")) {
-        std::string key;
-        if (!parse_key_value(*v, &key)) return "sig_key has bad base64 after 'base64:'";
-        r.sig_key = std::move(key);
-    }
     if (auto v = c.get("prefix")) r.prefix = *v;
     r.orig_headers = c.has("orig_headers");
     if (auto v = c.get("as_host")) r.as_host = *v;
@@ -472,7 +470,9 @@ std::string Target::to_string() const {
 // Builds a table line by line, applying Pushpin's addRule() duplicate rules.
 class RouteTableBuilder {
   public:
-    RouteTableBuilder() : table_(std::make_shared<RouteTable>()) {}
+    // `base_dir`: where relative sig_key=file: paths resolve (the routes file's directory).
+    explicit RouteTableBuilder(std::filesystem::path base_dir)
+        : table_(std::make_shared<RouteTable>()), base_dir_(std::move(base_dir)) {}
 
     void add_line(std::string_view line, std::string_view file, int line_no, RoutesResult& result) {
         if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
@@ -494,6 +494,14 @@ class RouteTableBuilder {
         if (err = parse_condition(sections[0], r, unknown); !err.empty()) {
             result.errors.push_back(where(file, line_no) + err);
             return;
+        }
+        if (auto v = sections[0].get("sig_key")) {
+            r.sig_key = load_key(*v, &err);
+            if (!r.sig_key) {
+                result.errors.push_back(where(file, line_no) + "sig_key: " + err);
+                result.key_failed = true;
+                return;
+            }
         }
         for (size_t i = 1; i < sections.size(); ++i) {
             Target t;
@@ -545,12 +553,29 @@ class RouteTableBuilder {
         t.routes_.push_back(std::move(r));
     }
 
+    // A route's sig_key, loaded once per table even when many routes name the same value (a file
+    // is read once per load, so a reload picks up a replaced key file).
+    core::JwtKeyRef load_key(const std::string& text, std::string* error) {
+        if (auto it = keys_.find(text); it != keys_.end()) return it->second;
+        core::JwtKeyRef key = load_jwt_key(text, base_dir_, core::JwtKey::Use::Sign, error);
+        if (key) keys_.emplace(text, key);
+        return key;
+    }
+
     std::shared_ptr<RouteTable> table_;
+    std::filesystem::path base_dir_;
+    std::unordered_map<std::string, core::JwtKeyRef> keys_;
 };
+
+std::filesystem::path directory_of(std::string_view file_name) {
+    std::error_code ec;
+    std::filesystem::path abs = std::filesystem::absolute(std::filesystem::path(file_name), ec);
+    return ec ? std::filesystem::path(file_name).parent_path() : abs.parent_path();
+}
 
 RoutesResult parse_routes(std::string_view text, std::string_view file_name) {
     RoutesResult result;
-    RouteTableBuilder builder;
+    RouteTableBuilder builder(directory_of(file_name));
     int line_no = 0;
     size_t pos = 0;
     while (pos < text.size()) {
@@ -565,7 +590,8 @@ RoutesResult parse_routes(std::string_view text, std::string_view file_name) {
 
 RoutesResult parse_route_lines(const std::vector<std::string>& lines) {
     RoutesResult result;
-    RouteTableBuilder builder;
+    // As Pushpin: relative key files of --route lines resolve against the current directory.
+    RouteTableBuilder builder(std::filesystem::current_path());
     int line_no = 0;
     for (const auto& line : lines)
         builder.add_line(line, "<route>", ++line_no, result);

@@ -3,6 +3,7 @@
 #include "gripd/config/settings.hpp"
 
 #include "gripd/config/ini.hpp"
+#include "gripd/config/jwt_keys.hpp"
 #include "gripd/core/strings.hpp"
 #include "settings_table_internal.hpp"
 
@@ -198,12 +199,15 @@ std::string parse_text_field(const Row& row, std::string value, const Context& c
     return "";
 }
 
-std::string parse_key_field(const Row& row, const std::string& value, std::string& out) {
-    if (value.substr(0, 5) == "file:")
-        return std::string(row.key) +
-               ": file: keys are not supported by gripd yet (use the secret, or base64:)";
-    if (!parse_key_value(value, &out))
-        return "invalid value for " + std::string(row.key) + ": bad base64 after 'base64:'";
+// An empty value is no key (no signing, nobody trusted); a key that cannot be loaded stops startup.
+std::string parse_key_field(const Row& row, const std::string& value, const Context& ctx,
+                            core::JwtKeyRef& out) {
+    out = nullptr;
+    if (value.empty()) return "";
+    auto use = row.key == "upstream_key" ? core::JwtKey::Use::Verify : core::JwtKey::Use::Sign;
+    std::string err;
+    out = load_jwt_key(value, ctx.config_dir, use, &err);
+    if (!out) return "invalid value for " + std::string(row.key) + ": " + err;
     return "";
 }
 
@@ -252,7 +256,8 @@ std::string apply_row(const Row& row, std::string_view raw, Settings& s, const C
         return on_field<std::string>(row, s,
                                      [&](std::string& f) { return parse_text_field(row, value, ctx, f); });
     case Kind::Key:
-        return on_field<std::string>(row, s, [&](std::string& f) { return parse_key_field(row, value, f); });
+        return on_field<core::JwtKeyRef>(
+            row, s, [&](core::JwtKeyRef& f) { return parse_key_field(row, value, ctx, f); });
     case Kind::Listeners:
         return on_field<std::vector<ListenAddr>>(
             row, s, [&](std::vector<ListenAddr>& f) { return parse_with(row, value, parse_listeners, f); });
@@ -398,17 +403,6 @@ std::string process_include(IniFile& ini, const Context& ctx, std::vector<Notice
 }
 
 } // namespace
-
-bool parse_key_value(std::string_view text, std::string* out) {
-    if (text.substr(0, 7) == "base64:") {
-        auto decoded = core::base64_decode(core::trim(text.substr(7)));
-        if (!decoded) return false;
-        *out = std::move(*decoded);
-        return true;
-    }
-    *out = std::string(text);
-    return true;
-}
 
 Settings::Settings() {
     apply_defaults(*this, default_context());

@@ -226,12 +226,17 @@ const Row kRows[] = {
      .key = "sig_key",
      .kind = Kind::Key,
      .field = S(sig_key),
-     .text = "Grip-Sig (HS256 JWT) on requests to GRIP routes; `base64:` prefix allowed; empty = no signing"},
+     .text =
+         "Grip-Sig JWT on requests to GRIP routes: HS256 with a secret, ES256 with an EC P-256 and RS256 "
+         "with an RSA private key in `file:PATH` (relative to this file's directory); empty = no signing; "
+         "a key file that cannot be loaded stops startup"},
     {.section = "proxy",
      .key = "upstream_key",
      .kind = Kind::Key,
      .field = S(upstream_key),
-     .text = "a client whose Grip-Sig verifies with it is trusted: GRIP passes through"},
+     .text =
+         "a client whose Grip-Sig verifies with it (and has an unexpired `exp`) is trusted: GRIP passes "
+         "through; a secret (HS256) or a `file:` PEM EC P-256 (ES256) or RSA (RS256) key, public or private"},
     {.section = "proxy",
      .key = "prometheus_port",
      .kind = Kind::Metrics,

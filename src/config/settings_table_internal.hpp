@@ -17,7 +17,7 @@ enum class Kind {
     Bool,       // true/false/yes/no/on/off/1/0; empty = false
     String,     // template-expanded text
     Path,       // template-expanded, resolved against the config file's directory
-    Key,        // secret: raw, or "base64:..."
+    Key,        // Grip-Sig key: secret, "base64:..." or "file:PEM" (jwt_keys.hpp)
     Listeners,  // comma list of [addr:]port
     LocalPorts, // comma list of PATH[?mode=&user=&group=]
     Xff,        // comma list of truncate:N / append
@@ -44,9 +44,10 @@ enum class Unless {
     PortOption,  // --port: Pushpin opens only that listener
 };
 
-using Field = std::variant<std::monostate, int Settings::*, bool Settings::*, std::string Settings::*,
-                           std::vector<ListenAddr> Settings::*, std::vector<LocalPort> Settings::*,
-                           XffRule Settings::*, XForwardedProtocol Settings::*, int64_t Settings::*>;
+using Field =
+    std::variant<std::monostate, int Settings::*, bool Settings::*, std::string Settings::*,
+                 std::vector<ListenAddr> Settings::*, std::vector<LocalPort> Settings::*, XffRule Settings::*,
+                 XForwardedProtocol Settings::*, int64_t Settings::*, core::JwtKeyRef Settings::*>;
 
 struct Row {
     std::string_view section;

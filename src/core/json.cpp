@@ -7,6 +7,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <algorithm>
 #include <cmath>
 #include <memory>
 #include <unordered_map>
@@ -82,11 +83,11 @@ bool replace_lone_surrogates(std::string_view text, std::string* out) {
 }
 
 // Counts nesting while forwarding every SAX event to the Document that is being built, and stops
-// the reader (Termination) at the first array/object past kMaxDepth. The Document never holds
-// more than kMaxDepth levels, so its destructor and every later walk stay shallow.
+// the reader (Termination) at the first array/object past the limit (at most kMaxDepth). The Document never
+// holds more than kMaxDepth levels, so its destructor and every later walk stay shallow.
 class DepthLimiter {
   public:
-    explicit DepthLimiter(rapidjson::Document& doc) : doc_(doc) {}
+    DepthLimiter(rapidjson::Document& doc, int max_depth) : doc_(doc), max_depth_(max_depth) {}
 
     bool is_too_deep() const { return too_deep_; }
 
@@ -113,7 +114,7 @@ class DepthLimiter {
 
   private:
     bool enter() {
-        if (++depth_ > kMaxDepth) {
+        if (++depth_ > max_depth_) {
             too_deep_ = true;
             return false;
         }
@@ -121,6 +122,7 @@ class DepthLimiter {
     }
 
     rapidjson::Document& doc_;
+    int max_depth_;
     int depth_ = 0;
     bool too_deep_ = false;
 };
@@ -215,7 +217,7 @@ const char* describe(Error e) {
     return "not valid JSON";
 }
 
-ParseResult parse(std::string_view text, rapidjson::Document& doc) {
+ParseResult parse(std::string_view text, rapidjson::Document& doc, int max_depth) {
     doc.SetNull();
     std::string rewritten;
     if (replace_lone_surrogates(text, &rewritten)) text = rewritten;
@@ -234,7 +236,7 @@ ParseResult parse(std::string_view text, rapidjson::Document& doc) {
     rapidjson::MemoryStream in(text.data() + at, text.size() - at);
     ParseResult result;
     auto generate = [&](rapidjson::Document& target) {
-        DepthLimiter limiter(target);
+        DepthLimiter limiter(target, std::min(max_depth, kMaxDepth));
         rapidjson::Reader reader;
         reader.Parse<kFlags>(in, limiter);
         if (!reader.HasParseError()) return true;

@@ -132,9 +132,12 @@ void add_cdn_loop(http::Headers& out, const ForwardContext& ctx) {
 void add_grip_headers(http::Headers& out, const ForwardContext& ctx) {
     if (!grip_enabled(ctx.route) || ctx.trusted) return;
     const auto& s = ctx.settings;
-    const std::string& key = ctx.route.sig_key ? *ctx.route.sig_key : s.sig_key;
+    const core::JwtKeyRef& key = ctx.route.sig_key ? ctx.route.sig_key : s.sig_key;
     const std::string& iss = ctx.route.sig_iss.empty() ? s.sig_iss : ctx.route.sig_iss;
-    if (!key.empty()) out.set("Grip-Sig", core::cached_grip_sig(iss, key, ctx.now_unix));
+    if (key && !key->is_empty_secret()) {
+        const std::string& token = core::cached_grip_sig(iss, key, ctx.now_unix);
+        if (!token.empty()) out.set("Grip-Sig", token);
+    }
     out.set("Grip-Feature", kGripFeatures);
 }
 

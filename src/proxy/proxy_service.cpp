@@ -41,10 +41,10 @@ std::unique_ptr<http::Exchange> ProxyService::start_exchange(http::ServerConn& c
     }
     // A client that proves an upstream Grip-Sig is another GRIP proxy: GRIP passes through untouched.
     bool trusted = false;
-    if (!settings_.upstream_key.empty())
+    if (settings_.upstream_key)
         if (const std::string* sig = head.headers.get("Grip-Sig"))
-            trusted = core::jwt_verify_hs256(*sig, settings_.upstream_key,
-                                             static_cast<int64_t>(std::time(nullptr)), nullptr);
+            trusted = core::cached_jwt_verify(*sig, settings_.upstream_key,
+                                              static_cast<int64_t>(std::time(nullptr)));
     if (websocket) {
         if (!ws_) {
             conn.respond_text(501, "WebSocket not supported\n");

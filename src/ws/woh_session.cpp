@@ -125,8 +125,8 @@ std::string WohSession::render_request(const std::string& body, size_t replayed)
     std::string out;
     out.reserve(request_head_.size() + body.size() + 256);
     out += request_head_;
-    if (sign_) {
-        const std::string& key = route_.sig_key ? *route_.sig_key : service_.settings().sig_key;
+    if (sign_) { // set only when upstream_headers() signed, so the key is there and can sign
+        const core::JwtKeyRef& key = route_.sig_key ? route_.sig_key : service_.settings().sig_key;
         const std::string& iss = route_.sig_iss.empty() ? service_.settings().sig_iss : route_.sig_iss;
         out += "Grip-Sig: ";
         out += core::cached_grip_sig(iss, key, static_cast<int64_t>(std::time(nullptr)));

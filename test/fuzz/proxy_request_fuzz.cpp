@@ -104,7 +104,7 @@ struct ResponseCheck final : http::ResponseParser::Handler {
 const config::Settings& settings() {
     static const config::Settings s = [] {
         config::Settings v;
-        v.sig_key = "fuzz-key";
+        v.sig_key = core::JwtKey::from_secret("fuzz-key");
         return v;
     }();
     return s;

@@ -9,6 +9,8 @@
 // std::shared_ptr<const RouteTable>; every method is const and thread-safe.
 #pragma once
 
+#include "gripd/core/jwt.hpp"
+
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -60,9 +62,9 @@ struct Route {
     RouteSsl ssl = RouteSsl::Any;
     std::string path_beg; // "" = any path
 
-    std::string sig_iss;                // "" = use [proxy] sig_iss
-    std::optional<std::string> sig_key; // raw secret bytes; nullopt = use [proxy] sig_key
-    std::string prefix;                 // channel prefix
+    std::string sig_iss;     // "" = use [proxy] sig_iss
+    core::JwtKeyRef sig_key; // secret or PEM private key; null = use [proxy] sig_key
+    std::string prefix;      // channel prefix
     bool orig_headers = false;
     std::string as_host;      // rewrite the request host (host[:port])
     int path_rem = 0;         // leading chars to strip (replace_beg sets it to path_beg's length)
@@ -128,6 +130,7 @@ struct RoutesResult {
     std::shared_ptr<const RouteTable> table; // always set; holds every line that parsed
     std::vector<std::string> errors;         // "FILE:LINE: message", one per skipped line
     std::vector<std::string> warnings;       // "FILE:LINE: message" (unknown props, duplicate ids); line kept
+    bool key_failed = false; // a sig_key= could not be loaded (in errors): startup stops, a reload is refused
     bool ok() const { return errors.empty(); }
 };
 

@@ -11,6 +11,7 @@
 
 #include "gripd/config/cli.hpp"
 #include "gripd/config/listen_addr.hpp"
+#include "gripd/core/jwt.hpp"
 #include "gripd/core/log.hpp"
 
 #include <cstdint>
@@ -78,8 +79,8 @@ struct Settings {
     bool log_from{};
     bool log_user_agent{};
     std::string sig_iss;
-    std::string sig_key;               // raw secret bytes (base64: decoded); empty = don't sign
-    std::string upstream_key;          // raw secret bytes; empty = no client is trusted
+    core::JwtKeyRef sig_key;           // secret or PEM private key (jwt_keys.hpp); null = don't sign
+    core::JwtKeyRef upstream_key;      // secret or PEM key; null = no client is trusted
     std::string proxy_prometheus_port; // "", "port", "addr:port" or "ipc://path"
     std::string proxy_prometheus_prefix;
 
@@ -155,8 +156,5 @@ std::vector<std::string> settings_table_problems();
 
 // settings.workers, or the number of CPU cores when it is 0 (at least 1).
 int effective_workers(const Settings& settings);
-
-// A key as written in the config: raw secret, or "base64:..." decoded. Returns false on bad base64.
-bool parse_key_value(std::string_view text, std::string* out);
 
 } // namespace gripd::config

@@ -51,8 +51,9 @@ struct ParseResult {
 const char* describe(Error e);
 
 // Parses `text` into `doc` under the rules above. On failure `doc` is left null. Iterative: the
-// stack used does not depend on the input. Linear time (duplicate removal included).
-ParseResult parse(std::string_view text, rapidjson::Document& doc);
+// stack used does not depend on the input. Linear time (duplicate removal included). `max_depth`
+// lowers the nesting limit where Pushpin reads with a stricter parser (JWTs: serde_json's 128).
+ParseResult parse(std::string_view text, rapidjson::Document& doc, int max_depth = kMaxDepth);
 
 inline std::string_view str(const rapidjson::Value& v) {
     return {v.GetString(), v.GetStringLength()};

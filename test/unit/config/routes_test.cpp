@@ -69,7 +69,7 @@ TEST_CASE("routes: every condition prop", "[routes]") {
     CHECK(r.explicit_id);
     CHECK(r.sig_iss == "iss1");
     REQUIRE(r.sig_key);
-    CHECK(*r.sig_key == "hi");
+    CHECK(r.sig_key->secret() == "hi");
     CHECK(r.prefix == "pre-");
     CHECK(r.orig_headers);
     CHECK(r.as_host == "backend.local:81");
@@ -198,7 +198,7 @@ TEST_CASE("routes: syntax and value errors are file:line and skip only that line
     CHECK(error_of("*,header=:v a:1") == "routes:1: header must use format 'name:value'");
     CHECK(error_of("*,path_rem=x a:1") == "routes:1: path_rem must be an integer >= 0");
     CHECK(error_of("*,log_level=x a:1") == "routes:1: log_level must be an integer >= 0");
-    CHECK(error_of("*,sig_key=base64:*** a:1") == "routes:1: sig_key has bad base64 after 'base64:'");
+    CHECK(error_of("*,sig_key=base64:*** a:1") == "routes:1: sig_key: bad base64 after 'base64:'");
     CHECK(error_of("* nocolon") == "routes:1: target bad format");
     CHECK(error_of("* host:0") == "routes:1: target invalid port");
     CHECK(error_of("* host:65536") == "routes:1: target invalid port");

@@ -206,7 +206,7 @@ TEST_CASE("settings: table defaults equal the struct's field initializers", "[co
     CHECK(d.push_in_http_addr == "127.0.0.1");
     CHECK(d.push_in_http_port == 5561);
     CHECK(d.sig_iss == "pushpin");
-    CHECK(d.sig_key.empty());
+    CHECK_FALSE(d.sig_key);
     CHECK(d.client_buffer_size == 8192);
     CHECK(d.client_maxconn == 50000);
     CHECK(d.message_wait == 5000);
@@ -250,8 +250,9 @@ TEST_CASE("settings: Debian's pushpin.conf loads", "[config]") {
     CHECK_FALSE(s.log_from);
     CHECK_FALSE(s.log_user_agent);
     CHECK(s.sig_iss == "pushpin");
-    CHECK(s.sig_key == "changeme");
-    CHECK(s.upstream_key.empty());
+    REQUIRE(s.sig_key);
+    CHECK(s.sig_key->secret() == "changeme");
+    CHECK_FALSE(s.upstream_key);
     CHECK(s.push_in_http_addr == "127.0.0.1");
     CHECK(s.push_in_http_port == 5561);
     CHECK(s.push_in_http_max_headers_size == 10000);
@@ -314,7 +315,15 @@ TEST_CASE("settings: bad values are file:line errors", "[config]") {
         "are not supported by gripd yet: use [addr:]port");
     CHECK(load("[gripd]\nworkers=-1\n").error.rfind("/etc/test/pushpin.conf:2: ", 0) == 0);
     CHECK(load("[proxy]\nroutesfile=\n").error == "/etc/test/pushpin.conf:2: routesfile cannot be empty");
-    CHECK(load("[proxy]\nsig_key=file:/etc/key.pem\n").error.rfind("/etc/test/pushpin.conf:2: ", 0) == 0);
+    CHECK(load("[proxy]\nsig_key=file:/nonexistent/key.pem\n").error ==
+          "/etc/test/pushpin.conf:2: invalid value for sig_key: file /nonexistent/key.pem: cannot open: No "
+          "such "
+          "file or directory");
+    // Relative key files resolve against the config file's directory.
+    CHECK(load("[proxy]\nupstream_key=file:keys/up.pem\n").error ==
+          "/etc/test/pushpin.conf:2: invalid value for upstream_key: file /etc/test/keys/up.pem: cannot "
+          "open: No "
+          "such file or directory");
     // Syntax errors too.
     CHECK(load("[runner\n").error == "/etc/test/pushpin.conf:1: section header is missing ']'");
     // No listeners at all.
@@ -422,8 +431,10 @@ TEST_CASE("settings: every typed key", "[config]") {
     CHECK(s.log_from);
     CHECK(s.log_user_agent);
     CHECK(s.sig_iss == "me");
-    CHECK(s.sig_key == std::string("\x00\x01\x02\xff", 4));
-    CHECK(s.upstream_key == "secret");
+    REQUIRE(s.sig_key);
+    CHECK(s.sig_key->secret() == std::string("\x00\x01\x02\xff", 4));
+    REQUIRE(s.upstream_key);
+    CHECK(s.upstream_key->secret() == "secret");
     CHECK(s.proxy_prometheus_port == "127.0.0.1:9000");
     CHECK(s.proxy_prometheus_prefix == "pp_");
     CHECK(s.push_in_http_addr == "0.0.0.0");
@@ -570,15 +581,11 @@ TEST_CASE("settings: include files", "[config]") {
     fs::remove_all(dir);
 }
 
-TEST_CASE("settings: keys", "[config]") {
-    std::string out;
-    CHECK(parse_key_value("plain", &out));
-    CHECK(out == "plain");
-    CHECK(parse_key_value("base64:aGVsbG8=", &out));
-    CHECK(out == "hello");
-    CHECK(parse_key_value("", &out));
-    CHECK(out.empty());
-    CHECK_FALSE(parse_key_value("base64:***", &out));
+TEST_CASE("settings: an empty key is no key", "[config]") {
+    auto r = load("[proxy]\nsig_key=\nupstream_key=\n");
+    REQUIRE(r.ok());
+    CHECK_FALSE(r.settings.sig_key);
+    CHECK_FALSE(r.settings.upstream_key);
 }
 
 TEST_CASE("settings: listen addresses", "[config]") {
@@ -611,7 +618,8 @@ TEST_CASE("settings: shipped conf/gripd.conf loads without warnings", "[config]"
     CHECK(r.settings.routes_file == GRIPD_SOURCE_DIR "/conf/routes");
     CHECK(r.settings.log_level == 2);
     CHECK(r.settings.workers == 0);
-    CHECK(r.settings.sig_key == "changeme");
+    REQUIRE(r.settings.sig_key);
+    CHECK(r.settings.sig_key->secret() == "changeme");
 }
 
 TEST_CASE("settings: [gripd] memory_limit", "[config]") {

@@ -18,18 +18,24 @@ std::string b64url(std::string_view s) {
     return base64_encode(s, true, false);
 }
 
+JwtKeyRef secret(std::string s) {
+    return JwtKey::from_secret(std::move(s));
+}
+
 } // namespace
 
 TEST_CASE("jwt: known HS256 vector signs and verifies", "[jwt]") {
     CHECK(jwt_sign_hs256(kJwtIoClaims, "your-256-bit-secret") == kJwtIoToken);
-    std::string claims;
-    REQUIRE(jwt_verify_hs256(kJwtIoToken, "your-256-bit-secret", 1700000000, &claims));
-    CHECK(claims == kJwtIoClaims);
-    CHECK_FALSE(jwt_verify_hs256(kJwtIoToken, "wrong-secret", 1700000000, nullptr));
+    std::string_view tok = kJwtIoToken;
+    std::string sig = *base64_decode(tok.substr(tok.rfind('.') + 1));
+    CHECK(secret("your-256-bit-secret")->verify(tok.substr(0, tok.rfind('.')), sig));
+    CHECK_FALSE(secret("wrong-secret")->verify(tok.substr(0, tok.rfind('.')), sig));
+    // The token has no exp: Pushpin requires one, so it is not accepted as a Grip-Sig.
+    CHECK_FALSE(jwt_verify_hs256(kJwtIoToken, "your-256-bit-secret", 1700000000, nullptr));
 }
 
 TEST_CASE("jwt: grip sig round trip", "[jwt]") {
-    std::string tok = make_grip_sig("pushpin", "changeme", 1000);
+    std::string tok = make_grip_sig("pushpin", *secret("changeme"), 1000);
     std::string claims;
     REQUIRE(jwt_verify_hs256(tok, "changeme", 1000, &claims));
     CHECK(claims == R"({"iss":"pushpin","exp":4600})");
@@ -39,11 +45,11 @@ TEST_CASE("jwt: grip sig round trip", "[jwt]") {
     CHECK_FALSE(jwt_verify_hs256(tok, "changeme", 5000, nullptr));
     // Binary keys and issuers needing JSON escapes.
     std::string key("\x00\x01\xff", 3);
-    std::string tok2 = make_grip_sig("a\"b", key, 0);
+    std::string tok2 = make_grip_sig("a\"b", *secret(key), 0);
     REQUIRE(jwt_verify_hs256(tok2, key, 0, &claims));
     CHECK(claims == R"({"iss":"a\"b","exp":3600})");
     // Empty key still signs deterministically.
-    CHECK(jwt_verify_hs256(make_grip_sig("x", "", 0), "", 0, nullptr));
+    CHECK(jwt_verify_hs256(make_grip_sig("x", *secret(""), 0), "", 0, nullptr));
 }
 
 TEST_CASE("jwt: alg none and other algorithms are rejected", "[jwt]") {
@@ -52,7 +58,8 @@ TEST_CASE("jwt: alg none and other algorithms are rejected", "[jwt]") {
     CHECK_FALSE(jwt_verify_hs256(none, "changeme", 0, nullptr));
     CHECK_FALSE(jwt_verify_hs256(none, "", 0, nullptr));
     // A correctly HMAC'd token that claims another algorithm is still rejected.
-    std::string good = jwt_sign_hs256(R"({"iss":"x"})", "k");
+    std::string good = jwt_sign_hs256(R"({"iss":"x","exp":10})", "k");
+    REQUIRE(jwt_verify_hs256(good, "k", 0, nullptr));
     std::string body = good.substr(good.find('.'));
     for (const char* hdr :
          {R"({"alg":"HS512"})", R"({"alg":"hs256"})", R"({"typ":"JWT"})", R"({"alg":1})", "[]"}) {
@@ -62,7 +69,7 @@ TEST_CASE("jwt: alg none and other algorithms are rejected", "[jwt]") {
 }
 
 TEST_CASE("jwt: tampered and malformed tokens are rejected", "[jwt]") {
-    std::string tok = make_grip_sig("pushpin", "changeme", 1000);
+    std::string tok = make_grip_sig("pushpin", *secret("changeme"), 1000);
     size_t dot1 = tok.find('.'), dot2 = tok.rfind('.');
     // Tampered claims: the same header and signature with different claims.
     std::string forged =
@@ -82,6 +89,10 @@ TEST_CASE("jwt: tampered and malformed tokens are rejected", "[jwt]") {
     CHECK_FALSE(jwt_verify_hs256(jwt_sign_hs256("[1,2]", "k"), "k", 0, nullptr));
     CHECK_FALSE(jwt_verify_hs256(jwt_sign_hs256("not json", "k"), "k", 0, nullptr));
     CHECK_FALSE(jwt_verify_hs256(jwt_sign_hs256(R"({"exp":"99999999999"})", "k"), "k", 0, nullptr));
-    // No exp at all is accepted (exp is optional in RFC 7519).
-    CHECK(jwt_verify_hs256(jwt_sign_hs256(R"({"iss":"x"})", "k"), "k", 0, nullptr));
+    // Pushpin 1.36 requires exp, an unsigned integer (serde reads it as u64) after now.
+    CHECK_FALSE(jwt_verify_hs256(jwt_sign_hs256(R"({"iss":"x"})", "k"), "k", 0, nullptr));
+    CHECK_FALSE(jwt_verify_hs256(jwt_sign_hs256(R"({"exp":99.5})", "k"), "k", 0, nullptr));
+    CHECK_FALSE(jwt_verify_hs256(jwt_sign_hs256(R"({"exp":-5})", "k"), "k", -10, nullptr));
+    CHECK_FALSE(jwt_verify_hs256(jwt_sign_hs256(R"({"exp":null})", "k"), "k", 0, nullptr));
+    CHECK(jwt_verify_hs256(jwt_sign_hs256(R"({"exp":99})", "k"), "k", 98, nullptr));
 }

@@ -31,7 +31,7 @@ const config::Route& first_route(const config::RoutesResult& r) {
 
 TEST_CASE("upstream headers drop hop-by-hop and client GRIP headers", "[proxy]") {
     config::Settings s = config::default_settings();
-    s.sig_key = "secret";
+    s.sig_key = core::JwtKey::from_secret("secret");
     s.sig_iss = "pushpin";
     auto routes = config::parse_routes("* 127.0.0.1:8080\n", "routes");
     const auto& route = first_route(routes);
@@ -57,7 +57,7 @@ TEST_CASE("upstream headers drop hop-by-hop and client GRIP headers", "[proxy]")
 
 TEST_CASE("no_grip routes are not signed, and client GRIP headers are still dropped", "[proxy]") {
     config::Settings s = config::default_settings();
-    s.sig_key = "secret";
+    s.sig_key = core::JwtKey::from_secret("secret");
     auto routes = config::parse_routes("*,no_grip 127.0.0.1:8080\n", "routes");
     const auto& route = first_route(routes);
     http::ForwardContext ctx{s, route, route.targets.front(), "10.0.0.9", false, false, 1000};
@@ -68,7 +68,7 @@ TEST_CASE("no_grip routes are not signed, and client GRIP headers are still drop
 
 TEST_CASE("per-route sig_key and sig_iss override the config", "[proxy]") {
     config::Settings s = config::default_settings();
-    s.sig_key = "global";
+    s.sig_key = core::JwtKey::from_secret("global");
     auto routes = config::parse_routes("*,sig_key=routekey,sig_iss=me 127.0.0.1:8080\n", "routes");
     const auto& route = first_route(routes);
     http::ForwardContext ctx{s, route, route.targets.front(), "10.0.0.9", false, false, 1000};
