@@ -263,7 +263,10 @@ def flood_download(proxy, stop):
 
 
 def run_flood(flood, proxy, stop, results):
-    """In the child process: the flood until `stop`, then its note."""
+    """In the child process: the flood until `stop`, then its note. FLOOD_NICE (default 0) lowers its
+    priority: on a machine with fewer cores than busy processes, the flooder's own reading otherwise
+    preempts the server, and the probes time the CPU scheduler rather than the server's loop."""
+    os.nice(int(os.environ.get("FLOOD_NICE", "0")))
     try:
         results.put(flood(proxy, stop))
     except Exception as e:  # the note says what went wrong; the probes' figures still print
