@@ -16,6 +16,7 @@ SUBS = 300
 BATCH = 30  # items in the first publish: SUBS x BATCH visits, several turns' budget
 
 
+@pytest.mark.crossloop
 def test_large_fanout_in_slices_keeps_order(proxy, backend):
     backend.route("/s", Response(200, b"", [("Grip-Hold", "stream"), ("Grip-Channel", "big"),
                                             ("Content-Type", "text/plain")]))
@@ -76,6 +77,7 @@ def test_large_fanout_in_slices_keeps_order(proxy, backend):
 BIG_ITEMS = 10000
 
 
+@pytest.mark.crossloop
 def test_big_publish_is_not_interleaved_with_publishes_from_another_connection(start_proxy, backend, target):
     """A 10k-item publish is handed over in slices across loop turns; small publishes to the same
     channel from another connection of the same worker, sent while it is in flight, land wholly
@@ -146,6 +148,7 @@ BUSY_SUBS = 100
 
 @pytest.mark.gripd_only("gripd answers a big publish once its deliveries kept up (it paces the "
                         "publisher); pushpin answers on receipt, so there is no wait to overtake")
+@pytest.mark.crossloop
 def test_small_publish_on_another_channel_is_not_held_behind_a_big_one(start_proxy, backend):
     """While a big publish to a busy channel waits for its deliveries (100 subscribers x 10k items),
     a one-item publish to another channel, from another connection of the same worker, is answered
