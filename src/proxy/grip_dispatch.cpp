@@ -4,6 +4,7 @@
 #include "gripd/core/strings.hpp"
 #include "gripd/core/url_query.hpp"
 #include "gripd/http/forwarding.hpp"
+#include "gripd/http/jsonp_response.hpp"
 #include "gripd/loop/worker.hpp"
 #include "gripd/proxy/proxy_service.hpp"
 #include "link_fetch.hpp"
@@ -36,17 +37,24 @@ void GripDispatch::on_grip_response(http::ServerConn& client, const config::Rout
     if (!r.ok) {
         LOG_WARN("grip", "%s %s: bad GRIP instructions from backend: %s", request.head.method.c_str(),
                  request.head.target.c_str(), r.error.c_str());
-        if (settings_.debug || route.debug)
-            client.respond_text(502, grip::grip_error_text(r.error));
-        else
-            client.respond_text(502, "Error while proxying to origin.\n");
+        http::Headers h;
+        h.add("Content-Type", "text/plain");
+        respond(client, request.cross_origin.get(), 502, {}, std::move(h),
+                settings_.debug || route.debug ? grip::grip_error_text(r.error)
+                                               : std::string("Error while proxying to origin.\n"));
         return;
     }
     grip::Instruct& in = r.instruct;
     if (in.hold == grip::HoldMode::None && !in.next_link) {
-        client.respond(in.response.code, in.response.reason, in.response.headers, in.response.body);
+        in.response.headers.remove("Content-Length"); // recomputed (and not part of a JSON-P header map)
+        respond(client, request.cross_origin.get(), in.response.code, std::move(in.response.reason),
+                std::move(in.response.headers), std::move(in.response.body));
         return;
     }
+    // As Pushpin: a stream gets CORS headers (never a JSON-P wrapper); a long-poll gets either when
+    // it is answered.
+    if (request.cross_origin && in.hold != grip::HoldMode::Response)
+        http::apply_cors_headers(*request.cross_origin, in.response.headers);
     start_hold(client, route, std::move(routes), std::move(request), std::move(in));
 }
 
@@ -81,6 +89,12 @@ void GripDispatch::start_hold(http::ServerConn& client, const config::Route& rou
     holds_.push_back(*h);
     client.set_exchange(std::move(hold));
     h->on_start();
+}
+
+void GripDispatch::respond(http::ServerConn& client, const http::CrossOrigin* co, int code,
+                           std::string reason, http::Headers headers, std::string body) {
+    http::finish_cross_origin(co, http::JsonpStyle::Relayed, code, reason, headers, body);
+    client.respond(code, reason, headers, body);
 }
 
 grip::FetchLinkFn GripDispatch::link_fetcher(http::ServerConn& client,

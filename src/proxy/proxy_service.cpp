@@ -4,6 +4,8 @@
 #include "gripd/core/log.hpp"
 
 #include "gripd/http/forwarding.hpp"
+#include "gripd/http/jsonp_request.hpp"
+#include "gripd/http/jsonp_response.hpp"
 #include "gripd/http/ws_handler.hpp"
 #include "gripd/loop/worker.hpp"
 #include "proxy_session.hpp"
@@ -54,13 +56,39 @@ std::unique_ptr<http::Exchange> ProxyService::start_exchange(http::ServerConn& c
     }
     // Other upgrades (h2c, ...) are proxied as plain HTTP without the upgrade; the connection ends
     // after the response.
-    return std::make_unique<ProxySession>(*this, conn, routes_, *route, head, trusted);
+    if (!settings_.auto_cross_origin && !route->aco)
+        return std::make_unique<ProxySession>(*this, conn, routes_, *route, head, trusted);
+    return start_cross_origin(conn, *route, head, trusted);
+}
+
+// CORS is on: a JSON-P call is rewritten (or refused, 400) before it is proxied.
+std::unique_ptr<http::Exchange> ProxyService::start_cross_origin(http::ServerConn& conn,
+                                                                 const config::Route& route,
+                                                                 http::RequestHead& head, bool trusted) {
+    http::JsonpCall call = http::rewrite_jsonp_request(head, route);
+    auto co = std::make_shared<http::CrossOrigin>(http::cross_origin_of(head.headers));
+    if (call.kind == http::JsonpCall::Kind::Invalid) {
+        LOG_INFO("proxy", "%s %s -> 400 %s", head.method.c_str(), head.target.c_str(), call.error.c_str());
+        int code = 400;
+        std::string reason, body = call.error + "\n";
+        http::Headers headers;
+        headers.add("Content-Type", "text/plain");
+        http::finish_cross_origin(co.get(), http::JsonpStyle::Relayed, code, reason, headers, body);
+        conn.respond(code, reason, headers, body);
+        return nullptr;
+    }
+    if (call.kind == http::JsonpCall::Kind::Call) {
+        co->jsonp_callback = std::move(call.callback);
+        co->jsonp_extended = call.extended;
+    }
+    return std::make_unique<ProxySession>(*this, conn, routes_, route, head, trusted, std::move(co),
+                                          std::move(call.body));
 }
 
 void ProxyService::retry(http::ServerConn& client, std::shared_ptr<const config::RouteTable> routes,
                          const config::Route& route, grip::SavedRequest&& request) {
-    auto session =
-        std::make_unique<ProxySession>(*this, client, std::move(routes), route, request.head, false);
+    auto session = std::make_unique<ProxySession>(*this, client, std::move(routes), route, request.head,
+                                                  false, std::move(request.cross_origin));
     ProxySession* s = session.get();
     s->set_grip_last(std::move(request.grip_last));
     client.set_exchange(std::move(session));

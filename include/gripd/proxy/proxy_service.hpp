@@ -56,6 +56,9 @@ class ProxyService final : public http::Service {
     http::ConnSet& conns() { return conns_; }
 
   private:
+    std::unique_ptr<http::Exchange> start_cross_origin(http::ServerConn& conn, const config::Route& route,
+                                                       http::RequestHead& head, bool trusted);
+
     loop::Worker& worker_;
     const config::Settings& settings_;
     std::shared_ptr<const config::RouteTable> routes_;
