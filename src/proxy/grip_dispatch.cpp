@@ -37,11 +37,12 @@ void GripDispatch::on_grip_response(http::ServerConn& client, const config::Rout
     if (!r.ok) {
         LOG_WARN("grip", "%s %s: bad GRIP instructions from backend: %s", request.head.method.c_str(),
                  request.head.target.c_str(), r.error.c_str());
+        std::string text = settings_.debug || route.debug ? grip::grip_error_text(r.error)
+                                                          : std::string("Error while proxying to origin.\n");
         http::Headers h;
         h.add("Content-Type", "text/plain");
-        respond(client, request.cross_origin.get(), 502, {}, std::move(h),
-                settings_.debug || route.debug ? grip::grip_error_text(r.error)
-                                               : std::string("Error while proxying to origin.\n"));
+        h.add("Content-Length", std::to_string(text.size())); // as Pushpin: in a JSON-P header map
+        respond(client, request.cross_origin.get(), 502, {}, std::move(h), std::move(text));
         return;
     }
     grip::Instruct& in = r.instruct;

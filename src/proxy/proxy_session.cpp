@@ -370,6 +370,7 @@ void ProxySession::fail(int status, std::string_view message) {
     std::string reason, body(message);
     http::Headers headers;
     headers.add("Content-Type", "text/plain");
+    headers.add("Content-Length", std::to_string(body.size())); // as Pushpin: in a JSON-P header map
     http::finish_cross_origin(cross_origin_.get(), http::JsonpStyle::Relayed, code, reason, headers, body);
     take_client()->respond(code, reason, headers, body);
 }

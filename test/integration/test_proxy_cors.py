@@ -349,3 +349,33 @@ def test_stream_gets_cors_headers_and_no_jsonp_wrapper(proxy, backend):
 def quote(s):
     import urllib.parse
     return urllib.parse.quote(s, safe="")
+
+
+@pytest.mark.proxy(conf=ACO)
+def test_jsonp_long_poll_hint_asks_the_rewritten_request_again(proxy, backend):
+    answers = []
+
+    def lp(req):
+        answers.append(req)
+        if len(answers) == 1:
+            return Response(200, b"timeout\n", [("Grip-Hold", "response"), ("Grip-Channel", "hint"),
+                                                ("Content-Type", "text/plain")])
+        return Response(200, b"fresh\n", [("Content-Type", "text/plain")])
+
+    backend.route("/lp", lp)
+    c = hold(proxy, backend, "/lp?callback=cb&_method=POST&_body=q")
+    publish(proxy, [hr_item("hint", action="hint")])
+    body = c.wait_complete()
+    assert body == (b'/**/cb({"code": 200, "reason": "OK", "headers": {"Content-Length":"6",'
+                    b'"Content-Type":"text/plain"}, "body": "fresh\\n"});\n')
+    assert [(r.method, r.target, r.body) for r in answers] == [("POST", "/lp", b"q")] * 2
+
+
+@pytest.mark.proxy(routes="* 127.0.0.1:1", conf=ACO)
+def test_jsonp_wraps_a_proxy_error(proxy):
+    r = req(proxy, "/x?callback=cb")
+    assert (r.status, r.body) == (200, b'/**/cb({"code": 502, "reason": "Bad Gateway", "headers": '
+                                       b'{"Content-Length":"32","Content-Type":"text/plain"}, '
+                                       b'"body": "Error while proxying to origin.\\n"});\n')
+    r = req(proxy, "/x", headers=[("Origin", "https://o.example")])
+    assert r.status == 502 and ("Access-Control-Allow-Origin", "https://o.example") in cors_headers(r)
