@@ -379,3 +379,17 @@ def test_jsonp_wraps_a_proxy_error(proxy):
                                        b'"body": "Error while proxying to origin.\\n"});\n')
     r = req(proxy, "/x", headers=[("Origin", "https://o.example")])
     assert r.status == 502 and ("Access-Control-Allow-Origin", "https://o.example") in cors_headers(r)
+
+
+@pytest.mark.gripd_only("pushpin 1.36 forwards Transfer-Encoding/Content-Length from _headers and the "
+                        "client waits until its timeout; gripd frames the body itself")
+@pytest.mark.proxy(conf=ACO)
+def test_jsonp_headers_parameter_cannot_change_the_framing(proxy, backend):
+    json_route(backend)
+    hdrs = json.dumps({"Transfer-Encoding": "chunked", "Content-Length": "100", "Connection": "close"})
+    r = req(proxy, "/json?callback=cb&_method=POST&_body=abc&_headers=" + quote(hdrs))
+    assert r.status == 200 and r.body.startswith(b'/**/cb({"code": 201, ')
+    seen = backend.last
+    assert (seen.method, seen.body, seen.chunked) == ("POST", b"abc", False)
+    assert seen.header_all("Content-Length") == ["3"]
+    assert seen.header_all("Transfer-Encoding") == []
