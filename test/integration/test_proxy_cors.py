@@ -23,7 +23,7 @@ Observed pushpin details encoded here:
 """
 
 import json
-import time
+import urllib.parse
 
 import pytest
 
@@ -39,6 +39,10 @@ CORS_DEFAULT_METHODS = "OPTIONS, HEAD, GET, POST, PUT, DELETE"
 def visible(resp):
     """The response's headers in order, without framing ones (pushpin and gripd frame differently)."""
     return [(k, v) for k, v in resp.headers if k.lower() not in FRAMING]
+
+
+def quote_plain(s):
+    return urllib.parse.quote(s, safe="")
 
 
 def without_cache_control(headers):
@@ -171,7 +175,7 @@ def test_jsonp_escapes_the_body_as_a_json_string(proxy, backend):
 def test_jsonp_method_headers_and_body_parameters_rewrite_the_request(proxy, backend):
     json_route(backend)
     hdrs = json.dumps({"X-H": "v", "Accept": "ignored", "Host": "ignored"})
-    r = req(proxy, "/json?x=1&callback=cb&_method=PUT&_headers=" + quote(hdrs) + "&_body=abc%20d&y",
+    r = req(proxy, "/json?x=1&callback=cb&_method=PUT&_headers=" + quote_plain(hdrs) + "&_body=abc%20d&y",
             headers=[("X-H", "orig"), ("Accept", "text/html")])
     assert r.status == 200 and r.body.startswith(b'/**/cb({"code": 201, ')
     seen = backend.last
@@ -346,11 +350,6 @@ def test_stream_gets_cors_headers_and_no_jsonp_wrapper(proxy, backend):
     c.close()
 
 
-def quote(s):
-    import urllib.parse
-    return urllib.parse.quote(s, safe="")
-
-
 @pytest.mark.proxy(conf=ACO)
 def test_jsonp_long_poll_hint_asks_the_rewritten_request_again(proxy, backend):
     answers = []
@@ -387,9 +386,33 @@ def test_jsonp_wraps_a_proxy_error(proxy):
 def test_jsonp_headers_parameter_cannot_change_the_framing(proxy, backend):
     json_route(backend)
     hdrs = json.dumps({"Transfer-Encoding": "chunked", "Content-Length": "100", "Connection": "close"})
-    r = req(proxy, "/json?callback=cb&_method=POST&_body=abc&_headers=" + quote(hdrs))
+    r = req(proxy, "/json?callback=cb&_method=POST&_body=abc&_headers=" + quote_plain(hdrs))
     assert r.status == 200 and r.body.startswith(b'/**/cb({"code": 201, ')
     seen = backend.last
     assert (seen.method, seen.body, seen.chunked) == ("POST", b"abc", False)
     assert seen.header_all("Content-Length") == ["3"]
     assert seen.header_all("Transfer-Encoding") == []
+
+
+@pytest.mark.gripd_only("pushpin 1.36 accepts any printable _method and any _headers string and forwards "
+                        "a broken request; gripd refuses what would not be a valid request")
+@pytest.mark.proxy(conf=ACO)
+@pytest.mark.parametrize("query,text", [
+    ("callback=f&_method=GE%20T", "Invalid _method parameter."),
+    ("callback=f&_headers=" + quote_plain('{"X-A": "a\\r\\nX-Smuggled: 1"}'), "Invalid _headers parameter."),
+    ("callback=f&_headers=" + quote_plain('{"Bad Name": "a"}'), "Invalid _headers parameter."),
+])
+def test_jsonp_parameters_that_would_break_the_request_get_400(proxy, backend, query, text):
+    n = len(backend.requests)
+    r = req(proxy, "/json?" + query)
+    assert (r.status, r.body) == (400, text.encode() + b"\n")
+    assert len(backend.requests) == n
+
+
+@pytest.mark.gripd_only("pushpin 1.36 appends the _body value to a body the GET itself carries")
+@pytest.mark.proxy(conf=ACO)
+def test_jsonp_get_with_its_own_body_gets_400(proxy, backend):
+    n = len(backend.requests)
+    r = req(proxy, "/json?callback=f", body=b"own")
+    assert (r.status, r.body) == (400, b"Invalid _body parameter.\n")
+    assert len(backend.requests) == n
