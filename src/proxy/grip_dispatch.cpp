@@ -52,10 +52,6 @@ void GripDispatch::on_grip_response(http::ServerConn& client, const config::Rout
                 std::move(in.response.headers), std::move(in.response.body));
         return;
     }
-    // As Pushpin: a stream gets CORS headers (never a JSON-P wrapper); a long-poll gets either when
-    // it is answered.
-    if (request.cross_origin && in.hold != grip::HoldMode::Response)
-        http::apply_cors_headers(*request.cross_origin, in.response.headers);
     start_hold(client, route, std::move(routes), std::move(request), std::move(in));
 }
 
@@ -63,6 +59,10 @@ void GripDispatch::start_hold(http::ServerConn& client, const config::Route& rou
                               std::shared_ptr<const config::RouteTable> routes, grip::SavedRequest&& request,
                               grip::Instruct&& instruct) {
     size_t max_channels = static_cast<size_t>(settings_.connection_subscription_max);
+    // As Pushpin: a stream gets CORS headers (never a JSON-P wrapper); a long-poll gets either when
+    // it is answered.
+    if (request.cross_origin && instruct.hold != grip::HoldMode::Response)
+        http::apply_cors_headers(*request.cross_origin, instruct.response.headers);
     std::unique_ptr<grip::Hold> hold;
     if (instruct.hold == grip::HoldMode::None) {
         // No hold but a next link: the response is streamed, and goes on with what the link answers.
@@ -133,7 +133,8 @@ void GripDispatch::stop_holds() {
 // Pushpin's built-in test handler: "/" answers text, "/response" long-polls and "/stream" streams on
 // the channel given by ?channel= (default "test").
 void GripDispatch::serve_test(http::ServerConn& client, const config::Route& route,
-                              const http::RequestHead& head) {
+                              const http::RequestHead& head,
+                              std::shared_ptr<const http::CrossOrigin> cross_origin) {
     std::string_view target = head.target;
     std::string_view path = target.substr(0, target.find('?'));
     std::string channel = core::query_param(target, "channel").value_or("");
@@ -150,13 +151,14 @@ void GripDispatch::serve_test(http::ServerConn& client, const config::Route& rou
     } else {
         // Pushpin's texts, so checks written against its test handler keep passing.
         bool root = path == "/" || path.empty();
-        client.respond(root ? 200 : 404, {}, in.response.headers,
-                       root ? "Hello from the Pushpin test handler!\n" : "no such test resource\n");
+        respond(client, cross_origin.get(), root ? 200 : 404, {}, std::move(in.response.headers),
+                root ? "Hello from the Pushpin test handler!\n" : "no such test resource\n");
         return;
     }
     LOG_INFO("grip", "%s %s -> test handler, channel=%s", head.method.c_str(), head.target.c_str(),
              channel.c_str());
-    grip::SavedRequest none;
+    grip::SavedRequest none; // nothing to ask again
+    none.cross_origin = std::move(cross_origin);
     start_hold(client, route, proxy_.routes(), std::move(none), std::move(in));
 }
 

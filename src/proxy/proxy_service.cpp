@@ -38,7 +38,21 @@ std::unique_ptr<http::Exchange> ProxyService::start_exchange(http::ServerConn& c
     if (!route) {
         LOG_INFO("proxy", "%s %s -> no route for host %.*s", head.method.c_str(), head.target.c_str(),
                  static_cast<int>(h.size()), h.data());
-        conn.respond_text(502, "No route for host: " + std::string(h) + "\n");
+        std::string text = "No route for host: " + std::string(h) + "\n";
+        std::shared_ptr<const http::CrossOrigin> co;
+        if (settings_.auto_cross_origin) {
+            // As Pushpin: the JSON-P parameters are read with a route's defaults (a bad one is a 400).
+            static const config::Route kNoRoute;
+            co = cross_origin(conn, kNoRoute, head);
+            if (!co) return nullptr;
+        }
+        int code = 502;
+        std::string reason;
+        http::Headers headers;
+        headers.add("Content-Type", "text/plain");
+        headers.add("Content-Length", std::to_string(text.size())); // as Pushpin: in a JSON-P header map
+        http::finish_cross_origin(co.get(), http::JsonpStyle::Relayed, code, reason, headers, text);
+        conn.respond(code, reason, headers, text);
         return nullptr;
     }
     // A client that proves an upstream Grip-Sig is another GRIP proxy: GRIP passes through untouched.
@@ -65,24 +79,35 @@ std::unique_ptr<http::Exchange> ProxyService::start_exchange(http::ServerConn& c
 std::unique_ptr<http::Exchange> ProxyService::start_cross_origin(http::ServerConn& conn,
                                                                  const config::Route& route,
                                                                  http::RequestHead& head, bool trusted) {
+    std::string jsonp_body;
+    auto co = cross_origin(conn, route, head, &jsonp_body);
+    if (!co) return nullptr;
+    return std::make_unique<ProxySession>(*this, conn, routes_, route, head, trusted, std::move(co),
+                                          std::move(jsonp_body));
+}
+
+std::shared_ptr<const http::CrossOrigin> ProxyService::cross_origin(http::ServerConn& conn,
+                                                                    const config::Route& route,
+                                                                    http::RequestHead& head,
+                                                                    std::string* body) {
     http::JsonpCall call = http::rewrite_jsonp_request(head, route);
     auto co = std::make_shared<http::CrossOrigin>(http::cross_origin_of(head.headers));
     if (call.kind == http::JsonpCall::Kind::Invalid) {
         LOG_INFO("proxy", "%s %s -> 400 %s", head.method.c_str(), head.target.c_str(), call.error.c_str());
         int code = 400;
-        std::string reason, body = call.error + "\n";
+        std::string reason, text = call.error + "\n";
         http::Headers headers;
         headers.add("Content-Type", "text/plain");
-        http::finish_cross_origin(co.get(), http::JsonpStyle::Relayed, code, reason, headers, body);
-        conn.respond(code, reason, headers, body);
+        http::finish_cross_origin(co.get(), http::JsonpStyle::Relayed, code, reason, headers, text);
+        conn.respond(code, reason, headers, text);
         return nullptr;
     }
     if (call.kind == http::JsonpCall::Kind::Call) {
         co->jsonp_callback = std::move(call.callback);
         co->jsonp_extended = call.extended;
+        if (body) *body = std::move(call.body);
     }
-    return std::make_unique<ProxySession>(*this, conn, routes_, route, head, trusted, std::move(co),
-                                          std::move(call.body));
+    return co;
 }
 
 void ProxyService::retry(http::ServerConn& client, std::shared_ptr<const config::RouteTable> routes,

@@ -123,7 +123,7 @@ void ProxySession::connect_next_target() {
         const config::Target& t = targets[target_index_];
         if (t.type == config::TargetType::Test && service_.grip_handler()) {
             http::ServerConn* c = take_client();
-            service_.grip_handler()->serve_test(*c, route_, head_);
+            service_.grip_handler()->serve_test(*c, route_, head_, cross_origin_);
             return;
         }
         if (t.type != config::TargetType::Default) {

@@ -23,6 +23,7 @@ Observed pushpin details encoded here:
 """
 
 import json
+import time
 import urllib.parse
 
 import pytest
@@ -416,3 +417,24 @@ def test_jsonp_get_with_its_own_body_gets_400(proxy, backend):
     r = req(proxy, "/json?callback=f", body=b"own")
     assert (r.status, r.body) == (400, b"Invalid _body parameter.\n")
     assert len(backend.requests) == n
+
+
+@pytest.mark.proxy(routes="localhost test", conf=ACO)
+def test_no_route_and_the_test_handler_get_cors_and_jsonp_too(proxy):
+    r = raw.get(proxy.port, "/x?callback=cb", host="nohost.example")
+    assert (r.status, r.body) == (200, b'/**/cb({"code": 502, "reason": "Bad Gateway", "headers": '
+                                       b'{"Content-Length":"34","Content-Type":"text/plain"}, '
+                                       b'"body": "No route for host: nohost.example\\n"});\n')
+    r = raw.get(proxy.port, "/x", host="nohost.example", headers=[("Origin", "https://o.example")])
+    assert r.status == 502
+    assert ("Access-Control-Allow-Origin", "https://o.example") in cors_headers(r)
+    r = raw.get(proxy.port, "/x?callback=", host="nohost.example")
+    assert (r.status, r.body) == (400, b"Invalid callback parameter.\n")
+    r = raw.get(proxy.port, "/?callback=cb", host="localhost")
+    assert r.body == (b'/**/cb({"code": 200, "reason": "OK", "headers": {"Content-Type":"text/plain"}, '
+                      b'"body": "Hello from the Pushpin test handler!\\n"});\n')
+    c = StreamClient(proxy.port, "/response?channel=tlp&callback=cb", host="localhost")
+    time.sleep(0.5)  # held and subscribed (no backend request to wait for)
+    publish(proxy, [hr_item("tlp", "hi\n")])
+    assert c.wait_complete() == (b'/**/cb({"body":"hi\\n","code":200,"headers":{"Content-Type":"text/plain"},'
+                                 b'"reason":"OK"});\n')

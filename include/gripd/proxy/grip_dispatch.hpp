@@ -20,8 +20,8 @@ class GripDispatch final : public GripHandler {
     void on_grip_response(http::ServerConn& client, const config::Route& route,
                           std::shared_ptr<const config::RouteTable> routes, grip::SavedRequest&& request,
                           http::ResponseHead&& head, std::string&& body) override;
-    void serve_test(http::ServerConn& client, const config::Route& route,
-                    const http::RequestHead& head) override;
+    void serve_test(http::ServerConn& client, const config::Route& route, const http::RequestHead& head,
+                    std::shared_ptr<const http::CrossOrigin> cross_origin) override;
 
     grip::HoldStats& stats() { return stats_; }
     // Server stop: every hold answers now (long-polls their timeout response, streams end cleanly).
