@@ -123,6 +123,80 @@ bool parse_headers_param(std::string_view text, std::vector<Header>& out) {
 
 } // namespace
 
+namespace {
+
+// What a JSON-P call's parameters ask for, taken out of its query.
+struct Params {
+    std::string method;
+    std::vector<Header> headers; // from _headers (and the JSON body's Content-Type)
+};
+
+// Reads the callback, `_method`, `_headers` and the body parameter into `call` and `p`, removing
+// them from `query`. Returns Pushpin's error text for a bad one, or nullptr.
+const char* take_params(Query& query, const config::Route& route, std::string_view cb_param, JsonpCall& call,
+                        Params& p) {
+    if (auto cb = query.value(cb_param)) {
+        if (cb->empty()) return "Invalid callback parameter.";
+        call.callback = std::move(*cb);
+        query.remove(cb_param);
+    } else {
+        call.callback = route.jsonp_default_callback;
+    }
+    p.method = route.jsonp_default_method;
+    if (auto m = query.value("_method")) {
+        if (!is_token(*m)) return "Invalid _method parameter.";
+        p.method = std::move(*m);
+        query.remove("_method");
+    }
+    if (auto h = query.value("_headers")) {
+        if (!parse_headers_param(*h, p.headers)) return "Invalid _headers parameter.";
+        query.remove("_headers");
+    }
+    const std::string& body_param = route.jsonp_body_param;
+    if (!body_param.empty()) {
+        if (auto b = query.value(body_param)) {
+            if (b->empty()) return "Invalid body parameter.";
+            call.body = std::move(*b);
+            auto& hs = p.headers;
+            hs.erase(std::remove_if(hs.begin(), hs.end(),
+                                    [](const Header& x) { return core::iequals(x.name, "Content-Type"); }),
+                     hs.end());
+            hs.push_back({"Content-Type", "application/json"});
+            query.remove(body_param);
+        }
+    } else if (auto b = query.value("_body")) {
+        if (b->empty()) return "Invalid _body parameter.";
+        call.body = std::move(*b);
+        query.remove("_body");
+    }
+    return nullptr;
+}
+
+// Makes `head` the request the backend gets for the call.
+void rewrite(RequestHead& head, std::string_view path, const Query& query, Params& p,
+             const std::string& body) {
+    std::string target(path);
+    std::string rest = query.to_string();
+    if (!rest.empty()) target += "?" + rest;
+    Headers headers;
+    if (const std::string* host = head.headers.get("Host")) headers.add("Host", *host);
+    for (auto& h : p.headers)
+        headers.add(h.name, h.value);
+    headers.add("Accept", "*/*");
+    for (const auto& h : head.headers)
+        if (!core::iequals(h.name, "Host") && !core::iequals(h.name, "Accept") &&
+            !core::iequals(h.name, "Content-Length") && !core::iequals(h.name, "Transfer-Encoding"))
+            headers.add(h.name, h.value);
+    bool bodyless_method = p.method == "GET" || p.method == "HEAD";
+    head.content_length = body.empty() && bodyless_method ? -1 : static_cast<int64_t>(body.size());
+    head.chunked = false;
+    head.method = std::move(p.method);
+    head.target = std::move(target);
+    head.headers = std::move(headers);
+}
+
+} // namespace
+
 JsonpCall rewrite_jsonp_request(RequestHead& head, const config::Route& route) {
     if (head.method != "GET") return {};
     std::string_view target = head.target;
@@ -139,62 +213,11 @@ JsonpCall rewrite_jsonp_request(RequestHead& head, const config::Route& route) {
     JsonpCall call;
     call.kind = JsonpCall::Kind::Call;
     call.extended = route.jsonp_mode == config::JsonpMode::Extended;
-    if (auto cb = query.value(cb_param)) {
-        if (cb->empty()) return invalid("Invalid callback parameter.");
-        call.callback = std::move(*cb);
-        query.remove(cb_param);
-    } else {
-        call.callback = route.jsonp_default_callback;
-    }
-    std::string method = route.jsonp_default_method;
-    if (auto m = query.value("_method")) {
-        if (!is_token(*m)) return invalid("Invalid _method parameter.");
-        method = std::move(*m);
-        query.remove("_method");
-    }
-    std::vector<Header> added;
-    if (auto h = query.value("_headers")) {
-        if (!parse_headers_param(*h, added)) return invalid("Invalid _headers parameter.");
-        query.remove("_headers");
-    }
-    if (!body_param.empty()) {
-        if (auto b = query.value(body_param)) {
-            if (b->empty()) return invalid("Invalid body parameter.");
-            call.body = std::move(*b);
-            added.erase(std::remove_if(added.begin(), added.end(),
-                                       [](const Header& x) { return core::iequals(x.name, "Content-Type"); }),
-                        added.end());
-            added.push_back({"Content-Type", "application/json"});
-            query.remove(body_param);
-        }
-    } else if (auto b = query.value("_body")) {
-        if (b->empty()) return invalid("Invalid _body parameter.");
-        call.body = std::move(*b);
-        query.remove("_body");
-    }
+    Params p;
+    if (const char* error = take_params(query, route, cb_param, call, p)) return invalid(error);
     // A body of the client's own would have to be joined to this one; no browser sends one.
     if (head.chunked || head.content_length > 0) return invalid("Invalid _body parameter.");
-
-    std::string rest = query.to_string();
-    std::string new_target(target.substr(0, qmark));
-    if (!rest.empty()) new_target += "?" + rest;
-
-    Headers headers;
-    if (const std::string* host = head.headers.get("Host")) headers.add("Host", *host);
-    for (auto& h : added)
-        headers.add(h.name, h.value);
-    headers.add("Accept", "*/*");
-    for (const auto& h : head.headers)
-        if (!core::iequals(h.name, "Host") && !core::iequals(h.name, "Accept") &&
-            !core::iequals(h.name, "Content-Length") && !core::iequals(h.name, "Transfer-Encoding"))
-            headers.add(h.name, h.value);
-
-    bool bodyless_method = method == "GET" || method == "HEAD";
-    head.content_length = call.body.empty() && bodyless_method ? -1 : static_cast<int64_t>(call.body.size());
-    head.chunked = false;
-    head.method = std::move(method);
-    head.target = std::move(new_target);
-    head.headers = std::move(headers);
+    rewrite(head, target.substr(0, qmark), query, p, call.body);
     return call;
 }
 
