@@ -283,6 +283,7 @@ def long_poll(backend, path, channel, timeout="20"):
         ("X-T", "t"), ("Grip-Timeout", timeout)]))
 
 
+@pytest.mark.crossloop
 @pytest.mark.proxy(conf=ACO)
 def test_jsonp_long_poll_answered_by_publish(proxy, backend):
     long_poll(backend, "/lp", "lp")
@@ -318,6 +319,7 @@ def test_jsonp_long_poll_timeout(proxy, backend):
                                ("Content-Type", "application/javascript")]
 
 
+@pytest.mark.crossloop
 @pytest.mark.proxy(conf=ACO)
 def test_cors_on_long_poll_answered_by_publish(proxy, backend):
     long_poll(backend, "/lp", "lpc")
