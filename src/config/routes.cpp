@@ -306,13 +306,13 @@ std::string parse_condition(const Section& c, Route& r, std::vector<std::string>
 std::vector<std::string> unsupported(const std::vector<Section>& sections, const Route& r) {
     std::vector<std::string> out;
     const Section& c = sections[0];
-    if (r.aco)
-        out.push_back("route option 'aco' is not supported by gripd yet: no CORS headers are added and "
-                      "OPTIONS requests go to the backend");
+    // As in Pushpin, JSON-P is part of CORS: without `aco` the jsonp_* options act only when
+    // [proxy] auto_cross_origin is on, which the routes file cannot see: say so.
     for (const char* key : {"jsonp_mode", "jsonp_cb", "jsonp_body", "jsonp_defcb", "jsonp_defmethod"}) {
-        if (c.has(key)) {
-            out.push_back("route options 'jsonp_*' are not supported by gripd yet: JSON-P callbacks are "
-                          "passed to the backend as plain query parameters");
+        if (!r.aco && c.has(key)) {
+            out.push_back("route options 'jsonp_*' act only with 'aco' on the route or [proxy] "
+                          "auto_cross_origin=true: otherwise JSON-P callbacks are passed to the backend as "
+                          "plain query parameters");
             break;
         }
     }

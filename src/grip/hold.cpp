@@ -2,6 +2,7 @@
 
 #include "gripd/core/log.hpp"
 #include "gripd/grip/render.hpp"
+#include "gripd/http/jsonp_response.hpp"
 #include "gripd/loop/worker.hpp"
 #include "gripd/pubsub/filters.hpp"
 #include "stream_next_link.hpp"
@@ -140,7 +141,15 @@ void ResponseHold::on_timeout(void* p) {
     self->unsubscribe_all();
     http::ServerConn* c = self->client_;
     self->client_ = nullptr;
-    c->respond(self->response_.code, self->response_.reason, self->response_.headers, self->response_.body);
+    self->answer(*c, self->response_.code, self->response_.reason, self->response_.headers,
+                 self->response_.body);
+}
+
+void ResponseHold::answer(http::ServerConn& c, int code, std::string reason, http::Headers headers,
+                          std::string body) {
+    http::finish_cross_origin(request_.cross_origin.get(), http::JsonpStyle::Held, code, reason, headers,
+                              body);
+    c.respond(code, reason, headers, body);
 }
 
 void ResponseHold::ask_again(bool behind) {
@@ -160,7 +169,7 @@ void ResponseHold::ask_again(bool behind) {
                   behind ? "behind" : "hint");
         retry_(*c, std::move(request_));
     } else {
-        c->respond(response_.code, response_.reason, response_.headers, response_.body);
+        answer(*c, response_.code, response_.reason, response_.headers, response_.body);
     }
 }
 
@@ -183,6 +192,20 @@ void ResponseHold::on_message(pubsub::Subscription& sub, const pubsub::MessageRe
     }
     timer_.disarm();
     unsubscribe_all();
+    if (request_.cross_origin) {
+        // CORS headers or a JSON-P wrapper make this client's answer its own: built here, not from
+        // the bytes rendered once for every subscriber.
+        http::Headers headers;
+        for (const auto& h : response_.headers)
+            if (!pubsub::find_header(part->headers, h.name)) headers.add(h.name, h.value);
+        for (const auto& h : part->headers)
+            headers.add(h.name, h.value);
+        headers.remove("Content-Length");
+        http::ServerConn* c = client_;
+        client_ = nullptr;
+        answer(*c, part->code, part->reason, std::move(headers), part->body);
+        return;
+    }
     ResponseOptions opts;
     opts.keep_alive = client_->client_keep_alive();
     opts.head = client_->request_is_head();
@@ -202,7 +225,9 @@ void ResponseHold::on_content_filter_mismatch(pubsub::Subscription& /*sub*/, con
     unsubscribe_all();
     http::ServerConn* c = client_;
     client_ = nullptr;
-    c->respond_text(502, "Error while proxying to origin.\n");
+    http::Headers h;
+    h.add("Content-Type", "text/plain");
+    answer(*c, 502, {}, std::move(h), "Error while proxying to origin.\n");
 }
 
 // ---- StreamHold ----

@@ -4,6 +4,7 @@
 #include "gripd/core/strings.hpp"
 #include "gripd/core/url_query.hpp"
 #include "gripd/http/forwarding.hpp"
+#include "gripd/http/jsonp_response.hpp"
 #include "gripd/loop/worker.hpp"
 #include "gripd/proxy/proxy_service.hpp"
 #include "link_fetch.hpp"
@@ -36,15 +37,19 @@ void GripDispatch::on_grip_response(http::ServerConn& client, const config::Rout
     if (!r.ok) {
         LOG_WARN("grip", "%s %s: bad GRIP instructions from backend: %s", request.head.method.c_str(),
                  request.head.target.c_str(), r.error.c_str());
-        if (settings_.debug || route.debug)
-            client.respond_text(502, grip::grip_error_text(r.error));
-        else
-            client.respond_text(502, "Error while proxying to origin.\n");
+        std::string text = settings_.debug || route.debug ? grip::grip_error_text(r.error)
+                                                          : std::string("Error while proxying to origin.\n");
+        http::Headers h;
+        h.add("Content-Type", "text/plain");
+        h.add("Content-Length", std::to_string(text.size())); // as Pushpin: in a JSON-P header map
+        respond(client, request.cross_origin.get(), 502, {}, std::move(h), std::move(text));
         return;
     }
     grip::Instruct& in = r.instruct;
     if (in.hold == grip::HoldMode::None && !in.next_link) {
-        client.respond(in.response.code, in.response.reason, in.response.headers, in.response.body);
+        in.response.headers.remove("Content-Length"); // recomputed (and not part of a JSON-P header map)
+        respond(client, request.cross_origin.get(), in.response.code, std::move(in.response.reason),
+                std::move(in.response.headers), std::move(in.response.body));
         return;
     }
     start_hold(client, route, std::move(routes), std::move(request), std::move(in));
@@ -54,6 +59,10 @@ void GripDispatch::start_hold(http::ServerConn& client, const config::Route& rou
                               std::shared_ptr<const config::RouteTable> routes, grip::SavedRequest&& request,
                               grip::Instruct&& instruct) {
     size_t max_channels = static_cast<size_t>(settings_.connection_subscription_max);
+    // As Pushpin: a stream gets CORS headers (never a JSON-P wrapper); a long-poll gets either when
+    // it is answered.
+    if (request.cross_origin && instruct.hold != grip::HoldMode::Response)
+        http::apply_cors_headers(*request.cross_origin, instruct.response.headers);
     std::unique_ptr<grip::Hold> hold;
     if (instruct.hold == grip::HoldMode::None) {
         // No hold but a next link: the response is streamed, and goes on with what the link answers.
@@ -81,6 +90,12 @@ void GripDispatch::start_hold(http::ServerConn& client, const config::Route& rou
     holds_.push_back(*h);
     client.set_exchange(std::move(hold));
     h->on_start();
+}
+
+void GripDispatch::respond(http::ServerConn& client, const http::CrossOrigin* co, int code,
+                           std::string reason, http::Headers headers, std::string body) {
+    http::finish_cross_origin(co, http::JsonpStyle::Relayed, code, reason, headers, body);
+    client.respond(code, reason, headers, body);
 }
 
 grip::FetchLinkFn GripDispatch::link_fetcher(http::ServerConn& client,
@@ -118,7 +133,8 @@ void GripDispatch::stop_holds() {
 // Pushpin's built-in test handler: "/" answers text, "/response" long-polls and "/stream" streams on
 // the channel given by ?channel= (default "test").
 void GripDispatch::serve_test(http::ServerConn& client, const config::Route& route,
-                              const http::RequestHead& head) {
+                              const http::RequestHead& head,
+                              std::shared_ptr<const http::CrossOrigin> cross_origin) {
     std::string_view target = head.target;
     std::string_view path = target.substr(0, target.find('?'));
     std::string channel = core::query_param(target, "channel").value_or("");
@@ -135,13 +151,14 @@ void GripDispatch::serve_test(http::ServerConn& client, const config::Route& rou
     } else {
         // Pushpin's texts, so checks written against its test handler keep passing.
         bool root = path == "/" || path.empty();
-        client.respond(root ? 200 : 404, {}, in.response.headers,
-                       root ? "Hello from the Pushpin test handler!\n" : "no such test resource\n");
+        respond(client, cross_origin.get(), root ? 200 : 404, {}, std::move(in.response.headers),
+                root ? "Hello from the Pushpin test handler!\n" : "no such test resource\n");
         return;
     }
     LOG_INFO("grip", "%s %s -> test handler, channel=%s", head.method.c_str(), head.target.c_str(),
              channel.c_str());
-    grip::SavedRequest none;
+    grip::SavedRequest none; // nothing to ask again
+    none.cross_origin = std::move(cross_origin);
     start_hold(client, route, proxy_.routes(), std::move(none), std::move(in));
 }
 

@@ -4,6 +4,8 @@
 #include "gripd/core/log.hpp"
 
 #include "gripd/http/forwarding.hpp"
+#include "gripd/http/jsonp_request.hpp"
+#include "gripd/http/jsonp_response.hpp"
 #include "gripd/http/ws_handler.hpp"
 #include "gripd/loop/worker.hpp"
 #include "proxy_session.hpp"
@@ -36,7 +38,21 @@ std::unique_ptr<http::Exchange> ProxyService::start_exchange(http::ServerConn& c
     if (!route) {
         LOG_INFO("proxy", "%s %s -> no route for host %.*s", head.method.c_str(), head.target.c_str(),
                  static_cast<int>(h.size()), h.data());
-        conn.respond_text(502, "No route for host: " + std::string(h) + "\n");
+        std::string text = "No route for host: " + std::string(h) + "\n";
+        std::shared_ptr<const http::CrossOrigin> co;
+        if (settings_.auto_cross_origin) {
+            // As Pushpin: the JSON-P parameters are read with a route's defaults (a bad one is a 400).
+            static const config::Route kNoRoute;
+            co = cross_origin(conn, kNoRoute, head);
+            if (!co) return nullptr;
+        }
+        int code = 502;
+        std::string reason;
+        http::Headers headers;
+        headers.add("Content-Type", "text/plain");
+        headers.add("Content-Length", std::to_string(text.size())); // as Pushpin: in a JSON-P header map
+        http::finish_cross_origin(co.get(), http::JsonpStyle::Relayed, code, reason, headers, text);
+        conn.respond(code, reason, headers, text);
         return nullptr;
     }
     // A client that proves an upstream Grip-Sig is another GRIP proxy: GRIP passes through untouched.
@@ -54,13 +70,50 @@ std::unique_ptr<http::Exchange> ProxyService::start_exchange(http::ServerConn& c
     }
     // Other upgrades (h2c, ...) are proxied as plain HTTP without the upgrade; the connection ends
     // after the response.
-    return std::make_unique<ProxySession>(*this, conn, routes_, *route, head, trusted);
+    if (!settings_.auto_cross_origin && !route->aco)
+        return std::make_unique<ProxySession>(*this, conn, routes_, *route, head, trusted);
+    return start_cross_origin(conn, *route, head, trusted);
+}
+
+// CORS is on: a JSON-P call is rewritten (or refused, 400) before it is proxied.
+std::unique_ptr<http::Exchange> ProxyService::start_cross_origin(http::ServerConn& conn,
+                                                                 const config::Route& route,
+                                                                 http::RequestHead& head, bool trusted) {
+    std::string jsonp_body;
+    auto co = cross_origin(conn, route, head, &jsonp_body);
+    if (!co) return nullptr;
+    return std::make_unique<ProxySession>(*this, conn, routes_, route, head, trusted, std::move(co),
+                                          std::move(jsonp_body));
+}
+
+std::shared_ptr<const http::CrossOrigin> ProxyService::cross_origin(http::ServerConn& conn,
+                                                                    const config::Route& route,
+                                                                    http::RequestHead& head,
+                                                                    std::string* body) {
+    http::JsonpCall call = http::rewrite_jsonp_request(head, route);
+    auto co = std::make_shared<http::CrossOrigin>(http::cross_origin_of(head.headers));
+    if (call.kind == http::JsonpCall::Kind::Invalid) {
+        LOG_INFO("proxy", "%s %s -> 400 %s", head.method.c_str(), head.target.c_str(), call.error.c_str());
+        int code = 400;
+        std::string reason, text = call.error + "\n";
+        http::Headers headers;
+        headers.add("Content-Type", "text/plain");
+        http::finish_cross_origin(co.get(), http::JsonpStyle::Relayed, code, reason, headers, text);
+        conn.respond(code, reason, headers, text);
+        return nullptr;
+    }
+    if (call.kind == http::JsonpCall::Kind::Call) {
+        co->jsonp_callback = std::move(call.callback);
+        co->jsonp_extended = call.extended;
+        if (body) *body = std::move(call.body);
+    }
+    return co;
 }
 
 void ProxyService::retry(http::ServerConn& client, std::shared_ptr<const config::RouteTable> routes,
                          const config::Route& route, grip::SavedRequest&& request) {
-    auto session =
-        std::make_unique<ProxySession>(*this, client, std::move(routes), route, request.head, false);
+    auto session = std::make_unique<ProxySession>(*this, client, std::move(routes), route, request.head,
+                                                  false, std::move(request.cross_origin));
     ProxySession* s = session.get();
     s->set_grip_last(std::move(request.grip_last));
     client.set_exchange(std::move(session));

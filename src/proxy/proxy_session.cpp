@@ -21,9 +21,11 @@ constexpr size_t kMaxGripBody = 100000;   // Pushpin's limit for a GRIP instruct
 
 ProxySession::ProxySession(ProxyService& service, http::ServerConn& client,
                            std::shared_ptr<const config::RouteTable> routes, const config::Route& route,
-                           http::RequestHead& head, bool trusted)
+                           http::RequestHead& head, bool trusted,
+                           std::shared_ptr<const http::CrossOrigin> cross_origin, std::string jsonp_body)
     : service_(service), client_(&client), routes_(std::move(routes)), route_(route),
-      facts_(facts_of(head, trusted)) {
+      facts_(facts_of(head, trusted)), cross_origin_(std::move(cross_origin)),
+      jsonp_body_(std::move(jsonp_body)) {
     method_ = head.method;
     uri_ = head.target;
     head_ = std::move(head);
@@ -95,6 +97,12 @@ std::string ProxySession::dump() const {
 
 // Stage 1: pick the first target that connects.
 void ProxySession::on_start() {
+    if (!jsonp_body_.empty()) {
+        // A JSON-P call's body (its request has none of its own): sent, and kept for a retry, as
+        // if the client had sent it.
+        std::string body = std::move(jsonp_body_);
+        on_request_body(body);
+    }
     connect_next_target();
 }
 
@@ -115,7 +123,7 @@ void ProxySession::connect_next_target() {
         const config::Target& t = targets[target_index_];
         if (t.type == config::TargetType::Test && service_.grip_handler()) {
             http::ServerConn* c = take_client();
-            service_.grip_handler()->serve_test(*c, route_, head_);
+            service_.grip_handler()->serve_test(*c, route_, head_, cross_origin_);
             return;
         }
         if (t.type != config::TargetType::Default) {
@@ -242,12 +250,29 @@ void ProxySession::on_backend_head(http::ResponseHead& head) {
     head_.headers.clear();
     saved_body_.clear();
     to(State::Relaying);
+    relay_head(head);
+}
+
+void ProxySession::relay_head(http::ResponseHead& head) {
     // Headers the backend nominated as hop-by-hop (Connection: X-Foo) stop here too.
     std::vector<std::string> nominated;
     for (auto name : head.headers.get_list("Connection"))
         nominated.emplace_back(name);
     for (const auto& n : nominated)
         head.headers.remove(n);
+    if (cross_origin_ && cross_origin_->is_jsonp()) {
+        // Wrapped as it streams: the length is not known before the end.
+        jsonp_.emplace(*cross_origin_);
+        std::string start = jsonp_->start(head.status,
+                                          head.reason.empty() ? http::reason_phrase(head.status)
+                                                              : std::string_view(head.reason),
+                                          head.headers);
+        client_->send_head(200, "OK", http::JsonpStream::wrapper_headers(head.headers), -1);
+        bytes_out_ += static_cast<int64_t>(start.size());
+        client_->send_body(start);
+        return;
+    }
+    if (cross_origin_) http::apply_cors_headers(*cross_origin_, head.headers);
     int64_t length = head.chunked ? -1 : head.content_length;
     if (facts_.is_head) length = head.content_length; // HEAD: announce what GET would send
     client_->send_head(head.status, head.reason, head.headers, length);
@@ -265,8 +290,14 @@ void ProxySession::on_backend_body(std::string_view data) {
         grip_body_.append(data);
         return;
     }
-    bytes_out_ += static_cast<int64_t>(data.size());
-    client_->send_body(data);
+    if (jsonp_) {
+        std::string wrapped = jsonp_->body(data);
+        bytes_out_ += static_cast<int64_t>(wrapped.size());
+        if (!wrapped.empty()) client_->send_body(wrapped);
+    } else {
+        bytes_out_ += static_cast<int64_t>(data.size());
+        client_->send_body(data);
+    }
     if (client_ && backend_.ready() && client_->queued_bytes() > kHighWater) backend_->pause_response();
 }
 
@@ -285,6 +316,12 @@ void ProxySession::on_backend_complete() {
         finish_grip();
         return;
     }
+    if (jsonp_) {
+        std::string end = jsonp_->end();
+        bytes_out_ += static_cast<int64_t>(end.size());
+        client_->send_body(end);
+        if (!client_) return;
+    }
     log_access(status_);
     take_client()->end_response();
 }
@@ -296,6 +333,7 @@ void ProxySession::finish_grip() {
     grip::SavedRequest saved;
     saved.head = std::move(head_);
     if (body_saved_) saved.body = std::move(saved_body_);
+    saved.cross_origin = cross_origin_;
     service_.grip_handler()->on_grip_response(*c, route_, routes_, std::move(saved), std::move(grip_head_),
                                               std::move(grip_body_));
 }
@@ -328,7 +366,13 @@ void ProxySession::on_backend_error(int uv_status, bool retryable) {
 void ProxySession::fail(int status, std::string_view message) {
     if (!client_) return;
     log_access(status);
-    take_client()->respond_text(status, message);
+    int code = status;
+    std::string reason, body(message);
+    http::Headers headers;
+    headers.add("Content-Type", "text/plain");
+    headers.add("Content-Length", std::to_string(body.size())); // as Pushpin: in a JSON-P header map
+    http::finish_cross_origin(cross_origin_.get(), http::JsonpStyle::Relayed, code, reason, headers, body);
+    take_client()->respond(code, reason, headers, body);
 }
 
 void ProxySession::on_client_gone() {

@@ -13,9 +13,11 @@
 
 #include "gripd/config/routes.hpp"
 #include "gripd/http/backend_pool.hpp"
+#include "gripd/http/jsonp_response.hpp"
 #include "gripd/http/server_conn.hpp"
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,7 +29,9 @@ class ProxySession final : public http::Exchange, public http::BackendUser {
   public:
     ProxySession(ProxyService& service, http::ServerConn& client,
                  std::shared_ptr<const config::RouteTable> routes, const config::Route& route,
-                 http::RequestHead& head, bool trusted);
+                 http::RequestHead& head, bool trusted,
+                 std::shared_ptr<const http::CrossOrigin> cross_origin = nullptr,
+                 std::string jsonp_body = {});
     ~ProxySession() override;
 
     void on_start() override;
@@ -65,6 +69,8 @@ class ProxySession final : public http::Exchange, public http::BackendUser {
     void send_upstream(std::string_view bytes);
     void send_body_chunk(std::string_view data);
     void fail(int status, std::string_view message);
+    // A plain backend response head, with CORS headers or a JSON-P wrapper when the request asks.
+    void relay_head(http::ResponseHead& head);
     void finish_grip();
     void log_access(int code);
 
@@ -106,6 +112,10 @@ class ProxySession final : public http::Exchange, public http::BackendUser {
     bool body_saved_ = true; // a buffer's mode: false once the body outgrew what is kept
     http::ResponseHead grip_head_;
     std::string grip_body_;
+    // CORS and JSON-P (auto_cross_origin or the route's aco; null when off), shared with a hold.
+    std::shared_ptr<const http::CrossOrigin> cross_origin_;
+    std::string jsonp_body_;                 // a JSON-P call's body, sent when the session starts
+    std::optional<http::JsonpStream> jsonp_; // set while a relayed response is wrapped
 };
 
 } // namespace gripd::proxy

@@ -10,7 +10,7 @@ set -eu
 seconds=${1:-30}
 src=$(cd "$(dirname "$0")/../.." && pwd)
 build=${2:-$src/build-fuzz}
-targets="request_parser response_parser proxy_request publish instruct ws_frame ws_events ws_control json"
+targets="request_parser response_parser proxy_request publish instruct ws_frame ws_events ws_control json jsonp"
 
 if [ ! -f "$build/build.ninja" ]; then
     CC=clang CXX=clang++ meson setup "$build" "$src" -Dfuzz=true
@@ -26,7 +26,7 @@ trap 'rm -rf "$work"' EXIT
 dict_args() {
     case $1 in
     request_parser | response_parser | proxy_request) echo "-dict=$src/test/fuzz/http.dict" ;;
-    publish | instruct | json) echo "-dict=$src/test/fuzz/json.dict" ;;
+    publish | instruct | json | jsonp) echo "-dict=$src/test/fuzz/json.dict" ;;
     ws_events | ws_control) echo "-dict=$src/test/fuzz/ws.dict" ;;
     esac
 }

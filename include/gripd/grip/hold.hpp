@@ -13,6 +13,7 @@
 
 #include "gripd/grip/instruct.hpp"
 #include "gripd/grip/next_link.hpp"
+#include "gripd/http/cors.hpp"
 #include "gripd/http/request_parser.hpp"
 #include "gripd/http/server_conn.hpp"
 #include "gripd/loop/timer_wheel.hpp"
@@ -33,6 +34,8 @@ struct SavedRequest {
     http::RequestHead head;
     std::string body;
     std::vector<std::string> grip_last; // Grip-Last values to send with it ("name; last-id=ID")
+    // CORS / JSON-P for the answer (null: off); `head` is then the request as rewritten for JSON-P.
+    std::shared_ptr<const http::CrossOrigin> cross_origin;
 };
 
 // Re-sends a saved request for this client (implemented by the proxy).
@@ -96,6 +99,8 @@ class ResponseHold final : public Hold {
 
   private:
     static void on_timeout(void* self);
+    // Answers the client (gone from the hold) with a whole response, CORS or JSON-P applied.
+    void answer(http::ServerConn& c, int code, std::string reason, http::Headers headers, std::string body);
     // Asks the backend again (hint, or behind); its answer replaces this exchange.
     void ask_again(bool behind);
     InstructResponse response_;

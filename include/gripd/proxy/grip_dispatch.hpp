@@ -20,8 +20,8 @@ class GripDispatch final : public GripHandler {
     void on_grip_response(http::ServerConn& client, const config::Route& route,
                           std::shared_ptr<const config::RouteTable> routes, grip::SavedRequest&& request,
                           http::ResponseHead&& head, std::string&& body) override;
-    void serve_test(http::ServerConn& client, const config::Route& route,
-                    const http::RequestHead& head) override;
+    void serve_test(http::ServerConn& client, const config::Route& route, const http::RequestHead& head,
+                    std::shared_ptr<const http::CrossOrigin> cross_origin) override;
 
     grip::HoldStats& stats() { return stats_; }
     // Server stop: every hold answers now (long-polls their timeout response, streams end cleanly).
@@ -32,6 +32,9 @@ class GripDispatch final : public GripHandler {
                     std::shared_ptr<const config::RouteTable> routes, grip::SavedRequest&& request,
                     grip::Instruct&& instruct);
     grip::HoldEnv env();
+    // A whole answer that is not held, CORS or JSON-P (as Pushpin's proxy writes it) applied.
+    static void respond(http::ServerConn& client, const http::CrossOrigin* co, int code, std::string reason,
+                        http::Headers headers, std::string body);
     // How a hold of this client follows next links: resolved against `request`, routed by `routes`.
     grip::FetchLinkFn link_fetcher(http::ServerConn& client, std::shared_ptr<const config::RouteTable> routes,
                                    const http::RequestHead& request);

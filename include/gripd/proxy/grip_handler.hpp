@@ -24,9 +24,11 @@ class GripHandler {
                                   std::shared_ptr<const config::RouteTable> routes,
                                   grip::SavedRequest&& request, http::ResponseHead&& head,
                                   std::string&& body) = 0;
-    // Serves a request for a built-in `test` target (Pushpin's test handler).
+    // Serves a request for a built-in `test` target (Pushpin's test handler); `cross_origin` as for
+    // any other answer (null: CORS off).
     virtual void serve_test(http::ServerConn& client, const config::Route& route,
-                            const http::RequestHead& head) = 0;
+                            const http::RequestHead& head,
+                            std::shared_ptr<const http::CrossOrigin> cross_origin) = 0;
 };
 
 } // namespace gripd::proxy

@@ -56,6 +56,14 @@ class ProxyService final : public http::Service {
     http::ConnSet& conns() { return conns_; }
 
   private:
+    std::unique_ptr<http::Exchange> start_cross_origin(http::ServerConn& conn, const config::Route& route,
+                                                       http::RequestHead& head, bool trusted);
+    // The request's CORS facts, with a JSON-P call rewritten (its body to `body`); null when the
+    // call is bad: the client has had its 400 then.
+    std::shared_ptr<const http::CrossOrigin> cross_origin(http::ServerConn& conn, const config::Route& route,
+                                                          http::RequestHead& head,
+                                                          std::string* body = nullptr);
+
     loop::Worker& worker_;
     const config::Settings& settings_;
     std::shared_ptr<const config::RouteTable> routes_;
