@@ -329,9 +329,8 @@ const Row kRows[] = {
      .min = -1,
      .max = kMaxInt,
      .unit = "per second",
-     .effect = Effect::Warn,
-     .text = "deliveries are not rate-limited",
-     .off = "-1"},
+     .text = "published items handed to subscribers per second, across the process (Pushpin counts "
+             "deliveries per route); an idle limiter lets the first item through at once; -1 = no limit"},
     {.section = "handler",
      .key = "message_hwm",
      .kind = Kind::Int,
@@ -339,9 +338,9 @@ const Row kRows[] = {
      .def = "-1",
      .min = -1,
      .max = kMaxInt,
-     .effect = Effect::Info,
-     .text = "only bounds the queue of rate-limited deliveries, and gripd does not rate-limit (a "
-             "`message_rate` warns)"},
+     .text = "with `message_rate`: items that may wait for it; past it new items are dropped, logged "
+             "and counted (`gripd_messages_dropped_total`), and the publish is still answered 200; "
+             "-1 = no bound (publishes then wait their turn)"},
     info("handler", "message_block_size", kStatsTuning),
     {.section = "handler",
      .key = "message_wait",

@@ -1,5 +1,6 @@
 #include "publish_queue.hpp"
 
+#include "gripd/control/publish_gate.hpp"
 #include "gripd/core/log.hpp"
 #include "gripd/pubsub/broker.hpp"
 #include "gripd/pubsub/publish.hpp"
@@ -12,30 +13,39 @@
 namespace gripd::control {
 
 struct PublishQueue::Job {
-    enum class State : uint8_t { Queued, Validating, HandingOver, Waiting };
+    enum class State : uint8_t { Queued, Validating, Ready };
     uint64_t id = 0;
     State state = State::Queued;
     std::string body; // until parsed
+    size_t body_bytes = 0;
     bool keep_json = false;
     Done done;
     pubsub::PublishBodyParser parser;
     std::vector<pubsub::PublishItem> items;
+    size_t total = 0;             // items admitted
     size_t handed = 0;            // items given to the broker
     size_t slices_out = 0;        // slices the broker has not acknowledged yet
     bool failed = false;          // a slice failed (bus unavailable)
+    bool answered = false;        // answered early: its items wait for the gate's tokens
+    uint64_t ticket = 0;          // its turn at the gate (paced only)
     std::vector<uint64_t> tokens; // the broker's, to cancel if the queue goes first
 };
 
-PublishQueue::PublishQueue(uv_loop_t* loop, pubsub::Broker& broker) : loop_(loop), broker_(broker) {
+PublishQueue::PublishQueue(uv_loop_t* loop, pubsub::Broker& broker, PublishGate* gate)
+    : loop_(loop), broker_(broker), gate_(gate && gate->paced() ? gate : nullptr) {
     // Closed with the worker's other embedded handles when its loop ends (Worker::close_all).
     uv_idle_init(loop_, &idle_);
     idle_.data = this;
+    uv_timer_init(loop_, &pace_timer_);
+    pace_timer_.data = this;
 }
 
 PublishQueue::~PublishQueue() {
-    for (auto& [id, job] : jobs_)
+    for (auto& [id, job] : jobs_) {
         for (uint64_t t : job->tokens)
             broker_.cancel_publish(t);
+        if (gate_ && job->state == Job::State::Ready) gate_->release(job->total - job->handed);
+    }
 }
 
 size_t PublishQueue::turn_budget() {
@@ -51,6 +61,7 @@ uint64_t PublishQueue::submit(std::string&& body, bool keep_json, Done done) {
     uint64_t id = next_id_++;
     auto job = std::make_unique<Job>();
     job->id = id;
+    job->body_bytes = body.size();
     job->body = std::move(body);
     job->keep_json = keep_json;
     job->done = std::move(done);
@@ -78,119 +89,204 @@ void PublishQueue::on_idle(uv_idle_t* h) {
     self->pump(self->budget_);
 }
 
+void PublishQueue::on_pace_timer(uv_timer_t* h) {
+    auto* self = static_cast<PublishQueue*>(h->data);
+    self->pacing_ = false;
+    if (!self->pumping_) self->pump(self->turn_budget());
+}
+
+bool PublishQueue::may_validate() const {
+    if (order_.empty()) return false;
+    // Without a gate (or a gate without hwm) only one request is admitted at a time, as the
+    // request waits for its hand-over; with a hwm, admitted items are bounded by it (and bytes by
+    // kMaxPacedBytes), so later requests are validated and answered meanwhile.
+    return ready_.empty() || (gate_ && gate_->has_hwm());
+}
+
+bool PublishQueue::can_hand() const {
+    return !ready_.empty() && !slice_out_ && !pacing_;
+}
+
 void PublishQueue::pump(size_t budget) {
     pumping_ = true;
-    blocked_ = false;
-    while (budget > 0 && !order_.empty()) {
-        auto it = jobs_.find(order_.front());
-        if (it == jobs_.end()) { // cancelled while waiting
-            order_.pop_front();
-            continue;
-        }
-        Step s = step(*it->second, budget);
-        if (s == Step::Left) order_.pop_front();
-        if (s == Step::Blocked) {
-            blocked_ = true;
-            break;
-        }
+    while (budget > 0) {
+        bool worked = false;
+        if (can_hand()) worked |= hand(budget);
+        if (budget > 0 && may_validate()) worked |= validate_step(budget);
+        if (!worked) break;
     }
     budget_ = budget;
     pumping_ = false;
-    // While the head waits for the broker (on_slice_done pumps again), the idle handle would only
-    // spin the loop: it runs only while there is work this worker can do now.
-    bool want = !order_.empty() && !blocked_;
+    // The idle handle runs only while there is work this worker can do now: while a slice waits
+    // for the broker (on_slice_done resumes) or the gate for tokens (the pace timer does), it
+    // would only spin the loop.
+    bool want = can_hand() || may_validate();
     bool active = uv_is_active(reinterpret_cast<uv_handle_t*>(&idle_));
     if (want && !active) uv_idle_start(&idle_, &PublishQueue::on_idle);
     if (!want && active) uv_idle_stop(&idle_);
 }
 
-PublishQueue::Step PublishQueue::step(Job& job, size_t& budget) {
-    switch (job.state) {
-    case Job::State::Queued: {
+bool PublishQueue::validate_step(size_t& budget) {
+    auto it = jobs_.find(order_.front());
+    if (it == jobs_.end()) { // cancelled while waiting
+        order_.pop_front();
+        return true;
+    }
+    Job& job = *it->second;
+    if (job.state == Job::State::Queued) {
         std::string error;
         bool ok = job.parser.begin(job.body, job.keep_json, error);
         budget -= std::min(budget, std::max<size_t>(1, job.body.size() / kBytesPerItem));
         std::string().swap(job.body); // the parsed document holds its own copies
         if (!ok) {
+            order_.pop_front();
             finish(job.id, 400, error);
-            return Step::Left;
+            return true;
         }
         job.items.reserve(job.parser.size());
         job.state = Job::State::Validating;
-        return Step::More;
+        return true;
     }
-    case Job::State::Validating: {
-        size_t n = std::min(budget, job.parser.size() - job.items.size());
-        std::string error;
-        int error_item = -1;
-        bool ok = job.parser.next(n, job.items, error, error_item);
-        budget -= n;
-        if (!ok) {
-            LOG_DEBUG("control", "publish rejected: %s (item %d)", error.c_str(), error_item);
-            finish(job.id, 400, error);
-            return Step::Left;
-        }
-        if (!job.parser.done()) return Step::More;
-        if (broker_.is_congested()) {
-            broker_.note_refused();
-            LOG_DEBUG("control", "publish of %zu items refused: a worker is far behind", job.items.size());
-            finish(job.id, 503, "Too many messages waiting; try again later.");
-            return Step::Left;
-        }
-        job.state = Job::State::HandingOver;
-        return Step::More;
+    size_t n = std::min(budget, job.parser.size() - job.items.size());
+    std::string error;
+    int error_item = -1;
+    bool ok = job.parser.next(n, job.items, error, error_item);
+    budget -= n;
+    if (!ok) {
+        LOG_DEBUG("control", "publish rejected: %s (item %d)", error.c_str(), error_item);
+        order_.pop_front();
+        finish(job.id, 400, error);
+        return true;
     }
-    case Job::State::HandingOver: {
-        // One slice in the broker at a time: the broker answers a slice only once the deliveries
-        // it caused are short again on every worker (Broker::publish holds it back otherwise), so
-        // a big publish is paced by delivery and never piles a whole body's deliveries into the
-        // workers' backlogs at once.
-        if (job.slices_out > 0) return Step::Blocked;
-        size_t n = std::min(budget, job.items.size() - job.handed);
-        if (n > 0) {
-            auto first = job.items.begin() + static_cast<std::ptrdiff_t>(job.handed);
-            std::vector<pubsub::PublishItem> slice(
-                std::make_move_iterator(first),
-                std::make_move_iterator(first + static_cast<std::ptrdiff_t>(n)));
-            job.handed += n;
-            budget -= n;
-            ++job.slices_out;
-            uint64_t id = job.id;
-            // May answer before returning: then job.slices_out is already back down.
-            uint64_t token =
-                broker_.publish(std::move(slice), [this, id](bool ok) { on_slice_done(id, ok); });
-            if (token) job.tokens.push_back(token);
+    if (!job.parser.done()) return true;
+    order_.pop_front();
+    if (broker_.is_congested()) {
+        broker_.note_refused();
+        LOG_DEBUG("control", "publish of %zu items refused: a worker is far behind", job.items.size());
+        finish(job.id, 503, "Too many messages waiting; try again later.");
+        return true;
+    }
+    admit(job);
+    return true;
+}
+
+void PublishQueue::admit(Job& job) {
+    if (job.items.empty()) {
+        finish(job.id, 200, "Published");
+        return;
+    }
+    if (gate_) {
+        size_t want = job.items.size();
+        size_t fit =
+            paced_bytes_ + job.body_bytes > kMaxPacedBytes && !ready_.empty() ? 0 : gate_->admit(want);
+        if (fit < want) {
+            // Pushpin drops what exceeds the hwm and still answers 200: the newest items go.
+            job.items.resize(fit);
+            drop(want - fit);
         }
-        if (job.handed < job.items.size()) return Step::More;
-        LOG_DEBUG("control", "published %zu items", job.items.size());
+        if (fit == 0) {
+            finish(job.id, 200, "Published");
+            return;
+        }
+        paced_bytes_ += job.body_bytes;
+        job.ticket = gate_->ticket();
+    }
+    job.total = job.items.size();
+    job.state = Job::State::Ready;
+    ready_.push_back(job.id);
+    if (pacing_) answer_waiting(); // the hand-over already waits for tokens: accepted now
+}
+
+void PublishQueue::drop(size_t n) {
+    gate_->count_dropped(n);
+    dropped_unwarned_ += n;
+    uint64_t now = uv_now(loop_);
+    if (dropped_warned_at_ == 0 || now - dropped_warned_at_ >= 1000) {
+        LOG_WARN("control", "exceeded publish hwm (%lld items waiting for message_rate), dropped %llu items",
+                 static_cast<long long>(gate_->hwm()), static_cast<unsigned long long>(dropped_unwarned_));
+        dropped_warned_at_ = now;
+        dropped_unwarned_ = 0;
+    }
+}
+
+bool PublishQueue::hand(size_t& budget) {
+    Job& job = *jobs_.at(ready_.front());
+    size_t n = std::min(budget, job.total - job.handed);
+    if (gate_) {
+        uint64_t wait_ns = 0;
+        if (job.handed == 0 && !gate_->is_turn(job.ticket)) {
+            // An earlier paced publish (on another worker) goes first: look again in a moment.
+            n = 0;
+            wait_ns = kTurnPollMs * 1000000;
+        } else {
+            n = gate_->take(n, uv_hrtime(), &wait_ns);
+        }
+        if (n == 0) {
+            answer_waiting();
+            pacing_ = true;
+            uv_timer_start(&pace_timer_, &PublishQueue::on_pace_timer,
+                           std::max<uint64_t>(1, (wait_ns + 999999) / 1000000), 0);
+            return false;
+        }
+        gate_->release(n);
+    }
+    auto first = job.items.begin() + static_cast<std::ptrdiff_t>(job.handed);
+    std::vector<pubsub::PublishItem> slice(std::make_move_iterator(first),
+                                           std::make_move_iterator(first + static_cast<std::ptrdiff_t>(n)));
+    job.handed += n;
+    budget -= n;
+    bool last = job.handed == job.total;
+    uint64_t id = job.id;
+    if (last) {
+        ready_.pop_front();
+        if (gate_) paced_bytes_ -= job.body_bytes;
+        LOG_DEBUG("control", "published %zu items", job.total);
         std::vector<pubsub::PublishItem>().swap(job.items);
-        job.state = Job::State::Waiting;
-        if (job.slices_out == 0)
-            finish(job.id, job.failed ? 503 : 200, job.failed ? "Bus unavailable." : "Published");
-        return Step::Left;
     }
-    case Job::State::Waiting:
-        return Step::Left;
+    // One slice in the broker at a time: the broker answers a slice only once the deliveries it
+    // caused are short again on every worker (Broker::publish holds it back otherwise), so a big
+    // publish is paced by delivery and never piles a whole body's deliveries into the workers'
+    // backlogs at once.
+    ++job.slices_out;
+    slice_out_ = true;
+    // May answer before returning (then the job may be gone).
+    uint64_t token = broker_.publish(std::move(slice), [this, id](bool ok) { on_slice_done(id, ok); });
+    if (token) {
+        auto it = jobs_.find(id);
+        if (it != jobs_.end()) it->second->tokens.push_back(token);
     }
-    return Step::Left;
+    return true;
+}
+
+void PublishQueue::answer_waiting() {
+    for (uint64_t id : ready_) {
+        Job& job = *jobs_.at(id);
+        if (job.answered) continue;
+        job.answered = true;
+        Done done = std::move(job.done);
+        job.done = nullptr;
+        if (done) done(200, "Published"); // may submit again: pumping_ keeps that from re-entering
+    }
 }
 
 void PublishQueue::on_slice_done(uint64_t id, bool ok) {
+    slice_out_ = false;
     auto it = jobs_.find(id);
-    if (it == jobs_.end()) return;
-    Job& job = *it->second;
-    if (!ok) job.failed = true;
-    --job.slices_out;
-    if (job.state == Job::State::HandingOver) {
-        // The next slice may go: from the next idle turn (this may run inside broker_.publish).
-        if (job.slices_out == 0 && blocked_ && !pumping_) {
-            blocked_ = false;
-            uv_idle_start(&idle_, &PublishQueue::on_idle);
+    if (it != jobs_.end()) {
+        Job& job = *it->second;
+        if (!ok) job.failed = true;
+        --job.slices_out;
+        if (job.state == Job::State::Ready && job.handed == job.total && job.slices_out == 0) {
+            if (gate_) gate_->end_turn(job.ticket);
+            if (job.answered && job.failed)
+                LOG_WARN("control",
+                         "a paced publish could not be handed to the bus: some of its items are lost");
+            finish(id, job.failed ? 503 : 200, job.failed ? "Bus unavailable." : "Published");
         }
-        return;
     }
-    if (job.state != Job::State::Waiting || job.slices_out > 0) return;
-    finish(id, job.failed ? 503 : 200, job.failed ? "Bus unavailable." : "Published");
+    // The next slice may go: from the next idle turn (this may run inside broker_.publish).
+    if (!pumping_ && can_hand() && !uv_is_active(reinterpret_cast<uv_handle_t*>(&idle_)))
+        uv_idle_start(&idle_, &PublishQueue::on_idle);
 }
 
 void PublishQueue::finish(uint64_t id, int status, std::string_view message) {

@@ -107,7 +107,7 @@ TEST_CASE("settings table: a warn row warns only when its value asks for somethi
         {"[proxy]\nlog_user_agent=on\n", ":2: [proxy] log_user_agent=on: "},
         {"[handler]\nmessage_rate=-1\n", ""},
         {"[handler]\nmessage_rate=\n", ""},
-        {"[handler]\nmessage_rate=10\n", ":2: [handler] message_rate=10: deliveries are not rate-limited"},
+        {"[handler]\nmessage_rate=10\n", ""}, // implemented (control/publish_gate.hpp)
         {"[handler]\nshare_all=false\n", ""},
         {"[handler]\nshare_all=true\n", ":2: [handler] share_all=true: identical requests are not collapsed"},
         {"[handler]\npush_in_spec=\n", ""},
@@ -144,7 +144,7 @@ TEST_CASE("settings table: command-line options that make Pushpin ignore a key t
 }
 
 TEST_CASE("settings table: info rows still check their values", "[config]") {
-    auto r = load("[handler]\nsubscription_linger=60\nmessage_hwm=100\n");
+    auto r = load("[handler]\nsubscription_linger=60\nstats_report_interval=10\n");
     REQUIRE(r.ok());
     CHECK(messages(r, LogLevel::Info).size() == 2);
     CHECK(r.settings.subscription_linger == 60);
