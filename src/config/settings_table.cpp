@@ -499,9 +499,9 @@ const Row kRows[] = {
      .def = "0",
      .min = 0,
      .max = kMaxInt,
-     .effect = Effect::Warn,
-     .text = "backend connections are not capped per target (not implemented yet)",
-     .off = "0"},
+     .text = "open connections to one backend target, per worker; a request beyond it waits (FIFO, at most "
+             "4x the cap or 64) up to `connect_timeout` for one to come back, else it fails like a connect "
+             "failure (the route's next target, else 502); 0 = no cap"},
 };
 
 #undef S

@@ -113,7 +113,7 @@ TEST_CASE("settings table: a warn row warns only when its value asks for somethi
         {"[handler]\npush_in_spec=\n", ""},
         {"[handler]\nstats_spec=ipc://x\n", ":2: [handler] stats_spec=ipc://x: no ZeroMQ stats events"},
         {"[gripd]\nmax_backend_conns_per_target=0\n", ""},
-        {"[gripd]\nmax_backend_conns_per_target=4\n", ":2: [gripd] max_backend_conns_per_target=4: "},
+        {"[gripd]\nmax_backend_conns_per_target=4\n", ""}, // implemented (http/backend_pool.hpp)
         {"[runner]\nhttps_ports=\n", ""},
         {"[runner]\nhttps_ports=443\n", ":2: [runner] https_ports=443: no TLS listener is opened"},
         {"[runner]\nlocal_ports=/tmp/s\n", ":2: [runner] local_ports=/tmp/s: no unix socket listener"},
