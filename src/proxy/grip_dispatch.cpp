@@ -29,6 +29,7 @@ bool GripDispatch::is_grip(const http::ResponseHead& head) const {
 }
 
 void GripDispatch::on_grip_response(http::ServerConn& client, const config::Route& route,
+                                    const std::vector<std::string>& implicit_channels,
                                     std::shared_ptr<const config::RouteTable> routes,
                                     grip::SavedRequest&& request, http::ResponseHead&& head,
                                     std::string&& body) {
@@ -43,6 +44,7 @@ void GripDispatch::on_grip_response(http::ServerConn& client, const config::Rout
         return;
     }
     grip::Instruct& in = r.instruct;
+    in.implicit_channels = implicit_channels;
     if (in.hold == grip::HoldMode::None && !in.next_link) {
         client.respond(in.response.code, in.response.reason, in.response.headers, in.response.body);
         return;

@@ -296,8 +296,12 @@ void ProxySession::finish_grip() {
     grip::SavedRequest saved;
     saved.head = std::move(head_);
     if (body_saved_) saved.body = std::move(saved_body_);
-    service_.grip_handler()->on_grip_response(*c, route_, routes_, std::move(saved), std::move(grip_head_),
-                                              std::move(grip_body_));
+    // The target that answered: its sub= channels are subscribed too.
+    static const std::vector<std::string> kNone;
+    const std::vector<std::string>& implicit =
+        target_index_ < route_.targets.size() ? route_.targets[target_index_].subscriptions : kNone;
+    service_.grip_handler()->on_grip_response(*c, route_, implicit, routes_, std::move(saved),
+                                              std::move(grip_head_), std::move(grip_body_));
 }
 
 void ProxySession::on_backend_error(int uv_status, bool retryable) {
