@@ -325,6 +325,7 @@ void BackendPool::acquire(const BackendTarget& target, BackendUser& user, Backen
 void BackendPool::start(BackendConn& conn, const BackendTarget& target) {
     conn.counted_ = true;
     ++slot(conn.key_).open;
+    conn.set_deny_internal(target.deny_internal);
     conn.connect(target.host, target.port, connect_timeout_ms_, target.tls ? &*target.tls : nullptr);
 }
 

@@ -147,6 +147,12 @@ void ProxySession::on_backend_connect_failed(int uv_status) {
     const auto& t = route_.targets[target_index_];
     LOG_DEBUG("proxy", "connect to %s:%d failed: %s", t.connect_host.c_str(), t.connect_port,
               uv_strerror(uv_status));
+    if (uv_status == UV_EPERM && !t.trusted) {
+        // An untrusted target at an internal address: as Pushpin's policy error, no other target.
+        bool debug = service_.settings().debug || route_.debug;
+        fail(502, debug ? "Error: Origin host/IP blocked.\n" : "Error while proxying to origin.\n");
+        return;
+    }
     ++target_index_;
     connect_next_target();
 }

@@ -49,9 +49,11 @@ struct BackendTarget {
     std::string host; // name or numeric address (no brackets)
     int port = 80;
     std::optional<net::TlsSettings> tls; // an `ssl` target
+    bool deny_internal = false;          // an `untrusted` target (net/address_policy.hpp)
     // Pooled connections are shared only between identical targets (TLS name and checks included).
     std::string key() const {
         std::string k = host + ":" + std::to_string(port);
+        if (deny_internal) k += " untrusted";
         if (tls) k += (tls->verify ? " tls " : " tls-insecure ") + tls->server_name;
         return k;
     }
