@@ -376,8 +376,10 @@ const Row kRows[] = {
      .min = 0,
      .max = kMaxInt,
      .unit = "s",
-     .effect = Effect::Info,
-     .text = kStatsTuning},
+     .text = "how long a channel keeps its last id and pending items (and its bus subscription) after its "
+             "last long-poll left, so a long-poller back with an old `prev-id` is re-requested at once; "
+             "streams and WebSockets forget at once, as in Pushpin (whose stats events it also tunes, "
+             "which gripd does not publish)"},
     info("handler", "stats_subscription_ttl", kStatsTuning),
     {.section = "handler",
      .key = "stats_report_interval",

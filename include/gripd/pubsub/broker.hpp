@@ -160,7 +160,7 @@ class Broker : private RedisBus::Handler {
     void send(int worker, loop::InboxBody&& body);
     void owner_accept(const PublishBatch& batch);
     void owner_route(const std::vector<Delivery>& deliveries);
-    void owner_subscribe_delta(const std::string& channel, int worker, int32_t delta);
+    void owner_subscribe_delta(const std::string& channel, int worker, int32_t delta, bool linger = false);
     void deliver_local(const MessageRef& msg);
     void deliver_to(Subscription& sub, const MessageRef& msg);
     // Delivers queued messages until `budget_` subscriptions were visited this turn; returns true
@@ -171,7 +171,7 @@ class Broker : private RedisBus::Handler {
     static void on_held_timer(uv_timer_t* h);
     void share_backlog(); // tells publishers on other workers how far behind this one is
     static void on_idle(uv_idle_t* h);
-    void tell_owner(const std::string& channel, int32_t delta);
+    void tell_owner(const std::string& channel, int32_t delta, bool linger = false);
     void on_ack(uint64_t token, bool ok = true);
 
     loop::Worker& worker_;

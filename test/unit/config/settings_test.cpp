@@ -281,12 +281,11 @@ TEST_CASE("settings: Debian's pushpin.conf loads", "[config]") {
          {"[global] stats_connection_ttl", "[runner] condure_bin", "[runner] mongrel2_bin",
           "[runner] m2sh_bin", "[runner] zurl_bin", "[proxy] orig_headers_need_mark", "[proxy] sockjs_url",
           "[proxy] updates_check", "[proxy] organization_name", "[handler] push_in_sub_connect",
-          "[handler] subscription_linger", "[handler] stats_subscription_ttl",
-          "[handler] stats_report_interval", "[handler] stats_format"}) {
+          "[handler] stats_subscription_ttl", "[handler] stats_report_interval", "[handler] stats_format"}) {
         INFO(key);
         CHECK(count_notices(r, LogLevel::Info, std::string("ignoring ") + key + ":") == 1);
     }
-    CHECK(r.notices.size() == 21);
+    CHECK(r.notices.size() == 20);
 }
 
 TEST_CASE("settings: bad values are file:line errors", "[config]") {
