@@ -259,9 +259,13 @@ bool PublishQueue::hand(size_t& budget) {
 }
 
 void PublishQueue::answer_waiting() {
-    for (uint64_t id : ready_) {
-        Job& job = *jobs_.at(id);
-        if (job.answered) continue;
+    // The answered jobs are a prefix of ready_ (answered in this order, or gone once done): only
+    // the unanswered tail is visited, so a long paced queue costs nothing here on every wait.
+    size_t first = ready_.size();
+    while (first > 0 && !jobs_.at(ready_[first - 1])->answered)
+        --first;
+    for (size_t i = first; i < ready_.size(); ++i) {
+        Job& job = *jobs_.at(ready_[i]);
         job.answered = true;
         Done done = std::move(job.done);
         job.done = nullptr;
