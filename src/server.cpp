@@ -2,6 +2,7 @@
 
 #include "gripd/control/control_service.hpp"
 #include "gripd/control/metrics_service.hpp"
+#include "gripd/control/publish_gate.hpp"
 #include "gripd/core/log.hpp"
 #include "gripd/grip/render.hpp"
 #include "gripd/net/memory_guard.hpp"
@@ -70,6 +71,7 @@ struct Server::WorkerContext {
 Server::Server(const config::Settings& settings, const config::DebugKnobs& knobs)
     : settings_(settings), knobs_(knobs) {
     conn_limit_.max = settings.client_maxconn;
+    control::PublishGate::instance().configure(settings.message_rate, settings.message_hwm);
     // Before any worker starts: each published format is rendered by its owner, once per message.
     pubsub::set_renderers({&grip::render_http_response, &grip::render_http_stream, &ws::render_ws_message});
 }

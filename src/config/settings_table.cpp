@@ -333,9 +333,8 @@ const Row kRows[] = {
      .min = -1,
      .max = kMaxInt,
      .unit = "per second",
-     .effect = Effect::Warn,
-     .text = "deliveries are not rate-limited",
-     .off = "-1"},
+     .text = "published items handed to subscribers per second, across the process (Pushpin counts "
+             "deliveries per route); an idle limiter lets the first item through at once; -1 = no limit"},
     {.section = "handler",
      .key = "message_hwm",
      .kind = Kind::Int,
@@ -343,9 +342,9 @@ const Row kRows[] = {
      .def = "-1",
      .min = -1,
      .max = kMaxInt,
-     .effect = Effect::Info,
-     .text = "only bounds the queue of rate-limited deliveries, and gripd does not rate-limit (a "
-             "`message_rate` warns)"},
+     .text = "with `message_rate`: items that may wait for it; past it new items are dropped, logged "
+             "and counted (`gripd_messages_dropped_total`), and the publish is still answered 200; "
+             "-1 = no bound (publishes then wait their turn)"},
     info("handler", "message_block_size", kStatsTuning),
     {.section = "handler",
      .key = "message_wait",
@@ -381,8 +380,10 @@ const Row kRows[] = {
      .min = 0,
      .max = kMaxInt,
      .unit = "s",
-     .effect = Effect::Info,
-     .text = kStatsTuning},
+     .text = "how long a channel keeps its last id and pending items (and its bus subscription) after its "
+             "last long-poll left, so a long-poller back with an old `prev-id` is re-requested at once; "
+             "streams and WebSockets forget at once, as in Pushpin (whose stats events it also tunes, "
+             "which gripd does not publish)"},
     info("handler", "stats_subscription_ttl", kStatsTuning),
     {.section = "handler",
      .key = "stats_report_interval",
@@ -504,9 +505,9 @@ const Row kRows[] = {
      .def = "0",
      .min = 0,
      .max = kMaxInt,
-     .effect = Effect::Warn,
-     .text = "backend connections are not capped per target (not implemented yet)",
-     .off = "0"},
+     .text = "open connections to one backend target, per worker; a request beyond it waits (FIFO, at most "
+             "4x the cap or 64) up to `connect_timeout` for one to come back, else it fails like a connect "
+             "failure (the route's next target, else 502); 0 = no cap"},
 };
 
 #undef S

@@ -2,6 +2,8 @@
 
 #include "publish_queue.hpp"
 
+#include "gripd/control/publish_gate.hpp"
+
 #include "gripd/core/log.hpp"
 #include "gripd/core/strings.hpp"
 #include "gripd/pubsub/broker.hpp"
@@ -131,7 +133,8 @@ class ControlExchange final : public http::Exchange {
 } // namespace
 
 ControlService::ControlService(const config::Settings& settings, pubsub::Broker& broker, uv_loop_t* loop)
-    : settings_(settings), broker_(broker), publishes_(std::make_unique<PublishQueue>(loop, broker)) {}
+    : settings_(settings), broker_(broker),
+      publishes_(std::make_unique<PublishQueue>(loop, broker, &PublishGate::instance())) {}
 
 ControlService::~ControlService() = default;
 

@@ -1,4 +1,5 @@
 #include "gripd/control/metrics_service.hpp"
+#include "gripd/control/publish_gate.hpp"
 
 #include "gripd/core/log.hpp"
 #include "gripd/net/memory_guard.hpp"
@@ -150,6 +151,12 @@ std::string render_metrics(const std::vector<WorkerStatsView>& workers, const st
            "Publish requests answered 503 because a worker's inbox was far behind", refused);
     metric(out, prefix, "gripd_deliveries_dropped_total", "counter",
            "Deliveries dropped because the receiving worker's inbox was at its bound", dropped);
+    const auto& gate = PublishGate::instance();
+    metric(out, prefix, "gripd_messages_dropped_total", "counter",
+           "Published items dropped because message_hwm items were already waiting for message_rate",
+           static_cast<int64_t>(gate.dropped()));
+    metric(out, prefix, "gripd_messages_waiting", "gauge", "Published items waiting for message_rate",
+           gate.waiting());
     metric(out, prefix, "gripd_log_lines_dropped_total", "counter",
            "Log lines dropped because the log output did not keep up",
            static_cast<int64_t>(core::log_dropped_lines()));

@@ -13,7 +13,7 @@ namespace gripd::grip {
 
 Hold::Hold(HoldEnv env, http::ServerConn& client, const Instruct& instruct, size_t max_channels,
            const std::string& prefix)
-    : env_(env), client_(&client), meta_(instruct.meta) {
+    : env_(env), client_(&client), implicit_(instruct.implicit_channels), meta_(instruct.meta) {
     set_channels(instruct.channels, instruct.hold, max_channels, prefix);
 }
 
@@ -22,14 +22,32 @@ void Hold::set_channels(const std::vector<Channel>& channels, HoldMode mode, siz
     size_t n = channels.size() < max_channels ? channels.size() : max_channels;
     if (channels.size() > n)
         LOG_DEBUG("grip", "%zu channels requested, subscribing to the first %zu", channels.size(), n);
-    subs_ = n ? std::make_unique<HoldSub[]>(n) : nullptr;
-    sub_count_ = n;
-    for (size_t i = 0; i < n; ++i) {
+    // The target's sub= channels come after, unprefixed and uncapped, unless named already.
+    std::vector<const std::string*> extra;
+    for (const auto& name : implicit_) {
+        bool named = false;
+        for (size_t i = 0; i < n && !named; ++i)
+            named = prefix.size() + channels[i].name.size() == name.size() && name.starts_with(prefix) &&
+                    std::string_view(name).substr(prefix.size()) == channels[i].name;
+        for (const auto* e : extra)
+            named = named || *e == name;
+        if (!named) extra.push_back(&name);
+    }
+    size_t total = n + extra.size();
+    subs_ = total ? std::make_unique<HoldSub[]>(total) : nullptr;
+    sub_count_ = total;
+    named_count_ = n;
+    auto format = mode == HoldMode::Stream ? pubsub::Subscription::Format::HttpStream
+                                           : pubsub::Subscription::Format::HttpResponse;
+    for (size_t i = 0; i < total; ++i) {
         subs_[i].owner = this;
-        subs_[i].channel = prefix + channels[i].name;
-        subs_[i].filters = channels[i].filters;
-        subs_[i].format = mode == HoldMode::Stream ? pubsub::Subscription::Format::HttpStream
-                                                   : pubsub::Subscription::Format::HttpResponse;
+        subs_[i].format = format;
+        if (i < n) {
+            subs_[i].channel = prefix + channels[i].name;
+            subs_[i].filters = channels[i].filters;
+        } else {
+            subs_[i].channel = *extra[i - n];
+        }
     }
 }
 
@@ -100,7 +118,7 @@ ResponseHold::ResponseHold(HoldEnv env, http::ServerConn& client, Instruct&& ins
     env_.stats.response_holds.add();
     timer_.init(&env_.worker.timers(), this, &ResponseHold::on_timeout);
     request_.grip_last.clear();
-    for (size_t i = 0; i < sub_count_ && i < instruct.channels.size(); ++i) {
+    for (size_t i = 0; i < named_count_; ++i) {
         const Channel& c = instruct.channels[i];
         if (!c.prev_id) continue;
         if (!prev_ids_) prev_ids_ = std::make_unique<PrevIds>();

@@ -4,6 +4,7 @@
 #include "gripd/core/log.hpp"
 #include "gripd/loop/worker.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 namespace gripd::http {
@@ -119,6 +120,15 @@ bool BackendConn::send(std::string_view data) {
 }
 
 void BackendConn::on_timer_after_connect() {
+    if (queued_) {
+        // Waited the connect timeout for room under max_backend_conns_per_target.
+        LOG_DEBUG("backend", "no connection to %s free within %llu ms (max_backend_conns_per_target)",
+                  key_.c_str(), static_cast<unsigned long long>(pool_.connect_timeout_ms_));
+        BackendUser* user = end_use();
+        close(); // on_close leaves the queue
+        if (user) user->on_backend_connect_failed(UV_ETIMEDOUT);
+        return;
+    }
     if (awaiting_head() && user_) {
         // The backend never answered: the user answers 504 (Pushpin 1.36 waits forever).
         LOG_DEBUG("backend", "no response from %s within %llu ms", key_.c_str(),
@@ -186,6 +196,16 @@ void BackendConn::on_write_drained() {
 void BackendConn::on_close() {
     if (idle_link.is_linked()) pool_.unpark(*this);
     pool_link.unlink();
+    if (wait_link.is_linked()) {
+        wait_link.unlink();
+        --pool_.slot(key_).waiting_count;
+    }
+    if (counted_) {
+        counted_ = false;
+        auto& s = pool_.slot(key_);
+        --s.open;
+        if (s.waiting_count > 0) pool_.wake(key_);
+    }
     end_use(); // closed under its user (shutdown): the lease must not point here any more
     to(State::Done);
 }
@@ -253,12 +273,22 @@ void BackendLease::abandon() {
 
 // ---- pool ----
 
+BackendPool::~BackendPool() {
+    if (wake_init_) uv_idle_stop(&wake_);
+}
+
+BackendPool::IdleList& BackendPool::slot(const std::string& key) {
+    auto& s = idle_[key];
+    if (!s) s = std::make_unique<IdleList>();
+    return *s;
+}
+
 void BackendPool::acquire(const BackendTarget& target, BackendUser& user, BackendLease& lease) {
     lease.abandon();
     std::string key = target.key();
-    auto it = idle_.find(key);
-    if (it != idle_.end()) {
-        if (BackendConn* c = it->second->list.front()) {
+    IdleList& s = slot(key);
+    if (s.waiting_count == 0) { // else the queue goes first
+        if (BackendConn* c = s.list.front()) {
             unpark(*c);
             if (c->attach(user, true)) {
                 lease.conn_.tie(*c);
@@ -267,26 +297,107 @@ void BackendPool::acquire(const BackendTarget& target, BackendUser& user, Backen
             } // refused (closed): connect afresh
         }
     }
+    if (max_per_target_ > 0 && s.open >= max_per_target_) {
+        size_t max_waiting = std::max(kMinWaiting, kMaxWaitingFactor * max_per_target_);
+        if (s.waiting_count >= max_waiting) {
+            LOG_DEBUG("backend", "%s: %zu connections open and %zu requests waiting: refused", key.c_str(),
+                      s.open, s.waiting_count);
+            user.on_backend_connect_failed(UV_EBUSY);
+            return;
+        }
+        auto* conn = new BackendConn(worker_, *this, std::move(key)); // frees itself in its close callback
+        conn->user_ = &user;                                          // state Connecting, not started
+        conn->queued_ = std::make_unique<BackendTarget>(target);
+        all_.push_back(*conn);
+        s.waiting.push_back(*conn);
+        ++s.waiting_count;
+        lease.conn_.tie(*conn);
+        conn->timer().arm(connect_timeout_ms_);
+        return;
+    }
     auto* conn = new BackendConn(worker_, *this, std::move(key)); // frees itself in its close callback
     conn->user_ = &user;                                          // state Connecting
     all_.push_back(*conn);
     lease.conn_.tie(*conn);
-    conn->connect(target.host, target.port, connect_timeout_ms_, target.tls ? &*target.tls : nullptr);
+    start(*conn, target);
+}
+
+void BackendPool::start(BackendConn& conn, const BackendTarget& target) {
+    conn.counted_ = true;
+    ++slot(conn.key_).open;
+    conn.set_deny_internal(target.deny_internal);
+    conn.connect(target.host, target.port, connect_timeout_ms_, target.tls ? &*target.tls : nullptr);
+}
+
+void BackendPool::wake(const std::string& key) {
+    if (std::find(to_serve_.begin(), to_serve_.end(), key) == to_serve_.end()) to_serve_.push_back(key);
+    if (!wake_init_) {
+        // Closed with the worker's other embedded handles when its loop ends (Worker::close_all).
+        uv_idle_init(worker_.uv(), &wake_);
+        wake_.data = this;
+        wake_init_ = true;
+    }
+    if (!uv_is_active(reinterpret_cast<uv_handle_t*>(&wake_))) uv_idle_start(&wake_, &BackendPool::on_wake);
+}
+
+void BackendPool::on_wake(uv_idle_t* h) {
+    auto* self = static_cast<BackendPool*>(h->data);
+    uv_idle_stop(h);
+    std::vector<std::string> keys;
+    keys.swap(self->to_serve_);
+    for (const auto& key : keys)
+        self->serve(key);
+}
+
+void BackendPool::serve(const std::string& key) {
+    // Looked up again on every step: a user called here may acquire or release on this pool.
+    for (;;) {
+        IdleList& s = slot(key);
+        BackendConn* waiter = s.waiting.front();
+        if (!waiter) return;
+        BackendConn* idle = s.list.front();
+        if (!idle && s.open >= max_per_target_ && max_per_target_ > 0) return;
+        waiter->wait_link.unlink();
+        --s.waiting_count;
+        std::unique_ptr<BackendTarget> target = std::move(waiter->queued_);
+        if (!idle) {
+            waiter->timer().disarm();
+            start(*waiter, *target); // the stand-in connects: its own connect timeout starts now
+            continue;
+        }
+        // A pooled connection is back: the waiting request takes it, and the stand-in goes.
+        unpark(*idle);
+        BackendUser* user = waiter->user_;
+        if (!user) {
+            waiter->close();
+            continue;
+        }
+        if (!idle->attach(*user, true)) { // refused (closed it): this request fails like a connect
+            user = waiter->end_use();
+            waiter->close();
+            if (user) user->on_backend_connect_failed(UV_EPROTO);
+            continue;
+        }
+        waiter->user_ = nullptr;
+        waiter->pass_tether(*idle);
+        waiter->close();
+        user->on_backend_connected();
+    }
 }
 
 void BackendPool::park(BackendConn& conn) {
-    auto& slot = idle_[conn.key_];
-    if (!slot) slot = std::make_unique<IdleList>();
-    if (slot->count >= max_idle_per_target_) {
+    IdleList& s = slot(conn.key_);
+    if (s.count >= max_idle_per_target_) {
         conn.close();
         return;
     }
     if (!conn.to(BackendConn::State::Idle)) return;
     conn.parser_.reset();
-    slot->list.push_back(conn);
-    ++slot->count;
+    s.list.push_back(conn);
+    ++s.count;
     conn.start_reading(); // notice when the backend closes it
     conn.timer().arm(idle_timeout_ms_);
+    if (s.waiting_count > 0) wake(conn.key_);
 }
 
 void BackendPool::unpark(BackendConn& conn) {
@@ -305,6 +416,16 @@ void BackendPool::close_all() {
     // Each close unlinks that connection (on_close), and may end others: take the front until empty.
     while (BackendConn* c = all_.front())
         c->close();
+}
+
+size_t BackendPool::open_count(const BackendTarget& target) const {
+    auto it = idle_.find(target.key());
+    return it == idle_.end() ? 0 : it->second->open;
+}
+
+size_t BackendPool::waiting_count(const BackendTarget& target) const {
+    auto it = idle_.find(target.key());
+    return it == idle_.end() ? 0 : it->second->waiting_count;
 }
 
 size_t BackendPool::idle_count() const {

@@ -175,8 +175,12 @@ std::string upstream_host_name(const config::Route& route, const config::Target&
 http::BackendTarget backend_target(const config::Route& route, const config::Target& t,
                                    const http::Headers& client_headers) {
     http::BackendTarget b{t.connect_host, t.connect_port, std::nullopt};
+    b.deny_internal = !t.trusted;
     if (t.ssl) {
-        std::string name = upstream_host_name(route, t, client_headers);
+        // trust_connect_host: the certificate is checked against (and SNI names) the host connected
+        // to, not the Host header sent upstream.
+        std::string name =
+            t.trust_connect_host ? t.connect_host : upstream_host_name(route, t, client_headers);
         if (name.empty()) name = t.connect_host;
         b.tls = net::TlsSettings{std::move(name), !t.insecure};
     }

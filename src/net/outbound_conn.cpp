@@ -1,5 +1,7 @@
 #include "gripd/net/outbound_conn.hpp"
 
+#include "gripd/net/address_policy.hpp"
+
 #include "gripd/core/log.hpp"
 #include "gripd/loop/worker.hpp"
 #include "gripd/net/tls_client.hpp"
@@ -25,6 +27,11 @@ void OutboundConn::connect(const std::string& host, int port, uint64_t timeout_m
     connecting_ = true;
     if (tls) tls_settings_ = std::make_unique<TlsSettings>(*tls);
     timer().arm(timeout_ms);
+    if (deny_internal_ && is_internal_name(host)) {
+        LOG_DEBUG("backend", "%s: an untrusted target may not reach internal names", host.c_str());
+        fail_connect(UV_EPERM);
+        return;
+    }
     sockaddr_storage ss{};
     if (uv_ip4_addr(host.c_str(), port, reinterpret_cast<sockaddr_in*>(&ss)) == 0 ||
         uv_ip6_addr(host.c_str(), port, reinterpret_cast<sockaddr_in6*>(&ss)) == 0) {
@@ -69,6 +76,11 @@ void OutboundConn::connect(const std::string& host, int port, uint64_t timeout_m
 }
 
 void OutboundConn::connect_addr(const sockaddr* addr) {
+    if (deny_internal_ && is_internal_address(addr)) {
+        LOG_DEBUG("backend", "an untrusted target may not reach internal addresses: not connecting");
+        fail_connect(UV_EPERM);
+        return;
+    }
     connect_req_.data = this;
     int r = uv_tcp_connect(&connect_req_, tcp(), addr, &OutboundConn::on_connect_done);
     if (r != 0) fail_connect(r);

@@ -30,6 +30,7 @@ bool GripDispatch::is_grip(const http::ResponseHead& head) const {
 }
 
 void GripDispatch::on_grip_response(http::ServerConn& client, const config::Route& route,
+                                    const std::vector<std::string>& implicit_channels,
                                     std::shared_ptr<const config::RouteTable> routes,
                                     grip::SavedRequest&& request, http::ResponseHead&& head,
                                     std::string&& body) {
@@ -46,6 +47,7 @@ void GripDispatch::on_grip_response(http::ServerConn& client, const config::Rout
         return;
     }
     grip::Instruct& in = r.instruct;
+    in.implicit_channels = implicit_channels;
     if (in.hold == grip::HoldMode::None && !in.next_link) {
         in.response.headers.remove("Content-Length"); // recomputed (and not part of a JSON-P header map)
         respond(client, request.cross_origin.get(), in.response.code, std::move(in.response.reason),

@@ -19,6 +19,7 @@ ProxyService::ProxyService(loop::Worker& worker, const config::Settings& setting
     backends_.set_limits(static_cast<uint64_t>(settings.connect_timeout) * 1000,
                          static_cast<uint64_t>(settings.idle_timeout) * 1000, 256);
     backends_.set_response_timeout(static_cast<uint64_t>(settings.response_timeout) * 1000);
+    backends_.set_max_per_target(static_cast<size_t>(settings.max_backend_conns_per_target));
 }
 
 std::unique_ptr<http::Exchange> ProxyService::start_exchange(http::ServerConn& conn,

@@ -155,6 +155,12 @@ void ProxySession::on_backend_connect_failed(int uv_status) {
     const auto& t = route_.targets[target_index_];
     LOG_DEBUG("proxy", "connect to %s:%d failed: %s", t.connect_host.c_str(), t.connect_port,
               uv_strerror(uv_status));
+    if (uv_status == UV_EPERM && !t.trusted) {
+        // An untrusted target at an internal address: as Pushpin's policy error, no other target.
+        bool debug = service_.settings().debug || route_.debug;
+        fail(502, debug ? "Error: Origin host/IP blocked.\n" : "Error while proxying to origin.\n");
+        return;
+    }
     ++target_index_;
     connect_next_target();
 }
@@ -334,8 +340,12 @@ void ProxySession::finish_grip() {
     saved.head = std::move(head_);
     if (body_saved_) saved.body = std::move(saved_body_);
     saved.cross_origin = cross_origin_;
-    service_.grip_handler()->on_grip_response(*c, route_, routes_, std::move(saved), std::move(grip_head_),
-                                              std::move(grip_body_));
+    // The target that answered: its sub= channels are subscribed too.
+    static const std::vector<std::string> kNone;
+    const std::vector<std::string>& implicit =
+        target_index_ < route_.targets.size() ? route_.targets[target_index_].subscriptions : kNone;
+    service_.grip_handler()->on_grip_response(*c, route_, implicit, routes_, std::move(saved),
+                                              std::move(grip_head_), std::move(grip_body_));
 }
 
 void ProxySession::on_backend_error(int uv_status, bool retryable) {

@@ -49,7 +49,8 @@ bool filters_match(const Subscription& sub, const Message& msg) {
 Broker::Broker(loop::Worker& worker, std::vector<loop::Worker*> workers, const config::Settings& settings)
     : worker_(worker), workers_(std::move(workers)), settings_(settings),
       directory_(ShardConfig{static_cast<uint64_t>(settings.message_wait),
-                             static_cast<uint64_t>(settings.id_cache_ttl) * 1000, 100}) {
+                             static_cast<uint64_t>(settings.id_cache_ttl) * 1000, 100,
+                             static_cast<uint64_t>(settings.subscription_linger) * 1000}) {
     // Closed with the worker's other embedded handles when its loop ends (Worker::close_all).
     uv_idle_init(worker_.uv(), &idle_);
     idle_.data = this;
@@ -132,19 +133,21 @@ void Broker::subscribe(Subscription& sub, std::string_view channel) {
 
 void Broker::unsubscribe(Subscription& sub) {
     if (!sub.is_active()) return;
-    local_.unsubscribe(sub, [this](const std::string& channel) {
+    // Pushpin lingers a channel's state only when a long-poll was the last to leave.
+    bool linger = sub.format == Subscription::Format::HttpResponse;
+    local_.unsubscribe(sub, [this, linger](const std::string& channel) {
         stats_.channels.sub();
-        tell_owner(channel, -1);
+        tell_owner(channel, -1, linger);
     });
 }
 
-void Broker::tell_owner(const std::string& channel, int32_t delta) {
+void Broker::tell_owner(const std::string& channel, int32_t delta, bool linger) {
     int owner = owner_of(channel);
     if (owner == worker_.index()) {
-        owner_subscribe_delta(channel, owner, delta);
+        owner_subscribe_delta(channel, owner, delta, linger);
         return;
     }
-    send(owner, loop::SubscribeDelta{channel, delta});
+    send(owner, loop::SubscribeDelta{channel, delta, linger});
 }
 
 void Broker::deliver_to(Subscription& sub, const MessageRef& msg) {
@@ -366,8 +369,9 @@ void Broker::owner_route(const std::vector<Delivery>& deliveries) {
     }
 }
 
-void Broker::owner_subscribe_delta(const std::string& channel, int worker, int32_t delta) {
-    SubscriberChange change = directory_.on_subscribe_delta(channel, static_cast<uint32_t>(worker), delta);
+void Broker::owner_subscribe_delta(const std::string& channel, int worker, int32_t delta, bool linger) {
+    SubscriberChange change = directory_.on_subscribe_delta(channel, static_cast<uint32_t>(worker), delta,
+                                                            linger, uv_now(worker_.uv()));
     if (!bus_) return;
     if (change == SubscriberChange::First) bus_->subscribe(channel);
     if (change == SubscriberChange::Last) bus_->unsubscribe(channel);
@@ -405,6 +409,8 @@ void Broker::tick(uint64_t now_ms) {
     bool due = next && *next <= now_ms;
     if (!due && directory_.id_cache_size() == 0) return;
     owner_route(directory_.expire(now_ms)); // also ages the duplicate-id cache
+    for (const auto& channel : directory_.end_lingering(now_ms))
+        if (bus_) bus_->unsubscribe(channel);
 }
 
 // ---- inbox messages ----
@@ -422,7 +428,7 @@ void Broker::on_inbox(int /*from*/, loop::Deliver& m) {
 }
 
 void Broker::on_inbox(int from, loop::SubscribeDelta& m) {
-    owner_subscribe_delta(m.channel, from, m.delta);
+    owner_subscribe_delta(m.channel, from, m.delta, m.linger);
 }
 
 void Broker::on_inbox(int /*from*/, loop::Recover& /*m*/) {

@@ -47,6 +47,7 @@ bool ShardDirectory::is_duplicate(const Message& msg, uint64_t now) {
 }
 
 void ShardDirectory::deliver(const Channel& ch, const MessageRef& msg, std::vector<Delivery>& out) {
+    if (ch.workers.empty()) return; // lingering: sequenced, delivered to nobody
     Delivery d;
     d.message = msg;
     d.workers.reserve(ch.workers.size());
@@ -136,6 +137,7 @@ std::optional<uint64_t> ShardDirectory::next_expiry() const {
     std::optional<uint64_t> next;
     if (!waiting_by_time_.empty()) next = waiting_by_time_.front().time + config_.message_wait_ms;
     if (!id_expiry_.empty() && (!next || id_expiry_.front().first < *next)) next = id_expiry_.front().first;
+    if (!lingering_.empty() && (!next || lingering_.front().first < *next)) next = lingering_.front().first;
     return next;
 }
 
@@ -176,22 +178,49 @@ bool ShardDirectory::WorkerCounts::take(uint32_t worker, uint64_t n) {
     return true;
 }
 
-SubscriberChange ShardDirectory::on_subscribe_delta(std::string_view channel, uint32_t worker,
-                                                    int64_t delta) {
+SubscriberChange ShardDirectory::on_subscribe_delta(std::string_view channel, uint32_t worker, int64_t delta,
+                                                    bool linger, uint64_t now) {
     if (delta == 0) return SubscriberChange::None;
     auto it = channels_.find(channel);
     if (delta > 0) {
         bool created = it == channels_.end();
         if (created) it = channels_.try_emplace(std::string(channel)).first;
         it->second.workers.add(worker, static_cast<uint32_t>(delta));
+        it->second.linger_until = 0; // revived: its lingering_ entry goes stale
         return created ? SubscriberChange::First : SubscriberChange::None;
     }
     if (it == channels_.end()) return SubscriberChange::None;
     auto& ws = it->second.workers;
     if (!ws.take(worker, static_cast<uint64_t>(-delta))) return SubscriberChange::None;
     if (!ws.empty()) return SubscriberChange::None;
+    if (linger && config_.subscription_linger_ms > 0) {
+        uint64_t until = std::max<uint64_t>(1, clamp(now) + config_.subscription_linger_ms);
+        it->second.linger_until = until;
+        lingering_.emplace_back(until, it->first);
+        return SubscriberChange::None;
+    }
     channels_.erase(it); // last id and waiting messages go too; their WaitRefs go stale
     return SubscriberChange::Last;
+}
+
+std::vector<std::string> ShardDirectory::end_lingering(uint64_t now) {
+    std::vector<std::string> out;
+    now = clamp(now);
+    while (!lingering_.empty() && lingering_.front().first <= now) {
+        auto it = channels_.find(lingering_.front().second);
+        if (it != channels_.end() && it->second.workers.empty() &&
+            it->second.linger_until == lingering_.front().first) {
+            channels_.erase(it);
+            out.push_back(std::move(lingering_.front().second));
+        }
+        lingering_.pop_front();
+    }
+    return out;
+}
+
+bool ShardDirectory::is_lingering(std::string_view channel) const {
+    const Channel* ch = find(channel);
+    return ch && ch->workers.empty();
 }
 
 void ShardDirectory::recover() {

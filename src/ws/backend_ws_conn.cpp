@@ -25,6 +25,7 @@ void BackendWsConn::start(loop::Worker& worker, BackendWsUser& user, const http:
     // Frees itself in its close callback (loop/handle.hpp).
     auto* c = new BackendWsConn(worker, user, std::move(request), std::move(expected_accept), max_frame);
     handle.conn_.tie(*c); // before connecting: a failure may be reported at once, emptying it
+    c->set_deny_internal(target.deny_internal);
     c->connect(target.host, target.port, connect_timeout_ms, target.tls ? &*target.tls : nullptr);
 }
 

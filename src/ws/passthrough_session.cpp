@@ -63,14 +63,17 @@ void PassthroughSession::on_ws_connect_failed(int uv_status) {
         finish();
         return;
     }
-    while (++target_index_ < route_.targets.size()) {
-        const config::Target& next = route_.targets[target_index_];
-        if (next.type == config::TargetType::Default && !next.over_http) {
-            connect();
-            return;
+    // An untrusted target at an internal address (UV_EPERM): as Pushpin, no other target is tried.
+    if (!(uv_status == UV_EPERM && !t.trusted)) {
+        while (++target_index_ < route_.targets.size()) {
+            const config::Target& next = route_.targets[target_index_];
+            if (next.type == config::TargetType::Default && !next.over_http) {
+                connect();
+                return;
+            }
         }
+        --target_index_;
     }
-    --target_index_;
     log_access(502);
     reject_bad_gateway();
     finish();

@@ -226,9 +226,9 @@ void WohSession::send_request() {
     req_->got_head = false;
     req_->head = http::ResponseHead{};
     req_->body.clear();
-    service_.backends().acquire(
-        tls_target_ ? *tls_target_ : http::BackendTarget{t.connect_host, t.connect_port, std::nullopt}, *this,
-        backend_);
+    http::BackendTarget plain{t.connect_host, t.connect_port, std::nullopt};
+    plain.deny_internal = !t.trusted;
+    service_.backends().acquire(tls_target_ ? *tls_target_ : plain, *this, backend_);
 }
 
 void WohSession::on_backend_connected() {

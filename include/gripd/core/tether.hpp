@@ -23,6 +23,9 @@ class Tethered {
     // The Tether holding this object, if any, becomes empty. The holder is not told.
     void cut_tether();
     bool is_tethered() const { return holder_ != nullptr; }
+    // The Tether holding this object, if any, holds `other` (which none holds) instead: a stand-in
+    // gives its holder the real object (a queued backend request gets a pooled connection).
+    void pass_tether(Tethered& other);
 
   private:
     friend class TetherBase;
@@ -68,6 +71,14 @@ inline void Tethered::cut_tether() {
     if (!holder_) return;
     holder_->obj_ = nullptr;
     holder_ = nullptr;
+}
+
+inline void Tethered::pass_tether(Tethered& other) {
+    TetherBase* h = holder_;
+    if (!h) return;
+    holder_ = nullptr;
+    h->obj_ = &other;
+    other.holder_ = h;
 }
 
 // The typed Tether. T derives from Tethered.

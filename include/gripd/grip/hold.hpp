@@ -82,6 +82,8 @@ class Hold : public http::Exchange, public pubsub::Subscriber {
     };
     std::unique_ptr<HoldSub[]> subs_;
     size_t sub_count_ = 0;
+    size_t named_count_ = 0; // the first of subs_: the instructions' channels (the rest: implicit_)
+    std::vector<std::string> implicit_; // the target's sub= channels: kept by every set_channels()
     std::vector<std::pair<std::string, std::string>> meta_; // Grip-Set-Meta / hold.meta
     loop::TimerEntry timer_;
 };

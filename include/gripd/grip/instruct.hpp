@@ -61,6 +61,9 @@ struct Instruct {
     std::optional<Link> next_link;
     std::optional<Link> gone_link;
     InstructResponse response;
+    // Not parsed: the proxy sets the target's `sub=` channels, which every hold also subscribes to
+    // (full names: no route prefix, and not counted against connection_subscription_max, as Pushpin).
+    std::vector<std::string> implicit_channels;
 };
 
 struct InstructResult {

@@ -20,6 +20,8 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <uv.h>
+#include <vector>
 
 namespace gripd::http {
 
@@ -47,9 +49,11 @@ struct BackendTarget {
     std::string host; // name or numeric address (no brackets)
     int port = 80;
     std::optional<net::TlsSettings> tls; // an `ssl` target
+    bool deny_internal = false;          // an `untrusted` target (net/address_policy.hpp)
     // Pooled connections are shared only between identical targets (TLS name and checks included).
     std::string key() const {
         std::string k = host + ":" + std::to_string(port);
+        if (deny_internal) k += " untrusted";
         if (tls) k += (tls->verify ? " tls " : " tls-insecure ") + tls->server_name;
         return k;
     }
@@ -148,6 +152,10 @@ class BackendConn final : public net::OutboundConn, public core::Tethered, priva
 
     BackendPool& pool_;
     std::string key_;
+    // A stand-in while the request waits for room under max_backend_conns_per_target: not
+    // connected; its target, to connect when room frees up.
+    std::unique_ptr<BackendTarget> queued_;
+    bool counted_ = false; // counts against its target's open connections
     ResponseParser parser_;
     BackendUser* user_ = nullptr;
     State state_ = State::Connecting;
@@ -164,12 +172,14 @@ class BackendConn final : public net::OutboundConn, public core::Tethered, priva
 
   public:
     core::ListHook idle_link; // in its pool's idle list for its target, while idle
+    core::ListHook wait_link; // in its pool's queue for its target, while a stand-in
     core::ListHook pool_link; // in its pool's list of every open connection
 };
 
 class BackendPool {
   public:
     explicit BackendPool(loop::Worker& worker) : worker_(worker) {}
+    ~BackendPool();
     BackendPool(const BackendPool&) = delete;
     BackendPool& operator=(const BackendPool&) = delete;
 
@@ -178,6 +188,14 @@ class BackendPool {
         idle_timeout_ms_ = idle_timeout_ms;
         max_idle_per_target_ = max_idle_per_target;
     }
+    // `[gripd] max_backend_conns_per_target`: open connections (connecting, in use or idle) to one
+    // target on this worker; 0 = no limit. A request beyond it waits in a FIFO queue per target
+    // (at most kMaxWaitingFactor x the limit, at least kMinWaiting) for a connection to come back or
+    // close, for up to the connect timeout; a full queue or the timeout fails it as a connect
+    // failure (the route's next target, else 502).
+    void set_max_per_target(size_t n) { max_per_target_ = n; }
+    static constexpr size_t kMaxWaitingFactor = 4;
+    static constexpr size_t kMinWaiting = 64;
     // How long a backend may stay silent after the last request byte before its response head
     // (then the user gets on_backend_error(UV_ETIMEDOUT)). 0 = no limit.
     void set_response_timeout(uint64_t ms) { response_timeout_ms_ = ms; }
@@ -192,18 +210,36 @@ class BackendPool {
     // their users are not called again.
     void close_all();
     size_t idle_count() const;
+    // Open connections to `target` (connecting, in use or idle) and requests waiting for one.
+    size_t open_count(const BackendTarget& target) const;
+    size_t waiting_count(const BackendTarget& target) const;
 
   private:
     friend class BackendConn;
+    // Per target: its idle connections, how many are open, and the requests waiting for room.
     struct IdleList {
         core::IntrusiveList<BackendConn, &BackendConn::idle_link> list;
         size_t count = 0;
+        size_t open = 0;
+        core::IntrusiveList<BackendConn, &BackendConn::wait_link> waiting;
+        size_t waiting_count = 0;
     };
+    IdleList& slot(const std::string& key);
     void park(BackendConn& conn);
     void unpark(BackendConn& conn);
+    void start(BackendConn& conn, const BackendTarget& target);
+    // A connection to `key` came back or closed: serve its queue from the next loop turn (never from
+    // inside another user's callback).
+    void wake(const std::string& key);
+    void serve(const std::string& key);
+    static void on_wake(uv_idle_t* h);
 
     loop::Worker& worker_;
     std::unordered_map<std::string, std::unique_ptr<IdleList>> idle_;
+    size_t max_per_target_ = 0;
+    std::vector<std::string> to_serve_; // keys woken, served on the next turn
+    uv_idle_t wake_{};
+    bool wake_init_ = false;
     core::IntrusiveList<BackendConn, &BackendConn::pool_link> all_;
     uint64_t connect_timeout_ms_ = 5000;
     uint64_t idle_timeout_ms_ = 60000;

@@ -57,6 +57,7 @@ struct Deliver {
 struct SubscribeDelta {
     std::string channel;
     int32_t delta = 0;
+    bool linger = false; // the last local subscription to leave was a long-poll (subscription_linger)
 };
 
 // control API -> every shard owner: forget every channel's last id (POST /recover).

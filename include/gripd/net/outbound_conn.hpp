@@ -30,6 +30,9 @@ class OutboundConn : public TcpConn {
     // TLS when `tls` is given.
     void connect(const std::string& host, int port, uint64_t timeout_ms, const TlsSettings* tls = nullptr);
     bool connecting() const { return connecting_; }
+    // An `untrusted` target: connecting to an internal name or address (net/address_policy.hpp)
+    // fails with UV_EPERM. Set before connect().
+    void set_deny_internal(bool on) { deny_internal_ = on; }
     // Sends plaintext (encrypted first on a TLS connection). False if the connection is gone.
     bool transmit(std::string_view data, const std::shared_ptr<const void>& keep = {});
 
@@ -61,6 +64,7 @@ class OutboundConn : public TcpConn {
     std::unique_ptr<TlsClient> tls_;
     uv_connect_t connect_req_{};
     bool connecting_ = false;
+    bool deny_internal_ = false;
 };
 
 } // namespace gripd::net

@@ -18,6 +18,7 @@ class GripDispatch final : public GripHandler {
 
     bool is_grip(const http::ResponseHead& head) const override;
     void on_grip_response(http::ServerConn& client, const config::Route& route,
+                          const std::vector<std::string>& implicit_channels,
                           std::shared_ptr<const config::RouteTable> routes, grip::SavedRequest&& request,
                           http::ResponseHead&& head, std::string&& body) override;
     void serve_test(http::ServerConn& client, const config::Route& route, const http::RequestHead& head,

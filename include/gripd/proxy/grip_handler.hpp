@@ -19,8 +19,9 @@ class GripHandler {
     virtual bool is_grip(const http::ResponseHead& head) const = 0;
     // Takes over the client: answers it (relay, error) or holds it (client.set_exchange(hold)).
     // `request` is the original request (body included when it was small enough to keep) so that a
-    // hold can ask the backend again.
+    // hold can ask the backend again. `implicit_channels`: the answering target's `sub=` channels.
     virtual void on_grip_response(http::ServerConn& client, const config::Route& route,
+                                  const std::vector<std::string>& implicit_channels,
                                   std::shared_ptr<const config::RouteTable> routes,
                                   grip::SavedRequest&& request, http::ResponseHead&& head,
                                   std::string&& body) = 0;

@@ -161,7 +161,7 @@ class Broker : private RedisBus::Handler {
     void send(int worker, loop::InboxBody&& body);
     void owner_accept(const PublishBatch& batch);
     void owner_route(const std::vector<Delivery>& deliveries);
-    void owner_subscribe_delta(const std::string& channel, int worker, int32_t delta);
+    void owner_subscribe_delta(const std::string& channel, int worker, int32_t delta, bool linger = false);
     void deliver_local(const MessageRef& msg);
     void deliver_to(Subscription& sub, const MessageRef& msg);
     // Delivers queued messages until `budget_` subscriptions were visited this turn; returns true
@@ -173,7 +173,7 @@ class Broker : private RedisBus::Handler {
     void refill_budget(); // a new turn's slice: kSliceVisits visits within kSliceBudgetNs
     void share_backlog(); // tells publishers on other workers how far behind this one is
     static void on_idle(uv_idle_t* h);
-    void tell_owner(const std::string& channel, int32_t delta);
+    void tell_owner(const std::string& channel, int32_t delta, bool linger = false);
     void on_ack(uint64_t token, bool ok = true);
 
     loop::Worker& worker_;

@@ -14,7 +14,11 @@
 //    pending_max per channel, extra ones dropped) until its predecessor goes out, or until
 //    message_wait_ms passed (expire()), then goes out anyway; each message sent sets the last id
 //    (or clears it when it has no id);
-//  - when a channel's last subscriber leaves, its last id and waiting messages are forgotten.
+//  - when a channel's last subscriber leaves, its last id and waiting messages are forgotten; if
+//    that subscriber was a long-poll (response hold), only subscription_linger_ms later (Pushpin's
+//    subscription_linger: a long-poller is usually back within it, and its prev-id must still be
+//    checked against what was published meanwhile). A lingering channel keeps being sequenced,
+//    delivers to nobody, and is revived by a new subscription.
 #pragma once
 
 #include "gripd/pubsub/message.hpp"
@@ -36,9 +40,10 @@ namespace gripd::pubsub {
 uint32_t shard_of(std::string_view channel, uint32_t shard_count);
 
 struct ShardConfig {
-    uint64_t message_wait_ms = 5000; // [handler] message_wait
-    uint64_t id_cache_ttl_ms = 0;    // [handler] id_cache_ttl (seconds) * 1000; 0 = off
-    size_t pending_max = 100;        // waiting messages per channel
+    uint64_t message_wait_ms = 5000;     // [handler] message_wait
+    uint64_t id_cache_ttl_ms = 0;        // [handler] id_cache_ttl (seconds) * 1000; 0 = off
+    size_t pending_max = 100;            // waiting messages per channel
+    uint64_t subscription_linger_ms = 0; // [handler] subscription_linger (seconds) * 1000
 };
 
 // A message to hand to these workers (each delivers to its local subscribers), in order.
@@ -62,8 +67,15 @@ class ShardDirectory {
     // A published message for a channel of this shard: what to deliver now, in order.
     std::vector<Delivery> on_publish(const MessageRef& msg, uint64_t now);
     // A worker's first (+1) or last (-1) local subscription on `channel`. Deltas below zero for a
-    // worker are ignored.
-    SubscriberChange on_subscribe_delta(std::string_view channel, uint32_t worker, int64_t delta);
+    // worker are ignored. `linger`: the last local subscription to leave was a long-poll; if no
+    // worker has subscribers left, the channel then lingers (Last is reported when it ends, from
+    // end_lingering()).
+    SubscriberChange on_subscribe_delta(std::string_view channel, uint32_t worker, int64_t delta,
+                                        bool linger = false, uint64_t now = 0);
+    // Forgets the lingering channels whose time is over; returns their names (now without
+    // subscribers: e.g. UNSUBSCRIBE on a bus).
+    std::vector<std::string> end_lingering(uint64_t now);
+    bool is_lingering(std::string_view channel) const;
     // Releases messages whose wait is over (with the successors they unblock) and ages the id cache.
     std::vector<Delivery> expire(uint64_t now);
     // When expire() may next have work (a message waits), if ever.
@@ -116,8 +128,9 @@ class ShardDirectory {
         std::unordered_map<std::string, Waiting> waiting_by_prev_id;
     };
     struct Channel {
-        WorkerCounts workers; // never empty
+        WorkerCounts workers; // empty only while lingering
         std::unique_ptr<Sequence> seq;
+        uint64_t linger_until = 0; // lingering (no subscribers) until then; 0 = not lingering
     };
     struct WaitRef {
         uint64_t time;
@@ -142,6 +155,8 @@ class ShardDirectory {
     ShardConfig config_;
     Map<Channel> channels_;
     std::deque<WaitRef> waiting_by_time_; // oldest first; entries go stale when released early
+    std::deque<std::pair<uint64_t, std::string>> lingering_; // (until, channel), oldest first; stale
+                                                             // when the channel was revived
     uint64_t next_serial_ = 1;
     Map<uint64_t> id_cache_;                                 // "channel\0id" -> expiry
     std::deque<std::pair<uint64_t, std::string>> id_expiry_; // oldest first

@@ -266,13 +266,12 @@ TEST_CASE("settings: Debian's pushpin.conf loads", "[config]") {
     CHECK(s.stats_report_interval == 10);
 
     // One WARN line per key whose value asks for something gripd does not do, naming it, with file:line.
-    CHECK(count_notices(r, LogLevel::Warn, "") == 6);
+    CHECK(count_notices(r, LogLevel::Warn, "") == 5);
     for (const char* key : {":31: [runner] logdir=/var/log/pushpin: no log files",
                             ":119: [handler] push_in_spec=tcp://127.0.0.1:5560: no ZeroMQ PULL socket",
                             ":122: [handler] push_in_sub_specs=tcp://127.0.0.1:5562: no ZeroMQ SUB socket",
                             ":136: [handler] stats_spec=ipc://{rundir}/{ipc_prefix}stats: no ZeroMQ stats",
-                            ":139: [handler] command_spec=tcp://127.0.0.1:5563: no ZeroMQ command socket",
-                            ":142: [handler] message_rate=2500: deliveries are not rate-limited"}) {
+                            ":139: [handler] command_spec=tcp://127.0.0.1:5563: no ZeroMQ command socket"}) {
         INFO(key);
         CHECK(count_notices(r, LogLevel::Warn, std::string("/etc/test/pushpin.conf") + key) == 1);
     }
@@ -283,12 +282,11 @@ TEST_CASE("settings: Debian's pushpin.conf loads", "[config]") {
          {"[global] stats_connection_ttl", "[runner] condure_bin", "[runner] mongrel2_bin",
           "[runner] m2sh_bin", "[runner] zurl_bin", "[proxy] orig_headers_need_mark", "[proxy] sockjs_url",
           "[proxy] updates_check", "[proxy] organization_name", "[handler] push_in_sub_connect",
-          "[handler] message_hwm", "[handler] subscription_linger", "[handler] stats_subscription_ttl",
-          "[handler] stats_report_interval", "[handler] stats_format"}) {
+          "[handler] stats_subscription_ttl", "[handler] stats_report_interval", "[handler] stats_format"}) {
         INFO(key);
         CHECK(count_notices(r, LogLevel::Info, std::string("ignoring ") + key + ":") == 1);
     }
-    CHECK(r.notices.size() == 23);
+    CHECK(r.notices.size() == 20);
 }
 
 TEST_CASE("settings: bad values are file:line errors", "[config]") {

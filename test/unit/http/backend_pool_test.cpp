@@ -332,3 +332,72 @@ TEST_CASE("backend conn: dump() follows a request through its states", "[http][l
     CHECK(dumps[0] == "BackendConn{state=Sending reused=0 keep_alive=1 in_feed=0 release_pending=0 user=1}");
     CHECK(dumps[1] == "BackendConn{state=Complete reused=0 keep_alive=1 in_feed=1 release_pending=0 user=1}");
 }
+
+TEST_CASE("max per target: a request beyond the cap waits and gets the connection given back",
+          "[http][loop][cap]") {
+    Harness h;
+    User a, b;
+    http::BackendLease la, lb;
+    bool b_reused = false;
+    h.run([&](Harness& h) {
+        h.pool->set_max_per_target(1);
+        a.next = [&] {
+            if (a.connected == 1 && a.completes == 0) {
+                // B asked meanwhile and waits: one connection open, one request queued.
+                CHECK(static_cast<bool>(lb));
+                CHECK_FALSE(lb.ready());
+                CHECK(h.pool->open_count(h.target()) == 1);
+                CHECK(h.pool->waiting_count(h.target()) == 1);
+                la->send("GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
+            } else if (a.completes == 1) {
+                la.release(); // B gets it on a later turn, not inside this callback
+                CHECK(b.connected == 0);
+            }
+        };
+        b.next = [&] {
+            if (b.connected == 1 && b.completes == 0) {
+                b_reused = lb->was_reused();
+                lb->send("GET /b HTTP/1.1\r\nHost: x\r\n\r\n");
+            } else if (b.completes == 1) {
+                lb.release();
+                h.done();
+            }
+        };
+        h.pool->acquire(h.target(), a, la);
+        h.pool->acquire(h.target(), b, lb);
+    });
+    CHECK(a.body == "ok");
+    CHECK(b.body == "ok");
+    CHECK(b_reused);
+    CHECK(h.server->accepted == 1);
+    CHECK(a.failed + b.failed == 0);
+}
+
+TEST_CASE("max per target: a waiting request fails after the connect timeout; a full queue at once",
+          "[http][loop][cap]") {
+    Harness h;
+    User a, waiter;
+    std::vector<User> extra(http::BackendPool::kMinWaiting);
+    http::BackendLease la, lw;
+    std::vector<http::BackendLease> leases(extra.size());
+    User refused;
+    http::BackendLease lr;
+    h.run([&](Harness& h) {
+        h.pool->set_limits(100, 60000, 256);
+        h.pool->set_max_per_target(1);
+        h.pool->acquire(h.target(), a, la); // holds the only connection, never releases it
+        h.pool->acquire(h.target(), waiter, lw);
+        for (size_t i = 0; i + 1 < extra.size(); ++i)
+            h.pool->acquire(h.target(), extra[i], leases[i]);
+        CHECK(h.pool->waiting_count(h.target()) == http::BackendPool::kMinWaiting);
+        h.pool->acquire(h.target(), refused, lr); // the queue is full: refused before this returns
+        CHECK(refused.failed == 1);
+        CHECK_FALSE(lr);
+        waiter.next = [&] { h.done(); };
+    });
+    CHECK(a.connected == 1);
+    CHECK(waiter.failed == 1);
+    CHECK(waiter.connected == 0);
+    CHECK_FALSE(lw);
+    CHECK(h.server->accepted == 1);
+}

@@ -195,3 +195,43 @@ TEST_CASE("shard: time going backwards is clamped", "[pubsub][shard]") {
     CHECK(d.expire(5999).empty());
     CHECK(ids(d.expire(6000)) == V{"3"});
 }
+
+TEST_CASE("shard: a channel left by a long-poll lingers with its last id", "[pubsub][shard][linger]") {
+    ShardConfig cfg;
+    cfg.subscription_linger_ms = 60000;
+    ShardDirectory d(cfg);
+    CHECK(d.on_subscribe_delta("c", 0, 1, false, 1000) == SubscriberChange::First);
+    CHECK(ids(d.on_publish(msg("c", "a"), 1000)) == V{"a"});
+    // The last one to leave was a long-poll: the state stays, nothing is reported yet.
+    CHECK(d.on_subscribe_delta("c", 0, -1, true, 2000) == SubscriberChange::None);
+    CHECK(d.is_lingering("c"));
+    // Still sequenced while nobody listens: the last id moves on, nothing is delivered.
+    CHECK(d.on_publish(msg("c", "b", "a"), 3000).empty());
+    REQUIRE(d.last_id("c"));
+    CHECK(*d.last_id("c") == "b");
+    CHECK(d.next_expiry() == std::optional<uint64_t>(62000));
+    // A long-poll back within the linger finds it (no new First: a bus stayed subscribed).
+    CHECK(d.on_subscribe_delta("c", 1, 1, false, 4000) == SubscriberChange::None);
+    CHECK_FALSE(d.is_lingering("c"));
+    CHECK(d.end_lingering(70000).empty()); // revived: its old deadline is stale
+    CHECK(ids(d.on_publish(msg("c", "c", "b"), 70000)) == V{"c"});
+    // Left again; this time the linger runs out.
+    CHECK(d.on_subscribe_delta("c", 1, -1, true, 71000) == SubscriberChange::None);
+    CHECK(d.end_lingering(130999).empty());
+    CHECK(d.end_lingering(131000) == V{"c"});
+    CHECK_FALSE(d.has_subscribers("c"));
+    CHECK(d.last_id("c") == nullptr);
+}
+
+TEST_CASE("shard: streams and WebSockets, or a linger of 0, forget at once", "[pubsub][shard][linger]") {
+    ShardConfig cfg;
+    cfg.subscription_linger_ms = 60000;
+    ShardDirectory d(cfg);
+    d.on_subscribe_delta("s", 0, 1, false, 0);
+    d.on_publish(msg("s", "a"), 0);
+    CHECK(d.on_subscribe_delta("s", 0, -1, false, 0) == SubscriberChange::Last);
+    CHECK(d.last_id("s") == nullptr);
+    ShardDirectory z; // subscription_linger=0
+    z.on_subscribe_delta("r", 0, 1, false, 0);
+    CHECK(z.on_subscribe_delta("r", 0, -1, true, 0) == SubscriberChange::Last);
+}
