@@ -118,7 +118,8 @@ void set_forwarded_protocol(http::Headers& out, const http::RequestHead& head, c
         // WebSocket-over-HTTP alike), https otherwise.
         const char* scheme = head.headers.has_token("Upgrade", "websocket") ? "wss" : "https";
         out.add("X-Forwarded-Proto", scheme);
-        if (s.set_x_forwarded_protocol == config::XForwardedProtocol::Both) out.add("X-Forwarded-Protocol", scheme);
+        if (s.set_x_forwarded_protocol == config::XForwardedProtocol::Both)
+            out.add("X-Forwarded-Protocol", scheme);
     }
 }
 
