@@ -84,6 +84,16 @@ void TcpConn::on_ciphertext(const char* data, size_t len) {
         size_t n = 0;
         size_t from = gather_.size();
         TlsServerSession::Status s = t.read(plain, sizeof(plain), &n, gather_);
+        if (gather_.size() > from && pending_writes_ > 0) {
+            // The client makes us answer (key updates, alerts) while it does not read what we
+            // already sent: the answers would pile up without bound.
+            gather_.resize(from);
+            LOG_DEBUG("tls", "TLS with %s: the client asks for answers but reads none: closing",
+                      peer_ip().c_str());
+            t.set_input(nullptr, 0);
+            close();
+            return;
+        }
         took_ciphertext(from);
         if (n > 0) {
             on_data(plain, n);
