@@ -1,10 +1,10 @@
 // Client side of tls_bench.sh: blocking OpenSSL over loopback TCP, no event loop (the servers are
 // what is measured, not this program).
 //
-//   tls_bench_client hold PORT N [plain]
-//       Opens N connections (TLS unless `plain`), each: handshake, one `GET /` read to its end
-//       (keep-alive), then left idle. Prints "held N" once all are open, then waits until stdin
-//       closes (the script measures the server's RSS meanwhile) and closes them.
+//   tls_bench_client hold PORT N [tls|plain [THREADS]]
+//       Opens N connections (TLS unless `plain`; THREADS at a time, default 8), each: handshake,
+//       one `GET /` read to its end (keep-alive), then left idle. Prints "held N" once all are open, then
+//       waits until stdin closes (the script measures the server's RSS meanwhile) and closes them.
 //   tls_bench_client rate PORT SECONDS THREADS full|resumed
 //       THREADS threads loop for SECONDS: connect, handshake (resuming one session per thread
 //       when `resumed`), `GET /`, read the response, close. Prints handshakes per second and the
@@ -112,18 +112,28 @@ void close_one(Conn& c) {
     c = Conn{};
 }
 
-int hold(int port, int n, bool tls) {
+int hold(int port, int n, bool tls, int threads) {
     SSL_CTX* ctx = make_ctx();
     std::vector<Conn> conns(static_cast<size_t>(n));
-    for (int i = 0; i < n; ++i) {
-        if (!open_one(ctx, port, tls, nullptr, &conns[static_cast<size_t>(i)])) {
-            std::fprintf(stderr, "connection %d failed\n", i);
-            ERR_print_errors_fp(stderr);
-            std::printf("held %d (failed)\n", i);
-            std::fflush(stdout);
-            return 1;
-        }
-        // The client side need not keep its buffers either.
+    std::atomic<int> next{0}, failed{0};
+    // Opened by several threads at once: each handshake waits on the server, not on this client.
+    std::vector<std::thread> ts;
+    for (int t = 0; t < threads; ++t)
+        ts.emplace_back([&] {
+            for (int i = next++; i < n && failed == 0; i = next++)
+                if (!open_one(ctx, port, tls, nullptr, &conns[static_cast<size_t>(i)])) {
+                    if (failed++ == 0) {
+                        std::fprintf(stderr, "connection %d failed\n", i);
+                        ERR_print_errors_fp(stderr);
+                    }
+                }
+        });
+    for (auto& t : ts)
+        t.join();
+    if (failed > 0) {
+        std::printf("held 0 (failed)\n");
+        std::fflush(stdout);
+        return 1;
     }
     std::printf("held %d\n", n);
     std::fflush(stdout);
@@ -179,10 +189,12 @@ int rate(int port, double seconds, int threads, bool resume) {
 int main(int argc, char** argv) {
     if (argc >= 4 && std::strcmp(argv[1], "hold") == 0)
         return hold(std::atoi(argv[2]), std::atoi(argv[3]),
-                    !(argc >= 5 && std::strcmp(argv[4], "plain") == 0));
+                    !(argc >= 5 && std::strcmp(argv[4], "plain") == 0), argc >= 6 ? std::atoi(argv[5]) : 8);
     if (argc >= 6 && std::strcmp(argv[1], "rate") == 0)
         return rate(std::atoi(argv[2]), std::atof(argv[3]), std::atoi(argv[4]),
                     std::strcmp(argv[5], "resumed") == 0);
-    std::fprintf(stderr, "usage: %s hold PORT N [plain] | rate PORT SECONDS THREADS full|resumed\n", argv[0]);
+    std::fprintf(stderr,
+                 "usage: %s hold PORT N [tls|plain [THREADS]] | rate PORT SECONDS THREADS full|resumed\n",
+                 argv[0]);
     return 2;
 }
