@@ -59,7 +59,8 @@ void run_main_loop(app::Server& server, const config::Settings& settings, const 
     uv_signal_start(
         &m.sighup,
         [](uv_signal_t* s, int) {
-            LOG_INFO("main", "got SIGHUP: reloading routes");
+            LOG_INFO("main", "got SIGHUP: reloading routes%s",
+                     static_cast<MainLoop*>(s->data)->server->has_tls() ? " and TLS certificates" : "");
             core::sd_notify("RELOADING=1");
             static_cast<MainLoop*>(s->data)->server->load_routes(false);
             static_cast<MainLoop*>(s->data)->server->reload_certs(true);
