@@ -223,6 +223,11 @@ bool TlsCertSource::reload(bool force) {
                   error.empty() ? openssl_error().c_str() : error.c_str());
         return false;
     }
+    std::shared_ptr<const TlsCertStore> previous;
+    {
+        std::lock_guard lock(mutex_);
+        previous = store_;
+    }
     std::map<std::string, bool> has_key;
     for (const auto& f : files)
         if (f.name.size() > 4 && f.name.compare(f.name.size() - 4, 4, ".key") == 0)
@@ -237,8 +242,13 @@ bool TlsCertSource::reload(bool force) {
         }
         CtxPtr ctx = load_identity(dir_, name, ticket_keys_, &error);
         if (!ctx) {
-            LOG_WARN("tls", "certificate %s not loaded: %s", name.c_str(), error.c_str());
-            continue;
+            // As Pushpin: a certificate that fails to load (e.g. caught half written) leaves the one
+            // loaded before in use.
+            SSL_CTX* old = previous ? previous->find(name) : nullptr;
+            LOG_WARN("tls", "certificate %s not loaded: %s%s", name.c_str(), error.c_str(),
+                     old ? " (the one loaded before stays in use)" : "");
+            if (!old || SSL_CTX_up_ref(old) != 1) continue;
+            ctx.reset(old);
         }
         store->names_.push_back(name);
         store->by_name_.emplace(name, std::move(ctx));

@@ -224,6 +224,40 @@ TEST_CASE("tls server: data both ways, close_notify, resumption with a ticket", 
     SSL_SESSION_free(ticket);
 }
 
+TEST_CASE("tls server: reloads pick up changes; a file that fails to load keeps the one before",
+          "[net][tls]") {
+    CertDir d;
+    net::TlsCertSource source(d.dir.string());
+    REQUIRE(source.reload(true));
+    std::shared_ptr<const net::TlsCertStore> cache;
+    uint64_t gen = 0;
+    auto cn_for = [&](const char* sni) {
+        net::TlsServerSession s(source.current(cache, gen), kPort);
+        MemClient c(sni);
+        if (pump_handshake(c, s) != Status::Ready) return std::string("(failed)");
+        return peer_cn(c.ssl.get());
+    };
+    CHECK(cn_for("host.test") == "exact");
+    write_identity(d.dir, "host.test", "exact, renewed");
+    write_identity(d.dir, "new.test", "added");
+    REQUIRE(source.reload(false)); // files changed: a new store
+    CHECK(cn_for("host.test") == "exact, renewed");
+    CHECK(cn_for("new.test") == "added");
+    // Caught half written: the key no longer matches. The renewed certificate stays in use.
+    FILE* f = std::fopen((d.dir / "host.test.key").c_str(), "w");
+    REQUIRE(f);
+    std::fputs("-----BEGIN PRIVATE KEY-----\n", f);
+    std::fclose(f);
+    REQUIRE(source.reload(false));
+    CHECK(cn_for("host.test") == "exact, renewed");
+    // Removed files are gone at the next reload.
+    std::filesystem::remove(d.dir / "new.test.crt");
+    std::filesystem::remove(d.dir / "new.test.key");
+    REQUIRE(source.reload(false));
+    CHECK(cn_for("new.test") == "default");
+    ERR_clear_error();
+}
+
 TEST_CASE("tls server: garbage fails the handshake at once", "[net][tls]") {
     CertDir d;
     net::TlsCertSource source(d.dir.string());
