@@ -464,3 +464,34 @@ def test_https_only_config_starts_and_serves(start_proxy, ca, backend):
     with ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=WAIT),
                          server_hostname="only.test") as s:
         assert request(s, host="only.test")[0] == 200
+
+
+@pytest.mark.gripd_only("asserts on the gripd process's memory (pushpin's condure keeps ~34 KiB per idle TLS "
+                        "connection, see test/bench/tls_bench.sh)")
+def test_idle_tls_connections_stay_small(tls, backend):
+    from wsutil import rss, sanitized
+    from harness.backend import Response
+    backend.route("/big", Response(200, b"x" * 100000))  # full 16 KiB records each way through OpenSSL
+    t = tls(f"* {backend.addr}")
+    if sanitized(t.proxy.pid):
+        pytest.skip("RSS is meaningless under a sanitizer")
+    warm = [t.connect("default.test") for _ in range(20)]
+    for s in warm:
+        request(s, "/big")
+    before = rss(t.proxy.pid)
+    n = 400
+    held = []
+    try:
+        for _ in range(n):
+            s = t.connect("default.test")
+            status, _, body = request(s, "/big")
+            assert status == 200 and len(body) == 100000
+            held.append(s)
+        per_conn = (rss(t.proxy.pid) - before) / n
+        # OpenSSL's session state is ~15 KiB; record buffers kept while idle would add 2 x 16 KiB.
+        assert per_conn < 28 * 1024, f"{per_conn:.0f} bytes per idle TLS connection"
+        for s in held[:10]:  # they still work
+            assert request(s)[0] == 200
+    finally:
+        for s in held + warm:
+            s.close()
