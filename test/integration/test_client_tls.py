@@ -495,3 +495,29 @@ def test_idle_tls_connections_stay_small(tls, backend):
     finally:
         for s in held + warm:
             s.close()
+
+
+@pytest.mark.parametrize("mode", ["true", "proto-only"])
+def test_forwarded_protocol_headers_over_tls(tls, backend, mode):
+    ws_backend = WsBackend()
+    try:
+        t = tls(f"*,proto=http {backend.addr}\n*,proto=ws {ws_backend.addr}\n",
+                conf={"proxy": {"set_x_forwarded_protocol": mode}})
+        with t.connect("default.test") as s:
+            seen = json.loads(request(s)[2])
+        hdrs = {k.lower(): v for k, v in seen["headers"]}
+        assert hdrs.get("x-forwarded-proto") == "https"
+        assert hdrs.get("x-forwarded-protocol") == ("https" if mode == "true" else None)
+
+        async def go():
+            async with websockets.connect(f"wss://default.test:{t.port}/ws", host="127.0.0.1", port=t.port,
+                                          ssl=t.context(), server_hostname="default.test", ping_interval=None,
+                                          compression=None, open_timeout=10) as ws:
+                await ws.send("x")
+                assert await recv(ws) == "x"
+        run(go())
+        ws_hdrs = ws_backend.connections[0][1]
+        assert ws_hdrs.get("X-Forwarded-Proto") == "wss"
+        assert ws_hdrs.get("X-Forwarded-Protocol") == ("wss" if mode == "true" else None)
+    finally:
+        ws_backend.stop()
