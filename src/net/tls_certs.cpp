@@ -112,7 +112,7 @@ int on_server_name(SSL* ssl, int* alert, void*) {
         *alert = SSL_AD_UNRECOGNIZED_NAME;
         return SSL_TLSEXT_ERR_ALERT_FATAL;
     }
-    if (SSL_set_SSL_CTX(ssl, ctx) != ctx) return SSL_TLSEXT_ERR_ALERT_FATAL;
+    if (ctx != SSL_get_SSL_CTX(ssl) && SSL_set_SSL_CTX(ssl, ctx) != ctx) return SSL_TLSEXT_ERR_ALERT_FATAL;
     return SSL_TLSEXT_ERR_OK;
 }
 

@@ -27,8 +27,9 @@ inline std::string openssl_error() {
     return buf;
 }
 
-// An immutable set of contexts: the one every session starts on (no certificate; its SNI callback
-// switches the session to an identity's context) and one per identity, by lower-case name.
+// An immutable set of contexts: one per identity, by lower-case name, and a base without a
+// certificate for ports without a default_<port>. A session starts on its port's default (else the
+// base); the SNI callback switches it to the identity its name picks. All share one configuration.
 class TlsCertStore {
   public:
     TlsCertStore() : base_(nullptr, SSL_CTX_free) {}

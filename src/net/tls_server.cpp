@@ -77,7 +77,10 @@ TlsServerSession::TlsServerSession(std::shared_ptr<const TlsCertStore> store, in
         error_ = "no TLS context";
         return;
     }
-    ssl_.reset(SSL_new(store_->base()));
+    // Start on the port's default certificate when there is one: the clients it serves (no name, or
+    // a name without a certificate of its own) then need no switch of context in the SNI callback.
+    SSL_CTX* start = store_->find("default_" + std::to_string(port_));
+    ssl_.reset(SSL_new(start ? start : store_->base()));
     BIO* bio = ssl_ ? BIO_new(TlsBio::method()) : nullptr;
     if (!bio) {
         error_ = "cannot create a TLS session: " + openssl_error();
