@@ -25,6 +25,7 @@ struct MainLoop {
     uv_loop_t loop{};
     uv_signal_t sigint{}, sigterm{}, sighup{};
     uv_fs_poll_t routes_watch{};
+    uv_timer_t certs_watch{}; // https_ports: polls runner/certs for changed files
     app::Server* server = nullptr;
     bool watching = false;
 };
@@ -37,6 +38,7 @@ void stop_all(MainLoop& m, int signum) {
     uv_close(reinterpret_cast<uv_handle_t*>(&m.sigterm), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&m.sighup), nullptr);
     if (m.watching) uv_close(reinterpret_cast<uv_handle_t*>(&m.routes_watch), nullptr);
+    if (m.server->has_tls()) uv_close(reinterpret_cast<uv_handle_t*>(&m.certs_watch), nullptr);
 }
 
 // Runs the main thread's loop until a stop signal: signal handlers, the routes file watch, the retry
@@ -57,9 +59,11 @@ void run_main_loop(app::Server& server, const config::Settings& settings, const 
     uv_signal_start(
         &m.sighup,
         [](uv_signal_t* s, int) {
-            LOG_INFO("main", "got SIGHUP: reloading routes");
+            LOG_INFO("main", "got SIGHUP: reloading routes%s",
+                     static_cast<MainLoop*>(s->data)->server->has_tls() ? " and TLS certificates" : "");
             core::sd_notify("RELOADING=1");
             static_cast<MainLoop*>(s->data)->server->load_routes(false);
+            static_cast<MainLoop*>(s->data)->server->reload_certs(true);
             core::sd_notify("READY=1");
         },
         SIGHUP);
@@ -75,6 +79,15 @@ void run_main_loop(app::Server& server, const config::Settings& settings, const 
                              static_cast<MainLoop*>(h->data)->server->load_routes(false);
                          },
                          settings.routes_file.c_str(), 1000) == 0;
+    }
+    if (server.has_tls()) {
+        // Certificates are renewed in place (certbot and the like): a changed, added or removed
+        // file is picked up within a second, as Pushpin checks them on use.
+        uv_timer_init(&m.loop, &m.certs_watch);
+        m.certs_watch.data = &m;
+        uv_timer_start(
+            &m.certs_watch,
+            [](uv_timer_t* t) { static_cast<MainLoop*>(t->data)->server->reload_certs(false); }, 1000, 1000);
     }
     pthread_sigmask(SIG_UNBLOCK, &handled, nullptr); // pending ones are delivered now
     // Every listener is bound and every worker runs: a Type=notify unit is up from here.

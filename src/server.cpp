@@ -72,6 +72,13 @@ Server::Server(const config::Settings& settings, const config::DebugKnobs& knobs
     : settings_(settings), knobs_(knobs) {
     conn_limit_.max = settings.client_maxconn;
     control::PublishGate::instance().configure(settings.message_rate, settings.message_hwm);
+    if (!settings.https_ports.empty()) {
+        // Pushpin's place for them: runner/certs next to the config file.
+        std::string dir =
+            (settings.config_dir.empty() ? std::string(".") : settings.config_dir) + "/runner/certs";
+        tls_certs_ = std::make_unique<net::TlsCertSource>(dir);
+        tls_certs_->reload(true);
+    }
     // Before any worker starts: each published format is rendered by its owner, once per message.
     pubsub::set_renderers({&grip::render_http_response, &grip::render_http_stream, &ws::render_ws_message});
 }
@@ -112,6 +119,10 @@ bool Server::load_routes(bool initial) {
     return true;
 }
 
+void Server::reload_certs(bool force) {
+    if (tls_certs_) tls_certs_->reload(force);
+}
+
 std::vector<control::WorkerStatsView> Server::stats_views() const {
     std::vector<control::WorkerStatsView> out;
     for (const auto& ctx : contexts_) {
@@ -125,9 +136,10 @@ std::vector<control::WorkerStatsView> Server::stats_views() const {
 
 void Server::open_listener(loop::Worker& w, WorkerContext& ctx, const config::ListenAddr& addr,
                            http::Service& service, http::ConnSet& conns, const char* what, const char* keys,
-                           bool memory_guarded) {
+                           bool memory_guarded, const net::TlsCertSource* tls) {
     std::string error;
-    http::Listener* l = http::Listener::open(w, addr, service, conns, &conn_limit_, &error, memory_guarded);
+    http::Listener* l =
+        http::Listener::open(w, addr, service, conns, &conn_limit_, &error, memory_guarded, tls);
     if (!l) {
         // The startup error names the config keys to fix, not only the address.
         if (!error_claimed_.exchange(true)) first_error_ = std::string(keys) + ": " + error;
@@ -149,7 +161,10 @@ void Server::wire(loop::Worker& w, WorkerContext& ctx) {
     for (const auto& addr : settings_.http_ports)
         open_listener(w, ctx, addr, *ctx.proxy, ctx.proxy->conns(), "HTTP", "[runner] http_port (or --port)",
                       true);
-    // https_ports and local_ports are not opened: the settings table warns about them once.
+    for (const auto& addr : settings_.https_ports)
+        open_listener(w, ctx, addr, *ctx.proxy, ctx.proxy->conns(), "HTTPS", "[runner] https_ports", true,
+                      tls_certs_.get());
+    // local_ports are not opened: the settings table warns about them once.
 
     if (settings_.push_in_http_port > 0) {
         ctx.control = std::make_unique<control::ControlService>(settings_, *ctx.broker, w.uv());

@@ -8,6 +8,7 @@
 #include "gripd/control/metrics_service.hpp"
 #include "gripd/http/listener.hpp"
 #include "gripd/loop/worker.hpp"
+#include "gripd/net/tls_server.hpp"
 #include "gripd/proxy/proxy_service.hpp"
 #include "gripd/pubsub/redis_bus.hpp"
 
@@ -35,6 +36,10 @@ class Server {
     // At startup a file with nothing usable is fatal; on reload it leaves the running routes in
     // place. Returns false only for a fatal startup error.
     bool load_routes(bool initial);
+    // TLS certificates (runner/certs) for https_ports: loads them again when `force` (SIGHUP) or
+    // when a file changed (polled by main). No-op without https_ports.
+    void reload_certs(bool force);
+    bool has_tls() const { return tls_certs_ != nullptr; }
     enum class StartResult : uint8_t {
         Ok,       // every worker runs with its listeners open
         Failed,   // a listener (or the bus) could not be set up: stop and join the workers
@@ -54,7 +59,7 @@ class Server {
     void install_hooks(loop::Worker& w, WorkerContext& ctx, int count);
     void open_listener(loop::Worker& w, WorkerContext& ctx, const config::ListenAddr& addr,
                        http::Service& service, http::ConnSet& conns, const char* what, const char* keys,
-                       bool memory_guarded = false);
+                       bool memory_guarded = false, const net::TlsCertSource* tls = nullptr);
     std::vector<control::WorkerStatsView> stats_views() const;
     int main_producer() const { return static_cast<int>(workers_.size()); }
     // The latch's timeout message, naming the workers that did not count in (under start_mutex_).
@@ -68,6 +73,7 @@ class Server {
     std::optional<pubsub::BusAddress> bus_; // [gripd] bus, resolved
     std::vector<std::unique_ptr<WorkerContext>> contexts_;
     http::ConnLimit conn_limit_;
+    std::unique_ptr<net::TlsCertSource> tls_certs_; // with https_ports only
     std::atomic<int> quiesced_{0};
     // Startup latch: each worker counts itself in once wired; start() waits on it. Taken once per
     // worker before its loop runs, never on a loop's path.

@@ -481,13 +481,13 @@ void note_metrics_ports(const IniFile& ini, const Settings& s, std::vector<Notic
                                    s.handler_prometheus_port});
 }
 
-// gripd serves clients on http_port only. Returns an error message, or "".
+// gripd serves clients on http_port and https_ports. Returns an error message, or "".
 std::string check_listeners(const Settings& s, const std::string& config_path) {
     if (s.http_ports.empty() && s.https_ports.empty() && s.local_ports.empty())
         return config_path + ": no server ports configured (set [runner] http_port)";
-    if (s.http_ports.empty())
-        return config_path + ": no http_port configured; gripd does not support https_ports or " +
-               "local_ports yet (terminate TLS in front of it)";
+    if (s.http_ports.empty() && s.https_ports.empty())
+        return config_path + ": no http_port or https_ports configured; gripd does not support " +
+               "local_ports yet";
     return "";
 }
 

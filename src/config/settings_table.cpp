@@ -95,10 +95,9 @@ const Row kRows[] = {
      .key = "https_ports",
      .kind = Kind::Listeners,
      .field = S(https_ports),
-     .effect = Effect::Warn,
-     .text = "no TLS listener is opened on these ports (TLS for clients is not supported yet: terminate TLS "
-             "in front of gripd)",
-     .unless = Unless::PortOption},
+     .text = "TLS client listeners; certificates from `runner/certs` next to the config file, chosen by SNI "
+             "(`<host>.crt`/`.key`, `_.<domain>` wildcard, `default_<port>`), reloaded on change and SIGHUP; "
+             "`--port` replaces them"},
     {.section = "runner",
      .key = "local_ports",
      .kind = Kind::LocalPorts,
@@ -436,7 +435,7 @@ const Row kRows[] = {
      .min = 1,
      .max = 86400,
      .unit = "s",
-     .text = "time a client has to send a whole request header"},
+     .text = "time a client has to send a whole request header (and a TLS client to finish its handshake)"},
     {.section = "gripd",
      .key = "idle_timeout",
      .kind = Kind::Int,

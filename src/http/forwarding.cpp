@@ -114,9 +114,12 @@ void set_forwarded_protocol(http::Headers& out, const http::RequestHead& head, c
     out.remove("X-Forwarded-Proto");
     out.remove("X-Forwarded-Protocol");
     if (tls && s.set_x_forwarded_protocol != config::XForwardedProtocol::Off) {
-        out.add("X-Forwarded-Proto", "https");
+        // The scheme the client used, as Pushpin sends it: wss for a WebSocket (passthrough and
+        // WebSocket-over-HTTP alike), https otherwise.
+        const char* scheme = head.headers.has_token("Upgrade", "websocket") ? "wss" : "https";
+        out.add("X-Forwarded-Proto", scheme);
         if (s.set_x_forwarded_protocol == config::XForwardedProtocol::Both)
-            out.add("X-Forwarded-Protocol", "https");
+            out.add("X-Forwarded-Protocol", scheme);
     }
 }
 

@@ -3,6 +3,7 @@
 #include "gripd/core/log.hpp"
 #include "gripd/loop/worker.hpp"
 #include "gripd/net/memory_guard.hpp"
+#include "gripd/net/tls_server.hpp"
 
 #include <algorithm>
 
@@ -82,7 +83,8 @@ int open_reuseport_socket(const config::ListenAddr& addr, std::string* error) {
 } // namespace
 
 Listener* Listener::open(loop::Worker& worker, const config::ListenAddr& addr, Service& service,
-                         ConnSet& conns, ConnLimit* limit, std::string* error, bool memory_guarded) {
+                         ConnSet& conns, ConnLimit* limit, std::string* error, bool memory_guarded,
+                         const net::TlsCertSource* tls) {
     int fd = open_reuseport_socket(addr, error);
     if (fd < 0) return nullptr;
     if (::listen(fd, 4096) != 0) {
@@ -92,6 +94,7 @@ Listener* Listener::open(loop::Worker& worker, const config::ListenAddr& addr, S
     }
     auto self = std::unique_ptr<Listener>(new Listener(worker, service, conns, limit));
     self->memory_guarded_ = memory_guarded;
+    self->tls_ = tls;
     self->fd_ = fd;
     int r = uv_poll_init_socket(worker.uv(), &self->poll_, fd);
     if (r != 0) {
@@ -112,6 +115,7 @@ Listener* Listener::open(loop::Worker& worker, const config::ListenAddr& addr, S
     ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
     self->port_ = ntohs(ss.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port
                                                  : reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+    self->addr_port_ = addr.port != 0 ? addr.port : self->port_;
     return self.release();
 }
 
@@ -212,6 +216,9 @@ void Listener::serve(int fd) {
     uv_tcp_nodelay(conn->tcp(), 1);
     worker_.on_client_opened();
     conns_.add(*conn);
+    if (tls_) // before anything is written: a refusal below then closes without plaintext bytes
+        conn->start_tls(
+            std::make_unique<net::TlsServerSession>(tls_->current(tls_store_, tls_gen_), addr_port_));
     if (memory_guarded_ && net::MemoryGuard::instance().refusing()) {
         net::MemoryGuard::instance().count_refused();
         LOG_DEBUG("server", "near the memory limit: refusing a connection");

@@ -141,11 +141,22 @@ void ServerConn::start() {
     service_.connections.add();
     peer_ip_ = peer_ip();
     begin_cycle();
+    // A TLS client has the header timeout for its handshake (one bounded wait, however slowly
+    // the bytes trickle in); the idle wait starts once it is done.
+    if (is_tls()) timer().arm(service_.header_timeout_ms());
     start_reading();
+}
+
+void ServerConn::on_tls_established() {
+    if (state_ == State::Idle && wait_ == Wait::Idle) timer().arm(service_.idle_timeout_ms());
 }
 
 void ServerConn::refuse_overloaded(std::string_view reason) {
     if (!to(State::Refused)) return;
+    if (is_tls()) { // nothing can be said before the handshake: just close
+        close();
+        return;
+    }
     facts_.keep_alive = false;
     out("HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: " +
         std::to_string(reason.size()) + "\r\nConnection: close\r\n\r\n" + std::string(reason));
@@ -446,6 +457,11 @@ void ServerConn::on_timeout() {
         return;
     }
     if (exchange_) return; // exchanges manage their own time
+    if (is_tls() && !tls_established()) {
+        LOG_DEBUG(service_.log_target(), "TLS handshake from %s timed out", peer_ip_.c_str());
+        close();
+        return;
+    }
     LOG_DEBUG(service_.log_target(), "closing %s connection from %s", state_ == State::Idle ? "idle" : "slow",
               peer_ip_.c_str());
     close();

@@ -4,6 +4,7 @@
 #include "gripd/core/log.hpp"
 #include "gripd/loop/worker.hpp"
 #include "gripd/net/memory_guard.hpp"
+#include "gripd/net/tls_server.hpp"
 
 #include <cstring>
 
@@ -119,7 +120,10 @@ void TcpConn::on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
             self->read_this_turn_ = 0;
         }
         self->read_this_turn_ += static_cast<uint32_t>(n);
-        self->on_data(buf->base, static_cast<size_t>(n));
+        if (self->tls_)
+            self->on_ciphertext(buf->base, static_cast<size_t>(n));
+        else
+            self->on_data(buf->base, static_cast<size_t>(n));
         if (self->read_this_turn_ >= kReadBytesPerTurn && self->reading_ == Reading::Active &&
             self->life_ != Life::Closed) {
             uv_read_stop(self->stream()); // is_reading() stays true: flush() starts it again
@@ -142,6 +146,7 @@ void TcpConn::on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
 bool TcpConn::write(std::string_view data, const std::shared_ptr<const void>& keep) {
     if (life_ != Life::Open) return false;
     if (data.empty()) return true;
+    if (tls_) return write_tls(data);
     if (keep && data.size() >= kShareMin) {
         segments_.push_back(Segment{data.data(), 0, data.size(), keep});
     } else if (!segments_.empty() && !segments_.back().keep) {
@@ -152,11 +157,14 @@ bool TcpConn::write(std::string_view data, const std::shared_ptr<const void>& ke
         gather_.append(data);
     }
     gathered_bytes_ += data.size();
-    if (!in_flush_list_) {
-        in_flush_list_ = true;
-        worker_.schedule_flush(*this);
-    }
+    schedule_flush();
     return true;
+}
+
+void TcpConn::schedule_flush() {
+    if (in_flush_list_) return;
+    in_flush_list_ = true;
+    worker_.schedule_flush(*this);
 }
 
 void TcpConn::flush() {
@@ -302,6 +310,11 @@ void TcpConn::close_with(bool reset) {
 
 void TcpConn::close_after_flush() {
     if (life_ != Life::Open) return;
+    if (tls_ && tls_->established()) { // a clean TLS end, so clients can tell it from a truncation
+        size_t from = gather_.size();
+        tls_->close_notify(gather_);
+        took_ciphertext(from);
+    }
     flush(); // what this iteration gathered goes before the FIN
     if (life_ == Life::Closed) return;
     life_to(Life::ShuttingDown);

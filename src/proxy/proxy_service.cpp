@@ -35,7 +35,7 @@ std::unique_ptr<http::Exchange> ProxyService::start_exchange(http::ServerConn& c
     const config::Route* route = nullptr;
     if (settings_.accept_pushpin_route)
         if (const std::string* id = head.headers.get("Pushpin-Route")) route = routes_->find_by_id(*id);
-    if (!route) route = routes_->match(h, head.target, false, websocket);
+    if (!route) route = routes_->match(h, head.target, conn.is_tls(), websocket);
     if (!route) {
         LOG_INFO("proxy", "%s %s -> no route for host %.*s", head.method.c_str(), head.target.c_str(),
                  static_cast<int>(h.size()), h.data());

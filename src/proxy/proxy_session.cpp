@@ -111,7 +111,7 @@ std::string ProxySession::build_upstream_head(const config::Target& target) cons
                              route_,
                              target,
                              client_ ? std::string_view(client_->peer()) : "",
-                             false,
+                             client_ && client_->is_tls(),
                              facts_.trusted,
                              static_cast<int64_t>(std::time(nullptr))};
     return http::upstream_request_head(head_, ctx, grip_last_);

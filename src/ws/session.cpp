@@ -454,7 +454,7 @@ http::Headers Session::upstream_headers(const http::RequestHead& head, const con
                              route_,
                              t,
                              client_ ? std::string_view(client_->peer()) : std::string_view(),
-                             false,
+                             client_ && client_->is_tls(),
                              trusted_,
                              static_cast<int64_t>(std::time(nullptr))};
     return http::upstream_headers(head, ctx);

@@ -129,17 +129,19 @@ SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "WARNING
 @pytest.fixture
 def start_proxy(request, proxy_wait_publish):
     """Factory: start_proxy(routes="* test", conf=None, args=None, wait=True,
-    conf_template=None, http_port=None, plumbing=True, wait_publish=None) -> harness.proxy.Proxy
+    conf_template=None, http_port=None, plumbing=True, wait_publish=None, before_start=None)
+    -> harness.proxy.Proxy (before_start(dir) runs before the process starts)
     (stopped at teardown). conf: {"proxy": {"sig_key": "k"}} or {"proxy.sig_key": "k"};
     a None value deletes the key."""
     started = []
     request.node._gripd_proxies = started
 
     def _start(routes="* test", conf=None, args=None, wait=True, conf_template=None, http_port=None,
-               plumbing=True, wait_publish=None):
+               plumbing=True, wait_publish=None, before_start=None):
         p = Proxy(routes=routes, conf=conf, args=args, wait=False,
                   conf_template=conf_template, http_port=http_port, plumbing=plumbing,
-                  wait_publish=proxy_wait_publish if wait_publish is None else wait_publish)
+                  wait_publish=proxy_wait_publish if wait_publish is None else wait_publish,
+                  before_start=before_start)
         started.append(p)
         if wait:
             p.wait_ready()

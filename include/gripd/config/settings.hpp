@@ -59,7 +59,7 @@ struct Settings {
 
     // [runner]
     std::vector<ListenAddr> http_ports;  // --port replaces every listener
-    std::vector<ListenAddr> https_ports; // TLS; not opened yet (the table warns)
+    std::vector<ListenAddr> https_ports; // TLS (certificates from <config_dir>/runner/certs)
     std::vector<LocalPort> local_ports;  // unix sockets; not opened yet (the table warns)
     std::string logdir;
     int log_level{};          // 0 error .. 4 trace (the bare number of "N,svc:N")

@@ -18,8 +18,14 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <uv.h>
+
+namespace gripd::net {
+class TlsCertSource;
+class TlsCertStore;
+} // namespace gripd::net
 
 namespace gripd::http {
 
@@ -55,8 +61,10 @@ class Listener {
     // Opens and starts listening; returns nullptr and sets *error on failure. The listener frees
     // itself after close(). `memory_guarded`: refuse connections with 503 while the process is near
     // its memory ceiling (client ports; not the control API, so publishes still reach everyone).
+    // `tls`: a TLS port ([runner] https_ports) with the certificates of that source.
     static Listener* open(loop::Worker& worker, const config::ListenAddr& addr, Service& service,
-                          ConnSet& conns, ConnLimit* limit, std::string* error, bool memory_guarded = false);
+                          ConnSet& conns, ConnLimit* limit, std::string* error, bool memory_guarded = false,
+                          const net::TlsCertSource* tls = nullptr);
     void close();
     int port() const { return port_; }
     // Only from close()'s callback (or open() failing before the poll handle exists).
@@ -81,6 +89,10 @@ class Listener {
     bool closing_ = false;
     bool memory_guarded_ = false;
     int port_ = 0;
+    int addr_port_ = 0; // the configured port (names default_<port>; port_ is the bound one)
+    const net::TlsCertSource* tls_ = nullptr;
+    std::shared_ptr<const net::TlsCertStore> tls_store_; // this worker's copy of tls_'s current store
+    uint64_t tls_gen_ = 0;
 };
 
 } // namespace gripd::http

@@ -173,6 +173,7 @@ class ServerConn final : public net::TcpConn, private RequestParser::Handler {
     void on_write_drained() override;
     void on_close() override;
     void on_timeout() override;
+    void on_tls_established() override;
 
   private:
     // What is known of the current request and of the framing chosen for its response. Reset in one

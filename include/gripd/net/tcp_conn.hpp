@@ -22,6 +22,8 @@ class Worker;
 
 namespace gripd::net {
 
+class TlsServerSession;
+
 class TcpConn : public loop::Flushable {
   public:
     explicit TcpConn(loop::Worker& worker);
@@ -73,6 +75,15 @@ class TcpConn : public loop::Flushable {
     // Peer address as text ("" if unknown).
     std::string peer_ip() const;
 
+    // TLS as a byte filter (server side, net/tls_server): from now on bytes read are decrypted
+    // before on_data() and bytes written are encrypted (into the gather buffer, so the plaintext
+    // path is untouched). Call before start_reading().
+    void start_tls(std::unique_ptr<TlsServerSession> session);
+    bool is_tls() const { return tls_ != nullptr; }
+    // The TLS handshake completed (false on a plaintext connection).
+    bool tls_established() const;
+    const TlsServerSession* tls() const { return tls_.get(); }
+
   protected:
     virtual ~TcpConn();
     // Bytes read from the peer; valid only during the call.
@@ -85,6 +96,8 @@ class TcpConn : public loop::Flushable {
     virtual void on_close() {}
     // The connection's own timer fired (see timer()).
     virtual void on_timeout() {}
+    // The TLS handshake completed (TLS connections only), before any plaintext arrives.
+    virtual void on_tls_established() {}
 
     loop::TimerEntry& timer() { return timer_; }
 
@@ -102,6 +115,12 @@ class TcpConn : public loop::Flushable {
     bool queue_rest(const uv_buf_t* iov, size_t n, size_t seg, size_t written, size_t total);
     void close_with(bool reset);
     void life_to(Life next);
+    void schedule_flush();
+    // TLS: the ciphertext appended to gather_ since `from` becomes owned output.
+    void took_ciphertext(size_t from);
+    void on_ciphertext(const char* data, size_t len);
+    bool write_tls(std::string_view data);
+    void fail_tls(const char* when);
     // One piece of gathered output: owned bytes (offset into gather_) or shared bytes kept alive.
     struct Segment {
         const char* data; // shared bytes (owned segments use offset)
@@ -112,6 +131,7 @@ class TcpConn : public loop::Flushable {
 
     uv_tcp_t tcp_{};
     loop::TimerEntry timer_;
+    std::unique_ptr<TlsServerSession> tls_; // null on plaintext connections
     size_t queued_bytes_ = 0;
     size_t gathered_bytes_ = 0;
     std::string gather_;            // owned bytes of this iteration's segments

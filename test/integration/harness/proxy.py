@@ -238,7 +238,7 @@ class Proxy:
                  conf: Optional[dict] = None, args: Optional[list] = None,
                  conf_template: Optional[str] = None, wait: bool = True,
                  http_port: Optional[int] = None, env: Optional[dict] = None,
-                 plumbing: bool = True, wait_publish: bool = True):
+                 plumbing: bool = True, wait_publish: bool = True, before_start=None):
         # short dir: ipc socket paths live inside it (108-char sun_path limit)
         self.dir = Path(tempfile.mkdtemp(prefix="gi-", dir=base_dir or "/tmp"))
         self.rundir = self.dir / "run"
@@ -293,6 +293,8 @@ class Proxy:
         self._probe_backend = None
         if IS_PUSHPIN and routes is not None and plumbing:
             self._add_probe_route()
+        if before_start is not None:
+            before_start(self.dir)  # e.g. TLS certificates in <dir>/runner/certs
         self.start(wait=wait)
 
     def _add_probe_route(self):

@@ -1,0 +1,242 @@
+// TlsCertSource: the certificates of runner/certs loaded into immutable TlsCertStores, and the
+// settings every server context shares (protocols, ciphers, tickets, ALPN, the SNI switch).
+#include "gripd/core/log.hpp"
+#include "gripd/net/tls_server.hpp"
+#include "tls_internal.hpp"
+
+#include <openssl/rand.h>
+
+#include <cstring>
+#include <dirent.h>
+#include <map>
+#include <sys/stat.h>
+
+namespace gripd::net {
+
+namespace {
+
+// Mozilla's "intermediate" TLS 1.2 suites (AEAD with forward secrecy only); TLS 1.3 keeps
+// OpenSSL's defaults (AES-GCM and ChaCha20-Poly1305).
+constexpr const char* kCiphers12 = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+                                   "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+                                   "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+// Resumed sessions must come from gripd (any worker, any reload).
+constexpr unsigned char kSessionIdContext[] = "gripd";
+// A resumable session lives this long (OpenSSL's default is 2 hours, as nginx's tickets).
+constexpr long kSessionTimeoutS = 2 * 3600;
+
+// ALPN protocols we speak, in our order of preference, in wire format (length-prefixed). `h2`
+// joins the front once an HTTP/2 codec sits behind the TLS layer.
+constexpr unsigned char kAlpn[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+
+int select_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
+                unsigned int inlen, void*) {
+    unsigned char* chosen = nullptr;
+    if (SSL_select_next_proto(&chosen, outlen, kAlpn, sizeof(kAlpn), in, inlen) != OPENSSL_NPN_NEGOTIATED)
+        return SSL_TLSEXT_ERR_NOACK; // no common protocol: go on without ALPN, as nginx does
+    *out = chosen;
+    return SSL_TLSEXT_ERR_OK;
+}
+
+int on_server_name(SSL* ssl, int* alert, void*);
+
+// Settings shared by every context: the one a session starts on and each identity's.
+bool configure(SSL_CTX* ctx, const unsigned char* ticket_keys, std::string* error) {
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    if (SSL_CTX_set_cipher_list(ctx, kCiphers12) != 1) {
+        *error = "cipher list: " + openssl_error();
+        return false;
+    }
+    SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+    // Idle connections give their record buffers back (the bulk of an idle TLS connection).
+    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+    // Stateless tickets only: no server-side cache to lock or grow; the keys are the same on every
+    // context so a ticket works whichever worker (and whichever reload) the client comes back to.
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_timeout(ctx, kSessionTimeoutS);
+    SSL_CTX_set_num_tickets(ctx, 1);
+    if (SSL_CTX_set_tlsext_ticket_keys(ctx, const_cast<unsigned char*>(ticket_keys), 80) != 1) {
+        *error = "session ticket keys: " + openssl_error();
+        return false;
+    }
+    SSL_CTX_set_session_id_context(ctx, kSessionIdContext, sizeof(kSessionIdContext) - 1);
+    SSL_CTX_set_alpn_select_cb(ctx, &select_alpn, nullptr);
+    SSL_CTX_set_tlsext_servername_callback(ctx, &on_server_name);
+    return true;
+}
+
+// The files of one identity as they were when loaded.
+struct FileStamp {
+    std::string name; // file name in the directory
+    long long size = 0;
+    long long mtime_ns = 0;
+    unsigned long long ino = 0;
+};
+
+// *.crt and *.key in `dir`, sorted by name; false if the directory cannot be read.
+bool list_cert_files(const std::string& dir, std::vector<FileStamp>* out) {
+    DIR* d = ::opendir(dir.c_str());
+    if (!d) return false;
+    while (dirent* e = ::readdir(d)) {
+        std::string_view n = e->d_name;
+        bool crt = n.size() > 4 && n.substr(n.size() - 4) == ".crt";
+        bool key = n.size() > 4 && n.substr(n.size() - 4) == ".key";
+        if (!crt && !key) continue;
+        struct stat st {};
+        if (::stat((dir + "/" + std::string(n)).c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+        out->push_back({std::string(n), static_cast<long long>(st.st_size),
+                        static_cast<long long>(st.st_mtim.tv_sec) * 1000000000LL + st.st_mtim.tv_nsec,
+                        static_cast<unsigned long long>(st.st_ino)});
+    }
+    ::closedir(d);
+    std::sort(out->begin(), out->end(),
+              [](const FileStamp& a, const FileStamp& b) { return a.name < b.name; });
+    return true;
+}
+
+std::string signature_of(const std::vector<FileStamp>& files) {
+    std::string sig;
+    for (const auto& f : files)
+        sig += f.name + '\0' + std::to_string(f.size) + '\0' + std::to_string(f.mtime_ns) + '\0' +
+               std::to_string(f.ino) + '\n';
+    return sig;
+}
+
+int on_server_name(SSL* ssl, int* alert, void*) {
+    auto* session = static_cast<TlsServerSession*>(SSL_get_app_data(ssl));
+    if (!session || !session->store()) return SSL_TLSEXT_ERR_ALERT_FATAL;
+    const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    SSL_CTX* ctx = session->store()->pick(name ? name : "", session->port());
+    if (!ctx) {
+        // As Pushpin: no certificate for the name and no default for the port is a fatal alert.
+        *alert = SSL_AD_UNRECOGNIZED_NAME;
+        return SSL_TLSEXT_ERR_ALERT_FATAL;
+    }
+    if (ctx != SSL_get_SSL_CTX(ssl) && SSL_set_SSL_CTX(ssl, ctx) != ctx) return SSL_TLSEXT_ERR_ALERT_FATAL;
+    return SSL_TLSEXT_ERR_OK;
+}
+
+// Loads `<name>.crt` (chain) and `<name>.key` into a configured context.
+CtxPtr load_identity(const std::string& dir, const std::string& name, const unsigned char* keys,
+                     std::string* error) {
+    CtxPtr ctx(SSL_CTX_new(TLS_server_method()), SSL_CTX_free);
+    if (!ctx) {
+        *error = openssl_error();
+        return ctx;
+    }
+    if (!configure(ctx.get(), keys, error)) return CtxPtr(nullptr, SSL_CTX_free);
+    std::string crt = dir + "/" + name + ".crt", key = dir + "/" + name + ".key";
+    if (SSL_CTX_use_certificate_chain_file(ctx.get(), crt.c_str()) != 1) {
+        *error = crt + ": " + openssl_error();
+        return CtxPtr(nullptr, SSL_CTX_free);
+    }
+    if (SSL_CTX_use_PrivateKey_file(ctx.get(), key.c_str(), SSL_FILETYPE_PEM) != 1) {
+        *error = key + ": " + openssl_error();
+        return CtxPtr(nullptr, SSL_CTX_free);
+    }
+    if (SSL_CTX_check_private_key(ctx.get()) != 1) {
+        *error = key + " does not match " + crt + ": " + openssl_error();
+        return CtxPtr(nullptr, SSL_CTX_free);
+    }
+    return ctx;
+}
+
+} // namespace
+
+// ---- TlsCertSource ----
+
+TlsCertSource::TlsCertSource(std::string dir) : dir_(std::move(dir)) {
+    if (RAND_bytes(ticket_keys_, sizeof(ticket_keys_)) != 1) {
+        // Without randomness no ticket is safe to issue; a context with these keys is still built,
+        // but this never happens on a working system.
+        LOG_ERROR("tls", "cannot draw random session ticket keys: %s", openssl_error().c_str());
+    }
+}
+
+TlsCertSource::~TlsCertSource() {
+    OPENSSL_cleanse(ticket_keys_, sizeof(ticket_keys_));
+}
+
+bool TlsCertSource::reload(bool force) {
+    std::vector<FileStamp> files;
+    bool readable = list_cert_files(dir_, &files);
+    std::string sig = readable ? signature_of(files) : std::string("unreadable");
+    if (!force && sig == signature_) return false;
+    bool first = signature_.empty();
+    signature_ = sig;
+    if (!readable)
+        LOG_WARN("tls", "cannot read the certificates directory %s: TLS handshakes will fail", dir_.c_str());
+
+    auto store = std::make_shared<TlsCertStore>();
+    std::string error;
+    store->base_.reset(SSL_CTX_new(TLS_server_method()));
+    if (!store->base_ || !configure(store->base_.get(), ticket_keys_, &error)) {
+        LOG_ERROR("tls", "cannot create a TLS context: %s",
+                  error.empty() ? openssl_error().c_str() : error.c_str());
+        return false;
+    }
+    std::shared_ptr<const TlsCertStore> previous;
+    {
+        std::lock_guard lock(mutex_);
+        previous = store_;
+    }
+    std::map<std::string, bool> has_key;
+    for (const auto& f : files)
+        if (f.name.size() > 4 && f.name.compare(f.name.size() - 4, 4, ".key") == 0)
+            has_key[f.name.substr(0, f.name.size() - 4)] = true;
+    for (const auto& f : files) {
+        if (f.name.compare(f.name.size() - 4, 4, ".crt") != 0) continue;
+        std::string name = f.name.substr(0, f.name.size() - 4);
+        if (!has_key.count(name)) {
+            LOG_WARN("tls", "%s/%s has no %s.key beside it: not used", dir_.c_str(), f.name.c_str(),
+                     name.c_str());
+            continue;
+        }
+        CtxPtr ctx = load_identity(dir_, name, ticket_keys_, &error);
+        if (!ctx) {
+            // As Pushpin: a certificate that fails to load (e.g. caught half written) leaves the one
+            // loaded before in use.
+            SSL_CTX* old = previous ? previous->find(name) : nullptr;
+            LOG_WARN("tls", "certificate %s not loaded: %s%s", name.c_str(), error.c_str(),
+                     old ? " (the one loaded before stays in use)" : "");
+            if (!old || SSL_CTX_up_ref(old) != 1) continue;
+            ctx.reset(old);
+        }
+        store->names_.push_back(name);
+        store->by_name_.emplace(name, std::move(ctx));
+    }
+    std::string list;
+    for (const auto& n : store->names_)
+        list += (list.empty() ? "" : ", ") + n;
+    if (store->names_.empty())
+        LOG_WARN("tls", "no certificate in %s: TLS handshakes will fail", dir_.c_str());
+    else
+        LOG_INFO("tls", "%s %zu certificates from %s: %s", first ? "loaded" : "reloaded",
+                 store->names_.size(), dir_.c_str(), list.c_str());
+    {
+        std::lock_guard lock(mutex_);
+        store_ = std::move(store);
+    }
+    generation_.fetch_add(1, std::memory_order_release);
+    return true;
+}
+
+const std::shared_ptr<const TlsCertStore>& TlsCertSource::current(std::shared_ptr<const TlsCertStore>& cache,
+                                                                  uint64_t& cache_gen) const {
+    uint64_t gen = generation_.load(std::memory_order_acquire);
+    if (gen != cache_gen || !cache) {
+        // Once per reload per listener: a copy of the pointer under a lock the main thread holds
+        // only while swapping it.
+        std::lock_guard lock(mutex_);
+        cache = store_;
+        cache_gen = gen;
+    }
+    return cache;
+}
+
+std::vector<std::string> TlsCertSource::names() const {
+    std::lock_guard lock(mutex_);
+    return store_ ? store_->names_ : std::vector<std::string>{};
+}
+
+} // namespace gripd::net

@@ -1,0 +1,197 @@
+#!/usr/bin/env bash
+# TLS for clients: memory per idle TLS connection and handshake rate, gripd beside nginx (and
+# pushpin, and gripd's own plaintext connections, for the memory figure).
+#
+# Starts, one at a time and each fresh, all on loopback with free ports and the same certificate
+# (self-signed EC P-256, made here; clients send SNI bench.test, which every server answers with
+# its default certificate):
+#   gripd-plain  gripd ($GRIPD_BIN, default build/gripd), route `* test`, plaintext port
+#   gripd        the same on its https_ports port (certificate runner/certs/default_<port>.*)
+#   pushpin      Debian's pushpin 1.36, same config (its condure terminates TLS)
+#   nginx        Debian's nginx, `return 200`, ssl_protocols TLSv1.2 TLSv1.3, keepalive 600 s
+# For each: RSS of all its processes (sum over its session) before and after CONNS idle
+# connections (handshake, one GET answered, then idle), and the difference per connection.
+# Then the handshake rate (full, and resumed with a session ticket) of gripd and nginx with the
+# same client (build/test/bench/tls_bench_client, THREADS blocking threads for DURATION s each),
+# measured in turns ROUNDS times (median shown).
+# A benchmark program: it prints figures and never fails on them.
+#
+# Environment knobs (defaults):
+#   GRIPD_BIN (build/gripd)  GRIPD_WORKERS (2)  NGINX_WORKERS (2)  CONNS (10000)  DURATION (10)
+#   THREADS (4)  ROUNDS (3)  TARGETS ("gripd-plain gripd pushpin nginx")  RATE_TARGETS ("gripd nginx")
+#   CLIENT (build/test/bench/tls_bench_client)  KEEP_TMP (unset; set to keep the temp dir)
+# Run it niced on a shared machine: nice -n 10 test/bench/tls_bench.sh
+set -u
+
+source "$(dirname "$0")/common.sh"
+
+CONNS=${CONNS:-10000}
+DURATION=${DURATION:-10}
+THREADS=${THREADS:-4}
+ROUNDS=${ROUNDS:-3}
+GRIPD_WORKERS=${GRIPD_WORKERS:-2}
+NGINX_WORKERS=${NGINX_WORKERS:-2}
+TARGETS=${TARGETS:-gripd-plain gripd pushpin nginx}
+RATE_TARGETS=${RATE_TARGETS:-gripd nginx}
+CLIENT=${CLIENT:-$REPO_ROOT/build/test/bench/tls_bench_client}
+
+for tool in openssl nginx curl; do
+    command -v "$tool" >/dev/null || { log "missing $tool (apt-get install -y $tool)"; exit 1; }
+done
+[ -x "$CLIENT" ] || { log "missing $CLIENT: ninja -C build test/bench/tls_bench_client"; exit 1; }
+raise_nofile
+
+TMP=$(mktemp -d /tmp/tls-bench-XXXXXX)
+chmod 755 "$TMP" # nginx workers run as nobody when started by root
+cleanup() {
+    stop_all_bg
+    [ -n "${KEEP_TMP:-}" ] || rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=bench.test \
+    -keyout "$TMP/cert.key" -out "$TMP/cert.crt" 2>/dev/null || { log "openssl failed"; exit 1; }
+
+# rss_kib PID: the RSS of every process in PID's session, in KiB.
+rss_kib() {
+    local total=0 p v
+    for p in $(pgrep -s "$1" 2>/dev/null); do
+        v=$(awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null)
+        total=$((total + ${v:-0}))
+    done
+    echo "$total"
+}
+
+# start_target NAME: starts NAME fresh; sets SERVER_PID, PORT (the port the clients use) and TLS
+# ("" for plaintext). Returns 1 if it did not come up.
+start_target() {
+    local name=$1 dir="$TMP/$1"
+    mkdir -p "$dir"
+    TLS=tls
+    case "$name" in
+    nginx)
+        PORT=$(free_ports 1)
+        cat >"$dir/nginx.conf" <<EOF
+worker_processes $NGINX_WORKERS;
+daemon off;
+pid $dir/nginx.pid;
+worker_rlimit_nofile 20000;
+events { worker_connections 19000; }
+http {
+    access_log off;
+    keepalive_timeout 600s;
+    keepalive_requests 1000000;
+    client_body_temp_path $dir; proxy_temp_path $dir; fastcgi_temp_path $dir;
+    uwsgi_temp_path $dir; scgi_temp_path $dir;
+    server {
+        listen 127.0.0.1:$PORT ssl;
+        ssl_certificate $TMP/cert.crt;
+        ssl_certificate_key $TMP/cert.key;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        location / { return 200 "ok\n"; }
+    }
+}
+EOF
+        start_bg "$dir/stdout.log" nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log"
+        SERVER_PID=$STARTED_PID
+        ;;
+    gripd-plain | gripd | pushpin)
+        write_grip_conf "$dir" 1 "$GRIPD_WORKERS"
+        PORT=$(free_ports 1)
+        echo '* test' >"$dir/routes"
+        sed -i "s/^http_port=.*/&\nhttps_ports=127.0.0.1:$PORT/" "$dir/pushpin.conf"
+        echo "idle_timeout=600" >>"$dir/pushpin.conf" # [gripd] is the last section
+        mkdir -p "$dir/runner/certs"
+        cp "$TMP/cert.crt" "$dir/runner/certs/default_$PORT.crt"
+        cp "$TMP/cert.key" "$dir/runner/certs/default_$PORT.key"
+        local server=gripd
+        [ "$name" = pushpin ] && server=pushpin
+        start_grip_server "$server" "$dir" / || return 1
+        if [ "$name" = gripd-plain ]; then
+            PORT=$CONF_HTTP_PORT
+            TLS=plain
+        fi
+        ;;
+    esac
+    local i scheme=https
+    [ "$TLS" = plain ] && scheme=http
+    for ((i = 0; i < 100; i++)); do
+        [ "$(curl -sk -o /dev/null -m 1 -w '%{http_code}' "$scheme://127.0.0.1:$PORT/")" = 200 ] && return 0
+        kill -0 "$SERVER_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    log "$name did not answer on $PORT"
+    return 1
+}
+
+declare -A PER_CONN
+printf '%-12s %10s %10s %10s %12s\n' target conns "rss0 KiB" "rss1 KiB" "KiB/conn"
+for t in $TARGETS; do
+    if ! start_target "$t"; then
+        printf '%-12s did not start\n' "$t"
+        stop_all_bg
+        continue
+    fi
+    sleep 1
+    # Warm up (first allocations, a few handshakes), then the baseline.
+    "$CLIENT" rate "$PORT" 0.5 1 full >/dev/null 2>&1
+    sleep 0.5
+    before=$(rss_kib "$SERVER_PID")
+    fifo="$TMP/$t.fifo"
+    mkfifo "$fifo"
+    "$CLIENT" hold "$PORT" "$CONNS" "$TLS" <"$fifo" >"$TMP/$t.hold" 2>&1 &
+    client_pid=$!
+    exec 9>"$fifo" # the client holds its connections until this closes
+    for ((i = 0; i < 3000; i++)); do
+        grep -q '^held' "$TMP/$t.hold" 2>/dev/null && break
+        kill -0 "$client_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    sleep 1
+    after=$(rss_kib "$SERVER_PID")
+    held=$(awk '/^held/ {print $2}' "$TMP/$t.hold")
+    exec 9>&-
+    wait "$client_pid" 2>/dev/null
+    if [ -n "$held" ] && [ "$held" -gt 0 ]; then
+        per=$(awk -v a="$after" -v b="$before" -v n="$held" 'BEGIN {printf "%.2f", (a - b) / n}')
+    else
+        per=n/a
+    fi
+    PER_CONN[$t]=$per
+    printf '%-12s %10s %10s %10s %12s\n' "$t" "${held:-0}" "$before" "$after" "$per"
+    stop_all_bg
+done
+
+echo
+# The rate targets run side by side (idle ones cost nothing) and are measured in turns, ROUNDS
+# times, so that a change in the machine's load hits each of them alike; the median is the figure.
+declare -A RATE_PORT
+for t in $RATE_TARGETS; do
+    if start_target "$t"; then
+        RATE_PORT[$t]=$PORT
+        "$CLIENT" rate "$PORT" 1 "$THREADS" full >/dev/null 2>&1 # warm-up
+    else
+        printf '%-12s did not start\n' "$t"
+    fi
+done
+declare -A FULL RESUMED
+for ((r = 1; r <= ROUNDS; r++)); do
+    for t in "${!RATE_PORT[@]}"; do
+        f=$("$CLIENT" rate "${RATE_PORT[$t]}" "$DURATION" "$THREADS" full | awk '{print $2}')
+        m=$("$CLIENT" rate "${RATE_PORT[$t]}" "$DURATION" "$THREADS" resumed | awk '{print $2}')
+        FULL[$t]="${FULL[$t]:-} $f"
+        RESUMED[$t]="${RESUMED[$t]:-} $m"
+    done
+done
+stop_all_bg
+median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{a[NR] = $1} END {print (NR ? a[int((NR + 1) / 2)] : "n/a")}'; }
+printf '%-12s %14s %16s   %s\n' target "full hs/s" "resumed hs/s" "(each round: full | resumed)"
+for t in $RATE_TARGETS; do
+    [ -n "${RATE_PORT[$t]:-}" ] || continue
+    printf '%-12s %14s %16s   (%s |%s)\n' "$t" "$(echo "${FULL[$t]}" | median)" "$(echo "${RESUMED[$t]}" | median)" \
+        "${FULL[$t]# }" "${RESUMED[$t]}"
+done
+echo
+cores_note
+echo "gripd $GRIPD_WORKERS workers, nginx $NGINX_WORKERS workers, client $THREADS threads, $CONNS idle connections."
