@@ -133,6 +133,38 @@ void Server::open_listener(loop::Worker& w, WorkerContext& ctx, const config::Li
     if (w.index() == 0) LOG_INFO("main", "listening for %s on %s", what, addr.to_string().c_str());
 }
 
+// Unix sockets cannot be bound once per worker as TCP ports are (SO_REUSEPORT): the main thread
+// binds each one here and every worker accepts on its own dup() of it (adopt_local_sockets).
+bool Server::open_local_sockets(std::string* error) {
+    for (const auto& lp : settings_.local_ports) {
+        auto file = net::UnixSocketFile::open({lp.path, lp.mode, lp.user, lp.group}, error);
+        if (!file) {
+            *error = "[runner] local_ports: " + *error;
+            return false;
+        }
+        local_sockets_.push_back(std::move(file));
+    }
+    return true;
+}
+
+void Server::adopt_local_sockets(loop::Worker& w, WorkerContext& ctx) {
+    for (const auto& file : local_sockets_) {
+        std::string error;
+        int fd = file->dup_fd(&error);
+        http::Listener* l = fd < 0
+                                ? nullptr
+                                : http::Listener::adopt(w, fd, net::Transport::Unix, file->path(), *ctx.proxy,
+                                                        ctx.proxy->conns(), &conn_limit_, &error, true);
+        if (!l) {
+            if (!error_claimed_.exchange(true)) first_error_ = "[runner] local_ports: " + error;
+            failed_.fetch_add(1);
+            continue;
+        }
+        ctx.listeners.push_back(l);
+        if (w.index() == 0) LOG_INFO("main", "listening for HTTP on unix:%s", file->path().c_str());
+    }
+}
+
 void Server::wire(loop::Worker& w, WorkerContext& ctx) {
     ctx.broker = std::make_unique<pubsub::Broker>(w, peers_, settings_);
     if (bus_) ctx.broker->start_bus(*bus_);
@@ -144,7 +176,8 @@ void Server::wire(loop::Worker& w, WorkerContext& ctx) {
     for (const auto& addr : settings_.http_ports)
         open_listener(w, ctx, addr, *ctx.proxy, ctx.proxy->conns(), "HTTP", "[runner] http_port (or --port)",
                       true);
-    // https_ports and local_ports are not opened: the settings table warns about them once.
+    adopt_local_sockets(w, ctx);
+    // https_ports are not opened: the settings table warns about them once.
 
     if (settings_.push_in_http_port > 0) {
         ctx.control = std::make_unique<control::ControlService>(settings_, *ctx.broker, w.uv());
@@ -290,6 +323,7 @@ Server::StartResult Server::start(std::string* error) {
         LOG_INFO("main", "publishing through the bus at %s (redis://%s:%d)", settings_.bus.c_str(),
                  bus.host.c_str(), bus.port);
     }
+    if (!open_local_sockets(error)) return StartResult::Failed;
     int count = config::effective_workers(settings_);
     uint64_t limit = settings_.memory_limit >= 0 ? static_cast<uint64_t>(settings_.memory_limit)
                                                  : net::default_memory_limit();
@@ -367,6 +401,7 @@ void Server::join() {
     }
     workers_.clear();
     contexts_.clear();
+    local_sockets_.clear(); // closes them and removes their files
 }
 
 void Server::flush_main_overflow() {

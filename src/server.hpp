@@ -8,6 +8,7 @@
 #include "gripd/control/metrics_service.hpp"
 #include "gripd/http/listener.hpp"
 #include "gripd/loop/worker.hpp"
+#include "gripd/net/unix_socket.hpp"
 #include "gripd/proxy/proxy_service.hpp"
 #include "gripd/pubsub/redis_bus.hpp"
 
@@ -55,6 +56,8 @@ class Server {
     void open_listener(loop::Worker& w, WorkerContext& ctx, const config::ListenAddr& addr,
                        http::Service& service, http::ConnSet& conns, const char* what, const char* keys,
                        bool memory_guarded = false);
+    bool open_local_sockets(std::string* error);
+    void adopt_local_sockets(loop::Worker& w, WorkerContext& ctx);
     std::vector<control::WorkerStatsView> stats_views() const;
     int main_producer() const { return static_cast<int>(workers_.size()); }
     // The latch's timeout message, naming the workers that did not count in (under start_mutex_).
@@ -66,6 +69,8 @@ class Server {
     std::vector<std::unique_ptr<loop::Worker>> workers_;
     std::vector<loop::Worker*> peers_;
     std::optional<pubsub::BusAddress> bus_; // [gripd] bus, resolved
+    // [runner] local_ports: opened once by start(), before the workers; the files go in join().
+    std::vector<std::unique_ptr<net::UnixSocketFile>> local_sockets_;
     std::vector<std::unique_ptr<WorkerContext>> contexts_;
     http::ConnLimit conn_limit_;
     std::atomic<int> quiesced_{0};

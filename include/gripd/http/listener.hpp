@@ -1,6 +1,7 @@
 // Listener: a TCP listening socket opened with SO_REUSEPORT by every worker on the same address, so
-// the kernel spreads accepted connections across loops. Accepted sockets become ServerConns served
-// by one Service and tracked in a ConnSet (for graceful stop).
+// the kernel spreads accepted connections across loops, or (adopt) a unix socket every worker
+// accepts on through its own dup(). Accepted sockets become ServerConns served by one Service and
+// tracked in a ConnSet (for graceful stop).
 //
 // The listener accepts by itself (a uv_poll_t on the socket) rather than through uv_listen, because
 // libuv's answer to EMFILE is to accept and drop every waiting connection with a reserve fd, which
@@ -57,8 +58,13 @@ class Listener {
     // its memory ceiling (client ports; not the control API, so publishes still reach everyone).
     static Listener* open(loop::Worker& worker, const config::ListenAddr& addr, Service& service,
                           ConnSet& conns, ConnLimit* limit, std::string* error, bool memory_guarded = false);
+    // The same on a socket that already listens (owned from here on, closed on failure too), e.g. a
+    // dup() of a unix socket (net::UnixSocketFile) that every worker accepts on. `name` is for errors.
+    static Listener* adopt(loop::Worker& worker, int fd, net::Transport transport, const std::string& name,
+                           Service& service, ConnSet& conns, ConnLimit* limit, std::string* error,
+                           bool memory_guarded = false);
     void close();
-    int port() const { return port_; }
+    int port() const { return port_; } // 0 for a unix socket
     // Only from close()'s callback (or open() failing before the poll handle exists).
     ~Listener();
 
@@ -81,6 +87,7 @@ class Listener {
     bool closing_ = false;
     bool memory_guarded_ = false;
     int port_ = 0;
+    net::Transport transport_ = net::Transport::Tcp;
 };
 
 } // namespace gripd::http

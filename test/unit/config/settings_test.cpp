@@ -322,7 +322,10 @@ TEST_CASE("settings: bad values are file:line errors", "[config]") {
     // Only listeners gripd cannot open yet: refused, saying why (not a silent start with none).
     CHECK(load("[runner]\nhttp_port=\nhttps_ports=443\n").error.find("does not support https_ports") !=
           std::string::npos);
-    CHECK(load("[runner]\nhttp_port=\nlocal_ports=/tmp/s\n").error.find("local_ports") != std::string::npos);
+    // local_ports alone is enough.
+    auto only_local = load("[runner]\nhttp_port=\nlocal_ports=unix:/tmp/s?mode=0600\n");
+    CHECK(only_local.error == "");
+    CHECK(only_local.settings.local_ports == std::vector<LocalPort>{{"/tmp/s", 0600, "", ""}});
 }
 
 TEST_CASE("settings: empty int value keeps the default", "[config]") {
