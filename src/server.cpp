@@ -359,6 +359,8 @@ Server::StartResult Server::start(std::string* error) {
         *error = first_error_;
         return StartResult::Failed;
     }
+    for (auto& file : local_sockets_)
+        file->close_fd(); // every worker's listener holds its own dup() now
     LOG_INFO("main", "started %d workers", count);
     return StartResult::Ok;
 }

@@ -167,6 +167,11 @@ UnixSocketFile::~UnixSocketFile() {
         ::unlink(path_.c_str());
 }
 
+void UnixSocketFile::close_fd() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+}
+
 int UnixSocketFile::dup_fd(std::string* error) const {
     int fd = ::fcntl(fd_, F_DUPFD_CLOEXEC, 0);
     if (fd < 0) *error = "unix socket " + path_ + ": dup: " + errno_text(errno);

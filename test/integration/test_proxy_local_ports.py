@@ -17,6 +17,7 @@ import os
 import pwd
 import grp
 import shutil
+import signal
 import socket
 import stat
 import subprocess
@@ -407,3 +408,34 @@ def test_nginx_websocket_upgrade(start_proxy, sock_dir, nginx_for):
         assert [path for path, _ in wsb.connections] == ["/chat"]
     finally:
         wsb.stop()
+
+
+def test_new_clients_refused_once_stopping(start_proxy, backend, sock_dir):
+    # A request in flight keeps the proxy in its grace period; meanwhile a new client must be
+    # refused at once (as on a TCP port), not left waiting in a backlog nobody accepts.
+    sock = sock_dir / "s"
+    backend.route("/slow", Response(200, b"slow", delay=4))
+    p = start_proxy(routes=f"* {backend.addr}", conf={"runner.local_ports": str(sock)})
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as inflight:
+        inflight.settimeout(10)
+        inflight.connect(str(sock))
+        inflight.sendall(b"GET /slow HTTP/1.1\r\nHost: example.com\r\n\r\n")
+        backend.wait_requests(1)
+        p.signal(signal.SIGTERM)
+        deadline = time.monotonic() + 3
+        refused = False
+        while time.monotonic() < deadline and not refused:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as c:
+                c.settimeout(1)
+                try:
+                    c.connect(str(sock))
+                    c.sendall(b"GET /new HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n")
+                    got = c.recv(100)
+                    refused = got == b""  # accepted, then closed unanswered
+                except (ConnectionRefusedError, FileNotFoundError, ConnectionResetError):
+                    refused = True
+                except socket.timeout:
+                    raise AssertionError("a new client waited unanswered while the proxy was stopping")
+            time.sleep(0.05)
+        assert refused
+    assert [r.path for r in backend.requests] == ["/slow"]

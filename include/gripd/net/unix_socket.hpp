@@ -33,6 +33,9 @@ class UnixSocketFile {
     // A new descriptor for the listening socket (non-blocking, close-on-exec), for one worker's
     // listener; -1 and *error on failure.
     int dup_fd(std::string* error) const;
+    // Closes this object's descriptor once every listener has its own: when the last of those closes
+    // (at stop), new clients are refused at once instead of waiting in a backlog nobody accepts.
+    void close_fd();
     const std::string& path() const { return path_; }
 
   private:
