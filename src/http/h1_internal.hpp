@@ -8,6 +8,8 @@
 // (hex sizes, bounded extensions, CRLF after data). It only scans up to the next framing boundary
 // (end of head, end of a chunked body), so llhttp never runs past bytes the scanner has not seen.
 // Content-Length and close-delimited bodies are opaque to it: llhttp frames those alone.
+// A request's method never reaches llhttp (whose fixed method list refuses tokens a proxy must pass
+// on): the scanner checks it is a token, H1Core keeps it in method_ and feeds llhttp a stand-in.
 #pragma once
 
 #include "gripd/http/headers.hpp"
