@@ -6,7 +6,7 @@ Observed on pushpin 1.36 (condure): local_ports works for HTTP and WebSocket; an
 whole as the path (`?mode=&user=&group=` are read from 1.37 on, so `s?mode=600` names a file
 "s?mode=600"); whatever is at the path is deleted first, a regular file included; the socket file
 stays after exit; with `x_forwarded_for=append` a unix client adds an empty element
-(`X-Forwarded-For: 1.2.3.4,`; no header when the client sent none). gripd adds nothing for a
+(the origin gets `X-Forwarded-For: 1.2.3.4, `; no header when the client sent none). gripd adds nothing for a
 unix client (it has no address): the same list once empty elements are dropped, as RFC 9110 §5.6.1
 asks of recipients.
 """
@@ -134,7 +134,7 @@ def test_x_forwarded_for_from_a_unix_client(start_proxy, backend, sock_dir):
     assert unix_get(sock, "/a").status == 200
     assert backend.last.header("X-Forwarded-For") in (None, "")  # no address to add
     assert unix_get(sock, "/b", "X-Forwarded-For: 1.2.3.4\r\n").status == 200
-    # pushpin 1.36 sends "1.2.3.4," (an empty element for the missing address), gripd "1.2.3.4"
+    # pushpin 1.36 sends "1.2.3.4, " (an empty element for the missing address), gripd "1.2.3.4"
     elements = [x.strip() for x in backend.last.header("X-Forwarded-For").split(",")]
     assert [x for x in elements if x] == ["1.2.3.4"]
 
