@@ -150,6 +150,38 @@ void Server::open_listener(loop::Worker& w, WorkerContext& ctx, const config::Li
     if (w.index() == 0) LOG_INFO("main", "listening for %s on %s", what, addr.to_string().c_str());
 }
 
+// Unix sockets cannot be bound once per worker as TCP ports are (SO_REUSEPORT): the main thread
+// binds each one here and every worker accepts on its own dup() of it (adopt_local_sockets).
+bool Server::open_local_sockets(std::string* error) {
+    for (const auto& lp : settings_.local_ports) {
+        auto file = net::UnixSocketFile::open({lp.path, lp.mode, lp.user, lp.group}, error);
+        if (!file) {
+            *error = "[runner] local_ports: " + *error;
+            return false;
+        }
+        local_sockets_.push_back(std::move(file));
+    }
+    return true;
+}
+
+void Server::adopt_local_sockets(loop::Worker& w, WorkerContext& ctx) {
+    for (const auto& file : local_sockets_) {
+        std::string error;
+        int fd = file->dup_fd(&error);
+        http::Listener* l = fd < 0
+                                ? nullptr
+                                : http::Listener::adopt(w, fd, net::Transport::Unix, file->path(), *ctx.proxy,
+                                                        ctx.proxy->conns(), &conn_limit_, &error, true);
+        if (!l) {
+            if (!error_claimed_.exchange(true)) first_error_ = "[runner] local_ports: " + error;
+            failed_.fetch_add(1);
+            continue;
+        }
+        ctx.listeners.push_back(l);
+        if (w.index() == 0) LOG_INFO("main", "listening for HTTP on unix:%s", file->path().c_str());
+    }
+}
+
 void Server::wire(loop::Worker& w, WorkerContext& ctx) {
     ctx.broker = std::make_unique<pubsub::Broker>(w, peers_, settings_);
     if (bus_) ctx.broker->start_bus(*bus_);
@@ -164,7 +196,7 @@ void Server::wire(loop::Worker& w, WorkerContext& ctx) {
     for (const auto& addr : settings_.https_ports)
         open_listener(w, ctx, addr, *ctx.proxy, ctx.proxy->conns(), "HTTPS", "[runner] https_ports", true,
                       tls_certs_.get());
-    // local_ports are not opened: the settings table warns about them once.
+    adopt_local_sockets(w, ctx);
 
     if (settings_.push_in_http_port > 0) {
         ctx.control = std::make_unique<control::ControlService>(settings_, *ctx.broker, w.uv());
@@ -310,6 +342,7 @@ Server::StartResult Server::start(std::string* error) {
         LOG_INFO("main", "publishing through the bus at %s (redis://%s:%d)", settings_.bus.c_str(),
                  bus.host.c_str(), bus.port);
     }
+    if (!open_local_sockets(error)) return StartResult::Failed;
     int count = config::effective_workers(settings_);
     uint64_t limit = settings_.memory_limit >= 0 ? static_cast<uint64_t>(settings_.memory_limit)
                                                  : net::default_memory_limit();
@@ -345,6 +378,8 @@ Server::StartResult Server::start(std::string* error) {
         *error = first_error_;
         return StartResult::Failed;
     }
+    for (auto& file : local_sockets_)
+        file->close_fd(); // every worker's listener holds its own dup() now
     LOG_INFO("main", "started %d workers", count);
     return StartResult::Ok;
 }
@@ -387,6 +422,7 @@ void Server::join() {
     }
     workers_.clear();
     contexts_.clear();
+    local_sockets_.clear(); // closes them and removes their files
 }
 
 void Server::flush_main_overflow() {

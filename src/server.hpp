@@ -9,6 +9,7 @@
 #include "gripd/http/listener.hpp"
 #include "gripd/loop/worker.hpp"
 #include "gripd/net/tls_server.hpp"
+#include "gripd/net/unix_socket.hpp"
 #include "gripd/proxy/proxy_service.hpp"
 #include "gripd/pubsub/redis_bus.hpp"
 
@@ -60,6 +61,8 @@ class Server {
     void open_listener(loop::Worker& w, WorkerContext& ctx, const config::ListenAddr& addr,
                        http::Service& service, http::ConnSet& conns, const char* what, const char* keys,
                        bool memory_guarded = false, const net::TlsCertSource* tls = nullptr);
+    bool open_local_sockets(std::string* error);
+    void adopt_local_sockets(loop::Worker& w, WorkerContext& ctx);
     std::vector<control::WorkerStatsView> stats_views() const;
     int main_producer() const { return static_cast<int>(workers_.size()); }
     // The latch's timeout message, naming the workers that did not count in (under start_mutex_).
@@ -71,6 +74,8 @@ class Server {
     std::vector<std::unique_ptr<loop::Worker>> workers_;
     std::vector<loop::Worker*> peers_;
     std::optional<pubsub::BusAddress> bus_; // [gripd] bus, resolved
+    // [runner] local_ports: opened once by start(), before the workers; the files go in join().
+    std::vector<std::unique_ptr<net::UnixSocketFile>> local_sockets_;
     std::vector<std::unique_ptr<WorkerContext>> contexts_;
     http::ConnLimit conn_limit_;
     std::unique_ptr<net::TlsCertSource> tls_certs_; // with https_ports only

@@ -36,7 +36,7 @@ std::string type_of(const Row& row) {
     case Kind::Listeners:
         return "list of `[addr:]port`";
     case Kind::LocalPorts:
-        return "list of `path[?mode=&user=&group=]`";
+        return "list of `[unix:]path[?mode=&user=&group=]`";
     case Kind::Xff:
         return "`truncate:N`, `append`";
     case Kind::XfProto:

@@ -56,6 +56,8 @@ bool parse_local_ports(std::string_view text, std::vector<LocalPort>* out, std::
     std::vector<LocalPort> list;
     for (auto part : core::split_trimmed(text, ',')) {
         LocalPort lp;
+        // Pushpin reads each entry as a URL: "unix:" may come first, the query holds the options.
+        if (part.substr(0, 5) == "unix:") part.remove_prefix(5);
         size_t q = part.find('?');
         lp.path = std::string(part.substr(0, q));
         if (lp.path.empty()) {
@@ -481,13 +483,10 @@ void note_metrics_ports(const IniFile& ini, const Settings& s, std::vector<Notic
                                    s.handler_prometheus_port});
 }
 
-// gripd serves clients on http_port and https_ports. Returns an error message, or "".
+// gripd serves clients on http_port, https_ports and local_ports. Returns an error message, or "".
 std::string check_listeners(const Settings& s, const std::string& config_path) {
     if (s.http_ports.empty() && s.https_ports.empty() && s.local_ports.empty())
         return config_path + ": no server ports configured (set [runner] http_port)";
-    if (s.http_ports.empty() && s.https_ports.empty())
-        return config_path + ": no http_port or https_ports configured; gripd does not support " +
-               "local_ports yet";
     return "";
 }
 

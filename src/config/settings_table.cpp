@@ -102,9 +102,9 @@ const Row kRows[] = {
      .key = "local_ports",
      .kind = Kind::LocalPorts,
      .field = S(local_ports),
-     .effect = Effect::Warn,
-     .text = "no unix socket listener is opened (not supported yet)",
-     .unless = Unless::PortOption},
+     .text = "client listeners on unix sockets (HTTP and WebSocket, e.g. behind nginx); `mode` (octal), "
+             "`user`, `group` are applied to the socket file; a stale socket file is replaced, another file "
+             "at the path is an error; the file is removed at exit; `--port` replaces them"},
     {.section = "runner",
      .key = "logdir",
      .kind = Kind::String,

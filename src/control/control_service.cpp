@@ -147,9 +147,11 @@ void ControlService::rejection(int* status, std::string* message) const {
 
 std::unique_ptr<http::Exchange> ControlService::start_exchange(http::ServerConn& conn,
                                                                http::RequestHead& head) {
-    // Pushpin requires a length before anything else for methods that carry a body.
-    if (head.content_length < 0 &&
-        (head.method == "POST" || head.method == "PUT" || head.method == "PATCH")) {
+    // Pushpin requires a length before anything else when a body is announced (chunked) or the
+    // method may carry one: any method but GET, HEAD, DELETE and OPTIONS, extension methods too.
+    const bool method_assumes_body =
+        head.method != "GET" && head.method != "HEAD" && head.method != "DELETE" && head.method != "OPTIONS";
+    if (head.content_length < 0 && (head.chunked || method_assumes_body)) {
         reply(conn, 411, Reply::Text, "Request requires Content-Length.");
         return nullptr;
     }

@@ -104,6 +104,7 @@ bool FrameScanner::start_line_byte(unsigned char c) {
         return true;
     }
     prev_space_ = false;
+    if (spaces_ == 0) return is_tchar(c); // method = token (RFC 9110 §9.1)
     if (c < 0x21 || c == 0x7f) return false;
     if (spaces_ == 2) {
         // HTTP-version = "HTTP/" DIGIT "." DIGIT
@@ -199,6 +200,9 @@ bool FrameScanner::start_line_step(unsigned char c, size_t i, Result& out) {
         } else if (!start_line_byte(c)) {
             return fail_into(out, i, 400,
                              kind_ == Kind::Request ? "invalid request line" : "invalid status line");
+        } else if (kind_ == Kind::Request && c == ' ' && spaces_ == 1) {
+            out = {i + 1, Event::MethodEnd};
+            return true;
         }
         return false;
     }
@@ -344,6 +348,7 @@ void H1Core::reset() {
     scanner_.start_message();
     headers_.clear();
     start_text_.clear();
+    method_.clear();
     field_.clear();
     value_.clear();
     state_ = State::Ok;
@@ -456,6 +461,29 @@ size_t H1Core::feed(const char* data, size_t len) {
             error_message_ = "data after a Connection: close message";
             break;
         }
+        if (scanner_.in_method()) {
+            // llhttp 8.1 knows a fixed list of methods and refuses any other token, which a proxy
+            // must forward as it is. So it never sees the method: the scanner checks it is a token,
+            // method_ keeps it, and llhttp gets a stand-in that means nothing special in a request
+            // (GET; CONNECT stays CONNECT so that llhttp reads its authority-form target, and the
+            // request parser refuses it). Leading empty lines, which llhttp would skip, are dropped.
+            FrameScanner::Result r = scanner_.scan(data + off, len - off);
+            const bool ends = r.event == FrameScanner::Event::MethodEnd;
+            take_method(data + off, r.used, ends);
+            off += r.used;
+            if (ends) {
+                std::string_view stand_in = method_ == "CONNECT" ? "CONNECT " : "GET ";
+                execute(stand_in.data(), stand_in.size()); // on_message_begin only: cannot stop
+                if (state_ != State::Ok) break;
+                continue;
+            }
+            if (r.event == FrameScanner::Event::Error) {
+                state_ = State::Error;
+                error_status_ = scanner_.error_status();
+                error_message_ = scanner_.error_message();
+            }
+            break; // all consumed, or an error
+        }
         FrameScanner saved = scanner_;
         FrameScanner::Result r = scanner_.scan(data + off, len - off);
         saw_head_ = saw_complete_ = false;
@@ -487,15 +515,21 @@ size_t H1Core::feed(const char* data, size_t len) {
             state_ = State::Error;
             error_status_ = kind_ == FrameScanner::Kind::Request ? 400 : 502;
             error_message_ = "message framing mismatch";
-            if (kind_ == FrameScanner::Kind::Request && parser_.method == HTTP_PRI) {
-                // llhttp waits for the rest of the HTTP/2 preface whatever the version.
-                error_status_ = 501;
-                error_message_ = "PRI not supported";
-            }
             break;
         }
     }
     return off;
+}
+
+// Method bytes of data[0, len) (leading CR and LF skipped; `ends`: the last byte is the SP after it).
+void H1Core::take_method(const char* data, size_t len, bool ends) {
+    if (ends) --len;
+    for (size_t i = 0; i < len; ++i)
+        if (data[i] != '\r' && data[i] != '\n') {
+            method_.append(data + i, len - i); // the scanner allows no CR or LF inside a method
+            in_message_ = true;
+            break;
+        }
 }
 
 // ---- llhttp callbacks ----

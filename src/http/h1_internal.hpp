@@ -8,6 +8,8 @@
 // (hex sizes, bounded extensions, CRLF after data). It only scans up to the next framing boundary
 // (end of head, end of a chunked body), so llhttp never runs past bytes the scanner has not seen.
 // Content-Length and close-delimited bodies are opaque to it: llhttp frames those alone.
+// A request's method never reaches llhttp (whose fixed method list refuses tokens a proxy must pass
+// on): the scanner checks it is a token, H1Core keeps it in method_ and feeds llhttp a stand-in.
 #pragma once
 
 #include "gripd/http/headers.hpp"
@@ -27,7 +29,8 @@ bool is_tchar(unsigned char c);
 class FrameScanner {
   public:
     enum class Kind : uint8_t { Request, Response };
-    enum class Event : uint8_t { None, HeadEnd, MessageEnd, Error };
+    // MethodEnd (requests): the bytes up to here are leading empty lines and the method with its SP.
+    enum class Event : uint8_t { None, HeadEnd, MessageEnd, MethodEnd, Error };
     struct Result {
         size_t used; // bytes that passed; on Error the offending byte is data[used]
         Event event; // HeadEnd / MessageEnd: the boundary is right after the `used` bytes
@@ -46,6 +49,11 @@ class FrameScanner {
     void begin_opaque();
 
     Result scan(const char* data, size_t len);
+    // A request's leading empty lines or method: what H1Core keeps from llhttp (see H1Core::feed).
+    bool in_method() const {
+        return kind_ == Kind::Request &&
+               (state_ == S::LeadStart || state_ == S::LeadLf || (state_ == S::StartLine && spaces_ == 0));
+    }
 
     int error_status() const { return error_status_; }
     const char* error_message() const { return error_message_; }
@@ -151,6 +159,7 @@ class H1Core {
     llhttp_t parser_;
     Headers headers_;
     std::string start_text_; // request-target or reason phrase
+    std::string method_;     // requests: the method as sent (llhttp is given a stand-in, see feed())
     State state_ = State::Ok;
     bool body_chunked_ = false; // set by on_head: the scanner must check chunked framing
     bool in_message_ = false;
@@ -172,6 +181,7 @@ class H1Core {
 
     void init_llhttp();
     size_t execute(const char* data, size_t len);
+    void take_method(const char* data, size_t len, bool ends);
 
     FrameScanner::Kind kind_;
     FrameScanner scanner_;

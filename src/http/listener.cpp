@@ -92,30 +92,40 @@ Listener* Listener::open(loop::Worker& worker, const config::ListenAddr& addr, S
         ::close(fd);
         return nullptr;
     }
+    Listener* self = adopt(worker, fd, net::Transport::Tcp, addr.to_string(), service, conns, limit, error,
+                           memory_guarded);
+    if (!self) return nullptr;
+    sockaddr_storage ss{};
+    socklen_t len = sizeof(ss);
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+    self->port_ = ntohs(ss.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port
+                                                 : reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+    self->addr_port_ = addr.port != 0 ? addr.port : self->port_; // names default_<port>
+    self->tls_ = tls;
+    return self;
+}
+
+Listener* Listener::adopt(loop::Worker& worker, int fd, net::Transport transport, const std::string& name,
+                          Service& service, ConnSet& conns, ConnLimit* limit, std::string* error,
+                          bool memory_guarded) {
     auto self = std::unique_ptr<Listener>(new Listener(worker, service, conns, limit));
     self->memory_guarded_ = memory_guarded;
-    self->tls_ = tls;
+    self->transport_ = transport;
     self->fd_ = fd;
     int r = uv_poll_init_socket(worker.uv(), &self->poll_, fd);
     if (r != 0) {
-        *error = "listen " + addr.to_string() + ": " + uv_strerror(r);
+        *error = "listen " + name + ": " + uv_strerror(r);
         return nullptr; // the destructor closes the socket; the poll handle was not initialised
     }
     self->poll_.data = self.get();
     self->resume_.init(&worker.timers(), self.get(), &Listener::on_resume);
     r = uv_poll_start(&self->poll_, UV_READABLE, &Listener::on_readable);
     if (r != 0) {
-        *error = "listen " + addr.to_string() + ": " + uv_strerror(r);
+        *error = "listen " + name + ": " + uv_strerror(r);
         // The handle is initialised: it must go through uv_close, which frees the listener.
         self.release()->close();
         return nullptr;
     }
-    sockaddr_storage ss{};
-    socklen_t len = sizeof(ss);
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
-    self->port_ = ntohs(ss.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port
-                                                 : reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
-    self->addr_port_ = addr.port != 0 ? addr.port : self->port_;
     return self.release();
 }
 
@@ -207,13 +217,14 @@ void Listener::pause_accepting(int err) {
 }
 
 void Listener::serve(int fd) {
-    auto* conn = new ServerConn(worker_, service_); // frees itself in its close callback
-    if (uv_tcp_open(conn->tcp(), fd) != 0) {
+    auto* conn = new ServerConn(worker_, service_, transport_); // frees itself in its close callback
+    const bool tcp = transport_ == net::Transport::Tcp;
+    if ((tcp ? uv_tcp_open(conn->tcp(), fd) : uv_pipe_open(conn->pipe(), fd)) != 0) {
         ::close(fd);
         conn->close();
         return;
     }
-    uv_tcp_nodelay(conn->tcp(), 1);
+    if (tcp) uv_tcp_nodelay(conn->tcp(), 1);
     worker_.on_client_opened();
     conns_.add(*conn);
     if (tls_) // before anything is written: a refusal below then closes without plaintext bytes

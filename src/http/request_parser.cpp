@@ -30,7 +30,7 @@ class RequestParser::Impl final : public H1Core {
     }
     int status_for(llhttp_errno_t err, const char* pos, const char* end) const override;
     bool decline_upgrade() override { return true; }
-    const char* check_target(llhttp_method_t method) const;
+    const char* check_target() const;
     struct Framing {
         Te te = Te::None;
         bool chunked = false;
@@ -50,12 +50,13 @@ int RequestParser::Impl::check_head(Framing& f) {
     const int major = parser_.http_major;
     const int minor = parser_.http_minor;
     if (major != 1) return fail(505, "HTTP version not supported");
-    const auto method = static_cast<llhttp_method_t>(parser_.method);
-    if (method == HTTP_CONNECT) return fail(501, "CONNECT not supported");
+    // CONNECT asks for a tunnel, which a backend could open after a 2xx while gripd goes on reading
+    // HTTP from that connection: refused (Pushpin forwards it as a plain request).
+    if (method_ == "CONNECT") return fail(501, "CONNECT not supported");
     if (start_text_.empty()) return fail(400, "empty request target");
 
     if (headers_.size() > limits_.max_headers) return fail(431, "too many header fields");
-    if (const char* bad = check_target(method)) return fail(400, bad);
+    if (const char* bad = check_target()) return fail(400, bad);
 
     f.te = transfer_encoding();
     // RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 message means faulty framing.
@@ -78,13 +79,13 @@ int RequestParser::Impl::on_head() {
     if (int r = check_head(f); r != 0) return r;
     const int major = parser_.http_major;
     const int minor = parser_.http_minor;
-    const auto method = static_cast<llhttp_method_t>(parser_.method);
     const Te te = f.te;
     const bool chunked = f.chunked;
     const int64_t length = f.length;
 
     RequestHead head;
-    head.method = llhttp_method_name(method);
+    head.method = std::move(method_);
+    method_.clear();
     head.target = std::move(start_text_);
     start_text_.clear();
     head.version_major = major;
@@ -122,10 +123,10 @@ int RequestParser::Impl::on_head() {
 // asterisk-form; authority-form belongs to CONNECT, which is refused. An absolute-form target's
 // authority must be the Host header's value (§3.2.2 lets it override Host; requiring equality means
 // routing, which goes by Host, and the backend, which may go by either, can never disagree).
-const char* RequestParser::Impl::check_target(llhttp_method_t method) const {
+const char* RequestParser::Impl::check_target() const {
     std::string_view t = start_text_;
     if (t.front() == '/') return nullptr;
-    if (t == "*") return method == HTTP_OPTIONS ? nullptr : "asterisk-form target outside OPTIONS";
+    if (t == "*") return method_ == "OPTIONS" ? nullptr : "asterisk-form target outside OPTIONS";
     size_t scheme = core::istarts_with(t, "http://") ? 7 : core::istarts_with(t, "https://") ? 8 : 0;
     if (scheme == 0) return "invalid request target";
     std::string_view authority = t.substr(scheme, t.find_first_of("/?#", scheme) - scheme);
@@ -136,14 +137,9 @@ const char* RequestParser::Impl::check_target(llhttp_method_t method) const {
     return nullptr;
 }
 
-int RequestParser::Impl::status_for(llhttp_errno_t err, const char* pos, const char* end) const {
-    // llhttp expects the HTTP/2 preface after any PRI request line.
-    if (parser_.method == HTTP_PRI && err != HPE_INVALID_METHOD) return 501;
+int RequestParser::Impl::status_for(llhttp_errno_t err, const char*, const char*) const {
+    // llhttp never sees the method (H1Core::feed gives it a stand-in), so no method error comes here.
     switch (err) {
-    case HPE_INVALID_METHOD:
-        // A token we do not know is an unsupported method (501); anything else is malformed. (The
-        // decision needs no lookahead, so it is the same however the bytes are split.)
-        return pos != nullptr && pos < end && detail::is_tchar(static_cast<unsigned char>(*pos)) ? 501 : 400;
     case HPE_INVALID_VERSION: {
         const char* reason = llhttp_get_error_reason(&parser_);
         return reason != nullptr && std::strcmp(reason, "Invalid HTTP version") == 0 ? 505 : 400;

@@ -18,7 +18,8 @@ namespace {
 constexpr size_t kNextRequestMaxQueued = 256 * 1024;
 } // namespace
 
-ServerConn::ServerConn(loop::Worker& worker, Service& service) : TcpConn(worker), service_(service) {
+ServerConn::ServerConn(loop::Worker& worker, Service& service, net::Transport transport)
+    : TcpConn(worker, transport), service_(service) {
     parser_.emplace(static_cast<RequestParser::Handler&>(*this),
                     RequestParser::Limits{service.max_header_bytes()});
 }

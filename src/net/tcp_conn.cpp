@@ -41,10 +41,23 @@ struct TcpConn::WriteReq {
     size_t cost = 0; // what queued_bytes_ counts for it: its bytes and its own weight
 };
 
-TcpConn::TcpConn(loop::Worker& worker) : worker_(worker) {
-    uv_tcp_init(worker.uv(), &tcp_);
-    tcp_.data = this;
+TcpConn::TcpConn(loop::Worker& worker, Transport transport) : worker_(worker), transport_(transport) {
+    if (transport == Transport::Tcp)
+        uv_tcp_init(worker.uv(), &handle_.tcp);
+    else
+        uv_pipe_init(worker.uv(), &handle_.pipe, 0);
+    handle_.stream.data = this;
     timer_.init(&worker.timers(), this, &TcpConn::on_timer);
+}
+
+uv_tcp_t* TcpConn::tcp() {
+    GRIPD_ASSERT(transport_ == Transport::Tcp);
+    return &handle_.tcp;
+}
+
+uv_pipe_t* TcpConn::pipe() {
+    GRIPD_ASSERT(transport_ == Transport::Unix);
+    return &handle_.pipe;
 }
 
 TcpConn::~TcpConn() {
@@ -303,8 +316,9 @@ void TcpConn::close_with(bool reset) {
     segments_.clear();
     gathered_bytes_ = 0;
     // uv_tcp_close_reset sets SO_LINGER 0 and closes; it refuses a handle that is shutting down.
-    if (!reset || shutting_down || uv_tcp_close_reset(&tcp_, &TcpConn::on_closed) != 0)
-        uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &TcpConn::on_closed);
+    if (!reset || shutting_down || transport_ != Transport::Tcp ||
+        uv_tcp_close_reset(&handle_.tcp, &TcpConn::on_closed) != 0)
+        uv_close(reinterpret_cast<uv_handle_t*>(&handle_.stream), &TcpConn::on_closed);
     on_close(); // the handle is already closing: whatever this triggers sees it so
 }
 
@@ -355,9 +369,10 @@ void TcpConn::on_closed(uv_handle_t* h) {
 }
 
 std::string TcpConn::peer_ip() const {
+    if (transport_ != Transport::Tcp) return {};
     sockaddr_storage ss{};
     int len = sizeof(ss);
-    if (uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return {};
+    if (uv_tcp_getpeername(&handle_.tcp, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return {};
     char buf[INET6_ADDRSTRLEN] = {};
     if (ss.ss_family == AF_INET)
         uv_ip4_name(reinterpret_cast<sockaddr_in*>(&ss), buf, sizeof(buf));

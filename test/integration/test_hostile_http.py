@@ -62,6 +62,8 @@ MALFORMED = {
     "nul-in-target": b"GET /a\x00b HTTP/1.1\r\nHost: x\r\n\r\n",
     "del-in-target": b"GET /a\x7fb HTTP/1.1\r\nHost: x\r\n\r\n",
     "method-not-a-token": b"G(T /a HTTP/1.1\r\nHost: x\r\n\r\n",
+    "method-with-colon": b"G:T /a HTTP/1.1\r\nHost: x\r\n\r\n",
+    "method-non-ascii": b"G\x80T /a HTTP/1.1\r\nHost: x\r\n\r\n",
     "version-lowercase": b"GET /a http/1.1\r\nHost: x\r\n\r\n",
     "version-no-minor": b"GET /a HTTP/1\r\nHost: x\r\n\r\n",
     "version-trailing-garbage": b"GET /a HTTP/1.1x\r\nHost: x\r\n\r\n",
@@ -146,7 +148,8 @@ def test_smuggling_vector_gets_400_and_close(proxy, backend, name):
 
 
 @pytest.mark.parametrize("name", _params(MALFORMED, {
-    "method-not-a-token": "pushpin 1.36 forwards a method with a '(' in it"}))
+    "method-not-a-token": "pushpin 1.36 forwards a method with a '(' in it",
+    "method-with-colon": "pushpin 1.36 forwards a method with a ':' in it"}))
 def test_malformed_request_never_forwarded(proxy, backend, name):
     out, closed = _exchange(proxy, MALFORMED[name])
     _assert_refused(out, closed)

@@ -42,22 +42,41 @@ def test_methods_forwarded(proxy, backend, method):
 
 
 @pytest.mark.parametrize("method", [
-    "PROPFIND", "PURGE",
-    pytest.param("FOO", marks=pytest.mark.pushpin_only(
-        "gripd's parser (llhttp 8.1) knows a fixed method list (HTTP, WebDAV, ...); other tokens get 501")),
-])
+    "PROPFIND", "PURGE", "FOO", "M-SEARCH", "BREW", "get", "PRI", "A!#$%&'*+.^_`|~9", "X" * 100])
 def test_extension_method_forwarded(proxy, backend, method):
-    # pushpin forwards any token as a method, unchanged (FOO included)
-    r = raw.get(proxy.port, "/m", method=method)
+    # pushpin forwards any token as a method, unchanged (case and all), and relays the answer as is
+    backend.handler = lambda req: Response(200, b"ok " + req.method.encode() + b" " + req.target.encode())
+    out = raw.send_raw(proxy.port, method.encode() + b" /m?q=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    body = b"ok " + method.encode() + b" /m?q=1"
+    head, _, got = out.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    # the same bytes as pushpin's answer (gripd writes its headers in another order)
+    assert lines[0] == b"HTTP/1.1 200 OK"
+    assert sorted(lines[1:]) == [b"Connection: close", b"Content-Length: %d" % len(body)]
+    assert got == body
+    assert [(r.method, r.target) for r in backend.requests] == [(method, "/m?q=1")]
+
+
+def test_extension_methods_pipelined_with_bodies(proxy, backend):
+    # each request of a pipeline keeps its own method and body
+    with raw.RawConn(proxy.port) as c:
+        c.send(b"FOO /a HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"
+               b"M-SEARCH /b HTTP/1.1\r\nHost: x\r\n\r\n")
+        r1 = c.recv_response()
+        r2 = c.recv_response()
+    assert (echoed(r1)["method"], echoed(r1)["body"]) == ("FOO", "abc")
+    assert (echoed(r2)["method"], echoed(r2)["body"]) == ("M-SEARCH", "")
+
+
+@pytest.mark.gripd_only("CONNECT asks for a tunnel: gripd refuses it with 501; pushpin 1.36 forwards "
+                        "CONNECT /path as a plain request and answers CONNECT host:port with a 502")
+@pytest.mark.parametrize("request_line", [b"CONNECT /m HTTP/1.1", b"CONNECT x:443 HTTP/1.1"])
+def test_connect_is_501_and_not_forwarded(proxy, backend, request_line):
+    r = raw.get(proxy.port, "/m")  # the connection before works
     assert r.status == 200
-    assert echoed(r)["method"] == method
-
-
-@pytest.mark.gripd_only("pushpin forwards any method token")
-def test_unknown_method_is_501_and_not_forwarded(proxy, backend):
-    r = raw.get(proxy.port, "/m", method="FOO")
-    assert r.status == 501
-    assert backend.requests == []
+    out = raw.send_raw(proxy.port, request_line + b"\r\nHost: x\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 501 ")
+    assert [r.path for r in backend.requests] == ["/m"]
 
 
 def test_head_has_headers_no_body(proxy, backend):

@@ -14,7 +14,8 @@ Observed pushpin details encoded here (exact bodies, all text/plain unless noted
   Errors are text whatever Accept says.
 - other methods on /publish/, /recover => 405 `Method not allowed: <METHOD>.\\n`, Allow: POST;
   unknown path => 404 `Not Found\\n`.
-- POST/PUT without Content-Length (also chunked) => 411 `Request requires Content-Length.\\n`
+- any method but GET/HEAD/DELETE/OPTIONS (extension methods too) without Content-Length, or any
+  chunked request => 411 `Request requires Content-Length.\\n`
   (before the method check: PUT without a length is 411, not 405).
 - body over 1,000,000 bytes => 400 `Request body too large.\\n` (1.36 ignores
   push_in_http_max_body_size); headers over ~10,000 bytes => 400 `Request header too large.\\n`.
@@ -89,6 +90,23 @@ def test_wrong_method_is_405(proxy, method, path):
 @pytest.mark.parametrize("method", ["GET", "POST"])
 def test_unknown_path_is_404(proxy, method):
     assert_text(control(proxy, method, "/nope", b"{}" if method == "POST" else None), 404, b"Not Found\n")
+
+
+@pytest.mark.parametrize("method", ["FOO", "PURGE", "get"])
+def test_extension_method_on_the_control_api(proxy, method):
+    # any method but GET, HEAD, DELETE and OPTIONS needs a length first; then 405 on /publish/, and
+    # the root answers whatever the method
+    body = b"Request requires Content-Length.\n"
+    assert_text(control(proxy, method, "/publish/"), 411, body)
+    assert_text(control(proxy, method, "/"), 411, body)
+    assert_text(control(proxy, method, "/publish/", b""), 405, f"Method not allowed: {method}.\n".encode())
+    assert_text(control(proxy, method, "/", b""), 200, b"Pushpin API\n")
+
+
+def test_chunked_get_on_the_control_api_is_411(proxy):
+    data = raw.send_raw(proxy.publish_port, b"GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                        b"\r\n0\r\n\r\n", timeout=3)
+    assert_text(raw.parse_responses(data)[0], 411, b"Request requires Content-Length.\n")
 
 
 def test_missing_content_length_is_411(proxy):

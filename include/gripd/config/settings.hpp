@@ -20,7 +20,7 @@
 
 namespace gripd::config {
 
-// A unix socket listener from [runner] local_ports: `PATH[?mode=OCTAL&user=U&group=G]`.
+// A unix socket listener from [runner] local_ports: `[unix:]PATH[?mode=OCTAL&user=U&group=G]`.
 struct LocalPort {
     std::string path;
     int mode = -1; // -1 = leave as created
@@ -60,7 +60,7 @@ struct Settings {
     // [runner]
     std::vector<ListenAddr> http_ports;  // --port replaces every listener
     std::vector<ListenAddr> https_ports; // TLS (certificates from <config_dir>/runner/certs)
-    std::vector<LocalPort> local_ports;  // unix sockets; not opened yet (the table warns)
+    std::vector<LocalPort> local_ports;  // unix sockets; --port replaces them too
     std::string logdir;
     int log_level{};          // 0 error .. 4 trace (the bare number of "N,svc:N")
     int client_buffer_size{}; // a whole request header must fit

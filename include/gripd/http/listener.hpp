@@ -1,6 +1,7 @@
 // Listener: a TCP listening socket opened with SO_REUSEPORT by every worker on the same address, so
-// the kernel spreads accepted connections across loops. Accepted sockets become ServerConns served
-// by one Service and tracked in a ConnSet (for graceful stop).
+// the kernel spreads accepted connections across loops, or (adopt) a unix socket every worker
+// accepts on through its own dup(). Accepted sockets become ServerConns served by one Service and
+// tracked in a ConnSet (for graceful stop).
 //
 // The listener accepts by itself (a uv_poll_t on the socket) rather than through uv_listen, because
 // libuv's answer to EMFILE is to accept and drop every waiting connection with a reserve fd, which
@@ -65,8 +66,13 @@ class Listener {
     static Listener* open(loop::Worker& worker, const config::ListenAddr& addr, Service& service,
                           ConnSet& conns, ConnLimit* limit, std::string* error, bool memory_guarded = false,
                           const net::TlsCertSource* tls = nullptr);
+    // The same on a socket that already listens (owned from here on, closed on failure too), e.g. a
+    // dup() of a unix socket (net::UnixSocketFile) that every worker accepts on. `name` is for errors.
+    static Listener* adopt(loop::Worker& worker, int fd, net::Transport transport, const std::string& name,
+                           Service& service, ConnSet& conns, ConnLimit* limit, std::string* error,
+                           bool memory_guarded = false);
     void close();
-    int port() const { return port_; }
+    int port() const { return port_; } // 0 for a unix socket
     // Only from close()'s callback (or open() failing before the poll handle exists).
     ~Listener();
 
@@ -93,6 +99,7 @@ class Listener {
     const net::TlsCertSource* tls_ = nullptr;
     std::shared_ptr<const net::TlsCertStore> tls_store_; // this worker's copy of tls_'s current store
     uint64_t tls_gen_ = 0;
+    net::Transport transport_ = net::Transport::Tcp;
 };
 
 } // namespace gripd::http

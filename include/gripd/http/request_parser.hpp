@@ -4,7 +4,8 @@
 // checked again before llhttp sees them (CRLF only, no obs-fold, token header names, chunked framing).
 // Rejected: Content-Length with Transfer-Encoding, repeated or non-numeric Content-Length, a
 // Transfer-Encoding whose last coding is not chunked (400) or with codings besides chunked (501),
-// invalid chunk sizes, unknown methods and CONNECT (501), HTTP versions other than 1.x (505), a header
+// invalid chunk sizes, a method that is not a token (400; any token is passed on as sent, as Pushpin
+// does), CONNECT (501), HTTP versions other than 1.x (505), a header
 // section over the limit (431, or 414 while still in the request line), more than max_headers fields
 // (431), Transfer-Encoding in an HTTP/1.0 request, a target that is neither origin-form, absolute-form
 // (http/https, no userinfo, authority equal to Host) nor "*" for OPTIONS (400).

@@ -110,7 +110,7 @@ class ServerConn final : public net::TcpConn, private RequestParser::Handler {
     // The transition table (pure, for tests): whether `to` may follow `from`.
     static bool can_transition(State from, State to);
 
-    ServerConn(loop::Worker& worker, Service& service);
+    ServerConn(loop::Worker& worker, Service& service, net::Transport transport = net::Transport::Tcp);
 
     // Starts reading; call after uv_accept succeeded.
     void start();

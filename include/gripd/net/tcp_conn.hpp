@@ -1,4 +1,5 @@
-// TcpConn: one TCP socket owned by one worker loop, with a bounded write queue. Client connections
+// TcpConn: one stream socket (TCP, or a unix socket for a local_ports client) owned by one worker
+// loop, with a bounded write queue. Client connections
 // and backend connections derive from it. Reads go into the worker's shared read buffer, so an idle
 // connection holds no read buffer of its own. Writes are gathered during a loop iteration and sent
 // at its end with one writev per connection (Worker flushes them), so several messages for one
@@ -24,14 +25,21 @@ namespace gripd::net {
 
 class TlsServerSession;
 
+// The kind of socket under a connection: it picks the libuv handle type.
+enum class Transport : uint8_t { Tcp, Unix };
+
 class TcpConn : public loop::Flushable {
   public:
-    explicit TcpConn(loop::Worker& worker);
+    explicit TcpConn(loop::Worker& worker, Transport transport = Transport::Tcp);
     TcpConn(const TcpConn&) = delete;
     TcpConn& operator=(const TcpConn&) = delete;
 
-    uv_tcp_t* tcp() { return &tcp_; }
-    uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&tcp_); }
+    // Only for a Tcp connection.
+    uv_tcp_t* tcp();
+    // Only for a Unix connection.
+    uv_pipe_t* pipe();
+    uv_stream_t* stream() { return &handle_.stream; }
+    Transport transport() const { return transport_; }
     loop::Worker& worker() { return worker_; }
 
     void start_reading();
@@ -53,7 +61,8 @@ class TcpConn : public loop::Flushable {
     // Closes now; pending writes are cancelled. Idempotent.
     void close();
     // Closes now with a TCP reset: what the kernel still holds for the peer is dropped instead of
-    // trickling out to a client that does not read (its send buffer is freed at once).
+    // trickling out to a client that does not read (its send buffer is freed at once). A unix socket
+    // has no reset: closing it frees its buffers.
     void reset();
     // Sends everything queued, then a FIN; closes when the peer closes or after a short linger.
     void close_after_flush();
@@ -72,7 +81,7 @@ class TcpConn : public loop::Flushable {
     Life life() const { return life_; }
     Reading reading() const { return reading_; }
 
-    // Peer address as text ("" if unknown).
+    // Peer address as text ("" if unknown, and for a unix socket client: it has no address).
     std::string peer_ip() const;
 
     // TLS as a byte filter (server side, net/tls_server): from now on bytes read are decrypted
@@ -129,7 +138,13 @@ class TcpConn : public loop::Flushable {
         std::shared_ptr<const void> keep;
     };
 
-    uv_tcp_t tcp_{};
+    // One handle, by transport_; every libuv stream type starts with the uv_stream_t fields. The
+    // largest member comes first, so `{}` zeroes all of it.
+    union Handle {
+        uv_pipe_t pipe;
+        uv_tcp_t tcp;
+        uv_stream_t stream;
+    } handle_{};
     loop::TimerEntry timer_;
     std::unique_ptr<TlsServerSession> tls_; // null on plaintext connections
     size_t queued_bytes_ = 0;
@@ -141,6 +156,7 @@ class TcpConn : public loop::Flushable {
     uint32_t pending_writes_ = 0;
     Life life_ = Life::Open;
     Reading reading_ = Reading::Stopped;
+    Transport transport_;
     // Membership, not lifecycle: this connection is in the worker's flush list for this turn (like
     // an intrusive list hook; the list is a vector, so the flag keeps it from being added twice).
     bool in_flush_list_ = false;

@@ -18,9 +18,18 @@ namespace gripd::test {
 
 struct LoopPair {
     int client = -1;
-    int server = -1; // handed over to uv_tcp_open (the connection owns it then)
+    int server = -1; // handed over to uv_tcp_open / uv_pipe_open (the connection owns it then)
 
-    LoopPair() {
+    // unix_socket: a connected AF_UNIX pair instead (for a unix-socket connection).
+    explicit LoopPair(bool unix_socket = false) {
+        if (unix_socket) {
+            int fds[2];
+            REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds) == 0);
+            client = fds[0];
+            server = fds[1];
+            set_timeouts();
+            return;
+        }
         int listener = ::socket(AF_INET, SOCK_STREAM, 0);
         REQUIRE(listener >= 0);
         sockaddr_in addr{};
@@ -35,6 +44,9 @@ struct LoopPair {
         server = ::accept(listener, nullptr, nullptr);
         ::close(listener);
         REQUIRE(server >= 0);
+        set_timeouts();
+    }
+    void set_timeouts() const {
         timeval tv{5, 0};
         ::setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
         ::setsockopt(client, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));

@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include <string>
+#include <vector>
 
 using namespace gripd::http;
 using gripd::http::test::drive;
@@ -311,23 +312,14 @@ TEST_CASE("request: chunk extensions are bounded", "[http]") {
 }
 
 TEST_CASE("request: unsupported methods, codings and versions", "[http]") {
-    CHECK(error_of("FOO / HTTP/1.1\r\nHost: h\r\n\r\n") == 501);
-    CHECK(error_of("GETX / HTTP/1.1\r\nHost: h\r\n\r\n") == 501);
-    CHECK(error_of("get / HTTP/1.1\r\nHost: h\r\n\r\n") == 501);
     CHECK(error_of("CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n") == 501);
+    CHECK(error_of("CONNECT / HTTP/1.1\r\nHost: h\r\n\r\n") == 501);
     CHECK(error_of("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n") == 501);
     CHECK(error_of("GET / HTTP/1.2\r\nHost: h\r\n\r\n") == 505);
     CHECK(error_of("GET / HTTP/2.0\r\nHost: h\r\n\r\n") == 505);
     CHECK(error_of("GET / HTTP/0.9\r\nHost: h\r\n\r\n") == 505);
     CHECK(error_of("GET / HTTP/3.0\r\nHost: h\r\n\r\n") == 505);
     CHECK(error_of("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n") == 505);
-    CHECK(error_of("PRI /x HTTP/1.1\r\nHost: h\r\n\r\nmore") == 501);
-    // Other methods llhttp knows are fine.
-    for (const char* m : {"HEAD", "OPTIONS", "PATCH", "PURGE", "PROPFIND"}) {
-        auto p = parse(std::string(m) + " / HTTP/1.1\r\nHost: h\r\n\r\n");
-        REQUIRE(p->rec.heads.size() == 1);
-        CHECK(p->rec.heads[0].method == m);
-    }
     auto p = parse("OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n");
     CHECK(p->rec.heads[0].target == "*");
     auto q = parse("GET http://example.com/x?y HTTP/1.1\r\nHost: example.com\r\n\r\n");
@@ -569,4 +561,62 @@ TEST_CASE("request: header field count limit", "[http]") {
     strict.feed(in.data(), in.size());
     CHECK(strict.state() == State::Error);
     CHECK(strict.error_status() == 431);
+}
+
+TEST_CASE("request: any token is a method, passed on as sent", "[http]") {
+    // llhttp's own list, tokens it does not know, lowercase, every tchar, PRI on HTTP/1.1.
+    for (const std::string& m :
+         std::vector<std::string>{"GET", "HEAD", "OPTIONS", "PATCH", "PURGE", "PROPFIND", "FOO", "M-SEARCH",
+                                  "get", "GETX", "PRI", "A!#$%&'*+.^_`|~9z", std::string(200, 'X')}) {
+        for (size_t step : {0, 1, 3}) {
+            auto p = parse(m + " /x HTTP/1.1\r\nHost: h\r\n\r\n", step);
+            INFO(m << " step " << step);
+            REQUIRE(p->rec.heads.size() == 1);
+            CHECK(p->rec.heads[0].method == m);
+            CHECK(p->rec.heads[0].target == "/x");
+            CHECK(p->rec.completes == 1);
+        }
+    }
+    // Pipelined, after leading empty lines, with a body: each method is its own.
+    auto p = parse("\r\n\r\nFOO /a HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc"
+                   "M-SEARCH /b HTTP/1.1\r\nHost: h\r\n\r\nBAR /c HTTP/1.1\r\nHost: h\r\n\r\n",
+                   2);
+    REQUIRE(p->rec.heads.size() == 3);
+    CHECK(p->rec.heads[0].method == "FOO");
+    CHECK(p->rec.bodies[0] == "abc");
+    CHECK(p->rec.heads[1].method == "M-SEARCH");
+    CHECK(p->rec.heads[2].method == "BAR");
+    // The asterisk form stays OPTIONS-only, whatever llhttp was told.
+    CHECK(error_of("FOO * HTTP/1.1\r\nHost: h\r\n\r\n") == 400);
+    CHECK(parse("OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n")->rec.heads.size() == 1);
+}
+
+TEST_CASE("request: a method that is not a token is 400", "[http]") {
+    for (const std::string& in :
+         std::vector<std::string>{"G(T / HTTP/1.1\r\n", "G:T / HTTP/1.1\r\n", "G\x80T / HTTP/1.1\r\n",
+                                  "G\"T / HTTP/1.1\r\n", "G/T / HTTP/1.1\r\n", "G\x01T / HTTP/1.1\r\n",
+                                  " GET / HTTP/1.1\r\n", "GET\t/ HTTP/1.1\r\n", "GE\rT / HTTP/1.1\r\n"})
+        CHECK(error_of(in + "Host: h\r\n\r\n") == 400);
+    // A method alone, too long for the head: 414 as for a long target.
+    RequestParser::Limits limits;
+    limits.max_header_bytes = 100;
+    RequestRecorder rec;
+    RequestParser parser(rec, limits);
+    std::string in(200, 'A');
+    drive(parser, in);
+    CHECK(parser.state() == State::Error);
+    CHECK(parser.error_status() == 414);
+}
+
+TEST_CASE("request: a method cut by the peer's close is an unfinished message", "[http]") {
+    RequestRecorder rec;
+    RequestParser parser(rec, {});
+    std::string in = "\r\nFO";
+    CHECK(parser.feed(in.data(), in.size()) == in.size());
+    CHECK(parser.in_message());
+    CHECK_FALSE(parser.finish());
+    RequestParser idle(rec, {});
+    std::string crlf = "\r\n";
+    CHECK(idle.feed(crlf.data(), crlf.size()) == crlf.size());
+    CHECK(idle.finish());
 }

@@ -28,13 +28,17 @@ struct Counts {
 // Echoes what it reads; "BIG" makes it send `big` bytes and close after flushing.
 class EchoConn final : public net::TcpConn {
   public:
-    EchoConn(loop::Worker& w, Counts& c, size_t big) : TcpConn(w), c_(c), big_(big) {}
+    EchoConn(loop::Worker& w, Counts& c, size_t big, net::Transport t) : TcpConn(w, t), c_(c), big_(big) {}
 
   protected:
     ~EchoConn() override { ++c_.freed; }
     void on_data(const char* data, size_t len) override {
         ++c_.data;
         c_.received.append(data, len);
+        if (c_.received.find("RST") != std::string::npos) {
+            reset();
+            return;
+        }
         if (c_.received.find("BIG") != std::string::npos) {
             write(std::string(big_, 'x'));
             close_after_flush();
@@ -65,6 +69,9 @@ class EchoConn final : public net::TcpConn {
 };
 
 struct Harness {
+    explicit Harness(net::Transport t = net::Transport::Tcp)
+        : transport(t), pair(t == net::Transport::Unix) {}
+    net::Transport transport;
     Counts counts;
     loop::Worker worker{0, 1};
     test::LoopPair pair;
@@ -74,8 +81,9 @@ struct Harness {
 
     void run(const std::function<void(test::LoopPair&)>& peer) {
         worker.on_start([this](loop::Worker& w) {
-            conn = new EchoConn(w, counts, big); // frees itself in its close callback
-            opened = uv_tcp_open(conn->tcp(), pair.server) == 0;
+            conn = new EchoConn(w, counts, big, transport); // frees itself in its close callback
+            opened = (transport == net::Transport::Tcp ? uv_tcp_open(conn->tcp(), pair.server)
+                                                       : uv_pipe_open(conn->pipe(), pair.server)) == 0;
             conn->start_reading();
         });
         worker.on_close_all([this](loop::Worker&) {
@@ -95,7 +103,8 @@ struct Harness {
 } // namespace
 
 TEST_CASE("tcp conn: echoes, then reads the peer's EOF once and closes", "[net][loop]") {
-    Harness h;
+    auto transport = GENERATE(net::Transport::Tcp, net::Transport::Unix);
+    Harness h(transport);
     std::string echoed;
     bool timed_out = false;
     h.run([&](test::LoopPair& p) {
@@ -115,7 +124,8 @@ TEST_CASE("tcp conn: echoes, then reads the peer's EOF once and closes", "[net][
 
 TEST_CASE("tcp conn: close_after_flush sends everything, then the FIN; writes after it are refused",
           "[net][loop]") {
-    Harness h;
+    auto transport = GENERATE(net::Transport::Tcp, net::Transport::Unix);
+    Harness h(transport);
     h.big = 1 << 20; // more than the kernel takes at once: part of it waits in libuv
     std::string got;
     bool timed_out = false;
@@ -132,6 +142,36 @@ TEST_CASE("tcp conn: close_after_flush sends everything, then the FIN; writes af
     REQUIRE(h.counts.notes.size() == 2);
     CHECK(h.counts.notes[0] == "after close_after_flush: ShuttingDown/Active");
     CHECK(h.counts.notes[1] == "close: Closed/Stopped");
+}
+
+TEST_CASE("tcp conn: reset on a unix socket closes it (no TCP reset there)", "[net][loop]") {
+    Harness h(net::Transport::Unix);
+    std::string got;
+    bool timed_out = false;
+    h.run([&](test::LoopPair& p) {
+        p.send("RST");
+        got = p.read_to_eof(&timed_out);
+    });
+    CHECK_FALSE(timed_out);
+    CHECK(got.empty());
+    CHECK(h.counts.read_ends == 0);
+}
+
+TEST_CASE("tcp conn: a unix socket client has no peer address", "[net][loop]") {
+    Harness h(net::Transport::Unix);
+    std::string peer = "unset";
+    h.worker.on_start([&](loop::Worker& w) {
+        h.conn = new EchoConn(w, h.counts, 0, net::Transport::Unix); // frees itself in its close callback
+        h.opened = uv_pipe_open(h.conn->pipe(), h.pair.server) == 0;
+        peer = h.conn->peer_ip();
+        h.conn->close();
+    });
+    h.worker.start();
+    h.worker.request_stop(0);
+    h.worker.join();
+    CHECK(h.opened);
+    CHECK(peer.empty());
+    CHECK(h.counts.freed == 1);
 }
 
 TEST_CASE("tcp conn: the life moves one way only", "[net][states]") {
