@@ -28,26 +28,27 @@ bool GripDispatch::is_grip(const http::ResponseHead& head) const {
     return grip::is_grip_response(head.headers);
 }
 
-void GripDispatch::on_grip_response(http::ServerConn& client, const config::Route& route,
-                                    std::shared_ptr<const config::RouteTable> routes,
-                                    grip::SavedRequest&& request, http::ResponseHead&& head,
-                                    std::string&& body) {
+GripOutcome GripDispatch::on_grip_response(http::ServerConn& client, const config::Route& route,
+                                           std::shared_ptr<const config::RouteTable> routes,
+                                           grip::SavedRequest&& request, http::ResponseHead&& head,
+                                           std::string&& body) {
     grip::InstructResult r = grip::parse_instruct(head.status, head.reason, head.headers, body);
     if (!r.ok) {
         LOG_WARN("grip", "%s %s: bad GRIP instructions from backend: %s", request.head.method.c_str(),
                  request.head.target.c_str(), r.error.c_str());
-        if (settings_.debug || route.debug)
-            client.respond_text(502, grip::grip_error_text(r.error));
-        else
-            client.respond_text(502, "Error while proxying to origin.\n");
-        return;
+        std::string text = settings_.debug || route.debug ? grip::grip_error_text(r.error)
+                                                          : std::string("Error while proxying to origin.\n");
+        client.respond_text(502, text);
+        return GripOutcome{false, 502, static_cast<int64_t>(text.size())};
     }
     grip::Instruct& in = r.instruct;
     if (in.hold == grip::HoldMode::None && !in.next_link) {
+        GripOutcome out{false, in.response.code, static_cast<int64_t>(in.response.body.size())};
         client.respond(in.response.code, in.response.reason, in.response.headers, in.response.body);
-        return;
+        return out;
     }
     start_hold(client, route, std::move(routes), std::move(request), std::move(in));
+    return GripOutcome{true};
 }
 
 void GripDispatch::start_hold(http::ServerConn& client, const config::Route& route,

@@ -63,6 +63,7 @@ void ProxyService::retry(http::ServerConn& client, std::shared_ptr<const config:
         std::make_unique<ProxySession>(*this, client, std::move(routes), route, request.head, false);
     ProxySession* s = session.get();
     s->set_grip_last(std::move(request.grip_last));
+    s->mark_retry();
     client.set_exchange(std::move(session));
     s->on_start();
     if (!request.body.empty()) s->on_request_body(request.body);

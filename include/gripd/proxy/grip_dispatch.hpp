@@ -17,9 +17,10 @@ class GripDispatch final : public GripHandler {
     GripDispatch(ProxyService& proxy, pubsub::Broker& broker, const config::Settings& settings);
 
     bool is_grip(const http::ResponseHead& head) const override;
-    void on_grip_response(http::ServerConn& client, const config::Route& route,
-                          std::shared_ptr<const config::RouteTable> routes, grip::SavedRequest&& request,
-                          http::ResponseHead&& head, std::string&& body) override;
+    GripOutcome on_grip_response(http::ServerConn& client, const config::Route& route,
+                                 std::shared_ptr<const config::RouteTable> routes,
+                                 grip::SavedRequest&& request, http::ResponseHead&& head,
+                                 std::string&& body) override;
     void serve_test(http::ServerConn& client, const config::Route& route,
                     const http::RequestHead& head) override;
 

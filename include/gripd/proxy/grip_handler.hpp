@@ -12,6 +12,13 @@
 
 namespace gripd::proxy {
 
+// What the handler did with a GRIP response (for the access line).
+struct GripOutcome {
+    bool held = false;      // the client is held (a hold took it over)
+    int code = 0;           // else: the status it was answered with
+    int64_t body_bytes = 0; // and the body's size
+};
+
 class GripHandler {
   public:
     virtual ~GripHandler() = default;
@@ -20,10 +27,10 @@ class GripHandler {
     // Takes over the client: answers it (relay, error) or holds it (client.set_exchange(hold)).
     // `request` is the original request (body included when it was small enough to keep) so that a
     // hold can ask the backend again.
-    virtual void on_grip_response(http::ServerConn& client, const config::Route& route,
-                                  std::shared_ptr<const config::RouteTable> routes,
-                                  grip::SavedRequest&& request, http::ResponseHead&& head,
-                                  std::string&& body) = 0;
+    virtual GripOutcome on_grip_response(http::ServerConn& client, const config::Route& route,
+                                         std::shared_ptr<const config::RouteTable> routes,
+                                         grip::SavedRequest&& request, http::ResponseHead&& head,
+                                         std::string&& body) = 0;
     // Serves a request for a built-in `test` target (Pushpin's test handler).
     virtual void serve_test(http::ServerConn& client, const config::Route& route,
                             const http::RequestHead& head) = 0;
