@@ -1,0 +1,207 @@
+"""Operations keys as Pushpin 1.36 has them (observed on Debian's pushpin 1.36.0):
+
+- [runner] logdir: per-process files; the proxy's `pushpin-proxy.log` carries the access lines
+  (`-m` writes none: everything goes to the runner's output).
+- The access line at log level 2: `METHOD URI -> TARGET [from=IP] [ref=REFERER] [route=ID]
+  code=N BYTES|accept|error [retry] [ua=UA]`; from= needs [proxy] log_from, ua= needs
+  [proxy] log_user_agent, route= only for a route with an explicit id, the Referer percent-encoded.
+- [proxy] debug and the route option `debug`: detailed error texts instead of
+  `Error while proxying to origin.`.
+- [proxy] prometheus_port beside [handler] prometheus_port: two listeners, each with its prefix.
+"""
+
+import re
+import time
+import urllib.request
+
+import pytest
+
+from harness.backend import Response, grip_hold
+from harness.proxy import dead_port, unique_free_port, IS_PUSHPIN
+from harness.raw import get
+from griputil import StreamClient
+
+UA = "ua/1 test"
+REF = "http://ref.example/a b?x=1"
+REF_LOGGED = "http://ref.example/a%20b?x=1"
+GENERIC = b"Error while proxying to origin.\n"
+
+
+@pytest.fixture
+def proxy_wait_publish():
+    return False
+
+
+def wait_log_line(proxy, pattern, name="pushpin-proxy.log", timeout=10.0):
+    """The first line of logdir/<name> matching `pattern` (a regex), waiting up to `timeout`."""
+    path = proxy.logdir / name
+    rx = re.compile(pattern)
+    deadline = time.monotonic() + timeout
+    while True:
+        text = path.read_text(errors="replace") if path.exists() else ""
+        for line in text.splitlines():
+            if rx.search(line):
+                return line
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no line matching {pattern!r} in {path}:\n{text[-3000:]}")
+        time.sleep(0.1)
+
+
+def access_part(line):
+    """The access line without the log prefix (`[INFO] date time ` and gripd's `[proxy] `)."""
+    m = re.match(r"\[INFO\] \S+ \S+ (?:\[[a-z]+\] )?(.*)$", line)
+    assert m, line
+    return m.group(1)
+
+
+def request(proxy, path, host="a.example", headers=None):
+    return get(proxy.port, path, host=host,
+               headers=headers if headers is not None else [("User-Agent", UA), ("Referer", REF)])
+
+
+# ---- the access line -----------------------------------------------------------------------------
+
+def test_access_line_with_log_from_and_log_user_agent(start_proxy, backend):
+    backend.route("/p", Response(200, b"hello"))
+    p = start_proxy(routes=f"a.example,id=myid {backend.addr}\n* {backend.addr}\n",
+                    conf={"proxy": {"log_from": "true", "log_user_agent": "true"}})
+    r = request(p, "/p?q=1")
+    assert r.status == 200 and r.body == b"hello"
+    line = access_part(wait_log_line(p, r"GET http://a\.example/p\?q=1 "))
+    assert line == (f"GET http://a.example/p?q=1 -> {backend.addr} from=127.0.0.1 ref={REF_LOGGED} "
+                    f"route=myid code=200 5 ua={UA}")
+
+
+def test_access_line_by_default_has_no_from_no_ua_and_no_generated_route_id(start_proxy, backend):
+    backend.route("/p", Response(200, b"hello"))
+    p = start_proxy(routes=f"* {backend.addr}\n")
+    assert request(p, "/p").status == 200
+    assert request(p, "/q", headers=[]).status == 200
+    assert access_part(wait_log_line(p, r"GET http://a\.example/p ")) == \
+        f"GET http://a.example/p -> {backend.addr} ref={REF_LOGGED} code=200 5"
+    # No Referer: no ref=.
+    line = access_part(wait_log_line(p, r"GET http://a\.example/q "))
+    assert re.fullmatch(rf"GET http://a\.example/q -> {re.escape(backend.addr)} code=200 \d+", line), line
+
+
+def test_access_line_of_a_held_request_says_accept(start_proxy, backend):
+    backend.route("/hold", grip_hold("stream", "ops-accept"))
+    p = start_proxy(routes=f"* {backend.addr}\n", wait_publish=True)
+    c = StreamClient(p.port, "/hold", host="a.example")
+    try:
+        c.wait_head()
+        line = access_part(wait_log_line(p, r"GET http://a\.example/hold "))
+        assert line == f"GET http://a.example/hold -> {backend.addr} accept"
+    finally:
+        c.close()
+
+
+def test_access_line_of_a_failed_request_names_the_last_target_tried(start_proxy):
+    d1, d2 = dead_port(), dead_port()
+    p = start_proxy(routes=f"* 127.0.0.1:{d1} 127.0.0.1:{d2}\n")
+    r = request(p, "/x", headers=[])
+    assert r.status == 502 and r.body == GENERIC
+    line = access_part(wait_log_line(p, r"GET http://a\.example/x "))
+    assert line == f"GET http://a.example/x -> 127.0.0.1:{d2} code=502 {len(GENERIC)}"
+
+
+# ---- [runner] logdir -------------------------------------------------------------------------------
+
+def test_logdir_gets_the_proxy_and_handler_files(start_proxy, backend):
+    p = start_proxy(routes=f"* {backend.addr}\n")
+    assert request(p, "/in-file").status == 200
+    wait_log_line(p, r"GET http://a\.example/in-file ")
+    assert (p.logdir / "pushpin-handler.log").exists()
+    # The access line is in the proxy's file only, not in the runner's output.
+    assert "/in-file" not in p.stdout_path.read_text(errors="replace")
+
+
+def test_merge_output_writes_no_log_files(start_proxy, backend):
+    p = start_proxy(routes=f"* {backend.addr}\n", args=["-m"])
+    assert request(p, "/merged").status == 200
+    deadline = time.monotonic() + 10
+    while "/merged" not in p.stdout_path.read_text(errors="replace"):
+        assert time.monotonic() < deadline, p.log()
+        time.sleep(0.1)
+    assert not list(p.logdir.glob("pushpin-*.log"))
+
+
+# ---- debug ------------------------------------------------------------------------------------------
+
+def _debug_routes(backend, d1, d2, route_debug):
+    opt = ",debug" if route_debug else ""
+    return f"dead.example{opt} 127.0.0.1:{d1} 127.0.0.1:{d2},ssl\n*{opt} {backend.addr}\n"
+
+
+@pytest.mark.parametrize("where", ["config", "route"])
+def test_debug_gives_pushpins_detailed_error_texts(start_proxy, backend, where):
+    backend.route("/badgrip", Response(200, b"{bad", [("Content-Type", "application/grip-instruct")]))
+    backend.route("/big", Response(200, b"x" * 200000, [("Grip-Hold", "response"), ("Grip-Channel", "c")]))
+    backend.route("/garbage", Response(200, b"", raw=b"garbage\r\n\r\n"))
+    d1, d2 = dead_port(), dead_port()
+    # wait_publish: Pushpin's handler, which parses GRIP instructions, must be wired up first.
+    p = start_proxy(routes=_debug_routes(backend, d1, d2, where == "route"),
+                    conf={"proxy": {"debug": "true" if where == "config" else "false"}}, wait_publish=True)
+    r = request(p, "/", host="dead.example")
+    assert (r.status, r.reason, r.body) == (
+        502, "Bad Gateway", f"Unable to connect to any targets. Tried: 127.0.0.1:{d1}, 127.0.0.1:{d2}\n".encode())
+    assert r.header("Content-Type") == "text/plain"
+    r = request(p, "/badgrip")
+    assert (r.status, r.body) == (
+        502, b"Failed to parse accept instructions: failed to parse application/grip-instruct content as JSON\n")
+    r = request(p, "/big")
+    assert (r.status, r.body) == (502, f"GRIP instruct response too large from {backend.addr}\n".encode())
+    # A broken response has no detailed text in Pushpin 1.36 either.
+    r = request(p, "/garbage")
+    assert (r.status, r.body) == (502, GENERIC)
+
+
+def test_without_debug_errors_are_generic(start_proxy, backend):
+    backend.route("/badgrip", Response(200, b"{bad", [("Content-Type", "application/grip-instruct")]))
+    backend.route("/big", Response(200, b"x" * 200000, [("Grip-Hold", "response"), ("Grip-Channel", "c")]))
+    d1, d2 = dead_port(), dead_port()
+    p = start_proxy(routes=_debug_routes(backend, d1, d2, False), conf={"proxy": {"debug": "false"}},
+                    wait_publish=True)
+    for host, path in [("dead.example", "/"), ("a.example", "/badgrip"), ("a.example", "/big")]:
+        r = request(p, path, host=host)
+        assert (r.status, r.body) == (502, GENERIC), (host, path)
+
+
+# ---- prometheus_port in [proxy] and [handler] ------------------------------------------------------
+
+def _scrape(port):
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            return urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=3).read().decode()
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def _value(text, name):
+    m = re.search(rf"^{re.escape(name)} (\d+)$", text, re.M)
+    assert m, (name, text[:2000])
+    return int(m.group(1))
+
+
+def test_proxy_and_handler_prometheus_ports_both_serve_metrics(start_proxy, backend):
+    pport, hport = unique_free_port(), unique_free_port()
+    p = start_proxy(routes=f"* {backend.addr}\n",
+                    conf={"proxy": {"prometheus_port": f"127.0.0.1:{pport}", "prometheus_prefix": "px_"},
+                          "handler": {"prometheus_port": str(hport), "prometheus_prefix": "hd_"}})
+    before = _value(_scrape(pport), "px_request_received")
+    for _ in range(3):
+        assert request(p, "/m").status == 200
+    # Pushpin reports its counters every few seconds; wait until the proxy's listener shows them.
+    deadline = time.monotonic() + 15
+    while _value(_scrape(pport), "px_request_received") < before + 3:
+        assert time.monotonic() < deadline
+        time.sleep(0.3)
+    proxy_text, handler_text = _scrape(pport), _scrape(hport)
+    for name in ("request_received", "connection_connected", "connection_minute", "message_received",
+                 "message_sent"):
+        assert f"# TYPE px_{name} " in proxy_text
+        assert f"# TYPE hd_{name} " in handler_text
+    assert "hd_" not in proxy_text and "px_" not in handler_text
