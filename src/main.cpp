@@ -172,7 +172,10 @@ int main(int argc, char** argv) {
     if (!core::log_start_writer()) LOG_WARN("main", "no log writer thread: log lines are written directly");
 
     app::Server server(settings, knobs.knobs);
-    if (!server.load_routes(/*initial=*/true)) return 2;
+    if (!server.load_routes(/*initial=*/true)) {
+        core::log_stop_writer(kLogDrainMs); // the lines saying why must not be lost
+        return 2;
+    }
     std::string error;
     switch (server.start(&error)) {
     case app::Server::StartResult::Ok:

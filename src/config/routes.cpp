@@ -330,12 +330,28 @@ std::vector<std::string> unsupported(const std::vector<Section>& sections, const
                       "eb9bf0f5-* copies of the client's headers");
     for (size_t i = 0; i < r.targets.size(); ++i) {
         const Target& t = r.targets[i];
+        if (t.type == TargetType::Default && !t.ssl && t.client_cert_pem)
+            out.push_back("target '" + sections[i + 1].value +
+                          "' has client_cert but not ssl: no client certificate is sent (plain HTTP)");
         if (t.type == TargetType::Zhttp || t.type == TargetType::ZhttpReq)
             out.push_back("target '" + sections[i + 1].value +
                           "' is a ZeroMQ target, which gripd does not support: it is skipped (requests go to "
                           "the route's other targets, or get 502)");
     }
     return out;
+}
+
+// client_cert= and client_key= name PEM files (a relative path is relative to the working directory, as in
+// Pushpin), read now. A file that cannot be read fails the line, as in Pushpin. Returns an error or "".
+std::string read_client_identity(Target& t) {
+    if (t.client_cert.empty() && t.client_key.empty()) return "";
+    if (t.client_cert.empty() || t.client_key.empty())
+        return "client_cert and client_key must be given together";
+    std::string cert, key, err;
+    if (!read_text_file(t.client_cert, &cert, &err) || !read_text_file(t.client_key, &key, &err)) return err;
+    t.client_cert_pem = std::make_shared<const std::string>(std::move(cert));
+    t.client_key_pem = std::make_shared<const std::string>(std::move(key));
+    return "";
 }
 
 std::string parse_target(const Section& s, Target& t, std::vector<std::string>& unknown) {
@@ -381,7 +397,7 @@ std::string parse_target(const Section& s, Target& t, std::vector<std::string>& 
         if (auto mode = core::parse_file_mode(*m)) t.ipc_file_mode = *mode; // Pushpin ignores a bad mode
     if (auto c = s.get("client_cert")) t.client_cert = *c;
     if (auto k = s.get("client_key")) t.client_key = *k;
-    return "";
+    return read_client_identity(t);
 }
 
 std::string where(std::string_view file, int line) {

@@ -51,6 +51,7 @@ struct BackendTarget {
     std::string key() const {
         std::string k = host + ":" + std::to_string(port);
         if (tls) k += (tls->verify ? " tls " : " tls-insecure ") + tls->server_name;
+        if (tls && !tls->client_identity.empty()) k += " cert " + tls->client_identity;
         return k;
     }
 };
