@@ -3,6 +3,7 @@
 #include "gripd/config/ini.hpp"
 #include "gripd/config/settings.hpp"
 #include "gripd/core/strings.hpp"
+#include "route_options_internal.hpp"
 
 namespace gripd::config {
 
@@ -170,21 +171,8 @@ std::string id_from_condition(const Route& r) {
     return id;
 }
 
-constexpr std::string_view kConditionProps[] = {
-    "proto",        "ssl",        "id",          "path_beg",        "sig_iss", "sig_key", "prefix",
-    "orig_headers", "as_host",    "path_rem",    "replace_beg",     "debug",   "aco",     "jsonp_mode",
-    "jsonp_cb",     "jsonp_body", "jsonp_defcb", "jsonp_defmethod", "session", "sockjs",  "sockjs_as_path",
-    "header",       "no_grip",    "log_level",
-};
-constexpr std::string_view kTargetProps[] = {
-    "ssl",       "untrusted", "trust_connect_host", "insecure",    "host",       "sub",
-    "over_http", "one_event", "ipc_file_mode",      "client_cert", "client_key",
-};
-
-template <size_t N> bool known(const std::string_view (&list)[N], std::string_view name) {
-    for (auto k : list)
-        if (k == name) return true;
-    return false;
+bool known(route_options::Where where, std::string_view name) {
+    return route_options::find(where, name) != nullptr;
 }
 
 // Reads `name`, whose value must be `a` or `b`, into `out` (left alone when absent). Returns an error
@@ -286,7 +274,7 @@ std::string parse_headers(const Section& c, Route& r) {
 std::string parse_condition(const Section& c, Route& r, std::vector<std::string>& unknown) {
     parse_host(c, r);
     for (const auto& p : c.props)
-        if (!known(kConditionProps, p.name)) unknown.push_back(p.name);
+        if (!known(route_options::Where::Condition, p.name)) unknown.push_back(p.name);
     if (auto err = parse_match(c, r); !err.empty()) return err;
     if (auto err = parse_rewrites(c, r); !err.empty()) return err;
     r.debug = c.has("debug");
@@ -303,38 +291,49 @@ std::string parse_condition(const Section& c, Route& r, std::vector<std::string>
     return "";
 }
 
-// What a route asks for that gripd does not do yet (Pushpin does): one sentence each, naming what will
-// not happen, so no option is ignored in silence.
+// What a route asks for that gripd does not do (Pushpin does): one sentence each, naming what will not
+// happen, so no option is ignored in silence. The options come from the route options table.
 std::vector<std::string> unsupported(const std::vector<Section>& sections, const Route& r) {
+    using route_options::Status;
+    using route_options::Where;
     std::vector<std::string> out;
-    const Section& c = sections[0];
-    if (r.aco)
-        out.push_back("route option 'aco' is not supported by gripd yet: no CORS headers are added and "
-                      "OPTIONS requests go to the backend");
-    for (const char* key : {"jsonp_mode", "jsonp_cb", "jsonp_body", "jsonp_defcb", "jsonp_defmethod"}) {
-        if (c.has(key)) {
-            out.push_back("route options 'jsonp_*' are not supported by gripd yet: JSON-P callbacks are "
-                          "passed to the backend as plain query parameters");
-            break;
+    std::vector<std::string_view> said; // names and groups already warned about on this line
+    auto once = [&](std::string_view what) {
+        for (auto s : said)
+            if (s == what) return false;
+        said.push_back(what);
+        return true;
+    };
+    for (const auto& p : sections[0].props) {
+        const auto* o = route_options::find(Where::Condition, p.name);
+        if (!o || o->status != Status::Warn) continue;
+        if (!o->group.empty()) {
+            if (once(o->group))
+                out.push_back("route options '" + std::string(o->group) +
+                              "' are not supported by gripd yet: " + std::string(o->text));
+        } else if (once(o->name)) {
+            out.push_back("route option '" + std::string(o->name) +
+                          "' is not supported by gripd yet: " + std::string(o->text));
         }
     }
-    if (r.session)
-        out.push_back("route option 'session' is not supported by gripd yet: no WebSocket-over-HTTP session "
-                      "is kept across requests");
-    if (!r.sockjs_path.empty())
-        out.push_back(
-            "route option 'sockjs' is not supported by gripd yet: SockJS requests go to the backend "
-            "unchanged");
-    if (r.orig_headers)
-        out.push_back("route option 'orig_headers' is not supported by gripd yet: the backend gets no "
-                      "eb9bf0f5-* copies of the client's headers");
     for (size_t i = 0; i < r.targets.size(); ++i) {
         const Target& t = r.targets[i];
+        const Section& s = sections[i + 1];
+        said.clear();
+        for (const auto& p : s.props) {
+            const auto* o = route_options::find(Where::Target, p.name);
+            if (!o || !once(o->name)) continue;
+            bool warn = o->status == Status::Warn ||
+                        (o->status == Status::WsOnly && r.proto != RouteProto::WebSocket);
+            if (warn)
+                out.push_back("target '" + s.value + "': option '" + std::string(o->name) +
+                              "' is not supported by gripd yet: " + std::string(o->text));
+        }
         if (t.type == TargetType::Default && !t.ssl && t.client_cert_pem)
-            out.push_back("target '" + sections[i + 1].value +
+            out.push_back("target '" + s.value +
                           "' has client_cert but not ssl: no client certificate is sent (plain HTTP)");
         if (t.type == TargetType::Zhttp || t.type == TargetType::ZhttpReq)
-            out.push_back("target '" + sections[i + 1].value +
+            out.push_back("target '" + s.value +
                           "' is a ZeroMQ target, which gripd does not support: it is skipped (requests go to "
                           "the route's other targets, or get 502)");
     }
@@ -383,7 +382,7 @@ std::string parse_target(const Section& s, Target& t, std::vector<std::string>& 
         if (t.connect_host.empty()) return "target bad format";
     }
     for (const auto& p : s.props)
-        if (!known(kTargetProps, p.name)) unknown.push_back(p.name);
+        if (!known(route_options::Where::Target, p.name)) unknown.push_back(p.name);
     t.ssl = s.has("ssl");
     t.trusted = !s.has("untrusted");
     t.trust_connect_host = s.has("trust_connect_host");

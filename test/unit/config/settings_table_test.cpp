@@ -2,6 +2,8 @@
 // and each disposition (works / warns / informs) doing what the table says.
 #include "gripd/config/settings.hpp"
 
+#include "config/settings_table_internal.hpp"
+
 #include "unit/config/config_test_paths.hpp"
 
 #include <catch2/catch.hpp>
@@ -167,4 +169,73 @@ TEST_CASE("settings table: --print-config-reference", "[config]") {
     REQUIRE(r.ok());
     CHECK(r.options.print_config_reference);
     CHECK(cli_usage().find("--print-config-reference") != std::string::npos);
+}
+
+namespace {
+
+// A value for `row` that asks for something (so a Warn row warns).
+std::string asking_value(const table::Row& row) {
+    using table::Kind;
+    switch (row.kind) {
+    case Kind::Int:
+        if (!row.off.empty() && std::to_string(row.min) == row.off) return std::to_string(row.min + 1);
+        return row.def.empty() ? std::to_string(row.min) : std::string(row.def);
+    case Kind::Bool:
+        return "true";
+    case Kind::Listeners:
+        return "127.0.0.1:7999";
+    case Kind::LocalPorts:
+        return "/tmp/gripd-test.sock";
+    case Kind::Xff:
+        return "append";
+    case Kind::XfProto:
+        return "true";
+    case Kind::LogLevel:
+        return "2";
+    case Kind::Metrics:
+        return row.section == "proxy" ? "127.0.0.1:9100" : "127.0.0.1:9101";
+    case Kind::Bytes:
+        return "1G";
+    case Kind::Path:
+        return "routes";
+    case Kind::Key:
+    case Kind::String:
+    case Kind::Text:
+    case Kind::Include:
+        return row.off == "false" ? "true" : "x";
+    }
+    return "x";
+}
+
+} // namespace
+
+TEST_CASE("settings table: a config setting every key once warns exactly for the unsupported ones",
+          "[config]") {
+    // Every key of the table once (sections in order), [global] include left out (it reads a file).
+    std::string text, section;
+    std::vector<std::string> warn_keys;
+    int line = 0;
+    for (const auto& row : table::rows()) {
+        if (row.kind == table::Kind::Include) continue;
+        if (row.section != section) {
+            section = std::string(row.section);
+            text += "[" + section + "]\n";
+            ++line;
+        }
+        text += std::string(row.key) + "=" + asking_value(row) + "\n";
+        ++line;
+        if (row.effect == table::Effect::Warn)
+            warn_keys.push_back("/etc/test/pushpin.conf:" + std::to_string(line) + ": [" + section + "] " +
+                                std::string(row.key) + "=");
+    }
+    INFO(text);
+    auto r = load(text);
+    REQUIRE(r.error == "");
+    auto warnings = messages(r, LogLevel::Warn);
+    CHECK(warnings.size() == warn_keys.size());
+    for (const auto& key : warn_keys) {
+        INFO(key);
+        CHECK(std::count_if(warnings.begin(), warnings.end(),
+                            [&](const std::string& w) { return w.rfind(key, 0) == 0; }) == 1);
+    }
 }
