@@ -205,3 +205,38 @@ def test_proxy_and_handler_prometheus_ports_both_serve_metrics(start_proxy, back
         assert f"# TYPE px_{name} " in proxy_text
         assert f"# TYPE hd_{name} " in handler_text
     assert "hd_" not in proxy_text and "px_" not in handler_text
+
+
+# ---- no silent ignores: Debian's shipped config ----------------------------------------------------
+
+@pytest.mark.gripd_only("checks gripd's own startup warnings (Pushpin ignores what it does not read in silence)")
+def test_debian_conf_and_routes_warn_exactly_for_what_gripd_does_not_do(start_proxy):
+    """Debian's /etc/pushpin/pushpin.conf and routes (ports and dirs rewritten) start gripd, and each
+    key gripd does not act on gets exactly one WARN line with the file and line, naming the key; no other
+    startup line is a warning. (The lead updates the list as keys become supported.)"""
+    from pathlib import Path
+    from harness.proxy import DATA
+    conf = Path("/etc/pushpin/pushpin.conf")
+    template = conf.read_text() if conf.exists() else (DATA / "debian-pushpin.conf").read_text()
+    routes_src = Path("/etc/pushpin/routes")
+    routes = routes_src.read_text() if routes_src.exists() else (DATA / "debian-routes").read_text()
+    p = start_proxy(routes=routes, conf_template=template, plumbing=False, wait_publish=True)
+    assert raw_get_ok(p)
+    text = p.stdout_path.read_text(errors="replace")
+    warnings = [l for l in text.splitlines() if l.startswith("[WARN]")]
+    expected = ["[handler] push_in_spec=", "[handler] push_in_sub_specs=", "[handler] stats_spec=",
+                "[handler] command_spec=", "[handler] message_rate="]
+    conf_lines = p.conf_path.read_text().splitlines()
+    for key in expected:
+        hits = [w for w in warnings if key in w]
+        assert len(hits) == 1, (key, warnings)
+        m = re.search(rf"{re.escape(str(p.conf_path))}:(\d+): ", hits[0])
+        assert m, hits[0]
+        # The line named is the key's line.
+        assert conf_lines[int(m.group(1)) - 1].startswith(key.split("] ")[1]), hits[0]
+    assert len(warnings) == len(expected), warnings
+
+
+def raw_get_ok(p):
+    r = get(p.port, "/", host="localhost")
+    return r.status == 200 and r.body == b"Hello from the Pushpin test handler!\n"
