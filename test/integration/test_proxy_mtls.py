@@ -10,6 +10,7 @@ localhost, and two client certificates (one signed by the CA, one self-signed)."
 
 import ssl
 import subprocess
+import time
 
 import pytest
 
@@ -99,7 +100,10 @@ def test_a_key_that_does_not_match_fails_with_one_warning(mtls_backend, certs, s
     p = start_proxy(routes=f"* {target(mtls_backend, certs, 'client.pem', 'stranger.key')}")
     r = raw.get(p.port, "/who", host="example.com")
     assert (r.status, r.body) == (502, BAD_GATEWAY_BODY)
-    assert "client_key does not match client_cert" in p.log()
+    deadline = time.monotonic() + 10  # log lines are written by gripd's log thread, a moment later
+    while "client_key does not match client_cert" not in p.log():
+        assert time.monotonic() < deadline, p.log()
+        time.sleep(0.1)
 
 
 @pytest.mark.parametrize("props,message", [
@@ -118,6 +122,8 @@ def test_a_bad_option_fails_the_route_line(mtls_backend, certs, start_proxy, pro
 def test_client_certificate_on_a_plain_target_warns(certs, backend, start_proxy):
     p = start_proxy(routes=f"* {backend.addr},client_cert={certs}/client.pem,client_key={certs}/client.key")
     assert raw.get(p.port, "/", host="example.com").status == 200
-    warned = [l for l in p.log().splitlines() if "[WARN]" in l and f"{p.routes_path}:1:" in l
-              and "client_cert" in l and "not ssl" in l]
-    assert warned, p.log()
+    deadline = time.monotonic() + 10  # log lines are written by gripd's log thread, a moment later
+    while not [l for l in p.stdout_path.read_text().splitlines() if "[WARN]" in l and
+               f"{p.routes_path}:1:" in l and "client_cert" in l and "not ssl" in l]:
+        assert time.monotonic() < deadline, p.log()
+        time.sleep(0.1)
