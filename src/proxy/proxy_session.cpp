@@ -3,6 +3,7 @@
 #include "gripd/core/assert.hpp"
 #include "gripd/core/log.hpp"
 #include "gripd/core/strings.hpp"
+#include "gripd/http/debug_text.hpp"
 #include "gripd/http/forwarding.hpp"
 #include "gripd/http/serialize.hpp"
 #include "gripd/loop/worker.hpp"
@@ -135,17 +136,7 @@ void ProxySession::connect_next_target() {
         connect(t);
         return;
     }
-    fail(502, "Error while proxying to origin.\n", unable_to_connect_text());
-}
-
-// Pushpin's debug text when no target connected: every target of the route, in order.
-std::string ProxySession::unable_to_connect_text() const {
-    std::string text = "Unable to connect to any targets. Tried: ";
-    for (size_t i = 0; i < route_.targets.size(); ++i) {
-        if (i > 0) text += ", ";
-        text += route_.targets[i].to_string();
-    }
-    return text + "\n";
+    fail(502, "Error while proxying to origin.\n", http::unable_to_connect_text(route_));
 }
 
 void ProxySession::connect(const config::Target& target) {
@@ -345,7 +336,7 @@ void ProxySession::on_backend_error(int uv_status, bool retryable) {
 void ProxySession::fail(int status, std::string_view message, std::string_view debug_message) {
     if (!client_) return;
     // [proxy] debug or the route's `debug`: Pushpin's detailed text instead of the generic one.
-    if (!debug_message.empty() && (service_.settings().debug || route_.debug)) message = debug_message;
+    if (!debug_message.empty() && http::debug_enabled(service_.settings(), route_)) message = debug_message;
     log_access(http::AccessLog::Outcome::Response, status, static_cast<int64_t>(message.size()));
     take_client()->respond_text(status, message);
 }

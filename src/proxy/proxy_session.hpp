@@ -70,7 +70,6 @@ class ProxySession final : public http::Exchange, public http::BackendUser {
     // Answers `status` with `message`, or with `debug_message` (when given) under [proxy] debug or the
     // route's `debug` option.
     void fail(int status, std::string_view message, std::string_view debug_message = {});
-    std::string unable_to_connect_text() const;
     void finish_grip();
     void log_access(http::AccessLog::Outcome outcome, int code = 0, int64_t body_bytes = 0);
     // The target the access line names: the one in use, else the last one tried ("" if none).

@@ -1,6 +1,7 @@
 #include "session.hpp"
 
 #include "gripd/http/access_log.hpp"
+#include "gripd/http/debug_text.hpp"
 
 #include "gripd/core/log.hpp"
 #include "gripd/http/forwarding.hpp"
@@ -123,10 +124,13 @@ void Session::log_handshake(int code, const http::RequestHead* head, const confi
                0);
 }
 
-void Session::reject_bad_gateway() {
+void Session::reject_bad_gateway(bool no_target_connected) {
     http::Headers h;
     h.add("Content-Type", "text/plain");
-    reject_client(502, {}, h, "Error while proxying to origin.\n");
+    if (no_target_connected && http::debug_enabled(service_.settings(), route_))
+        reject_client(502, {}, h, http::unable_to_connect_text(route_));
+    else
+        reject_client(502, {}, h, "Error while proxying to origin.\n");
 }
 
 bool Session::set_state(ClientState to) {

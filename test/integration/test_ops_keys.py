@@ -240,3 +240,22 @@ def test_debian_conf_and_routes_warn_exactly_for_what_gripd_does_not_do(start_pr
 def raw_get_ok(p):
     r = get(p.port, "/", host="localhost")
     return r.status == 200 and r.body == b"Hello from the Pushpin test handler!\n"
+
+
+WS_UPGRADE = ("GET /ws HTTP/1.1\r\nHost: dead.example\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+              "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n").encode()
+
+
+@pytest.mark.parametrize("debug", [True, False])
+def test_websocket_to_dead_targets_gets_the_debug_text(start_proxy, debug):
+    from harness import raw
+    d1, d2 = dead_port(), dead_port()
+    p = start_proxy(routes=f"dead.example 127.0.0.1:{d1} 127.0.0.1:{d2}\n",
+                    conf={"proxy": {"debug": "true" if debug else "false"}})
+    with raw.RawConn(p.port, timeout=5) as c:
+        c.send(WS_UPGRADE)
+        r = c.recv_response()
+    assert r.status == 502
+    want = (f"Unable to connect to any targets. Tried: 127.0.0.1:{d1}, 127.0.0.1:{d2}\n".encode()
+            if debug else GENERIC)
+    assert r.body == want
