@@ -259,3 +259,10 @@ def test_websocket_to_dead_targets_gets_the_debug_text(start_proxy, debug):
     want = (f"Unable to connect to any targets. Tried: 127.0.0.1:{d1}, 127.0.0.1:{d2}\n".encode()
             if debug else GENERIC)
     assert r.body == want
+
+
+def test_logdir_files_carry_the_instance_prefix_with_id(start_proxy, backend):
+    p = start_proxy(routes=f"* {backend.addr}\n", args=["--id", "3"])
+    assert request(p, "/with-id").status == 200
+    wait_log_line(p, r"GET http://a\.example/with-id ", name="p3-pushpin-proxy.log")
+    assert not (p.logdir / "pushpin-proxy.log").exists()
