@@ -118,8 +118,8 @@ void GripDispatch::stop_holds() {
 
 // Pushpin's built-in test handler: "/" answers text, "/response" long-polls and "/stream" streams on
 // the channel given by ?channel= (default "test").
-void GripDispatch::serve_test(http::ServerConn& client, const config::Route& route,
-                              const http::RequestHead& head) {
+GripOutcome GripDispatch::serve_test(http::ServerConn& client, const config::Route& route,
+                                     const http::RequestHead& head) {
     std::string_view target = head.target;
     std::string_view path = target.substr(0, target.find('?'));
     std::string channel = core::query_param(target, "channel").value_or("");
@@ -136,14 +136,15 @@ void GripDispatch::serve_test(http::ServerConn& client, const config::Route& rou
     } else {
         // Pushpin's texts, so checks written against its test handler keep passing.
         bool root = path == "/" || path.empty();
-        client.respond(root ? 200 : 404, {}, in.response.headers,
-                       root ? "Hello from the Pushpin test handler!\n" : "no such test resource\n");
-        return;
+        std::string_view body = root ? "Hello from the Pushpin test handler!\n" : "no such test resource\n";
+        client.respond(root ? 200 : 404, {}, in.response.headers, body);
+        return GripOutcome{false, root ? 200 : 404, static_cast<int64_t>(body.size())};
     }
     LOG_INFO("grip", "%s %s -> test handler, channel=%s", head.method.c_str(), head.target.c_str(),
              channel.c_str());
     grip::SavedRequest none;
     start_hold(client, route, proxy_.routes(), std::move(none), std::move(in));
+    return GripOutcome{true};
 }
 
 } // namespace gripd::proxy

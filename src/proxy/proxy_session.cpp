@@ -117,7 +117,11 @@ void ProxySession::connect_next_target() {
         const config::Target& t = targets[target_index_];
         if (t.type == config::TargetType::Test && service_.grip_handler()) {
             http::ServerConn* c = take_client();
-            service_.grip_handler()->serve_test(*c, route_, head_);
+            GripOutcome out = service_.grip_handler()->serve_test(*c, route_, head_);
+            if (out.held)
+                log_access(http::AccessLog::Outcome::Accept);
+            else
+                log_access(http::AccessLog::Outcome::Response, out.code, out.body_bytes);
             return;
         }
         if (t.type != config::TargetType::Default) {

@@ -266,3 +266,11 @@ def test_logdir_files_carry_the_instance_prefix_with_id(start_proxy, backend):
     assert request(p, "/with-id").status == 200
     wait_log_line(p, r"GET http://a\.example/with-id ", name="p3-pushpin-proxy.log")
     assert not (p.logdir / "pushpin-proxy.log").exists()
+
+
+def test_access_line_of_the_test_target(start_proxy):
+    p = start_proxy(routes="* test\n", conf={"proxy": {"log_from": "true"}})
+    r = get(p.port, "/", host="a.example")
+    assert r.status == 200
+    line = access_part(wait_log_line(p, r"GET http://a\.example/ "))
+    assert line == f"GET http://a.example/ -> test from=127.0.0.1 code=200 {len(r.body)}"

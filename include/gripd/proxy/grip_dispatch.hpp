@@ -21,8 +21,8 @@ class GripDispatch final : public GripHandler {
                                  std::shared_ptr<const config::RouteTable> routes,
                                  grip::SavedRequest&& request, http::ResponseHead&& head,
                                  std::string&& body) override;
-    void serve_test(http::ServerConn& client, const config::Route& route,
-                    const http::RequestHead& head) override;
+    GripOutcome serve_test(http::ServerConn& client, const config::Route& route,
+                           const http::RequestHead& head) override;
 
     grip::HoldStats& stats() { return stats_; }
     // Server stop: every hold answers now (long-polls their timeout response, streams end cleanly).

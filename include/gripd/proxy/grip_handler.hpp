@@ -31,9 +31,9 @@ class GripHandler {
                                          std::shared_ptr<const config::RouteTable> routes,
                                          grip::SavedRequest&& request, http::ResponseHead&& head,
                                          std::string&& body) = 0;
-    // Serves a request for a built-in `test` target (Pushpin's test handler).
-    virtual void serve_test(http::ServerConn& client, const config::Route& route,
-                            const http::RequestHead& head) = 0;
+    // Serves a request for a built-in `test` target (Pushpin's test handler); says what it did.
+    virtual GripOutcome serve_test(http::ServerConn& client, const config::Route& route,
+                                   const http::RequestHead& head) = 0;
 };
 
 } // namespace gripd::proxy
