@@ -112,7 +112,8 @@ const Row kRows[] = {
      .field = S(logdir),
      .text = "log files, as Pushpin's: access lines in `pushpin-proxy.log`, publishes and GRIP errors in "
              "`pushpin-handler.log` (`pN-` first with `--id N`), the rest on stderr; created at start; "
-             "relative to the working directory; not used with `-m` or `--logfile`; unset: all on stderr (Pushpin "
+             "relative to the working directory; not used with `-m` or `--logfile`; unset: all on stderr "
+             "(Pushpin "
              "writes the files in the working directory)"},
     {.section = "runner",
      .key = "log_level",
@@ -159,8 +160,9 @@ const Row kRows[] = {
      .kind = Kind::Bool,
      .field = S(debug),
      .def = "false",
-     .text = "Pushpin's detailed error texts in responses (e.g. `Unable to connect to any targets. Tried: ...`); "
-             "the route option `debug` does the same for one route"},
+     .text =
+         "Pushpin's detailed error texts in responses (e.g. `Unable to connect to any targets. Tried: ...`); "
+         "the route option `debug` does the same for one route"},
     {.section = "proxy",
      .key = "auto_cross_origin",
      .kind = Kind::Bool,
