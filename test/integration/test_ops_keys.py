@@ -274,3 +274,19 @@ def test_access_line_of_the_test_target(start_proxy):
     assert r.status == 200
     line = access_part(wait_log_line(p, r"GET http://a\.example/ "))
     assert line == f"GET http://a.example/ -> test from=127.0.0.1 code=200 {len(r.body)}"
+
+
+def test_access_line_of_a_websocket(start_proxy):
+    from harness import raw
+    from wsutil import WsBackend
+    b = WsBackend()
+    try:
+        p = start_proxy(routes=f"* {b.addr}\n", conf={"proxy": {"log_from": "true"}})
+        with raw.RawConn(p.port, timeout=5) as c:
+            c.send(WS_UPGRADE.replace(b"GET /ws ", b"GET /ws?x=1 ").replace(b"dead.example", b"a.example")
+                   .replace(b"\r\n\r\n", b"\r\nReferer: http://r.example/\r\n\r\n"))
+            assert c.recv_response().status == 101
+            line = access_part(wait_log_line(p, r"GET ws://a\.example/ws"))
+        assert line == f"GET ws://a.example/ws?x=1 -> {b.addr} from=127.0.0.1 ref=http://r.example/ code=101 0"
+    finally:
+        b.stop()
