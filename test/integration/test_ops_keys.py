@@ -290,3 +290,97 @@ def test_access_line_of_a_websocket(start_proxy):
         assert line == f"GET ws://a.example/ws?x=1 -> {b.addr} from=127.0.0.1 ref=http://r.example/ code=101 0"
     finally:
         b.stop()
+
+
+# ---- no silent ignores: a config that sets every key once ------------------------------------------
+
+def _reference_tables():
+    """(works, warns, infos): (section, key, type) rows of gripd's config reference (README's tables)."""
+    import subprocess
+    from harness.proxy import proxy_command
+    text = subprocess.run(proxy_command() + ["--print-config-reference"], capture_output=True, text=True,
+                          check=True, timeout=10).stdout
+    tables, current = [], None
+    for line in text.splitlines():
+        if line.startswith("| Section |") or line.startswith("| Where |"):
+            current = []
+            tables.append(current)
+        elif line.startswith("|---"):
+            continue
+        elif line.startswith("| ") and current is not None:
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            current.append(cells)
+        else:
+            current = None
+    return tables[0], tables[1], tables[2]
+
+
+def _value_for(section, key, type_text, default="", warns_when=""):
+    if re.fullmatch(r"`-?\d+`", default) and not warns_when:
+        return default.strip("`")  # a working value (client_maxconn=1 would refuse the test's requests)
+    if "boolean" in type_text:
+        return "true"
+    if type_text.startswith("list of `[addr"):
+        return "127.0.0.1:7999"
+    if type_text.startswith("list of `path"):
+        return "/tmp/gripd-every-key.sock"
+    if type_text.startswith("`truncate"):
+        return "append"
+    if type_text.startswith("`true`"):
+        return "true"
+    if type_text.startswith("`N`"):
+        return "2"
+    if type_text.startswith("`[addr:]port`"):
+        return str(unique_free_port())
+    if type_text.startswith("bytes (`k`"):
+        return "1G"
+    m = re.search(r"(-?\d+)(?:–(\d+)| or more)", type_text)
+    if m:
+        low = int(m.group(1))
+        if warns_when.startswith("not `") and warns_when[5:].split("`")[0] == str(low):
+            return str(low + 1)
+        return str(max(low, 1))
+    if type_text == "path":
+        return "routes"
+    return "true" if warns_when == "true" else "x"
+
+
+@pytest.mark.gripd_only("checks gripd's own startup warnings (Pushpin ignores what it does not read in silence)")
+def test_a_config_setting_every_key_once_starts_and_warns_exactly_for_the_unsupported_ones(start_proxy):
+    works, warns, infos = _reference_tables()
+    # Left out: [global] include (reads a file), listeners the harness sets or that need more than a
+    # value (https_ports needs certificates, local_ports a socket path), and the Redis bus.
+    skip = {("global", "include"), ("runner", "http_port"), ("runner", "https_ports"), ("runner", "local_ports"),
+            ("gripd", "bus"), ("handler", "push_in_http_port"), ("handler", "push_in_http_addr"),
+            ("proxy", "routesfile"), ("runner", "logdir"), ("global", "rundir"), ("runner", "rundir"),
+            ("global", "libdir"), ("global", "workers"), ("gripd", "workers"), ("global", "port_offset")}
+    conf = {}
+    for row in works:
+        if (row[0], row[1].strip("`")) not in skip:
+            conf.setdefault(row[0], {})[row[1].strip("`")] = _value_for(row[0], row[1].strip("`"), row[2], row[3])
+    expected = []
+    for row in warns:
+        key = row[1].strip("`")
+        if (row[0], key) in skip:
+            continue
+        conf.setdefault(row[0], {})[key] = _value_for(row[0], key, row[2], row[3], row[4])
+        expected.append(f"[{row[0]}] {key}=")
+    for row in infos:
+        if row[1].startswith("`"):
+            conf.setdefault(row[0], {}).setdefault(row[1].strip("`"), "x")
+    # Keys the harness writes itself and gripd warns about (ZeroMQ sockets).
+    expected = sorted(set(expected) | {"[handler] push_in_spec=", "[handler] push_in_sub_specs=",
+                                       "[handler] command_spec="})
+    # Options whose values must still be valid numbers where the info rows hold integers.
+    for sec, key, value in [("handler", "message_hwm", "100"), ("handler", "subscription_linger", "60"),
+                            ("handler", "stats_report_interval", "10")]:
+        conf.setdefault(sec, {})[key] = value
+    p = start_proxy(routes="* test\n", conf_template="", conf=conf, plumbing=False)
+    assert raw_get_ok(p)
+    warnings = [l for l in p.stdout_path.read_text(errors="replace").splitlines()
+                if l.startswith("[WARN]") and str(p.conf_path) in l]
+    for key in expected:
+        hits = [w for w in warnings if f"{p.conf_path}:" in w and key in w]
+        assert len(hits) == 1, (key, warnings)
+    assert len(warnings) == len(expected), warnings
+    assert not [w for w in warnings if "unknown key" in w]
