@@ -195,7 +195,7 @@ def test_proxy_and_handler_prometheus_ports_both_serve_metrics(start_proxy, back
     for _ in range(3):
         assert request(p, "/m").status == 200
     # Pushpin reports its counters every few seconds; wait until the proxy's listener shows them.
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + 30
     while _value(_scrape(pport), "px_request_received") < before + 3:
         assert time.monotonic() < deadline
         time.sleep(0.3)
