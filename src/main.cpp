@@ -9,6 +9,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <pthread.h>
 #include <uv.h>
 
@@ -29,6 +30,25 @@ struct MainLoop {
     app::Server* server = nullptr;
     bool watching = false;
 };
+
+// [runner] logdir, as Pushpin's runner lays it out when run without -m: the directory is created, and
+// the proxy's and the handler's lines go to {logdir}/[pN-]pushpin-proxy.log and pushpin-handler.log
+// (a relative logdir is relative to the working directory, as in Pushpin). --logfile keeps every line
+// in that one file instead. Returns an error message, or "".
+std::string open_log_files(const config::Settings& settings, const config::CliOptions& cli) {
+    if (settings.logdir.empty() || cli.merge_output || !settings.log_file.empty()) return "";
+    std::error_code ec;
+    std::filesystem::path dir = std::filesystem::absolute(settings.logdir, ec);
+    if (!ec) std::filesystem::create_directories(dir, ec);
+    if (ec) return "failed to create directory: " + dir.string() + " (" + ec.message() + ")";
+    std::string prefix = cli.id ? "p" + std::to_string(*cli.id) + "-" : "";
+    for (auto [file, name] : {std::pair{core::LogFile::Proxy, "pushpin-proxy.log"},
+                              std::pair{core::LogFile::Handler, "pushpin-handler.log"}}) {
+        std::string path = (dir / (prefix + name)).string();
+        if (!core::log_set_service_file(file, path.c_str())) return "cannot open log file " + path;
+    }
+    return "";
+}
 
 void stop_all(MainLoop& m, int signum) {
     LOG_INFO("main", "got signal %d: stopping", signum);
@@ -148,6 +168,10 @@ int main(int argc, char** argv) {
         return 2;
     }
     config::log_notices(loaded.notices);
+    if (std::string err = open_log_files(settings, cli.options); !err.empty()) {
+        LOG_ERROR("main", "%s", err.c_str());
+        return 1;
+    }
     config::DebugKnobsResult knobs = config::debug_knobs_from_env();
     if (!knobs.ok()) {
         std::fprintf(stderr, "gripd: %s\n", knobs.error.c_str());

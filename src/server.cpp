@@ -56,7 +56,8 @@ struct Server::WorkerContext {
     std::unique_ptr<proxy::GripDispatch> grip;
     std::unique_ptr<ws::WsService> ws;
     std::unique_ptr<control::ControlService> control;
-    std::unique_ptr<control::MetricsService> metrics;
+    // [handler] prometheus_port's and [proxy] prometheus_port's listeners (as Pushpin's two processes).
+    std::vector<std::unique_ptr<control::MetricsService>> metrics;
     std::vector<http::Listener*> listeners; // each frees itself when closed
     loop::TimerEntry tick;
     loop::TimerEntry minute; // samples open connections for connection_minute
@@ -134,6 +135,21 @@ std::vector<control::WorkerStatsView> Server::stats_views() const {
     return out;
 }
 
+void Server::open_metrics(loop::Worker& w, WorkerContext& ctx, const std::string& port,
+                          const std::string& prefix, const char* key) {
+    if (port.empty()) return;
+    config::ListenAddr addr;
+    std::string error;
+    if (!config::parse_listen_addr(port, &addr, &error)) {
+        if (!error_claimed_.exchange(true)) first_error_ = std::string(key) + ": " + error;
+        failed_.fetch_add(1);
+        return;
+    }
+    auto& m = ctx.metrics.emplace_back(
+        std::make_unique<control::MetricsService>(settings_, prefix, [this] { return stats_views(); }));
+    open_listener(w, ctx, addr, *m, m->conns(), "metrics", key);
+}
+
 void Server::open_listener(loop::Worker& w, WorkerContext& ctx, const config::ListenAddr& addr,
                            http::Service& service, http::ConnSet& conns, const char* what, const char* keys,
                            bool memory_guarded, const net::TlsCertSource* tls) {
@@ -204,23 +220,13 @@ void Server::wire(loop::Worker& w, WorkerContext& ctx) {
         open_listener(w, ctx, addr, *ctx.control, ctx.control->conns(), "the control API",
                       "[handler] push_in_http_addr, push_in_http_port");
     }
-    const std::string& prom = !settings_.handler_prometheus_port.empty() ? settings_.handler_prometheus_port
-                                                                         : settings_.proxy_prometheus_port;
-    if (!prom.empty()) {
-        config::ListenAddr addr;
-        std::string error;
-        if (!config::parse_listen_addr(prom, &addr, &error)) {
-            if (!error_claimed_.exchange(true)) first_error_ = "prometheus_port: " + error;
-            failed_.fetch_add(1);
-        } else {
-            const std::string& prefix = !settings_.handler_prometheus_port.empty()
-                                            ? settings_.handler_prometheus_prefix
-                                            : settings_.proxy_prometheus_prefix;
-            ctx.metrics = std::make_unique<control::MetricsService>(settings_, prefix,
-                                                                    [this] { return stats_views(); });
-            open_listener(w, ctx, addr, *ctx.metrics, ctx.metrics->conns(), "metrics", "prometheus_port");
-        }
-    }
+    // Each process of Pushpin's serves its own metrics listener; gripd serves the same metrics on both,
+    // each with its own prefix. The same address twice is opened once (the settings warn).
+    open_metrics(w, ctx, settings_.handler_prometheus_port, settings_.handler_prometheus_prefix,
+                 "[handler] prometheus_port");
+    if (settings_.proxy_prometheus_port != settings_.handler_prometheus_port)
+        open_metrics(w, ctx, settings_.proxy_prometheus_port, settings_.proxy_prometheus_prefix,
+                     "[proxy] prometheus_port");
 
     ctx.tick.init(&w.timers(), &ctx, [](void* p) {
         auto* c = static_cast<WorkerContext*>(p);
@@ -319,7 +325,8 @@ void Server::install_hooks(loop::Worker& w, WorkerContext& ctx, int count) {
         ctx.ws->stop_all();
         ctx.proxy->conns().close_idle();
         if (ctx.control) ctx.control->conns().close_idle();
-        if (ctx.metrics) ctx.metrics->conns().close_all();
+        for (auto& m : ctx.metrics)
+            m->conns().close_all();
         ctx.proxy->backends().close_idle();
     });
     w.on_close_all([&ctx](loop::Worker&) {
@@ -329,7 +336,8 @@ void Server::install_hooks(loop::Worker& w, WorkerContext& ctx, int count) {
         ctx.memory.disarm();
         ctx.proxy->conns().close_all();
         if (ctx.control) ctx.control->conns().close_all();
-        if (ctx.metrics) ctx.metrics->conns().close_all();
+        for (auto& m : ctx.metrics)
+            m->conns().close_all();
         ctx.proxy->backends().close_all();
     });
 }
@@ -414,7 +422,7 @@ void Server::join() {
         ctx->minute.disarm();
         ctx->memory.disarm();
         ctx->ws.reset();
-        ctx->metrics.reset();
+        ctx->metrics.clear();
         ctx->control.reset();
         ctx->grip.reset();
         ctx->proxy.reset();

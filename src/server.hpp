@@ -58,6 +58,9 @@ class Server {
     struct WorkerContext;
     void wire(loop::Worker& w, WorkerContext& ctx);
     void install_hooks(loop::Worker& w, WorkerContext& ctx, int count);
+    // Opens a Prometheus listener on `port` ("" = none) serving every metric with `prefix`.
+    void open_metrics(loop::Worker& w, WorkerContext& ctx, const std::string& port, const std::string& prefix,
+                      const char* key);
     void open_listener(loop::Worker& w, WorkerContext& ctx, const config::ListenAddr& addr,
                        http::Service& service, http::ConnSet& conns, const char* what, const char* keys,
                        bool memory_guarded = false, const net::TlsCertSource* tls = nullptr);

@@ -70,7 +70,7 @@ std::string cli_usage() {
            "). 0 error .. 4 trace;\n"
            "                        \"N,svc:N\" accepted.\n"
            "  --verbose             Verbose output. Same as --loglevel=3.\n"
-           "  -m, --merge-output    Accepted for compatibility (gripd is one process).\n"
+           "  -m, --merge-output    Log everything to stderr, no files in [runner] logdir.\n"
            "  --port <[addr:]port>  Run a single HTTP server instance.\n"
            "  --id <x>              Set instance ID (needed to run multiple instances).\n"
            "  --route <line>        Add route (overrides routes file).\n"

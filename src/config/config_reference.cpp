@@ -1,6 +1,7 @@
 // README.md's configuration reference, rendered from the settings table so the two cannot drift apart.
 #include "gripd/config/settings.hpp"
 
+#include "route_options_internal.hpp"
 #include "settings_table_internal.hpp"
 
 #include <climits>
@@ -79,6 +80,41 @@ std::string key_cell(const Row& row) {
     return "`" + std::string(row.key) + "`";
 }
 
+// The routes file's options, one row each, from the route options table.
+std::string route_options_markdown() {
+    using route_options::Status;
+    using route_options::Where;
+    std::string rows;
+    for (const auto& o : route_options::options()) {
+        std::string status;
+        switch (o.status) {
+        case Status::Works:
+            status = "works";
+            break;
+        case Status::Warn:
+            status = "not supported: a route line using it logs one `[WARN]`";
+            break;
+        case Status::WsOnly:
+            status = "WebSocket only: a route that takes HTTP requests too logs one `[WARN]`";
+            break;
+        case Status::Inert:
+            status = "no effect, no warning";
+            break;
+        }
+        rows += cells({o.where == Where::Condition ? "condition" : "target", "`" + std::string(o.name) + "`",
+                       status, std::string(o.text)});
+    }
+    return "Route options (the routes file; the first token of a line is the condition, the others are "
+           "targets). Warnings name the routes file and line:\n"
+           "\n"
+           "| Where | Option | In gripd | What it does, or what does not happen |\n"
+           "|---|---|---|---|\n" +
+           rows +
+           cells({"target", "`zhttp/...`, `zhttpreq/...`", "not supported: one `[WARN]`",
+                  "ZeroMQ targets are skipped: requests go to the route's other targets, or get 502"}) +
+           cells({"both", "any other", "one `[WARN]`", "`unknown route option 'NAME', ignored`"});
+}
+
 } // namespace
 
 std::string config_reference_markdown() {
@@ -120,7 +156,9 @@ std::string config_reference_markdown() {
            "\n"
            "Any other key logs `[WARN] FILE:LINE: unknown key [section] key, ignored` (Pushpin ignores "
            "unknown "
-           "keys silently). A bad value stops gripd with `FILE:LINE: message` and exit status 2.\n";
+           "keys silently). A bad value stops gripd with `FILE:LINE: message` and exit status 2.\n"
+           "\n" +
+           route_options_markdown();
 }
 
 } // namespace gripd::config

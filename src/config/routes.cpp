@@ -4,6 +4,7 @@
 #include "gripd/config/jwt_keys.hpp"
 #include "gripd/config/settings.hpp"
 #include "gripd/core/strings.hpp"
+#include "route_options_internal.hpp"
 
 #include <filesystem>
 
@@ -173,21 +174,8 @@ std::string id_from_condition(const Route& r) {
     return id;
 }
 
-constexpr std::string_view kConditionProps[] = {
-    "proto",        "ssl",        "id",          "path_beg",        "sig_iss", "sig_key", "prefix",
-    "orig_headers", "as_host",    "path_rem",    "replace_beg",     "debug",   "aco",     "jsonp_mode",
-    "jsonp_cb",     "jsonp_body", "jsonp_defcb", "jsonp_defmethod", "session", "sockjs",  "sockjs_as_path",
-    "header",       "no_grip",    "log_level",
-};
-constexpr std::string_view kTargetProps[] = {
-    "ssl",       "untrusted", "trust_connect_host", "insecure",    "host",       "sub",
-    "over_http", "one_event", "ipc_file_mode",      "client_cert", "client_key",
-};
-
-template <size_t N> bool known(const std::string_view (&list)[N], std::string_view name) {
-    for (auto k : list)
-        if (k == name) return true;
-    return false;
+bool known(route_options::Where where, std::string_view name) {
+    return route_options::find(where, name) != nullptr;
 }
 
 // Reads `name`, whose value must be `a` or `b`, into `out` (left alone when absent). Returns an error
@@ -284,7 +272,7 @@ std::string parse_headers(const Section& c, Route& r) {
 std::string parse_condition(const Section& c, Route& r, std::vector<std::string>& unknown) {
     parse_host(c, r);
     for (const auto& p : c.props)
-        if (!known(kConditionProps, p.name)) unknown.push_back(p.name);
+        if (!known(route_options::Where::Condition, p.name)) unknown.push_back(p.name);
     if (auto err = parse_match(c, r); !err.empty()) return err;
     if (auto err = parse_rewrites(c, r); !err.empty()) return err;
     r.debug = c.has("debug");
@@ -301,39 +289,76 @@ std::string parse_condition(const Section& c, Route& r, std::vector<std::string>
     return "";
 }
 
-// What a route asks for that gripd does not do yet (Pushpin does): one sentence each, naming what will
-// not happen, so no option is ignored in silence.
+// What a route asks for that gripd does not do (Pushpin does): one sentence each, naming what will not
+// happen, so no option is ignored in silence. The options come from the route options table.
 std::vector<std::string> unsupported(const std::vector<Section>& sections, const Route& r) {
+    using route_options::Status;
+    using route_options::Where;
     std::vector<std::string> out;
-    const Section& c = sections[0];
     // As in Pushpin, JSON-P is part of CORS: without `aco` the jsonp_* options act only when
     // [proxy] auto_cross_origin is on, which the routes file cannot see: say so.
     for (const char* key : {"jsonp_mode", "jsonp_cb", "jsonp_body", "jsonp_defcb", "jsonp_defmethod"}) {
-        if (!r.aco && c.has(key)) {
+        if (!r.aco && sections[0].has(key)) {
             out.push_back("route options 'jsonp_*' act only with 'aco' on the route or [proxy] "
                           "auto_cross_origin=true: otherwise JSON-P callbacks are passed to the backend as "
                           "plain query parameters");
             break;
         }
     }
-    if (r.session)
-        out.push_back("route option 'session' is not supported by gripd yet: no WebSocket-over-HTTP session "
-                      "is kept across requests");
-    if (!r.sockjs_path.empty())
-        out.push_back(
-            "route option 'sockjs' is not supported by gripd yet: SockJS requests go to the backend "
-            "unchanged");
-    if (r.orig_headers)
-        out.push_back("route option 'orig_headers' is not supported by gripd yet: the backend gets no "
-                      "eb9bf0f5-* copies of the client's headers");
+    std::vector<std::string_view> said; // names and groups already warned about on this line
+    auto once = [&](std::string_view what) {
+        for (auto s : said)
+            if (s == what) return false;
+        said.push_back(what);
+        return true;
+    };
+    for (const auto& p : sections[0].props) {
+        const auto* o = route_options::find(Where::Condition, p.name);
+        if (!o || o->status != Status::Warn) continue;
+        if (!o->group.empty()) {
+            if (once(o->group))
+                out.push_back("route options '" + std::string(o->group) +
+                              "' are not supported by gripd yet: " + std::string(o->text));
+        } else if (once(o->name)) {
+            out.push_back("route option '" + std::string(o->name) +
+                          "' is not supported by gripd yet: " + std::string(o->text));
+        }
+    }
     for (size_t i = 0; i < r.targets.size(); ++i) {
         const Target& t = r.targets[i];
+        const Section& s = sections[i + 1];
+        said.clear();
+        for (const auto& p : s.props) {
+            const auto* o = route_options::find(Where::Target, p.name);
+            if (!o || !once(o->name)) continue;
+            bool warn = o->status == Status::Warn ||
+                        (o->status == Status::WsOnly && r.proto != RouteProto::WebSocket);
+            if (warn)
+                out.push_back("target '" + s.value + "': option '" + std::string(o->name) +
+                              "' is not supported by gripd yet: " + std::string(o->text));
+        }
+        if (t.type == TargetType::Default && !t.ssl && t.client_cert_pem)
+            out.push_back("target '" + s.value +
+                          "' has client_cert but not ssl: no client certificate is sent (plain HTTP)");
         if (t.type == TargetType::Zhttp || t.type == TargetType::ZhttpReq)
-            out.push_back("target '" + sections[i + 1].value +
+            out.push_back("target '" + s.value +
                           "' is a ZeroMQ target, which gripd does not support: it is skipped (requests go to "
                           "the route's other targets, or get 502)");
     }
     return out;
+}
+
+// client_cert= and client_key= name PEM files (a relative path is relative to the working directory, as in
+// Pushpin), read now. A file that cannot be read fails the line, as in Pushpin. Returns an error or "".
+std::string read_client_identity(Target& t) {
+    if (t.client_cert.empty() && t.client_key.empty()) return "";
+    if (t.client_cert.empty() || t.client_key.empty())
+        return "client_cert and client_key must be given together";
+    std::string cert, key, err;
+    if (!read_text_file(t.client_cert, &cert, &err) || !read_text_file(t.client_key, &key, &err)) return err;
+    t.client_cert_pem = std::make_shared<const std::string>(std::move(cert));
+    t.client_key_pem = std::make_shared<const std::string>(std::move(key));
+    return "";
 }
 
 std::string parse_target(const Section& s, Target& t, std::vector<std::string>& unknown) {
@@ -365,7 +390,7 @@ std::string parse_target(const Section& s, Target& t, std::vector<std::string>& 
         if (t.connect_host.empty()) return "target bad format";
     }
     for (const auto& p : s.props)
-        if (!known(kTargetProps, p.name)) unknown.push_back(p.name);
+        if (!known(route_options::Where::Target, p.name)) unknown.push_back(p.name);
     t.ssl = s.has("ssl");
     t.trusted = !s.has("untrusted");
     t.trust_connect_host = s.has("trust_connect_host");
@@ -379,7 +404,7 @@ std::string parse_target(const Section& s, Target& t, std::vector<std::string>& 
         if (auto mode = core::parse_file_mode(*m)) t.ipc_file_mode = *mode; // Pushpin ignores a bad mode
     if (auto c = s.get("client_cert")) t.client_cert = *c;
     if (auto k = s.get("client_key")) t.client_key = *k;
-    return "";
+    return read_client_identity(t);
 }
 
 std::string where(std::string_view file, int line) {

@@ -471,16 +471,15 @@ std::string apply_cli(Settings& s, const CliOptions& cli, const std::string& con
     return "";
 }
 
-// gripd serves every metric on one listener, [handler] prometheus_port (else [proxy]'s): with both
-// set, nothing listens on [proxy]'s, where Pushpin would serve its proxy's metrics.
+// [proxy] and [handler] prometheus_port each get a listener; on the same address Pushpin's second process
+// fails to bind, and gripd opens it once, serving [handler] prometheus_prefix.
 void note_metrics_ports(const IniFile& ini, const Settings& s, std::vector<Notice>& notices) {
     const IniEntry* e = ini.find("proxy", "prometheus_port");
-    if (!e || s.proxy_prometheus_port.empty() || s.handler_prometheus_port.empty()) return;
+    if (!e || s.proxy_prometheus_port.empty() || s.proxy_prometheus_port != s.handler_prometheus_port) return;
     notices.push_back(
         {core::LogLevel::Warn, where(*e) + section_key(*e) + "=" + s.proxy_prometheus_port +
-                                   ": no listener is opened there: gripd serves all its metrics on "
-                                   "[handler] prometheus_port=" +
-                                   s.handler_prometheus_port});
+                                   ": the same as [handler] prometheus_port, which serves it (with "
+                                   "[handler] prometheus_prefix); no second listener is opened"});
 }
 
 // gripd serves clients on http_port, https_ports and local_ports. Returns an error message, or "".

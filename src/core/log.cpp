@@ -11,6 +11,7 @@
 #include <memory>
 #include <poll.h>
 #include <string>
+#include <string_view>
 #include <sys/eventfd.h>
 #include <sys/time.h>
 #include <thread>
@@ -20,7 +21,11 @@ namespace gripd::core {
 namespace {
 
 std::atomic<int> g_level{static_cast<int>(LogLevel::Info)};
-std::atomic<int> g_fd{STDERR_FILENO};
+// One descriptor per LogFile: Main is stderr or --logfile; Proxy and Handler are -1 until logdir's
+// files are opened (their lines then go to Main).
+constexpr size_t kFiles = 3;
+std::array<std::atomic<int>, kFiles> g_fds{STDERR_FILENO, -1, -1};
+std::atomic<bool> g_split{false}; // a service file is open: look up each line's file
 
 constexpr size_t kThreadBufferFlushAt = 16 * 1024;
 
@@ -35,8 +40,12 @@ constexpr int kWarnIntervalMs = 1000;            // at most one "dropped" warnin
 // (each a batch of whole lines). The producer's "store tail, load head" and the writer's "store
 // head, load tail" are seq_cst and pair up as in loop/spsc_ring.hpp, so a chunk pushed while the
 // writer goes to sleep always comes with a wake-up.
+struct Chunk {
+    std::string bytes;
+    uint8_t file = 0; // LogFile
+};
 struct Channel {
-    std::array<std::string, kChunkSlots> slots;
+    std::array<Chunk, kChunkSlots> slots;
     alignas(64) std::atomic<uint64_t> head{0}; // writer
     std::atomic<uint64_t> written_bytes{0};    // writer: bytes taken out (monotonic)
     alignas(64) std::atomic<uint64_t> tail{0}; // producer
@@ -58,14 +67,15 @@ Writer* g_writer = nullptr;
 
 struct ThreadBuffer {
     bool on = false;
-    std::string data;
-    Channel* channel = nullptr; // registered on first use once the writer runs
-    bool no_channel = false;    // every slot taken: this thread writes directly
+    std::array<std::string, kFiles> data; // per LogFile
+    Channel* channel = nullptr;           // registered on first use once the writer runs
+    bool no_channel = false;              // every slot taken: this thread writes directly
 };
 thread_local ThreadBuffer t_buffer;
 
-void write_all(const char* p, size_t len) {
-    int fd = g_fd.load(std::memory_order_relaxed);
+void write_all(size_t file, const char* p, size_t len) {
+    int fd = g_fds[file].load(std::memory_order_relaxed);
+    if (fd < 0) fd = g_fds[0].load(std::memory_order_relaxed);
     while (len > 0) {
         ssize_t n = ::write(fd, p, len);
         if (n < 0 && errno == EINTR) continue;
@@ -90,7 +100,7 @@ void wake_writer(Writer& w) {
 
 // Producer side: hands `chunk` (whole lines) to the writer, or drops it (counted) when this
 // thread's queue is at its bound. Never blocks.
-void hand_over(Writer& w, Channel& ch, std::string& chunk) {
+void hand_over(Writer& w, Channel& ch, std::string& chunk, size_t file) {
     uint64_t tail = ch.tail.load(std::memory_order_relaxed);
     uint64_t head = ch.head.load(std::memory_order_acquire);
     uint64_t waiting = ch.queued_bytes - ch.written_bytes.load(std::memory_order_acquire);
@@ -99,9 +109,11 @@ void hand_over(Writer& w, Channel& ch, std::string& chunk) {
         chunk.clear();
         return;
     }
-    ch.slots[tail % kChunkSlots].swap(chunk);
+    Chunk& slot = ch.slots[tail % kChunkSlots];
+    slot.bytes.swap(chunk);
+    slot.file = static_cast<uint8_t>(file);
     chunk.clear();
-    ch.queued_bytes += ch.slots[tail % kChunkSlots].size();
+    ch.queued_bytes += slot.bytes.size();
     ch.tail.store(tail + 1, std::memory_order_seq_cst);
     if (w.idle.load(std::memory_order_seq_cst)) wake_writer(w);
 }
@@ -128,10 +140,10 @@ bool write_pass(Writer& w) {
         if (!ch) continue; // registered, not yet published
         uint64_t head = ch->head.load(std::memory_order_relaxed);
         while (head != ch->tail.load(std::memory_order_seq_cst)) {
-            std::string& chunk = ch->slots[head % kChunkSlots];
-            write_all(chunk.data(), chunk.size()); // may block: that is this thread's job
-            uint64_t size = chunk.size();
-            std::string().swap(chunk); // give the memory back: the producer sends a new one
+            Chunk& chunk = ch->slots[head % kChunkSlots];
+            write_all(chunk.file, chunk.bytes.data(), chunk.bytes.size()); // may block: this thread's job
+            uint64_t size = chunk.bytes.size();
+            std::string().swap(chunk.bytes); // give the memory back: the producer sends a new one
             ch->written_bytes.store(ch->written_bytes.load(std::memory_order_relaxed) + size,
                                     std::memory_order_release);
             ch->head.store(++head, std::memory_order_seq_cst);
@@ -156,7 +168,7 @@ void warn_dropped(Writer& w, uint64_t* reported) {
     if (m <= 0) return;
     // A line snprintf cut short still goes out, without its last bytes.
     size_t len = std::min(static_cast<size_t>(n) + static_cast<size_t>(m), sizeof(line) - 1);
-    write_all(line, len);
+    write_all(0, line, len);
     *reported = dropped;
 }
 
@@ -226,9 +238,29 @@ int log_level() {
 bool log_set_file(const char* path) {
     int fd = ::open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (fd < 0) return false;
-    int old = g_fd.exchange(fd);
+    int old = g_fds[0].exchange(fd);
     if (old != STDERR_FILENO) ::close(old);
     return true;
+}
+
+bool log_set_service_file(LogFile file, const char* path) {
+    auto i = static_cast<size_t>(file);
+    if (i == 0 || i >= kFiles) return false;
+    int fd = ::open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) return false;
+    int old = g_fds[i].exchange(fd);
+    if (old >= 0) ::close(old);
+    g_split.store(true);
+    return true;
+}
+
+LogFile log_file_of(const char* target) {
+    std::string_view t = target ? target : "";
+    for (std::string_view p : {"proxy", "ws", "backend", "http", "net"})
+        if (t == p) return LogFile::Proxy;
+    for (std::string_view h : {"control", "pubsub", "bus", "grip"})
+        if (t == h) return LogFile::Handler;
+    return LogFile::Main;
 }
 
 bool log_start_writer() {
@@ -270,12 +302,13 @@ void log_vwrite(LogLevel level, const char* target, const char* fmt, va_list ap)
         len +=
             static_cast<size_t>(m) < sizeof(line) - len - 1 ? static_cast<size_t>(m) : sizeof(line) - len - 2;
     line[len++] = '\n';
+    size_t file = g_split.load(std::memory_order_relaxed) ? static_cast<size_t>(log_file_of(target)) : 0;
     if (!t_buffer.on && !g_writer) {
-        write_all(line, len);
+        write_all(file, line, len);
         return;
     }
-    t_buffer.data.append(line, len);
-    if (!t_buffer.on || t_buffer.data.size() >= kThreadBufferFlushAt) log_flush_thread();
+    t_buffer.data[file].append(line, len);
+    if (!t_buffer.on || t_buffer.data[file].size() >= kThreadBufferFlushAt) log_flush_thread();
 }
 
 void log_set_thread_buffering(bool on) {
@@ -284,15 +317,18 @@ void log_set_thread_buffering(bool on) {
 }
 
 void log_flush_thread() {
-    if (t_buffer.data.empty()) return;
-    Writer* w = g_writer;
-    Channel* ch = w ? channel_for_thread(*w) : nullptr;
-    if (!ch || !w->running.load(std::memory_order_relaxed)) {
-        write_all(t_buffer.data.data(), t_buffer.data.size());
-        t_buffer.data.clear();
-        return;
+    for (size_t file = 0; file < kFiles; ++file) {
+        std::string& data = t_buffer.data[file];
+        if (data.empty()) continue;
+        Writer* w = g_writer;
+        Channel* ch = w ? channel_for_thread(*w) : nullptr;
+        if (!ch || !w->running.load(std::memory_order_relaxed)) {
+            write_all(file, data.data(), data.size());
+            data.clear();
+            continue;
+        }
+        hand_over(*w, *ch, data, file);
     }
-    hand_over(*w, *ch, t_buffer.data);
 }
 
 void log_write(LogLevel level, const char* target, const char* fmt, ...) {

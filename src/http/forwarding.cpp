@@ -185,7 +185,8 @@ http::BackendTarget backend_target(const config::Route& route, const config::Tar
         std::string name =
             t.trust_connect_host ? t.connect_host : upstream_host_name(route, t, client_headers);
         if (name.empty()) name = t.connect_host;
-        b.tls = net::TlsSettings{std::move(name), !t.insecure};
+        b.tls = net::TlsSettings{std::move(name), !t.insecure, t.client_cert_pem, t.client_key_pem, {}};
+        if (t.client_cert_pem) b.tls->client_identity = t.client_cert + " " + t.client_key;
     }
     return b;
 }

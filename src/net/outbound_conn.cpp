@@ -100,7 +100,8 @@ void OutboundConn::on_connect_done(uv_connect_t* req, int status) {
     }
     // TLS: the handshake runs under the same connect timeout.
     std::unique_ptr<TlsSettings> settings = std::move(self->tls_settings_);
-    self->tls_ = std::make_unique<TlsClient>(settings->server_name, settings->verify);
+    self->tls_ = std::make_unique<TlsClient>(settings->server_name, settings->verify,
+                                             settings->client_cert_pem.get(), settings->client_key_pem.get());
     std::string out;
     TlsClient::Status s = self->tls_->start(out);
     if (s == TlsClient::Status::Error) {

@@ -1,6 +1,7 @@
 #include "gripd/net/tls_client.hpp"
 
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -39,9 +40,31 @@ std::string openssl_error() {
     return buf;
 }
 
+// Loads a PEM certificate chain (leaf first) and private key into `ssl`. Returns an error or "".
+std::string use_client_identity(SSL* ssl, const std::string& cert_pem, const std::string& key_pem) {
+    std::unique_ptr<BIO, int (*)(BIO*)> certs(
+        BIO_new_mem_buf(cert_pem.data(), static_cast<int>(cert_pem.size())), BIO_free);
+    std::unique_ptr<X509, void (*)(X509*)> leaf(
+        certs ? PEM_read_bio_X509(certs.get(), nullptr, nullptr, nullptr) : nullptr, X509_free);
+    if (!leaf || SSL_use_certificate(ssl, leaf.get()) != 1) return "client_cert: no PEM certificate";
+    while (X509* extra = PEM_read_bio_X509(certs.get(), nullptr, nullptr, nullptr))
+        if (SSL_add0_chain_cert(ssl, extra) != 1) X509_free(extra); // the chain owns it once added
+    ERR_clear_error();                                              // the loop ends on "no start line"
+    std::unique_ptr<BIO, int (*)(BIO*)> keys(
+        BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size())), BIO_free);
+    std::unique_ptr<EVP_PKEY, void (*)(EVP_PKEY*)> key(
+        keys ? PEM_read_bio_PrivateKey(keys.get(), nullptr, nullptr, nullptr) : nullptr, EVP_PKEY_free);
+    if (!key) return "client_key: no PEM private key";
+    if (SSL_use_PrivateKey(ssl, key.get()) != 1 || SSL_check_private_key(ssl) != 1)
+        return "client_key does not match client_cert";
+    return "";
+}
+
 } // namespace
 
-TlsClient::TlsClient(const std::string& server_name, bool verify) : ssl_(nullptr, SSL_free) {
+TlsClient::TlsClient(const std::string& server_name, bool verify, const std::string* client_cert_pem,
+                     const std::string* client_key_pem)
+    : ssl_(nullptr, SSL_free) {
     SSL_CTX* ctx = client_context();
     if (!ctx) {
         error_ = "cannot create a TLS context: " + openssl_error();
@@ -66,6 +89,10 @@ TlsClient::TlsClient(const std::string& server_name, bool verify) : ssl_(nullptr
             SSL_set1_host(ssl_.get(), server_name.c_str());
     } else {
         SSL_set_verify(ssl_.get(), SSL_VERIFY_NONE, nullptr);
+    }
+    if (client_cert_pem && client_key_pem) {
+        error_ = use_client_identity(ssl_.get(), *client_cert_pem, *client_key_pem);
+        ERR_clear_error();
     }
 }
 
@@ -95,7 +122,7 @@ TlsClient::Status TlsClient::step(int rc) {
 }
 
 TlsClient::Status TlsClient::start(std::string& out) {
-    if (!ssl_) return Status::Error;
+    if (!ssl_ || !error_.empty()) return Status::Error;
     int rc = SSL_do_handshake(ssl_.get());
     Status s = rc == 1 ? Status::Ready : step(rc);
     if (s == Status::Ready) ready_ = true;

@@ -29,11 +29,11 @@ bool GripDispatch::is_grip(const http::ResponseHead& head) const {
     return grip::is_grip_response(head.headers);
 }
 
-void GripDispatch::on_grip_response(http::ServerConn& client, const config::Route& route,
-                                    const std::vector<std::string>& implicit_channels,
-                                    std::shared_ptr<const config::RouteTable> routes,
-                                    grip::SavedRequest&& request, http::ResponseHead&& head,
-                                    std::string&& body) {
+GripOutcome GripDispatch::on_grip_response(http::ServerConn& client, const config::Route& route,
+                                           const std::vector<std::string>& implicit_channels,
+                                           std::shared_ptr<const config::RouteTable> routes,
+                                           grip::SavedRequest&& request, http::ResponseHead&& head,
+                                           std::string&& body) {
     grip::InstructResult r = grip::parse_instruct(head.status, head.reason, head.headers, body);
     if (!r.ok) {
         LOG_WARN("grip", "%s %s: bad GRIP instructions from backend: %s", request.head.method.c_str(),
@@ -43,18 +43,21 @@ void GripDispatch::on_grip_response(http::ServerConn& client, const config::Rout
         http::Headers h;
         h.add("Content-Type", "text/plain");
         h.add("Content-Length", std::to_string(text.size())); // as Pushpin: in a JSON-P header map
+        auto n = static_cast<int64_t>(text.size());
         respond(client, request.cross_origin.get(), 502, {}, std::move(h), std::move(text));
-        return;
+        return GripOutcome{false, 502, n};
     }
     grip::Instruct& in = r.instruct;
     in.implicit_channels = implicit_channels;
     if (in.hold == grip::HoldMode::None && !in.next_link) {
         in.response.headers.remove("Content-Length"); // recomputed (and not part of a JSON-P header map)
+        GripOutcome out{false, in.response.code, static_cast<int64_t>(in.response.body.size())};
         respond(client, request.cross_origin.get(), in.response.code, std::move(in.response.reason),
                 std::move(in.response.headers), std::move(in.response.body));
-        return;
+        return out;
     }
     start_hold(client, route, std::move(routes), std::move(request), std::move(in));
+    return GripOutcome{true};
 }
 
 void GripDispatch::start_hold(http::ServerConn& client, const config::Route& route,
@@ -134,9 +137,9 @@ void GripDispatch::stop_holds() {
 
 // Pushpin's built-in test handler: "/" answers text, "/response" long-polls and "/stream" streams on
 // the channel given by ?channel= (default "test").
-void GripDispatch::serve_test(http::ServerConn& client, const config::Route& route,
-                              const http::RequestHead& head,
-                              std::shared_ptr<const http::CrossOrigin> cross_origin) {
+GripOutcome GripDispatch::serve_test(http::ServerConn& client, const config::Route& route,
+                                     const http::RequestHead& head,
+                                     std::shared_ptr<const http::CrossOrigin> cross_origin) {
     std::string_view target = head.target;
     std::string_view path = target.substr(0, target.find('?'));
     std::string channel = core::query_param(target, "channel").value_or("");
@@ -153,15 +156,17 @@ void GripDispatch::serve_test(http::ServerConn& client, const config::Route& rou
     } else {
         // Pushpin's texts, so checks written against its test handler keep passing.
         bool root = path == "/" || path.empty();
+        std::string_view body = root ? "Hello from the Pushpin test handler!\n" : "no such test resource\n";
         respond(client, cross_origin.get(), root ? 200 : 404, {}, std::move(in.response.headers),
-                root ? "Hello from the Pushpin test handler!\n" : "no such test resource\n");
-        return;
+                std::string(body));
+        return GripOutcome{false, root ? 200 : 404, static_cast<int64_t>(body.size())};
     }
     LOG_INFO("grip", "%s %s -> test handler, channel=%s", head.method.c_str(), head.target.c_str(),
              channel.c_str());
     grip::SavedRequest none; // nothing to ask again
     none.cross_origin = std::move(cross_origin);
     start_hold(client, route, proxy_.routes(), std::move(none), std::move(in));
+    return GripOutcome{true};
 }
 
 } // namespace gripd::proxy

@@ -117,6 +117,7 @@ void ProxyService::retry(http::ServerConn& client, std::shared_ptr<const config:
                                                   false, std::move(request.cross_origin));
     ProxySession* s = session.get();
     s->set_grip_last(std::move(request.grip_last));
+    s->mark_retry();
     client.set_exchange(std::move(session));
     s->on_start();
     if (!request.body.empty()) s->on_request_body(request.body);

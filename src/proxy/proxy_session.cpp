@@ -3,6 +3,7 @@
 #include "gripd/core/assert.hpp"
 #include "gripd/core/log.hpp"
 #include "gripd/core/strings.hpp"
+#include "gripd/http/debug_text.hpp"
 #include "gripd/http/forwarding.hpp"
 #include "gripd/http/serialize.hpp"
 #include "gripd/loop/worker.hpp"
@@ -26,6 +27,7 @@ ProxySession::ProxySession(ProxyService& service, http::ServerConn& client,
     : service_(service), client_(&client), routes_(std::move(routes)), route_(route),
       facts_(facts_of(head, trusted)), cross_origin_(std::move(cross_origin)),
       jsonp_body_(std::move(jsonp_body)) {
+    access_ = http::AccessLog(head, "http", client.peer(), service.settings());
     method_ = head.method;
     uri_ = head.target;
     head_ = std::move(head);
@@ -123,7 +125,11 @@ void ProxySession::connect_next_target() {
         const config::Target& t = targets[target_index_];
         if (t.type == config::TargetType::Test && service_.grip_handler()) {
             http::ServerConn* c = take_client();
-            service_.grip_handler()->serve_test(*c, route_, head_, cross_origin_);
+            GripOutcome out = service_.grip_handler()->serve_test(*c, route_, head_, cross_origin_);
+            if (out.held)
+                log_access(http::AccessLog::Outcome::Accept);
+            else
+                log_access(http::AccessLog::Outcome::Response, out.code, out.body_bytes);
             return;
         }
         if (t.type != config::TargetType::Default) {
@@ -142,7 +148,7 @@ void ProxySession::connect_next_target() {
         connect(t);
         return;
     }
-    fail(502, "Error while proxying to origin.\n");
+    fail(502, "Error while proxying to origin.\n", http::unable_to_connect_text(route_));
 }
 
 void ProxySession::connect(const config::Target& target) {
@@ -290,7 +296,8 @@ void ProxySession::on_backend_body(std::string_view data) {
         if (grip_body_.size() + data.size() > kMaxGripBody) {
             LOG_WARN("proxy", "GRIP response from backend larger than %zu bytes", kMaxGripBody);
             backend_.abandon();
-            fail(502, "Error while proxying to origin.\n");
+            fail(502, "Error while proxying to origin.\n",
+                 "GRIP instruct response too large from " + route_.targets[target_index_].to_string() + "\n");
             return;
         }
         grip_body_.append(data);
@@ -328,12 +335,11 @@ void ProxySession::on_backend_complete() {
         client_->send_body(end);
         if (!client_) return;
     }
-    log_access(status_);
+    log_access(http::AccessLog::Outcome::Response, status_, bytes_out_);
     take_client()->end_response();
 }
 
 void ProxySession::finish_grip() {
-    log_access(grip_head_.status);
     http::ServerConn* c = take_client();
     // The handler takes over the client connection (hold) or answers it.
     grip::SavedRequest saved;
@@ -344,8 +350,14 @@ void ProxySession::finish_grip() {
     static const std::vector<std::string> kNone;
     const std::vector<std::string>& implicit =
         target_index_ < route_.targets.size() ? route_.targets[target_index_].subscriptions : kNone;
-    service_.grip_handler()->on_grip_response(*c, route_, implicit, routes_, std::move(saved),
-                                              std::move(grip_head_), std::move(grip_body_));
+    // The access line is written once the handler has answered or held the client, as Pushpin's proxy
+    // writes it when its handler replies (hold: `accept`; bad instructions: the 502 it sent).
+    GripOutcome out = service_.grip_handler()->on_grip_response(
+        *c, route_, implicit, routes_, std::move(saved), std::move(grip_head_), std::move(grip_body_));
+    if (out.held)
+        log_access(http::AccessLog::Outcome::Accept);
+    else
+        log_access(http::AccessLog::Outcome::Response, out.code, out.body_bytes);
 }
 
 void ProxySession::on_backend_error(int uv_status, bool retryable) {
@@ -362,7 +374,7 @@ void ProxySession::on_backend_error(int uv_status, bool retryable) {
     LOG_DEBUG("proxy", "backend failed during %s %s: %s", method_.c_str(), uri_.c_str(),
               uv_strerror(uv_status));
     if (state_ == State::Relaying) {
-        log_access(status_);
+        log_access(http::AccessLog::Outcome::Error);
         take_client()->abort_response(); // the client sees a truncated response, never a wrong one
         return;
     }
@@ -373,9 +385,11 @@ void ProxySession::on_backend_error(int uv_status, bool retryable) {
     fail(502, "Error while proxying to origin.\n");
 }
 
-void ProxySession::fail(int status, std::string_view message) {
+void ProxySession::fail(int status, std::string_view message, std::string_view debug_message) {
     if (!client_) return;
-    log_access(status);
+    // [proxy] debug or the route's `debug`: Pushpin's detailed text instead of the generic one.
+    if (!debug_message.empty() && http::debug_enabled(service_.settings(), route_)) message = debug_message;
+    log_access(http::AccessLog::Outcome::Response, status, static_cast<int64_t>(message.size()));
     int code = status;
     std::string reason, body(message);
     http::Headers headers;
@@ -391,15 +405,16 @@ void ProxySession::on_client_gone() {
     backend_.abandon();
 }
 
-void ProxySession::log_access(int code) {
+std::string ProxySession::access_target() const {
+    const auto& targets = route_.targets;
+    if (targets.empty()) return {};
+    return targets[std::min(target_index_, targets.size() - 1)].to_string();
+}
+
+void ProxySession::log_access(http::AccessLog::Outcome outcome, int code, int64_t body_bytes) {
     if (!core::log_enabled(core::LogLevel::Info)) return;
-    std::string target = "-";
-    if (target_index_ < route_.targets.size()) {
-        const auto& t = route_.targets[target_index_];
-        target = t.to_string();
-    }
-    LOG_INFO("proxy", "%s %s -> %s[http] route=%s code=%d %lld", method_.c_str(), uri_.c_str(),
-             target.c_str(), route_.id.c_str(), code, static_cast<long long>(bytes_out_));
+    access_.write("proxy", access_target(), false, route_.explicit_id ? route_.id : std::string_view(),
+                  outcome, code, body_bytes, is_retry_);
 }
 
 } // namespace gripd::proxy

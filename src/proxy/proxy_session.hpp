@@ -12,6 +12,7 @@
 #pragma once
 
 #include "gripd/config/routes.hpp"
+#include "gripd/http/access_log.hpp"
 #include "gripd/http/backend_pool.hpp"
 #include "gripd/http/jsonp_response.hpp"
 #include "gripd/http/server_conn.hpp"
@@ -37,6 +38,8 @@ class ProxySession final : public http::Exchange, public http::BackendUser {
     void on_start() override;
     // Grip-Last values for the request sent upstream (a held request asked again, behind).
     void set_grip_last(std::vector<std::string> values) { grip_last_ = std::move(values); }
+    // This request is a held request asked again (the access line says `retry`, as Pushpin's does).
+    void mark_retry() { is_retry_ = true; }
 
     // http::Exchange
     void on_request_body(std::string_view data) override;
@@ -68,11 +71,15 @@ class ProxySession final : public http::Exchange, public http::BackendUser {
     std::string build_upstream_head(const config::Target& target) const;
     void send_upstream(std::string_view bytes);
     void send_body_chunk(std::string_view data);
-    void fail(int status, std::string_view message);
+    // Answers `status` with `message`, or with `debug_message` (when given) under [proxy] debug or the
+    // route's `debug` option; CORS or a JSON-P wrapper when the request asks.
+    void fail(int status, std::string_view message, std::string_view debug_message = {});
     // A plain backend response head, with CORS headers or a JSON-P wrapper when the request asks.
     void relay_head(http::ResponseHead& head);
     void finish_grip();
-    void log_access(int code);
+    void log_access(http::AccessLog::Outcome outcome, int code = 0, int64_t body_bytes = 0);
+    // The target the access line names: the one in use, else the last one tried ("" if none).
+    std::string access_target() const;
 
     ProxyService& service_;
     http::ServerConn* client_;
@@ -80,7 +87,9 @@ class ProxySession final : public http::Exchange, public http::BackendUser {
     const config::Route& route_;
     // What we need of the request after its head was parsed.
     std::string method_;
-    std::string uri_;        // as the client sent it (for the access log)
+    std::string uri_;        // as the client sent it (for debug logs)
+    http::AccessLog access_; // what the access line needs of the request
+    bool is_retry_ = false;
     http::RequestHead head_; // kept until the response starts (retries and failover rebuild from it)
     State state_ = State::Connecting;
     // Facts of the request, fixed when the session is made.

@@ -75,7 +75,7 @@ void PassthroughSession::on_ws_connect_failed(int uv_status) {
         --target_index_;
     }
     log_access(502);
-    reject_bad_gateway();
+    reject_bad_gateway(/*no_target_connected=*/true);
     finish();
 }
 

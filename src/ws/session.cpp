@@ -1,5 +1,8 @@
 #include "session.hpp"
 
+#include "gripd/http/access_log.hpp"
+#include "gripd/http/debug_text.hpp"
+
 #include "gripd/core/log.hpp"
 #include "gripd/http/forwarding.hpp"
 #include "gripd/http/serialize.hpp"
@@ -112,14 +115,22 @@ void Session::reject_client(int status, std::string_view reason, const http::Hea
 
 void Session::log_handshake(int code, const http::RequestHead* head, const config::Target& target) const {
     if (!core::log_enabled(core::LogLevel::Info)) return;
-    LOG_INFO("ws", "GET %s -> %s%s route=%s code=%d", head ? head->target.c_str() : "-",
-             target.to_string().c_str(), target.over_http ? "[http]" : "", route_.id.c_str(), code);
+    http::RequestHead none;
+    none.method = "GET";
+    http::AccessLog line(head ? *head : none, "ws", client_ ? std::string_view(client_->peer()) : "",
+                         service_.settings());
+    line.write("ws", target.to_string(), target.over_http,
+               route_.explicit_id ? route_.id : std::string_view(), http::AccessLog::Outcome::Response, code,
+               0);
 }
 
-void Session::reject_bad_gateway() {
+void Session::reject_bad_gateway(bool no_target_connected) {
     http::Headers h;
     h.add("Content-Type", "text/plain");
-    reject_client(502, {}, h, "Error while proxying to origin.\n");
+    if (no_target_connected && http::debug_enabled(service_.settings(), route_))
+        reject_client(502, {}, h, http::unable_to_connect_text(route_));
+    else
+        reject_client(502, {}, h, "Error while proxying to origin.\n");
 }
 
 bool Session::set_state(ClientState to) {

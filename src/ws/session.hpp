@@ -110,8 +110,8 @@ class Session : public SessionNode, public pubsub::Subscriber, protected FramePa
                        std::string_view body);
     // The access log line of the handshake (info level): `head` is null once it was answered.
     void log_handshake(int code, const http::RequestHead* head, const config::Target& target) const;
-    // Answers 502 "Error while proxying to origin." (Pushpin's text) and ends the client connection.
-    void reject_bad_gateway();
+    // 502 to the handshake: Pushpin's generic text, or (debug, when no target connected) the targets tried.
+    void reject_bad_gateway(bool no_target_connected = false);
     bool has_client() const { return client_ != nullptr; }
     size_t client_queued_bytes() const { return client_ ? client_->queued_bytes() : 0; }
     http::ServerConn* client() { return client_; }

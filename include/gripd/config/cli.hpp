@@ -18,7 +18,7 @@ struct CliOptions {
     std::optional<int> id;                // --id N: ipc_prefix "pN-", port_offset N*10
     std::optional<int> workers;           // --workers N (0 = number of cores)
     std::vector<std::string> route_lines; // --route LINE (repeatable; replaces the routes file)
-    bool merge_output = false;            // -m/--merge-output: accepted for Pushpin compatibility, no effect
+    bool merge_output = false;            // -m/--merge-output: no log files in logdir (all to stderr)
     bool help = false;                    // -h/--help/--help-all: print cli_usage(), exit 0
     bool version = false;                 // -v/--version: print "gripd VERSION", exit 0
     bool print_config_reference =

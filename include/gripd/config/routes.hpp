@@ -47,6 +47,9 @@ struct Target {
     std::vector<std::string> subscriptions; // sub= (repeatable, empties dropped)
     std::string client_cert;                // client_cert= / client_key= (as written)
     std::string client_key;
+    // Their PEM text, read when the routes are loaded (as Pushpin reads them), so no loop reads a file.
+    std::shared_ptr<const std::string> client_cert_pem;
+    std::shared_ptr<const std::string> client_key_pem;
     int ipc_file_mode = -1; // ipc_file_mode= (octal), zhttp targets only
 
     // "host:port", "[v6]:port", "test", "zhttp/SPEC" or "zhttpreq/SPEC".

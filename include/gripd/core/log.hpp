@@ -30,6 +30,18 @@ inline bool log_enabled(LogLevel level) {
 // Redirects output to a file (append); returns false if it cannot be opened. Default: stderr.
 bool log_set_file(const char* path);
 
+// Pushpin's per-process log files ([runner] logdir, when gripd runs without -m and --logfile): lines of
+// the proxy's log targets (proxy, ws, backend, http, net: the access lines) go to the Proxy file
+// (pushpin-proxy.log), those of the handler's (control, pubsub, bus, grip: publishes, GRIP
+// instructions) to the Handler file (pushpin-handler.log), and the rest (startup, config, memory)
+// stays on stderr, as Pushpin's runner prints its own lines there.
+enum class LogFile : uint8_t { Main = 0, Proxy = 1, Handler = 2 };
+// Opens `path` (append; created 0644) for `file`'s lines (Proxy or Handler). False if it cannot.
+// Call before log_start_writer().
+bool log_set_service_file(LogFile file, const char* path);
+// The file a log target's lines go to once service files are open.
+LogFile log_file_of(const char* target);
+
 // Starts the writer thread (call once, after signals are masked: it inherits the mask). False if
 // it cannot (then lines are written directly, as before).
 bool log_start_writer();

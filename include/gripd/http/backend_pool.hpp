@@ -55,6 +55,7 @@ struct BackendTarget {
         std::string k = host + ":" + std::to_string(port);
         if (deny_internal) k += " untrusted";
         if (tls) k += (tls->verify ? " tls " : " tls-insecure ") + tls->server_name;
+        if (tls && !tls->client_identity.empty()) k += " cert " + tls->client_identity;
         return k;
     }
 };

@@ -19,6 +19,10 @@ class TlsClient;
 struct TlsSettings {
     std::string server_name; // SNI and the name the certificate must carry
     bool verify = true;      // false: the route's `insecure`
+    // mTLS (the target's client_cert/client_key): PEM certificate (then its chain) and private key.
+    std::shared_ptr<const std::string> client_cert_pem;
+    std::shared_ptr<const std::string> client_key_pem;
+    std::string client_identity; // the files' names, so pooled connections are shared only with the same
 };
 
 class OutboundConn : public TcpConn {

@@ -21,7 +21,10 @@ class TlsClient {
     enum class Status { InProgress, Ready, Closed, Error };
 
     // `server_name`: sent as SNI (unless it is an IP address) and checked against the certificate.
-    TlsClient(const std::string& server_name, bool verify);
+    // `client_cert_pem`/`client_key_pem` (both or neither): the certificate (then its chain) and key sent
+    // when the server asks for one (mTLS). A bad one fails the session at start().
+    TlsClient(const std::string& server_name, bool verify, const std::string* client_cert_pem = nullptr,
+              const std::string* client_key_pem = nullptr);
     ~TlsClient();
     TlsClient(const TlsClient&) = delete;
     TlsClient& operator=(const TlsClient&) = delete;

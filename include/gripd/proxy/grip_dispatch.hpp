@@ -17,12 +17,14 @@ class GripDispatch final : public GripHandler {
     GripDispatch(ProxyService& proxy, pubsub::Broker& broker, const config::Settings& settings);
 
     bool is_grip(const http::ResponseHead& head) const override;
-    void on_grip_response(http::ServerConn& client, const config::Route& route,
-                          const std::vector<std::string>& implicit_channels,
-                          std::shared_ptr<const config::RouteTable> routes, grip::SavedRequest&& request,
-                          http::ResponseHead&& head, std::string&& body) override;
-    void serve_test(http::ServerConn& client, const config::Route& route, const http::RequestHead& head,
-                    std::shared_ptr<const http::CrossOrigin> cross_origin) override;
+    GripOutcome on_grip_response(http::ServerConn& client, const config::Route& route,
+                                 const std::vector<std::string>& implicit_channels,
+                                 std::shared_ptr<const config::RouteTable> routes,
+                                 grip::SavedRequest&& request, http::ResponseHead&& head,
+                                 std::string&& body) override;
+    GripOutcome serve_test(http::ServerConn& client, const config::Route& route,
+                           const http::RequestHead& head,
+                           std::shared_ptr<const http::CrossOrigin> cross_origin) override;
 
     grip::HoldStats& stats() { return stats_; }
     // Server stop: every hold answers now (long-polls their timeout response, streams end cleanly).

@@ -114,11 +114,30 @@ TEST_CASE("routes: every condition prop", "[routes]") {
     CHECK(one("*,prefix=a,prefix=b localhost:80").prefix == "b");
 }
 
+TEST_CASE("routes: client_cert and client_key go together and must be readable", "[routes]") {
+    auto r = parse_routes("* a:443,ssl,client_cert=/nonexistent/c.pem\n", "routes");
+    REQUIRE(r.errors.size() == 1);
+    CHECK(r.errors[0] == "routes:1: client_cert and client_key must be given together");
+    r = parse_routes("* a:443,ssl,client_cert=/nonexistent/c.pem,client_key=/nonexistent/k.pem\n", "routes");
+    REQUIRE(r.errors.size() == 1);
+    CHECK(r.errors[0].rfind("routes:1: ", 0) == 0);
+    CHECK(r.errors[0].find("/nonexistent/c.pem") != std::string::npos);
+    CHECK(r.table->empty());
+}
+
 TEST_CASE("routes: every target prop and target form", "[routes]") {
+    // client_cert/client_key are read when the routes load.
+    std::string dir = std::filesystem::temp_directory_path() / ("gripd-routes-" + std::to_string(getpid()));
+    std::filesystem::create_directories(dir);
+    std::ofstream(dir + "/c.pem") << "CERT";
+    std::ofstream(dir + "/k.pem") << "KEY";
     Route r = one(
         "* backend:443,ssl,over_http,one_event,untrusted,trust_connect_host,insecure,host=api.example.com,"
-        "sub=a,sub=,sub=b,client_cert=/c.pem,client_key=/k.pem [::1]:8080 [2001:db8::1]:9000,ssl test "
+        "sub=a,sub=,sub=b,client_cert=" +
+        dir + "/c.pem,client_key=" + dir +
+        "/k.pem [::1]:8080 [2001:db8::1]:9000,ssl test "
         "zhttp/tcp://127.0.0.1:10000 zhttpreq/ipc:///tmp/x,ipc_file_mode=660");
+    std::filesystem::remove_all(dir);
     REQUIRE(r.targets.size() == 6);
     const Target& t = r.targets[0];
     CHECK(t.type == TargetType::Default);
@@ -132,8 +151,11 @@ TEST_CASE("routes: every target prop and target form", "[routes]") {
     CHECK(t.insecure);
     CHECK(t.host == "api.example.com");
     CHECK(t.subscriptions == std::vector<std::string>{"a", "b"});
-    CHECK(t.client_cert == "/c.pem");
-    CHECK(t.client_key == "/k.pem");
+    CHECK(t.client_cert == dir + "/c.pem");
+    CHECK(t.client_key == dir + "/k.pem");
+    REQUIRE(t.client_cert_pem);
+    CHECK(*t.client_cert_pem == "CERT");
+    CHECK(*t.client_key_pem == "KEY");
     CHECK(r.targets[1].connect_host == "::1");
     CHECK(r.targets[1].connect_port == 8080);
     CHECK_FALSE(r.targets[1].ssl);
