@@ -225,7 +225,7 @@ def test_debian_conf_and_routes_warn_exactly_for_what_gripd_does_not_do(start_pr
     text = p.stdout_path.read_text(errors="replace")
     warnings = [l for l in text.splitlines() if l.startswith("[WARN]")]
     expected = ["[handler] push_in_spec=", "[handler] push_in_sub_specs=", "[handler] stats_spec=",
-                "[handler] command_spec=", "[handler] message_rate="]
+                "[handler] command_spec="]
     conf_lines = p.conf_path.read_text().splitlines()
     for key in expected:
         hits = [w for w in warnings if key in w]
