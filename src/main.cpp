@@ -135,11 +135,8 @@ int exit_after_log(int status) {
     return status;
 }
 
-} // namespace
-
-int main(int argc, char** argv) {
-    signal(SIGPIPE, SIG_IGN);
-    config::CliResult cli = config::parse_cli(argc, argv);
+// --help, --version, --print-config-reference and command-line errors: the exit status, or -1 to go on.
+int answer_without_running(const config::CliResult& cli) {
     if (!cli.ok()) {
         std::fprintf(stderr, "gripd: %s\n\n%s", cli.error.c_str(), config::cli_usage().c_str());
         return 2;
@@ -156,11 +153,11 @@ int main(int argc, char** argv) {
         std::fputs(config::config_reference_markdown().c_str(), stdout);
         return 0;
     }
-    config::SettingsResult loaded = config::load_settings(cli.options);
-    if (!loaded.ok()) {
-        std::fprintf(stderr, "gripd: %s\n", loaded.error.c_str());
-        return 2;
-    }
+    return -1;
+}
+
+// Log level, log file or logdir files, then the config's notices: the exit status on failure, or -1.
+int start_logging(const config::SettingsResult& loaded, const config::CliOptions& options) {
     const config::Settings& settings = loaded.settings;
     core::log_set_level(settings.log_level);
     if (!settings.log_file.empty() && !core::log_set_file(settings.log_file.c_str())) {
@@ -168,30 +165,28 @@ int main(int argc, char** argv) {
         return 2;
     }
     config::log_notices(loaded.notices);
-    if (std::string err = open_log_files(settings, cli.options); !err.empty()) {
+    if (std::string err = open_log_files(settings, options); !err.empty()) {
         LOG_ERROR("main", "%s", err.c_str());
         return 1;
     }
-    config::DebugKnobsResult knobs = config::debug_knobs_from_env();
-    if (!knobs.ok()) {
-        std::fprintf(stderr, "gripd: %s\n", knobs.error.c_str());
-        return 2;
-    }
-    for (const auto& knob : knobs.in_use)
-        LOG_WARN("main", "debug knob %s is set (for tests only)", knob.c_str());
+    return -1;
+}
 
-    // Hold stop/reload signals until the main loop handles them: a SIGTERM right after the ports
-    // open must stop gripd cleanly, not kill it. Worker threads inherit the mask and never see them.
+// Holds stop/reload signals until the main loop handles them: a SIGTERM right after the ports open
+// must stop gripd cleanly, not kill it. Worker threads inherit the mask and never see them.
+sigset_t block_handled_signals() {
     sigset_t handled;
     sigemptyset(&handled);
     sigaddset(&handled, SIGINT);
     sigaddset(&handled, SIGTERM);
     sigaddset(&handled, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &handled, nullptr);
-    // From here on no loop writes a log line itself (see core/log.hpp).
-    if (!core::log_start_writer()) LOG_WARN("main", "no log writer thread: log lines are written directly");
+    return handled;
+}
 
-    app::Server server(settings, knobs.knobs);
+// Loads the routes, starts the workers, runs until a stop: main's exit status.
+int serve(const config::Settings& settings, const config::DebugKnobs& knobs, const sigset_t& handled) {
+    app::Server server(settings, knobs);
     if (!server.load_routes(/*initial=*/true)) return exit_after_log(2);
     std::string error;
     switch (server.start(&error)) {
@@ -210,10 +205,34 @@ int main(int argc, char** argv) {
         std::fflush(nullptr);
         std::_Exit(1);
     }
-
     run_main_loop(server, settings, handled);
     server.join();
     LOG_INFO("main", "stopped");
     core::log_stop_writer(kLogDrainMs);
     return 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    signal(SIGPIPE, SIG_IGN);
+    config::CliResult cli = config::parse_cli(argc, argv);
+    if (int status = answer_without_running(cli); status >= 0) return status;
+    config::SettingsResult loaded = config::load_settings(cli.options);
+    if (!loaded.ok()) {
+        std::fprintf(stderr, "gripd: %s\n", loaded.error.c_str());
+        return 2;
+    }
+    if (int status = start_logging(loaded, cli.options); status >= 0) return status;
+    config::DebugKnobsResult knobs = config::debug_knobs_from_env();
+    if (!knobs.ok()) {
+        std::fprintf(stderr, "gripd: %s\n", knobs.error.c_str());
+        return 2;
+    }
+    for (const auto& knob : knobs.in_use)
+        LOG_WARN("main", "debug knob %s is set (for tests only)", knob.c_str());
+    sigset_t handled = block_handled_signals();
+    // From here on no loop writes a log line itself (see core/log.hpp).
+    if (!core::log_start_writer()) LOG_WARN("main", "no log writer thread: log lines are written directly");
+    return serve(loaded.settings, knobs.knobs, handled);
 }

@@ -141,6 +141,47 @@ CtxPtr load_identity(const std::string& dir, const std::string& name, const unsi
     return ctx;
 }
 
+// Each <name>.crt with its <name>.key goes into `store`. As Pushpin: one that fails to load (e.g.
+// caught half written) leaves the one loaded before (in `previous`) in use.
+void load_identities(const std::string& dir, const std::vector<FileStamp>& files,
+                     const TlsCertStore* previous, const unsigned char* ticket_keys, TlsCertStore& store) {
+    std::map<std::string, bool> has_key;
+    for (const auto& f : files)
+        if (f.name.size() > 4 && f.name.compare(f.name.size() - 4, 4, ".key") == 0)
+            has_key[f.name.substr(0, f.name.size() - 4)] = true;
+    for (const auto& f : files) {
+        if (f.name.compare(f.name.size() - 4, 4, ".crt") != 0) continue;
+        std::string name = f.name.substr(0, f.name.size() - 4);
+        if (!has_key.count(name)) {
+            LOG_WARN("tls", "%s/%s has no %s.key beside it: not used", dir.c_str(), f.name.c_str(),
+                     name.c_str());
+            continue;
+        }
+        std::string error;
+        CtxPtr ctx = load_identity(dir, name, ticket_keys, &error);
+        if (!ctx) {
+            SSL_CTX* old = previous ? previous->find(name) : nullptr;
+            LOG_WARN("tls", "certificate %s not loaded: %s%s", name.c_str(), error.c_str(),
+                     old ? " (the one loaded before stays in use)" : "");
+            if (!old || SSL_CTX_up_ref(old) != 1) continue;
+            ctx.reset(old);
+        }
+        store.names_.push_back(name);
+        store.by_name_.emplace(name, std::move(ctx));
+    }
+}
+
+void log_loaded(const TlsCertStore& store, const std::string& dir, bool first) {
+    std::string list;
+    for (const auto& n : store.names_)
+        list += (list.empty() ? "" : ", ") + n;
+    if (store.names_.empty())
+        LOG_WARN("tls", "no certificate in %s: TLS handshakes will fail", dir.c_str());
+    else
+        LOG_INFO("tls", "%s %zu certificates from %s: %s", first ? "loaded" : "reloaded", store.names_.size(),
+                 dir.c_str(), list.c_str());
+}
+
 } // namespace
 
 // ---- TlsCertSource ----
@@ -180,39 +221,8 @@ bool TlsCertSource::reload(bool force) {
         std::lock_guard lock(mutex_);
         previous = store_;
     }
-    std::map<std::string, bool> has_key;
-    for (const auto& f : files)
-        if (f.name.size() > 4 && f.name.compare(f.name.size() - 4, 4, ".key") == 0)
-            has_key[f.name.substr(0, f.name.size() - 4)] = true;
-    for (const auto& f : files) {
-        if (f.name.compare(f.name.size() - 4, 4, ".crt") != 0) continue;
-        std::string name = f.name.substr(0, f.name.size() - 4);
-        if (!has_key.count(name)) {
-            LOG_WARN("tls", "%s/%s has no %s.key beside it: not used", dir_.c_str(), f.name.c_str(),
-                     name.c_str());
-            continue;
-        }
-        CtxPtr ctx = load_identity(dir_, name, ticket_keys_, &error);
-        if (!ctx) {
-            // As Pushpin: a certificate that fails to load (e.g. caught half written) leaves the one
-            // loaded before in use.
-            SSL_CTX* old = previous ? previous->find(name) : nullptr;
-            LOG_WARN("tls", "certificate %s not loaded: %s%s", name.c_str(), error.c_str(),
-                     old ? " (the one loaded before stays in use)" : "");
-            if (!old || SSL_CTX_up_ref(old) != 1) continue;
-            ctx.reset(old);
-        }
-        store->names_.push_back(name);
-        store->by_name_.emplace(name, std::move(ctx));
-    }
-    std::string list;
-    for (const auto& n : store->names_)
-        list += (list.empty() ? "" : ", ") + n;
-    if (store->names_.empty())
-        LOG_WARN("tls", "no certificate in %s: TLS handshakes will fail", dir_.c_str());
-    else
-        LOG_INFO("tls", "%s %zu certificates from %s: %s", first ? "loaded" : "reloaded",
-                 store->names_.size(), dir_.c_str(), list.c_str());
+    load_identities(dir_, files, previous.get(), ticket_keys_, *store);
+    log_loaded(*store, dir_, first);
     {
         std::lock_guard lock(mutex_);
         store_ = std::move(store);
