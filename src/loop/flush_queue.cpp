@@ -5,12 +5,14 @@
 namespace gripd::loop {
 
 void FlushQueue::add(Flushable& f) {
+    GRIPD_ASSERT(f.slot_ == Flushable::kNotQueued);
+    f.bulk_ = bulk_mode_;
     if (!bulk_mode_) {
+        f.slot_ = interactive_.size();
         interactive_.push_back(&f);
         return;
     }
-    GRIPD_ASSERT(f.bulk_slot_ == Flushable::kNotBulk);
-    f.bulk_slot_ = bulk_.size();
+    f.slot_ = bulk_.size();
     bulk_.push_back(&f);
     ++live_bulk_;
 }
@@ -20,13 +22,17 @@ bool FlushQueue::run(uint64_t deadline_ns, uint64_t (*now)()) {
     bool spent = false;
     for (;;) {
         // Index loop: a flush may add entries (a failed write closes another connection).
-        for (size_t i = 0; i < interactive_.size(); ++i)
-            interactive_[i]->flush();
+        for (size_t i = 0; i < interactive_.size(); ++i) {
+            Flushable* f = interactive_[i];
+            if (f == nullptr) continue; // forgotten (destroyed after it was added)
+            f->slot_ = Flushable::kNotQueued;
+            f->flush();
+        }
         interactive_.clear();
         while (!spent && head_ < bulk_.size()) {
             Flushable* f = bulk_[head_++];
             if (f == nullptr) continue; // forgotten
-            f->bulk_slot_ = Flushable::kNotBulk;
+            f->slot_ = Flushable::kNotQueued;
             --live_bulk_;
             f->flush();
             spent = ++flushed % kClockEvery == 0 && now() >= deadline_ns;
@@ -38,11 +44,12 @@ bool FlushQueue::run(uint64_t deadline_ns, uint64_t (*now)()) {
 }
 
 void FlushQueue::forget(Flushable& f) {
-    if (f.bulk_slot_ == Flushable::kNotBulk) return;
-    GRIPD_ASSERT(f.bulk_slot_ < bulk_.size() && bulk_[f.bulk_slot_] == &f);
-    bulk_[f.bulk_slot_] = nullptr;
-    f.bulk_slot_ = Flushable::kNotBulk;
-    --live_bulk_;
+    if (f.slot_ == Flushable::kNotQueued) return;
+    std::vector<Flushable*>& list = f.bulk_ ? bulk_ : interactive_;
+    GRIPD_ASSERT(f.slot_ < list.size() && list[f.slot_] == &f);
+    list[f.slot_] = nullptr;
+    f.slot_ = Flushable::kNotQueued;
+    if (f.bulk_) --live_bulk_;
 }
 
 void FlushQueue::compact() {
@@ -57,7 +64,7 @@ void FlushQueue::compact() {
     for (size_t i = head_; i < bulk_.size(); ++i) {
         Flushable* f = bulk_[i];
         if (f == nullptr) continue;
-        f->bulk_slot_ = out;
+        f->slot_ = out;
         bulk_[out++] = f;
     }
     bulk_.resize(out);

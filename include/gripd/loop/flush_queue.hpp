@@ -6,7 +6,7 @@
 // only until the turn's time budget is spent; the rest waits, in order, for the next turns. A
 // fan-out to thousands of sockets is mostly kernel time in write(2) (10-30 us each on loopback), so
 // bounding how many subscribers the broker visits per turn does not bound the turn: this does.
-// A connection that goes away while it waits as bulk output must say so (forget()).
+// A connection that goes away while it waits, as either kind, must say so (forget()).
 #pragma once
 
 #include "gripd/loop/flushable.hpp"
@@ -29,7 +29,8 @@ class FlushQueue {
     // every kClockEvery flushes, so at least that many go out per turn). Entries added meanwhile
     // (a failed write closing another connection) are flushed too. True when nothing waits.
     bool run(uint64_t deadline_ns, uint64_t (*now)());
-    // `f` is being destroyed: drops it if it waits as bulk output.
+    // `f` is being destroyed: drops it wherever it waits (a connection freed after it gathered output
+    // in the same turn, e.g. from another connection's close callback, must not be flushed).
     void forget(Flushable& f);
     // Bulk output waits from an earlier turn: producers of more bulk output should wait too.
     bool bulk_waiting() const { return head_ < bulk_.size(); }

@@ -17,8 +17,9 @@ class Flushable {
 
   private:
     friend class FlushQueue;
-    static constexpr size_t kNotBulk = ~size_t{0};
-    size_t bulk_slot_ = kNotBulk; // where FlushQueue keeps it while it waits as bulk output
+    static constexpr size_t kNotQueued = ~size_t{0};
+    size_t slot_ = kNotQueued; // where FlushQueue keeps it while it waits (in bulk_ or interactive_)
+    bool bulk_ = false;
 };
 
 } // namespace gripd::loop

@@ -162,3 +162,20 @@ TEST_CASE("slots stay right when a long carried queue is compacted", "[flush_que
     for (size_t k = 3000; k < 4000; ++k)
         CHECK(log[k] == static_cast<int>(3001 + 2 * (k - 3000)));
 }
+
+TEST_CASE("an interactive entry destroyed before the check phase is not flushed", "[flush_queue]") {
+    FlushQueue q;
+    std::vector<int> log;
+    auto outs = make(3, log, q);
+    for (auto& o : outs)
+        q.add(*o);
+    q.forget(*outs[1]); // as ~TcpConn does when a close callback frees it after it gathered output
+    outs[1].reset();
+    g_now = 0;
+    CHECK(q.run(100, fake_now));
+    CHECK(log == std::vector<int>{0, 2});
+    CHECK(q.empty());
+    q.add(*outs[0]); // queued again next turn: its slot was cleared when it flushed
+    CHECK(q.run(100, fake_now));
+    CHECK(log == std::vector<int>{0, 2, 0});
+}
