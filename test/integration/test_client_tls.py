@@ -386,6 +386,10 @@ def test_unfinished_handshake_is_cut_after_header_timeout(tls, backend):
             break
     assert closed or wait_closed(slow), "a trickled handshake was never cut off"
     assert wait_closed(silent), "a silent TLS client was never cut off"
+    # Log lines reach the logdir files through gripd's writer thread: allow it a moment.
+    deadline = time.monotonic() + 5
+    while "TLS handshake from 127.0.0.1 timed out" not in t.proxy.log() and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert "TLS handshake from 127.0.0.1 timed out" in t.proxy.log()
     # The proxy still serves.
     with t.connect("default.test") as s:
