@@ -203,17 +203,17 @@ def test_small_publish_on_another_channel_is_not_held_behind_a_big_one(start_pro
                 break
         assert b"sync\n" in buf
         body = json.dumps({"items": [hs_item("busy", "A%05d\n" % i) for i in range(10000)]}).encode()
-        big = RawConn(proxy.publish_port)
+        big = RawConn(proxy.publish_port, timeout=60)
         big.send(b"POST /publish/ HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
                  b"Content-Length: %d\r\n\r\n" % len(body) + body)
         time.sleep(0.2)  # the big one is being handed over and waits for its deliveries
-        small = RawConn(proxy.publish_port)
+        small = RawConn(proxy.publish_port, timeout=60)
         small.send(b"POST /publish/ HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
                    b"Content-Length: %d\r\n\r\n" % len(json.dumps({"items": [hs_item("other", "S\n")]}))
                    + json.dumps({"items": [hs_item("other", "S\n")]}).encode())
         r_small = small.recv_response()
         assert r_small.status == 200
-        other.settimeout(10)
+        other.settimeout(60)
         while b"S\n" not in buf:
             d = other.recv(65536)
             assert d, "the other channel's subscriber was closed"
