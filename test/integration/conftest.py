@@ -31,6 +31,8 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "gripd_only(reason): gripd deliberately differs from pushpin; skipped on pushpin")
     config.addinivalue_line("markers", "pushpin_only(reason): reference-only behaviour; skipped on gripd")
     config.addinivalue_line("markers", "proxy(routes=None, conf=None, args=None): configure the `proxy` fixture")
+    config.addinivalue_line("markers", "fd_exhaustion: runs the proxy out of file descriptors on purpose "
+                            "(UBSan's vptr reports are not reliable then and are ignored)")
     config.addinivalue_line("markers", "crossloop: exercises delivery across worker loops (CI reruns these under "
                             "TSan with GRIPD_WORKERS=4)")
 
@@ -149,10 +151,18 @@ def start_proxy(request, proxy_wait_publish):
 
     yield _start
     reports = []
+    # While the process is out of descriptors, UBSan's own vptr check cannot work: it probes memory
+    # through a pipe (sanitizer_common's IsAccessibleMemoryRange), pipe() fails with EMFILE, and every
+    # live object it checks is reported as having an "invalid vptr". Tests that exhaust descriptors on
+    # purpose (marked fd_exhaustion) drop those reports; every other sanitizer report still fails them.
+    fd_exhaustion = request.node.get_closest_marker("fd_exhaustion") is not None
     for p in started:
         p.close()
         # A sanitizer build reports at exit too (leaks, errors while stopping): that fails the test.
         log = p.log()
+        if fd_exhaustion:
+            log = "\n".join(l for l in log.splitlines()
+                            if not ("runtime error:" in l and "which does not point to an object of type" in l))
         for marker in SANITIZER_MARKERS:
             at = log.find(marker)
             if at >= 0:

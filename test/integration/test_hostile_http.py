@@ -393,6 +393,7 @@ def _cpu_seconds(pid: int) -> float:
 @pytest.mark.gripd_only("asserts on the gripd process's CPU time, descriptors and log; pushpin's "
                         "accepting process is condure, a child of the runner")
 @pytest.mark.proxy(routes="* {backend}", args=["--workers", "2"])
+@pytest.mark.fd_exhaustion
 def test_fd_exhaustion_does_not_spin_logs_once_and_recovers(proxy, backend):
     pid = proxy.pid
     open_fds = len(os.listdir(f"/proc/{pid}/fd"))
