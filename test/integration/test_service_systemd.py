@@ -103,9 +103,13 @@ def test_startup_waits_for_a_slow_worker(notify_socket):
     try:
         assert s.recv(4096) == b"READY=1"
         lines = p.log().splitlines()
-        held_over = next(i for i, line in enumerate(lines) if "worker 1: hold over" in line)
-        started = next(i for i, line in enumerate(lines) if "started 2 workers" in line)
-        assert held_over < started  # READY (after "started") came only once worker 1 was up
+        # By the lines' timestamps, not their order: each thread's lines reach the log through its
+        # own queue to the writer thread, so lines of two threads may be written out of order.
+        def stamp(text):
+            line = next(line for line in lines if text in line)
+            return line.split()[1] + " " + line.split()[2]  # "[LEVEL] YYYY-MM-DD HH:MM:SS.mmm ..."
+        # READY (after "started") came only once worker 1 was up
+        assert stamp("worker 1: hold over") <= stamp("started 2 workers")
         assert port_accepts(p.port)
         assert p.stop() == 0
     finally:
