@@ -165,13 +165,20 @@ void Broker::deliver_local(const MessageRef& msg) {
     if (turn != budget_turn_) {
         budget_turn_ = turn;
         refill_budget();
+        sparse_budget_ = kSparseVisitsPerTurn;
     }
     size_t n = local_.count(msg->channel());
     if (n == 0) return;
+    // The walks below tolerate subscribers unsubscribing (themselves or others) from their callback.
     if (backlog_.empty() && n <= std::min(budget_, kVisitChunk) && !worker_.output_backlogged()) {
         budget_ -= n;
         loop::Worker::BulkOutput bulk(worker_);
-        // The walk tolerates subscribers unsubscribing (themselves or others) from their callback.
+        local_.for_each(msg->channel(), [&](Subscription& sub) { deliver_to(sub, msg); });
+        return;
+    }
+    if (n <= kSparseSubscribers && n <= sparse_budget_ && !backlog_.has_channel(msg->channel()) &&
+        !draining_) {
+        sparse_budget_ -= n; // a quiet channel: now, and written this turn (interactive output)
         local_.for_each(msg->channel(), [&](Subscription& sub) { deliver_to(sub, msg); });
         return;
     }
@@ -285,7 +292,12 @@ uint64_t Broker::publish(std::vector<PublishItem>&& items, std::function<void(bo
         }
         send(static_cast<int>(i), loop::PublishToOwner{std::move(batches[i])});
     }
-    if (backlog_visits_ > kThrottleVisits || any_backlogged(w, kThrottleVisits))
+    // A small publish is held back only when the backlog is far longer: holding exists to keep a
+    // heavy publisher from running ahead of its deliveries, not to make a light one (whose items on
+    // a quiet channel went out at once) wait for someone else's flood.
+    const size_t threshold =
+        items.size() <= kSmallPublishItems ? kSmallPublishThrottleVisits : kThrottleVisits;
+    if (backlog_visits_ > threshold || any_backlogged(w, threshold))
         hold(token); // answered when the deliveries caught up
     else
         on_ack(token);

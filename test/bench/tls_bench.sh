@@ -31,7 +31,7 @@ THREADS=${THREADS:-4}
 ROUNDS=${ROUNDS:-3}
 GRIPD_WORKERS=${GRIPD_WORKERS:-2}
 NGINX_WORKERS=${NGINX_WORKERS:-2}
-TARGETS=${TARGETS:-gripd-plain gripd pushpin nginx}
+TARGETS=${TARGETS-gripd-plain gripd pushpin nginx}
 RATE_TARGETS=${RATE_TARGETS:-gripd nginx}
 CLIENT=${CLIENT:-$REPO_ROOT/build/test/bench/tls_bench_client}
 
@@ -52,6 +52,16 @@ trap 'exit 130' INT TERM
 
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=bench.test \
     -keyout "$TMP/cert.key" -out "$TMP/cert.crt" 2>/dev/null || { log "openssl failed"; exit 1; }
+
+# cpu_ticks PID: user+system CPU ticks of every process in PID's session.
+cpu_ticks() {
+    local total=0 p
+    for p in $(pgrep -s "$1" 2>/dev/null); do
+        total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
+    done
+    echo "$total"
+}
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
 
 # rss_kib PID: the RSS of every process in PID's session, in KiB.
 rss_kib() {
@@ -166,32 +176,50 @@ done
 echo
 # The rate targets run side by side (idle ones cost nothing) and are measured in turns, ROUNDS
 # times, so that a change in the machine's load hits each of them alike; the median is the figure.
-declare -A RATE_PORT
+declare -A RATE_PORT RATE_PID
 for t in $RATE_TARGETS; do
     if start_target "$t"; then
         RATE_PORT[$t]=$PORT
+        RATE_PID[$t]=$SERVER_PID
         "$CLIENT" rate "$PORT" 1 "$THREADS" full >/dev/null 2>&1 # warm-up
     else
         printf '%-12s did not start\n' "$t"
     fi
 done
-declare -A FULL RESUMED
+# rate_run T MODE: prints "HANDSHAKES_PER_S SERVER_CPU_US_PER_HANDSHAKE RESUMED_PERCENT".
+rate_run() {
+    local c0 c1 out
+    c0=$(cpu_ticks "${RATE_PID[$1]}")
+    out=$("$CLIENT" rate "${RATE_PORT[$1]}" "$DURATION" "$THREADS" "$2")
+    c1=$(cpu_ticks "${RATE_PID[$1]}")
+    echo "$out" | awk -v d="$DURATION" -v t=$((c1 - c0)) -v us="$TICK_US" \
+        '{n = $2 * d; printf "%s %.0f %s\n", $2, (n > 0 ? t * us / n : 0), $4}'
+}
+declare -A FULL RESUMED FULL_CPU RESUMED_CPU RESUMED_PCT
 for ((r = 1; r <= ROUNDS; r++)); do
     for t in "${!RATE_PORT[@]}"; do
-        f=$("$CLIENT" rate "${RATE_PORT[$t]}" "$DURATION" "$THREADS" full | awk '{print $2}')
-        m=$("$CLIENT" rate "${RATE_PORT[$t]}" "$DURATION" "$THREADS" resumed | awk '{print $2}')
+        read -r f fc _ < <(rate_run "$t" full)
+        read -r m mc mp < <(rate_run "$t" resumed)
         FULL[$t]="${FULL[$t]:-} $f"
         RESUMED[$t]="${RESUMED[$t]:-} $m"
+        FULL_CPU[$t]="${FULL_CPU[$t]:-} $fc"
+        RESUMED_CPU[$t]="${RESUMED_CPU[$t]:-} $mc"
+        RESUMED_PCT[$t]="${RESUMED_PCT[$t]:-} $mp"
     done
 done
 stop_all_bg
 median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{a[NR] = $1} END {print (NR ? a[int((NR + 1) / 2)] : "n/a")}'; }
-printf '%-12s %14s %16s   %s\n' target "full hs/s" "resumed hs/s" "(each round: full | resumed)"
+printf '%-12s %10s %12s %10s %12s %9s   %s\n' target "full hs/s" "full us/hs" "res. hs/s" "res. us/hs" \
+    "resumed" "(each round: full | resumed)"
 for t in $RATE_TARGETS; do
     [ -n "${RATE_PORT[$t]:-}" ] || continue
-    printf '%-12s %14s %16s   (%s |%s)\n' "$t" "$(echo "${FULL[$t]}" | median)" "$(echo "${RESUMED[$t]}" | median)" \
+    printf '%-12s %10s %12s %10s %12s %9s   (%s |%s)\n' "$t" "$(echo "${FULL[$t]}" | median)" \
+        "$(echo "${FULL_CPU[$t]}" | median)" "$(echo "${RESUMED[$t]}" | median)" \
+        "$(echo "${RESUMED_CPU[$t]}" | median)" "$(echo "${RESUMED_PCT[$t]}" | median)" \
         "${FULL[$t]# }" "${RESUMED[$t]}"
 done
+echo "us/hs: the server's CPU time (user + system, all its processes) per handshake, including the"
+echo "connection and the one request it serves."
 echo
 cores_note
 echo "gripd $GRIPD_WORKERS workers, nginx $NGINX_WORKERS workers, client $THREADS threads, $CONNS idle connections."

@@ -56,7 +56,7 @@ class Worker {
         bool was_;
     };
     // Loop time one turn may spend writing bulk output.
-    static constexpr uint64_t kBulkFlushBudgetNs = 2'000'000;
+    static constexpr uint64_t kBulkFlushBudgetNs = 1'000'000;
 
     // Frees `obj` after the current loop iteration.
     void defer_delete(std::unique_ptr<Deletable> obj);

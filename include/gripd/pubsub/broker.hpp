@@ -198,10 +198,21 @@ class Broker : private RedisBus::Handler {
     static constexpr size_t kSliceVisits = 2048;
     // ... and spends at most kSliceBudgetNs visiting (checked every kVisitChunk visits): a visit
     // costs from 0.3 us (one small chunk gathered) to several (a filter, a session's bookkeeping).
-    static constexpr uint64_t kSliceBudgetNs = 1'000'000;
+    static constexpr uint64_t kSliceBudgetNs = 500'000;
     static constexpr size_t kVisitChunk = 256;
     static constexpr size_t kThrottleVisits = 4 * kSliceVisits;
     static constexpr size_t kMaxBacklogVisits = 256 * kSliceVisits;
+    // Publishes of at most kSmallPublishItems items are held only past this backlog (a flood of
+    // small publishes is still held, well before kMaxBacklogVisits).
+    static constexpr size_t kSmallPublishItems = 16;
+    static constexpr size_t kSmallPublishThrottleVisits = kMaxBacklogVisits / 8;
+    // A quiet channel (none of its messages queued here) with few local subscribers is not put
+    // behind a flood: its message is delivered at once and written this turn as interactive output,
+    // as fair queuing serves sparse flows first. Bounded per turn: past kSparseVisitsPerTurn visits,
+    // quiet channels queue like the rest (so many quiet channels cannot make a flood of their own).
+    static constexpr size_t kSparseSubscribers = 64;
+    static constexpr size_t kSparseVisitsPerTurn = 512;
+    size_t sparse_budget_ = kSparseVisitsPerTurn;
     DeliveryBacklog backlog_;    // round-robin over channels: a flood on one does not hold up another
     size_t backlog_visits_ = 0;  // subscriptions the backlog will visit (counted when queued)
     std::vector<uint64_t> held_; // publish tokens answered once the backlog is short again

@@ -23,6 +23,10 @@ class DeliveryBacklog {
     // front() is delivered: its channel goes to the back of the ring if it has more.
     void pop_front();
     bool empty() const { return ring_.empty(); }
+    // Whether a message of `channel` waits (or is being delivered: it stays front() until popped).
+    bool has_channel(std::string_view channel) const {
+        return by_channel_.find(channel) != by_channel_.end();
+    }
     size_t size() const { return size_; }
     size_t channels() const { return ring_.size(); }
 

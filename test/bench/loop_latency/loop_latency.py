@@ -3,7 +3,10 @@
 Two probes run during each scenario:
   control  a keep-alive `GET /` to the control API every 10 ms: request -> response time;
   deliver  a stream subscriber on channel "probe", published to every 20 ms from another control
-           connection: publish sent -> item received by the subscriber.
+           connection: publish sent -> item received by the subscriber (whenever the publish is
+           answered);
+  answer   the same publishes: publish sent -> its answer (a server may hold a publisher back
+           while its deliveries catch up).
 Scenarios (one flooder each, back to back, `SECONDS` each):
   idle      nothing else;
   publish   publishes of ITEMS small items each to channel "flood", with FLOOD_SUBS stream
@@ -134,6 +137,22 @@ class Publisher:
     def __init__(self, port):
         self.port, self.s, self.rest = port, None, b""
 
+    def send(self, req):
+        """Sends without waiting for the answer (answer() reads it); False if the connection failed."""
+        if self.s is None:
+            self.s, self.rest = connect(self.port), b""
+            self.s.settimeout(120)
+        try:
+            self.s.sendall(req)
+            return True
+        except (ConnectionError, OSError):
+            self.s.close()
+            self.s = None
+            return False
+
+    def answer(self):
+        _, self.rest = read_response(self.s, self.rest)
+
     def publish(self, req):
         for _ in range(2):
             if self.s is None:
@@ -153,14 +172,14 @@ class Publisher:
             self.s.close()
 
 
-def delivery_probe(proxy, stop, out, ready):
+def delivery_probe(proxy, stop, out, answers, ready):
     try:
-        delivery_probe_run(proxy, stop, out, ready)
+        delivery_probe_run(proxy, stop, out, answers, ready)
     except Exception as e:  # noqa: BLE001 - reported, the scenario goes on
         print(f"delivery probe: {e!r}", file=sys.stderr, flush=True)
 
 
-def delivery_probe_run(proxy, stop, out, ready):
+def delivery_probe_run(proxy, stop, out, answers, ready):
     sub = connect(proxy.port)
     sub.sendall(b"GET /probe HTTP/1.1\r\nHost: example.com\r\n\r\n")
     pub = Publisher(proxy.publish_port)
@@ -181,8 +200,10 @@ def delivery_probe_run(proxy, stop, out, ready):
     seq = 0
     while not stop.is_set():
         seq += 1
+        req = publish_req(b'{"channel":"probe","formats":{"http-stream":{"content":"p%d\\n"}}}' % seq)
         sent[seq] = time.monotonic()
-        pub.publish(publish_req(b'{"channel":"probe","formats":{"http-stream":{"content":"p%d\\n"}}}' % seq))
+        if not pub.send(req):
+            pub.publish(req)  # reconnected: this one is timed with its answer
         while b"p%d\n" % seq not in buf:
             try:
                 d = sub.recv(65536)
@@ -192,6 +213,9 @@ def delivery_probe_run(proxy, stop, out, ready):
                 raise ConnectionError("probe subscriber closed")
             buf += d
         out.append((time.monotonic() - sent[seq]) * 1000)
+        if pub.s is not None:
+            pub.answer()
+            answers.append((time.monotonic() - sent[seq]) * 1000)
         buf = buf[-64:]
         time.sleep(0.02)
     sub.close()
@@ -277,9 +301,9 @@ def run_probes(proxy, seconds, results):
     """In the probe process: both probes for `seconds` after the probe subscriber is subscribed."""
     stop = threading.Event()
     ready = threading.Event()
-    ctl, dlv = [], []
+    ctl, dlv, ans = [], [], []
     probes = [threading.Thread(target=control_probe, args=(proxy, stop, ctl), daemon=True),
-              threading.Thread(target=delivery_probe, args=(proxy, stop, dlv, ready), daemon=True)]
+              threading.Thread(target=delivery_probe, args=(proxy, stop, dlv, ans, ready), daemon=True)]
     for t in probes:
         t.start()
     ready.wait(30)
@@ -288,7 +312,7 @@ def run_probes(proxy, seconds, results):
     stop.set()
     for t in probes:
         t.join(60)
-    results.put((ctl, dlv))
+    results.put((ctl, dlv, ans))
 
 
 def pct(v, p):
@@ -319,7 +343,7 @@ def main():
         for name, flood in scenarios:
             if only and name not in only.split():
                 continue
-            ctl, dlv, note = [], [], [""]
+            ctl, dlv, ans, note = [], [], [], [""]
             fl = None
             mp = multiprocessing.get_context("fork")
             flood_stop, flood_results = mp.Event(), mp.Queue()
@@ -331,7 +355,7 @@ def main():
             pr = mp.Process(target=run_probes, args=(proxy, SECONDS, probe_results), daemon=True)
             pr.start()
             try:
-                ctl, dlv = probe_results.get(timeout=SECONDS + 150)
+                ctl, dlv, ans = probe_results.get(timeout=SECONDS + 150)
             except Exception:
                 print("probes did not report", file=sys.stderr, flush=True)
             pr.join(10)
@@ -345,7 +369,7 @@ def main():
                 if fl.is_alive():
                     fl.kill()
             alive = proxy.alive()
-            for probe, v in (("control", ctl), ("deliver", dlv)):
+            for probe, v in (("control", ctl), ("deliver", dlv), ("answer", ans)):
                 print(f"{TARGET:8s} {name:9s} {probe:8s} p50 {pct(v, 0.5):8.2f}  p99 {pct(v, 0.99):8.2f}  "
                       f"max {max(v) if v else float('nan'):8.2f} ms  n={len(v)}", flush=True)
             print(f"{TARGET:8s} {name:9s} ({note[0]}){'' if alive else ' PROXY DIED'}", flush=True)

@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <future>
 #include <memory>
 #include <string>
@@ -221,4 +222,90 @@ TEST_CASE("broker: a publish owned by the publishing worker is delivered and don
     CHECK(token == 0); // nothing to wait for
     CHECK(env.workers[0]->open_handles_for_test() == 0);
     CHECK(env.workers[1]->open_handles_for_test() == 0);
+}
+
+TEST_CASE("broker: a quiet channel's message and its small publish do not wait behind a flood on another "
+          "channel",
+          "[pubsub][broker]") {
+    TwoWorkers env;
+    // Both owned by worker 1 and subscribed there: every step below is synchronous on that loop.
+    const std::string flood = channel_owned_by(1, 2);
+    std::string quiet;
+    for (int i = 0;; ++i) {
+        quiet = "quiet" + std::to_string(i);
+        if (Broker::shard_of_channel(quiet) % 2 == 1) break;
+    }
+    constexpr int kFloodSubs = 300; // more than one visit chunk: a flood message is queued
+    constexpr int kFloodItems = 40; // 12,000 visits: past the throttle, so the flood publish is held
+
+    struct Counting : pubsub::Subscriber {
+        std::string channel;
+        int count = 0;
+        std::vector<std::string> ids; // of the first subscription only
+        Subscription* first = nullptr;
+        std::function<void()> then;
+        void on_message(Subscription& s, const MessageRef& msg) override {
+            ++count;
+            if (&s == first) ids.push_back(msg->id().value_or(""));
+            if (then) then();
+        }
+        bool has_subscription(std::string_view ch) const override { return ch == channel; }
+    };
+    Counting flood_owner, quiet_owner;
+    flood_owner.channel = flood;
+    quiet_owner.channel = quiet;
+    std::vector<Subscription> flood_subs(kFloodSubs);
+    for (auto& s : flood_subs)
+        s.owner = &flood_owner;
+    flood_owner.first = &flood_subs[0];
+    Subscription quiet_sub;
+    quiet_sub.owner = &quiet_owner;
+
+    std::promise<void> finished;
+    int flood_done = 0, quiet_done = 0;
+    int flood_seen_at_quiet = -1, quiet_seen_at_once = -1, quiet_done_at_once = -1, flood_done_at_quiet = -1;
+    env.workers[1]->on_start([&](loop::Worker&) {
+        Broker& b = *env.brokers[1];
+        for (auto& s : flood_subs)
+            b.subscribe(s, flood);
+        b.subscribe(quiet_sub, quiet);
+        std::vector<pubsub::PublishItem> items;
+        for (int i = 0; i < kFloodItems; ++i)
+            items.push_back(stream_item(flood, "f" + std::to_string(i), "x"));
+        // Ends once the publish was answered and every delivery made (in either order).
+        auto maybe_end = [&] {
+            if (flood_done != 1 || flood_owner.count != kFloodSubs * kFloodItems) return;
+            flood_owner.then = nullptr;
+            for (auto& s : flood_subs)
+                b.unsubscribe(s);
+            b.unsubscribe(quiet_sub);
+            finished.set_value();
+        };
+        flood_owner.then = maybe_end;
+        b.publish(std::move(items), [&, maybe_end](bool) {
+            ++flood_done;
+            maybe_end();
+        });
+        std::vector<pubsub::PublishItem> one;
+        one.push_back(stream_item(quiet, "q", "y"));
+        b.publish(std::move(one), [&](bool) { ++quiet_done; });
+        // Still inside the same callback: what the quiet publish got at once.
+        flood_seen_at_quiet = flood_owner.count;
+        quiet_seen_at_once = quiet_owner.count;
+        quiet_done_at_once = quiet_done;
+        flood_done_at_quiet = flood_done;
+    });
+    env.start();
+    auto status = finished.get_future().wait_for(std::chrono::seconds(30));
+    env.stop_and_join();
+    REQUIRE(status == std::future_status::ready);
+    CHECK(flood_seen_at_quiet < kFloodSubs * kFloodItems); // the flood was still queued...
+    CHECK(flood_done_at_quiet == 0);                       // ...and its publisher held back,
+    CHECK(quiet_seen_at_once == 1);                        // yet the quiet message went out at once
+    CHECK(quiet_done_at_once == 1);                        // and its one-item publish was answered.
+    CHECK(flood_owner.count == kFloodSubs * kFloodItems);  // every flood delivery made, in order
+    REQUIRE(flood_owner.ids.size() == static_cast<size_t>(kFloodItems));
+    for (int i = 0; i < kFloodItems; ++i)
+        CHECK(flood_owner.ids[static_cast<size_t>(i)] == "f" + std::to_string(i));
+    CHECK(flood_done == 1);
 }
