@@ -216,17 +216,10 @@ bool TlsCertSource::reload(bool force) {
                   error.empty() ? openssl_error().c_str() : error.c_str());
         return false;
     }
-    std::shared_ptr<const TlsCertStore> previous;
-    {
-        std::lock_guard lock(mutex_);
-        previous = store_;
-    }
+    std::shared_ptr<const TlsCertStore> previous = store_.load(std::memory_order_acquire);
     load_identities(dir_, files, previous.get(), ticket_keys_, *store);
     log_loaded(*store, dir_, first);
-    {
-        std::lock_guard lock(mutex_);
-        store_ = std::move(store);
-    }
+    store_.store(std::move(store), std::memory_order_release);
     generation_.fetch_add(1, std::memory_order_release);
     return true;
 }
@@ -235,18 +228,16 @@ const std::shared_ptr<const TlsCertStore>& TlsCertSource::current(std::shared_pt
                                                                   uint64_t& cache_gen) const {
     uint64_t gen = generation_.load(std::memory_order_acquire);
     if (gen != cache_gen || !cache) {
-        // Once per reload per listener: a copy of the pointer under a lock the main thread holds
-        // only while swapping it.
-        std::lock_guard lock(mutex_);
-        cache = store_;
+        // Once per reload per listener.
+        cache = store_.load(std::memory_order_acquire);
         cache_gen = gen;
     }
     return cache;
 }
 
 std::vector<std::string> TlsCertSource::names() const {
-    std::lock_guard lock(mutex_);
-    return store_ ? store_->names_ : std::vector<std::string>{};
+    std::shared_ptr<const TlsCertStore> store = store_.load(std::memory_order_acquire);
+    return store ? store->names_ : std::vector<std::string>{};
 }
 
 } // namespace gripd::net

@@ -20,7 +20,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -44,7 +43,7 @@ class TlsCertSource {
     // Returns whether a new store was published.
     bool reload(bool force);
     // Any thread: the current store. `cache`/`cache_gen` belong to the caller (one per listener):
-    // the lock is taken only when a reload published a new store since the caller's last look.
+    // the shared store is read only when a reload published a new one since the caller's last look.
     const std::shared_ptr<const TlsCertStore>& current(std::shared_ptr<const TlsCertStore>& cache,
                                                        uint64_t& cache_gen) const;
     const std::string& dir() const { return dir_; }
@@ -55,8 +54,8 @@ class TlsCertSource {
     std::string dir_;
     std::string signature_; // what the files looked like at the last load (names, sizes, mtimes)
     unsigned char ticket_keys_[80];
-    mutable std::mutex mutex_; // guards store_; see current()
-    std::shared_ptr<const TlsCertStore> store_;
+    // Swapped by reload() on the main thread, read by the loops: no mutex a loop could wait on.
+    std::atomic<std::shared_ptr<const TlsCertStore>> store_;
     std::atomic<uint64_t> generation_{0};
 };
 
