@@ -1,9 +1,11 @@
 // gripd entry point: command line, config, workers, signals. Wiring only; behaviour lives in modules.
 #include "gripd/config/cli.hpp"
 #include "gripd/config/debug_knobs.hpp"
+#include "gripd/config/routes.hpp"
 #include "gripd/config/settings.hpp"
 #include "gripd/core/log.hpp"
 #include "gripd/core/sd_notify.hpp"
+#include "gripd/net/tls_server.hpp"
 #include "server.hpp"
 
 #include <csignal>
@@ -172,6 +174,37 @@ int start_logging(const config::SettingsResult& loaded, const config::CliOptions
     return -1;
 }
 
+// --check-config, as `nginx -t`: loads everything startup loads without opening a port, prints
+// each problem (FILE:LINE where there is one) and exits 1 if any is an error. The systemd unit runs
+// it before a reload.
+int check_config(const config::SettingsResult& loaded) {
+    const config::Settings& settings = loaded.settings;
+    core::log_set_level(static_cast<int>(core::LogLevel::Warn));
+    config::log_notices(loaded.notices);
+    config::RoutesResult r = settings.route_lines.empty() ? config::load_routes_file(settings.routes_file)
+                                                          : config::parse_route_lines(settings.route_lines);
+    for (const auto& w : r.warnings)
+        LOG_WARN("config", "%s", w.c_str());
+    for (const auto& e : r.errors)
+        LOG_ERROR("config", "%s", e.c_str());
+    if (r.ok() && r.table->empty()) LOG_ERROR("config", "%s: no routes", settings.routes_file.c_str());
+    if (!settings.https_ports.empty()) {
+        std::string dir =
+            (settings.config_dir.empty() ? std::string(".") : settings.config_dir) + "/runner/certs";
+        net::TlsCertSource certs(dir);
+        certs.reload(true);
+        if (certs.names().empty())
+            LOG_ERROR("config", "[runner] https_ports is set but %s holds no usable certificate",
+                      dir.c_str());
+    }
+    if (core::log_error_lines() > 0) {
+        std::fprintf(stderr, "gripd: configuration check failed: %s\n", settings.config_file.c_str());
+        return 1;
+    }
+    std::printf("gripd: configuration OK: %s, %zu routes\n", settings.config_file.c_str(), r.table->size());
+    return 0;
+}
+
 // Holds stop/reload signals until the main loop handles them: a SIGTERM right after the ports open
 // must stop gripd cleanly, not kill it. Worker threads inherit the mask and never see them.
 sigset_t block_handled_signals() {
@@ -223,6 +256,7 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "gripd: %s\n", loaded.error.c_str());
         return 2;
     }
+    if (cli.options.check_config) return check_config(loaded);
     if (int status = start_logging(loaded, cli.options); status >= 0) return status;
     config::DebugKnobsResult knobs = config::debug_knobs_from_env();
     if (!knobs.ok()) {

@@ -75,6 +75,8 @@ std::string cli_usage() {
            "  --id <x>              Set instance ID (needed to run multiple instances).\n"
            "  --route <line>        Add route (overrides routes file).\n"
            "  --workers <n>         Worker threads (default: [gripd] workers; 0 = number of cores).\n"
+           "  --check-config        Check the config file, routes, key files and certificates,\n"
+           "                        print what is wrong (FILE:LINE), exit 1 if anything is.\n"
            "  --print-config-reference\n"
            "                        Print every config key gripd knows, as Markdown, and exit.\n"
            "  -h, --help            Displays this help.\n"
@@ -103,7 +105,7 @@ OptionKind option_kind(std::string_view name) {
         name == "route" || name == "workers")
         return OptionKind::TakesValue;
     if (name == "verbose" || name == "merge-output" || name == "help" || name == "help-all" ||
-        name == "version" || name == "print-config-reference")
+        name == "version" || name == "print-config-reference" || name == "check-config")
         return OptionKind::Flag;
     return OptionKind::Unknown;
 }
@@ -118,6 +120,8 @@ void apply_flag(std::string_view name, CliOptions& o, bool& verbose) {
         o.version = true;
     else if (name == "print-config-reference")
         o.print_config_reference = true;
+    else if (name == "check-config")
+        o.check_config = true;
     else
         o.help = true;
 }

@@ -25,6 +25,7 @@ std::atomic<int> g_level{static_cast<int>(LogLevel::Info)};
 // files are opened (their lines then go to Main).
 constexpr size_t kFiles = 3;
 std::array<std::atomic<int>, kFiles> g_fds{STDERR_FILENO, -1, -1};
+std::atomic<uint64_t> g_error_lines{0};
 std::atomic<bool> g_split{false}; // a service file is open: look up each line's file
 
 constexpr size_t kThreadBufferFlushAt = 16 * 1024;
@@ -291,7 +292,12 @@ uint64_t log_dropped_lines() {
     return g_writer ? g_writer->dropped.load(std::memory_order_relaxed) : 0;
 }
 
+uint64_t log_error_lines() {
+    return g_error_lines.load(std::memory_order_relaxed);
+}
+
 void log_vwrite(LogLevel level, const char* target, const char* fmt, va_list ap) {
+    if (level == LogLevel::Error) g_error_lines.fetch_add(1, std::memory_order_relaxed);
     char line[4096];
     int n = 0;
     format_prefix(level, target, line, sizeof(line), &n);

@@ -22,7 +22,8 @@ struct CliOptions {
     bool help = false;                    // -h/--help/--help-all: print cli_usage(), exit 0
     bool version = false;                 // -v/--version: print "gripd VERSION", exit 0
     bool print_config_reference =
-        false; // --print-config-reference: print config_reference_markdown(), exit 0
+        false;                 // --print-config-reference: print config_reference_markdown(), exit 0
+    bool check_config = false; // --check-config: check config, routes, keys, certificates; exit 0 or 1
 };
 
 struct CliResult {

@@ -50,6 +50,8 @@ bool log_start_writer();
 void log_stop_writer(int wait_ms);
 // Lines dropped because a thread's queue to the writer was full.
 uint64_t log_dropped_lines();
+// Error lines written so far (all threads): `gripd --check-config` fails if checking logged any.
+uint64_t log_error_lines();
 
 // Event-loop threads batch their lines: with buffering on, lines are kept in a per-thread buffer
 // (flushed when large) and written by log_flush_thread(), which the worker calls once per loop
