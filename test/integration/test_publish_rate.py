@@ -97,6 +97,10 @@ def test_dropped_items_are_counted_and_logged(start_proxy, backend):
         before = metric(mport, "gripd_messages_dropped_total")
         assert publish(proxy, [hs_item("cnt", "item-%d\n" % i) for i in range(7)]).status == 200
         assert metric(mport, "gripd_messages_dropped_total") - before == 5
+        # The line goes through the log writer thread: it may land a moment after the answer.
+        deadline = time.monotonic() + 5
+        while "exceeded publish hwm (2" not in proxy.log() and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert "exceeded publish hwm (2" in proxy.log()
     finally:
         c.close()
