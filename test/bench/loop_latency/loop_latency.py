@@ -23,6 +23,7 @@ the integration harness's (GRIPD_TARGET=gripd|pushpin).
 
 import multiprocessing
 import os
+import select
 import selectors
 import socket
 import statistics
@@ -137,8 +138,21 @@ class Publisher:
     def __init__(self, port):
         self.port, self.s, self.rest = port, None, b""
 
+    def _closed_by_server(self):
+        """Whether the server closed the idle keep-alive connection (pushpin does, now and then)."""
+        readable, _, _ = select.select([self.s], [], [], 0)
+        if not readable:
+            return False
+        try:
+            return self.s.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
+
     def send(self, req):
         """Sends without waiting for the answer (answer() reads it); False if the connection failed."""
+        if self.s is not None and not self.rest and self._closed_by_server():
+            self.s.close()
+            self.s = None
         if self.s is None:
             self.s, self.rest = connect(self.port), b""
             self.s.settimeout(120)
@@ -214,8 +228,12 @@ def delivery_probe_run(proxy, stop, out, answers, ready):
             buf += d
         out.append((time.monotonic() - sent[seq]) * 1000)
         if pub.s is not None:
-            pub.answer()
-            answers.append((time.monotonic() - sent[seq]) * 1000)
+            try:
+                pub.answer()
+                answers.append((time.monotonic() - sent[seq]) * 1000)
+            except (ConnectionError, OSError):  # closed after the item went out: no answer time
+                pub.s.close()
+                pub.s = None
         buf = buf[-64:]
         time.sleep(0.02)
     sub.close()
