@@ -30,3 +30,8 @@ fi
 if command -v npm >/dev/null 2>&1 && [ ! -d test/integration/node/node_modules/ws ]; then
     (cd test/integration/node && npm ci --silent --no-audit --no-fund) || echo "npm ci failed: the Node ws check will be skipped"
 fi
+# The examples' backends (Fanout's @fanoutio/serve-grip and @fanoutio/grip, Express), pinned by
+# test/examples/package-lock.json.
+if command -v npm >/dev/null 2>&1 && [ ! -d test/examples/node_modules/@fanoutio/serve-grip ]; then
+    (cd test/examples && npm ci --silent --no-audit --no-fund) || echo "npm ci failed: the examples' tests will be skipped"
+fi

@@ -1,0 +1,146 @@
+"""The examples in test/examples (Node backends built with Fanout's @fanoutio/serve-grip and
+@fanoutio/grip from npm) end to end: for each, the proxy signs requests with `sig_key`, the backend
+checks Grip-Sig with the library, and two headless Chromium pages act as two users through the
+DevTools protocol: what one does appears in the other, and a page that reloads catches up. The
+same tests run against pushpin. Skipped without chromium, node or the examples' node_modules
+(`.ci/deps.sh` runs `npm ci` in test/examples)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from harness.browser import Browser
+from harness.jwt import sign_hs256
+from harness.proxy import IS_PUSHPIN, REPO, port_accepts, unique_free_port
+
+EXAMPLES = REPO / "test" / "examples"
+NODE = shutil.which("node")
+KEY = "example-sig-key"
+# Pushpin's handler learns of a new subscription over ZeroMQ a moment after the client is held.
+SETTLE = 1.0 if IS_PUSHPIN else 0.2
+UPDATE = 10.0  # bound on waiting for a page to show an update (the examples take milliseconds)
+
+pytestmark = [
+    pytest.mark.skipif(not Browser.available(), reason="chromium not installed"),
+    pytest.mark.skipif(NODE is None, reason="node not installed"),
+    pytest.mark.skipif(not (EXAMPLES / "node_modules" / "@fanoutio" / "serve-grip").is_dir(),
+                       reason="run `npm ci` in test/examples (.ci/deps.sh does)"),
+]
+
+
+class Example:
+    def __init__(self, name, proxy, backend_port, proc, log):
+        self.name, self.proxy, self.backend_port, self.proc, self.log = name, proxy, backend_port, proc, log
+        self.url = proxy.http_url + "/"
+
+    def request(self, path, body=None, direct=False, headers=None):
+        """(status, body) of a request through the proxy (or straight to the backend)."""
+        base = f"http://127.0.0.1:{self.backend_port}" if direct else self.proxy.http_url
+        data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+        h = {"Content-Type": "application/json"} if data is not None else {}
+        h.update(headers or {})
+        req = urllib.request.Request(base + path, data=data, headers=h)
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+
+
+@pytest.fixture
+def example(start_proxy, tmp_path):
+    started = []
+
+    def _start(name):
+        route = next(l for l in (EXAMPLES / name / "routes").read_text().splitlines()
+                     if l.strip() and not l.startswith("#"))
+        port = unique_free_port()
+        proxy = start_proxy(routes=re.sub(r"127\.0\.0\.1:\d+", f"127.0.0.1:{port}", route),
+                            conf={"proxy": {"sig_key": KEY, "sig_iss": "pushpin"}})
+        log = open(tmp_path / f"{name}-backend.log", "wb")
+        env = dict(os.environ, PORT=str(port), GRIP_CONTROL_URI=proxy.publish_url + "/", GRIP_SIG_KEY=KEY)
+        proc = subprocess.Popen([NODE, str(EXAMPLES / name / "server.js")], env=env, stdout=log,
+                                stderr=subprocess.STDOUT)
+        ex = Example(name, proxy, port, proc, tmp_path / f"{name}-backend.log")
+        ex.browser = _browser
+        started.append((ex, log))
+        deadline = time.monotonic() + 15
+        while not port_accepts(port):
+            assert proc.poll() is None and time.monotonic() < deadline, \
+                f"the {name} backend did not start: {ex.log.read_text()}"
+            time.sleep(0.05)
+        return ex
+
+    browser = []
+
+    def _browser():
+        if not browser:
+            browser.append(Browser(tmp_path))
+        return browser[0]
+
+    yield _start
+    for b in browser:
+        b.close()
+    for ex, log in started:
+        ex.proc.kill()
+        ex.proc.wait(timeout=10)
+        log.close()
+
+
+def check_signature_required(ex):
+    """The backend refuses what the proxy did not sign (straight to it, or with another key)."""
+    status, body = ex.request("/", direct=True)
+    assert status == 501, body  # serve-grip: no Grip-Sig, no GRIP proxy
+    forged = sign_hs256({"iss": "pushpin", "exp": int(time.time()) + 60}, "another-key")
+    status, body = ex.request("/", direct=True, headers={"Grip-Sig": forged})
+    assert status == 403, body
+    status, body = ex.request("/")
+    assert status == 200 and b"<html" in body
+
+
+def open_two(ex, ready: str):
+    b = ex.browser()
+    pages = [b.open(ex.url), b.open(ex.url)]
+    for p in pages:
+        p.wait(ready, what="the page's connection")
+    time.sleep(SETTLE)
+    return pages
+
+
+def texts(selector: str) -> str:
+    return f"[...document.querySelectorAll({selector!r})].map(e => e.textContent)"
+
+
+# --- chat (SSE) -----------------------------------------------------------------------------------
+
+def test_chat_two_users_and_reload(example):
+    ex = example("chat")
+    check_signature_required(ex)
+    alice, bob = open_two(ex, "events.readyState == 1")
+
+    def say(page, user, text):
+        page.eval(f"document.getElementById('user').value = {user!r};"
+                  f"document.getElementById('text').value = {text!r};"
+                  "document.getElementById('form').requestSubmit()")
+
+    say(alice, "alice", "hello bob")
+    bob.wait(f"{texts('#messages li')}.includes('alice: hello bob')", UPDATE, "bob sees alice's message")
+    say(bob, "bob", "hi alice")
+    alice.wait(f"JSON.stringify({texts('#messages li')}) == "
+               f"JSON.stringify(['alice: hello bob', 'bob: hi alice'])", UPDATE, "alice sees both, in order")
+    bob.reload()
+    bob.wait(f"JSON.stringify({texts('#messages li')}) == "
+             f"JSON.stringify(['alice: hello bob', 'bob: hi alice'])", UPDATE, "bob catches up after a reload")
+    bob.wait("events.readyState == 1")
+    time.sleep(SETTLE)
+    say(alice, "alice", "still there?")
+    bob.wait(f"{texts('#messages li')}.length == 3", UPDATE, "the reloaded page gets new messages")
