@@ -144,3 +144,63 @@ def test_chat_two_users_and_reload(example):
     time.sleep(SETTLE)
     say(alice, "alice", "still there?")
     bob.wait(f"{texts('#messages li')}.length == 3", UPDATE, "the reloaded page gets new messages")
+
+
+# --- leaderboard (SSE, the whole sorted board on each change) ------------------------------------
+
+def test_leaderboard_two_users_and_reload(example):
+    ex = example("leaderboard")
+    check_signature_required(ex)
+    ann, ben = open_two(ex, "events.readyState == 1")
+
+    def score(page, player, points):
+        page.eval(f"document.getElementById('player').value = {player!r};"
+                  f"document.getElementById('points').value = {points};"
+                  "document.getElementById('form').requestSubmit()")
+
+    def board_is(page, rows, what):
+        page.wait(f"JSON.stringify({texts('#board li')}) == {json.dumps(json.dumps(rows, separators=(',', ':')))}", UPDATE, what)
+
+    score(ann, "ann", 5)
+    board_is(ben, ["ann 5"], "ben sees ann's score")
+    score(ben, "ben", 7)
+    board_is(ann, ["ben 7", "ann 5"], "ann sees ben ahead")
+    score(ann, "ann", 3)
+    board_is(ben, ["ann 8", "ben 7"], "ben sees the order change")
+    ben.reload()
+    board_is(ben, ["ann 8", "ben 7"], "a reloaded page starts from the current board")
+
+
+# --- to-do list (WebSocket-over-HTTP) -------------------------------------------------------------
+
+def todo_rows():
+    return ("JSON.stringify([...document.querySelectorAll('#todos li')].map("
+            "li => (li.querySelector('input').checked ? '[x] ' : '[ ] ') + li.querySelector('span').textContent))")
+
+
+def test_todo_two_users_and_reload(example):
+    ex = example("todo")
+    check_signature_required(ex)
+    ann, ben = open_two(ex, "socket.readyState == 1 && version >= 0")
+
+    def rows_are(page, rows, what):
+        page.wait(f"{todo_rows()} == {json.dumps(json.dumps(rows, separators=(',', ':')))}", UPDATE, what)
+
+    def add(page, text):
+        page.eval(f"document.getElementById('text').value = {text!r};"
+                  "document.getElementById('form').requestSubmit()")
+
+    add(ann, "milk")
+    rows_are(ben, ["[ ] milk"], "ben sees ann's item")
+    add(ben, "bread")
+    rows_are(ann, ["[ ] milk", "[ ] bread"], "ann sees ben's item")
+    ann.eval("document.querySelector('#todos li:nth-child(2) input').click()")
+    rows_are(ben, ["[ ] milk", "[x] bread"], "ben sees bread done")
+    ben.eval("document.querySelector('#todos li:nth-child(1) button').click()")
+    rows_are(ann, ["[x] bread"], "ann sees milk deleted")
+    ann.reload()
+    rows_are(ann, ["[x] bread"], "a reloaded page gets the list")
+    ann.wait("socket.readyState == 1")
+    time.sleep(SETTLE)
+    add(ben, "eggs")
+    rows_are(ann, ["[x] bread", "[ ] eggs"], "the reloaded page gets new items")
