@@ -204,3 +204,34 @@ def test_todo_two_users_and_reload(example):
     time.sleep(SETTLE)
     add(ben, "eggs")
     rows_are(ann, ["[x] bread", "[ ] eggs"], "the reloaded page gets new items")
+
+
+# --- webhook inbox (SSE, and the long-poll fallback) ----------------------------------------------
+
+def test_webhook_inbox_stream_and_long_poll(example):
+    ex = example("webhook-inbox")
+    check_signature_required(ex)
+    b = ex.browser()
+    streaming = b.open(ex.url)
+    streaming.wait("connected && id", what="the page made an inbox and streams it")
+    inbox = streaming.eval("id")
+    polling = b.open(ex.proxy.http_url + "/?transport=longpoll#" + inbox)
+    polling.wait("connected", what="the long-poll page's first poll")
+    assert polling.eval("document.getElementById('transport').textContent") == "(live: long-poll)"
+    time.sleep(SETTLE)
+    items = texts("#items li")
+
+    streaming.eval("document.getElementById('test').click()")
+    polling.wait(f"{items}.length == 1 && {items}[0] == 'text/plain test from a headless browser'",
+                 UPDATE, "the long-poll page gets the first item")
+    time.sleep(SETTLE)  # the next poll is held again
+    status, _ = ex.request(f"/hook/{inbox}", b'{"order": 7}', headers={"Content-Type": "application/json"})
+    assert status == 202
+    for page in (streaming, polling):
+        page.wait(f"{items}.length == 2 && {items}[1] == 'application/json {{\"order\": 7}}'", UPDATE,
+                  "both pages get the POST from outside")
+    polling.reload()
+    polling.wait(f"{items}.length == 2", UPDATE, "a reloaded page gets the inbox's items")
+    streaming.reload()
+    streaming.wait(f"{items}.length == 2 && id == {inbox!r}", UPDATE, "the stream page too, same inbox")
+    assert ex.request("/hook/0000", b"x")[0] == 404

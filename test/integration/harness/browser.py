@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import threading
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -112,7 +113,7 @@ class Browser:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
 
     def open(self, url: str) -> Page:
-        req = urllib.request.Request(f"http://127.0.0.1:{self._port}/json/new?{url}", method="PUT")
+        req = urllib.request.Request(f"http://127.0.0.1:{self._port}/json/new?{urllib.parse.quote(url, safe='')}", method="PUT")
         with urllib.request.urlopen(req, timeout=10) as r:
             target = json.load(r)
         page = Page(self, target["webSocketDebuggerUrl"])
