@@ -235,3 +235,48 @@ def test_webhook_inbox_stream_and_long_poll(example):
     streaming.reload()
     streaming.wait(f"{items}.length == 2 && id == {inbox!r}", UPDATE, "the stream page too, same inbox")
     assert ex.request("/hook/0000", b"x")[0] == 404
+
+
+# --- live text editor (SSE + POST, edits transformed) ---------------------------------------------
+
+def type_text(page, value):
+    """What a user's typing does: the textarea's value changes and it fires `input`."""
+    page.eval(f"(() => {{ const a = document.getElementById('text'); a.value = {json.dumps(value)};"
+              "a.dispatchEvent(new Event('input')); })()")
+
+
+def test_editor_concurrent_edits_converge(example):
+    ex = example("editor")
+    check_signature_required(ex)
+    ann, ben = open_two(ex, "editor.rev >= 0")
+    area = "document.getElementById('text').value"
+
+    type_text(ann, "hello world")
+    ben.wait(f"{area} == 'hello world'", UPDATE, "ben sees ann's text")
+    # Both go offline, edit the same text, and come back: the edits cross on the way.
+    for p in (ann, ben):
+        p.eval("document.getElementById('offline').checked = true")
+    type_text(ann, "hello big world")   # insert at 6
+    type_text(ben, "world")             # delete 0..6: ann's insert sits right after it
+    type_text(ben, "world!")            # and a second edit on top of the first
+    for p in (ann, ben):
+        p.eval("(() => { const o = document.getElementById('offline'); o.checked = false;"
+               "o.dispatchEvent(new Event('change')); })()")
+    for p in (ann, ben):
+        p.wait(f"{area} == 'big world!' && editor.pending == 0", UPDATE, "both converge on both edits")
+    # Same position at once: both inserts survive, in the same order on both pages.
+    for p in (ann, ben):
+        p.eval("document.getElementById('offline').checked = true")
+    type_text(ann, "A big world!")
+    type_text(ben, "B big world!")
+    for p in (ann, ben):
+        p.eval("(() => { const o = document.getElementById('offline'); o.checked = false;"
+               "o.dispatchEvent(new Event('change')); })()")
+    for p in (ann, ben):
+        p.wait(f"editor.pending == 0 && ['A B big world!', 'B A big world!'].includes({area})", UPDATE)
+    assert ann.eval(area) == ben.eval(area)
+    ben.reload()
+    ben.wait(f"editor.rev >= 0 && {area} == {json.dumps(ann.eval(area))}", UPDATE, "a reloaded page gets the text")
+    time.sleep(SETTLE)
+    type_text(ben, ben.eval(area) + " end")
+    ann.wait(f"{area}.endsWith(' end')", UPDATE, "edits from the reloaded page reach the other")
