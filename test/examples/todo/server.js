@@ -17,7 +17,8 @@ const snapshot = () => JSON.stringify({ version, todos });
 
 // {"op": "add", "text": "..."}, {"op": "toggle", "id": N}, {"op": "delete", "id": N}
 function apply(command) {
-    if (command.op === 'add' && typeof command.text === 'string' && command.text && command.text.length <= 200) {
+    if (command.op === 'add' && typeof command.text === 'string' && command.text && command.text.length <= 200 &&
+        todos.length < 200) {
         todos.push({ id: nextId++, text: command.text, done: false });
     } else if (command.op === 'toggle') {
         todos = todos.map((t) => (t.id === command.id ? { ...t, done: !t.done } : t));
