@@ -46,8 +46,13 @@ def test_pushpin_publish_stream_response_and_close(start_proxy):
     stream.wait_complete(10)  # the response ends (the 0-length chunk)
 
     poll = held(p, "/response?channel=cli-r")
-    cli(p, "--code", "201", "-H", "X-From: cli", "--", "cli-r", "answer")  # -H takes several values
-    poll.wait_complete(10)
+    # A long-poll takes one item and is done: publish again until the hold had subscribed (Pushpin
+    # subscribes a moment after holding, and a publish before that finds nobody).
+    deadline = time.monotonic() + 20
+    while not poll.complete:
+        assert time.monotonic() < deadline, "the long-poll never got a publish"
+        cli(p, "--code", "201", "-H", "X-From: cli", "--", "cli-r", "answer")  # -H takes several values
+        poll._wait(lambda: poll.complete, 2, "end of response", raise_=False)
     assert poll.head.status == 201 and poll.head.header("X-From") == "cli"
     assert poll.body == b"answer\n"
 
@@ -98,9 +103,14 @@ def test_readme_curl_commands(start_proxy):
     try:
         time.sleep(SETTLE + 0.5)
         body = json.dumps({"items": [{"channel": "test", "formats": {"http-response": {"body": "hello\n"}}}]})
-        subprocess.run([CURL, "-sS", "-d", body, f"{p.publish_url}/publish/"], check=True, capture_output=True,
-                       timeout=20)
-        out, _ = poll.communicate(timeout=20)
+        for _ in range(10):  # until the hold had subscribed (see the long-poll above)
+            subprocess.run([CURL, "-sS", "-d", body, f"{p.publish_url}/publish/"], check=True,
+                           capture_output=True, timeout=20)
+            try:
+                out, _ = poll.communicate(timeout=2)
+                break
+            except subprocess.TimeoutExpired:
+                continue
         assert out == b"hello\n"
     finally:
         poll.kill()
