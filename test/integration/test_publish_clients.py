@@ -103,6 +103,7 @@ def test_readme_curl_commands(start_proxy):
     try:
         time.sleep(SETTLE + 0.5)
         body = json.dumps({"items": [{"channel": "test", "formats": {"http-response": {"body": "hello\n"}}}]})
+        out = None
         for _ in range(10):  # until the hold had subscribed (see the long-poll above)
             subprocess.run([CURL, "-sS", "-d", body, f"{p.publish_url}/publish/"], check=True,
                            capture_output=True, timeout=20)
