@@ -1,7 +1,8 @@
 """The publishing clients of the README's compatibility table against the control API: Debian's
 `pushpin-publish` (Pushpin 1.36's CLI, over HTTP: --spec http://...) and plain curl, as the README
-shows them, on holds of the built-in `test` target (stream, long-poll, WebSocket). Skipped without
-pushpin-publish (Debian's pushpin package) or curl."""
+shows them, on holds of the built-in `test` target (stream, long-poll, WebSocket), and
+@fanoutio/grip's Publisher with each of its auth schemes. Skipped without pushpin-publish (Debian's
+pushpin package), curl, or node and test/examples/node_modules."""
 
 import asyncio
 import json
@@ -13,10 +14,12 @@ import pytest
 
 import wsutil
 from griputil import StreamClient
-from harness.proxy import IS_PUSHPIN
+from harness.proxy import IS_PUSHPIN, REPO
 
 PUSHPIN_PUBLISH = shutil.which("pushpin-publish")
 CURL = shutil.which("curl")
+NODE = shutil.which("node")
+EXAMPLES = REPO / "test" / "examples"
 SETTLE = 1.0 if IS_PUSHPIN else 0.3
 
 
@@ -115,3 +118,26 @@ def test_readme_curl_commands(start_proxy):
         assert out == b"hello\n"
     finally:
         poll.kill()
+
+
+GRIP_JS = """
+import { Publisher } from '@fanoutio/grip';
+const [uri] = process.argv.slice(1);
+for (const [name, auth] of [['jwt', {control_iss: 'me', key: 'publish-secret'}], ['bearer', {key: 'token'}],
+                            ['basic', {user: 'u', pass: 'p'}], ['none', {}]]) {
+  await new Publisher({control_uri: uri, ...auth}).publishHttpStream('grip-auth', name + '\\n');
+}
+"""
+
+
+@pytest.mark.skipif(NODE is None or not (EXAMPLES / "node_modules" / "@fanoutio" / "grip").is_dir(),
+                    reason="node or test/examples/node_modules missing (.ci/deps.sh)")
+def test_grip_publisher_with_each_auth(start_proxy):
+    """@fanoutio/grip's Publisher with each of its auth schemes (a JWT with control_iss, a Bearer
+    key, Basic user/pass, none): the control API takes them all (it has no auth of its own)."""
+    p = start_proxy(routes="* test")
+    stream = held(p, "/stream?channel=grip-auth")
+    r = subprocess.run([NODE, "--input-type=module", "-e", GRIP_JS, p.publish_url + "/"], cwd=EXAMPLES,
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    stream.wait_body(lambda b: b.endswith(b"jwt\nbearer\nbasic\nnone\n"), 10)
