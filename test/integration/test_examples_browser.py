@@ -60,14 +60,14 @@ class Example:
 def example(start_proxy, tmp_path):
     started = []
 
-    def _start(name):
+    def _start(name, sig_key=KEY, verify_key=KEY):
         route = next(l for l in (EXAMPLES / name / "routes").read_text().splitlines()
                      if l.strip() and not l.startswith("#"))
         port = unique_free_port()
         proxy = start_proxy(routes=re.sub(r"127\.0\.0\.1:\d+", f"127.0.0.1:{port}", route),
-                            conf={"proxy": {"sig_key": KEY, "sig_iss": "pushpin"}})
+                            conf={"proxy": {"sig_key": sig_key, "sig_iss": "pushpin"}})
         log = open(tmp_path / f"{name}-backend.log", "wb")
-        env = dict(os.environ, PORT=str(port), GRIP_CONTROL_URI=proxy.publish_url + "/", GRIP_SIG_KEY=KEY)
+        env = dict(os.environ, PORT=str(port), GRIP_CONTROL_URI=proxy.publish_url + "/", GRIP_SIG_KEY=verify_key)
         proc = subprocess.Popen([NODE, str(EXAMPLES / name / "server.js")], env=env, stdout=log,
                                 stderr=subprocess.STDOUT)
         ex = Example(name, proxy, port, proc, tmp_path / f"{name}-backend.log")
@@ -280,3 +280,17 @@ def test_editor_concurrent_edits_converge(example):
     time.sleep(SETTLE)
     type_text(ben, ben.eval(area) + " end")
     ann.wait(f"{area}.endsWith(' end')", UPDATE, "edits from the reloaded page reach the other")
+
+
+# --- Grip-Sig with an EC key (ES256, as Fastly Fanout signs) -------------------------------------
+
+def test_es256_signature_verified_by_the_library(example, tmp_path):
+    """gripd signs with an EC P-256 private key (`sig_key=file:...`); the library verifies with the
+    public key (a PEM in GRIP_SIG_KEY), and still refuses an HS256 token."""
+    key, pub = tmp_path / "ec.pem", tmp_path / "ec-pub.pem"
+    subprocess.run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+                    "-out", str(key)], check=True, capture_output=True, timeout=30)
+    subprocess.run(["openssl", "pkey", "-in", str(key), "-pubout", "-out", str(pub)], check=True,
+                   capture_output=True, timeout=30)
+    ex = example("chat", sig_key=f"file:{key}", verify_key=pub.read_text())
+    check_signature_required(ex)
