@@ -94,6 +94,7 @@ def example(start_proxy, tmp_path):
         ex.proc.kill()
         ex.proc.wait(timeout=10)
         log.close()
+        print(f"--- the {ex.name} backend's output:\n{ex.log.read_text()}")  # shown when the test fails
 
 
 def check_signature_required(ex):
