@@ -246,6 +246,13 @@ def type_text(page, value):
               "a.dispatchEvent(new Event('input')); })()")
 
 
+def test_editor_transformation_converges():
+    """ot.js on every pair of edits on short texts: both orders end with the same text."""
+    r = subprocess.run([NODE, str(EXAMPLES / "editor" / "ot_check.js")], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert "cases converge" in r.stdout
+
+
 def test_editor_concurrent_edits_converge(example):
     ex = example("editor")
     check_signature_required(ex)
