@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
-# Installs what gripd needs to build and test on Debian 12 (idempotent; run as root or with sudo).
+# Installs what gripd needs to build and test on Debian 12 (idempotent). Run it as root (a bare
+# Debian has no sudo) or as a user with sudo: it calls sudo only when it is not root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SUDO=""
-[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+if [ "$(id -u)" -ne 0 ]; then
+    if ! command -v sudo >/dev/null 2>&1; then
+        echo "deps.sh: not root and sudo is not installed: run it as root (su -c 'bash .ci/deps.sh')" >&2
+        exit 1
+    fi
+    SUDO="sudo"
+fi
 PKGS=(meson ninja-build pkg-config g++ libuv1-dev libssl-dev rapidjson-dev libwslay-dev catch2 node-llhttp
       curl chromium python3-pytest python3-websockets python3-aiohttp python3-requests clang libclang-rt-14-dev
       clang-format clang-tidy openssl libhiredis-dev redis-server nginx groff-base)
@@ -22,4 +29,9 @@ if ! command -v npm >/dev/null 2>&1; then
 fi
 if command -v npm >/dev/null 2>&1 && [ ! -d test/integration/node/node_modules/ws ]; then
     (cd test/integration/node && npm ci --silent --no-audit --no-fund) || echo "npm ci failed: the Node ws check will be skipped"
+fi
+# The examples' backends (Fanout's @fanoutio/serve-grip and @fanoutio/grip, Express), pinned by
+# test/examples/package-lock.json.
+if command -v npm >/dev/null 2>&1 && [ ! -d test/examples/node_modules/@fanoutio/serve-grip ]; then
+    (cd test/examples && npm ci --silent --no-audit --no-fund) || echo "npm ci failed: the examples' tests will be skipped"
 fi
