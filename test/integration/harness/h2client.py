@@ -72,6 +72,8 @@ class H2Conn:
             self.h2.update_settings(local)
         self._send_pending()
         self._stop = False
+        self._inbuf = b""
+        self.after_goaway: list = []
         self._thread = threading.Thread(target=self._run, daemon=True, name="h2conn")
         self._thread.start()
 
@@ -92,10 +94,27 @@ class H2Conn:
             if body:
                 hdrs.append(("content-length", str(len(body))))
             self.h2.send_headers(sid, hdrs, end_stream=end and not body)
-            if body:
-                self.h2.send_data(sid, body, end_stream=end)
             self._send_pending()
+        if body:
+            self.send_body(st, body, end)
         return st
+
+    def send_body(self, st: H2Stream, body: bytes, end: bool = True, timeout: float = 30.0):
+        """DATA frames as the server's windows allow (the reader thread sees its WINDOW_UPDATEs)."""
+        deadline = time.monotonic() + timeout
+        off = 0
+        with self.cond:
+            while off < len(body):
+                n = min(self.h2.local_flow_control_window(st.id), self.h2.max_outbound_frame_size,
+                        len(body) - off)
+                if n <= 0:
+                    assert time.monotonic() < deadline, "h2: no window for the request body"
+                    assert not self.closed, "h2: closed while sending a body"
+                    self.cond.wait(0.2)
+                    continue
+                self.h2.send_data(st.id, body[off:off + n], end_stream=end and off + n == len(body))
+                off += n
+                self._send_pending()
 
     def send_raw(self, data: bytes):
         self.sock.sendall(data)
@@ -124,8 +143,19 @@ class H2Conn:
                 if not data:
                     break
                 with self.cond:
-                    for ev in self.h2.receive_data(data):
-                        self._on_event(ev)
+                    # Frame by frame: python-h2 refuses every frame after a GOAWAY (it closes at
+                    # once), and would lose the GOAWAY itself if it came in one batch with them.
+                    self._inbuf += data
+                    while len(self._inbuf) >= 9:
+                        n = 9 + int.from_bytes(self._inbuf[:3], "big")
+                        if len(self._inbuf) < n:
+                            break
+                        one, self._inbuf = self._inbuf[:n], self._inbuf[n:]
+                        if self.goaway is not None:
+                            self.after_goaway.append(one[3])  # frame types seen after it
+                            continue
+                        for ev in self.h2.receive_data(one):
+                            self._on_event(ev)
                     try:
                         self._send_pending()
                     except OSError:
