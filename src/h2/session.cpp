@@ -104,6 +104,7 @@ void Session::on_start() {
         {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, kInitialWindow},
         {NGHTTP2_SETTINGS_HEADER_TABLE_SIZE, kHeaderTableSize},
         {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, static_cast<uint32_t>(service_.max_header_bytes())},
+        {NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL, 1}, // WebSockets over streams (RFC 8441)
     };
     nghttp2_submit_settings(ng_, NGHTTP2_FLAG_NONE, settings, sizeof(settings) / sizeof(settings[0]));
     arm_idle();

@@ -46,12 +46,13 @@ class Stream final : public http::ClientStream, public loop::Deletable {
     void abort_response() override;
     void cut_off() override;
     void close_after_flush() override { end_response(); }
-    void enter_raw_mode() override { abort_response(); } // no upgrade on a stream
+    // A WebSocket over this stream (RFC 8441): DATA both ways carry the protocol's bytes.
+    void enter_raw_mode() override;
     void pause_request_body() override;
     void resume_request_body() override;
     bool is_chunked_response() const override { return false; }
     bool request_is_head() const override { return head_request_; }
-    bool request_complete() const override { return state_ == State::Complete; }
+    bool request_complete() const override { return state_ == State::Complete && !tunnel_; }
     bool response_started() const override { return out_state_ != Out::None; }
     bool client_keep_alive() const override { return true; }
     const std::string& peer() const override;
@@ -79,6 +80,8 @@ class Stream final : public http::ClientStream, public loop::Deletable {
 
   private:
     void drop_exchange();
+    void start_tunnel(http::RequestHead& head);
+    bool send_upgrade_answer(std::string_view data);
     nghttp2_session* ng() const;
 
     Session* session_; // null once the session let go of this stream
@@ -88,9 +91,12 @@ class Stream final : public http::ClientStream, public loop::Deletable {
     // Facts of the request, not lifecycle.
     bool head_request_ = false;
     bool body_paused_ = false;
-    // Flow control: the exchange's stream became writable again once the buffer drains.
-    bool notify_writable_ = false;
-    bool no_body_ = false;                    // the response has no body (HEAD, 204, 304)
+    bool no_body_ = false; // the response has no body (HEAD, 204, 304)
+    // RFC 8441 extended CONNECT: `:protocol websocket` seen (ws_protocol_), the request handed on as
+    // an HTTP/1.1 upgrade (tunnel_), and the exchange took the stream over (raw_).
+    bool ws_protocol_ = false;
+    bool tunnel_ = false;
+    bool raw_ = false;
     std::unique_ptr<http::RequestHead> head_; // only while the request head is being decoded
     size_t head_bytes_ = 0;
     std::unique_ptr<http::Exchange> exchange_;

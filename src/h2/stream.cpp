@@ -11,6 +11,8 @@
 #include <charconv>
 #include <cstring>
 
+#include <openssl/rand.h>
+
 namespace gripd::h2 {
 
 namespace {
@@ -61,7 +63,9 @@ bool Stream::on_header(std::string_view name, std::string_view value, size_t max
             head_->target.assign(value);
         else if (name == ":authority" && !head_->headers.get("host"))
             head_->headers.add("host", value);
-        return true; // :scheme, and :protocol (no extended CONNECT: never advertised)
+        else if (name == ":protocol")
+            ws_protocol_ = value == "websocket";
+        return true; // :scheme
     }
     if (name == "host") {
         head_->headers.remove("host"); // Host wins over :authority as in HTTP/1.1 proxies
@@ -96,8 +100,11 @@ void Stream::on_request_head(bool end_stream) {
         return;
     }
     if (head->method == "CONNECT") {
-        respond_text(501, "CONNECT is not supported\n");
-        return;
+        if (!ws_protocol_) {
+            respond_text(501, "Only CONNECT with :protocol websocket is supported\n");
+            return;
+        }
+        start_tunnel(*head);
     }
     head_request_ = head->method == "HEAD";
     head->chunked = !end_stream && head->content_length < 0;
@@ -108,8 +115,11 @@ void Stream::on_request_head(bool end_stream) {
 }
 
 void Stream::on_body(const uint8_t* data, size_t len) {
-    if (exchange_ && state_ == State::Body)
-        exchange_->on_request_body(std::string_view(reinterpret_cast<const char*>(data), len));
+    std::string_view bytes(reinterpret_cast<const char*>(data), len);
+    if (exchange_ && raw_)
+        exchange_->on_raw_data(bytes);
+    else if (exchange_ && state_ == State::Body && !tunnel_)
+        exchange_->on_request_body(bytes);
     if (!session_) return;
     if (body_paused_ && exchange_)
         unconsumed_ += len; // the client's window stays shut until the exchange resumes
@@ -120,6 +130,20 @@ void Stream::on_body(const uint8_t* data, size_t len) {
 void Stream::on_request_end() {
     if (state_ != State::Body) return;
     state_ = State::Complete;
+    if (tunnel_) {
+        // The client ended its side of a WebSocket: as the end of an HTTP/1.1 connection, the
+        // session is over; our side ends once what is queued went out.
+        if (exchange_) {
+            std::unique_ptr<http::Exchange> ex = std::move(exchange_);
+            ex->on_client_gone();
+            if (session_) session_->worker().defer_delete(std::move(ex));
+        }
+        if (out_state_ == Out::None)
+            abort_response();
+        else
+            end_response();
+        return;
+    }
     if (exchange_)
         exchange_->on_request_end();
     else if (out_state_ == Out::None)
@@ -198,7 +222,67 @@ bool Stream::send_body(std::string_view data, const std::shared_ptr<const void>&
     return true;
 }
 
-bool Stream::send_raw(std::string_view /*data*/, const std::shared_ptr<const void>& /*keep*/) {
+// RFC 8441: the stream's request goes on as the HTTP/1.1 upgrade the WebSocket layer knows (GET,
+// Upgrade, a key of our own for the accept it computes); its 101 becomes a 200 (send_raw).
+void Stream::start_tunnel(http::RequestHead& head) {
+    tunnel_ = true;
+    head.method = "GET";
+    head.version_major = 1;
+    head.version_minor = 1;
+    head.upgrade = true;
+    head.chunked = false;
+    head.content_length = -1;
+    head.headers.remove("upgrade");
+    head.headers.remove("connection");
+    head.headers.remove("sec-websocket-key");
+    head.headers.add("Upgrade", "websocket");
+    head.headers.add("Connection", "Upgrade");
+    unsigned char key[16];
+    if (RAND_bytes(key, sizeof(key)) != 1) std::memset(key, 'k', sizeof(key)); // never checked by the client
+    head.headers.add("Sec-WebSocket-Key",
+                     core::base64_encode(std::string_view(reinterpret_cast<const char*>(key), sizeof(key))));
+    if (!head.headers.has("sec-websocket-version")) head.headers.add("Sec-WebSocket-Version", "13");
+}
+
+// The WebSocket layer's HTTP/1.1 answer to the upgrade: 101 becomes 200 (RFC 8441 5), without
+// the HTTP/1.1 handshake headers; anything after the head is the protocol's first bytes.
+bool Stream::send_upgrade_answer(std::string_view data) {
+    size_t end = data.find("\r\n\r\n");
+    if (end == std::string_view::npos || data.size() < 12 || data.substr(0, 9) != "HTTP/1.1 ") {
+        abort_response();
+        return false;
+    }
+    int status = 0;
+    std::from_chars(data.data() + 9, data.data() + 12, status);
+    http::Headers headers;
+    size_t pos = data.find("\r\n") + 2;
+    while (pos < end) {
+        size_t eol = data.find("\r\n", pos);
+        std::string_view line = data.substr(pos, eol - pos);
+        pos = eol + 2;
+        size_t colon = line.find(':');
+        if (colon == std::string_view::npos) continue;
+        std::string_view name = line.substr(0, colon);
+        if (core::iequals(name, "sec-websocket-accept") || core::iequals(name, "upgrade") ||
+            core::iequals(name, "connection"))
+            continue;
+        headers.add(name, core::trim(line.substr(colon + 1)));
+    }
+    if (!send_head(status == 101 ? 200 : status, {}, headers, -1)) return false;
+    std::string_view rest = data.substr(end + 4);
+    return rest.empty() || send_body(rest);
+}
+
+void Stream::enter_raw_mode() {
+    if (!tunnel_) {
+        abort_response(); // no upgrade on a plain stream
+        return;
+    }
+    raw_ = true;
+}
+
+bool Stream::send_raw(std::string_view data, const std::shared_ptr<const void>& keep) {
+    if (tunnel_) return out_state_ == Out::None ? send_upgrade_answer(data) : send_body(data, keep);
     // Only HTTP/1.1 framing or an upgraded protocol's bytes come this way; neither exists on a
     // stream (is_http1() is false): a caller that forgot to ask gets the stream reset, not
     // corrupted output.

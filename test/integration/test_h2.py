@@ -275,3 +275,63 @@ def test_hpack_bomb_gets_431(proxy, backend):
         assert len(backend.requests) == n
         ok = c.get("/fine")  # the connection is still good
         assert ok.head.status == 200
+
+
+# --- WebSockets over HTTP/2 (RFC 8441 extended CONNECT) -----------------------------------
+
+def ws_frame(opcode: int, payload: bytes) -> bytes:
+    """A masked client frame (payload < 126 bytes)."""
+    mask = b"\x01\x02\x03\x04"
+    return bytes([0x80 | opcode, 0x80 | len(payload)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def ws_connect(c: H2Conn, path: str = "/"):
+    c.wait(lambda: h2.settings.SettingCodes.ENABLE_CONNECT_PROTOCOL in c.remote_settings, what="SETTINGS")
+    assert c.remote_settings[h2.settings.SettingCodes.ENABLE_CONNECT_PROTOCOL] == 1
+    return c.request(path, method="CONNECT", end=False,
+                     headers=[(":protocol", "websocket"), ("sec-websocket-version", "13")])
+
+
+def test_websocket_passthrough_over_a_stream(start_proxy):
+    from wsutil import WsBackend
+    b = WsBackend()
+    try:
+        p = start_proxy(routes=f"* {b.addr}")
+        with H2Conn(p.port) as c:
+            st = ws_connect(c, "/echo")
+            c.wait(lambda: st.head is not None or st.ended, 10, "CONNECT answer")
+            assert st.head.status == 200  # RFC 8441: 200, not 101
+            assert not st.head.header("sec-websocket-accept")
+            c.send_body(st, ws_frame(0x1, b"hello"), end=False)
+            c.wait(lambda: b"\x81\x05hello" in st.body, 10, "echo")
+            plain = c.get("/", timeout=10)  # other streams on the connection go on
+            assert plain.head is not None
+            c.send_body(st, ws_frame(0x8, b"\x03\xe8"), end=False)
+            c.wait(lambda: b"\x88\x02\x03\xe8" in st.body, 10, "close frame back")
+            c.wait(lambda: st.complete or st.reset is not None, 10, "stream end")
+    finally:
+        b.stop()
+
+
+def test_websocket_over_http_on_a_stream(start_proxy):
+    """WebSocket-over-HTTP (GRIP) on a stream: the backend gets OPEN, the client's TEXT, and a
+    publish to the channel the backend subscribed reaches the client."""
+    from wsutil import WohBackend, control, ws_item, publish as ws_publish
+    woh = WohBackend()
+    try:
+        woh.on_open = lambda req: [("TEXT", control({"type": "subscribe", "channel": "h2ws"}))]
+        p = start_proxy(routes=f"* {woh.addr},over_http")
+        with H2Conn(p.port) as c:
+            st = ws_connect(c, "/woh")
+            c.wait(lambda: st.head is not None or st.ended, 10, "CONNECT answer")
+            assert st.head.status == 200
+            c.send_body(st, ws_frame(0x1, b"hi"), end=False)
+            deadline = time.monotonic() + 10
+            while b"pub" not in st.body:
+                assert time.monotonic() < deadline, st.body
+                ws_publish(p, ws_item("h2ws", "pub"))
+                time.sleep(0.3)
+            assert b"\x81\x03pub" in st.body
+        assert any(ev[0] == "TEXT" and ev[1] in (b"hi", "hi") for ev in woh.all_events())
+    finally:
+        woh.stop()

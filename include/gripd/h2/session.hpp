@@ -2,7 +2,9 @@
 // loop and socket. A ServerConn hands itself over (h2c prior knowledge, or ALPN "h2" on a TLS
 // port) to a Session, an http::Exchange in the connection's raw mode; the Session runs one
 // http::Exchange per stream, through the same Service, so the proxy, GRIP holds and the control
-// API see a stream as they see an HTTP/1.1 request (http::ClientStream).
+// API see a stream as they see an HTTP/1.1 request (http::ClientStream). WebSockets ride on streams
+// by RFC 8441 extended CONNECT (the stream hands the WebSocket layer the HTTP/1.1 upgrade it stands
+// for, and its DATA frames carry the WebSocket bytes).
 //
 // Bounds (each a hostile client's most; stated in the README's HTTP/2 section):
 //  - streams: kMaxConcurrentStreams open at a time (SETTINGS_MAX_CONCURRENT_STREAMS; nghttp2
