@@ -206,7 +206,13 @@ void Session::release(Stream& s) {
     s.link.unlink();
     --stream_count_;
     worker_.defer_delete(std::unique_ptr<loop::Deletable>(&s));
-    if (stream_count_ == 0 && state_ == State::Running) arm_idle();
+    if (state_ == State::Running && wait_ != Wait::Idle && !serving()) arm_idle();
+}
+
+bool Session::serving() {
+    bool any = false;
+    streams_.for_each([&](Stream& st) { any = any || st.has_head(); });
+    return any;
 }
 
 // ---- timers: idle (no stream for the idle timeout) and the stall sweep ----
@@ -231,7 +237,7 @@ void Session::on_timer(void* p) {
         self->sweep();
         return;
     }
-    if (self->stream_count_ > 0) return;
+    if (self->serving()) return; // (else only partial request heads wait: no slow-loris heads)
     LOG_DEBUG("h2", "closing idle HTTP/2 connection from %s", self->conn_->peer().c_str());
     nghttp2_session_terminate_session(self->ng_, NGHTTP2_NO_ERROR);
     self->pump();
@@ -258,7 +264,7 @@ void Session::sweep() {
     }
     if (waiting)
         watch_stalls();
-    else if (stream_count_ == 0 && state_ == State::Running)
+    else if (state_ == State::Running && !serving())
         arm_idle();
 }
 
@@ -270,11 +276,7 @@ int Session::on_begin_headers(int32_t id) {
     if (nghttp2_session_set_stream_user_data(ng_, id, s.get()) != 0) return NGHTTP2_ERR_CALLBACK_FAILURE;
     streams_.push_back(*s.release());
     ++stream_count_;
-    if (wait_ == Wait::Idle) {
-        wait_ = Wait::None;
-        timer_.disarm();
-    }
-    return 0;
+    return 0; // the idle timer runs on until a whole request head is in (no slow-loris heads)
 }
 
 int Session::on_header(int32_t id, std::string_view name, std::string_view value) {
@@ -288,9 +290,13 @@ int Session::on_frame_recv(const nghttp2_frame* frame) {
     bool end_stream = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
     switch (frame->hd.type) {
     case NGHTTP2_HEADERS:
-        if (frame->headers.cat == NGHTTP2_HCAT_REQUEST)
+        if (frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
+            if (wait_ == Wait::Idle) {
+                wait_ = Wait::None;
+                timer_.disarm();
+            }
             s->on_request_head(end_stream);
-        else if (end_stream)
+        } else if (end_stream)
             s->on_request_end(); // trailers
         break;
     case NGHTTP2_DATA:

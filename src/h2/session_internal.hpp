@@ -76,6 +76,7 @@ class Stream final : public http::ClientStream, public loop::Deletable {
     void notify_writable();
 
     int32_t id() const { return id_; }
+    bool has_head() const { return state_ != State::Headers; }
     core::ListHook link; // the session's list of streams
 
   private:
@@ -157,6 +158,8 @@ class Session final : public http::Exchange, public loop::Flushable {
 
   private:
     void close_conn(bool graceful);
+    // Whether a stream has its whole request head (partial heads do not keep a connection open).
+    bool serving();
     void arm_idle();
     static void on_timer(void* self);
     void sweep();

@@ -11,6 +11,7 @@
 #
 # Environment knobs (defaults): GRIPD_BIN (build/gripd)  GRIPD_WORKERS (2)  NGINX_WORKERS (2)
 #   CLIENTS (50) STREAMS_PER_CLIENT (10) DURATION (10s) BODY_BYTES (100) STREAMS (100) FANOUT (2000)
+#   SKIP_THROUGHPUT (unset; set to run only the held-stream figures)
 set -u
 
 source "$(dirname "$0")/common.sh"
@@ -106,6 +107,7 @@ h2bench() { # NAME URL NOTE
     printf '%s\t%s\t%s\t%s\t%s\n' "$name" "${rps:-failed}" "${ok:--}" "${fail:--}" "$note" >>"$RESULTS"
 }
 
+if [ -z "${SKIP_THROUGHPUT:-}" ]; then
 echo "== HTTP/2 proxy throughput: GET /$FILE, h2load -c$CLIENTS -m$STREAMS_PER_CLIENT -D$DURATION (h2c)"
 cores_note
 start_bg "$TMP/nginx/stdout.log" nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -e "$TMP/nginx/error.log"
@@ -122,6 +124,7 @@ stop_bg "$SERVER_PID"
 
 printf '%-8s %12s %10s %8s  %s\n' target "req/s" 2xx failed note
 while IFS=$'\t' read -r n r o f note; do printf '%-8s %12s %10s %8s  %s\n' "$n" "$r" "$o" "$f" "$note"; done <"$RESULTS"
+fi
 
 # --- 2 and 3: held SSE streams (a tiny GRIP backend answering every request with a stream hold)
 echo
@@ -137,7 +140,10 @@ class H(http.server.BaseHTTPRequestHandler):
             self.send_header(k, v)
         self.end_headers()
     def log_message(self, *a): pass
-http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+class S(http.server.ThreadingHTTPServer):
+    request_queue_size = 4096  # gripd opens many backend connections at once
+    daemon_threads = True
+S(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
 EOF
 start_bg "$TMP/sse.log" "$PY" "$TMP/sse_backend.py" "$SSE_PORT"
 sleep 0.5
@@ -163,7 +169,7 @@ def publish(text):
 def h1_streams(n):
     socks = []
     for i in range(n):
-        s = socket.create_connection(("127.0.0.1", port), timeout=30)
+        s = socket.create_connection(("127.0.0.1", port), timeout=60)
         s.sendall(f"GET /s?{i} HTTP/1.1\r\nHost: b\r\n\r\n".encode())
         socks.append(s)
     for s in socks:  # the response head: each is held

@@ -335,3 +335,13 @@ def test_websocket_over_http_on_a_stream(start_proxy):
         assert any(ev[0] == "TEXT" and ev[1] in (b"hi", "hi") for ev in woh.all_events())
     finally:
         woh.stop()
+
+
+def test_partial_request_head_does_not_hold_the_connection(start_proxy):
+    """A HEADERS frame without END_HEADERS and then silence (slow loris): the connection is closed
+    after idle_timeout, as an idle HTTP/1.1 connection is."""
+    p = start_proxy(routes="* 127.0.0.1:9", conf={"gripd": {"idle_timeout": "2"}})
+    s = socket.create_connection(("127.0.0.1", p.port), timeout=10)
+    s.sendall(PREFACE + frame(4, 0, 0) + frame(1, 0x0, 1, b"\x82\x84\x86"))  # no END_HEADERS
+    read_until_closed(s, limit_s=15)  # raises if the connection is held on
+    s.close()
