@@ -1,10 +1,13 @@
 #include "server.hpp"
 
+#include "gripd/h2/session.hpp"
+
 #include "gripd/control/control_service.hpp"
 #include "gripd/control/metrics_service.hpp"
 #include "gripd/control/publish_gate.hpp"
 #include "gripd/core/log.hpp"
 #include "gripd/grip/render.hpp"
+#include "gripd/h2/session.hpp"
 #include "gripd/net/memory_guard.hpp"
 #include "gripd/proxy/grip_dispatch.hpp"
 #include "gripd/pubsub/broker.hpp"
@@ -202,6 +205,7 @@ void Server::wire(loop::Worker& w, WorkerContext& ctx) {
     ctx.broker = std::make_unique<pubsub::Broker>(w, peers_, settings_);
     if (bus_) ctx.broker->start_bus(*bus_);
     ctx.proxy = std::make_unique<proxy::ProxyService>(w, settings_, routes_);
+    ctx.proxy->h2_factory = &h2::start_session; // HTTP/2 for clients: h2c prior knowledge, ALPN h2
     ctx.grip = std::make_unique<proxy::GripDispatch>(*ctx.proxy, *ctx.broker, settings_);
     ctx.proxy->set_grip_handler(ctx.grip.get());
     ctx.ws = std::make_unique<ws::WsService>(w, settings_, *ctx.broker, ctx.proxy->backends());

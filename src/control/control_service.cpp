@@ -57,7 +57,7 @@ Reply negotiate(const http::Headers& headers) {
     return best;
 }
 
-void reply(http::ServerConn& conn, int status, Reply format, std::string_view message) {
+void reply(http::ClientStream& conn, int status, Reply format, std::string_view message) {
     http::Headers h;
     if (format == Reply::Json && status == 200) {
         h.add("Content-Type", "application/json");
@@ -76,7 +76,7 @@ void reply(http::ServerConn& conn, int status, Reply format, std::string_view me
 // One control request whose body is being read.
 class ControlExchange final : public http::Exchange {
   public:
-    ControlExchange(ControlService& service, http::ServerConn& conn, Endpoint endpoint, Reply format)
+    ControlExchange(ControlService& service, http::ClientStream& conn, Endpoint endpoint, Reply format)
         : service_(service), conn_(&conn), endpoint_(endpoint), format_(format) {}
     ~ControlExchange() override {
         if (job_) service_.publishes().cancel(job_);
@@ -88,7 +88,7 @@ class ControlExchange final : public http::Exchange {
             static_cast<size_t>(service_.settings().push_in_http_max_body_size)) {
             too_large_ = true;
             body_.clear();
-            http::ServerConn* c = conn_;
+            http::ClientStream* c = conn_;
             conn_ = nullptr;
             reply(*c, 400, Reply::Text, "Request body too large.");
             return;
@@ -116,13 +116,13 @@ class ControlExchange final : public http::Exchange {
   private:
     void finish(int status, std::string_view message) {
         if (!conn_) return;
-        http::ServerConn* c = conn_;
+        http::ClientStream* c = conn_;
         conn_ = nullptr;
         reply(*c, status, status == 200 ? format_ : Reply::Text, message);
     }
 
     ControlService& service_;
-    http::ServerConn* conn_;
+    http::ClientStream* conn_;
     Endpoint endpoint_;
     Reply format_;
     std::string body_;
@@ -145,7 +145,7 @@ void ControlService::rejection(int* status, std::string* message) const {
     }
 }
 
-std::unique_ptr<http::Exchange> ControlService::start_exchange(http::ServerConn& conn,
+std::unique_ptr<http::Exchange> ControlService::start_exchange(http::ClientStream& conn,
                                                                http::RequestHead& head) {
     // Pushpin requires a length before anything else when a body is announced (chunked) or the
     // method may carry one: any method but GET, HEAD, DELETE and OPTIONS, extension methods too.

@@ -175,7 +175,7 @@ std::string render_metrics(const std::vector<WorkerStatsView>& workers, const st
     return out;
 }
 
-std::unique_ptr<http::Exchange> MetricsService::start_exchange(http::ServerConn& conn, http::RequestHead&) {
+std::unique_ptr<http::Exchange> MetricsService::start_exchange(http::ClientStream& conn, http::RequestHead&) {
     http::Headers h;
     h.add("Content-Type", "text/plain; version=0.0.4");
     conn.respond(200, {}, h, render_metrics(views_(), prefix_));

@@ -11,7 +11,7 @@ namespace gripd::grip {
 
 // ---- Hold ----
 
-Hold::Hold(HoldEnv env, http::ServerConn& client, const Instruct& instruct, size_t max_channels,
+Hold::Hold(HoldEnv env, http::ClientStream& client, const Instruct& instruct, size_t max_channels,
            const std::string& prefix)
     : env_(env), client_(&client), implicit_(instruct.implicit_channels), meta_(instruct.meta) {
     set_channels(instruct.channels, instruct.hold, max_channels, prefix);
@@ -88,7 +88,7 @@ void Hold::on_client_gone() {
 void Hold::end() {
     timer_.disarm();
     unsubscribe_all();
-    http::ServerConn* c = client_;
+    http::ClientStream* c = client_;
     client_ = nullptr;
     if (c) c->end_response();
 }
@@ -111,7 +111,7 @@ struct ResponseHold::PrevIds {
     std::vector<Entry> entries;
 };
 
-ResponseHold::ResponseHold(HoldEnv env, http::ServerConn& client, Instruct&& instruct, size_t max_channels,
+ResponseHold::ResponseHold(HoldEnv env, http::ClientStream& client, Instruct&& instruct, size_t max_channels,
                            const std::string& prefix, SavedRequest&& request, RetryFn retry)
     : Hold(env, client, instruct, max_channels, prefix), response_(std::move(instruct.response)),
       timeout_s_(instruct.timeout), request_(std::move(request)), retry_(std::move(retry)) {
@@ -157,13 +157,13 @@ void ResponseHold::on_timeout(void* p) {
     if (!self->client_) return;
     self->env_.stats.timeouts.add();
     self->unsubscribe_all();
-    http::ServerConn* c = self->client_;
+    http::ClientStream* c = self->client_;
     self->client_ = nullptr;
     self->answer(*c, self->response_.code, self->response_.reason, self->response_.headers,
                  self->response_.body);
 }
 
-void ResponseHold::answer(http::ServerConn& c, int code, std::string reason, http::Headers headers,
+void ResponseHold::answer(http::ClientStream& c, int code, std::string reason, http::Headers headers,
                           std::string body) {
     http::finish_cross_origin(request_.cross_origin.get(), http::JsonpStyle::Held, code, reason, headers,
                               body);
@@ -180,7 +180,7 @@ void ResponseHold::ask_again(bool behind) {
             if (behind) request_.grip_last.push_back(e.name + "; last-id=" + e.id);
         }
     }
-    http::ServerConn* c = client_;
+    http::ClientStream* c = client_;
     client_ = nullptr;
     if (retry_) {
         LOG_DEBUG("grip", "asking the backend again for %s (%s)", c->peer().c_str(),
@@ -210,16 +210,17 @@ void ResponseHold::on_message(pubsub::Subscription& sub, const pubsub::MessageRe
     }
     timer_.disarm();
     unsubscribe_all();
-    if (request_.cross_origin) {
+    if (request_.cross_origin || !client_->is_http1()) {
         // CORS headers or a JSON-P wrapper make this client's answer its own: built here, not from
-        // the bytes rendered once for every subscriber.
+        // the bytes rendered once for every subscriber (HTTP/1.1 bytes: an HTTP/2 stream frames
+        // its own).
         http::Headers headers;
         for (const auto& h : response_.headers)
             if (!pubsub::find_header(part->headers, h.name)) headers.add(h.name, h.value);
         for (const auto& h : part->headers)
             headers.add(h.name, h.value);
         headers.remove("Content-Length");
-        http::ServerConn* c = client_;
+        http::ClientStream* c = client_;
         client_ = nullptr;
         answer(*c, part->code, part->reason, std::move(headers), part->body);
         return;
@@ -229,7 +230,7 @@ void ResponseHold::on_message(pubsub::Subscription& sub, const pubsub::MessageRe
     opts.head = client_->request_is_head();
     std::string out;
     append_held_response(*part, response_.headers, opts, out);
-    http::ServerConn* c = client_;
+    http::ClientStream* c = client_;
     client_ = nullptr;
     c->send_raw(out);
     c->end_response();
@@ -241,7 +242,7 @@ void ResponseHold::on_content_filter_mismatch(pubsub::Subscription& /*sub*/, con
     log_content_filter_mismatch(*msg);
     timer_.disarm();
     unsubscribe_all();
-    http::ServerConn* c = client_;
+    http::ClientStream* c = client_;
     client_ = nullptr;
     http::Headers h;
     h.add("Content-Type", "text/plain");
@@ -250,7 +251,7 @@ void ResponseHold::on_content_filter_mismatch(pubsub::Subscription& /*sub*/, con
 
 // ---- StreamHold ----
 
-StreamHold::StreamHold(HoldEnv env, http::ServerConn& client, Instruct&& instruct, size_t max_channels,
+StreamHold::StreamHold(HoldEnv env, http::ClientStream& client, Instruct&& instruct, size_t max_channels,
                        const std::string& prefix, FetchLinkFn fetch_link)
     : Hold(env, client, instruct, max_channels, prefix), initial_(std::move(instruct.response)),
       keep_alive_(std::move(instruct.keep_alive)) {
@@ -277,7 +278,7 @@ StreamHold::~StreamHold() {
 }
 
 void StreamHold::on_start() {
-    http::ServerConn* c = client_;
+    http::ClientStream* c = client_;
     if (!c->send_head(initial_.code, initial_.reason, initial_.headers, -1)) return;
     if (!initial_.body.empty()) c->send_body(initial_.body);
     // What the stream still needs is only the subscriptions and the keep-alive: free the rest.
@@ -329,7 +330,7 @@ bool StreamHold::check_backlog() {
         next_->timer.disarm();
         next_->in_flight.reset();
     }
-    http::ServerConn* c = client_;
+    http::ClientStream* c = client_;
     client_ = nullptr;
     c->cut_off();
     return false;

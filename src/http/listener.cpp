@@ -18,7 +18,10 @@ namespace gripd::http {
 
 void ConnSet::close_idle() {
     list_.for_each([](ServerConn& c) {
-        if (c.is_idle()) c.close();
+        if (c.is_idle())
+            c.close();
+        else
+            c.notify_stopping(); // an HTTP/2 session sends GOAWAY and ends with its last stream
     });
 }
 

@@ -6,12 +6,17 @@
 #include "gripd/http/listener.hpp"
 #include "gripd/http/serialize.hpp"
 #include "gripd/loop/worker.hpp"
+#include "gripd/net/tls_server.hpp"
 
+#include <algorithm>
 #include <cstdio>
 
 namespace gripd::http {
 
 namespace {
+// What an HTTP/2 client sends first instead of a request (RFC 9113 3.4); no HTTP/1.1 request
+// starts so ("PRI" is no method we serve).
+constexpr std::string_view kH2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 // Pipelined requests wait while this much of the previous responses is still queued for the
 // client: one that sends requests and never reads its answers makes us hold at most this much
 // (plus one response), not every answer.
@@ -80,9 +85,9 @@ bool ServerConn::can_transition(State from, State to) {
         return from == S::Handling || from == S::Responding || from == S::AnsweredEarly;
     case S::WaitingDrain:
         return from == S::Finished || from == S::WaitingDrain;
-    case S::Raw:
-        return from == S::ReadingBody || from == S::ReadingBodyResponding || from == S::Handling ||
-               from == S::Responding;
+    case S::Raw: // an upgrade, or HTTP/2 (its preface instead of a first request, or ALPN h2)
+        return from == S::Idle || from == S::ReadingHead || from == S::ReadingBody ||
+               from == S::ReadingBodyResponding || from == S::Handling || from == S::Responding;
     case S::Closing:
         return from != S::New && from != S::Refused;
     case S::Refused:
@@ -141,6 +146,7 @@ void ServerConn::begin_cycle() {
 void ServerConn::start() {
     service_.connections.add();
     peer_ip_ = peer_ip();
+    h2_possible_ = service_.h2_factory != nullptr;
     begin_cycle();
     // A TLS client has the header timeout for its handshake (one bounded wait, however slowly
     // the bytes trickle in); the idle wait starts once it is done.
@@ -149,6 +155,10 @@ void ServerConn::start() {
 }
 
 void ServerConn::on_tls_established() {
+    if (h2_possible_ && tls()->alpn() == "h2") {
+        start_h2(nullptr, 0);
+        return;
+    }
     if (state_ == State::Idle && wait_ == Wait::Idle) timer().arm(service_.idle_timeout_ms());
 }
 
@@ -223,6 +233,7 @@ void ServerConn::on_data(const char* data, size_t len) {
         if (exchange_) exchange_->on_raw_data(std::string_view(data, len));
         return;
     }
+    if (h2_possible_ && check_h2_preface(data, len)) return;
     // The first byte of a request starts the header timer: in Idle, and for the next pipelined
     // request while it waits for the client to read (WaitingDrain).
     if (!exchange_ && (state_ == State::Idle || state_ == State::WaitingDrain) && wait_ != Wait::Header) {
@@ -236,6 +247,54 @@ void ServerConn::on_data(const char* data, size_t len) {
         pending_in_.append(data, len);
         drive(nullptr, 0);
     }
+}
+
+// The connection's first bytes: the HTTP/2 preface (h2c with prior knowledge) hands the connection
+// to HTTP/2; a prefix of it waits for more (bounded by the preface's 24 bytes and the header
+// timeout); anything else is HTTP/1.x. Returns true when it took the bytes.
+bool ServerConn::check_h2_preface(const char* data, size_t len) {
+    size_t seen = pending_in_.size();
+    if (exchange_ || (state_ != State::Idle && state_ != State::ReadingHead) || seen >= kH2Preface.size()) {
+        h2_possible_ = false;
+        return false;
+    }
+    size_t take = std::min(len, kH2Preface.size() - seen);
+    if (std::string_view(data, take) != kH2Preface.substr(seen, take)) {
+        h2_possible_ = false; // HTTP/1.x: the bytes held so far are parsed with these
+        return false;
+    }
+    if (seen + take == kH2Preface.size()) {
+        start_h2(data, len);
+        return true;
+    }
+    if (state_ == State::Idle) {
+        if (!to(State::ReadingHead)) return true;
+        wait_ = Wait::Header;
+        timer().arm(service_.header_timeout_ms());
+    }
+    pending_in_.append(data, len);
+    return true;
+}
+
+// Hands the connection to HTTP/2 as a raw exchange (the session multiplexes its own exchanges on
+// streams); `data` (after what pending_in_ holds) are its first bytes.
+void ServerConn::start_h2(const char* data, size_t len) {
+    h2_possible_ = false;
+    std::unique_ptr<Exchange> session = service_.h2_factory(*this, service_);
+    if (!session) {
+        close();
+        return;
+    }
+    exchange_ = std::move(session);
+    if (!to(State::Raw)) return;
+    wait_ = Wait::None;
+    timer().disarm();
+    std::string first = std::move(pending_in_);
+    if (data) first.append(data, len);
+    release_http_state();
+    exchange_->on_start();
+    if (exchange_ && !first.empty() && !is_closing()) exchange_->on_raw_data(first);
+    if (!is_reading() && !is_closing() && !is_shutting_down()) start_reading();
 }
 
 // Feeds the parser from `data` (if given) and then from pending_in_, for as long as the parser
@@ -605,18 +664,6 @@ void ServerConn::abort_response() {
 void ServerConn::cut_off() {
     if (exchange_) worker_.defer_delete(std::move(exchange_));
     reset();
-}
-
-void ServerConn::respond(int status, std::string_view reason, const Headers& headers, std::string_view body) {
-    send_head(status, reason, headers, static_cast<int64_t>(body.size()));
-    send_body(body);
-    end_response();
-}
-
-void ServerConn::respond_text(int status, std::string_view body) {
-    Headers h;
-    h.add("Content-Type", "text/plain");
-    respond(status, {}, h, body);
 }
 
 void ServerConn::pause_request_body() {

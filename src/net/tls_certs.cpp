@@ -25,9 +25,9 @@ constexpr unsigned char kSessionIdContext[] = "gripd";
 // A resumable session lives this long (OpenSSL's default is 2 hours, as nginx's tickets).
 constexpr long kSessionTimeoutS = 2 * 3600;
 
-// ALPN protocols we speak, in our order of preference, in wire format (length-prefixed). `h2`
-// joins the front once an HTTP/2 codec sits behind the TLS layer.
-constexpr unsigned char kAlpn[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+// ALPN protocols we speak, in our order of preference, in wire format (length-prefixed): HTTP/2
+// (src/h2, behind the client port's ServerConn) first, then HTTP/1.1.
+constexpr unsigned char kAlpn[] = {2, 'h', '2', 8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
 
 int select_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
                 unsigned int inlen, void*) {

@@ -29,7 +29,7 @@ bool GripDispatch::is_grip(const http::ResponseHead& head) const {
     return grip::is_grip_response(head.headers);
 }
 
-GripOutcome GripDispatch::on_grip_response(http::ServerConn& client, const config::Route& route,
+GripOutcome GripDispatch::on_grip_response(http::ClientStream& client, const config::Route& route,
                                            const std::vector<std::string>& implicit_channels,
                                            std::shared_ptr<const config::RouteTable> routes,
                                            grip::SavedRequest&& request, http::ResponseHead&& head,
@@ -60,7 +60,7 @@ GripOutcome GripDispatch::on_grip_response(http::ServerConn& client, const confi
     return GripOutcome{true};
 }
 
-void GripDispatch::start_hold(http::ServerConn& client, const config::Route& route,
+void GripDispatch::start_hold(http::ClientStream& client, const config::Route& route,
                               std::shared_ptr<const config::RouteTable> routes, grip::SavedRequest&& request,
                               grip::Instruct&& instruct) {
     size_t max_channels = static_cast<size_t>(settings_.connection_subscription_max);
@@ -85,7 +85,7 @@ void GripDispatch::start_hold(http::ServerConn& client, const config::Route& rou
         const config::Route* rp = &route;
         grip::RetryFn retry;
         if (!request.head.method.empty())
-            retry = [proxy, rp, routes = std::move(routes)](http::ServerConn& c, grip::SavedRequest&& req) {
+            retry = [proxy, rp, routes = std::move(routes)](http::ClientStream& c, grip::SavedRequest&& req) {
                 proxy->retry(c, routes, *rp, std::move(req));
             };
         hold = std::make_unique<grip::ResponseHold>(env(), client, std::move(instruct), max_channels,
@@ -97,13 +97,13 @@ void GripDispatch::start_hold(http::ServerConn& client, const config::Route& rou
     h->on_start();
 }
 
-void GripDispatch::respond(http::ServerConn& client, const http::CrossOrigin* co, int code,
+void GripDispatch::respond(http::ClientStream& client, const http::CrossOrigin* co, int code,
                            std::string reason, http::Headers headers, std::string body) {
     http::finish_cross_origin(co, http::JsonpStyle::Relayed, code, reason, headers, body);
     client.respond(code, reason, headers, body);
 }
 
-grip::FetchLinkFn GripDispatch::link_fetcher(http::ServerConn& client,
+grip::FetchLinkFn GripDispatch::link_fetcher(http::ClientStream& client,
                                              std::shared_ptr<const config::RouteTable> routes,
                                              const http::RequestHead& request) {
     const std::string* host = request.headers.get("Host");
@@ -137,7 +137,7 @@ void GripDispatch::stop_holds() {
 
 // Pushpin's built-in test handler: "/" answers text, "/response" long-polls and "/stream" streams on
 // the channel given by ?channel= (default "test").
-GripOutcome GripDispatch::serve_test(http::ServerConn& client, const config::Route& route,
+GripOutcome GripDispatch::serve_test(http::ClientStream& client, const config::Route& route,
                                      const http::RequestHead& head,
                                      std::shared_ptr<const http::CrossOrigin> cross_origin) {
     std::string_view target = head.target;

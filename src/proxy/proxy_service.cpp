@@ -22,7 +22,7 @@ ProxyService::ProxyService(loop::Worker& worker, const config::Settings& setting
     backends_.set_max_per_target(static_cast<size_t>(settings.max_backend_conns_per_target));
 }
 
-std::unique_ptr<http::Exchange> ProxyService::start_exchange(http::ServerConn& conn,
+std::unique_ptr<http::Exchange> ProxyService::start_exchange(http::ClientStream& conn,
                                                              http::RequestHead& head) {
     if (head.headers.has("Pushpin-Check")) {
         // Pushpin answers this itself (a liveness probe through load balancers); so do we.
@@ -77,7 +77,7 @@ std::unique_ptr<http::Exchange> ProxyService::start_exchange(http::ServerConn& c
 }
 
 // CORS is on: a JSON-P call is rewritten (or refused, 400) before it is proxied.
-std::unique_ptr<http::Exchange> ProxyService::start_cross_origin(http::ServerConn& conn,
+std::unique_ptr<http::Exchange> ProxyService::start_cross_origin(http::ClientStream& conn,
                                                                  const config::Route& route,
                                                                  http::RequestHead& head, bool trusted) {
     std::string jsonp_body;
@@ -87,7 +87,7 @@ std::unique_ptr<http::Exchange> ProxyService::start_cross_origin(http::ServerCon
                                           std::move(jsonp_body));
 }
 
-std::shared_ptr<const http::CrossOrigin> ProxyService::cross_origin(http::ServerConn& conn,
+std::shared_ptr<const http::CrossOrigin> ProxyService::cross_origin(http::ClientStream& conn,
                                                                     const config::Route& route,
                                                                     http::RequestHead& head,
                                                                     std::string* body) {
@@ -111,7 +111,7 @@ std::shared_ptr<const http::CrossOrigin> ProxyService::cross_origin(http::Server
     return co;
 }
 
-void ProxyService::retry(http::ServerConn& client, std::shared_ptr<const config::RouteTable> routes,
+void ProxyService::retry(http::ClientStream& client, std::shared_ptr<const config::RouteTable> routes,
                          const config::Route& route, grip::SavedRequest&& request) {
     auto session = std::make_unique<ProxySession>(*this, client, std::move(routes), route, request.head,
                                                   false, std::move(request.cross_origin));
@@ -124,7 +124,7 @@ void ProxyService::retry(http::ServerConn& client, std::shared_ptr<const config:
     s->on_request_end();
 }
 
-void ProxyService::on_request_rejected(http::ServerConn& conn, int status) {
+void ProxyService::on_request_rejected(http::ClientStream& conn, int status) {
     LOG_INFO("proxy", "rejected request from %s: %d", conn.peer().c_str(), status);
 }
 

@@ -20,7 +20,7 @@ constexpr size_t kMaxReplay = 64 * 1024;  // request bytes kept for a retry on a
 constexpr size_t kMaxGripBody = 100000;   // Pushpin's limit for a GRIP instruct response
 } // namespace
 
-ProxySession::ProxySession(ProxyService& service, http::ServerConn& client,
+ProxySession::ProxySession(ProxyService& service, http::ClientStream& client,
                            std::shared_ptr<const config::RouteTable> routes, const config::Route& route,
                            http::RequestHead& head, bool trusted,
                            std::shared_ptr<const http::CrossOrigin> cross_origin, std::string jsonp_body)
@@ -80,9 +80,9 @@ void ProxySession::to(State next) {
     state_ = next;
 }
 
-http::ServerConn* ProxySession::take_client() {
+http::ClientStream* ProxySession::take_client() {
     to(State::Done);
-    http::ServerConn* c = client_;
+    http::ClientStream* c = client_;
     client_ = nullptr;
     return c;
 }
@@ -124,7 +124,7 @@ void ProxySession::connect_next_target() {
     while (target_index_ < targets.size()) {
         const config::Target& t = targets[target_index_];
         if (t.type == config::TargetType::Test && service_.grip_handler()) {
-            http::ServerConn* c = take_client();
+            http::ClientStream* c = take_client();
             GripOutcome out = service_.grip_handler()->serve_test(*c, route_, head_, cross_origin_);
             if (out.held)
                 log_access(http::AccessLog::Outcome::Accept);
@@ -340,7 +340,7 @@ void ProxySession::on_backend_complete() {
 }
 
 void ProxySession::finish_grip() {
-    http::ServerConn* c = take_client();
+    http::ClientStream* c = take_client();
     // The handler takes over the client connection (hold) or answers it.
     grip::SavedRequest saved;
     saved.head = std::move(head_);

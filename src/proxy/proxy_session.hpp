@@ -28,7 +28,7 @@ class ProxyService;
 
 class ProxySession final : public http::Exchange, public http::BackendUser {
   public:
-    ProxySession(ProxyService& service, http::ServerConn& client,
+    ProxySession(ProxyService& service, http::ClientStream& client,
                  std::shared_ptr<const config::RouteTable> routes, const config::Route& route,
                  http::RequestHead& head, bool trusted,
                  std::shared_ptr<const http::CrossOrigin> cross_origin = nullptr,
@@ -65,7 +65,7 @@ class ProxySession final : public http::Exchange, public http::BackendUser {
     static const char* state_name(State s);
     void to(State next);
     // Ends the session's use of the client (state Done) and returns it; nullptr if already done.
-    http::ServerConn* take_client();
+    http::ClientStream* take_client();
     void connect(const config::Target& target);
     void connect_next_target();
     std::string build_upstream_head(const config::Target& target) const;
@@ -82,7 +82,7 @@ class ProxySession final : public http::Exchange, public http::BackendUser {
     std::string access_target() const;
 
     ProxyService& service_;
-    http::ServerConn* client_;
+    http::ClientStream* client_;
     std::shared_ptr<const config::RouteTable> routes_; // keeps route_ alive across reloads
     const config::Route& route_;
     // What we need of the request after its head was parsed.

@@ -22,7 +22,7 @@ bool is_handshake_header(std::string_view name) {
 }
 } // namespace
 
-PassthroughSession::PassthroughSession(WsService& service, http::ServerConn& client,
+PassthroughSession::PassthroughSession(WsService& service, http::ClientStream& client,
                                        std::shared_ptr<const config::RouteTable> routes,
                                        const config::Route& route, bool trusted, http::RequestHead& head,
                                        size_t target_index)

@@ -14,7 +14,7 @@ namespace gripd::ws {
 
 class PassthroughSession final : public Session, public BackendWsUser {
   public:
-    PassthroughSession(WsService& service, http::ServerConn& client,
+    PassthroughSession(WsService& service, http::ClientStream& client,
                        std::shared_ptr<const config::RouteTable> routes, const config::Route& route,
                        bool trusted, http::RequestHead& head, size_t target_index);
     ~PassthroughSession() override;

@@ -68,7 +68,7 @@ void ClientLink::on_raw_data(std::string_view data) {
 
 // ---- Session ----
 
-Session::Session(WsService& service, http::ServerConn& client,
+Session::Session(WsService& service, http::ClientStream& client,
                  std::shared_ptr<const config::RouteTable> routes, const config::Route& route, bool trusted)
     : service_(service), routes_(std::move(routes)), route_(route), trusted_(trusted), client_(&client) {
     service_.mutable_stats().sessions.add();
@@ -103,7 +103,7 @@ bool Session::accept_client(const http::Headers& headers, std::string_view clien
 
 void Session::reject_client(int status, std::string_view reason, const http::Headers& headers,
                             std::string_view body) {
-    http::ServerConn* c = client_;
+    http::ClientStream* c = client_;
     if (!c) return;
     client_ = nullptr;
     if (link_) link_->detach();
@@ -143,8 +143,8 @@ std::string Session::dump() const {
         {{"grip", grip_}, {"detached", detached_}, {"paused", paused_}, {"trusted", trusted_}});
 }
 
-http::ServerConn* Session::release_client() {
-    http::ServerConn* c = client_;
+http::ClientStream* Session::release_client() {
+    http::ClientStream* c = client_;
     if (!c) return nullptr;
     bool was_accepted = state_ != ClientState::Handshake;
     client_ = nullptr;
@@ -161,7 +161,7 @@ http::ServerConn* Session::release_client() {
 }
 
 void Session::end_client(bool clean, Ending how, bool notify) {
-    http::ServerConn* c = release_client();
+    http::ClientStream* c = release_client();
     if (!c) return;
     switch (how) {
     case Ending::Flush:

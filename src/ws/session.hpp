@@ -48,7 +48,7 @@ class ClientLink final : public http::Exchange {
 
 class Session : public SessionNode, public pubsub::Subscriber, protected FrameParser::Handler {
   public:
-    Session(WsService& service, http::ServerConn& client, std::shared_ptr<const config::RouteTable> routes,
+    Session(WsService& service, http::ClientStream& client, std::shared_ptr<const config::RouteTable> routes,
             const config::Route& route, bool trusted);
     ~Session() override;
     Session(const Session&) = delete;
@@ -114,7 +114,7 @@ class Session : public SessionNode, public pubsub::Subscriber, protected FramePa
     void reject_bad_gateway(bool no_target_connected = false);
     bool has_client() const { return client_ != nullptr; }
     size_t client_queued_bytes() const { return client_ ? client_->queued_bytes() : 0; }
-    http::ServerConn* client() { return client_; }
+    http::ClientStream* client() { return client_; }
     // Writes a whole relayed message (data messages fragmented at 16384 bytes). Counts it as
     // activity for an idle keep-alive.
     void send_message(WsOpcode type, std::string_view data);
@@ -198,7 +198,7 @@ class Session : public SessionNode, public pubsub::Subscriber, protected FramePa
     void end_client(bool clean, Ending how, bool notify);
     // Lets go of the client connection (state Ended): timers off, publishes dropped, unsubscribed.
     // Returns the connection (null if it was already gone).
-    http::ServerConn* release_client();
+    http::ClientStream* release_client();
     // Sends a close frame now (the close handshake's "ours"); false if the client went meanwhile.
     bool send_close_frame(std::string_view frame, const std::shared_ptr<const void>& keep);
     // The one transition function of the client side (see states.hpp).
@@ -206,7 +206,7 @@ class Session : public SessionNode, public pubsub::Subscriber, protected FramePa
     static void on_keep_alive_timer(void* self);
     static void on_close_timer(void* self);
 
-    http::ServerConn* client_;
+    http::ClientStream* client_;
     ClientLink* link_ = nullptr;
     // Only while the client's input is mid-frame or mid-message: an idle socket holds none.
     std::unique_ptr<FrameParser> parser_;

@@ -4,7 +4,7 @@
 
 namespace gripd::ws {
 
-TestSession::TestSession(WsService& service, http::ServerConn& client,
+TestSession::TestSession(WsService& service, http::ClientStream& client,
                          std::shared_ptr<const config::RouteTable> routes, const config::Route& route,
                          const http::RequestHead& head)
     : Session(service, client, std::move(routes), route, false), key_(client_key(head)),

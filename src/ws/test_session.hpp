@@ -11,7 +11,7 @@ namespace gripd::ws {
 
 class TestSession final : public Session {
   public:
-    TestSession(WsService& service, http::ServerConn& client,
+    TestSession(WsService& service, http::ClientStream& client,
                 std::shared_ptr<const config::RouteTable> routes, const config::Route& route,
                 const http::RequestHead& head);
 

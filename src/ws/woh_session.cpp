@@ -78,7 +78,7 @@ struct WohSession::Request {
     std::string body;
 };
 
-WohSession::WohSession(WsService& service, http::ServerConn& client,
+WohSession::WohSession(WsService& service, http::ClientStream& client,
                        std::shared_ptr<const config::RouteTable> routes, const config::Route& route,
                        bool trusted, http::RequestHead& head, size_t target_index)
     : Session(service, client, std::move(routes), route, trusted), target_index_(target_index),

@@ -17,8 +17,9 @@ namespace gripd::ws {
 
 class WohSession final : public Session, public http::BackendUser {
   public:
-    WohSession(WsService& service, http::ServerConn& client, std::shared_ptr<const config::RouteTable> routes,
-               const config::Route& route, bool trusted, http::RequestHead& head, size_t target_index);
+    WohSession(WsService& service, http::ClientStream& client,
+               std::shared_ptr<const config::RouteTable> routes, const config::Route& route, bool trusted,
+               http::RequestHead& head, size_t target_index);
     ~WohSession() override;
 
     void start() override;

@@ -20,7 +20,7 @@ WsService::~WsService() {
     sessions_.clear();
 }
 
-std::unique_ptr<http::Exchange> WsService::start_websocket(http::ServerConn& client,
+std::unique_ptr<http::Exchange> WsService::start_websocket(http::ClientStream& client,
                                                            const config::Route& route,
                                                            std::shared_ptr<const config::RouteTable> routes,
                                                            http::RequestHead& head, bool trusted) {

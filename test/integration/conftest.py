@@ -98,6 +98,19 @@ def target():
     return TARGET
 
 
+@pytest.fixture(params=["h1", "h2"])
+def client_proto(request):
+    """Runs a test once with HTTP/1.1 clients and once with HTTP/2 clients (h2c with prior
+    knowledge): griputil.hold() and griputil.client() speak it. HTTP/2 is gripd's own (pushpin 1.36
+    serves HTTP/1.1 only), so the h2 run is skipped on pushpin."""
+    import griputil
+    if request.param == "h2" and IS_PUSHPIN:
+        pytest.skip("pushpin 1.36 serves HTTP/1.1 only (HTTP/2 is gripd's, issue 16)")
+    griputil.CLIENT_PROTO = request.param
+    yield request.param
+    griputil.CLIENT_PROTO = "h1"
+
+
 @pytest.fixture
 def make_backend():
     made = []

@@ -321,6 +321,50 @@ class StreamClient:
         self.close()
 
 
+class H2StreamClient(StreamClient):
+    """StreamClient over HTTP/2 (h2c with prior knowledge, one connection per client): the same
+    head/body/events/complete/closed, where `complete` is the server's END_STREAM and `closed` is
+    the stream's end by reset or the connection's end."""
+
+    def start(self):
+        from harness.h2client import H2Conn
+        self.h2conn = H2Conn(self.port, timeout=self.timeout)
+        self.sock = self.h2conn.sock
+        self._cond = self.h2conn.cond
+        with self._cond:
+            self.t_sent = time.monotonic()
+            self.stream = self.h2conn.request(self.target, method=self.method, host=self.host,
+                                              headers=self.headers, body=self.req_body)
+            self.stream.listeners.append(self._sync)
+            self._sync()
+        return self
+
+    def _sync(self):  # under self._cond (the connection's reader calls it)
+        st = self.stream
+        if st.head is not None and self.head is None:
+            self.head = st.head
+        while len(self.events) < len(st.events):
+            self._add(st.events[len(self.events)][1])
+        if st.complete:
+            self.complete = True
+        if st.reset is not None or self.h2conn.closed:
+            self.closed = True
+            self.t_closed = time.monotonic()
+        self._cond.notify_all()
+
+    def close(self):
+        self.h2conn.close()
+
+
+# The protocol hold() clients speak: "h1" or "h2" (set per test by the client_proto fixture).
+CLIENT_PROTO = "h1"
+
+
+def client(port: int, target: str = "/", **kw) -> StreamClient:
+    """A StreamClient speaking CLIENT_PROTO."""
+    return (H2StreamClient if CLIENT_PROTO == "h2" else StreamClient)(port, target, **kw)
+
+
 # --- SSE ----------------------------------------------------------------------------
 
 class SSEParser:
@@ -422,7 +466,7 @@ def hold(proxy, backend, target: str, stream: bool = False, settle: float = SETT
     then `settle` seconds (a response hold shows nothing to the client; pushpin
     subscribes ~50 ms after the origin answered)."""
     n = len(backend.requests)
-    c = StreamClient(proxy.port, target, **kw)
+    c = client(proxy.port, target, **kw)
     if stream:
         c.wait_head()
     else:

@@ -209,15 +209,21 @@ def test_tls_versions(tls, backend, version):
 
 
 @pytest.mark.gripd_only("pushpin 1.36 (condure) negotiates no ALPN; gripd says http/1.1 so h2 can be added")
-def test_alpn_http11(tls, backend):
+def test_alpn_http11(tls, backend, target):
     t = tls(f"* {backend.addr}")
     ctx = t.context(verify=False)
-    ctx.set_alpn_protocols(["h2", "http/1.1"])
+    ctx.set_alpn_protocols(["http/1.1"])
     with t.connect("default.test", ctx=ctx) as s:
         assert s.selected_alpn_protocol() == "http/1.1"
         assert request(s)[0] == 200
+    # A client offering both gets HTTP/2 from gripd (issue 16; test_h2.py) and HTTP/1.1 from
+    # pushpin 1.36, which serves HTTP/1.1 only.
     ctx = t.context(verify=False)
-    ctx.set_alpn_protocols(["h2"])  # nothing in common: the handshake goes on without ALPN
+    ctx.set_alpn_protocols(["h2", "http/1.1"])
+    with t.connect("default.test", ctx=ctx) as s:
+        assert s.selected_alpn_protocol() == ("http/1.1" if target == "pushpin" else "h2")
+    ctx = t.context(verify=False)
+    ctx.set_alpn_protocols(["spdy/3.1"])  # nothing in common: the handshake goes on without ALPN
     with t.connect("default.test", ctx=ctx) as s:
         assert s.selected_alpn_protocol() is None
         assert request(s)[0] == 200

@@ -73,7 +73,7 @@ def test_hold_stream_initial_response(proxy, backend):
     c.close()
 
 
-def test_hold_response_sends_nothing_until_published(proxy, backend):
+def test_hold_response_sends_nothing_until_published(proxy, backend, client_proto):
     backend.route("/r", Response(200, b"timeout body", [
         ("Grip-Hold", "response"), ("Grip-Channel", "r"), ("Content-Type", "text/plain")]))
     c = hold(proxy, backend, "/r")
@@ -85,7 +85,7 @@ def test_hold_response_sends_nothing_until_published(proxy, backend):
 
 # --- Grip-Channel ------------------------------------------------------------------------
 
-def test_grip_channel_repeated_and_comma_lists(proxy, backend):
+def test_grip_channel_repeated_and_comma_lists(proxy, backend, client_proto):
     backend.route("/m", Response(200, b"", [
         ("Grip-Hold", "stream"), ("Grip-Channel", "a, b"), ("Grip-Channel", "c"),
         ("Grip-Channel", "d,e")]))
@@ -98,7 +98,7 @@ def test_grip_channel_repeated_and_comma_lists(proxy, backend):
     assert after_sync(c) == b"a\nb\nc\nd\ne\nend\n"
 
 
-def test_grip_channel_filter_param_and_set_meta(proxy, backend):
+def test_grip_channel_filter_param_and_set_meta(proxy, backend, client_proto):
     """`filter=skip-self` with Grip-Set-Meta user=alice: items whose meta sender is alice
     are skipped; others (other sender, no sender) delivered."""
     backend.route("/f", Response(200, b"", [
@@ -131,7 +131,7 @@ def cf_item(channel, stream=None, stream_filters=None, response=None, response_f
     return item(channel, formats)
 
 
-def test_content_filters_of_another_format_do_not_matter(proxy, backend):
+def test_content_filters_of_another_format_do_not_matter(proxy, backend, client_proto):
     """A hold compares its subscription's content filters with the `content-filters` of the
     format it delivers only: here the http-stream format's filters do not concern a response."""
     backend.route("/r", Response(200, b"", [("Grip-Hold", "response"), ("Grip-Channel", "cf")]))
@@ -141,7 +141,7 @@ def test_content_filters_of_another_format_do_not_matter(proxy, backend):
     assert r.head.status == 200
 
 
-def test_content_filter_mismatch_fails_a_response_hold(proxy, backend):
+def test_content_filter_mismatch_fails_a_response_hold(proxy, backend, client_proto):
     """Pushpin 1.36 answers a held request 502 when a publish's content filters differ from the
     subscription's (here: the item asks for var-subst, the channel has none)."""
     backend.route("/r", Response(200, b"", [("Grip-Hold", "response"), ("Grip-Channel", "cf")]))
@@ -151,7 +151,7 @@ def test_content_filter_mismatch_fails_a_response_hold(proxy, backend):
     assert r.head.status == 502
 
 
-def test_content_filter_mismatch_ends_a_stream(proxy, backend):
+def test_content_filter_mismatch_ends_a_stream(proxy, backend, client_proto):
     """Items without content-filters, or with the subscription's, are delivered; one with other
     content filters ends the stream cleanly (pushpin 1.36), on either side of the comparison."""
     backend.route("/plain", Response(200, b"", [("Grip-Hold", "stream"), ("Grip-Channel", "cf")]))
@@ -169,7 +169,7 @@ def test_content_filter_mismatch_ends_a_stream(proxy, backend):
     assert after_sync(vs) == b"absent\n"  # "empty" ended it: [] is not [var-subst]
 
 
-def test_grip_channel_prev_id_param_accepted(proxy, backend):
+def test_grip_channel_prev_id_param_accepted(proxy, backend, client_proto):
     """A response hold whose prev-id equals the channel's last published id stays held
     and is released by the next item. pushpin 1.36 re-requests such a hold once (~0.5 s
     later, Grip-Last: p; last-id=1) even though the id matches; that retry is allowed,
@@ -242,7 +242,7 @@ def _count_after(c, piece: bytes, t_start: float) -> int:
     return sum(1 for t, d in c.events if t >= t_start and d == piece)
 
 
-def test_keep_alive_formats_and_timeouts(proxy, backend):
+def test_keep_alive_formats_and_timeouts(proxy, backend, client_proto):
     """Quiet streams for ~4.6 s: raw/cstring/base64 data, timeout=2 gives 2-5 keep-alives,
     timeout=0 is raised to 1 (>= 4), no timeout means 55 s (none)."""
     _ka_stream(backend, "/raw", "k1", "ka-raw; timeout=2")
@@ -267,7 +267,7 @@ def test_keep_alive_formats_and_timeouts(proxy, backend):
         c.close()
 
 
-def test_keep_alive_idle_vs_interval(proxy, backend):
+def test_keep_alive_idle_vs_interval(proxy, backend, client_proto):
     """Publishing every 0.3 s for 4.6 s: idle mode (default and explicit) sends no
     keep-alive, interval mode and a JSON hold.keep-alive (which behaves like interval)
     send 2-5 with timeout=2 (periods are (1, 2] s on pushpin)."""
@@ -312,7 +312,7 @@ def test_grip_status_on_relayed_response(proxy, backend):
     assert (r.status, r.body) == (202, b"plain")
 
 
-def test_grip_expose_headers(proxy, backend):
+def test_grip_expose_headers(proxy, backend, client_proto):
     backend.route("/s", Response(200, b"init\n", [
         ("Grip-Hold", "stream"), ("Grip-Channel", "s"), ("Grip-Expose-Headers", "X-A, Content-Type"),
         ("X-A", "1"), ("X-B", "2"), ("Content-Type", "text/x")]))
@@ -396,7 +396,7 @@ def test_instruct_stream_every_field(proxy, backend):
     c.close()
 
 
-def test_instruct_response_hold_body_bin_and_header_list(proxy, backend):
+def test_instruct_response_hold_body_bin_and_header_list(proxy, backend, client_proto):
     backend.route("/jr", instruct({
         "hold": {"channels": [{"name": "jr", "prev-id": "0"}], "timeout": 30},
         "response": {"code": 404, "headers": [["X-L", "1"], ["X-L", "2"]], "body-bin": "AAEC/w=="}}))

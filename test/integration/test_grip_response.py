@@ -59,7 +59,7 @@ def test_publish_body_bin_header_list_and_defaults(proxy, backend):
     assert (e.head.status, e.head.reason, e.head.header("Content-Length")) == (200, "OK", "0")
 
 
-def test_one_publish_releases_every_hold_on_the_channel(proxy, backend):
+def test_one_publish_releases_every_hold_on_the_channel(proxy, backend, client_proto):
     backend.route("/a", Response(200, b"", [("Grip-Hold", "response"), ("Grip-Channel", "x")]))
     backend.route("/b", Response(200, b"", [("Grip-Hold", "response"), ("Grip-Channel", "other, x")]))
     backend.route("/c", Response(200, b"", [("Grip-Hold", "response"), ("Grip-Channel", "other")]))
@@ -72,7 +72,7 @@ def test_one_publish_releases_every_hold_on_the_channel(proxy, backend):
     assert c.wait_complete() == b"for other"
 
 
-def test_http_stream_items_do_not_release_a_response_hold(proxy, backend):
+def test_http_stream_items_do_not_release_a_response_hold(proxy, backend, client_proto):
     backend.route("/r", Response(200, b"", [("Grip-Hold", "response"), ("Grip-Channel", "r")]))
     c = hold(proxy, backend, "/r")
     publish(proxy, [hs_item("r", "stream content\n")])
@@ -126,7 +126,7 @@ def test_disconnected_client_is_unsubscribed(proxy, backend):
     assert raw.get(proxy.port, "/plain").status == 200
 
 
-def test_hint_re_requests_the_origin(proxy, backend):
+def test_hint_re_requests_the_origin(proxy, backend, client_proto):
     seen = []
 
     def handler(req):
@@ -148,7 +148,7 @@ def test_hint_re_requests_the_origin(proxy, backend):
     assert second.header("Grip-Sig") is not None
 
 
-def test_hint_answered_by_a_new_hold_keeps_the_client_held(proxy, backend):
+def test_hint_answered_by_a_new_hold_keeps_the_client_held(proxy, backend, client_proto):
     n = []
 
     def handler(req):
@@ -192,7 +192,7 @@ def test_prev_id_mismatch_re_requests_with_grip_last(proxy, backend):
     k.close()
 
 
-def test_prev_id_match_stays_held(proxy, backend):
+def test_prev_id_match_stays_held(proxy, backend, client_proto):
     k = keeper(proxy, backend, "p")
     backend.route("/first", Response(200, b"", [("Grip-Hold", "response"), ("Grip-Channel", "p")]))
     backend.route("/next", Response(200, b"", [("Grip-Hold", "response"), ("Grip-Channel", "p; prev-id=1")]))
@@ -208,7 +208,7 @@ def test_prev_id_match_stays_held(proxy, backend):
 
 
 @pytest.mark.proxy(conf={"handler": {"message_wait": "300"}})
-def test_publish_that_skips_an_id_re_requests_with_grip_last(proxy, backend):
+def test_publish_that_skips_an_id_re_requests_with_grip_last(proxy, backend, client_proto):
     """A hold at prev-id 1 gets an item whose prev-id is 2 (2 never came; it goes out after
     message_wait): the hold missed something, so the origin is asked again with Grip-Last and its
     answer, not the item, goes to the client."""

@@ -62,7 +62,7 @@ def test_content_and_content_bin_appended_in_order_then_close(proxy, backend):
         assert c.recv_response().status == 200
 
 
-def test_close_stops_delivery(proxy, backend):
+def test_close_stops_delivery(proxy, backend, client_proto):
     stream_route(backend, "/s", "s", b"")
     a = hold(proxy, backend, "/s", stream=True)
     b = hold(proxy, backend, "/s", stream=True)
@@ -77,7 +77,7 @@ def test_close_stops_delivery(proxy, backend):
     b.close()
 
 
-def test_http_response_items_do_not_reach_streams(proxy, backend):
+def test_http_response_items_do_not_reach_streams(proxy, backend, client_proto):
     stream_route(backend, "/s", "s", b"init\n")
     c = hold(proxy, backend, "/s", stream=True)
     sync_stream(proxy, "s", [c])
@@ -88,7 +88,7 @@ def test_http_response_items_do_not_reach_streams(proxy, backend):
     c.close()
 
 
-def test_many_publishes_arrive_in_order(proxy, backend):
+def test_many_publishes_arrive_in_order(proxy, backend, client_proto):
     stream_route(backend, "/s", "s", b"")
     c = hold(proxy, backend, "/s", stream=True)
     sync_stream(proxy, "s", [c])
@@ -101,7 +101,7 @@ def test_many_publishes_arrive_in_order(proxy, backend):
     c.close()
 
 
-def test_batched_items_arrive_in_item_order(proxy, backend):
+def test_batched_items_arrive_in_item_order(proxy, backend, client_proto):
     stream_route(backend, "/s", "s", b"")
     c = hold(proxy, backend, "/s", stream=True)
     sync_stream(proxy, "s", [c])
@@ -112,7 +112,7 @@ def test_batched_items_arrive_in_item_order(proxy, backend):
     c.close()
 
 
-def test_keep_alive_on_a_stream_with_traffic(proxy, backend):
+def test_keep_alive_on_a_stream_with_traffic(proxy, backend, client_proto):
     """Idle keep-alive (timeout=2): none while items arrive every 0.5 s, then one within
     2 s of the last item."""
     stream_route(backend, "/s", "s", b"", keep_alive="KA; timeout=2")
@@ -127,7 +127,7 @@ def test_keep_alive_on_a_stream_with_traffic(proxy, backend):
 
 # --- SSE -------------------------------------------------------------------------------
 
-def test_sse_events_parsed(proxy, backend):
+def test_sse_events_parsed(proxy, backend, client_proto):
     stream_route(backend, "/events", "news", b": welcome\n\n",
                  [("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache")],
                  keep_alive=r":\n\n; format=cstring; timeout=2")
@@ -159,7 +159,7 @@ def test_sse_events_parsed(proxy, backend):
     c.close()
 
 
-def test_sse_many_events_in_order(proxy, backend):
+def test_sse_many_events_in_order(proxy, backend, client_proto):
     stream_route(backend, "/events", "feed", b"", [("Content-Type", "text/event-stream")])
     c = hold(proxy, backend, "/events", stream=True)
     sync_stream(proxy, "feed", [c], marker=": sync\n\n")

@@ -258,7 +258,7 @@ def test_jsonp_only_for_get(proxy, backend):
 # --- GRIP: answers without a hold, long-polls, streams --------------------------------
 
 @pytest.mark.proxy(conf=ACO)
-def test_jsonp_grip_answer_without_hold(proxy, backend):
+def test_jsonp_grip_answer_without_hold(proxy, backend, client_proto):
     backend.route("/nohold", Response(200, b"nohold\n", [
         ("Content-Type", "text/plain"), ("Grip-Channel", "c9"), ("X-N", "n")]))
     backend.route("/instruct", Response(200, json.dumps({"response": {
@@ -298,7 +298,7 @@ def test_jsonp_long_poll_answered_by_publish(proxy, backend):
 
 
 @pytest.mark.proxy(routes="*,aco,jsonp_mode=basic,jsonp_defmethod=GET {backend}")
-def test_jsonp_basic_long_poll_answered_by_publish(proxy, backend):
+def test_jsonp_basic_long_poll_answered_by_publish(proxy, backend, client_proto):
     long_poll(backend, "/lp", "lpb")
     c = hold(proxy, backend, "/lp?callback=f")
     publish(proxy, [hr_item("lpb", '{"n": 1}\n')])
@@ -354,7 +354,7 @@ def test_stream_gets_cors_headers_and_no_jsonp_wrapper(proxy, backend):
 
 
 @pytest.mark.proxy(conf=ACO)
-def test_jsonp_long_poll_hint_asks_the_rewritten_request_again(proxy, backend):
+def test_jsonp_long_poll_hint_asks_the_rewritten_request_again(proxy, backend, client_proto):
     answers = []
 
     def lp(req):

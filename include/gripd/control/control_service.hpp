@@ -29,7 +29,8 @@ class ControlService final : public http::Service {
     ControlService(const config::Settings& settings, pubsub::Broker& broker, uv_loop_t* loop);
     ~ControlService() override;
 
-    std::unique_ptr<http::Exchange> start_exchange(http::ServerConn& conn, http::RequestHead& head) override;
+    std::unique_ptr<http::Exchange> start_exchange(http::ClientStream& conn,
+                                                   http::RequestHead& head) override;
     size_t max_header_bytes() const override {
         return static_cast<size_t>(settings_.push_in_http_max_headers_size);
     }

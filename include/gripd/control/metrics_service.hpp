@@ -36,7 +36,8 @@ class MetricsService final : public http::Service {
                    std::function<std::vector<WorkerStatsView>()> views)
         : settings_(settings), prefix_(std::move(prefix)), views_(std::move(views)) {}
 
-    std::unique_ptr<http::Exchange> start_exchange(http::ServerConn& conn, http::RequestHead& head) override;
+    std::unique_ptr<http::Exchange> start_exchange(http::ClientStream& conn,
+                                                   http::RequestHead& head) override;
     size_t max_header_bytes() const override { return 8192; }
     uint64_t idle_timeout_ms() const override { return static_cast<uint64_t>(settings_.idle_timeout) * 1000; }
     uint64_t header_timeout_ms() const override {

@@ -39,7 +39,7 @@ struct SavedRequest {
 };
 
 // Re-sends a saved request for this client (implemented by the proxy).
-using RetryFn = std::function<void(http::ServerConn& client, SavedRequest&& request)>;
+using RetryFn = std::function<void(http::ClientStream& client, SavedRequest&& request)>;
 
 struct HoldEnv {
     loop::Worker& worker;
@@ -62,7 +62,7 @@ class Hold : public http::Exchange, public pubsub::Subscriber {
 
   protected:
     // `channels` already carry the route prefix; at most `max_channels` are used.
-    Hold(HoldEnv env, http::ServerConn& client, const Instruct& instruct, size_t max_channels,
+    Hold(HoldEnv env, http::ClientStream& client, const Instruct& instruct, size_t max_channels,
          const std::string& prefix);
     // (Re)builds the subscriptions: the first `max_channels` of `channels`, with the route prefix
     // (not yet subscribed; unsubscribe first).
@@ -76,7 +76,7 @@ class Hold : public http::Exchange, public pubsub::Subscriber {
     void log_content_filter_mismatch(const pubsub::Message& msg) const;
 
     HoldEnv env_;
-    http::ServerConn* client_;
+    http::ClientStream* client_;
     struct HoldSub : pubsub::Subscription {
         std::string channel; // route prefix applied; kept to subscribe again
     };
@@ -90,7 +90,7 @@ class Hold : public http::Exchange, public pubsub::Subscriber {
 
 class ResponseHold final : public Hold {
   public:
-    ResponseHold(HoldEnv env, http::ServerConn& client, Instruct&& instruct, size_t max_channels,
+    ResponseHold(HoldEnv env, http::ClientStream& client, Instruct&& instruct, size_t max_channels,
                  const std::string& prefix, SavedRequest&& request, RetryFn retry);
     ~ResponseHold() override;
     void on_start() override;
@@ -102,7 +102,7 @@ class ResponseHold final : public Hold {
   private:
     static void on_timeout(void* self);
     // Answers the client (gone from the hold) with a whole response, CORS or JSON-P applied.
-    void answer(http::ServerConn& c, int code, std::string reason, http::Headers headers, std::string body);
+    void answer(http::ClientStream& c, int code, std::string reason, http::Headers headers, std::string body);
     // Asks the backend again (hint, or behind); its answer replaces this exchange.
     void ask_again(bool behind);
     InstructResponse response_;
@@ -116,7 +116,7 @@ class ResponseHold final : public Hold {
 class StreamHold final : public Hold, private LinkUser {
   public:
     // `fetch_link` is needed only when the instructions carry a next link.
-    StreamHold(HoldEnv env, http::ServerConn& client, Instruct&& instruct, size_t max_channels,
+    StreamHold(HoldEnv env, http::ClientStream& client, Instruct&& instruct, size_t max_channels,
                const std::string& prefix, FetchLinkFn fetch_link = {});
     ~StreamHold() override;
     void on_start() override;

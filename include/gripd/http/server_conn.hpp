@@ -6,6 +6,7 @@
 
 #include "gripd/core/counter.hpp"
 #include "gripd/core/intrusive_list.hpp"
+#include "gripd/http/client_stream.hpp"
 #include "gripd/http/headers.hpp"
 #include "gripd/http/request_parser.hpp"
 #include "gripd/loop/deletable.hpp"
@@ -40,7 +41,14 @@ class Exchange : public loop::Deletable {
     virtual bool wants_upgrade() const { return false; }
     // Raw mode (after a protocol upgrade, see ServerConn::enter_raw_mode): bytes from the client.
     virtual void on_raw_data(std::string_view /*data*/) {}
+    // The server is stopping (SIGTERM): a raw exchange that multiplexes requests (HTTP/2) stops
+    // taking new ones and ends once those under way have (HTTP/1.1 connections do so by themselves).
+    virtual void on_server_stopping() {}
 };
+
+class Service;
+// Takes a connection over for HTTP/2 (the h2 module provides it; see Service::h2_factory).
+using H2Factory = std::unique_ptr<Exchange> (*)(ServerConn& conn, Service& service);
 
 // What the listener serves: creates Exchanges for requests on its connections.
 class Service {
@@ -48,7 +56,7 @@ class Service {
     virtual ~Service() = default;
     // Returns the exchange for this request. It may answer at once (e.g. an error) by calling
     // conn.respond(...) and returning nullptr.
-    virtual std::unique_ptr<Exchange> start_exchange(ServerConn& conn, RequestHead& head) = 0;
+    virtual std::unique_ptr<Exchange> start_exchange(ClientStream& conn, RequestHead& head) = 0;
     // Limits applied to every connection of this service.
     virtual size_t max_header_bytes() const = 0;
     virtual uint64_t idle_timeout_ms() const = 0;
@@ -60,16 +68,20 @@ class Service {
     virtual uint64_t send_timeout_ms() const { return 0; }
     virtual const char* log_target() const { return "server"; }
     // Called when a request was rejected by the parser (status >= 400) to let the service log it.
-    virtual void on_request_rejected(ServerConn&, int /*status*/) {}
+    virtual void on_request_rejected(ClientStream&, int /*status*/) {}
     // The status and text a rejected request gets; a service may answer some in its own words.
     virtual void rejection(int* status, std::string* message) const { (void)status, (void)message; }
+
+    // Set when this service's clients may speak HTTP/2: h2c with prior knowledge (the connection
+    // preface on a plaintext port) and ALPN "h2" on TLS ports. Null: HTTP/1.x only.
+    H2Factory h2_factory = nullptr;
 
     // Statistics kept by the connections (single writer: the service's worker).
     core::Counter connections; // gauge
     core::Counter requests;
 };
 
-class ServerConn final : public net::TcpConn, private RequestParser::Handler {
+class ServerConn final : public net::TcpConn, public ClientStream, private RequestParser::Handler {
   public:
     // The connection's lifecycle, one request/response cycle after another. Reading the request and
     // writing the response overlap (an exchange may answer before the body is in), so the states in
@@ -126,42 +138,49 @@ class ServerConn final : public net::TcpConn, private RequestParser::Handler {
     // Sends the status line and headers. content_length < 0 means unknown: chunked for HTTP/1.1
     // clients, close-delimited for HTTP/1.0. Framing and hop-by-hop headers in `headers` are ignored;
     // the connection writes its own. Returns false if the connection is closing.
-    bool send_head(int status, std::string_view reason, const Headers& headers, int64_t content_length);
+    bool send_head(int status, std::string_view reason, const Headers& headers,
+                   int64_t content_length) override;
     // Body bytes (framed as chosen by send_head). `keep` as in TcpConn::write.
-    bool send_body(std::string_view data, const std::shared_ptr<const void>& keep = {});
+    bool send_body(std::string_view data, const std::shared_ptr<const void>& keep = {}) override;
     // Sends already-framed bytes verbatim (e.g. pre-rendered chunks shared by many subscribers).
-    bool send_raw(std::string_view data, const std::shared_ptr<const void>& keep = {});
+    bool send_raw(std::string_view data, const std::shared_ptr<const void>& keep = {}) override;
     // Ends the response; the exchange is deleted after the current callback. With keep-alive the next
     // pipelined request is processed, otherwise the connection is closed after flushing.
-    void end_response();
+    void end_response() override;
     // Replaces the current exchange (e.g. a proxy session handing the client to a GRIP hold). The old
     // one is deleted after the current callback.
-    void set_exchange(std::unique_ptr<Exchange> next);
+    void set_exchange(std::unique_ptr<Exchange> next) override;
     // Ends the response abnormally: the client sees a truncated response (connection closed).
-    void abort_response();
+    void abort_response() override;
     // Like abort_response(), for a client that stopped reading: resets the connection so the bytes
     // the kernel still holds for it are dropped rather than sent.
-    void cut_off();
-    // Convenience: a complete response with a small body (e.g. errors).
-    void respond(int status, std::string_view reason, const Headers& headers, std::string_view body);
-    void respond_text(int status, std::string_view body);
+    void cut_off() override;
 
     // Protocol upgrade hand-off (WebSocket): from now on every byte the client sends, including what
     // was read after the upgrade request's head, goes to the exchange's on_raw_data, and the exchange
     // writes with send_raw. The exchange must have answered the upgrade itself (e.g. with a 101).
     // Ends with abort_response() or close_after_flush(). The HTTP parser is freed (no HTTP follows).
-    void enter_raw_mode();
+    void enter_raw_mode() override;
     bool is_raw() const { return state_ == State::Raw; }
 
-    void pause_request_body(); // stop reading the request body (backpressure)
-    void resume_request_body();
+    void pause_request_body() override; // stop reading the request body (backpressure)
+    void resume_request_body() override;
 
-    bool is_chunked_response() const { return facts_.chunked; }
-    bool request_is_head() const { return facts_.head; }
-    bool request_complete() const;
-    bool response_started() const;
-    bool client_keep_alive() const { return facts_.keep_alive; }
-    const std::string& peer() const { return peer_ip_; }
+    bool is_chunked_response() const override { return facts_.chunked; }
+    bool request_is_head() const override { return facts_.head; }
+    bool request_complete() const override;
+    bool response_started() const override;
+    bool client_keep_alive() const override { return facts_.keep_alive; }
+    const std::string& peer() const override { return peer_ip_; }
+    // ClientStream's names for what TcpConn does.
+    size_t queued_bytes() const override { return TcpConn::queued_bytes(); }
+    bool is_closing() const override { return TcpConn::is_closing(); }
+    bool is_tls() const override { return TcpConn::is_tls(); }
+    void close_after_flush() override { TcpConn::close_after_flush(); }
+    // Tells a raw exchange (HTTP/2) that the server stops (see Exchange::on_server_stopping).
+    void notify_stopping() {
+        if (state_ == State::Raw && exchange_) exchange_->on_server_stopping();
+    }
 
     State state() const { return state_; }
     // One line for tests and debug logs: the state, the request's facts and the remaining flags.
@@ -200,6 +219,8 @@ class ServerConn final : public net::TcpConn, private RequestParser::Handler {
     void on_request_head(RequestHead& head) override;
     void on_request_body(std::string_view data) override;
     void on_request_complete() override;
+    bool check_h2_preface(const char* data, size_t len);
+    void start_h2(const char* data, size_t len);
     void drive(const char* data, size_t len);
     void feed(const char* data, size_t len);
     void feed_upgrade();
@@ -250,6 +271,8 @@ class ServerConn final : public net::TcpConn, private RequestParser::Handler {
     // next request's bytes must then wait for the outer call instead of re-entering llhttp.
     bool driving_ = false;
     bool in_parser_ = false;
+    // A negotiated feature, not lifecycle: the first bytes may still be the HTTP/2 preface.
+    bool h2_possible_ = false;
 };
 
 } // namespace gripd::http

@@ -15,7 +15,7 @@ class WsHandler {
     virtual ~WsHandler() = default;
     // Returns the exchange that serves this WebSocket (it answers the handshake and then calls
     // client.enter_raw_mode()), or answers an error itself and returns nullptr.
-    virtual std::unique_ptr<http::Exchange> start_websocket(http::ServerConn& client,
+    virtual std::unique_ptr<http::Exchange> start_websocket(http::ClientStream& client,
                                                             const config::Route& route,
                                                             std::shared_ptr<const config::RouteTable> routes,
                                                             http::RequestHead& head, bool trusted) = 0;

@@ -17,12 +17,12 @@ class GripDispatch final : public GripHandler {
     GripDispatch(ProxyService& proxy, pubsub::Broker& broker, const config::Settings& settings);
 
     bool is_grip(const http::ResponseHead& head) const override;
-    GripOutcome on_grip_response(http::ServerConn& client, const config::Route& route,
+    GripOutcome on_grip_response(http::ClientStream& client, const config::Route& route,
                                  const std::vector<std::string>& implicit_channels,
                                  std::shared_ptr<const config::RouteTable> routes,
                                  grip::SavedRequest&& request, http::ResponseHead&& head,
                                  std::string&& body) override;
-    GripOutcome serve_test(http::ServerConn& client, const config::Route& route,
+    GripOutcome serve_test(http::ClientStream& client, const config::Route& route,
                            const http::RequestHead& head,
                            std::shared_ptr<const http::CrossOrigin> cross_origin) override;
 
@@ -31,15 +31,16 @@ class GripDispatch final : public GripHandler {
     void stop_holds();
 
   private:
-    void start_hold(http::ServerConn& client, const config::Route& route,
+    void start_hold(http::ClientStream& client, const config::Route& route,
                     std::shared_ptr<const config::RouteTable> routes, grip::SavedRequest&& request,
                     grip::Instruct&& instruct);
     grip::HoldEnv env();
     // A whole answer that is not held, CORS or JSON-P (as Pushpin's proxy writes it) applied.
-    static void respond(http::ServerConn& client, const http::CrossOrigin* co, int code, std::string reason,
+    static void respond(http::ClientStream& client, const http::CrossOrigin* co, int code, std::string reason,
                         http::Headers headers, std::string body);
     // How a hold of this client follows next links: resolved against `request`, routed by `routes`.
-    grip::FetchLinkFn link_fetcher(http::ServerConn& client, std::shared_ptr<const config::RouteTable> routes,
+    grip::FetchLinkFn link_fetcher(http::ClientStream& client,
+                                   std::shared_ptr<const config::RouteTable> routes,
                                    const http::RequestHead& request);
 
     ProxyService& proxy_;

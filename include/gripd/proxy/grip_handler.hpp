@@ -27,14 +27,14 @@ class GripHandler {
     // Takes over the client: answers it (relay, error) or holds it (client.set_exchange(hold)).
     // `request` is the original request (body included when it was small enough to keep) so that a
     // hold can ask the backend again. `implicit_channels`: the answering target's `sub=` channels.
-    virtual GripOutcome on_grip_response(http::ServerConn& client, const config::Route& route,
+    virtual GripOutcome on_grip_response(http::ClientStream& client, const config::Route& route,
                                          const std::vector<std::string>& implicit_channels,
                                          std::shared_ptr<const config::RouteTable> routes,
                                          grip::SavedRequest&& request, http::ResponseHead&& head,
                                          std::string&& body) = 0;
     // Serves a request for a built-in `test` target (Pushpin's test handler); `cross_origin` as for
     // any other answer (null: CORS off). Says what it did.
-    virtual GripOutcome serve_test(http::ServerConn& client, const config::Route& route,
+    virtual GripOutcome serve_test(http::ClientStream& client, const config::Route& route,
                                    const http::RequestHead& head,
                                    std::shared_ptr<const http::CrossOrigin> cross_origin) = 0;
 };

@@ -25,7 +25,8 @@ class ProxyService final : public http::Service {
                  std::shared_ptr<const config::RouteTable> routes);
 
     // http::Service
-    std::unique_ptr<http::Exchange> start_exchange(http::ServerConn& conn, http::RequestHead& head) override;
+    std::unique_ptr<http::Exchange> start_exchange(http::ClientStream& conn,
+                                                   http::RequestHead& head) override;
     size_t max_header_bytes() const override { return static_cast<size_t>(settings_.client_buffer_size); }
     uint64_t idle_timeout_ms() const override { return static_cast<uint64_t>(settings_.idle_timeout) * 1000; }
     uint64_t header_timeout_ms() const override {
@@ -34,14 +35,14 @@ class ProxyService final : public http::Service {
     uint64_t body_timeout_ms() const override { return static_cast<uint64_t>(settings_.body_timeout) * 1000; }
     uint64_t send_timeout_ms() const override { return static_cast<uint64_t>(settings_.send_timeout) * 1000; }
     const char* log_target() const override { return "proxy"; }
-    void on_request_rejected(http::ServerConn& conn, int status) override;
+    void on_request_rejected(http::ClientStream& conn, int status) override;
 
     // Swaps in a new routes snapshot; sessions already running keep the one they started with.
     void set_routes(std::shared_ptr<const config::RouteTable> routes) { routes_ = std::move(routes); }
     const std::shared_ptr<const config::RouteTable>& routes() const { return routes_; }
 
     // Sends a held request to the backend again (a hint publish) as a new session for `client`.
-    void retry(http::ServerConn& client, std::shared_ptr<const config::RouteTable> routes,
+    void retry(http::ClientStream& client, std::shared_ptr<const config::RouteTable> routes,
                const config::Route& route, grip::SavedRequest&& request);
 
     // Where GRIP responses go (set by the wiring once the GRIP engine exists on this worker).
@@ -56,12 +57,12 @@ class ProxyService final : public http::Service {
     http::ConnSet& conns() { return conns_; }
 
   private:
-    std::unique_ptr<http::Exchange> start_cross_origin(http::ServerConn& conn, const config::Route& route,
+    std::unique_ptr<http::Exchange> start_cross_origin(http::ClientStream& conn, const config::Route& route,
                                                        http::RequestHead& head, bool trusted);
     // The request's CORS facts, with a JSON-P call rewritten (its body to `body`); null when the
     // call is bad: the client has had its 400 then.
-    std::shared_ptr<const http::CrossOrigin> cross_origin(http::ServerConn& conn, const config::Route& route,
-                                                          http::RequestHead& head,
+    std::shared_ptr<const http::CrossOrigin> cross_origin(http::ClientStream& conn,
+                                                          const config::Route& route, http::RequestHead& head,
                                                           std::string* body = nullptr);
 
     loop::Worker& worker_;

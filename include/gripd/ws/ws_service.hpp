@@ -54,7 +54,7 @@ class WsService final : public http::WsHandler {
     WsService(const WsService&) = delete;
     WsService& operator=(const WsService&) = delete;
 
-    std::unique_ptr<http::Exchange> start_websocket(http::ServerConn& client, const config::Route& route,
+    std::unique_ptr<http::Exchange> start_websocket(http::ClientStream& client, const config::Route& route,
                                                     std::shared_ptr<const config::RouteTable> routes,
                                                     http::RequestHead& head, bool trusted) override;
 

@@ -72,10 +72,11 @@ class TestExchange final : public http::Exchange {
 class TestService final : public http::Service {
   public:
     explicit TestService(Recorder& rec) : rec_(rec) {}
-    std::unique_ptr<http::Exchange> start_exchange(http::ServerConn& conn, http::RequestHead& head) override {
+    std::unique_ptr<http::Exchange> start_exchange(http::ClientStream& conn_in,
+                                                   http::RequestHead& head) override {
         ++rec_.heads;
         rec_.targets.push_back(head.target);
-        return std::make_unique<TestExchange>(conn, rec_, head.target);
+        return std::make_unique<TestExchange>(static_cast<http::ServerConn&>(conn_in), rec_, head.target);
     }
     size_t max_header_bytes() const override { return 8192; }
     uint64_t idle_timeout_ms() const override { return 10000; }
