@@ -8,6 +8,7 @@
 #include "gripd/loop/worker.hpp"
 #include "gripd/proxy/proxy_service.hpp"
 #include "link_fetch.hpp"
+#include "link_share.hpp"
 
 namespace gripd::proxy {
 
@@ -19,7 +20,9 @@ constexpr size_t kMaxQueuedPerClient = 8 * 1024 * 1024;
 } // namespace
 
 GripDispatch::GripDispatch(ProxyService& proxy, pubsub::Broker& broker, const config::Settings& settings)
-    : proxy_(proxy), broker_(broker), settings_(settings) {}
+    : proxy_(proxy), broker_(broker), settings_(settings), links_(std::make_unique<LinkShare>()) {}
+
+GripDispatch::~GripDispatch() = default;
 
 grip::HoldEnv GripDispatch::env() {
     return grip::HoldEnv{proxy_.worker(), broker_, stats_, kMaxQueuedPerClient};
@@ -108,7 +111,9 @@ grip::FetchLinkFn GripDispatch::link_fetcher(http::ServerConn& client,
                                              const http::RequestHead& request) {
     const std::string* host = request.headers.get("Host");
     ProxyService* proxy = &proxy_;
-    return [proxy, routes = std::move(routes), host = host ? *host : std::string(), target = request.target,
+    LinkShare* shared = links_.get();
+    return [proxy, shared, routes = std::move(routes), host = host ? *host : std::string(),
+            target = request.target,
             peer = client.peer()](std::string_view url, const std::vector<std::string>& grip_last,
                                   grip::LinkUser& user) mutable -> std::unique_ptr<grip::LinkFetch> {
         std::optional<grip::LinkTarget> t = grip::resolve_link(url, host, target);
@@ -119,12 +124,19 @@ grip::FetchLinkFn GripDispatch::link_fetcher(http::ServerConn& client,
         // The link is requested as a client request for that URL would be: routed afresh.
         const config::Route* route = routes->match(http::host_without_port(t->host), t->target, false, false);
         if (!route) return nullptr;
+        // Identical next links are one backend request (collapsing, link_share.hpp). A hint that
+        // follows the link again comes through here as well, so it is shared the same way.
+        std::string key = LinkShare::key(route, t->host, t->target, grip_last);
         http::RequestHead head;
         head.method = "GET";
         head.target = std::move(t->target);
         head.headers.add("Host", t->host);
-        return std::make_unique<LinkFetchRequest>(*proxy, routes, *route, std::move(head), peer, grip_last,
-                                                  user);
+        auto make = [proxy, routes, route, head = std::move(head), peer,
+                     grip_last](grip::LinkUser& u) mutable -> std::unique_ptr<grip::LinkFetch> {
+            return std::make_unique<LinkFetchRequest>(*proxy, std::move(routes), *route, std::move(head),
+                                                      std::move(peer), std::move(grip_last), u);
+        };
+        return shared->join(std::move(key), std::move(make), user);
     };
 }
 

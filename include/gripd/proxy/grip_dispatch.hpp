@@ -8,13 +8,17 @@
 #include "gripd/grip/hold.hpp"
 #include "gripd/proxy/grip_handler.hpp"
 
+#include <memory>
+
 namespace gripd::proxy {
 
 class ProxyService;
+class LinkShare;
 
 class GripDispatch final : public GripHandler {
   public:
     GripDispatch(ProxyService& proxy, pubsub::Broker& broker, const config::Settings& settings);
+    ~GripDispatch() override;
 
     bool is_grip(const http::ResponseHead& head) const override;
     GripOutcome on_grip_response(http::ServerConn& client, const config::Route& route,
@@ -46,6 +50,7 @@ class GripDispatch final : public GripHandler {
     pubsub::Broker& broker_;
     const config::Settings& settings_;
     grip::HoldStats stats_;
+    std::unique_ptr<LinkShare> links_; // next-link request collapsing (link_share.hpp)
     core::IntrusiveList<grip::Hold, &grip::Hold::dispatch_link> holds_;
 };
 
