@@ -1,5 +1,6 @@
 #include "gripd/proxy/grip_dispatch.hpp"
 
+#include "gone_notifier.hpp"
 #include "gripd/core/log.hpp"
 #include "gripd/core/strings.hpp"
 #include "gripd/core/url_query.hpp"
@@ -20,7 +21,13 @@ constexpr size_t kMaxQueuedPerClient = 8 * 1024 * 1024;
 } // namespace
 
 GripDispatch::GripDispatch(ProxyService& proxy, pubsub::Broker& broker, const config::Settings& settings)
-    : proxy_(proxy), broker_(broker), settings_(settings), links_(std::make_unique<LinkShare>()) {}
+    : proxy_(proxy), broker_(broker), settings_(settings), gone_(std::make_unique<GoneNotifier>(proxy)),
+      links_(std::make_unique<LinkShare>()) {
+    // Registered before the server's own hooks, so these run first: a stop sends what is queued
+    // without more retries; closing drops what is left before the connections are torn down.
+    proxy_.worker().on_stop([this](loop::Worker&) { gone_->stop(); });
+    proxy_.worker().on_close_all([this](loop::Worker&) { gone_->close(); });
+}
 
 GripDispatch::~GripDispatch() = default;
 
@@ -71,6 +78,8 @@ void GripDispatch::start_hold(http::ServerConn& client, const config::Route& rou
     // it is answered.
     if (request.cross_origin && instruct.hold != grip::HoldMode::Response)
         http::apply_cors_headers(*request.cross_origin, instruct.response.headers);
+    std::function<void()> gone;
+    if (instruct.gone_link) gone = gone_sender(client, routes, request.head, instruct.gone_link->url);
     std::unique_ptr<grip::Hold> hold;
     if (instruct.hold == grip::HoldMode::None) {
         // No hold but a next link: the response is streamed, and goes on with what the link answers.
@@ -95,6 +104,7 @@ void GripDispatch::start_hold(http::ServerConn& client, const config::Route& rou
                                                     route.prefix, std::move(request), std::move(retry));
     }
     grip::Hold* h = hold.get();
+    if (gone) h->set_gone(std::move(gone));
     holds_.push_back(*h);
     client.set_exchange(std::move(hold));
     h->on_start();
@@ -104,6 +114,24 @@ void GripDispatch::respond(http::ServerConn& client, const http::CrossOrigin* co
                            std::string reason, http::Headers headers, std::string body) {
     http::finish_cross_origin(co, http::JsonpStyle::Relayed, code, reason, headers, body);
     client.respond(code, reason, headers, body);
+}
+
+std::function<void()> GripDispatch::gone_sender(http::ServerConn& client,
+                                                const std::shared_ptr<const config::RouteTable>& routes,
+                                                const http::RequestHead& request, const std::string& url) {
+    const std::string* host = request.headers.get("Host");
+    // As Pushpin 1.41: resolved against the client's request, once, when the hold starts.
+    std::optional<grip::LinkTarget> t = grip::resolve_link(url, host ? *host : std::string(), request.target);
+    const config::Route* route =
+        t ? routes->match(http::host_without_port(t->host), t->target, false, false) : nullptr;
+    if (!route) {
+        LOG_INFO("grip", "%s %s: gone link %s cannot be followed (another host, or no route)",
+                 request.method.c_str(), request.target.c_str(), url.c_str());
+        return {};
+    }
+    GoneNotifier* notifier = gone_.get();
+    return [notifier, notice = GoneNotice{routes, route, std::move(t->host), std::move(t->target),
+                                          client.peer()}]() mutable { notifier->notify(std::move(notice)); };
 }
 
 grip::FetchLinkFn GripDispatch::link_fetcher(http::ServerConn& client,

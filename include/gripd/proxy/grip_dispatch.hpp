@@ -14,6 +14,7 @@ namespace gripd::proxy {
 
 class ProxyService;
 class LinkShare;
+class GoneNotifier;
 
 class GripDispatch final : public GripHandler {
   public:
@@ -43,6 +44,11 @@ class GripDispatch final : public GripHandler {
     static void respond(http::ServerConn& client, const http::CrossOrigin* co, int code, std::string reason,
                         http::Headers headers, std::string body);
     // How a hold of this client follows next links: resolved against `request`, routed by `routes`.
+    // What a hold of this client runs when it ends, for the instructions' gone link (empty when the
+    // link cannot be followed: another host, or no route).
+    std::function<void()> gone_sender(http::ServerConn& client,
+                                      const std::shared_ptr<const config::RouteTable>& routes,
+                                      const http::RequestHead& request, const std::string& url);
     grip::FetchLinkFn link_fetcher(http::ServerConn& client, std::shared_ptr<const config::RouteTable> routes,
                                    const http::RequestHead& request);
 
@@ -50,7 +56,8 @@ class GripDispatch final : public GripHandler {
     pubsub::Broker& broker_;
     const config::Settings& settings_;
     grip::HoldStats stats_;
-    std::unique_ptr<LinkShare> links_; // next-link request collapsing (link_share.hpp)
+    std::unique_ptr<GoneNotifier> gone_; // gone-link requests (gone_notifier.hpp)
+    std::unique_ptr<LinkShare> links_;   // next-link request collapsing (link_share.hpp)
     core::IntrusiveList<grip::Hold, &grip::Hold::dispatch_link> holds_;
 };
 
