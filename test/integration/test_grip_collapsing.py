@@ -16,6 +16,7 @@ with W workers a link is requested at most W times at once.
 import selectors
 import socket
 import threading
+import time
 
 import pytest
 
@@ -50,7 +51,6 @@ class ManyClients:
 
     def read_until(self, pred, timeout=40.0):
         """Reads until pred(bytes) holds for every client; returns False on timeout."""
-        import time
         deadline = time.monotonic() + timeout
         waiting = {s for s in self.socks if not pred(self.data[s])}
         while waiting:
@@ -122,3 +122,111 @@ def test_clients_following_the_same_next_link_share_its_request(start_proxy, bac
         assert (l1, l2) == (1, 1)
     else:  # shared, but racily (see the module docstring)
         assert 1 <= l1 < n and 1 <= l2 < n
+
+
+# --- [handler] share_all ---------------------------------------------------------------------
+# Pushpin 1.36 (src/handler/engine.cpp) gives every request the key "METHOD|URI" when share_all is
+# on, and its proxy joins requests with the same key while one is out. gripd shares GETs without a
+# body, and only their GRIP answers (src/proxy/request_share.hpp says why).
+
+SHARE_ALL = {"gripd.workers": "1", "handler.share_all": "true"}
+
+
+def send_all(port, target, n, method="GET", body=b""):
+    socks = []
+    for i in range(n):
+        s = socket.create_connection(("127.0.0.1", port), timeout=15)
+        head = f"{method} {target} HTTP/1.1\r\nHost: example.com\r\n"
+        if method != "GET":
+            head += f"Content-Length: {len(body)}\r\n"
+        s.sendall(head.encode() + b"\r\n" + body)
+        socks.append(s)
+    return socks
+
+
+def read_answer(s):
+    got = b""
+    while b"\r\n\r\n" not in got:
+        d = s.recv(65536)
+        assert d, got
+        got += d
+    head, _, rest = got.partition(b"\r\n\r\n")
+    length = int([ln.split(b":")[1] for ln in head.split(b"\r\n") if ln.lower().startswith(b"content-length")][0])
+    while len(rest) < length:
+        rest += s.recv(65536)
+    return head.split(b"\r\n")[0], rest
+
+
+def test_share_all_gives_one_grip_answer_to_every_identical_get(start_proxy, backend):
+    """Five identical GETs while the first is out: the backend sees one, and its long-poll
+    instructions hold all five, which a publish then answers."""
+    from griputil import hr_item, publish
+    proxy = start_proxy(routes=f"* 127.0.0.1:{backend.port}", conf=SHARE_ALL)
+    go = threading.Event()
+    backend.route("/h?x=1", Response(200, b"timeout\n", [("Grip-Hold", "response"), ("Grip-Channel", "share-all")],
+                                     wait=go, wait_timeout=30))
+    socks = send_all(proxy.port, "/h?x=1", 5)
+    try:
+        backend.wait_requests(1)
+        time.sleep(0.5)  # the other four are in by now: they join the request out
+        go.set()
+        time.sleep(0.5)  # the holds subscribe
+        publish(proxy, [hr_item("share-all", "pub\n")])
+        for s in socks:
+            status, body = read_answer(s)
+            assert (status, body) == (b"HTTP/1.1 200 OK", b"pub\n")
+    finally:
+        go.set()
+        for s in socks:
+            s.close()
+    assert len([r for r in backend.requests if r.path == "/h"]) == 1
+
+
+@pytest.mark.gripd_only("pushpin 1.36 shares POSTs with the same URI whatever their bodies")
+def test_share_all_does_not_share_posts(start_proxy, backend):
+    proxy = start_proxy(routes=f"* 127.0.0.1:{backend.port}", conf=SHARE_ALL)
+    go = threading.Event()
+    backend.route("/p", lambda req: Response(200, req.body, [("Grip-Hold", "response"), ("Grip-Channel", "sa-p"),
+                                                              ("Grip-Timeout", "5")], wait=go, wait_timeout=30))
+    socks = [send_all(proxy.port, "/p", 1, method="POST", body=b"body-%d" % i)[0] for i in range(3)]
+    try:
+        backend.wait_requests(3, timeout=10)
+    finally:
+        go.set()
+        for s in socks:
+            s.close()
+    assert sorted(r.body for r in backend.requests if r.path == "/p") == [b"body-0", b"body-1", b"body-2"]
+
+
+@pytest.mark.gripd_only("pushpin streams a plain answer to every client that joined; gripd shares GRIP answers only")
+def test_share_all_plain_answer_is_not_shared(start_proxy, backend):
+    proxy = start_proxy(routes=f"* 127.0.0.1:{backend.port}", conf=SHARE_ALL)
+    go = threading.Event()
+    backend.route("/plain", Response(200, b"plain\n", [("Content-Type", "text/plain")], wait=go, wait_timeout=30))
+    socks = send_all(proxy.port, "/plain", 3)
+    try:
+        backend.wait_requests(1)
+        time.sleep(0.5)
+        go.set()
+        for s in socks:
+            assert read_answer(s) == (b"HTTP/1.1 200 OK", b"plain\n")
+    finally:
+        go.set()
+        for s in socks:
+            s.close()
+    assert len([r for r in backend.requests if r.path == "/plain"]) == 3
+
+
+def test_without_share_all_identical_gets_are_not_shared(start_proxy, backend):
+    proxy = start_proxy(routes=f"* 127.0.0.1:{backend.port}", conf=ONE_WORKER)
+    go = threading.Event()
+    backend.route("/h", Response(200, b"x\n", [("Grip-Hold", "response"), ("Grip-Channel", "no-share")],
+                                 wait=go, wait_timeout=30))
+    socks = send_all(proxy.port, "/h", 3)
+    try:
+        backend.wait_requests(3, timeout=10)
+    finally:
+        go.set()
+        for s in socks:
+            s.close()
+    assert len([r for r in backend.requests if r.path == "/h"]) == 3

@@ -18,11 +18,13 @@ class WsHandler;
 namespace gripd::proxy {
 
 class GripHandler;
+class RequestShare;
 
 class ProxyService final : public http::Service {
   public:
     ProxyService(loop::Worker& worker, const config::Settings& settings,
                  std::shared_ptr<const config::RouteTable> routes);
+    ~ProxyService() override;
 
     // http::Service
     std::unique_ptr<http::Exchange> start_exchange(http::ServerConn& conn, http::RequestHead& head) override;
@@ -54,6 +56,8 @@ class ProxyService final : public http::Service {
     const config::Settings& settings() const { return settings_; }
     http::BackendPool& backends() { return backends_; }
     http::ConnSet& conns() { return conns_; }
+    // share_all's groups of identical requests (request_share.hpp).
+    RequestShare& shares() { return *shares_; }
 
   private:
     std::unique_ptr<http::Exchange> start_cross_origin(http::ServerConn& conn, const config::Route& route,
@@ -71,6 +75,7 @@ class ProxyService final : public http::Service {
     http::ConnSet conns_;
     GripHandler* grip_ = nullptr;
     http::WsHandler* ws_ = nullptr;
+    std::unique_ptr<RequestShare> shares_;
 };
 
 } // namespace gripd::proxy
