@@ -71,11 +71,12 @@ class ProxyService final : public http::Service {
     loop::Worker& worker_;
     const config::Settings& settings_;
     std::shared_ptr<const config::RouteTable> routes_;
+    // Before the connections: a session freed with them may still release its share group.
+    std::unique_ptr<RequestShare> shares_;
     http::BackendPool backends_;
     http::ConnSet conns_;
     GripHandler* grip_ = nullptr;
     http::WsHandler* ws_ = nullptr;
-    std::unique_ptr<RequestShare> shares_;
 };
 
 } // namespace gripd::proxy
