@@ -212,3 +212,25 @@ def test_grip_feature_announces_gone_links(proxy, backend):
     assert r.status == 200
     feats = {f.strip() for f in (backend.last.header("Grip-Feature") or "").split(",")}
     assert "link:gone" in feats
+
+
+def test_gone_requests_out_at_once_are_capped_and_the_rest_wait(start_proxy, backend):
+    """40 clients leave at once while the gone endpoint does not answer: one worker has at most
+    32 gone requests out (src/proxy/gone_notifier.hpp kGoneMaxInFlight); the others wait and go
+    out as answers come back, so the backend gets all 40."""
+    proxy = start_proxy(routes=f"* {backend.addr}", conf={**SIG, "gripd.workers": "1"})
+    backend.route("/s", stream("g-cap"))
+    go = threading.Event()
+    backend.route("/gone", Response(200, b"", wait=go, wait_timeout=30))
+    socks = [open_stream(proxy) for _ in range(40)]
+    try:
+        for s in socks:
+            s.close()
+        wait_gone(backend, 32)
+        time.sleep(1.0)  # time for more to go out, if the cap did not hold
+        assert len(gone_requests(backend)) == 32
+        go.set()
+        got = wait_gone(backend, 40, timeout=20)
+        assert len(got) == 40
+    finally:
+        go.set()
