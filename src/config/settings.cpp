@@ -482,6 +482,17 @@ void note_metrics_ports(const IniFile& ini, const Settings& s, std::vector<Notic
                                    "[handler] prometheus_prefix); no second listener is opened"});
 }
 
+// share_all works, but shares less than Pushpin's (proxy/request_share.hpp): say what will not happen.
+void note_share_all(const IniFile& ini, const Settings& s, std::vector<Notice>& notices) {
+    const IniEntry* e = ini.find("handler", "share_all");
+    if (!e || !s.share_all) return;
+    notices.push_back({core::LogLevel::Warn,
+                       where(*e) + section_key(*e) + "=" + std::string(core::trim(e->value)) +
+                           ": only GETs without a body share a request, and only a GRIP answer is shared; "
+                           "other methods and plain answers are not shared (each client's request goes "
+                           "to the backend), unlike Pushpin"});
+}
+
 // gripd serves clients on http_port, https_ports and local_ports. Returns an error message, or "".
 std::string check_listeners(const Settings& s, const std::string& config_path) {
     if (s.http_ports.empty() && s.https_ports.empty() && s.local_ports.empty())
@@ -513,6 +524,7 @@ SettingsResult load_settings_text(std::string_view text, const std::string& conf
     result.error = apply_entries(ini, s, ctx, cli, result.notices);
     if (!result.error.empty()) return result;
     note_metrics_ports(ini, s, result.notices);
+    note_share_all(ini, s, result.notices);
     s.ipc_prefix = ctx.vars.ipc_prefix;
     result.error = apply_cli(s, cli, config_path);
     if (result.error.empty()) result.error = check_listeners(s, config_path);

@@ -411,9 +411,12 @@ const Row kRows[] = {
          "Pushpin 1.41+; gripd behaves as 1.36, which has no such re-check"),
     {.section = "handler",
      .key = "share_all",
-     .effect = Effect::Warn,
-     .text = "identical requests are not collapsed into one backend request",
-     .off = "false"},
+     .kind = Kind::Bool,
+     .field = S(share_all),
+     .def = "false",
+     .text =
+         "identical GETs (same route, host and target) while one is out share it: a GRIP answer is given to "
+         "every waiting client, anything else makes each send its own (next links are always shared)"},
 
     // [gripd]: gripd's own keys (Pushpin ignores this section).
     {.section = "gripd",

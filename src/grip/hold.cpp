@@ -60,6 +60,9 @@ bool Hold::has_subscription(std::string_view channel) const {
 Hold::~Hold() {
     dispatch_link.unlink();
     unsubscribe_all();
+    // Every way a hold ends comes through here (its exchange is freed), so the gone link is sent
+    // once whatever made the client leave.
+    if (gone_) gone_();
 }
 
 void Hold::subscribe_all() {
@@ -183,6 +186,7 @@ void ResponseHold::ask_again(bool behind) {
     http::ClientStream* c = client_;
     client_ = nullptr;
     if (retry_) {
+        gone_ = nullptr; // the client stays: the new answer brings its own gone link, if any
         LOG_DEBUG("grip", "asking the backend again for %s (%s)", c->peer().c_str(),
                   behind ? "behind" : "hint");
         retry_(*c, std::move(request_));

@@ -6,8 +6,9 @@
 
 namespace gripd::http {
 
-const char* const kGripFeatures = "status, session, link:next, filter:skip-self, filter:skip-users, "
-                                  "filter:require-sub, filter:build-id, filter:var-subst";
+const char* const kGripFeatures =
+    "status, session, link:next, link:gone, filter:skip-self, filter:skip-users, "
+    "filter:require-sub, filter:build-id, filter:var-subst";
 
 std::string_view host_without_port(std::string_view host) {
     if (!host.empty() && host.front() == '[') {

@@ -105,7 +105,8 @@ void Worker::begin_stop(uint64_t grace_ms) {
               static_cast<long long>(client_connections_));
     for (auto& fn : stop_hooks_)
         fn(*this);
-    if (client_connections_ == 0) {
+    grace_deadline_ = timers_->now() + grace_ms;
+    if (client_connections_ == 0 && stop_work_ == 0) {
         quiesce();
         return;
     }
@@ -115,11 +116,23 @@ void Worker::begin_stop(uint64_t grace_ms) {
 void Worker::on_client_closed() {
     --client_connections_;
     // Not from inside this close: let the current callback finish first.
-    if (stopping_ && client_connections_ == 0 && !quiesced_self_) grace_timer_.arm(0);
+    if (stopping_ && client_connections_ == 0 && stop_work_ == 0 && !quiesced_self_) grace_timer_.arm(0);
+}
+
+void Worker::done_stop_work() {
+    --stop_work_;
+    if (stopping_ && client_connections_ == 0 && stop_work_ == 0 && !quiesced_self_) grace_timer_.arm(0);
 }
 
 void Worker::on_grace_end(void* p) {
     auto* self = static_cast<Worker*>(p);
+    // Armed early when the connections were all closed, but work came back (a gone link queued as
+    // its client closed): wait for it until the grace period is over.
+    uint64_t now = self->timers_->now();
+    if ((self->client_connections_ > 0 || self->stop_work_ > 0) && now < self->grace_deadline_) {
+        self->grace_timer_.arm(self->grace_deadline_ - now);
+        return;
+    }
     if (self->client_connections_ > 0)
         LOG_INFO("worker", "grace period over: closing %lld connections",
                  static_cast<long long>(self->client_connections_));

@@ -1,5 +1,6 @@
 #include "gripd/proxy/grip_dispatch.hpp"
 
+#include "gone_notifier.hpp"
 #include "gripd/core/log.hpp"
 #include "gripd/core/strings.hpp"
 #include "gripd/core/url_query.hpp"
@@ -8,6 +9,7 @@
 #include "gripd/loop/worker.hpp"
 #include "gripd/proxy/proxy_service.hpp"
 #include "link_fetch.hpp"
+#include "link_share.hpp"
 
 namespace gripd::proxy {
 
@@ -19,7 +21,15 @@ constexpr size_t kMaxQueuedPerClient = 8 * 1024 * 1024;
 } // namespace
 
 GripDispatch::GripDispatch(ProxyService& proxy, pubsub::Broker& broker, const config::Settings& settings)
-    : proxy_(proxy), broker_(broker), settings_(settings) {}
+    : proxy_(proxy), broker_(broker), settings_(settings), gone_(std::make_unique<GoneNotifier>(proxy)),
+      links_(std::make_unique<LinkShare>()) {
+    // Registered before the server's own hooks, so these run first: a stop sends what is queued
+    // without more retries; closing drops what is left before the connections are torn down.
+    proxy_.worker().on_stop([this](loop::Worker&) { gone_->stop(); });
+    proxy_.worker().on_close_all([this](loop::Worker&) { gone_->close(); });
+}
+
+GripDispatch::~GripDispatch() = default;
 
 grip::HoldEnv GripDispatch::env() {
     return grip::HoldEnv{proxy_.worker(), broker_, stats_, kMaxQueuedPerClient};
@@ -68,6 +78,8 @@ void GripDispatch::start_hold(http::ClientStream& client, const config::Route& r
     // it is answered.
     if (request.cross_origin && instruct.hold != grip::HoldMode::Response)
         http::apply_cors_headers(*request.cross_origin, instruct.response.headers);
+    std::function<void()> gone;
+    if (instruct.gone_link) gone = gone_sender(client, routes, request.head, instruct.gone_link->url);
     std::unique_ptr<grip::Hold> hold;
     if (instruct.hold == grip::HoldMode::None) {
         // No hold but a next link: the response is streamed, and goes on with what the link answers.
@@ -92,6 +104,7 @@ void GripDispatch::start_hold(http::ClientStream& client, const config::Route& r
                                                     route.prefix, std::move(request), std::move(retry));
     }
     grip::Hold* h = hold.get();
+    if (gone) h->set_gone(std::move(gone));
     holds_.push_back(*h);
     client.set_exchange(std::move(hold));
     h->on_start();
@@ -103,12 +116,32 @@ void GripDispatch::respond(http::ClientStream& client, const http::CrossOrigin* 
     client.respond(code, reason, headers, body);
 }
 
+std::function<void()> GripDispatch::gone_sender(http::ClientStream& client,
+                                                const std::shared_ptr<const config::RouteTable>& routes,
+                                                const http::RequestHead& request, const std::string& url) {
+    const std::string* host = request.headers.get("Host");
+    // As Pushpin 1.41: resolved against the client's request, once, when the hold starts.
+    std::optional<grip::LinkTarget> t = grip::resolve_link(url, host ? *host : std::string(), request.target);
+    const config::Route* route =
+        t ? routes->match(http::host_without_port(t->host), t->target, false, false) : nullptr;
+    if (!route) {
+        LOG_INFO("grip", "%s %s: gone link %s cannot be followed (another host, or no route)",
+                 request.method.c_str(), request.target.c_str(), url.c_str());
+        return {};
+    }
+    GoneNotifier* notifier = gone_.get();
+    return [notifier, notice = GoneNotice{routes, route, std::move(t->host), std::move(t->target),
+                                          client.peer()}]() mutable { notifier->notify(std::move(notice)); };
+}
+
 grip::FetchLinkFn GripDispatch::link_fetcher(http::ClientStream& client,
                                              std::shared_ptr<const config::RouteTable> routes,
                                              const http::RequestHead& request) {
     const std::string* host = request.headers.get("Host");
     ProxyService* proxy = &proxy_;
-    return [proxy, routes = std::move(routes), host = host ? *host : std::string(), target = request.target,
+    LinkShare* shared = links_.get();
+    return [proxy, shared, routes = std::move(routes), host = host ? *host : std::string(),
+            target = request.target,
             peer = client.peer()](std::string_view url, const std::vector<std::string>& grip_last,
                                   grip::LinkUser& user) mutable -> std::unique_ptr<grip::LinkFetch> {
         std::optional<grip::LinkTarget> t = grip::resolve_link(url, host, target);
@@ -119,12 +152,19 @@ grip::FetchLinkFn GripDispatch::link_fetcher(http::ClientStream& client,
         // The link is requested as a client request for that URL would be: routed afresh.
         const config::Route* route = routes->match(http::host_without_port(t->host), t->target, false, false);
         if (!route) return nullptr;
+        // Identical next links are one backend request (collapsing, link_share.hpp). A hint that
+        // follows the link again comes through here as well, so it is shared the same way.
+        std::string key = LinkShare::key(route, t->host, t->target, grip_last);
         http::RequestHead head;
         head.method = "GET";
         head.target = std::move(t->target);
         head.headers.add("Host", t->host);
-        return std::make_unique<LinkFetchRequest>(*proxy, routes, *route, std::move(head), peer, grip_last,
-                                                  user);
+        auto make = [proxy, routes, route, head = std::move(head), peer,
+                     grip_last](grip::LinkUser& u) mutable -> std::unique_ptr<grip::LinkFetch> {
+            return std::make_unique<LinkFetchRequest>(*proxy, std::move(routes), *route, std::move(head),
+                                                      std::move(peer), std::move(grip_last), u);
+        };
+        return shared->join(std::move(key), std::move(make), user);
     };
 }
 

@@ -56,8 +56,9 @@ void LinkFetchRequest::on_backend_connected() {
     http::Headers headers = http::upstream_headers(head_, ctx);
     for (const auto& v : grip_last_)
         headers.add("Grip-Last", v);
+    if (head_.method != "GET") headers.add("Content-Length", "0"); // a gone link's POST: no body
     std::string out;
-    http::serialize_request_head("GET", http::upstream_target(route_, head_.target), headers, out);
+    http::serialize_request_head(head_.method, http::upstream_target(route_, head_.target), headers, out);
     backend_->send(out);
 }
 

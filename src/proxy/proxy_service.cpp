@@ -9,6 +9,7 @@
 #include "gripd/http/ws_handler.hpp"
 #include "gripd/loop/worker.hpp"
 #include "proxy_session.hpp"
+#include "request_share.hpp"
 #include <ctime>
 
 namespace gripd::proxy {
@@ -20,7 +21,10 @@ ProxyService::ProxyService(loop::Worker& worker, const config::Settings& setting
                          static_cast<uint64_t>(settings.idle_timeout) * 1000, 256);
     backends_.set_response_timeout(static_cast<uint64_t>(settings.response_timeout) * 1000);
     backends_.set_max_per_target(static_cast<size_t>(settings.max_backend_conns_per_target));
+    shares_ = std::make_unique<RequestShare>(*this);
 }
+
+ProxyService::~ProxyService() = default;
 
 std::unique_ptr<http::Exchange> ProxyService::start_exchange(http::ClientStream& conn,
                                                              http::RequestHead& head) {
@@ -71,8 +75,18 @@ std::unique_ptr<http::Exchange> ProxyService::start_exchange(http::ClientStream&
     }
     // Other upgrades (h2c, ...) are proxied as plain HTTP without the upgrade; the connection ends
     // after the response.
-    if (!settings_.auto_cross_origin && !route->aco)
+    if (!settings_.auto_cross_origin && !route->aco) {
+        if (settings_.share_all && !trusted && http::grip_enabled(*route)) {
+            std::string key = RequestShare::key(*route, head, conn.is_tls());
+            if (!key.empty()) {
+                if (auto waiter = shares_->join(key, conn, routes_, *route, head)) return waiter;
+                auto leader = std::make_unique<ProxySession>(*this, conn, routes_, *route, head, trusted);
+                leader->set_share(shares_->lead(key));
+                return leader;
+            }
+        }
         return std::make_unique<ProxySession>(*this, conn, routes_, *route, head, trusted);
+    }
     return start_cross_origin(conn, *route, head, trusted);
 }
 

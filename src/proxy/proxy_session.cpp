@@ -41,7 +41,13 @@ ProxySession::Facts ProxySession::facts_of(const http::RequestHead& head, bool t
     return f;
 }
 
-ProxySession::~ProxySession() = default; // the lease abandons a connection still held
+ProxySession::~ProxySession() {
+    release_share(); // the lease abandons a connection still held
+}
+
+void ProxySession::release_share() {
+    if (share_) service_.shares().release(std::exchange(share_, nullptr));
+}
 
 const char* ProxySession::state_name(State s) {
     switch (s) {
@@ -259,6 +265,7 @@ void ProxySession::on_backend_head(http::ResponseHead& head) {
         return;
     }
     // Not GRIP: nothing will re-send this request, drop what only that needed.
+    release_share();
     head_.headers.clear();
     saved_body_.clear();
     to(State::Relaying);
@@ -350,10 +357,19 @@ void ProxySession::finish_grip() {
     static const std::vector<std::string> kNone;
     const std::vector<std::string>& implicit =
         target_index_ < route_.targets.size() ? route_.targets[target_index_].subscriptions : kNone;
+    // share_all: the clients waiting on this request get the same answer, after this one.
+    RequestShare::Group* group = std::exchange(share_, nullptr);
+    std::optional<http::ResponseHead> shared_head;
+    std::string shared_body;
+    if (group) {
+        shared_head = grip_head_;
+        shared_body = grip_body_;
+    }
     // The access line is written once the handler has answered or held the client, as Pushpin's proxy
     // writes it when its handler replies (hold: `accept`; bad instructions: the 502 it sent).
     GripOutcome out = service_.grip_handler()->on_grip_response(
         *c, route_, implicit, routes_, std::move(saved), std::move(grip_head_), std::move(grip_body_));
+    if (group) service_.shares().grip_answer(group, implicit, *shared_head, shared_body);
     if (out.held)
         log_access(http::AccessLog::Outcome::Accept);
     else
@@ -386,6 +402,7 @@ void ProxySession::on_backend_error(int uv_status, bool retryable) {
 }
 
 void ProxySession::fail(int status, std::string_view message, std::string_view debug_message) {
+    release_share();
     if (!client_) return;
     // [proxy] debug or the route's `debug`: Pushpin's detailed text instead of the generic one.
     if (!debug_message.empty() && http::debug_enabled(service_.settings(), route_)) message = debug_message;
@@ -400,6 +417,7 @@ void ProxySession::fail(int status, std::string_view message, std::string_view d
 }
 
 void ProxySession::on_client_gone() {
+    release_share();
     client_ = nullptr;
     to(State::Done);
     backend_.abandon();

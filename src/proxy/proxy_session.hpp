@@ -16,6 +16,7 @@
 #include "gripd/http/backend_pool.hpp"
 #include "gripd/http/jsonp_response.hpp"
 #include "gripd/http/server_conn.hpp"
+#include "request_share.hpp"
 
 #include <memory>
 #include <optional>
@@ -40,6 +41,9 @@ class ProxySession final : public http::Exchange, public http::BackendUser {
     void set_grip_last(std::vector<std::string> values) { grip_last_ = std::move(values); }
     // This request is a held request asked again (the access line says `retry`, as Pushpin's does).
     void mark_retry() { is_retry_ = true; }
+    // share_all: this request leads `group`; clients waiting on it get its GRIP answer, or are
+    // released to send their own (request_share.hpp).
+    void set_share(RequestShare::Group* group) { share_ = group; }
 
     // http::Exchange
     void on_request_body(std::string_view data) override;
@@ -77,6 +81,7 @@ class ProxySession final : public http::Exchange, public http::BackendUser {
     // A plain backend response head, with CORS headers or a JSON-P wrapper when the request asks.
     void relay_head(http::ResponseHead& head);
     void finish_grip();
+    void release_share(); // nothing to share: the waiting clients send their own requests
     void log_access(http::AccessLog::Outcome outcome, int code = 0, int64_t body_bytes = 0);
     // The target the access line names: the one in use, else the last one tried ("" if none).
     std::string access_target() const;
@@ -125,6 +130,7 @@ class ProxySession final : public http::Exchange, public http::BackendUser {
     std::shared_ptr<const http::CrossOrigin> cross_origin_;
     std::string jsonp_body_;                 // a JSON-P call's body, sent when the session starts
     std::optional<http::JsonpStream> jsonp_; // set while a relayed response is wrapped
+    RequestShare::Group* share_ = nullptr;   // share_all: the group this request leads
 };
 
 } // namespace gripd::proxy

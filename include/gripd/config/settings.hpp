@@ -95,6 +95,7 @@ struct Settings {
     int id_cache_ttl{}; // seconds; 0 = off
     int connection_subscription_max{};
     int subscription_linger{};   // seconds
+    bool share_all{};            // identical GETs share one backend request (proxy/request_share.hpp)
     int stats_report_interval{}; // seconds
     std::string handler_prometheus_port;
     std::string handler_prometheus_prefix;

@@ -57,6 +57,10 @@ class Hold : public http::Exchange, public pubsub::Subscriber {
     bool has_subscription(std::string_view channel) const override;
     // The server is stopping: answer now (a long-poll gets its timeout response, a stream ends).
     virtual void stop() = 0;
+    // The instructions' gone link (Pushpin 1.41): `fn` runs once when this hold ends, however it
+    // ends (the client closed, reset, timed out or was cut off; answered; the server stopped),
+    // unless a retry of the same client's request replaces it (the new answer has its own).
+    void set_gone(std::function<void()> fn) { gone_ = std::move(fn); }
 
     core::ListHook dispatch_link; // the worker's list of live holds
 
@@ -86,6 +90,7 @@ class Hold : public http::Exchange, public pubsub::Subscriber {
     std::vector<std::string> implicit_; // the target's sub= channels: kept by every set_channels()
     std::vector<std::pair<std::string, std::string>> meta_; // Grip-Set-Meta / hold.meta
     loop::TimerEntry timer_;
+    std::function<void()> gone_; // set only when the instructions named a gone link
 };
 
 class ResponseHold final : public Hold {

@@ -97,6 +97,10 @@ class Worker {
     void on_client_opened() { ++client_connections_; }
     void on_client_closed();
     int64_t client_connections() const { return client_connections_; }
+    // Other work a graceful stop waits for (within its grace period) as for client connections:
+    // requests the proxy still owes a backend after their client left (gone links).
+    void add_stop_work() { ++stop_work_; }
+    void done_stop_work();
 
     // Workers that share a shutdown: each closes its inbox only when all of them have quiesced, so
     // no peer can still be posting to it.
@@ -149,6 +153,8 @@ class Worker {
     int worker_count_ = 1;
     bool stopping_ = false;
     bool quiesced_self_ = false;
+    int64_t stop_work_ = 0;
+    uint64_t grace_deadline_ = 0; // wheel time the grace period ends
     bool closed_all_ = false;
 };
 

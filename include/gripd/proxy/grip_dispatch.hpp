@@ -8,13 +8,18 @@
 #include "gripd/grip/hold.hpp"
 #include "gripd/proxy/grip_handler.hpp"
 
+#include <memory>
+
 namespace gripd::proxy {
 
 class ProxyService;
+class LinkShare;
+class GoneNotifier;
 
 class GripDispatch final : public GripHandler {
   public:
     GripDispatch(ProxyService& proxy, pubsub::Broker& broker, const config::Settings& settings);
+    ~GripDispatch() override;
 
     bool is_grip(const http::ResponseHead& head) const override;
     GripOutcome on_grip_response(http::ClientStream& client, const config::Route& route,
@@ -39,6 +44,11 @@ class GripDispatch final : public GripHandler {
     static void respond(http::ClientStream& client, const http::CrossOrigin* co, int code, std::string reason,
                         http::Headers headers, std::string body);
     // How a hold of this client follows next links: resolved against `request`, routed by `routes`.
+    // What a hold of this client runs when it ends, for the instructions' gone link (empty when the
+    // link cannot be followed: another host, or no route).
+    std::function<void()> gone_sender(http::ClientStream& client,
+                                      const std::shared_ptr<const config::RouteTable>& routes,
+                                      const http::RequestHead& request, const std::string& url);
     grip::FetchLinkFn link_fetcher(http::ClientStream& client,
                                    std::shared_ptr<const config::RouteTable> routes,
                                    const http::RequestHead& request);
@@ -47,6 +57,8 @@ class GripDispatch final : public GripHandler {
     pubsub::Broker& broker_;
     const config::Settings& settings_;
     grip::HoldStats stats_;
+    std::unique_ptr<GoneNotifier> gone_; // gone-link requests (gone_notifier.hpp)
+    std::unique_ptr<LinkShare> links_;   // next-link request collapsing (link_share.hpp)
     core::IntrusiveList<grip::Hold, &grip::Hold::dispatch_link> holds_;
 };
 

@@ -18,11 +18,13 @@ class WsHandler;
 namespace gripd::proxy {
 
 class GripHandler;
+class RequestShare;
 
 class ProxyService final : public http::Service {
   public:
     ProxyService(loop::Worker& worker, const config::Settings& settings,
                  std::shared_ptr<const config::RouteTable> routes);
+    ~ProxyService() override;
 
     // http::Service
     std::unique_ptr<http::Exchange> start_exchange(http::ClientStream& conn,
@@ -55,6 +57,8 @@ class ProxyService final : public http::Service {
     const config::Settings& settings() const { return settings_; }
     http::BackendPool& backends() { return backends_; }
     http::ConnSet& conns() { return conns_; }
+    // share_all's groups of identical requests (request_share.hpp).
+    RequestShare& shares() { return *shares_; }
 
   private:
     std::unique_ptr<http::Exchange> start_cross_origin(http::ClientStream& conn, const config::Route& route,
@@ -68,6 +72,8 @@ class ProxyService final : public http::Service {
     loop::Worker& worker_;
     const config::Settings& settings_;
     std::shared_ptr<const config::RouteTable> routes_;
+    // Before the connections: a session freed with them may still release its share group.
+    std::unique_ptr<RequestShare> shares_;
     http::BackendPool backends_;
     http::ConnSet conns_;
     GripHandler* grip_ = nullptr;

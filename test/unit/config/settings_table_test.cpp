@@ -108,7 +108,7 @@ TEST_CASE("settings table: a warn row warns only when its value asks for somethi
         {"[handler]\nmessage_rate=\n", ""},
         {"[handler]\nmessage_rate=10\n", ""}, // implemented (control/publish_gate.hpp)
         {"[handler]\nshare_all=false\n", ""},
-        {"[handler]\nshare_all=true\n", ":2: [handler] share_all=true: identical requests are not collapsed"},
+        {"[handler]\nshare_all=true\n", ":2: [handler] share_all=true: only GETs without a body share"},
         {"[handler]\npush_in_spec=\n", ""},
         {"[handler]\nstats_spec=ipc://x\n", ":2: [handler] stats_spec=ipc://x: no ZeroMQ stats events"},
         {"[gripd]\nmax_backend_conns_per_target=0\n", ""},
@@ -224,7 +224,9 @@ TEST_CASE("settings table: a config setting every key once warns exactly for the
         }
         text += std::string(row.key) + "=" + asking_value(row) + "\n";
         ++line;
-        if (row.effect == table::Effect::Warn)
+        // share_all works, but warns about what it shares less than Pushpin (settings.cpp note_share_all).
+        bool partial = row.section == "handler" && row.key == "share_all";
+        if (row.effect == table::Effect::Warn || partial)
             warn_keys.push_back("/etc/test/pushpin.conf:" + std::to_string(line) + ": [" + section + "] " +
                                 std::string(row.key) + "=");
     }
