@@ -34,9 +34,14 @@ const Option kOptions[] = {
     {"jsonp_body", C, Status::Works, kJsonp, "jsonp_*"},
     {"jsonp_defcb", C, Status::Works, kJsonp, "jsonp_*"},
     {"jsonp_defmethod", C, Status::Works, kJsonp, "jsonp_*"},
-    {"session", C, Status::Warn, "no WebSocket-over-HTTP session is kept across requests"},
-    {"sockjs", C, Status::Warn, "SockJS requests go to the backend unchanged"},
-    {"sockjs_as_path", C, Status::Warn, "SockJS requests go to the backend unchanged"},
+    {"session", C, Status::Warn,
+     "Grip-Session-Id / Grip-Session-Detect answers go to no session-state service (Pushpin needs `[handler] "
+     "state_spec` for them too)"},
+    {"sockjs", C, Status::Warn,
+     "no SockJS endpoint is served (info, iframe, websocket, xhr, jsonp): requests under the prefix go "
+     "to the backend unchanged"},
+    {"sockjs_as_path", C, Status::Warn,
+     "no SockJS endpoint is served, so no SockJS session reaches this path"},
     {"orig_headers", C, Status::Warn, "the backend gets no eb9bf0f5-* copies of the client's headers"},
     {"log_level", C, Status::Warn, "Pushpin 1.41+: this route logs at the global log level"},
     // Targets.

@@ -152,6 +152,13 @@ http::ServerConn* Session::release_client() {
     link_ = nullptr;
     if (close_timer_) close_timer_->disarm();
     if (keep_alive_) keep_alive_->timer.disarm();
+    if (delayed_) {
+        // A pending send-delayed message goes with the client, as in Pushpin. (Not freed here:
+        // this may run inside its timer's callback.)
+        delayed_->timer.disarm();
+        delayed_->pending = delayed_->due = false;
+        delayed_->content = std::string();
+    }
     held_.clear();
     held_bytes_ = 0;
     unsubscribe_all();
@@ -412,12 +419,58 @@ void Session::apply_control(std::string_view json) {
         setup_keep_alive(*m);
         break;
     case ControlMessage::Type::SendDelayed:
-        // Sent at once: the delayed form only matters to Pushpin's handler timing.
-        if (m->content) send_message(opcode_of(m->message_type), *m->content);
+        send_delayed(*m);
         break;
-    default:
-        break; // session, flush-delayed: nothing to do here
+    case ControlMessage::Type::FlushDelayed:
+        flush_delayed();
+        break;
+    case ControlMessage::Type::Session:
+        // Pushpin 1.36 only hands the id to its external session-state service (handler
+        // state_spec, which gripd does not have and warns about at startup): nothing to do.
+        LOG_DEBUG("ws", "session id %s noted (no session-state service)",
+                  m->value ? m->value->c_str() : "(none)");
+        break;
     }
+}
+
+void Session::send_delayed(const ControlMessage& m) {
+    if (!client_) return;
+    // As Pushpin's WsSession::sendDelayed: a message already waiting is sent now, then this one
+    // waits its timeout (seconds; absent or 0: 1 s). No content: an empty message, as Pushpin.
+    flush_delayed();
+    if (!client_) return;
+    if (!delayed_) {
+        delayed_ = std::make_unique<Delayed>();
+        delayed_->timer.init(&service_.worker().timers(), this, &Session::on_delayed_timer);
+    }
+    delayed_->type = opcode_of(m.message_type);
+    delayed_->content = m.content.value_or(std::string());
+    delayed_->pending = true;
+    delayed_->due = false;
+    int timeout = m.timeout > 0 ? m.timeout : kDefaultSendDelayedTimeout;
+    delayed_->timer.arm(static_cast<uint64_t>(timeout) * 1000);
+}
+
+void Session::flush_delayed() {
+    if (!delayed_ || !delayed_->pending) return;
+    delayed_->timer.disarm();
+    if (relay_in_progress()) {
+        // Behind the relayed message being written, like a held publish (flush_held sends it).
+        delayed_->due = true;
+        return;
+    }
+    delayed_->pending = false;
+    delayed_->due = false;
+    std::string content = std::move(delayed_->content);
+    delayed_->content.clear();
+    send_message(delayed_->type, content);
+    check_backlog();
+}
+
+void Session::on_delayed_timer(void* p) {
+    auto* self = static_cast<Session*>(p);
+    if (!self->client_) return;
+    self->flush_delayed();
 }
 
 void Session::setup_keep_alive(const ControlMessage& m) {
@@ -556,6 +609,10 @@ void Session::deliver(const pubsub::MessageRef& msg) {
 }
 
 void Session::flush_held() {
+    if (delayed_ && delayed_->due) {
+        // Its time came while a relayed message was half written: it goes now that it ended.
+        flush_delayed();
+    }
     if (held_.empty()) return;
     std::vector<pubsub::MessageRef> held = std::move(held_);
     held_.clear();
@@ -582,6 +639,7 @@ void Session::finish() {
     if (!set_state(ClientState::Finished)) state_ = ClientState::Finished; // logged: it ends all the same
     unsubscribe_all();
     keep_alive_.reset();
+    delayed_.reset();
     if (close_timer_) close_timer_->disarm();
     service_.mutable_stats().sessions.sub();
     service_.release(*this);

@@ -183,12 +183,24 @@ class Session : public SessionNode, public pubsub::Subscriber, protected FramePa
         bool interval = false;
         loop::TimerEntry timer;
     };
+    // A `send-delayed` message (Pushpin keeps one per session): sent when its timer fires, when
+    // `flush-delayed` comes, or when the next `send-delayed` replaces it.
+    struct Delayed {
+        WsOpcode type = WsOpcode::Text;
+        std::string content;
+        bool pending = false; // a message waits (its timer armed, or due behind a relayed message)
+        bool due = false;     // its time came while a relayed message was half written
+        loop::TimerEntry timer;
+    };
 
     void on_frame(const Frame& frame) override; // FrameParser::Handler
     void subscribe(const std::string& channel, std::vector<std::string> filters, bool implicit);
     void unsubscribe_all();
     void setup_keep_alive(const struct ControlMessage& m);
     void arm_keep_alive();
+    void send_delayed(const struct ControlMessage& m);
+    void flush_delayed();
+    static void on_delayed_timer(void* self);
     void note_activity();
     bool check_backlog();
     void deliver(const pubsub::MessageRef& msg);
@@ -213,6 +225,7 @@ class Session : public SessionNode, public pubsub::Subscriber, protected FramePa
     std::vector<std::unique_ptr<Sub>> subs_;
     pubsub::Meta meta_; // set-meta control messages: what the subscriptions' filters see
     std::unique_ptr<KeepAlive> keep_alive_;
+    std::unique_ptr<Delayed> delayed_;              // created by the first send-delayed
     std::vector<pubsub::MessageRef> held_;          // publishes waiting for a relayed message to end
     size_t held_bytes_ = 0;                         // their frames' bytes
     std::unique_ptr<loop::TimerEntry> close_timer_; // once our close frame is out
