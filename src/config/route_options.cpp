@@ -37,11 +37,13 @@ const Option kOptions[] = {
     {"session", C, Status::Warn,
      "Grip-Session-Id / Grip-Session-Detect answers go to no session-state service (Pushpin needs `[handler] "
      "state_spec` for them too)"},
-    {"sockjs", C, Status::Warn,
-     "no SockJS endpoint is served (info, iframe, websocket, xhr, jsonp): requests under the prefix go "
-     "to the backend unchanged"},
-    {"sockjs_as_path", C, Status::Warn,
-     "no SockJS endpoint is served, so no SockJS session reaches this path"},
+    {"sockjs", C, Status::Partial,
+     "SockJS's xhr and jsonp transports are not served (404): only clients that can use its WebSocket "
+     "transport connect (`/info`, `/iframe.html` and the WebSocket transports work, bridged to the route's "
+     "backend)"},
+    {"sockjs_as_path", C, Status::Works,
+     "the path (with the client's query) a SockJS session's backend request gets; default: the `sockjs` "
+     "path + `/websocket`"},
     {"orig_headers", C, Status::Warn, "the backend gets no eb9bf0f5-* copies of the client's headers"},
     {"log_level", C, Status::Warn, "Pushpin 1.41+: this route logs at the global log level"},
     // Targets.

@@ -97,8 +97,57 @@ bool Session::accept_client(const http::Headers& headers, std::string_view clien
     }
     service_.mutable_stats().connections_of(mode()).add();
     client_->send_raw(out);
+    if (codec_) {
+        client_->send_raw(codec_->opening());
+        if (uint64_t ms = codec_->heartbeat_ms()) {
+            heartbeat_ = std::make_unique<loop::TimerEntry>();
+            heartbeat_->init(&service_.worker().timers(), this, &Session::on_heartbeat_timer);
+            heartbeat_->arm(ms);
+        }
+    }
     client_->enter_raw_mode(); // may deliver frames the client sent early
     return client_ != nullptr;
+}
+
+void Session::on_heartbeat_timer(void* p) {
+    auto* self = static_cast<Session*>(p);
+    if (!self->client_ || self->client_close_sent() || !self->codec_) return;
+    self->heartbeat_->arm(self->codec_->heartbeat_ms());
+    self->client_->send_raw(self->codec_->heartbeat());
+    self->check_backlog();
+}
+
+bool Session::send_encoded(std::string_view bytes) {
+    std::string out;
+    if (!codec_->encode(bytes, out)) {
+        LOG_DEBUG("ws", "client %s: a message cannot be re-framed (too large or not UTF-8)",
+                  client_->peer().c_str());
+        close_client(kCloseInternalError, "");
+        return false;
+    }
+    if (!out.empty()) client_->send_raw(out);
+    return true;
+}
+
+void Session::on_codec_frame(const Frame& frame) {
+    std::vector<std::string> messages;
+    if (!codec_->decode(frame, messages)) {
+        service_.mutable_stats().protocol_errors.add();
+        LOG_DEBUG("ws", "client %s sent a payload its transport does not allow (closing with 1007)",
+                  client_->peer().c_str());
+        if (!client_close_sent()) {
+            std::string f;
+            append_close_frame(f, kCloseInvalidData, "");
+            send_close_frame(f, {});
+        }
+        end_client(false, Ending::Flush, true);
+        return;
+    }
+    for (const auto& m : messages) {
+        if (!client_ || is_finished() || client_close_received()) return;
+        Frame one{WsOpcode::Text, WsOpcode::Text, true, true, m};
+        on_client_frame(one);
+    }
 }
 
 void Session::reject_client(int status, std::string_view reason, const http::Headers& headers,
@@ -152,6 +201,7 @@ http::ServerConn* Session::release_client() {
     link_ = nullptr;
     if (close_timer_) close_timer_->disarm();
     if (keep_alive_) keep_alive_->timer.disarm();
+    if (heartbeat_) heartbeat_->disarm();
     if (delayed_) {
         // A pending send-delayed message goes with the client, as in Pushpin. (Not freed here:
         // this may run inside its timer's callback.)
@@ -256,6 +306,10 @@ void Session::on_frame(const Frame& frame) {
         on_client_close(cp.code, cp.reason);
         return;
     }
+    if (codec_ && !detached_ && frame.opcode != WsOpcode::Ping && frame.opcode != WsOpcode::Pong) {
+        on_codec_frame(frame);
+        return;
+    }
     if (detached_) {
         // Nothing is relayed any more; answer pings ourselves.
         if (frame.opcode == WsOpcode::Ping) {
@@ -270,6 +324,10 @@ void Session::on_frame(const Frame& frame) {
 
 void Session::send_frames(std::string_view bytes, const std::shared_ptr<const void>& keep) {
     if (!client_ || client_close_sent()) return;
+    if (codec_) {
+        if (send_encoded(bytes)) check_backlog();
+        return;
+    }
     client_->send_raw(bytes, keep);
     check_backlog();
 }
@@ -289,6 +347,10 @@ void Session::send_relayed(std::string_view frame_bytes, bool ends_message) {
     if (ends_message) service_.mutable_stats().messages_out.add();
     note_activity();
     // Relayed data is flow-controlled (the backend side waits for the client): no cap here.
+    if (codec_) {
+        send_encoded(frame_bytes);
+        return;
+    }
     client_->send_raw(frame_bytes);
 }
 
@@ -640,6 +702,7 @@ void Session::finish() {
     unsubscribe_all();
     keep_alive_.reset();
     delayed_.reset();
+    heartbeat_.reset();
     if (close_timer_) close_timer_->disarm();
     service_.mutable_stats().sessions.sub();
     service_.release(*this);
