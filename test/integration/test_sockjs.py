@@ -20,7 +20,7 @@ import pytest
 
 from harness import raw
 from harness.backend import Response
-from wsutil import connect, recv, run, woh  # noqa: F401 (woh: fixture)
+from wsutil import WsBackend, connect, recv, run, woh  # noqa: F401 (woh: fixture)
 
 HTTP_TRANSPORT = pytest.mark.pushpin_only("gripd does not serve SockJS's xhr and jsonp transports yet (404; the "
                                           "sockjs route option warns at startup): Pushpin 1.36's behaviour, the "
@@ -226,3 +226,39 @@ def test_websocket_transport_refuses_a_payload_that_is_not_an_array_of_strings(w
             assert ws.closed or ws.close_code is not None
     run(main())
     assert not [e for e in woh.all_events() if e[0] == "TEXT"]
+
+
+def test_websocket_transport_to_a_passthrough_backend(start_proxy):
+    seen = []
+
+    async def handler(ws, path):
+        seen.append(path)
+        async for m in ws:
+            await ws.send("echo:" + m)
+    b = WsBackend(handler=handler)
+    try:
+        p = start_proxy(routes=f"*,sockjs=/sock {b.addr}")
+
+        async def main():
+            ws = await connect(p, "/sock/000/p1/websocket")
+            assert await recv(ws) == "o"
+            await ws.send('["one","two"]')
+            assert await recv(ws) == 'a["echo:one"]'
+            assert await recv(ws) == 'a["echo:two"]'
+            await ws.close()
+        run(main())
+        assert seen == ["/sock/websocket"]
+    finally:
+        b.stop()
+
+
+def test_websocket_transport_heartbeat(woh, start_proxy):
+    # "h" after 25 s without a message (Pushpin's KEEPALIVE_TIMEOUT)
+    p = start_proxy(routes=f"*,sockjs=/sock {woh.addr},over_http")
+
+    async def main():
+        ws = await connect(p, "/sock/000/h1/websocket")
+        assert await recv(ws) == "o"
+        assert await recv(ws, 40) == "h"
+        await ws.close()
+    run(main())
