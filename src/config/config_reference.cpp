@@ -94,6 +94,9 @@ std::string route_options_markdown() {
         case Status::Warn:
             status = "not supported: a route line using it logs one `[WARN]`";
             break;
+        case Status::Partial:
+            status = "in part: a route line using it logs one `[WARN]` naming what does not work";
+            break;
         case Status::WsOnly:
             status = "WebSocket only: a route that takes HTTP requests too logs one `[WARN]`";
             break;

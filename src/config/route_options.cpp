@@ -34,9 +34,16 @@ const Option kOptions[] = {
     {"jsonp_body", C, Status::Works, kJsonp, "jsonp_*"},
     {"jsonp_defcb", C, Status::Works, kJsonp, "jsonp_*"},
     {"jsonp_defmethod", C, Status::Works, kJsonp, "jsonp_*"},
-    {"session", C, Status::Warn, "no WebSocket-over-HTTP session is kept across requests"},
-    {"sockjs", C, Status::Warn, "SockJS requests go to the backend unchanged"},
-    {"sockjs_as_path", C, Status::Warn, "SockJS requests go to the backend unchanged"},
+    {"session", C, Status::Warn,
+     "Grip-Session-Id / Grip-Session-Detect answers go to no session-state service (Pushpin needs `[handler] "
+     "state_spec` for them too)"},
+    {"sockjs", C, Status::Partial,
+     "SockJS's xhr and jsonp transports are not served (404): only clients that can use its WebSocket "
+     "transport connect (`/info`, `/iframe.html` and the WebSocket transports work, bridged to the route's "
+     "backend)"},
+    {"sockjs_as_path", C, Status::Works,
+     "the path (with the client's query) a SockJS session's backend request gets; default: the `sockjs` "
+     "path + `/websocket`"},
     {"orig_headers", C, Status::Warn, "the backend gets no eb9bf0f5-* copies of the client's headers"},
     {"log_level", C, Status::Warn, "Pushpin 1.41+: this route logs at the global log level"},
     // Targets.

@@ -11,10 +11,11 @@ namespace gripd::config::route_options {
 enum class Where { Condition, Target };
 
 enum class Status {
-    Works,  // as in Pushpin
-    Warn,   // accepted; a route line that uses it logs one WARN (file:line) naming what will not happen
-    WsOnly, // works for WebSocket sessions; a route that also takes HTTP requests warns (text: for HTTP)
-    Inert,  // no effect in gripd, nor any a user could see: it only tunes something that already warns
+    Works,   // as in Pushpin
+    Warn,    // accepted; a route line that uses it logs one WARN (file:line) naming what will not happen
+    Partial, // works in part; a route line that uses it logs one WARN naming what does not
+    WsOnly,  // works for WebSocket sessions; a route that also takes HTTP requests warns (text: for HTTP)
+    Inert,   // no effect in gripd, nor any a user could see: it only tunes something that already warns
 };
 
 struct Option {

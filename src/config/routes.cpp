@@ -314,8 +314,12 @@ std::vector<std::string> unsupported(const std::vector<Section>& sections, const
     };
     for (const auto& p : sections[0].props) {
         const auto* o = route_options::find(Where::Condition, p.name);
-        if (!o || o->status != Status::Warn) continue;
-        if (!o->group.empty()) {
+        if (!o || (o->status != Status::Warn && o->status != Status::Partial)) continue;
+        if (o->status == Status::Partial) {
+            if (once(o->name))
+                out.push_back("route option '" + std::string(o->name) +
+                              "' is only partly supported by gripd: " + std::string(o->text));
+        } else if (!o->group.empty()) {
             if (once(o->group))
                 out.push_back("route options '" + std::string(o->group) +
                               "' are not supported by gripd yet: " + std::string(o->text));

@@ -247,7 +247,12 @@ const Row kRows[] = {
      .kind = Kind::String,
      .field = S(proxy_prometheus_prefix),
      .text = "prefix of metric names on `[proxy] prometheus_port`"},
-    info("proxy", "sockjs_url", "only used by routes with `sockjs`, which gripd does not support"),
+    {.section = "proxy",
+     .key = "sockjs_url",
+     .kind = Kind::String,
+     .field = S(sockjs_url),
+     .text = "the sockjs-client script the SockJS iframe page (`iframe.html` under a route's `sockjs` path) "
+             "loads"},
     info("proxy", "updates_check", "Pushpin's update check; gripd never contacts anyone"),
     info("proxy", "organization_name", "Pushpin's update check; gripd never contacts anyone"),
     info("proxy", "workers", "threads of Pushpin's proxy process; gripd's event loops are `[gripd] workers`"),

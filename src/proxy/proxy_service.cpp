@@ -8,6 +8,7 @@
 #include "gripd/http/jsonp_response.hpp"
 #include "gripd/http/ws_handler.hpp"
 #include "gripd/loop/worker.hpp"
+#include "gripd/sockjs/sockjs.hpp"
 #include "proxy_session.hpp"
 #include "request_share.hpp"
 #include <ctime>
@@ -66,12 +67,23 @@ std::unique_ptr<http::Exchange> ProxyService::start_exchange(http::ClientStream&
         if (const std::string* sig = head.headers.get("Grip-Sig"))
             trusted = core::cached_jwt_verify(*sig, settings_.upstream_key,
                                               static_cast<int64_t>(std::time(nullptr)));
+    // SockJS (route option sockjs=) before anything else, as Pushpin.
+    std::unique_ptr<ws::ClientCodec> codec;
+    if (!route->sockjs_path.empty()) {
+        sockjs::Request sj = sockjs::classify(*route, head, websocket && ws_);
+        if (sj.kind == sockjs::Request::Kind::Http) {
+            sockjs::answer_http(conn, *route, head, settings_.sockjs_url);
+            return nullptr;
+        }
+        if (sj.kind != sockjs::Request::Kind::None) head.target = std::move(sj.upstream_target);
+        if (sj.kind == sockjs::Request::Kind::FramedWebSocket) codec = sockjs::make_framed_codec();
+    }
     if (websocket) {
         if (!ws_) {
             conn.respond_text(501, "WebSocket not supported\n");
             return nullptr;
         }
-        return ws_->start_websocket(conn, *route, routes_, head, trusted);
+        return ws_->start_websocket(conn, *route, routes_, head, trusted, std::move(codec));
     }
     // Other upgrades (h2c, ...) are proxied as plain HTTP without the upgrade; the connection ends
     // after the response.

@@ -97,8 +97,57 @@ bool Session::accept_client(const http::Headers& headers, std::string_view clien
     }
     service_.mutable_stats().connections_of(mode()).add();
     client_->send_raw(out);
+    if (codec_) {
+        client_->send_raw(codec_->opening());
+        if (uint64_t ms = codec_->heartbeat_ms()) {
+            heartbeat_ = std::make_unique<loop::TimerEntry>();
+            heartbeat_->init(&service_.worker().timers(), this, &Session::on_heartbeat_timer);
+            heartbeat_->arm(ms);
+        }
+    }
     client_->enter_raw_mode(); // may deliver frames the client sent early
     return client_ != nullptr;
+}
+
+void Session::on_heartbeat_timer(void* p) {
+    auto* self = static_cast<Session*>(p);
+    if (!self->client_ || self->client_close_sent() || !self->codec_) return;
+    self->heartbeat_->arm(self->codec_->heartbeat_ms());
+    self->client_->send_raw(self->codec_->heartbeat());
+    self->check_backlog();
+}
+
+bool Session::send_encoded(std::string_view bytes) {
+    std::string out;
+    if (!codec_->encode(bytes, out)) {
+        LOG_DEBUG("ws", "client %s: a message cannot be re-framed (too large or not UTF-8)",
+                  client_->peer().c_str());
+        close_client(kCloseInternalError, "");
+        return false;
+    }
+    if (!out.empty()) client_->send_raw(out);
+    return true;
+}
+
+void Session::on_codec_frame(const Frame& frame) {
+    std::vector<std::string> messages;
+    if (!codec_->decode(frame, messages)) {
+        service_.mutable_stats().protocol_errors.add();
+        LOG_DEBUG("ws", "client %s sent a payload its transport does not allow (closing with 1007)",
+                  client_->peer().c_str());
+        if (!client_close_sent()) {
+            std::string f;
+            append_close_frame(f, kCloseInvalidData, "");
+            send_close_frame(f, {});
+        }
+        end_client(false, Ending::Flush, true);
+        return;
+    }
+    for (const auto& m : messages) {
+        if (!client_ || is_finished() || client_close_received()) return;
+        Frame one{WsOpcode::Text, WsOpcode::Text, true, true, m};
+        on_client_frame(one);
+    }
 }
 
 void Session::reject_client(int status, std::string_view reason, const http::Headers& headers,
@@ -152,6 +201,14 @@ http::ClientStream* Session::release_client() {
     link_ = nullptr;
     if (close_timer_) close_timer_->disarm();
     if (keep_alive_) keep_alive_->timer.disarm();
+    if (heartbeat_) heartbeat_->disarm();
+    if (delayed_) {
+        // A pending send-delayed message goes with the client, as in Pushpin. (Not freed here:
+        // this may run inside its timer's callback.)
+        delayed_->timer.disarm();
+        delayed_->pending = delayed_->due = false;
+        delayed_->content = std::string();
+    }
     held_.clear();
     held_bytes_ = 0;
     unsubscribe_all();
@@ -249,6 +306,10 @@ void Session::on_frame(const Frame& frame) {
         on_client_close(cp.code, cp.reason);
         return;
     }
+    if (codec_ && !detached_ && frame.opcode != WsOpcode::Ping && frame.opcode != WsOpcode::Pong) {
+        on_codec_frame(frame);
+        return;
+    }
     if (detached_) {
         // Nothing is relayed any more; answer pings ourselves.
         if (frame.opcode == WsOpcode::Ping) {
@@ -263,6 +324,10 @@ void Session::on_frame(const Frame& frame) {
 
 void Session::send_frames(std::string_view bytes, const std::shared_ptr<const void>& keep) {
     if (!client_ || client_close_sent()) return;
+    if (codec_) {
+        if (send_encoded(bytes)) check_backlog();
+        return;
+    }
     client_->send_raw(bytes, keep);
     check_backlog();
 }
@@ -282,6 +347,10 @@ void Session::send_relayed(std::string_view frame_bytes, bool ends_message) {
     if (ends_message) service_.mutable_stats().messages_out.add();
     note_activity();
     // Relayed data is flow-controlled (the backend side waits for the client): no cap here.
+    if (codec_) {
+        send_encoded(frame_bytes);
+        return;
+    }
     client_->send_raw(frame_bytes);
 }
 
@@ -412,12 +481,58 @@ void Session::apply_control(std::string_view json) {
         setup_keep_alive(*m);
         break;
     case ControlMessage::Type::SendDelayed:
-        // Sent at once: the delayed form only matters to Pushpin's handler timing.
-        if (m->content) send_message(opcode_of(m->message_type), *m->content);
+        send_delayed(*m);
         break;
-    default:
-        break; // session, flush-delayed: nothing to do here
+    case ControlMessage::Type::FlushDelayed:
+        flush_delayed();
+        break;
+    case ControlMessage::Type::Session:
+        // Pushpin 1.36 only hands the id to its external session-state service (handler
+        // state_spec, which gripd does not have and warns about at startup): nothing to do.
+        LOG_DEBUG("ws", "session id %s noted (no session-state service)",
+                  m->value ? m->value->c_str() : "(none)");
+        break;
     }
+}
+
+void Session::send_delayed(const ControlMessage& m) {
+    if (!client_) return;
+    // As Pushpin's WsSession::sendDelayed: a message already waiting is sent now, then this one
+    // waits its timeout (seconds; absent or 0: 1 s). No content: an empty message, as Pushpin.
+    flush_delayed();
+    if (!client_) return;
+    if (!delayed_) {
+        delayed_ = std::make_unique<Delayed>();
+        delayed_->timer.init(&service_.worker().timers(), this, &Session::on_delayed_timer);
+    }
+    delayed_->type = opcode_of(m.message_type);
+    delayed_->content = m.content.value_or(std::string());
+    delayed_->pending = true;
+    delayed_->due = false;
+    int timeout = m.timeout > 0 ? m.timeout : kDefaultSendDelayedTimeout;
+    delayed_->timer.arm(static_cast<uint64_t>(timeout) * 1000);
+}
+
+void Session::flush_delayed() {
+    if (!delayed_ || !delayed_->pending) return;
+    delayed_->timer.disarm();
+    if (relay_in_progress()) {
+        // Behind the relayed message being written, like a held publish (flush_held sends it).
+        delayed_->due = true;
+        return;
+    }
+    delayed_->pending = false;
+    delayed_->due = false;
+    std::string content = std::move(delayed_->content);
+    delayed_->content.clear();
+    send_message(delayed_->type, content);
+    check_backlog();
+}
+
+void Session::on_delayed_timer(void* p) {
+    auto* self = static_cast<Session*>(p);
+    if (!self->client_) return;
+    self->flush_delayed();
 }
 
 void Session::setup_keep_alive(const ControlMessage& m) {
@@ -556,6 +671,10 @@ void Session::deliver(const pubsub::MessageRef& msg) {
 }
 
 void Session::flush_held() {
+    if (delayed_ && delayed_->due) {
+        // Its time came while a relayed message was half written: it goes now that it ended.
+        flush_delayed();
+    }
     if (held_.empty()) return;
     std::vector<pubsub::MessageRef> held = std::move(held_);
     held_.clear();
@@ -582,6 +701,8 @@ void Session::finish() {
     if (!set_state(ClientState::Finished)) state_ = ClientState::Finished; // logged: it ends all the same
     unsubscribe_all();
     keep_alive_.reset();
+    delayed_.reset();
+    heartbeat_.reset();
     if (close_timer_) close_timer_->disarm();
     service_.mutable_stats().sessions.sub();
     service_.release(*this);

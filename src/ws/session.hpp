@@ -17,6 +17,7 @@
 #include "gripd/loop/timer_wheel.hpp"
 #include "gripd/pubsub/broker.hpp"
 #include "gripd/pubsub/filters.hpp"
+#include "gripd/ws/client_codec.hpp"
 #include "gripd/ws/frame.hpp"
 #include "gripd/ws/ws_service.hpp"
 #include "states.hpp"
@@ -66,6 +67,8 @@ class Session : public SessionNode, public pubsub::Subscriber, protected FramePa
 
     // --- from the ClientLink ---
     void set_link(ClientLink* link) { link_ = link; }
+    // Re-frames the client's side (SockJS's framed transport); set before start().
+    void set_codec(std::unique_ptr<ClientCodec> codec) { codec_ = std::move(codec); }
     void on_client_data(std::string_view data);
     void on_client_gone();
     void on_client_writable();
@@ -183,12 +186,28 @@ class Session : public SessionNode, public pubsub::Subscriber, protected FramePa
         bool interval = false;
         loop::TimerEntry timer;
     };
+    // A `send-delayed` message (Pushpin keeps one per session): sent when its timer fires, when
+    // `flush-delayed` comes, or when the next `send-delayed` replaces it.
+    struct Delayed {
+        WsOpcode type = WsOpcode::Text;
+        std::string content;
+        bool pending = false; // a message waits (its timer armed, or due behind a relayed message)
+        bool due = false;     // its time came while a relayed message was half written
+        loop::TimerEntry timer;
+    };
 
     void on_frame(const Frame& frame) override; // FrameParser::Handler
     void subscribe(const std::string& channel, std::vector<std::string> filters, bool implicit);
     void unsubscribe_all();
     void setup_keep_alive(const struct ControlMessage& m);
     void arm_keep_alive();
+    void send_delayed(const struct ControlMessage& m);
+    void flush_delayed();
+    static void on_delayed_timer(void* self);
+    // With a codec: writes `bytes` re-framed; false (the client is being closed) if it cannot be.
+    bool send_encoded(std::string_view bytes);
+    void on_codec_frame(const Frame& frame);
+    static void on_heartbeat_timer(void* self);
     void note_activity();
     bool check_backlog();
     void deliver(const pubsub::MessageRef& msg);
@@ -213,6 +232,9 @@ class Session : public SessionNode, public pubsub::Subscriber, protected FramePa
     std::vector<std::unique_ptr<Sub>> subs_;
     pubsub::Meta meta_; // set-meta control messages: what the subscriptions' filters see
     std::unique_ptr<KeepAlive> keep_alive_;
+    std::unique_ptr<Delayed> delayed_; // created by the first send-delayed
+    std::unique_ptr<ClientCodec> codec_;
+    std::unique_ptr<loop::TimerEntry> heartbeat_;   // the codec's heartbeat, while the client is open
     std::vector<pubsub::MessageRef> held_;          // publishes waiting for a relayed message to end
     size_t held_bytes_ = 0;                         // their frames' bytes
     std::unique_ptr<loop::TimerEntry> close_timer_; // once our close frame is out

@@ -23,7 +23,8 @@ WsService::~WsService() {
 std::unique_ptr<http::Exchange> WsService::start_websocket(http::ClientStream& client,
                                                            const config::Route& route,
                                                            std::shared_ptr<const config::RouteTable> routes,
-                                                           http::RequestHead& head, bool trusted) {
+                                                           http::RequestHead& head, bool trusted,
+                                                           std::unique_ptr<ClientCodec> codec) {
     UpgradeCheck check = check_upgrade(head);
     if (!check.ok()) {
         LOG_DEBUG("ws", "refused WebSocket handshake from %s: %d", client.peer().c_str(), check.status);
@@ -54,6 +55,7 @@ std::unique_ptr<http::Exchange> WsService::start_websocket(http::ClientStream& c
         session = std::make_unique<PassthroughSession>(*this, client, std::move(routes), route, trusted, head,
                                                        index);
     }
+    if (codec) session->set_codec(std::move(codec));
     auto link = std::make_unique<ClientLink>(session.get());
     session->set_link(link.get());
     sessions_.push_back(std::move(session));

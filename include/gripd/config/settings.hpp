@@ -83,6 +83,7 @@ struct Settings {
     core::JwtKeyRef upstream_key;      // secret or PEM key; null = no client is trusted
     std::string proxy_prometheus_port; // "", "port", "addr:port" or "ipc://path"
     std::string proxy_prometheus_prefix;
+    std::string sockjs_url; // [proxy] sockjs_url: the script the SockJS iframe page loads
 
     // [handler]
     std::string push_in_http_addr;

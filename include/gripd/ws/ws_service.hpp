@@ -15,6 +15,7 @@
 #include "gripd/loop/deletable.hpp"
 #include "gripd/pubsub/broker.hpp"
 #include "gripd/stats/ws_stats.hpp"
+#include "gripd/ws/client_codec.hpp"
 
 #include <cstddef>
 #include <memory>
@@ -56,7 +57,8 @@ class WsService final : public http::WsHandler {
 
     std::unique_ptr<http::Exchange> start_websocket(http::ClientStream& client, const config::Route& route,
                                                     std::shared_ptr<const config::RouteTable> routes,
-                                                    http::RequestHead& head, bool trusted) override;
+                                                    http::RequestHead& head, bool trusted,
+                                                    std::unique_ptr<ClientCodec> codec) override;
 
     // Server stop: every client gets a 1001 close and backend sides are dropped.
     void stop_all();

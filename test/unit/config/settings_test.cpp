@@ -279,13 +279,14 @@ TEST_CASE("settings: Debian's pushpin.conf loads", "[config]") {
     CHECK(count_notices(r, LogLevel::Info, "ignoring [runner] services: not needed by gripd") == 1);
     for (const char* key :
          {"[global] stats_connection_ttl", "[runner] condure_bin", "[runner] mongrel2_bin",
-          "[runner] m2sh_bin", "[runner] zurl_bin", "[proxy] orig_headers_need_mark", "[proxy] sockjs_url",
-          "[proxy] updates_check", "[proxy] organization_name", "[handler] push_in_sub_connect",
-          "[handler] stats_subscription_ttl", "[handler] stats_report_interval", "[handler] stats_format"}) {
+          "[runner] m2sh_bin", "[runner] zurl_bin", "[proxy] orig_headers_need_mark", "[proxy] updates_check",
+          "[proxy] organization_name", "[handler] push_in_sub_connect", "[handler] stats_subscription_ttl",
+          "[handler] stats_report_interval", "[handler] stats_format"}) {
         INFO(key);
         CHECK(count_notices(r, LogLevel::Info, std::string("ignoring ") + key + ":") == 1);
     }
-    CHECK(r.notices.size() == 19); // 4 WARN, 2 + 13 INFO
+    CHECK(r.notices.size() == 18); // 4 WARN, 2 + 12 INFO
+    CHECK(r.settings.sockjs_url == "http://cdn.jsdelivr.net/sockjs/0.3.4/sockjs.min.js");
 }
 
 TEST_CASE("settings: bad values are file:line errors", "[config]") {

@@ -60,3 +60,26 @@ TEST_CASE("control: set-meta, detach, others", "[ws][control]") {
     CHECK_FALSE(parse_control_message("[1]", &err));
     CHECK_FALSE(parse_control_message("{", &err));
 }
+
+TEST_CASE("control: send-delayed and flush-delayed", "[ws][control]") {
+    std::string err;
+    auto m = parse_control_message(R"({"type":"send-delayed","content":"later","timeout":5})", &err);
+    REQUIRE(m);
+    CHECK(m->type == ControlMessage::Type::SendDelayed);
+    CHECK(m->content == "later");
+    CHECK(m->timeout == 5);
+    CHECK(m->message_type == WsType::Text);
+    m = parse_control_message(R"({"type":"send-delayed","content-bin":"AP8=","message-type":"binary"})",
+                              &err);
+    REQUIRE(m);
+    CHECK(m->content == std::string("\x00\xff", 2));
+    CHECK(m->message_type == WsType::Binary);
+    CHECK(m->timeout == -1); // the session uses kDefaultSendDelayedTimeout
+    m = parse_control_message(R"({"type":"send-delayed"})", &err);
+    REQUIRE(m);
+    CHECK_FALSE(m->content); // the session sends an empty message, as Pushpin
+    CHECK_FALSE(parse_control_message(R"({"type":"send-delayed","content":"x","timeout":-2})", &err));
+    CHECK_FALSE(parse_control_message(R"({"type":"send-delayed","content":1})", &err));
+    CHECK(parse_control_message(R"({"type":"flush-delayed"})", &err)->type ==
+          ControlMessage::Type::FlushDelayed);
+}

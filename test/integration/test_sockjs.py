@@ -1,0 +1,264 @@
+"""SockJS (route option `sockjs=`, `[proxy] sockjs_url`, PROTOCOL.md §6.11).
+
+gripd does not serve SockJS yet: a route line with `sockjs` / `sockjs_as_path` logs one [WARN]
+naming what does not happen, and requests under the prefix go to the backend unchanged
+(test_gripd_warns_and_passes_sockjs_requests_through).
+
+The pushpin_only tests record, byte for byte, what Pushpin 1.36 serves (src/proxy/sockjsmanager.cpp,
+sockjssession.cpp at v1.36.0), as the reference for gripd's implementation: `/info`, `/iframe*.html`
+(page naming sockjs_url, ETag, 304), OPTIONS (204), the `websocket` transport (framed
+`/<server>/<session>/websocket` and raw `/websocket`), `xhr` polling with `xhr_send`, `jsonp` with
+`jsonp_send`; every other transport (xhr_streaming, eventsource, htmlfile) is 404. Each SockJS
+session is bridged to the route's WebSocket handling: here a WebSocket-over-HTTP backend with the
+grip extension (messages prefixed `m:`), which pushpin calls at the route's base path (HTTP
+transports) or base path + `/websocket` (WebSocket transports)."""
+
+import asyncio
+import json
+
+import pytest
+
+from harness import raw
+from harness.backend import Response
+from wsutil import WsBackend, connect, recv, run, woh  # noqa: F401 (woh: fixture)
+
+HTTP_TRANSPORT = pytest.mark.pushpin_only("gripd does not serve SockJS's xhr and jsonp transports yet (404; the "
+                                          "sockjs route option warns at startup): Pushpin 1.36's behaviour, the "
+                                          "reference for gripd's implementation")
+SOCKJS_URL = "http://127.0.0.1:9/sockjs.min.js"
+NO_CACHE = "no-store, no-cache, must-revalidate, max-age=0"
+
+
+@pytest.fixture
+def sockjs(woh, start_proxy):
+    woh.on_open = lambda r: [("TEXT", "m:hello")]
+    woh.on_text = lambda t, r: [("TEXT", "m:echo:" + t)]
+    return start_proxy(routes=f"*,sockjs=/sock {woh.addr},over_http", conf={"proxy": {"sockjs_url": SOCKJS_URL}})
+
+
+def common_headers_ok(r, origin="*"):
+    assert r.header("Cache-Control") == NO_CACHE or NO_CACHE in r.header_all("Cache-Control")
+    assert r.header("Access-Control-Allow-Origin") == origin
+    assert r.header("Access-Control-Allow-Credentials") == "true"
+
+
+def test_info(sockjs):
+    r = raw.get(sockjs.port, "/sock/info")
+    assert r.status == 200 and r.header("Content-Type") == "text/plain"
+    common_headers_ok(r)
+    assert r.body.endswith(b"\n")
+    info = json.loads(r.body)
+    assert info["websocket"] is True and info["origins"] == ["*:*"] and info["cookie_needed"] is False
+    assert isinstance(info["entropy"], int)
+    # the Origin is echoed (with credentials allowed)
+    r = raw.get(sockjs.port, "/sock/info", headers=[("Origin", "http://app.example")])
+    common_headers_ok(r, "http://app.example")
+
+
+def test_options_is_204(sockjs):
+    r = raw.get(sockjs.port, "/sock/000/abc/xhr", method="OPTIONS")
+    assert r.status == 204 and r.body == b""
+    common_headers_ok(r)
+
+
+def test_iframe_page_names_sockjs_url(sockjs):
+    for path in ("/sock/iframe.html", "/sock/iframe-1.0.3.html"):
+        r = raw.get(sockjs.port, path)
+        assert r.status == 200 and r.header("Content-Type") == "text/html; charset=UTF-8"
+        assert "public, max-age=31536000" in r.header_all("Cache-Control")
+        assert f'<script src="{SOCKJS_URL}"></script>'.encode() in r.body
+        assert b"SockJS.bootstrap_iframe();" in r.body
+        etag = r.header("ETag")
+        assert etag and etag.startswith('"') and etag.endswith('"')
+    r = raw.get(sockjs.port, "/sock/iframe.html", headers=[("If-None-Match", etag)])
+    assert r.status == 304 and r.body == b"" and r.header("ETag") == etag
+
+
+def test_unserved_transports_are_404(sockjs):
+    for path in ("/sock/000/abc/xhr_streaming", "/sock/000/abc/eventsource", "/sock/000/abc/htmlfile?c=f",
+                 "/sock/nope", "/sock/000/abc/xhr"):  # xhr must be a POST
+        r = raw.get(sockjs.port, path)
+        assert (r.status, r.body) == (404, b"Not Found\n"), path
+        common_headers_ok(r)
+
+
+@HTTP_TRANSPORT
+def test_xhr_polling_and_xhr_send(sockjs, woh):
+    r = raw.get(sockjs.port, "/sock/000/s1/xhr", method="POST")
+    assert (r.status, r.body, r.header("Content-Type")) == (200, b"o\n", "text/plain")
+    common_headers_ok(r)
+    r = raw.get(sockjs.port, "/sock/000/s1/xhr", method="POST", timeout=10)
+    assert r.body == b'a["hello"]\n'
+    r = raw.get(sockjs.port, "/sock/000/s1/xhr_send", method="POST", body=b'["hi"]')
+    assert (r.status, r.body) == (200, b"ok")
+    r = raw.get(sockjs.port, "/sock/000/s1/xhr", method="POST", timeout=10)
+    assert r.body == b'a["echo:hi"]\n'
+    # the backend sees one WebSocket-over-HTTP connection at the route's base path
+    paths = {w.req.path for w in woh.requests}
+    assert paths == {"/sock"}
+    assert ("TEXT", b"hi") in woh.all_events()
+
+
+@HTTP_TRANSPORT
+def test_xhr_send_needs_a_json_array_of_strings(sockjs):
+    assert raw.get(sockjs.port, "/sock/000/s2/xhr", method="POST").body == b"o\n"
+    for body in (b"", b"{}", b"[1]", b"not json"):
+        r = raw.get(sockjs.port, "/sock/000/s2/xhr_send", method="POST", body=body)
+        assert (r.status, r.body) == (400, b"Payload expected\n"), body
+    r = raw.get(sockjs.port, "/sock/000/s2/xhr_send", method="POST", body=b"[]")
+    assert (r.status, r.body) == (200, b"ok")
+
+
+def test_xhr_send_to_unknown_session_is_404(sockjs):
+    r = raw.get(sockjs.port, "/sock/000/never/xhr_send", method="POST", body=b'["x"]')
+    assert (r.status, r.body) == (404, b"Not Found\n")
+
+
+@HTTP_TRANSPORT
+def test_jsonp_polling_and_jsonp_send(sockjs):
+    r = raw.get(sockjs.port, "/sock/000/j1/jsonp")  # no callback
+    assert (r.status, r.body) == (400, b"Bad Request\n")
+    r = raw.get(sockjs.port, "/sock/000/j1/jsonp?c=cb")
+    assert (r.status, r.header("Content-Type")) == (200, "application/javascript")
+    assert r.body == b'/**/cb("o");\n'
+    r = raw.get(sockjs.port, "/sock/000/j1/jsonp?c=cb", timeout=10)
+    assert r.body == b'/**/cb("a[\\"hello\\"]");\n'
+    r = raw.get(sockjs.port, "/sock/000/j1/jsonp_send", method="POST", body=b"d=%5B%22yo%22%5D",
+                headers=[("Content-Type", "application/x-www-form-urlencoded")])
+    assert (r.status, r.body) == (200, b"ok")
+    r = raw.get(sockjs.port, "/sock/000/j1/jsonp?callback=f", timeout=10)
+    assert r.body == b'/**/f("a[\\"echo:yo\\"]");\n'
+
+
+@HTTP_TRANSPORT
+def test_second_poll_while_one_waits(sockjs):
+    assert raw.get(sockjs.port, "/sock/000/s3/xhr", method="POST").body == b"o\n"
+    assert raw.get(sockjs.port, "/sock/000/s3/xhr", method="POST", timeout=10).body == b'a["hello"]\n'
+    with raw.RawConn(sockjs.port, timeout=10) as waiting:
+        waiting.send(b"POST /sock/000/s3/xhr HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+        asyncio.run(asyncio.sleep(0.5))
+        r = raw.get(sockjs.port, "/sock/000/s3/xhr", method="POST")
+        assert (r.status, r.body) == (200, b'c[2010,"Another connection still open"]\n')
+
+
+def test_websocket_transport(sockjs, woh):
+    async def main():
+        ws = await connect(sockjs, "/sock/000/w1/websocket")
+        assert await recv(ws) == "o"
+        assert await recv(ws) == 'a["hello"]'
+        await ws.send('["a","b"]')
+        assert await recv(ws) == 'a["echo:a"]'
+        assert await recv(ws) == 'a["echo:b"]'
+        await ws.close()
+    run(main())
+    assert {w.req.path for w in woh.requests} == {"/sock/websocket"}
+
+
+def test_raw_websocket_transport(sockjs):
+    async def main():
+        ws = await connect(sockjs, "/sock/websocket")
+        assert await recv(ws) == "hello"
+        await ws.send("plain")
+        assert await recv(ws) == "echo:plain"
+        await ws.close()
+    run(main())
+
+
+@pytest.mark.gripd_only("gripd does not serve the xhr and jsonp transports yet: it warns and answers 404, "
+                        "where pushpin serves them (the tests marked pushpin_only above)")
+def test_gripd_warns_about_the_http_transports(woh, start_proxy):
+    p = start_proxy(routes=f"*,sockjs=/sock,sockjs_as_path=/ws {woh.addr},over_http",
+                    conf={"proxy": {"sockjs_url": SOCKJS_URL}})
+    text = p.stdout_path.read_text(errors="replace")
+    warnings = [line for line in text.splitlines() if line.startswith("[WARN]")]
+    hits = [w for w in warnings if "route option 'sockjs' is only partly supported" in w]
+    assert len(hits) == 1 and "xhr and jsonp transports are not served (404)" in hits[0], warnings
+    assert not [w for w in warnings if "sockjs_as_path" in w], warnings
+    for method, path in (("POST", "/sock/000/s1/xhr"), ("GET", "/sock/000/s1/jsonp?c=f"),
+                         ("POST", "/sock/000/s1/xhr_send")):
+        r = raw.get(p.port, path, method=method)
+        assert (r.status, r.body) == (404, b"Not Found\n"), path
+        common_headers_ok(r)
+    assert woh.requests == []  # nothing under the sockjs path reaches the backend as HTTP
+
+
+def test_sockjs_as_path_and_query_reach_the_backend(woh, start_proxy):
+    woh.on_open = lambda r: [("TEXT", "m:hi")]
+    p = start_proxy(routes=f"*,sockjs=/sock,sockjs_as_path=/elsewhere {woh.addr},over_http")
+
+    async def main():
+        ws = await connect(p, "/sock/123/abc/websocket?x=1")
+        assert await recv(ws) == "o"
+        assert await recv(ws) == 'a["hi"]'
+        await ws.close()
+    run(main())
+    assert {w.req.target for w in woh.requests} == {"/elsewhere?x=1"}
+
+
+def test_websocket_transport_frames_binary_and_special_characters(woh, start_proxy):
+    # every backend message becomes one a[...] frame holding a JSON string (binary as UTF-8 text)
+    woh.on_text = lambda t, r: [("TEXT", "m:" + t), ("BINARY", b"m:bin")]
+    p = start_proxy(routes=f"*,sockjs=/sock {woh.addr},over_http")
+
+    async def main():
+        ws = await connect(p, "/sock/1/2/websocket")
+        assert await recv(ws) == "o"
+        await ws.send(json.dumps(['q"\\ \n\u00e9\u2603']))
+        assert json.loads((await recv(ws))[1:]) == ['q"\\ \n\u00e9\u2603']
+        assert await recv(ws) == 'a["bin"]'
+        await ws.close()
+    run(main())
+
+
+def test_websocket_transport_refuses_a_payload_that_is_not_an_array_of_strings(woh, start_proxy):
+    p = start_proxy(routes=f"*,sockjs=/sock {woh.addr},over_http")
+
+    async def main():
+        for bad in ("not json", '{"a":1}', "[1]"):
+            ws = await connect(p, "/sock/1/2/websocket")
+            assert await recv(ws) == "o"
+            await ws.send(bad)
+            try:
+                while True:
+                    await recv(ws)
+            except Exception:
+                pass
+            assert ws.closed or ws.close_code is not None
+    run(main())
+    assert not [e for e in woh.all_events() if e[0] == "TEXT"]
+
+
+def test_websocket_transport_to_a_passthrough_backend(start_proxy):
+    seen = []
+
+    async def handler(ws, path):
+        seen.append(path)
+        async for m in ws:
+            await ws.send("echo:" + m)
+    b = WsBackend(handler=handler)
+    try:
+        p = start_proxy(routes=f"*,sockjs=/sock {b.addr}")
+
+        async def main():
+            ws = await connect(p, "/sock/000/p1/websocket")
+            assert await recv(ws) == "o"
+            await ws.send('["one","two"]')
+            assert await recv(ws) == 'a["echo:one"]'
+            assert await recv(ws) == 'a["echo:two"]'
+            await ws.close()
+        run(main())
+        assert seen == ["/sock/websocket"]
+    finally:
+        b.stop()
+
+
+def test_websocket_transport_heartbeat(woh, start_proxy):
+    # "h" after 25 s without a message (Pushpin's KEEPALIVE_TIMEOUT)
+    p = start_proxy(routes=f"*,sockjs=/sock {woh.addr},over_http")
+
+    async def main():
+        ws = await connect(p, "/sock/000/h1/websocket")
+        assert await recv(ws) == "o"
+        assert await recv(ws, 40) == "h"
+        await ws.close()
+    run(main())
