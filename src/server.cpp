@@ -11,6 +11,7 @@
 #include "gripd/pubsub/render.hpp"
 #include "gripd/ws/render.hpp"
 #include "gripd/ws/ws_service.hpp"
+#include "gripd/zmq/zmq_service.hpp"
 
 #include <arpa/inet.h>
 #include <chrono>
@@ -56,6 +57,7 @@ struct Server::WorkerContext {
     std::unique_ptr<proxy::GripDispatch> grip;
     std::unique_ptr<ws::WsService> ws;
     std::unique_ptr<control::ControlService> control;
+    std::unique_ptr<zmq::ZmqService> zmq; // worker 0 only: Pushpin's ZeroMQ inputs
     // [handler] prometheus_port's and [proxy] prometheus_port's listeners (as Pushpin's two processes).
     std::vector<std::unique_ptr<control::MetricsService>> metrics;
     std::vector<http::Listener*> listeners; // each frees itself when closed
@@ -220,6 +222,14 @@ void Server::wire(loop::Worker& w, WorkerContext& ctx) {
         open_listener(w, ctx, addr, *ctx.control, ctx.control->conns(), "the control API",
                       "[handler] push_in_http_addr, push_in_http_port");
     }
+    if (w.index() == 0 && zmq::ZmqService::wanted(settings_)) {
+        ctx.zmq = std::make_unique<zmq::ZmqService>(settings_, *ctx.broker, w.uv());
+        std::string error;
+        if (!ctx.zmq->start(&error)) {
+            if (!error_claimed_.exchange(true)) first_error_ = error;
+            failed_.fetch_add(1);
+        }
+    }
     // Each process of Pushpin's serves its own metrics listener; gripd serves the same metrics on both,
     // each with its own prefix. The same address twice is opened once (the settings warn).
     open_metrics(w, ctx, settings_.handler_prometheus_port, settings_.handler_prometheus_prefix,
@@ -325,6 +335,7 @@ void Server::install_hooks(loop::Worker& w, WorkerContext& ctx, int count) {
         ctx.ws->stop_all();
         ctx.proxy->conns().close_idle();
         if (ctx.control) ctx.control->conns().close_idle();
+        if (ctx.zmq) ctx.zmq->stop();
         for (auto& m : ctx.metrics)
             m->conns().close_all();
         ctx.proxy->backends().close_idle();
@@ -424,6 +435,7 @@ void Server::join() {
         ctx->ws.reset();
         ctx->metrics.clear();
         ctx->control.reset();
+        ctx->zmq.reset();
         ctx->grip.reset();
         ctx->proxy.reset();
         ctx->broker.reset();

@@ -261,8 +261,14 @@ const Row kRows[] = {
 
     // [handler]
     info("handler", "ipc_file_mode", kIpcMode),
-    warn("handler", "push_in_spec",
-         "no ZeroMQ PULL socket takes publishes: publish over HTTP to `push_in_http_port`"),
+    {.section = "handler",
+     .key = "push_in_spec",
+     .kind = Kind::String,
+     .field = S(push_in_spec),
+     .text =
+         "ZeroMQ PULL socket bound for publishes (`tcp://` plus `port_offset`, or `ipc://`): one-part "
+         "messages, a TNetString item (optional leading `T`) or `J` + JSON; the same validation and "
+         "order as `/publish/`; a message over `push_in_http_max_body_size` is dropped (counted, logged)"},
     warn("handler", "push_in_sub_specs",
          "no ZeroMQ SUB socket takes publishes: publish over HTTP to `push_in_http_port`"),
     warn("handler", "push_in_sub_spec",
@@ -323,8 +329,12 @@ const Row kRows[] = {
      .text = "older spelling of `push_in_http_max_body_size`",
      .alias_of = "handler/push_in_http_max_body_size"},
     warn("handler", "stats_spec", "no ZeroMQ stats events are published (metrics: `prometheus_port`)"),
-    warn("handler", "command_spec",
-         "no ZeroMQ command socket (ZRPC publish, recover, conncheck): use the HTTP control API"),
+    {.section = "handler",
+     .key = "command_spec",
+     .kind = Kind::String,
+     .field = S(command_spec),
+     .text = "ZeroMQ ROUTER socket bound for ZRPC commands (REQ/DEALER clients): `publish`, `recover`, "
+             "`get-zmq-uris`, `refresh` and `conncheck` (see README's ZeroMQ section)"},
     warn("handler", "state_spec", "no external session-state service is used"),
     {.section = "handler",
      .key = "message_rate",
