@@ -11,6 +11,7 @@
 #include "gripd/pubsub/render.hpp"
 #include "gripd/ws/render.hpp"
 #include "gripd/ws/ws_service.hpp"
+#include "gripd/zmq/spec.hpp"
 #include "gripd/zmq/zmq_service.hpp"
 
 #include <arpa/inet.h>
@@ -203,6 +204,8 @@ void Server::adopt_local_sockets(loop::Worker& w, WorkerContext& ctx) {
 void Server::wire(loop::Worker& w, WorkerContext& ctx) {
     ctx.broker = std::make_unique<pubsub::Broker>(w, peers_, settings_);
     if (bus_) ctx.broker->start_bus(*bus_);
+    // Subscription forwarding to the ZeroMQ SUB inputs, which live on worker 0 (ZmqService).
+    if (!zmq::split_specs(settings_.push_in_sub_specs).empty()) ctx.broker->set_interest_worker(0);
     ctx.proxy = std::make_unique<proxy::ProxyService>(w, settings_, routes_);
     ctx.grip = std::make_unique<proxy::GripDispatch>(*ctx.proxy, *ctx.broker, settings_);
     ctx.proxy->set_grip_handler(ctx.grip.get());

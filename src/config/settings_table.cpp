@@ -269,14 +269,27 @@ const Row kRows[] = {
          "ZeroMQ PULL socket bound for publishes (`tcp://` plus `port_offset`, or `ipc://`): one-part "
          "messages, a TNetString item (optional leading `T`) or `J` + JSON; the same validation and "
          "order as `/publish/`; a message over `push_in_http_max_body_size` is dropped (counted, logged)"},
-    warn("handler", "push_in_sub_specs",
-         "no ZeroMQ SUB socket takes publishes: publish over HTTP to `push_in_http_port`"),
-    warn("handler", "push_in_sub_spec",
-         "no ZeroMQ SUB socket takes publishes: publish over HTTP to `push_in_http_port`"),
+    {.section = "handler",
+     .key = "push_in_sub_specs",
+     .kind = Kind::String,
+     .field = S(push_in_sub_specs),
+     .text =
+         "ZeroMQ SUB socket for publishes, bound to each spec of the comma list (`tcp://` plus "
+         "`port_offset`, or `ipc://`): two-part messages `[channel, item]`, encoded as on `push_in_spec`; "
+         "gripd subscribes to a channel's topic while this instance has subscribers on it (until "
+         "`subscription_linger` after a long-poll left), so an XPUB publisher sees the interest"},
+    {.section = "handler",
+     .key = "push_in_sub_spec",
+     .kind = Kind::String,
+     .field = S(push_in_sub_specs),
+     .text = "older spelling of `push_in_sub_specs`",
+     .alias_of = "handler/push_in_sub_specs"},
     {.section = "handler",
      .key = "push_in_sub_connect",
-     .effect = Effect::Info,
-     .text = "only tunes the ZeroMQ SUB socket, which gripd does not open (`push_in_sub_specs` warns)"},
+     .kind = Kind::Bool,
+     .field = S(push_in_sub_connect),
+     .def = "false",
+     .text = "the SUB socket connects to `push_in_sub_specs` instead of binding (TCP keep-alive on)"},
     {.section = "handler",
      .key = "push_in_http_addr",
      .kind = Kind::String,

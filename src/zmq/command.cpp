@@ -106,6 +106,10 @@ void ZmqService::on_command(const std::vector<std::string_view>& parts, bool tru
             tnet::put_string(v, "publish-pull");
             tnet::put_string(v, pull_spec_);
         }
+        if (!sub_specs_.empty() && !settings_.push_in_sub_connect) {
+            tnet::put_string(v, "publish-sub");
+            tnet::put_string(v, sub_specs_[0]);
+        }
         std::string value;
         tnet::put_dict(value, v);
         reply(envelope, rid, has_id, true, value, {});

@@ -112,8 +112,14 @@ bool Socket::send(const std::vector<std::string_view>& parts) {
 }
 
 bool Socket::subscribe(std::string_view topic, bool on) {
-    return sock_ &&
-           zmq_setsockopt(sock_, on ? ZMQ_SUBSCRIBE : ZMQ_UNSUBSCRIBE, topic.data(), topic.size()) == 0;
+    bool ok =
+        sock_ && zmq_setsockopt(sock_, on ? ZMQ_SUBSCRIBE : ZMQ_UNSUBSCRIBE, topic.data(), topic.size()) == 0;
+    // Like a send, this may take the fd's edge: look on the next turn.
+    if (polling_ && !idle_on_) {
+        idle_on_ = true;
+        uv_idle_start(&idle_, &Socket::on_idle);
+    }
+    return ok;
 }
 
 void Socket::stop() {

@@ -69,7 +69,7 @@ bool item_json(std::string_view msg, std::string_view channel, std::string& out,
 } // namespace
 
 bool ZmqService::wanted(const config::Settings& s) {
-    return !s.push_in_spec.empty() || !s.command_spec.empty();
+    return !s.push_in_spec.empty() || !s.command_spec.empty() || !split_specs(s.push_in_sub_specs).empty();
 }
 
 ZmqService::ZmqService(const config::Settings& settings, pubsub::Broker& broker, uv_loop_t* loop)
@@ -82,6 +82,7 @@ ZmqService::ZmqService(const config::Settings& settings, pubsub::Broker& broker,
 ZmqService::~ZmqService() {
     queue_.reset();
     pull_.reset();
+    sub_.reset();
     command_.reset();
     if (ctx_) zmq_ctx_term(ctx_);
 }
@@ -106,6 +107,7 @@ bool ZmqService::start(std::string* error) {
         }
         LOG_INFO("zmq", "in pull: %s", pull_spec_.c_str());
     }
+    if (!start_sub(hard_max, error)) return false;
     if (!settings_.command_spec.empty()) {
         command_spec_ = apply_port_offset(settings_.command_spec, settings_.port_offset);
         command_ = std::make_unique<Socket>(loop_, ctx_, ZMQ_ROUTER, this);
@@ -121,8 +123,69 @@ bool ZmqService::start(std::string* error) {
     return true;
 }
 
+bool ZmqService::start_sub(int64_t hard_max, std::string* error) {
+    for (const auto& spec : split_specs(settings_.push_in_sub_specs))
+        sub_specs_.push_back(apply_port_offset(spec, settings_.port_offset));
+    if (sub_specs_.empty()) return true;
+    sub_ = std::make_unique<Socket>(loop_, ctx_, ZMQ_SUB, this);
+    sub_->set_int(ZMQ_RCVHWM, kRcvHwm);
+    sub_->set_int(ZMQ_SNDHWM, 0); // subscriptions are never dropped (as Pushpin: one per channel)
+    sub_->set_int64(ZMQ_MAXMSGSIZE, hard_max);
+    if (settings_.push_in_sub_connect) {
+        sub_->set_int(ZMQ_TCP_KEEPALIVE, 1);
+        sub_->set_int(ZMQ_TCP_KEEPALIVE_IDLE, 30);
+        sub_->set_int(ZMQ_TCP_KEEPALIVE_CNT, 6);
+        sub_->set_int(ZMQ_TCP_KEEPALIVE_INTVL, 5);
+    }
+    for (const auto& spec : sub_specs_) {
+        std::string e;
+        bool ok = settings_.push_in_sub_connect ? sub_->connect(spec, &e) : sub_->bind(spec, &e);
+        if (!ok) {
+            *error = "[handler] push_in_sub_specs: " + e;
+            return false;
+        }
+    }
+    std::string e;
+    if (!sub_->start(&e)) {
+        *error = "[handler] push_in_sub_specs: " + e;
+        return false;
+    }
+    // Subscription forwarding: the shard owners tell this worker's broker which channels have
+    // subscribers in this instance.
+    broker_.set_interest_handler([this](const std::string& channel, bool on) {
+        if (sub_) sub_->subscribe(channel, on);
+    });
+    LOG_INFO("zmq", "in sub: %s", settings_.push_in_sub_specs.c_str());
+    return true;
+}
+
+void ZmqService::on_sub(const std::vector<std::string_view>& parts, size_t bytes, bool truncated) {
+    if (parts.size() != 2 || truncated) {
+        stats_.rejected.add();
+        warn(Warn::Parts, "IN sub: received message with parts != 2, skipping");
+        return;
+    }
+    if (bytes > static_cast<size_t>(settings_.push_in_http_max_body_size)) {
+        stats_.rejected.add();
+        warn(Warn::Size,
+             "IN sub: message of %zu bytes over the %d-byte limit (push_in_http_max_body_size), skipping",
+             bytes, settings_.push_in_http_max_body_size);
+        return;
+    }
+    std::string body = "{\"items\":[";
+    std::string error;
+    if (!item_json(parts[1], parts[0], body, &error)) {
+        stats_.rejected.add();
+        warn(Warn::Format, "IN sub: %s, skipping", error.c_str());
+        return;
+    }
+    body += "]}";
+    submit(std::move(body), "sub", {});
+}
+
 void ZmqService::stop() {
     uv_timer_stop(&congestion_timer_);
+    if (sub_) sub_->stop();
     if (pull_) pull_->stop();
     if (command_) command_->stop();
 }
@@ -132,6 +195,8 @@ bool ZmqService::on_message(Socket& s, const std::vector<std::string_view>& part
     stats_.received.add();
     if (&s == pull_.get())
         on_pull(parts, bytes, truncated);
+    else if (&s == sub_.get())
+        on_sub(parts, bytes, truncated);
     else
         on_command(parts, truncated);
     if (saturated() || broker_.is_congested()) {
@@ -199,6 +264,7 @@ void ZmqService::pause_inputs() {
     if (paused_) return;
     paused_ = true;
     if (pull_) pull_->pause();
+    if (sub_) sub_->pause();
     if (command_) command_->pause();
     // Congestion ends without any publish of ours finishing: look again shortly.
     uv_timer_start(&congestion_timer_, &ZmqService::on_congestion_timer, kCongestionPollMs,
@@ -210,6 +276,7 @@ void ZmqService::resume_inputs() {
     paused_ = false;
     uv_timer_stop(&congestion_timer_);
     if (pull_) pull_->resume();
+    if (sub_) sub_->resume();
     if (command_) command_->resume();
 }
 

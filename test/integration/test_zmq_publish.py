@@ -187,6 +187,7 @@ def test_command_get_zmq_uris(proxy, command):
     v = r["value"]
     assert v["command"] == proxy.command_spec.encode()
     assert v["publish-pull"] == proxy.push_in_spec.encode()
+    assert v["publish-sub"] == proxy.push_in_sub_spec.encode()
 
 
 def test_command_without_id_is_answered_without_id(command):

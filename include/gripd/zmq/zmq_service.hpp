@@ -1,6 +1,9 @@
 // ZmqService: Pushpin's ZeroMQ inputs of the handler, on one worker's loop (worker 0):
 //  - PULL on `push_in_spec`: one-part messages, one publish item each (TNetString, optional
 //    leading `T`, or `J` + JSON);
+//  - SUB on `push_in_sub_specs` (bound, or connected with `push_in_sub_connect`): two-part
+//    `[channel, item]` messages; subscribed to the topics of the channels this instance has
+//    subscribers on (Broker::set_interest_worker: each shard owner tells this worker);
 //  - ROUTER on `command_spec`: ZRPC requests (publish, recover, refresh, conncheck, get-zmq-uris).
 // Items enter the same publish path as HTTP publishes (control/publish_queue.hpp: validation,
 // order, sequencing, the bus): each message is one publish body `{"items":[...]}`, submitted in
@@ -75,6 +78,8 @@ class ZmqService final : public Socket::Handler {
                     bool truncated) override;
     void on_pull(const std::vector<std::string_view>& parts, size_t bytes, bool truncated);
     void on_command(const std::vector<std::string_view>& parts, bool truncated);
+    void on_sub(const std::vector<std::string_view>& parts, size_t bytes, bool truncated);
+    bool start_sub(int64_t hard_max, std::string* error);
     // Submits one publish body; `reply` (may be empty) gets the outcome.
     void submit(std::string body, std::string_view input,
                 std::function<void(int status, std::string_view message)> reply);
@@ -92,7 +97,8 @@ class ZmqService final : public Socket::Handler {
     uv_loop_t* loop_;
     void* ctx_ = nullptr;
     std::string pull_spec_, command_spec_; // resolved (port_offset applied)
-    std::unique_ptr<Socket> pull_, command_;
+    std::vector<std::string> sub_specs_;
+    std::unique_ptr<Socket> pull_, command_, sub_;
     size_t in_flight_ = 0;
     size_t in_flight_bytes_ = 0;
     bool paused_ = false;
