@@ -260,7 +260,9 @@ const Row kRows[] = {
     info("proxy", "ipc_file_mode", kIpcMode),
 
     // [handler]
-    info("handler", "ipc_file_mode", kIpcMode),
+    warn("handler", "ipc_file_mode",
+         "the ZeroMQ IPC socket files gripd binds (`ipc://` in `push_in_spec`, `push_in_sub_specs`, "
+         "`command_spec`) keep the umask's permissions"),
     {.section = "handler",
      .key = "push_in_spec",
      .kind = Kind::String,
