@@ -9,11 +9,21 @@ import pytest
 
 from harness.backend import Response
 from griputil import StreamClient
+from harness.proxy import unique_free_port
 from zmqutil import Command, Pusher, j, wait_for
 
 zmq = pytest.importorskip("zmq")
 
-OFFSET = 7
+def port_free(port: int) -> bool:
+    import socket
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
 
 
 def offset(spec: str, n: int) -> str:
@@ -42,18 +52,29 @@ def stream_until_subscribed(proxy, backend, channel, publish_port):
 
 
 def test_port_offset_moves_every_tcp_spec(start_proxy, backend):
-    proxy = start_proxy(routes=f"* 127.0.0.1:{backend.port}", conf={"global.port_offset": str(OFFSET)},
-                        wait=False)
-    publish_port = proxy.publish_port + OFFSET
+    # Ports whose offset ones are free too (the harness's own are only free as given).
+    OFFSET = 7
+    ports = []
+    while len(ports) < 4:
+        p = unique_free_port()
+        if p + OFFSET < 65536 and port_free(p + OFFSET) and p + OFFSET not in ports:
+            ports.append(p)
+    http, pull, sub, command = ports
+    specs = {"push_in_spec": f"tcp://127.0.0.1:{pull}", "push_in_sub_specs": f"tcp://127.0.0.1:{sub}",
+             "command_spec": f"tcp://127.0.0.1:{command}"}
+    conf = {"global.port_offset": str(OFFSET), "handler.push_in_http_port": str(http)}
+    conf.update({"handler." + k: v for k, v in specs.items()})
+    proxy = start_proxy(routes=f"* 127.0.0.1:{backend.port}", conf=conf, wait=False)
+    publish_port = http + OFFSET
     proxy.wait_ready(ports=[proxy.port, publish_port], probe=False)
     c = stream_until_subscribed(proxy, backend, "off", publish_port)
-    cmd = Command(offset(proxy.command_spec, OFFSET))
+    cmd = Command(offset(specs["command_spec"], OFFSET))
     try:
         v = cmd.call("get-zmq-uris")["value"]
-        assert v["command"] == offset(proxy.command_spec, OFFSET).encode()
-        assert v["publish-pull"] == offset(proxy.push_in_spec, OFFSET).encode()
-        assert v["publish-sub"] == offset(proxy.push_in_sub_spec, OFFSET).encode()
-        p = Pusher(offset(proxy.push_in_spec, OFFSET))
+        assert v["command"] == offset(specs["command_spec"], OFFSET).encode()
+        assert v["publish-pull"] == offset(specs["push_in_spec"], OFFSET).encode()
+        assert v["publish-sub"] == offset(specs["push_in_sub_specs"], OFFSET).encode()
+        p = Pusher(offset(specs["push_in_spec"], OFFSET))
         p.send(j({"channel": "off", "formats": {"http-stream": {"content": "offset pull\n"}}}))
         assert wait_for(lambda: b"offset pull\n" in c.body)
         p.close()
