@@ -6,6 +6,7 @@
 #include "gripd/core/log.hpp"
 #include "gripd/core/sd_notify.hpp"
 #include "gripd/net/tls_server.hpp"
+#include "gripd/zmq/publish_cli.hpp"
 #include "server.hpp"
 
 #include <csignal>
@@ -249,6 +250,8 @@ int serve(const config::Settings& settings, const config::DebugKnobs& knobs, con
 
 int main(int argc, char** argv) {
     signal(SIGPIPE, SIG_IGN);
+    // `gripd publish ...`: Pushpin's pushpin-publish (src/zmq/publish_cli.cpp).
+    if (argc > 1 && std::string_view(argv[1]) == "publish") return zmq::run_publish_cli(argc - 1, argv + 1);
     config::CliResult cli = config::parse_cli(argc, argv);
     if (int status = answer_without_running(cli); status >= 0) return status;
     config::SettingsResult loaded = config::load_settings(cli.options);

@@ -14,6 +14,8 @@
 #include "gripd/pubsub/render.hpp"
 #include "gripd/ws/render.hpp"
 #include "gripd/ws/ws_service.hpp"
+#include "gripd/zmq/spec.hpp"
+#include "gripd/zmq/zmq_service.hpp"
 
 #include <arpa/inet.h>
 #include <chrono>
@@ -59,6 +61,7 @@ struct Server::WorkerContext {
     std::unique_ptr<proxy::GripDispatch> grip;
     std::unique_ptr<ws::WsService> ws;
     std::unique_ptr<control::ControlService> control;
+    std::unique_ptr<zmq::ZmqService> zmq; // worker 0 only: Pushpin's ZeroMQ inputs
     // [handler] prometheus_port's and [proxy] prometheus_port's listeners (as Pushpin's two processes).
     std::vector<std::unique_ptr<control::MetricsService>> metrics;
     std::vector<http::Listener*> listeners; // each frees itself when closed
@@ -204,6 +207,8 @@ void Server::adopt_local_sockets(loop::Worker& w, WorkerContext& ctx) {
 void Server::wire(loop::Worker& w, WorkerContext& ctx) {
     ctx.broker = std::make_unique<pubsub::Broker>(w, peers_, settings_);
     if (bus_) ctx.broker->start_bus(*bus_);
+    // Subscription forwarding to the ZeroMQ SUB inputs, which live on worker 0 (ZmqService).
+    if (!zmq::split_specs(settings_.push_in_sub_specs).empty()) ctx.broker->set_interest_worker(0);
     ctx.proxy = std::make_unique<proxy::ProxyService>(w, settings_, routes_);
     ctx.proxy->h2_factory = &h2::start_session; // HTTP/2 for clients: h2c prior knowledge, ALPN h2
     ctx.grip = std::make_unique<proxy::GripDispatch>(*ctx.proxy, *ctx.broker, settings_);
@@ -223,6 +228,14 @@ void Server::wire(loop::Worker& w, WorkerContext& ctx) {
         config::ListenAddr addr{settings_.push_in_http_addr, settings_.push_in_http_port};
         open_listener(w, ctx, addr, *ctx.control, ctx.control->conns(), "the control API",
                       "[handler] push_in_http_addr, push_in_http_port");
+    }
+    if (w.index() == 0 && zmq::ZmqService::wanted(settings_)) {
+        ctx.zmq = std::make_unique<zmq::ZmqService>(settings_, *ctx.broker, w.uv());
+        std::string error;
+        if (!ctx.zmq->start(&error)) {
+            if (!error_claimed_.exchange(true)) first_error_ = error;
+            failed_.fetch_add(1);
+        }
     }
     // Each process of Pushpin's serves its own metrics listener; gripd serves the same metrics on both,
     // each with its own prefix. The same address twice is opened once (the settings warn).
@@ -329,6 +342,7 @@ void Server::install_hooks(loop::Worker& w, WorkerContext& ctx, int count) {
         ctx.ws->stop_all();
         ctx.proxy->conns().close_idle();
         if (ctx.control) ctx.control->conns().close_idle();
+        if (ctx.zmq) ctx.zmq->stop();
         for (auto& m : ctx.metrics)
             m->conns().close_all();
         ctx.proxy->backends().close_idle();
@@ -428,6 +442,7 @@ void Server::join() {
         ctx->ws.reset();
         ctx->metrics.clear();
         ctx->control.reset();
+        ctx->zmq.reset();
         ctx->grip.reset();
         ctx->proxy.reset();
         ctx->broker.reset();

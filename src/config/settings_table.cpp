@@ -265,17 +265,38 @@ const Row kRows[] = {
     info("proxy", "ipc_file_mode", kIpcMode),
 
     // [handler]
-    info("handler", "ipc_file_mode", kIpcMode),
-    warn("handler", "push_in_spec",
-         "no ZeroMQ PULL socket takes publishes: publish over HTTP to `push_in_http_port`"),
-    warn("handler", "push_in_sub_specs",
-         "no ZeroMQ SUB socket takes publishes: publish over HTTP to `push_in_http_port`"),
-    warn("handler", "push_in_sub_spec",
-         "no ZeroMQ SUB socket takes publishes: publish over HTTP to `push_in_http_port`"),
+    warn("handler", "ipc_file_mode",
+         "the ZeroMQ IPC socket files gripd binds (`ipc://` in `push_in_spec`, `push_in_sub_specs`, "
+         "`command_spec`) keep the umask's permissions"),
+    {.section = "handler",
+     .key = "push_in_spec",
+     .kind = Kind::String,
+     .field = S(push_in_spec),
+     .text =
+         "ZeroMQ PULL socket bound for publishes (`tcp://` plus `port_offset`, or `ipc://`): one-part "
+         "messages, a TNetString item (optional leading `T`) or `J` + JSON; the same validation and "
+         "order as `/publish/`; a message over `push_in_http_max_body_size` is dropped (counted, logged)"},
+    {.section = "handler",
+     .key = "push_in_sub_specs",
+     .kind = Kind::String,
+     .field = S(push_in_sub_specs),
+     .text =
+         "ZeroMQ SUB socket for publishes, bound to each spec of the comma list (`tcp://` plus "
+         "`port_offset`, or `ipc://`): two-part messages `[channel, item]`, encoded as on `push_in_spec`; "
+         "gripd subscribes to a channel's topic while this instance has subscribers on it (until "
+         "`subscription_linger` after a long-poll left), so an XPUB publisher sees the interest"},
+    {.section = "handler",
+     .key = "push_in_sub_spec",
+     .kind = Kind::String,
+     .field = S(push_in_sub_specs),
+     .text = "older spelling of `push_in_sub_specs`",
+     .alias_of = "handler/push_in_sub_specs"},
     {.section = "handler",
      .key = "push_in_sub_connect",
-     .effect = Effect::Info,
-     .text = "only tunes the ZeroMQ SUB socket, which gripd does not open (`push_in_sub_specs` warns)"},
+     .kind = Kind::Bool,
+     .field = S(push_in_sub_connect),
+     .def = "false",
+     .text = "the SUB socket connects to `push_in_sub_specs` instead of binding (TCP keep-alive on)"},
     {.section = "handler",
      .key = "push_in_http_addr",
      .kind = Kind::String,
@@ -328,8 +349,12 @@ const Row kRows[] = {
      .text = "older spelling of `push_in_http_max_body_size`",
      .alias_of = "handler/push_in_http_max_body_size"},
     warn("handler", "stats_spec", "no ZeroMQ stats events are published (metrics: `prometheus_port`)"),
-    warn("handler", "command_spec",
-         "no ZeroMQ command socket (ZRPC publish, recover, conncheck): use the HTTP control API"),
+    {.section = "handler",
+     .key = "command_spec",
+     .kind = Kind::String,
+     .field = S(command_spec),
+     .text = "ZeroMQ ROUTER socket bound for ZRPC commands (REQ/DEALER clients): `publish`, `recover`, "
+             "`get-zmq-uris`, `refresh` and `conncheck` (see README's ZeroMQ section)"},
     warn("handler", "state_spec", "no external session-state service is used"),
     {.section = "handler",
      .key = "message_rate",

@@ -384,9 +384,23 @@ void Broker::owner_route(const std::vector<Delivery>& deliveries) {
 void Broker::owner_subscribe_delta(const std::string& channel, int worker, int32_t delta, bool linger) {
     SubscriberChange change = directory_.on_subscribe_delta(channel, static_cast<uint32_t>(worker), delta,
                                                             linger, uv_now(worker_.uv()));
+    if (change != SubscriberChange::None) tell_interest(channel, change == SubscriberChange::First);
     if (!bus_) return;
     if (change == SubscriberChange::First) bus_->subscribe(channel);
     if (change == SubscriberChange::Last) bus_->unsubscribe(channel);
+}
+
+void Broker::tell_interest(const std::string& channel, bool on) {
+    if (interest_worker_ < 0) return;
+    if (interest_worker_ == worker_.index()) {
+        if (interest_handler_) interest_handler_(channel, on);
+        return;
+    }
+    send(interest_worker_, loop::ChannelInterest{channel, on});
+}
+
+void Broker::on_inbox(int /*from*/, loop::ChannelInterest& m) {
+    if (interest_handler_) interest_handler_(m.channel, m.on);
 }
 
 void Broker::recover() {
@@ -421,8 +435,10 @@ void Broker::tick(uint64_t now_ms) {
     bool due = next && *next <= now_ms;
     if (!due && directory_.id_cache_size() == 0) return;
     owner_route(directory_.expire(now_ms)); // also ages the duplicate-id cache
-    for (const auto& channel : directory_.end_lingering(now_ms))
+    for (const auto& channel : directory_.end_lingering(now_ms)) {
+        tell_interest(channel, false);
         if (bus_) bus_->unsubscribe(channel);
+    }
 }
 
 // ---- inbox messages ----

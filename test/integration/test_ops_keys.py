@@ -224,8 +224,7 @@ def test_debian_conf_and_routes_warn_exactly_for_what_gripd_does_not_do(start_pr
     assert raw_get_ok(p)
     text = p.stdout_path.read_text(errors="replace")
     warnings = [l for l in text.splitlines() if l.startswith("[WARN]")]
-    expected = ["[handler] push_in_spec=", "[handler] push_in_sub_specs=", "[handler] stats_spec=",
-                "[handler] command_spec="]
+    expected = ["[handler] stats_spec="]
     conf_lines = p.conf_path.read_text().splitlines()
     for key in expected:
         hits = [w for w in warnings if key in w]
@@ -353,7 +352,10 @@ def test_a_config_setting_every_key_once_starts_and_warns_exactly_for_the_unsupp
     skip = {("global", "include"), ("runner", "http_port"), ("runner", "https_ports"), ("runner", "local_ports"),
             ("gripd", "bus"), ("handler", "push_in_http_port"), ("handler", "push_in_http_addr"),
             ("proxy", "routesfile"), ("runner", "logdir"), ("global", "rundir"), ("runner", "rundir"),
-            ("global", "libdir"), ("global", "workers"), ("gripd", "workers"), ("global", "port_offset")}
+            ("global", "libdir"), ("global", "workers"), ("gripd", "workers"), ("global", "port_offset"),
+            # ZeroMQ sockets: the harness writes working specs on free ports.
+            ("handler", "push_in_spec"), ("handler", "push_in_sub_specs"), ("handler", "push_in_sub_spec"),
+            ("handler", "command_spec")}
     conf = {}
     for row in works:
         if (row[0], row[1].strip("`")) not in skip:
@@ -371,9 +373,6 @@ def test_a_config_setting_every_key_once_starts_and_warns_exactly_for_the_unsupp
     # share_all works, but warns about what it shares less than Pushpin (src/proxy/request_share.hpp).
     if conf.get("handler", {}).get("share_all") == "true":
         expected.append("[handler] share_all=")
-    # Keys the harness writes itself and gripd warns about (ZeroMQ sockets).
-    expected = sorted(set(expected) | {"[handler] push_in_spec=", "[handler] push_in_sub_specs=",
-                                       "[handler] command_spec="})
     # Options whose values must still be valid numbers where the info rows hold integers.
     for sec, key, value in [("handler", "message_hwm", "100"), ("handler", "subscription_linger", "60"),
                             ("handler", "stats_report_interval", "10")]:

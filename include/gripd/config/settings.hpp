@@ -100,6 +100,11 @@ struct Settings {
     int stats_report_interval{}; // seconds
     std::string handler_prometheus_port;
     std::string handler_prometheus_prefix;
+    // ZeroMQ specs as written (templates expanded); port_offset is applied when binding (zmq/spec).
+    std::string push_in_spec;      // PULL bind; "" = none
+    std::string command_spec;      // ROUTER bind (ZRPC); "" = none
+    std::string push_in_sub_specs; // comma list for the SUB socket; "" = none
+    bool push_in_sub_connect{};    // connect instead of bind
 
     // [gripd] (gripd's own keys; Pushpin ignores this section)
     int workers{};                      // 0 = number of cores; see effective_workers()

@@ -60,6 +60,13 @@ struct SubscribeDelta {
     bool linger = false; // the last local subscription to leave was a long-poll (subscription_linger)
 };
 
+// shard owner -> the worker with the ZeroMQ SUB inputs: this instance got its first subscriber on
+// `channel` (on) or lost its last one, after subscription_linger (off): subscription forwarding.
+struct ChannelInterest {
+    std::string channel;
+    bool on = false;
+};
+
 // control API -> every shard owner: forget every channel's last id (POST /recover).
 struct Recover {};
 
@@ -81,7 +88,7 @@ struct LastIdReply {
 };
 
 using InboxBody = std::variant<Stop, ReloadRoutes, PublishToOwner, PublishAck, Deliver, SubscribeDelta,
-                               Recover, LastIdQuery, LastIdReply>;
+                               Recover, LastIdQuery, LastIdReply, ChannelInterest>;
 
 // What a ring slot holds: the message and who sent it.
 struct InboxMessage {

@@ -136,6 +136,14 @@ class Broker : private RedisBus::Handler {
     void on_inbox(int from, loop::Recover& m);
     void on_inbox(int from, loop::LastIdQuery& m);
     void on_inbox(int from, loop::LastIdReply& m);
+    void on_inbox(int from, loop::ChannelInterest& m);
+    // Subscription forwarding (ZeroMQ SUB inputs): every broker tells worker `worker` when a channel
+    // it owns gets its first subscriber in this instance or loses its last (after linger); that
+    // worker's broker passes it to `handler` (set on that worker only). -1: nobody listens.
+    void set_interest_worker(int worker) { interest_worker_ = worker; }
+    void set_interest_handler(std::function<void(const std::string& channel, bool on)> handler) {
+        interest_handler_ = std::move(handler);
+    }
     // Periodic work: release sequenced items whose wait expired.
     void tick(uint64_t now_ms);
 
@@ -227,6 +235,10 @@ class Broker : private RedisBus::Handler {
     uint64_t dropped_unwarned_ = 0;  // deliveries dropped since the last warning
     uint64_t dropped_warned_at_ = 0; // uv_now() of the last warning
     std::unique_ptr<RedisBus> bus_;  // last: its pending publishes are answered while it goes
+    // Tells the interest worker (see set_interest_worker) about `channel`.
+    void tell_interest(const std::string& channel, bool on);
+    int interest_worker_ = -1;
+    std::function<void(const std::string&, bool)> interest_handler_;
 };
 
 } // namespace gripd::pubsub

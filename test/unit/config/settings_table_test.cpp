@@ -89,8 +89,9 @@ TEST_CASE("settings table: every key of PROTOCOL.md 1.3 is known", "[config]") {
     REQUIRE(r.error == "");
     for (const auto& m : messages(r, LogLevel::Warn))
         CHECK(m.find("unknown key") == std::string::npos);
-    // max_open_requests, share_all, state_spec, push_in_sub_spec
-    CHECK(messages(r, LogLevel::Warn).size() == 4);
+    // max_open_requests, share_all, state_spec (push_in_sub_spec works: the SUB input)
+    CHECK(messages(r, LogLevel::Warn).size() == 3);
+    CHECK(r.settings.push_in_sub_specs == "tcp://127.0.0.1:2");
 }
 
 TEST_CASE("settings table: a warn row warns only when its value asks for something", "[config]") {

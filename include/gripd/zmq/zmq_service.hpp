@@ -1,0 +1,116 @@
+// ZmqService: Pushpin's ZeroMQ inputs of the handler, on one worker's loop (worker 0):
+//  - PULL on `push_in_spec`: one-part messages, one publish item each (TNetString, optional
+//    leading `T`, or `J` + JSON);
+//  - SUB on `push_in_sub_specs` (bound, or connected with `push_in_sub_connect`): two-part
+//    `[channel, item]` messages; subscribed to the topics of the channels this instance has
+//    subscribers on (Broker::set_interest_worker: each shard owner tells this worker);
+//  - ROUTER on `command_spec`: ZRPC requests (publish, recover, refresh, conncheck, get-zmq-uris).
+// Items enter the same publish path as HTTP publishes (control/publish_queue.hpp: validation,
+// order, sequencing, the bus): each message is one publish body `{"items":[...]}`, submitted in
+// arrival order to this service's PublishQueue.
+//
+// Bounds and bad input (PROTOCOL.md §4.3; README "ZeroMQ"):
+//  - a message over `push_in_http_max_body_size` bytes is dropped (as HTTP answers 400); libzmq
+//    itself cuts a peer that sends one over kHardMaxFactor times that (ZMQ_MAXMSGSIZE);
+//  - ZMQ_RCVHWM kRcvHwm messages per peer; reading pauses while kMaxInFlight messages (or
+//    kMaxInFlightBytes) wait in the publish path, or while a worker's inbox is congested, so a
+//    flood waits in libzmq's bounded queues (and a PUSH sender blocks) instead of in gripd;
+//  - malformed messages, wrong part counts and invalid items are counted and logged at most once
+//    per kWarnIntervalMs per kind, with the number skipped since the last line.
+#pragma once
+
+#include "gripd/config/settings.hpp"
+#include "gripd/core/counter.hpp"
+#include "gripd/zmq/socket.hpp"
+
+#include <array>
+#include <functional>
+#include <memory>
+#include <string>
+#include <uv.h>
+
+namespace gripd::pubsub {
+class Broker;
+}
+namespace gripd::control {
+class PublishQueue;
+}
+
+namespace gripd::zmq {
+
+struct ZmqStats {
+    core::Counter received;  // messages read (every input)
+    core::Counter published; // items accepted by the publish path
+    core::Counter rejected;  // bad messages and invalid items, skipped
+    core::Counter dropped;   // valid items the publish path refused (workers congested, bus down)
+    core::Counter commands;  // ZRPC requests answered
+};
+
+class ZmqService final : public Socket::Handler {
+  public:
+    static constexpr int kRcvHwm = 1000;
+    static constexpr int64_t kHardMaxFactor = 4;
+    static constexpr size_t kMaxInFlight = 512;
+    static constexpr size_t kMaxInFlightBytes = 16u << 20;
+    static constexpr uint64_t kWarnIntervalMs = 10 * 1000;
+    static constexpr uint64_t kCongestionPollMs = 5;
+
+    // Whether `settings` asks for any ZeroMQ socket this service opens.
+    static bool wanted(const config::Settings& settings);
+
+    ZmqService(const config::Settings& settings, pubsub::Broker& broker, uv_loop_t* loop);
+    ZmqService(const ZmqService&) = delete;
+    ZmqService& operator=(const ZmqService&) = delete;
+    ~ZmqService();
+
+    // Binds every configured socket; false with a message naming the key on failure.
+    bool start(std::string* error);
+    // Stops reading and closes the sockets (the worker is stopping).
+    void stop();
+
+    const ZmqStats& stats() const { return stats_; }
+
+  private:
+    enum class Warn { Parts, Format, Item, Size, Dropped, Command, kCount };
+    struct Pending;
+
+    bool on_message(Socket& s, const std::vector<std::string_view>& parts, size_t bytes,
+                    bool truncated) override;
+    void on_pull(const std::vector<std::string_view>& parts, size_t bytes, bool truncated);
+    void on_command(const std::vector<std::string_view>& parts, bool truncated);
+    void on_sub(const std::vector<std::string_view>& parts, size_t bytes, bool truncated);
+    bool start_sub(int64_t hard_max, std::string* error);
+    // Submits one publish body; `reply` (may be empty) gets the outcome.
+    void submit(std::string body, std::string_view input,
+                std::function<void(int status, std::string_view message)> reply);
+    void on_done();
+    bool saturated() const;
+    void pause_inputs();
+    void resume_inputs();
+    void warn(Warn kind, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
+    void reply(const std::vector<std::string>& envelope, std::string_view id, bool has_id, bool success,
+               std::string_view value_tnet, std::string_view condition);
+    static void on_congestion_timer(uv_timer_t* t);
+
+    const config::Settings& settings_;
+    pubsub::Broker& broker_;
+    uv_loop_t* loop_;
+    void* ctx_ = nullptr;
+    std::string pull_spec_, command_spec_; // resolved (port_offset applied)
+    std::vector<std::string> sub_specs_;
+    std::unique_ptr<Socket> pull_, command_, sub_;
+    size_t in_flight_ = 0;
+    size_t in_flight_bytes_ = 0;
+    bool paused_ = false;
+    uv_timer_t congestion_timer_{};
+    struct WarnState {
+        uint64_t last_ms = 0;
+        uint64_t skipped = 0;
+        bool logged = false;
+    };
+    std::array<WarnState, static_cast<size_t>(Warn::kCount)> warns_{};
+    ZmqStats stats_;
+    std::unique_ptr<control::PublishQueue> queue_; // last: destroyed first (its callbacks use this)
+};
+
+} // namespace gripd::zmq

@@ -1,0 +1,194 @@
+// The command socket (`command_spec`): Pushpin's ZRPC server on a ROUTER socket. A request is
+// [envelope..., "", TNetString {id?, method, args?}], the reply [envelope..., "", {id?, success,
+// value | condition[, value]}] (Pushpin's ZrpcManager and ZrpcRequestPacket framing).
+#include "gripd/core/log.hpp"
+#include "gripd/pubsub/broker.hpp"
+#include "gripd/zmq/tnetstring.hpp"
+#include "gripd/zmq/zmq_service.hpp"
+
+#include <memory>
+
+namespace gripd::zmq {
+
+void ZmqService::reply(const std::vector<std::string>& envelope, std::string_view id, bool has_id,
+                       bool success, std::string_view value_tnet, std::string_view condition) {
+    std::string body;
+    if (has_id) {
+        tnet::put_string(body, "id");
+        tnet::put_string(body, id);
+    }
+    tnet::put_string(body, "success");
+    tnet::put_bool(body, success);
+    if (!success) {
+        tnet::put_string(body, "condition");
+        tnet::put_string(body, condition);
+    }
+    if (success || !value_tnet.empty()) {
+        tnet::put_string(body, "value");
+        if (value_tnet.empty())
+            tnet::put_null(body);
+        else
+            body.append(value_tnet);
+    }
+    std::string packet;
+    tnet::put_dict(packet, body);
+    std::vector<std::string_view> parts;
+    parts.reserve(envelope.size() + 2);
+    for (const auto& e : envelope)
+        parts.emplace_back(e);
+    parts.emplace_back();
+    parts.emplace_back(packet);
+    stats_.commands.add();
+    // ROUTER drops a reply to a peer that is gone or over its hwm; nothing waits on it.
+    if (command_ && !command_->send(parts)) warn(Warn::Command, "command: reply could not be sent, dropped");
+}
+
+void ZmqService::on_command(const std::vector<std::string_view>& parts, bool truncated) {
+    // The envelope ends at the first empty part (REQ and DEALER clients send one).
+    size_t delim = 0;
+    while (delim < parts.size() && !parts[delim].empty())
+        ++delim;
+    if (delim == 0 || delim == parts.size() || truncated) {
+        stats_.rejected.add();
+        warn(Warn::Command, "zrpc server: received message without an envelope, skipping");
+        return;
+    }
+    std::vector<std::string> envelope(parts.begin(), parts.begin() + static_cast<ptrdiff_t>(delim));
+    if (parts.size() - delim - 1 != 1) {
+        stats_.rejected.add();
+        warn(Warn::Command, "zrpc server: received message with parts != 1, skipping");
+        reply(envelope, {}, false, false, {}, "bad-format");
+        return;
+    }
+    std::string_view content = parts[delim + 1];
+    if (content.size() > static_cast<size_t>(settings_.push_in_http_max_body_size)) {
+        stats_.rejected.add();
+        warn(Warn::Size, "zrpc server: request of %zu bytes over the %d-byte limit, refused", content.size(),
+             settings_.push_in_http_max_body_size);
+        reply(envelope, {}, false, false, {}, "bad-format");
+        return;
+    }
+    tnet::Value req;
+    std::string why;
+    const tnet::Value* method = nullptr;
+    const tnet::Value* id = nullptr;
+    const tnet::Value* args = nullptr;
+    bool ok = tnet::parse(content, req, &why) && req.type == tnet::Type::Dict;
+    if (ok) {
+        method = req.find("method");
+        id = req.find("id");
+        args = req.find("args");
+        ok = method && method->is_string() && (!id || id->is_string()) &&
+             (!args || args->type == tnet::Type::Dict);
+    }
+    if (!ok) {
+        // Pushpin skips these, leaving a REQ client waiting forever; gripd answers.
+        stats_.rejected.add();
+        warn(Warn::Command, "zrpc server: received message with invalid format, refused");
+        reply(envelope, {}, false, false, {}, "bad-format");
+        return;
+    }
+    std::string rid = id ? std::string(id->text) : std::string();
+    bool has_id = id != nullptr;
+    std::string_view m = method->text;
+    tnet::Value empty;
+    empty.type = tnet::Type::Dict;
+    const tnet::Value& a = args ? *args : empty;
+    LOG_DEBUG("zmq", "IN command: %.*s", static_cast<int>(m.size()), m.data());
+
+    if (m == "get-zmq-uris") {
+        std::string v;
+        if (!command_spec_.empty()) {
+            tnet::put_string(v, "command");
+            tnet::put_string(v, command_spec_);
+        }
+        if (!pull_spec_.empty()) {
+            tnet::put_string(v, "publish-pull");
+            tnet::put_string(v, pull_spec_);
+        }
+        if (!sub_specs_.empty() && !settings_.push_in_sub_connect) {
+            tnet::put_string(v, "publish-sub");
+            tnet::put_string(v, sub_specs_[0]);
+        }
+        std::string value;
+        tnet::put_dict(value, v);
+        reply(envelope, rid, has_id, true, value, {});
+    } else if (m == "recover") {
+        broker_.recover();
+        reply(envelope, rid, has_id, true, {}, {});
+    } else if (m == "publish" || m == "refresh") {
+        std::string body = "{\"items\":[";
+        if (m == "publish") {
+            const tnet::Value* items = a.find("items");
+            if (!items) {
+                reply(envelope, rid, has_id, false, "", "bad-request");
+                return;
+            }
+            if (items->type != tnet::Type::List) {
+                reply(envelope, rid, has_id, false, "", "bad-request");
+                return;
+            }
+            for (size_t i = 0; i < items->list.size(); ++i) {
+                if (i) body += ',';
+                std::string e;
+                if (!tnet::item_to_json(items->list[i], {}, body, &e)) {
+                    std::string value;
+                    tnet::put_string(value, "Invalid format: " + e);
+                    reply(envelope, rid, has_id, false, value, "bad-request");
+                    return;
+                }
+            }
+        } else {
+            // refresh {channel}: the WebSocket-over-HTTP sessions on the channel ask their backend
+            // again, which is what a `ws-message` item with action `refresh` does.
+            const tnet::Value* channel = a.find("channel");
+            if (a.find("cid")) {
+                // gripd keeps no registry of connection ids that outlives a session's loop turn.
+                reply(envelope, rid, has_id, false, {}, "not-supported");
+                return;
+            }
+            if (!channel || !channel->is_string()) {
+                reply(envelope, rid, has_id, false, {}, "bad-request");
+                return;
+            }
+            tnet::Value item;
+            item.type = tnet::Type::Dict;
+            tnet::Value fmt, ws, action;
+            action.type = tnet::Type::String;
+            action.text = "refresh";
+            ws.type = tnet::Type::Dict;
+            ws.dict.emplace_back("action", action);
+            fmt.type = tnet::Type::Dict;
+            fmt.dict.emplace_back("ws-message", ws);
+            item.dict.emplace_back("formats", fmt);
+            std::string e;
+            if (!tnet::item_to_json(item, channel->text, body, &e)) {
+                reply(envelope, rid, has_id, false, {}, "bad-request");
+                return;
+            }
+        }
+        body += "]}";
+        submit(std::move(body), "command",
+               [this, envelope = std::move(envelope), rid, has_id](int status, std::string_view message) {
+                   if (status == 200) {
+                       reply(envelope, rid, has_id, true, {}, {});
+                       return;
+                   }
+                   std::string value;
+                   tnet::put_string(value, message);
+                   reply(envelope, rid, has_id, false, value,
+                         status == 400 ? "bad-request" : "service-unavailable");
+               });
+    } else if (m == "conncheck") {
+        const tnet::Value* ids = a.find("ids");
+        if (!ids || ids->type != tnet::Type::List) {
+            reply(envelope, rid, has_id, false, {}, "bad-request");
+            return;
+        }
+        reply(envelope, rid, has_id, false, {}, "not-supported");
+    } else {
+        reply(envelope, rid, has_id, false, {}, "method-not-found");
+    }
+}
+
+} // namespace gripd::zmq
