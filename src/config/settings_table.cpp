@@ -497,8 +497,9 @@ const Row kRows[] = {
      .def = "0",
      .min = 0,
      .max = 1000000,
-     .text = "items with an `id` kept per channel for resume (prev-id, Last-Event-ID, WebSocket `last-id`); 0 = "
-             "no history (a route's `history_size` overrides it)"},
+     .text =
+         "items with an `id` kept per channel for resume (prev-id, Last-Event-ID, WebSocket `last-id`); 0 = "
+         "no history (a route's `history_size` overrides it)"},
     {.section = "gripd",
      .key = "history_ttl",
      .kind = Kind::Int,
@@ -507,7 +508,8 @@ const Row kRows[] = {
      .min = 0,
      .max = kMaxInt,
      .unit = "s",
-     .text = "history items older than this are dropped; 0 = no age limit (a route's `history_ttl` overrides it)"},
+     .text = "history items older than this are dropped; 0 = no age limit (a route's `history_ttl` overrides "
+             "it)"},
     {.section = "gripd",
      .key = "history_channel_bytes",
      .kind = Kind::Bytes,

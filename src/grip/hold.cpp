@@ -301,7 +301,8 @@ StreamHold::StreamHold(HoldEnv env, http::ServerConn& client, Instruct&& instruc
         is_sse_ = std::string_view(*ct).substr(0, 17) == "text/event-stream";
     if (instruct.hold == HoldMode::Stream)
         for (size_t i = 0; i < named_count_; ++i)
-            if (instruct.channels[i].prev_id) resume_ids_.emplace_back(subs_[i].channel, *instruct.channels[i].prev_id);
+            if (instruct.channels[i].prev_id)
+                resume_ids_.emplace_back(subs_[i].channel, *instruct.channels[i].prev_id);
     if (instruct.next_link && fetch_link) {
         next_ = std::make_unique<NextLink>();
         next_->fetch = std::move(fetch_link);
@@ -411,7 +412,8 @@ void StreamHold::on_content_filter_mismatch(pubsub::Subscription& /*sub*/, const
 void StreamHold::on_resume(pubsub::Subscription& sub, pubsub::ReplayStatus status) {
     if (!client_ || status == pubsub::ReplayStatus::Covered) return;
     const std::string& channel = static_cast<HoldSub&>(sub).channel;
-    LOG_DEBUG("grip", "history cannot cover the resume on %s for %s", channel.c_str(), client_->peer().c_str());
+    LOG_DEBUG("grip", "history cannot cover the resume on %s for %s", channel.c_str(),
+              client_->peer().c_str());
     if (next_ && next_->holding) {
         fetch_next(); // the link brings what was missed (Grip-Last says from where)
         return;
@@ -427,7 +429,8 @@ void StreamHold::on_resume(pubsub::Subscription& sub, pubsub::ReplayStatus statu
         if (ch == '"' || ch == '\\') data += '\\';
         if (static_cast<unsigned char>(ch) >= 0x20) data += ch;
     }
-    data += status == pubsub::ReplayStatus::Gap ? "\",\"reason\":\"gap\"}\n\n" : "\",\"reason\":\"unknown\"}\n\n";
+    data +=
+        status == pubsub::ReplayStatus::Gap ? "\",\"reason\":\"gap\"}\n\n" : "\",\"reason\":\"unknown\"}\n\n";
     client_->send_body(data);
     sent_data();
     check_backlog();

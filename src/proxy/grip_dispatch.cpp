@@ -76,7 +76,8 @@ void GripDispatch::start_hold(http::ServerConn& client, const config::Route& rou
         if (route.history_size >= 0 || route.history_ttl >= 0)
             resume->bounds = pubsub::HistoryBounds{
                 static_cast<uint32_t>(history_size), static_cast<uint64_t>(settings_.history_channel_bytes),
-                static_cast<uint64_t>(route.history_ttl >= 0 ? route.history_ttl : settings_.history_ttl) * 1000};
+                static_cast<uint64_t>(route.history_ttl >= 0 ? route.history_ttl : settings_.history_ttl) *
+                    1000};
         if (const std::string* v = request.head.headers.get("Last-Event-ID"))
             resume->last_event_id = *v;
         else if (auto q = core::query_param(request.head.target, "lastEventID"))

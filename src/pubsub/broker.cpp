@@ -520,7 +520,8 @@ ReplayAnswer Broker::owner_replay(const ReplayAsk& ask) {
     return a;
 }
 
-void Broker::resume(Subscription& sub, std::string_view after_id, const std::optional<HistoryBounds>& bounds) {
+void Broker::resume(Subscription& sub, std::string_view after_id,
+                    const std::optional<HistoryBounds>& bounds) {
     if (!sub.is_active()) return;
     if (sub.resume && sub.resume->token) resumes_.erase(sub.resume->token);
     sub.resume = std::make_unique<ResumeState>();

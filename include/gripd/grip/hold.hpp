@@ -166,7 +166,7 @@ class StreamHold final : public Hold, private LinkUser {
     bool misses_before(const std::string& channel, const pubsub::Message& msg) const;
 
     InstructResponse initial_;
-    bool is_sse_ = false; // the response is text/event-stream
+    bool is_sse_ = false;                                         // the response is text/event-stream
     std::vector<std::pair<std::string, std::string>> resume_ids_; // (channel prefixed, id): prev-ids
     std::optional<KeepAlive> keep_alive_;
     std::unique_ptr<NextLink> next_; // only for holds that follow next links

@@ -60,11 +60,11 @@ class Subscriber {
 
 // A resume in progress on one subscription (Broker::resume); only while one is.
 struct ResumeState {
-    uint64_t token = 0;            // the request out; 0 once answered
-    std::vector<MessageRef> held;  // live items that came while it was out (at most kMaxHeld)
-    bool overflowed = false;       // more came: the answer is reported as a gap
-    std::vector<const Message*> kept; // after the answer, while older live items may still come:
-                                      // the history as it was, sorted (live items in it are skipped)
+    uint64_t token = 0;                // the request out; 0 once answered
+    std::vector<MessageRef> held;      // live items that came while it was out (at most kMaxHeld)
+    bool overflowed = false;           // more came: the answer is reported as a gap
+    std::vector<const Message*> kept;  // after the answer, while older live items may still come:
+                                       // the history as it was, sorted (live items in it are skipped)
     std::vector<MessageRef> kept_refs; // keeps `kept`'s pointers unique while it is used
     static constexpr size_t kMaxHeld = 4096;
 };
@@ -73,9 +73,9 @@ struct ResumeState {
 struct ReplayAsk {
     uint64_t token = 0;
     std::string channel;
-    std::string after_id;  // empty with `all`
-    bool all = false;      // every kept item (GET /history without `after`)
-    size_t limit = 0;      // 0 = no limit
+    std::string after_id;                // empty with `all`
+    bool all = false;                    // every kept item (GET /history without `after`)
+    size_t limit = 0;                    // 0 = no limit
     std::optional<HistoryBounds> bounds; // a route's override for the channel
 };
 
@@ -251,9 +251,9 @@ class Broker : private RedisBus::Handler {
     std::unordered_map<uint64_t, std::function<void(bool)>> checks_; // behind checks out
     HistoryStore history_; // the channels of the shards this worker owns (history.hpp)
     bool history_enabled_ = false;
-    std::unordered_map<uint64_t, Subscription*> resumes_; // resumes out (unsubscribe cancels)
+    std::unordered_map<uint64_t, Subscription*> resumes_;  // resumes out (unsubscribe cancels)
     std::unordered_map<uint64_t, HistoryFn> history_asks_; // GET /history requests out
-    Subscription* replaying_ = nullptr; // the subscription finish_resume is delivering to
+    Subscription* replaying_ = nullptr;                    // the subscription finish_resume is delivering to
     uint64_t next_token_ = 1;
     BrokerStats stats_;
     // Bounded loop time: one loop turn visits at most kSliceVisits subscriptions, and visits none

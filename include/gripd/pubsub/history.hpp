@@ -28,9 +28,9 @@
 namespace gripd::pubsub {
 
 struct HistoryBounds {
-    uint32_t items = 0;        // 0 = keep nothing
-    uint64_t bytes = 1 << 20;  // per channel
-    uint64_t ttl_ms = 0;       // 0 = no age limit
+    uint32_t items = 0;       // 0 = keep nothing
+    uint64_t bytes = 1 << 20; // per channel
+    uint64_t ttl_ms = 0;      // 0 = no age limit
     bool is_on() const { return items > 0 && bytes > 0; }
     bool operator==(const HistoryBounds&) const = default;
 };
@@ -102,7 +102,7 @@ class HistoryStore {
     uint64_t total_bytes_max_;
     Map<Channel> channels_;
     Map<HistoryBounds> overrides_;
-    std::list<std::string> lru_;                  // channel names, least recently published first
+    std::list<std::string> lru_;                        // channel names, least recently published first
     std::deque<std::pair<uint64_t, std::string>> ages_; // (check at, channel): when to look again
     size_t item_count_ = 0;
     uint64_t byte_count_ = 0;
