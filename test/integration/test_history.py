@@ -254,3 +254,71 @@ def test_history_off_last_event_id_changes_nothing(proxy, backend):
     time.sleep(0.5)
     assert ids_of(c.body) == [] and b"gripd-gap" not in c.body
     c.close()
+
+
+@pytest.mark.gripd_only(GRIPD_ONLY)
+@pytest.mark.proxy(conf={"gripd": {"history_size": "5000", "workers": "2"}})
+def test_reconnecting_sse_clients_get_every_item_once_in_order_under_concurrent_publishers(proxy, backend):
+    """Two publishers on one channel (their requests reach both workers), clients that cut their
+    stream every few items and resume with Last-Event-ID (reconnects land on either worker): each
+    client's items are exactly the channel's items after the start, in the owner's order."""
+    sse_route(backend)
+    publish(proxy, [hs_item("feed", "id: start\ndata: start\n\n", id="start")])
+    per_publisher, n_clients = 150, 4
+    stop = threading.Event()
+
+    def publisher(name):
+        for n in range(per_publisher):
+            publish(proxy, [hs_item("feed", f"id: {name}{n}\ndata: {n}\n\n", id=f"{name}{n}")])
+
+    got = {i: [] for i in range(n_clients)}
+    errors = []
+
+    def client(i):
+        last, cut = "start", 3 + i
+        try:
+            while True:
+                c = StreamClient(proxy.port, "/events", headers=[("Last-Event-ID", last)])
+                parser = SSEParser()
+                seen = 0
+                deadline = time.monotonic() + 10
+                while time.monotonic() < deadline:
+                    with c._cond:
+                        data = c.body[seen:]
+                    seen += len(data)
+                    for e in parser.feed(data):
+                        if e.get("event") == "gripd-gap":
+                            errors.append(f"client {i}: gap after {last}")
+                        elif e.get("event", "message") == "message":
+                            got[i].append(e["id"])
+                            last = e["id"]
+                    if len(got[i]) >= cut or (stop.is_set() and len(got[i]) >= 2 * per_publisher):
+                        break
+                    time.sleep(0.002)
+                c.close()
+                cut = len(got[i]) + 3 + i
+                if stop.is_set() and len(got[i]) >= 2 * per_publisher:
+                    return
+                if stop.is_set() and time.monotonic() > deadline:
+                    return
+        except Exception as ex:  # reported below
+            errors.append(f"client {i}: {ex!r}")
+
+    threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(n_clients)]
+    for t in threads:
+        t.start()
+    pubs = [threading.Thread(target=publisher, args=(p,), daemon=True) for p in "ab"]
+    for t in pubs:
+        t.start()
+    for t in pubs:
+        t.join(40)
+    stop.set()
+    for t in threads:
+        t.join(40)
+    assert not errors, errors[:5]
+    order = [i["id"] for i in json.loads(control(proxy, "GET", "/history/feed?after=start").body)["items"]]
+    assert len(order) == 2 * per_publisher
+    for name in "ab":  # each publisher's items in its own order
+        assert [x for x in order if x[0] == name] == [f"{name}{n}" for n in range(per_publisher)]
+    for i in range(n_clients):
+        assert got[i] == order, (i, len(got[i]))
