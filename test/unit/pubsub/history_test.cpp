@@ -122,7 +122,8 @@ template <class... F> Overloaded(F...) -> Overloaded<F...>;
 std::string channel_owned_by(int owner, int workers) {
     for (int i = 0;; ++i) {
         std::string name = "h" + std::to_string(i);
-        if (static_cast<int>(pubsub::Broker::shard_of_channel(name) % static_cast<uint32_t>(workers)) == owner)
+        if (static_cast<int>(pubsub::Broker::shard_of_channel(name) % static_cast<uint32_t>(workers)) ==
+            owner)
             return name;
     }
 }
@@ -221,8 +222,9 @@ struct Resumer : pubsub::Subscriber {
             finished = true;
             broker->unsubscribe(s);
             done.set_value();
-            broker->fetch_history(channel, "start", false, 0,
-                                  [this](ReplayStatus, std::vector<MessageRef> items) { order.set_value(ids(items)); });
+            broker->fetch_history(
+                channel, "start", false, 0,
+                [this](ReplayStatus, std::vector<MessageRef> items) { order.set_value(ids(items)); });
             return;
         }
         if (--round_left == 0) round(); // from inside a delivery, as a client cut mid-stream
