@@ -349,9 +349,6 @@ Server::StartResult Server::start(std::string* error) {
         bus_ = bus;
         LOG_INFO("main", "publishing through the bus at %s (redis://%s:%d)", settings_.bus.c_str(),
                  bus.host.c_str(), bus.port);
-        if (settings_.history_size > 0)
-            LOG_WARN("main", "[gripd] history_size with a bus: history is kept in this process, not in Redis "
-                             "Streams, so channels this instance has no subscriber on have none to replay");
     }
     if (!open_local_sockets(error)) return StartResult::Failed;
     int count = config::effective_workers(settings_);

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <ctime>
 
 namespace gripd::pubsub {
 
@@ -314,7 +315,9 @@ uint64_t Broker::publish_on_bus(std::vector<PublishItem>&& items, std::function<
     pending_[token] = PendingPublish{std::move(done), items.size()};
     // In order on one connection: Redis hands every instance each channel's items in this order.
     for (const PublishItem& item : items)
-        bus_->publish(item.channel, item.json, [this, token](bool ok) { on_ack(token, ok); });
+        bus_->publish(
+            item.channel, item.json, [this, token](bool ok) { on_ack(token, ok); },
+            item.id && settings_.history_size > 0 ? static_cast<size_t>(settings_.history_size) : 0);
     return pending_.count(token) ? token : 0;
 }
 
@@ -386,7 +389,10 @@ void Broker::owner_subscribe_delta(const std::string& channel, int worker, int32
                                                             linger, uv_now(worker_.uv()));
     if (!bus_) return;
     if (change == SubscriberChange::First) bus_->subscribe(channel);
-    if (change == SubscriberChange::Last) bus_->unsubscribe(channel);
+    if (change == SubscriberChange::Last) {
+        bus_->unsubscribe(channel);
+        bus_subscribed_.erase(channel);
+    }
 }
 
 void Broker::recover() {
@@ -481,7 +487,9 @@ void Broker::on_inbox(int /*from*/, loop::LastIdReply& m) {
 void Broker::owner_keep(const MessageRef& msg, uint64_t now) {
     bool fresh = false;
     std::vector<Delivery> out = directory_.on_publish(msg, now, &fresh);
-    if (fresh && history_.is_active() && history_.on_publish(msg, now)) sync_history_stats();
+    // With the bus and [gripd] history_size, history is the channel's Redis Stream instead.
+    bool in_redis = bus_ && settings_.history_size > 0;
+    if (fresh && !in_redis && history_.is_active() && history_.on_publish(msg, now)) sync_history_stats();
     owner_route(out);
 }
 
@@ -530,13 +538,14 @@ void Broker::resume(Subscription& sub, std::string_view after_id,
     ask->channel = sub.channel();
     ask->after_id = std::string(after_id);
     ask->bounds = bounds;
-    int owner = owner_of(ask->channel);
-    if (owner == worker_.index()) {
-        finish_resume(sub, owner_replay(*ask));
-        return;
-    }
+    ask->for_subscriber = true;
     sub.resume->token = ask->token;
     resumes_.emplace(ask->token, &sub);
+    int owner = owner_of(ask->channel);
+    if (owner == worker_.index()) {
+        owner_ask(owner, std::move(ask)); // may answer at once
+        return;
+    }
     send(owner, loop::ReplayRequest{std::move(ask)});
 }
 
@@ -548,15 +557,92 @@ void Broker::fetch_history(const std::string& channel, const std::string& after_
     ask->after_id = after_id;
     ask->all = all;
     ask->limit = limit;
+    history_asks_.emplace(ask->token, std::move(done));
     int owner = owner_of(channel);
     if (owner == worker_.index()) {
-        ReplayAnswer a = owner_replay(*ask);
-        done(a.status, std::vector<MessageRef>(a.kept.begin() + static_cast<std::ptrdiff_t>(a.start),
-                                               a.kept.begin() + static_cast<std::ptrdiff_t>(a.end)));
+        owner_ask(owner, std::move(ask));
         return;
     }
-    history_asks_.emplace(ask->token, std::move(done));
     send(owner, loop::ReplayRequest{std::move(ask)});
+}
+
+void Broker::answer_to(int asker, ReplayAnswer&& a) {
+    if (asker == worker_.index()) {
+        on_answer(std::move(a));
+        return;
+    }
+    send(asker, loop::ReplayReply{std::make_shared<ReplayAnswer>(std::move(a))});
+}
+
+void Broker::owner_ask(int asker, std::shared_ptr<ReplayAsk> ask) {
+    if (!bus_ || settings_.history_size <= 0) {
+        answer_to(asker, owner_replay(*ask));
+        return;
+    }
+    // With the bus, history is the channel's Redis Stream (README "History and resume").
+    if (!bus_->is_connected()) {
+        ReplayAnswer a;
+        a.token = ask->token;
+        answer_to(asker, std::move(a)); // nothing known: the asker signals it
+        return;
+    }
+    if (ask->for_subscriber && !bus_subscribed_.count(ask->channel)) {
+        // Its SUBSCRIBE (sent when the asker's subscription reached this owner) is not confirmed
+        // yet: reading the stream now could miss an item published before the live ones arrive.
+        parked_[ask->channel].emplace_back(asker, std::move(ask));
+        return;
+    }
+    read_bus_history(asker, std::move(ask));
+}
+
+void Broker::on_bus_subscribed(std::string_view channel) {
+    std::string name(channel);
+    bus_subscribed_[name] = true;
+    auto it = parked_.find(name);
+    if (it == parked_.end()) return;
+    auto asks = std::move(it->second);
+    parked_.erase(it);
+    for (auto& [asker, ask] : asks)
+        read_bus_history(asker, std::move(ask));
+}
+
+void Broker::read_bus_history(int asker, std::shared_ptr<ReplayAsk> ask) {
+    size_t count = static_cast<size_t>(settings_.history_size);
+    if (ask->bounds && ask->bounds->items < count) count = ask->bounds->items;
+    uint64_t ttl_ms =
+        ask->bounds ? ask->bounds->ttl_ms : static_cast<uint64_t>(std::max(0, settings_.history_ttl)) * 1000;
+    std::string channel = ask->channel;
+    bus_->read_history(channel, count,
+                       [this, asker, ask, ttl_ms](bool ok, std::vector<RedisBus::StreamEntry> entries) {
+                           ReplayAnswer a;
+                           a.token = ask->token;
+                           if (ok) {
+                               // Stream ids are Redis's wall-clock milliseconds.
+                               uint64_t now_ms = static_cast<uint64_t>(std::time(nullptr)) * 1000;
+                               for (auto& e : entries) {
+                                   if (ttl_ms > 0 && e.time_ms + ttl_ms <= now_ms) continue; // aged out
+                                   PublishItemResult r = parse_publish_item(e.payload, ask->channel);
+                                   if (!r.ok || !r.item.id) continue;
+                                   a.kept.push_back(Message::create(std::move(r.item)));
+                               }
+                           }
+                           a.end = a.kept.size();
+                           if (a.kept.empty()) {
+                               a.status = ReplayStatus::Unknown;
+                           } else if (ask->all) {
+                               a.status = ReplayStatus::Covered;
+                           } else {
+                               a.status = ReplayStatus::Gap;
+                               for (size_t i = a.kept.size(); i-- > 0;)
+                                   if (*a.kept[i]->id() == ask->after_id) {
+                                       a.start = i + 1;
+                                       a.status = ReplayStatus::Covered;
+                                       break;
+                                   }
+                           }
+                           if (ask->limit > 0 && a.end - a.start > ask->limit) a.end = a.start + ask->limit;
+                           answer_to(asker, std::move(a));
+                       });
 }
 
 bool Broker::pass_resume(Subscription& sub, const MessageRef& msg) {
@@ -569,7 +655,7 @@ bool Broker::pass_resume(Subscription& sub, const MessageRef& msg) {
         return false;
     }
     if (!msg->id()) return true;
-    if (std::binary_search(r.kept.begin(), r.kept.end(), msg.get())) return false; // replayed already
+    if (std::binary_search(r.kept.begin(), r.kept.end(), *msg->id())) return false; // replayed already
     sub.resume.reset(); // routed after the request: so is everything after it
     return true;
 }
@@ -584,14 +670,16 @@ void Broker::finish_resume(Subscription& sub, ReplayAnswer&& a) {
     else
         stats_.history_misses.add();
     std::vector<MessageRef> held = std::move(r->held);
-    // Live items routed before the request may still wait in this worker's backlog: they are
-    // skipped while they are in the history the answer carried.
-    if (!backlog_.empty() && !a.kept.empty()) {
-        r->kept.reserve(a.kept.size());
-        for (const auto& m : a.kept)
-            r->kept.push_back(m.get());
-        std::sort(r->kept.begin(), r->kept.end());
-        r->kept_refs = a.kept;
+    // Live items routed before the request may still wait in this worker's backlog, and with the
+    // bus live items reach the owner on another connection than the stream read: they are
+    // skipped while their id is in the history the answer carried.
+    std::vector<std::string> had;
+    had.reserve(a.kept.size());
+    for (const auto& m : a.kept)
+        had.push_back(*m->id());
+    std::sort(had.begin(), had.end());
+    if ((bus_ || !backlog_.empty()) && !had.empty()) {
+        r->kept = had;
         r->held.clear();
         r->overflowed = false;
     } else {
@@ -602,14 +690,9 @@ void Broker::finish_resume(Subscription& sub, ReplayAnswer&& a) {
     for (size_t i = a.start; i < a.end && replaying_ == &sub; ++i)
         deliver_to(sub, a.kept[i]);
     // Held live items: those history had were sent above (or were before the resume point).
-    std::vector<const Message*> had;
-    had.reserve(a.kept.size());
-    for (const auto& m : a.kept)
-        had.push_back(m.get());
-    std::sort(had.begin(), had.end());
     for (const auto& m : held) {
         if (replaying_ != &sub) break;
-        if (m->id() && std::binary_search(had.begin(), had.end(), m.get())) continue;
+        if (m->id() && std::binary_search(had.begin(), had.end(), *m->id())) continue;
         deliver_to(sub, m);
     }
     if (replaying_ == &sub) {
@@ -619,8 +702,7 @@ void Broker::finish_resume(Subscription& sub, ReplayAnswer&& a) {
 }
 
 void Broker::on_inbox(int from, loop::ReplayRequest& m) {
-    ReplayAnswer a = owner_replay(*m.ask);
-    send(from, loop::ReplayReply{std::make_shared<ReplayAnswer>(std::move(a))});
+    owner_ask(from, std::move(m.ask));
 }
 
 void Broker::on_inbox(int /*from*/, loop::ReplayReply& m) {

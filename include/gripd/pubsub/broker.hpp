@@ -60,12 +60,11 @@ class Subscriber {
 
 // A resume in progress on one subscription (Broker::resume); only while one is.
 struct ResumeState {
-    uint64_t token = 0;                // the request out; 0 once answered
-    std::vector<MessageRef> held;      // live items that came while it was out (at most kMaxHeld)
-    bool overflowed = false;           // more came: the answer is reported as a gap
-    std::vector<const Message*> kept;  // after the answer, while older live items may still come:
-                                       // the history as it was, sorted (live items in it are skipped)
-    std::vector<MessageRef> kept_refs; // keeps `kept`'s pointers unique while it is used
+    uint64_t token = 0;            // the request out; 0 once answered
+    std::vector<MessageRef> held;  // live items that came while it was out (at most kMaxHeld)
+    bool overflowed = false;       // more came: the answer is reported as a gap
+    std::vector<std::string> kept; // after the answer, while older live items may still come: the
+                                   // ids of the history as it was, sorted (those are skipped)
     static constexpr size_t kMaxHeld = 4096;
 };
 
@@ -75,6 +74,7 @@ struct ReplayAsk {
     std::string channel;
     std::string after_id;                // empty with `all`
     bool all = false;                    // every kept item (GET /history without `after`)
+    bool for_subscriber = false;         // a resume: with the bus, read once the channel is subscribed
     size_t limit = 0;                    // 0 = no limit
     std::optional<HistoryBounds> bounds; // a route's override for the channel
 };
@@ -213,6 +213,11 @@ class Broker : private RedisBus::Handler {
 
     // RedisBus::Handler: a message from the bus, on the channel's shard owner.
     void on_bus_message(std::string_view channel, std::string_view payload) override;
+    void on_bus_subscribed(std::string_view channel) override;
+    // A history request on the owner: answered from this process, or with the bus from Redis.
+    void owner_ask(int asker, std::shared_ptr<ReplayAsk> ask);
+    void read_bus_history(int asker, std::shared_ptr<ReplayAsk> ask);
+    void answer_to(int asker, ReplayAnswer&& answer);
     std::vector<std::string> bus_channels() const override;
     uint64_t publish_on_bus(std::vector<PublishItem>&& items, std::function<void(bool)> done);
 
@@ -254,6 +259,10 @@ class Broker : private RedisBus::Handler {
     std::unordered_map<uint64_t, Subscription*> resumes_;  // resumes out (unsubscribe cancels)
     std::unordered_map<uint64_t, HistoryFn> history_asks_; // GET /history requests out
     Subscription* replaying_ = nullptr;                    // the subscription finish_resume is delivering to
+    // With the bus: channels Redis confirmed this worker's SUBSCRIBE for, and the resumes waiting
+    // for that (reading the stream before would miss what is published in between).
+    std::unordered_map<std::string, std::vector<std::pair<int, std::shared_ptr<ReplayAsk>>>> parked_;
+    std::unordered_map<std::string, bool> bus_subscribed_;
     uint64_t next_token_ = 1;
     BrokerStats stats_;
     // Bounded loop time: one loop turn visits at most kSliceVisits subscriptions, and visits none
