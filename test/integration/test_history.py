@@ -322,3 +322,43 @@ def test_reconnecting_sse_clients_get_every_item_once_in_order_under_concurrent_
         assert [x for x in order if x[0] == name] == [f"{name}{n}" for n in range(per_publisher)]
     for i in range(n_clients):
         assert got[i] == order, (i, len(got[i]))
+
+
+@pytest.mark.gripd_only(GRIPD_ONLY)
+def test_reconnecting_websocket_client_gets_every_item_once(woh, start_proxy):  # noqa: F811
+    """The client reconnects every few messages with the last id it saw (here in the URL, which the
+    backend turns into the subscribe's `last-id`) while items are published: every item once, in
+    order."""
+    from urllib.parse import parse_qs, urlparse
+
+    def on_open(r):
+        last = parse_qs(urlparse(r.req.target).query).get("last", ["start"])[0]
+        return [("TEXT", ws_control({"type": "subscribe", "channel": "wsr", "last-id": last}))]
+    woh.on_open = on_open
+    p = start_proxy(routes=f"* {woh.addr},over_http", conf=HISTORY)
+    ws_publish(p, dict(ws_item("wsr", "start"), id="start"))
+    total = 40
+
+    def publisher():
+        for n in range(total):
+            ws_publish(p, dict(ws_item("wsr", f"m{n}"), id=f"m{n}"))
+            time.sleep(0.02)
+    t = threading.Thread(target=publisher, daemon=True)
+    t.start()
+
+    async def main():
+        got, last = [], "start"
+        while len(got) < total:
+            ws = await connect(p, f"/?last={last}")
+            for _ in range(5):
+                if len(got) >= total:
+                    break
+                m = await recv(ws, timeout=10)
+                assert not m.startswith("{"), m  # no gripd-gap
+                got.append(m)
+                last = m
+            await ws.close()
+        return got
+    got = run(main())
+    t.join(20)
+    assert got == [f"m{n}" for n in range(total)]
