@@ -121,7 +121,8 @@ def bench_publish(binary, backend, history, total):
 
 async def replay_client(port, last, want, deadline):
     r, w = await asyncio.open_connection("127.0.0.1", port)
-    w.write(f"GET /events HTTP/1.1\r\nHost: x\r\nLast-Event-ID: {last}\r\n\r\n".encode())
+    extra = f"Last-Event-ID: {last}\r\n" if last else ""
+    w.write(f"GET /events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n{extra}\r\n".encode())
     await w.drain()
     seen = 0
     buf = b""
@@ -151,12 +152,75 @@ def bench_replay(binary, backend, clients, kept):
         g.stop()
 
 
+class Nchan:
+    """nginx with Nchan's message buffer (Debian's libnginx-mod-nchan), for the same replay."""
+
+    def __init__(self, kept):
+        self.dir = tempfile.mkdtemp(prefix="hbench-nchan-")
+        self.port = free_port()
+        conf = os.path.join(self.dir, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(f"""load_module /usr/lib/nginx/modules/ngx_nchan_module.so;
+daemon off; worker_processes 2; pid {self.dir}/nginx.pid; error_log {self.dir}/error.log;
+events {{ worker_connections 8192; }}
+http {{ access_log off; client_body_temp_path {self.dir}; proxy_temp_path {self.dir};
+  fastcgi_temp_path {self.dir}; uwsgi_temp_path {self.dir}; scgi_temp_path {self.dir};
+  nchan_max_reserved_memory 256M;
+  server {{ listen 127.0.0.1:{self.port};
+    location = /pub {{ nchan_publisher; nchan_channel_id feed; nchan_message_buffer_length {kept};
+      nchan_message_timeout 1h; }}
+    location = /events {{ nchan_subscriber eventsource; nchan_channel_id feed;
+      nchan_subscriber_first_message oldest; nchan_message_buffer_length {kept}; }}
+  }}
+}}
+""")
+        self.proc = subprocess.Popen(["nginx", "-c", conf, "-p", self.dir], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("nginx did not start")
+
+    def publish_one(self, i):
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}/pub", data=f"item {i}".encode(), method="POST")
+        with urllib.request.urlopen(req, timeout=30) as r:
+            assert r.status in (200, 201, 202)
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+def bench_nchan(clients, kept):
+    n = Nchan(kept)
+    try:
+        t0 = time.monotonic()
+        for i in range(kept):
+            n.publish_one(i)
+        rate = kept / (time.monotonic() - t0)
+
+        async def run():
+            deadline = time.monotonic() + 120
+            t0 = time.monotonic()
+            res = await asyncio.gather(*[replay_client(n.port, "", kept - 1, deadline) for _ in range(clients)])
+            return max(t for t, _ in res) - t0, min(c for _, c in res)
+        took, least = asyncio.run(run())
+        return rate, took, least
+    finally:
+        n.stop()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--gripd", default=os.path.join(os.path.dirname(__file__), "../../build/gripd"))
     ap.add_argument("--items", type=int, default=20000)
     ap.add_argument("--clients", type=int, default=200)
     ap.add_argument("--replay", type=int, default=1000)
+    ap.add_argument("--nchan", action="store_true", help="also run the replay against nginx + Nchan")
     a = ap.parse_args()
     backend = sse_backend()
     off_rate, off_mem = bench_publish(a.gripd, backend, 0, a.items)
@@ -167,6 +231,19 @@ def main():
     took, least = bench_replay(a.gripd, backend, a.clients, a.replay)
     print(f"replay of {a.replay - 1} items to {a.clients} clients reconnecting at once: last done after "
           f"{took * 1000:.0f} ms (fewest items a client got: {least})")
+    if a.nchan:
+        g = Gripd(a.gripd, a.replay, backend)
+        try:
+            t0 = time.monotonic()
+            for i in range(a.replay):
+                g.publish(items(i, 1))
+            one = a.replay / (time.monotonic() - t0)
+        finally:
+            g.stop()
+        rate, took, least = bench_nchan(a.clients, a.replay)
+        print(f"one item per publish request: gripd {one:,.0f}/s, nchan {rate:,.0f}/s")
+        print(f"nchan: {a.replay - 1}+ buffered items to {a.clients} clients at once (first_message oldest): "
+              f"last done after {took * 1000:.0f} ms (fewest items a client got: {least})")
 
 
 if __name__ == "__main__":
