@@ -256,6 +256,7 @@ def test_history_off_last_event_id_changes_nothing(proxy, backend):
     c.close()
 
 
+@pytest.mark.crossloop
 @pytest.mark.gripd_only(GRIPD_ONLY)
 @pytest.mark.proxy(conf={"gripd": {"history_size": "5000", "workers": "2"}})
 def test_reconnecting_sse_clients_get_every_item_once_in_order_under_concurrent_publishers(proxy, backend):
@@ -324,6 +325,7 @@ def test_reconnecting_sse_clients_get_every_item_once_in_order_under_concurrent_
         assert got[i] == order, (i, len(got[i]))
 
 
+@pytest.mark.crossloop
 @pytest.mark.gripd_only(GRIPD_ONLY)
 def test_reconnecting_websocket_client_gets_every_item_once(woh, start_proxy):  # noqa: F811
     """The client reconnects every few messages with the last id it saw (here in the URL, which the

@@ -49,6 +49,7 @@ def test_a_new_instance_replays_from_the_redis_stream(redis, start_proxy, backen
     c.close()
 
 
+@pytest.mark.crossloop
 def test_client_moving_between_instances_gets_every_item_once(redis, start_proxy, backend):  # noqa: F811
     a = instance(start_proxy, backend, redis)
     b = instance(start_proxy, backend, redis)
