@@ -425,6 +425,7 @@ void Broker::tick(uint64_t now_ms) {
     if (!held_.empty() && !any_backlogged(workers_.size(), kThrottleVisits)) release_held();
     auto next = directory_.next_expiry();
     bool due = next && *next <= now_ms;
+    if (!parked_until_.empty()) expire_parked(now_ms);
     if (history_.item_count() > 0) { // items past history_ttl (a few channels a tick)
         history_.expire(now_ms);
         sync_history_stats();
@@ -589,10 +590,29 @@ void Broker::owner_ask(int asker, std::shared_ptr<ReplayAsk> ask) {
     if (ask->for_subscriber && !bus_subscribed_.count(ask->channel)) {
         // Its SUBSCRIBE (sent when the asker's subscription reached this owner) is not confirmed
         // yet: reading the stream now could miss an item published before the live ones arrive.
+        parked_until_.emplace_back(uv_now(worker_.uv()) + kParkedMaxMs, ask->channel);
         parked_[ask->channel].emplace_back(asker, std::move(ask));
         return;
     }
     read_bus_history(asker, std::move(ask));
+}
+
+void Broker::expire_parked(uint64_t now_ms) {
+    while (!parked_until_.empty() && parked_until_.front().first <= now_ms) {
+        std::string channel = std::move(parked_until_.front().second);
+        parked_until_.pop_front();
+        auto it = parked_.find(channel);
+        if (it == parked_.end()) continue; // let through already
+        auto asks = std::move(it->second);
+        parked_.erase(it);
+        LOG_DEBUG("bus", "no SUBSCRIBE confirmation for %s: %zu resumes answered without history",
+                  channel.c_str(), asks.size());
+        for (auto& [asker, ask] : asks) {
+            ReplayAnswer a;
+            a.token = ask->token;
+            answer_to(asker, std::move(a));
+        }
+    }
 }
 
 void Broker::on_bus_subscribed(std::string_view channel) {

@@ -262,6 +262,11 @@ class Broker : private RedisBus::Handler {
     // With the bus: channels Redis confirmed this worker's SUBSCRIBE for, and the resumes waiting
     // for that (reading the stream before would miss what is published in between).
     std::unordered_map<std::string, std::vector<std::pair<int, std::shared_ptr<ReplayAsk>>>> parked_;
+    // (give up at, channel): a resume Redis never lets through is answered "unknown" (the asker
+    // signals a gap) after kParkedMaxMs rather than holding its live items forever.
+    std::deque<std::pair<uint64_t, std::string>> parked_until_;
+    static constexpr uint64_t kParkedMaxMs = 5000;
+    void expire_parked(uint64_t now_ms);
     std::unordered_map<std::string, bool> bus_subscribed_;
     uint64_t next_token_ = 1;
     BrokerStats stats_;
