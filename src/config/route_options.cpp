@@ -26,6 +26,11 @@ const Option kOptions[] = {
     {"sig_iss", C, Status::Works, "Grip-Sig issuer for this route"},
     {"sig_key", C, Status::Works, "Grip-Sig key for this route"},
     {"prefix", C, Status::Works, "prepended to every channel name of this route"},
+    {"history_size", C, Status::Works,
+     "gripd: history items kept for the channels this route's clients resume on (overrides `[gripd] "
+     "history_size`; 0 = no resume on this route)"},
+    {"history_ttl", C, Status::Works,
+     "gripd: seconds those items are kept (overrides `[gripd] history_ttl`)"},
     {"debug", C, Status::Works, "Pushpin's detailed error texts for this route (as `[proxy] debug`)"},
     {"no_grip", C, Status::Works, "no GRIP: responses are relayed as they are and requests are not signed"},
     {"aco", C, Status::Works, "CORS headers and JSON-P for this route, as `[proxy] auto_cross_origin`"},

@@ -229,6 +229,12 @@ std::string parse_match(const Section& c, Route& r) {
 std::string parse_rewrites(const Section& c, Route& r) {
     if (auto v = c.get("sig_iss")) r.sig_iss = *v;
     if (auto v = c.get("prefix")) r.prefix = *v;
+    if (auto v = c.get("history_size")) {
+        if (!parse_uint(*v, 1000000, &r.history_size)) return "history_size must be an integer in 0..1000000";
+    }
+    if (auto v = c.get("history_ttl")) {
+        if (!parse_uint(*v, 1 << 30, &r.history_ttl)) return "history_ttl must be an integer >= 0";
+    }
     r.orig_headers = c.has("orig_headers");
     if (auto v = c.get("as_host")) r.as_host = *v;
     if (auto v = c.get("path_rem")) {

@@ -1,5 +1,6 @@
 #include "gripd/control/control_service.hpp"
 
+#include "history_api.hpp"
 #include "publish_queue.hpp"
 
 #include "gripd/control/publish_gate.hpp"
@@ -156,6 +157,9 @@ std::unique_ptr<http::Exchange> ControlService::start_exchange(http::ClientStrea
         return nullptr;
     }
     Endpoint ep = endpoint_of(head.target);
+    if (ep == Endpoint::Unknown && head.method == "GET" &&
+        is_history_path(std::string_view(head.target).substr(0, head.target.find('?'))))
+        return start_history(broker_, conn, head); // gripd: README "History and resume"
     if (ep == Endpoint::Unknown) {
         reply(conn, 404, Reply::Text, "Not Found");
         return nullptr;

@@ -100,6 +100,7 @@ std::string render_metrics(const std::vector<WorkerStatsView>& workers, const st
     int64_t requests = 0, connections = 0, minutes = 0, received = 0, sent = 0, response_holds = 0,
             stream_holds = 0, subs = 0, channels = 0, slow = 0, skipped = 0, timeouts = 0, refused = 0,
             dropped = 0;
+    int64_t h_channels = 0, h_items = 0, h_bytes = 0, h_replays = 0, h_misses = 0;
     WsTotals ws_totals;
     for (const auto& w : workers) {
         if (w.ws) ws_totals.add(*w.ws);
@@ -113,6 +114,11 @@ std::string render_metrics(const std::vector<WorkerStatsView>& workers, const st
             channels += w.broker->channels.get();
             refused += w.broker->publishes_refused.get();
             dropped += w.broker->deliveries_dropped.get();
+            h_channels += w.broker->history_channels.get();
+            h_items += w.broker->history_items.get();
+            h_bytes += w.broker->history_bytes.get();
+            h_replays += w.broker->history_replays.get();
+            h_misses += w.broker->history_misses.get();
         }
         if (w.holds) {
             response_holds += w.holds->response_holds.get();
@@ -151,6 +157,12 @@ std::string render_metrics(const std::vector<WorkerStatsView>& workers, const st
            "Publish requests answered 503 because a worker's inbox was far behind", refused);
     metric(out, prefix, "gripd_deliveries_dropped_total", "counter",
            "Deliveries dropped because the receiving worker's inbox was at its bound", dropped);
+    metric(out, prefix, "gripd_history_channels", "gauge", "Channels with items kept in history", h_channels);
+    metric(out, prefix, "gripd_history_items", "gauge", "Items kept in history", h_items);
+    metric(out, prefix, "gripd_history_bytes", "gauge", "Bytes of the items kept in history", h_bytes);
+    metric(out, prefix, "gripd_history_replays_total", "counter", "Resumes that history covered", h_replays);
+    metric(out, prefix, "gripd_history_misses_total", "counter",
+           "Resumes that history could not cover (a gap, or nothing kept)", h_misses);
     const auto& gate = PublishGate::instance();
     metric(out, prefix, "gripd_messages_dropped_total", "counter",
            "Published items dropped because message_hwm items were already waiting for message_rate",

@@ -292,4 +292,23 @@ std::string to_compact_json(const Value& v) {
     return std::string(buf.GetString(), buf.GetSize());
 }
 
+void append_string(std::string& out, std::string_view s) {
+    static const char kHex[] = "0123456789abcdef";
+    out += '"';
+    for (char c : s) {
+        auto u = static_cast<unsigned char>(c);
+        if (c == '"' || c == '\\') {
+            out += '\\';
+            out += c;
+        } else if (u < 0x20) {
+            out += "\\u00";
+            out += kHex[u >> 4];
+            out += kHex[u & 15];
+        } else {
+            out += c;
+        }
+    }
+    out += '"';
+}
+
 } // namespace gripd::core::json

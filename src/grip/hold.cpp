@@ -96,6 +96,15 @@ void Hold::end() {
     if (c) c->end_response();
 }
 
+void Hold::resume_from(const std::string& channel, const std::string& id) {
+    if (!resume_ || !client_) return;
+    for (size_t i = 0; i < sub_count_; ++i)
+        if (subs_[i].channel == channel && subs_[i].is_active()) {
+            env_.broker.resume(subs_[i], id, resume_->bounds);
+            return;
+        }
+}
+
 void Hold::log_content_filter_mismatch(const pubsub::Message& msg) const {
     LOG_DEBUG("grip", "content filter mismatch on channel %s: ending the held request from %s",
               msg.channel().c_str(), client_ ? client_->peer().c_str() : "-");
@@ -139,6 +148,13 @@ ResponseHold::~ResponseHold() {
 void ResponseHold::on_start() {
     subscribe_all();
     timer_.arm(static_cast<uint64_t>(timeout_s_) * 1000);
+    if (prev_ids_ && resume_) {
+        // From history: the items after each prev-id come at once (the first answers the client);
+        // on_resume falls back to Grip-Last when history does not reach back that far.
+        for (size_t i = 0; i < prev_ids_->entries.size() && client_; ++i)
+            resume_from(prev_ids_->entries[i].channel, prev_ids_->entries[i].id);
+        return;
+    }
     if (!prev_ids_ || !retry_) return;
     // A hold that starts behind the channel (Pushpin: a prev-id conflict) is asked again at once.
     bool behind = false;
@@ -153,6 +169,31 @@ void ResponseHold::on_start() {
         if (answer && *answer) behind = true;
     }
     if (behind) ask_again(true); // last: the new request replaces this hold
+}
+
+void ResponseHold::on_resume(pubsub::Subscription& sub, pubsub::ReplayStatus status) {
+    if (!client_ || status == pubsub::ReplayStatus::Covered || !prev_ids_) return;
+    const std::string& channel = static_cast<HoldSub&>(sub).channel;
+    for (auto& e : prev_ids_->entries) {
+        if (e.channel != channel) continue;
+        if (status == pubsub::ReplayStatus::Gap) {
+            LOG_DEBUG("grip", "history does not reach back to %s on %s: asking the backend", e.id.c_str(),
+                      channel.c_str());
+            if (retry_) ask_again(true);
+            return;
+        }
+        // Nothing kept: is it behind the channel's last id (as without history)?
+        if (!retry_ || e.check) return;
+        auto answer = env_.broker.check_behind(
+            e.channel, e.id,
+            [this, &e](bool b) {
+                e.check = 0;
+                if (b && client_) ask_again(true);
+            },
+            &e.check);
+        if (answer && *answer) ask_again(true);
+        return;
+    }
 }
 
 void ResponseHold::on_timeout(void* p) {
@@ -261,6 +302,12 @@ StreamHold::StreamHold(HoldEnv env, http::ClientStream& client, Instruct&& instr
       keep_alive_(std::move(instruct.keep_alive)) {
     env_.stats.stream_holds.add();
     timer_.init(&env_.worker.timers(), this, &StreamHold::on_keep_alive);
+    if (const std::string* ct = initial_.headers.get("Content-Type"))
+        is_sse_ = std::string_view(*ct).substr(0, 17) == "text/event-stream";
+    if (instruct.hold == HoldMode::Stream)
+        for (size_t i = 0; i < named_count_; ++i)
+            if (instruct.channels[i].prev_id)
+                resume_ids_.emplace_back(subs_[i].channel, *instruct.channels[i].prev_id);
     if (instruct.next_link && fetch_link) {
         next_ = std::make_unique<NextLink>();
         next_->fetch = std::move(fetch_link);
@@ -289,6 +336,19 @@ void StreamHold::on_start() {
     initial_ = InstructResponse{};
     subscribe_all();
     arm_keep_alive();
+    if (resume_) {
+        // From history: each channel with a prev-id from it; a single channel also from the
+        // client's Last-Event-ID (an SSE client sends it by itself when it reconnects).
+        if (resume_ids_.empty() && !resume_->last_event_id.empty() && named_count_ == 1)
+            resume_ids_.emplace_back(subs_[0].channel, resume_->last_event_id);
+        auto ids = std::move(resume_ids_);
+        for (const auto& [channel, id] : ids)
+            resume_from(channel, id);
+        if (!client_) return;
+    } else {
+        resume_ids_.clear();
+        resume_ids_.shrink_to_fit();
+    }
     if (next_) {
         // A plain response goes on at once; a stream hold is paced as Pushpin paces it (about a
         // second), so a backend that always answers with a link cannot make us poll it flat out,
@@ -352,6 +412,33 @@ void StreamHold::on_content_filter_mismatch(pubsub::Subscription& /*sub*/, const
     if (!client_ || !msg->http_stream()) return;
     log_content_filter_mismatch(*msg);
     end();
+}
+
+void StreamHold::on_resume(pubsub::Subscription& sub, pubsub::ReplayStatus status) {
+    if (!client_ || status == pubsub::ReplayStatus::Covered) return;
+    const std::string& channel = static_cast<HoldSub&>(sub).channel;
+    LOG_DEBUG("grip", "history cannot cover the resume on %s for %s", channel.c_str(),
+              client_->peer().c_str());
+    if (next_ && next_->holding) {
+        fetch_next(); // the link brings what was missed (Grip-Last says from where)
+        return;
+    }
+    if (!is_sse_) {
+        end(); // a plain stream has no way to say it: it ends, and the client starts over
+        return;
+    }
+    // The SSE signal (README "History and resume"): an event a client can listen for.
+    std::string name = channel;
+    std::string data = "event: gripd-gap\ndata: {\"channel\":\"";
+    for (char ch : name) {
+        if (ch == '"' || ch == '\\') data += '\\';
+        if (static_cast<unsigned char>(ch) >= 0x20) data += ch;
+    }
+    data +=
+        status == pubsub::ReplayStatus::Gap ? "\",\"reason\":\"gap\"}\n\n" : "\",\"reason\":\"unknown\"}\n\n";
+    client_->send_body(data);
+    sent_data();
+    check_backlog();
 }
 
 void StreamHold::on_message(pubsub::Subscription& sub, const pubsub::MessageRef& msg) {

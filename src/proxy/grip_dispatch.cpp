@@ -80,6 +80,21 @@ void GripDispatch::start_hold(http::ClientStream& client, const config::Route& r
         http::apply_cors_headers(*request.cross_origin, instruct.response.headers);
     std::function<void()> gone;
     if (instruct.gone_link) gone = gone_sender(client, routes, request.head, instruct.gone_link->url);
+    // History (README "History and resume"): on when the route or [gripd] keeps some.
+    std::optional<grip::HoldResume> resume;
+    int history_size = route.history_size >= 0 ? route.history_size : settings_.history_size;
+    if (history_size > 0) {
+        resume.emplace();
+        if (route.history_size >= 0 || route.history_ttl >= 0)
+            resume->bounds = pubsub::HistoryBounds{
+                static_cast<uint32_t>(history_size), static_cast<uint64_t>(settings_.history_channel_bytes),
+                static_cast<uint64_t>(route.history_ttl >= 0 ? route.history_ttl : settings_.history_ttl) *
+                    1000};
+        if (const std::string* v = request.head.headers.get("Last-Event-ID"))
+            resume->last_event_id = *v;
+        else if (auto q = core::query_param(request.head.target, "lastEventID"))
+            resume->last_event_id = std::move(*q);
+    }
     std::unique_ptr<grip::Hold> hold;
     if (instruct.hold == grip::HoldMode::None) {
         // No hold but a next link: the response is streamed, and goes on with what the link answers.
@@ -103,6 +118,7 @@ void GripDispatch::start_hold(http::ClientStream& client, const config::Route& r
         hold = std::make_unique<grip::ResponseHold>(env(), client, std::move(instruct), max_channels,
                                                     route.prefix, std::move(request), std::move(retry));
     }
+    if (resume) hold->set_resume(std::move(*resume));
     grip::Hold* h = hold.get();
     if (gone) h->set_gone(std::move(gone));
     holds_.push_back(*h);

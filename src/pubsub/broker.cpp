@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <ctime>
 
 namespace gripd::pubsub {
 
@@ -50,7 +51,13 @@ Broker::Broker(loop::Worker& worker, std::vector<loop::Worker*> workers, const c
     : worker_(worker), workers_(std::move(workers)), settings_(settings),
       directory_(ShardConfig{static_cast<uint64_t>(settings.message_wait),
                              static_cast<uint64_t>(settings.id_cache_ttl) * 1000, 100,
-                             static_cast<uint64_t>(settings.subscription_linger) * 1000}) {
+                             static_cast<uint64_t>(settings.subscription_linger) * 1000}),
+      history_(HistoryBounds{static_cast<uint32_t>(std::max(0, settings.history_size)),
+                             static_cast<uint64_t>(std::max<int64_t>(0, settings.history_channel_bytes)),
+                             static_cast<uint64_t>(std::max(0, settings.history_ttl)) * 1000},
+               static_cast<uint64_t>(std::max<int64_t>(0, settings.history_max_bytes)) /
+                   std::max<size_t>(1, workers_.size())),
+      history_enabled_(settings.history_size > 0) {
     // Closed with the worker's other embedded handles when its loop ends (Worker::close_all).
     uv_idle_init(worker_.uv(), &idle_);
     idle_.data = this;
@@ -132,6 +139,11 @@ void Broker::subscribe(Subscription& sub, std::string_view channel) {
 }
 
 void Broker::unsubscribe(Subscription& sub) {
+    if (replaying_ == &sub) replaying_ = nullptr;
+    if (sub.resume) {
+        if (sub.resume->token) resumes_.erase(sub.resume->token);
+        sub.resume.reset();
+    }
     if (!sub.is_active()) return;
     // Pushpin lingers a channel's state only when a long-poll was the last to leave.
     bool linger = sub.format == Subscription::Format::HttpResponse;
@@ -151,6 +163,7 @@ void Broker::tell_owner(const std::string& channel, int32_t delta, bool linger) 
 }
 
 void Broker::deliver_to(Subscription& sub, const MessageRef& msg) {
+    if (sub.resume && !pass_resume(sub, msg)) return;
     if (!filters_match(sub, *msg)) {
         stats_.deliveries_skipped.add();
         sub.owner->on_content_filter_mismatch(sub, msg);
@@ -314,7 +327,9 @@ uint64_t Broker::publish_on_bus(std::vector<PublishItem>&& items, std::function<
     pending_[token] = PendingPublish{std::move(done), items.size()};
     // In order on one connection: Redis hands every instance each channel's items in this order.
     for (const PublishItem& item : items)
-        bus_->publish(item.channel, item.json, [this, token](bool ok) { on_ack(token, ok); });
+        bus_->publish(
+            item.channel, item.json, [this, token](bool ok) { on_ack(token, ok); },
+            item.id && settings_.history_size > 0 ? static_cast<size_t>(settings_.history_size) : 0);
     return pending_.count(token) ? token : 0;
 }
 
@@ -335,7 +350,7 @@ void Broker::on_bus_message(std::string_view channel, std::string_view payload) 
                  channel.data(), r.error.c_str());
         return;
     }
-    owner_route(directory_.on_publish(Message::create(std::move(r.item)), uv_now(worker_.uv())));
+    owner_keep(Message::create(std::move(r.item)), uv_now(worker_.uv()));
 }
 
 std::vector<std::string> Broker::bus_channels() const {
@@ -363,7 +378,7 @@ void Broker::on_ack(uint64_t token, bool ok) {
 void Broker::owner_accept(const PublishBatch& batch) {
     uint64_t now = uv_now(worker_.uv());
     for (const MessageRef& m : batch.messages)
-        owner_route(directory_.on_publish(m, now));
+        owner_keep(m, now);
     if (batch.token != 0 && batch.origin != worker_.index()) {
         send(batch.origin, loop::PublishAck{batch.token});
     }
@@ -387,7 +402,10 @@ void Broker::owner_subscribe_delta(const std::string& channel, int worker, int32
     if (change != SubscriberChange::None) tell_interest(channel, change == SubscriberChange::First);
     if (!bus_) return;
     if (change == SubscriberChange::First) bus_->subscribe(channel);
-    if (change == SubscriberChange::Last) bus_->unsubscribe(channel);
+    if (change == SubscriberChange::Last) {
+        bus_->unsubscribe(channel);
+        bus_subscribed_.erase(channel);
+    }
 }
 
 void Broker::tell_interest(const std::string& channel, bool on) {
@@ -433,6 +451,11 @@ void Broker::tick(uint64_t now_ms) {
     if (!held_.empty() && !any_backlogged(workers_.size(), kThrottleVisits)) release_held();
     auto next = directory_.next_expiry();
     bool due = next && *next <= now_ms;
+    if (!parked_until_.empty()) expire_parked(now_ms);
+    if (history_.item_count() > 0) { // items past history_ttl (a few channels a tick)
+        history_.expire(now_ms);
+        sync_history_stats();
+    }
     if (!due && directory_.id_cache_size() == 0) return;
     owner_route(directory_.expire(now_ms)); // also ages the duplicate-id cache
     for (const auto& channel : directory_.end_lingering(now_ms)) {
@@ -476,6 +499,277 @@ void Broker::on_inbox(int /*from*/, loop::LastIdReply& m) {
     auto done = std::move(it->second);
     checks_.erase(it);
     done(m.behind);
+}
+
+// ---- history (history.hpp) ----
+//
+// Why a resume sends each item once and in order: the asker subscribes first (its SubscribeDelta,
+// if any, goes to the owner ahead of the ReplayRequest on the same ring), so from the moment the
+// owner reads the request it routes every new item to the asker too, and those items follow the
+// ReplayReply on the owner's ring to the asker. Every item the owner routed to the asker before
+// the request reaches the asker before the reply, or sits in the asker's delivery backlog: the
+// former are held (ResumeState::held) and sent after the replay unless history had them; the
+// latter are skipped while they are in the history the answer carried (the first live item with
+// an id that is not in it ends that, as later ones were routed after the request). The owner keeps
+// an item in history when it takes it, before routing it, so "in history" covers "routed before".
+
+void Broker::owner_keep(const MessageRef& msg, uint64_t now) {
+    bool fresh = false;
+    std::vector<Delivery> out = directory_.on_publish(msg, now, &fresh);
+    // With the bus and [gripd] history_size, history is the channel's Redis Stream instead.
+    bool in_redis = bus_ && settings_.history_size > 0;
+    if (fresh && !in_redis && history_.is_active() && history_.on_publish(msg, now)) sync_history_stats();
+    owner_route(out);
+}
+
+void Broker::sync_history_stats() {
+    auto set = [](core::Counter& c, int64_t v) { c.add(v - c.get()); };
+    set(stats_.history_channels, static_cast<int64_t>(history_.channel_count()));
+    set(stats_.history_items, static_cast<int64_t>(history_.item_count()));
+    set(stats_.history_bytes, static_cast<int64_t>(history_.byte_count()));
+}
+
+ReplayAnswer Broker::owner_replay(const ReplayAsk& ask) {
+    uint64_t now = uv_now(worker_.uv());
+    if (ask.bounds) {
+        history_.set_bounds(ask.channel, *ask.bounds);
+        history_enabled_ = true;
+    }
+    ReplayAnswer a;
+    a.token = ask.token;
+    a.kept = history_.items(ask.channel, now);
+    sync_history_stats();
+    a.end = a.kept.size();
+    if (a.kept.empty()) {
+        a.status = ReplayStatus::Unknown;
+    } else if (ask.all) {
+        a.status = ReplayStatus::Covered;
+    } else {
+        a.status = ReplayStatus::Gap;
+        for (size_t i = a.kept.size(); i-- > 0;)
+            if (*a.kept[i]->id() == ask.after_id) {
+                a.start = i + 1;
+                a.status = ReplayStatus::Covered;
+                break;
+            }
+    }
+    if (ask.limit > 0 && a.end - a.start > ask.limit) a.end = a.start + ask.limit;
+    return a;
+}
+
+void Broker::resume(Subscription& sub, std::string_view after_id,
+                    const std::optional<HistoryBounds>& bounds) {
+    if (!sub.is_active()) return;
+    if (sub.resume && sub.resume->token) resumes_.erase(sub.resume->token);
+    sub.resume = std::make_unique<ResumeState>();
+    auto ask = std::make_shared<ReplayAsk>();
+    ask->token = next_token_++;
+    ask->channel = sub.channel();
+    ask->after_id = std::string(after_id);
+    ask->bounds = bounds;
+    ask->for_subscriber = true;
+    sub.resume->token = ask->token;
+    resumes_.emplace(ask->token, &sub);
+    int owner = owner_of(ask->channel);
+    if (owner == worker_.index()) {
+        owner_ask(owner, std::move(ask)); // may answer at once
+        return;
+    }
+    send(owner, loop::ReplayRequest{std::move(ask)});
+}
+
+void Broker::fetch_history(const std::string& channel, const std::string& after_id, bool all, size_t limit,
+                           HistoryFn done) {
+    auto ask = std::make_shared<ReplayAsk>();
+    ask->token = next_token_++;
+    ask->channel = channel;
+    ask->after_id = after_id;
+    ask->all = all;
+    ask->limit = limit;
+    history_asks_.emplace(ask->token, std::move(done));
+    int owner = owner_of(channel);
+    if (owner == worker_.index()) {
+        owner_ask(owner, std::move(ask));
+        return;
+    }
+    send(owner, loop::ReplayRequest{std::move(ask)});
+}
+
+void Broker::answer_to(int asker, ReplayAnswer&& a) {
+    if (asker == worker_.index()) {
+        on_answer(std::move(a));
+        return;
+    }
+    send(asker, loop::ReplayReply{std::make_shared<ReplayAnswer>(std::move(a))});
+}
+
+void Broker::owner_ask(int asker, std::shared_ptr<ReplayAsk> ask) {
+    if (!bus_ || settings_.history_size <= 0) {
+        answer_to(asker, owner_replay(*ask));
+        return;
+    }
+    // With the bus, history is the channel's Redis Stream (README "History and resume").
+    if (!bus_->is_connected()) {
+        ReplayAnswer a;
+        a.token = ask->token;
+        answer_to(asker, std::move(a)); // nothing known: the asker signals it
+        return;
+    }
+    if (ask->for_subscriber && !bus_subscribed_.count(ask->channel)) {
+        // Its SUBSCRIBE (sent when the asker's subscription reached this owner) is not confirmed
+        // yet: reading the stream now could miss an item published before the live ones arrive.
+        parked_until_.emplace_back(uv_now(worker_.uv()) + kParkedMaxMs, ask->channel);
+        parked_[ask->channel].emplace_back(asker, std::move(ask));
+        return;
+    }
+    read_bus_history(asker, std::move(ask));
+}
+
+void Broker::expire_parked(uint64_t now_ms) {
+    while (!parked_until_.empty() && parked_until_.front().first <= now_ms) {
+        std::string channel = std::move(parked_until_.front().second);
+        parked_until_.pop_front();
+        auto it = parked_.find(channel);
+        if (it == parked_.end()) continue; // let through already
+        auto asks = std::move(it->second);
+        parked_.erase(it);
+        LOG_DEBUG("bus", "no SUBSCRIBE confirmation for %s: %zu resumes answered without history",
+                  channel.c_str(), asks.size());
+        for (auto& [asker, ask] : asks) {
+            ReplayAnswer a;
+            a.token = ask->token;
+            answer_to(asker, std::move(a));
+        }
+    }
+}
+
+void Broker::on_bus_subscribed(std::string_view channel) {
+    std::string name(channel);
+    bus_subscribed_[name] = true;
+    auto it = parked_.find(name);
+    if (it == parked_.end()) return;
+    auto asks = std::move(it->second);
+    parked_.erase(it);
+    for (auto& [asker, ask] : asks)
+        read_bus_history(asker, std::move(ask));
+}
+
+void Broker::read_bus_history(int asker, std::shared_ptr<ReplayAsk> ask) {
+    size_t count = static_cast<size_t>(settings_.history_size);
+    if (ask->bounds && ask->bounds->items < count) count = ask->bounds->items;
+    uint64_t ttl_ms =
+        ask->bounds ? ask->bounds->ttl_ms : static_cast<uint64_t>(std::max(0, settings_.history_ttl)) * 1000;
+    std::string channel = ask->channel;
+    bus_->read_history(channel, count,
+                       [this, asker, ask, ttl_ms](bool ok, std::vector<RedisBus::StreamEntry> entries) {
+                           ReplayAnswer a;
+                           a.token = ask->token;
+                           if (ok) {
+                               // Stream ids are Redis's wall-clock milliseconds.
+                               uint64_t now_ms = static_cast<uint64_t>(std::time(nullptr)) * 1000;
+                               for (auto& e : entries) {
+                                   if (ttl_ms > 0 && e.time_ms + ttl_ms <= now_ms) continue; // aged out
+                                   PublishItemResult r = parse_publish_item(e.payload, ask->channel);
+                                   if (!r.ok || !r.item.id) continue;
+                                   a.kept.push_back(Message::create(std::move(r.item)));
+                               }
+                           }
+                           a.end = a.kept.size();
+                           if (a.kept.empty()) {
+                               a.status = ReplayStatus::Unknown;
+                           } else if (ask->all) {
+                               a.status = ReplayStatus::Covered;
+                           } else {
+                               a.status = ReplayStatus::Gap;
+                               for (size_t i = a.kept.size(); i-- > 0;)
+                                   if (*a.kept[i]->id() == ask->after_id) {
+                                       a.start = i + 1;
+                                       a.status = ReplayStatus::Covered;
+                                       break;
+                                   }
+                           }
+                           if (ask->limit > 0 && a.end - a.start > ask->limit) a.end = a.start + ask->limit;
+                           answer_to(asker, std::move(a));
+                       });
+}
+
+bool Broker::pass_resume(Subscription& sub, const MessageRef& msg) {
+    ResumeState& r = *sub.resume;
+    if (r.token) { // the answer is still out: hold the item until it comes
+        if (r.held.size() < ResumeState::kMaxHeld)
+            r.held.push_back(msg);
+        else
+            r.overflowed = true;
+        return false;
+    }
+    if (!msg->id()) return true;
+    if (std::binary_search(r.kept.begin(), r.kept.end(), *msg->id())) return false; // replayed already
+    sub.resume.reset(); // routed after the request: so is everything after it
+    return true;
+}
+
+void Broker::finish_resume(Subscription& sub, ReplayAnswer&& a) {
+    std::unique_ptr<ResumeState> r = std::move(sub.resume);
+    if (!r) r = std::make_unique<ResumeState>();
+    r->token = 0;
+    ReplayStatus status = r->overflowed && a.status == ReplayStatus::Covered ? ReplayStatus::Gap : a.status;
+    if (status == ReplayStatus::Covered)
+        stats_.history_replays.add();
+    else
+        stats_.history_misses.add();
+    std::vector<MessageRef> held = std::move(r->held);
+    // Live items routed before the request may still wait in this worker's backlog, and with the
+    // bus live items reach the owner on another connection than the stream read: they are
+    // skipped while their id is in the history the answer carried.
+    std::vector<std::string> had;
+    had.reserve(a.kept.size());
+    for (const auto& m : a.kept)
+        had.push_back(*m->id());
+    std::sort(had.begin(), had.end());
+    if ((bus_ || !backlog_.empty()) && !had.empty()) {
+        r->kept = had;
+        r->held.clear();
+        r->overflowed = false;
+    } else {
+        r.reset();
+    }
+    replaying_ = &sub;
+    sub.owner->on_resume(sub, status);
+    for (size_t i = a.start; i < a.end && replaying_ == &sub; ++i)
+        deliver_to(sub, a.kept[i]);
+    // Held live items: those history had were sent above (or were before the resume point).
+    for (const auto& m : held) {
+        if (replaying_ != &sub) break;
+        if (m->id() && std::binary_search(had.begin(), had.end(), *m->id())) continue;
+        deliver_to(sub, m);
+    }
+    if (replaying_ == &sub) {
+        replaying_ = nullptr;
+        if (r && sub.is_active()) sub.resume = std::move(r);
+    }
+}
+
+void Broker::on_inbox(int from, loop::ReplayRequest& m) {
+    owner_ask(from, std::move(m.ask));
+}
+
+void Broker::on_inbox(int /*from*/, loop::ReplayReply& m) {
+    on_answer(std::move(*m.answer));
+}
+
+void Broker::on_answer(ReplayAnswer&& a) {
+    if (auto it = history_asks_.find(a.token); it != history_asks_.end()) {
+        HistoryFn done = std::move(it->second);
+        history_asks_.erase(it);
+        done(a.status, std::vector<MessageRef>(a.kept.begin() + static_cast<std::ptrdiff_t>(a.start),
+                                               a.kept.begin() + static_cast<std::ptrdiff_t>(a.end)));
+        return;
+    }
+    auto it = resumes_.find(a.token);
+    if (it == resumes_.end()) return; // the subscriber went away
+    Subscription& sub = *it->second;
+    resumes_.erase(it);
+    finish_resume(sub, std::move(a));
 }
 
 } // namespace gripd::pubsub

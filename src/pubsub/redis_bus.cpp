@@ -201,7 +201,66 @@ void RedisBus::on_disconnect_cb(const redisAsyncContext* ac, int status) {
     bus->retry_later(*link);
 }
 
-void RedisBus::publish(const std::string& channel, std::string_view payload, std::function<void(bool)> done) {
+namespace {
+// XADD and PUBLISH in one step, so every instance sees the stream and the live items in one order.
+constexpr std::string_view kPublishWithHistory =
+    "redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], '*', 'i', ARGV[2]) "
+    "return redis.call('PUBLISH', KEYS[2], ARGV[2])";
+} // namespace
+
+bool RedisBus::is_connected() const {
+    return publisher_ && publisher_->connected && subscriber_ && subscriber_->connected;
+}
+
+void RedisBus::read_history(const std::string& channel, size_t count,
+                            std::function<void(bool, std::vector<StreamEntry>)> done) {
+    Link& link = *publisher_;
+    if (!link.connected || !link.ac) {
+        done(false, {});
+        return;
+    }
+    std::string key = std::string(kStreamPrefix) + channel;
+    std::string n = std::to_string(count == 0 ? 1 : count);
+    const char* argv[6] = {"XREVRANGE", key.data(), "+", "-", "COUNT", n.data()};
+    size_t lens[6] = {9, key.size(), 1, 1, 5, n.size()};
+    auto cb = std::make_unique<PendingRead>(PendingRead{std::move(done)});
+    if (redisAsyncCommandArgv(link.ac, &RedisBus::on_read_reply, cb.get(), 6, argv, lens) != REDIS_OK) {
+        cb->done(false, {});
+        return;
+    }
+    static_cast<void>(cb.release()); // freed in on_read_reply
+}
+
+void RedisBus::on_read_reply(redisAsyncContext* /*ac*/, void* r, void* privdata) {
+    std::unique_ptr<PendingRead> p(static_cast<PendingRead*>(privdata));
+    auto* reply = static_cast<redisReply*>(r);
+    std::vector<StreamEntry> out;
+    if (!reply || reply->type != REDIS_REPLY_ARRAY) {
+        if (reply && reply->type == REDIS_REPLY_ERROR)
+            LOG_WARN("bus", "redis refused a history read: %.*s", static_cast<int>(reply->len), reply->str);
+        p->done(false, {});
+        return;
+    }
+    // [[id, [field, value, ...]], ...], newest first.
+    for (size_t i = reply->elements; i-- > 0;) {
+        redisReply* e = reply->element[i];
+        if (e->type != REDIS_REPLY_ARRAY || e->elements != 2) continue;
+        redisReply* id = e->element[0];
+        redisReply* fields = e->element[1];
+        if (id->type != REDIS_REPLY_STRING || fields->type != REDIS_REPLY_ARRAY || fields->elements < 2)
+            continue;
+        redisReply* v = fields->element[1];
+        if (v->type != REDIS_REPLY_STRING) continue;
+        uint64_t ms = 0;
+        std::string_view ids(id->str, id->len);
+        std::from_chars(ids.data(), ids.data() + ids.size(), ms);
+        out.push_back(StreamEntry{ms, std::string(v->str, v->len)});
+    }
+    p->done(true, std::move(out));
+}
+
+void RedisBus::publish(const std::string& channel, std::string_view payload, std::function<void(bool)> done,
+                       size_t history_max) {
     Link& link = *publisher_;
     if (!link.connected || !link.ac) {
         done(false);
@@ -216,10 +275,22 @@ void RedisBus::publish(const std::string& channel, std::string_view payload, std
         done(false);
         return;
     }
-    const char* argv[3] = {"PUBLISH", name.data(), payload.data()};
-    size_t lens[3] = {7, name.size(), payload.size()};
     auto cb = std::make_unique<PendingPublish>(PendingPublish{this, bytes, std::move(done)});
-    if (redisAsyncCommandArgv(link.ac, &RedisBus::on_publish_reply, cb.get(), 3, argv, lens) != REDIS_OK) {
+    int rc;
+    if (history_max > 0) {
+        std::string key = std::string(kStreamPrefix) + channel;
+        std::string max = std::to_string(history_max);
+        const char* argv[7] = {
+            "EVAL", kPublishWithHistory.data(), "2", key.data(), name.data(), max.data(), payload.data()};
+        size_t lens[7] = {
+            4, kPublishWithHistory.size(), 1, key.size(), name.size(), max.size(), payload.size()};
+        rc = redisAsyncCommandArgv(link.ac, &RedisBus::on_publish_reply, cb.get(), 7, argv, lens);
+    } else {
+        const char* argv[3] = {"PUBLISH", name.data(), payload.data()};
+        size_t lens[3] = {7, name.size(), payload.size()};
+        rc = redisAsyncCommandArgv(link.ac, &RedisBus::on_publish_reply, cb.get(), 3, argv, lens);
+    }
+    if (rc != REDIS_OK) {
         cb->done(false);
         return;
     }
@@ -262,6 +333,13 @@ void RedisBus::on_subscription_reply(redisAsyncContext* /*ac*/, void* r, void* p
     auto* link = static_cast<Link*>(privdata);
     if (!reply || !link || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3) return;
     redisReply** e = reply->element;
+    if (e[0]->type == REDIS_REPLY_STRING && std::string_view(e[0]->str, e[0]->len) == "subscribe" &&
+        e[1]->type == REDIS_REPLY_STRING) {
+        std::string_view name(e[1]->str, e[1]->len);
+        if (name.substr(0, kChannelPrefix.size()) == kChannelPrefix)
+            link->bus->handler_.on_bus_subscribed(name.substr(kChannelPrefix.size()));
+        return;
+    }
     if (e[0]->type != REDIS_REPLY_STRING || std::string_view(e[0]->str, e[0]->len) != "message") return;
     if (e[1]->type != REDIS_REPLY_STRING || e[2]->type != REDIS_REPLY_STRING) return;
     std::string_view channel(e[1]->str, e[1]->len);

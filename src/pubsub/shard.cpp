@@ -81,11 +81,12 @@ void ShardDirectory::send(Channel& ch, const MessageRef& msg, std::vector<Delive
     }
 }
 
-std::vector<Delivery> ShardDirectory::on_publish(const MessageRef& msg, uint64_t now) {
+std::vector<Delivery> ShardDirectory::on_publish(const MessageRef& msg, uint64_t now, bool* fresh) {
     std::vector<Delivery> out;
     now = clamp(now);
     age_id_cache(now);
     if (is_duplicate(*msg, now)) return out;
+    if (fresh) *fresh = true;
     auto it = channels_.find(msg->channel());
     if (it == channels_.end()) return out; // nobody listens: deliver nowhere, learn nothing
     Channel& ch = it->second;

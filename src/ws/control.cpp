@@ -53,6 +53,7 @@ bool read_channel(const Value& doc, ControlMessage& m, std::string* error) {
         return fail(error, "invalid 'channel'");
     m.channel = std::move(*channel);
     if (m.type != ControlMessage::Type::Subscribe) return true;
+    if (!get_string(doc, "last-id", &m.last_id)) return fail(error, "invalid 'last-id'");
     auto it = doc.FindMember("filters");
     if (it == doc.MemberEnd()) return true;
     if (!it->value.IsArray()) return fail(error, "'filters' is not a list");

@@ -3,6 +3,7 @@
 #include "gripd/http/access_log.hpp"
 #include "gripd/http/debug_text.hpp"
 
+#include "gripd/core/json.hpp"
 #include "gripd/core/log.hpp"
 #include "gripd/http/forwarding.hpp"
 #include "gripd/http/serialize.hpp"
@@ -404,7 +405,8 @@ void Session::on_close_timer(void* p) {
 
 // ---- GRIP ----
 
-void Session::subscribe(const std::string& channel, std::vector<std::string> filters, bool implicit) {
+void Session::subscribe(const std::string& channel, std::vector<std::string> filters, bool implicit,
+                        const std::optional<std::string>& last_id) {
     for (const auto& s : subs_)
         if (s->is_active() && s->channel() == channel) return;
     if (subs_.size() >= static_cast<size_t>(service_.settings().connection_subscription_max)) {
@@ -421,6 +423,34 @@ void Session::subscribe(const std::string& channel, std::vector<std::string> fil
     service_.mutable_stats().subscriptions.add();
     LOG_DEBUG("ws", "subscribe channel=%s", channel.c_str());
     subs_.push_back(std::move(s));
+    if (last_id) resume(*subs_.back(), *last_id);
+}
+
+void Session::resume(pubsub::Subscription& sub, const std::string& last_id) {
+    // History (README "History and resume"): on when the route or [gripd] keeps some.
+    const auto& st = service_.settings();
+    int size = route_.history_size >= 0 ? route_.history_size : st.history_size;
+    if (size <= 0) {
+        LOG_DEBUG("ws", "subscribe last-id on %s: no history on this route", sub.channel().c_str());
+        on_resume(sub, pubsub::ReplayStatus::Unknown);
+        return;
+    }
+    std::optional<pubsub::HistoryBounds> bounds;
+    if (route_.history_size >= 0 || route_.history_ttl >= 0)
+        bounds = pubsub::HistoryBounds{
+            static_cast<uint32_t>(size), static_cast<uint64_t>(st.history_channel_bytes),
+            static_cast<uint64_t>(route_.history_ttl >= 0 ? route_.history_ttl : st.history_ttl) * 1000};
+    service_.broker().resume(sub, last_id, bounds);
+}
+
+void Session::on_resume(pubsub::Subscription& sub, pubsub::ReplayStatus status) {
+    if (status == pubsub::ReplayStatus::Covered || !client_) return;
+    if (state_ != ClientState::Open && state_ != ClientState::CloseReceived) return;
+    // The signal (README "History and resume"): a text message the client can recognise.
+    std::string text = "{\"type\":\"gripd-gap\",\"channel\":";
+    core::json::append_string(text, sub.channel());
+    text += status == pubsub::ReplayStatus::Gap ? ",\"reason\":\"gap\"}" : ",\"reason\":\"unknown\"}";
+    send_message(WsOpcode::Text, text);
 }
 
 void Session::subscribe_implicit(const config::Target& target) {
@@ -447,7 +477,7 @@ void Session::apply_control(std::string_view json) {
     }
     switch (m->type) {
     case ControlMessage::Type::Subscribe:
-        if (client_) subscribe(route_.prefix + m->channel, std::move(m->filters), false);
+        if (client_) subscribe(route_.prefix + m->channel, std::move(m->filters), false, m->last_id);
         break;
     case ControlMessage::Type::Unsubscribe: {
         std::string channel = route_.prefix + m->channel;

@@ -75,6 +75,8 @@ class Session : public SessionNode, public pubsub::Subscriber, protected FramePa
 
     // pubsub::Subscriber
     void on_message(pubsub::Subscription& sub, const pubsub::MessageRef& msg) override;
+    // A subscribe with `last-id` was answered: history could not cover it -> a `gripd-gap` message.
+    void on_resume(pubsub::Subscription& sub, pubsub::ReplayStatus status) override;
     bool has_subscription(std::string_view channel) const override;
 
   protected:
@@ -197,7 +199,9 @@ class Session : public SessionNode, public pubsub::Subscriber, protected FramePa
     };
 
     void on_frame(const Frame& frame) override; // FrameParser::Handler
-    void subscribe(const std::string& channel, std::vector<std::string> filters, bool implicit);
+    void resume(pubsub::Subscription& sub, const std::string& last_id);
+    void subscribe(const std::string& channel, std::vector<std::string> filters, bool implicit,
+                   const std::optional<std::string>& last_id = std::nullopt);
     void unsubscribe_all();
     void setup_keep_alive(const struct ControlMessage& m);
     void arm_keep_alive();

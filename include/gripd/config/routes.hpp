@@ -85,6 +85,8 @@ struct Route {
     std::vector<RouteHeader> headers; // header=Name:Value, in file order
     bool grip = true;                 // false with no_grip
     int log_level = -1;               // log_level=N; -1 = the global level
+    int history_size = -1;            // history_size=N; -1 = [gripd] history_size
+    int history_ttl = -1;             // history_ttl=S; -1 = [gripd] history_ttl
     std::vector<Target> targets;      // at least one; tried in order
 
     std::string file; // where it was defined, for messages

@@ -50,6 +50,10 @@ struct ParseResult {
 // A short English phrase for logs ("nested too deeply", ...).
 const char* describe(Error e);
 
+// Appends `s` as a JSON string literal (quotes included; control characters escaped; the bytes are
+// otherwise copied as they are, so `s` should be UTF-8).
+void append_string(std::string& out, std::string_view s);
+
 // Parses `text` into `doc` under the rules above. On failure `doc` is left null. Iterative: the
 // stack used does not depend on the input. Linear time (duplicate removal included). `max_depth`
 // lowers the nesting limit where Pushpin reads with a stricter parser (JWTs: serde_json's 128).

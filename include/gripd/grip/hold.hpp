@@ -38,6 +38,14 @@ struct SavedRequest {
     std::shared_ptr<const http::CrossOrigin> cross_origin;
 };
 
+// History resume for a hold (pubsub/history.hpp), given by the dispatcher when the route keeps
+// history: holds with a `prev-id` resume from it, and a stream hold also from the client's
+// Last-Event-ID (or `lastEventID` query parameter) when it has one channel.
+struct HoldResume {
+    std::optional<pubsub::HistoryBounds> bounds; // the route's override, if it has one
+    std::string last_event_id;                   // empty: none
+};
+
 // Re-sends a saved request for this client (implemented by the proxy).
 using RetryFn = std::function<void(http::ClientStream& client, SavedRequest&& request)>;
 
@@ -61,6 +69,8 @@ class Hold : public http::Exchange, public pubsub::Subscriber {
     // ends (the client closed, reset, timed out or was cut off; answered; the server stopped),
     // unless a retry of the same client's request replaces it (the new answer has its own).
     void set_gone(std::function<void()> fn) { gone_ = std::move(fn); }
+    // The route keeps history: resume from it (call before on_start).
+    void set_resume(HoldResume&& resume) { resume_ = std::make_unique<HoldResume>(std::move(resume)); }
 
     core::ListHook dispatch_link; // the worker's list of live holds
 
@@ -78,6 +88,8 @@ class Hold : public http::Exchange, public pubsub::Subscriber {
     void end();
     // One log line for a publish whose content filters do not match this hold's subscription.
     void log_content_filter_mismatch(const pubsub::Message& msg) const;
+    // Has the subscription to `channel` (prefixed) resume after `id` (needs set_resume).
+    void resume_from(const std::string& channel, const std::string& id);
 
     HoldEnv env_;
     http::ClientStream* client_;
@@ -90,7 +102,8 @@ class Hold : public http::Exchange, public pubsub::Subscriber {
     std::vector<std::string> implicit_; // the target's sub= channels: kept by every set_channels()
     std::vector<std::pair<std::string, std::string>> meta_; // Grip-Set-Meta / hold.meta
     loop::TimerEntry timer_;
-    std::function<void()> gone_; // set only when the instructions named a gone link
+    std::function<void()> gone_;         // set only when the instructions named a gone link
+    std::unique_ptr<HoldResume> resume_; // only on routes with history
 };
 
 class ResponseHold final : public Hold {
@@ -102,6 +115,9 @@ class ResponseHold final : public Hold {
     void on_message(pubsub::Subscription& sub, const pubsub::MessageRef& msg) override;
     // Pushpin 1.36 answers the held request 502 "Error while proxying to origin.".
     void on_content_filter_mismatch(pubsub::Subscription& sub, const pubsub::MessageRef& msg) override;
+    // History could not cover the prev-id: asked again with Grip-Last (Pushpin's way), or, with
+    // nothing kept, checked against the channel's last id as without history.
+    void on_resume(pubsub::Subscription& sub, pubsub::ReplayStatus status) override;
     void stop() override { on_timeout(this); }
 
   private:
@@ -130,6 +146,9 @@ class StreamHold final : public Hold, private LinkUser {
     void on_client_writable() override {}
     // Pushpin 1.36 ends the stream (cleanly: the connection stays usable).
     void on_content_filter_mismatch(pubsub::Subscription& sub, const pubsub::MessageRef& msg) override;
+    // History could not cover the resume point: the next link is followed (Grip-Last), an SSE
+    // stream gets a `gripd-gap` event, any other stream ends (the client must start over).
+    void on_resume(pubsub::Subscription& sub, pubsub::ReplayStatus status) override;
     void stop() override { end(); }
 
   private:
@@ -152,6 +171,8 @@ class StreamHold final : public Hold, private LinkUser {
     bool misses_before(const std::string& channel, const pubsub::Message& msg) const;
 
     InstructResponse initial_;
+    bool is_sse_ = false;                                         // the response is text/event-stream
+    std::vector<std::pair<std::string, std::string>> resume_ids_; // (channel prefixed, id): prev-ids
     std::optional<KeepAlive> keep_alive_;
     std::unique_ptr<NextLink> next_; // only for holds that follow next links
 };

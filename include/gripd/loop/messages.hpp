@@ -22,6 +22,8 @@ class RouteTable;
 namespace gripd::pubsub {
 class Message;
 struct PublishBatch;
+struct ReplayAsk;
+struct ReplayAnswer;
 } // namespace gripd::pubsub
 
 namespace gripd::loop {
@@ -87,8 +89,21 @@ struct LastIdReply {
     bool behind = false;
 };
 
-using InboxBody = std::variant<Stop, ReloadRoutes, PublishToOwner, PublishAck, Deliver, SubscribeDelta,
-                               Recover, LastIdQuery, LastIdReply, ChannelInterest>;
+// worker -> shard owner: send the history items after an id (pubsub::ReplayAsk; history.hpp). Sent
+// after the asker's SubscribeDelta on the same ring, so the owner already delivers live items to it.
+struct ReplayRequest {
+    std::shared_ptr<pubsub::ReplayAsk> ask; // shared_ptr: its deleter is bound where it is made
+};
+
+// shard owner -> asking worker: the answer (pubsub::ReplayAnswer). Items the owner routes later
+// follow it on the same ring.
+struct ReplayReply {
+    std::shared_ptr<pubsub::ReplayAnswer> answer;
+};
+
+using InboxBody =
+    std::variant<Stop, ReloadRoutes, PublishToOwner, PublishAck, Deliver, SubscribeDelta, Recover,
+                 LastIdQuery, LastIdReply, ChannelInterest, ReplayRequest, ReplayReply>;
 
 // What a ring slot holds: the message and who sent it.
 struct InboxMessage {

@@ -18,6 +18,7 @@
 #include "gripd/loop/inbox.hpp"
 #include "gripd/pubsub/channel_index.hpp"
 #include "gripd/pubsub/delivery_backlog.hpp"
+#include "gripd/pubsub/history.hpp"
 #include "gripd/pubsub/message.hpp"
 #include "gripd/pubsub/publish.hpp"
 #include "gripd/pubsub/redis_bus.hpp"
@@ -52,7 +53,43 @@ class Subscriber {
     // A message whose `content-filters` differ from `sub`'s content filters. Default: skip it (as
     // Pushpin does for WebSockets); an HTTP hold ends instead.
     virtual void on_content_filter_mismatch(Subscription& /*sub*/, const MessageRef& /*msg*/) {}
+    // A resume (Broker::resume) was answered: `status` says whether history covered it. The items
+    // then come through on_message, before any live item. It may unsubscribe or end itself here.
+    virtual void on_resume(Subscription& /*sub*/, ReplayStatus /*status*/) {}
 };
+
+// A resume in progress on one subscription (Broker::resume); only while one is.
+struct ResumeState {
+    uint64_t token = 0;            // the request out; 0 once answered
+    std::vector<MessageRef> held;  // live items that came while it was out (at most kMaxHeld)
+    bool overflowed = false;       // more came: the answer is reported as a gap
+    std::vector<std::string> kept; // after the answer, while older live items may still come: the
+                                   // ids of the history as it was, sorted (those are skipped)
+    static constexpr size_t kMaxHeld = 4096;
+};
+
+// A history request (Broker::resume, Broker::fetch_history) on its way to the channel's owner.
+struct ReplayAsk {
+    uint64_t token = 0;
+    std::string channel;
+    std::string after_id;                // empty with `all`
+    bool all = false;                    // every kept item (GET /history without `after`)
+    bool for_subscriber = false;         // a resume: with the bus, read once the channel is subscribed
+    size_t limit = 0;                    // 0 = no limit
+    std::optional<HistoryBounds> bounds; // a route's override for the channel
+};
+
+// Its answer: the channel's kept items when it was asked, and where the replay starts in them.
+struct ReplayAnswer {
+    uint64_t token = 0;
+    ReplayStatus status = ReplayStatus::Unknown;
+    std::vector<MessageRef> kept;
+    size_t start = 0; // kept[start..] are the items to replay
+    size_t end = 0;   // ... up to here (a limit)
+};
+
+// What GET /history answers (control API).
+using HistoryFn = std::function<void(ReplayStatus status, std::vector<MessageRef> items)>;
 
 // One channel subscription of a Subscriber, embedded in it (no allocation to subscribe).
 class Subscription : public IndexHook {
@@ -64,6 +101,7 @@ class Subscription : public IndexHook {
     std::vector<std::string> filters; // as named on subscribing (see pubsub/filters.hpp)
     Format format = Format::HttpStream;
     bool is_active() const { return is_subscribed(); }
+    std::unique_ptr<ResumeState> resume; // only while a resume is in progress (Broker::resume)
     // The full channel name (route prefix applied), kept once by the worker's channel index.
     // Only while is_active().
     const std::string& channel() const { return ChannelIndex<Subscription>::channel_of(*this); }
@@ -84,6 +122,12 @@ struct BrokerStats {
     core::Counter channels;           // gauge: channels with local subscribers
     core::Counter publishes_refused;  // publish requests answered 503: the inboxes were congested
     core::Counter deliveries_dropped; // deliveries to a worker whose inbox was at its bound
+    // History (history.hpp), as the shard owner keeps it: gauges, then counts.
+    core::Counter history_channels;
+    core::Counter history_items;
+    core::Counter history_bytes;
+    core::Counter history_replays; // resumes answered from history (covered)
+    core::Counter history_misses;  // resumes history could not cover (gap or nothing kept)
 };
 
 class Broker : private RedisBus::Handler {
@@ -121,6 +165,18 @@ class Broker : private RedisBus::Handler {
                                      std::function<void(bool)> done, uint64_t* token);
     void cancel_behind_check(uint64_t token) { checks_.erase(token); }
 
+    // Has the active `sub` resume after `after_id`: the channel's owner sends the history items
+    // after it; sub's owner gets on_resume, then those items (on_message), then live items, each
+    // once and in the channel's order, even when items are published meanwhile. Live items that
+    // come before the answer wait for it (ResumeState). `bounds`: the route's history override.
+    void resume(Subscription& sub, std::string_view after_id, const std::optional<HistoryBounds>& bounds);
+    // GET /history: the channel's kept items after `after_id` (all with `all`), at most `limit`.
+    // `done` runs on this worker (maybe before this returns).
+    void fetch_history(const std::string& channel, const std::string& after_id, bool all, size_t limit,
+                       HistoryFn done);
+    // Whether this instance keeps any history (config or a route asks for it).
+    bool history_enabled() const { return history_enabled_; }
+
     // The bus between instances ([gripd] bus): connects this worker's links. stop_bus() closes
     // them (while the loop runs).
     void start_bus(const BusAddress& address);
@@ -144,6 +200,8 @@ class Broker : private RedisBus::Handler {
     void set_interest_handler(std::function<void(const std::string& channel, bool on)> handler) {
         interest_handler_ = std::move(handler);
     }
+    void on_inbox(int from, loop::ReplayRequest& m);
+    void on_inbox(int from, loop::ReplayReply& m);
     // Periodic work: release sequenced items whose wait expired.
     void tick(uint64_t now_ms);
 
@@ -163,6 +221,11 @@ class Broker : private RedisBus::Handler {
 
     // RedisBus::Handler: a message from the bus, on the channel's shard owner.
     void on_bus_message(std::string_view channel, std::string_view payload) override;
+    void on_bus_subscribed(std::string_view channel) override;
+    // A history request on the owner: answered from this process, or with the bus from Redis.
+    void owner_ask(int asker, std::shared_ptr<ReplayAsk> ask);
+    void read_bus_history(int asker, std::shared_ptr<ReplayAsk> ask);
+    void answer_to(int asker, ReplayAnswer&& answer);
     std::vector<std::string> bus_channels() const override;
     uint64_t publish_on_bus(std::vector<PublishItem>&& items, std::function<void(bool)> done);
 
@@ -183,6 +246,14 @@ class Broker : private RedisBus::Handler {
     static void on_idle(uv_idle_t* h);
     void tell_owner(const std::string& channel, int32_t delta, bool linger = false);
     void on_ack(uint64_t token, bool ok = true);
+    // History (owner side, then asker side).
+    void owner_keep(const MessageRef& msg, uint64_t now);
+    ReplayAnswer owner_replay(const ReplayAsk& ask);
+    void sync_history_stats();
+    void on_answer(ReplayAnswer&& answer);
+    void finish_resume(Subscription& sub, ReplayAnswer&& answer);
+    // Whether a live item goes to `sub` now (a resume in progress may hold or skip it).
+    bool pass_resume(Subscription& sub, const MessageRef& msg);
 
     loop::Worker& worker_;
     std::vector<loop::Worker*> workers_;
@@ -191,6 +262,20 @@ class Broker : private RedisBus::Handler {
     ShardDirectory directory_;         // the channels of the shards this worker owns
     std::unordered_map<uint64_t, PendingPublish> pending_;
     std::unordered_map<uint64_t, std::function<void(bool)>> checks_; // behind checks out
+    HistoryStore history_; // the channels of the shards this worker owns (history.hpp)
+    bool history_enabled_ = false;
+    std::unordered_map<uint64_t, Subscription*> resumes_;  // resumes out (unsubscribe cancels)
+    std::unordered_map<uint64_t, HistoryFn> history_asks_; // GET /history requests out
+    Subscription* replaying_ = nullptr;                    // the subscription finish_resume is delivering to
+    // With the bus: channels Redis confirmed this worker's SUBSCRIBE for, and the resumes waiting
+    // for that (reading the stream before would miss what is published in between).
+    std::unordered_map<std::string, std::vector<std::pair<int, std::shared_ptr<ReplayAsk>>>> parked_;
+    // (give up at, channel): a resume Redis never lets through is answered "unknown" (the asker
+    // signals a gap) after kParkedMaxMs rather than holding its live items forever.
+    std::deque<std::pair<uint64_t, std::string>> parked_until_;
+    static constexpr uint64_t kParkedMaxMs = 5000;
+    void expire_parked(uint64_t now_ms);
+    std::unordered_map<std::string, bool> bus_subscribed_;
     uint64_t next_token_ = 1;
     BrokerStats stats_;
     // Bounded loop time: one loop turn visits at most kSliceVisits subscriptions, and visits none

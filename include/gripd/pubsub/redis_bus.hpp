@@ -45,6 +45,8 @@ class RedisBus {
         virtual void on_bus_message(std::string_view channel, std::string_view payload) = 0;
         // Every channel to subscribe to after (re)connecting.
         virtual std::vector<std::string> bus_channels() const = 0;
+        // Redis confirmed a SUBSCRIBE: from now on every publish on `channel` reaches this instance.
+        virtual void on_bus_subscribed(std::string_view /*channel*/) {}
     };
 
     RedisBus(loop::Worker& worker, BusAddress address, Handler& handler);
@@ -57,12 +59,30 @@ class RedisBus {
     void stop();
 
     // done(true) once Redis took the message, done(false) if the bus is down or refused it.
-    void publish(const std::string& channel, std::string_view payload, std::function<void(bool)> done);
+    // history_max > 0: the item is also appended to the channel's Redis Stream (key
+    // "gripd:h:<channel>", trimmed to history_max entries), atomically with the PUBLISH (one script),
+    // so the stream and the live messages have one order.
+    void publish(const std::string& channel, std::string_view payload, std::function<void(bool)> done,
+                 size_t history_max = 0);
+    // The channel's last `count` stream entries, oldest first, with their stream ids' milliseconds
+    // (XREVRANGE on the publish connection); ok false when Redis is unreachable or refused.
+    struct StreamEntry {
+        uint64_t time_ms;
+        std::string payload;
+    };
+    void read_history(const std::string& channel, size_t count,
+                      std::function<void(bool ok, std::vector<StreamEntry> entries)> done);
+    bool is_connected() const;
+    static constexpr std::string_view kStreamPrefix = "gripd:h:";
     void subscribe(const std::string& channel);
     void unsubscribe(const std::string& channel);
 
   private:
     struct Link; // one connection
+    struct PendingRead {
+        std::function<void(bool, std::vector<StreamEntry>)> done;
+    };
+    static void on_read_reply(redisAsyncContext* ac, void* reply, void* privdata);
     struct PendingPublish {
         RedisBus* bus;
         size_t bytes; // counted in pending_publish_bytes_

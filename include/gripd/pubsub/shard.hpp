@@ -64,8 +64,9 @@ class ShardDirectory {
     ShardDirectory(const ShardDirectory&) = delete;
     ShardDirectory& operator=(const ShardDirectory&) = delete;
 
-    // A published message for a channel of this shard: what to deliver now, in order.
-    std::vector<Delivery> on_publish(const MessageRef& msg, uint64_t now);
+    // A published message for a channel of this shard: what to deliver now, in order. `fresh`, if
+    // given, is set to whether it was taken (false: a repeated id, dropped).
+    std::vector<Delivery> on_publish(const MessageRef& msg, uint64_t now, bool* fresh = nullptr);
     // A worker's first (+1) or last (-1) local subscription on `channel`. Deltas below zero for a
     // worker are ignored. `linger`: the last local subscription to leave was a long-poll; if no
     // worker has subscribers left, the channel then lingers (Last is reported when it ends, from

@@ -24,10 +24,11 @@ struct ControlMessage {
         FlushDelayed
     };
     Type type = Type::Detach;
-    std::string channel;              // subscribe, unsubscribe (non-empty)
-    std::vector<std::string> filters; // subscribe
-    std::string name;                 // set-meta (non-empty)
-    std::optional<std::string> value; // set-meta (absent: delete); session id
+    std::string channel;                // subscribe, unsubscribe (non-empty)
+    std::vector<std::string> filters;   // subscribe
+    std::optional<std::string> last_id; // subscribe: gripd's resume point (`last-id`, README History)
+    std::string name;                   // set-meta (non-empty)
+    std::optional<std::string> value;   // set-meta (absent: delete); session id
     // keep-alive, send-delayed
     std::optional<std::string> content; // content, or decoded content-bin; absent: disable
     pubsub::WsType message_type = pubsub::WsType::Text;

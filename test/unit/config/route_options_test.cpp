@@ -22,7 +22,8 @@ std::string line_with(const ro::Option& o) {
     if (o.name == "header") opt += "=X-A:1";
     if (o.name == "path_beg" || o.name == "replace_beg" || o.name == "sockjs" || o.name == "sockjs_as_path")
         opt += "=/p";
-    if (o.name == "path_rem" || o.name == "log_level") opt += "=1";
+    if (o.name == "path_rem" || o.name == "log_level" || o.name == "history_size" || o.name == "history_ttl")
+        opt += "=1";
     if (o.name == "id" || o.name == "sig_iss" || o.name == "sig_key" || o.name == "prefix" ||
         o.name == "as_host" || o.name == "jsonp_cb" || o.name == "jsonp_body" || o.name == "jsonp_defcb" ||
         o.name == "jsonp_defmethod" || o.name == "host" || o.name == "sub")
@@ -89,4 +90,15 @@ TEST_CASE("route options: a group warns once per line, an option given twice onc
     CHECK(r.warnings[0].rfind("routes:1: route options 'jsonp_*' act only with 'aco'", 0) == 0);
     CHECK(r.warnings[1].rfind(
               "routes:1: route option 'sockjs' is only partly supported by gripd: SockJS's xhr", 0) == 0);
+}
+
+TEST_CASE("route options: history_size and history_ttl (gripd)", "[routes]") {
+    auto r = parse_routes("a.example,history_size=5,history_ttl=30 backend:80\nb.example b:80\n", "routes");
+    REQUIRE(r.errors.empty());
+    CHECK(r.table->routes()[0].history_size == 5);
+    CHECK(r.table->routes()[0].history_ttl == 30);
+    CHECK(r.table->routes()[1].history_size == -1); // the [gripd] default
+    CHECK(r.table->routes()[1].history_ttl == -1);
+    r = parse_routes("*,history_size=x backend:80\n", "routes");
+    CHECK(r.errors.size() == 1);
 }

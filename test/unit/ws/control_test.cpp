@@ -83,3 +83,15 @@ TEST_CASE("control: send-delayed and flush-delayed", "[ws][control]") {
     CHECK(parse_control_message(R"({"type":"flush-delayed"})", &err)->type ==
           ControlMessage::Type::FlushDelayed);
 }
+
+TEST_CASE("control: subscribe with gripd's last-id", "[ws][control]") {
+    std::string err;
+    auto m = parse_control_message(R"({"type":"subscribe","channel":"c","last-id":"41"})", &err);
+    REQUIRE(m);
+    REQUIRE(m->last_id);
+    CHECK(*m->last_id == "41");
+    m = parse_control_message(R"({"type":"subscribe","channel":"c"})", &err);
+    REQUIRE(m);
+    CHECK_FALSE(m->last_id);
+    CHECK_FALSE(parse_control_message(R"({"type":"subscribe","channel":"c","last-id":5})", &err));
+}

@@ -1,0 +1,90 @@
+"""Channel history in Redis Streams with the Redis bus ([gripd] bus + history_size; README "History
+and resume"): a publish is appended to the channel's stream (`gripd:h:<channel>`) atomically with its
+PUBLISH, so an instance that had no subscriber on the channel, or was just started, can replay it,
+and an SSE client that moves from one instance to the other gets every item once, in order.
+gripd_only: pushpin has neither history nor this bus. They need Debian's redis-server."""
+
+import json
+import threading
+import time
+
+import pytest
+
+from griputil import SSEParser, StreamClient, control, hs_item, publish
+from harness.backend import Response
+from test_bus_redis import redis, wait_subscribed  # noqa: F401 (redis: fixture)
+
+pytestmark = pytest.mark.gripd_only("pushpin 1.36 has no channel history and no Redis bus")
+
+
+def instance(start_proxy, backend, redis):  # noqa: F811
+    return start_proxy(routes=f"* {backend.addr}", conf={"gripd": {"bus": redis.url, "history_size": "1000"}})
+
+
+def sse_route(backend, channel="feed"):
+    backend.route("/events", Response(200, b":ok\n\n", [
+        ("Content-Type", "text/event-stream"), ("Grip-Hold", "stream"), ("Grip-Channel", channel)]))
+
+
+def ev(name, channel="feed"):
+    return hs_item(channel, f"id: {name}\ndata: {name}\n\n", id=name)
+
+
+def ids_of(body):
+    return [e["id"] for e in SSEParser().feed(body) if e.get("event", "message") == "message"]
+
+
+def test_a_new_instance_replays_from_the_redis_stream(redis, start_proxy, backend):  # noqa: F811
+    a = instance(start_proxy, backend, redis)
+    sse_route(backend)
+    publish(a, [ev(str(n)) for n in range(1, 6)])  # nobody subscribes anywhere
+    b = instance(start_proxy, backend, redis)  # started after the publishes
+    c = StreamClient(b.port, "/events", headers=[("Last-Event-ID", "2")])
+    c.wait_body(lambda body: ids_of(body) == ["3", "4", "5"])
+    assert b"gripd-gap" not in c.body
+    publish(a, [ev("6")])
+    c.wait_body(lambda body: ids_of(body) == ["3", "4", "5", "6"])
+    doc = json.loads(control(b, "GET", "/history/feed?after=4").body)
+    assert doc["status"] == "covered" and [i["id"] for i in doc["items"]] == ["5", "6"]
+    c.close()
+
+
+@pytest.mark.crossloop
+def test_client_moving_between_instances_gets_every_item_once(redis, start_proxy, backend):  # noqa: F811
+    a = instance(start_proxy, backend, redis)
+    b = instance(start_proxy, backend, redis)
+    sse_route(backend)
+    publish(a, [ev("start")])
+    total = 120
+    done = threading.Event()
+
+    def publisher():
+        for n in range(total):
+            publish(a if n % 2 else b, [ev(f"i{n}")])
+            time.sleep(0.003)
+        done.set()
+    t = threading.Thread(target=publisher, daemon=True)
+    t.start()
+    got, last, hops = [], "start", 0
+    deadline = time.monotonic() + 40
+    while len(got) < total and time.monotonic() < deadline:
+        p = (a, b)[hops % 2]
+        hops += 1
+        c = StreamClient(p.port, "/events", headers=[("Last-Event-ID", last)])
+        parser = SSEParser()
+        seen, want = 0, len(got) + 7
+        end = time.monotonic() + 10
+        while time.monotonic() < end and len(got) < min(want, total):
+            with c._cond:
+                data = c.body[seen:]
+            seen += len(data)
+            for e in parser.feed(data):
+                assert e.get("event") != "gripd-gap", (e, last)
+                if e.get("event", "message") == "message":
+                    got.append(e["id"])
+                    last = e["id"]
+            time.sleep(0.002)
+        c.close()
+    t.join(20)
+    assert hops > 4
+    assert got == [f"i{n}" for n in range(total)]
