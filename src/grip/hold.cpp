@@ -1,6 +1,7 @@
 #include "gripd/grip/hold.hpp"
 
 #include "gripd/core/log.hpp"
+#include "gripd/grip/json_patch.hpp"
 #include "gripd/grip/render.hpp"
 #include "gripd/http/jsonp_response.hpp"
 #include "gripd/loop/worker.hpp"
@@ -210,6 +211,18 @@ void ResponseHold::on_message(pubsub::Subscription& sub, const pubsub::MessageRe
     }
     timer_.disarm();
     unsubscribe_all();
+    // body-patch: this hold's own body, patched (Pushpin answers 502 when the patch fails).
+    std::optional<std::string> patched;
+    if (part->body_patch) {
+        std::string why;
+        patched = apply_json_patch(response_.body, *part->body_patch, why);
+        if (!patched) {
+            LOG_DEBUG("grip", "failed to apply JSON patch on channel %s: %s", msg->channel().c_str(),
+                      why.c_str());
+            answer_error();
+            return;
+        }
+    }
     if (request_.cross_origin) {
         // CORS headers or a JSON-P wrapper make this client's answer its own: built here, not from
         // the bytes rendered once for every subscriber.
@@ -221,14 +234,15 @@ void ResponseHold::on_message(pubsub::Subscription& sub, const pubsub::MessageRe
         headers.remove("Content-Length");
         http::ServerConn* c = client_;
         client_ = nullptr;
-        answer(*c, part->code, part->reason, std::move(headers), part->body);
+        answer(*c, part->code, part->reason, std::move(headers), patched ? std::move(*patched) : part->body);
         return;
     }
     ResponseOptions opts;
     opts.keep_alive = client_->client_keep_alive();
     opts.head = client_->request_is_head();
     std::string out;
-    append_held_response(*part, response_.headers, opts, out);
+    append_held_response(*part, response_.headers, opts, out,
+                         patched ? std::optional<std::string_view>(*patched) : std::nullopt);
     http::ServerConn* c = client_;
     client_ = nullptr;
     c->send_raw(out);
@@ -241,6 +255,10 @@ void ResponseHold::on_content_filter_mismatch(pubsub::Subscription& /*sub*/, con
     log_content_filter_mismatch(*msg);
     timer_.disarm();
     unsubscribe_all();
+    answer_error();
+}
+
+void ResponseHold::answer_error() {
     http::ServerConn* c = client_;
     client_ = nullptr;
     http::Headers h;

@@ -103,6 +103,8 @@ class ResponseHold final : public Hold {
     static void on_timeout(void* self);
     // Answers the client (gone from the hold) with a whole response, CORS or JSON-P applied.
     void answer(http::ServerConn& c, int code, std::string reason, http::Headers headers, std::string body);
+    // Answers 502 "Error while proxying to origin." as Pushpin's doError() does (unsubscribed first).
+    void answer_error();
     // Asks the backend again (hint, or behind); its answer replaces this exchange.
     void ask_again(bool behind);
     InstructResponse response_;
