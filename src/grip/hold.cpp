@@ -16,6 +16,43 @@ Hold::Hold(HoldEnv env, http::ServerConn& client, const Instruct& instruct, size
            const std::string& prefix)
     : env_(env), client_(&client), implicit_(instruct.implicit_channels), meta_(instruct.meta) {
     set_channels(instruct.channels, instruct.hold, max_channels, prefix);
+    keep_channel_ids(instruct.channels, prefix);
+}
+
+void Hold::keep_channel_ids(const std::vector<Channel>& channels, const std::string& prefix) {
+    ids_.reset();
+    bool build_id = false;
+    for (const auto& c : channels)
+        for (const auto& f : c.filters)
+            build_id = build_id || f == "build-id";
+    if (!build_id) return;
+    ids_ = std::make_unique<pubsub::ChannelIds>();
+    for (const auto& c : channels)
+        ids_->emplace_back(prefix + c.name, c.prev_id);
+}
+
+bool Hold::filter_content(const HoldSub* sub, const pubsub::Message* msg, std::string_view content,
+                          std::optional<std::string>& out) {
+    out.reset();
+    std::string why;
+    if (!sub) {
+        // A proxied body: build-id, if any channel names it (Pushpin's ProxyContent filters).
+        bool build_id = false;
+        for (size_t i = 0; i < named_count_; ++i)
+            build_id = build_id || pubsub::has_proxy_content_filter(subs_[i].filters);
+        if (!build_id) return true;
+        static const std::vector<std::string> kBuildId{"build-id"};
+        out = pubsub::apply_content_filters(kBuildId, meta_, nullptr, content, why, true);
+    } else {
+        if (!pubsub::has_content_filter(sub->filters)) return true;
+        if (ids_ && msg)
+            for (auto& [channel, id] : *ids_)
+                if (channel == sub->channel && id) id = msg->id();
+        out = pubsub::apply_content_filters(sub->filters, meta_, ids_.get(), content, why);
+    }
+    if (out) return true;
+    LOG_DEBUG("grip", "filter error for %s: %s", client_ ? client_->peer().c_str() : "-", why.c_str());
+    return false;
 }
 
 void Hold::set_channels(const std::vector<Channel>& channels, HoldMode mode, size_t max_channels,
@@ -223,6 +260,12 @@ void ResponseHold::on_message(pubsub::Subscription& sub, const pubsub::MessageRe
             return;
         }
     }
+    std::optional<std::string> filtered;
+    if (!filter_content(&static_cast<HoldSub&>(sub), msg.get(), patched ? *patched : part->body, filtered)) {
+        answer_error();
+        return;
+    }
+    if (filtered) patched = std::move(filtered);
     if (request_.cross_origin) {
         // CORS headers or a JSON-P wrapper make this client's answer its own: built here, not from
         // the bytes rendered once for every subscriber.
@@ -296,8 +339,17 @@ StreamHold::~StreamHold() {
 
 void StreamHold::on_start() {
     http::ServerConn* c = client_;
+    std::optional<std::string> filtered;
+    bool filter_ok = initial_.body.empty() || filter_content(nullptr, nullptr, initial_.body, filtered);
     if (!c->send_head(initial_.code, initial_.reason, initial_.headers, -1)) return;
-    if (!initial_.body.empty()) c->send_body(initial_.body);
+    if (!filter_ok) {
+        end(); // Pushpin: the head, then the end of the response
+        return;
+    }
+    if (filtered)
+        c->send_body(*filtered);
+    else if (!initial_.body.empty())
+        c->send_body(initial_.body);
     // What the stream still needs is only the subscriptions and the keep-alive: free the rest.
     initial_ = InstructResponse{};
     subscribe_all();
@@ -380,8 +432,14 @@ void StreamHold::on_message(pubsub::Subscription& sub, const pubsub::MessageRef&
         fetch_next();
         return;
     }
-    // Chunked clients get the pre-rendered chunk, shared by every subscriber (no copy queued).
-    if (client_->is_chunked_response())
+    std::optional<std::string> filtered;
+    if (!filter_content(&static_cast<HoldSub&>(sub), msg.get(), part->content(), filtered)) {
+        end(); // Pushpin's doError on a stream: the response ends
+        return;
+    }
+    if (filtered) {
+        if (!filtered->empty()) client_->send_body(*filtered); // an empty chunk would end the response
+    } else if (client_->is_chunked_response())
         client_->send_raw(part->chunk, msg);
     else
         client_->send_body(part->content());

@@ -507,7 +507,33 @@ bool Session::has_subscription(std::string_view channel) const {
     return false;
 }
 
-void Session::on_message(pubsub::Subscription& sub, const pubsub::MessageRef& msg) {
+namespace {
+
+// `msg` with its ws-message content run through the subscription's content filters (var-subst,
+// build-id; pubsub/filters.hpp): each subscriber's meta makes its own frame, so the shared one
+// cannot serve. Null when a filter fails: Pushpin 1.36 drops the item for that subscriber.
+pubsub::MessageRef filtered_message(const pubsub::Subscription& sub, const pubsub::Meta& meta,
+                                    const pubsub::Message& msg) {
+    const auto* part = msg.ws_message();
+    std::string why;
+    auto content = pubsub::apply_content_filters(sub.filters, meta, nullptr, part->payload(), why);
+    if (!content) {
+        LOG_DEBUG("ws", "filter error on channel %s: %s", msg.channel().c_str(), why.c_str());
+        return nullptr;
+    }
+    pubsub::PublishItem item;
+    item.channel = msg.channel();
+    item.id = msg.id();
+    item.ws_message.emplace();
+    item.ws_message->type = part->type;
+    item.ws_message->content = std::move(*content);
+    return pubsub::Message::create(std::move(item));
+}
+
+} // namespace
+
+void Session::on_message(pubsub::Subscription& sub, const pubsub::MessageRef& original) {
+    pubsub::MessageRef msg = original;
     const auto* part = msg->ws_message();
     if (!part || !client_ || (state_ != ClientState::Open && state_ != ClientState::CloseReceived)) return;
     // As Pushpin, the filters apply to every action (a skipped close does not close).
@@ -515,6 +541,7 @@ void Session::on_message(pubsub::Subscription& sub, const pubsub::MessageRef& ms
     switch (part->action) {
     case pubsub::Action::Send:
         if (part->frame.empty()) return;
+        if (pubsub::has_content_filter(sub.filters) && !(msg = filtered_message(sub, meta_, *msg))) return;
         if (relay_in_progress()) {
             // Held publishes count against the client's output cap like queued ones: a client
             // (or backend) that keeps a relayed message half written is cut off as a slow

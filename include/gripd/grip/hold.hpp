@@ -18,6 +18,7 @@
 #include "gripd/http/server_conn.hpp"
 #include "gripd/loop/timer_wheel.hpp"
 #include "gripd/pubsub/broker.hpp"
+#include "gripd/pubsub/filters.hpp"
 #include "gripd/stats/hold_stats.hpp"
 
 #include <functional>
@@ -74,6 +75,15 @@ class Hold : public http::Exchange, public pubsub::Subscriber {
     void end();
     // One log line for a publish whose content filters do not match this hold's subscription.
     void log_content_filter_mismatch(const pubsub::Message& msg) const;
+    struct HoldSub;
+    // Keeps the channels' prev-ids for build-id (only when a channel names that filter).
+    void keep_channel_ids(const std::vector<Channel>& channels, const std::string& prefix);
+    // `content` through the content filters of `sub`'s channel (a publish on it: the item's id
+    // becomes that channel's last id first, as in Pushpin), or, with `sub` null, through build-id
+    // as a proxied body (the initial response, a next link's answer). Unchanged content comes
+    // back as nullopt in `out` with true; false (one debug line) when a filter fails.
+    bool filter_content(const HoldSub* sub, const pubsub::Message* msg, std::string_view content,
+                        std::optional<std::string>& out);
 
     HoldEnv env_;
     http::ServerConn* client_;
@@ -85,6 +95,7 @@ class Hold : public http::Exchange, public pubsub::Subscriber {
     size_t named_count_ = 0; // the first of subs_: the instructions' channels (the rest: implicit_)
     std::vector<std::string> implicit_; // the target's sub= channels: kept by every set_channels()
     std::vector<std::pair<std::string, std::string>> meta_; // Grip-Set-Meta / hold.meta
+    std::unique_ptr<pubsub::ChannelIds> ids_;               // build-id's channel ids (only if used)
     loop::TimerEntry timer_;
 };
 
