@@ -229,6 +229,10 @@ void ResponseHold::ask_again(bool behind) {
     }
 }
 
+void ResponseHold::recover() {
+    if (client_ && retry_) ask_again(true); // the new request replaces this hold
+}
+
 void ResponseHold::on_message(pubsub::Subscription& sub, const pubsub::MessageRef& msg) {
     const auto* part = msg->http_response();
     if (!client_ || !part || !pubsub::passes_delivery_filters(sub, meta_, *msg)) return;
@@ -424,6 +428,10 @@ void StreamHold::on_message(pubsub::Subscription& sub, const pubsub::MessageRef&
     if (!client_ || !part || !pubsub::passes_delivery_filters(sub, meta_, *msg)) return;
     if (part->action == pubsub::Action::Close) {
         end();
+        return;
+    }
+    if (part->action == pubsub::Action::Hint) {
+        recover(); // Pushpin: the stream re-requests its next link (nothing without one)
         return;
     }
     if (part->action != pubsub::Action::Send || part->chunk.empty()) return;

@@ -53,6 +53,10 @@ bool StreamHold::misses_before(const std::string& channel, const pubsub::Message
     return false;
 }
 
+void StreamHold::recover() {
+    if (client_ && next_ && next_->link) fetch_next();
+}
+
 void StreamHold::schedule_next(uint64_t delay_ms) {
     next_->quiet_wait = false;
     next_->timer.arm(delay_ms);

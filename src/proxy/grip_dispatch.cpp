@@ -19,7 +19,34 @@ constexpr size_t kMaxQueuedPerClient = 8 * 1024 * 1024;
 } // namespace
 
 GripDispatch::GripDispatch(ProxyService& proxy, pubsub::Broker& broker, const config::Settings& settings)
-    : proxy_(proxy), broker_(broker), settings_(settings) {}
+    : proxy_(proxy), broker_(broker), settings_(settings) {
+    recover_timer_.init(&proxy_.worker().timers(), this, &GripDispatch::on_recover_tick);
+    broker_.set_recover_hook([this] { recover_holds(); });
+}
+
+GripDispatch::~GripDispatch() {
+    broker_.set_recover_hook({});
+}
+
+void GripDispatch::recover_holds() {
+    holds_.for_each([this](grip::Hold& h) {
+        h.dispatch_link.unlink();
+        recovering_.push_back(h);
+    });
+    // On the next tick, not here: the recover request's handler is still on the stack.
+    if (!recover_timer_.is_armed()) recover_timer_.arm(0);
+}
+
+void GripDispatch::on_recover_tick(void* p) {
+    auto* self = static_cast<GripDispatch*>(p);
+    for (size_t n = 0; n < kRecoverBatch && !self->recovering_.empty(); ++n) {
+        grip::Hold* h = self->recovering_.front();
+        h->dispatch_link.unlink();
+        self->holds_.push_back(*h);
+        h->recover(); // may end (and free) h: nothing after it
+    }
+    if (!self->recovering_.empty()) self->recover_timer_.arm(kRecoverIntervalMs);
+}
 
 grip::HoldEnv GripDispatch::env() {
     return grip::HoldEnv{proxy_.worker(), broker_, stats_, kMaxQueuedPerClient};
@@ -129,10 +156,12 @@ grip::FetchLinkFn GripDispatch::link_fetcher(http::ServerConn& client,
 }
 
 void GripDispatch::stop_holds() {
-    holds_.for_each([](grip::Hold& h) {
-        h.dispatch_link.unlink();
-        h.stop();
-    });
+    recover_timer_.disarm();
+    for (auto* list : {&holds_, &recovering_})
+        list->for_each([](grip::Hold& h) {
+            h.dispatch_link.unlink();
+            h.stop();
+        });
 }
 
 // Pushpin's built-in test handler: "/" answers text, "/response" long-polls and "/stream" streams on

@@ -58,6 +58,9 @@ class Hold : public http::Exchange, public pubsub::Subscriber {
     bool has_subscription(std::string_view channel) const override;
     // The server is stopping: answer now (a long-poll gets its timeout response, a stream ends).
     virtual void stop() = 0;
+    // POST /recover: ask the backend again (a long-poll re-sends its request with Grip-Last, a
+    // stream with a next link fetches it now; a stream without one has nothing to ask).
+    virtual void recover() = 0;
 
     core::ListHook dispatch_link; // the worker's list of live holds
 
@@ -109,6 +112,7 @@ class ResponseHold final : public Hold {
     // Pushpin 1.36 answers the held request 502 "Error while proxying to origin.".
     void on_content_filter_mismatch(pubsub::Subscription& sub, const pubsub::MessageRef& msg) override;
     void stop() override { on_timeout(this); }
+    void recover() override;
 
   private:
     static void on_timeout(void* self);
@@ -139,6 +143,7 @@ class StreamHold final : public Hold, private LinkUser {
     // Pushpin 1.36 ends the stream (cleanly: the connection stays usable).
     void on_content_filter_mismatch(pubsub::Subscription& sub, const pubsub::MessageRef& msg) override;
     void stop() override { end(); }
+    void recover() override;
 
   private:
     static void on_keep_alive(void* self);

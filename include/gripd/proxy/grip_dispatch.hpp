@@ -15,6 +15,7 @@ class ProxyService;
 class GripDispatch final : public GripHandler {
   public:
     GripDispatch(ProxyService& proxy, pubsub::Broker& broker, const config::Settings& settings);
+    ~GripDispatch() override;
 
     bool is_grip(const http::ResponseHead& head) const override;
     GripOutcome on_grip_response(http::ServerConn& client, const config::Route& route,
@@ -29,6 +30,12 @@ class GripDispatch final : public GripHandler {
     grip::HoldStats& stats() { return stats_; }
     // Server stop: every hold answers now (long-polls their timeout response, streams end cleanly).
     void stop_holds();
+    // POST /recover (through the broker's hook): every live hold asks the backend again, paced as
+    // Pushpin paces its low-priority updates (kRecoverBatch holds per kRecoverIntervalMs per
+    // worker), so a recover does not send every held request to the backend at once.
+    void recover_holds();
+    static constexpr size_t kRecoverBatch = 100;
+    static constexpr uint64_t kRecoverIntervalMs = 100;
 
   private:
     void start_hold(http::ServerConn& client, const config::Route& route,
@@ -46,7 +53,11 @@ class GripDispatch final : public GripHandler {
     pubsub::Broker& broker_;
     const config::Settings& settings_;
     grip::HoldStats stats_;
+    static void on_recover_tick(void* self);
     core::IntrusiveList<grip::Hold, &grip::Hold::dispatch_link> holds_;
+    // Holds a recover has yet to ask again (moved here from holds_, back when their turn comes).
+    core::IntrusiveList<grip::Hold, &grip::Hold::dispatch_link> recovering_;
+    loop::TimerEntry recover_timer_;
 };
 
 } // namespace gripd::proxy
