@@ -19,6 +19,12 @@ Hold::Hold(HoldEnv env, http::ServerConn& client, const Instruct& instruct, size
     keep_channel_ids(instruct.channels, prefix);
 }
 
+void Hold::set_connection_id(std::string_view id) {
+    size_t n = std::min(id.size(), sizeof(connection_id_) - 1);
+    id.copy(connection_id_, n);
+    connection_id_[n] = '\0';
+}
+
 void Hold::keep_channel_ids(const std::vector<Channel>& channels, const std::string& prefix) {
     ids_.reset();
     bool build_id = false;
@@ -427,7 +433,8 @@ void StreamHold::on_message(pubsub::Subscription& sub, const pubsub::MessageRef&
     const auto* part = msg->http_stream();
     if (!client_ || !part || !pubsub::passes_delivery_filters(sub, meta_, *msg)) return;
     if (part->action == pubsub::Action::Close) {
-        end();
+        // A close naming a connection (gripd) ends only the stream that has that id.
+        if (!part->connection_id || *part->connection_id == connection_id_) end();
         return;
     }
     if (part->action == pubsub::Action::Hint) {

@@ -95,6 +95,7 @@ void GripDispatch::start_hold(http::ServerConn& client, const config::Route& rou
     // it is answered.
     if (request.cross_origin && instruct.hold != grip::HoldMode::Response)
         http::apply_cors_headers(*request.cross_origin, instruct.response.headers);
+    std::string connection_id = std::move(request.connection_id);
     std::unique_ptr<grip::Hold> hold;
     if (instruct.hold == grip::HoldMode::None) {
         // No hold but a next link: the response is streamed, and goes on with what the link answers.
@@ -119,6 +120,7 @@ void GripDispatch::start_hold(http::ServerConn& client, const config::Route& rou
                                                     route.prefix, std::move(request), std::move(retry));
     }
     grip::Hold* h = hold.get();
+    h->set_connection_id(connection_id);
     holds_.push_back(*h);
     client.set_exchange(std::move(hold));
     h->on_start();

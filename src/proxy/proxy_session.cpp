@@ -3,6 +3,7 @@
 #include "gripd/core/assert.hpp"
 #include "gripd/core/log.hpp"
 #include "gripd/core/strings.hpp"
+#include "gripd/core/uuid.hpp"
 #include "gripd/http/debug_text.hpp"
 #include "gripd/http/forwarding.hpp"
 #include "gripd/http/serialize.hpp"
@@ -31,6 +32,8 @@ ProxySession::ProxySession(ProxyService& service, http::ServerConn& client,
     method_ = head.method;
     uri_ = head.target;
     head_ = std::move(head);
+    // The id a publisher names to close this client's stream alone (Grip-Connection-Id).
+    if (http::grip_enabled(route_) && !trusted) connection_id_ = core::random_uuid();
 }
 
 ProxySession::Facts ProxySession::facts_of(const http::RequestHead& head, bool trusted) {
@@ -116,7 +119,7 @@ std::string ProxySession::build_upstream_head(const config::Target& target) cons
                              client_ && client_->is_tls(),
                              facts_.trusted,
                              static_cast<int64_t>(std::time(nullptr))};
-    return http::upstream_request_head(head_, ctx, grip_last_);
+    return http::upstream_request_head(head_, ctx, grip_last_, connection_id_);
 }
 
 void ProxySession::connect_next_target() {
@@ -346,6 +349,7 @@ void ProxySession::finish_grip() {
     saved.head = std::move(head_);
     if (body_saved_) saved.body = std::move(saved_body_);
     saved.cross_origin = cross_origin_;
+    saved.connection_id = std::move(connection_id_);
     // The target that answered: its sub= channels are subscribed too.
     static const std::vector<std::string> kNone;
     const std::vector<std::string>& implicit =

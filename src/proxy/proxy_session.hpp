@@ -117,8 +117,9 @@ class ProxySession final : public http::Exchange, public http::BackendUser {
     int64_t bytes_out_ = 0;
     // GRIP: the whole backend response is kept until complete (bounded) and interpreted.
     std::vector<std::string> grip_last_;
-    std::string saved_body_; // the request body, kept (bounded) so a hold can re-send the request
-    bool body_saved_ = true; // a buffer's mode: false once the body outgrew what is kept
+    std::string connection_id_; // Grip-Connection-Id sent upstream (GRIP on, client untrusted)
+    std::string saved_body_;    // the request body, kept (bounded) so a hold can re-send the request
+    bool body_saved_ = true;    // a buffer's mode: false once the body outgrew what is kept
     http::ResponseHead grip_head_;
     std::string grip_body_;
     // CORS and JSON-P (auto_cross_origin or the route's aco; null when off), shared with a hold.

@@ -4,6 +4,7 @@
 #include "gripd/http/debug_text.hpp"
 
 #include "gripd/core/log.hpp"
+#include "gripd/core/uuid.hpp"
 #include "gripd/http/forwarding.hpp"
 #include "gripd/http/serialize.hpp"
 #include "gripd/loop/worker.hpp"
@@ -30,20 +31,7 @@ uint64_t jitter_ms() {
 } // namespace
 
 std::string make_connection_id() {
-    thread_local std::mt19937_64 rng = [] {
-        uint64_t seed = 0;
-        if (RAND_bytes(reinterpret_cast<unsigned char*>(&seed), sizeof(seed)) != 1)
-            seed = std::random_device{}();
-        return std::mt19937_64(seed);
-    }();
-    uint64_t a = rng(), b = rng();
-    a = (a & ~0xF000ull) | 0x4000ull;                        // version 4
-    b = (b & 0x3FFFFFFFFFFFFFFFull) | 0x8000000000000000ull; // RFC 4122 variant
-    char buf[40];
-    std::snprintf(buf, sizeof(buf), "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(a >> 32),
-                  static_cast<unsigned>((a >> 16) & 0xFFFF), static_cast<unsigned>(a & 0xFFFF),
-                  static_cast<unsigned>(b >> 48), static_cast<unsigned long long>(b & 0xFFFFFFFFFFFFull));
-    return buf;
+    return core::random_uuid();
 }
 
 // ---- ClientLink ----
@@ -561,6 +549,7 @@ void Session::on_message(pubsub::Subscription& sub, const pubsub::MessageRef& or
         deliver(msg);
         break;
     case pubsub::Action::Close:
+        if (part->connection_id && *part->connection_id != connection_id()) return; // another connection's
         on_publish_close();
         if (part->frame.empty())
             close_client(part->close_code, part->close_reason);

@@ -37,6 +37,7 @@ struct SavedRequest {
     std::vector<std::string> grip_last; // Grip-Last values to send with it ("name; last-id=ID")
     // CORS / JSON-P for the answer (null: off); `head` is then the request as rewritten for JSON-P.
     std::shared_ptr<const http::CrossOrigin> cross_origin;
+    std::string connection_id; // the Grip-Connection-Id the backend got (empty: none)
 };
 
 // Re-sends a saved request for this client (implemented by the proxy).
@@ -63,6 +64,9 @@ class Hold : public http::Exchange, public pubsub::Subscriber {
     virtual void recover() = 0;
 
     core::ListHook dispatch_link; // the worker's list of live holds
+    // The Grip-Connection-Id the backend got for this request: a publish close naming another id
+    // does not end this hold. Kept inline (a UUID is 36 characters).
+    void set_connection_id(std::string_view id);
 
   protected:
     // `channels` already carry the route prefix; at most `max_channels` are used.
@@ -99,6 +103,7 @@ class Hold : public http::Exchange, public pubsub::Subscriber {
     std::vector<std::string> implicit_; // the target's sub= channels: kept by every set_channels()
     std::vector<std::pair<std::string, std::string>> meta_; // Grip-Set-Meta / hold.meta
     std::unique_ptr<pubsub::ChannelIds> ids_;               // build-id's channel ids (only if used)
+    char connection_id_[37] = {};
     loop::TimerEntry timer_;
 };
 
