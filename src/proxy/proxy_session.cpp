@@ -257,6 +257,13 @@ void ProxySession::on_backend_head(http::ResponseHead& head) {
     replayable_ = false;
     if (http::grip_enabled(route_) && !facts_.trusted && service_.grip_handler() &&
         service_.grip_handler()->is_grip(head)) {
+        if (!body_saved_) {
+            // As Pushpin: a hold must be able to send its request again, and a request body over
+            // kMaxGripBody was not kept (a retry would send its Content-Length with no body).
+            backend_.abandon();
+            fail(400, "Request too large to accept GRIP instruct.\n");
+            return;
+        }
         to(State::GripBuffering);
         grip_head_ = std::move(head);
         return;
