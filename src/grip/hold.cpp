@@ -349,17 +349,19 @@ StreamHold::~StreamHold() {
 
 void StreamHold::on_start() {
     http::ServerConn* c = client_;
-    std::optional<std::string> filtered;
-    bool filter_ok = initial_.body.empty() || filter_content(nullptr, nullptr, initial_.body, filtered);
-    if (!c->send_head(initial_.code, initial_.reason, initial_.headers, -1)) return;
-    if (!filter_ok) {
-        end(); // Pushpin: the head, then the end of the response
-        return;
+    if (!response_sent_) {
+        std::optional<std::string> filtered;
+        bool filter_ok = initial_.body.empty() || filter_content(nullptr, nullptr, initial_.body, filtered);
+        if (!c->send_head(initial_.code, initial_.reason, initial_.headers, -1)) return;
+        if (!filter_ok) {
+            end(); // Pushpin: the head, then the end of the response
+            return;
+        }
+        if (filtered)
+            c->send_body(*filtered);
+        else if (!initial_.body.empty())
+            c->send_body(initial_.body);
     }
-    if (filtered)
-        c->send_body(*filtered);
-    else if (!initial_.body.empty())
-        c->send_body(initial_.body);
     // What the stream still needs is only the subscriptions and the keep-alive: free the rest.
     initial_ = InstructResponse{};
     subscribe_all();

@@ -96,18 +96,23 @@ void GripDispatch::start_hold(http::ServerConn& client, const config::Route& rou
     if (request.cross_origin && instruct.hold != grip::HoldMode::Response)
         http::apply_cors_headers(*request.cross_origin, instruct.response.headers);
     std::string connection_id = std::move(request.connection_id);
+    bool response_sent = request.response_sent;
     std::unique_ptr<grip::Hold> hold;
     if (instruct.hold == grip::HoldMode::None) {
         // No hold but a next link: the response is streamed, and goes on with what the link answers.
         instruct.channels.clear();
         grip::FetchLinkFn fetch = link_fetcher(client, std::move(routes), request.head);
-        hold = std::make_unique<grip::StreamHold>(env(), client, std::move(instruct), max_channels,
-                                                  route.prefix, std::move(fetch));
+        auto s = std::make_unique<grip::StreamHold>(env(), client, std::move(instruct), max_channels,
+                                                    route.prefix, std::move(fetch));
+        if (response_sent) s->mark_response_sent();
+        hold = std::move(s);
     } else if (instruct.hold == grip::HoldMode::Stream) {
         grip::FetchLinkFn fetch;
         if (instruct.next_link) fetch = link_fetcher(client, std::move(routes), request.head);
-        hold = std::make_unique<grip::StreamHold>(env(), client, std::move(instruct), max_channels,
-                                                  route.prefix, std::move(fetch));
+        auto s = std::make_unique<grip::StreamHold>(env(), client, std::move(instruct), max_channels,
+                                                    route.prefix, std::move(fetch));
+        if (response_sent) s->mark_response_sent();
+        hold = std::move(s);
     } else {
         ProxyService* proxy = &proxy_;
         const config::Route* rp = &route;

@@ -4,6 +4,7 @@
 #include "gripd/core/log.hpp"
 #include "gripd/core/strings.hpp"
 #include "gripd/core/uuid.hpp"
+#include "gripd/grip/instruct.hpp"
 #include "gripd/http/debug_text.hpp"
 #include "gripd/http/forwarding.hpp"
 #include "gripd/http/serialize.hpp"
@@ -56,6 +57,8 @@ const char* ProxySession::state_name(State s) {
         return "Relaying";
     case State::GripBuffering:
         return "GripBuffering";
+    case State::GripStreaming:
+        return "GripStreaming";
     case State::Done:
         return "Done";
     }
@@ -74,6 +77,9 @@ void ProxySession::to(State next) {
     case State::Relaying:
     case State::GripBuffering:
         allowed = state_ == State::Sending;
+        break;
+    case State::GripStreaming:
+        allowed = state_ == State::GripBuffering;
         break;
     case State::Done:
         allowed = true;
@@ -304,6 +310,7 @@ void ProxySession::on_backend_body(std::string_view data) {
     if (!client_) return;
     if (state_ == State::GripBuffering) {
         if (grip_body_.size() + data.size() > kMaxGripBody) {
+            if (start_grip_streaming(data)) return;
             LOG_WARN("proxy", "GRIP response from backend larger than %zu bytes", kMaxGripBody);
             backend_.abandon();
             fail(502, "Error while proxying to origin.\n",
@@ -313,7 +320,7 @@ void ProxySession::on_backend_body(std::string_view data) {
         grip_body_.append(data);
         return;
     }
-    if (jsonp_) {
+    if (jsonp_ && state_ != State::GripStreaming) {
         std::string wrapped = jsonp_->body(data);
         bytes_out_ += static_cast<int64_t>(wrapped.size());
         if (!wrapped.empty()) client_->send_body(wrapped);
@@ -324,8 +331,33 @@ void ProxySession::on_backend_body(std::string_view data) {
     if (client_ && backend_.ready() && client_->queued_bytes() > kHighWater) backend_->pause_response();
 }
 
+bool ProxySession::start_grip_streaming(std::string_view data) {
+    grip::InstructResult r =
+        grip::parse_instruct(grip_head_.status, grip_head_.reason, grip_head_.headers, {});
+    if (!r.ok) return false;
+    grip::Instruct& in = r.instruct;
+    bool streams = in.hold == grip::HoldMode::Stream || (in.hold == grip::HoldMode::None && in.next_link);
+    for (const auto& c : in.channels)
+        for (const auto& f : c.filters)
+            streams = streams && f != "build-id"; // it rewrites the initial body: Pushpin buffers then
+    if (!streams) return false;
+    LOG_DEBUG("proxy", "GRIP stream answer over %zu bytes from %s: relaying it, then holding", kMaxGripBody,
+              access_target().c_str());
+    to(State::GripStreaming);
+    if (cross_origin_) http::apply_cors_headers(*cross_origin_, in.response.headers);
+    if (!client_->send_head(in.response.code, in.response.reason, in.response.headers, -1)) return true;
+    std::string start = std::move(grip_body_);
+    grip_body_.clear();
+    bytes_out_ += static_cast<int64_t>(start.size() + data.size());
+    if (!start.empty()) client_->send_body(start);
+    if (client_ && !data.empty()) client_->send_body(data);
+    if (client_ && backend_.ready() && client_->queued_bytes() > kHighWater) backend_->pause_response();
+    return true;
+}
+
 void ProxySession::on_client_writable() {
-    if (backend_.ready() && state_ == State::Relaying) backend_->resume_response();
+    if (backend_.ready() && (state_ == State::Relaying || state_ == State::GripStreaming))
+        backend_->resume_response();
 }
 
 void ProxySession::on_backend_complete() {
@@ -335,7 +367,7 @@ void ProxySession::on_backend_complete() {
     else
         backend_.abandon();
     if (!client_) return;
-    if (state_ == State::GripBuffering) {
+    if (state_ == State::GripBuffering || state_ == State::GripStreaming) {
         finish_grip();
         return;
     }
@@ -350,6 +382,7 @@ void ProxySession::on_backend_complete() {
 }
 
 void ProxySession::finish_grip() {
+    bool streamed = state_ == State::GripStreaming;
     http::ServerConn* c = take_client();
     // The handler takes over the client connection (hold) or answers it.
     grip::SavedRequest saved;
@@ -357,6 +390,7 @@ void ProxySession::finish_grip() {
     if (body_saved_) saved.body = std::move(saved_body_);
     saved.cross_origin = cross_origin_;
     saved.connection_id = std::move(connection_id_);
+    saved.response_sent = streamed;
     // The target that answered: its sub= channels are subscribed too.
     static const std::vector<std::string> kNone;
     const std::vector<std::string>& implicit =

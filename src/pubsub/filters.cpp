@@ -35,6 +35,11 @@ bool has_proxy_content_filter(const std::vector<std::string>& filters) {
 
 namespace {
 
+// What one subscriber's filtered content may grow to: `%(name)s` of a few bytes can expand to a
+// long meta value, so a publish could otherwise make each subscriber allocate without bound.
+// Past it the filter fails (as an unknown variable does). Pushpin has no such bound.
+constexpr size_t kMaxFilteredBytes = 1'000'000;
+
 // Pushpin's format language (src/handler/format.cpp): `%%` is '%', `%X` (X a letter) and
 // `%(arg)X` (backslash escapes the next character of arg) call `directive(X, arg)`; anything else
 // after a '%' is an error. Returns false with the error text, which names the position.
@@ -86,6 +91,8 @@ bool run_format(std::string_view in, std::string& out, std::string& error, Direc
         }
         std::string why;
         if (!directive(c, arg, out, why)) return fail(why + " at position " + std::to_string(n));
+        if (out.size() > kMaxFilteredBytes)
+            return fail("output over " + std::to_string(kMaxFilteredBytes) + " bytes");
     }
     return true;
 }

@@ -5,12 +5,15 @@
   instructions the client gets `400 Request too large to accept GRIP instruct.` (a hold could not
   send the request again); a plain answer is relayed;
 - a request body of up to 100,000 bytes is kept: a `hint` re-sends it whole, with its
-  Content-Length.
+  Content-Length;
+- a stream hold's answer (Grip-Hold: stream, or a next link without hold) over 100,000 bytes is
+  sent by the proxy as it comes (Grip-* headers stripped, Grip-Status applied, chunked), then
+  the client is held; any other GRIP answer that large is a 502.
 """
 
 from harness import raw
 from harness.backend import Response
-from griputil import hold, hr_item, publish
+from griputil import StreamClient, hold, hr_item, hs_item, publish, sync_stream
 
 LIMIT = 100000
 
@@ -46,3 +49,26 @@ def test_hint_re_sends_a_kept_body_whole(proxy, backend):
     assert len(seen) == 2
     assert seen[1].body == body
     assert seen[1].header("Content-Length") == str(LIMIT)
+
+
+def test_large_stream_answer_is_streamed_then_held(proxy, backend):
+    """A stream hold's answer over 100,000 bytes: relayed as it comes (Grip-* stripped, Grip-Status
+    applied, chunked), then the client is held and gets publishes."""
+    big = (b"0123456789abcdef" * 16 + b"\n") * 1000  # 257,000 bytes
+    backend.route("/big", Response(200, big, [("Grip-Hold", "stream"), ("Grip-Channel", "bigs"),
+                                              ("Grip-Status", "201 Made"), ("Content-Type", "text/plain")]))
+    backend.route("/bignolink", Response(200, big, [("Grip-Hold", "response"), ("Grip-Channel", "bigr")]))
+    c = StreamClient(proxy.port, "/big")
+    c.wait_body(big, timeout=20)
+    assert (c.head.status, c.head.reason) == (201, "Made")
+    assert c.head.header("Transfer-Encoding") == "chunked" and c.head.header("Content-Length") is None
+    assert c.head.header("Content-Type") == "text/plain"
+    assert [n for n, _ in c.head.headers if n.lower().startswith("grip-")] == []
+    sync_stream(proxy, "bigs", [c])
+    publish(proxy, [hs_item("bigs", "after\n")])
+    c.wait_body(lambda b: b.endswith(b"after\n"))
+    assert c.body.startswith(big)
+    c.close()
+    # A response hold's answer cannot be streamed: 502 as before.
+    r = raw.get(proxy.port, "/bignolink", timeout=10)
+    assert (r.status, r.body) == (502, b"Error while proxying to origin.\n")

@@ -37,7 +37,8 @@ struct SavedRequest {
     std::vector<std::string> grip_last; // Grip-Last values to send with it ("name; last-id=ID")
     // CORS / JSON-P for the answer (null: off); `head` is then the request as rewritten for JSON-P.
     std::shared_ptr<const http::CrossOrigin> cross_origin;
-    std::string connection_id; // the Grip-Connection-Id the backend got (empty: none)
+    std::string connection_id;  // the Grip-Connection-Id the backend got (empty: none)
+    bool response_sent = false; // the proxy relayed the (large) initial response itself
 };
 
 // Re-sends a saved request for this client (implemented by the proxy).
@@ -141,6 +142,9 @@ class StreamHold final : public Hold, private LinkUser {
     StreamHold(HoldEnv env, http::ServerConn& client, Instruct&& instruct, size_t max_channels,
                const std::string& prefix, FetchLinkFn fetch_link = {});
     ~StreamHold() override;
+    // The proxy already sent the initial response (head and body; too large to buffer): on_start
+    // only subscribes.
+    void mark_response_sent() { response_sent_ = true; }
     void on_start() override;
     void on_client_gone() override;
     void on_message(pubsub::Subscription& sub, const pubsub::MessageRef& msg) override;
@@ -172,6 +176,7 @@ class StreamHold final : public Hold, private LinkUser {
     InstructResponse initial_;
     std::optional<KeepAlive> keep_alive_;
     std::unique_ptr<NextLink> next_; // only for holds that follow next links
+    bool response_sent_ = false;     // a fact of the request: see mark_response_sent()
 };
 
 } // namespace gripd::grip

@@ -142,3 +142,15 @@ TEST_CASE("filters: build-id renders the subscriber's ID", "[pubsub][filters]") 
     CHECK(run({"var-subst", "build-id"}, both, &ids, "%(v)s") == "1");
     CHECK(run({"build-id", "var-subst"}, both, &ids, "%(v)s") == std::nullopt);
 }
+
+TEST_CASE("filters: the rewritten content is bounded", "[pubsub][filters]") {
+    Meta meta{{"a", std::string(10'000, 'x')}};
+    std::string content;
+    for (int i = 0; i < 200; ++i)
+        content += "%(a)s";
+    std::string err;
+    CHECK(run({"var-subst"}, meta, nullptr, content, &err) == std::nullopt); // 2,000,000 bytes
+    CHECK(err.find("output over 1000000 bytes") != std::string::npos);
+    content.resize(5 * 90);
+    CHECK(run({"var-subst"}, meta, nullptr, content)->size() == 900'000);
+}
