@@ -418,7 +418,7 @@ void ProxySession::on_backend_error(int uv_status, bool retryable) {
     }
     LOG_DEBUG("proxy", "backend failed during %s %s: %s", method_.c_str(), uri_.c_str(),
               uv_strerror(uv_status));
-    if (state_ == State::Relaying) {
+    if (state_ == State::Relaying || state_ == State::GripStreaming) {
         log_access(http::AccessLog::Outcome::Error);
         take_client()->abort_response(); // the client sees a truncated response, never a wrong one
         return;

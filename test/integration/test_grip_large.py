@@ -11,6 +11,8 @@
   the client is held; any other GRIP answer that large is a 502.
 """
 
+import pytest
+
 from harness import raw
 from harness.backend import Response
 from griputil import StreamClient, hold, hr_item, hs_item, publish, sync_stream
@@ -72,3 +74,15 @@ def test_large_stream_answer_is_streamed_then_held(proxy, backend):
     # A response hold's answer cannot be streamed: 502 as before.
     r = raw.get(proxy.port, "/bignolink", timeout=10)
     assert (r.status, r.body) == (502, b"Error while proxying to origin.\n")
+
+
+@pytest.mark.gripd_only("pushpin 1.36 stalls a client for 60 s when the origin drops mid-body (README); "
+                        "gripd ends the streamed answer at once, truncated, never with a 502 after the head")
+def test_large_stream_answer_cut_by_the_backend_is_truncated(proxy, backend):
+    big = b"x" * 250000
+    backend.route("/cut", Response(200, big, [("Grip-Hold", "stream"), ("Grip-Channel", "cut")],
+                                   abort_after=150000))
+    c = StreamClient(proxy.port, "/cut")
+    c.wait_closed(timeout=10)
+    assert c.head.status == 200
+    assert not c.complete and b"502" not in c.body and set(c.body) <= {ord("x")}
