@@ -1,6 +1,7 @@
 #include "gripd/grip/hold.hpp"
 
 #include "gripd/core/log.hpp"
+#include "gripd/grip/json_patch.hpp"
 #include "gripd/grip/render.hpp"
 #include "gripd/http/jsonp_response.hpp"
 #include "gripd/loop/worker.hpp"
@@ -15,6 +16,49 @@ Hold::Hold(HoldEnv env, http::ClientStream& client, const Instruct& instruct, si
            const std::string& prefix)
     : env_(env), client_(&client), implicit_(instruct.implicit_channels), meta_(instruct.meta) {
     set_channels(instruct.channels, instruct.hold, max_channels, prefix);
+    keep_channel_ids(instruct.channels, prefix);
+}
+
+void Hold::set_connection_id(std::string_view id) {
+    size_t n = std::min(id.size(), sizeof(connection_id_) - 1);
+    id.copy(connection_id_, n);
+    connection_id_[n] = '\0';
+}
+
+void Hold::keep_channel_ids(const std::vector<Channel>& channels, const std::string& prefix) {
+    ids_.reset();
+    bool build_id = false;
+    for (const auto& c : channels)
+        for (const auto& f : c.filters)
+            build_id = build_id || f == "build-id";
+    if (!build_id) return;
+    ids_ = std::make_unique<pubsub::ChannelIds>();
+    for (const auto& c : channels)
+        ids_->emplace_back(prefix + c.name, c.prev_id);
+}
+
+bool Hold::filter_content(const HoldSub* sub, const pubsub::Message* msg, std::string_view content,
+                          std::optional<std::string>& out) {
+    out.reset();
+    std::string why;
+    if (!sub) {
+        // A proxied body: build-id, if any channel names it (Pushpin's ProxyContent filters).
+        bool build_id = false;
+        for (size_t i = 0; i < named_count_; ++i)
+            build_id = build_id || pubsub::has_proxy_content_filter(subs_[i].filters);
+        if (!build_id) return true;
+        static const std::vector<std::string> kBuildId{"build-id"};
+        out = pubsub::apply_content_filters(kBuildId, meta_, nullptr, content, why, true);
+    } else {
+        if (!pubsub::has_content_filter(sub->filters)) return true;
+        if (ids_ && msg)
+            for (auto& [channel, id] : *ids_)
+                if (channel == sub->channel && id) id = msg->id();
+        out = pubsub::apply_content_filters(sub->filters, meta_, ids_.get(), content, why);
+    }
+    if (out) return true;
+    LOG_DEBUG("grip", "filter error for %s: %s", client_ ? client_->peer().c_str() : "-", why.c_str());
+    return false;
 }
 
 void Hold::set_channels(const std::vector<Channel>& channels, HoldMode mode, size_t max_channels,
@@ -236,6 +280,10 @@ void ResponseHold::ask_again(bool behind) {
     }
 }
 
+void ResponseHold::recover() {
+    if (client_ && retry_) ask_again(true); // the new request replaces this hold
+}
+
 void ResponseHold::on_message(pubsub::Subscription& sub, const pubsub::MessageRef& msg) {
     const auto* part = msg->http_response();
     if (!client_ || !part || !pubsub::passes_delivery_filters(sub, meta_, *msg)) return;
@@ -255,6 +303,24 @@ void ResponseHold::on_message(pubsub::Subscription& sub, const pubsub::MessageRe
     }
     timer_.disarm();
     unsubscribe_all();
+    // body-patch: this hold's own body, patched (Pushpin answers 502 when the patch fails).
+    std::optional<std::string> patched;
+    if (part->body_patch) {
+        std::string why;
+        patched = apply_json_patch(response_.body, *part->body_patch, why);
+        if (!patched) {
+            LOG_DEBUG("grip", "failed to apply JSON patch on channel %s: %s", msg->channel().c_str(),
+                      why.c_str());
+            answer_error();
+            return;
+        }
+    }
+    std::optional<std::string> filtered;
+    if (!filter_content(&static_cast<HoldSub&>(sub), msg.get(), patched ? *patched : part->body, filtered)) {
+        answer_error();
+        return;
+    }
+    if (filtered) patched = std::move(filtered);
     if (request_.cross_origin || !client_->is_http1()) {
         // CORS headers or a JSON-P wrapper make this client's answer its own: built here, not from
         // the bytes rendered once for every subscriber (HTTP/1.1 bytes: an HTTP/2 stream frames
@@ -267,14 +333,15 @@ void ResponseHold::on_message(pubsub::Subscription& sub, const pubsub::MessageRe
         headers.remove("Content-Length");
         http::ClientStream* c = client_;
         client_ = nullptr;
-        answer(*c, part->code, part->reason, std::move(headers), part->body);
+        answer(*c, part->code, part->reason, std::move(headers), patched ? std::move(*patched) : part->body);
         return;
     }
     ResponseOptions opts;
     opts.keep_alive = client_->client_keep_alive();
     opts.head = client_->request_is_head();
     std::string out;
-    append_held_response(*part, response_.headers, opts, out);
+    append_held_response(*part, response_.headers, opts, out,
+                         patched ? std::optional<std::string_view>(*patched) : std::nullopt);
     http::ClientStream* c = client_;
     client_ = nullptr;
     c->send_raw(out);
@@ -287,6 +354,10 @@ void ResponseHold::on_content_filter_mismatch(pubsub::Subscription& /*sub*/, con
     log_content_filter_mismatch(*msg);
     timer_.disarm();
     unsubscribe_all();
+    answer_error();
+}
+
+void ResponseHold::answer_error() {
     http::ClientStream* c = client_;
     client_ = nullptr;
     http::Headers h;
@@ -330,8 +401,19 @@ StreamHold::~StreamHold() {
 
 void StreamHold::on_start() {
     http::ClientStream* c = client_;
-    if (!c->send_head(initial_.code, initial_.reason, initial_.headers, -1)) return;
-    if (!initial_.body.empty()) c->send_body(initial_.body);
+    if (!response_sent_) {
+        std::optional<std::string> filtered;
+        bool filter_ok = initial_.body.empty() || filter_content(nullptr, nullptr, initial_.body, filtered);
+        if (!c->send_head(initial_.code, initial_.reason, initial_.headers, -1)) return;
+        if (!filter_ok) {
+            end(); // Pushpin: the head, then the end of the response
+            return;
+        }
+        if (filtered)
+            c->send_body(*filtered);
+        else if (!initial_.body.empty())
+            c->send_body(initial_.body);
+    }
     // What the stream still needs is only the subscriptions and the keep-alive: free the rest.
     initial_ = InstructResponse{};
     subscribe_all();
@@ -445,7 +527,12 @@ void StreamHold::on_message(pubsub::Subscription& sub, const pubsub::MessageRef&
     const auto* part = msg->http_stream();
     if (!client_ || !part || !pubsub::passes_delivery_filters(sub, meta_, *msg)) return;
     if (part->action == pubsub::Action::Close) {
-        end();
+        // A close naming a connection (gripd) ends only the stream that has that id.
+        if (!part->connection_id || *part->connection_id == connection_id_) end();
+        return;
+    }
+    if (part->action == pubsub::Action::Hint) {
+        recover(); // Pushpin: the stream re-requests its next link (nothing without one)
         return;
     }
     if (part->action != pubsub::Action::Send || part->chunk.empty()) return;
@@ -454,8 +541,14 @@ void StreamHold::on_message(pubsub::Subscription& sub, const pubsub::MessageRef&
         fetch_next();
         return;
     }
-    // Chunked clients get the pre-rendered chunk, shared by every subscriber (no copy queued).
-    if (client_->is_chunked_response())
+    std::optional<std::string> filtered;
+    if (!filter_content(&static_cast<HoldSub&>(sub), msg.get(), part->content(), filtered)) {
+        end(); // Pushpin's doError on a stream: the response ends
+        return;
+    }
+    if (filtered) {
+        if (!filtered->empty()) client_->send_body(*filtered); // an empty chunk would end the response
+    } else if (client_->is_chunked_response())
         client_->send_raw(part->chunk, msg);
     else
         client_->send_body(part->content());

@@ -53,6 +53,10 @@ bool StreamHold::misses_before(const std::string& channel, const pubsub::Message
     return false;
 }
 
+void StreamHold::recover() {
+    if (client_ && next_ && next_->link) fetch_next();
+}
+
 void StreamHold::schedule_next(uint64_t delay_ms) {
     next_->quiet_wait = false;
     next_->timer.arm(delay_ms);
@@ -123,6 +127,7 @@ void StreamHold::on_link_response(http::ResponseHead& head, std::string& body) {
     unsubscribe_all();
     if (holding) {
         set_channels(in.channels, in.hold, n.max_channels, n.prefix);
+        keep_channel_ids(in.channels, n.prefix);
         for (const Channel& c : in.channels)
             if (c.prev_id) note_last_id(n.prefix + c.name, *c.prev_id);
         meta_ = std::move(in.meta);
@@ -134,7 +139,12 @@ void StreamHold::on_link_response(http::ResponseHead& head, std::string& body) {
     n.holding = holding;
     n.link = std::move(in.next_link);
     if (!body.empty()) {
-        client_->send_body(body);
+        std::optional<std::string> filtered;
+        if (!filter_content(nullptr, nullptr, body, filtered)) {
+            end(); // Pushpin's doError on a stream: the response ends
+            return;
+        }
+        client_->send_body(filtered ? *filtered : body);
         sent_data();
     }
     if (!n.link && !holding) {

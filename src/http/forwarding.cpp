@@ -193,7 +193,7 @@ http::BackendTarget backend_target(const config::Route& route, const config::Tar
 }
 
 std::string upstream_request_head(const http::RequestHead& head, const ForwardContext& ctx,
-                                  const std::vector<std::string>& grip_last) {
+                                  const std::vector<std::string>& grip_last, std::string_view connection_id) {
     http::Headers headers = upstream_headers(head, ctx);
     if (!headers.has("Host")) {
         // An HTTP/1.0 client may omit Host, but what we send is HTTP/1.1, which requires it (RFC 9112
@@ -204,6 +204,7 @@ std::string upstream_request_head(const http::RequestHead& head, const ForwardCo
     }
     for (const auto& v : grip_last) // after the forwarding rules, which drop a client's Grip-*
         headers.add("Grip-Last", v);
+    if (!connection_id.empty()) headers.add("Grip-Connection-Id", connection_id);
     if (head.chunked)
         headers.add("Transfer-Encoding", "chunked");
     else if (head.content_length >= 0)

@@ -27,9 +27,33 @@ GripDispatch::GripDispatch(ProxyService& proxy, pubsub::Broker& broker, const co
     // without more retries; closing drops what is left before the connections are torn down.
     proxy_.worker().on_stop([this](loop::Worker&) { gone_->stop(); });
     proxy_.worker().on_close_all([this](loop::Worker&) { gone_->close(); });
+    recover_timer_.init(&proxy_.worker().timers(), this, &GripDispatch::on_recover_tick);
+    broker_.set_recover_hook([this] { recover_holds(); });
 }
 
-GripDispatch::~GripDispatch() = default;
+GripDispatch::~GripDispatch() {
+    broker_.set_recover_hook({});
+}
+
+void GripDispatch::recover_holds() {
+    holds_.for_each([this](grip::Hold& h) {
+        h.dispatch_link.unlink();
+        recovering_.push_back(h);
+    });
+    // On the next tick, not here: the recover request's handler is still on the stack.
+    if (!recover_timer_.is_armed()) recover_timer_.arm(0);
+}
+
+void GripDispatch::on_recover_tick(void* p) {
+    auto* self = static_cast<GripDispatch*>(p);
+    for (size_t n = 0; n < kRecoverBatch && !self->recovering_.empty(); ++n) {
+        grip::Hold* h = self->recovering_.front();
+        h->dispatch_link.unlink();
+        self->holds_.push_back(*h);
+        h->recover(); // may end (and free) h: nothing after it
+    }
+    if (!self->recovering_.empty()) self->recover_timer_.arm(kRecoverIntervalMs);
+}
 
 grip::HoldEnv GripDispatch::env() {
     return grip::HoldEnv{proxy_.worker(), broker_, stats_, kMaxQueuedPerClient};
@@ -95,18 +119,24 @@ void GripDispatch::start_hold(http::ClientStream& client, const config::Route& r
         else if (auto q = core::query_param(request.head.target, "lastEventID"))
             resume->last_event_id = std::move(*q);
     }
+    std::string connection_id = std::move(request.connection_id);
+    bool response_sent = request.response_sent;
     std::unique_ptr<grip::Hold> hold;
     if (instruct.hold == grip::HoldMode::None) {
         // No hold but a next link: the response is streamed, and goes on with what the link answers.
         instruct.channels.clear();
         grip::FetchLinkFn fetch = link_fetcher(client, std::move(routes), request.head);
-        hold = std::make_unique<grip::StreamHold>(env(), client, std::move(instruct), max_channels,
-                                                  route.prefix, std::move(fetch));
+        auto s = std::make_unique<grip::StreamHold>(env(), client, std::move(instruct), max_channels,
+                                                    route.prefix, std::move(fetch));
+        if (response_sent) s->mark_response_sent();
+        hold = std::move(s);
     } else if (instruct.hold == grip::HoldMode::Stream) {
         grip::FetchLinkFn fetch;
         if (instruct.next_link) fetch = link_fetcher(client, std::move(routes), request.head);
-        hold = std::make_unique<grip::StreamHold>(env(), client, std::move(instruct), max_channels,
-                                                  route.prefix, std::move(fetch));
+        auto s = std::make_unique<grip::StreamHold>(env(), client, std::move(instruct), max_channels,
+                                                    route.prefix, std::move(fetch));
+        if (response_sent) s->mark_response_sent();
+        hold = std::move(s);
     } else {
         ProxyService* proxy = &proxy_;
         const config::Route* rp = &route;
@@ -121,6 +151,7 @@ void GripDispatch::start_hold(http::ClientStream& client, const config::Route& r
     if (resume) hold->set_resume(std::move(*resume));
     grip::Hold* h = hold.get();
     if (gone) h->set_gone(std::move(gone));
+    h->set_connection_id(connection_id);
     holds_.push_back(*h);
     client.set_exchange(std::move(hold));
     h->on_start();
@@ -185,10 +216,12 @@ grip::FetchLinkFn GripDispatch::link_fetcher(http::ClientStream& client,
 }
 
 void GripDispatch::stop_holds() {
-    holds_.for_each([](grip::Hold& h) {
-        h.dispatch_link.unlink();
-        h.stop();
-    });
+    recover_timer_.disarm();
+    for (auto* list : {&holds_, &recovering_})
+        list->for_each([](grip::Hold& h) {
+            h.dispatch_link.unlink();
+            h.stop();
+        });
 }
 
 // Pushpin's built-in test handler: "/" answers text, "/response" long-polls and "/stream" streams on

@@ -139,6 +139,14 @@ std::shared_ptr<const http::CrossOrigin> ProxyService::cross_origin(http::Client
 
 void ProxyService::retry(http::ClientStream& client, std::shared_ptr<const config::RouteTable> routes,
                          const config::Route& route, grip::SavedRequest&& request) {
+    if (!request.head.chunked && request.head.content_length >= 0 &&
+        request.body.size() != static_cast<size_t>(request.head.content_length)) {
+        // The body kept is what goes again: its framing must say so (a hold that started before
+        // the client's whole body arrived keeps only part of it).
+        LOG_DEBUG("proxy", "retrying with the %zu body bytes kept (Content-Length was %lld)",
+                  request.body.size(), static_cast<long long>(request.head.content_length));
+        request.head.content_length = static_cast<int64_t>(request.body.size());
+    }
     auto session = std::make_unique<ProxySession>(*this, client, std::move(routes), route, request.head,
                                                   false, std::move(request.cross_origin));
     ProxySession* s = session.get();

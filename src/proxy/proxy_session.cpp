@@ -3,6 +3,8 @@
 #include "gripd/core/assert.hpp"
 #include "gripd/core/log.hpp"
 #include "gripd/core/strings.hpp"
+#include "gripd/core/uuid.hpp"
+#include "gripd/grip/instruct.hpp"
 #include "gripd/http/debug_text.hpp"
 #include "gripd/http/forwarding.hpp"
 #include "gripd/http/serialize.hpp"
@@ -31,6 +33,8 @@ ProxySession::ProxySession(ProxyService& service, http::ClientStream& client,
     method_ = head.method;
     uri_ = head.target;
     head_ = std::move(head);
+    // The id a publisher names to close this client's stream alone (Grip-Connection-Id).
+    if (http::grip_enabled(route_) && !trusted) connection_id_ = core::random_uuid();
 }
 
 ProxySession::Facts ProxySession::facts_of(const http::RequestHead& head, bool trusted) {
@@ -59,6 +63,8 @@ const char* ProxySession::state_name(State s) {
         return "Relaying";
     case State::GripBuffering:
         return "GripBuffering";
+    case State::GripStreaming:
+        return "GripStreaming";
     case State::Done:
         return "Done";
     }
@@ -77,6 +83,9 @@ void ProxySession::to(State next) {
     case State::Relaying:
     case State::GripBuffering:
         allowed = state_ == State::Sending;
+        break;
+    case State::GripStreaming:
+        allowed = state_ == State::GripBuffering;
         break;
     case State::Done:
         allowed = true;
@@ -122,7 +131,7 @@ std::string ProxySession::build_upstream_head(const config::Target& target) cons
                              client_ && client_->is_tls(),
                              facts_.trusted,
                              static_cast<int64_t>(std::time(nullptr))};
-    return http::upstream_request_head(head_, ctx, grip_last_);
+    return http::upstream_request_head(head_, ctx, grip_last_, connection_id_);
 }
 
 void ProxySession::connect_next_target() {
@@ -260,6 +269,13 @@ void ProxySession::on_backend_head(http::ResponseHead& head) {
     replayable_ = false;
     if (http::grip_enabled(route_) && !facts_.trusted && service_.grip_handler() &&
         service_.grip_handler()->is_grip(head)) {
+        if (!body_saved_) {
+            // As Pushpin: a hold must be able to send its request again, and a request body over
+            // kMaxGripBody was not kept (a retry would send its Content-Length with no body).
+            backend_.abandon();
+            fail(400, "Request too large to accept GRIP instruct.\n");
+            return;
+        }
         to(State::GripBuffering);
         grip_head_ = std::move(head);
         return;
@@ -301,6 +317,7 @@ void ProxySession::on_backend_body(std::string_view data) {
     if (!client_) return;
     if (state_ == State::GripBuffering) {
         if (grip_body_.size() + data.size() > kMaxGripBody) {
+            if (start_grip_streaming(data)) return;
             LOG_WARN("proxy", "GRIP response from backend larger than %zu bytes", kMaxGripBody);
             backend_.abandon();
             fail(502, "Error while proxying to origin.\n",
@@ -310,7 +327,7 @@ void ProxySession::on_backend_body(std::string_view data) {
         grip_body_.append(data);
         return;
     }
-    if (jsonp_) {
+    if (jsonp_ && state_ != State::GripStreaming) {
         std::string wrapped = jsonp_->body(data);
         bytes_out_ += static_cast<int64_t>(wrapped.size());
         if (!wrapped.empty()) client_->send_body(wrapped);
@@ -321,8 +338,33 @@ void ProxySession::on_backend_body(std::string_view data) {
     if (client_ && backend_.ready() && client_->queued_bytes() > kHighWater) backend_->pause_response();
 }
 
+bool ProxySession::start_grip_streaming(std::string_view data) {
+    grip::InstructResult r =
+        grip::parse_instruct(grip_head_.status, grip_head_.reason, grip_head_.headers, {});
+    if (!r.ok) return false;
+    grip::Instruct& in = r.instruct;
+    bool streams = in.hold == grip::HoldMode::Stream || (in.hold == grip::HoldMode::None && in.next_link);
+    for (const auto& c : in.channels)
+        for (const auto& f : c.filters)
+            streams = streams && f != "build-id"; // it rewrites the initial body: Pushpin buffers then
+    if (!streams) return false;
+    LOG_DEBUG("proxy", "GRIP stream answer over %zu bytes from %s: relaying it, then holding", kMaxGripBody,
+              access_target().c_str());
+    to(State::GripStreaming);
+    if (cross_origin_) http::apply_cors_headers(*cross_origin_, in.response.headers);
+    if (!client_->send_head(in.response.code, in.response.reason, in.response.headers, -1)) return true;
+    std::string start = std::move(grip_body_);
+    grip_body_.clear();
+    bytes_out_ += static_cast<int64_t>(start.size() + data.size());
+    if (!start.empty()) client_->send_body(start);
+    if (client_ && !data.empty()) client_->send_body(data);
+    if (client_ && backend_.ready() && client_->queued_bytes() > kHighWater) backend_->pause_response();
+    return true;
+}
+
 void ProxySession::on_client_writable() {
-    if (backend_.ready() && state_ == State::Relaying) backend_->resume_response();
+    if (backend_.ready() && (state_ == State::Relaying || state_ == State::GripStreaming))
+        backend_->resume_response();
 }
 
 void ProxySession::on_backend_complete() {
@@ -332,7 +374,7 @@ void ProxySession::on_backend_complete() {
     else
         backend_.abandon();
     if (!client_) return;
-    if (state_ == State::GripBuffering) {
+    if (state_ == State::GripBuffering || state_ == State::GripStreaming) {
         finish_grip();
         return;
     }
@@ -347,12 +389,15 @@ void ProxySession::on_backend_complete() {
 }
 
 void ProxySession::finish_grip() {
+    bool streamed = state_ == State::GripStreaming;
     http::ClientStream* c = take_client();
     // The handler takes over the client connection (hold) or answers it.
     grip::SavedRequest saved;
     saved.head = std::move(head_);
     if (body_saved_) saved.body = std::move(saved_body_);
     saved.cross_origin = cross_origin_;
+    saved.connection_id = std::move(connection_id_);
+    saved.response_sent = streamed;
     // The target that answered: its sub= channels are subscribed too.
     static const std::vector<std::string> kNone;
     const std::vector<std::string>& implicit =
@@ -389,7 +434,7 @@ void ProxySession::on_backend_error(int uv_status, bool retryable) {
     }
     LOG_DEBUG("proxy", "backend failed during %s %s: %s", method_.c_str(), uri_.c_str(),
               uv_strerror(uv_status));
-    if (state_ == State::Relaying) {
+    if (state_ == State::Relaying || state_ == State::GripStreaming) {
         log_access(http::AccessLog::Outcome::Error);
         take_client()->abort_response(); // the client sees a truncated response, never a wrong one
         return;

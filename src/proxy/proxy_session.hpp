@@ -65,12 +65,17 @@ class ProxySession final : public http::Exchange, public http::BackendUser {
     std::string dump() const;
 
   private:
-    enum class State : uint8_t { Connecting, Sending, Relaying, GripBuffering, Done };
+    // GripStreaming: a stream hold's answer too large to buffer, relayed as it comes (its head and
+    // body sent by the proxy, as Pushpin does); the hold starts when it is complete.
+    enum class State : uint8_t { Connecting, Sending, Relaying, GripBuffering, GripStreaming, Done };
     static const char* state_name(State s);
     void to(State next);
     // Ends the session's use of the client (state Done) and returns it; nullptr if already done.
     http::ClientStream* take_client();
     void connect(const config::Target& target);
+    // GripBuffering past kMaxGripBody: streams the answer if it is a stream hold (or a next link
+    // without hold) using no build-id filter, as Pushpin does; false otherwise (the caller fails).
+    bool start_grip_streaming(std::string_view data);
     void connect_next_target();
     std::string build_upstream_head(const config::Target& target) const;
     void send_upstream(std::string_view bytes);
@@ -122,8 +127,9 @@ class ProxySession final : public http::Exchange, public http::BackendUser {
     int64_t bytes_out_ = 0;
     // GRIP: the whole backend response is kept until complete (bounded) and interpreted.
     std::vector<std::string> grip_last_;
-    std::string saved_body_; // the request body, kept (bounded) so a hold can re-send the request
-    bool body_saved_ = true; // a buffer's mode: false once the body outgrew what is kept
+    std::string connection_id_; // Grip-Connection-Id sent upstream (GRIP on, client untrusted)
+    std::string saved_body_;    // the request body, kept (bounded) so a hold can re-send the request
+    bool body_saved_ = true;    // a buffer's mode: false once the body outgrew what is kept
     http::ResponseHead grip_head_;
     std::string grip_body_;
     // CORS and JSON-P (auto_cross_origin or the route's aco; null when off), shared with a hold.

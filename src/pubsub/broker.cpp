@@ -425,6 +425,7 @@ void Broker::recover() {
     for (size_t w = 0; w < workers_.size(); ++w) {
         if (static_cast<int>(w) == worker_.index()) {
             directory_.recover();
+            if (recover_hook_) recover_hook_();
             continue;
         }
         send(static_cast<int>(w), loop::Recover{});
@@ -484,6 +485,7 @@ void Broker::on_inbox(int from, loop::SubscribeDelta& m) {
 
 void Broker::on_inbox(int /*from*/, loop::Recover& /*m*/) {
     directory_.recover();
+    if (recover_hook_) recover_hook_();
 }
 
 void Broker::on_inbox(int from, loop::LastIdQuery& m) {

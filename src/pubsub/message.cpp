@@ -56,6 +56,7 @@ MessageRef Message::create(PublishItem&& item) {
         if (render.http_stream) render.http_stream(f, r);
         p.action = f.action;
         p.content_filters = std::move(f.content_filters);
+        p.connection_id = std::move(f.connection_id);
         p.chunk = std::move(r.bytes);
         p.content_offset_ = r.span_offset;
         p.content_size_ = r.span_size;
@@ -70,6 +71,7 @@ MessageRef Message::create(PublishItem&& item) {
         p.type = f.type;
         p.close_code = f.close_code;
         p.close_reason = std::move(f.close_reason);
+        p.connection_id = std::move(f.connection_id);
         p.content_filters = std::move(f.content_filters);
         p.frame = std::move(r.bytes);
         p.payload_offset_ = r.span_offset;

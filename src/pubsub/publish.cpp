@@ -169,6 +169,7 @@ bool parse_http_stream(const Value& in, HttpStreamFormat& out, std::string& err)
         return false;
     }
     if (!parse_action(in, pn, out.action, err)) return false;
+    if (out.action == Action::Close) return get_opt_string(in, pn, "connection-id", out.connection_id, err);
     if (out.action != Action::Send) return true;
     if (!parse_content_filters(in, pn, out.content_filters, err)) return false;
     Content c = get_content(in, pn, "content-bin", "content", out.content, err);
@@ -219,6 +220,7 @@ bool parse_ws_message(const Value& in, WsMessageFormat& out, std::string& err) {
         std::optional<std::string> reason;
         if (!get_opt_string(in, pn, "reason", reason, err)) return false;
         if (reason) out.close_reason = std::move(*reason);
+        if (!get_opt_string(in, pn, "connection-id", out.connection_id, err)) return false;
     }
     return true;
 }

@@ -5,6 +5,7 @@
 
 #include "gripd/core/json.hpp"
 #include "gripd/core/log.hpp"
+#include "gripd/core/uuid.hpp"
 #include "gripd/http/forwarding.hpp"
 #include "gripd/http/serialize.hpp"
 #include "gripd/loop/worker.hpp"
@@ -31,20 +32,7 @@ uint64_t jitter_ms() {
 } // namespace
 
 std::string make_connection_id() {
-    thread_local std::mt19937_64 rng = [] {
-        uint64_t seed = 0;
-        if (RAND_bytes(reinterpret_cast<unsigned char*>(&seed), sizeof(seed)) != 1)
-            seed = std::random_device{}();
-        return std::mt19937_64(seed);
-    }();
-    uint64_t a = rng(), b = rng();
-    a = (a & ~0xF000ull) | 0x4000ull;                        // version 4
-    b = (b & 0x3FFFFFFFFFFFFFFFull) | 0x8000000000000000ull; // RFC 4122 variant
-    char buf[40];
-    std::snprintf(buf, sizeof(buf), "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(a >> 32),
-                  static_cast<unsigned>((a >> 16) & 0xFFFF), static_cast<unsigned>(a & 0xFFFF),
-                  static_cast<unsigned>(b >> 48), static_cast<unsigned long long>(b & 0xFFFFFFFFFFFFull));
-    return buf;
+    return core::random_uuid();
 }
 
 // ---- ClientLink ----
@@ -652,7 +640,33 @@ bool Session::has_subscription(std::string_view channel) const {
     return false;
 }
 
-void Session::on_message(pubsub::Subscription& sub, const pubsub::MessageRef& msg) {
+namespace {
+
+// `msg` with its ws-message content run through the subscription's content filters (var-subst,
+// build-id; pubsub/filters.hpp): each subscriber's meta makes its own frame, so the shared one
+// cannot serve. Null when a filter fails: Pushpin 1.36 drops the item for that subscriber.
+pubsub::MessageRef filtered_message(const pubsub::Subscription& sub, const pubsub::Meta& meta,
+                                    const pubsub::Message& msg) {
+    const auto* part = msg.ws_message();
+    std::string why;
+    auto content = pubsub::apply_content_filters(sub.filters, meta, nullptr, part->payload(), why);
+    if (!content) {
+        LOG_DEBUG("ws", "filter error on channel %s: %s", msg.channel().c_str(), why.c_str());
+        return nullptr;
+    }
+    pubsub::PublishItem item;
+    item.channel = msg.channel();
+    item.id = msg.id();
+    item.ws_message.emplace();
+    item.ws_message->type = part->type;
+    item.ws_message->content = std::move(*content);
+    return pubsub::Message::create(std::move(item));
+}
+
+} // namespace
+
+void Session::on_message(pubsub::Subscription& sub, const pubsub::MessageRef& original) {
+    pubsub::MessageRef msg = original;
     const auto* part = msg->ws_message();
     if (!part || !client_ || (state_ != ClientState::Open && state_ != ClientState::CloseReceived)) return;
     // As Pushpin, the filters apply to every action (a skipped close does not close).
@@ -660,6 +674,7 @@ void Session::on_message(pubsub::Subscription& sub, const pubsub::MessageRef& ms
     switch (part->action) {
     case pubsub::Action::Send:
         if (part->frame.empty()) return;
+        if (pubsub::has_content_filter(sub.filters) && !(msg = filtered_message(sub, meta_, *msg))) return;
         if (relay_in_progress()) {
             // Held publishes count against the client's output cap like queued ones: a client
             // (or backend) that keeps a relayed message half written is cut off as a slow
@@ -679,6 +694,7 @@ void Session::on_message(pubsub::Subscription& sub, const pubsub::MessageRef& ms
         deliver(msg);
         break;
     case pubsub::Action::Close:
+        if (part->connection_id && *part->connection_id != connection_id()) return; // another connection's
         on_publish_close();
         if (part->frame.empty())
             close_client(part->close_code, part->close_reason);

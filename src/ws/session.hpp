@@ -97,6 +97,9 @@ class Session : public SessionNode, public pubsub::Subscriber, protected FramePa
     virtual void on_publish_close() = 0;
     // A ws-message publish with action refresh.
     virtual void on_refresh() {}
+    // The id the backend knows this session by (WebSocket-over-HTTP: Connection-Id); a publish
+    // close naming another id does not close it. Empty: none (only untargeted closes apply).
+    virtual std::string_view connection_id() const { return {}; }
     // The client's write queue drained.
     virtual void on_client_drained() {}
     // Publishes must wait (a relayed backend message is half written).

@@ -24,6 +24,7 @@ class WohSession final : public Session, public http::BackendUser {
 
     void start() override;
     WsMode mode() const override { return WsMode::OverHttp; }
+    std::string_view connection_id() const override { return cid_; }
     void stop() override;
     // The client side's dump plus the backend side's: "... backend=<WohState> ...".
     std::string dump() const override;

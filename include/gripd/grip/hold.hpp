@@ -18,6 +18,7 @@
 #include "gripd/http/server_conn.hpp"
 #include "gripd/loop/timer_wheel.hpp"
 #include "gripd/pubsub/broker.hpp"
+#include "gripd/pubsub/filters.hpp"
 #include "gripd/stats/hold_stats.hpp"
 
 #include <functional>
@@ -36,6 +37,8 @@ struct SavedRequest {
     std::vector<std::string> grip_last; // Grip-Last values to send with it ("name; last-id=ID")
     // CORS / JSON-P for the answer (null: off); `head` is then the request as rewritten for JSON-P.
     std::shared_ptr<const http::CrossOrigin> cross_origin;
+    std::string connection_id;  // the Grip-Connection-Id the backend got (empty: none)
+    bool response_sent = false; // the proxy relayed the (large) initial response itself
 };
 
 // History resume for a hold (pubsub/history.hpp), given by the dispatcher when the route keeps
@@ -71,8 +74,14 @@ class Hold : public http::Exchange, public pubsub::Subscriber {
     void set_gone(std::function<void()> fn) { gone_ = std::move(fn); }
     // The route keeps history: resume from it (call before on_start).
     void set_resume(HoldResume&& resume) { resume_ = std::make_unique<HoldResume>(std::move(resume)); }
+    // POST /recover: ask the backend again (a long-poll re-sends its request with Grip-Last, a
+    // stream with a next link fetches it now; a stream without one has nothing to ask).
+    virtual void recover() = 0;
 
     core::ListHook dispatch_link; // the worker's list of live holds
+    // The Grip-Connection-Id the backend got for this request: a publish close naming another id
+    // does not end this hold. Kept inline (a UUID is 36 characters).
+    void set_connection_id(std::string_view id);
 
   protected:
     // `channels` already carry the route prefix; at most `max_channels` are used.
@@ -90,6 +99,15 @@ class Hold : public http::Exchange, public pubsub::Subscriber {
     void log_content_filter_mismatch(const pubsub::Message& msg) const;
     // Has the subscription to `channel` (prefixed) resume after `id` (needs set_resume).
     void resume_from(const std::string& channel, const std::string& id);
+    struct HoldSub;
+    // Keeps the channels' prev-ids for build-id (only when a channel names that filter).
+    void keep_channel_ids(const std::vector<Channel>& channels, const std::string& prefix);
+    // `content` through the content filters of `sub`'s channel (a publish on it: the item's id
+    // becomes that channel's last id first, as in Pushpin), or, with `sub` null, through build-id
+    // as a proxied body (the initial response, a next link's answer). Unchanged content comes
+    // back as nullopt in `out` with true; false (one debug line) when a filter fails.
+    bool filter_content(const HoldSub* sub, const pubsub::Message* msg, std::string_view content,
+                        std::optional<std::string>& out);
 
     HoldEnv env_;
     http::ClientStream* client_;
@@ -101,6 +119,8 @@ class Hold : public http::Exchange, public pubsub::Subscriber {
     size_t named_count_ = 0; // the first of subs_: the instructions' channels (the rest: implicit_)
     std::vector<std::string> implicit_; // the target's sub= channels: kept by every set_channels()
     std::vector<std::pair<std::string, std::string>> meta_; // Grip-Set-Meta / hold.meta
+    std::unique_ptr<pubsub::ChannelIds> ids_;               // build-id's channel ids (only if used)
+    char connection_id_[37] = {};
     loop::TimerEntry timer_;
     std::function<void()> gone_;         // set only when the instructions named a gone link
     std::unique_ptr<HoldResume> resume_; // only on routes with history
@@ -119,11 +139,14 @@ class ResponseHold final : public Hold {
     // nothing kept, checked against the channel's last id as without history.
     void on_resume(pubsub::Subscription& sub, pubsub::ReplayStatus status) override;
     void stop() override { on_timeout(this); }
+    void recover() override;
 
   private:
     static void on_timeout(void* self);
     // Answers the client (gone from the hold) with a whole response, CORS or JSON-P applied.
     void answer(http::ClientStream& c, int code, std::string reason, http::Headers headers, std::string body);
+    // Answers 502 "Error while proxying to origin." as Pushpin's doError() does (unsubscribed first).
+    void answer_error();
     // Asks the backend again (hint, or behind); its answer replaces this exchange.
     void ask_again(bool behind);
     InstructResponse response_;
@@ -140,6 +163,9 @@ class StreamHold final : public Hold, private LinkUser {
     StreamHold(HoldEnv env, http::ClientStream& client, Instruct&& instruct, size_t max_channels,
                const std::string& prefix, FetchLinkFn fetch_link = {});
     ~StreamHold() override;
+    // The proxy already sent the initial response (head and body; too large to buffer): on_start
+    // only subscribes.
+    void mark_response_sent() { response_sent_ = true; }
     void on_start() override;
     void on_client_gone() override;
     void on_message(pubsub::Subscription& sub, const pubsub::MessageRef& msg) override;
@@ -150,6 +176,7 @@ class StreamHold final : public Hold, private LinkUser {
     // stream gets a `gripd-gap` event, any other stream ends (the client must start over).
     void on_resume(pubsub::Subscription& sub, pubsub::ReplayStatus status) override;
     void stop() override { end(); }
+    void recover() override;
 
   private:
     static void on_keep_alive(void* self);
@@ -175,6 +202,7 @@ class StreamHold final : public Hold, private LinkUser {
     std::vector<std::pair<std::string, std::string>> resume_ids_; // (channel prefixed, id): prev-ids
     std::optional<KeepAlive> keep_alive_;
     std::unique_ptr<NextLink> next_; // only for holds that follow next links
+    bool response_sent_ = false;     // a fact of the request: see mark_response_sent()
 };
 
 } // namespace gripd::grip

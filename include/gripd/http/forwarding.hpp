@@ -42,8 +42,11 @@ http::Headers upstream_headers(const http::RequestHead& head, const ForwardConte
 // The whole request head a backend gets: the request line with upstream_target(), upstream_headers(),
 // `grip_last` values as Grip-Last, and the framing of the client's body (Transfer-Encoding: chunked
 // or Content-Length). The proxy session and the end-to-end fuzz target share it.
+// `connection_id`, when not empty, goes as Grip-Connection-Id (the id a publisher's targeted
+// close names; gripd's own header, sent where Grip-Sig is).
 std::string upstream_request_head(const http::RequestHead& head, const ForwardContext& ctx,
-                                  const std::vector<std::string>& grip_last);
+                                  const std::vector<std::string>& grip_last,
+                                  std::string_view connection_id = {});
 
 // X-Forwarded-For after applying a rule (truncate:N, append) to the client's value(s).
 // Returns nullopt-like empty string with *remove = true when the header should be absent.

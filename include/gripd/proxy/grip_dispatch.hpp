@@ -34,6 +34,12 @@ class GripDispatch final : public GripHandler {
     grip::HoldStats& stats() { return stats_; }
     // Server stop: every hold answers now (long-polls their timeout response, streams end cleanly).
     void stop_holds();
+    // POST /recover (through the broker's hook): every live hold asks the backend again, paced as
+    // Pushpin paces its low-priority updates (kRecoverBatch holds per kRecoverIntervalMs per
+    // worker), so a recover does not send every held request to the backend at once.
+    void recover_holds();
+    static constexpr size_t kRecoverBatch = 100;
+    static constexpr uint64_t kRecoverIntervalMs = 100;
 
   private:
     void start_hold(http::ClientStream& client, const config::Route& route,
@@ -59,7 +65,11 @@ class GripDispatch final : public GripHandler {
     grip::HoldStats stats_;
     std::unique_ptr<GoneNotifier> gone_; // gone-link requests (gone_notifier.hpp)
     std::unique_ptr<LinkShare> links_;   // next-link request collapsing (link_share.hpp)
+    static void on_recover_tick(void* self);
     core::IntrusiveList<grip::Hold, &grip::Hold::dispatch_link> holds_;
+    // Holds a recover has yet to ask again (moved here from holds_, back when their turn comes).
+    core::IntrusiveList<grip::Hold, &grip::Hold::dispatch_link> recovering_;
+    loop::TimerEntry recover_timer_;
 };
 
 } // namespace gripd::proxy

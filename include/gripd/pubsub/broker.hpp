@@ -153,8 +153,11 @@ class Broker : private RedisBus::Handler {
     // be refused (503) and counted (note_refused) rather than queued. Any worker's view.
     bool is_congested() const;
     void note_refused() { stats_.publishes_refused.add(); }
-    // Forgets every channel's last id (POST /recover).
+    // Forgets every channel's last id (POST /recover) on every worker, and runs each worker's
+    // recover hook there (its holds are asked again, as Pushpin updates every session).
     void recover();
+    // What this worker does on a recover after its last ids are cleared (set once by the proxy).
+    void set_recover_hook(std::function<void()> hook) { recover_hook_ = std::move(hook); }
 
     // Whether a subscriber that has seen up to `prev_id` on `channel` is behind: the channel's
     // shard owner knows a last id and it is another one. Answered at once (returned) when this
@@ -276,6 +279,7 @@ class Broker : private RedisBus::Handler {
     static constexpr uint64_t kParkedMaxMs = 5000;
     void expire_parked(uint64_t now_ms);
     std::unordered_map<std::string, bool> bus_subscribed_;
+    std::function<void()> recover_hook_;
     uint64_t next_token_ = 1;
     BrokerStats stats_;
     // Bounded loop time: one loop turn visits at most kSliceVisits subscriptions, and visits none

@@ -51,6 +51,7 @@ class Message {
     struct StreamPart {
         Action action = Action::Send;
         std::string chunk; // the content framed as one chunk, or empty if there is nothing to send
+        std::optional<std::string> connection_id; // close: only this connection (gripd)
         std::optional<std::vector<std::string>> content_filters;
         std::string_view content() const {
             return std::string_view(chunk).substr(content_offset_, content_size_);
@@ -66,6 +67,7 @@ class Message {
         WsType type = WsType::Text;
         int close_code = -1; // action close
         std::string close_reason;
+        std::optional<std::string> connection_id; // close: only this connection (gripd)
         std::string frame; // the whole server frame for send and close; empty for hint/refresh
         std::optional<std::vector<std::string>> content_filters;
         std::string_view payload() const {

@@ -46,6 +46,8 @@ struct HttpResponseFormat {
 struct HttpStreamFormat {
     Action action = Action::Send;
     std::string content; // content, or base64-decoded content-bin
+    // close (gripd): only the stream whose Grip-Connection-Id this is ends; absent: every one.
+    std::optional<std::string> connection_id;
     std::optional<std::vector<std::string>> content_filters;
 };
 
@@ -55,6 +57,8 @@ struct WsMessageFormat {
     std::string content;
     int close_code = -1; // action close: -1 when absent
     std::string close_reason;
+    // close (gripd): only the WebSocket-over-HTTP session with this Connection-Id closes.
+    std::optional<std::string> connection_id;
     std::optional<std::vector<std::string>> content_filters;
 };
 

@@ -90,3 +90,67 @@ TEST_CASE("filters: content-filters compare the content filters only", "[pubsub]
     CHECK_FALSE(content_filters_match({"build-id", "var-subst"}, V{"var-subst", "build-id"}));
     CHECK_FALSE(content_filters_match({"build-id"}, V{"build-id", "var-subst"}));
 }
+
+namespace {
+
+std::optional<std::string> run(std::vector<std::string> filters, const Meta& meta, const ChannelIds* ids,
+                               std::string_view content, std::string* err = nullptr,
+                               bool proxy_only = false) {
+    std::string e;
+    auto r = apply_content_filters(filters, meta, ids, content, e, proxy_only);
+    if (err) *err = e;
+    return r;
+}
+
+} // namespace
+
+TEST_CASE("filters: var-subst replaces %(name)s with the subscriber's meta", "[pubsub][filters]") {
+    Meta meta{{"user", "alice"}, {"empty", ""}};
+    CHECK(run({"var-subst"}, meta, nullptr, "hi %(user)s, 100%% %(empty)s.") == "hi alice, 100% .");
+    CHECK(run({"var-subst"}, meta, nullptr, "%(us\\)er)s") == std::nullopt);
+    CHECK(run({"skip-self", "var-subst"}, meta, nullptr, "no directives") == "no directives");
+    std::string err;
+    CHECK(run({"var-subst"}, meta, nullptr, "x %(nobody)s", &err) == std::nullopt);
+    CHECK(err == "var-subst: No such variable 'nobody' at position 11");
+    for (const char* bad : {"100%", "%d", "%(user)d", "%(user", "%(user)", "% x", "%("})
+        CHECK(run({"var-subst"}, meta, nullptr, bad) == std::nullopt);
+    // Delivery filters alone leave the content as it is.
+    CHECK(run({"skip-self", "require-sub"}, meta, nullptr, "100%") == "100%");
+    // proxy_only: var-subst does not rewrite proxied bodies.
+    CHECK(run({"var-subst"}, meta, nullptr, "100%", nullptr, true) == "100%");
+}
+
+TEST_CASE("filters: build-id renders the subscriber's ID", "[pubsub][filters]") {
+    Meta meta{{"id_format", "%(a)s-%(b)s"}};
+    ChannelIds ids{{"a", "1"}, {"b", "xy"}};
+    CHECK(run({"build-id"}, meta, &ids, "id=%I, lit=%(zz)I, %%") == "id=1-xy, lit=zz, %");
+    Meta hex{{"id_format", "%(a)s-%(b)s"}, {"id_encoding", "hex"}};
+    CHECK(run({"build-id"}, hex, &ids, "%I %(A)I") == "312d7879 41");
+    std::string err;
+    CHECK(run({"build-id"}, {}, &ids, "%I", &err) == std::nullopt);
+    CHECK(err == "build-id: no sub meta 'id_format'");
+    ChannelIds no_b{{"a", "1"}, {"b", std::nullopt}};
+    CHECK(run({"build-id"}, meta, &no_b, "x", &err) == std::nullopt);
+    CHECK(err.starts_with("build-id: failed to render ID: No such variable 'b'"));
+    CHECK(run({"build-id"}, Meta{{"id_format", "x"}, {"id_encoding", "b64"}}, &ids, "x") == std::nullopt);
+    // A proxied body has no channel ids: `%I` is an error, `%(x)I` is not.
+    CHECK(run({"build-id"}, meta, nullptr, "%(lit)I", nullptr, true) == "lit");
+    CHECK(run({"build-id"}, meta, nullptr, "%I", &err, true) == std::nullopt);
+    CHECK(err == "build-id: No ID specified and no default ID in context at position 1");
+    // Filters run in order, each on the previous one's output.
+    Meta both{{"id_format", "%(a)s"}, {"v", "%I"}};
+    CHECK(run({"var-subst", "build-id"}, both, &ids, "%(v)s") == "1");
+    CHECK(run({"build-id", "var-subst"}, both, &ids, "%(v)s") == std::nullopt);
+}
+
+TEST_CASE("filters: the rewritten content is bounded", "[pubsub][filters]") {
+    Meta meta{{"a", std::string(10'000, 'x')}};
+    std::string content;
+    for (int i = 0; i < 200; ++i)
+        content += "%(a)s";
+    std::string err;
+    CHECK(run({"var-subst"}, meta, nullptr, content, &err) == std::nullopt); // 2,000,000 bytes
+    CHECK(err.find("output over 1000000 bytes") != std::string::npos);
+    content.resize(5 * 90);
+    CHECK(run({"var-subst"}, meta, nullptr, content)->size() == 900'000);
+}

@@ -1,3 +1,4 @@
+#include "gripd/pubsub/message.hpp"
 #include "gripd/pubsub/publish.hpp"
 
 #include <catch2/catch.hpp>
@@ -340,6 +341,25 @@ TEST_CASE("publish: defaults, legacy format keys, Qt-style numbers", "[pubsub][p
     // "formats" present: legacy keys on the item are ignored
     CHECK(r.items[7].http_stream);
     CHECK_FALSE(r.items[7].http_response);
+}
+
+TEST_CASE("publish: a close may name one connection (gripd)", "[pubsub][publish]") {
+    auto r = parse_publish_body(R"({"items":[
+        {"channel":"a","formats":{"http-stream":{"action":"close","connection-id":"c1"},
+                                  "ws-message":{"action":"close","code":4000,"connection-id":"c2"}}},
+        {"channel":"b","formats":{"http-stream":{"action":"close"},"ws-message":{"action":"close"}}}
+    ]})");
+    REQUIRE(r.ok);
+    CHECK(r.items[0].http_stream->connection_id == "c1");
+    CHECK(r.items[0].ws_message->connection_id == "c2");
+    auto m = Message::create(std::move(r.items[0]));
+    CHECK(m->http_stream()->connection_id == "c1");
+    CHECK(m->ws_message()->connection_id == "c2");
+    CHECK_FALSE(r.items[1].http_stream->connection_id);
+    CHECK_FALSE(r.items[1].ws_message->connection_id);
+    auto bad = parse_publish_body(
+        R"({"items":[{"channel":"a","formats":{"ws-message":{"action":"close","connection-id":1}}}]})");
+    CHECK_FALSE(bad.ok);
 }
 
 TEST_CASE("publish: action refresh (1.38+) and hint carry no payload", "[pubsub][publish]") {
