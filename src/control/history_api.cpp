@@ -109,7 +109,7 @@ class HistoryExchange final : public http::Exchange {
     void on_start() override {
         broker_.fetch_history(
             channel_, after_ ? *after_ : std::string(), !after_, limit_,
-            [alive = alive_](pubsub::ReplayStatus status, std::vector<pubsub::MessageRef> items) {
+            [alive = alive_](pubsub::ReplayStatus status, const std::vector<pubsub::MessageRef>& items) {
                 if (*alive) (*alive)->answer(status, items);
             });
     }

@@ -333,7 +333,12 @@ void ResponseHold::on_message(pubsub::Subscription& sub, const pubsub::MessageRe
         headers.remove("Content-Length");
         http::ClientStream* c = client_;
         client_ = nullptr;
-        answer(*c, part->code, part->reason, std::move(headers), patched ? std::move(*patched) : part->body);
+        std::string body;
+        if (patched)
+            body = std::move(*patched);
+        else
+            body = part->body;
+        answer(*c, part->code, part->reason, std::move(headers), std::move(body));
         return;
     }
     ResponseOptions opts;

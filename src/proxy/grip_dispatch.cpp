@@ -207,7 +207,8 @@ grip::FetchLinkFn GripDispatch::link_fetcher(http::ClientStream& client,
         head.target = std::move(t->target);
         head.headers.add("Host", t->host);
         auto make = [proxy, routes, route, head = std::move(head), peer,
-                     grip_last](grip::LinkUser& u) mutable -> std::unique_ptr<grip::LinkFetch> {
+                     grip_last = std::vector<std::string>(grip_last)](
+                        grip::LinkUser& u) mutable -> std::unique_ptr<grip::LinkFetch> {
             return std::make_unique<LinkFetchRequest>(*proxy, std::move(routes), *route, std::move(head),
                                                       std::move(peer), std::move(grip_last), u);
         };

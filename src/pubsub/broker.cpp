@@ -624,7 +624,7 @@ void Broker::owner_ask(int asker, std::shared_ptr<ReplayAsk> ask) {
         parked_[ask->channel].emplace_back(asker, std::move(ask));
         return;
     }
-    read_bus_history(asker, std::move(ask));
+    read_bus_history(asker, ask);
 }
 
 void Broker::expire_parked(uint64_t now_ms) {
@@ -653,46 +653,47 @@ void Broker::on_bus_subscribed(std::string_view channel) {
     auto asks = std::move(it->second);
     parked_.erase(it);
     for (auto& [asker, ask] : asks)
-        read_bus_history(asker, std::move(ask));
+        read_bus_history(asker, ask);
 }
 
-void Broker::read_bus_history(int asker, std::shared_ptr<ReplayAsk> ask) {
+void Broker::read_bus_history(int asker, const std::shared_ptr<ReplayAsk>& ask) {
     size_t count = static_cast<size_t>(settings_.history_size);
     if (ask->bounds && ask->bounds->items < count) count = ask->bounds->items;
     uint64_t ttl_ms =
         ask->bounds ? ask->bounds->ttl_ms : static_cast<uint64_t>(std::max(0, settings_.history_ttl)) * 1000;
     std::string channel = ask->channel;
-    bus_->read_history(channel, count,
-                       [this, asker, ask, ttl_ms](bool ok, std::vector<RedisBus::StreamEntry> entries) {
-                           ReplayAnswer a;
-                           a.token = ask->token;
-                           if (ok) {
-                               // Stream ids are Redis's wall-clock milliseconds.
-                               uint64_t now_ms = static_cast<uint64_t>(std::time(nullptr)) * 1000;
-                               for (auto& e : entries) {
-                                   if (ttl_ms > 0 && e.time_ms + ttl_ms <= now_ms) continue; // aged out
-                                   PublishItemResult r = parse_publish_item(e.payload, ask->channel);
-                                   if (!r.ok || !r.item.id) continue;
-                                   a.kept.push_back(Message::create(std::move(r.item)));
-                               }
-                           }
-                           a.end = a.kept.size();
-                           if (a.kept.empty()) {
-                               a.status = ReplayStatus::Unknown;
-                           } else if (ask->all) {
-                               a.status = ReplayStatus::Covered;
-                           } else {
-                               a.status = ReplayStatus::Gap;
-                               for (size_t i = a.kept.size(); i-- > 0;)
-                                   if (*a.kept[i]->id() == ask->after_id) {
-                                       a.start = i + 1;
-                                       a.status = ReplayStatus::Covered;
-                                       break;
-                                   }
-                           }
-                           if (ask->limit > 0 && a.end - a.start > ask->limit) a.end = a.start + ask->limit;
-                           answer_to(asker, std::move(a));
-                       });
+    bus_->read_history(
+        channel, count,
+        [this, asker, ask, ttl_ms](bool ok, const std::vector<RedisBus::StreamEntry>& entries) {
+            ReplayAnswer a;
+            a.token = ask->token;
+            if (ok) {
+                // Stream ids are Redis's wall-clock milliseconds.
+                uint64_t now_ms = static_cast<uint64_t>(std::time(nullptr)) * 1000;
+                for (auto& e : entries) {
+                    if (ttl_ms > 0 && e.time_ms + ttl_ms <= now_ms) continue; // aged out
+                    PublishItemResult r = parse_publish_item(e.payload, ask->channel);
+                    if (!r.ok || !r.item.id) continue;
+                    a.kept.push_back(Message::create(std::move(r.item)));
+                }
+            }
+            a.end = a.kept.size();
+            if (a.kept.empty()) {
+                a.status = ReplayStatus::Unknown;
+            } else if (ask->all) {
+                a.status = ReplayStatus::Covered;
+            } else {
+                a.status = ReplayStatus::Gap;
+                for (size_t i = a.kept.size(); i-- > 0;)
+                    if (*a.kept[i]->id() == ask->after_id) {
+                        a.start = i + 1;
+                        a.status = ReplayStatus::Covered;
+                        break;
+                    }
+            }
+            if (ask->limit > 0 && a.end - a.start > ask->limit) a.end = a.start + ask->limit;
+            answer_to(asker, std::move(a));
+        });
 }
 
 bool Broker::pass_resume(Subscription& sub, const MessageRef& msg) {

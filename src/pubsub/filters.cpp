@@ -204,7 +204,10 @@ std::optional<std::string> apply_content_filters(const std::vector<std::string>&
         else
             continue;
         if (!ok) {
-            error = f + ": " + error;
+            std::string why(f);
+            why += ": ";
+            why += error;
+            error = std::move(why);
             return std::nullopt;
         }
         cur.swap(next);

@@ -220,9 +220,7 @@ int publish_zmq(const std::string& spec, const std::string& item) {
     int sndtimeo = 5000;
     zmq_setsockopt(sock, ZMQ_SNDTIMEO, &sndtimeo, sizeof(sndtimeo));
     int rc = 0;
-    if (zmq_connect(sock, spec.c_str()) != 0)
-        rc = fail(zmq_strerror(errno));
-    else if (zmq_send(sock, item.data(), item.size(), 0) < 0)
+    if (zmq_connect(sock, spec.c_str()) != 0 || zmq_send(sock, item.data(), item.size(), 0) < 0)
         rc = fail(zmq_strerror(errno));
     zmq_close(sock);
     zmq_ctx_term(ctx);

@@ -227,7 +227,7 @@ class Broker : private RedisBus::Handler {
     void on_bus_subscribed(std::string_view channel) override;
     // A history request on the owner: answered from this process, or with the bus from Redis.
     void owner_ask(int asker, std::shared_ptr<ReplayAsk> ask);
-    void read_bus_history(int asker, std::shared_ptr<ReplayAsk> ask);
+    void read_bus_history(int asker, const std::shared_ptr<ReplayAsk>& ask);
     void answer_to(int asker, ReplayAnswer&& answer);
     std::vector<std::string> bus_channels() const override;
     uint64_t publish_on_bus(std::vector<PublishItem>&& items, std::function<void(bool)> done);

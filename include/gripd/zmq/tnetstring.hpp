@@ -22,16 +22,27 @@ inline constexpr int kMaxDepth = 64;
 
 enum class Type : uint8_t { String, Int, Float, Bool, Null, Dict, List };
 
+struct Member;
+
 struct Value {
     Type type = Type::Null;
     std::string_view text; // String: the bytes; Int, Float: the number as written
     bool boolean = false;
-    std::vector<std::pair<std::string_view, Value>> dict; // in input order
+    // In input order. (A vector of a type completed below: std::pair<..., Value> would need Value
+    // complete here, which clang's library checks.)
+    std::vector<Member> dict;
     std::vector<Value> list;
 
     bool is_string() const { return type == Type::String; }
     // The value under `key` in a dict (the last one when repeated), or nullptr.
     const Value* find(std::string_view key) const;
+};
+
+// One entry of a dict.
+struct Member {
+    Member(std::string_view k, Value v) : key(k), value(std::move(v)) {}
+    std::string_view key;
+    Value value;
 };
 
 // Parses `in` (exactly one value, nothing after it). On failure `error` says why.
