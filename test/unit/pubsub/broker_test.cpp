@@ -262,6 +262,7 @@ TEST_CASE("broker: a quiet channel's message and its small publish do not wait b
     quiet_sub.owner = &quiet_owner;
 
     std::promise<void> finished;
+    bool ended = false;
     int flood_done = 0, quiet_done = 0;
     int flood_seen_at_quiet = -1, quiet_seen_at_once = -1, quiet_done_at_once = -1, flood_done_at_quiet = -1;
     env.workers[1]->on_start([&](loop::Worker&) {
@@ -273,9 +274,11 @@ TEST_CASE("broker: a quiet channel's message and its small publish do not wait b
         for (int i = 0; i < kFloodItems; ++i)
             items.push_back(stream_item(flood, "f" + std::to_string(i), "x"));
         // Ends once the publish was answered and every delivery made (in either order).
+        // (It runs from inside flood_owner.then: it must not reset that std::function, which would
+        // destroy the lambda while it runs; `ended` makes it run once.)
         auto maybe_end = [&] {
-            if (flood_done != 1 || flood_owner.count != kFloodSubs * kFloodItems) return;
-            flood_owner.then = nullptr;
+            if (ended || flood_done != 1 || flood_owner.count != kFloodSubs * kFloodItems) return;
+            ended = true;
             for (auto& s : flood_subs)
                 b.unsubscribe(s);
             b.unsubscribe(quiet_sub);
