@@ -11,6 +11,8 @@
 #include "../http/loop_pair.hpp"
 
 #include <catch2/catch.hpp>
+
+#include <atomic>
 #include <nghttp2/nghttp2.h>
 
 #include <functional>
@@ -156,10 +158,14 @@ struct Harness {
     http::ConnSet conns;
     test::LoopPair pair;
 
+    // Set on the worker's thread, checked on this one after join (Catch2's assertions are not
+    // thread-safe: an assertion on the worker thread races with the client's, as TSan shows).
+    std::atomic<int> open_rc{0};
+
     void run(const std::function<void(test::LoopPair&)>& client) {
         worker.on_start([this](loop::Worker& w) {
             auto* conn = new http::ServerConn(w, service);
-            REQUIRE(uv_tcp_open(conn->tcp(), pair.server) == 0);
+            open_rc = uv_tcp_open(conn->tcp(), pair.server);
             w.on_client_opened();
             conns.add(*conn);
             conn->start();
@@ -169,6 +175,7 @@ struct Harness {
         client(pair);
         worker.request_stop(0);
         worker.join();
+        REQUIRE(open_rc == 0);
     }
     void check_clean() {
         CHECK(worker.open_handles_for_test() == 0);
