@@ -132,11 +132,13 @@ void Server::reload_certs(bool force) {
 
 std::vector<control::WorkerStatsView> Server::stats_views() const {
     std::vector<control::WorkerStatsView> out;
-    for (const auto& ctx : contexts_) {
+    for (size_t i = 0; i < contexts_.size(); ++i) {
+        const auto& ctx = contexts_[i];
         if (!ctx->wired.load(std::memory_order_acquire)) continue; // still starting
 
         out.push_back({&ctx->proxy->requests, &ctx->proxy->connections, &ctx->connection_minutes,
-                       &ctx->grip->stats(), &ctx->broker->stats(), ctx->ws ? &ctx->ws->stats() : nullptr});
+                       &ctx->grip->stats(), &ctx->broker->stats(), ctx->ws ? &ctx->ws->stats() : nullptr,
+                       &workers_[i]->turn_stats()});
     }
     return out;
 }

@@ -9,6 +9,7 @@
 
 #include <climits>
 #include <filesystem>
+#include <sched.h>
 #include <thread>
 #include <variant>
 
@@ -604,6 +605,14 @@ std::vector<std::string> settings_table_problems() {
 
 int effective_workers(const Settings& settings) {
     if (settings.workers > 0) return settings.workers;
+    // The CPUs this process may run on (taskset, a container's cpuset, systemd's CPUAffinity=), not
+    // every CPU of the machine: more loops than CPUs only preempt each other mid-turn.
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+        int n = CPU_COUNT(&set);
+        if (n > 0) return n;
+    }
     unsigned n = std::thread::hardware_concurrency();
     return n > 0 ? static_cast<int>(n) : 1;
 }

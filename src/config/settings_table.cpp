@@ -456,7 +456,7 @@ const Row kRows[] = {
      .def = "0",
      .min = 0,
      .max = 4096,
-     .text = "event loops (threads); 0 = one per core; `--workers` overrides it"},
+     .text = "event loops (threads); 0 = one per CPU this process may run on (its affinity: taskset, cpuset); `--workers` overrides it"},
     {.section = "gripd",
      .key = "bus",
      .kind = Kind::String,

@@ -4,6 +4,7 @@
 #include "gripd/core/log.hpp"
 #include "gripd/net/memory_guard.hpp"
 
+#include <array>
 #include <cinttypes>
 #include <cstdio>
 #include <initializer_list>
@@ -34,6 +35,47 @@ void metric_by(std::string& out, const std::string& prefix, const char* name, co
         out += prefix + name + "{" + label + "=\"";
         out += value;
         out += "\"} " + std::to_string(n) + "\n";
+    }
+}
+
+// Loop turn times: one histogram summed over the workers, and each worker's recent longest turn.
+void render_turns(std::string& out, const std::string& prefix, const std::vector<WorkerStatsView>& workers) {
+    using loop::TurnStats;
+    std::array<int64_t, TurnStats::kBoundsUs.size() + 1> buckets{};
+    int64_t count = 0, sum_us = 0;
+    for (const auto& w : workers) {
+        if (!w.turns) continue;
+        for (size_t i = 0; i < buckets.size(); ++i)
+            buckets[i] += w.turns->bucket(i);
+        count += w.turns->count();
+        sum_us += w.turns->sum_us();
+    }
+    const std::string name = prefix + "gripd_loop_turn_seconds";
+    out += "# HELP " + name + " Busy time of one event-loop turn (poll wait excluded), all workers\n";
+    out += "# TYPE " + name + " histogram\n";
+    char line[256];
+    int64_t cumulative = 0;
+    for (size_t i = 0; i < buckets.size(); ++i) {
+        cumulative += buckets[i];
+        if (i < TurnStats::kBoundsUs.size())
+            std::snprintf(line, sizeof(line), "%s_bucket{le=\"%g\"} %" PRId64 "\n", name.c_str(),
+                          static_cast<double>(TurnStats::kBoundsUs[i]) / 1e6, cumulative);
+        else
+            std::snprintf(line, sizeof(line), "%s_bucket{le=\"+Inf\"} %" PRId64 "\n", name.c_str(),
+                          cumulative);
+        out += line;
+    }
+    std::snprintf(line, sizeof(line), "%s_sum %.6f\n%s_count %" PRId64 "\n", name.c_str(),
+                  static_cast<double>(sum_us) / 1e6, name.c_str(), count);
+    out += line;
+    const std::string max = prefix + "gripd_loop_turn_max_seconds";
+    out += "# HELP " + max + " The longest event-loop turn of each worker in the last 10 to 20 seconds\n";
+    out += "# TYPE " + max + " gauge\n";
+    for (size_t i = 0; i < workers.size(); ++i) {
+        if (!workers[i].turns) continue;
+        std::snprintf(line, sizeof(line), "%s{worker=\"%zu\"} %.6f\n", max.c_str(), i,
+                      static_cast<double>(workers[i].turns->recent_max_us()) / 1e6);
+        out += line;
     }
 }
 
@@ -173,6 +215,7 @@ std::string render_metrics(const std::vector<WorkerStatsView>& workers, const st
            "Log lines dropped because the log output did not keep up",
            static_cast<int64_t>(core::log_dropped_lines()));
     render_ws(out, prefix, ws_totals);
+    render_turns(out, prefix, workers);
     const auto& mem = net::MemoryGuard::instance();
     metric(out, prefix, "gripd_memory_limit_bytes", "gauge",
            "The memory ceiling ([gripd] memory_limit; 0 = off)", static_cast<int64_t>(mem.limit()));

@@ -11,6 +11,8 @@ constexpr uint64_t kBarrierPollMs = 50;
 
 Worker::Worker(int index, int producers) : index_(index), read_buffer_(kReadBufferSize), inbox_(producers) {
     uv_loop_init(&loop_);
+    // Poll-wait time, so that a turn's busy time can be told apart from its wait (TurnStats).
+    uv_loop_configure(&loop_, UV_METRICS_IDLE_TIME);
     loop_.data = this;
     timers_ = std::make_unique<TimerWheel>(&loop_);
     inbox_.bind(&loop_, this, &Worker::on_wake);
@@ -68,8 +70,15 @@ void Worker::request_stop(uint64_t grace_ms) {
 
 void Worker::on_wake(uv_async_t* h) {
     auto* self = static_cast<Worker*>(h->data);
-    // Drain in batches until empty; a message may post more to this same inbox.
-    while (self->inbox_.drain([self](InboxMessage&& m) { self->handle(m); }) > 0) {
+    // Drain in batches until empty (a message may post more to this same inbox), but for at most
+    // kInboxDrainBudgetNs per turn: what is left wakes this loop again after the turn's I/O, so a
+    // burst from other workers cannot hold up this worker's own clients.
+    const uint64_t deadline = uv_hrtime() + kInboxDrainBudgetNs;
+    while (self->inbox_.drain([self](InboxMessage&& m) { self->handle(m); }, kInboxDrainBatch) > 0) {
+        if (uv_hrtime() >= deadline) {
+            if (!self->closed_all_) uv_async_send(h); // coalesced; runs in the next turn
+            return;
+        }
     }
 }
 
@@ -89,6 +98,7 @@ void Worker::schedule_flush(Flushable& out) {
 
 void Worker::on_check(uv_check_t* h) {
     auto* self = static_cast<Worker*>(h->data);
+    self->record_turn();
     // Every pointer in the queue is valid: a connection leaves it in its destructor (forget_flush).
     bool all_out = self->flushes_.run(uv_hrtime() + kBulkFlushBudgetNs, &uv_hrtime);
     if (all_out) uv_idle_stop(&self->flush_idle_);
@@ -96,6 +106,18 @@ void Worker::on_check(uv_check_t* h) {
     core::log_flush_thread();
     for (auto* peer : self->peers_)
         if (peer->inbox_.has_overflow(self->index_)) peer->inbox_.flush(self->index_);
+}
+
+void Worker::record_turn() {
+    uint64_t now = uv_hrtime();
+    uint64_t idle = uv_metrics_idle_time(&loop_);
+    if (last_check_ns_ != 0) {
+        uint64_t wall = now - last_check_ns_;
+        uint64_t waited = idle - last_idle_ns_;
+        turn_stats_.record(wall > waited ? wall - waited : 0, now);
+    }
+    last_check_ns_ = now;
+    last_idle_ns_ = idle;
 }
 
 void Worker::begin_stop(uint64_t grace_ms) {

@@ -7,6 +7,7 @@
 #include "gripd/core/counter.hpp"
 #include "gripd/http/listener.hpp"
 #include "gripd/http/server_conn.hpp"
+#include "gripd/loop/turn_stats.hpp"
 #include "gripd/pubsub/broker.hpp"
 #include "gripd/stats/hold_stats.hpp"
 #include "gripd/stats/ws_stats.hpp"
@@ -25,6 +26,7 @@ struct WorkerStatsView {
     const stats::HoldStats* holds = nullptr;
     const pubsub::BrokerStats* broker = nullptr;
     const stats::WsStats* ws = nullptr;
+    const loop::TurnStats* turns = nullptr;
 };
 
 // Renders the exposition text for the given workers.

@@ -7,6 +7,7 @@
 #include "gripd/loop/flush_queue.hpp"
 #include "gripd/loop/inbox.hpp"
 #include "gripd/loop/timer_wheel.hpp"
+#include "gripd/loop/turn_stats.hpp"
 
 #include <atomic>
 #include <cstdint>
@@ -57,6 +58,10 @@ class Worker {
     };
     // Loop time one turn may spend writing bulk output.
     static constexpr uint64_t kBulkFlushBudgetNs = 1'000'000;
+    // Loop time one turn may spend on inbox messages (checked after each batch of kInboxDrainBatch
+    // per producer ring).
+    static constexpr uint64_t kInboxDrainBudgetNs = 1'000'000;
+    static constexpr size_t kInboxDrainBatch = 256;
 
     // Frees `obj` after the current loop iteration.
     void defer_delete(std::unique_ptr<Deletable> obj);
@@ -115,11 +120,15 @@ class Worker {
     // loop will close cleanly). Not thread-safe while the worker runs.
     size_t open_handles_for_test();
 
+    // How long this worker's loop turns take (read by metrics scrapes on any thread).
+    const TurnStats& turn_stats() const { return turn_stats_; }
+
     // True when the calling thread is this worker's thread.
     bool on_own_thread() const { return std::this_thread::get_id() == thread_id_; }
 
   private:
     static void on_check(uv_check_t* h);
+    void record_turn();
     static void on_grace_end(void* self);
     static void on_wake(uv_async_t* h);
     static void on_barrier_poll(void* self);
@@ -135,6 +144,9 @@ class Worker {
     std::vector<char> read_buffer_;
     Inbox inbox_;
     uv_check_t check_{};
+    TurnStats turn_stats_;
+    uint64_t last_check_ns_ = 0; // when the previous check phase ran
+    uint64_t last_idle_ns_ = 0;  // the loop's poll-wait total then
     std::vector<std::unique_ptr<Deletable>> deferred_;
     FlushQueue flushes_; // connections with output to send
     // Active while output waits: the poll phase must not block then, or output gathered before it

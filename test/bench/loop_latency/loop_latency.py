@@ -35,7 +35,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "integration"))
 
 from harness.backend import Backend, Response  # noqa: E402
-from harness.proxy import Proxy, TARGET  # noqa: E402
+from harness.proxy import Proxy, TARGET, free_port  # noqa: E402
 
 SECONDS = float(os.environ.get("SECONDS_PER_SCENARIO", "5"))
 FLOOD_SUBS = int(os.environ.get("FLOOD_SUBS", "200"))
@@ -333,6 +333,46 @@ def run_probes(proxy, seconds, results):
     results.put((ctl, dlv, ans))
 
 
+def turn_histogram(port):
+    """gripd's loop turn histogram ({le: cumulative count}) and its recent longest turn (s)."""
+    if not port:
+        return {}, 0.0
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            data = b""
+            while True:
+                d = s.recv(65536)
+                if not d:
+                    break
+                data += d
+    except OSError:
+        return {}, 0.0
+    buckets, longest = {}, 0.0
+    for line in data.decode(errors="replace").splitlines():
+        if line.startswith("gripd_loop_turn_seconds_bucket{le=\""):
+            le = line.split('"')[1]
+            buckets[float("inf") if le == "+Inf" else float(le)] = int(line.split()[-1])
+        elif line.startswith("gripd_loop_turn_max_seconds{"):
+            longest = max(longest, float(line.split()[-1]))
+    return buckets, longest
+
+
+def turn_line(before, after, longest):
+    """Turn-time quantiles as bucket bounds (ms) from two histogram scrapes."""
+    delta = sorted((le, after.get(le, 0) - before.get(le, 0)) for le in after)
+    total = delta[-1][1] if delta else 0
+    if total <= 0:
+        return "no turns"
+
+    def q(p):
+        for le, c in delta:
+            if c >= total * p:
+                return "<=%g" % (le * 1e3) if le != float("inf") else ">1000"
+        return "?"
+    return f"loop turns p50 {q(0.5)} p99 {q(0.99)} p99.9 {q(0.999)} ms, longest {longest * 1e3:.2f} ms, n={total}"
+
+
 def pct(v, p):
     if not v:
         return float("nan")
@@ -340,7 +380,18 @@ def pct(v, p):
     return v[min(len(v) - 1, int(len(v) * p))]
 
 
+def cpus(var):
+    v = os.environ.get(var, "")
+    return {int(c) for c in v.split(",")} if v else None
+
+
 def main():
+    # SERVER_CPUS / CLIENT_CPUS (e.g. 0 and 1): the server on its own CPUs and every client of this
+    # benchmark (backend, probes, flooder) on the others, as if they were separate machines; without
+    # them, everything shares every CPU and a probe's latency includes the flooder's CPU time.
+    server_cpus, client_cpus = cpus("SERVER_CPUS"), cpus("CLIENT_CPUS")
+    if client_cpus:
+        os.sched_setaffinity(0, client_cpus)  # threads and processes started from here inherit it
     backend = Backend()
     big = b"x" * BIG
     backend.route("/probe", Response(200, b"", [("Grip-Hold", "stream"), ("Grip-Channel", "probe"),
@@ -351,9 +402,17 @@ def main():
     routes = f"ws.local test\n* {backend.addr}\n"
     # No message_rate / message_hwm (Debian's pushpin.conf sets message_rate=2500): both servers'
     # limiters off, so the flood reaches the engine instead of waiting in a rate limiter.
+    # gripd: its Prometheus port, for the loop turn times (what the server's own loops did, apart
+    # from the scheduling delays the probes also see).
+    metrics_port = free_port() if TARGET == "gripd" else 0
     conf = {"runner": {"log_level": "1"},
-            "handler": {"push_in_http_max_body_size": "2000000", "message_rate": None, "message_hwm": None}}
+            "handler": {"push_in_http_max_body_size": "2000000", "message_rate": None, "message_hwm": None,
+                        "prometheus_port": str(metrics_port) if metrics_port else None}}
+    if server_cpus:
+        os.sched_setaffinity(0, server_cpus)  # the proxy (and pushpin's processes) inherit it
     proxy = Proxy(routes=routes, conf=conf)
+    if client_cpus:
+        os.sched_setaffinity(0, client_cpus)
     try:
         scenarios = [("idle", None), ("publish", flood_publish), ("wsframes", flood_wsframes),
                      ("download", flood_download)]
@@ -369,6 +428,7 @@ def main():
                 fl = mp.Process(target=run_flood, args=(flood, proxy, flood_stop, flood_results), daemon=True)
                 fl.start()
                 time.sleep(1.5)  # let it get going
+            turns_before, _ = turn_histogram(metrics_port)
             probe_results = mp.Queue()
             pr = mp.Process(target=run_probes, args=(proxy, SECONDS, probe_results), daemon=True)
             pr.start()
@@ -377,6 +437,7 @@ def main():
             except Exception:
                 print("probes did not report", file=sys.stderr, flush=True)
             pr.join(10)
+            turns_after, longest = turn_histogram(metrics_port)
             flood_stop.set()
             if fl:
                 try:
@@ -391,6 +452,8 @@ def main():
                 print(f"{TARGET:8s} {name:9s} {probe:8s} p50 {pct(v, 0.5):8.2f}  p99 {pct(v, 0.99):8.2f}  "
                       f"max {max(v) if v else float('nan'):8.2f} ms  n={len(v)}", flush=True)
             print(f"{TARGET:8s} {name:9s} ({note[0]}){'' if alive else ' PROXY DIED'}", flush=True)
+            if metrics_port:
+                print(f"{TARGET:8s} {name:9s} {turn_line(turns_before, turns_after, longest)}", flush=True)
             time.sleep(1)
     finally:
         proxy.close()
