@@ -25,8 +25,11 @@ def feed_routes(backend) -> str:
 
 
 def feed_backend(backend, channel: str = CHANNEL):
+    # a keep-alive comment every second: haproxy's `timeout server` (3 s) then tells a live stream
+    # from one whose instance was cut off the network
     backend.route("/events", Response(200, b":ok\n\n", [
-        ("Content-Type", "text/event-stream"), ("Grip-Hold", "stream"), ("Grip-Channel", channel)]))
+        ("Content-Type", "text/event-stream"), ("Grip-Hold", "stream"), ("Grip-Channel", channel),
+        ("Grip-Keep-Alive", ":\\n\\n; format=cstring; timeout=1")]))
     backend.route("/poll", Response(200, b"timeout\n", [
         ("Content-Type", "text/plain"), ("Grip-Hold", "response"), ("Grip-Channel", channel),
         ("Grip-Timeout", "30")]))
@@ -154,3 +157,52 @@ def wait_until(pred, timeout: float, what: str, step: float = 0.02):
     while not pred():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(step)
+
+
+class ResumingSSE:
+    """An SSE client that, when its stream is closed, reconnects through haproxy with
+    Last-Event-ID (history in the Redis stream fills what it missed). ids: everything received."""
+
+    def __init__(self, port: int):
+        self.port = port
+        self.cur = SSEClient(port)
+        self.first_served_by = self.cur.served_by
+        self.ids: list = []
+        self.gaps = 0
+        self.reconnects = 0
+        self._base = 0  # ids taken from earlier connections
+
+    @property
+    def served_by(self) -> str:
+        return self.cur.served_by
+
+    def poll(self) -> list:
+        got = self.cur.poll()
+        self.ids[self._base:] = got
+        if self.cur.closed:
+            self.gaps += self.cur.gaps
+            self.cur.close()
+            self.cur = SSEClient(self.port, last_id=self.ids[-1] if self.ids else None)
+            self.reconnects += 1
+            self._base = len(self.ids)
+        return self.ids
+
+    def close(self):
+        self.gaps += self.cur.gaps
+        self.cur.close()
+
+
+def open_resuming(port: int, n: int, names=("g1", "g2", "g3")) -> list:
+    clients = [ResumingSSE(port) for _ in range(n)]
+    assert {c.served_by for c in clients} >= set(names), [c.served_by for c in clients]
+    return clients
+
+
+def wait_all(clients, names: list, timeout: float = 10.0):
+    """Until every client holds len(names) ids; then each must be exactly `names`."""
+    for c in clients:
+        wait_until(lambda: len(c.poll()) >= len(names), timeout, f"client first on {c.first_served_by}")
+    for c in clients:
+        c.poll()
+        assert c.ids == names, (c.first_served_by, c.served_by, c.ids)
+        assert c.gaps == 0 if hasattr(c, "gaps") else True

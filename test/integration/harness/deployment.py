@@ -129,13 +129,19 @@ HAPROXY_CFG = """\
 global
     maxconn 4000
     stats socket {stats} mode 600 level admin
+    log stdout format raw local0 info
 
 defaults
     mode http
+    log global
+    option httplog
     option http-server-close
     timeout connect 1s
     timeout client 30s
-    timeout server 30s
+    # a stream silent this long is taken for dead (a cut instance): keep it above the streams'
+    # keep-alive interval (Grip-Keep-Alive, 1 s in the tests) and the long-poll timeout (in
+    # production: minutes, with Grip-Keep-Alive every 20-30 s; short here so a test sees it)
+    timeout server 3s
     # WebSockets and streams: an upgraded connection is a tunnel
     timeout tunnel 1h
     timeout client-fin 1s
@@ -144,7 +150,7 @@ defaults
     # a refused or dropped connection to one instance is retried on another
     retries 3
     option redispatch 1
-    retry-on conn-failure empty-response response-timeout
+    retry-on conn-failure empty-response
 
 frontend clients
     bind 127.0.0.1:{port}
@@ -156,8 +162,9 @@ backend gripd
     option httpchk
     http-check send meth GET uri / hdr Host localhost hdr Pushpin-Check 1
     http-check expect status 200
-    # a server marked down has its client sessions closed, so its streams reconnect elsewhere
-    default-server inter 200ms fall 2 rise 2 on-marked-down shutdown-sessions
+    # no on-marked-down shutdown-sessions: a SIGTERMed instance is marked down at once (it stops
+    # listening) and must be left to finish what it has in flight
+    default-server inter 200ms fall 2 rise 2
     http-response set-header X-Served-By %[srv_name]
 {servers}
 """
