@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from deployutil import CHANNEL, WS_PATH, SSEClient, WSClients, deployment, feed_item, open_spread, wait_until  # noqa: F401
+from deployutil import CHANNEL, WS_PATH, WSClients, deployment, feed_item, open_spread, wait_until  # noqa: F401
 from griputil import SETTLE, StreamClient, publish
 
 pytestmark = [pytest.mark.gripd_only("pushpin 1.36 has no Redis bus"), pytest.mark.deploy]

@@ -30,6 +30,14 @@ NFT = shutil.which("nft") or "/usr/sbin/nft"
 ADDRESSES = ("127.0.0.2", "127.0.0.3", "127.0.0.4")
 
 
+def nft_usable() -> bool:
+    """nftables can be changed here (root, or CAP_NET_ADMIN)."""
+    try:
+        return subprocess.run([NFT, "list", "tables"], capture_output=True, timeout=5).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
 def missing_tools() -> list:
     return [t for t in (HAPROXY, REDIS) if not os.access(t, os.X_OK)]
 
