@@ -92,9 +92,9 @@ def test_sigterm_drains_in_flight_requests_and_loses_none(deployment, backend): 
     time.sleep(0.3)
     g3 = dep.instances[2]
     g3.signal(signal.SIGTERM)
-    t0 = time.monotonic()
-    assert g3.proc.wait(5 + 3) == 0  # shutdown_grace=5 (harness/deployment.py)
-    drained = time.monotonic() - t0
+    # exit 0 once drained; a drain that ran into shutdown_grace (5 s, harness/deployment.py) would
+    # have cut the slow requests, which must all be answered below
+    assert g3.proc.wait(5 + 3) == 0
     time.sleep(0.5)
     stop.set()
     t.join(10)
@@ -105,7 +105,6 @@ def test_sigterm_drains_in_flight_requests_and_loses_none(deployment, backend): 
         served.append(c.head.header("X-Served-By"))
         c.close()
     assert "g3" in served  # g3 had requests in flight and finished them before it exited
-    assert drained < 5
     failed = [r for r in results if r[:2] != (200, b"quick")]
     assert results and not failed, failed
     assert {r[2] for r in results} >= {"g1", "g2"}
