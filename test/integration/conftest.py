@@ -35,6 +35,8 @@ def pytest_configure(config):
                             "(UBSan's vptr reports are not reliable then and are ignored)")
     config.addinivalue_line("markers", "crossloop: exercises delivery across worker loops (CI reruns these under "
                             "TSan with GRIPD_WORKERS=4)")
+    config.addinivalue_line("markers", "deploy: haproxy + three gripd instances + Redis (harness/deployment.py; "
+                            "`-m deploy` runs them alone)")
 
 
 def pytest_report_header(config):

@@ -80,7 +80,7 @@ def control(proxy, method: str, path: str, body: Optional[bytes] = None, headers
     if body is not None and content_length:
         req += f"Content-Length: {len(body)}\r\n"
     req += "\r\n"
-    with raw.RawConn(proxy.publish_port, timeout=timeout) as c:
+    with raw.RawConn(proxy.publish_port, host=getattr(proxy, "host", "127.0.0.1"), timeout=timeout) as c:
         c.send(req.encode("latin-1") + (body if (body is not None and content_length) else b""))
         return c.recv_response(head_request=(method == "HEAD"))
 

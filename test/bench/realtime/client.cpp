@@ -9,6 +9,19 @@ bool Client::init(bool need_ctl) {
         return false;
     }
     if (!url.path.ends_with('/')) url.path += '/';
+    // --also URL[,URL...]: further servers the subscribers are spread over (same scheme and path)
+    const std::string also_opt = opt.str("also", "");
+    for (std::string_view rest = also_opt; !rest.empty();) {
+        size_t comma = rest.find(',');
+        Url u;
+        if (!parse_url(rest.substr(0, comma), u) || u.ws != url.ws) {
+            fail("bad --also URL (http:// or ws:// like --url)");
+            return false;
+        }
+        if (!u.path.ends_with('/')) u.path += '/';
+        also.push_back(std::move(u));
+        rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+    }
     if (need_ctl && !parse_url(opt.str("publish", "http://127.0.0.1:5561"), ctl)) {
         fail("bad --publish URL");
         return false;
@@ -31,6 +44,8 @@ void Client::make_pool(std::function<std::string(uint32_t)> channel_of) {
     pool = std::make_unique<SubPool>(url, std::move(channel_of),
                                      static_cast<uint32_t>(opt.num("concurrency", 50)),
                                      opt.real("retry-pct", 10));
+    for (const Url& u : also)
+        pool->add_url(u);
 }
 
 void Client::open_subs(uint32_t n, std::function<void(bool)> next) {

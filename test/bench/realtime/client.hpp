@@ -13,6 +13,7 @@ namespace rtb {
 struct Client {
     Options opt;
     Url url;
+    std::vector<Url> also; // --also: more servers for the subscribers
     Url ctl;
     std::unique_ptr<SubPool> pool;
     uv_timer_t progress_timer{};

@@ -37,7 +37,8 @@ void usage() {
         "  throughput --url URL --publish URL [--subs 100] [--publishers 2] [--batch 1] [--duration 10]\n"
         "             [--drain 15] [--rate REQ_PER_S]\n"
         "  common:    [--concurrency 50] [--retry-pct 10] [--connect-timeout 180] [--max-seconds 600]\n"
-        "             [--payload 0] [--channel NAME]\n"
+        "             [--payload 0] [--channel NAME] [--also URL[,URL...]] (subscribers spread over\n"
+        "             --url and these, round robin)\n"
         "  URL: http://HOST:PORT/path/ (HTTP streams) or ws://HOST:PORT/path/ (WebSockets)\n");
 }
 

@@ -154,7 +154,8 @@ void SubPool::start_one() {
     uv_tcp_init(g_loop, &raw->tcp);
     raw->tcp.data = raw;
     raw->creq.data = raw;
-    int r = uv_tcp_connect(&raw->creq, &raw->tcp, reinterpret_cast<const sockaddr*>(&url_.addr), on_connect);
+    int r = uv_tcp_connect(&raw->creq, &raw->tcp, reinterpret_cast<const sockaddr*>(&url_for(raw->idx).addr),
+                           on_connect);
     if (r < 0) lost(*raw, std::string("connect: ") + uv_err_name(r));
 }
 
@@ -166,13 +167,14 @@ void SubPool::on_connect(uv_connect_t* req, int status) {
         return;
     }
     SubPool& p = *s->pool;
-    std::string path = p.url_.path + p.channel_of_(s->idx);
+    const Url& u = p.url_for(s->idx);
+    std::string path = u.path + p.channel_of_(s->idx);
     std::string req_text;
-    if (p.url_.ws) {
+    if (u.ws) {
         s->ws_key = ws_new_key();
-        req_text = ws_handshake_request(path, host_header(p.url_), s->ws_key);
+        req_text = ws_handshake_request(path, host_header(u), s->ws_key);
     } else {
-        req_text = "GET " + path + " HTTP/1.1\r\nHost: " + host_header(p.url_) +
+        req_text = "GET " + path + " HTTP/1.1\r\nHost: " + host_header(u) +
                    "\r\nUser-Agent: realtime_bench\r\nAccept: */*\r\n\r\n";
     }
     s->st = Sub::St::Waiting;

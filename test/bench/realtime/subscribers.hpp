@@ -54,6 +54,14 @@ class SubPool {
 
     MsgFn on_msg;
 
+    // More servers for the subscribers (--also): subscriber i connects to the i-th URL of
+    // [url, also...] round robin, so one pool spreads over several instances.
+    void add_url(Url u) { also_.push_back(std::move(u)); }
+    const Url& url_for(uint32_t idx) const {
+        size_t k = also_.empty() ? 0 : idx % (also_.size() + 1);
+        return k == 0 ? url_ : also_[k - 1];
+    }
+
     void grow_to(uint32_t n);
     // Every wanted connection has its head, or the retry budget is spent and nothing is in flight.
     bool settled() const { return inflight_ == 0 && (ok_ >= target_ || failed_ > max_failed_); }
@@ -87,6 +95,7 @@ class SubPool {
     static void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
 
     Url url_;
+    std::vector<Url> also_;
     std::function<std::string(uint32_t)> channel_of_;
     uint32_t concurrency_;
     double retry_pct_;

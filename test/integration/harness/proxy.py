@@ -43,9 +43,9 @@ def proxy_command() -> list:
     return [b]
 
 
-def free_port() -> int:
+def free_port(host: str = "127.0.0.1") -> int:
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
+    s.bind((host, 0))
     p = s.getsockname()[1]
     s.close()
     return p
@@ -54,10 +54,10 @@ def free_port() -> int:
 _handed_out: set = set()
 
 
-def unique_free_port() -> int:
+def unique_free_port(host: str = "127.0.0.1") -> int:
     """A free port not handed out before in this test run (avoids reuse races)."""
     for _ in range(100):
-        p = free_port()
+        p = free_port(host)
         if p not in _handed_out:
             _handed_out.add(p)
             return p
@@ -238,15 +238,19 @@ class Proxy:
                  conf: Optional[dict] = None, args: Optional[list] = None,
                  conf_template: Optional[str] = None, wait: bool = True,
                  http_port: Optional[int] = None, env: Optional[dict] = None,
-                 plumbing: bool = True, wait_publish: bool = True, before_start=None):
+                 plumbing: bool = True, wait_publish: bool = True, before_start=None,
+                 host: str = "127.0.0.1"):
         # short dir: ipc socket paths live inside it (108-char sun_path limit)
         self.dir = Path(tempfile.mkdtemp(prefix="gi-", dir=base_dir or "/tmp"))
         self.rundir = self.dir / "run"
         self.logdir = self.dir / "log"
         self.rundir.mkdir()
         self.logdir.mkdir()
-        self.port = http_port or unique_free_port()
-        self.publish_port = unique_free_port()
+        # host: the loopback address the client and control listeners bind (127.0.0.2, ... for
+        # several instances side by side, harness/deployment.py)
+        self.host = host
+        self.port = http_port or unique_free_port(host)
+        self.publish_port = unique_free_port(host)
         self.push_in_spec = f"tcp://127.0.0.1:{unique_free_port()}"
         self.push_in_sub_spec = f"tcp://127.0.0.1:{unique_free_port()}"
         self.command_spec = f"tcp://127.0.0.1:{unique_free_port()}"
@@ -259,12 +263,13 @@ class Proxy:
 
         base = {
             "global": {"rundir": str(self.rundir)},
-            "runner": {"http_port": str(self.port), "logdir": str(self.logdir)},
+            "runner": {"http_port": str(self.port) if host == "127.0.0.1" else f"{host}:{self.port}",
+                       "logdir": str(self.logdir)},
             "proxy": {"routesfile": "routes"},
             "handler": {
                 "push_in_spec": self.push_in_spec,
                 "push_in_sub_specs": self.push_in_sub_spec,
-                "push_in_http_addr": "127.0.0.1",
+                "push_in_http_addr": host,
                 "push_in_http_port": str(self.publish_port),
                 "command_spec": self.command_spec,
             },
@@ -322,11 +327,11 @@ class Proxy:
     # --- urls -------------------------------------------------------------
     @property
     def http_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     @property
     def publish_url(self) -> str:
-        return f"http://127.0.0.1:{self.publish_port}"
+        return f"http://{self.host}:{self.publish_port}"
 
     @property
     def pid(self) -> int:
@@ -371,7 +376,7 @@ class Proxy:
             if self.proc.poll() is not None:
                 raise ProxyStartError(f"{TARGET} exited with {self.proc.returncode} during startup\n"
                                       f"cmd: {' '.join(self.cmd)}\n{self.log()}")
-            if port_accepts(pending[0]):
+            if port_accepts(pending[0], self.host):
                 pending.pop(0)
                 continue
             if time.monotonic() > deadline:
@@ -381,7 +386,7 @@ class Proxy:
             if self.proc.poll() is not None:
                 raise ProxyStartError(f"{TARGET} exited with {self.proc.returncode} during startup\n"
                                       f"cmd: {' '.join(self.cmd)}\n{self.log()}")
-            if http_answers(self.port, timeout=0.3):
+            if http_answers(self.port, host=self.host, timeout=0.3):
                 break
             if time.monotonic() > deadline:
                 fail(f"did not answer an HTTP probe on port {self.port}")

@@ -1,0 +1,332 @@
+"""The deployment people run (README "Many instances"), on loopback: Debian's haproxy in front of
+three gripd instances, each bound on its own loopback address (127.0.0.2, .3, .4: client and
+control listeners), one redis-server as the bus (with history in Redis Streams), one backend.
+
+    dep = Deployment(tmp_path, backend, routes=...)   # started; dep.stop() at teardown
+    dep.lb_port                  haproxy's frontend (127.0.0.1)
+    dep.instances[i]             harness.proxy.Proxy (.host .port .publish_port)
+    dep.wait_servers({"g1": "UP", ...})   haproxy's view of each server (stats socket)
+    with dep.cut(i): ...         nftables drops every packet to and from instance i's ports
+
+haproxy adds `X-Served-By: g1|g2|g3` to every response, so a client knows which instance serves
+it. Everything is bounded in time; every process and the nftables table are removed by stop()."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import Optional
+
+from .proxy import Proxy, unique_free_port
+
+HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
+REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
+NFT = shutil.which("nft") or "/usr/sbin/nft"
+ADDRESSES = ("127.0.0.2", "127.0.0.3", "127.0.0.4")
+
+
+def nft_usable() -> bool:
+    """nftables can be changed here (root, or CAP_NET_ADMIN)."""
+    try:
+        return subprocess.run([NFT, "list", "tables"], capture_output=True, timeout=5).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def missing_tools() -> list:
+    return [t for t in (HAPROXY, REDIS) if not os.access(t, os.X_OK)]
+
+
+class Redis:
+    """redis-server on its own port with its own dir; stop() and start() keep the port."""
+
+    def __init__(self, workdir: Path):
+        self.dir = workdir / "redis"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.port = unique_free_port()
+        self.proc: Optional[subprocess.Popen] = None
+        self.start()
+
+    def start(self, timeout: float = 10.0):
+        self.proc = subprocess.Popen(
+            [REDIS, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir), "--save", "",
+             "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if self.command("PING") == [b"PONG"]:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self):
+        if self.proc:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+            self.proc = None
+
+    def command(self, *args) -> list:
+        """One command; the reply's simple values (bulk strings, integers, status) in order."""
+        req = f"*{len(args)}\r\n".encode()
+        for a in args:
+            b = a if isinstance(a, bytes) else str(a).encode()
+            req += f"${len(b)}\r\n".encode() + b + b"\r\n"
+        with socket.create_connection(("127.0.0.1", self.port), timeout=2) as s:
+            s.sendall(req)
+            data = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+                vals = _parse_flat(data)
+                if vals is not None:
+                    return vals
+        raise OSError("redis closed the connection")
+
+    def subscribers(self, channel: str) -> int:
+        """Instances subscribed to gripd's Redis channel for `channel` (PUBSUB NUMSUB)."""
+        return int(self.command("PUBSUB", "NUMSUB", "gripd:" + channel)[1])
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}"
+
+
+def _parse_flat(data: bytes):
+    """A complete RESP reply as a flat list, or None while incomplete."""
+    out, pos, need = [], 0, 1
+    while need:
+        end = data.find(b"\r\n", pos)
+        if end < 0:
+            return None
+        kind, val = data[pos:pos + 1], data[pos + 1:end]
+        pos = end + 2
+        need -= 1
+        if kind == b"*":
+            need += max(int(val), 0)
+        elif kind == b"$":
+            n = int(val)
+            if n >= 0:
+                if len(data) < pos + n + 2:
+                    return None
+                out.append(data[pos:pos + n])
+                pos += n + 2
+            else:
+                out.append(None)
+        elif kind == b"-":
+            raise OSError("redis: " + val.decode(errors="replace"))
+        else:
+            out.append(val)
+    return out
+
+
+HAPROXY_CFG = """\
+# generated by test/integration/harness/deployment.py (README "Many instances" shows the same shape)
+global
+    maxconn 4000
+    stats socket {stats} mode 600 level admin
+    log stdout format raw local0 info
+
+defaults
+    mode http
+    log global
+    option httplog
+    option http-server-close
+    timeout connect 1s
+    timeout client 30s
+    # a stream silent this long is taken for dead (a cut instance): keep it above the streams'
+    # keep-alive interval (Grip-Keep-Alive, 1 s in the tests) and the long-poll timeout (in
+    # production: minutes, with Grip-Keep-Alive every 20-30 s; short here so a test sees it)
+    timeout server 3s
+    # WebSockets and streams: an upgraded connection is a tunnel
+    timeout tunnel 1h
+    timeout client-fin 1s
+    timeout server-fin 1s
+    timeout check 500ms
+    # a refused or dropped connection to one instance is retried on another
+    retries 3
+    option redispatch 1
+    retry-on conn-failure empty-response
+
+frontend clients
+    bind 127.0.0.1:{port}
+    default_backend gripd
+
+backend gripd
+    balance roundrobin
+    # gripd answers a request with Pushpin-Check itself (no backend involved)
+    option httpchk
+    http-check send meth GET uri / hdr Host localhost hdr Pushpin-Check 1
+    http-check expect status 200
+    # no on-marked-down shutdown-sessions: a SIGTERMed instance is marked down at once (it stops
+    # listening) and must be left to finish what it has in flight
+    default-server inter 200ms fall 2 rise 2
+    http-response set-header X-Served-By %[srv_name]
+{servers}
+"""
+
+
+class HAProxy:
+    def __init__(self, workdir: Path, servers: list):
+        """servers: [(name, host, port)]."""
+        self.dir = workdir / "haproxy"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.port = unique_free_port()
+        self.stats = self.dir / "admin.sock"
+        self.cfg = self.dir / "haproxy.cfg"
+        lines = "\n".join(f"    server {n} {h}:{p} check" for n, h, p in servers)
+        self.cfg.write_text(HAPROXY_CFG.format(stats=self.stats, port=self.port, servers=lines))
+        check = subprocess.run([HAPROXY, "-c", "-q", "-f", str(self.cfg)], capture_output=True, text=True)
+        if check.returncode != 0:
+            raise RuntimeError(f"haproxy -c refused the generated config:\n{check.stdout}{check.stderr}")
+        self.log_path = self.dir / "haproxy.log"
+        self._log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([HAPROXY, "-db", "-f", str(self.cfg)], stdin=subprocess.DEVNULL,
+                                     stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def command(self, cmd: str) -> str:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(2)
+            s.connect(str(self.stats))
+            s.sendall(cmd.encode() + b"\n")
+            data = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        return data.decode(errors="replace")
+
+    def server_status(self) -> dict:
+        """{server name: "UP" | "DOWN" | ...} for the gripd backend."""
+        text = self.command("show stat")
+        lines = [ln for ln in text.splitlines() if ln]
+        head = lines[0].lstrip("# ").split(",")
+        out = {}
+        for ln in lines[1:]:
+            row = dict(zip(head, ln.split(",")))
+            if row.get("pxname") == "gripd" and row.get("svname") not in ("BACKEND", "FRONTEND"):
+                out[row["svname"]] = row.get("status", "").split(" ")[0]
+        return out
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-20000:]
+        except OSError:
+            return ""
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self._log.close()
+
+
+class Deployment:
+    """haproxy + three gripd instances + Redis + the given backend, all started."""
+
+    def __init__(self, workdir: Path, routes: str, conf: Optional[dict] = None, name: str = "deploy"):
+        self.workdir = Path(workdir)
+        self.name = name
+        self.instances: list = []
+        self.haproxy: Optional[HAProxy] = None
+        self._tables: list = []
+        self.redis = Redis(self.workdir)
+        try:
+            gconf = {"bus": self.redis.url, "history_size": "1000", "shutdown_grace": "5"}
+            for sec, kv in (conf or {}).items():
+                if sec == "gripd":
+                    gconf.update(kv)
+            extra = {k: v for k, v in (conf or {}).items() if k != "gripd"}
+            for addr in ADDRESSES:
+                self.instances.append(Proxy(base_dir=str(self.workdir), routes=routes, host=addr,
+                                            conf={"gripd": dict(gconf), **extra}))
+            self.names = [f"g{i + 1}" for i in range(len(self.instances))]
+            self.haproxy = HAProxy(self.workdir, [(n, p.host, p.port) for n, p in zip(self.names, self.instances)])
+            self.wait_servers({n: "UP" for n in self.names})
+        except BaseException:
+            self.stop()
+            raise
+
+    @property
+    def lb_port(self) -> int:
+        return self.haproxy.port
+
+    def by_name(self, name: str) -> Proxy:
+        return self.instances[self.names.index(name)]
+
+    def wait_servers(self, want: dict, timeout: float = 10.0):
+        """Until haproxy reports every server in `want` with that status."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                got = self.haproxy.server_status()
+            except OSError:  # the stats socket is not there yet
+                got = {}
+            if self.haproxy.proc.poll() is not None:
+                raise RuntimeError(f"haproxy exited with {self.haproxy.proc.returncode}\n{self.haproxy.log()}")
+            if all(got.get(k) == v for k, v in want.items()):
+                return got
+            if time.monotonic() > deadline:
+                raise AssertionError(f"haproxy servers {got}, wanted {want}\n{self.haproxy.log()}")
+            time.sleep(0.05)
+
+    def wait_subscribed(self, channel: str, n: int, timeout: float = 10.0):
+        deadline = time.monotonic() + timeout
+        while self.redis.subscribers(channel) < n:
+            assert time.monotonic() < deadline, f"fewer than {n} instances subscribed to {channel}"
+            time.sleep(0.05)
+
+    @contextlib.contextmanager
+    def cut(self, index: int):
+        """Drop every packet to and from instance `index`'s client and control ports on its
+        loopback address (an nftables table of this deployment's own name, always deleted)."""
+        p = self.instances[index]
+        table = f"gripd_{self.name}_{os.getpid()}_{p.port}"[:60]
+        ports = f"{{ {p.port}, {p.publish_port} }}"
+        rules = (f"table inet {table} {{\n"
+                 f"  chain input {{\n    type filter hook input priority -10; policy accept;\n"
+                 f"    ip daddr {p.host} tcp dport {ports} drop\n"
+                 f"    ip saddr {p.host} tcp sport {ports} drop\n  }}\n}}\n")
+        subprocess.run([NFT, "-f", "-"], input=rules, text=True, check=True, capture_output=True)
+        self._tables.append(table)
+        try:
+            yield
+        finally:
+            self._drop_table(table)
+
+    def _drop_table(self, table: str):
+        if table in self._tables:
+            self._tables.remove(table)
+            subprocess.run([NFT, "delete", "table", "inet", table], capture_output=True)
+
+    def logs(self) -> str:
+        parts = [f"----- haproxy -----\n{self.haproxy.log()}" if self.haproxy else ""]
+        for n, p in zip(getattr(self, "names", []), self.instances):
+            parts.append(f"===== {n} ({p.host}) =====\n{p.log()}")
+        return "\n".join(parts)
+
+    def stop(self):
+        for t in list(self._tables):
+            self._drop_table(t)
+        if self.haproxy:
+            self.haproxy.stop()
+        for p in self.instances:
+            p.close()
+        self.redis.stop()
