@@ -299,10 +299,6 @@ static bool resolve_bus_host(std::string* host, std::string* error) {
 
 static bool resolve_bus(const std::string& url, pubsub::BusAddress* out, std::string* error) {
     if (!pubsub::parse_bus_url(url, out, error)) return false;
-    if (out->kind == pubsub::BusKind::Cluster) {
-        *error = "bus: redis-cluster:// is not supported yet (use redis:// or redis-sentinel://)";
-        return false;
-    }
     for (pubsub::BusEndpoint& node : out->nodes)
         if (!resolve_bus_host(&node.host, error)) return false;
     if (out->kind == pubsub::BusKind::Single) out->host = out->nodes.front().host;

@@ -1,5 +1,7 @@
 #include "gripd/pubsub/redis_bus.hpp"
 
+#include "gripd/pubsub/cluster_bus.hpp"
+
 #include "gripd/core/log.hpp"
 #include "gripd/core/strings.hpp"
 #include "gripd/loop/worker.hpp"
@@ -162,6 +164,8 @@ RedisBus::RedisBus(loop::Worker& worker, BusAddress address, Handler& handler)
     subscriber_->subscriber = true;
     watcher_->role = "sentinel watch";
     watcher_->watcher = true;
+    if (address_.kind == BusKind::Cluster)
+        cluster_ = std::make_unique<ClusterBus>(worker_, address_.nodes, handler_);
     // Each worker starts its watch at another sentinel, so one sentinel does not carry them all.
     if (!address_.nodes.empty()) watch_index_ = worker_.index() % address_.nodes.size();
 }
@@ -171,6 +175,7 @@ RedisBus::~RedisBus() {
 }
 
 void RedisBus::start() {
+    if (cluster_) return cluster_->start();
     connect(*publisher_);
     connect(*subscriber_);
     if (address_.kind == BusKind::Sentinel) connect(*watcher_);
@@ -178,6 +183,7 @@ void RedisBus::start() {
 
 void RedisBus::stop() {
     stopping_ = true;
+    if (cluster_) cluster_->stop();
     for (Link* link : {publisher_.get(), subscriber_.get(), watcher_.get()}) {
         if (!link) continue;
         link->retry.disarm();
@@ -420,11 +426,13 @@ constexpr std::string_view kPublishWithHistory =
 } // namespace
 
 bool RedisBus::is_connected() const {
+    if (cluster_) return cluster_->is_connected();
     return publisher_ && publisher_->connected && subscriber_ && subscriber_->connected;
 }
 
 void RedisBus::read_history(const std::string& channel, size_t count,
                             std::function<void(bool, std::vector<StreamEntry>)> done) {
+    if (cluster_) return cluster_->read_history(channel, count, std::move(done));
     Link& link = *publisher_;
     if (!link.connected || !link.ac) {
         done(false, {});
@@ -472,6 +480,7 @@ void RedisBus::on_read_reply(redisAsyncContext* /*ac*/, void* r, void* privdata)
 
 void RedisBus::publish(const std::string& channel, std::string_view payload, std::function<void(bool)> done,
                        size_t history_max) {
+    if (cluster_) return cluster_->publish(channel, payload, std::move(done), history_max);
     Link& link = *publisher_;
     if (!link.connected || !link.ac) {
         done(false);
@@ -522,6 +531,7 @@ void RedisBus::on_publish_reply(redisAsyncContext* /*ac*/, void* r, void* privda
 }
 
 void RedisBus::subscribe(const std::string& channel) {
+    if (cluster_) return cluster_->subscribe(channel);
     Link& link = *subscriber_;
     if (!link.connected || !link.ac) return; // subscribed to on connecting
     std::string name = redis_channel(channel);
@@ -531,6 +541,7 @@ void RedisBus::subscribe(const std::string& channel) {
 }
 
 void RedisBus::unsubscribe(const std::string& channel) {
+    if (cluster_) return cluster_->unsubscribe(channel);
     Link& link = *subscriber_;
     if (!link.connected || !link.ac) return;
     std::string name = redis_channel(channel);

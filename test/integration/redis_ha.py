@@ -149,3 +149,56 @@ class SentinelSet:
 
 def numsub(port, channel) -> int:
     return int(resp_command(port, "PUBSUB", "NUMSUB", channel)[1])
+
+
+class Cluster:
+    """A 3-master Redis Cluster, no replicas (`redis-cli --cluster create`)."""
+
+    def __init__(self, tmp):
+        if not (REDIS and REDIS_CLI):
+            pytest.skip("redis-server and redis-cli are needed (apt-get install redis-server redis-tools)")
+        self.nodes = []
+        for i in range(3):
+            s = Server(tmp, f"node{i}")
+            s.args = ["--cluster-enabled", "yes", "--cluster-config-file", str(s.dir / "nodes.conf"),
+                      "--cluster-node-timeout", "2000", "--cluster-port", str(unique_free_port())]
+            s.start()
+            self.nodes.append(s)
+        subprocess.run([REDIS_CLI, "--cluster", "create"] + [f"127.0.0.1:{s.port}" for s in self.nodes] +
+                       ["--cluster-replicas", "0", "--cluster-yes"], check=True, timeout=60,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until(lambda: all("cluster_state:ok" in s.cmd("CLUSTER", "INFO") for s in self.nodes), 30,
+                   "the cluster did not come up")
+
+    @property
+    def url(self):
+        return "redis-cluster://" + ",".join(f"127.0.0.1:{s.port}" for s in self.nodes[:2])
+
+    def node_id(self, s):
+        return s.cmd("CLUSTER", "MYID")
+
+    def owner(self, key):
+        """The node serving key's slot."""
+        slot = self.nodes[0].cmd("CLUSTER", "KEYSLOT", key)
+        for s in self.nodes:
+            for lo, hi, *_ in s.cmd("CLUSTER", "SLOTS"):
+                if lo <= slot <= hi:
+                    for n in self.nodes:
+                        if n.port == int(_[0][1]):
+                            return n, slot
+        raise AssertionError("slot not served")
+
+    def move_slot(self, slot, src, dst):
+        """Moves an empty slot from src to dst (the keyless part of a resharding)."""
+        dst.cmd("CLUSTER", "SETSLOT", slot, "IMPORTING", self.node_id(src))
+        src.cmd("CLUSTER", "SETSLOT", slot, "MIGRATING", self.node_id(dst))
+        for s in (dst, src) + tuple(n for n in self.nodes if n not in (src, dst)):
+            s.cmd("CLUSTER", "SETSLOT", slot, "NODE", self.node_id(dst))
+
+    def stop(self):
+        for s in self.nodes:
+            s.stop()
+
+
+def shard_numsub(port, channel) -> int:
+    return int(resp_command(port, "PUBSUB", "SHARDNUMSUB", channel)[1])

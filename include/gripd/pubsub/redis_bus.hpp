@@ -27,6 +27,8 @@ class Worker;
 
 namespace gripd::pubsub {
 
+class ClusterBus;
+
 struct BusEndpoint {
     std::string host; // a numeric address (resolved once at startup: connecting must not block)
     int port = 6379;
@@ -132,9 +134,10 @@ class RedisBus {
     Handler& handler_;
     std::unique_ptr<Link> publisher_;
     std::unique_ptr<Link> subscriber_;
-    std::unique_ptr<Link> watcher_; // Sentinel: subscribed to +switch-master on one sentinel
-    size_t watch_index_ = 0;        // the sentinel the watcher uses (moves on when it fails)
-    size_t pending_publishes_ = 0;  // sent, not yet answered (bounded: see redis_bus.cpp)
+    std::unique_ptr<ClusterBus> cluster_; // Cluster: all the work is there
+    std::unique_ptr<Link> watcher_;       // Sentinel: subscribed to +switch-master on one sentinel
+    size_t watch_index_ = 0;              // the sentinel the watcher uses (moves on when it fails)
+    size_t pending_publishes_ = 0;        // sent, not yet answered (bounded: see redis_bus.cpp)
     size_t pending_publish_bytes_ = 0;
     bool stopping_ = false;
 };

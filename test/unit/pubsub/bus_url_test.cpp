@@ -1,3 +1,4 @@
+#include "gripd/pubsub/cluster_bus.hpp"
 #include "gripd/pubsub/redis_bus.hpp"
 
 #include <catch2/catch.hpp>
@@ -45,4 +46,16 @@ TEST_CASE("bus url: sentinel and cluster forms", "[pubsub][bus]") {
         CHECK_FALSE(parse_bus_url(bad, &a, &err));
         CHECK_FALSE(err.empty());
     }
+}
+
+TEST_CASE("cluster key slot: CRC16 mod 16384 and hash tags", "[pubsub][bus]") {
+    using gripd::pubsub::cluster_key_slot;
+    CHECK(cluster_key_slot("123456789") == 12739); // CRC16/XMODEM check value 0x31C3
+    CHECK(cluster_key_slot("foo") == 12182);
+    CHECK(cluster_key_slot("{user1000}.following") == cluster_key_slot("user1000"));
+    CHECK(cluster_key_slot("foo{}{bar}") == cluster_key_slot("foo{}{bar}")); // empty tag: whole key
+    CHECK(cluster_key_slot("foo{}{bar}") != cluster_key_slot("bar"));
+    using gripd::pubsub::ClusterBus;
+    CHECK(cluster_key_slot(ClusterBus::channel_name("room")) ==
+          cluster_key_slot(ClusterBus::stream_key("room")));
 }
