@@ -462,7 +462,8 @@ const Row kRows[] = {
      .kind = Kind::String,
      .field = S(bus),
      .text = "`redis://host:port` joins instances through Redis, `redis-sentinel://host:port[,host:port...]/<master>` "
-             "through the master a set of Redis Sentinels names (failovers followed); empty = this instance only"},
+             "through the master a set of Redis Sentinels names (failovers followed), `redis-cluster://host:port[,...]` "
+             "through a Redis Cluster with sharded pub/sub; empty = this instance only"},
     {.section = "gripd",
      .key = "header_timeout",
      .kind = Kind::Int,
