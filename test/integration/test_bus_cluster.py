@@ -79,3 +79,23 @@ def test_history_stream_lives_on_the_channels_master(cluster, start_proxy):
         assert [json.loads(e[1][1])["formats"]["http-stream"]["content"] for e in entries] == [f"{ch}\n"]
         doc = json.loads(control(a, "GET", f"/history/{ch}").body)
         assert [i["id"] for i in doc["items"]] == [f"{ch}-1"]
+
+
+def test_a_master_restart_is_followed(cluster, start_proxy):
+    conf = {"gripd": {"bus": cluster.url}}
+    a = start_proxy(routes="* test", conf=conf)
+    b = start_proxy(routes="* test", conf=conf)
+    sa, sb = stream(a, "rs"), stream(b, "rs")
+    node, _ = cluster.owner("gripd:{rs}")
+    wait_until(lambda: shard_numsub(node.port, "gripd:{rs}") == 2, 10, "rs not subscribed")
+    publish_until_accepted(b, "rs", "before\n")
+    node.stop()
+    r = publish_raw(a, [hs_item("rs", "lost\n")])  # its master is down: refused, not queued
+    assert (r.status, r.body) == (503, b"Bus unavailable.\n")
+    node.start()  # same port and nodes.conf: it serves its slots again
+    wait_until(lambda: "cluster_state:ok" in node.cmd("CLUSTER", "INFO"), 30, "the node did not rejoin")
+    wait_until(lambda: shard_numsub(node.port, "gripd:{rs}") == 2, 30, "rs not subscribed again")
+    publish_until_accepted(a, "rs", "after\n")
+    for s in (sa, sb):
+        s.wait_body(b"after\n", timeout=20)
+        assert s.body == b"[stream opened]\nbefore\nafter\n"
