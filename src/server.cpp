@@ -270,17 +270,16 @@ void Server::wire(loop::Worker& w, WorkerContext& ctx) {
     }
 }
 
-// The bus address with its host resolved once, here: hiredis resolves names with a blocking call,
-// which must not run on a worker's loop when it reconnects.
-static bool resolve_bus(const std::string& url, pubsub::BusAddress* out, std::string* error) {
-    if (!pubsub::parse_bus_url(url, out, error)) return false;
+// A bus host resolved once, here: hiredis resolves names with a blocking call, which must not run on
+// a worker's loop when it reconnects.
+static bool resolve_bus_host(std::string* host, std::string* error) {
     addrinfo hints{};
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     addrinfo* res = nullptr;
-    int rc = getaddrinfo(out->host.c_str(), nullptr, &hints, &res);
+    int rc = getaddrinfo(host->c_str(), nullptr, &hints, &res);
     if (rc != 0 || !res) {
-        *error = "bus: cannot resolve " + out->host + ": " + gai_strerror(rc);
+        *error = "bus: cannot resolve " + *host + ": " + gai_strerror(rc);
         return false;
     }
     addrinfo* pick = res; // IPv4 first, as for backends
@@ -296,7 +295,15 @@ static bool resolve_bus(const std::string& url, pubsub::BusAddress* out, std::st
             : static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(pick->ai_addr)->sin6_addr);
     inet_ntop(pick->ai_family, addr, text, sizeof(text));
     freeaddrinfo(res);
-    out->host = text;
+    *host = text;
+    return true;
+}
+
+static bool resolve_bus(const std::string& url, pubsub::BusAddress* out, std::string* error) {
+    if (!pubsub::parse_bus_url(url, out, error)) return false;
+    for (pubsub::BusEndpoint& node : out->nodes)
+        if (!resolve_bus_host(&node.host, error)) return false;
+    if (out->kind == pubsub::BusKind::Single) out->host = out->nodes.front().host;
     return true;
 }
 
@@ -367,8 +374,8 @@ Server::StartResult Server::start(std::string* error) {
         pubsub::BusAddress bus;
         if (!resolve_bus(settings_.bus, &bus, error)) return StartResult::Failed;
         bus_ = bus;
-        LOG_INFO("main", "publishing through the bus at %s (redis://%s:%d)", settings_.bus.c_str(),
-                 bus.host.c_str(), bus.port);
+        LOG_INFO("main", "publishing through the bus at %s (%zu address%s)", settings_.bus.c_str(),
+                 bus.nodes.size(), bus.nodes.size() == 1 ? "" : "es");
     }
     if (!open_local_sockets(error)) return StartResult::Failed;
     int count = config::effective_workers(settings_);

@@ -461,7 +461,9 @@ const Row kRows[] = {
      .key = "bus",
      .kind = Kind::String,
      .field = S(bus),
-     .text = "`redis://host:port` joins instances through Redis; empty = this instance only"},
+     .text = "`redis://host:port` joins instances through Redis, `redis-sentinel://host:port[,host:port...]/<master>` "
+             "through the master a set of Redis Sentinels names (failovers followed), `redis-cluster://host:port[,...]` "
+             "through a Redis Cluster with sharded pub/sub; empty = this instance only"},
     {.section = "gripd",
      .key = "header_timeout",
      .kind = Kind::Int,

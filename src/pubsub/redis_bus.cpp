@@ -1,5 +1,7 @@
 #include "gripd/pubsub/redis_bus.hpp"
 
+#include "gripd/pubsub/cluster_bus.hpp"
+
 #include "gripd/core/log.hpp"
 #include "gripd/core/strings.hpp"
 #include "gripd/loop/worker.hpp"
@@ -28,14 +30,9 @@ std::string redis_channel(std::string_view channel) {
 }
 } // namespace
 
-bool parse_bus_url(std::string_view url, BusAddress* out, std::string* error) {
-    constexpr std::string_view scheme = "redis://";
-    if (url.substr(0, scheme.size()) != scheme) {
-        *error = "bus must be redis://host[:port] (got \"" + std::string(url) + "\")";
-        return false;
-    }
-    std::string_view rest = url.substr(scheme.size());
-    if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
+namespace {
+// "host[:port]" with host a name, an IPv4 address or a bracketed IPv6 address.
+bool parse_endpoint(std::string_view rest, std::string_view url, BusEndpoint* out, std::string* error) {
     std::string_view host = rest, port;
     if (!rest.empty() && rest.front() == '[') {
         size_t close = rest.find(']');
@@ -76,20 +73,88 @@ bool parse_bus_url(std::string_view url, BusAddress* out, std::string* error) {
     return true;
 }
 
+// A comma-separated list of endpoints (at most kMaxBusNodes).
+bool parse_endpoints(std::string_view list, std::string_view url, std::vector<BusEndpoint>* out,
+                     std::string* error) {
+    out->clear();
+    while (true) {
+        size_t comma = list.find(',');
+        BusEndpoint e;
+        if (!parse_endpoint(list.substr(0, comma), url, &e, error)) return false;
+        out->push_back(std::move(e));
+        if (out->size() > kMaxBusNodes) {
+            *error = "bus: more than " + std::to_string(kMaxBusNodes) + " addresses";
+            return false;
+        }
+        if (comma == std::string_view::npos) return true;
+        list.remove_prefix(comma + 1);
+    }
+}
+} // namespace
+
+bool parse_bus_url(std::string_view url, BusAddress* out, std::string* error) {
+    constexpr std::string_view scheme = "redis://";
+    constexpr std::string_view sentinel = "redis-sentinel://";
+    constexpr std::string_view cluster = "redis-cluster://";
+    *out = BusAddress{};
+    if (url.substr(0, sentinel.size()) == sentinel) {
+        std::string_view rest = url.substr(sentinel.size());
+        size_t slash = rest.find('/');
+        std::string_view name = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash + 1);
+        if (name.empty() || name.find_first_of("/ \t") != std::string_view::npos) {
+            *error = "bus: redis-sentinel://host:port[,host:port...]/<master-name> needs the master's name";
+            return false;
+        }
+        out->kind = BusKind::Sentinel;
+        out->master_name = std::string(name);
+        return parse_endpoints(rest.substr(0, slash), url, &out->nodes, error);
+    }
+    if (url.substr(0, cluster.size()) == cluster) {
+        std::string_view rest = url.substr(cluster.size());
+        if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
+        out->kind = BusKind::Cluster;
+        return parse_endpoints(rest, url, &out->nodes, error);
+    }
+    if (url.substr(0, scheme.size()) != scheme) {
+        *error = "bus must be redis://host[:port], redis-sentinel://host:port[,...]/<master> or "
+                 "redis-cluster://host:port[,...] (got \"" +
+                 std::string(url) + "\")";
+        return false;
+    }
+    std::string_view rest = url.substr(scheme.size());
+    if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
+    BusEndpoint e;
+    if (!parse_endpoint(rest, url, &e, error)) return false;
+    out->host = e.host;
+    out->port = e.port;
+    out->nodes = {std::move(e)};
+    return true;
+}
+
 struct RedisBus::Link {
     RedisBus* bus = nullptr;
     const char* role = "";
     bool subscriber = false;
+    bool watcher = false; // Sentinel: the +switch-master subscription
     redisAsyncContext* ac = nullptr;
+    redisAsyncContext* ask_ac = nullptr; // Sentinel: the query for the master in flight
+    std::string host;                    // where ac connects
+    int port = 0;
     bool connected = false;
     bool reported_down = false; // one log line per outage
     uint64_t retry_ms = kFirstRetryMs;
     loop::TimerEntry retry;
 };
 
+struct RedisBus::SentinelAsk {
+    RedisBus* bus;
+    Link* link;
+    size_t index; // in address_.nodes
+};
+
 RedisBus::RedisBus(loop::Worker& worker, BusAddress address, Handler& handler)
     : worker_(worker), address_(std::move(address)), handler_(handler) {
-    for (auto* slot : {&publisher_, &subscriber_}) {
+    for (auto* slot : {&publisher_, &subscriber_, &watcher_}) {
         *slot = std::make_unique<Link>();
         (*slot)->bus = this;
         (*slot)->retry.init(&worker_.timers(), slot->get(), &RedisBus::on_retry_timer);
@@ -97,6 +162,12 @@ RedisBus::RedisBus(loop::Worker& worker, BusAddress address, Handler& handler)
     publisher_->role = "publish";
     subscriber_->role = "subscribe";
     subscriber_->subscriber = true;
+    watcher_->role = "sentinel watch";
+    watcher_->watcher = true;
+    if (address_.kind == BusKind::Cluster)
+        cluster_ = std::make_unique<ClusterBus>(worker_, address_.nodes, handler_);
+    // Each worker starts its watch at another sentinel, so one sentinel does not carry them all.
+    if (!address_.nodes.empty()) watch_index_ = worker_.index() % address_.nodes.size();
 }
 
 RedisBus::~RedisBus() {
@@ -104,15 +175,22 @@ RedisBus::~RedisBus() {
 }
 
 void RedisBus::start() {
+    if (cluster_) return cluster_->start();
     connect(*publisher_);
     connect(*subscriber_);
+    if (address_.kind == BusKind::Sentinel) connect(*watcher_);
 }
 
 void RedisBus::stop() {
     stopping_ = true;
-    for (Link* link : {publisher_.get(), subscriber_.get()}) {
+    if (cluster_) cluster_->stop();
+    for (Link* link : {publisher_.get(), subscriber_.get(), watcher_.get()}) {
         if (!link) continue;
         link->retry.disarm();
+        if (redisAsyncContext* ac = link->ask_ac) {
+            link->ask_ac = nullptr;
+            redisAsyncFree(ac); // its pending query is answered (NULL) from here and ends
+        }
         if (redisAsyncContext* ac = link->ac) {
             link->ac = nullptr;
             link->connected = false;
@@ -123,12 +201,89 @@ void RedisBus::stop() {
 }
 
 void RedisBus::connect(Link& link) {
+    if (stopping_ || link.ac || link.ask_ac) return;
+    if (address_.kind != BusKind::Sentinel) {
+        connect_to(link, address_.host, address_.port);
+        return;
+    }
+    if (link.watcher) {
+        if (link.reported_down) watch_index_ = (watch_index_ + 1) % address_.nodes.size();
+        const BusEndpoint& s = address_.nodes[watch_index_];
+        connect_to(link, s.host, s.port);
+        return;
+    }
+    // Where the master is now: asked again on every (re)connection, as a failover may have moved it.
+    ask_sentinel(link, 0);
+}
+
+void RedisBus::ask_sentinel(Link& link, size_t index) {
+    if (stopping_) return;
+    if (index >= address_.nodes.size()) {
+        if (!link.reported_down)
+            LOG_WARN("bus", "no sentinel named a master for \"%s\" (%s)", address_.master_name.c_str(),
+                     link.role);
+        link.reported_down = true;
+        retry_later(link);
+        return;
+    }
+    const BusEndpoint& s = address_.nodes[index];
+    redisAsyncContext* ac = redisAsyncConnect(s.host.c_str(), s.port);
+    if (!ac || ac->err || redisLibuvAttach(ac, worker_.uv()) != REDIS_OK) {
+        if (ac) redisAsyncFree(ac);
+        ask_sentinel(link, index + 1);
+        return;
+    }
+    auto ask = std::make_unique<SentinelAsk>(SentinelAsk{this, &link, index});
+    const char* argv[3] = {"SENTINEL", "get-master-addr-by-name", address_.master_name.c_str()};
+    size_t lens[3] = {8, 23, address_.master_name.size()};
+    // Sent once connected; on_sentinel_reply runs exactly once: with the answer, or with NULL when
+    // the connection fails or is freed.
+    if (redisAsyncCommandArgv(ac, &RedisBus::on_sentinel_reply, ask.get(), 3, argv, lens) != REDIS_OK) {
+        redisAsyncFree(ac);
+        ask_sentinel(link, index + 1);
+        return;
+    }
+    static_cast<void>(ask.release());
+    link.ask_ac = ac;
+}
+
+void RedisBus::on_sentinel_reply(redisAsyncContext* ac, void* r, void* privdata) {
+    std::unique_ptr<SentinelAsk> ask(static_cast<SentinelAsk*>(privdata));
+    Link& link = *ask->link;
+    RedisBus* bus = ask->bus;
+    if (link.ask_ac == ac) link.ask_ac = nullptr;
+    if (bus->stopping_) return;
+    auto* reply = static_cast<redisReply*>(r);
+    if (reply) redisAsyncDisconnect(ac); // done with this sentinel (freed once the callback returns)
+    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
+        reply->element[0]->type == REDIS_REPLY_STRING && reply->element[1]->type == REDIS_REPLY_STRING) {
+        std::string host(reply->element[0]->str, reply->element[0]->len);
+        int port = 0;
+        std::string_view p(reply->element[1]->str, reply->element[1]->len);
+        std::from_chars(p.data(), p.data() + p.size(), port);
+        if (port > 0 && port < 65536) {
+            bus->address_.host = host;
+            bus->address_.port = port;
+            bus->connect_to(link, host, port);
+            return;
+        }
+    }
+    if (reply && reply->type == REDIS_REPLY_ERROR)
+        LOG_WARN("bus", "sentinel %s:%d refused the master query: %.*s",
+                 bus->address_.nodes[ask->index].host.c_str(), bus->address_.nodes[ask->index].port,
+                 static_cast<int>(reply->len), reply->str);
+    bus->ask_sentinel(link, ask->index + 1);
+}
+
+void RedisBus::connect_to(Link& link, const std::string& host, int port) {
     if (stopping_ || link.ac) return;
-    redisAsyncContext* ac = redisAsyncConnect(address_.host.c_str(), address_.port);
+    link.host = host;
+    link.port = port;
+    redisAsyncContext* ac = redisAsyncConnect(host.c_str(), port);
     if (!ac || ac->err) {
         if (!link.reported_down)
-            LOG_WARN("bus", "cannot connect to redis://%s:%d (%s): %s", address_.host.c_str(), address_.port,
-                     link.role, ac ? ac->errstr : "out of memory");
+            LOG_WARN("bus", "cannot connect to redis://%s:%d (%s): %s", host.c_str(), port, link.role,
+                     ac ? ac->errstr : "out of memory");
         link.reported_down = true;
         if (ac) redisAsyncFree(ac);
         retry_later(link);
@@ -165,8 +320,8 @@ void RedisBus::on_connect_cb(const redisAsyncContext* ac, int status) {
     if (status != REDIS_OK) { // hiredis frees the context after this returns
         link->ac = nullptr;
         if (!link->reported_down)
-            LOG_WARN("bus", "cannot connect to redis://%s:%d (%s): %s", bus->address_.host.c_str(),
-                     bus->address_.port, link->role, ac->errstr);
+            LOG_WARN("bus", "cannot connect to redis://%s:%d (%s): %s", link->host.c_str(), link->port,
+                     link->role, ac->errstr);
         link->reported_down = true;
         bus->retry_later(*link);
         return;
@@ -175,17 +330,79 @@ void RedisBus::on_connect_cb(const redisAsyncContext* ac, int status) {
 }
 
 void RedisBus::on_connected(Link& link) {
+    if (address_.kind == BusKind::Sentinel && !link.watcher) {
+        // The sentinels' answer may be stale during a failover: use the server only once it says
+        // it is the master (a demoted one would take PUBLISHes that reach nobody).
+        redisAsyncCommand(link.ac, &RedisBus::on_role_reply, &link, "ROLE");
+        return;
+    }
+    link_ready(link);
+}
+
+void RedisBus::on_role_reply(redisAsyncContext* ac, void* r, void* privdata) {
+    auto* reply = static_cast<redisReply*>(r);
+    auto* link = static_cast<Link*>(privdata);
+    if (!reply || !link || link->ac != ac) return; // freed: the disconnect callback retries
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements > 0 &&
+        reply->element[0]->type == REDIS_REPLY_STRING &&
+        std::string_view(reply->element[0]->str, reply->element[0]->len) == "master") {
+        link->bus->link_ready(*link);
+        return;
+    }
+    LOG_WARN("bus", "redis://%s:%d is not the master of \"%s\" (yet): asking the sentinels again (%s)",
+             link->host.c_str(), link->port, link->bus->address_.master_name.c_str(), link->role);
+    link->reported_down = true;
+    redisAsyncDisconnect(ac); // the disconnect callback retries
+}
+
+void RedisBus::link_ready(Link& link) {
     link.connected = true;
     link.retry_ms = kFirstRetryMs;
     if (link.reported_down)
-        LOG_INFO("bus", "connected to redis://%s:%d (%s) again", address_.host.c_str(), address_.port,
-                 link.role);
+        LOG_INFO("bus", "connected to redis://%s:%d (%s) again", link.host.c_str(), link.port, link.role);
     else if (worker_.index() == 0)
-        LOG_INFO("bus", "connected to redis://%s:%d (%s)", address_.host.c_str(), address_.port, link.role);
+        LOG_INFO("bus", "connected to redis://%s:%d (%s)", link.host.c_str(), link.port, link.role);
     link.reported_down = false;
     if (link.subscriber)
         for (const std::string& channel : handler_.bus_channels())
             subscribe(channel);
+    if (link.watcher)
+        redisAsyncCommand(link.ac, &RedisBus::on_switch_master, &link, "SUBSCRIBE +switch-master");
+}
+
+void RedisBus::on_switch_master(redisAsyncContext* /*ac*/, void* r, void* privdata) {
+    auto* reply = static_cast<redisReply*>(r);
+    auto* link = static_cast<Link*>(privdata);
+    if (!reply || !link || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3) return;
+    redisReply** e = reply->element;
+    if (e[0]->type != REDIS_REPLY_STRING || std::string_view(e[0]->str, e[0]->len) != "message" ||
+        e[2]->type != REDIS_REPLY_STRING)
+        return;
+    // "<master-name> <old-ip> <old-port> <new-ip> <new-port>"
+    std::string_view text(e[2]->str, e[2]->len);
+    std::vector<std::string_view> words;
+    while (!text.empty() && words.size() < 6) {
+        size_t sp = text.find(' ');
+        words.push_back(text.substr(0, sp));
+        if (sp == std::string_view::npos) break;
+        text.remove_prefix(sp + 1);
+    }
+    RedisBus* bus = link->bus;
+    if (words.size() != 5 || words[0] != bus->address_.master_name) return;
+    int port = 0;
+    std::from_chars(words[4].data(), words[4].data() + words[4].size(), port);
+    std::string host(words[3]);
+    if (bus->worker_.index() == 0)
+        LOG_INFO("bus", "sentinel: master \"%s\" moved to %s:%d", bus->address_.master_name.c_str(),
+                 host.c_str(), port);
+    bus->address_.host = host;
+    bus->address_.port = port;
+    // Links on the old master are dropped; they ask the sentinels again and subscribe again.
+    for (Link* l : {bus->publisher_.get(), bus->subscriber_.get()})
+        if (l->ac && (l->host != host || l->port != port)) {
+            l->reported_down = true;
+            redisAsyncDisconnect(l->ac);
+        }
 }
 
 void RedisBus::on_disconnect_cb(const redisAsyncContext* ac, int status) {
@@ -195,8 +412,8 @@ void RedisBus::on_disconnect_cb(const redisAsyncContext* ac, int status) {
     link->connected = false;
     RedisBus* bus = link->bus;
     if (bus->stopping_) return;
-    LOG_WARN("bus", "lost the connection to redis://%s:%d (%s)%s", bus->address_.host.c_str(),
-             bus->address_.port, link->role, status == REDIS_OK ? "" : ": error");
+    LOG_WARN("bus", "lost the connection to redis://%s:%d (%s)%s", link->host.c_str(), link->port, link->role,
+             status == REDIS_OK ? "" : ": error");
     link->reported_down = true;
     bus->retry_later(*link);
 }
@@ -209,11 +426,13 @@ constexpr std::string_view kPublishWithHistory =
 } // namespace
 
 bool RedisBus::is_connected() const {
+    if (cluster_) return cluster_->is_connected();
     return publisher_ && publisher_->connected && subscriber_ && subscriber_->connected;
 }
 
 void RedisBus::read_history(const std::string& channel, size_t count,
                             std::function<void(bool, std::vector<StreamEntry>)> done) {
+    if (cluster_) return cluster_->read_history(channel, count, std::move(done));
     Link& link = *publisher_;
     if (!link.connected || !link.ac) {
         done(false, {});
@@ -261,6 +480,7 @@ void RedisBus::on_read_reply(redisAsyncContext* /*ac*/, void* r, void* privdata)
 
 void RedisBus::publish(const std::string& channel, std::string_view payload, std::function<void(bool)> done,
                        size_t history_max) {
+    if (cluster_) return cluster_->publish(channel, payload, std::move(done), history_max);
     Link& link = *publisher_;
     if (!link.connected || !link.ac) {
         done(false);
@@ -311,6 +531,7 @@ void RedisBus::on_publish_reply(redisAsyncContext* /*ac*/, void* r, void* privda
 }
 
 void RedisBus::subscribe(const std::string& channel) {
+    if (cluster_) return cluster_->subscribe(channel);
     Link& link = *subscriber_;
     if (!link.connected || !link.ac) return; // subscribed to on connecting
     std::string name = redis_channel(channel);
@@ -320,6 +541,7 @@ void RedisBus::subscribe(const std::string& channel) {
 }
 
 void RedisBus::unsubscribe(const std::string& channel) {
+    if (cluster_) return cluster_->unsubscribe(channel);
     Link& link = *subscriber_;
     if (!link.connected || !link.ac) return;
     std::string name = redis_channel(channel);

@@ -27,12 +27,33 @@ class Worker;
 
 namespace gripd::pubsub {
 
-struct BusAddress {
+class ClusterBus;
+
+struct BusEndpoint {
     std::string host; // a numeric address (resolved once at startup: connecting must not block)
     int port = 6379;
 };
 
-// Parses "redis://host[:port][/]" (host: a name, an IPv4 address or a bracketed IPv6 address).
+enum class BusKind {
+    Single,   // redis://host:port
+    Sentinel, // redis-sentinel://h:p[,h:p...]/<master>: the master is asked of the sentinels
+    Cluster,  // redis-cluster://h:p[,h:p...]: seed nodes of a Redis Cluster (sharded pub/sub)
+};
+
+constexpr size_t kMaxBusNodes = 64; // addresses in one bus URL
+
+struct BusAddress {
+    BusKind kind = BusKind::Single;
+    // Single: the server. Sentinel: the master in use (filled in from the sentinels' answer).
+    std::string host;
+    int port = 6379;
+    std::vector<BusEndpoint> nodes; // Single: the server; Sentinel: the sentinels; Cluster: the seeds
+    std::string master_name;        // Sentinel
+};
+
+// Parses "redis://host[:port][/]", "redis-sentinel://host:port[,host:port...]/<master-name>" and
+// "redis-cluster://host:port[,host:port...]" (host: a name, an IPv4 address or a bracketed IPv6
+// address).
 bool parse_bus_url(std::string_view url, BusAddress* out, std::string* error);
 
 class RedisBus {
@@ -78,7 +99,17 @@ class RedisBus {
     void unsubscribe(const std::string& channel);
 
   private:
-    struct Link; // one connection
+    struct Link;        // one connection
+    struct SentinelAsk; // one SENTINEL get-master-addr-by-name in flight for a link
+    void ask_sentinel(Link& link, size_t index);
+    static void on_sentinel_connect_cb(const redisAsyncContext* ac, int status);
+    static void on_sentinel_disconnect_cb(const redisAsyncContext* ac, int status);
+    static void on_sentinel_reply(redisAsyncContext* ac, void* reply, void* privdata);
+    static void on_role_reply(redisAsyncContext* ac, void* reply, void* privdata);
+    static void on_switch_master(redisAsyncContext* ac, void* reply, void* privdata);
+    void connect_to(Link& link, const std::string& host, int port);
+    void link_ready(Link& link);
+    void watch_sentinels();
     struct PendingRead {
         std::function<void(bool, std::vector<StreamEntry>)> done;
     };
@@ -103,7 +134,10 @@ class RedisBus {
     Handler& handler_;
     std::unique_ptr<Link> publisher_;
     std::unique_ptr<Link> subscriber_;
-    size_t pending_publishes_ = 0; // sent, not yet answered (bounded: see redis_bus.cpp)
+    std::unique_ptr<ClusterBus> cluster_; // Cluster: all the work is there
+    std::unique_ptr<Link> watcher_;       // Sentinel: subscribed to +switch-master on one sentinel
+    size_t watch_index_ = 0;              // the sentinel the watcher uses (moves on when it fails)
+    size_t pending_publishes_ = 0;        // sent, not yet answered (bounded: see redis_bus.cpp)
     size_t pending_publish_bytes_ = 0;
     bool stopping_ = false;
 };

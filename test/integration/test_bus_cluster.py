@@ -1,0 +1,101 @@
+"""The Redis bus on a Redis Cluster with sharded pub/sub (`[gripd] bus=redis-cluster://h:p[,...]`,
+README "Many instances"): gripd routes each channel to the master serving its slot (SPUBLISH /
+SSUBSCRIBE on "gripd:{<channel>}", one subscriber connection per master), follows MOVED, and when a
+slot moves (resharding) subscribes again on the new master, so subscribers keep receiving; history
+streams ("gripd:h:{<channel>}") live on the channel's master too. Pushpin has no Redis bus: gripd
+only. They need Debian's redis-server and redis-cli (Redis 7: sharded pub/sub)."""
+
+import json
+import time
+
+import pytest
+
+from griputil import StreamClient, control, hs_item, publish_raw
+from redis_ha import Cluster, resp_command, shard_numsub, wait_until
+
+pytestmark = pytest.mark.gripd_only("Pushpin 1.36 has no Redis bus")
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    c = Cluster(tmp_path)
+    yield c
+    c.stop()
+
+
+def stream(p, channel):
+    c = StreamClient(p.port, f"/stream?channel={channel}")
+    c.wait_body(b"[stream opened]\n")
+    return c
+
+
+def publish_until_accepted(p, channel, text, **extra):
+    for _ in range(200):
+        r = publish_raw(p, [hs_item(channel, text, **extra)])
+        if r.status == 200:
+            return
+        assert (r.status, r.body) == (503, b"Bus unavailable.\n")
+        time.sleep(0.1)
+    raise AssertionError(f"publish on {channel} refused for 20 s")
+
+
+def test_channels_over_all_masters_reach_both_instances_across_a_resharding(cluster, start_proxy):
+    conf = {"gripd": {"bus": cluster.url}}
+    a = start_proxy(routes="* test", conf=conf)
+    b = start_proxy(routes="* test", conf=conf)
+    channels = [f"c{i}" for i in range(9)]
+    owners = {ch: cluster.owner("gripd:{" + ch + "}") for ch in channels}
+    assert len({n.port for n, _ in owners.values()}) == 3, "the channels should cover every master"
+    subs = {ch: (stream(a, ch), stream(b, ch)) for ch in channels}
+    for ch in channels:
+        node = owners[ch][0]
+        wait_until(lambda: shard_numsub(node.port, "gripd:{" + ch + "}") == 2, 10, f"{ch} not subscribed")
+    for i in range(5):
+        for j, ch in enumerate(channels):
+            publish_until_accepted(a if (i + j) % 2 else b, ch, f"{ch}-{i}\n")
+    # Resharding: the slot of c0 moves to another master; Redis unsubscribes it there.
+    src, slot = owners["c0"]
+    dst = next(n for n in cluster.nodes if n is not src)
+    cluster.move_slot(slot, src, dst)
+    wait_until(lambda: shard_numsub(dst.port, "gripd:{c0}") == 2, 20, "c0 not subscribed on its new master")
+    for i in range(5, 10):
+        for j, ch in enumerate(channels):
+            publish_until_accepted(a if (i + j) % 2 else b, ch, f"{ch}-{i}\n")
+    for ch in channels:
+        want = "".join(f"{ch}-{i}\n" for i in range(10)).encode()
+        for s in subs[ch]:
+            s.wait_body(lambda body: body.endswith(want) or len(body) > 2 * len(want) + 100, timeout=20)
+            assert s.body == b"[stream opened]\n" + want
+    assert "cluster slot map changed" in a.log()
+
+
+def test_history_stream_lives_on_the_channels_master(cluster, start_proxy):
+    conf = {"gripd": {"bus": cluster.url, "history_size": "100"}}
+    a = start_proxy(routes="* test", conf=conf)
+    for ch in ("h1", "h2", "h3", "h4"):
+        publish_until_accepted(a, ch, f"{ch}\n", id=f"{ch}-1")
+        node, _ = cluster.owner("gripd:h:{" + ch + "}")
+        entries = resp_command(node.port, "XRANGE", "gripd:h:{" + ch + "}", "-", "+")
+        assert [json.loads(e[1][1])["formats"]["http-stream"]["content"] for e in entries] == [f"{ch}\n"]
+        doc = json.loads(control(a, "GET", f"/history/{ch}").body)
+        assert [i["id"] for i in doc["items"]] == [f"{ch}-1"]
+
+
+def test_a_master_restart_is_followed(cluster, start_proxy):
+    conf = {"gripd": {"bus": cluster.url}}
+    a = start_proxy(routes="* test", conf=conf)
+    b = start_proxy(routes="* test", conf=conf)
+    sa, sb = stream(a, "rs"), stream(b, "rs")
+    node, _ = cluster.owner("gripd:{rs}")
+    wait_until(lambda: shard_numsub(node.port, "gripd:{rs}") == 2, 10, "rs not subscribed")
+    publish_until_accepted(b, "rs", "before\n")
+    node.stop()
+    r = publish_raw(a, [hs_item("rs", "lost\n")])  # its master is down: refused, not queued
+    assert (r.status, r.body) == (503, b"Bus unavailable.\n")
+    node.start()  # same port and nodes.conf: it serves its slots again
+    wait_until(lambda: "cluster_state:ok" in node.cmd("CLUSTER", "INFO"), 30, "the node did not rejoin")
+    wait_until(lambda: shard_numsub(node.port, "gripd:{rs}") == 2, 30, "rs not subscribed again")
+    publish_until_accepted(a, "rs", "after\n")
+    for s in (sa, sb):
+        s.wait_body(b"after\n", timeout=20)
+        assert s.body == b"[stream opened]\nbefore\nafter\n"

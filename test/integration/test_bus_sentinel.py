@@ -1,0 +1,96 @@
+"""The Redis bus behind Redis Sentinel (`[gripd] bus=redis-sentinel://h:p[,h:p...]/<master>`, README
+"Many instances"): gripd asks the sentinels for the master, follows a failover (+switch-master, or a
+server that no longer says it is the master), connects to the new master and subscribes again, so
+subscribers on every instance keep receiving. Publishes during the failover window are refused
+(503), never queued nor sent twice by gripd. Pushpin has no Redis bus: gripd only. They need
+Debian's redis-server and redis-sentinel."""
+
+import json
+import time
+
+import pytest
+
+from griputil import StreamClient, hs_item, publish_raw
+from redis_ha import SentinelSet, numsub, resp_command, wait_until
+
+pytestmark = pytest.mark.gripd_only("Pushpin 1.36 has no Redis bus")
+
+
+@pytest.fixture
+def sentinels(tmp_path):
+    s = SentinelSet(tmp_path)
+    yield s
+    s.stop()
+
+
+def stream(p, channel):
+    c = StreamClient(p.port, f"/stream?channel={channel}")
+    c.wait_body(b"[stream opened]\n")
+    return c
+
+
+def lines(c):
+    return [x for x in c.body.decode().split("\n")[1:] if x]
+
+
+def publish_until_accepted(p, channel, i, attempts, **extra):
+    """Publishes item i (each attempt its own text "i.a") until gripd answers 200."""
+    for a in range(200):
+        r = publish_raw(p, [hs_item(channel, f"{i}.{a}\n", **{k: f"{v}.{a}" for k, v in extra.items()})])
+        if r.status == 200:
+            attempts[i] = a
+            return
+        assert (r.status, r.body) == (503, b"Bus unavailable.\n")
+        time.sleep(0.1)
+    raise AssertionError(f"item {i} refused for 20 s after the failover")
+
+
+def check_once_in_order(c, attempts):
+    got = [tuple(int(n) for n in x.split(".")) for x in lines(c)]
+    assert got == sorted(set(got)), "an item came twice or out of order"
+    for i, a in attempts.items():
+        assert (i, a) in got, f"accepted item {i}.{a} never arrived"
+
+
+def test_subscribers_on_two_instances_keep_receiving_across_a_failover(sentinels, start_proxy):
+    conf = {"gripd": {"bus": sentinels.url}}
+    a = start_proxy(routes="* test", conf=conf)
+    b = start_proxy(routes="* test", conf=conf)
+    sa, sb = stream(a, "ha"), stream(b, "ha")
+    old = sentinels.master_port()
+    wait_until(lambda: numsub(old, "gripd:ha") == 2, 10, "the instances did not subscribe on the master")
+    attempts = {}
+    for i in range(20):
+        publish_until_accepted(a if i % 2 else b, "ha", i, attempts)
+    new = sentinels.failover()
+    assert new != old
+    for i in range(20, 60):  # publishes go on through the failover window
+        publish_until_accepted(a if i % 2 else b, "ha", i, attempts)
+    wait_until(lambda: numsub(new, "gripd:ha") == 2, 20, "the instances did not subscribe on the new master")
+    for i in range(60, 70):
+        publish_until_accepted(a if i % 2 else b, "ha", i, attempts)
+    for s in (sa, sb):
+        s.wait_body(lambda body: f"69.{attempts[69]}\n".encode() in body, timeout=20)
+        check_once_in_order(s, attempts)
+    for p in (a, b):
+        assert f"moved to 127.0.0.1:{new}" in p.log() or "is not the master" in p.log()
+
+
+def test_history_follows_the_master(sentinels, start_proxy):
+    conf = {"gripd": {"bus": sentinels.url, "history_size": "100"}}
+    a = start_proxy(routes="* test", conf=conf)
+    attempts = {}
+    publish_until_accepted(a, "hist", 0, attempts, id="0")
+    new = sentinels.failover()
+    publish_until_accepted(a, "hist", 1, attempts, id="1")
+    # Both items are in the stream on the new master (replicated, then appended there).
+    got = [json.loads(e[1][1])["formats"]["http-stream"]["content"]
+           for e in resp_command(new, "XRANGE", "gripd:h:hist", "-", "+")]
+    assert [g.split(".")[0] for g in got] == ["0", "1"], got
+
+
+def test_a_sentinel_url_without_a_master_name_is_a_startup_error(start_proxy):
+    from harness.proxy import ProxyStartError
+    with pytest.raises(ProxyStartError) as e:
+        start_proxy(routes="* test", conf={"gripd": {"bus": "redis-sentinel://127.0.0.1:26379"}})
+    assert "needs the master's name" in str(e.value)
