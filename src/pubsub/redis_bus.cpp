@@ -28,6 +28,47 @@ std::string redis_channel(std::string_view channel) {
 }
 } // namespace
 
+namespace {
+// XADD and PUBLISH in one step, so every instance sees the stream and the live items in one order.
+// KEYS: the stream, the pub/sub channel, the bytes kept, the kept items' sizes (oldest first, in
+// step with the stream). ARGV: items kept, the item, bytes kept, "1" to assign the id, the item's id.
+// The stream is trimmed by items and by the bytes of its items (the newest always stays); an item
+// over the byte bound alone is not kept: the stream is cut to a marker in its place ('g' = its id),
+// so a resume from before it is told of the gap rather than skipping it silently.
+constexpr std::string_view kPublishWithHistory = R"lua(
+local item = ARGV[2]
+local size = #item
+local maxb = tonumber(ARGV[3])
+local id
+if size > maxb then
+  redis.call('DEL', KEYS[3], KEYS[4])
+  id = redis.call('XADD', KEYS[1], '*', 'g', ARGV[5])
+  redis.call('XTRIM', KEYS[1], 'MAXLEN', 1)
+  redis.call('RPUSH', KEYS[4], 0)
+else
+  id = redis.call('XADD', KEYS[1], '*', 'i', item)
+  local total = redis.call('INCRBY', KEYS[3], size)
+  redis.call('RPUSH', KEYS[4], size)
+  local n = redis.call('XLEN', KEYS[1])
+  local max = tonumber(ARGV[1])
+  local drop = 0
+  while n - drop > 1 and (n - drop > max or total > maxb) do
+    local s = redis.call('LPOP', KEYS[4])
+    if not s then break end
+    total = total - tonumber(s)
+    drop = drop + 1
+  end
+  if n - drop > max then drop = n - max end
+  if drop > 0 then
+    redis.call('XTRIM', KEYS[1], 'MAXLEN', n - drop)
+    redis.call('SET', KEYS[3], total)
+  end
+end
+if ARGV[4] == '1' then item = '#' .. id .. ' ' .. item end
+return redis.call('PUBLISH', KEYS[2], item)
+)lua";
+} // namespace
+
 bool parse_bus_url(std::string_view url, BusAddress* out, std::string* error) {
     constexpr std::string_view scheme = "redis://";
     if (url.substr(0, scheme.size()) != scheme) {
@@ -183,6 +224,12 @@ void RedisBus::on_connected(Link& link) {
     else if (worker_.index() == 0)
         LOG_INFO("bus", "connected to redis://%s:%d (%s)", address_.host.c_str(), address_.port, link.role);
     link.reported_down = false;
+    if (!link.subscriber) { // EVALSHA once Redis has the script (commands on a link keep their order)
+        script_sha_.clear();
+        const char* argv[3] = {"SCRIPT", "LOAD", kPublishWithHistory.data()};
+        size_t lens[3] = {6, 4, kPublishWithHistory.size()};
+        redisAsyncCommandArgv(link.ac, &RedisBus::on_script_loaded, nullptr, 3, argv, lens);
+    }
     if (link.subscriber)
         for (const std::string& channel : handler_.bus_channels())
             subscribe(channel);
@@ -201,12 +248,16 @@ void RedisBus::on_disconnect_cb(const redisAsyncContext* ac, int status) {
     bus->retry_later(*link);
 }
 
-namespace {
-// XADD and PUBLISH in one step, so every instance sees the stream and the live items in one order.
-constexpr std::string_view kPublishWithHistory =
-    "redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], '*', 'i', ARGV[2]) "
-    "return redis.call('PUBLISH', KEYS[2], ARGV[2])";
-} // namespace
+void RedisBus::on_script_loaded(redisAsyncContext* ac, void* r, void* /*privdata*/) {
+    auto* link = ac ? static_cast<Link*>(ac->data) : nullptr;
+    auto* reply = static_cast<redisReply*>(r);
+    if (!link || !reply) return;
+    if (reply->type == REDIS_REPLY_STRING)
+        link->bus->script_sha_.assign(reply->str, reply->len);
+    else if (reply->type == REDIS_REPLY_ERROR)
+        LOG_WARN("bus", "redis refused SCRIPT LOAD (publishing with EVAL): %.*s",
+                 static_cast<int>(reply->len), reply->str);
+}
 
 bool RedisBus::is_connected() const {
     return publisher_ && publisher_->connected && subscriber_ && subscriber_->connected;
@@ -249,18 +300,26 @@ void RedisBus::on_read_reply(redisAsyncContext* /*ac*/, void* r, void* privdata)
         redisReply* fields = e->element[1];
         if (id->type != REDIS_REPLY_STRING || fields->type != REDIS_REPLY_ARRAY || fields->elements < 2)
             continue;
+        redisReply* f = fields->element[0];
         redisReply* v = fields->element[1];
-        if (v->type != REDIS_REPLY_STRING) continue;
+        if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) continue;
         uint64_t ms = 0;
         std::string_view ids(id->str, id->len);
         std::from_chars(ids.data(), ids.data() + ids.size(), ms);
-        out.push_back(StreamEntry{ms, std::string(v->str, v->len)});
+        StreamEntry entry{ms, std::string(ids), {}, false, {}};
+        if (std::string_view(f->str, f->len) == "g") { // an item too big to keep (the publish script)
+            entry.marker = true;
+            entry.item_id.assign(v->str, v->len);
+        } else {
+            entry.payload.assign(v->str, v->len);
+        }
+        out.push_back(std::move(entry));
     }
     p->done(true, std::move(out));
 }
 
 void RedisBus::publish(const std::string& channel, std::string_view payload, std::function<void(bool)> done,
-                       size_t history_max) {
+                       const StreamBounds& keep) {
     Link& link = *publisher_;
     if (!link.connected || !link.ac) {
         done(false);
@@ -277,14 +336,23 @@ void RedisBus::publish(const std::string& channel, std::string_view payload, std
     }
     auto cb = std::make_unique<PendingPublish>(PendingPublish{this, bytes, std::move(done)});
     int rc;
-    if (history_max > 0) {
+    if (keep.items > 0) {
         std::string key = std::string(kStreamPrefix) + channel;
-        std::string max = std::to_string(history_max);
-        const char* argv[7] = {
-            "EVAL", kPublishWithHistory.data(), "2", key.data(), name.data(), max.data(), payload.data()};
-        size_t lens[7] = {
-            4, kPublishWithHistory.size(), 1, key.size(), name.size(), max.size(), payload.size()};
-        rc = redisAsyncCommandArgv(link.ac, &RedisBus::on_publish_reply, cb.get(), 7, argv, lens);
+        std::string sizes = "gripd:hs:" + channel;
+        std::string bytes_key = "gripd:hb:" + channel;
+        std::string max = std::to_string(keep.items);
+        std::string max_bytes = std::to_string(keep.bytes);
+        bool sha = !script_sha_.empty();
+        std::string_view script = sha ? std::string_view(script_sha_) : kPublishWithHistory;
+        // KEYS: stream, channel, bytes kept, sizes; ARGV: max items, item, max bytes, assign, id.
+        const char* argv[12] = {
+            sha ? "EVALSHA" : "EVAL",   script.data(),      "4",        key.data(),     name.data(),
+            bytes_key.data(),           sizes.data(),       max.data(), payload.data(), max_bytes.data(),
+            keep.assign_id ? "1" : "0", keep.item_id.data()};
+        size_t lens[12] = {sha ? 7u : 4u,  script.size(),    1u,           key.size(),
+                           name.size(),    bytes_key.size(), sizes.size(), max.size(),
+                           payload.size(), max_bytes.size(), 1u,           keep.item_id.size()};
+        rc = redisAsyncCommandArgv(link.ac, &RedisBus::on_publish_reply, cb.get(), 12, argv, lens);
     } else {
         const char* argv[3] = {"PUBLISH", name.data(), payload.data()};
         size_t lens[3] = {7, name.size(), payload.size()};

@@ -59,16 +59,30 @@ class RedisBus {
     void stop();
 
     // done(true) once Redis took the message, done(false) if the bus is down or refused it.
-    // history_max > 0: the item is also appended to the channel's Redis Stream (key
-    // "gripd:h:<channel>", trimmed to history_max entries), atomically with the PUBLISH (one script),
-    // so the stream and the live messages have one order.
+    // With bounds.items > 0 the item is also appended to the channel's Redis Stream (key
+    // "gripd:h:<channel>"), atomically with the PUBLISH (one script), so the stream and the live
+    // messages have one order. The stream keeps at most bounds.items entries and bounds.bytes bytes of
+    // items (their JSON; the sizes are kept beside it, "gripd:hs:<channel>" and "gripd:hb:<channel>"),
+    // the oldest going first; an item over bounds.bytes alone replaces the whole stream by a marker
+    // entry (so a resume from before it is told of the gap). With assign_id, the item's id is its
+    // stream entry's id, and the message carries it as "#<id> <item>".
+    struct StreamBounds {
+        size_t items = 0; // 0: no stream
+        size_t bytes = 0;
+        bool assign_id = false;
+        std::string_view item_id; // the item's own id, if any (named by a marker)
+    };
     void publish(const std::string& channel, std::string_view payload, std::function<void(bool)> done,
-                 size_t history_max = 0);
-    // The channel's last `count` stream entries, oldest first, with their stream ids' milliseconds
-    // (XREVRANGE on the publish connection); ok false when Redis is unreachable or refused.
+                 const StreamBounds& keep);
+    // The channel's last `count` stream entries, oldest first, with their stream ids (XREVRANGE on
+    // the publish connection); ok false when Redis is unreachable or refused. A marker has no payload
+    // and stands for an item too big to keep (item_id: its own id, empty when it was assigned).
     struct StreamEntry {
         uint64_t time_ms;
+        std::string stream_id;
         std::string payload;
+        bool marker = false;
+        std::string item_id;
     };
     void read_history(const std::string& channel, size_t count,
                       std::function<void(bool ok, std::vector<StreamEntry> entries)> done);
@@ -83,6 +97,8 @@ class RedisBus {
         std::function<void(bool, std::vector<StreamEntry>)> done;
     };
     static void on_read_reply(redisAsyncContext* ac, void* reply, void* privdata);
+    static void on_script_loaded(redisAsyncContext* ac, void* reply, void* privdata);
+    std::string script_sha_; // the publish script's SHA1 once SCRIPT LOAD answered (EVALSHA), else EVAL
     struct PendingPublish {
         RedisBus* bus;
         size_t bytes; // counted in pending_publish_bytes_
