@@ -324,24 +324,45 @@ uint64_t Broker::publish_on_bus(std::vector<PublishItem>&& items, std::function<
         if (done) done(true);
         return 0;
     }
-    uint64_t token = next_token_++;
-    pending_[token] = PendingPublish{std::move(done), items.size()};
-    // In order on one connection: Redis hands every instance each channel's items in this order.
+    using BusItem = RedisBus::BusItem;
+    const bool assign_on = settings_.history_assign_ids;
+    const bool history_on = settings_.history_size > 0;
+    auto how_of = [&](const PublishItem& item) {
+        if (!item.id && assign_on) return BusItem::How::KeepAssign;
+        return item.id && history_on ? BusItem::How::Keep : BusItem::How::PublishOnly;
+    };
+    // One call per run of a channel's items (its order kept: each channel's items go out in the
+    // order given, on one connection, so Redis hands every instance them in this order). Items
+    // kept in a stream go in one script call per channel (up to kMaxItemsPerCall), the rest as
+    // plain PUBLISHes.
+    std::vector<std::pair<std::string_view, std::vector<BusItem>>> calls;
+    std::unordered_map<std::string_view, size_t> open; // channel -> its script call being filled
     for (const PublishItem& item : items) {
-        RedisBus::StreamBounds keep;
-        bool assign = !item.id && settings_.history_assign_ids;
-        if ((item.id || assign) && settings_.history_size > 0) {
-            keep.items = static_cast<size_t>(settings_.history_size);
-            keep.bytes = static_cast<size_t>(std::max<int64_t>(0, settings_.history_channel_bytes));
-        } else if (assign) {
-            keep.items = 1; // the stream only makes the ids
-            keep.bytes = 1;
+        BusItem b{item.json, how_of(item), item.id ? std::string_view(*item.id) : std::string_view()};
+        bool scripted = assign_on || history_on; // a channel may mix kept and not kept items
+        if (!scripted) {
+            calls.push_back({item.channel, {b}});
+            continue;
         }
-        keep.assign_id = assign;
-        if (item.id) keep.item_id = *item.id;
-        bus_->publish(
-            item.channel, item.json, [this, token](bool ok) { on_ack(token, ok); }, keep);
+        auto it = open.find(item.channel);
+        if (it == open.end() || calls[it->second].second.size() >= RedisBus::kMaxItemsPerCall) {
+            calls.push_back({item.channel, {}});
+            it = open.insert_or_assign(item.channel, calls.size() - 1).first;
+        }
+        calls[it->second].second.push_back(b);
     }
+    uint64_t token = next_token_++;
+    pending_[token] = PendingPublish{std::move(done), calls.size()};
+    RedisBus::StreamBounds keep;
+    if (assign_on || history_on) {
+        keep.items =
+            history_on ? static_cast<size_t>(settings_.history_size) : 1; // else: the stream only makes ids
+        keep.bytes =
+            history_on ? static_cast<size_t>(std::max<int64_t>(0, settings_.history_channel_bytes)) : 1;
+    }
+    for (auto& [channel, run] : calls)
+        bus_->publish(
+            std::string(channel), run, [this, token](bool ok) { on_ack(token, ok); }, keep);
     return pending_.count(token) ? token : 0;
 }
 

@@ -1,5 +1,6 @@
 #include "gripd/pubsub/redis_bus.hpp"
 
+#include "gripd/core/assert.hpp"
 #include "gripd/core/log.hpp"
 #include "gripd/core/strings.hpp"
 #include "gripd/loop/worker.hpp"
@@ -29,43 +30,57 @@ std::string redis_channel(std::string_view channel) {
 } // namespace
 
 namespace {
-// XADD and PUBLISH in one step, so every instance sees the stream and the live items in one order.
-// KEYS: the stream, the pub/sub channel, the bytes kept, the kept items' sizes (oldest first, in
-// step with the stream). ARGV: items kept, the item, bytes kept, "1" to assign the id, the item's id.
+// XADD and PUBLISH in one step, so every instance sees the stream and the live items in one order;
+// one call carries a run of one channel's items (the script's cost is paid once per run, not per
+// item). KEYS: the stream, the pub/sub channel, the bytes kept, the kept items' sizes (oldest first,
+// in step with the stream). ARGV: items kept, bytes kept, then per item: "0" keep it, "1" keep it
+// with its stream id as its id, "2" publish only; the item's own id; the item.
 // The stream is trimmed by items and by the bytes of its items (the newest always stays); an item
 // over the byte bound alone is not kept: the stream is cut to a marker in its place ('g' = its id),
 // so a resume from before it is told of the gap rather than skipping it silently.
 constexpr std::string_view kPublishWithHistory = R"lua(
-local item = ARGV[2]
-local size = #item
-local maxb = tonumber(ARGV[3])
-local id
-if size > maxb then
-  redis.call('DEL', KEYS[3], KEYS[4])
-  id = redis.call('XADD', KEYS[1], '*', 'g', ARGV[5])
-  redis.call('XTRIM', KEYS[1], 'MAXLEN', 1)
-  redis.call('RPUSH', KEYS[4], 0)
-else
-  id = redis.call('XADD', KEYS[1], '*', 'i', item)
-  local total = redis.call('INCRBY', KEYS[3], size)
-  redis.call('RPUSH', KEYS[4], size)
-  local n = redis.call('XLEN', KEYS[1])
-  local max = tonumber(ARGV[1])
-  local drop = 0
-  while n - drop > 1 and (n - drop > max or total > maxb) do
-    local s = redis.call('LPOP', KEYS[4])
-    if not s then break end
-    total = total - tonumber(s)
-    drop = drop + 1
+local maxn = tonumber(ARGV[1])
+local maxb = tonumber(ARGV[2])
+local total = tonumber(redis.call('GET', KEYS[3]) or '0')
+local sizes = {}
+for i = 3, #ARGV, 3 do
+  local how, item = ARGV[i], ARGV[i + 2]
+  if how ~= '2' then
+    local size = #item
+    local id
+    if size > maxb then
+      redis.call('DEL', KEYS[4])
+      id = redis.call('XADD', KEYS[1], '*', 'g', ARGV[i + 1])
+      redis.call('XTRIM', KEYS[1], 'MAXLEN', 1)
+      sizes = {0}
+      total = 0
+    else
+      id = redis.call('XADD', KEYS[1], '*', 'i', item)
+      sizes[#sizes + 1] = size
+      total = total + size
+    end
+    if how == '1' then item = '#' .. id .. ' ' .. item end
   end
-  if n - drop > max then drop = n - max end
-  if drop > 0 then
-    redis.call('XTRIM', KEYS[1], 'MAXLEN', n - drop)
-    redis.call('SET', KEYS[3], total)
-  end
+  redis.call('PUBLISH', KEYS[2], item)
 end
-if ARGV[4] == '1' then item = '#' .. id .. ' ' .. item end
-return redis.call('PUBLISH', KEYS[2], item)
+if #sizes == 0 then return 1 end
+redis.call('RPUSH', KEYS[4], unpack(sizes))
+local len = redis.call('XLEN', KEYS[1])
+local drop = 0
+if len > maxn then
+  drop = len - maxn
+  for _, v in ipairs(redis.call('LRANGE', KEYS[4], 0, drop - 1)) do total = total - tonumber(v) end
+  redis.call('LTRIM', KEYS[4], drop, -1)
+end
+while len - drop > 1 and total > maxb do
+  local v = redis.call('LPOP', KEYS[4])
+  if not v then break end
+  total = total - tonumber(v)
+  drop = drop + 1
+end
+if drop > 0 then redis.call('XTRIM', KEYS[1], 'MAXLEN', len - drop) end
+redis.call('SET', KEYS[3], total)
+return 1
 )lua";
 } // namespace
 
@@ -318,15 +333,17 @@ void RedisBus::on_read_reply(redisAsyncContext* /*ac*/, void* r, void* privdata)
     p->done(true, std::move(out));
 }
 
-void RedisBus::publish(const std::string& channel, std::string_view payload, std::function<void(bool)> done,
-                       const StreamBounds& keep) {
+void RedisBus::publish(const std::string& channel, const std::vector<BusItem>& items,
+                       std::function<void(bool)> done, const StreamBounds& keep) {
     Link& link = *publisher_;
     if (!link.connected || !link.ac) {
         done(false);
         return;
     }
     std::string name = redis_channel(channel);
-    size_t bytes = name.size() + payload.size();
+    size_t bytes = 0;
+    for (const BusItem& it : items)
+        bytes += name.size() + it.payload.size();
     if (pending_publishes_ >= kMaxPendingPublishes ||
         pending_publish_bytes_ + bytes > kMaxPendingPublishBytes) {
         LOG_DEBUG("bus", "publish refused: %zu publishes (%zu bytes) already wait for redis",
@@ -344,18 +361,26 @@ void RedisBus::publish(const std::string& channel, std::string_view payload, std
         std::string max_bytes = std::to_string(keep.bytes);
         bool sha = !script_sha_.empty();
         std::string_view script = sha ? std::string_view(script_sha_) : kPublishWithHistory;
-        // KEYS: stream, channel, bytes kept, sizes; ARGV: max items, item, max bytes, assign, id.
-        const char* argv[12] = {
-            sha ? "EVALSHA" : "EVAL",   script.data(),      "4",        key.data(),     name.data(),
-            bytes_key.data(),           sizes.data(),       max.data(), payload.data(), max_bytes.data(),
-            keep.assign_id ? "1" : "0", keep.item_id.data()};
-        size_t lens[12] = {sha ? 7u : 4u,  script.size(),    1u,           key.size(),
-                           name.size(),    bytes_key.size(), sizes.size(), max.size(),
-                           payload.size(), max_bytes.size(), 1u,           keep.item_id.size()};
-        rc = redisAsyncCommandArgv(link.ac, &RedisBus::on_publish_reply, cb.get(), 12, argv, lens);
+        std::vector<const char*> argv{
+            sha ? "EVALSHA" : "EVAL", script.data(), "4",        key.data(),      name.data(),
+            bytes_key.data(),         sizes.data(),  max.data(), max_bytes.data()};
+        std::vector<size_t> lens{sha ? 7u : 4u,    script.size(), 1u,         key.size(),      name.size(),
+                                 bytes_key.size(), sizes.size(),  max.size(), max_bytes.size()};
+        for (const BusItem& it : items) {
+            static constexpr const char* kHow[3] = {"0", "1", "2"};
+            argv.push_back(kHow[static_cast<int>(it.how)]);
+            lens.push_back(1);
+            argv.push_back(it.id.data());
+            lens.push_back(it.id.size());
+            argv.push_back(it.payload.data());
+            lens.push_back(it.payload.size());
+        }
+        rc = redisAsyncCommandArgv(link.ac, &RedisBus::on_publish_reply, cb.get(),
+                                   static_cast<int>(argv.size()), argv.data(), lens.data());
     } else {
-        const char* argv[3] = {"PUBLISH", name.data(), payload.data()};
-        size_t lens[3] = {7, name.size(), payload.size()};
+        GRIPD_ASSERT(items.size() == 1);
+        const char* argv[3] = {"PUBLISH", name.data(), items.front().payload.data()};
+        size_t lens[3] = {7, name.size(), items.front().payload.size()};
         rc = redisAsyncCommandArgv(link.ac, &RedisBus::on_publish_reply, cb.get(), 3, argv, lens);
     }
     if (rc != REDIS_OK) {

@@ -58,22 +58,29 @@ class RedisBus {
     // Closes both connections (the loop must still run so their handles can close).
     void stop();
 
-    // done(true) once Redis took the message, done(false) if the bus is down or refused it.
-    // With bounds.items > 0 the item is also appended to the channel's Redis Stream (key
-    // "gripd:h:<channel>"), atomically with the PUBLISH (one script), so the stream and the live
-    // messages have one order. The stream keeps at most bounds.items entries and bounds.bytes bytes of
-    // items (their JSON; the sizes are kept beside it, "gripd:hs:<channel>" and "gripd:hb:<channel>"),
-    // the oldest going first; an item over bounds.bytes alone replaces the whole stream by a marker
-    // entry (so a resume from before it is told of the gap). With assign_id, the item's id is its
-    // stream entry's id, and the message carries it as "#<id> <item>".
+    // done(true) once Redis took the items, done(false) if the bus is down or refused them.
+    // Without a stream (keep.items == 0): one item, PUBLISHed. With keep.items > 0: a run of one
+    // channel's items in one script, each PUBLISHed and, unless its `how` says publish only, also
+    // appended to the channel's Redis Stream (key "gripd:h:<channel>") atomically with its PUBLISH,
+    // so the stream and the live messages have one order. The stream keeps at most keep.items
+    // entries and keep.bytes bytes of items (their JSON; the sizes are kept beside it,
+    // "gripd:hs:<channel>" and their sum "gripd:hb:<channel>"), the oldest going first; an item over
+    // keep.bytes alone replaces the whole stream by a marker entry (so a resume from before it is told
+    // of the gap). With how == KeepAssign, the item's id is its stream entry's id, and the message
+    // carries it as "#<id> <item>".
     struct StreamBounds {
         size_t items = 0; // 0: no stream
         size_t bytes = 0;
-        bool assign_id = false;
-        std::string_view item_id; // the item's own id, if any (named by a marker)
     };
-    void publish(const std::string& channel, std::string_view payload, std::function<void(bool)> done,
-                 const StreamBounds& keep);
+    struct BusItem {
+        enum class How : uint8_t { Keep, KeepAssign, PublishOnly };
+        std::string_view payload;
+        How how = How::Keep;
+        std::string_view id; // the item's own id, if any (named by a marker)
+    };
+    static constexpr size_t kMaxItemsPerCall = 256;
+    void publish(const std::string& channel, const std::vector<BusItem>& items,
+                 std::function<void(bool)> done, const StreamBounds& keep);
     // The channel's last `count` stream entries, oldest first, with their stream ids (XREVRANGE on
     // the publish connection); ok false when Redis is unreachable or refused. A marker has no payload
     // and stands for an item too big to keep (item_id: its own id, empty when it was assigned).
