@@ -397,7 +397,7 @@ void Broker::on_bus_message(std::string_view channel, std::string_view payload) 
         return;
     }
     MessageRef msg = Message::create(std::move(r.item));
-    if (assigned && !msg->id()) msg = Message::with_assigned_id(*msg, std::move(*assigned));
+    if (assigned && !msg->id()) msg = Message::with_assigned_id(msg, std::move(*assigned));
     owner_keep(msg, uv_now(worker_.uv()));
 }
 
@@ -580,7 +580,7 @@ void Broker::owner_keep(const MessageRef& published, uint64_t now) {
     // The owner gives an id-less item its id before anything sees it (history, last id, delivery).
     // With the bus, ids come from the channel's Redis stream instead (on_bus_message).
     MessageRef msg = settings_.history_assign_ids && !bus_ && !published->id()
-                         ? Message::with_assigned_id(*published, next_assigned_id())
+                         ? Message::with_assigned_id(published, next_assigned_id())
                          : published;
     bool fresh = false;
     std::vector<Delivery> out = directory_.on_publish(msg, now, &fresh);
@@ -757,7 +757,7 @@ void Broker::read_bus_history(int asker, const std::shared_ptr<ReplayAsk>& ask) 
                     if (!r.ok) continue;
                     bool assigned = !r.item.id; // only kept without one when Redis assigned it
                     MessageRef m = Message::create(std::move(r.item));
-                    if (assigned) m = Message::with_assigned_id(*m, e.stream_id); // as delivered live
+                    if (assigned) m = Message::with_assigned_id(m, e.stream_id); // as delivered live
                     if (!found && *m->id() == ask->after_id) {
                         found = true;
                         a.start = a.kept.size() + 1;

@@ -91,12 +91,16 @@ bool is_sse_event_without_id(std::string_view c) {
 }
 } // namespace
 
-MessageRef Message::with_assigned_id(const Message& m, std::string id) {
-    auto out = std::make_shared<Message>(m);
+MessageRef Message::with_assigned_id(const MessageRef& ref, std::string id) {
+    // Nobody else holds it (the owner took it from the publisher's batch): give it its id in place,
+    // before it is shared, rather than copying every format (the publish path's cost).
+    std::shared_ptr<Message> out =
+        ref.use_count() == 1 ? std::const_pointer_cast<Message>(ref) : std::make_shared<Message>(*ref);
+    const Message& m = *out;
     if (out->stream_ && out->stream_->action == Action::Send &&
         is_sse_event_without_id(m.stream_->content()) && g_renderers.http_stream) {
         HttpStreamFormat f;
-        f.content.reserve(id.size() + 5 + m.stream_->content_size_);
+        f.content.reserve(id.size() + 5 + m.stream_->content_size_); // m is *out: read before it is replaced
         f.content.append("id: ").append(id).append("\n").append(m.stream_->content());
         Rendered r;
         g_renderers.http_stream(f, r);
