@@ -559,6 +559,13 @@ const Row kRows[] = {
      .text = "bytes of history the whole instance keeps; over it the channels published to least recently "
              "lose theirs first"},
     {.section = "gripd",
+     .key = "history_assign_ids",
+     .kind = Kind::Bool,
+     .field = S(history_assign_ids),
+     .def = "false",
+     .text = "give each published item without an `id` one: `<ms>-<n>`, increasing per channel (with the "
+             "Redis bus, the item's stream id), used as its id everywhere (history, prev-id, SSE `id:`)"},
+    {.section = "gripd",
      .key = "shutdown_grace",
      .kind = Kind::Int,
      .field = S(shutdown_grace),

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <ctime>
 
 namespace gripd::pubsub {
@@ -323,13 +324,45 @@ uint64_t Broker::publish_on_bus(std::vector<PublishItem>&& items, std::function<
         if (done) done(true);
         return 0;
     }
+    using BusItem = RedisBus::BusItem;
+    const bool assign_on = settings_.history_assign_ids;
+    const bool history_on = settings_.history_size > 0;
+    auto how_of = [&](const PublishItem& item) {
+        if (!item.id && assign_on) return BusItem::How::KeepAssign;
+        return item.id && history_on ? BusItem::How::Keep : BusItem::How::PublishOnly;
+    };
+    // One call per run of a channel's items (its order kept: each channel's items go out in the
+    // order given, on one connection, so Redis hands every instance them in this order). Items
+    // kept in a stream go in one script call per channel (up to kMaxItemsPerCall), the rest as
+    // plain PUBLISHes.
+    std::vector<std::pair<std::string_view, std::vector<BusItem>>> calls;
+    std::unordered_map<std::string_view, size_t> open; // channel -> its script call being filled
+    for (const PublishItem& item : items) {
+        BusItem b{item.json, how_of(item), item.id ? std::string_view(*item.id) : std::string_view()};
+        bool scripted = assign_on || history_on; // a channel may mix kept and not kept items
+        if (!scripted) {
+            calls.push_back({item.channel, {b}});
+            continue;
+        }
+        auto it = open.find(item.channel);
+        if (it == open.end() || calls[it->second].second.size() >= RedisBus::kMaxItemsPerCall) {
+            calls.push_back({item.channel, {}});
+            it = open.insert_or_assign(item.channel, calls.size() - 1).first;
+        }
+        calls[it->second].second.push_back(b);
+    }
     uint64_t token = next_token_++;
-    pending_[token] = PendingPublish{std::move(done), items.size()};
-    // In order on one connection: Redis hands every instance each channel's items in this order.
-    for (const PublishItem& item : items)
+    pending_[token] = PendingPublish{std::move(done), calls.size()};
+    RedisBus::StreamBounds keep;
+    if (assign_on || history_on) {
+        keep.items =
+            history_on ? static_cast<size_t>(settings_.history_size) : 1; // else: the stream only makes ids
+        keep.bytes =
+            history_on ? static_cast<size_t>(std::max<int64_t>(0, settings_.history_channel_bytes)) : 1;
+    }
+    for (auto& [channel, run] : calls)
         bus_->publish(
-            item.channel, item.json, [this, token](bool ok) { on_ack(token, ok); },
-            item.id && settings_.history_size > 0 ? static_cast<size_t>(settings_.history_size) : 0);
+            std::string(channel), run, [this, token](bool ok) { on_ack(token, ok); }, keep);
     return pending_.count(token) ? token : 0;
 }
 
@@ -344,13 +377,28 @@ void Broker::stop_bus() {
 }
 
 void Broker::on_bus_message(std::string_view channel, std::string_view payload) {
+    // "#<stream id> <item>": an item published without an id under [gripd] history_assign_ids; its
+    // id is the stream entry's, assigned by Redis in the script that added it (RedisBus::publish).
+    std::optional<std::string> assigned;
+    if (!payload.empty() && payload.front() == '#') {
+        size_t sp = payload.find(' ');
+        if (sp == std::string_view::npos) {
+            LOG_WARN("bus", "ignoring a bad item on channel %.*s: no item after its id",
+                     static_cast<int>(channel.size()), channel.data());
+            return;
+        }
+        assigned = std::string(payload.substr(1, sp - 1));
+        payload.remove_prefix(sp + 1);
+    }
     PublishItemResult r = parse_publish_item(payload, channel);
     if (!r.ok) {
         LOG_WARN("bus", "ignoring a bad item on channel %.*s: %s", static_cast<int>(channel.size()),
                  channel.data(), r.error.c_str());
         return;
     }
-    owner_keep(Message::create(std::move(r.item)), uv_now(worker_.uv()));
+    MessageRef msg = Message::create(std::move(r.item));
+    if (assigned && !msg->id()) msg = Message::with_assigned_id(msg, std::move(*assigned));
+    owner_keep(msg, uv_now(worker_.uv()));
 }
 
 std::vector<std::string> Broker::bus_channels() const {
@@ -515,12 +563,33 @@ void Broker::on_inbox(int /*from*/, loop::LastIdReply& m) {
 // an id that is not in it ends that, as later ones were routed after the request). The owner keeps
 // an item in history when it takes it, before routing it, so "in history" covers "routed before".
 
-void Broker::owner_keep(const MessageRef& msg, uint64_t now) {
+std::string Broker::next_assigned_id() {
+    auto ms = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count());
+    if (ms > assign_ms_) {
+        assign_ms_ = ms;
+        assign_seq_ = 0;
+    } else {
+        ++assign_seq_; // same millisecond, or the clock went back: keep increasing
+    }
+    return std::to_string(assign_ms_) + "-" + std::to_string(assign_seq_);
+}
+
+void Broker::owner_keep(const MessageRef& published, uint64_t now) {
+    // The owner gives an id-less item its id before anything sees it (history, last id, delivery).
+    // With the bus, ids come from the channel's Redis stream instead (on_bus_message).
+    MessageRef msg = settings_.history_assign_ids && !bus_ && !published->id()
+                         ? Message::with_assigned_id(published, next_assigned_id())
+                         : published;
     bool fresh = false;
     std::vector<Delivery> out = directory_.on_publish(msg, now, &fresh);
     // With the bus and [gripd] history_size, history is the channel's Redis Stream instead.
     bool in_redis = bus_ && settings_.history_size > 0;
-    if (fresh && !in_redis && history_.is_active() && history_.on_publish(msg, now)) sync_history_stats();
+    if (fresh && !in_redis && history_.is_active()) {
+        history_.on_publish(msg, now);
+        sync_history_stats(); // also when it was not kept (an item too big empties its channel)
+    }
     owner_route(out);
 }
 
@@ -670,27 +739,45 @@ void Broker::read_bus_history(int asker, const std::shared_ptr<ReplayAsk>& ask) 
             if (ok) {
                 // Stream ids are Redis's wall-clock milliseconds.
                 uint64_t now_ms = static_cast<uint64_t>(std::time(nullptr)) * 1000;
+                // A marker stands for an item too big to keep (RedisBus::publish): a resume from
+                // before it has a gap, one from its id is covered by what follows it.
+                bool found = false, lost = false;
                 for (auto& e : entries) {
                     if (ttl_ms > 0 && e.time_ms + ttl_ms <= now_ms) continue; // aged out
+                    if (e.marker) {
+                        if ((e.item_id.empty() ? e.stream_id : e.item_id) == ask->after_id) {
+                            found = true;
+                            a.start = a.kept.size();
+                        } else if (found) {
+                            lost = true;
+                        }
+                        continue;
+                    }
                     PublishItemResult r = parse_publish_item(e.payload, ask->channel);
-                    if (!r.ok || !r.item.id) continue;
-                    a.kept.push_back(Message::create(std::move(r.item)));
+                    if (!r.ok) continue;
+                    bool assigned = !r.item.id; // only kept without one when Redis assigned it
+                    MessageRef m = Message::create(std::move(r.item));
+                    if (assigned) m = Message::with_assigned_id(m, e.stream_id); // as delivered live
+                    if (!found && *m->id() == ask->after_id) {
+                        found = true;
+                        a.start = a.kept.size() + 1;
+                    }
+                    a.kept.push_back(std::move(m));
                 }
+                a.end = a.kept.size();
+                if (ask->all)
+                    a.status = a.kept.empty() ? ReplayStatus::Unknown : ReplayStatus::Covered;
+                else if (found)
+                    a.status = lost ? ReplayStatus::Gap : ReplayStatus::Covered;
+                else
+                    a.status = a.kept.empty() ? ReplayStatus::Unknown : ReplayStatus::Gap;
+                if (!found) a.start = 0;
+                if (ask->limit > 0 && a.end - a.start > ask->limit) a.end = a.start + ask->limit;
+                answer_to(asker, std::move(a));
+                return;
             }
             a.end = a.kept.size();
-            if (a.kept.empty()) {
-                a.status = ReplayStatus::Unknown;
-            } else if (ask->all) {
-                a.status = ReplayStatus::Covered;
-            } else {
-                a.status = ReplayStatus::Gap;
-                for (size_t i = a.kept.size(); i-- > 0;)
-                    if (*a.kept[i]->id() == ask->after_id) {
-                        a.start = i + 1;
-                        a.status = ReplayStatus::Covered;
-                        break;
-                    }
-            }
+            a.status = ReplayStatus::Unknown;
             if (ask->limit > 0 && a.end - a.start > ask->limit) a.end = a.start + ask->limit;
             answer_to(asker, std::move(a));
         });

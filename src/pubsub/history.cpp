@@ -66,7 +66,12 @@ bool HistoryStore::on_publish(const MessageRef& msg, uint64_t now) {
     const HistoryBounds& b = bounds_of(msg->channel());
     if (!b.is_on()) return false;
     uint64_t size = message_bytes(*msg);
-    if (size > b.bytes || size > total_bytes_max_) return false; // would not fit even alone
+    if (size > b.bytes || size > total_bytes_max_) {
+        // Would not fit even alone: not kept, and neither is what came before it, so a resume from
+        // before it is told it has a gap instead of skipping it silently.
+        if (auto it = channels_.find(msg->channel()); it != channels_.end()) erase(it);
+        return false;
+    }
     auto it = channels_.find(msg->channel());
     if (it == channels_.end()) {
         it = channels_.try_emplace(msg->channel()).first;

@@ -80,6 +80,38 @@ MessageRef Message::create(PublishItem&& item) {
     return m;
 }
 
+namespace {
+// One SSE event: field lines (data:, event:, retry: or a comment) ending with a blank line, and no id
+// of its own. Other stream content is left as published (it is not ours to change).
+bool is_sse_event_without_id(std::string_view c) {
+    if (c.size() < 2 || c.substr(c.size() - 2) != "\n\n") return false;
+    if (!(c.starts_with("data:") || c.starts_with("event:") || c.starts_with("retry:") || c.starts_with(":")))
+        return false;
+    return !c.starts_with("id:") && c.find("\nid:") == std::string_view::npos;
+}
+} // namespace
+
+MessageRef Message::with_assigned_id(const MessageRef& ref, std::string id) {
+    // Nobody else holds it (the owner took it from the publisher's batch): give it its id in place,
+    // before it is shared, rather than copying every format (the publish path's cost).
+    std::shared_ptr<Message> out =
+        ref.use_count() == 1 ? std::const_pointer_cast<Message>(ref) : std::make_shared<Message>(*ref);
+    const Message& m = *out;
+    if (out->stream_ && out->stream_->action == Action::Send &&
+        is_sse_event_without_id(m.stream_->content()) && g_renderers.http_stream) {
+        HttpStreamFormat f;
+        f.content.reserve(id.size() + 5 + m.stream_->content_size_); // m is *out: read before it is replaced
+        f.content.append("id: ").append(id).append("\n").append(m.stream_->content());
+        Rendered r;
+        g_renderers.http_stream(f, r);
+        out->stream_->chunk = std::move(r.bytes);
+        out->stream_->content_offset_ = r.span_offset;
+        out->stream_->content_size_ = r.span_size;
+    }
+    out->id_ = std::move(id);
+    return out;
+}
+
 const std::string* Message::meta_value(std::string_view name) const {
     return find_meta(meta_, name);
 }

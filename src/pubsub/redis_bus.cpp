@@ -1,5 +1,6 @@
 #include "gripd/pubsub/redis_bus.hpp"
 
+#include "gripd/core/assert.hpp"
 #include "gripd/pubsub/cluster_bus.hpp"
 
 #include "gripd/core/log.hpp"
@@ -31,6 +32,58 @@ std::string redis_channel(std::string_view channel) {
 } // namespace
 
 namespace {
+// XADD and PUBLISH in one step, so every instance sees the stream and the live items in one order;
+// one call carries a run of one channel's items (the script's cost is paid once per run, not per
+// item). KEYS: the stream, the pub/sub channel, the bytes kept, the kept items' sizes (oldest first,
+// in step with the stream). ARGV: items kept, bytes kept, then per item: "0" keep it, "1" keep it
+// with its stream id as its id, "2" publish only; the item's own id; the item.
+// The stream is trimmed by items and by the bytes of its items (the newest always stays); an item
+// over the byte bound alone is not kept: the stream is cut to a marker in its place ('g' = its id),
+// so a resume from before it is told of the gap rather than skipping it silently.
+constexpr std::string_view kPublishWithHistory = R"lua(
+local maxn = tonumber(ARGV[1])
+local maxb = tonumber(ARGV[2])
+local total = tonumber(redis.call('GET', KEYS[3]) or '0')
+local sizes = {}
+for i = 3, #ARGV, 3 do
+  local how, item = ARGV[i], ARGV[i + 2]
+  if how ~= '2' then
+    local size = #item
+    local id
+    if size > maxb then
+      redis.call('DEL', KEYS[4])
+      id = redis.call('XADD', KEYS[1], '*', 'g', ARGV[i + 1])
+      redis.call('XTRIM', KEYS[1], 'MAXLEN', 1)
+      sizes = {0}
+      total = 0
+    else
+      id = redis.call('XADD', KEYS[1], '*', 'i', item)
+      sizes[#sizes + 1] = size
+      total = total + size
+    end
+    if how == '1' then item = '#' .. id .. ' ' .. item end
+  end
+  redis.call('PUBLISH', KEYS[2], item)
+end
+if #sizes == 0 then return 1 end
+redis.call('RPUSH', KEYS[4], unpack(sizes))
+local len = redis.call('XLEN', KEYS[1])
+local drop = 0
+if len > maxn then
+  drop = len - maxn
+  for _, v in ipairs(redis.call('LRANGE', KEYS[4], 0, drop - 1)) do total = total - tonumber(v) end
+  redis.call('LTRIM', KEYS[4], drop, -1)
+end
+while len - drop > 1 and total > maxb do
+  local v = redis.call('LPOP', KEYS[4])
+  if not v then break end
+  total = total - tonumber(v)
+  drop = drop + 1
+end
+if drop > 0 then redis.call('XTRIM', KEYS[1], 'MAXLEN', len - drop) end
+redis.call('SET', KEYS[3], total)
+return 1
+)lua";
 // "host[:port]" with host a name, an IPv4 address or a bracketed IPv6 address.
 bool parse_endpoint(std::string_view rest, std::string_view url, BusEndpoint* out, std::string* error) {
     std::string_view host = rest, port;
@@ -363,6 +416,12 @@ void RedisBus::link_ready(Link& link) {
     else if (worker_.index() == 0)
         LOG_INFO("bus", "connected to redis://%s:%d (%s)", link.host.c_str(), link.port, link.role);
     link.reported_down = false;
+    if (!link.subscriber) { // EVALSHA once Redis has the script (commands on a link keep their order)
+        script_sha_.clear();
+        const char* argv[3] = {"SCRIPT", "LOAD", kPublishWithHistory.data()};
+        size_t lens[3] = {6, 4, kPublishWithHistory.size()};
+        redisAsyncCommandArgv(link.ac, &RedisBus::on_script_loaded, nullptr, 3, argv, lens);
+    }
     if (link.subscriber)
         for (const std::string& channel : handler_.bus_channels())
             subscribe(channel);
@@ -418,12 +477,44 @@ void RedisBus::on_disconnect_cb(const redisAsyncContext* ac, int status) {
     bus->retry_later(*link);
 }
 
-namespace {
-// XADD and PUBLISH in one step, so every instance sees the stream and the live items in one order.
-constexpr std::string_view kPublishWithHistory =
-    "redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], '*', 'i', ARGV[2]) "
-    "return redis.call('PUBLISH', KEYS[2], ARGV[2])";
-} // namespace
+void RedisBus::on_script_loaded(redisAsyncContext* ac, void* r, void* /*privdata*/) {
+    auto* link = ac ? static_cast<Link*>(ac->data) : nullptr;
+    auto* reply = static_cast<redisReply*>(r);
+    if (!link || !reply) return;
+    if (reply->type == REDIS_REPLY_STRING)
+        link->bus->script_sha_.assign(reply->str, reply->len);
+    else if (reply->type == REDIS_REPLY_ERROR)
+        LOG_WARN("bus", "redis refused SCRIPT LOAD (publishing with EVAL): %.*s",
+                 static_cast<int>(reply->len), reply->str);
+}
+
+// On a cluster each item is its own call on the channel's master (kept by MAXLEN only: the cluster
+// script has no byte bound and assigns no ids; the config check warns about both). The request is
+// answered once, when every item's call came back: 200 only if all were taken.
+void RedisBus::publish_on_cluster(const std::string& channel, const std::vector<BusItem>& items,
+                                  std::function<void(bool)> done, const StreamBounds& keep) {
+    struct Join {
+        size_t left = 0;
+        bool ok = true;
+        std::function<void(bool)> done;
+    };
+    auto join = std::make_shared<Join>();
+    join->left = items.size();
+    join->done = std::move(done);
+    if (items.empty()) {
+        join->done(true);
+        return;
+    }
+    for (const BusItem& it : items) {
+        size_t max = it.how == BusItem::How::PublishOnly ? 0 : keep.items;
+        cluster_->publish(channel, it.payload,
+                          [join](bool ok) {
+                              join->ok = join->ok && ok;
+                              if (--join->left == 0) join->done(join->ok);
+                          },
+                          max);
+    }
+}
 
 bool RedisBus::is_connected() const {
     if (cluster_) return cluster_->is_connected();
@@ -468,26 +559,36 @@ void RedisBus::on_read_reply(redisAsyncContext* /*ac*/, void* r, void* privdata)
         redisReply* fields = e->element[1];
         if (id->type != REDIS_REPLY_STRING || fields->type != REDIS_REPLY_ARRAY || fields->elements < 2)
             continue;
+        redisReply* f = fields->element[0];
         redisReply* v = fields->element[1];
-        if (v->type != REDIS_REPLY_STRING) continue;
+        if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) continue;
         uint64_t ms = 0;
         std::string_view ids(id->str, id->len);
         std::from_chars(ids.data(), ids.data() + ids.size(), ms);
-        out.push_back(StreamEntry{ms, std::string(v->str, v->len)});
+        StreamEntry entry{ms, std::string(ids), {}, false, {}};
+        if (std::string_view(f->str, f->len) == "g") { // an item too big to keep (the publish script)
+            entry.marker = true;
+            entry.item_id.assign(v->str, v->len);
+        } else {
+            entry.payload.assign(v->str, v->len);
+        }
+        out.push_back(std::move(entry));
     }
     p->done(true, std::move(out));
 }
 
-void RedisBus::publish(const std::string& channel, std::string_view payload, std::function<void(bool)> done,
-                       size_t history_max) {
-    if (cluster_) return cluster_->publish(channel, payload, std::move(done), history_max);
+void RedisBus::publish(const std::string& channel, const std::vector<BusItem>& items,
+                       std::function<void(bool)> done, const StreamBounds& keep) {
+    if (cluster_) return publish_on_cluster(channel, items, std::move(done), keep);
     Link& link = *publisher_;
     if (!link.connected || !link.ac) {
         done(false);
         return;
     }
     std::string name = redis_channel(channel);
-    size_t bytes = name.size() + payload.size();
+    size_t bytes = 0;
+    for (const BusItem& it : items)
+        bytes += name.size() + it.payload.size();
     if (pending_publishes_ >= kMaxPendingPublishes ||
         pending_publish_bytes_ + bytes > kMaxPendingPublishBytes) {
         LOG_DEBUG("bus", "publish refused: %zu publishes (%zu bytes) already wait for redis",
@@ -497,17 +598,34 @@ void RedisBus::publish(const std::string& channel, std::string_view payload, std
     }
     auto cb = std::make_unique<PendingPublish>(PendingPublish{this, bytes, std::move(done)});
     int rc;
-    if (history_max > 0) {
+    if (keep.items > 0) {
         std::string key = std::string(kStreamPrefix) + channel;
-        std::string max = std::to_string(history_max);
-        const char* argv[7] = {
-            "EVAL", kPublishWithHistory.data(), "2", key.data(), name.data(), max.data(), payload.data()};
-        size_t lens[7] = {
-            4, kPublishWithHistory.size(), 1, key.size(), name.size(), max.size(), payload.size()};
-        rc = redisAsyncCommandArgv(link.ac, &RedisBus::on_publish_reply, cb.get(), 7, argv, lens);
+        std::string sizes = "gripd:hs:" + channel;
+        std::string bytes_key = "gripd:hb:" + channel;
+        std::string max = std::to_string(keep.items);
+        std::string max_bytes = std::to_string(keep.bytes);
+        bool sha = !script_sha_.empty();
+        std::string_view script = sha ? std::string_view(script_sha_) : kPublishWithHistory;
+        std::vector<const char*> argv{
+            sha ? "EVALSHA" : "EVAL", script.data(), "4",        key.data(),      name.data(),
+            bytes_key.data(),         sizes.data(),  max.data(), max_bytes.data()};
+        std::vector<size_t> lens{sha ? 7u : 4u,    script.size(), 1u,         key.size(),      name.size(),
+                                 bytes_key.size(), sizes.size(),  max.size(), max_bytes.size()};
+        for (const BusItem& it : items) {
+            static constexpr const char* kHow[3] = {"0", "1", "2"};
+            argv.push_back(kHow[static_cast<int>(it.how)]);
+            lens.push_back(1);
+            argv.push_back(it.id.data());
+            lens.push_back(it.id.size());
+            argv.push_back(it.payload.data());
+            lens.push_back(it.payload.size());
+        }
+        rc = redisAsyncCommandArgv(link.ac, &RedisBus::on_publish_reply, cb.get(),
+                                   static_cast<int>(argv.size()), argv.data(), lens.data());
     } else {
-        const char* argv[3] = {"PUBLISH", name.data(), payload.data()};
-        size_t lens[3] = {7, name.size(), payload.size()};
+        GRIPD_ASSERT(items.size() == 1);
+        const char* argv[3] = {"PUBLISH", name.data(), items.front().payload.data()};
+        size_t lens[3] = {7, name.size(), items.front().payload.size()};
         rc = redisAsyncCommandArgv(link.ac, &RedisBus::on_publish_reply, cb.get(), 3, argv, lens);
     }
     if (rc != REDIS_OK) {

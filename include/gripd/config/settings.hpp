@@ -122,6 +122,7 @@ struct Settings {
     int history_ttl{};                  // seconds; 0 = no age limit
     int64_t history_channel_bytes{};    // bytes kept per channel
     int64_t history_max_bytes{};        // bytes kept by the whole instance
+    bool history_assign_ids{};          // ids for items published without one (README "History")
 
     // From the command line only.
     std::vector<std::string> route_lines; // --route; non-empty = use these instead of routes_file

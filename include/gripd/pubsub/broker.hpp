@@ -281,6 +281,11 @@ class Broker : private RedisBus::Handler {
     std::unordered_map<std::string, bool> bus_subscribed_;
     std::function<void()> recover_hook_;
     uint64_t next_token_ = 1;
+    // [gripd] history_assign_ids, in-process: ids "<ms>-<n>" as Redis stream ids are made, from the
+    // wall clock and a sequence, so they increase per owner (hence per channel) and across restarts.
+    std::string next_assigned_id();
+    uint64_t assign_ms_ = 0;
+    uint64_t assign_seq_ = 0;
     BrokerStats stats_;
     // Bounded loop time: one loop turn visits at most kSliceVisits subscriptions, and visits none
     // while the output of earlier visits still waits in the worker (its writes are budgeted per

@@ -83,6 +83,11 @@ class Message {
     // Takes the item apart and has every format present rendered (once) by the installed renderers.
     // Never fails.
     static MessageRef create(PublishItem&& item);
+    // A copy of `m` with the id the channel's owner assigned ([gripd] history_assign_ids). An
+    // http-stream content shaped as one SSE event with no `id:` line of its own gets `id: <id>` as
+    // its first line, so an EventSource resumes from it (Last-Event-ID).
+    // Given the only reference (the channel's owner, before delivery), it is changed in place.
+    static MessageRef with_assigned_id(const MessageRef& m, std::string id);
 
     const std::string& channel() const { return channel_; }
     const std::optional<std::string>& id() const { return id_; }

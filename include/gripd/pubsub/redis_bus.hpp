@@ -79,17 +79,40 @@ class RedisBus {
     // Closes both connections (the loop must still run so their handles can close).
     void stop();
 
-    // done(true) once Redis took the message, done(false) if the bus is down or refused it.
-    // history_max > 0: the item is also appended to the channel's Redis Stream (key
-    // "gripd:h:<channel>", trimmed to history_max entries), atomically with the PUBLISH (one script),
-    // so the stream and the live messages have one order.
-    void publish(const std::string& channel, std::string_view payload, std::function<void(bool)> done,
-                 size_t history_max = 0);
-    // The channel's last `count` stream entries, oldest first, with their stream ids' milliseconds
-    // (XREVRANGE on the publish connection); ok false when Redis is unreachable or refused.
+    // done(true) once Redis took the items, done(false) if the bus is down or refused them.
+    // Without a stream (keep.items == 0): one item, PUBLISHed. With keep.items > 0: a run of one
+    // channel's items in one script, each PUBLISHed and, unless its `how` says publish only, also
+    // appended to the channel's Redis Stream (key "gripd:h:<channel>") atomically with its PUBLISH,
+    // so the stream and the live messages have one order. The stream keeps at most keep.items
+    // entries and keep.bytes bytes of items (their JSON; the sizes are kept beside it,
+    // "gripd:hs:<channel>" and their sum "gripd:hb:<channel>"), the oldest going first; an item over
+    // keep.bytes alone replaces the whole stream by a marker entry (so a resume from before it is told
+    // of the gap). With how == KeepAssign, the item's id is its stream entry's id, and the message
+    // carries it as "#<id> <item>".
+    struct StreamBounds {
+        size_t items = 0; // 0: no stream
+        size_t bytes = 0;
+    };
+    struct BusItem {
+        enum class How : uint8_t { Keep, KeepAssign, PublishOnly };
+        std::string_view payload;
+        How how = How::Keep;
+        std::string_view id; // the item's own id, if any (named by a marker)
+    };
+    static constexpr size_t kMaxItemsPerCall = 256;
+    void publish_on_cluster(const std::string& channel, const std::vector<BusItem>& items,
+                            std::function<void(bool)> done, const StreamBounds& keep);
+    void publish(const std::string& channel, const std::vector<BusItem>& items,
+                 std::function<void(bool)> done, const StreamBounds& keep);
+    // The channel's last `count` stream entries, oldest first, with their stream ids (XREVRANGE on
+    // the publish connection); ok false when Redis is unreachable or refused. A marker has no payload
+    // and stands for an item too big to keep (item_id: its own id, empty when it was assigned).
     struct StreamEntry {
         uint64_t time_ms;
+        std::string stream_id;
         std::string payload;
+        bool marker = false;
+        std::string item_id;
     };
     void read_history(const std::string& channel, size_t count,
                       std::function<void(bool ok, std::vector<StreamEntry> entries)> done);
@@ -114,6 +137,8 @@ class RedisBus {
         std::function<void(bool, std::vector<StreamEntry>)> done;
     };
     static void on_read_reply(redisAsyncContext* ac, void* reply, void* privdata);
+    static void on_script_loaded(redisAsyncContext* ac, void* reply, void* privdata);
+    std::string script_sha_; // the publish script's SHA1 once SCRIPT LOAD answered (EVALSHA), else EVAL
     struct PendingPublish {
         RedisBus* bus;
         size_t bytes; // counted in pending_publish_bytes_
