@@ -529,7 +529,8 @@ const Row kRows[] = {
      .field = S(http2),
      .def = "true",
      .text = "HTTP/2 for clients: ALPN `h2` on `https_ports` and h2c with prior knowledge on `http_port`; "
-             "`false` = HTTP/1.1 only, as Pushpin (ALPN offers only `http/1.1`, an h2c preface gets 400)"},
+             "`false` = HTTP/1.1 only, as Pushpin (ALPN offers only `http/1.1`; an h2c preface is closed "
+             "unanswered, as pushpin 1.36 does)"},
     {.section = "gripd",
      .key = "history_size",
      .kind = Kind::Int,
