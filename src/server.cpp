@@ -53,6 +53,11 @@ void memory_tick(http::ConnSet& conns, uint64_t now_ms, int workers) {
              static_cast<unsigned long long>(excess >> 20), cut);
     net::trim_heap();
 }
+// [gripd] http2 = false: the HTTP/2 preface gets no HTTP/2 (ALPN never offers h2 then).
+std::unique_ptr<http::Exchange> refuse_h2(http::ServerConn& conn, http::Service&) {
+    LOG_DEBUG("h2", "client %s: HTTP/2 preface with [gripd] http2 = false: closing", conn.peer().c_str());
+    return nullptr;
+}
 } // namespace
 
 struct Server::WorkerContext {
@@ -83,6 +88,7 @@ Server::Server(const config::Settings& settings, const config::DebugKnobs& knobs
         // Pushpin's place for them: runner/certs next to the config file.
         std::string dir =
             (settings.config_dir.empty() ? std::string(".") : settings.config_dir) + "/runner/certs";
+        net::set_alpn_h2(settings.http2); // before any context is built
         tls_certs_ = std::make_unique<net::TlsCertSource>(dir);
         tls_certs_->reload(true);
     }
@@ -212,7 +218,10 @@ void Server::wire(loop::Worker& w, WorkerContext& ctx) {
     // Subscription forwarding to the ZeroMQ SUB inputs, which live on worker 0 (ZmqService).
     if (!zmq::split_specs(settings_.push_in_sub_specs).empty()) ctx.broker->set_interest_worker(0);
     ctx.proxy = std::make_unique<proxy::ProxyService>(w, settings_, routes_);
-    ctx.proxy->h2_factory = &h2::start_session; // HTTP/2 for clients: h2c prior knowledge, ALPN h2
+    // HTTP/2 for clients: h2c prior knowledge, ALPN h2 ([gripd] http2 = false: HTTP/1.1 only).
+    // Off, an h2c preface is still recognised, and the connection closed without an answer, as
+    // pushpin 1.36 does (a factory that declines: ServerConn::start_h2 closes), not answered 505.
+    ctx.proxy->h2_factory = settings_.http2 ? &h2::start_session : &refuse_h2;
     ctx.grip = std::make_unique<proxy::GripDispatch>(*ctx.proxy, *ctx.broker, settings_);
     ctx.proxy->set_grip_handler(ctx.grip.get());
     ctx.ws = std::make_unique<ws::WsService>(w, settings_, *ctx.broker, ctx.proxy->backends());

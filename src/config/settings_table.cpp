@@ -526,6 +526,14 @@ const Row kRows[] = {
      .text = "memory ceiling; near it new clients get 503, then the slowest consumers are cut (see Memory "
              "ceiling); `auto` = 80% of the cgroup's memory limit if set, else 50% of RAM"},
     {.section = "gripd",
+     .key = "http2",
+     .kind = Kind::Bool,
+     .field = S(http2),
+     .def = "true",
+     .text = "HTTP/2 for clients: ALPN `h2` on `https_ports` and h2c with prior knowledge on `http_port`; "
+             "`false` = HTTP/1.1 only, as Pushpin (ALPN offers only `http/1.1`; an h2c preface is closed "
+             "unanswered, as pushpin 1.36 does)"},
+    {.section = "gripd",
      .key = "history_size",
      .kind = Kind::Int,
      .field = S(history_size),

@@ -556,7 +556,7 @@ void StreamHold::on_message(pubsub::Subscription& sub, const pubsub::MessageRef&
     } else if (client_->is_chunked_response())
         client_->send_raw(part->chunk, msg);
     else
-        client_->send_body(part->content());
+        client_->send_body(part->content(), msg); // shared, not copied (HTTP/2 streams, HTTP/1.0)
     sent_data();
     if (next_) {
         if (msg->id()) note_last_id(static_cast<HoldSub&>(sub).channel, *msg->id());

@@ -2,9 +2,12 @@
 // connection while the client takes it, one Stream per request.
 #include "session_internal.hpp"
 
+#include "gripd/core/assert.hpp"
 #include "gripd/core/log.hpp"
 #include "gripd/loop/worker.hpp"
 
+#include <cstdlib>
+#include <malloc.h>
 #include <vector>
 
 namespace gripd::h2 {
@@ -42,6 +45,39 @@ int stream_close_cb(nghttp2_session*, int32_t id, uint32_t error_code, void* use
 
 int frame_send_cb(nghttp2_session*, const nghttp2_frame* frame, void* user) {
     return self_of(user).on_frame_send(frame);
+}
+
+int send_data_cb(nghttp2_session*, nghttp2_frame* frame, const uint8_t* framehd, size_t length,
+                 nghttp2_data_source* source, void*) {
+    GRIPD_ASSERT(frame->data.padlen == 0); // no padding callback is set
+    (void)frame;
+    return static_cast<Stream*>(source->ptr)->write_data(framehd, length);
+}
+
+// nghttp2's allocations for a session, counted (malloc_usable_size: what the heap really holds), so
+// the memory ceiling sees them beside the streams' output.
+void* ng_malloc(size_t size, void* user) {
+    void* p = std::malloc(size);
+    if (p) self_of(user).count_alloc(static_cast<int64_t>(malloc_usable_size(p)));
+    return p;
+}
+void ng_free(void* p, void* user) {
+    if (!p) return;
+    self_of(user).count_alloc(-static_cast<int64_t>(malloc_usable_size(p)));
+    std::free(p);
+}
+void* ng_calloc(size_t n, size_t size, void* user) {
+    void* p = std::calloc(n, size);
+    if (p) self_of(user).count_alloc(static_cast<int64_t>(malloc_usable_size(p)));
+    return p;
+}
+void* ng_realloc(void* p, size_t size, void* user) {
+    size_t before = p ? malloc_usable_size(p) : 0;
+    void* q = std::realloc(p, size);
+    if (q || size == 0)
+        self_of(user).count_alloc(static_cast<int64_t>(q ? malloc_usable_size(q) : 0) -
+                                  static_cast<int64_t>(before));
+    return q;
 }
 
 struct CallbacksDeleter {
@@ -84,6 +120,7 @@ bool Session::init() {
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(raw_cbs, data_chunk_cb);
     nghttp2_session_callbacks_set_on_stream_close_callback(raw_cbs, stream_close_cb);
     nghttp2_session_callbacks_set_on_frame_send_callback(raw_cbs, frame_send_cb);
+    nghttp2_session_callbacks_set_send_data_callback(raw_cbs, send_data_cb);
 
     nghttp2_option* raw_opt = nullptr;
     if (nghttp2_option_new(&raw_opt) != 0) return false;
@@ -95,7 +132,8 @@ bool Session::init() {
     nghttp2_option_set_max_settings(raw_opt, kMaxSettingsEntries);
     nghttp2_option_set_stream_reset_rate_limit(raw_opt, kResetBurst, kResetRate);
     nghttp2_option_set_max_continuations(raw_opt, 8);
-    return nghttp2_session_server_new2(&ng_, raw_cbs, this, raw_opt) == 0;
+    nghttp2_mem mem{this, ng_malloc, ng_free, ng_calloc, ng_realloc}; // nghttp2 keeps a copy
+    return nghttp2_session_server_new3(&ng_, raw_cbs, this, raw_opt, &mem) == 0;
 }
 
 void Session::on_start() {
@@ -199,6 +237,14 @@ void Session::on_server_stopping() {
 
 Stream* Session::stream(int32_t id) const {
     return static_cast<Stream*>(nghttp2_session_get_stream_user_data(ng_, id));
+}
+
+size_t Session::shed_candidates(size_t min_queued, std::vector<http::ShedCandidate>& out) {
+    streams_.for_each([&](Stream& st) {
+        size_t q = st.queued_bytes();
+        if (q >= min_queued && !st.is_closing()) out.push_back(http::ShedCandidate{q, nullptr, &st});
+    });
+    return ng_bytes_;
 }
 
 void Session::release(Stream& s) {

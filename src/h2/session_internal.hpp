@@ -56,7 +56,8 @@ class Stream final : public http::ClientStream, public loop::Deletable {
     bool response_started() const override { return out_state_ != Out::None; }
     bool client_keep_alive() const override { return true; }
     const std::string& peer() const override;
-    size_t queued_bytes() const override { return out_.size() - out_pos_; }
+    // Output bytes waiting, each piece with its own weight (so many tiny pieces count too).
+    size_t queued_bytes() const override { return out_bytes_ + (out_.size() - out_head_) * sizeof(OutPiece); }
     bool is_closing() const override { return state_ == State::Closed || session_ == nullptr; }
     bool is_tls() const override;
     bool is_http1() const override { return false; }
@@ -68,8 +69,12 @@ class Stream final : public http::ClientStream, public loop::Deletable {
     void on_request_end();
     // The stream is gone (closed, reset, connection lost): drop the exchange.
     void on_closed();
-    // nghttp2 pulls up to `len` body bytes.
-    ssize_t read_body(uint8_t* buf, size_t len, uint32_t* flags);
+    // nghttp2 asks how many body bytes go in the next DATA frame (at most `len`); they are written
+    // by write_data without a copy (NGHTTP2_DATA_FLAG_NO_COPY).
+    ssize_t read_body(size_t len, uint32_t* flags);
+    // Writes one DATA frame: nghttp2's 9-byte frame header, then `len` bytes of the queue, shared
+    // pieces by reference (a publish's payload is not copied per stream).
+    int write_data(const uint8_t* framehd, size_t len);
     // The sweep: whether this stream made no output progress since the last one (then reset it).
     bool stalled_since_last_sweep();
     // The output drained: tell the exchange (called by the Session outside nghttp2).
@@ -80,6 +85,18 @@ class Stream final : public http::ClientStream, public loop::Deletable {
     core::ListHook link; // the session's list of streams
 
   private:
+    // One piece of output: a shared payload referenced (publishes), or bytes of our own (small
+    // writes are copied and coalesced).
+    struct OutPiece {
+        std::shared_ptr<const void> keep; // null: the bytes are `own`
+        std::string_view shared;
+        std::string own;
+        std::string_view bytes() const { return keep ? shared : std::string_view(own); }
+    };
+    void queue_out(std::string_view data, const std::shared_ptr<const void>& keep);
+    void clear_out();
+    // Tells the memory guard how much output this stream holds now (delta since the last call).
+    void account();
     void drop_exchange();
     void start_tunnel(http::RequestHead& head);
     bool send_upgrade_answer(std::string_view data);
@@ -87,6 +104,7 @@ class Stream final : public http::ClientStream, public loop::Deletable {
 
     Session* session_; // null once the session let go of this stream
     int32_t id_;
+    int worker_index_ = 0; // the memory guard's slot
     State state_ = State::Headers;
     Out out_state_ = Out::None;
     // Facts of the request, not lifecycle.
@@ -101,9 +119,14 @@ class Stream final : public http::ClientStream, public loop::Deletable {
     std::unique_ptr<http::RequestHead> head_; // only while the request head is being decoded
     size_t head_bytes_ = 0;
     std::unique_ptr<http::Exchange> exchange_;
-    std::string out_;    // response body bytes nghttp2 has not taken (flow control)
-    size_t out_pos_ = 0; // consumed prefix of out_
-    uint64_t sent_ = 0;  // body bytes nghttp2 took (progress, for the stall sweep)
+    // Response body nghttp2 has not taken (flow control): pieces from out_head_ on, the first one
+    // consumed up to out_off_; compacted when half the vector is consumed (O(1) amortized).
+    std::vector<OutPiece> out_;
+    size_t out_head_ = 0;
+    size_t out_off_ = 0;
+    size_t out_bytes_ = 0;
+    size_t accounted_ = 0; // what the memory guard was told (queued_bytes() then)
+    uint64_t sent_ = 0;    // body bytes nghttp2 took (progress, for the stall sweep)
     uint64_t sent_mark_ = 0;
     size_t unconsumed_ = 0; // request body bytes received while paused (window not reopened)
 };
@@ -155,6 +178,14 @@ class Session final : public http::Exchange, public loop::Flushable {
     int on_stream_close(int32_t id, uint32_t error_code);
     int on_frame_send(const nghttp2_frame* frame);
     Stream* stream(int32_t id) const;
+    // Memory ceiling: this connection's streams with at least `min_queued` bytes waiting; returns
+    // nghttp2's own allocations for the connection (counted by the session's allocator).
+    size_t shed_candidates(size_t min_queued, std::vector<http::ShedCandidate>& out) override;
+    // nghttp2's allocator (nghttp2_mem): counts the session's bytes.
+    void count_alloc(int64_t delta) {
+        ng_bytes_ = static_cast<size_t>(static_cast<int64_t>(ng_bytes_) + delta);
+    }
+    size_t ng_bytes() const { return ng_bytes_; }
 
   private:
     void close_conn(bool graceful);
@@ -168,6 +199,7 @@ class Session final : public http::Exchange, public loop::Flushable {
     http::Service& service_;
     loop::Worker& worker_;
     nghttp2_session* ng_ = nullptr;
+    size_t ng_bytes_ = 0; // live bytes nghttp2 allocated for this session
     core::IntrusiveList<Stream, &Stream::link> streams_;
     size_t stream_count_ = 0;
     loop::TimerEntry timer_; // idle (no stream) or stall sweep

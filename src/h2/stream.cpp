@@ -6,6 +6,7 @@
 #include "gripd/core/log.hpp"
 #include "gripd/core/strings.hpp"
 #include "gripd/loop/worker.hpp"
+#include "gripd/net/memory_guard.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -19,24 +20,61 @@ namespace {
 
 // HPACK's per-field overhead (RFC 7541 4.1): what a header costs against the list size limit.
 constexpr size_t kFieldOverhead = 32;
-// An idle stream gives back an output buffer bigger than this once it drains.
-constexpr size_t kKeepOutCapacity = 4096;
+// An idle stream gives back an output queue bigger than this (pieces) once it drains.
+constexpr size_t kKeepOutPieces = 16;
+// Shared payloads smaller than this are copied (a reference costs more than the bytes), as TcpConn.
+constexpr size_t kCopyBelow = 256;
+// Own bytes are appended to the last piece while it is smaller than this.
+constexpr size_t kCoalesceUpTo = 16 * 1024;
 const std::string kNoPeer;
 
-ssize_t read_cb(nghttp2_session*, int32_t, uint8_t* buf, size_t len, uint32_t* flags,
-                nghttp2_data_source* src, void*) {
-    return static_cast<Stream*>(src->ptr)->read_body(buf, len, flags);
+ssize_t read_cb(nghttp2_session*, int32_t, uint8_t*, size_t len, uint32_t* flags, nghttp2_data_source* src,
+                void*) {
+    return static_cast<Stream*>(src->ptr)->read_body(len, flags);
 }
 
 } // namespace
 
 Stream::Stream(Session& session, int32_t id)
-    : session_(&session), id_(id), head_(std::make_unique<http::RequestHead>()) {
+    : session_(&session), id_(id), worker_index_(session.worker().index()),
+      head_(std::make_unique<http::RequestHead>()) {
     head_->version_major = 2;
     head_->version_minor = 0;
 }
 
-Stream::~Stream() = default;
+Stream::~Stream() {
+    clear_out();
+}
+
+void Stream::account() {
+    size_t now = queued_bytes();
+    if (now == accounted_) return;
+    net::MemoryGuard::instance().account_queued(worker_index_,
+                                                static_cast<int64_t>(now) - static_cast<int64_t>(accounted_));
+    accounted_ = now;
+}
+
+void Stream::queue_out(std::string_view data, const std::shared_ptr<const void>& keep) {
+    if (out_head_ > 0 && out_head_ >= out_.size() / 2) { // O(1) amortized: each piece moves once
+        out_.erase(out_.begin(), out_.begin() + static_cast<std::ptrdiff_t>(out_head_));
+        out_head_ = 0;
+    }
+    if (keep && data.size() >= kCopyBelow) {
+        out_.push_back(OutPiece{keep, data, {}});
+    } else if (out_.size() > out_head_ && !out_.back().keep && out_.back().own.size() < kCoalesceUpTo) {
+        out_.back().own.append(data);
+    } else {
+        out_.push_back(OutPiece{nullptr, {}, std::string(data)});
+    }
+    out_bytes_ += data.size();
+    account();
+}
+
+void Stream::clear_out() {
+    std::vector<OutPiece>().swap(out_);
+    out_head_ = out_off_ = out_bytes_ = 0;
+    account();
+}
 
 nghttp2_session* Stream::ng() const {
     return session_ ? session_->ng() : nullptr;
@@ -208,14 +246,10 @@ bool Stream::send_head(int status, std::string_view /*reason: HTTP/2 has none*/,
     return true;
 }
 
-bool Stream::send_body(std::string_view data, const std::shared_ptr<const void>& /*keep*/) {
+bool Stream::send_body(std::string_view data, const std::shared_ptr<const void>& keep) {
     if (is_closing() || out_state_ != Out::Started) return false;
     if (no_body_ || data.empty()) return true;
-    if (out_pos_ > 0 && out_pos_ >= out_.size() / 2) { // O(1) amortized: each byte moves at most once
-        out_.erase(0, out_pos_);
-        out_pos_ = 0;
-    }
-    out_.append(data);
+    queue_out(data, keep);
     nghttp2_session_resume_data(ng(), id_);
     session_->watch_stalls(); // a client that gives no window for it is cut off
     session_->schedule_pump();
@@ -315,8 +349,7 @@ void Stream::abort_response() {
     drop_exchange();
     if (is_closing()) return;
     out_state_ = Out::Ended;
-    std::string().swap(out_);
-    out_pos_ = 0;
+    clear_out();
     nghttp2_submit_rst_stream(ng(), NGHTTP2_FLAG_NONE, id_, NGHTTP2_INTERNAL_ERROR);
     session_->schedule_pump();
 }
@@ -325,36 +358,53 @@ void Stream::cut_off() {
     drop_exchange();
     if (is_closing()) return;
     out_state_ = Out::Ended;
-    std::string().swap(out_);
-    out_pos_ = 0;
+    clear_out();
     nghttp2_submit_rst_stream(ng(), NGHTTP2_FLAG_NONE, id_, NGHTTP2_CANCEL);
     session_->schedule_pump();
 }
 
-ssize_t Stream::read_body(uint8_t* buf, size_t len, uint32_t* flags) {
-    size_t avail = out_.size() - out_pos_;
-    size_t n = std::min(len, avail);
-    if (n > 0) {
-        std::memcpy(buf, out_.data() + out_pos_, n);
-        out_pos_ += n;
-        sent_ += n;
-    }
-    if (out_pos_ == out_.size()) {
-        if (out_.capacity() > kKeepOutCapacity)
-            std::string().swap(out_);
-        else
-            out_.clear();
-        out_pos_ = 0;
-        if (n > 0 && exchange_ && session_) session_->queue_writable(id_);
-    } else if (session_) {
-        session_->watch_stalls(); // more than the window allows: watch the client takes it
-    }
-    if (out_state_ == Out::Ended && out_pos_ == out_.size()) {
+ssize_t Stream::read_body(size_t len, uint32_t* flags) {
+    size_t n = std::min(len, out_bytes_);
+    if (n > 0) *flags |= NGHTTP2_DATA_FLAG_NO_COPY;           // write_data sends them
+    if (n < out_bytes_ && session_) session_->watch_stalls(); // more than the window allows
+    if (out_state_ == Out::Ended && n == out_bytes_) {
         *flags |= NGHTTP2_DATA_FLAG_EOF;
         return static_cast<ssize_t>(n);
     }
     if (n == 0) return NGHTTP2_ERR_DEFERRED;
     return static_cast<ssize_t>(n);
+}
+
+int Stream::write_data(const uint8_t* framehd, size_t len) {
+    http::ServerConn* conn = session_ ? session_->conn() : nullptr;
+    if (!conn || len > out_bytes_) return NGHTTP2_ERR_CALLBACK_FAILURE;
+    conn->send_raw(std::string_view(reinterpret_cast<const char*>(framehd), 9));
+    size_t left = len;
+    while (left > 0) {
+        OutPiece& p = out_[out_head_];
+        std::string_view bytes = p.bytes().substr(out_off_);
+        size_t k = std::min(left, bytes.size());
+        conn->send_raw(bytes.substr(0, k), p.keep); // own bytes are copied by the connection
+        left -= k;
+        out_off_ += k;
+        if (out_off_ == p.bytes().size()) {
+            p = OutPiece{}; // lets go of the shared payload now
+            ++out_head_;
+            out_off_ = 0;
+        }
+    }
+    out_bytes_ -= len;
+    sent_ += len;
+    if (out_bytes_ == 0) {
+        if (out_.capacity() > kKeepOutPieces)
+            std::vector<OutPiece>().swap(out_);
+        else
+            out_.clear();
+        out_head_ = out_off_ = 0;
+        if (len > 0 && exchange_ && session_) session_->queue_writable(id_);
+    }
+    account();
+    return 0;
 }
 
 bool Stream::stalled_since_last_sweep() {

@@ -30,20 +30,26 @@ void ConnSet::close_all() {
 }
 
 size_t ConnSet::cut_slowest(size_t min_queued, uint64_t want, size_t max_conns) {
-    std::vector<std::pair<size_t, ServerConn*>> slow;
+    std::vector<ShedCandidate> slow;
     list_.for_each([&](ServerConn& c) {
-        size_t q = c.queued_bytes();
-        if (q >= min_queued && !c.is_closing()) slow.emplace_back(q, &c);
+        if (!c.is_closing()) c.shed_candidates(min_queued, slow);
     });
-    std::sort(slow.begin(), slow.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+    std::sort(slow.begin(), slow.end(), [](const auto& a, const auto& b) { return a.bytes > b.bytes; });
     size_t cut = 0;
     uint64_t freed = 0;
-    for (auto& [q, c] : slow) {
+    for (auto& s : slow) {
         if (cut >= max_conns || freed >= want) break;
-        LOG_DEBUG("server", "memory limit: cutting a slow client (%zu bytes queued)", q);
-        freed += q;
+        // A stream's connection may have been cut before it (then the stream is closing already).
+        if (s.stream && s.stream->is_closing()) continue;
+        if (s.conn && s.conn->is_closing()) continue;
+        LOG_DEBUG("server", "memory limit: cutting a slow %s (%zu bytes queued)",
+                  s.stream ? "HTTP/2 stream" : "client", s.bytes);
+        freed += s.bytes;
         ++cut;
-        c->reset(); // a reset also drops what the kernel still holds for it
+        if (s.stream)
+            s.stream->cut_off(); // RST_STREAM(CANCEL): the connection's other streams go on
+        else
+            s.conn->reset(); // a reset also drops what the kernel still holds for it
     }
     return cut;
 }

@@ -661,6 +661,12 @@ void ServerConn::abort_response() {
     close();
 }
 
+void ServerConn::shed_candidates(size_t min_queued, std::vector<ShedCandidate>& out) {
+    size_t own = queued_bytes();
+    if (state_ == State::Raw && exchange_) own += exchange_->shed_candidates(min_queued, out);
+    if (own >= min_queued) out.push_back(ShedCandidate{own, this, nullptr});
+}
+
 void ServerConn::cut_off() {
     if (exchange_) worker_.defer_delete(std::move(exchange_));
     reset();

@@ -29,10 +29,16 @@ constexpr long kSessionTimeoutS = 2 * 3600;
 // (src/h2, behind the client port's ServerConn) first, then HTTP/1.1.
 constexpr unsigned char kAlpn[] = {2, 'h', '2', 8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
 
+// [gripd] http2 = false: only `http/1.1` (the list past its first entry). Written once before the
+// workers start, read by handshakes on every loop.
+std::atomic<bool> g_alpn_h2{true};
+
 int select_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
                 unsigned int inlen, void*) {
     unsigned char* chosen = nullptr;
-    if (SSL_select_next_proto(&chosen, outlen, kAlpn, sizeof(kAlpn), in, inlen) != OPENSSL_NPN_NEGOTIATED)
+    size_t skip = g_alpn_h2.load(std::memory_order_relaxed) ? 0 : 3;
+    if (SSL_select_next_proto(&chosen, outlen, kAlpn + skip, sizeof(kAlpn) - skip, in, inlen) !=
+        OPENSSL_NPN_NEGOTIATED)
         return SSL_TLSEXT_ERR_NOACK; // no common protocol: go on without ALPN, as nginx does
     *out = chosen;
     return SSL_TLSEXT_ERR_OK;
@@ -183,6 +189,10 @@ void log_loaded(const TlsCertStore& store, const std::string& dir, bool first) {
 }
 
 } // namespace
+
+void set_alpn_h2(bool offer) {
+    g_alpn_h2.store(offer, std::memory_order_relaxed);
+}
 
 // ---- TlsCertSource ----
 

@@ -32,6 +32,58 @@ raise_nofile() {
     ulimit -n "$hard" 2>/dev/null || true
 }
 
+# nginx_conf DIR WORKERS SERVER_BLOCK: writes DIR/nginx.conf (foreground, files under DIR, no access
+# log, long keep-alives) around SERVER_BLOCK (upstreams and servers). Shared by proxy_throughput.sh
+# and h2_bench.sh so both measure nginx configured the same way.
+nginx_conf() {
+    mkdir -p "$1"
+    cat >"$1/nginx.conf" <<EOF
+daemon off;
+master_process on;
+worker_processes $2;
+pid $1/nginx.pid;
+error_log $1/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $1/body;
+    proxy_temp_path $1/proxy;
+    fastcgi_temp_path $1/fastcgi;
+    uwsgi_temp_path $1/uwsgi;
+    scgi_temp_path $1/scgi;
+    keepalive_requests 1000000;
+    http2_max_requests 10000000;
+    $3
+}
+EOF
+}
+
+# nginx_proxy_block PORT BACKEND_PORT [LISTEN_FLAGS]: an nginx proxy (upstream keepalive 64) in front
+# of BACKEND_PORT, for nginx_conf; LISTEN_FLAGS e.g. "http2".
+nginx_proxy_block() {
+    printf '%s' "upstream backend {
+        server 127.0.0.1:$2;
+        keepalive 64;
+    }
+    server {
+        listen 127.0.0.1:$1 ${3:-};
+        location / {
+            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection \"\";
+        }
+    }"
+}
+
+# nginx_static_block PORT ROOT: nginx serving files from ROOT (the backend both proxies share).
+nginx_static_block() {
+    printf '%s' "server {
+        listen 127.0.0.1:$1;
+        root $2;
+        default_type text/plain;
+    }"
+}
+
 # start_bg LOGFILE CMD...: start CMD in its own session (so its whole process group can be stopped
 # by id), output to LOGFILE. Sets STARTED_PID.
 start_bg() {

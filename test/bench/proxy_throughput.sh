@@ -51,44 +51,8 @@ chmod 755 "$TMP/www"
 head -c "$BODY_BYTES" /dev/zero | tr '\0' 'x' >"$TMP/www/$FILE"
 chmod 644 "$TMP/www/$FILE"
 
-nginx_conf() { # DIR WORKERS SERVER_BLOCK
-    cat >"$1/nginx.conf" <<EOF
-daemon off;
-master_process on;
-worker_processes $2;
-pid $1/nginx.pid;
-error_log $1/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path $1/body;
-    proxy_temp_path $1/proxy;
-    fastcgi_temp_path $1/fastcgi;
-    uwsgi_temp_path $1/uwsgi;
-    scgi_temp_path $1/scgi;
-    keepalive_requests 1000000;
-    $3
-}
-EOF
-}
-
-nginx_conf "$TMP/backend" 1 "server {
-        listen 127.0.0.1:$BACKEND_PORT;
-        root $TMP/www;
-        default_type text/plain;
-    }"
-nginx_conf "$TMP/nginx" "$NGINX_WORKERS" "upstream backend {
-        server 127.0.0.1:$BACKEND_PORT;
-        keepalive 64;
-    }
-    server {
-        listen 127.0.0.1:$NGINX_PORT;
-        location / {
-            proxy_pass http://backend;
-            proxy_http_version 1.1;
-            proxy_set_header Connection \"\";
-        }
-    }"
+nginx_conf "$TMP/backend" 1 "$(nginx_static_block "$BACKEND_PORT" "$TMP/www")"
+nginx_conf "$TMP/nginx" "$NGINX_WORKERS" "$(nginx_proxy_block "$NGINX_PORT" "$BACKEND_PORT")"
 
 start_bg "$TMP/backend/stdout.log" nginx -p "$TMP/backend" -c "$TMP/backend/nginx.conf" -e "$TMP/backend/error.log"
 BACKEND_PID=$STARTED_PID

@@ -165,3 +165,91 @@ def test_memory_limit_refuses_then_cuts_slow_consumers(proxy, backend):
         for s in slow:
             s.close()
         good.close()
+
+
+@pytest.mark.gripd_only("pushpin has no memory ceiling and serves HTTP/1.1 only")
+@pytest.mark.proxy(conf={"gripd": {"memory_limit": "64M", "send_timeout": "600"}})
+def test_memory_limit_cuts_slow_http2_streams_and_spares_the_others(proxy, backend):
+    """The same fill over HTTP/2: SLOW streams that get no flow-control window (their output waits
+    in gripd's per-stream queues, not in the connection's) share one connection with a stream that
+    reads. The ceiling must see those queues: it cuts the largest streams with RST_STREAM(CANCEL)
+    and the reading stream on the same connection gets every item. (send_timeout is long so that
+    the stall sweep cannot be what cuts them.)"""
+    import h2.errors
+    from harness.h2client import H2Conn
+
+    if sanitized(proxy.pid):
+        pytest.skip("RSS is meaningless under a sanitizer")
+    base = rss(proxy.pid)
+    assert base < LIMIT * 0.6, f"idle RSS {base >> 20} MiB leaves no room under a 64 MiB limit"
+    backend.route("/probe", Response(200, b"ok"))
+    backend.route("/good", Response(200, b"", [("Grip-Hold", "stream"), ("Grip-Channel", "good"),
+                                               ("Content-Type", "text/plain")]))
+    for i in range(SLOW):
+        backend.route(f"/slow/{i}", Response(200, b"", [("Grip-Hold", "stream"), ("Grip-Channel", f"slow{i}"),
+                                                        ("Content-Type", "text/plain")]))
+    watch = None
+    with H2Conn(proxy.port, window=0) as c:
+        good = c.request("/good")
+        c.open_window(good, 1 << 30)
+        slow = [c.request(f"/slow/{i}") for i in range(SLOW)]
+        c.wait(lambda: good.head is not None and all(s.head is not None for s in slow), 20, "heads")
+        # Subscribed once a publish reaches the reading stream (the slow ones were answered first).
+        deadline = time.monotonic() + 20
+        while b"~sync~\n" not in good.body:
+            assert time.monotonic() < deadline, "the reading stream got no publish"
+            publish(proxy, [hs_item("good", "~sync~\n")])
+            time.sleep(0.2)
+        good.body = good.body.rpartition(b"~sync~\n")[2]
+        time.sleep(0.5)
+        watch = RssWatch(proxy.pid)
+        sent = []
+
+        def one_round(r: int, stop_at: float = 2.0):
+            for i in range(SLOW):
+                publish(proxy, [hs_item(f"slow{i}", ("%07d\n" % r) * (ITEM // 8))])
+                g = "g%06d-%02d\n" % (r, i)
+                publish(proxy, [hs_item("good", g)])
+                sent.append(g)
+                if rss(proxy.pid) >= LIMIT * stop_at:
+                    return True
+            return False
+
+        # 1. Into the refusing band: new client connections get 503.
+        r = 0
+        while r < MAX_ROUNDS and not one_round(r, stop_at=0.88):
+            r += 1
+        assert r < MAX_ROUNDS, f"RSS never neared the limit ({rss(proxy.pid) >> 20} MiB)"
+        deadline = time.monotonic() + 3
+        refused = new_conn_status(proxy.port)
+        while refused.status != 503 and time.monotonic() < deadline:
+            time.sleep(0.05)
+            refused = new_conn_status(proxy.port)
+        assert refused.status == 503, (rss(proxy.pid) >> 20, refused.status, refused.body)
+
+        # 2. Keep publishing: the streams with the most output waiting are reset, memory comes back
+        # under 80% and new connections are accepted again.
+        recovered = None
+        while r < MAX_ROUNDS and recovered is None:
+            r += 1
+            one_round(r)
+            deadline = time.monotonic() + 1.5
+            while recovered is None and time.monotonic() < deadline:
+                time.sleep(0.1)
+                if rss(proxy.pid) < LIMIT * 0.8:
+                    probe = new_conn_status(proxy.port)
+                    if probe.status == 200:
+                        recovered = probe
+        assert recovered is not None, f"never accepted again (RSS {rss(proxy.pid) >> 20} MiB)"
+        watch.stop.set()
+        watch.join()
+        assert watch.peak <= LIMIT + MARGIN, f"peak RSS {watch.peak / MiB:.1f} MiB"
+
+        cut = [s for s in slow if s.reset is not None]
+        assert cut and all(s.reset == h2.errors.ErrorCodes.CANCEL for s in cut)
+        assert all(s.body == b"" for s in slow)  # they never had a window
+        want = "".join(sent).encode()
+        c.wait(lambda: good.body.endswith(want[-64:]), 30, "every item on the reading stream")
+        assert good.body == want
+        assert not c.closed and good.reset is None
+        assert "cut" in proxy.log() and "slow clients" in proxy.log()

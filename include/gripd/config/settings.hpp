@@ -118,6 +118,7 @@ struct Settings {
     int shutdown_grace{};               // seconds held connections get on SIGTERM/SIGINT
     int max_backend_conns_per_target{}; // per worker; 0 = unlimited
     int64_t memory_limit{};             // bytes; -1 = from the machine (see README), 0 = off
+    bool http2{true};                   // HTTP/2 for clients (h2c prior knowledge, ALPN h2)
     int history_size{};                 // items kept per channel; 0 = no history (pubsub/history.hpp)
     int history_ttl{};                  // seconds; 0 = no age limit
     int64_t history_channel_bytes{};    // bytes kept per channel

@@ -15,11 +15,13 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace gripd::http {
 
 class ServerConn;
 struct ConnLimit;
+struct ShedCandidate;
 
 // One request/response on a ServerConn. Created by Service::start_exchange when a request head has
 // been parsed. The connection deletes it (deferred) after end_response() or when the client goes.
@@ -44,6 +46,18 @@ class Exchange : public loop::Deletable {
     // The server is stopping (SIGTERM): a raw exchange that multiplexes requests (HTTP/2) stops
     // taking new ones and ends once those under way have (HTTP/1.1 connections do so by themselves).
     virtual void on_server_stopping() {}
+    // The memory ceiling (server.cpp memory_tick): a raw exchange that buffers output of its own
+    // (HTTP/2: each stream's output waiting for its window) adds each of those queues holding at
+    // least `min_queued` bytes to `out`, and returns the bytes it holds for the connection as a whole
+    // (HTTP/2: nghttp2's own allocations), which count with the connection's queued output.
+    virtual size_t shed_candidates(size_t /*min_queued*/, std::vector<ShedCandidate>& /*out*/) { return 0; }
+};
+
+// One consumer the memory ceiling may cut: a whole connection (reset) or one stream of it.
+struct ShedCandidate {
+    size_t bytes = 0;
+    ServerConn* conn = nullptr;     // cut with a TCP reset
+    ClientStream* stream = nullptr; // cut with ClientStream::cut_off (HTTP/2: RST_STREAM CANCEL)
 };
 
 class Service;
@@ -174,6 +188,9 @@ class ServerConn final : public net::TcpConn, public ClientStream, private Reque
     const std::string& peer() const override { return peer_ip_; }
     // ClientStream's names for what TcpConn does.
     size_t queued_bytes() const override { return TcpConn::queued_bytes(); }
+    // The memory ceiling's view of this connection: itself (its queued output and what its raw
+    // exchange holds for it) and, for HTTP/2, its streams, each with at least `min_queued` bytes.
+    void shed_candidates(size_t min_queued, std::vector<ShedCandidate>& out);
     bool is_closing() const override { return TcpConn::is_closing(); }
     bool is_tls() const override { return TcpConn::is_tls(); }
     void close_after_flush() override { TcpConn::close_after_flush(); }

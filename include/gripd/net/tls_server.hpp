@@ -30,6 +30,10 @@ namespace gripd::net {
 
 class TlsCertStore;
 
+// Whether ALPN offers `h2` before `http/1.1` ([gripd] http2). Set before the first TlsCertSource
+// loads; process-wide, as the setting.
+void set_alpn_h2(bool offer);
+
 class TlsCertSource {
   public:
     // `dir`: the certificates directory (<config dir>/runner/certs).
