@@ -466,10 +466,10 @@ const Row kRows[] = {
      .key = "instance_id",
      .kind = Kind::String,
      .field = S(instance_id),
-     .text =
-         "this instance's name: in the startup line, in `gripd_instance_info{instance=...}` on the metrics "
-         "listeners and, with log_instance, in every log line; empty = `<hostname>:<first client port>` "
-         "(`-p<N>` added with `--id N`)"},
+     .text = "this instance's name: in the startup line, in `gripd_instance_info{instance_id=...}` on the "
+             "metrics "
+             "listeners and, with log_instance, in every log line; empty = `<hostname>:<first client port>` "
+             "(`-p<N>` added with `--id N`)"},
     {.section = "gripd",
      .key = "log_instance",
      .kind = Kind::Bool,

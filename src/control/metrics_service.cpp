@@ -204,7 +204,7 @@ std::string render_instance_info(const std::string& prefix, std::string_view ins
     };
     std::string name = prefix + "gripd_instance_info";
     return "# HELP " + name + " This instance ([gripd] instance_id) and its version; always 1\n# TYPE " +
-           name + " gauge\n" + name + "{instance=\"" + label(instance) + "\",version=\"" + label(version) +
+           name + " gauge\n" + name + "{instance_id=\"" + label(instance) + "\",version=\"" + label(version) +
            "\"} 1\n";
 }
 
