@@ -255,3 +255,35 @@ def test_a_second_process_on_the_same_ports_then_sigterm_to_the_first(start_prox
             second.wait(15)
         out.close()
     assert load.failures == [], f"{len(load.failures)} of {load.ok + len(load.failures)}: {load.failures[:5]}"
+
+
+def test_systemd_follows_the_new_process(tmp_path, backend):
+    """With NOTIFY_SOCKET (Type=notify, NotifyAccess=all): the new process sends MAINPID=<its pid>
+    then READY=1; the old one hands over without STOPPING=1 (the unit is not stopping)."""
+    from harness.proxy import Proxy
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    path = str(tmp_path / "notify")
+    s.bind(path)
+    s.settimeout(15)
+    backend_routes(backend, "up-5")
+    p = Proxy(routes=f"* {backend.addr}\n", env={"NOTIFY_SOCKET": path}, wait=False)
+    pid = None
+    try:
+        assert s.recv(4096) == b"READY=1"
+        p.signal(signal.SIGUSR2)
+        pid = new_pid(p)
+        assert s.recv(4096) == f"MAINPID={pid}".encode()
+        assert s.recv(4096) == b"READY=1"
+        assert p.proc.wait(15) == 0
+        s.settimeout(0.5)
+        with pytest.raises(socket.timeout):
+            s.recv(4096)  # no STOPPING=1 from the old one
+        s.settimeout(15)
+        assert raw.get(p.port, "/ok").body == b"ok"
+        os.kill(pid, signal.SIGTERM)
+        assert s.recv(4096) == b"STOPPING=1"
+    finally:
+        if pid:
+            stop_pid(pid)
+        p.close()
+        s.close()
