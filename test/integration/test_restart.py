@@ -287,3 +287,29 @@ def test_systemd_follows_the_new_process(tmp_path, backend):
             stop_pid(pid)
         p.close()
         s.close()
+
+
+def test_the_new_process_runs_the_replaced_binary(start_proxy, backend, tmp_path, monkeypatch):
+    """A package upgrade replaces the file (a rename over it): SIGUSR2 runs the new file, found by the
+    path the old process was started from."""
+    import shutil
+    from harness.proxy import proxy_command
+    exe = tmp_path / "bin" / "gripd"
+    exe.parent.mkdir()
+    shutil.copy2(proxy_command()[0], exe)
+    monkeypatch.setenv("GRIPD_BIN", str(exe))
+    backend_routes(backend, "up-6")
+    p = start_proxy(routes=f"* {backend.addr}\n", conf=CONF)
+    staged = tmp_path / "bin" / "gripd.new"
+    shutil.copy2(exe, staged)
+    os.replace(staged, exe)  # as dpkg installs a file
+    assert os.readlink(f"/proc/{p.pid}/exe").endswith("(deleted)")
+    p.signal(signal.SIGUSR2)
+    pid = new_pid(p)
+    try:
+        assert p.proc.wait(15) == 0
+        assert os.readlink(f"/proc/{pid}/exe") == str(exe)
+        assert os.stat(f"/proc/{pid}/exe").st_ino == exe.stat().st_ino
+        assert raw.get(p.port, "/ok").body == b"ok"
+    finally:
+        stop_pid(pid)
