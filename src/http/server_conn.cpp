@@ -629,7 +629,9 @@ bool ServerConn::write_head(int status, std::string_view reason, const Headers& 
         facts_.keep_alive =
             false; // HTTP/1.0 without a length: the end of the body is the end of the connection
     }
-    if (!facts_.keep_alive)
+    // Stopping: the connection closes after this response (finish_cycle), so the client knows not to
+    // send another request on it.
+    if (!facts_.keep_alive || (worker_.is_stopping() && !informational))
         out += "Connection: close\r\n";
     else if (facts_.http10)
         out += "Connection: keep-alive\r\n";

@@ -313,3 +313,21 @@ def test_the_new_process_runs_the_replaced_binary(start_proxy, backend, tmp_path
         assert raw.get(p.port, "/ok").body == b"ok"
     finally:
         stop_pid(pid)
+
+
+def test_a_connection_without_its_request_yet_is_answered_after_sigterm(start_proxy, backend):
+    """At stop a fresh connection is not closed as idle (its request may be unread in the kernel's
+    buffer): it gets 2 s for its first request, answered with Connection: close. pushpin exits at
+    once instead."""
+    backend_routes(backend, "up-7")
+    p = start_proxy(routes=f"* {backend.addr}\n", conf=CONF)
+    with raw.RawConn(p.port) as c:
+        time.sleep(0.2)  # accepted by a worker
+        p.signal(signal.SIGTERM)
+        time.sleep(0.3)  # the stop has begun
+        c.send(b"GET /ok HTTP/1.1\r\nHost: example.com\r\n\r\n")
+        r = c.recv_response()
+        assert r.status == 200 and r.body == b"ok"
+        assert r.header("Connection") == "close"
+        assert c.is_closed()
+    assert p.proc.wait(15) == 0
