@@ -331,3 +331,33 @@ def test_a_connection_without_its_request_yet_is_answered_after_sigterm(start_pr
         assert r.header("Connection") == "close"
         assert c.is_closed()
     assert p.proc.wait(15) == 0
+
+
+def test_a_websocket_is_closed_going_away_and_reconnects_to_the_new_process(start_proxy):
+    """Passthrough WebSocket through an upgrade: closed with 1001 (going away); a new one works
+    through the new process."""
+    import asyncio
+    from wsutil import WsBackend, connect, recv, closed, run
+    wsb = WsBackend()
+    p = start_proxy(routes=f"* {wsb.addr}", conf=CONF)
+    pid = None
+    try:
+        async def main():
+            nonlocal pid
+            ws = await connect(p, "/echo")
+            await ws.send("before")
+            assert await recv(ws) == "before"
+            p.signal(signal.SIGUSR2)
+            pid = await asyncio.get_running_loop().run_in_executor(None, new_pid, p)
+            code, _ = await closed(ws, 15)
+            assert code == 1001
+            again = await connect(p, "/echo")
+            await again.send("after")
+            assert await recv(again) == "after"
+            await again.close()
+        run(main())
+        assert p.proc.wait(15) == 0
+    finally:
+        if pid:
+            stop_pid(pid)
+        wsb.stop()
