@@ -8,13 +8,17 @@
 #include "gripd/net/tls_server.hpp"
 #include "gripd/zmq/publish_cli.hpp"
 #include "server.hpp"
+#include "upgrade.hpp"
 
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <pthread.h>
+#include <string>
+#include <unistd.h>
 #include <uv.h>
+#include <vector>
 
 using namespace gripd;
 
@@ -27,11 +31,18 @@ constexpr int kLogDrainMs = 2000;
 // inboxes, as producer number `workers.size()`.
 struct MainLoop {
     uv_loop_t loop{};
-    uv_signal_t sigint{}, sigterm{}, sighup{};
+    uv_signal_t sigint{}, sigterm{}, sighup{}, sigusr2{};
     uv_fs_poll_t routes_watch{};
     uv_timer_t certs_watch{}; // https_ports: polls runner/certs for changed files
     app::Server* server = nullptr;
+    app::Upgrader* upgrader = nullptr;
     bool watching = false;
+};
+
+// How this process was started: what SIGUSR2 runs again (upgrade.hpp).
+struct Invocation {
+    std::string exe; // argv[0], made absolute if it is a path (a later chdir cannot change it)
+    std::vector<std::string> args;
 };
 
 // [runner] logdir, as Pushpin's runner lays it out when run without -m: the directory is created, and
@@ -53,25 +64,35 @@ std::string open_log_files(const config::Settings& settings, const config::CliOp
     return "";
 }
 
-void stop_all(MainLoop& m, int signum) {
-    LOG_INFO("main", "got signal %d: stopping", signum);
-    core::sd_notify("STOPPING=1");
+// `handover`: a new process serves now (SIGUSR2) and systemd follows it: no STOPPING=1 for the unit.
+void stop_all(MainLoop& m, int signum, bool handover = false) {
+    if (handover)
+        LOG_INFO("main", "handing over to the new process: stopping");
+    else
+        LOG_INFO("main", "got signal %d: stopping", signum);
+    if (!handover) core::sd_notify("STOPPING=1");
     m.server->request_stop();
+    m.upgrader->close();
     uv_close(reinterpret_cast<uv_handle_t*>(&m.sigint), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&m.sigterm), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&m.sighup), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&m.sigusr2), nullptr);
     if (m.watching) uv_close(reinterpret_cast<uv_handle_t*>(&m.routes_watch), nullptr);
     if (m.server->has_tls()) uv_close(reinterpret_cast<uv_handle_t*>(&m.certs_watch), nullptr);
 }
 
 // Runs the main thread's loop until a stop signal: signal handlers, the routes file watch, the retry
 // of inbox overflow. Unblocks the held signals and tells systemd READY once everything is in place.
-void run_main_loop(app::Server& server, const config::Settings& settings, const sigset_t& handled) {
+// `ready_fd`: this process is an upgrade; it tells the old one once it serves.
+void run_main_loop(app::Server& server, const config::Settings& settings, const sigset_t& handled,
+                   const Invocation& self, int ready_fd) {
     MainLoop m;
     m.server = &server;
     uv_loop_init(&m.loop);
     m.loop.data = &m;
-    for (auto* s : {&m.sigint, &m.sigterm, &m.sighup}) {
+    app::Upgrader upgrader(&m.loop, self.exe, self.args);
+    m.upgrader = &upgrader;
+    for (auto* s : {&m.sigint, &m.sigterm, &m.sighup, &m.sigusr2}) {
         uv_signal_init(&m.loop, s);
         s->data = &m;
     }
@@ -90,6 +111,14 @@ void run_main_loop(app::Server& server, const config::Settings& settings, const 
             core::sd_notify("READY=1");
         },
         SIGHUP);
+    // Zero-downtime restart and upgrade: start the new process, stop this one once it serves.
+    uv_signal_start(
+        &m.sigusr2,
+        [](uv_signal_t* s, int) {
+            auto* mp = static_cast<MainLoop*>(s->data);
+            mp->upgrader->start([mp](int) { stop_all(*mp, SIGUSR2, /*handover=*/true); });
+        },
+        SIGUSR2);
     if (settings.route_lines.empty() && !settings.routes_file.empty()) {
         // Pushpin reloads the routes file when it changes; polling survives editors that replace files.
         uv_fs_poll_init(&m.loop, &m.routes_watch);
@@ -114,6 +143,7 @@ void run_main_loop(app::Server& server, const config::Settings& settings, const 
     }
     pthread_sigmask(SIG_UNBLOCK, &handled, nullptr); // pending ones are delivered now
     // Every listener is bound and every worker runs: a Type=notify unit is up from here.
+    if (ready_fd >= 0) app::report_upgrade_ready(ready_fd); // MAINPID= first, then READY=1
     core::sd_notify("READY=1");
 
     // Overflowed inbox messages from the main thread are retried on this timer.
@@ -163,6 +193,7 @@ int answer_without_running(const config::CliResult& cli) {
 int start_logging(const config::SettingsResult& loaded, const config::CliOptions& options) {
     const config::Settings& settings = loaded.settings;
     core::log_set_level(settings.log_level);
+    if (settings.log_instance) core::log_set_instance(settings.instance_id);
     if (!settings.log_file.empty() && !core::log_set_file(settings.log_file.c_str())) {
         std::fprintf(stderr, "gripd: cannot open log file %s\n", settings.log_file.c_str());
         return 2;
@@ -214,13 +245,19 @@ sigset_t block_handled_signals() {
     sigaddset(&handled, SIGINT);
     sigaddset(&handled, SIGTERM);
     sigaddset(&handled, SIGHUP);
+    sigaddset(&handled, SIGUSR2);
     pthread_sigmask(SIG_BLOCK, &handled, nullptr);
     return handled;
 }
 
 // Loads the routes, starts the workers, runs until a stop: main's exit status.
-int serve(const config::Settings& settings, const config::DebugKnobs& knobs, const sigset_t& handled) {
+int serve(const config::Settings& settings, const config::DebugKnobs& knobs, const sigset_t& handled,
+          const Invocation& self) {
+    LOG_INFO("main", "gripd %s starting: instance %s, pid %d", GRIPD_VERSION, settings.instance_id.c_str(),
+             static_cast<int>(::getpid()));
     app::Server server(settings, knobs);
+    int ready_fd = app::upgrade_ready_fd_from_env();
+    server.set_taking_over(ready_fd >= 0);
     if (!server.load_routes(/*initial=*/true)) return exit_after_log(2);
     std::string error;
     switch (server.start(&error)) {
@@ -239,7 +276,7 @@ int serve(const config::Settings& settings, const config::DebugKnobs& knobs, con
         std::fflush(nullptr);
         std::_Exit(1);
     }
-    run_main_loop(server, settings, handled);
+    run_main_loop(server, settings, handled, self, ready_fd);
     server.join();
     LOG_INFO("main", "stopped");
     core::log_stop_writer(kLogDrainMs);
@@ -271,5 +308,9 @@ int main(int argc, char** argv) {
     sigset_t handled = block_handled_signals();
     // From here on no loop writes a log line itself (see core/log.hpp).
     if (!core::log_start_writer()) LOG_WARN("main", "no log writer thread: log lines are written directly");
-    return serve(loaded.settings, knobs.knobs, handled);
+    Invocation self;
+    self.exe = argv[0];
+    if (self.exe.find('/') != std::string::npos) self.exe = std::filesystem::absolute(self.exe).string();
+    self.args.assign(argv + 1, argv + argc);
+    return serve(loaded.settings, knobs.knobs, handled, self);
 }

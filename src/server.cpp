@@ -184,7 +184,7 @@ void Server::open_listener(loop::Worker& w, WorkerContext& ctx, const config::Li
 // binds each one here and every worker accepts on its own dup() of it (adopt_local_sockets).
 bool Server::open_local_sockets(std::string* error) {
     for (const auto& lp : settings_.local_ports) {
-        auto file = net::UnixSocketFile::open({lp.path, lp.mode, lp.user, lp.group}, error);
+        auto file = net::UnixSocketFile::open({lp.path, lp.mode, lp.user, lp.group, taking_over_}, error);
         if (!file) {
             *error = "[runner] local_ports: " + *error;
             return false;
@@ -242,6 +242,7 @@ void Server::wire(loop::Worker& w, WorkerContext& ctx) {
     }
     if (w.index() == 0 && zmq::ZmqService::wanted(settings_)) {
         ctx.zmq = std::make_unique<zmq::ZmqService>(settings_, *ctx.broker, w.uv());
+        ctx.zmq->set_taking_over(taking_over_);
         std::string error;
         if (!ctx.zmq->start(&error)) {
             if (!error_claimed_.exchange(true)) first_error_ = error;
@@ -351,7 +352,7 @@ void Server::install_hooks(loop::Worker& w, WorkerContext& ctx, int count) {
     });
     w.on_stop([&ctx](loop::Worker&) {
         for (auto* l : ctx.listeners)
-            l->close();
+            l->close_draining();
         ctx.listeners.clear();
         ctx.tick.disarm();
         ctx.minute.disarm();
@@ -430,8 +431,10 @@ Server::StartResult Server::start(std::string* error) {
         *error = first_error_;
         return StartResult::Failed;
     }
-    for (auto& file : local_sockets_)
+    for (auto& file : local_sockets_) {
         file->close_fd(); // every worker's listener holds its own dup() now
+        if (!file->install(error)) return StartResult::Failed; // an upgrade: take the path over now
+    }
     LOG_INFO("main", "started %d workers", count);
     return StartResult::Ok;
 }

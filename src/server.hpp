@@ -49,6 +49,9 @@ class Server {
     // Starts every worker and waits (bounded, kStartTimeout) until each has opened its listeners.
     // On a timeout, *error names the workers that did not start.
     StartResult start(std::string* error);
+    // This process replaces a running gripd (an upgrade, see upgrade.hpp): unix sockets in use are
+    // taken over instead of refused. Before start().
+    void set_taking_over(bool on) { taking_over_ = on; }
     // From the main thread: graceful stop of every worker.
     void request_stop();
     void join();
@@ -93,6 +96,7 @@ class Server {
     std::string first_error_; // written by the first worker that fails, read after started_ says so
     std::atomic<bool> error_claimed_{false};
     bool stop_requested_ = false;
+    bool taking_over_ = false;
 };
 
 } // namespace gripd::app

@@ -8,9 +8,11 @@
 #include "settings_table_internal.hpp"
 
 #include <climits>
+#include <cstdio>
 #include <filesystem>
 #include <sched.h>
 #include <thread>
+#include <unistd.h>
 #include <variant>
 
 namespace gripd::config {
@@ -494,6 +496,24 @@ void note_share_all(const IniFile& ini, const Settings& s, std::vector<Notice>& 
                            "to the backend), unlike Pushpin"});
 }
 
+// [gripd] instance_id when the file leaves it empty: the host name and the first client listener, which
+// tells apart instances on one host too (plus `-pN` with `--id N`, whose instances may share ports).
+void default_instance_id(Settings& s, const CliOptions& cli) {
+    if (!s.instance_id.empty()) return;
+    char host[256] = {};
+    if (::gethostname(host, sizeof(host) - 1) != 0 || !host[0])
+        std::snprintf(host, sizeof(host), "localhost");
+    std::string where;
+    if (!s.http_ports.empty())
+        where = std::to_string(s.http_ports.front().port);
+    else if (!s.https_ports.empty())
+        where = std::to_string(s.https_ports.front().port);
+    else if (!s.local_ports.empty())
+        where = s.local_ports.front().path;
+    s.instance_id = std::string(host) + (where.empty() ? "" : ":" + where);
+    if (cli.id) s.instance_id += "-p" + std::to_string(*cli.id);
+}
+
 // gripd serves clients on http_port, https_ports and local_ports. Returns an error message, or "".
 std::string check_listeners(const Settings& s, const std::string& config_path) {
     if (s.http_ports.empty() && s.https_ports.empty() && s.local_ports.empty())
@@ -529,6 +549,7 @@ SettingsResult load_settings_text(std::string_view text, const std::string& conf
     s.ipc_prefix = ctx.vars.ipc_prefix;
     result.error = apply_cli(s, cli, config_path);
     if (result.error.empty()) result.error = check_listeners(s, config_path);
+    default_instance_id(s, cli);
     return result;
 }
 

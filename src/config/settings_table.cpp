@@ -465,6 +465,21 @@ const Row kRows[] = {
              "through the master a set of Redis Sentinels names (failovers followed), `redis-cluster://host:port[,...]` "
              "through a Redis Cluster with sharded pub/sub; empty = this instance only"},
     {.section = "gripd",
+     .key = "instance_id",
+     .kind = Kind::String,
+     .field = S(instance_id),
+     .text = "this instance's name: in the startup line, in `gripd_instance_info{instance_id=...}` on the "
+             "metrics "
+             "listeners and, with log_instance, in every log line; empty = `<hostname>:<first client port>` "
+             "(`-p<N>` added with `--id N`)"},
+    {.section = "gripd",
+     .key = "log_instance",
+     .kind = Kind::Bool,
+     .field = S(log_instance),
+     .def = "false",
+     .text = "every log line, access lines included, carries `[instance_id]` after the time (off: Pushpin's "
+             "line format)"},
+    {.section = "gripd",
      .key = "header_timeout",
      .kind = Kind::Int,
      .field = S(header_timeout),

@@ -230,10 +230,33 @@ std::string render_metrics(const std::vector<WorkerStatsView>& workers, const st
     return out;
 }
 
+std::string render_instance_info(const std::string& prefix, std::string_view instance,
+                                 std::string_view version) {
+    // Label values escape backslash, double quote and newline (the exposition format's rules).
+    auto label = [](std::string_view v) {
+        std::string out;
+        for (char c : v) {
+            if (c == '\\' || c == '"')
+                out += '\\', out += c;
+            else if (c == '\n')
+                out += "\\n";
+            else
+                out += c;
+        }
+        return out;
+    };
+    std::string name = prefix + "gripd_instance_info";
+    return "# HELP " + name + " This instance ([gripd] instance_id) and its version; always 1\n# TYPE " +
+           name + " gauge\n" + name + "{instance_id=\"" + label(instance) + "\",version=\"" + label(version) +
+           "\"} 1\n";
+}
+
 std::unique_ptr<http::Exchange> MetricsService::start_exchange(http::ClientStream& conn, http::RequestHead&) {
     http::Headers h;
     h.add("Content-Type", "text/plain; version=0.0.4");
-    conn.respond(200, {}, h, render_metrics(views_(), prefix_));
+    conn.respond(200, {}, h,
+                 render_metrics(views_(), prefix_) +
+                     render_instance_info(prefix_, settings_.instance_id, GRIPD_VERSION));
     return nullptr;
 }
 

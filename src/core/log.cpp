@@ -217,17 +217,24 @@ const char* level_name(LogLevel level) {
     return "?";
 }
 
+// [gripd] log_instance: set once before any thread logs, read-only after (no lock needed).
+std::string g_instance_tag; // "[id] " or ""
+
 void format_prefix(LogLevel level, const char* target, char* line, size_t cap, int* n) {
     timeval tv{};
     gettimeofday(&tv, nullptr);
     tm t{};
     localtime_r(&tv.tv_sec, &t);
-    *n = std::snprintf(line, cap, "[%s] %04d-%02d-%02d %02d:%02d:%02d.%03d [%s] ", level_name(level),
+    *n = std::snprintf(line, cap, "[%s] %04d-%02d-%02d %02d:%02d:%02d.%03d %s[%s] ", level_name(level),
                        t.tm_year + 1900, t.tm_mon + 1, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec,
-                       static_cast<int>(tv.tv_usec / 1000), target);
+                       static_cast<int>(tv.tv_usec / 1000), g_instance_tag.c_str(), target);
 }
 
 } // namespace
+
+void log_set_instance(std::string_view id) {
+    g_instance_tag = id.empty() ? std::string() : "[" + std::string(id) + "] ";
+}
 
 void log_set_level(int level) {
     g_level.store(level < 0 ? 0 : (level > 4 ? 4 : level));

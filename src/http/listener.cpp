@@ -150,6 +150,30 @@ void Listener::close() {
              [](uv_handle_t* h) { delete static_cast<Listener*>(h->data); });
 }
 
+void Listener::close_draining() {
+    if (closing_) return;
+    uv_poll_stop(&poll_);
+    // accept_some() would stop after one batch; the whole backlog must go before close. It is
+    // bounded by the backlog given to listen(). Errors end the loop (pause_accepting's resume timer
+    // is disarmed by close()).
+    size_t taken = 0;
+    for (;;) {
+        int fd = ::accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO || errno == EPERM) continue;
+            break;
+        }
+        serve(fd); // served as any other request; the response says Connection: close
+        ++taken;
+    }
+    if (taken > 0) LOG_DEBUG("server", "stopping: took %zu waiting connections before closing", taken);
+    close(); // stops the poll handle now; it frees the listener on a later turn
+    // The socket closes now, not with the listener: fewer connections can land on it in between
+    // (those would be reset).
+    ::close(fd_);
+    fd_ = -1;
+}
+
 void Listener::on_readable(uv_poll_t* poll, int status, int /*events*/) {
     auto* self = static_cast<Listener*>(poll->data);
     if (status < 0) {

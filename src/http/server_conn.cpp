@@ -143,6 +143,14 @@ void ServerConn::begin_cycle() {
     timer().arm(service_.idle_timeout_ms());
 }
 
+void ServerConn::notify_stopping() {
+    if (state_ == State::Raw && exchange_) {
+        exchange_->on_server_stopping();
+        return;
+    }
+    if (state_ == State::Idle && fresh_ && !exchange_ && wait_ == Wait::Idle) timer().arm(kStopFreshMs);
+}
+
 void ServerConn::start() {
     service_.connections.add();
     peer_ip_ = peer_ip();
@@ -238,6 +246,7 @@ void ServerConn::on_data(const char* data, size_t len) {
     // request while it waits for the client to read (WaitingDrain).
     if (!exchange_ && (state_ == State::Idle || state_ == State::WaitingDrain) && wait_ != Wait::Header) {
         if (state_ == State::Idle && !to(State::ReadingHead)) return;
+        fresh_ = false;
         wait_ = Wait::Header;
         timer().arm(service_.header_timeout_ms());
     }
@@ -620,7 +629,9 @@ bool ServerConn::write_head(int status, std::string_view reason, const Headers& 
         facts_.keep_alive =
             false; // HTTP/1.0 without a length: the end of the body is the end of the connection
     }
-    if (!facts_.keep_alive)
+    // Stopping: the connection closes after this response (finish_cycle), so the client knows not to
+    // send another request on it.
+    if (!facts_.keep_alive || (worker_.is_stopping() && !informational))
         out += "Connection: close\r\n";
     else if (facts_.http10)
         out += "Connection: keep-alive\r\n";

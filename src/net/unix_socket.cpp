@@ -133,26 +133,35 @@ std::unique_ptr<UnixSocketFile> UnixSocketFile::open(const Options& o, std::stri
         *error = "unix socket " + o.path + ": " + dir + " is not a directory";
         return nullptr;
     }
-    if (!clear_path(o.path, sa, error)) return nullptr;
+    // Taking over from a running gripd (an upgrade): bind beside the live socket, and rename over it
+    // once this process serves (install()); the old one keeps what it already accepted.
+    Options bound = o;
+    struct stat cur {};
+    if (o.take_over && ::lstat(o.path.c_str(), &cur) == 0 && S_ISSOCK(cur.st_mode) && socket_is_live(sa)) {
+        bound.path = o.path + ".new" + std::to_string(::getpid());
+        if (!make_address(bound.path, &sa, error)) return nullptr;
+    }
+    if (!clear_path(bound.path, sa, error)) return nullptr;
     std::unique_ptr<UnixSocketFile> self(new UnixSocketFile());
+    if (bound.path != o.path) self->final_path_ = o.path;
     self->fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (self->fd_ < 0) {
         *error = "unix socket " + o.path + ": socket: " + errno_text(errno);
         return nullptr;
     }
     if (::bind(self->fd_, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0) {
-        *error = "unix socket " + o.path + ": bind: " + errno_text(errno);
+        *error = "unix socket " + bound.path + ": bind: " + errno_text(errno);
         return nullptr; // nothing was created: the destructor only closes the socket
     }
-    self->path_ = o.path; // from here on the file is ours to remove
+    self->path_ = bound.path; // from here on the file is ours to remove
     struct stat st {};
-    if (::lstat(o.path.c_str(), &st) == 0) {
+    if (::lstat(bound.path.c_str(), &st) == 0) {
         self->dev_ = st.st_dev;
         self->ino_ = st.st_ino;
     }
-    if (!apply_options(o, error)) return nullptr;
+    if (!apply_options(bound, error)) return nullptr;
     if (::listen(self->fd_, kBacklog) != 0) {
-        *error = "unix socket " + o.path + ": listen: " + errno_text(errno);
+        *error = "unix socket " + bound.path + ": listen: " + errno_text(errno);
         return nullptr;
     }
     return self;
@@ -165,6 +174,18 @@ UnixSocketFile::~UnixSocketFile() {
     struct stat st {};
     if (::lstat(path_.c_str(), &st) == 0 && S_ISSOCK(st.st_mode) && st.st_dev == dev_ && st.st_ino == ino_)
         ::unlink(path_.c_str());
+}
+
+bool UnixSocketFile::install(std::string* error) {
+    if (final_path_.empty()) return true;
+    if (::rename(path_.c_str(), final_path_.c_str()) != 0) {
+        *error = "unix socket " + final_path_ + ": cannot take it over: rename: " + errno_text(errno);
+        return false;
+    }
+    path_ = final_path_; // same file (dev, inode): still ours to remove
+    final_path_.clear();
+    LOG_INFO("main", "took over the unix socket %s from the running process", path_.c_str());
+    return true;
 }
 
 void UnixSocketFile::close_fd() {

@@ -53,6 +53,10 @@ bool Socket::bind(const std::string& spec, std::string* error) {
     return true;
 }
 
+void Socket::unbind(const std::string& spec) {
+    if (sock_) zmq_unbind(sock_, spec.c_str());
+}
+
 bool Socket::connect(const std::string& spec, std::string* error) {
     if (!sock_ || zmq_connect(sock_, spec.c_str()) != 0) {
         *error = spec + ": " + zmq_strerror(errno);

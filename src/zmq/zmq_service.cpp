@@ -8,6 +8,7 @@
 #include "gripd/zmq/spec.hpp"
 #include "gripd/zmq/tnetstring.hpp"
 
+#include <cerrno>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
@@ -77,6 +78,8 @@ ZmqService::ZmqService(const config::Settings& settings, pubsub::Broker& broker,
       queue_(std::make_unique<control::PublishQueue>(loop, broker, &control::PublishGate::instance())) {
     uv_timer_init(loop_, &congestion_timer_);
     congestion_timer_.data = this;
+    uv_timer_init(loop_, &rebind_timer_);
+    rebind_timer_.data = this;
 }
 
 ZmqService::~ZmqService() {
@@ -101,7 +104,7 @@ bool ZmqService::start(std::string* error) {
         pull_->set_int(ZMQ_RCVHWM, kRcvHwm);
         pull_->set_int64(ZMQ_MAXMSGSIZE, hard_max);
         std::string e;
-        if (!pull_->bind(pull_spec_, &e) || !pull_->start(&e)) {
+        if (!bind_or_wait(*pull_, pull_spec_, "[handler] push_in_spec", &e) || !pull_->start(&e)) {
             *error = "[handler] push_in_spec: " + e;
             return false;
         }
@@ -114,7 +117,7 @@ bool ZmqService::start(std::string* error) {
         command_->set_int(ZMQ_RCVHWM, kRcvHwm);
         command_->set_int64(ZMQ_MAXMSGSIZE, hard_max);
         std::string e;
-        if (!command_->bind(command_spec_, &e) || !command_->start(&e)) {
+        if (!bind_or_wait(*command_, command_spec_, "[handler] command_spec", &e) || !command_->start(&e)) {
             *error = "[handler] command_spec: " + e;
             return false;
         }
@@ -139,7 +142,9 @@ bool ZmqService::start_sub(int64_t hard_max, std::string* error) {
     }
     for (const auto& spec : sub_specs_) {
         std::string e;
-        bool ok = settings_.push_in_sub_connect ? sub_->connect(spec, &e) : sub_->bind(spec, &e);
+        bool ok = settings_.push_in_sub_connect
+                      ? sub_->connect(spec, &e)
+                      : bind_or_wait(*sub_, spec, "[handler] push_in_sub_specs", &e);
         if (!ok) {
             *error = "[handler] push_in_sub_specs: " + e;
             return false;
@@ -185,9 +190,53 @@ void ZmqService::on_sub(const std::vector<std::string_view>& parts, size_t bytes
 
 void ZmqService::stop() {
     uv_timer_stop(&congestion_timer_);
-    if (sub_) sub_->stop();
-    if (pull_) pull_->stop();
-    if (command_) command_->stop();
+    uv_timer_stop(&rebind_timer_);
+    rebinds_.clear();
+    if (sub_) {
+        sub_->stop();
+        if (!settings_.push_in_sub_connect)
+            for (const auto& spec : sub_specs_)
+                sub_->unbind(spec);
+    }
+    // The ports go at once, not at exit: a process replacing this one (SIGUSR2) binds them meanwhile
+    // and its peers reconnect to it.
+    if (pull_) {
+        pull_->stop();
+        pull_->unbind(pull_spec_);
+    }
+    if (command_) {
+        command_->stop();
+        command_->unbind(command_spec_);
+    }
+}
+
+bool ZmqService::bind_or_wait(Socket& s, const std::string& spec, const char* key, std::string* error) {
+    if (s.bind(spec, error)) return true;
+    if (!taking_over_ || errno != EADDRINUSE) return false;
+    LOG_INFO("zmq", "%s: %s is still the old process's: bound once it lets go", key, spec.c_str());
+    rebinds_.push_back({&s, spec, key});
+    if (rebinds_.size() == 1)
+        uv_timer_start(&rebind_timer_, &ZmqService::on_rebind_timer, kRebindEveryMs, kRebindEveryMs);
+    return true;
+}
+
+void ZmqService::on_rebind_timer(uv_timer_t* t) {
+    auto* self = static_cast<ZmqService*>(t->data);
+    ++self->rebind_tries_;
+    for (size_t i = 0; i < self->rebinds_.size();) {
+        Rebind& r = self->rebinds_[i];
+        std::string e;
+        if (r.socket->bind(r.spec, &e)) {
+            LOG_INFO("zmq", "%s: bound %s", r.key, r.spec.c_str());
+            self->rebinds_.erase(self->rebinds_.begin() + static_cast<std::ptrdiff_t>(i));
+        } else if (self->rebind_tries_ >= kRebindTries) {
+            LOG_ERROR("zmq", "%s: %s (gave up: not serving this input)", r.key, e.c_str());
+            self->rebinds_.erase(self->rebinds_.begin() + static_cast<std::ptrdiff_t>(i));
+        } else {
+            ++i;
+        }
+    }
+    if (self->rebinds_.empty()) uv_timer_stop(t);
 }
 
 bool ZmqService::on_message(Socket& s, const std::vector<std::string_view>& parts, size_t bytes,

@@ -109,6 +109,8 @@ struct Settings {
     // [gripd] (gripd's own keys; Pushpin ignores this section)
     int workers{};                      // 0 = number of cores; see effective_workers()
     std::string bus;                    // "" = in-process only; "redis://host:port"
+    std::string instance_id;            // names this instance in metrics and logs; "" in the file = host:port
+    bool log_instance{};                // every log line (access lines too) carries [instance_id]
     int header_timeout{};               // seconds to receive a whole request header
     int idle_timeout{};                 // seconds a keep-alive connection may sit idle between requests
     int connect_timeout{};              // seconds to connect to a backend

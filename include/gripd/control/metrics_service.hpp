@@ -14,6 +14,7 @@
 
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace gripd::control {
@@ -31,6 +32,10 @@ struct WorkerStatsView {
 
 // Renders the exposition text for the given workers.
 std::string render_metrics(const std::vector<WorkerStatsView>& workers, const std::string& prefix);
+// `gripd_instance_info{instance="...",version="..."} 1`: which instance a scrape came from (a label to
+// join on in dashboards when several instances sit behind one load balancer).
+std::string render_instance_info(const std::string& prefix, std::string_view instance,
+                                 std::string_view version);
 
 class MetricsService final : public http::Service {
   public:

@@ -15,6 +15,7 @@
 
 #include <cstdarg>
 #include <cstdint>
+#include <string_view>
 
 namespace gripd::core {
 
@@ -26,6 +27,10 @@ int log_level();
 inline bool log_enabled(LogLevel level) {
     return static_cast<int>(level) <= log_level();
 }
+
+// [gripd] log_instance: every line carries `[id] ` after the time (empty id: none). Call before any
+// other thread logs (startup).
+void log_set_instance(std::string_view id);
 
 // Redirects output to a file (append); returns false if it cannot be opened. Default: stderr.
 bool log_set_file(const char* path);

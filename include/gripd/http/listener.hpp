@@ -72,6 +72,11 @@ class Listener {
                            Service& service, ConnSet& conns, ConnLimit* limit, std::string* error,
                            bool memory_guarded = false);
     void close();
+    // Stopping (SIGTERM, or handing over to a new process): accepts what already waits in the
+    // backlog, then closes the socket at once. With SO_REUSEPORT each listening socket has its own
+    // queue, and the kernel resets whatever is still queued on a socket when it closes; another
+    // process on the same port gets every new connection after that.
+    void close_draining();
     int port() const { return port_; } // 0 for a unix socket
     // Only from close()'s callback (or open() failing before the poll handle exists).
     ~Listener();

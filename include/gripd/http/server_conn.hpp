@@ -145,8 +145,11 @@ class ServerConn final : public net::TcpConn, public ClientStream, private Reque
     void refuse_overloaded(std::string_view reason = "Too many connections");
     // Releases one slot of `limit` when this connection closes.
     void set_conn_limit(struct ConnLimit* limit) { conn_limit_ = limit; }
-    // Between requests, nothing buffered: safe to close when stopping.
-    bool is_idle() const { return state_ == State::Idle && !exchange_ && pending_in_.empty(); }
+    // Between requests, nothing buffered: safe to close when stopping. Not a fresh connection (no
+    // request yet): its request may be in the kernel's buffer, unread, and closing would reset it.
+    bool is_idle() const { return state_ == State::Idle && !exchange_ && pending_in_.empty() && !fresh_; }
+    // What a fresh connection gets at stop to send its first request (answered with Connection: close).
+    static constexpr uint64_t kStopFreshMs = 2000;
 
     // --- used by the current Exchange ---
     // Sends the status line and headers. content_length < 0 means unknown: chunked for HTTP/1.1
@@ -195,9 +198,8 @@ class ServerConn final : public net::TcpConn, public ClientStream, private Reque
     bool is_tls() const override { return TcpConn::is_tls(); }
     void close_after_flush() override { TcpConn::close_after_flush(); }
     // Tells a raw exchange (HTTP/2) that the server stops (see Exchange::on_server_stopping).
-    void notify_stopping() {
-        if (state_ == State::Raw && exchange_) exchange_->on_server_stopping();
-    }
+    // A fresh connection (is_idle) gets kStopFreshMs for its first request instead of its idle timeout.
+    void notify_stopping();
 
     State state() const { return state_; }
     // One line for tests and debug logs: the state, the request's facts and the remaining flags.
@@ -290,6 +292,7 @@ class ServerConn final : public net::TcpConn, public ClientStream, private Reque
     bool in_parser_ = false;
     // A negotiated feature, not lifecycle: the first bytes may still be the HTTP/2 preface.
     bool h2_possible_ = false;
+    bool fresh_ = true; // no request started on it yet
 };
 
 } // namespace gripd::http

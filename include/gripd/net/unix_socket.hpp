@@ -21,6 +21,9 @@ class UnixSocketFile {
         int mode = -1;     // chmod after bind; -1 = as created (umask)
         std::string user;  // chown to this user name; empty = unchanged
         std::string group; // chgrp to this group name; empty = unchanged
+        // An upgrade: if a live process listens at `path`, bind beside it and take the path over in
+        // install() (rename, atomic for connecting clients) instead of refusing to start.
+        bool take_over = false;
     };
 
     // Binds and listens; nullptr and *error (one line naming the path and the cause) on failure.
@@ -30,6 +33,9 @@ class UnixSocketFile {
     // Closes the socket and removes the file if it is still ours.
     ~UnixSocketFile();
 
+    // Renames the socket over `path` if open() bound it beside a live one (take_over); called once
+    // this process serves it. False and *error if the rename fails.
+    bool install(std::string* error);
     // A new descriptor for the listening socket (non-blocking, close-on-exec), for one worker's
     // listener; -1 and *error on failure.
     int dup_fd(std::string* error) const;
@@ -42,6 +48,7 @@ class UnixSocketFile {
     UnixSocketFile() = default;
 
     std::string path_;
+    std::string final_path_; // take_over: where install() renames path_ to
     int fd_ = -1;
     dev_t dev_ = 0; // the file bind() created, to recognise it at removal
     ino_t ino_ = 0;

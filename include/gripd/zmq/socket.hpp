@@ -51,6 +51,8 @@ class Socket {
     bool set_int64(int option, int64_t value);
     // Binds (or connects) each spec; false with "spec: reason" in `error`.
     bool bind(const std::string& spec, std::string* error);
+    // Releases a bound endpoint (its port) at once, e.g. for the process that replaces this one.
+    void unbind(const std::string& spec);
     bool connect(const std::string& spec, std::string* error);
     // Starts polling (after bind/connect). Only sockets with a handler read.
     bool start(std::string* error);

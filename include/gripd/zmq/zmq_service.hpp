@@ -65,6 +65,11 @@ class ZmqService final : public Socket::Handler {
 
     // Binds every configured socket; false with a message naming the key on failure.
     bool start(std::string* error);
+    // This process replaces a running gripd (SIGUSR2): a TCP endpoint the old one still holds is
+    // bound as soon as it lets go (it unbinds when it stops) instead of failing the start. Before start().
+    void set_taking_over(bool on) { taking_over_ = on; }
+    static constexpr uint64_t kRebindEveryMs = 100;
+    static constexpr int kRebindTries = 600; // a minute
     // Stops reading and closes the sockets (the worker is stopping).
     void stop();
 
@@ -91,6 +96,9 @@ class ZmqService final : public Socket::Handler {
     void reply(const std::vector<std::string>& envelope, std::string_view id, bool has_id, bool success,
                std::string_view value_tnet, std::string_view condition);
     static void on_congestion_timer(uv_timer_t* t);
+    // Binds `spec`, or (taking over, address in use) queues it for the rebind timer.
+    bool bind_or_wait(Socket& s, const std::string& spec, const char* key, std::string* error);
+    static void on_rebind_timer(uv_timer_t* t);
 
     const config::Settings& settings_;
     pubsub::Broker& broker_;
@@ -103,6 +111,15 @@ class ZmqService final : public Socket::Handler {
     size_t in_flight_bytes_ = 0;
     bool paused_ = false;
     uv_timer_t congestion_timer_{};
+    bool taking_over_ = false;
+    struct Rebind {
+        Socket* socket;
+        std::string spec;
+        const char* key;
+    };
+    std::vector<Rebind> rebinds_; // at most one per bound socket
+    int rebind_tries_ = 0;
+    uv_timer_t rebind_timer_{};
     struct WarnState {
         uint64_t last_ms = 0;
         uint64_t skipped = 0;

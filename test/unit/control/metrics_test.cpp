@@ -47,3 +47,11 @@ TEST_CASE("metrics: WebSocket statistics are summed over workers", "[control][me
         CHECK(has_line(text, line));
     }
 }
+
+TEST_CASE("metrics: gripd_instance_info names the instance, label value escaped", "[control][metrics]") {
+    std::string text = control::render_instance_info("p_", "web1:7999", "1.2");
+    CHECK(has_line(text, "# TYPE p_gripd_instance_info gauge"));
+    CHECK(has_line(text, "p_gripd_instance_info{instance_id=\"web1:7999\",version=\"1.2\"} 1"));
+    text = control::render_instance_info("", "a\"b\\c\nd", "v");
+    CHECK(has_line(text, "gripd_instance_info{instance_id=\"a\\\"b\\\\c\\nd\",version=\"v\"} 1"));
+}

@@ -147,3 +147,47 @@ TEST_CASE("unix socket: errors name the path and the cause", "[net]") {
     CHECK_FALSE(UnixSocketFile::open({d.path + "/s", -1, "", "no-such-group-gripd"}, &error));
     CHECK(error.find("unknown group 'no-such-group-gripd'") != std::string::npos);
 }
+
+TEST_CASE("unix socket: an upgrade takes a live socket's path over only once installed", "[net]") {
+    TempDir d;
+    std::string p = d.path + "/s";
+    std::string error;
+    auto old_file = UnixSocketFile::open({p, 0600, "", ""}, &error);
+    REQUIRE(old_file);
+    struct stat before {};
+    REQUIRE(::lstat(p.c_str(), &before) == 0);
+    auto new_file = UnixSocketFile::open({p, 0600, "", "", /*take_over=*/true}, &error);
+    REQUIRE(new_file);
+    // Not yet installed: the path still names the old socket; the new one is bound beside it.
+    struct stat st {};
+    REQUIRE(::lstat(p.c_str(), &st) == 0);
+    CHECK(st.st_ino == before.st_ino);
+    CHECK(new_file->path() != p);
+    CHECK(is_socket(new_file->path()));
+    REQUIRE(new_file->install(&error));
+    CHECK(new_file->path() == p);
+    REQUIRE(::lstat(p.c_str(), &st) == 0);
+    CHECK(st.st_ino != before.st_ino);
+    CHECK((st.st_mode & 0777) == 0600);
+    old_file.reset(); // the old process leaves: the path is not its file any more, so it stays
+    CHECK(is_socket(p));
+    CHECK(connects(p));
+    new_file.reset();
+    CHECK_FALSE(exists(p));
+}
+
+TEST_CASE("unix socket: an upgrade that fails before install leaves the old socket alone", "[net]") {
+    TempDir d;
+    std::string p = d.path + "/s";
+    std::string error;
+    auto old_file = UnixSocketFile::open({p, -1, "", ""}, &error);
+    REQUIRE(old_file);
+    std::string beside;
+    {
+        auto new_file = UnixSocketFile::open({p, -1, "", "", true}, &error);
+        REQUIRE(new_file);
+        beside = new_file->path();
+    }
+    CHECK_FALSE(exists(beside));
+    CHECK(connects(p));
+}
