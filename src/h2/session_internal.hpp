@@ -101,9 +101,10 @@ class Stream final : public http::ClientStream, public loop::Deletable {
     std::unique_ptr<http::RequestHead> head_; // only while the request head is being decoded
     size_t head_bytes_ = 0;
     std::unique_ptr<http::Exchange> exchange_;
-    std::string out_;    // response body bytes nghttp2 has not taken (flow control)
-    size_t out_pos_ = 0; // consumed prefix of out_
-    uint64_t sent_ = 0;  // body bytes nghttp2 took (progress, for the stall sweep)
+    stats::ConnTrack stats_conn_; // this request's `conn` stats events
+    std::string out_;             // response body bytes nghttp2 has not taken (flow control)
+    size_t out_pos_ = 0;          // consumed prefix of out_
+    uint64_t sent_ = 0;           // body bytes nghttp2 took (progress, for the stall sweep)
     uint64_t sent_mark_ = 0;
     size_t unconsumed_ = 0; // request body bytes received while paused (window not reopened)
 };

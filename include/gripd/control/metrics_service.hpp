@@ -8,8 +8,10 @@
 #include "gripd/http/listener.hpp"
 #include "gripd/http/server_conn.hpp"
 #include "gripd/pubsub/broker.hpp"
+#include "gripd/stats/events.hpp"
 #include "gripd/stats/hold_stats.hpp"
 #include "gripd/stats/ws_stats.hpp"
+#include "gripd/stats/zmq_stats.hpp"
 
 #include <functional>
 #include <string>
@@ -25,6 +27,9 @@ struct WorkerStatsView {
     const stats::HoldStats* holds = nullptr;
     const pubsub::BrokerStats* broker = nullptr;
     const stats::WsStats* ws = nullptr;
+    const stats::ZmqStats* zmq = nullptr;              // worker 0, with ZeroMQ inputs
+    const stats::EmitterStats* stats_events = nullptr; // with stats_spec
+    const stats::StatsOutStats* stats_out = nullptr;   // worker 0, with stats_spec
 };
 
 // Renders the exposition text for the given workers.
