@@ -40,6 +40,7 @@ class Subscribers:
         self.sel = selectors.DefaultSelector()
         self.socks = []
         self.counts = {}
+        self.tails = {}
         for _ in range(n):
             s = socket.create_connection(("127.0.0.1", port))
             s.sendall(f"GET /stream?channel={channel} HTTP/1.1\r\nHost: bench\r\n\r\n".encode())
@@ -59,8 +60,11 @@ class Subscribers:
         end = time.monotonic() + limit
         while time.monotonic() < end:
             for key, _ in self.sel.select(0.05):
-                data = key.fileobj.recv(1 << 20)
-                self.counts[key.fileobj] += data.count(marker)
+                # a marker split across two reads still counts once: keep the previous tail
+                s = key.fileobj
+                data = self.tails.get(s, b"") + s.recv(1 << 20)
+                self.counts[s] += data.count(marker)
+                self.tails[s] = data[-(len(marker) - 1):] if len(marker) > 1 else b""
             if all(c >= want for c in self.counts.values()):
                 return True
         return False
@@ -68,6 +72,7 @@ class Subscribers:
     def reset(self):
         for s in self.counts:
             self.counts[s] = 0
+        self.tails = {}
 
     def close(self):
         for s in self.socks:
