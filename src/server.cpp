@@ -15,6 +15,7 @@
 #include "gripd/ws/render.hpp"
 #include "gripd/ws/ws_service.hpp"
 #include "gripd/zmq/spec.hpp"
+#include "gripd/zmq/stats_service.hpp"
 #include "gripd/zmq/zmq_service.hpp"
 
 #include <arpa/inet.h>
@@ -66,7 +67,10 @@ struct Server::WorkerContext {
     std::unique_ptr<proxy::GripDispatch> grip;
     std::unique_ptr<ws::WsService> ws;
     std::unique_ptr<control::ControlService> control;
-    std::unique_ptr<zmq::ZmqService> zmq; // worker 0 only: Pushpin's ZeroMQ inputs
+    std::unique_ptr<zmq::ZmqService> zmq;          // worker 0 only: Pushpin's ZeroMQ inputs
+    std::unique_ptr<zmq::StatsService> stats_out;  // worker 0 only: the stats socket (stats_spec)
+    std::unique_ptr<stats::Emitter> stats_emitter; // every worker, with stats_spec
+    loop::TimerEntry stats_flush;
     // [handler] prometheus_port's and [proxy] prometheus_port's listeners (as Pushpin's two processes).
     std::vector<std::unique_ptr<control::MetricsService>> metrics;
     std::vector<http::Listener*> listeners; // each frees itself when closed
@@ -144,7 +148,10 @@ std::vector<control::WorkerStatsView> Server::stats_views() const {
 
         out.push_back({&ctx->proxy->requests, &ctx->proxy->connections, &ctx->connection_minutes,
                        &ctx->grip->stats(), &ctx->broker->stats(), ctx->ws ? &ctx->ws->stats() : nullptr,
-                       &workers_[i]->turn_stats()});
+                       &workers_[i]->turn_stats(),
+                       ctx->zmq ? &ctx->zmq->stats() : nullptr,
+                       ctx->stats_emitter ? &ctx->stats_emitter->stats() : nullptr,
+                       ctx->stats_out ? &ctx->stats_out->out_stats() : nullptr});
     }
     return out;
 }
@@ -249,6 +256,7 @@ void Server::wire(loop::Worker& w, WorkerContext& ctx) {
             failed_.fetch_add(1);
         }
     }
+    wire_stats(w, ctx);
     // Each process of Pushpin's serves its own metrics listener; gripd serves the same metrics on both,
     // each with its own prefix. The same address twice is opened once (the settings warn).
     open_metrics(w, ctx, settings_.handler_prometheus_port, settings_.handler_prometheus_prefix,
@@ -278,6 +286,51 @@ void Server::wire(loop::Worker& w, WorkerContext& ctx) {
         });
         ctx.memory.arm(net::MemoryGuard::kSampleMs);
     }
+}
+
+// The stats socket (stats_spec): worker 0 owns it; every worker's events go there in batches
+// through the inbox (bounded: a full inbox drops the batch, counted by the emitter).
+void Server::wire_stats(loop::Worker& w, WorkerContext& ctx) {
+    if (settings_.stats_spec.empty()) return;
+    if (w.index() == 0) {
+        ctx.stats_out = std::make_unique<zmq::StatsService>(settings_, w.uv(), [this] {
+            zmq::ReportTotals t;
+            for (const auto& v : stats_views()) {
+                t.received += v.broker->messages_published.get();
+                t.sent += v.broker->messages_delivered.get();
+                t.response_sent += v.broker->response_delivered.get();
+                if (v.zmq) t.received += v.zmq->published.get();
+            }
+            return t;
+        });
+        std::string error;
+        if (!ctx.stats_out->start(&error)) {
+            if (!error_claimed_.exchange(true)) first_error_ = error;
+            failed_.fetch_add(1);
+        }
+        if (ctx.zmq) ctx.zmq->set_connections(ctx.stats_out.get());
+    }
+    loop::Worker* to = peers_[0];
+    int from = w.index();
+    WorkerContext* own = &ctx;
+    ctx.stats_emitter =
+        std::make_unique<stats::Emitter>([to, from, own](std::shared_ptr<stats::EventBatch> b) {
+            if (from == 0) {
+                if (own->stats_out) own->stats_out->on_batch(*b);
+                return true;
+            }
+            loop::InboxMessage m{loop::StatsEvents{std::move(b)}};
+            m.cost = static_cast<uint32_t>(sizeof(loop::InboxMessage) + 128 * stats::Emitter::kBatch);
+            return to->post_bounded(from, std::move(m)) != loop::Inbox::Pushed::Full;
+        });
+    stats::tl_emitter = ctx.stats_emitter.get();
+    stats::tl_worker = w.index();
+    ctx.stats_flush.init(&w.timers(), &ctx, [](void* p) {
+        auto* c = static_cast<WorkerContext*>(p);
+        c->stats_emitter->flush();
+        c->stats_flush.arm(stats::Emitter::kFlushMs);
+    });
+    ctx.stats_flush.arm(stats::Emitter::kFlushMs);
 }
 
 // A bus host resolved once, here: hiredis resolves names with a blocking call, which must not run on
@@ -345,6 +398,9 @@ void Server::install_hooks(loop::Worker& w, WorkerContext& ctx, int count) {
     w.set_message_handler([&ctx](loop::Worker&, loop::InboxMessage& m) {
         std::visit(Overloaded{
                        [&](loop::ReloadRoutes& r) { ctx.proxy->set_routes(std::move(r.routes)); },
+                       [&](loop::StatsEvents& s) {
+                           if (ctx.stats_out && s.batch) ctx.stats_out->on_batch(*s.batch);
+                       },
                        [](loop::Stop&) {}, // handled by loop::Worker before this handler runs
                        [&](auto& pubsub_msg) { ctx.broker->on_inbox(m.from, pubsub_msg); },
                    },
@@ -362,6 +418,8 @@ void Server::install_hooks(loop::Worker& w, WorkerContext& ctx, int count) {
         ctx.proxy->conns().close_idle();
         if (ctx.control) ctx.control->conns().close_idle();
         if (ctx.zmq) ctx.zmq->stop();
+        ctx.stats_flush.disarm();
+        if (ctx.stats_out) ctx.stats_out->stop();
         for (auto& m : ctx.metrics)
             m->conns().close_all();
         ctx.proxy->backends().close_idle();
@@ -472,6 +530,9 @@ void Server::join() {
         ctx->metrics.clear();
         ctx->control.reset();
         ctx->zmq.reset();
+        ctx->stats_flush.disarm();
+        ctx->stats_out.reset();
+        ctx->stats_emitter.reset();
         ctx->grip.reset();
         ctx->proxy.reset();
         ctx->broker.reset();

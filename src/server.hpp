@@ -70,6 +70,7 @@ class Server {
     bool open_local_sockets(std::string* error);
     void adopt_local_sockets(loop::Worker& w, WorkerContext& ctx);
     std::vector<control::WorkerStatsView> stats_views() const;
+    void wire_stats(loop::Worker& w, WorkerContext& ctx);
     int main_producer() const { return static_cast<int>(workers_.size()); }
     // The latch's timeout message, naming the workers that did not count in (under start_mutex_).
     std::string not_started(std::chrono::milliseconds waited, int count) const;

@@ -14,8 +14,7 @@ constexpr int64_t kMaxInt = INT_MAX;
 // Shared texts.
 constexpr std::string_view kOneProcess =
     "not needed by gripd, which is one process and starts no helper programs";
-constexpr std::string_view kStatsTuning =
-    "tunes Pushpin's ZeroMQ stats events, which gripd does not publish (`stats_spec` warns)";
+constexpr std::string_view kStatsTuning = "tunes stats that gripd does not keep";
 constexpr std::string_view kIpcMode =
     "permissions of Pushpin's internal ZeroMQ IPC sockets, which gripd does not "
     "create";
@@ -73,7 +72,15 @@ const Row kRows[] = {
      .max = 4096,
      .text = "older spelling of `[gripd] workers`",
      .alias_of = "gripd/workers"},
-    info("global", "stats_connection_ttl", kStatsTuning),
+    {.section = "global",
+     .key = "stats_connection_ttl",
+     .kind = Kind::Int,
+     .field = S(stats_connection_ttl),
+     .def = "120",
+     .min = 1,
+     .max = kMaxInt,
+     .unit = "s",
+     .text = "the `ttl` of `conn` stats events; an open connection's event is sent again every 3/4 of it"},
     info("global", "stats_connection_send", kStatsTuning),
 
     // [runner]
@@ -348,7 +355,12 @@ const Row kRows[] = {
      .unit = "bytes",
      .text = "older spelling of `push_in_http_max_body_size`",
      .alias_of = "handler/push_in_http_max_body_size"},
-    warn("handler", "stats_spec", "no ZeroMQ stats events are published (metrics: `prometheus_port`)"),
+    {.section = "handler",
+     .key = "stats_spec",
+     .kind = Kind::String,
+     .field = S(stats_spec),
+     .text = "ZeroMQ PUB socket bound for stats events (`activity`, `message`, `conn`, `sub`, `report`; "
+             "see README's ZeroMQ section)"},
     {.section = "handler",
      .key = "command_spec",
      .kind = Kind::String,
@@ -413,9 +425,17 @@ const Row kRows[] = {
      .unit = "s",
      .text = "how long a channel keeps its last id and pending items (and its bus subscription) after its "
              "last long-poll left, so a long-poller back with an old `prev-id` is re-requested at once; "
-             "streams and WebSockets forget at once, as in Pushpin (whose stats events it also tunes, "
-             "which gripd does not publish)"},
-    info("handler", "stats_subscription_ttl", kStatsTuning),
+             "streams and WebSockets forget at once, as in Pushpin; also how long a `sub` stats event's "
+             "unsubscribe waits after the last long-poll left"},
+    {.section = "handler",
+     .key = "stats_subscription_ttl",
+     .kind = Kind::Int,
+     .field = S(stats_subscription_ttl),
+     .def = "60",
+     .min = 1,
+     .max = kMaxInt,
+     .unit = "s",
+     .text = "the `ttl` of `sub` stats events; a subscription's event is sent again every 3/4 of it"},
     {.section = "handler",
      .key = "stats_report_interval",
      .kind = Kind::Int,
@@ -424,9 +444,12 @@ const Row kRows[] = {
      .min = 1,
      .max = kMaxInt,
      .unit = "s",
-     .effect = Effect::Info,
-     .text = kStatsTuning},
-    info("handler", "stats_format", kStatsTuning),
+     .text = "seconds between `report` stats events"},
+    {.section = "handler",
+     .key = "stats_format",
+     .kind = Kind::String,
+     .field = S(stats_format),
+     .text = "encoding of stats events: `json` (`J` + JSON), anything else TNetStrings (`T`)"},
     {.section = "handler",
      .key = "prometheus_port",
      .kind = Kind::Metrics,

@@ -138,6 +138,49 @@ void render_ws(std::string& out, const std::string& prefix, const WsTotals& t) {
 }
 } // namespace
 
+// The ZeroMQ inputs' counters (worker 0) and the stats socket's (every worker queues, worker 0 writes).
+static void render_zmq(std::string& out, const std::string& prefix,
+                       const std::vector<WorkerStatsView>& workers) {
+    int64_t z[6] = {0, 0, 0, 0, 0, 0}, ev_queued = 0, ev_dropped = 0, out_sent = 0, out_dropped = 0;
+    for (const auto& w : workers) {
+        if (w.zmq) {
+            z[0] += w.zmq->received.get();
+            z[1] += w.zmq->published.get();
+            z[2] += w.zmq->rejected.get();
+            z[3] += w.zmq->dropped.get();
+            z[4] += w.zmq->commands.get();
+            z[5] += w.zmq->paused.get();
+        }
+        if (w.stats_events) {
+            ev_queued += w.stats_events->queued.get();
+            ev_dropped += w.stats_events->dropped.get();
+        }
+        if (w.stats_out) {
+            out_sent += w.stats_out->sent.get();
+            out_dropped += w.stats_out->dropped.get();
+        }
+    }
+    metric(out, prefix, "gripd_zmq_messages_received_total", "counter",
+           "ZeroMQ messages read (PULL, SUB, command socket)", z[0]);
+    metric(out, prefix, "gripd_zmq_items_published_total", "counter",
+           "Items from ZeroMQ accepted by the publish path", z[1]);
+    metric(out, prefix, "gripd_zmq_messages_bad_total", "counter",
+           "ZeroMQ messages or items skipped as malformed, oversized or invalid", z[2]);
+    metric(out, prefix, "gripd_zmq_items_dropped_total", "counter",
+           "Valid items from ZeroMQ that the publish path refused (workers congested, bus down)", z[3]);
+    metric(out, prefix, "gripd_zmq_commands_total", "counter", "ZRPC requests answered on command_spec",
+           z[4]);
+    metric(out, prefix, "gripd_zmq_paused_total", "counter",
+           "Times reading the ZeroMQ inputs paused for the publish path's back-pressure", z[5]);
+    metric(out, prefix, "gripd_stats_events_total", "counter", "Stats events queued by the workers",
+           ev_queued);
+    metric(out, prefix, "gripd_stats_events_dropped_total", "counter",
+           "Stats events dropped: a worker's queue or worker 0's inbox was full", ev_dropped);
+    metric(out, prefix, "gripd_stats_sent_total", "counter", "Stats events written to stats_spec", out_sent);
+    metric(out, prefix, "gripd_stats_send_dropped_total", "counter",
+           "Stats events the stats socket refused (its send queue full)", out_dropped);
+}
+
 std::string render_metrics(const std::vector<WorkerStatsView>& workers, const std::string& prefix) {
     int64_t requests = 0, connections = 0, minutes = 0, received = 0, sent = 0, response_holds = 0,
             stream_holds = 0, subs = 0, channels = 0, slow = 0, skipped = 0, timeouts = 0, refused = 0,
@@ -216,6 +259,7 @@ std::string render_metrics(const std::vector<WorkerStatsView>& workers, const st
            static_cast<int64_t>(core::log_dropped_lines()));
     render_ws(out, prefix, ws_totals);
     render_turns(out, prefix, workers);
+    render_zmq(out, prefix, workers);
     const auto& mem = net::MemoryGuard::instance();
     metric(out, prefix, "gripd_memory_limit_bytes", "gauge",
            "The memory ceiling ([gripd] memory_limit; 0 = off)", static_cast<int64_t>(mem.limit()));

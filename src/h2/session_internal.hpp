@@ -119,6 +119,7 @@ class Stream final : public http::ClientStream, public loop::Deletable {
     std::unique_ptr<http::RequestHead> head_; // only while the request head is being decoded
     size_t head_bytes_ = 0;
     std::unique_ptr<http::Exchange> exchange_;
+    stats::ConnTrack stats_conn_; // this request's `conn` stats events
     // Response body nghttp2 has not taken (flow control): pieces from out_head_ on, the first one
     // consumed up to out_off_; compacted when half the vector is consumed (O(1) amortized).
     std::vector<OutPiece> out_;

@@ -146,6 +146,7 @@ void Stream::on_request_head(bool end_stream) {
     }
     head_request_ = head->method == "HEAD";
     head->chunked = !end_stream && head->content_length < 0;
+    if (service.stats_events && stats::enabled()) stats_conn_.open(tunnel_, peer(), is_tls());
     exchange_ = service.start_exchange(*this, *head);
     head.reset(); // an idle held stream keeps no request head
     if (exchange_) exchange_->on_start();
@@ -426,6 +427,7 @@ void Stream::drop_exchange() {
 
 void Stream::on_closed() {
     state_ = State::Closed;
+    stats_conn_.close();
     if (exchange_) {
         std::unique_ptr<http::Exchange> ex = std::move(exchange_);
         ex->on_client_gone(); // it lets go of this stream

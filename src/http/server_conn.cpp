@@ -437,6 +437,8 @@ void ServerConn::on_request_head(RequestHead& head) {
     facts_.head = head.method == "HEAD";
     facts_.has_body = head.chunked || head.content_length > 0;
     bool expect_continue = head.expect_continue;
+    if (service_.stats_events && stats::enabled())
+        stats_conn_.open(head.upgrade && head.headers.has_token("Upgrade", "websocket"), peer(), is_tls());
     exchange_ = service_.start_exchange(*this, head);
     if (!exchange_) return;
     if (expect_continue && !response_started() && !is_closing()) out("HTTP/1.1 100 Continue\r\n\r\n");
@@ -580,6 +582,7 @@ void ServerConn::on_close() {
     bool counted = state_ != State::New && state_ != State::Refused; // start() counted it
     to(counted ? State::Closing : State::Refused);
     if (counted) service_.connections.sub();
+    stats_conn_.close();
     if (exchange_) {
         auto ex = std::move(exchange_);
         ex->on_client_gone();
@@ -705,6 +708,7 @@ void ServerConn::resume_request_body() {
 }
 
 void ServerConn::finish_exchange() {
+    stats_conn_.close();
     if (exchange_) worker_.defer_delete(std::move(exchange_));
     if (wait_ == Wait::Body || wait_ == Wait::Send) {
         wait_ = Wait::None;

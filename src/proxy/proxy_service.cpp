@@ -23,6 +23,7 @@ ProxyService::ProxyService(loop::Worker& worker, const config::Settings& setting
     backends_.set_response_timeout(static_cast<uint64_t>(settings.response_timeout) * 1000);
     backends_.set_max_per_target(static_cast<size_t>(settings.max_backend_conns_per_target));
     shares_ = std::make_unique<RequestShare>(*this);
+    stats_events = true; // client requests are Pushpin's `conn` and `activity` stats events
 }
 
 ProxyService::~ProxyService() = default;

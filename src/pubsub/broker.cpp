@@ -1,4 +1,5 @@
 #include "gripd/pubsub/broker.hpp"
+#include "gripd/stats/events.hpp"
 
 #include "gripd/core/log.hpp"
 #include "gripd/loop/worker.hpp"
@@ -130,8 +131,32 @@ bool Broker::is_congested() const {
 
 // ---- local subscriptions ----
 
+namespace {
+stats::SubMode stats_mode(Subscription::Format f) {
+    switch (f) {
+    case Subscription::Format::HttpResponse:
+        return stats::SubMode::Response;
+    case Subscription::Format::HttpStream:
+        return stats::SubMode::Stream;
+    default:
+        return stats::SubMode::Ws;
+    }
+}
+
+// The `message` stats events of one delivery: subscribers per transport (only while someone
+// listens to the stats socket: this walks the channel's subscriptions once more).
+template <class Index> void stats_message(Index& index, const Message& msg) {
+    int counts[3] = {0, 0, 0};
+    index.for_each(msg.channel(), [&](Subscription& sub) { ++counts[static_cast<int>(sub.format)]; });
+    const std::string& id = msg.id() ? *msg.id() : std::string();
+    for (int t = 0; t < 3; ++t)
+        if (counts[t] > 0) stats::message(msg.channel(), id, static_cast<stats::Transport>(t), counts[t]);
+}
+} // namespace
+
 void Broker::subscribe(Subscription& sub, std::string_view channel) {
     if (sub.is_active()) return;
+    stats::subscription(stats_mode(sub.format), channel, true);
     bool first = local_.subscribe(sub, channel);
     if (first) {
         stats_.channels.add();
@@ -148,6 +173,7 @@ void Broker::unsubscribe(Subscription& sub) {
     if (!sub.is_active()) return;
     // Pushpin lingers a channel's state only when a long-poll was the last to leave.
     bool linger = sub.format == Subscription::Format::HttpResponse;
+    stats::subscription(stats_mode(sub.format), sub.channel(), false, linger);
     local_.unsubscribe(sub, [this, linger](const std::string& channel) {
         stats_.channels.sub();
         tell_owner(channel, -1, linger);
@@ -171,6 +197,7 @@ void Broker::deliver_to(Subscription& sub, const MessageRef& msg) {
         return;
     }
     stats_.messages_delivered.add();
+    if (sub.format == Subscription::Format::HttpResponse) stats_.response_delivered.add();
     sub.owner->on_message(sub, msg);
 }
 
@@ -183,6 +210,7 @@ void Broker::deliver_local(const MessageRef& msg) {
     }
     size_t n = local_.count(msg->channel());
     if (n == 0) return;
+    if (stats::listening()) stats_message(local_, *msg);
     // The walks below tolerate subscribers unsubscribing (themselves or others) from their callback.
     if (backlog_.empty() && n <= std::min(budget_, kVisitChunk) && !worker_.output_backlogged()) {
         budget_ -= n;

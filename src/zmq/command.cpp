@@ -3,6 +3,7 @@
 // value | condition[, value]}] (Pushpin's ZrpcManager and ZrpcRequestPacket framing).
 #include "gripd/core/log.hpp"
 #include "gripd/pubsub/broker.hpp"
+#include "gripd/zmq/stats_service.hpp"
 #include "gripd/zmq/tnetstring.hpp"
 #include "gripd/zmq/zmq_service.hpp"
 
@@ -185,7 +186,23 @@ void ZmqService::on_command(const std::vector<std::string_view>& parts, bool tru
             reply(envelope, rid, has_id, false, {}, "bad-request");
             return;
         }
-        reply(envelope, rid, has_id, false, {}, "not-supported");
+        for (const tnet::Value& v : ids->list)
+            if (!v.is_string()) {
+                reply(envelope, rid, has_id, false, {}, "bad-request");
+                return;
+            }
+        if (!conns_) {
+            // The connection registry is the stats socket's (stats_spec): without it gripd cannot say.
+            reply(envelope, rid, has_id, false, {}, "not-supported");
+            return;
+        }
+        // As Pushpin: the asked ids that are open connections of this instance.
+        std::string found;
+        for (const tnet::Value& v : ids->list)
+            if (conns_->has_connection(std::string(v.text))) tnet::put_string(found, v.text);
+        std::string value;
+        tnet::put_list(value, found);
+        reply(envelope, rid, has_id, true, value, {});
     } else {
         reply(envelope, rid, has_id, false, {}, "method-not-found");
     }

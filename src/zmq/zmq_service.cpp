@@ -312,6 +312,7 @@ bool ZmqService::saturated() const {
 void ZmqService::pause_inputs() {
     if (paused_) return;
     paused_ = true;
+    stats_.paused.add();
     if (pull_) pull_->pause();
     if (sub_) sub_->pause();
     if (command_) command_->pause();

@@ -5,7 +5,9 @@ socket). A benchmark program: it prints figures, it never fails on them.
 
 Run through zmq_publish_bench.sh (gripd and pushpin in one run, the same generated config: the
 integration harness's). Environment: GRIPD_TARGET (gripd|pushpin), SUBS (100), MESSAGES (1000),
-GRIPD_BIN. Subscribers use the built-in `test` target (/stream?channel=...), read by one thread with
+GRIPD_BIN, MODES ("http pull sub"), STATS: `set` (Debian's stats_spec, nobody subscribed: the
+default), `unset` (no stats_spec), `listening` (a SUB socket reads every stats event).
+Subscribers use the built-in `test` target (/stream?channel=...), read by one thread with
 a selector; a run ends when every subscriber has every message (bounded by a 60 s timeout)."""
 
 import os
@@ -25,6 +27,8 @@ from harness.proxy import Proxy, TARGET  # noqa: E402
 
 SUBS = int(os.environ.get("SUBS", "100"))
 MESSAGES = int(os.environ.get("MESSAGES", "1000"))
+MODES = os.environ.get("MODES", "http pull sub").split()
+STATS = os.environ.get("STATS", "set")
 
 
 def item(channel, text):
@@ -36,6 +40,7 @@ class Subscribers:
         self.sel = selectors.DefaultSelector()
         self.socks = []
         self.counts = {}
+        self.tails = {}
         for _ in range(n):
             s = socket.create_connection(("127.0.0.1", port))
             s.sendall(f"GET /stream?channel={channel} HTTP/1.1\r\nHost: bench\r\n\r\n".encode())
@@ -55,8 +60,11 @@ class Subscribers:
         end = time.monotonic() + limit
         while time.monotonic() < end:
             for key, _ in self.sel.select(0.05):
-                data = key.fileobj.recv(1 << 20)
-                self.counts[key.fileobj] += data.count(marker)
+                # a marker split across two reads still counts once: keep the previous tail
+                s = key.fileobj
+                data = self.tails.get(s, b"") + s.recv(1 << 20)
+                self.counts[s] += data.count(marker)
+                self.tails[s] = data[-(len(marker) - 1):] if len(marker) > 1 else b""
             if all(c >= want for c in self.counts.values()):
                 return True
         return False
@@ -64,6 +72,7 @@ class Subscribers:
     def reset(self):
         for s in self.counts:
             self.counts[s] = 0
+        self.tails = {}
 
     def close(self):
         for s in self.socks:
@@ -116,19 +125,40 @@ def run(proxy, mode, subs, channel):
 
 def main():
     # message_rate off on both (Debian sets 2500/s): the engines are measured, not the limiters.
-    proxy = Proxy(routes="* test", conf={"handler.message_rate": None, "handler.message_hwm": None})
+    conf = {"handler.message_rate": None, "handler.message_hwm": None}
+    if STATS == "unset":
+        conf["handler.stats_spec"] = None
+    proxy = Proxy(routes="* test", conf=conf)
+    reader = None
+    if STATS == "listening":
+        import threading
+        reader = zmq.Context.instance().socket(zmq.SUB)
+        reader.setsockopt(zmq.SUBSCRIBE, b"")
+        reader.connect(f"ipc://{proxy.rundir}/pushpin-stats")
+        events = [0]
+
+        def drain():
+            while True:
+                try:
+                    reader.recv()
+                except zmq.ZMQError:
+                    return
+                events[0] += 1
+        threading.Thread(target=drain, daemon=True).start()
     try:
         subs = Subscribers(proxy.port, "bench", SUBS)
         time.sleep(1.0)
-        for mode in ("http", "pull", "sub"):
+        for mode in MODES:
             r = run(proxy, mode, subs, "bench")
             if r is None:
                 print(f"{TARGET:8s} {mode:5s} warm-up never reached every subscriber")
                 continue
             rate, ok, elapsed = r
-            print(f"{TARGET:8s} {mode:5s} {SUBS} subscribers x {MESSAGES} messages: "
+            print(f"{TARGET:8s} stats={STATS:9s} {mode:5s} {SUBS} subscribers x {MESSAGES} messages: "
                   f"{rate:10.0f} deliveries/s ({elapsed:.2f} s){'' if ok else ' INCOMPLETE'}", flush=True)
         subs.close()
+        if reader is not None:
+            print(f"{TARGET:8s} stats={STATS:9s} stats events read: {events[0]}", flush=True)
     finally:
         proxy.stop()
 

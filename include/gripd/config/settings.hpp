@@ -95,9 +95,13 @@ struct Settings {
     int message_wait{}; // ms an out-of-order item waits for its prev-id
     int id_cache_ttl{}; // seconds; 0 = off
     int connection_subscription_max{};
-    int subscription_linger{};   // seconds
-    bool share_all{};            // identical GETs share one backend request (proxy/request_share.hpp)
-    int stats_report_interval{}; // seconds
+    int subscription_linger{};    // seconds
+    bool share_all{};             // identical GETs share one backend request (proxy/request_share.hpp)
+    int stats_report_interval{};  // seconds
+    int stats_connection_ttl{};   // seconds ([global])
+    int stats_subscription_ttl{}; // seconds
+    std::string stats_spec;       // PUB bind for stats events; "" = none
+    std::string stats_format;     // "json" or tnetstring
     std::string handler_prometheus_port;
     std::string handler_prometheus_prefix;
     // ZeroMQ specs as written (templates expanded); port_offset is applied when binding (zmq/spec).

@@ -9,8 +9,10 @@
 #include "gripd/http/server_conn.hpp"
 #include "gripd/loop/turn_stats.hpp"
 #include "gripd/pubsub/broker.hpp"
+#include "gripd/stats/events.hpp"
 #include "gripd/stats/hold_stats.hpp"
 #include "gripd/stats/ws_stats.hpp"
+#include "gripd/stats/zmq_stats.hpp"
 
 #include <functional>
 #include <string>
@@ -28,6 +30,9 @@ struct WorkerStatsView {
     const pubsub::BrokerStats* broker = nullptr;
     const stats::WsStats* ws = nullptr;
     const loop::TurnStats* turns = nullptr;
+    const stats::ZmqStats* zmq = nullptr;              // worker 0, with ZeroMQ inputs
+    const stats::EmitterStats* stats_events = nullptr; // with stats_spec
+    const stats::StatsOutStats* stats_out = nullptr;   // worker 0, with stats_spec
 };
 
 // Renders the exposition text for the given workers.

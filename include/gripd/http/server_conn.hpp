@@ -11,6 +11,7 @@
 #include "gripd/http/request_parser.hpp"
 #include "gripd/loop/deletable.hpp"
 #include "gripd/net/tcp_conn.hpp"
+#include "gripd/stats/events.hpp"
 
 #include <memory>
 #include <optional>
@@ -93,6 +94,8 @@ class Service {
     // Statistics kept by the connections (single writer: the service's worker).
     core::Counter connections; // gauge
     core::Counter requests;
+    // Whether its requests are `conn` and `activity` stats events (the proxy's, as Pushpin's).
+    bool stats_events = false;
 };
 
 class ServerConn final : public net::TcpConn, public ClientStream, private RequestParser::Handler {
@@ -267,7 +270,8 @@ class ServerConn final : public net::TcpConn, public ClientStream, private Reque
     // Reset once the connection is in raw mode: an idle WebSocket keeps no HTTP parser.
     std::optional<RequestParser> parser_;
     std::unique_ptr<Exchange> exchange_;
-    std::string pending_in_; // bytes read but not parsed yet (pipelined requests)
+    stats::ConnTrack stats_conn_; // the current request's `conn` stats events
+    std::string pending_in_;      // bytes read but not parsed yet (pipelined requests)
     std::string peer_ip_;
     // What the connection's one timer currently measures.
     enum class Wait : uint8_t {

@@ -25,6 +25,9 @@ struct PublishBatch;
 struct ReplayAsk;
 struct ReplayAnswer;
 } // namespace gripd::pubsub
+namespace gripd::stats {
+struct EventBatch;
+}
 
 namespace gripd::loop {
 
@@ -101,9 +104,14 @@ struct ReplayReply {
     std::shared_ptr<pubsub::ReplayAnswer> answer;
 };
 
+// worker -> worker 0: stats events (stats/events.hpp) for the stats socket.
+struct StatsEvents {
+    std::shared_ptr<stats::EventBatch> batch; // shared_ptr: its deleter is bound where it is made
+};
+
 using InboxBody =
     std::variant<Stop, ReloadRoutes, PublishToOwner, PublishAck, Deliver, SubscribeDelta, Recover,
-                 LastIdQuery, LastIdReply, ChannelInterest, ReplayRequest, ReplayReply>;
+                 LastIdQuery, LastIdReply, ChannelInterest, ReplayRequest, ReplayReply, StatsEvents>;
 
 // What a ring slot holds: the message and who sent it.
 struct InboxMessage {

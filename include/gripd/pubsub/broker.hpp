@@ -118,6 +118,7 @@ struct PublishBatch {
 struct BrokerStats {
     core::Counter messages_published; // items accepted by this worker's control API
     core::Counter messages_delivered; // messages handed to local subscriptions
+    core::Counter response_delivered; // ... of them to long-polls (the stats `report`)
     core::Counter deliveries_skipped; // content-filter mismatches
     core::Counter channels;           // gauge: channels with local subscribers
     core::Counter publishes_refused;  // publish requests answered 503: the inboxes were congested

@@ -21,6 +21,7 @@
 
 #include "gripd/config/settings.hpp"
 #include "gripd/core/counter.hpp"
+#include "gripd/stats/zmq_stats.hpp"
 #include "gripd/zmq/socket.hpp"
 
 #include <array>
@@ -38,13 +39,9 @@ class PublishQueue;
 
 namespace gripd::zmq {
 
-struct ZmqStats {
-    core::Counter received;  // messages read (every input)
-    core::Counter published; // items accepted by the publish path
-    core::Counter rejected;  // bad messages and invalid items, skipped
-    core::Counter dropped;   // valid items the publish path refused (workers congested, bus down)
-    core::Counter commands;  // ZRPC requests answered
-};
+class StatsService;
+
+using ZmqStats = stats::ZmqStats;
 
 class ZmqService final : public Socket::Handler {
   public:
@@ -74,6 +71,8 @@ class ZmqService final : public Socket::Handler {
     void stop();
 
     const ZmqStats& stats() const { return stats_; }
+    // The stats socket's connection registry, for `conncheck` (with stats_spec; else not-supported).
+    void set_connections(const StatsService* conns) { conns_ = conns; }
 
   private:
     enum class Warn { Parts, Format, Item, Size, Dropped, Command, kCount };
@@ -127,6 +126,7 @@ class ZmqService final : public Socket::Handler {
     };
     std::array<WarnState, static_cast<size_t>(Warn::kCount)> warns_{};
     ZmqStats stats_;
+    const StatsService* conns_ = nullptr;
     std::unique_ptr<control::PublishQueue> queue_; // last: destroyed first (its callbacks use this)
 };
 

@@ -75,6 +75,7 @@ struct TwoWorkers {
                 std::visit(Overloaded{
                                [](loop::ReloadRoutes&) {},
                                [](loop::Stop&) {},
+                               [](loop::StatsEvents&) {},
                                [&](auto& msg) { b.on_inbox(m.from, msg); },
                            },
                            m.body);

@@ -157,6 +157,7 @@ struct Loops {
                 std::visit(Overloaded{
                                [](loop::ReloadRoutes&) {},
                                [](loop::Stop&) {},
+                               [](loop::StatsEvents&) {},
                                [&](auto& x) { b.on_inbox(m.from, x); },
                            },
                            m.body);
