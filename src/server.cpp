@@ -455,6 +455,18 @@ Server::StartResult Server::start(std::string* error) {
     }
     if (!open_local_sockets(error)) return StartResult::Failed;
     int count = config::effective_workers(settings_);
+    if (count > 1)
+        for (const auto& r : routes_->routes())
+            if (!r.sockjs_path.empty()) {
+                // The session table of SockJS's HTTP transports is per worker (src/sockjs).
+                LOG_WARN("main",
+                         "route with sockjs=%s: SockJS's xhr and jsonp sessions are kept by the worker that "
+                         "opened them, and a session's later requests work only when they reach the same "
+                         "worker (other workers answer them as an unknown session); run with workers=1 for "
+                         "clients that cannot use the WebSocket transport",
+                         r.sockjs_path.c_str());
+                break;
+            }
     uint64_t limit = settings_.memory_limit >= 0 ? static_cast<uint64_t>(settings_.memory_limit)
                                                  : net::default_memory_limit();
     net::MemoryGuard::instance().configure(limit);

@@ -42,10 +42,9 @@ const Option kOptions[] = {
     {"session", C, Status::Warn,
      "Grip-Session-Id / Grip-Session-Detect answers go to no session-state service (Pushpin needs `[handler] "
      "state_spec` for them too)"},
-    {"sockjs", C, Status::Partial,
-     "SockJS's xhr and jsonp transports are not served (404): only clients that can use its WebSocket "
-     "transport connect (`/info`, `/iframe.html` and the WebSocket transports work, bridged to the route's "
-     "backend)"},
+    {"sockjs", C, Status::Works,
+     "serve SockJS under this path (`/info`, `/iframe.html`, the websocket, xhr and jsonp transports), "
+     "bridged to the route's backend"},
     {"sockjs_as_path", C, Status::Works,
      "the path (with the client's query) a SockJS session's backend request gets; default: the `sockjs` "
      "path + `/websocket`"},

@@ -292,22 +292,101 @@ std::string to_compact_json(const Value& v) {
     return std::string(buf.GetString(), buf.GetSize());
 }
 
-void append_string(std::string& out, std::string_view s) {
+int utf8_sequence(std::string_view s) {
+    auto b = [&](size_t i) { return static_cast<unsigned char>(s[i]); };
+    unsigned char c = b(0);
+    if (c < 0x80) return 1;
+    int len;
+    unsigned char lo = 0x80, hi = 0xBF; // the second byte's range (no overlong forms, no surrogates)
+    if (c >= 0xC2 && c <= 0xDF) {
+        len = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        if (c == 0xE0) lo = 0xA0;
+        if (c == 0xED) hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        if (c == 0xF0) lo = 0x90;
+        if (c == 0xF4) hi = 0x8F;
+    } else {
+        return 0;
+    }
+    for (int i = 1; i < len; ++i) {
+        if (static_cast<size_t>(i) >= s.size()) return -i;
+        unsigned char lo_i = i == 1 ? lo : 0x80, hi_i = i == 1 ? hi : 0xBF;
+        if (b(static_cast<size_t>(i)) < lo_i || b(static_cast<size_t>(i)) > hi_i) return 0;
+    }
+    return len;
+}
+
+size_t append_string_chars(std::string& out, std::string_view s, StringStyle style, bool partial) {
     static const char kHex[] = "0123456789abcdef";
-    out += '"';
-    for (char c : s) {
-        auto u = static_cast<unsigned char>(c);
+    size_t i = 0;
+    while (i < s.size()) {
+        auto c = static_cast<unsigned char>(s[i]);
+        if (c >= 0x80) {
+            if (!style.replace_invalid_utf8) {
+                out += static_cast<char>(c);
+                ++i;
+                continue;
+            }
+            int n = utf8_sequence(s.substr(i));
+            if (n < 0 && partial) return s.size() - i;
+            if (n <= 0) {
+                out += "\xEF\xBF\xBD"; // U+FFFD
+                ++i;
+            } else {
+                out.append(s.substr(i, static_cast<size_t>(n)));
+                i += static_cast<size_t>(n);
+            }
+            continue;
+        }
+        ++i;
         if (c == '"' || c == '\\') {
             out += '\\';
-            out += c;
-        } else if (u < 0x20) {
-            out += "\\u00";
-            out += kHex[u >> 4];
-            out += kHex[u & 15];
-        } else {
-            out += c;
+            out += static_cast<char>(c);
+            continue;
         }
+        if (c >= 0x20) {
+            out += static_cast<char>(c);
+            continue;
+        }
+        if (style.short_escapes) {
+            const char* short_form = nullptr;
+            switch (c) {
+            case '\b':
+                short_form = "\\b";
+                break;
+            case '\f':
+                short_form = "\\f";
+                break;
+            case '\n':
+                short_form = "\\n";
+                break;
+            case '\r':
+                short_form = "\\r";
+                break;
+            case '\t':
+                short_form = "\\t";
+                break;
+            default:
+                break;
+            }
+            if (short_form) {
+                out += short_form;
+                continue;
+            }
+        }
+        out += "\\u00";
+        out += kHex[c >> 4];
+        out += kHex[c & 15];
     }
+    return 0;
+}
+
+void append_string(std::string& out, std::string_view s, StringStyle style) {
+    out += '"';
+    append_string_chars(out, s, style);
     out += '"';
 }
 

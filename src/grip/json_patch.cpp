@@ -75,6 +75,7 @@ Value::MemberIterator find(Value& obj, const std::string& name) {
 struct Measure {
     int depth = 0;
     size_t bytes = 0;
+    size_t nodes = 0; // values visited (the work it took)
 };
 Measure measure(const Value& v) {
     Measure m;
@@ -82,6 +83,7 @@ Measure measure(const Value& v) {
     while (!stack.empty()) {
         auto [x, level] = stack.back();
         stack.pop_back();
+        ++m.nodes;
         m.bytes += sizeof(Value);
         if (x->IsString()) m.bytes += x->GetStringLength();
         if (x->IsArray()) {
@@ -105,16 +107,19 @@ class Patcher {
 
     bool apply(const Value& op) {
         if (!op.IsObject()) return f_.fail("invalid op");
+        if (!spend(1)) return false;
         const Value* type = json::find_member(op, "op");
         const Value* path = json::find_member(op, "path");
         if (!type || !type->IsString()) return f_.fail("op does not contain a string 'op'");
         if (!path || !path->IsString()) return f_.fail("op does not contain a string 'path'");
         if (!parse_pointer(json::str(*path), path_, f_)) return false;
+        if (!spend(path_.size())) return false;
         std::string_view t = json::str(*type);
         const Value* value = json::find_member(op, "value");
         if (t == "add" || t == "replace" || t == "test") {
             if (!value) return f_.fail("op does not contain 'value'");
             if (t == "test") return test(*value);
+            if (!spend(measure(*value).nodes)) return false;
             Value copy(*value, doc_.GetAllocator());
             if (t == "replace" && !get(path_)) return f_.fail("location does not exist");
             return t == "add" ? add(path_, std::move(copy)) : replace(path_, std::move(copy));
@@ -127,19 +132,36 @@ class Patcher {
             const Value* from = json::find_member(op, "from");
             if (!from || !from->IsString()) return f_.fail("op does not contain a string 'from'");
             if (!parse_pointer(json::str(*from), from_, f_)) return false;
+            if (!spend(from_.size())) return false;
             return t == "move" ? move() : copy();
         }
         return f_.fail("unsupported op: " + std::string(t));
     }
 
   private:
+    // Counts work done against kMaxPatchWork: every value visited, member compared on lookup and
+    // array element shifted. False (the patch fails) once the budget is spent.
+    bool spend(size_t units) {
+        if (units > kMaxPatchWork - work_) {
+            work_ = kMaxPatchWork;
+            return f_.fail("the patch takes too much work");
+        }
+        work_ += units;
+        return true;
+    }
+
+    Value::MemberIterator lookup(Value& obj, const std::string& name) {
+        if (!spend(obj.MemberCount() + 1)) return obj.MemberEnd();
+        return find(obj, name);
+    }
+
     // The container that holds the last token of `tokens` (the document for a one-token pointer),
     // or nullptr when a step on the way does not exist.
     Value* parent(const std::vector<std::string>& tokens) {
         Value* v = &doc_;
         for (size_t i = 0; i + 1 < tokens.size(); ++i) {
             if (v->IsObject()) {
-                auto it = find(*v, tokens[i]);
+                auto it = lookup(*v, tokens[i]);
                 if (it == v->MemberEnd()) return nullptr;
                 v = &it->value;
             } else if (v->IsArray()) {
@@ -159,7 +181,7 @@ class Patcher {
         if (!p) return nullptr;
         const std::string& last = tokens.back();
         if (p->IsObject()) {
-            auto it = find(*p, last);
+            auto it = lookup(*p, last);
             return it == p->MemberEnd() ? nullptr : &it->value;
         }
         SizeType idx = 0;
@@ -170,8 +192,9 @@ class Patcher {
     // Keeps every recursion over the document bounded: the new value may not nest deeper than
     // core::json::kMaxDepth counting from the root.
     bool fits(const std::vector<std::string>& tokens, const Value& v) {
-        if (static_cast<int>(tokens.size()) + measure(v).depth > json::kMaxDepth)
-            return f_.fail("nested too deeply");
+        Measure m = measure(v);
+        if (!spend(m.nodes)) return false;
+        if (static_cast<int>(tokens.size()) + m.depth > json::kMaxDepth) return f_.fail("nested too deeply");
         return true;
     }
 
@@ -186,7 +209,7 @@ class Patcher {
         const std::string& last = tokens.back();
         auto& alloc = doc_.GetAllocator();
         if (p->IsObject()) {
-            auto it = find(*p, last);
+            auto it = lookup(*p, last);
             if (it != p->MemberEnd()) {
                 it->value = std::move(v);
             } else {
@@ -198,6 +221,7 @@ class Patcher {
         if (!p->IsArray()) return f_.fail("non-container value cannot have child reference");
         SizeType idx = p->Size();
         if (last != "-" && !parse_index(last, p->Size() + 1, idx)) return f_.fail("index out of range");
+        if (!spend(p->Size() - idx + 1)) return false;
         p->PushBack(v, alloc);
         // RFC 6902 4.1: insert before `idx`, shifting the rest up.
         for (SizeType i = p->Size() - 1; i > idx; --i)
@@ -220,20 +244,23 @@ class Patcher {
         if (!p) return f_.fail("location does not exist");
         const std::string& last = tokens.back();
         if (p->IsObject()) {
-            auto it = find(*p, last);
+            auto it = lookup(*p, last);
             if (it == p->MemberEnd()) return f_.fail("location does not exist");
+            if (!spend(p->MemberCount())) return false;
             out = std::move(it->value);
             p->EraseMember(it); // keeps the other members' order
             return true;
         }
         SizeType idx = 0;
         if (!p->IsArray() || !parse_index(last, p->Size(), idx)) return f_.fail("location does not exist");
+        if (!spend(p->Size() - idx)) return false;
         out = std::move((*p)[idx]);
         p->Erase(p->Begin() + idx);
         return true;
     }
 
     bool test(const Value& want) {
+        if (!spend(measure(want).nodes)) return false;
         Value* have = get(path_);
         if (!have || *have != want) return f_.fail("tested values are not equal");
         return true;
@@ -253,6 +280,7 @@ class Patcher {
         Value* src = get(from_);
         if (!src) return f_.fail("location does not exist");
         Measure m = measure(*src);
+        if (!spend(m.nodes)) return false;
         if (m.bytes > kMaxCopiedBytes - copied_) return f_.fail("copies too large");
         copied_ += m.bytes;
         if (!fits(path_, *src)) return false;
@@ -264,6 +292,7 @@ class Patcher {
     Failure f_;
     std::vector<std::string> path_, from_;
     size_t copied_ = 0;
+    size_t work_ = 0;
 };
 
 } // namespace
@@ -278,6 +307,10 @@ std::optional<std::string> apply_json_patch(std::string_view body, std::string_v
     Document ops;
     if (!json::parse(patch, ops) || !ops.IsArray()) {
         error = "the patch is not a JSON array";
+        return std::nullopt;
+    }
+    if (ops.Size() > kMaxPatchOps) {
+        error = "the patch has more than " + std::to_string(kMaxPatchOps) + " operations";
         return std::nullopt;
     }
     Patcher patcher(doc, error);

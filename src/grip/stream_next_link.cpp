@@ -71,7 +71,12 @@ void StreamHold::fetch_next() {
     NextLink& n = *next_;
     n.quiet_wait = false;
     n.timer.disarm();
-    if (n.in_flight || !n.link) return;
+    if (!n.link) return;
+    if (n.in_flight) {
+        n.again = true;
+        return;
+    }
+    n.again = false;
     std::vector<std::string> grip_last;
     for (const auto& l : n.last_ids) {
         // Grip-Last names channels as the backend did, without the route prefix.
@@ -154,7 +159,7 @@ void StreamHold::on_link_response(http::ResponseHead& head, std::string& body) {
     subscribe_all();
     if (!check_backlog()) return;
     if (!n.link) return;
-    if (!holding) {
+    if (!holding || n.again) {
         fetch_next(); // may end this hold: nothing after it
     } else if (n.link->timeout > 0) {
         n.quiet_wait = true;

@@ -20,6 +20,9 @@ struct StreamHold::NextLink {
     loop::TimerEntry timer;               // the next fetch: retry, re-poll or pacing
     bool quiet_wait = false;              // the timer waits for the link's timeout of quiet
     int failures = 0;                     // in a row
+    // An update (a hint, /recover, a behind check) came while a fetch was out: fetch once more as
+    // soon as it is done (Pushpin's needUpdate), rather than drop it.
+    bool again = false;
     size_t max_channels = 0;
     std::string prefix; // the route's channel prefix
     struct LastId {

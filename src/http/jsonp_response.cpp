@@ -1,5 +1,6 @@
 #include "gripd/http/jsonp_response.hpp"
 
+#include "gripd/core/json.hpp"
 #include "gripd/core/strings.hpp"
 
 #include <map>
@@ -8,88 +9,10 @@ namespace gripd::http {
 
 namespace {
 
-// The length of the valid UTF-8 sequence at the start of `s`: 0 if it is not one, or -n if `s` is
-// only the first n bytes of one.
-int utf8_sequence(std::string_view s) {
-    auto b = [&](size_t i) { return static_cast<unsigned char>(s[i]); };
-    unsigned char c = b(0);
-    if (c < 0x80) return 1;
-    int len;
-    unsigned char lo = 0x80, hi = 0xBF; // the second byte's range
-    if (c >= 0xC2 && c <= 0xDF) {
-        len = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        if (c == 0xE0) lo = 0xA0;
-        if (c == 0xED) hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        if (c == 0xF0) lo = 0x90;
-        if (c == 0xF4) hi = 0x8F;
-    } else {
-        return 0;
-    }
-    for (int i = 1; i < len; ++i) {
-        if (static_cast<size_t>(i) >= s.size()) return -i;
-        unsigned char lo_i = i == 1 ? lo : 0x80, hi_i = i == 1 ? hi : 0xBF;
-        if (b(i) < lo_i || b(i) > hi_i) return 0;
-    }
-    return len;
-}
-
-// Appends `s` escaped as the inside of a JSON string, as Qt 5 writes one. Returns how many bytes at
-// the end were left out because they begin a UTF-8 sequence that `s` cuts (only if `partial`).
+// The inside of a JSON string as Qt 5 writes one (core's escaper, Qt's style). Returns how many
+// bytes at the end were left out because they begin a UTF-8 sequence that `s` cuts (only if `partial`).
 size_t append_json_chars(std::string& out, std::string_view s, bool partial = false) {
-    static const char kHex[] = "0123456789abcdef";
-    size_t i = 0;
-    while (i < s.size()) {
-        unsigned char c = static_cast<unsigned char>(s[i]);
-        if (c >= 0x80) {
-            int n = utf8_sequence(s.substr(i));
-            if (n < 0 && partial) return s.size() - i;
-            if (n <= 0) {
-                out += "\xEF\xBF\xBD"; // U+FFFD, as Qt decodes a byte that is not UTF-8
-                ++i;
-            } else {
-                out.append(s.substr(i, static_cast<size_t>(n)));
-                i += static_cast<size_t>(n);
-            }
-            continue;
-        }
-        switch (c) {
-        case '"':
-            out += "\\\"";
-            break;
-        case '\\':
-            out += "\\\\";
-            break;
-        case '\b':
-            out += "\\b";
-            break;
-        case '\f':
-            out += "\\f";
-            break;
-        case '\n':
-            out += "\\n";
-            break;
-        case '\r':
-            out += "\\r";
-            break;
-        case '\t':
-            out += "\\t";
-            break;
-        default:
-            if (c < 0x20) {
-                out += "\\u00";
-                out += kHex[c >> 4];
-                out += kHex[c & 0xF];
-            } else {
-                out += static_cast<char>(c);
-            }
-        }
-        ++i;
-    }
-    return 0;
+    return core::json::append_string_chars(out, s, core::json::Qt5Style(), partial);
 }
 
 void append_json_string(std::string& out, std::string_view s) {

@@ -8,6 +8,7 @@
 #include "gripd/http/jsonp_response.hpp"
 #include "gripd/http/ws_handler.hpp"
 #include "gripd/loop/worker.hpp"
+#include "gripd/sockjs/http_transport.hpp"
 #include "gripd/sockjs/sockjs.hpp"
 #include "proxy_session.hpp"
 #include "request_share.hpp"
@@ -72,6 +73,10 @@ std::unique_ptr<http::Exchange> ProxyService::start_exchange(http::ClientStream&
     std::unique_ptr<ws::ClientCodec> codec;
     if (!route->sockjs_path.empty()) {
         sockjs::Request sj = sockjs::classify(*route, head, websocket && ws_);
+        if (sj.kind == sockjs::Request::Kind::HttpTransport) {
+            if (!sockjs_) sockjs_ = std::make_unique<sockjs::HttpTransports>(worker_, ws_);
+            return sockjs_->start(conn, routes_, *route, head, trusted);
+        }
         if (sj.kind == sockjs::Request::Kind::Http) {
             sockjs::answer_http(conn, *route, head, settings_.sockjs_url);
             return nullptr;

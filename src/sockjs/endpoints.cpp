@@ -27,17 +27,9 @@ std::vector<std::string_view> split(std::string_view s, char sep) {
     }
 }
 
-// The headers Pushpin adds to every SockJS answer (after the answer's own).
-void add_common(http::Headers& h, const http::RequestHead& head) {
-    h.add("Cache-Control", "no-store, no-cache, must-revalidate, max-age=0");
-    const std::string* origin = head.headers.get("Origin");
-    h.add("Access-Control-Allow-Origin", origin ? *origin : std::string("*"));
-    h.add("Access-Control-Allow-Credentials", "true");
-}
-
 void respond(http::ClientStream& conn, const http::RequestHead& head, int status, http::Headers h,
              std::string_view body) {
-    add_common(h, head);
+    add_common_headers(h, head);
     conn.respond(status, {}, h, body);
 }
 
@@ -75,13 +67,27 @@ uint32_t entropy() {
 
 } // namespace
 
+void add_common_headers(http::Headers& h, const http::RequestHead& head) {
+    h.add("Cache-Control", "no-store, no-cache, must-revalidate, max-age=0");
+    const std::string* origin = head.headers.get("Origin");
+    h.add("Access-Control-Allow-Origin", origin ? *origin : std::string("*"));
+    h.add("Access-Control-Allow-Credentials", "true");
+}
+
 Request classify(const config::Route& route, const http::RequestHead& head, bool websocket) {
     Request r;
     std::string_view path = path_of(head.target);
     if (route.sockjs_path.empty() || path.substr(0, route.sockjs_path.size()) != route.sockjs_path) return r;
     r.kind = Request::Kind::Http;
-    if (!websocket) return r;
     std::string_view rest = path.substr(route.sockjs_path.size());
+    if (!websocket) {
+        // `/<server>/<session>/<transport>`: the HTTP transports (Pushpin reads these after OPTIONS,
+        // `/info` and the iframe page, which have other shapes).
+        if (head.method != "OPTIONS" && !rest.empty() && rest[0] == '/' &&
+            split(rest.substr(1), '/').size() == 3)
+            r.kind = Request::Kind::HttpTransport;
+        return r;
+    }
     std::string_view query = std::string_view(head.target).substr(path.size());
     bool raw = rest == "/websocket";
     bool framed = false;
@@ -128,8 +134,7 @@ void answer_http(http::ClientStream& conn, const config::Route& route, const htt
         respond(conn, head, 200, std::move(h), page);
         return;
     }
-    // Everything else, including the xhr and jsonp transports Pushpin also serves (the route option
-    // warns at startup that gripd does not).
+    // Everything else (the HTTP transports come as Kind::HttpTransport).
     LOG_DEBUG("sockjs", "%s %s -> 404", head.method.c_str(), head.target.c_str());
     h.add("Content-Type", "text/plain");
     respond(conn, head, 404, std::move(h), "Not Found\n");

@@ -103,8 +103,9 @@ bool read_message(const Value& doc, ControlMessage& m, std::string* error) {
         auto decoded =
             core::base64_decode(std::string_view(bin->value.GetString(), bin->value.GetStringLength()));
         if (!decoded) return fail(error, "'content-bin' is not base64");
+        // Without `message-type` the bytes still go out as text: Pushpin defaults the type to text
+        // before it reads `content-bin` (observed on 1.36).
         m.content = std::move(*decoded);
-        if (!mt) m.message_type = pubsub::WsType::Binary;
     } else if (!get_string(doc, "content", &m.content)) {
         return fail(error, "'content' with wrong type");
     }

@@ -1,8 +1,9 @@
 """`http-stream` `hint` and `POST /recover` (PROTOCOL.md 3.5, 3.6, 4.1), observed on Debian's pushpin
 1.36.0 (src/handler/httpsession.cpp update()/doUpdate(), engine.cpp recoverCommand()):
 
-- a `hint` on a stream hold with a next link fetches the link now (its answer is appended); a stream
-  without a next link has nothing to re-request and goes on as before;
+- a `hint` on a stream hold with a next link fetches the link now (its answer is appended); a hint
+  that comes while the link is being fetched is flagged and the link fetched again after (needUpdate);
+  a stream without a next link has nothing to re-request and goes on as before;
 - `POST /recover` answers `200 Updated`, forgets the channels' last ids and updates every held
   session: a long-poll re-sends its request to the backend (the backend's new answer goes to the
   client; Grip-Last names the hold's prev-ids), a stream with a next link fetches it; a stream
@@ -59,6 +60,28 @@ def test_stream_hint_fetches_the_next_link(proxy, backend):
     publish(proxy, [hs_item("sh", action="hint")])
     c.wait_body(b"start\nlinked 1\nlinked 2\n", timeout=10)
     assert len(requests_for(backend, "/link")) == 2
+
+
+def test_stream_hint_while_the_link_is_fetched_fetches_it_again_after(proxy, backend):
+    # Pushpin's update(): an update asked for while one is in progress is flagged (needUpdate) and
+    # done when it finishes, not dropped.
+    n = []
+
+    def on_link(req):
+        n.append(req)
+        return Response(200, b"linked %d\n" % len(n), [("Grip-Hold", "stream"), ("Grip-Channel", "shq"),
+                                                        link("/link", timeout=60)],
+                        delay=2.0 if len(n) == 2 else 0.0)
+    backend.route("/s", Response(200, b"start\n", [("Grip-Hold", "stream"), ("Grip-Channel", "shq"),
+                                                   link("/link", timeout=60)]))
+    backend.route("/link", on_link)
+    c = hold(proxy, backend, "/s", stream=True)
+    c.wait_body(b"start\nlinked 1\n", timeout=10)
+    publish(proxy, [hs_item("shq", action="hint")])
+    wait_for_requests(backend, "/link", 2)  # the second fetch is out (its answer comes in 2 s)
+    publish(proxy, [hs_item("shq", action="hint")])
+    c.wait_body(b"start\nlinked 1\nlinked 2\nlinked 3\n", timeout=15)
+    assert len(requests_for(backend, "/link")) == 3
 
 
 def test_stream_hint_without_a_link_changes_nothing(proxy, backend):

@@ -1,39 +1,37 @@
-"""SockJS (route option `sockjs=`, `[proxy] sockjs_url`, PROTOCOL.md §6.11).
+"""SockJS (route option `sockjs=`, `[proxy] sockjs_url`, PROTOCOL.md §6.11), as Pushpin 1.36 serves
+it (src/proxy/sockjsmanager.cpp, sockjssession.cpp at v1.36.0): `/info`, `/iframe*.html` (page naming
+sockjs_url, ETag, 304), OPTIONS (204), the `websocket` transport (framed `/<server>/<session>/websocket`
+and raw `/websocket`), `xhr` polling with `xhr_send`, `jsonp` with `jsonp_send`; every other transport
+(xhr_streaming, eventsource, htmlfile) is 404. Each SockJS session is bridged to the route's WebSocket
+handling: here a WebSocket-over-HTTP backend with the grip extension (messages prefixed `m:`), called
+at the route's base path (HTTP transports) or base path + `/websocket` (WebSocket transports).
 
-gripd does not serve SockJS yet: a route line with `sockjs` / `sockjs_as_path` logs one [WARN]
-naming what does not happen, and requests under the prefix go to the backend unchanged
-(test_gripd_warns_and_passes_sockjs_requests_through).
-
-The pushpin_only tests record, byte for byte, what Pushpin 1.36 serves (src/proxy/sockjsmanager.cpp,
-sockjssession.cpp at v1.36.0), as the reference for gripd's implementation: `/info`, `/iframe*.html`
-(page naming sockjs_url, ETag, 304), OPTIONS (204), the `websocket` transport (framed
-`/<server>/<session>/websocket` and raw `/websocket`), `xhr` polling with `xhr_send`, `jsonp` with
-`jsonp_send`; every other transport (xhr_streaming, eventsource, htmlfile) is 404. Each SockJS
-session is bridged to the route's WebSocket handling: here a WebSocket-over-HTTP backend with the
-grip extension (messages prefixed `m:`), which pushpin calls at the route's base path (HTTP
-transports) or base path + `/websocket` (WebSocket transports)."""
+gripd keeps an HTTP-transport session on the worker that opened it, so these tests run gripd with one
+worker (`--workers 1`; with more, the route option warns at startup)."""
 
 import asyncio
 import json
+import struct
+import time
 
 import pytest
 
 from harness import raw
+from harness.proxy import IS_PUSHPIN
 from harness.backend import Response
 from wsutil import WsBackend, connect, recv, run, woh  # noqa: F401 (woh: fixture)
 
-HTTP_TRANSPORT = pytest.mark.pushpin_only("gripd does not serve SockJS's xhr and jsonp transports yet (404; the "
-                                          "sockjs route option warns at startup): Pushpin 1.36's behaviour, the "
-                                          "reference for gripd's implementation")
 SOCKJS_URL = "http://127.0.0.1:9/sockjs.min.js"
 NO_CACHE = "no-store, no-cache, must-revalidate, max-age=0"
+ONE_WORKER = [] if IS_PUSHPIN else ["--workers", "1"]
 
 
 @pytest.fixture
 def sockjs(woh, start_proxy):
     woh.on_open = lambda r: [("TEXT", "m:hello")]
     woh.on_text = lambda t, r: [("TEXT", "m:echo:" + t)]
-    return start_proxy(routes=f"*,sockjs=/sock {woh.addr},over_http", conf={"proxy": {"sockjs_url": SOCKJS_URL}})
+    return start_proxy(routes=f"*,sockjs=/sock {woh.addr},over_http", conf={"proxy": {"sockjs_url": SOCKJS_URL}},
+                       args=ONE_WORKER)
 
 
 def common_headers_ok(r, origin="*"):
@@ -76,13 +74,12 @@ def test_iframe_page_names_sockjs_url(sockjs):
 
 def test_unserved_transports_are_404(sockjs):
     for path in ("/sock/000/abc/xhr_streaming", "/sock/000/abc/eventsource", "/sock/000/abc/htmlfile?c=f",
-                 "/sock/nope", "/sock/000/abc/xhr"):  # xhr must be a POST
+                 "/sock/nope", "/sock/000/abc/xhr", "/sock/000/abc/xhr_send"):  # xhr must be a POST
         r = raw.get(sockjs.port, path)
         assert (r.status, r.body) == (404, b"Not Found\n"), path
         common_headers_ok(r)
 
 
-@HTTP_TRANSPORT
 def test_xhr_polling_and_xhr_send(sockjs, woh):
     r = raw.get(sockjs.port, "/sock/000/s1/xhr", method="POST")
     assert (r.status, r.body, r.header("Content-Type")) == (200, b"o\n", "text/plain")
@@ -99,7 +96,6 @@ def test_xhr_polling_and_xhr_send(sockjs, woh):
     assert ("TEXT", b"hi") in woh.all_events()
 
 
-@HTTP_TRANSPORT
 def test_xhr_send_needs_a_json_array_of_strings(sockjs):
     assert raw.get(sockjs.port, "/sock/000/s2/xhr", method="POST").body == b"o\n"
     for body in (b"", b"{}", b"[1]", b"not json"):
@@ -109,12 +105,61 @@ def test_xhr_send_needs_a_json_array_of_strings(sockjs):
     assert (r.status, r.body) == (200, b"ok")
 
 
+def test_backend_close_reaches_the_poll_and_lingers(sockjs, woh):
+    woh.on_text = lambda t, r: [("CLOSE", struct.pack(">H", 4000) + b"bye")]
+    assert raw.get(sockjs.port, "/sock/000/c1/xhr", method="POST").body == b"o\n"
+    assert raw.get(sockjs.port, "/sock/000/c1/xhr", method="POST", timeout=10).body == b'a["hello"]\n'
+    r = raw.get(sockjs.port, "/sock/000/c1/xhr_send", method="POST", body=b'["bye"]')
+    assert (r.status, r.body) == (200, b"ok")
+    r = raw.get(sockjs.port, "/sock/000/c1/xhr", method="POST", timeout=10)
+    assert r.body == b'c[4000,"bye"]\n'
+    # the close value is kept for a while: any request for the session gets it
+    r = raw.get(sockjs.port, "/sock/000/c1/xhr", method="POST", timeout=10)
+    assert r.body == b'c[4000,"bye"]\n'
+    r = raw.get(sockjs.port, "/sock/000/c1/jsonp?c=f", timeout=10)
+    assert r.body == b'/**/f("c[4000,\\"bye\\"]");\n'
+
+
+def test_http_transport_bounds(sockjs, woh):
+    r = raw.get(sockjs.port, "/sock/000/b1/xhr", method="POST", body=b"x" * 100001)
+    assert (r.status, r.body) == (400, b"Request too large.\n")
+    # more than 200,000 bytes waiting for a poll ends the session: the next poll opens a new one
+    woh.on_text = lambda t, r: [("TEXT", "m:" + "y" * 90000)] * 3
+    assert raw.get(sockjs.port, "/sock/000/b2/xhr", method="POST").body == b"o\n"
+    r = raw.get(sockjs.port, "/sock/000/b2/xhr_send", method="POST", body=b'["go"]')
+    assert (r.status, r.body) == (200, b"ok")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not [e for e in woh.all_events() if e[0] == "CLOSE" or
+                                               e[0] == "DISCONNECT"]:
+        time.sleep(0.1)
+    assert raw.get(sockjs.port, "/sock/000/b2/xhr", method="POST", timeout=10).body == b"o\n"
+
+
+def test_jsonp_callback_param_and_the_backend_query(sockjs, woh):
+    assert raw.get(sockjs.port, "/sock/000/j2/jsonp?c=cb&x=1").body == b'/**/cb("o");\n'
+    assert raw.get(sockjs.port, "/sock/000/j2/jsonp?c=cb", timeout=10).body == b'/**/cb("a[\\"hello\\"]");\n'
+    r = raw.get(sockjs.port, "/sock/000/j2/jsonp_send", method="POST", body=b"x=1&d=%5B%22g%22%5D")
+    assert (r.status, r.body) == (200, b"ok")
+    assert raw.get(sockjs.port, "/sock/000/j2/jsonp?c=cb", timeout=10).body == b'/**/cb("a[\\"echo:g\\"]");\n'
+    # the backend gets the opening request's whole query, the callback too (Pushpin's asUri)
+    assert {w.req.target for w in woh.requests} == {"/sock?c=cb&x=1"}
+
+
+@pytest.mark.gripd_only("pushpin reads `?d=` with QUrlQuery's pretty decoding, which leaves %22 encoded, so a "
+                        "percent-encoded JSON array is 400 'Payload expected' there; gripd decodes the query value")
+def test_jsonp_send_by_get_decodes_the_query(sockjs):
+    assert raw.get(sockjs.port, "/sock/000/j3/jsonp?c=cb").body == b'/**/cb("o");\n'
+    r = raw.get(sockjs.port, "/sock/000/j3/jsonp_send?d=%5B%22g%22%5D")
+    assert (r.status, r.body) == (200, b"ok")
+    assert raw.get(sockjs.port, "/sock/000/j3/jsonp?c=cb", timeout=10).body == b'/**/cb("a[\\"hello\\"]");\n'
+    assert raw.get(sockjs.port, "/sock/000/j3/jsonp?c=cb", timeout=10).body == b'/**/cb("a[\\"echo:g\\"]");\n'
+
+
 def test_xhr_send_to_unknown_session_is_404(sockjs):
     r = raw.get(sockjs.port, "/sock/000/never/xhr_send", method="POST", body=b'["x"]')
     assert (r.status, r.body) == (404, b"Not Found\n")
 
 
-@HTTP_TRANSPORT
 def test_jsonp_polling_and_jsonp_send(sockjs):
     r = raw.get(sockjs.port, "/sock/000/j1/jsonp")  # no callback
     assert (r.status, r.body) == (400, b"Bad Request\n")
@@ -130,7 +175,6 @@ def test_jsonp_polling_and_jsonp_send(sockjs):
     assert r.body == b'/**/f("a[\\"echo:yo\\"]");\n'
 
 
-@HTTP_TRANSPORT
 def test_second_poll_while_one_waits(sockjs):
     assert raw.get(sockjs.port, "/sock/000/s3/xhr", method="POST").body == b"o\n"
     assert raw.get(sockjs.port, "/sock/000/s3/xhr", method="POST", timeout=10).body == b'a["hello"]\n'
@@ -164,22 +208,16 @@ def test_raw_websocket_transport(sockjs):
     run(main())
 
 
-@pytest.mark.gripd_only("gripd does not serve the xhr and jsonp transports yet: it warns and answers 404, "
-                        "where pushpin serves them (the tests marked pushpin_only above)")
-def test_gripd_warns_about_the_http_transports(woh, start_proxy):
-    p = start_proxy(routes=f"*,sockjs=/sock,sockjs_as_path=/ws {woh.addr},over_http",
-                    conf={"proxy": {"sockjs_url": SOCKJS_URL}})
-    text = p.stdout_path.read_text(errors="replace")
-    warnings = [line for line in text.splitlines() if line.startswith("[WARN]")]
-    hits = [w for w in warnings if "route option 'sockjs' is only partly supported" in w]
-    assert len(hits) == 1 and "xhr and jsonp transports are not served (404)" in hits[0], warnings
-    assert not [w for w in warnings if "sockjs_as_path" in w], warnings
-    for method, path in (("POST", "/sock/000/s1/xhr"), ("GET", "/sock/000/s1/jsonp?c=f"),
-                         ("POST", "/sock/000/s1/xhr_send")):
-        r = raw.get(p.port, path, method=method)
-        assert (r.status, r.body) == (404, b"Not Found\n"), path
-        common_headers_ok(r)
-    assert woh.requests == []  # nothing under the sockjs path reaches the backend as HTTP
+@pytest.mark.gripd_only("gripd's sessions are per worker (pushpin has no such setting)")
+def test_gripd_warns_about_http_transports_only_with_several_workers(woh, start_proxy):
+    def warnings(p):
+        text = p.stdout_path.read_text(errors="replace")
+        return [line for line in text.splitlines() if line.startswith("[WARN]") and "sockjs" in line]
+    p = start_proxy(routes=f"*,sockjs=/sock,sockjs_as_path=/ws {woh.addr},over_http", args=["--workers", "1"])
+    assert warnings(p) == []
+    p = start_proxy(routes=f"*,sockjs=/sock {woh.addr},over_http", args=["--workers", "2"])
+    hits = warnings(p)
+    assert len(hits) == 1 and "same worker" in hits[0], hits
 
 
 def test_sockjs_as_path_and_query_reach_the_backend(woh, start_proxy):

@@ -1,7 +1,9 @@
 """The sockjs-client library (npm, test/integration/node: `npm ci`) in headless Chromium against a
 `sockjs=` route bridged to a WebSocket-over-HTTP backend: it reads /info, opens its session, sends
-and receives. With its default transports it picks WebSocket; xhr-polling (served by pushpin,
-not by gripd yet) is checked on pushpin. Skipped when Chromium or the npm package is missing."""
+and receives. With its default transports it picks WebSocket; forced onto xhr-polling or
+jsonp-polling it uses those (Pushpin 1.36's HTTP transports); the transports Pushpin does not serve
+(xhr-streaming, eventsource, htmlfile) fail. gripd runs with one worker (its HTTP-transport sessions
+are per worker). Skipped when Chromium or the npm package is missing."""
 
 import shutil
 import subprocess
@@ -12,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from harness.backend import Response
+from harness.proxy import IS_PUSHPIN
 from wsutil import woh  # noqa: F401 (fixture)
 
 CHROMIUM = shutil.which("chromium")
@@ -39,7 +42,8 @@ def run_page(start_proxy, woh, backend, transports):
     backend.route("/", Response(200, (PAGE % transports).encode(), [("Content-Type", "text/html")]))
     backend.route("/lib/sockjs.min.js", Response(200, SOCKJS_JS.read_bytes(), [("Content-Type", "application/javascript")]))
     backend.route("/done", Response(200, b"ok"))
-    p = start_proxy(routes=f"*,path_beg=/sock,sockjs=/sock {woh.addr},over_http\n* {backend.addr}\n")
+    p = start_proxy(routes=f"*,path_beg=/sock,sockjs=/sock {woh.addr},over_http\n* {backend.addr}\n",
+                    args=[] if IS_PUSHPIN else ["--workers", "1"])
     browser = subprocess.Popen(
         [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -66,6 +70,14 @@ def test_sockjs_client_default_transports_pick_websocket(start_proxy, woh, backe
     assert run_page(start_proxy, woh, backend, "undefined") == "hello|echo:hi|websocket"
 
 
-@pytest.mark.pushpin_only("gripd does not serve SockJS's xhr transport yet (404, the route option warns)")
 def test_sockjs_client_over_xhr_polling(start_proxy, woh, backend):
     assert run_page(start_proxy, woh, backend, "['xhr-polling']") == "hello|echo:hi|xhr-polling"
+
+
+def test_sockjs_client_over_jsonp_polling(start_proxy, woh, backend):
+    assert run_page(start_proxy, woh, backend, "['jsonp-polling']") == "hello|echo:hi|jsonp-polling"
+
+
+@pytest.mark.parametrize("transport", ["xhr-streaming", "eventsource"])
+def test_sockjs_client_transports_not_served_fail(start_proxy, woh, backend, transport):
+    assert run_page(start_proxy, woh, backend, f"['{transport}']").startswith("closed:2000:")

@@ -297,6 +297,21 @@ def test_keep_alive_binary_content(woh, start_proxy):
     run(main())
 
 
+def test_keep_alive_content_bin_without_message_type_is_text(woh, start_proxy):
+    # Pushpin's WsControlMessage defaults message-type to text before it reads content-bin, so the
+    # content-bin's bytes go out in a text frame (src/handler/wscontrolmessage.cpp).
+    do_commands(woh)
+    p = start_proxy(routes=f"* {woh.addr},over_http")
+
+    async def main():
+        ws = await connect(p, "/")
+        await ws.send("do:" + control({"type": "keep-alive", "content-bin": base64.b64encode(b"hi").decode(),
+                                       "timeout": 1}))
+        assert await recv(ws, 5) == "hi"
+        await ws.close()
+    run(main())
+
+
 def test_keep_alive_ping(woh, start_proxy):
     do_commands(woh)
     p = start_proxy(routes=f"* {woh.addr},over_http")

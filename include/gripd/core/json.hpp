@@ -50,9 +50,27 @@ struct ParseResult {
 // A short English phrase for logs ("nested too deeply", ...).
 const char* describe(Error e);
 
-// Appends `s` as a JSON string literal (quotes included; control characters escaped; the bytes are
-// otherwise copied as they are, so `s` should be UTF-8).
-void append_string(std::string& out, std::string_view s);
+// How a JSON string is written. The default (RapidJSON-like): `"` and `\\` escaped, every other
+// control character as `\u00XX`, every other byte copied (so `s` should be UTF-8). Qt5Style() is how
+// Pushpin's Qt writes one (SockJS frames, JSON-P bodies): \b \f \n \r \t in their short forms, and
+// each byte that does not begin a valid UTF-8 sequence becomes U+FFFD (as QString::fromUtf8).
+struct StringStyle {
+    bool short_escapes = false;
+    bool replace_invalid_utf8 = false;
+};
+constexpr StringStyle Qt5Style() {
+    return StringStyle{true, true};
+}
+
+// Appends `s` as a JSON string literal (quotes included), in `style`.
+void append_string(std::string& out, std::string_view s, StringStyle style = {});
+// The inside of a JSON string (no quotes), in `style`. With `partial` (Qt5-style input that arrives
+// in pieces) a UTF-8 sequence cut at the end of `s` is left out: returns how many bytes were.
+size_t append_string_chars(std::string& out, std::string_view s, StringStyle style = {},
+                           bool partial = false);
+// The length of the valid UTF-8 sequence at the start of `s` (non-empty): 0 if there is none, or
+// -n if `s` holds only the first n bytes of one.
+int utf8_sequence(std::string_view s);
 
 // Parses `text` into `doc` under the rules above. On failure `doc` is left null. Iterative: the
 // stack used does not depend on the input. Linear time (duplicate removal included). `max_depth`

@@ -11,13 +11,22 @@
 // keep their order (Pushpin writes them sorted by name).
 // Nesting stays within core::json::kMaxDepth: an op whose result would nest deeper fails, so every
 // recursion over the patched document (copy, compare, write, free) stays bounded.
+// Time is bounded too (gripd; Pushpin has no bound): a patch of more than kMaxPatchOps operations,
+// or one whose work (values visited, members compared on lookup, array elements shifted) passes
+// kMaxPatchWork, fails like any other failing patch (the hold answers 502, Pushpin's behaviour for
+// a patch that does not apply).
 #pragma once
 
 #include <optional>
 #include <string>
 #include <string_view>
 
+#include <cstddef>
+
 namespace gripd::grip {
+
+constexpr size_t kMaxPatchOps = 1000;
+constexpr size_t kMaxPatchWork = 10'000'000;
 
 // Applies the JSON Patch `patch` (a JSON array of operations, as text) to the JSON text `body`.
 // Returns the patched body, or nullopt with a short reason in `error` (for a debug line).

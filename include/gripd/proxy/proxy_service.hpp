@@ -15,6 +15,10 @@ namespace gripd::http {
 class WsHandler;
 }
 
+namespace gripd::sockjs {
+class HttpTransports;
+}
+
 namespace gripd::proxy {
 
 class GripHandler;
@@ -75,6 +79,9 @@ class ProxyService final : public http::Service {
     // Before the connections: a session freed with them may still release its share group.
     std::unique_ptr<RequestShare> shares_;
     http::BackendPool backends_;
+    // SockJS's HTTP-transport sessions (created on first use); freed after the connections, whose
+    // waiting polls point at them.
+    std::unique_ptr<sockjs::HttpTransports> sockjs_;
     http::ConnSet conns_;
     GripHandler* grip_ = nullptr;
     http::WsHandler* ws_ = nullptr;

@@ -2,8 +2,8 @@
 // (src/proxy/sockjsmanager.cpp, sockjssession.cpp): requests under a route's sockjs path are
 // answered here (`/info`, `/iframe*.html`, OPTIONS) or become WebSocket sessions toward the route's
 // backend (WebSocket-over-HTTP or passthrough, as the route says): `/websocket` unchanged and
-// `/<server>/<session>/websocket` with SockJS's framing (a ws::ClientCodec). The HTTP transports
-// (xhr, jsonp) are not served: 404, and the route option warns at startup.
+// `/<server>/<session>/websocket` with SockJS's framing (a ws::ClientCodec); the HTTP transports
+// (xhr, jsonp polling and their sends) through HttpTransports (http_transport.hpp).
 #pragma once
 
 #include "gripd/config/routes.hpp"
@@ -27,6 +27,7 @@ struct Request {
     enum class Kind : uint8_t {
         None,           // not under the route's sockjs path: proxied as usual
         Http,           // answered by answer_http()
+        HttpTransport,  // `/<server>/<session>/<transport>` over HTTP: HttpTransports (http_transport.hpp)
         RawWebSocket,   // `/websocket`: proxied as a plain WebSocket to `upstream_target`
         FramedWebSocket // `/<server>/<session>/websocket`: SockJS framing, to `upstream_target`
     };
@@ -37,6 +38,10 @@ struct Request {
 // What `head` is for `route` (websocket: an upgrade request). A WebSocket request under the path
 // that is neither transport gets Kind::Http (answer_http() answers it 404, as Pushpin).
 Request classify(const config::Route& route, const http::RequestHead& head, bool websocket);
+
+// The headers Pushpin adds to every SockJS answer (after the answer's own): no caching, and CORS
+// for the request's Origin (or `*`) with credentials.
+void add_common_headers(http::Headers& h, const http::RequestHead& head);
 
 // Answers a SockJS request that is not a WebSocket (or a WebSocket to no transport): OPTIONS 204,
 // GET `/info`, GET `/iframe*.html` (the page loads `sockjs_url`; ETag, 304), else 404.

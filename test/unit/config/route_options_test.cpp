@@ -85,11 +85,10 @@ TEST_CASE("route options: sub= works for HTTP and WebSocket routes alike", "[rou
 }
 
 TEST_CASE("route options: a group warns once per line, an option given twice once", "[routes]") {
-    auto r = parse_routes("*,jsonp_cb=c,jsonp_body=b,jsonp_mode=basic,sockjs=/s,sockjs=/t a:1\n", "routes");
+    auto r = parse_routes("*,jsonp_cb=c,jsonp_body=b,jsonp_mode=basic,session,session a:1\n", "routes");
     REQUIRE(r.warnings.size() == 2);
     CHECK(r.warnings[0].rfind("routes:1: route options 'jsonp_*' act only with 'aco'", 0) == 0);
-    CHECK(r.warnings[1].rfind(
-              "routes:1: route option 'sockjs' is only partly supported by gripd: SockJS's xhr", 0) == 0);
+    CHECK(r.warnings[1].rfind("routes:1: route option 'session' is not supported", 0) == 0);
 }
 
 TEST_CASE("route options: history_size and history_ttl (gripd)", "[routes]") {

@@ -382,14 +382,13 @@ TEST_CASE("routes: options gripd does not do yet are warnings that say what will
               "*,path_beg=/plain a:1\n"
               "*,path_beg=/aco,aco,jsonp_cb=c a:1\n");
     REQUIRE(r.ok());
-    REQUIRE(r.warnings.size() == 5); // aco and jsonp_* with aco (line 3) work: no warning
+    REQUIRE(r.warnings.size() == 4); // aco, jsonp_* with aco (line 3) and sockjs work: no warning
     CHECK(r.warnings[0].rfind("routes:1: route options 'jsonp_*' act only with 'aco' on the route or [proxy] "
                               "auto_cross_origin=true",
                               0) == 0); // once for all
     CHECK(r.warnings[1].rfind("routes:1: route option 'session' is not supported", 0) == 0);
-    CHECK(r.warnings[2].rfind("routes:1: route option 'sockjs' is only partly supported", 0) == 0);
-    CHECK(r.warnings[3].rfind("routes:1: route option 'orig_headers' is not supported", 0) == 0);
-    CHECK(r.warnings[4] ==
+    CHECK(r.warnings[2].rfind("routes:1: route option 'orig_headers' is not supported", 0) == 0);
+    CHECK(r.warnings[3] ==
           "routes:1: target 'zhttp/tcp://127.0.0.1:9' is a ZeroMQ target, which gripd does not "
           "support: it is skipped (requests go to the route's other targets, or get 502)");
 }

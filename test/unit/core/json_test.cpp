@@ -201,3 +201,41 @@ TEST_CASE("json: no other RapidJSON parse call in the sources", "[json]") {
         FAIL_CHECK(o);
     CHECK(offenders.empty());
 }
+
+TEST_CASE("json: one string escaper, default and Qt 5 styles", "[json]") {
+    using json::append_string;
+    using json::append_string_chars;
+    using json::Qt5Style;
+    std::string in("q\"\\\n\t\x01\xc3\xa9\xe2\x98\x83", 11);
+    std::string out;
+    append_string(out, in);
+    CHECK(out == "\"q\\\"\\\\\\u000a\\u0009\\u0001\xc3\xa9\xe2\x98\x83\"");
+    out.clear();
+    append_string(out, in, Qt5Style());
+    CHECK(out == "\"q\\\"\\\\\\n\\t\\u0001\xc3\xa9\xe2\x98\x83\"");
+    // \b and \f short forms, other control characters as \u00XX
+    out.clear();
+    append_string(out, std::string_view("\b\f\x1f", 3), Qt5Style());
+    CHECK(out == "\"\\b\\f\\u001f\"");
+    // bytes that are not UTF-8: copied by default, U+FFFD each in Qt's style (overlong, surrogate,
+    // above U+10FFFF, a lone continuation byte)
+    out.clear();
+    append_string(out, std::string_view("\xff", 1));
+    CHECK(out == "\"\xff\"");
+    for (std::string_view bad : {std::string_view("\xc0\x80", 2), std::string_view("\xed\xa0\x80", 3),
+                                 std::string_view("\xf4\x90\x80\x80", 4), std::string_view("\x80", 1)}) {
+        out.clear();
+        append_string_chars(out, bad, Qt5Style());
+        std::string want;
+        for (size_t i = 0; i < bad.size(); ++i)
+            want += "\xef\xbf\xbd";
+        CHECK(out == want);
+    }
+    // partial input: a cut sequence at the end is left for the next piece
+    out.clear();
+    CHECK(append_string_chars(out, std::string_view("a\xe2\x98", 3), Qt5Style(), true) == 2);
+    CHECK(out == "a");
+    CHECK(json::utf8_sequence("\xe2\x98") == -2);
+    CHECK(json::utf8_sequence("\xe2\x98\x83") == 3);
+    CHECK(json::utf8_sequence("\xc1\x81") == 0);
+}

@@ -102,3 +102,31 @@ TEST_CASE("json_patch: copies and nesting are bounded", "[grip][json_patch]") {
     CHECK(patch(deep, R"([{"op":"copy","from":"/a","path":"/b"}])"));
     CHECK_FALSE(patch(deep, R"([{"op":"copy","from":"/a","path":"/a/0"}])"));
 }
+
+TEST_CASE("json_patch: bounded in operations and in work", "[grip][json_patch]") {
+    std::string error;
+    auto ops = [](size_t n, const std::string& op) {
+        std::string p = "[";
+        for (size_t i = 0; i < n; ++i)
+            p += (i ? "," : "") + op;
+        return p + "]";
+    };
+    const std::string set_a = R"({"op":"add","path":"/a","value":1})";
+    CHECK(gripd::grip::apply_json_patch(R"({"a":0})", ops(gripd::grip::kMaxPatchOps, set_a), error) ==
+          R"({"a":1})");
+    CHECK_FALSE(
+        gripd::grip::apply_json_patch(R"({"a":0})", ops(gripd::grip::kMaxPatchOps + 1, set_a), error));
+    CHECK(error.find("more than 1000 operations") != std::string::npos);
+    // Each insert at the front of a 100,000-element array shifts every element: 50 of them fit the
+    // work budget, 150 do not (the patch fails as any failing patch does).
+    std::string body = "[";
+    for (int i = 0; i < 100000; ++i)
+        body += i ? ",0" : "0";
+    body += "]";
+    const std::string front = R"({"op":"add","path":"/0","value":1})";
+    auto ok = gripd::grip::apply_json_patch(body, ops(50, front), error);
+    REQUIRE(ok);
+    CHECK(ok->starts_with("[1,1,"));
+    CHECK_FALSE(gripd::grip::apply_json_patch(body, ops(150, front), error));
+    CHECK(error == "the patch takes too much work");
+}

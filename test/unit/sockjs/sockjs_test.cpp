@@ -27,7 +27,12 @@ TEST_CASE("sockjs: which requests are SockJS, and where WebSockets go", "[sockjs
     using K = sockjs::Request::Kind;
     CHECK(sockjs::classify(route, head_for("/other"), false).kind == K::None);
     CHECK(sockjs::classify(route, head_for("/sock/info"), false).kind == K::Http);
-    CHECK(sockjs::classify(route, head_for("/sock/1/2/websocket"), false).kind == K::Http); // no upgrade
+    // without an upgrade, `/<server>/<session>/<transport>` is an HTTP transport (404 for websocket)
+    CHECK(sockjs::classify(route, head_for("/sock/1/2/websocket"), false).kind == K::HttpTransport);
+    CHECK(sockjs::classify(route, head_for("/sock/1/2/xhr"), false).kind == K::HttpTransport);
+    CHECK(sockjs::classify(route, head_for("/sock/1/2/jsonp?c=f"), false).kind == K::HttpTransport);
+    CHECK(sockjs::classify(route, head_for("/sock/1/xhr"), false).kind == K::Http);
+    CHECK(sockjs::classify(route, head_for("/sock/iframe.html"), false).kind == K::Http);
     auto r = sockjs::classify(route, head_for("/sock/websocket?a=b"), true);
     CHECK(r.kind == K::RawWebSocket);
     CHECK(r.upstream_target == "/sock/websocket?a=b");

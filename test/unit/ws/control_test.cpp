@@ -37,6 +37,11 @@ TEST_CASE("control: keep-alive", "[ws][control]") {
     CHECK(m->message_type == WsType::Ping);
     CHECK(m->timeout == -1);
     CHECK_FALSE(m->interval);
+    // content-bin without message-type is text, as Pushpin sends it
+    m = parse_control_message(R"({"type":"keep-alive","content-bin":"aGk="})", &err);
+    REQUIRE(m);
+    CHECK(m->content == "hi");
+    CHECK(m->message_type == WsType::Text);
     m = parse_control_message(R"({"type":"keep-alive"})", &err);
     REQUIRE(m);
     CHECK_FALSE(m->content);
