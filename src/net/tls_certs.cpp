@@ -49,7 +49,9 @@ bool configure(SSL_CTX* ctx, const unsigned char* ticket_keys, std::string* erro
     }
     SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
     // Idle connections give their record buffers back (the bulk of an idle TLS connection).
-    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+    // The chain sent is the one in the .crt file: no chain building on each full handshake (the
+    // context's store is empty, so building one could only find the certificate itself).
+    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_NO_AUTO_CHAIN);
     // Stateless tickets only: no server-side cache to lock or grow; the keys are the same on every
     // context so a ticket works whichever worker (and whichever reload) the client comes back to.
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);

@@ -298,6 +298,12 @@ class TlsEchoConn final : public net::TcpConn {
             close_after_flush();
             return;
         }
+        if (std::string_view(data, len) == "SPLIT") { // one answer in three writes
+            write("head;");
+            write("body;");
+            write("tail");
+            return;
+        }
         write(std::string_view(data, len));
     }
     void on_read_end(int) override {
@@ -387,6 +393,23 @@ TEST_CASE("tls conn: echoes over TLS on a real loop, big output then close_notif
     CHECK(got.size() == h.big);
     CHECK(last == SSL_ERROR_ZERO_RETURN); // a clean close_notify, not a truncation
     CHECK(h.counts.established == 1);
+    ERR_clear_error();
+}
+
+TEST_CASE("tls conn: the writes of one loop turn go out as one record", "[net][tls][loop]") {
+    TlsHarness h;
+    std::string first;
+    h.run([&](test::LoopPair& p) {
+        auto ssl = blocking_client(p.client, nullptr);
+        REQUIRE(SSL_connect(ssl.get()) == 1);
+        REQUIRE(SSL_write(ssl.get(), "SPLIT", 5) == 5);
+        char buf[256];
+        // SSL_read returns one record's plaintext at most: all three writes, or only the first.
+        int n = SSL_read(ssl.get(), buf, sizeof(buf));
+        if (n > 0) first.assign(buf, static_cast<size_t>(n));
+        SSL_shutdown(ssl.get());
+    });
+    CHECK(first == "head;body;tail");
     ERR_clear_error();
 }
 
