@@ -83,7 +83,7 @@ Server::Server(const config::Settings& settings, const config::DebugKnobs& knobs
         // Pushpin's place for them: runner/certs next to the config file.
         std::string dir =
             (settings.config_dir.empty() ? std::string(".") : settings.config_dir) + "/runner/certs";
-        tls_certs_ = std::make_unique<net::TlsCertSource>(dir);
+        tls_certs_ = std::make_unique<net::TlsCertSource>(dir, config::effective_workers(settings));
         tls_certs_->reload(true);
     }
     // Before any worker starts: each published format is rendered by its owner, once per message.

@@ -224,6 +224,41 @@ TEST_CASE("tls server: data both ways, close_notify, resumption with a ticket", 
     SSL_SESSION_free(ticket);
 }
 
+TEST_CASE("tls server: one copy per worker, each its own contexts; a ticket from one resumes on another",
+          "[net][tls]") {
+    CertDir d;
+    net::TlsCertSource source(d.dir.string(), 2);
+    REQUIRE(source.reload(true));
+    std::shared_ptr<const net::TlsCertStore> cache0, cache1;
+    uint64_t gen0 = 0, gen1 = 0;
+    const net::TlsCertStore* w0 = source.current(cache0, gen0, 0).get();
+    const net::TlsCertStore* w1 = source.current(cache1, gen1, 1).get();
+    REQUIRE(w0);
+    REQUIRE(w1);
+    CHECK(w0 != w1); // each worker its own contexts
+    SSL_SESSION* ticket = nullptr;
+    {
+        net::TlsServerSession s(cache0, kPort);
+        MemClient c("host.test");
+        REQUIRE(pump_handshake(c, s) == Status::Ready);
+        CHECK(s.server_name() == "host.test");
+        CHECK(peer_cn(c.ssl.get()) == "exact");
+        std::string wire; // the client takes the ticket (TLS 1.3: after the handshake) as it reads
+        REQUIRE(s.encrypt("x", wire));
+        c.give(wire);
+        char x = 0;
+        REQUIRE(SSL_read(c.ssl.get(), &x, 1) == 1);
+        ticket = SSL_get1_session(c.ssl.get());
+        REQUIRE(SSL_SESSION_is_resumable(ticket));
+        SSL_shutdown(c.ssl.get()); // freed without it, the client marks the session not resumable
+    }
+    net::TlsServerSession s(cache1, kPort);
+    MemClient c("host.test", ticket);
+    REQUIRE(pump_handshake(c, s) == Status::Ready);
+    CHECK(s.resumed());
+    SSL_SESSION_free(ticket);
+}
+
 TEST_CASE("tls server: reloads pick up changes; a file that fails to load keeps the one before",
           "[net][tls]") {
     CertDir d;
