@@ -9,6 +9,7 @@
 #include <cstring>
 #include <dirent.h>
 #include <map>
+#include <mutex>
 #include <sys/stat.h>
 
 namespace gripd::net {
@@ -187,6 +188,22 @@ void log_loaded(const TlsCertStore& store, const std::string& dir, bool first) {
                  dir.c_str(), list.c_str());
 }
 
+// The library context of copy `i` (> 0), made on first use. Never freed, and reachable for the
+// process's life: an established session's SSL keeps its SSL_CTX, and so the library context, alive
+// after the store (and the source, at exit) is gone. Main thread (and tests) only: the mutex is
+// never on a loop's path.
+OSSL_LIB_CTX* shared_lib_ctx(int i) {
+    static std::mutex mu;
+    static auto* libs = new std::vector<OSSL_LIB_CTX*>();
+    std::lock_guard<std::mutex> lock(mu);
+    while (libs->size() < static_cast<size_t>(i)) {
+        OSSL_LIB_CTX* lib = OSSL_LIB_CTX_new();
+        if (!lib) return nullptr;
+        libs->push_back(lib);
+    }
+    return (*libs)[static_cast<size_t>(i) - 1];
+}
+
 } // namespace
 
 // ---- TlsCertSource ----
@@ -195,7 +212,7 @@ TlsCertSource::TlsCertSource(std::string dir, int copies) : dir_(std::move(dir))
     copies = std::max(copies, 1);
     libs_.push_back(nullptr); // the first copy uses OpenSSL's default library context
     for (int i = 1; i < copies; ++i) {
-        OSSL_LIB_CTX* lib = OSSL_LIB_CTX_new();
+        OSSL_LIB_CTX* lib = shared_lib_ctx(i);
         if (!lib) {
             LOG_WARN("tls", "cannot create an OpenSSL library context: workers share one");
             break;

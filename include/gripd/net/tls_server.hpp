@@ -59,8 +59,8 @@ class TlsCertSource {
     std::string signature_; // what the files looked like at the last load (names, sizes, mtimes)
     unsigned char ticket_keys_[80];
     // Swapped by reload() on the main thread, read by the loops: no mutex a loop could wait on.
-    // One per copy. The library contexts are never freed: an established session's SSL keeps its
-    // SSL_CTX (and so its library context) alive without the store, up to the process's end.
+    // One per copy (null: OpenSSL's default), shared by every source and kept to the process's end
+    // (see shared_lib_ctx in tls_certs.cpp).
     std::vector<OSSL_LIB_CTX*> libs_;
     std::unique_ptr<std::atomic<std::shared_ptr<const TlsCertStore>>[]> store_;
     std::atomic<uint64_t> generation_{0};
