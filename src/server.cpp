@@ -93,7 +93,7 @@ Server::Server(const config::Settings& settings, const config::DebugKnobs& knobs
         std::string dir =
             (settings.config_dir.empty() ? std::string(".") : settings.config_dir) + "/runner/certs";
         net::set_alpn_h2(settings.http2); // before any context is built
-        tls_certs_ = std::make_unique<net::TlsCertSource>(dir);
+        tls_certs_ = std::make_unique<net::TlsCertSource>(dir, config::effective_workers(settings));
         tls_certs_->reload(true);
     }
     // Before any worker starts: each published format is rendered by its owner, once per message.

@@ -261,8 +261,8 @@ void Listener::serve(int fd) {
     worker_.on_client_opened();
     conns_.add(*conn);
     if (tls_) // before anything is written: a refusal below then closes without plaintext bytes
-        conn->start_tls(
-            std::make_unique<net::TlsServerSession>(tls_->current(tls_store_, tls_gen_), addr_port_));
+        conn->start_tls(std::make_unique<net::TlsServerSession>(
+            tls_->current(tls_store_, tls_gen_, worker_.index()), addr_port_));
     if (memory_guarded_ && net::MemoryGuard::instance().refusing()) {
         net::MemoryGuard::instance().count_refused();
         LOG_DEBUG("server", "near the memory limit: refusing a connection");

@@ -189,6 +189,13 @@ void TcpConn::flush() {
                 ? Reading::Active
                 : Reading::Stopped;
     }
+    if (!tls_plain_.empty() && (life_ == Life::Closed || !seal_tls())) {
+        std::string().swap(tls_plain_);
+        if (life_ == Life::Closed)
+            gathered_bytes_ = 0;
+        else
+            return; // failed: closing after its own flush
+    }
     if (segments_.empty() || life_ == Life::Closed) {
         segments_.clear();
         gather_.clear();
@@ -314,6 +321,7 @@ void TcpConn::close_with(bool reset) {
     timer_.disarm();
     reading_ = Reading::Stopped;
     segments_.clear();
+    std::string().swap(tls_plain_);
     gathered_bytes_ = 0;
     // uv_tcp_close_reset sets SO_LINGER 0 and closes; it refuses a handle that is shutting down.
     if (!reset || shutting_down || transport_ != Transport::Tcp ||
@@ -324,6 +332,7 @@ void TcpConn::close_with(bool reset) {
 
 void TcpConn::close_after_flush() {
     if (life_ != Life::Open) return;
+    if (tls_ && !tls_plain_.empty() && !seal_tls()) return; // closing already
     if (tls_ && tls_->established()) { // a clean TLS end, so clients can tell it from a truncation
         size_t from = gather_.size();
         tls_->close_notify(gather_);

@@ -36,8 +36,25 @@ void TcpConn::took_ciphertext(size_t from) {
 }
 
 bool TcpConn::write_tls(std::string_view data) {
+    if (!tls_->established()) { // nothing may go out in plaintext before the handshake
+        fail_tls("sending before the handshake");
+        return false;
+    }
+    // Held until flush(): everything written in one loop turn (a response's head and body, a
+    // burst of messages) goes out as one record where it fits, so one seal and one record for the
+    // client to open instead of one per write().
+    tls_plain_.append(data);
+    gathered_bytes_ += data.size();
+    schedule_flush();
+    return true;
+}
+
+bool TcpConn::seal_tls() {
+    std::string plain;
+    plain.swap(tls_plain_); // emptied first: a failure below flushes (and so seals) again
+    gathered_bytes_ -= std::min(gathered_bytes_, plain.size());
     size_t from = gather_.size();
-    if (!tls_->encrypt(data, gather_)) {
+    if (!tls_->encrypt(plain, gather_)) {
         gather_.resize(from);
         fail_tls("sending");
         return false;

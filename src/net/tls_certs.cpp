@@ -9,6 +9,7 @@
 #include <cstring>
 #include <dirent.h>
 #include <map>
+#include <mutex>
 #include <sys/stat.h>
 
 namespace gripd::net {
@@ -55,7 +56,9 @@ bool configure(SSL_CTX* ctx, const unsigned char* ticket_keys, std::string* erro
     }
     SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
     // Idle connections give their record buffers back (the bulk of an idle TLS connection).
-    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+    // The chain sent is the one in the .crt file: no chain building on each full handshake (the
+    // context's store is empty, so building one could only find the certificate itself).
+    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_NO_AUTO_CHAIN);
     // Stateless tickets only: no server-side cache to lock or grow; the keys are the same on every
     // context so a ticket works whichever worker (and whichever reload) the client comes back to.
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
@@ -123,9 +126,9 @@ int on_server_name(SSL* ssl, int* alert, void*) {
 }
 
 // Loads `<name>.crt` (chain) and `<name>.key` into a configured context.
-CtxPtr load_identity(const std::string& dir, const std::string& name, const unsigned char* keys,
-                     std::string* error) {
-    CtxPtr ctx(SSL_CTX_new(TLS_server_method()), SSL_CTX_free);
+CtxPtr load_identity(OSSL_LIB_CTX* lib, const std::string& dir, const std::string& name,
+                     const unsigned char* keys, std::string* error) {
+    CtxPtr ctx(SSL_CTX_new_ex(lib, nullptr, TLS_server_method()), SSL_CTX_free);
     if (!ctx) {
         *error = openssl_error();
         return ctx;
@@ -149,8 +152,9 @@ CtxPtr load_identity(const std::string& dir, const std::string& name, const unsi
 
 // Each <name>.crt with its <name>.key goes into `store`. As Pushpin: one that fails to load (e.g.
 // caught half written) leaves the one loaded before (in `previous`) in use.
-void load_identities(const std::string& dir, const std::vector<FileStamp>& files,
-                     const TlsCertStore* previous, const unsigned char* ticket_keys, TlsCertStore& store) {
+void load_identities(OSSL_LIB_CTX* lib, const std::string& dir, const std::vector<FileStamp>& files,
+                     const TlsCertStore* previous, const unsigned char* ticket_keys, TlsCertStore& store,
+                     bool log) {
     std::map<std::string, bool> has_key;
     for (const auto& f : files)
         if (f.name.size() > 4 && f.name.compare(f.name.size() - 4, 4, ".key") == 0)
@@ -159,16 +163,18 @@ void load_identities(const std::string& dir, const std::vector<FileStamp>& files
         if (f.name.compare(f.name.size() - 4, 4, ".crt") != 0) continue;
         std::string name = f.name.substr(0, f.name.size() - 4);
         if (!has_key.count(name)) {
-            LOG_WARN("tls", "%s/%s has no %s.key beside it: not used", dir.c_str(), f.name.c_str(),
-                     name.c_str());
+            if (log)
+                LOG_WARN("tls", "%s/%s has no %s.key beside it: not used", dir.c_str(), f.name.c_str(),
+                         name.c_str());
             continue;
         }
         std::string error;
-        CtxPtr ctx = load_identity(dir, name, ticket_keys, &error);
+        CtxPtr ctx = load_identity(lib, dir, name, ticket_keys, &error);
         if (!ctx) {
             SSL_CTX* old = previous ? previous->find(name) : nullptr;
-            LOG_WARN("tls", "certificate %s not loaded: %s%s", name.c_str(), error.c_str(),
-                     old ? " (the one loaded before stays in use)" : "");
+            if (log)
+                LOG_WARN("tls", "certificate %s not loaded: %s%s", name.c_str(), error.c_str(),
+                         old ? " (the one loaded before stays in use)" : "");
             if (!old || SSL_CTX_up_ref(old) != 1) continue;
             ctx.reset(old);
         }
@@ -188,6 +194,22 @@ void log_loaded(const TlsCertStore& store, const std::string& dir, bool first) {
                  dir.c_str(), list.c_str());
 }
 
+// The library context of copy `i` (> 0), made on first use. Never freed, and reachable for the
+// process's life: an established session's SSL keeps its SSL_CTX, and so the library context, alive
+// after the store (and the source, at exit) is gone. Main thread (and tests) only: the mutex is
+// never on a loop's path.
+OSSL_LIB_CTX* shared_lib_ctx(int i) {
+    static std::mutex mu;
+    static auto* libs = new std::vector<OSSL_LIB_CTX*>();
+    std::lock_guard<std::mutex> lock(mu);
+    while (libs->size() < static_cast<size_t>(i)) {
+        OSSL_LIB_CTX* lib = OSSL_LIB_CTX_new();
+        if (!lib) return nullptr;
+        libs->push_back(lib);
+    }
+    return (*libs)[static_cast<size_t>(i) - 1];
+}
+
 } // namespace
 
 void set_alpn_h2(bool offer) {
@@ -196,7 +218,18 @@ void set_alpn_h2(bool offer) {
 
 // ---- TlsCertSource ----
 
-TlsCertSource::TlsCertSource(std::string dir) : dir_(std::move(dir)) {
+TlsCertSource::TlsCertSource(std::string dir, int copies) : dir_(std::move(dir)) {
+    copies = std::max(copies, 1);
+    libs_.push_back(nullptr); // the first copy uses OpenSSL's default library context
+    for (int i = 1; i < copies; ++i) {
+        OSSL_LIB_CTX* lib = shared_lib_ctx(i);
+        if (!lib) {
+            LOG_WARN("tls", "cannot create an OpenSSL library context: workers share one");
+            break;
+        }
+        libs_.push_back(lib);
+    }
+    store_ = std::make_unique<std::atomic<std::shared_ptr<const TlsCertStore>>[]>(libs_.size());
     if (RAND_bytes(ticket_keys_, sizeof(ticket_keys_)) != 1) {
         // Without randomness no ticket is safe to issue; a context with these keys is still built,
         // but this never happens on a working system.
@@ -218,35 +251,41 @@ bool TlsCertSource::reload(bool force) {
     if (!readable)
         LOG_WARN("tls", "cannot read the certificates directory %s: TLS handshakes will fail", dir_.c_str());
 
-    auto store = std::make_shared<TlsCertStore>();
-    std::string error;
-    store->base_.reset(SSL_CTX_new(TLS_server_method()));
-    if (!store->base_ || !configure(store->base_.get(), ticket_keys_, &error)) {
-        LOG_ERROR("tls", "cannot create a TLS context: %s",
-                  error.empty() ? openssl_error().c_str() : error.c_str());
-        return false;
+    // Every copy is built before any is published: a failure leaves all workers on the old ones.
+    std::vector<std::shared_ptr<TlsCertStore>> built;
+    for (size_t i = 0; i < libs_.size(); ++i) {
+        auto store = std::make_shared<TlsCertStore>();
+        std::string error;
+        store->base_.reset(SSL_CTX_new_ex(libs_[i], nullptr, TLS_server_method()));
+        if (!store->base_ || !configure(store->base_.get(), ticket_keys_, &error)) {
+            LOG_ERROR("tls", "cannot create a TLS context: %s",
+                      error.empty() ? openssl_error().c_str() : error.c_str());
+            return false;
+        }
+        std::shared_ptr<const TlsCertStore> previous = store_[i].load(std::memory_order_acquire);
+        load_identities(libs_[i], dir_, files, previous.get(), ticket_keys_, *store, i == 0);
+        built.push_back(std::move(store));
     }
-    std::shared_ptr<const TlsCertStore> previous = store_.load(std::memory_order_acquire);
-    load_identities(dir_, files, previous.get(), ticket_keys_, *store);
-    log_loaded(*store, dir_, first);
-    store_.store(std::move(store), std::memory_order_release);
+    log_loaded(*built[0], dir_, first);
+    for (size_t i = 0; i < built.size(); ++i)
+        store_[i].store(std::move(built[i]), std::memory_order_release);
     generation_.fetch_add(1, std::memory_order_release);
     return true;
 }
 
 const std::shared_ptr<const TlsCertStore>& TlsCertSource::current(std::shared_ptr<const TlsCertStore>& cache,
-                                                                  uint64_t& cache_gen) const {
+                                                                  uint64_t& cache_gen, int copy) const {
     uint64_t gen = generation_.load(std::memory_order_acquire);
     if (gen != cache_gen || !cache) {
         // Once per reload per listener.
-        cache = store_.load(std::memory_order_acquire);
+        cache = store_[static_cast<size_t>(std::max(copy, 0)) % libs_.size()].load(std::memory_order_acquire);
         cache_gen = gen;
     }
     return cache;
 }
 
 std::vector<std::string> TlsCertSource::names() const {
-    std::shared_ptr<const TlsCertStore> store = store_.load(std::memory_order_acquire);
+    std::shared_ptr<const TlsCertStore> store = store_[0].load(std::memory_order_acquire);
     return store ? store->names_ : std::vector<std::string>{};
 }
 

@@ -129,6 +129,8 @@ class TcpConn : public loop::Flushable {
     void took_ciphertext(size_t from);
     void on_ciphertext(const char* data, size_t len);
     bool write_tls(std::string_view data);
+    // TLS: encrypts tls_plain_ into gather_; false (and the connection closing) if that failed.
+    bool seal_tls();
     void fail_tls(const char* when);
     // One piece of gathered output: owned bytes (offset into gather_) or shared bytes kept alive.
     struct Segment {
@@ -150,6 +152,7 @@ class TcpConn : public loop::Flushable {
     size_t queued_bytes_ = 0;
     size_t gathered_bytes_ = 0;
     std::string gather_;            // owned bytes of this iteration's segments
+    std::string tls_plain_;         // TLS: plaintext written this iteration, sealed by flush()
     std::vector<Segment> segments_; // this iteration's output, in order
     uint32_t read_turn_ = 0;        // uv_now() (truncated) of the loop turn read_this_turn_ counts
     uint32_t read_this_turn_ = 0;   // bytes read in that turn

@@ -36,8 +36,11 @@ void set_alpn_h2(bool offer);
 
 class TlsCertSource {
   public:
-    // `dir`: the certificates directory (<config dir>/runner/certs).
-    explicit TlsCertSource(std::string dir);
+    // `dir`: the certificates directory (<config dir>/runner/certs). `copies`: one copy of every
+    // context per worker, each in its own OpenSSL library context: the workers are threads of one
+    // process, and OpenSSL 3's shared state (algorithm store locks, reference counts of the
+    // contexts, certificates and keys, touched on every handshake) bounced between their cores.
+    explicit TlsCertSource(std::string dir, int copies = 1);
     ~TlsCertSource();
     TlsCertSource(const TlsCertSource&) = delete;
     TlsCertSource& operator=(const TlsCertSource&) = delete;
@@ -48,8 +51,9 @@ class TlsCertSource {
     bool reload(bool force);
     // Any thread: the current store. `cache`/`cache_gen` belong to the caller (one per listener):
     // the shared store is read only when a reload published a new one since the caller's last look.
+    // `copy`: the caller's worker index (modulo the number of copies).
     const std::shared_ptr<const TlsCertStore>& current(std::shared_ptr<const TlsCertStore>& cache,
-                                                       uint64_t& cache_gen) const;
+                                                       uint64_t& cache_gen, int copy = 0) const;
     const std::string& dir() const { return dir_; }
     // Identities loaded by the last reload (names as in the files, without .crt).
     std::vector<std::string> names() const;
@@ -59,7 +63,10 @@ class TlsCertSource {
     std::string signature_; // what the files looked like at the last load (names, sizes, mtimes)
     unsigned char ticket_keys_[80];
     // Swapped by reload() on the main thread, read by the loops: no mutex a loop could wait on.
-    std::atomic<std::shared_ptr<const TlsCertStore>> store_;
+    // One per copy (null: OpenSSL's default), shared by every source and kept to the process's end
+    // (see shared_lib_ctx in tls_certs.cpp).
+    std::vector<OSSL_LIB_CTX*> libs_;
+    std::unique_ptr<std::atomic<std::shared_ptr<const TlsCertStore>>[]> store_;
     std::atomic<uint64_t> generation_{0};
 };
 

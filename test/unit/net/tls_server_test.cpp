@@ -224,6 +224,41 @@ TEST_CASE("tls server: data both ways, close_notify, resumption with a ticket", 
     SSL_SESSION_free(ticket);
 }
 
+TEST_CASE("tls server: one copy per worker, each its own contexts; a ticket from one resumes on another",
+          "[net][tls]") {
+    CertDir d;
+    net::TlsCertSource source(d.dir.string(), 2);
+    REQUIRE(source.reload(true));
+    std::shared_ptr<const net::TlsCertStore> cache0, cache1;
+    uint64_t gen0 = 0, gen1 = 0;
+    const net::TlsCertStore* w0 = source.current(cache0, gen0, 0).get();
+    const net::TlsCertStore* w1 = source.current(cache1, gen1, 1).get();
+    REQUIRE(w0);
+    REQUIRE(w1);
+    CHECK(w0 != w1); // each worker its own contexts
+    SSL_SESSION* ticket = nullptr;
+    {
+        net::TlsServerSession s(cache0, kPort);
+        MemClient c("host.test");
+        REQUIRE(pump_handshake(c, s) == Status::Ready);
+        CHECK(s.server_name() == "host.test");
+        CHECK(peer_cn(c.ssl.get()) == "exact");
+        std::string wire; // the client takes the ticket (TLS 1.3: after the handshake) as it reads
+        REQUIRE(s.encrypt("x", wire));
+        c.give(wire);
+        char x = 0;
+        REQUIRE(SSL_read(c.ssl.get(), &x, 1) == 1);
+        ticket = SSL_get1_session(c.ssl.get());
+        REQUIRE(SSL_SESSION_is_resumable(ticket));
+        SSL_shutdown(c.ssl.get()); // freed without it, the client marks the session not resumable
+    }
+    net::TlsServerSession s(cache1, kPort);
+    MemClient c("host.test", ticket);
+    REQUIRE(pump_handshake(c, s) == Status::Ready);
+    CHECK(s.resumed());
+    SSL_SESSION_free(ticket);
+}
+
 TEST_CASE("tls server: reloads pick up changes; a file that fails to load keeps the one before",
           "[net][tls]") {
     CertDir d;
@@ -296,6 +331,12 @@ class TlsEchoConn final : public net::TcpConn {
         if (c_.received.find("BIG") != std::string::npos) {
             write(std::string(big_, 'x'));
             close_after_flush();
+            return;
+        }
+        if (std::string_view(data, len) == "SPLIT") { // one answer in three writes
+            write("head;");
+            write("body;");
+            write("tail");
             return;
         }
         write(std::string_view(data, len));
@@ -387,6 +428,23 @@ TEST_CASE("tls conn: echoes over TLS on a real loop, big output then close_notif
     CHECK(got.size() == h.big);
     CHECK(last == SSL_ERROR_ZERO_RETURN); // a clean close_notify, not a truncation
     CHECK(h.counts.established == 1);
+    ERR_clear_error();
+}
+
+TEST_CASE("tls conn: the writes of one loop turn go out as one record", "[net][tls][loop]") {
+    TlsHarness h;
+    std::string first;
+    h.run([&](test::LoopPair& p) {
+        auto ssl = blocking_client(p.client, nullptr);
+        REQUIRE(SSL_connect(ssl.get()) == 1);
+        REQUIRE(SSL_write(ssl.get(), "SPLIT", 5) == 5);
+        char buf[256];
+        // SSL_read returns one record's plaintext at most: all three writes, or only the first.
+        int n = SSL_read(ssl.get(), buf, sizeof(buf));
+        if (n > 0) first.assign(buf, static_cast<size_t>(n));
+        SSL_shutdown(ssl.get());
+    });
+    CHECK(first == "head;body;tail");
     ERR_clear_error();
 }
 
