@@ -148,8 +148,7 @@ std::vector<control::WorkerStatsView> Server::stats_views() const {
 
         out.push_back({&ctx->proxy->requests, &ctx->proxy->connections, &ctx->connection_minutes,
                        &ctx->grip->stats(), &ctx->broker->stats(), ctx->ws ? &ctx->ws->stats() : nullptr,
-                       &workers_[i]->turn_stats(),
-                       ctx->zmq ? &ctx->zmq->stats() : nullptr,
+                       &workers_[i]->turn_stats(), ctx->zmq ? &ctx->zmq->stats() : nullptr,
                        ctx->stats_emitter ? &ctx->stats_emitter->stats() : nullptr,
                        ctx->stats_out ? &ctx->stats_out->out_stats() : nullptr});
     }
@@ -445,10 +444,12 @@ Server::StartResult Server::start(std::string* error) {
         // The cluster's publish script is the plain XADD MAXLEN one (ClusterBus).
         if (bus.kind == pubsub::BusKind::Cluster && settings_.history_size > 0) {
             if (settings_.history_assign_ids)
-                LOG_WARN("config", "[gripd] history_assign_ids is not supported with a redis-cluster bus: items "
-                                   "published without an id are not given one (they cannot be resumed from)");
-            LOG_WARN("config", "[gripd] history_channel_bytes does not bound the Redis streams of a redis-cluster "
-                               "bus: they are bounded by history_size items only");
+                LOG_WARN("config",
+                         "[gripd] history_assign_ids is not supported with a redis-cluster bus: items "
+                         "published without an id are not given one (they cannot be resumed from)");
+            LOG_WARN("config",
+                     "[gripd] history_channel_bytes does not bound the Redis streams of a redis-cluster "
+                     "bus: they are bounded by history_size items only");
         }
         LOG_INFO("main", "publishing through the bus at %s (%zu address%s)", settings_.bus.c_str(),
                  bus.nodes.size(), bus.nodes.size() == 1 ? "" : "es");

@@ -479,13 +479,16 @@ const Row kRows[] = {
      .def = "0",
      .min = 0,
      .max = 4096,
-     .text = "event loops (threads); 0 = one per CPU this process may run on (its affinity: taskset, cpuset); `--workers` overrides it"},
+     .text = "event loops (threads); 0 = one per CPU this process may run on (its affinity: taskset, "
+             "cpuset); `--workers` overrides it"},
     {.section = "gripd",
      .key = "bus",
      .kind = Kind::String,
      .field = S(bus),
-     .text = "`redis://host:port` joins instances through Redis, `redis-sentinel://host:port[,host:port...]/<master>` "
-             "through the master a set of Redis Sentinels names (failovers followed), `redis-cluster://host:port[,...]` "
+     .text = "`redis://host:port` joins instances through Redis, "
+             "`redis-sentinel://host:port[,host:port...]/<master>` "
+             "through the master a set of Redis Sentinels names (failovers followed), "
+             "`redis-cluster://host:port[,...]` "
              "through a Redis Cluster with sharded pub/sub; empty = this instance only"},
     {.section = "gripd",
      .key = "instance_id",

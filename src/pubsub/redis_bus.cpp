@@ -507,12 +507,13 @@ void RedisBus::publish_on_cluster(const std::string& channel, const std::vector<
     }
     for (const BusItem& it : items) {
         size_t max = it.how == BusItem::How::PublishOnly ? 0 : keep.items;
-        cluster_->publish(channel, it.payload,
-                          [join](bool ok) {
-                              join->ok = join->ok && ok;
-                              if (--join->left == 0) join->done(join->ok);
-                          },
-                          max);
+        cluster_->publish(
+            channel, it.payload,
+            [join](bool ok) {
+                join->ok = join->ok && ok;
+                if (--join->left == 0) join->done(join->ok);
+            },
+            max);
     }
 }
 

@@ -228,6 +228,7 @@ TEST_CASE("h2 session: a stream the client resets tells its exchange; the others
 TEST_CASE("h2 session: a stream is much smaller than a connection", "[h2]") {
     // An idle held stream is this object (its request head freed), the exchange and nghttp2's own
     // stream record; an HTTP/1.1 client costs a ServerConn and its socket.
-    CHECK(sizeof(h2::Stream) <= 192);
+    // 208: the stats socket's per-request `conn` tracking (stats::ConnTrack) added 8 bytes to 192.
+    CHECK(sizeof(h2::Stream) <= 208);
     CHECK(sizeof(h2::Stream) * 2 < sizeof(http::ServerConn));
 }
