@@ -14,7 +14,7 @@ fi
 PKGS=(meson ninja-build pkg-config g++ libuv1-dev libssl-dev rapidjson-dev libwslay-dev catch2 node-llhttp
       curl chromium python3-pytest python3-pytest-xdist python3-websockets python3-aiohttp python3-requests clang libclang-rt-14-dev
       clang-format clang-tidy openssl libhiredis-dev redis-server nginx groff-base libnghttp2-dev nghttp2-client
-      python3-h2 libzmq3-dev python3-zmq haproxy nftables)
+      python3-h2 libzmq3-dev python3-zmq haproxy nftables redis-sentinel redis-tools)
 missing=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ "${#missing[@]}" -gt 0 ]; then
