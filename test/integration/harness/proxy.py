@@ -43,8 +43,31 @@ def proxy_command() -> list:
     return [b]
 
 
+# Ports are handed out from below the kernel's ephemeral range (32768-60999 by default), so no
+# outgoing connection of another test takes one between the check and the bind, and each pytest-xdist
+# worker (gw0, gw1, ...) has its own slice, so tests running at once never pick the same port. Within
+# a slice ports go round in order, so a port comes back only after the whole slice was used.
+_PORT_LOW, _PORT_HIGH, _SLICES = 20000, 32760, 4
+_worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+_slice = int(_worker[2:]) % _SLICES if _worker[2:].isdigit() else 0
+_slice_size = (_PORT_HIGH - _PORT_LOW) // _SLICES
+_next_port = [_PORT_LOW + _slice * _slice_size + (os.getpid() * 7919) % _slice_size]
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    base = _PORT_LOW + _slice * _slice_size
+    for _ in range(_slice_size):
+        p = _next_port[0]
+        _next_port[0] = base + (p + 1 - base) % _slice_size
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s.bind((host, p))
+            return p
+        except OSError:
+            continue
+        finally:
+            s.close()
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)  # the slice is full: any port
     s.bind((host, 0))
     p = s.getsockname()[1]
     s.close()
