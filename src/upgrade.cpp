@@ -84,6 +84,7 @@ bool Upgrader::start(std::function<void(int)> on_ready) {
         if (std::strncmp(*e, kReadyEnv, std::strlen(kReadyEnv)) != 0) env_text.emplace_back(*e);
     env_text.push_back(std::string(kReadyEnv) + "=" + std::to_string(kChildReadyFd));
     std::vector<char*> env;
+    env.reserve(env_text.size() + 1);
     for (auto& s : env_text)
         env.push_back(s.data());
     env.push_back(nullptr);

@@ -620,7 +620,12 @@ void ClusterBus::on_reply(redisAsyncContext* /*ac*/, void* rp, void* privdata) {
         std::string_view id = str(e->element[0]), v = str(e->element[1]->element[1]);
         uint64_t ms = 0;
         std::from_chars(id.data(), id.data() + id.size(), ms);
-        out.push_back(RedisBus::StreamEntry{ms, std::string(v)});
+        // Set by name: StreamEntry also carries the stream id and the marker fields (RedisBus).
+        RedisBus::StreamEntry entry;
+        entry.time_ms = ms;
+        entry.stream_id = std::string(id);
+        entry.payload = std::string(v);
+        out.push_back(std::move(entry));
     }
     p->read_done(true, std::move(out));
 }

@@ -506,7 +506,9 @@ void RedisBus::publish_on_cluster(const std::string& channel, const std::vector<
         return;
     }
     for (const BusItem& it : items) {
-        size_t max = it.how == BusItem::How::PublishOnly ? 0 : keep.items;
+        // Only items with their own id are kept: the cluster assigns none (server.cpp warns), and
+        // one kept without an id would be replayed with the stream id it never went out with.
+        size_t max = it.how == BusItem::How::Keep ? keep.items : 0;
         cluster_->publish(
             channel, it.payload,
             [join](bool ok) {
@@ -566,7 +568,9 @@ void RedisBus::on_read_reply(redisAsyncContext* /*ac*/, void* r, void* privdata)
         uint64_t ms = 0;
         std::string_view ids(id->str, id->len);
         std::from_chars(ids.data(), ids.data() + ids.size(), ms);
-        StreamEntry entry{ms, std::string(ids), {}, false, {}};
+        StreamEntry entry;
+        entry.time_ms = ms;
+        entry.stream_id = std::string(ids);
         if (std::string_view(f->str, f->len) == "g") { // an item too big to keep (the publish script)
             entry.marker = true;
             entry.item_id.assign(v->str, v->len);

@@ -108,7 +108,7 @@ class RedisBus {
     // the publish connection); ok false when Redis is unreachable or refused. A marker has no payload
     // and stands for an item too big to keep (item_id: its own id, empty when it was assigned).
     struct StreamEntry {
-        uint64_t time_ms;
+        uint64_t time_ms = 0;
         std::string stream_id;
         std::string payload;
         bool marker = false;

@@ -74,7 +74,7 @@ class TransportRequest final : public http::Exchange {
 class HttpSession final : public loop::Deletable, public http::ClientStream {
   public:
     HttpSession(HttpTransports& owner, std::string sid, const TransportRequest& first);
-    ~HttpSession();
+    ~HttpSession() override;
 
     // Starts the ws session; `first` (the opening poll) is answered "o" once it accepts.
     void start(TransportRequest& first, http::WsHandler& ws);

@@ -77,7 +77,7 @@ class Emitter {
         size_t n = pending_->events.size();
         std::shared_ptr<EventBatch> b = std::move(pending_);
         pending_.reset();
-        if (!send_(std::move(b))) stats_.dropped.add(n);
+        if (!send_(std::move(b))) stats_.dropped.add(static_cast<int64_t>(n));
     }
     const EmitterStats& stats() const { return stats_; }
 
