@@ -141,11 +141,17 @@ def test_redis_ids_are_stream_ids_and_resume_across_instances(redis, start_proxy
     a = instance(start_proxy, backend, redis)
     b = instance(start_proxy, backend, redis)
     sse_route(backend)
-    total = 60
+    total, batch = 60, 15
     done = threading.Event()
+    hopped = threading.Condition()
+    hops = 0
 
+    # Publishing races the reconnects, but each batch of 15 waits for the client's next hop: the
+    # client reads 9 at a time, so it hops at least 4 times however slow the machine is.
     def publisher():
         for n in range(total):
+            with hopped:
+                hopped.wait_for(lambda: hops >= n // batch, timeout=15)
             publish(a if n % 2 else b, [ev(n)])
             time.sleep(0.004)
         done.set()
@@ -154,7 +160,7 @@ def test_redis_ids_are_stream_ids_and_resume_across_instances(redis, start_proxy
     time.sleep(0.3)
     t = threading.Thread(target=publisher, daemon=True)
     t.start()
-    got, hops = [], 0
+    got = []
     deadline = time.monotonic() + 40
     while len(got) < total and time.monotonic() < deadline:
         want = min(total, len(got) + 9)
@@ -170,7 +176,9 @@ def test_redis_ids_are_stream_ids_and_resume_across_instances(redis, start_proxy
                     got.append((e["id"], e["data"]))
             time.sleep(0.002)
         c.close()
-        hops += 1
+        with hopped:
+            hops += 1
+            hopped.notify_all()
         # Reconnect to the other instance with the assigned id last seen, as an EventSource does.
         c = StreamClient((a, b)[hops % 2].port, "/events", headers=[("Last-Event-ID", got[-1][0])])
     c.close()
