@@ -416,7 +416,7 @@ void RedisBus::link_ready(Link& link) {
     else if (worker_.index() == 0)
         LOG_INFO("bus", "connected to redis://%s:%d (%s)", link.host.c_str(), link.port, link.role);
     link.reported_down = false;
-    if (!link.subscriber) { // EVALSHA once Redis has the script (commands on a link keep their order)
+    if (&link == publisher_.get()) { // EVALSHA once Redis has the script (not on a sentinel watch)
         script_sha_.clear();
         const char* argv[3] = {"SCRIPT", "LOAD", kPublishWithHistory.data()};
         size_t lens[3] = {6, 4, kPublishWithHistory.size()};
