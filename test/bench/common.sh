@@ -84,6 +84,39 @@ nginx_static_block() {
     }"
 }
 
+# make_bench_tmp NAME: sets TMP to a new /tmp/gripd-bench-NAME.XXXXXX that nginx's workers can read
+# (they run as nobody when started by root); at exit every background process is stopped and TMP
+# removed (KEEP_TMP=1 keeps it).
+make_bench_tmp() {
+    TMP=$(mktemp -d "/tmp/gripd-bench-$1.XXXXXX")
+    chmod 755 "$TMP"
+    trap bench_cleanup EXIT
+    trap 'exit 130' INT TERM
+}
+bench_cleanup() {
+    stop_all_bg
+    if [ -n "${KEEP_TMP:-}" ]; then log "kept $TMP"; else rm -rf "$TMP"; fi
+}
+
+# start_static_backend DIR PORT BYTES: an nginx (one worker, its files under DIR) on PORT serving
+# one file of BYTES bytes, the backend both proxies share. Sets FILE (its name) and BACKEND_PID.
+start_static_backend() {
+    local dir=$1 port=$2 bytes=$3
+    FILE=b${bytes}.txt
+    mkdir -p "$dir/www" "$dir/backend"
+    chmod 755 "$dir/www"
+    head -c "$bytes" /dev/zero | tr '\0' 'x' >"$dir/www/$FILE"
+    chmod 644 "$dir/www/$FILE"
+    nginx_conf "$dir/backend" 1 "$(nginx_static_block "$port" "$dir/www")"
+    start_bg "$dir/backend/stdout.log" nginx -p "$dir/backend" -c "$dir/backend/nginx.conf" -e "$dir/backend/error.log"
+    BACKEND_PID=$STARTED_PID
+    wait_http "http://127.0.0.1:$port/$FILE" 10 "$BACKEND_PID" || {
+        log "backend nginx failed"
+        cat "$dir/backend/error.log" >&2
+        exit 1
+    }
+}
+
 # start_bg LOGFILE CMD...: start CMD in its own session (so its whole process group can be stopped
 # by id), output to LOGFILE. Sets STARTED_PID.
 start_bg() {

@@ -33,31 +33,16 @@ for tool in h2load nginx curl; do
 done
 [ -n "$(gripd_bin)" ] || { echo "no gripd binary (set GRIPD_BIN)" >&2; exit 2; }
 
-TMP=$(mktemp -d /tmp/gripd-bench-h2.XXXXXX)
-chmod 755 "$TMP"
-cleanup() {
-    stop_all_bg
-    if [ -n "${KEEP_TMP:-}" ]; then log "kept $TMP"; else rm -rf "$TMP"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+make_bench_tmp h2
 raise_nofile
 
 mapfile -t P < <(free_ports 3)
 BACKEND_PORT=${P[0]}
 NGINX_PORT=${P[1]}
 SSE_PORT=${P[2]}
-FILE=b${BODY_BYTES}.txt
-mkdir -p "$TMP/www" "$TMP/backend" "$TMP/nginx"
-chmod 755 "$TMP/www"
-head -c "$BODY_BYTES" /dev/zero | tr '\0' 'x' >"$TMP/www/$FILE"
-chmod 644 "$TMP/www/$FILE"
-
-nginx_conf "$TMP/backend" 1 "$(nginx_static_block "$BACKEND_PORT" "$TMP/www")"
+start_static_backend "$TMP" "$BACKEND_PORT" "$BODY_BYTES"
+mkdir -p "$TMP/nginx"
 nginx_conf "$TMP/nginx" "$NGINX_WORKERS" "$(nginx_proxy_block "$NGINX_PORT" "$BACKEND_PORT" http2)"
-
-start_bg "$TMP/backend/stdout.log" nginx -p "$TMP/backend" -c "$TMP/backend/nginx.conf" -e "$TMP/backend/error.log"
-wait_http "http://127.0.0.1:$BACKEND_PORT/$FILE" 10 "$STARTED_PID" || { log "backend nginx failed"; exit 1; }
 
 RESULTS=$TMP/results.tsv
 : >"$RESULTS"

@@ -30,33 +30,17 @@ for tool in wrk nginx curl; do
     command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install $tool)" >&2; exit 2; }
 done
 
-TMP=$(mktemp -d /tmp/gripd-bench-proxy.XXXXXX)
-chmod 755 "$TMP" # nginx workers run as nobody when started by root
-cleanup() {
-    stop_all_bg
-    if [ -n "${KEEP_TMP:-}" ]; then log "kept $TMP"; else rm -rf "$TMP"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+make_bench_tmp proxy
 raise_nofile
 
 mapfile -t P < <(free_ports 2)
 BACKEND_PORT=${P[0]}
 NGINX_PORT=${P[1]}
-FILE=b${BODY_BYTES}.txt
 
 # --- backend: nginx with a static file
-mkdir -p "$TMP/www" "$TMP/backend" "$TMP/nginx"
-chmod 755 "$TMP/www"
-head -c "$BODY_BYTES" /dev/zero | tr '\0' 'x' >"$TMP/www/$FILE"
-chmod 644 "$TMP/www/$FILE"
-
-nginx_conf "$TMP/backend" 1 "$(nginx_static_block "$BACKEND_PORT" "$TMP/www")"
+start_static_backend "$TMP" "$BACKEND_PORT" "$BODY_BYTES"
+mkdir -p "$TMP/nginx"
 nginx_conf "$TMP/nginx" "$NGINX_WORKERS" "$(nginx_proxy_block "$NGINX_PORT" "$BACKEND_PORT")"
-
-start_bg "$TMP/backend/stdout.log" nginx -p "$TMP/backend" -c "$TMP/backend/nginx.conf" -e "$TMP/backend/error.log"
-BACKEND_PID=$STARTED_PID
-wait_http "http://127.0.0.1:$BACKEND_PORT/$FILE" 10 "$BACKEND_PID" || { log "backend nginx failed"; cat "$TMP/backend/error.log" >&2; exit 1; }
 
 # --- result rows: name \t rps \t p50 \t p99 \t errors \t note
 RESULTS=$TMP/results.tsv

@@ -87,6 +87,66 @@ def is_cut(s: socket.socket, timeout: float = 5.0) -> bool:
     return False
 
 
+def route_subscribers(backend) -> None:
+    """/probe answers plainly; /good and /slow/<i> are stream holds on a channel each."""
+    backend.route("/probe", Response(200, b"ok"))
+    backend.route("/good", Response(200, b"", [("Grip-Hold", "stream"), ("Grip-Channel", "good"),
+                                               ("Content-Type", "text/plain")]))
+    for i in range(SLOW):
+        backend.route(f"/slow/{i}", Response(200, b"", [("Grip-Hold", "stream"), ("Grip-Channel", f"slow{i}"),
+                                                        ("Content-Type", "text/plain")]))
+
+
+class Fill:
+    """Drives the proxy into its memory ceiling and back out. A round publishes a large item to
+    each slow subscriber's channel and a small one to the reading subscriber's ("good"); `sent` is
+    what the reader must receive, in order."""
+
+    def __init__(self, proxy):
+        self.proxy, self.sent, self.round = proxy, [], 0
+
+    def one_round(self, stop_at: float = 2.0) -> bool:
+        """Returns True early once RSS reaches `stop_at` x the limit."""
+        for i in range(SLOW):
+            publish(self.proxy, [hs_item(f"slow{i}", ("%07d\n" % self.round) * (ITEM // 8))])
+            g = "g%06d-%02d\n" % (self.round, i)
+            publish(self.proxy, [hs_item("good", g)])
+            self.sent.append(g)
+            if rss(self.proxy.pid) >= LIMIT * stop_at:
+                return True
+        return False
+
+    def until_refused(self) -> raw.RawResponse:
+        """Fills into the refusing band (85-95%) and returns the 503 a new connection gets."""
+        while self.round < MAX_ROUNDS and not self.one_round(stop_at=0.88):
+            self.round += 1
+        assert self.round < MAX_ROUNDS, f"RSS never neared the limit ({rss(self.proxy.pid) >> 20} MiB)"
+        deadline = time.monotonic() + 3
+        refused = new_conn_status(self.proxy.port)
+        while refused.status != 503 and time.monotonic() < deadline:
+            time.sleep(0.05)
+            refused = new_conn_status(self.proxy.port)
+        assert refused.status == 503, (rss(self.proxy.pid) >> 20, refused.status, refused.body)
+        return refused
+
+    def until_recovered(self) -> raw.RawResponse:
+        """Keeps publishing while the ceiling cuts the slowest consumers; returns the first answer
+        a new connection gets once RSS is back under 80%."""
+        recovered = None
+        while self.round < MAX_ROUNDS and recovered is None:
+            self.round += 1
+            self.one_round()
+            deadline = time.monotonic() + 1.5
+            while recovered is None and time.monotonic() < deadline:
+                time.sleep(0.1)
+                if rss(self.proxy.pid) < LIMIT * 0.8:
+                    probe = new_conn_status(self.proxy.port)
+                    if probe.status == 200:
+                        recovered = probe
+        assert recovered is not None, f"never accepted again (RSS {rss(self.proxy.pid) >> 20} MiB)"
+        return recovered
+
+
 @pytest.mark.gripd_only("pushpin has no memory ceiling")
 @pytest.mark.proxy(conf={"gripd": {"memory_limit": "64M"}})
 def test_memory_limit_refuses_then_cuts_slow_consumers(proxy, backend):
@@ -94,67 +154,27 @@ def test_memory_limit_refuses_then_cuts_slow_consumers(proxy, backend):
         pytest.skip("RSS is meaningless under a sanitizer")
     base = rss(proxy.pid)
     assert base < LIMIT * 0.6, f"idle RSS {base >> 20} MiB leaves no room under a 64 MiB limit"
-    backend.route("/probe", Response(200, b"ok"))
-    backend.route("/good", Response(200, b"", [("Grip-Hold", "stream"), ("Grip-Channel", "good"),
-                                               ("Content-Type", "text/plain")]))
-    for i in range(SLOW):
-        backend.route(f"/slow/{i}", Response(200, b"", [("Grip-Hold", "stream"), ("Grip-Channel", f"slow{i}"),
-                                                        ("Content-Type", "text/plain")]))
+    route_subscribers(backend)
     good = hold(proxy, backend, "/good", stream=True, timeout=60)
     slow = [slow_subscriber(proxy.port, i) for i in range(SLOW)]
     watch = RssWatch(proxy.pid)
-    sent = []
+    fill = Fill(proxy)
     try:
         backend.wait_requests(SLOW + 1)
         sync_stream(proxy, "good", [good])
         time.sleep(0.5)  # the slow ones answered by the origin are subscribed by now
 
-        def one_round(r: int, stop_at: float = 2.0):
-            """Publishes a large item to each slow subscriber and a small one to the reader;
-            returns True early once RSS reaches `stop_at` x the limit."""
-            for i in range(SLOW):
-                publish(proxy, [hs_item(f"slow{i}", ("%07d\n" % r) * (ITEM // 8))])
-                g = "g%06d-%02d\n" % (r, i)
-                publish(proxy, [hs_item("good", g)])
-                sent.append(g)
-                if rss(proxy.pid) >= LIMIT * stop_at:
-                    return True
-            return False
-
         # 1. Fill into the refusing band (85-95%): new client connections get 503.
-        r = 0
-        while r < MAX_ROUNDS and not one_round(r, stop_at=0.88):
-            r += 1
-        assert r < MAX_ROUNDS, f"RSS never neared the limit ({rss(proxy.pid) >> 20} MiB)"
-        deadline = time.monotonic() + 3
-        refused = new_conn_status(proxy.port)
-        while refused.status != 503 and time.monotonic() < deadline:
-            time.sleep(0.05)
-            refused = new_conn_status(proxy.port)
-        assert refused.status == 503, (rss(proxy.pid) >> 20, refused.status, refused.body)
-        assert refused.body == b"Memory limit reached"
-
+        assert fill.until_refused().body == b"Memory limit reached"
         # 2. Keep publishing: the slowest consumers are cut, RSS stays near the limit, and once it
         # is back under 80% new connections are accepted again.
-        recovered = None
-        while r < MAX_ROUNDS and recovered is None:
-            r += 1
-            one_round(r)
-            deadline = time.monotonic() + 1.5
-            while recovered is None and time.monotonic() < deadline:
-                time.sleep(0.1)
-                if rss(proxy.pid) < LIMIT * 0.8:
-                    probe = new_conn_status(proxy.port)
-                    if probe.status == 200:
-                        recovered = probe
-        assert recovered is not None, f"never accepted again (RSS {rss(proxy.pid) >> 20} MiB)"
-        assert recovered.body == b"ok"
+        assert fill.until_recovered().body == b"ok"
         watch.stop.set()
         watch.join()
         assert watch.peak <= LIMIT + MARGIN, f"peak RSS {watch.peak / MiB:.1f} MiB"
 
         # The reader got every item, in order, while others were cut around it.
-        want = "".join(sent).encode()
+        want = "".join(fill.sent).encode()
         good.wait_body(lambda b: b.endswith(want[-64:]), timeout=30)
         assert good.body.rpartition(b"~sync~\n")[2] == want
         cut = sum(1 for s in slow if is_cut(s, timeout=2))
@@ -182,12 +202,7 @@ def test_memory_limit_cuts_slow_http2_streams_and_spares_the_others(proxy, backe
         pytest.skip("RSS is meaningless under a sanitizer")
     base = rss(proxy.pid)
     assert base < LIMIT * 0.6, f"idle RSS {base >> 20} MiB leaves no room under a 64 MiB limit"
-    backend.route("/probe", Response(200, b"ok"))
-    backend.route("/good", Response(200, b"", [("Grip-Hold", "stream"), ("Grip-Channel", "good"),
-                                               ("Content-Type", "text/plain")]))
-    for i in range(SLOW):
-        backend.route(f"/slow/{i}", Response(200, b"", [("Grip-Hold", "stream"), ("Grip-Channel", f"slow{i}"),
-                                                        ("Content-Type", "text/plain")]))
+    route_subscribers(backend)
     watch = None
     with H2Conn(proxy.port, window=0) as c:
         good = c.request("/good")
@@ -203,44 +218,12 @@ def test_memory_limit_cuts_slow_http2_streams_and_spares_the_others(proxy, backe
         good.body = good.body.rpartition(b"~sync~\n")[2]
         time.sleep(0.5)
         watch = RssWatch(proxy.pid)
-        sent = []
-
-        def one_round(r: int, stop_at: float = 2.0):
-            for i in range(SLOW):
-                publish(proxy, [hs_item(f"slow{i}", ("%07d\n" % r) * (ITEM // 8))])
-                g = "g%06d-%02d\n" % (r, i)
-                publish(proxy, [hs_item("good", g)])
-                sent.append(g)
-                if rss(proxy.pid) >= LIMIT * stop_at:
-                    return True
-            return False
-
+        fill = Fill(proxy)
         # 1. Into the refusing band: new client connections get 503.
-        r = 0
-        while r < MAX_ROUNDS and not one_round(r, stop_at=0.88):
-            r += 1
-        assert r < MAX_ROUNDS, f"RSS never neared the limit ({rss(proxy.pid) >> 20} MiB)"
-        deadline = time.monotonic() + 3
-        refused = new_conn_status(proxy.port)
-        while refused.status != 503 and time.monotonic() < deadline:
-            time.sleep(0.05)
-            refused = new_conn_status(proxy.port)
-        assert refused.status == 503, (rss(proxy.pid) >> 20, refused.status, refused.body)
-
+        fill.until_refused()
         # 2. Keep publishing: the streams with the most output waiting are reset, memory comes back
         # under 80% and new connections are accepted again.
-        recovered = None
-        while r < MAX_ROUNDS and recovered is None:
-            r += 1
-            one_round(r)
-            deadline = time.monotonic() + 1.5
-            while recovered is None and time.monotonic() < deadline:
-                time.sleep(0.1)
-                if rss(proxy.pid) < LIMIT * 0.8:
-                    probe = new_conn_status(proxy.port)
-                    if probe.status == 200:
-                        recovered = probe
-        assert recovered is not None, f"never accepted again (RSS {rss(proxy.pid) >> 20} MiB)"
+        fill.until_recovered()
         watch.stop.set()
         watch.join()
         assert watch.peak <= LIMIT + MARGIN, f"peak RSS {watch.peak / MiB:.1f} MiB"
@@ -248,7 +231,7 @@ def test_memory_limit_cuts_slow_http2_streams_and_spares_the_others(proxy, backe
         cut = [s for s in slow if s.reset is not None]
         assert cut and all(s.reset == h2.errors.ErrorCodes.CANCEL for s in cut)
         assert all(s.body == b"" for s in slow)  # they never had a window
-        want = "".join(sent).encode()
+        want = "".join(fill.sent).encode()
         c.wait(lambda: good.body.endswith(want[-64:]), 30, "every item on the reading stream")
         assert good.body == want
         assert not c.closed and good.reset is None
