@@ -2,6 +2,7 @@
 
 #include "gripd/core/log.hpp"
 #include "gripd/core/sd_notify.hpp"
+#include "gripd/loop/handle.hpp"
 
 #include <cerrno>
 #include <cstdlib>
@@ -55,8 +56,7 @@ void Upgrader::close() {
     end_pipe();
     if (proc_) {
         proc_->data = nullptr; // the new process goes on; only our handle closes
-        uv_close(reinterpret_cast<uv_handle_t*>(proc_),
-                 [](uv_handle_t* h) { delete reinterpret_cast<uv_process_t*>(h); });
+        loop::close_and_delete(proc_);
         proc_ = nullptr;
     }
 }
@@ -64,8 +64,7 @@ void Upgrader::close() {
 void Upgrader::end_pipe() {
     if (!pipe_) return;
     pipe_->data = nullptr;
-    uv_close(reinterpret_cast<uv_handle_t*>(pipe_),
-             [](uv_handle_t* h) { delete reinterpret_cast<uv_pipe_t*>(h); });
+    loop::close_and_delete(pipe_);
     pipe_ = nullptr;
 }
 
@@ -116,8 +115,7 @@ bool Upgrader::start(std::function<void(int)> on_ready) {
     if (r != 0) {
         LOG_ERROR("main", "upgrade: cannot start %s: %s; this process goes on", exe_.c_str(), uv_strerror(r));
         ::close(fds[0]);
-        uv_close(reinterpret_cast<uv_handle_t*>(proc),
-                 [](uv_handle_t* h) { delete reinterpret_cast<uv_process_t*>(h); });
+        loop::close_and_delete(proc);
         return false;
     }
     proc_ = proc;
@@ -170,8 +168,7 @@ void Upgrader::on_exit(uv_process_t* p, int64_t status, int signal) {
                   signal ? std::to_string(signal).c_str() : "");
     self->end_pipe();
     self->proc_ = nullptr;
-    uv_close(reinterpret_cast<uv_handle_t*>(p),
-             [](uv_handle_t* h) { delete reinterpret_cast<uv_process_t*>(h); });
+    loop::close_and_delete(p);
 }
 
 } // namespace gripd::app
