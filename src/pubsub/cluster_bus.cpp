@@ -1,6 +1,7 @@
 #include "gripd/pubsub/cluster_bus.hpp"
 
 #include "gripd/core/log.hpp"
+#include "gripd/loop/handle.hpp"
 #include "gripd/loop/worker.hpp"
 
 #include <hiredis/adapters/libuv.h>
@@ -94,6 +95,7 @@ struct ClusterBus::Sub {
     size_t out_bytes = 0;
     uint64_t retry_ms = kFirstRetryMs;
     loop::TimerEntry retry;
+    loop::TimerEntry connect_timeout; // armed while the TCP connection is being made
     void connect();
     void drop(const char* why);
     void command(const char* verb, const std::string& name);
@@ -109,8 +111,10 @@ struct ClusterBus::Node {
     bool reported_down = false;
     uint64_t retry_ms = kFirstRetryMs;
     loop::TimerEntry retry;
+    loop::TimerEntry connect_timeout; // armed while the connection is being made
     Sub sub;
     void connect();
+    void give_up_connecting();
 };
 
 struct ClusterBus::Pending {
@@ -132,9 +136,7 @@ struct ClusterBus::Pending {
 };
 
 namespace {
-void on_close(uv_handle_t* h) {
-    delete static_cast<SubConn*>(h->data);
-}
+constexpr auto on_close = &loop::delete_owner_on_close<SubConn>;
 
 struct WriteReq {
     uv_write_t req;
@@ -169,6 +171,7 @@ void ClusterBus::Sub::connect() {
                 auto* conn = static_cast<SubConn*>(req->data);
                 Sub* self = conn->owner;
                 if (!self) return;
+                self->connect_timeout.disarm();
                 if (status != 0) {
                     self->drop(uv_strerror(status));
                     return;
@@ -218,10 +221,12 @@ void ClusterBus::Sub::connect() {
         return;
     }
     conn = raw;
+    connect_timeout.arm(kBusConnectTimeoutMs);
 }
 
 void ClusterBus::Sub::drop(const char* why) {
     ClusterBus* bus = node->bus;
+    connect_timeout.disarm();
     if (conn) {
         conn->owner = nullptr;
         uv_close(reinterpret_cast<uv_handle_t*>(&conn->tcp), on_close);
@@ -311,6 +316,7 @@ void ClusterBus::Node::connect() {
     redisAsyncSetConnectCallback(c, [](const redisAsyncContext* a, int status) {
         auto* n = static_cast<Node*>(a->data);
         if (!n) return;
+        n->connect_timeout.disarm();
         if (status != REDIS_OK) {
             n->ac = nullptr;
             if (!n->reported_down)
@@ -342,6 +348,22 @@ void ClusterBus::Node::connect() {
         n->bus->refresh();
     });
     ac = c;
+    connect_timeout.arm(kBusConnectTimeoutMs);
+}
+
+// No connection within kBusConnectTimeoutMs (an address that drops packets): freed, tried again later.
+void ClusterBus::Node::give_up_connecting() {
+    redisAsyncContext* c = ac;
+    if (!c || connected) return;
+    ac = nullptr;
+    c->data = nullptr;
+    redisAsyncFree(c); // commands queued for it fail (503) from here
+    if (!reported_down)
+        LOG_WARN("bus", "cannot connect to cluster node %s:%d: no answer within %llu ms", host.c_str(), port,
+                 static_cast<unsigned long long>(kBusConnectTimeoutMs));
+    reported_down = true;
+    retry.arm(retry_ms);
+    retry_ms = retry_ms * 2 > kMaxRetryMs ? kMaxRetryMs : retry_ms * 2;
 }
 
 ClusterBus::ClusterBus(loop::Worker& worker, std::vector<BusEndpoint> seeds, RedisBus::Handler& handler)
@@ -364,6 +386,7 @@ void ClusterBus::stop() {
     tick_.disarm();
     for (auto& n : nodes_) {
         n->retry.disarm();
+        n->connect_timeout.disarm();
         n->sub.retry.disarm();
         n->sub.drop("stopping");
         if (redisAsyncContext* c = n->ac) {
@@ -392,6 +415,12 @@ ClusterBus::Node* ClusterBus::node_at(const std::string& host, int port) {
     n->sub.node = n.get();
     n->retry.init(&worker_.timers(), n.get(), [](void* p) { static_cast<Node*>(p)->connect(); });
     n->sub.retry.init(&worker_.timers(), &n->sub, [](void* p) { static_cast<Sub*>(p)->connect(); });
+    n->connect_timeout.init(&worker_.timers(), n.get(),
+                            [](void* p) { static_cast<Node*>(p)->give_up_connecting(); });
+    n->sub.connect_timeout.init(&worker_.timers(), &n->sub, [](void* p) {
+        auto* s = static_cast<Sub*>(p);
+        if (s->conn && !s->connected) s->drop("no answer within the connect timeout");
+    });
     Node* raw = n.get();
     nodes_.push_back(std::move(n));
     raw->connect();
