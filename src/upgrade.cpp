@@ -17,6 +17,25 @@ namespace gripd::app {
 namespace {
 constexpr const char* kReadyEnv = "GRIPD_UPGRADE_READY_FD";
 constexpr int kChildReadyFd = 3; // the pipe's write end in the new process
+
+// This process's environment for the new one: without an inherited ready fd, with the new one's.
+std::vector<std::string> child_environment() {
+    std::vector<std::string> env;
+    for (char** e = environ; *e; ++e)
+        if (std::strncmp(*e, kReadyEnv, std::strlen(kReadyEnv)) != 0) env.emplace_back(*e);
+    env.push_back(std::string(kReadyEnv) + "=" + std::to_string(kChildReadyFd));
+    return env;
+}
+
+// The char* array exec wants (valid while `texts` lives unchanged).
+std::vector<char*> null_terminated(std::vector<std::string>& texts) {
+    std::vector<char*> out;
+    out.reserve(texts.size() + 1);
+    for (auto& t : texts)
+        out.push_back(t.data());
+    out.push_back(nullptr);
+    return out;
+}
 } // namespace
 
 int upgrade_ready_fd_from_env() {
@@ -78,20 +97,11 @@ bool Upgrader::start(std::function<void(int)> on_ready) {
         LOG_ERROR("main", "upgrade: pipe: %s; this process goes on", std::strerror(errno));
         return false;
     }
-    std::vector<std::string> env_text;
-    for (char** e = environ; *e; ++e)
-        if (std::strncmp(*e, kReadyEnv, std::strlen(kReadyEnv)) != 0) env_text.emplace_back(*e);
-    env_text.push_back(std::string(kReadyEnv) + "=" + std::to_string(kChildReadyFd));
-    std::vector<char*> env;
-    env.reserve(env_text.size() + 1);
-    for (auto& s : env_text)
-        env.push_back(s.data());
-    env.push_back(nullptr);
-    std::vector<char*> argv;
-    argv.push_back(exe_.data());
-    for (auto& a : args_)
-        argv.push_back(a.data());
-    argv.push_back(nullptr);
+    std::vector<std::string> env_text = child_environment();
+    std::vector<char*> env = null_terminated(env_text);
+    std::vector<std::string> argv_text{exe_};
+    argv_text.insert(argv_text.end(), args_.begin(), args_.end());
+    std::vector<char*> argv = null_terminated(argv_text);
 
     uv_stdio_container_t stdio[4];
     for (int i = 0; i < 3; ++i) {

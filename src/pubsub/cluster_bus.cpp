@@ -100,6 +100,7 @@ struct ClusterBus::Sub {
     void drop(const char* why);
     void command(const char* verb, const std::string& name);
     void on_reply(redisReply* r);
+    static void on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf);
 };
 
 struct ClusterBus::Node {
@@ -166,55 +167,33 @@ void ClusterBus::Sub::connect() {
         return;
     }
     SubConn* raw = c.release(); // owned by its handle from here: freed in on_close
-    if (uv_tcp_connect(
-            &raw->req, &raw->tcp, reinterpret_cast<sockaddr*>(&addr), [](uv_connect_t* req, int status) {
-                auto* conn = static_cast<SubConn*>(req->data);
-                Sub* self = conn->owner;
-                if (!self) return;
-                self->connect_timeout.disarm();
-                if (status != 0) {
-                    self->drop(uv_strerror(status));
-                    return;
-                }
-                uv_read_start(
-                    reinterpret_cast<uv_stream_t*>(&conn->tcp),
-                    [](uv_handle_t* h, size_t, uv_buf_t* b) {
-                        auto* cn = static_cast<SubConn*>(h->data);
-                        *b = uv_buf_init(cn->buf, sizeof(cn->buf));
-                    },
-                    [](uv_stream_t* s, ssize_t n, const uv_buf_t*) {
-                        auto* cn = static_cast<SubConn*>(s->data);
-                        Sub* sub = cn->owner;
-                        if (!sub) return;
-                        if (n < 0) {
-                            sub->drop(n == UV_EOF ? "closed by redis" : uv_strerror(static_cast<int>(n)));
-                            return;
-                        }
-                        if (redisReaderFeed(cn->reader, cn->buf, static_cast<size_t>(n)) != REDIS_OK) {
-                            sub->drop("bad reply");
-                            return;
-                        }
-                        while (cn->owner == sub) {
-                            void* r = nullptr;
-                            if (redisReaderGetReply(cn->reader, &r) != REDIS_OK) {
-                                sub->drop("bad reply");
-                                return;
-                            }
-                            if (!r) break;
-                            sub->on_reply(static_cast<redisReply*>(r));
-                            freeReplyObject(r);
-                        }
-                    });
-                self->connected = true;
-                self->retry_ms = kFirstRetryMs;
-                if (self->reported_down)
-                    LOG_INFO("bus", "cluster node %s:%d (subscribe) connected again",
-                             self->node->host.c_str(), self->node->port);
-                self->reported_down = false;
-                ClusterBus* b = self->node->bus;
-                for (const std::string& ch : b->handler_.bus_channels())
-                    if (b->node_for(channel_name(ch)) == self->node) b->subscribe(ch);
-            }) != 0) {
+    if (uv_tcp_connect(&raw->req, &raw->tcp, reinterpret_cast<sockaddr*>(&addr),
+                       [](uv_connect_t* req, int status) {
+                           auto* conn = static_cast<SubConn*>(req->data);
+                           Sub* self = conn->owner;
+                           if (!self) return;
+                           self->connect_timeout.disarm();
+                           if (status != 0) {
+                               self->drop(uv_strerror(status));
+                               return;
+                           }
+                           uv_read_start(
+                               reinterpret_cast<uv_stream_t*>(&conn->tcp),
+                               [](uv_handle_t* h, size_t, uv_buf_t* b) {
+                                   auto* cn = static_cast<SubConn*>(h->data);
+                                   *b = uv_buf_init(cn->buf, sizeof(cn->buf));
+                               },
+                               &Sub::on_read);
+                           self->connected = true;
+                           self->retry_ms = kFirstRetryMs;
+                           if (self->reported_down)
+                               LOG_INFO("bus", "cluster node %s:%d (subscribe) connected again",
+                                        self->node->host.c_str(), self->node->port);
+                           self->reported_down = false;
+                           ClusterBus* b = self->node->bus;
+                           for (const std::string& ch : b->handler_.bus_channels())
+                               if (b->node_for(channel_name(ch)) == self->node) b->subscribe(ch);
+                       }) != 0) {
         raw->owner = nullptr;
         uv_close(reinterpret_cast<uv_handle_t*>(&raw->tcp), on_close);
         drop("cannot connect");
@@ -222,6 +201,30 @@ void ClusterBus::Sub::connect() {
     }
     conn = raw;
     connect_timeout.arm(kBusConnectTimeoutMs);
+}
+
+void ClusterBus::Sub::on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* /*buf*/) {
+    auto* cn = static_cast<SubConn*>(s->data);
+    Sub* sub = cn->owner;
+    if (!sub) return;
+    if (n < 0) {
+        sub->drop(n == UV_EOF ? "closed by redis" : uv_strerror(static_cast<int>(n)));
+        return;
+    }
+    if (redisReaderFeed(cn->reader, cn->buf, static_cast<size_t>(n)) != REDIS_OK) {
+        sub->drop("bad reply");
+        return;
+    }
+    while (cn->owner == sub) {
+        void* r = nullptr;
+        if (redisReaderGetReply(cn->reader, &r) != REDIS_OK) {
+            sub->drop("bad reply");
+            return;
+        }
+        if (!r) break;
+        sub->on_reply(static_cast<redisReply*>(r));
+        freeReplyObject(r);
+    }
 }
 
 void ClusterBus::Sub::drop(const char* why) {
