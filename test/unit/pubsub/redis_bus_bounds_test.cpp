@@ -1,7 +1,9 @@
-// The Redis bus's bound on publishes waiting for Redis's replies (test/LIMITS.md: 100,000 publishes
-// or 64 MiB per worker), driven past on a real loop. The "Redis" is a listening socket that never
-// accepts: the TCP handshake completes in the kernel, so hiredis connects and writes, and nothing is
-// ever answered (as with a redis-server stopped by SIGSTOP). Upstream queues (the publish queue's 8
+// The Redis bus's bounds (test/LIMITS.md), driven past on a real loop: publishes waiting for Redis's
+// replies (100,000 publishes or 64 MiB per worker, single server and cluster) and a cluster
+// subscriber connection's unwritten SSUBSCRIBEs (16 MiB). The "Redis" is a listening socket that
+// never accepts: the TCP handshake completes in the kernel, so hiredis connects and writes, and
+// nothing is ever answered (as with a redis-server stopped by SIGSTOP); the cluster node answers
+// CLUSTER SLOTS (every slot its own) once, then reads nothing more. Upstream queues (the publish queue's 8
 // requests per worker, the ZeroMQ input's 512 items or 16 MiB) keep the HTTP and ZeroMQ paths far
 // below this bound, so only a direct test reaches it.
 #include "gripd/loop/timer_wheel.hpp"
@@ -15,10 +17,12 @@
 #include <chrono>
 #include <memory>
 #include <netinet/in.h>
+#include <poll.h>
 #include <string>
 #include <sys/socket.h>
 #include <thread>
 #include <unistd.h>
+#include <vector>
 
 using namespace gripd;
 
@@ -44,6 +48,57 @@ struct SilentServer {
     SilentServer& operator=(const SilentServer&) = delete;
 };
 
+// A one-node Redis Cluster that answers the first CLUSTER SLOTS (all slots: itself) and then reads
+// nothing on any connection; counts the connections made to it.
+struct SilentClusterNode {
+    SilentServer server;
+    std::atomic<bool> stop{false};
+    std::atomic<bool> answered{false};
+    std::atomic<int> accepted{0};
+    std::thread thread;
+    SilentClusterNode() : thread([this] { run(); }) {}
+    ~SilentClusterNode() {
+        stop = true;
+        thread.join();
+    }
+    SilentClusterNode(const SilentClusterNode&) = delete;
+    SilentClusterNode& operator=(const SilentClusterNode&) = delete;
+
+    void run() {
+        std::vector<int> conns;
+        std::string seen;
+        const std::string slots =
+            "*1\r\n*3\r\n:0\r\n:16383\r\n*2\r\n$9\r\n127.0.0.1\r\n:" + std::to_string(server.port) + "\r\n";
+        while (!stop) {
+            std::vector<pollfd> fds{{server.fd, POLLIN, 0}};
+            if (!answered)
+                for (int c : conns)
+                    fds.push_back({c, POLLIN, 0});
+            if (::poll(fds.data(), fds.size(), 10) <= 0) continue;
+            if (fds[0].revents & POLLIN) {
+                int c = ::accept4(server.fd, nullptr, nullptr, SOCK_CLOEXEC);
+                if (c >= 0) {
+                    conns.push_back(c);
+                    ++accepted;
+                }
+            }
+            for (size_t i = 1; i < fds.size() && !answered; ++i) {
+                if (!(fds[i].revents & POLLIN)) continue;
+                char b[4096];
+                ssize_t n = ::read(fds[i].fd, b, sizeof b);
+                if (n <= 0) continue;
+                seen.append(b, static_cast<size_t>(n));
+                if (seen.find("SLOTS") == std::string::npos) continue;
+                // Not REQUIRE: Catch's assertions are not for other threads (connected stays false).
+                if (::write(fds[i].fd, slots.data(), slots.size()) == static_cast<ssize_t>(slots.size()))
+                    answered = true;
+            }
+        }
+        for (int c : conns)
+            ::close(c);
+    }
+};
+
 struct NoChannels final : pubsub::RedisBus::Handler {
     void on_bus_message(std::string_view, std::string_view) override {}
     std::vector<std::string> bus_channels() const override { return {}; }
@@ -57,16 +112,19 @@ struct Outcome {
     size_t answered_true = 0;
 };
 
-// On a worker thread: connects a RedisBus to the silent server, then publishes `count` items of
-// `payload_bytes` each on one channel, then stops the bus (which fails what still waits).
-Outcome publish_to_a_silent_redis(size_t count, size_t payload_bytes) {
-    SilentServer server;
+// On a worker thread: connects a RedisBus to `address`, then publishes `count` items of
+// `payload_bytes` each on one channel (or, with `subscribe_bytes`, subscribes to channels with
+// 1,000-byte names until that many bytes of SSUBSCRIBE went out), lets the loop run `linger_ms`,
+// then stops the bus (which fails what still waits).
+Outcome run_bus(const pubsub::BusAddress& address, size_t count, size_t payload_bytes,
+                size_t subscribe_bytes = 0, uint64_t linger_ms = 0) {
     NoChannels handler;
     Outcome out;
     std::atomic<bool> finished{false};
     loop::Worker worker{0, 1};
     std::unique_ptr<pubsub::RedisBus> bus;
     loop::TimerEntry poll;
+    loop::TimerEntry linger;
     std::string payload(payload_bytes, 'x');
     int polls = 0;
 
@@ -78,14 +136,13 @@ Outcome publish_to_a_silent_redis(size_t count, size_t payload_bytes) {
         std::string* payload;
         size_t count;
         int* polls;
+        size_t subscribe_bytes;
+        uint64_t linger_ms;
+        loop::TimerEntry* linger;
     };
-    Ctx ctx{nullptr, &poll, &out, &finished, &payload, count, &polls};
+    Ctx ctx{nullptr, &poll, &out, &finished, &payload, count, &polls, subscribe_bytes, linger_ms, &linger};
 
     worker.on_start([&](loop::Worker& w) {
-        pubsub::BusAddress address;
-        address.host = "127.0.0.1";
-        address.port = server.port;
-        address.nodes.push_back({"127.0.0.1", server.port});
         bus = std::make_unique<pubsub::RedisBus>(w, address, handler);
         ctx.bus = bus.get();
         bus->start();
@@ -113,6 +170,15 @@ Outcome publish_to_a_silent_redis(size_t count, size_t payload_bytes) {
                 *returned = true;
                 if (c.out->refused_now == refused_before) ++c.out->accepted;
             }
+            for (size_t sent = 0, i = 0; sent < c.subscribe_bytes && c.out->connected; ++i) {
+                std::string channel = std::to_string(i) + std::string(1000, 'c');
+                c.bus->subscribe(channel);
+                sent += channel.size() + 30; // the SSUBSCRIBE command around the key "gripd:{...}"
+            }
+            c.linger->arm(c.linger_ms);
+        });
+        linger.init(&w.timers(), &ctx, [](void* p) {
+            auto& c = *static_cast<Ctx*>(p);
             c.bus->stop(); // what still waits is answered (false) from here
             c.finished->store(true);
         });
@@ -120,6 +186,7 @@ Outcome publish_to_a_silent_redis(size_t count, size_t payload_bytes) {
     });
     worker.on_close_all([&](loop::Worker&) {
         poll.disarm();
+        linger.disarm();
         bus.reset();
     });
     worker.start();
@@ -131,11 +198,26 @@ Outcome publish_to_a_silent_redis(size_t count, size_t payload_bytes) {
     return out;
 }
 
+pubsub::BusAddress single(int port) {
+    pubsub::BusAddress a;
+    a.host = "127.0.0.1";
+    a.port = port;
+    a.nodes.push_back({"127.0.0.1", port});
+    return a;
+}
+
+pubsub::BusAddress cluster(int port) {
+    pubsub::BusAddress a = single(port);
+    a.kind = pubsub::BusKind::Cluster;
+    return a;
+}
+
 } // namespace
 
 TEST_CASE("redis bus: past 100,000 waiting publishes, a publish is refused at once",
           "[pubsub][bus][limits]") {
-    Outcome o = publish_to_a_silent_redis(100'050, 1);
+    SilentServer server;
+    Outcome o = run_bus(single(server.port), 100'050, 1);
     REQUIRE(o.connected);
     CHECK(o.accepted == 100'000);
     CHECK(o.refused_now == 50);
@@ -148,10 +230,43 @@ TEST_CASE("redis bus: past 64 MiB of waiting publishes, a publish is refused at 
     // Each publish counts its Redis channel name ("gripd:b") and its payload.
     constexpr size_t kPayload = size_t{1} << 20;
     constexpr size_t kFit = (size_t{64} << 20) / (kPayload + 7); // 63
-    Outcome o = publish_to_a_silent_redis(kFit + 5, kPayload);
+    SilentServer server;
+    Outcome o = run_bus(single(server.port), kFit + 5, kPayload);
     REQUIRE(o.connected);
     CHECK(o.accepted == kFit);
     CHECK(o.refused_now == 5);
     CHECK(o.answered_later == kFit);
     CHECK(o.answered_true == 0);
+}
+
+TEST_CASE("redis cluster bus: past 100,000 waiting commands, a publish is refused at once",
+          "[pubsub][bus][limits]") {
+    SilentClusterNode node;
+    Outcome o = run_bus(cluster(node.server.port), 100'050, 1);
+    REQUIRE(o.connected);
+    CHECK(o.accepted == 100'000);
+    CHECK(o.refused_now == 50);
+    CHECK(o.answered_later == 100'000);
+    CHECK(o.answered_true == 0);
+}
+
+TEST_CASE("redis cluster bus: past 64 MiB of waiting publishes, a publish is refused at once",
+          "[pubsub][bus][limits]") {
+    constexpr size_t kPayload = size_t{1} << 20;
+    constexpr size_t kFit = (size_t{64} << 20) / (kPayload + 1); // the channel "b" and the payload
+    SilentClusterNode node;
+    Outcome o = run_bus(cluster(node.server.port), kFit + 5, kPayload);
+    REQUIRE(o.connected);
+    CHECK(o.accepted == kFit);
+    CHECK(o.refused_now == 5);
+    CHECK(o.answered_later == kFit);
+}
+
+TEST_CASE("redis cluster bus: a subscriber connection past 16 MiB unwritten is dropped and made again",
+          "[pubsub][bus][limits]") {
+    SilentClusterNode node;
+    // 20 MiB of SSUBSCRIBEs to a node that reads nothing; then 1.5 s: the retry comes after 0.5 s.
+    Outcome o = run_bus(cluster(node.server.port), 0, 0, size_t{20} << 20, 1500);
+    REQUIRE(o.connected);
+    CHECK(node.accepted.load() == 3); // the command connection, the subscriber, the subscriber again
 }
