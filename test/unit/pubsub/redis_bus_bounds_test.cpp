@@ -55,8 +55,9 @@ struct SilentClusterNode {
     std::atomic<bool> stop{false};
     std::atomic<bool> answered{false};
     std::atomic<int> accepted{0};
+    bool keeps_reading = false; // after CLUSTER SLOTS: reads (and drops) what comes, answers nothing
     std::thread thread;
-    SilentClusterNode() : thread([this] { run(); }) {}
+    explicit SilentClusterNode(bool reads = false) : keeps_reading(reads), thread([this] { run(); }) {}
     ~SilentClusterNode() {
         stop = true;
         thread.join();
@@ -71,7 +72,7 @@ struct SilentClusterNode {
             "*1\r\n*3\r\n:0\r\n:16383\r\n*2\r\n$9\r\n127.0.0.1\r\n:" + std::to_string(server.port) + "\r\n";
         while (!stop) {
             std::vector<pollfd> fds{{server.fd, POLLIN, 0}};
-            if (!answered)
+            if (!answered || keeps_reading)
                 for (int c : conns)
                     fds.push_back({c, POLLIN, 0});
             if (::poll(fds.data(), fds.size(), 10) <= 0) continue;
@@ -82,11 +83,11 @@ struct SilentClusterNode {
                     ++accepted;
                 }
             }
-            for (size_t i = 1; i < fds.size() && !answered; ++i) {
+            for (size_t i = 1; i < fds.size(); ++i) {
                 if (!(fds[i].revents & POLLIN)) continue;
-                char b[4096];
+                char b[65536];
                 ssize_t n = ::read(fds[i].fd, b, sizeof b);
-                if (n <= 0) continue;
+                if (n <= 0 || answered) continue;
                 seen.append(b, static_cast<size_t>(n));
                 if (seen.find("SLOTS") == std::string::npos) continue;
                 // Not REQUIRE: Catch's assertions are not for other threads (connected stays false).
@@ -269,4 +270,17 @@ TEST_CASE("redis cluster bus: a subscriber connection past 16 MiB unwritten is d
     Outcome o = run_bus(cluster(node.server.port), 0, 0, size_t{20} << 20, 1500);
     REQUIRE(o.connected);
     CHECK(node.accepted.load() == 3); // the command connection, the subscriber, the subscriber again
+}
+
+// KNOWN BUG (test/LIMITS.md "Left open"): Sub::out_bytes falls only in the write callbacks, which
+// run in a later loop turn, so one burst over 16 MiB trips the bound even though the node reads, and
+// a reconnect that resubscribes that many channels would repeat the drop. [!shouldfail] keeps CI
+// green while it fails; Catch reports it once it passes (then remove the tag).
+TEST_CASE("redis cluster bus: a burst of subscriptions past 16 MiB to a node that reads is not dropped",
+          "[pubsub][bus][limits][!shouldfail]") {
+    SilentClusterNode node(true);
+    // As when a subscriber connection is made again with ~300,000 channels to subscribe to at once.
+    Outcome o = run_bus(cluster(node.server.port), 0, 0, size_t{20} << 20, 1500);
+    REQUIRE(o.connected);
+    CHECK(node.accepted.load() == 2);
 }
