@@ -21,7 +21,11 @@ constexpr uint64_t kRefreshMs = 5000; // the slot map is asked again this often 
 constexpr size_t kMaxNodes = kMaxBusNodes * 4;
 constexpr size_t kMaxPending = 100000; // as for the single-server bus (test/LIMITS.md)
 constexpr size_t kMaxPendingBytes = 64 * 1024 * 1024;
-constexpr size_t kMaxSubOutBytes = 16 * 1024 * 1024; // SSUBSCRIBEs not yet written
+// A subscriber connection's SSUBSCRIBEs/SUNSUBSCRIBEs libuv has not yet written: past this, the
+// channels' wanted states wait (one entry per channel) and go out as the queue drains; a node that
+// takes nothing of it for kSubStallMs is dropped and connected again.
+constexpr size_t kMaxSubOutBytes = 16 * 1024 * 1024;
+constexpr uint64_t kSubStallMs = 5000;
 constexpr std::string_view kPrefix = "gripd:{";
 
 constexpr std::string_view kPublishWithHistory =
@@ -92,13 +96,17 @@ struct ClusterBus::Sub {
     SubConn* conn = nullptr;
     bool connected = false;
     bool reported_down = false;
-    size_t out_bytes = 0;
+    std::unordered_map<std::string, bool> deferred; // Redis channel -> SSUBSCRIBE (else SUNSUBSCRIBE)
+    loop::TimerEntry stall; // armed while commands wait to be written: a node that reads nothing
     uint64_t retry_ms = kFirstRetryMs;
     loop::TimerEntry retry;
     loop::TimerEntry connect_timeout; // armed while the TCP connection is being made
     void connect();
     void drop(const char* why);
     void command(const char* verb, const std::string& name);
+    void write(const char* verb, const std::string& name);
+    void flush_deferred();
+    size_t unwritten() const { return conn ? conn->tcp.write_queue_size : 0; }
     void on_reply(redisReply* r);
     static void on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf);
 };
@@ -237,7 +245,8 @@ void ClusterBus::Sub::drop(const char* why) {
     }
     bool was = connected;
     connected = false;
-    out_bytes = 0;
+    deferred.clear();
+    stall.disarm();
     for (auto it = bus->subscribed_on_.begin(); it != bus->subscribed_on_.end();)
         it = it->second == node ? bus->subscribed_on_.erase(it) : std::next(it);
     if (bus->stopping_) return;
@@ -251,10 +260,31 @@ void ClusterBus::Sub::drop(const char* why) {
 
 void ClusterBus::Sub::command(const char* verb, const std::string& name) {
     if (!connected || !conn) return;
-    if (out_bytes > kMaxSubOutBytes) {
-        drop("redis does not read its subscriptions");
+    // Once commands wait, every later one waits too (a channel's commands keep their order): the
+    // last wanted state per channel is what goes out.
+    if (!deferred.empty() || unwritten() > kMaxSubOutBytes) {
+        if (deferred.empty()) stall.arm(kSubStallMs);
+        deferred.insert_or_assign(name, std::strcmp(verb, "SSUBSCRIBE") == 0);
         return;
     }
+    write(verb, name);
+}
+
+// Sends what waits while the queue is under half the bound (from a write callback: progress).
+void ClusterBus::Sub::flush_deferred() {
+    if (deferred.empty() || !conn) return;
+    stall.arm(kSubStallMs); // the node took something
+    while (!deferred.empty() && unwritten() < kMaxSubOutBytes / 2 && conn) {
+        auto it = deferred.begin();
+        std::string name = it->first;
+        bool on = it->second;
+        deferred.erase(it);
+        write(on ? "SSUBSCRIBE" : "SUNSUBSCRIBE", name);
+    }
+    if (deferred.empty()) stall.disarm();
+}
+
+void ClusterBus::Sub::write(const char* verb, const std::string& name) {
     const char* argv[2] = {verb, name.data()};
     size_t lens[2] = {strlen(verb), name.size()};
     char* cmd = nullptr;
@@ -263,14 +293,13 @@ void ClusterBus::Sub::command(const char* verb, const std::string& name) {
     auto* w = new WriteReq{uv_write_t{}, cmd, static_cast<size_t>(len), this, conn};
     w->req.data = w;
     uv_buf_t b = uv_buf_init(cmd, static_cast<unsigned>(len));
-    out_bytes += w->len;
-    if (uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&conn->tcp), &b, 1, [](uv_write_t* req, int) {
+    if (uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&conn->tcp), &b, 1, [](uv_write_t* req, int status) {
             auto* wr = static_cast<WriteReq*>(req->data);
-            if (wr->conn->owner == wr->sub) wr->sub->out_bytes -= wr->len;
+            Sub* sub = wr->conn->owner == wr->sub ? wr->sub : nullptr;
             redisFreeCommand(wr->cmd);
             delete wr;
+            if (sub && status == 0) sub->flush_deferred();
         }) != 0) {
-        out_bytes -= w->len;
         redisFreeCommand(cmd);
         delete w;
         drop("write failed");
@@ -418,6 +447,8 @@ ClusterBus::Node* ClusterBus::node_at(const std::string& host, int port) {
     n->sub.node = n.get();
     n->retry.init(&worker_.timers(), n.get(), [](void* p) { static_cast<Node*>(p)->connect(); });
     n->sub.retry.init(&worker_.timers(), &n->sub, [](void* p) { static_cast<Sub*>(p)->connect(); });
+    n->sub.stall.init(&worker_.timers(), &n->sub,
+                      [](void* p) { static_cast<Sub*>(p)->drop("redis does not read its subscriptions"); });
     n->connect_timeout.init(&worker_.timers(), n.get(),
                             [](void* p) { static_cast<Node*>(p)->give_up_connecting(); });
     n->sub.connect_timeout.init(&worker_.timers(), &n->sub, [](void* p) {
