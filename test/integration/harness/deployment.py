@@ -52,46 +52,7 @@ class Redis(redis_harness.Redis):
 
     def command(self, *args) -> list:
         """One command; the reply's simple values (bulk strings, integers, status) in order."""
-        with socket.create_connection(("127.0.0.1", self.port), timeout=2) as s:
-            s.sendall(redis_harness.encode(*args))
-            data = b""
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-                vals = _parse_flat(data)
-                if vals is not None:
-                    return vals
-        raise OSError("redis closed the connection")
-
-
-def _parse_flat(data: bytes):
-    """A complete RESP reply as a flat list, or None while incomplete."""
-    out, pos, need = [], 0, 1
-    while need:
-        end = data.find(b"\r\n", pos)
-        if end < 0:
-            return None
-        kind, val = data[pos:pos + 1], data[pos + 1:end]
-        pos = end + 2
-        need -= 1
-        if kind == b"*":
-            need += max(int(val), 0)
-        elif kind == b"$":
-            n = int(val)
-            if n >= 0:
-                if len(data) < pos + n + 2:
-                    return None
-                out.append(data[pos:pos + n])
-                pos += n + 2
-            else:
-                out.append(None)
-        elif kind == b"-":
-            raise OSError("redis: " + val.decode(errors="replace"))
-        else:
-            out.append(val)
-    return out
+        return redis_harness.flat_reply(self.port, *args)
 
 
 HAPROXY_CFG = """\

@@ -76,17 +76,61 @@ def resp_command(port, *args, timeout=3.0):
         return read_reply(s.makefile("rb"))
 
 
-def raw_reply(port, *args, timeout=3.0) -> bytes:
-    """One command; the reply's bytes as they came (at least its first line)."""
+def _ask(port, args, complete, timeout):
+    """Sends one command; reads until complete(data) is not None (or the connection ends)."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
         s.sendall(encode(*args))
         data = b""
-        while b"\r\n" not in data:
+        while True:
             chunk = s.recv(65536)
             if not chunk:
-                break
+                return None, data
             data += chunk
-    return data
+            got = complete(data)
+            if got is not None:
+                return got, data
+
+
+def raw_reply(port, *args, timeout=3.0) -> bytes:
+    """One command; the reply's bytes as they came (at least its first line)."""
+    return _ask(port, args, lambda d: d if b"\r\n" in d else None, timeout)[1]
+
+
+def flat_reply(port, *args, timeout=2.0) -> list:
+    """One command; the reply's simple values in order, flattened (bulk strings as bytes, integers
+    and status as their bytes, nil as None); an error reply raises OSError."""
+    got, _ = _ask(port, args, _parse_flat, timeout)
+    if got is None:
+        raise OSError("redis closed the connection")
+    return got
+
+
+def _parse_flat(data: bytes):
+    """A complete RESP reply as a flat list, or None while incomplete."""
+    out, pos, need = [], 0, 1
+    while need:
+        end = data.find(b"\r\n", pos)
+        if end < 0:
+            return None
+        kind, val = data[pos:pos + 1], data[pos + 1:end]
+        pos = end + 2
+        need -= 1
+        if kind == b"*":
+            need += max(int(val), 0)
+        elif kind == b"$":
+            n = int(val)
+            if n >= 0:
+                if len(data) < pos + n + 2:
+                    return None
+                out.append(data[pos:pos + n])
+                pos += n + 2
+            else:
+                out.append(None)
+        elif kind == b"-":
+            raise OSError("redis: " + val.decode(errors="replace"))
+        else:
+            out.append(val)
+    return out
 
 
 def wait_until(cond, timeout, what):
