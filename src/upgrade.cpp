@@ -2,6 +2,7 @@
 
 #include "gripd/core/log.hpp"
 #include "gripd/core/sd_notify.hpp"
+#include "gripd/loop/handle.hpp"
 
 #include <cerrno>
 #include <cstdlib>
@@ -16,6 +17,25 @@ namespace gripd::app {
 namespace {
 constexpr const char* kReadyEnv = "GRIPD_UPGRADE_READY_FD";
 constexpr int kChildReadyFd = 3; // the pipe's write end in the new process
+
+// This process's environment for the new one: without an inherited ready fd, with the new one's.
+std::vector<std::string> child_environment() {
+    std::vector<std::string> env;
+    for (char** e = environ; *e; ++e)
+        if (std::strncmp(*e, kReadyEnv, std::strlen(kReadyEnv)) != 0) env.emplace_back(*e);
+    env.push_back(std::string(kReadyEnv) + "=" + std::to_string(kChildReadyFd));
+    return env;
+}
+
+// The char* array exec wants (valid while `texts` lives unchanged).
+std::vector<char*> null_terminated(std::vector<std::string>& texts) {
+    std::vector<char*> out;
+    out.reserve(texts.size() + 1);
+    for (auto& t : texts)
+        out.push_back(t.data());
+    out.push_back(nullptr);
+    return out;
+}
 } // namespace
 
 int upgrade_ready_fd_from_env() {
@@ -55,8 +75,7 @@ void Upgrader::close() {
     end_pipe();
     if (proc_) {
         proc_->data = nullptr; // the new process goes on; only our handle closes
-        uv_close(reinterpret_cast<uv_handle_t*>(proc_),
-                 [](uv_handle_t* h) { delete reinterpret_cast<uv_process_t*>(h); });
+        loop::close_and_delete(proc_);
         proc_ = nullptr;
     }
 }
@@ -64,8 +83,7 @@ void Upgrader::close() {
 void Upgrader::end_pipe() {
     if (!pipe_) return;
     pipe_->data = nullptr;
-    uv_close(reinterpret_cast<uv_handle_t*>(pipe_),
-             [](uv_handle_t* h) { delete reinterpret_cast<uv_pipe_t*>(h); });
+    loop::close_and_delete(pipe_);
     pipe_ = nullptr;
 }
 
@@ -79,20 +97,11 @@ bool Upgrader::start(std::function<void(int)> on_ready) {
         LOG_ERROR("main", "upgrade: pipe: %s; this process goes on", std::strerror(errno));
         return false;
     }
-    std::vector<std::string> env_text;
-    for (char** e = environ; *e; ++e)
-        if (std::strncmp(*e, kReadyEnv, std::strlen(kReadyEnv)) != 0) env_text.emplace_back(*e);
-    env_text.push_back(std::string(kReadyEnv) + "=" + std::to_string(kChildReadyFd));
-    std::vector<char*> env;
-    env.reserve(env_text.size() + 1);
-    for (auto& s : env_text)
-        env.push_back(s.data());
-    env.push_back(nullptr);
-    std::vector<char*> argv;
-    argv.push_back(exe_.data());
-    for (auto& a : args_)
-        argv.push_back(a.data());
-    argv.push_back(nullptr);
+    std::vector<std::string> env_text = child_environment();
+    std::vector<char*> env = null_terminated(env_text);
+    std::vector<std::string> argv_text{exe_};
+    argv_text.insert(argv_text.end(), args_.begin(), args_.end());
+    std::vector<char*> argv = null_terminated(argv_text);
 
     uv_stdio_container_t stdio[4];
     for (int i = 0; i < 3; ++i) {
@@ -116,8 +125,7 @@ bool Upgrader::start(std::function<void(int)> on_ready) {
     if (r != 0) {
         LOG_ERROR("main", "upgrade: cannot start %s: %s; this process goes on", exe_.c_str(), uv_strerror(r));
         ::close(fds[0]);
-        uv_close(reinterpret_cast<uv_handle_t*>(proc),
-                 [](uv_handle_t* h) { delete reinterpret_cast<uv_process_t*>(h); });
+        loop::close_and_delete(proc);
         return false;
     }
     proc_ = proc;
@@ -170,8 +178,7 @@ void Upgrader::on_exit(uv_process_t* p, int64_t status, int signal) {
                   signal ? std::to_string(signal).c_str() : "");
     self->end_pipe();
     self->proc_ = nullptr;
-    uv_close(reinterpret_cast<uv_handle_t*>(p),
-             [](uv_handle_t* h) { delete reinterpret_cast<uv_process_t*>(h); });
+    loop::close_and_delete(p);
 }
 
 } // namespace gripd::app

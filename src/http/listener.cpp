@@ -1,6 +1,7 @@
 #include "gripd/http/listener.hpp"
 
 #include "gripd/core/log.hpp"
+#include "gripd/loop/handle.hpp"
 #include "gripd/loop/worker.hpp"
 #include "gripd/net/memory_guard.hpp"
 #include "gripd/net/tls_server.hpp"
@@ -146,8 +147,7 @@ void Listener::close() {
     if (closing_) return;
     closing_ = true;
     resume_.disarm();
-    uv_close(reinterpret_cast<uv_handle_t*>(&poll_),
-             [](uv_handle_t* h) { delete static_cast<Listener*>(h->data); });
+    uv_close(reinterpret_cast<uv_handle_t*>(&poll_), &loop::delete_owner_on_close<Listener>);
 }
 
 void Listener::close_draining() {

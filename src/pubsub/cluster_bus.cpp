@@ -1,6 +1,7 @@
 #include "gripd/pubsub/cluster_bus.hpp"
 
 #include "gripd/core/log.hpp"
+#include "gripd/loop/handle.hpp"
 #include "gripd/loop/worker.hpp"
 
 #include <hiredis/adapters/libuv.h>
@@ -20,7 +21,11 @@ constexpr uint64_t kRefreshMs = 5000; // the slot map is asked again this often 
 constexpr size_t kMaxNodes = kMaxBusNodes * 4;
 constexpr size_t kMaxPending = 100000; // as for the single-server bus (test/LIMITS.md)
 constexpr size_t kMaxPendingBytes = 64 * 1024 * 1024;
-constexpr size_t kMaxSubOutBytes = 16 * 1024 * 1024; // SSUBSCRIBEs not yet written
+// A subscriber connection's SSUBSCRIBEs/SUNSUBSCRIBEs libuv has not yet written: past this, the
+// channels' wanted states wait (one entry per channel) and go out as the queue drains; a node that
+// takes nothing of it for kSubStallMs is dropped and connected again.
+constexpr size_t kMaxSubOutBytes = 16 * 1024 * 1024;
+constexpr uint64_t kSubStallMs = 5000;
 constexpr std::string_view kPrefix = "gripd:{";
 
 constexpr std::string_view kPublishWithHistory =
@@ -91,13 +96,19 @@ struct ClusterBus::Sub {
     SubConn* conn = nullptr;
     bool connected = false;
     bool reported_down = false;
-    size_t out_bytes = 0;
+    std::unordered_map<std::string, bool> deferred; // Redis channel -> SSUBSCRIBE (else SUNSUBSCRIBE)
+    loop::TimerEntry stall; // armed while commands wait to be written: a node that reads nothing
     uint64_t retry_ms = kFirstRetryMs;
     loop::TimerEntry retry;
+    loop::TimerEntry connect_timeout; // armed while the TCP connection is being made
     void connect();
     void drop(const char* why);
     void command(const char* verb, const std::string& name);
+    void write(const char* verb, const std::string& name);
+    void flush_deferred();
+    size_t unwritten() const { return conn ? conn->tcp.write_queue_size : 0; }
     void on_reply(redisReply* r);
+    static void on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf);
 };
 
 struct ClusterBus::Node {
@@ -109,8 +120,10 @@ struct ClusterBus::Node {
     bool reported_down = false;
     uint64_t retry_ms = kFirstRetryMs;
     loop::TimerEntry retry;
+    loop::TimerEntry connect_timeout; // armed while the connection is being made
     Sub sub;
     void connect();
+    void give_up_connecting();
 };
 
 struct ClusterBus::Pending {
@@ -132,9 +145,7 @@ struct ClusterBus::Pending {
 };
 
 namespace {
-void on_close(uv_handle_t* h) {
-    delete static_cast<SubConn*>(h->data);
-}
+constexpr auto on_close = &loop::delete_owner_on_close<SubConn>;
 
 struct WriteReq {
     uv_write_t req;
@@ -164,64 +175,69 @@ void ClusterBus::Sub::connect() {
         return;
     }
     SubConn* raw = c.release(); // owned by its handle from here: freed in on_close
-    if (uv_tcp_connect(
-            &raw->req, &raw->tcp, reinterpret_cast<sockaddr*>(&addr), [](uv_connect_t* req, int status) {
-                auto* conn = static_cast<SubConn*>(req->data);
-                Sub* self = conn->owner;
-                if (!self) return;
-                if (status != 0) {
-                    self->drop(uv_strerror(status));
-                    return;
-                }
-                uv_read_start(
-                    reinterpret_cast<uv_stream_t*>(&conn->tcp),
-                    [](uv_handle_t* h, size_t, uv_buf_t* b) {
-                        auto* cn = static_cast<SubConn*>(h->data);
-                        *b = uv_buf_init(cn->buf, sizeof(cn->buf));
-                    },
-                    [](uv_stream_t* s, ssize_t n, const uv_buf_t*) {
-                        auto* cn = static_cast<SubConn*>(s->data);
-                        Sub* sub = cn->owner;
-                        if (!sub) return;
-                        if (n < 0) {
-                            sub->drop(n == UV_EOF ? "closed by redis" : uv_strerror(static_cast<int>(n)));
-                            return;
-                        }
-                        if (redisReaderFeed(cn->reader, cn->buf, static_cast<size_t>(n)) != REDIS_OK) {
-                            sub->drop("bad reply");
-                            return;
-                        }
-                        while (cn->owner == sub) {
-                            void* r = nullptr;
-                            if (redisReaderGetReply(cn->reader, &r) != REDIS_OK) {
-                                sub->drop("bad reply");
-                                return;
-                            }
-                            if (!r) break;
-                            sub->on_reply(static_cast<redisReply*>(r));
-                            freeReplyObject(r);
-                        }
-                    });
-                self->connected = true;
-                self->retry_ms = kFirstRetryMs;
-                if (self->reported_down)
-                    LOG_INFO("bus", "cluster node %s:%d (subscribe) connected again",
-                             self->node->host.c_str(), self->node->port);
-                self->reported_down = false;
-                ClusterBus* b = self->node->bus;
-                for (const std::string& ch : b->handler_.bus_channels())
-                    if (b->node_for(channel_name(ch)) == self->node) b->subscribe(ch);
-            }) != 0) {
+    if (uv_tcp_connect(&raw->req, &raw->tcp, reinterpret_cast<sockaddr*>(&addr),
+                       [](uv_connect_t* req, int status) {
+                           auto* conn = static_cast<SubConn*>(req->data);
+                           Sub* self = conn->owner;
+                           if (!self) return;
+                           self->connect_timeout.disarm();
+                           if (status != 0) {
+                               self->drop(uv_strerror(status));
+                               return;
+                           }
+                           uv_read_start(
+                               reinterpret_cast<uv_stream_t*>(&conn->tcp),
+                               [](uv_handle_t* h, size_t, uv_buf_t* b) {
+                                   auto* cn = static_cast<SubConn*>(h->data);
+                                   *b = uv_buf_init(cn->buf, sizeof(cn->buf));
+                               },
+                               &Sub::on_read);
+                           self->connected = true;
+                           self->retry_ms = kFirstRetryMs;
+                           if (self->reported_down)
+                               LOG_INFO("bus", "cluster node %s:%d (subscribe) connected again",
+                                        self->node->host.c_str(), self->node->port);
+                           self->reported_down = false;
+                           ClusterBus* b = self->node->bus;
+                           for (const std::string& ch : b->handler_.bus_channels())
+                               if (b->node_for(channel_name(ch)) == self->node) b->subscribe(ch);
+                       }) != 0) {
         raw->owner = nullptr;
         uv_close(reinterpret_cast<uv_handle_t*>(&raw->tcp), on_close);
         drop("cannot connect");
         return;
     }
     conn = raw;
+    connect_timeout.arm(kBusConnectTimeoutMs);
+}
+
+void ClusterBus::Sub::on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* /*buf*/) {
+    auto* cn = static_cast<SubConn*>(s->data);
+    Sub* sub = cn->owner;
+    if (!sub) return;
+    if (n < 0) {
+        sub->drop(n == UV_EOF ? "closed by redis" : uv_strerror(static_cast<int>(n)));
+        return;
+    }
+    if (redisReaderFeed(cn->reader, cn->buf, static_cast<size_t>(n)) != REDIS_OK) {
+        sub->drop("bad reply");
+        return;
+    }
+    while (cn->owner == sub) {
+        void* r = nullptr;
+        if (redisReaderGetReply(cn->reader, &r) != REDIS_OK) {
+            sub->drop("bad reply");
+            return;
+        }
+        if (!r) break;
+        sub->on_reply(static_cast<redisReply*>(r));
+        freeReplyObject(r);
+    }
 }
 
 void ClusterBus::Sub::drop(const char* why) {
     ClusterBus* bus = node->bus;
+    connect_timeout.disarm();
     if (conn) {
         conn->owner = nullptr;
         uv_close(reinterpret_cast<uv_handle_t*>(&conn->tcp), on_close);
@@ -229,7 +245,8 @@ void ClusterBus::Sub::drop(const char* why) {
     }
     bool was = connected;
     connected = false;
-    out_bytes = 0;
+    deferred.clear();
+    stall.disarm();
     for (auto it = bus->subscribed_on_.begin(); it != bus->subscribed_on_.end();)
         it = it->second == node ? bus->subscribed_on_.erase(it) : std::next(it);
     if (bus->stopping_) return;
@@ -243,10 +260,31 @@ void ClusterBus::Sub::drop(const char* why) {
 
 void ClusterBus::Sub::command(const char* verb, const std::string& name) {
     if (!connected || !conn) return;
-    if (out_bytes > kMaxSubOutBytes) {
-        drop("redis does not read its subscriptions");
+    // Once commands wait, every later one waits too (a channel's commands keep their order): the
+    // last wanted state per channel is what goes out.
+    if (!deferred.empty() || unwritten() > kMaxSubOutBytes) {
+        if (deferred.empty()) stall.arm(kSubStallMs);
+        deferred.insert_or_assign(name, std::strcmp(verb, "SSUBSCRIBE") == 0);
         return;
     }
+    write(verb, name);
+}
+
+// Sends what waits while the queue is under half the bound (from a write callback: progress).
+void ClusterBus::Sub::flush_deferred() {
+    if (deferred.empty() || !conn) return;
+    stall.arm(kSubStallMs); // the node took something
+    while (!deferred.empty() && unwritten() < kMaxSubOutBytes / 2 && conn) {
+        auto it = deferred.begin();
+        std::string name = it->first;
+        bool on = it->second;
+        deferred.erase(it);
+        write(on ? "SSUBSCRIBE" : "SUNSUBSCRIBE", name);
+    }
+    if (deferred.empty()) stall.disarm();
+}
+
+void ClusterBus::Sub::write(const char* verb, const std::string& name) {
     const char* argv[2] = {verb, name.data()};
     size_t lens[2] = {strlen(verb), name.size()};
     char* cmd = nullptr;
@@ -255,14 +293,13 @@ void ClusterBus::Sub::command(const char* verb, const std::string& name) {
     auto* w = new WriteReq{uv_write_t{}, cmd, static_cast<size_t>(len), this, conn};
     w->req.data = w;
     uv_buf_t b = uv_buf_init(cmd, static_cast<unsigned>(len));
-    out_bytes += w->len;
-    if (uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&conn->tcp), &b, 1, [](uv_write_t* req, int) {
+    if (uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&conn->tcp), &b, 1, [](uv_write_t* req, int status) {
             auto* wr = static_cast<WriteReq*>(req->data);
-            if (wr->conn->owner == wr->sub) wr->sub->out_bytes -= wr->len;
+            Sub* sub = wr->conn->owner == wr->sub ? wr->sub : nullptr;
             redisFreeCommand(wr->cmd);
             delete wr;
+            if (sub && status == 0) sub->flush_deferred();
         }) != 0) {
-        out_bytes -= w->len;
         redisFreeCommand(cmd);
         delete w;
         drop("write failed");
@@ -311,6 +348,7 @@ void ClusterBus::Node::connect() {
     redisAsyncSetConnectCallback(c, [](const redisAsyncContext* a, int status) {
         auto* n = static_cast<Node*>(a->data);
         if (!n) return;
+        n->connect_timeout.disarm();
         if (status != REDIS_OK) {
             n->ac = nullptr;
             if (!n->reported_down)
@@ -342,6 +380,22 @@ void ClusterBus::Node::connect() {
         n->bus->refresh();
     });
     ac = c;
+    connect_timeout.arm(kBusConnectTimeoutMs);
+}
+
+// No connection within kBusConnectTimeoutMs (an address that drops packets): freed, tried again later.
+void ClusterBus::Node::give_up_connecting() {
+    redisAsyncContext* c = ac;
+    if (!c || connected) return;
+    ac = nullptr;
+    c->data = nullptr;
+    redisAsyncFree(c); // commands queued for it fail (503) from here
+    if (!reported_down)
+        LOG_WARN("bus", "cannot connect to cluster node %s:%d: no answer within %llu ms", host.c_str(), port,
+                 static_cast<unsigned long long>(kBusConnectTimeoutMs));
+    reported_down = true;
+    retry.arm(retry_ms);
+    retry_ms = retry_ms * 2 > kMaxRetryMs ? kMaxRetryMs : retry_ms * 2;
 }
 
 ClusterBus::ClusterBus(loop::Worker& worker, std::vector<BusEndpoint> seeds, RedisBus::Handler& handler)
@@ -364,6 +418,7 @@ void ClusterBus::stop() {
     tick_.disarm();
     for (auto& n : nodes_) {
         n->retry.disarm();
+        n->connect_timeout.disarm();
         n->sub.retry.disarm();
         n->sub.drop("stopping");
         if (redisAsyncContext* c = n->ac) {
@@ -392,6 +447,14 @@ ClusterBus::Node* ClusterBus::node_at(const std::string& host, int port) {
     n->sub.node = n.get();
     n->retry.init(&worker_.timers(), n.get(), [](void* p) { static_cast<Node*>(p)->connect(); });
     n->sub.retry.init(&worker_.timers(), &n->sub, [](void* p) { static_cast<Sub*>(p)->connect(); });
+    n->sub.stall.init(&worker_.timers(), &n->sub,
+                      [](void* p) { static_cast<Sub*>(p)->drop("redis does not read its subscriptions"); });
+    n->connect_timeout.init(&worker_.timers(), n.get(),
+                            [](void* p) { static_cast<Node*>(p)->give_up_connecting(); });
+    n->sub.connect_timeout.init(&worker_.timers(), &n->sub, [](void* p) {
+        auto* s = static_cast<Sub*>(p);
+        if (s->conn && !s->connected) s->drop("no answer within the connect timeout");
+    });
     Node* raw = n.get();
     nodes_.push_back(std::move(n));
     raw->connect();

@@ -197,6 +197,7 @@ struct RedisBus::Link {
     bool reported_down = false; // one log line per outage
     uint64_t retry_ms = kFirstRetryMs;
     loop::TimerEntry retry;
+    loop::TimerEntry connect_timeout; // armed while connecting or asking a sentinel
 };
 
 struct RedisBus::SentinelAsk {
@@ -211,6 +212,7 @@ RedisBus::RedisBus(loop::Worker& worker, BusAddress address, Handler& handler)
         *slot = std::make_unique<Link>();
         (*slot)->bus = this;
         (*slot)->retry.init(&worker_.timers(), slot->get(), &RedisBus::on_retry_timer);
+        (*slot)->connect_timeout.init(&worker_.timers(), slot->get(), &RedisBus::on_connect_timeout);
     }
     publisher_->role = "publish";
     subscriber_->role = "subscribe";
@@ -240,6 +242,7 @@ void RedisBus::stop() {
     for (Link* link : {publisher_.get(), subscriber_.get(), watcher_.get()}) {
         if (!link) continue;
         link->retry.disarm();
+        link->connect_timeout.disarm();
         if (redisAsyncContext* ac = link->ask_ac) {
             link->ask_ac = nullptr;
             redisAsyncFree(ac); // its pending query is answered (NULL) from here and ends
@@ -298,6 +301,7 @@ void RedisBus::ask_sentinel(Link& link, size_t index) {
     }
     static_cast<void>(ask.release());
     link.ask_ac = ac;
+    link.connect_timeout.arm(kBusConnectTimeoutMs);
 }
 
 void RedisBus::on_sentinel_reply(redisAsyncContext* ac, void* r, void* privdata) {
@@ -305,6 +309,7 @@ void RedisBus::on_sentinel_reply(redisAsyncContext* ac, void* r, void* privdata)
     Link& link = *ask->link;
     RedisBus* bus = ask->bus;
     if (link.ask_ac == ac) link.ask_ac = nullptr;
+    link.connect_timeout.disarm();
     if (bus->stopping_) return;
     auto* reply = static_cast<redisReply*>(r);
     if (reply) redisAsyncDisconnect(ac); // done with this sentinel (freed once the callback returns)
@@ -353,6 +358,7 @@ void RedisBus::connect_to(Link& link, const std::string& host, int port) {
     redisAsyncSetConnectCallback(ac, &RedisBus::on_connect_cb);
     redisAsyncSetDisconnectCallback(ac, &RedisBus::on_disconnect_cb);
     link.ac = ac;
+    link.connect_timeout.arm(kBusConnectTimeoutMs);
 }
 
 void RedisBus::retry_later(Link& link) {
@@ -366,11 +372,34 @@ void RedisBus::on_retry_timer(void* p) {
     link->bus->connect(*link);
 }
 
+void RedisBus::on_connect_timeout(void* p) {
+    auto* link = static_cast<Link*>(p);
+    RedisBus* bus = link->bus;
+    if (redisAsyncContext* ac = link->ask_ac) {
+        LOG_WARN("bus", "sentinel %s:%d did not answer within %llu ms (%s): asking the next",
+                 ac->c.tcp.host ? ac->c.tcp.host : "?", ac->c.tcp.port,
+                 static_cast<unsigned long long>(kBusConnectTimeoutMs), link->role);
+        redisAsyncFree(ac); // on_sentinel_reply runs (NULL) and asks the next sentinel
+        return;
+    }
+    redisAsyncContext* ac = link->ac;
+    if (!ac || link->connected) return;
+    link->ac = nullptr;
+    ac->data = nullptr; // no disconnect callback: the retry is armed here
+    redisAsyncFree(ac); // a pending ROLE is answered NULL (ignored)
+    if (!link->reported_down)
+        LOG_WARN("bus", "cannot connect to redis://%s:%d (%s): no answer within %llu ms", link->host.c_str(),
+                 link->port, link->role, static_cast<unsigned long long>(kBusConnectTimeoutMs));
+    link->reported_down = true;
+    bus->retry_later(*link);
+}
+
 void RedisBus::on_connect_cb(const redisAsyncContext* ac, int status) {
     auto* link = static_cast<Link*>(ac->data);
     if (!link) return;
     RedisBus* bus = link->bus;
     if (status != REDIS_OK) { // hiredis frees the context after this returns
+        link->connect_timeout.disarm();
         link->ac = nullptr;
         if (!link->reported_down)
             LOG_WARN("bus", "cannot connect to redis://%s:%d (%s): %s", link->host.c_str(), link->port,
@@ -409,6 +438,7 @@ void RedisBus::on_role_reply(redisAsyncContext* ac, void* r, void* privdata) {
 }
 
 void RedisBus::link_ready(Link& link) {
+    link.connect_timeout.disarm();
     link.connected = true;
     link.retry_ms = kFirstRetryMs;
     if (link.reported_down)
@@ -469,6 +499,7 @@ void RedisBus::on_disconnect_cb(const redisAsyncContext* ac, int status) {
     if (!link) return;
     link->ac = nullptr; // hiredis frees it after this returns
     link->connected = false;
+    link->connect_timeout.disarm();
     RedisBus* bus = link->bus;
     if (bus->stopping_) return;
     LOG_WARN("bus", "lost the connection to redis://%s:%d (%s)%s", link->host.c_str(), link->port, link->role,
@@ -596,8 +627,12 @@ void RedisBus::publish(const std::string& channel, const std::vector<BusItem>& i
         bytes += name.size() + it.payload.size();
     if (pending_publishes_ >= kMaxPendingPublishes ||
         pending_publish_bytes_ + bytes > kMaxPendingPublishBytes) {
-        LOG_DEBUG("bus", "publish refused: %zu publishes (%zu bytes) already wait for redis",
-                  pending_publishes_, pending_publish_bytes_);
+        if (!refusing_) // once per episode: until every waiting publish is answered
+            LOG_WARN("bus",
+                     "redis is not keeping up: %zu publishes (%zu bytes) wait for it; refusing "
+                     "publishes (503) while that many wait",
+                     pending_publishes_, pending_publish_bytes_);
+        refusing_ = true;
         done(false);
         return;
     }
@@ -646,6 +681,7 @@ void RedisBus::on_publish_reply(redisAsyncContext* /*ac*/, void* r, void* privda
     std::unique_ptr<PendingPublish> p(static_cast<PendingPublish*>(privdata));
     --p->bus->pending_publishes_;
     p->bus->pending_publish_bytes_ -= p->bytes;
+    if (p->bus->pending_publishes_ == 0) p->bus->refusing_ = false;
     auto* reply = static_cast<redisReply*>(r);
     bool ok = reply && reply->type == REDIS_REPLY_INTEGER;
     if (reply && reply->type == REDIS_REPLY_ERROR)

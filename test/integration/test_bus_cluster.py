@@ -6,37 +6,14 @@ streams ("gripd:h:{<channel>}") live on the channel's master too. Pushpin has no
 only. They need Debian's redis-server and redis-cli (Redis 7: sharded pub/sub)."""
 
 import json
-import time
 
 import pytest
 
-from griputil import StreamClient, control, hs_item, publish_raw
-from redis_ha import Cluster, resp_command, shard_numsub, wait_until
+from busutil import cluster, publish_until_accepted, stream  # noqa: F401 (fixture)
+from griputil import control, hs_item, publish_raw
+from harness.redis import resp_command, shard_numsub, silent_port, wait_until
 
 pytestmark = pytest.mark.gripd_only("Pushpin 1.36 has no Redis bus")
-
-
-@pytest.fixture
-def cluster(tmp_path):
-    c = Cluster(tmp_path)
-    yield c
-    c.stop()
-
-
-def stream(p, channel):
-    c = StreamClient(p.port, f"/stream?channel={channel}")
-    c.wait_body(b"[stream opened]\n")
-    return c
-
-
-def publish_until_accepted(p, channel, text, **extra):
-    for _ in range(200):
-        r = publish_raw(p, [hs_item(channel, text, **extra)])
-        if r.status == 200:
-            return
-        assert (r.status, r.body) == (503, b"Bus unavailable.\n")
-        time.sleep(0.1)
-    raise AssertionError(f"publish on {channel} refused for 20 s")
 
 
 def test_channels_over_all_masters_reach_both_instances_across_a_resharding(cluster, start_proxy):
@@ -99,3 +76,18 @@ def test_a_master_restart_is_followed(cluster, start_proxy):
     for s in (sa, sb):
         s.wait_body(b"after\n", timeout=20)
         assert s.body == b"[stream opened]\nbefore\nafter\n"
+
+
+def test_a_seed_that_never_answers_is_given_up_and_retried(cluster, start_proxy):
+    # A seed address that drops every connection attempt: the other seed serves meanwhile, and the
+    # dead one's connection is given up after the connect timeout (then retried with the backoff)
+    # instead of waiting for the OS's TCP timeout (about two minutes).
+    with silent_port() as dead:
+        a = start_proxy(routes="* test", conf={"gripd": {"bus": cluster.url_with(f"127.0.0.1:{dead}")}})
+        s = stream(a, "dead")
+        node, _ = cluster.owner("gripd:{dead}")
+        wait_until(lambda: shard_numsub(node.port, "gripd:{dead}") == 1, 20, "dead not subscribed")
+        publish_until_accepted(a, "dead", "through\n")
+        s.wait_body(b"through\n")
+        wait_until(lambda: f"cannot connect to cluster node 127.0.0.1:{dead}: no answer within 3000 ms" in a.log(),
+                   10, "the dead seed's connection was not given up")

@@ -5,70 +5,25 @@ and subscribe again on their own; bad items on the bus are logged and skipped. P
 bus (it links instances through ZeroMQ), so these run on gripd only. They need Debian's
 redis-server (installed by .ci/deps.sh)."""
 
-import shutil
-import socket
-import subprocess
+import json
+import threading
 import time
 
 import pytest
 
-from harness.proxy import unique_free_port
-from griputil import StreamClient, hs_item, publish, publish_raw
+from griputil import StreamClient, control, hs_item, publish, publish_raw
+from harness import redis as redis_harness
+from harness.proxy import http_answers
 from wsutil import connect, recv, run, ws_item
 
 pytestmark = pytest.mark.gripd_only("Pushpin 1.36 has no Redis bus")
 
-REDIS = shutil.which("redis-server")
 
-
-class Redis:
-    """A throwaway redis-server on a free port (restartable on the same port)."""
-
-    def __init__(self):
-        if not REDIS:
-            pytest.skip("redis-server is not installed (apt-get install redis-server)")
-        self.port = unique_free_port()
-        self.proc = None
-        self.start()
-
-    def start(self):
-        self.proc = subprocess.Popen([REDIS, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                                      "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                if self.command("PING") == b"+PONG":
-                    return
-            except OSError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self):
-        if self.proc:
-            self.proc.terminate()
-            self.proc.wait(10)
-            self.proc = None
+class Redis(redis_harness.Redis):
+    """harness/redis.py's Redis, whose command() answers the reply's first line as bytes (b":1")."""
 
     def command(self, *args) -> bytes:
-        """One command, the first line of its reply."""
-        req = f"*{len(args)}\r\n".encode()
-        for a in args:
-            b = a if isinstance(a, bytes) else str(a).encode()
-            req += f"${len(b)}\r\n".encode() + b + b"\r\n"
-        with socket.create_connection(("127.0.0.1", self.port), timeout=2) as s:
-            s.sendall(req)
-            data = b""
-            while b"\r\n" not in data:
-                chunk = s.recv(4096)
-                if not chunk:
-                    break
-                data += chunk
-        return data.split(b"\r\n", 1)[0]
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}"
+        return redis_harness.raw_reply(self.port, *args).split(b"\r\n", 1)[0]
 
 
 @pytest.fixture
@@ -83,14 +38,7 @@ def start_instance(start_proxy, redis):
 
 
 def subscribers(redis, channel) -> int:
-    # PUBSUB NUMSUB answers *2 $n name :count; read the count with a second request shape
-    req = f"*3\r\n$6\r\nPUBSUB\r\n$6\r\nNUMSUB\r\n${len(channel)}\r\n{channel}\r\n".encode()
-    with socket.create_connection(("127.0.0.1", redis.port), timeout=2) as s:
-        s.sendall(req)
-        data = b""
-        while data.count(b"\r\n") < 4:
-            data += s.recv(4096)
-    return int(data.split(b"\r\n")[3][1:])
+    return redis_harness.numsub(redis.port, channel)
 
 
 def wait_subscribed(redis, channel, n=1, timeout=5.0):
@@ -186,6 +134,9 @@ def test_bad_items_on_the_bus_are_skipped(redis, start_proxy):
     publish(a, [hs_item("bad", "good\n")])
     s.wait_body(b"good\n")
     assert s.body == b"[stream opened]\ngood\n"
+    # The log is written by its own thread: the second line may come a moment after the item.
+    redis_harness.wait_until(lambda: a.log().count("ignoring a bad item on channel bad") >= 2, 5,
+                             "the second bad item was not logged")
     log = a.log()
     assert "ignoring a bad item on channel bad: item is not valid JSON" in log
     assert log.count("ignoring a bad item on channel bad") == 2
@@ -196,3 +147,50 @@ def test_a_bad_bus_url_is_a_startup_error(start_proxy):
     with pytest.raises(ProxyStartError) as e:
         start_proxy(routes="* test", conf={"gripd": {"bus": "http://127.0.0.1:6379"}})
     assert "bus must be redis://host[:port]" in str(e.value)
+
+
+def rss(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(x.split()[1]) * 1024 for x in f if x.startswith("VmRSS:"))
+
+
+def test_a_stalled_redis_holds_publishes_but_not_the_proxy(redis, start_proxy):
+    # Redis stops answering (SIGSTOP: its connections stay open, nothing is read). Publishes wait for
+    # its replies, bounded by the publish queue upstream (8 requests per worker) long before the
+    # bus's own bound (100,000 publishes or 64 MiB per worker: test/unit/pubsub/redis_bus_bounds_test.cpp);
+    # meanwhile the proxy serves its other clients, its memory stays flat, and once Redis answers
+    # again every waiting publish is answered 200 and delivered. Unpaced (message_rate -1): with
+    # Debian's message_rate a publish is answered once the gate accepted it, before Redis did.
+    a = start_proxy(routes="* test", conf={"gripd": {"bus": redis.url}, "handler": {"message_rate": "-1"}})
+    s = stream(a, "stall")
+    wait_subscribed(redis, "stall")
+    base = rss(a.pid)
+    results = {}
+    body = json.dumps({"items": [hs_item("stall", "x" * 200_000 + "\n")]}).encode()
+
+    def post(i):
+        try:
+            r = control(a, "POST", "/publish/", body, (("Content-Type", "application/json"),), timeout=60)
+            results[i] = r.status
+        except OSError as e:
+            results[i] = repr(e)
+
+    redis.pause()
+    try:
+        threads = [threading.Thread(target=post, args=(i,)) for i in range(40)]
+        for t in threads:
+            t.start()
+        time.sleep(2)
+        assert results == {}, "a publish was answered while Redis answered nothing"
+        assert http_answers(a.port, timeout=5), "the proxy stopped serving while Redis stalled"
+        other = StreamClient(a.port, "/stream?channel=other")
+        other.wait_body(b"[stream opened]\n")
+        assert rss(a.pid) - base < 64 * 1024 * 1024, "memory grew with the waiting publishes"
+    finally:
+        redis.resume()
+    for t in threads:
+        t.join(60)
+    assert results == {i: 200 for i in range(40)}
+    s.wait_body(lambda b: b.count(b"x" * 1000) >= 40 * 200, timeout=30)
+    assert s.body.count(b"\n") == 41  # the opening line and the 40 items, each once
+    assert "lost the connection" not in a.log()

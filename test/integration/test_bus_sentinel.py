@@ -10,23 +10,10 @@ import time
 
 import pytest
 
-from griputil import StreamClient, hs_item, publish_raw
-from redis_ha import SentinelSet, numsub, resp_command, wait_until
+from busutil import publish_until_accepted as publish_once, sentinels, stream  # noqa: F401 (fixture)
+from harness.redis import numsub, resp_command, silent_port, wait_until
 
 pytestmark = pytest.mark.gripd_only("Pushpin 1.36 has no Redis bus")
-
-
-@pytest.fixture
-def sentinels(tmp_path):
-    s = SentinelSet(tmp_path)
-    yield s
-    s.stop()
-
-
-def stream(p, channel):
-    c = StreamClient(p.port, f"/stream?channel={channel}")
-    c.wait_body(b"[stream opened]\n")
-    return c
 
 
 def lines(c):
@@ -35,14 +22,8 @@ def lines(c):
 
 def publish_until_accepted(p, channel, i, attempts, **extra):
     """Publishes item i (each attempt its own text "i.a") until gripd answers 200."""
-    for a in range(200):
-        r = publish_raw(p, [hs_item(channel, f"{i}.{a}\n", **{k: f"{v}.{a}" for k, v in extra.items()})])
-        if r.status == 200:
-            attempts[i] = a
-            return
-        assert (r.status, r.body) == (503, b"Bus unavailable.\n")
-        time.sleep(0.1)
-    raise AssertionError(f"item {i} refused for 20 s after the failover")
+    attempts[i] = publish_once(p, channel, lambda a: f"{i}.{a}\n",
+                               **{k: (lambda a, v=v: f"{v}.{a}") for k, v in extra.items()})
 
 
 def check_once_in_order(c, attempts):
@@ -100,3 +81,19 @@ def test_a_sentinel_url_without_a_master_name_is_a_startup_error(start_proxy):
     with pytest.raises(ProxyStartError) as e:
         start_proxy(routes="* test", conf={"gripd": {"bus": "redis-sentinel://127.0.0.1:26379"}})
     assert "needs the master's name" in str(e.value)
+
+
+def test_a_sentinel_that_never_answers_is_passed_over_in_seconds(sentinels, start_proxy):
+    # The first sentinel listed drops every connection attempt (as an address behind a firewall that
+    # drops packets): without a connect timeout each bus link would wait there for the OS's TCP
+    # timeout (about two minutes) before asking the next sentinel.
+    with silent_port() as dead:
+        a = start_proxy(routes="* test", conf={"gripd": {"bus": sentinels.url_with(f"127.0.0.1:{dead}")}})
+        t0 = time.monotonic()
+        s = stream(a, "bh")
+        master = sentinels.master_port()
+        wait_until(lambda: numsub(master, "gripd:bh") == 1, 20, "the instance did not subscribe on the master")
+        publish_once(a, "bh", "through\n")
+        s.wait_body(b"through\n")
+        assert time.monotonic() - t0 < 20
+        assert f"sentinel 127.0.0.1:{dead} did not answer within 3000 ms" in a.log()

@@ -24,4 +24,10 @@ template <class T> void delete_owner_on_close(uv_handle_t* handle) {
     delete static_cast<T*>(handle->data);
 }
 
+// Closes a handle that was allocated on its own with new (no owner object: its data may already be
+// cleared so late callbacks find nothing) and frees it once libuv has let go of it.
+template <class T> void close_and_delete(T* handle) {
+    uv_close(reinterpret_cast<uv_handle_t*>(handle), [](uv_handle_t* h) { delete reinterpret_cast<T*>(h); });
+}
+
 } // namespace gripd::loop

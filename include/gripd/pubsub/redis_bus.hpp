@@ -41,6 +41,10 @@ enum class BusKind {
 };
 
 constexpr size_t kMaxBusNodes = 64; // addresses in one bus URL
+// How long a bus connection may take to be made (and a sentinel to name the master, a sentinel's
+// master to answer ROLE) before it is given up and the next address or a later retry is tried: an
+// address that drops packets would otherwise hold the link for the OS's TCP timeout (minutes).
+constexpr uint64_t kBusConnectTimeoutMs = 3000;
 
 struct BusAddress {
     BusKind kind = BusKind::Single;
@@ -153,6 +157,7 @@ class RedisBus {
     static void on_subscription_reply(redisAsyncContext* ac, void* reply, void* privdata);
     static void on_publish_reply(redisAsyncContext* ac, void* reply, void* privdata);
     static void on_retry_timer(void* link);
+    static void on_connect_timeout(void* link);
 
     loop::Worker& worker_;
     BusAddress address_;
@@ -164,6 +169,7 @@ class RedisBus {
     size_t watch_index_ = 0;              // the sentinel the watcher uses (moves on when it fails)
     size_t pending_publishes_ = 0;        // sent, not yet answered (bounded: see redis_bus.cpp)
     size_t pending_publish_bytes_ = 0;
+    bool refusing_ = false; // past that bound: warned once, until all are answered
     bool stopping_ = false;
 };
 

@@ -22,10 +22,11 @@ import time
 from pathlib import Path
 from typing import Optional
 
+from . import redis as redis_harness
 from .proxy import Proxy, unique_free_port
+from .redis import REDIS
 
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
-REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
 NFT = shutil.which("nft") or "/usr/sbin/nft"
 ADDRESSES = ("127.0.0.2", "127.0.0.3", "127.0.0.4")
 
@@ -42,94 +43,16 @@ def missing_tools() -> list:
     return [t for t in (HAPROXY, REDIS) if not os.access(t, os.X_OK)]
 
 
-class Redis:
-    """redis-server on its own port with its own dir; stop() and start() keep the port."""
+class Redis(redis_harness.Redis):
+    """harness/redis.py's Redis in its own dir under workdir, whose command() answers the reply's
+    simple values in a flat list (bulk strings as bytes)."""
 
     def __init__(self, workdir: Path):
-        self.dir = workdir / "redis"
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.port = unique_free_port()
-        self.proc: Optional[subprocess.Popen] = None
-        self.start()
-
-    def start(self, timeout: float = 10.0):
-        self.proc = subprocess.Popen(
-            [REDIS, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir), "--save", "",
-             "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                if self.command("PING") == [b"PONG"]:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self):
-        if self.proc:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-            self.proc = None
+        super().__init__(workdir, "redis")
 
     def command(self, *args) -> list:
         """One command; the reply's simple values (bulk strings, integers, status) in order."""
-        req = f"*{len(args)}\r\n".encode()
-        for a in args:
-            b = a if isinstance(a, bytes) else str(a).encode()
-            req += f"${len(b)}\r\n".encode() + b + b"\r\n"
-        with socket.create_connection(("127.0.0.1", self.port), timeout=2) as s:
-            s.sendall(req)
-            data = b""
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-                vals = _parse_flat(data)
-                if vals is not None:
-                    return vals
-        raise OSError("redis closed the connection")
-
-    def subscribers(self, channel: str) -> int:
-        """Instances subscribed to gripd's Redis channel for `channel` (PUBSUB NUMSUB)."""
-        return int(self.command("PUBSUB", "NUMSUB", "gripd:" + channel)[1])
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}"
-
-
-def _parse_flat(data: bytes):
-    """A complete RESP reply as a flat list, or None while incomplete."""
-    out, pos, need = [], 0, 1
-    while need:
-        end = data.find(b"\r\n", pos)
-        if end < 0:
-            return None
-        kind, val = data[pos:pos + 1], data[pos + 1:end]
-        pos = end + 2
-        need -= 1
-        if kind == b"*":
-            need += max(int(val), 0)
-        elif kind == b"$":
-            n = int(val)
-            if n >= 0:
-                if len(data) < pos + n + 2:
-                    return None
-                out.append(data[pos:pos + n])
-                pos += n + 2
-            else:
-                out.append(None)
-        elif kind == b"-":
-            raise OSError("redis: " + val.decode(errors="replace"))
-        else:
-            out.append(val)
-    return out
+        return redis_harness.flat_reply(self.port, *args)
 
 
 HAPROXY_CFG = """\
