@@ -11,8 +11,11 @@ into the subscribe's `last-id` and always asks for `ids`."""
 import asyncio
 import json
 import re
+import shutil
+import subprocess
 import threading
 import time
+from pathlib import Path
 from urllib.parse import parse_qs, quote, urlparse
 
 import pytest
@@ -290,3 +293,69 @@ def test_without_ids_the_client_gets_only_the_items(woh, start_proxy):  # noqa: 
         await no_message(ws, 0.5)
         await ws.close()
     run(main())
+
+
+NODE_DIR = Path(__file__).resolve().parent / "node"
+
+
+@pytest.mark.crossloop
+@pytest.mark.gripd_only(GRIPD_ONLY)
+@pytest.mark.skipif(shutil.which("node") is None or not (NODE_DIR / "node_modules" / "ws").is_dir(),
+                    reason="node or npm `ws` missing: run `npm ci` in test/integration/node")
+def test_node_ws_client_resumes_by_itself_during_a_flood(woh, start_proxy):  # noqa: F811
+    """The same with Node's `ws` (node/ws_resume.js): it tracks its last id from gripd-id messages
+    and reconnects with it every 17 items, cut off or closed, while items are published."""
+    woh.on_open = subscriber("nodeflood")
+    p = start_proxy(routes=f"* {woh.addr},over_http", conf=ASSIGN)
+    ws_publish(p, ws_item("nodeflood", "start"))
+    total = 200
+
+    def publisher():
+        for n in range(total):
+            ws_publish(p, ws_item("nodeflood", f"m{n}"))
+            if n % 10 == 0:
+                time.sleep(0.01)
+    t = threading.Thread(target=publisher, daemon=True)
+    t.start()
+    proc = subprocess.run(["node", str(NODE_DIR / "ws_resume.js"), f"ws://127.0.0.1:{p.port}/",
+                           first_id(p, "nodeflood"), str(total), "17"],
+                          capture_output=True, text=True, cwd=NODE_DIR, timeout=50)
+    t.join(20)
+    lines = [json.loads(x) for x in proc.stdout.splitlines()]
+    assert proc.returncode == 0, (proc.stdout[-2000:], proc.stderr[-2000:])
+    items = [x for x in lines if "id" in x]
+    assert not [x for x in lines if "gap" in x]
+    assert [x["data"] for x in items] == [f"m{n}" for n in range(total)]
+    assert {x["channel"] for x in items} == {"nodeflood"}
+    ids = [x["id"] for x in items]
+    assert all(ASSIGNED.match(i) for i in ids) and len(set(ids)) == total
+    assert lines[-1]["done"] and lines[-1]["hops"] > 5
+
+
+@pytest.mark.gripd_only(GRIPD_ONLY)
+def test_passthrough_backend_with_grip_asks_for_ids(start_proxy):
+    """A passthrough route whose WebSocket backend negotiates `grip` sends the same subscribe."""
+    from wsutil import WsBackend
+
+    async def handler(ws, path):
+        last = parse_qs(urlparse(path).query)["last"][0]
+        await ws.send(ws_control({"type": "subscribe", "channel": "pt", "ids": True, "last-id": last}))
+        async for m in ws:
+            await ws.send("m:" + m)
+    b = WsBackend(handler=handler, extra_headers=[("Sec-WebSocket-Extensions", "grip")])
+    try:
+        p = start_proxy(routes=f"* {b.addr}", conf=HISTORY)
+        for n in range(1, 4):
+            ws_publish(p, dict(ws_item("pt", f"m{n}"), id=str(n)))
+
+        async def main():
+            ws = await connect(p, "/?last=1")
+            assert [await read_item(ws) for _ in range(2)] == [("2", "pt", "m2"), ("3", "pt", "m3")]
+            await ws.send("echo")
+            assert await recv(ws) == "echo"
+            ws_publish(p, dict(ws_item("pt", "m4"), id="4"))
+            assert await read_item(ws) == ("4", "pt", "m4")
+            await ws.close()
+        run(main())
+    finally:
+        b.stop()
