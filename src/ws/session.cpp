@@ -24,6 +24,9 @@ namespace {
 constexpr size_t kFrameSizeMax = 16384; // Pushpin relays messages in frames of at most this size
 constexpr size_t kMaxHeld = 1024;       // publishes held while a relayed message is half written
 constexpr uint64_t kKeepAliveJitterMs = 1000;
+// gripd's text messages (gripd-gap, gripd-id) must be UTF-8: bytes that are not (ids and channels
+// from a ZeroMQ publish may be any bytes) become U+FFFD.
+constexpr core::json::StringStyle kUtf8{false, true};
 
 uint64_t jitter_ms() {
     thread_local std::minstd_rand rng{std::random_device{}()};
@@ -441,7 +444,7 @@ void Session::on_resume(pubsub::Subscription& sub, pubsub::ReplayStatus status) 
     if (state_ != ClientState::Open && state_ != ClientState::CloseReceived) return;
     // The signal (README "History and resume"): a text message the client can recognise.
     std::string text = "{\"type\":\"gripd-gap\",\"channel\":";
-    core::json::append_string(text, client_channel(sub));
+    core::json::append_string(text, client_channel(sub), kUtf8);
     text += status == pubsub::ReplayStatus::Gap ? ",\"reason\":\"gap\"}" : ",\"reason\":\"unknown\"}";
     send_message(WsOpcode::Text, text);
 }
@@ -742,9 +745,9 @@ std::string Session::id_frame(const pubsub::Subscription& sub, const pubsub::Mes
     if (!static_cast<const Sub&>(sub).ids || !msg.id()) return {};
     // README "History and resume": {"type":"gripd-id","channel":...,"id":...}, one text message.
     std::string text = "{\"type\":\"gripd-id\",\"channel\":";
-    core::json::append_string(text, client_channel(sub));
+    core::json::append_string(text, client_channel(sub), kUtf8);
     text += ",\"id\":";
-    core::json::append_string(text, *msg.id());
+    core::json::append_string(text, *msg.id(), kUtf8);
     text += '}';
     std::string frame;
     append_message(frame, WsOpcode::Text, text, kFrameSizeMax);
