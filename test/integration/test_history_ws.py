@@ -359,3 +359,29 @@ def test_passthrough_backend_with_grip_asks_for_ids(start_proxy):
         run(main())
     finally:
         b.stop()
+
+
+@pytest.mark.gripd_only(GRIPD_ONLY)
+def test_sockjs_websocket_transport_gets_ids_too(woh, start_proxy):  # noqa: F811
+    """SockJS's framed WebSocket transport (route `sockjs=`): each gripd-id message is one more
+    string in the SockJS frames, right before its item."""
+    woh.on_open = subscriber("sj")
+    p = start_proxy(routes=f"*,sockjs=/sock {woh.addr},over_http",
+                    conf={"gripd": {"history_size": "100"}, "proxy": {"sockjs_url": "http://127.0.0.1:9/s.js"}},
+                    args=["--workers", "1"])
+    for n in range(1, 4):
+        ws_publish(p, dict(ws_item("sj", f"m{n}"), id=str(n)))
+
+    async def main():
+        ws = await connect(p, "/sock/000/w1/websocket?last=1")
+        assert await recv(ws) == "o"
+        got = []
+        while len(got) < 4:
+            m = await recv(ws)
+            assert m.startswith("a"), m
+            got += json.loads(m[1:])
+        assert [gripd_id(x) or x for x in got] == [
+            {"type": "gripd-id", "channel": "sj", "id": "2"}, "m2",
+            {"type": "gripd-id", "channel": "sj", "id": "3"}, "m3"]
+        await ws.close()
+    run(main())
