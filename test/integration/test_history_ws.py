@@ -205,17 +205,21 @@ def test_reconnecting_client_gets_every_item_once_in_order_during_a_flood(woh, s
     own = conf is HISTORY
     ws_publish(p, dict(ws_item("flood", "start"), id="start") if own else ws_item("flood", "start"))
     per = 150
+    published = [0]
+    at_hops = []  # how many items were published when the client hopped
 
     def publisher(name):
         for n in range(per):
             item = ws_item("flood", f"{name}{n}")
             ws_publish(p, dict(item, id=f"{name}{n}") if own else item)
+            published[0] += 1
             if n % 10 == 0:
                 time.sleep(0.01)
     threads = [threading.Thread(target=publisher, args=(x,), daemon=True) for x in "ab"]
     for t in threads:
         t.start()
-    got, hops = reconnecting_client([p.port], "flood", first_id(p, "flood"), 2 * per, per_connection=23)
+    got, hops = reconnecting_client([p.port], "flood", first_id(p, "flood"), 2 * per, per_connection=23,
+                                    hops_cb=lambda h: at_hops.append(published[0]))
     for t in threads:
         t.join(30)
     contents = [c for _, c in got]
@@ -234,6 +238,7 @@ def test_reconnecting_client_gets_every_item_once_in_order_during_a_flood(woh, s
     hist = json.loads(control(p, "GET", "/history/flood").body)["items"]
     assert [i["id"] for i in hist][1:] == ids
     assert hops > 5
+    assert [n for n in at_hops if 0 < n < 2 * per], at_hops  # it did reconnect mid-flood
 
 
 @pytest.mark.crossloop
