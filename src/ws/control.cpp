@@ -54,6 +54,10 @@ bool read_channel(const Value& doc, ControlMessage& m, std::string* error) {
     m.channel = std::move(*channel);
     if (m.type != ControlMessage::Type::Subscribe) return true;
     if (!get_string(doc, "last-id", &m.last_id)) return fail(error, "invalid 'last-id'");
+    if (auto ids = doc.FindMember("ids"); ids != doc.MemberEnd()) {
+        if (!ids->value.IsBool()) return fail(error, "invalid 'ids'");
+        m.ids = ids->value.GetBool();
+    }
     auto it = doc.FindMember("filters");
     if (it == doc.MemberEnd()) return true;
     if (!it->value.IsArray()) return fail(error, "'filters' is not a list");

@@ -24,6 +24,9 @@ namespace {
 constexpr size_t kFrameSizeMax = 16384; // Pushpin relays messages in frames of at most this size
 constexpr size_t kMaxHeld = 1024;       // publishes held while a relayed message is half written
 constexpr uint64_t kKeepAliveJitterMs = 1000;
+// gripd's text messages (gripd-gap, gripd-id) must be UTF-8: bytes that are not (ids and channels
+// from a ZeroMQ publish may be any bytes) become U+FFFD.
+constexpr core::json::StringStyle kUtf8{false, true};
 
 uint64_t jitter_ms() {
     thread_local std::minstd_rand rng{std::random_device{}()};
@@ -394,9 +397,13 @@ void Session::on_close_timer(void* p) {
 // ---- GRIP ----
 
 void Session::subscribe(const std::string& channel, std::vector<std::string> filters, bool implicit,
-                        const std::optional<std::string>& last_id) {
+                        const std::optional<std::string>& last_id, std::optional<bool> ids) {
     for (const auto& s : subs_)
-        if (s->is_active() && s->channel() == channel) return;
+        if (s->is_active() && s->channel() == channel) {
+            // Subscribed already: only `ids` changes (from the next item on); no second replay.
+            if (ids) s->ids = *ids;
+            return;
+        }
     if (subs_.size() >= static_cast<size_t>(service_.settings().connection_subscription_max)) {
         LOG_DEBUG("ws", "subscription to %s ignored: connection already has %zu", channel.c_str(),
                   subs_.size());
@@ -407,6 +414,7 @@ void Session::subscribe(const std::string& channel, std::vector<std::string> fil
     s->filters = std::move(filters);
     s->format = pubsub::Subscription::Format::WsMessage;
     s->implicit = implicit;
+    s->ids = ids.value_or(false); // before the resume: replayed items carry their ids too
     service_.broker().subscribe(*s, channel);
     service_.mutable_stats().subscriptions.add();
     LOG_DEBUG("ws", "subscribe channel=%s", channel.c_str());
@@ -436,7 +444,7 @@ void Session::on_resume(pubsub::Subscription& sub, pubsub::ReplayStatus status) 
     if (state_ != ClientState::Open && state_ != ClientState::CloseReceived) return;
     // The signal (README "History and resume"): a text message the client can recognise.
     std::string text = "{\"type\":\"gripd-gap\",\"channel\":";
-    core::json::append_string(text, sub.channel());
+    core::json::append_string(text, client_channel(sub), kUtf8);
     text += status == pubsub::ReplayStatus::Gap ? ",\"reason\":\"gap\"}" : ",\"reason\":\"unknown\"}";
     send_message(WsOpcode::Text, text);
 }
@@ -465,7 +473,7 @@ void Session::apply_control(std::string_view json) {
     }
     switch (m->type) {
     case ControlMessage::Type::Subscribe:
-        if (client_) subscribe(route_.prefix + m->channel, std::move(m->filters), false, m->last_id);
+        if (client_) subscribe(route_.prefix + m->channel, std::move(m->filters), false, m->last_id, m->ids);
         break;
     case ControlMessage::Type::Unsubscribe: {
         std::string channel = route_.prefix + m->channel;
@@ -679,7 +687,8 @@ void Session::on_message(pubsub::Subscription& sub, const pubsub::MessageRef& or
             // Held publishes count against the client's output cap like queued ones: a client
             // (or backend) that keeps a relayed message half written is cut off as a slow
             // consumer, never left to lose publishes silently.
-            held_bytes_ += part->frame.size();
+            std::string id = id_frame(sub, *msg);
+            held_bytes_ += part->frame.size() + id.size();
             if (held_.size() >= kMaxHeld ||
                 held_bytes_ + client_->queued_bytes() > service_.limits().max_client_queue) {
                 LOG_DEBUG("ws", "cutting off WebSocket client %s: %zu publishes (%zu bytes) held",
@@ -688,10 +697,10 @@ void Session::on_message(pubsub::Subscription& sub, const pubsub::MessageRef& or
                 end_client(false, Ending::Reset, true);
                 return;
             }
-            held_.push_back(msg);
+            held_.push_back({msg, std::move(id)});
             return;
         }
-        deliver(msg);
+        deliver(msg, id_frame(sub, *msg));
         break;
     case pubsub::Action::Close:
         if (part->connection_id && *part->connection_id != connection_id()) return; // another connection's
@@ -709,11 +718,40 @@ void Session::on_message(pubsub::Subscription& sub, const pubsub::MessageRef& or
     }
 }
 
-void Session::deliver(const pubsub::MessageRef& msg) {
+void Session::deliver(const pubsub::MessageRef& msg, std::string_view id_frame) {
     service_.mutable_stats().messages_out.add();
     service_.mutable_stats().deliveries.add();
     note_activity();
+    // The id goes right before its item, in the same turn: nothing (a relayed message, a
+    // keep-alive) can come between them. send_frames checks the output cap for both.
+    if (!id_frame.empty() && client_ && !client_close_sent()) {
+        if (codec_) {
+            if (!send_encoded(id_frame)) return;
+        } else {
+            client_->send_raw(id_frame);
+        }
+    }
     send_frames(msg->ws_message()->frame, msg); // rendered once, shared by every subscriber
+}
+
+std::string_view Session::client_channel(const pubsub::Subscription& sub) const {
+    std::string_view ch = sub.channel();
+    const auto& s = static_cast<const Sub&>(sub);
+    if (!s.implicit && ch.starts_with(route_.prefix)) ch.remove_prefix(route_.prefix.size());
+    return ch;
+}
+
+std::string Session::id_frame(const pubsub::Subscription& sub, const pubsub::Message& msg) const {
+    if (!static_cast<const Sub&>(sub).ids || !msg.id()) return {};
+    // README "History and resume": {"type":"gripd-id","channel":...,"id":...}, one text message.
+    std::string text = "{\"type\":\"gripd-id\",\"channel\":";
+    core::json::append_string(text, client_channel(sub), kUtf8);
+    text += ",\"id\":";
+    core::json::append_string(text, *msg.id(), kUtf8);
+    text += '}';
+    std::string frame;
+    append_message(frame, WsOpcode::Text, text, kFrameSizeMax);
+    return frame;
 }
 
 void Session::flush_held() {
@@ -722,12 +760,12 @@ void Session::flush_held() {
         flush_delayed();
     }
     if (held_.empty()) return;
-    std::vector<pubsub::MessageRef> held = std::move(held_);
+    std::vector<Held> held = std::move(held_);
     held_.clear();
     held_bytes_ = 0;
-    for (const auto& m : held) {
+    for (const auto& h : held) {
         if (!client_ || client_close_sent()) break;
-        deliver(m);
+        deliver(h.msg, h.id_frame);
     }
 }
 

@@ -184,6 +184,15 @@ class Session : public SessionNode, public pubsub::Subscriber, protected FramePa
   private:
     struct Sub : pubsub::Subscription {
         bool implicit = false;
+        // Not lifecycle: the subscribe asked for `ids` (README History): each delivered item with
+        // an id is preceded by a `gripd-id` text message.
+        bool ids = false;
+    };
+    // A publish held while a relayed message is half written, with its `gripd-id` frame (empty:
+    // none) rendered when it came, since the subscription may be gone when it is sent.
+    struct Held {
+        pubsub::MessageRef msg;
+        std::string id_frame;
     };
     struct KeepAlive {
         std::string frame; // rendered once
@@ -204,7 +213,12 @@ class Session : public SessionNode, public pubsub::Subscriber, protected FramePa
     void on_frame(const Frame& frame) override; // FrameParser::Handler
     void resume(pubsub::Subscription& sub, const std::string& last_id);
     void subscribe(const std::string& channel, std::vector<std::string> filters, bool implicit,
-                   const std::optional<std::string>& last_id = std::nullopt);
+                   const std::optional<std::string>& last_id = std::nullopt,
+                   std::optional<bool> ids = std::nullopt);
+    // The channel as the backend named it in its subscribe (the route prefix taken off).
+    std::string_view client_channel(const pubsub::Subscription& sub) const;
+    // The `gripd-id` frame that goes before `msg` to `sub`'s client; empty when none does.
+    std::string id_frame(const pubsub::Subscription& sub, const pubsub::Message& msg) const;
     void unsubscribe_all();
     void setup_keep_alive(const struct ControlMessage& m);
     void arm_keep_alive();
@@ -217,7 +231,7 @@ class Session : public SessionNode, public pubsub::Subscriber, protected FramePa
     static void on_heartbeat_timer(void* self);
     void note_activity();
     bool check_backlog();
-    void deliver(const pubsub::MessageRef& msg);
+    void deliver(const pubsub::MessageRef& msg, std::string_view id_frame);
     // How the client connection ends: after sending what is queued, at once, or with a reset (a
     // client that stopped reading gets nothing more, not even what the kernel holds for it).
     enum class Ending { Flush, Abort, Reset };
@@ -242,8 +256,8 @@ class Session : public SessionNode, public pubsub::Subscriber, protected FramePa
     std::unique_ptr<Delayed> delayed_; // created by the first send-delayed
     std::unique_ptr<ClientCodec> codec_;
     std::unique_ptr<loop::TimerEntry> heartbeat_;   // the codec's heartbeat, while the client is open
-    std::vector<pubsub::MessageRef> held_;          // publishes waiting for a relayed message to end
-    size_t held_bytes_ = 0;                         // their frames' bytes
+    std::vector<Held> held_;                        // publishes waiting for a relayed message to end
+    size_t held_bytes_ = 0;                         // their frames' bytes (gripd-id frames included)
     std::unique_ptr<loop::TimerEntry> close_timer_; // once our close frame is out
     std::string message_prefix_;
     int peer_close_code_ = -1;

@@ -28,6 +28,9 @@
 #     Setting message_rate, even to 1000000, turns pushpin 1.36's limiter on; measured here it then
 #     held back every delivery while publishes kept coming (first delivery ~2.9 s into a 5 s run,
 #     p50 latency 3.4 s) and dropped some, so the limiter, not the engine, was measured.
+#   WS_IDS (unset): 1 = the ws- modes' subscribes ask for gripd's ids (`"ids":true`) and every
+#     ws-message publish has an id, so gripd writes a gripd-id message before each item (pushpin
+#     ignores both): the cost of WebSocket ids
 #   REALTIME_BENCH (path to a built realtime_bench; else build/test/bench/realtime_bench when newer
 #   than its sources, else it is compiled with g++ into the temp dir)
 #   KEEP_TMP (set to keep the temp dir with logs)
@@ -90,6 +93,7 @@ if [ -z "$FLOOR_BIN" ] && wants_floor; then
     g++ -O2 -std=c++20 -pthread "$BENCH_DIR/tcp_fanout_floor.cpp" -o "$FLOOR_BIN" || { echo "build failed" >&2; exit 2; }
 fi
 
+[ -n "${WS_IDS:-}" ] && export RTB_WS_IDS=$WS_IDS # read by the backend and the publisher
 # --- the GRIP backend, shared by every run
 BACKEND_PORT=$(free_ports 1)
 start_bg "$TMP/backend.log" "$BIN" backend --listen "127.0.0.1:$BACKEND_PORT"

@@ -27,8 +27,11 @@ struct ControlMessage {
     std::string channel;                // subscribe, unsubscribe (non-empty)
     std::vector<std::string> filters;   // subscribe
     std::optional<std::string> last_id; // subscribe: gripd's resume point (`last-id`, README History)
-    std::string name;                   // set-meta (non-empty)
-    std::optional<std::string> value;   // set-meta (absent: delete); session id
+    // subscribe: gripd's `ids` (README History): each item with an id is preceded by a `gripd-id`
+    // message naming it. Absent: an existing subscription keeps its setting (a new one: off).
+    std::optional<bool> ids;
+    std::string name;                 // set-meta (non-empty)
+    std::optional<std::string> value; // set-meta (absent: delete); session id
     // keep-alive, send-delayed
     std::optional<std::string> content; // content, or decoded content-bin; absent: disable
     pubsub::WsType message_type = pubsub::WsType::Text;

@@ -73,7 +73,8 @@ std::string woh_response(std::string_view target, std::string_view body) {
             std::string ch = channel_of_target(target);
             if (!ch.empty()) {
                 gws::append_event(out, gws::EventType::Text,
-                                  "c:{\"type\":\"subscribe\",\"channel\":\"" + ch + "\"}");
+                                  "c:{\"type\":\"subscribe\",\"channel\":\"" + ch +
+                                      (ws_ids() ? "\",\"ids\":true}" : "\"}"));
             }
         } else if (e.type == gws::EventType::Close) {
             gws::append_event(out, gws::EventType::Close, e.content); // the same code back: a clean close

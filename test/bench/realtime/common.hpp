@@ -5,6 +5,7 @@
 #include <uv.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <functional>
 #include <map>
 #include <sstream>
@@ -21,6 +22,16 @@ extern int g_exit;
 
 inline uint64_t now_ns() {
     return uv_hrtime();
+}
+
+// RTB_WS_IDS set (and not "0"; realtime_bench.sh WS_IDS=1): the backend's WebSocket subscribes ask
+// for gripd's ids and ws-message publishes carry one, so gripd sends a gripd-id message before each.
+inline bool ws_ids() {
+    static const bool on = [] {
+        const char* v = std::getenv("RTB_WS_IDS");
+        return v && *v && std::string_view(v) != "0";
+    }();
+    return on;
 }
 
 void logf(const char* fmt, ...) __attribute__((format(printf, 1, 2)));

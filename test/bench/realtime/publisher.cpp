@@ -11,8 +11,12 @@ std::string publish_request(const Url& ctl, const std::string& channel, uint64_t
         std::string content = "@" + std::to_string(first_seq + i) + ":" + std::to_string(ts) + "\\n";
         if (content.size() < payload) content.append(payload - content.size(), 'x');
         if (i) body += ",";
-        body += "{\"channel\":\"" + channel + "\",\"formats\":{\"" + fmt + "\":{\"content\":\"" + content +
-                "\"}}}";
+        body += "{\"channel\":\"" + channel + "\",";
+        // RTB_WS_IDS (realtime_bench.sh WS_IDS=1): ws-message items carry an id (gripd sends the
+        // subscribers that asked for ids a gripd-id message before each).
+        if (format == Format::WsMessage && ws_ids())
+            body += "\"id\":\"" + std::to_string(first_seq + i) + "\",";
+        body += "\"formats\":{\"" + std::string(fmt) + "\":{\"content\":\"" + content + "\"}}}";
     }
     body += "]}";
     std::string path = ctl.path == "/" ? "/publish/" : ctl.path;

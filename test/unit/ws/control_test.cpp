@@ -100,3 +100,21 @@ TEST_CASE("control: subscribe with gripd's last-id", "[ws][control]") {
     CHECK_FALSE(m->last_id);
     CHECK_FALSE(parse_control_message(R"({"type":"subscribe","channel":"c","last-id":5})", &err));
 }
+
+TEST_CASE("control: subscribe with gripd's ids", "[ws][control]") {
+    std::string err;
+    auto m = parse_control_message(R"({"type":"subscribe","channel":"c","ids":true,"last-id":"4"})", &err);
+    REQUIRE(m);
+    CHECK(m->ids == true);
+    m = parse_control_message(R"({"type":"subscribe","channel":"c","ids":false})", &err);
+    REQUIRE(m);
+    CHECK(m->ids == false);
+    m = parse_control_message(R"({"type":"subscribe","channel":"c"})", &err);
+    REQUIRE(m);
+    CHECK_FALSE(m->ids);
+    CHECK_FALSE(parse_control_message(R"({"type":"subscribe","channel":"c","ids":"yes"})", &err));
+    CHECK(err == "invalid 'ids'");
+    CHECK_FALSE(parse_control_message(R"({"type":"subscribe","channel":"c","ids":1})", &err));
+    // unsubscribe does not read it
+    CHECK(parse_control_message(R"({"type":"unsubscribe","channel":"c","ids":1})", &err));
+}
