@@ -186,6 +186,7 @@ std::string render_metrics(const std::vector<WorkerStatsView>& workers, const st
             stream_holds = 0, subs = 0, channels = 0, slow = 0, skipped = 0, timeouts = 0, refused = 0,
             dropped = 0;
     int64_t h_channels = 0, h_items = 0, h_bytes = 0, h_replays = 0, h_misses = 0;
+    int64_t gone_delivered = 0, gone_failed = 0, gone_dropped = 0, gone_retries = 0, gone_queued = 0;
     WsTotals ws_totals;
     for (const auto& w : workers) {
         if (w.ws) ws_totals.add(*w.ws);
@@ -211,6 +212,13 @@ std::string render_metrics(const std::vector<WorkerStatsView>& workers, const st
             subs += w.holds->subscriptions.get();
             slow += w.holds->slow_clients_cut.get();
             timeouts += w.holds->timeouts.get();
+        }
+        if (w.gone) {
+            gone_delivered += w.gone->delivered.get();
+            gone_failed += w.gone->failed.get();
+            gone_dropped += w.gone->dropped.get();
+            gone_retries += w.gone->retries.get();
+            gone_queued += w.gone->queued.get();
         }
     }
     std::string out;
@@ -248,6 +256,14 @@ std::string render_metrics(const std::vector<WorkerStatsView>& workers, const st
     metric(out, prefix, "gripd_history_replays_total", "counter", "Resumes that history covered", h_replays);
     metric(out, prefix, "gripd_history_misses_total", "counter",
            "Resumes that history could not cover (a gap, or nothing kept)", h_misses);
+    metric_by(out, prefix, "gripd_gone_requests_total", "counter",
+              "Gone-link notices by outcome: the backend answered, still failing after the last retry, or "
+              "never sent (queue full, server stopped)",
+              "result", {{"delivered", gone_delivered}, {"failed", gone_failed}, {"dropped", gone_dropped}});
+    metric(out, prefix, "gripd_gone_retries_total", "counter",
+           "Gone-link requests sent again after a failure", gone_retries);
+    metric(out, prefix, "gripd_gone_queued", "gauge", "Gone-link notices waiting, out, or between attempts",
+           gone_queued);
     const auto& gate = PublishGate::instance();
     metric(out, prefix, "gripd_messages_dropped_total", "counter",
            "Published items dropped because message_hwm items were already waiting for message_rate",
