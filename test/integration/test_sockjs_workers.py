@@ -77,7 +77,7 @@ def test_a_waiting_poll_is_answered_across_workers(start_proxy, woh, workers):
         assert xhr(p, sid, "xhr").body == b'a["hello"]\n'
         with raw.RawConn(p.port, timeout=10) as waiting:
             waiting.send(f"POST /sock/000/{sid}/xhr HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n".encode())
-            time.sleep(0.3)
+            time.sleep(1.0)  # read and installed (relayed) before the next one
             assert xhr(p, sid, "xhr").body == b'c[2010,"Another connection still open"]\n'
             assert xhr(p, sid, "xhr_send", b'["late"]').body == b"ok"
             r = waiting.recv_response()
@@ -121,6 +121,8 @@ def test_a_poll_whose_client_leaves_ends_its_session(start_proxy, woh, workers):
     assert xhr(p, "after", "xhr").body == b'a["hello"]\n'
 
 
+@pytest.mark.gripd_only("pushpin 1.36 loses some sends whose client left before the answer (seen here: the polls "
+                        "then wait for messages that never come); gripd delivers every send it read in full")
 @pytest.mark.parametrize("workers", WORKER_COUNTS)
 def test_a_send_whose_client_leaves_before_the_answer(start_proxy, woh, workers):
     """Sends that leave at once (their answers come back to a worker that has forgotten them) and
