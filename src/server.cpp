@@ -404,7 +404,7 @@ void Server::install_hooks(loop::Worker& w, WorkerContext& ctx, int count) {
                     if (ctx.stats_out && s.batch) ctx.stats_out->on_batch(*s.batch);
                 },
                 [&](loop::SockjsRelay& r) { ctx.proxy->sockjs().on_relay(m.from, std::move(r.request)); },
-                [&](loop::SockjsAnswer& a) { ctx.proxy->sockjs().on_answer(std::move(a.answer)); },
+                [&](loop::SockjsAnswer& a) { ctx.proxy->sockjs().on_answer(a.answer); },
                 [&](loop::SockjsGone& g) { ctx.proxy->sockjs().on_gone(m.from, g.token); },
                 [](loop::Stop&) {}, // handled by loop::Worker before this handler runs
                 [&](auto& pubsub_msg) { ctx.broker->on_inbox(m.from, pubsub_msg); },

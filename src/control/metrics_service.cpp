@@ -181,12 +181,33 @@ static void render_zmq(std::string& out, const std::string& prefix,
            "Stats events the stats socket refused (its send queue full)", out_dropped);
 }
 
+// Gone-link requests (proxy/gone_notifier.hpp), summed over the workers.
+static void render_gone(std::string& out, const std::string& prefix,
+                        const std::vector<WorkerStatsView>& workers) {
+    int64_t delivered = 0, failed = 0, dropped = 0, retries = 0, queued = 0;
+    for (const auto& w : workers)
+        if (w.gone) {
+            delivered += w.gone->delivered.get();
+            failed += w.gone->failed.get();
+            dropped += w.gone->dropped.get();
+            retries += w.gone->retries.get();
+            queued += w.gone->queued.get();
+        }
+    metric_by(out, prefix, "gripd_gone_requests_total", "counter",
+              "Gone-link notices by outcome: the backend answered, still failing after the last retry, or "
+              "never sent (queue full, server stopped)",
+              "result", {{"delivered", delivered}, {"failed", failed}, {"dropped", dropped}});
+    metric(out, prefix, "gripd_gone_retries_total", "counter",
+           "Gone-link requests sent again after a failure", retries);
+    metric(out, prefix, "gripd_gone_queued", "gauge", "Gone-link notices waiting, out, or between attempts",
+           queued);
+}
+
 std::string render_metrics(const std::vector<WorkerStatsView>& workers, const std::string& prefix) {
     int64_t requests = 0, connections = 0, minutes = 0, received = 0, sent = 0, response_holds = 0,
             stream_holds = 0, subs = 0, channels = 0, slow = 0, skipped = 0, timeouts = 0, refused = 0,
             dropped = 0;
     int64_t h_channels = 0, h_items = 0, h_bytes = 0, h_replays = 0, h_misses = 0;
-    int64_t gone_delivered = 0, gone_failed = 0, gone_dropped = 0, gone_retries = 0, gone_queued = 0;
     WsTotals ws_totals;
     for (const auto& w : workers) {
         if (w.ws) ws_totals.add(*w.ws);
@@ -212,13 +233,6 @@ std::string render_metrics(const std::vector<WorkerStatsView>& workers, const st
             subs += w.holds->subscriptions.get();
             slow += w.holds->slow_clients_cut.get();
             timeouts += w.holds->timeouts.get();
-        }
-        if (w.gone) {
-            gone_delivered += w.gone->delivered.get();
-            gone_failed += w.gone->failed.get();
-            gone_dropped += w.gone->dropped.get();
-            gone_retries += w.gone->retries.get();
-            gone_queued += w.gone->queued.get();
         }
     }
     std::string out;
@@ -256,14 +270,7 @@ std::string render_metrics(const std::vector<WorkerStatsView>& workers, const st
     metric(out, prefix, "gripd_history_replays_total", "counter", "Resumes that history covered", h_replays);
     metric(out, prefix, "gripd_history_misses_total", "counter",
            "Resumes that history could not cover (a gap, or nothing kept)", h_misses);
-    metric_by(out, prefix, "gripd_gone_requests_total", "counter",
-              "Gone-link notices by outcome: the backend answered, still failing after the last retry, or "
-              "never sent (queue full, server stopped)",
-              "result", {{"delivered", gone_delivered}, {"failed", gone_failed}, {"dropped", gone_dropped}});
-    metric(out, prefix, "gripd_gone_retries_total", "counter",
-           "Gone-link requests sent again after a failure", gone_retries);
-    metric(out, prefix, "gripd_gone_queued", "gauge", "Gone-link notices waiting, out, or between attempts",
-           gone_queued);
+    render_gone(out, prefix, workers);
     const auto& gate = PublishGate::instance();
     metric(out, prefix, "gripd_messages_dropped_total", "counter",
            "Published items dropped because message_hwm items were already waiting for message_rate",

@@ -72,7 +72,7 @@ void HttpTransports::cancel_relay(TransportRequest& req) {
     workers_[static_cast<size_t>(owner)]->post(worker_.index(), loop::InboxMessage{loop::SockjsGone{token}});
 }
 
-void HttpTransports::on_answer(std::shared_ptr<RelayedAnswer> answer) {
+void HttpTransports::on_answer(const std::shared_ptr<RelayedAnswer>& answer) {
     auto it = relayed_.find(answer->token);
     if (it == relayed_.end()) return; // its client went away meanwhile
     TransportRequest& req = *it->second;

@@ -204,7 +204,7 @@ class HttpTransports {
     void send_answer(TransportRequest& req, int status, const http::Headers& headers, std::string_view body);
     // From the inbox.
     void on_relay(int from, std::shared_ptr<RelayedRequest> request);
-    void on_answer(std::shared_ptr<RelayedAnswer> answer);
+    void on_answer(const std::shared_ptr<RelayedAnswer>& answer);
     void on_gone(int from, uint64_t token);
 
   private:
