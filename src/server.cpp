@@ -12,6 +12,7 @@
 #include "gripd/proxy/grip_dispatch.hpp"
 #include "gripd/pubsub/broker.hpp"
 #include "gripd/pubsub/render.hpp"
+#include "gripd/sockjs/http_transport.hpp"
 #include "gripd/ws/render.hpp"
 #include "gripd/ws/ws_service.hpp"
 #include "gripd/zmq/spec.hpp"
@@ -150,7 +151,7 @@ std::vector<control::WorkerStatsView> Server::stats_views() const {
                        &ctx->grip->stats(), &ctx->broker->stats(), ctx->ws ? &ctx->ws->stats() : nullptr,
                        &workers_[i]->turn_stats(), ctx->zmq ? &ctx->zmq->stats() : nullptr,
                        ctx->stats_emitter ? &ctx->stats_emitter->stats() : nullptr,
-                       ctx->stats_out ? &ctx->stats_out->out_stats() : nullptr});
+                       ctx->stats_out ? &ctx->stats_out->out_stats() : nullptr, &ctx->grip->gone_stats()});
     }
     return out;
 }
@@ -232,6 +233,7 @@ void Server::wire(loop::Worker& w, WorkerContext& ctx) {
     ctx.proxy->set_grip_handler(ctx.grip.get());
     ctx.ws = std::make_unique<ws::WsService>(w, settings_, *ctx.broker, ctx.proxy->backends());
     ctx.proxy->set_ws_handler(ctx.ws.get());
+    ctx.proxy->set_workers(peers_);
     for (const auto& addr : settings_.http_ports)
         open_listener(w, ctx, addr, *ctx.proxy, ctx.proxy->conns(), "HTTP", "[runner] http_port (or --port)",
                       true);
@@ -395,15 +397,19 @@ void Server::install_hooks(loop::Worker& w, WorkerContext& ctx, int count) {
     // Every message but Stop (the worker's own) lands here. Each type needs a handler: the
     // generic case compiles only if the broker has an on_inbox overload for it.
     w.set_message_handler([&ctx](loop::Worker&, loop::InboxMessage& m) {
-        std::visit(Overloaded{
-                       [&](loop::ReloadRoutes& r) { ctx.proxy->set_routes(std::move(r.routes)); },
-                       [&](loop::StatsEvents& s) {
-                           if (ctx.stats_out && s.batch) ctx.stats_out->on_batch(*s.batch);
-                       },
-                       [](loop::Stop&) {}, // handled by loop::Worker before this handler runs
-                       [&](auto& pubsub_msg) { ctx.broker->on_inbox(m.from, pubsub_msg); },
-                   },
-                   m.body);
+        std::visit(
+            Overloaded{
+                [&](loop::ReloadRoutes& r) { ctx.proxy->set_routes(std::move(r.routes)); },
+                [&](loop::StatsEvents& s) {
+                    if (ctx.stats_out && s.batch) ctx.stats_out->on_batch(*s.batch);
+                },
+                [&](loop::SockjsRelay& r) { ctx.proxy->sockjs().on_relay(m.from, std::move(r.request)); },
+                [&](loop::SockjsAnswer& a) { ctx.proxy->sockjs().on_answer(a.answer); },
+                [&](loop::SockjsGone& g) { ctx.proxy->sockjs().on_gone(m.from, g.token); },
+                [](loop::Stop&) {}, // handled by loop::Worker before this handler runs
+                [&](auto& pubsub_msg) { ctx.broker->on_inbox(m.from, pubsub_msg); },
+            },
+            m.body);
     });
     w.on_stop([&ctx](loop::Worker&) {
         for (auto* l : ctx.listeners)
@@ -456,18 +462,6 @@ Server::StartResult Server::start(std::string* error) {
     }
     if (!open_local_sockets(error)) return StartResult::Failed;
     int count = config::effective_workers(settings_);
-    if (count > 1)
-        for (const auto& r : routes_->routes())
-            if (!r.sockjs_path.empty()) {
-                // The session table of SockJS's HTTP transports is per worker (src/sockjs).
-                LOG_WARN("main",
-                         "route with sockjs=%s: SockJS's xhr and jsonp sessions are kept by the worker that "
-                         "opened them, and a session's later requests work only when they reach the same "
-                         "worker (other workers answer them as an unknown session); run with workers=1 for "
-                         "clients that cannot use the WebSocket transport",
-                         r.sockjs_path.c_str());
-                break;
-            }
     uint64_t limit = settings_.memory_limit >= 0 ? static_cast<uint64_t>(settings_.memory_limit)
                                                  : net::default_memory_limit();
     net::MemoryGuard::instance().configure(limit);

@@ -181,6 +181,28 @@ static void render_zmq(std::string& out, const std::string& prefix,
            "Stats events the stats socket refused (its send queue full)", out_dropped);
 }
 
+// Gone-link requests (proxy/gone_notifier.hpp), summed over the workers.
+static void render_gone(std::string& out, const std::string& prefix,
+                        const std::vector<WorkerStatsView>& workers) {
+    int64_t delivered = 0, failed = 0, dropped = 0, retries = 0, queued = 0;
+    for (const auto& w : workers)
+        if (w.gone) {
+            delivered += w.gone->delivered.get();
+            failed += w.gone->failed.get();
+            dropped += w.gone->dropped.get();
+            retries += w.gone->retries.get();
+            queued += w.gone->queued.get();
+        }
+    metric_by(out, prefix, "gripd_gone_requests_total", "counter",
+              "Gone-link notices by outcome: the backend answered, still failing after the last retry, or "
+              "never sent (queue full, server stopped)",
+              "result", {{"delivered", delivered}, {"failed", failed}, {"dropped", dropped}});
+    metric(out, prefix, "gripd_gone_retries_total", "counter",
+           "Gone-link requests sent again after a failure", retries);
+    metric(out, prefix, "gripd_gone_queued", "gauge", "Gone-link notices waiting, out, or between attempts",
+           queued);
+}
+
 std::string render_metrics(const std::vector<WorkerStatsView>& workers, const std::string& prefix) {
     int64_t requests = 0, connections = 0, minutes = 0, received = 0, sent = 0, response_holds = 0,
             stream_holds = 0, subs = 0, channels = 0, slow = 0, skipped = 0, timeouts = 0, refused = 0,
@@ -248,6 +270,7 @@ std::string render_metrics(const std::vector<WorkerStatsView>& workers, const st
     metric(out, prefix, "gripd_history_replays_total", "counter", "Resumes that history covered", h_replays);
     metric(out, prefix, "gripd_history_misses_total", "counter",
            "Resumes that history could not cover (a gap, or nothing kept)", h_misses);
+    render_gone(out, prefix, workers);
     const auto& gate = PublishGate::instance();
     metric(out, prefix, "gripd_messages_dropped_total", "counter",
            "Published items dropped because message_hwm items were already waiting for message_rate",

@@ -37,9 +37,22 @@ struct GoneNotifier::Job final : grip::LinkUser {
     void on_link_failed(const char* why) override { owner.attempt_done(*this, false, why); }
 };
 
-GoneNotifier::GoneNotifier(ProxyService& proxy) : proxy_(proxy) {}
+GoneSendFn gone_requests_through(ProxyService& proxy) {
+    return [&proxy](const GoneNotice& notice, grip::LinkUser& user) -> std::unique_ptr<grip::LinkFetch> {
+        http::RequestHead head;
+        head.method = "POST";
+        head.target = notice.target;
+        head.headers.add("Host", notice.host);
+        return std::make_unique<LinkFetchRequest>(proxy, notice.routes, *notice.route, std::move(head),
+                                                  notice.peer, std::vector<std::string>{}, user);
+    };
+}
+
+GoneNotifier::GoneNotifier(loop::Worker& worker, stats::GoneStats& stats, GoneSendFn send)
+    : worker_(worker), stats_(stats), send_(std::move(send)) {}
 
 GoneNotifier::~GoneNotifier() {
+    stats_.queued.sub(static_cast<int64_t>(jobs_.size()));
     waiting_.clear();
     jobs_.clear();
 }
@@ -48,6 +61,7 @@ void GoneNotifier::notify(GoneNotice&& notice) {
     size_t bytes = notice.host.size() + notice.target.size();
     if (closed_ || jobs_.size() >= kGoneMaxQueued || bytes_ + bytes > kGoneMaxQueuedBytes) {
         ++dropped_;
+        stats_.dropped.add();
         if (dropped_ % 1000 == 1)
             LOG_WARN("grip", "gone link %s not requested: %s (%llu dropped so far on this worker)",
                      notice.target.c_str(),
@@ -57,10 +71,11 @@ void GoneNotifier::notify(GoneNotice&& notice) {
     }
     auto job = std::make_unique<Job>(*this, std::move(notice));
     Job* j = job.get();
-    j->timer.init(&proxy_.worker().timers(), j, &GoneNotifier::on_retry_timer);
+    j->timer.init(&worker_.timers(), j, &GoneNotifier::on_retry_timer);
     jobs_.emplace(j, std::move(job));
     bytes_ += bytes;
-    proxy_.worker().add_stop_work(); // a graceful stop waits for it (within its grace period)
+    stats_.queued.add();
+    worker_.add_stop_work(); // a graceful stop waits for it (within its grace period)
     waiting_.push_back(j);
     pump();
 }
@@ -72,14 +87,12 @@ void GoneNotifier::pump() {
         Job* j = waiting_.front();
         waiting_.pop_front();
         ++sending_;
-        ++j->attempt;
-        http::RequestHead head;
-        head.method = "POST";
-        head.target = j->notice.target;
-        head.headers.add("Host", j->notice.host);
-        j->request =
-            std::make_unique<LinkFetchRequest>(proxy_, j->notice.routes, *j->notice.route, std::move(head),
-                                               j->notice.peer, std::vector<std::string>{}, *j);
+        if (++j->attempt > 1) stats_.retries.add();
+        j->request = send_(j->notice, *j);
+        if (!j->request) {
+            attempt_done(*j, false, "the request could not be made"); // may free j; pump() goes on here
+            continue;
+        }
         j->request->start(); // may report (and free j) before it returns
     }
     pumping_ = false;
@@ -89,6 +102,7 @@ void GoneNotifier::attempt_done(Job& job, bool ok, const std::string& why) {
     --sending_;
     if (ok) {
         ++sent_;
+        stats_.delivered.add();
         LOG_DEBUG("grip", "gone link %s requested", job.notice.target.c_str());
         finish(job); // frees the request whose callback this is: it touches nothing after
     } else if (job.attempt <= kGoneRetries && !stopping_ && !closed_) {
@@ -100,6 +114,7 @@ void GoneNotifier::attempt_done(Job& job, bool ok, const std::string& why) {
     } else {
         LOG_INFO("grip", "gone link %s: not delivered after %d attempts (%s)", job.notice.target.c_str(),
                  job.attempt, why.c_str());
+        stats_.failed.add();
         finish(job);
     }
     pump();
@@ -107,7 +122,8 @@ void GoneNotifier::attempt_done(Job& job, bool ok, const std::string& why) {
 
 void GoneNotifier::finish(Job& job) {
     bytes_ -= job.bytes;
-    proxy_.worker().done_stop_work();
+    stats_.queued.sub();
+    worker_.done_stop_work();
     jobs_.erase(&job);
 }
 
@@ -135,8 +151,10 @@ void GoneNotifier::close() {
     if (!jobs_.empty())
         LOG_WARN("grip", "%zu gone links not requested: the server stopped first", jobs_.size());
     for (size_t i = 0; i < jobs_.size(); ++i)
-        proxy_.worker().done_stop_work();
+        worker_.done_stop_work();
     dropped_ += jobs_.size();
+    stats_.dropped.add(static_cast<int64_t>(jobs_.size()));
+    stats_.queued.sub(static_cast<int64_t>(jobs_.size()));
     waiting_.clear();
     jobs_.clear();
     bytes_ = 0;

@@ -13,16 +13,25 @@
 //  - server stop: notices still queued or out are sent (no more retries) while the stop's grace
 //    period lasts (the worker waits for them as for client connections); what is left when the
 //    loop closes is dropped with one log line.
+// Counted in stats::GoneStats (metrics: gripd_gone_requests_total{result=...}, gripd_gone_retries_total,
+// gripd_gone_queued).
 #pragma once
 
 #include "gripd/config/routes.hpp"
+#include "gripd/grip/next_link.hpp"
 #include "gripd/loop/timer_wheel.hpp"
+#include "gripd/stats/gone_stats.hpp"
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_map>
+
+namespace gripd::loop {
+class Worker;
+}
 
 namespace gripd::proxy {
 
@@ -42,9 +51,15 @@ struct GoneNotice {
     std::string peer;   // the client that went away (X-Forwarded-For, as for its own requests)
 };
 
+// Makes one attempt's request (not started); nullptr counts as a failed attempt.
+using GoneSendFn = std::function<std::unique_ptr<grip::LinkFetch>(const GoneNotice&, grip::LinkUser&)>;
+
+// The real requests: through `proxy`'s forwarding rules and backend pool.
+GoneSendFn gone_requests_through(ProxyService& proxy);
+
 class GoneNotifier {
   public:
-    explicit GoneNotifier(ProxyService& proxy);
+    GoneNotifier(loop::Worker& worker, stats::GoneStats& stats, GoneSendFn send);
     GoneNotifier(const GoneNotifier&) = delete;
     GoneNotifier& operator=(const GoneNotifier&) = delete;
     ~GoneNotifier();
@@ -57,6 +72,7 @@ class GoneNotifier {
     void close();
 
     size_t queued() const { return jobs_.size(); }
+    size_t in_flight() const { return sending_; }
     uint64_t sent() const { return sent_; }
     uint64_t dropped() const { return dropped_; }
 
@@ -67,7 +83,9 @@ class GoneNotifier {
     void finish(Job& job);                                        // frees job
     static void on_retry_timer(void* job);
 
-    ProxyService& proxy_;
+    loop::Worker& worker_;
+    stats::GoneStats& stats_;
+    GoneSendFn send_;
     std::unordered_map<Job*, std::unique_ptr<Job>> jobs_; // every notice not yet finished
     std::deque<Job*> waiting_;                            // FIFO of jobs to (re)send
     size_t sending_ = 0;

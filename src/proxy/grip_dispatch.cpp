@@ -21,7 +21,8 @@ constexpr size_t kMaxQueuedPerClient = 8 * 1024 * 1024;
 } // namespace
 
 GripDispatch::GripDispatch(ProxyService& proxy, pubsub::Broker& broker, const config::Settings& settings)
-    : proxy_(proxy), broker_(broker), settings_(settings), gone_(std::make_unique<GoneNotifier>(proxy)),
+    : proxy_(proxy), broker_(broker), settings_(settings),
+      gone_(std::make_unique<GoneNotifier>(proxy.worker(), gone_stats_, gone_requests_through(proxy))),
       links_(std::make_unique<LinkShare>()) {
     // Registered before the server's own hooks, so these run first: a stop sends what is queued
     // without more retries; closing drops what is left before the connections are torn down.

@@ -29,6 +29,11 @@ ProxyService::ProxyService(loop::Worker& worker, const config::Settings& setting
 
 ProxyService::~ProxyService() = default;
 
+sockjs::HttpTransports& ProxyService::sockjs() {
+    if (!sockjs_) sockjs_ = std::make_unique<sockjs::HttpTransports>(worker_, ws_, workers_);
+    return *sockjs_;
+}
+
 std::unique_ptr<http::Exchange> ProxyService::start_exchange(http::ClientStream& conn,
                                                              http::RequestHead& head) {
     if (head.headers.has("Pushpin-Check")) {
@@ -74,8 +79,7 @@ std::unique_ptr<http::Exchange> ProxyService::start_exchange(http::ClientStream&
     if (!route->sockjs_path.empty()) {
         sockjs::Request sj = sockjs::classify(*route, head, websocket && ws_);
         if (sj.kind == sockjs::Request::Kind::HttpTransport) {
-            if (!sockjs_) sockjs_ = std::make_unique<sockjs::HttpTransports>(worker_, ws_);
-            return sockjs_->start(conn, routes_, *route, head, trusted);
+            return sockjs().start(conn, routes_, *route, head, trusted);
         }
         if (sj.kind == sockjs::Request::Kind::Http) {
             sockjs::answer_http(conn, *route, head, settings_.sockjs_url);

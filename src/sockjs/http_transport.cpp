@@ -78,7 +78,23 @@ TransportRequest::TransportRequest(HttpTransports& owner, http::ClientStream& co
                                    std::shared_ptr<const config::RouteTable> routes,
                                    const config::Route& route, http::RequestHead head, bool trusted)
     : owner_(owner), conn_(&conn), routes_(std::move(routes)), route_(route), head_(std::move(head)),
-      trusted_(trusted) {
+      trusted_(trusted), tls_(conn.is_tls()), peer_(conn.peer()) {
+    parse_target();
+}
+
+TransportRequest::TransportRequest(HttpTransports& owner, int origin, RelayedRequest&& relayed)
+    : owner_(owner), routes_(std::move(relayed.routes)), route_(*relayed.route),
+      head_(std::move(relayed.head)), trusted_(relayed.trusted), tls_(relayed.tls),
+      peer_(std::move(relayed.peer)), body_(std::move(relayed.body)), too_large_(relayed.too_large),
+      origin_(origin), origin_token_(relayed.token) {
+    parse_target();
+}
+
+TransportRequest::~TransportRequest() {
+    if (relay_token_) owner_.cancel_relay(*this);
+}
+
+void TransportRequest::parse_target() {
     std::string_view path = path_of(head_.target);
     std::string_view rest = path.substr(route_.sockjs_path.size());
     // `/<server>/<session>/<transport>` (classify() checked the shape).
@@ -105,7 +121,7 @@ void TransportRequest::on_request_body(std::string_view data) {
 }
 
 void TransportRequest::on_request_end() {
-    if (!conn_) return;
+    if (!live()) return;
     if (too_large_) {
         respond(400, "text/plain", "Request too large.\n");
         return;
@@ -115,6 +131,7 @@ void TransportRequest::on_request_end() {
 
 void TransportRequest::on_client_gone() {
     conn_ = nullptr;
+    if (relay_token_) owner_.cancel_relay(*this);
     if (HttpSession* s = session_) {
         session_ = nullptr;
         s->on_request_gone(*this);
@@ -122,14 +139,24 @@ void TransportRequest::on_client_gone() {
 }
 
 void TransportRequest::respond(int status, std::string_view content_type, std::string_view body) {
-    http::ClientStream* c = conn_;
-    if (!c) return;
-    conn_ = nullptr;
-    session_ = nullptr;
+    if (!live()) return;
     http::Headers h;
     if (!content_type.empty()) h.add("Content-Type", content_type);
     add_common_headers(h, head_);
-    c->respond(status, {}, h, body);
+    answer(status, h, body);
+}
+
+void TransportRequest::answer(int status, const http::Headers& headers, std::string_view body) {
+    session_ = nullptr;
+    if (http::ClientStream* c = conn_) {
+        conn_ = nullptr;
+        c->respond(status, {}, headers, body);
+        return;
+    }
+    if (origin_ >= 0 && !answered_) {
+        answered_ = true;
+        owner_.send_answer(*this, status, headers, body);
+    }
 }
 
 void TransportRequest::respond_ok(std::string_view text) {
@@ -159,6 +186,17 @@ std::unique_ptr<http::Exchange> HttpTransports::start(http::ClientStream& conn,
 }
 
 void HttpTransports::dispatch(TransportRequest& req) {
+    if (req.origin_ < 0 && workers_.size() > 1) {
+        int owner = owner_of(req.sid_, static_cast<int>(workers_.size()));
+        if (owner != worker_.index()) {
+            relay(req, owner);
+            return;
+        }
+    }
+    serve(req);
+}
+
+void HttpTransports::serve(TransportRequest& req) {
     auto it = sessions_.find(req.sid_);
     if (it != sessions_.end()) {
         HttpSession& s = *it->second;
@@ -186,7 +224,7 @@ void HttpTransports::dispatch(TransportRequest& req) {
     }
     if (sessions_.size() >= kMaxSessions) {
         LOG_INFO("sockjs", "refused session %s from %s: %zu sessions on this worker", req.sid_.c_str(),
-                 req.conn_->peer().c_str(), sessions_.size());
+                 req.peer_.c_str(), sessions_.size());
         req.respond(503, "text/plain", "Too many SockJS sessions.\n");
         return;
     }
@@ -207,7 +245,7 @@ void HttpTransports::remove(const std::string& sid) {
 // ---- HttpSession ----
 
 HttpSession::HttpSession(HttpTransports& owner, std::string sid, const TransportRequest& first)
-    : owner_(owner), sid_(std::move(sid)), peer_(first.conn_->peer()), tls_(first.conn_->is_tls()),
+    : owner_(owner), sid_(std::move(sid)), peer_(first.peer_), tls_(first.tls_),
       parser_(frames_, ws::FrameParser::Role::Client, {kMaxQueuedBytes, kMaxQueuedBytes}) {
     frames_.self = this;
     timer_.init(&owner_.worker().timers(), this, &HttpSession::on_timer);
@@ -390,13 +428,11 @@ void HttpSession::end_response() {
     state_ = State::Ended;
     if (TransportRequest* r = poll_) {
         poll_ = nullptr;
-        http::ClientStream* c = r->conn_;
-        r->conn_ = nullptr;
         r->session_ = nullptr;
-        if (c) {
+        if (r->live()) {
             http::Headers h = reject_headers_;
             add_common_headers(h, r->head_);
-            c->respond(reject_status_, {}, h, reject_body_);
+            r->answer(reject_status_, h, reject_body_);
         }
     }
     link_.reset();

@@ -234,3 +234,53 @@ def test_gone_requests_out_at_once_are_capped_and_the_rest_wait(start_proxy, bac
         assert len(got) == 40
     finally:
         go.set()
+
+
+def scrape_gone(port):
+    import re
+    import urllib.request
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    out = {}
+    for line in text.splitlines():
+        m = re.match(r"^gripd_gone_(\S+) ([0-9.]+)$", line)
+        if m:
+            out[m.group(1)] = float(m.group(2))
+    return out
+
+
+def wait_metrics(port, want, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    got = {}
+    while time.monotonic() < deadline:
+        try:
+            got = scrape_gone(port)
+        except OSError:
+            got = {}
+        if all(got.get(k) == v for k, v in want.items()):
+            return got
+        time.sleep(0.1)
+    raise AssertionError(f"gone metrics {got}, wanted {want}")
+
+
+def test_gone_requests_are_counted_in_the_metrics(start_proxy, backend):
+    """gripd_gone_requests_total{result=delivered|failed|dropped}, gripd_gone_retries_total and the
+    gripd_gone_queued gauge (README, Metrics): a notice answered after one 503 is delivered with one
+    retry; one whose link answers 503 every time fails after kGoneRetries retries (1 + 2 + 4 s)."""
+    from harness.proxy import unique_free_port
+    port = unique_free_port()
+    proxy = start_proxy(routes=f"* {backend.addr}", conf={**SIG, "handler": {"prometheus_port": str(port)}})
+    wait_metrics(port, {'requests_total{result="delivered"}': 0, 'requests_total{result="failed"}': 0,
+                        'requests_total{result="dropped"}': 0, "retries_total": 0, "queued": 0})
+    backend.route("/s", stream("g-metrics"))
+    answers = [Response(503, b""), Response(200, b"")]
+    backend.route("/gone", lambda req: answers.pop(0) if answers else Response(503, b""))
+    open_stream(proxy).close()
+    wait_metrics(port, {'requests_total{result="delivered"}': 1, "retries_total": 1, "queued": 0})
+    # now every answer is a 503: 1 attempt + 3 retries, then it is given up
+    open_stream(proxy).close()
+    wait_metrics(port, {"queued": 1})
+    got = wait_metrics(port, {'requests_total{result="failed"}': 1, "retries_total": 4, "queued": 0},
+                       timeout=20)
+    assert got['requests_total{result="delivered"}'] == 1
+    assert got['requests_total{result="dropped"}'] == 0

@@ -2,8 +2,9 @@
 `sockjs=` route bridged to a WebSocket-over-HTTP backend: it reads /info, opens its session, sends
 and receives. With its default transports it picks WebSocket; forced onto xhr-polling or
 jsonp-polling it uses those (Pushpin 1.36's HTTP transports); the transports Pushpin does not serve
-(xhr-streaming, eventsource, htmlfile) fail. gripd runs with one worker (its HTTP-transport sessions
-are per worker). Skipped when Chromium or the npm package is missing."""
+(xhr-streaming, eventsource, htmlfile) fail. gripd runs with one worker, and the polling transports
+also with four (a session's requests reach it from any worker: src/sockjs/relay.cpp). Skipped when
+Chromium or the npm package is missing."""
 
 import shutil
 import subprocess
@@ -36,14 +37,14 @@ sock.onclose = (e) => fetch('/done?' + encodeURIComponent('closed:' + e.code + '
 </script></body></html>"""
 
 
-def run_page(start_proxy, woh, backend, transports):
+def run_page(start_proxy, woh, backend, transports, workers=1):
     woh.on_open = lambda r: [("TEXT", "m:hello")]
     woh.on_text = lambda t, r: [("TEXT", "m:echo:" + t)]
     backend.route("/", Response(200, (PAGE % transports).encode(), [("Content-Type", "text/html")]))
     backend.route("/lib/sockjs.min.js", Response(200, SOCKJS_JS.read_bytes(), [("Content-Type", "application/javascript")]))
     backend.route("/done", Response(200, b"ok"))
     p = start_proxy(routes=f"*,path_beg=/sock,sockjs=/sock {woh.addr},over_http\n* {backend.addr}\n",
-                    args=[] if IS_PUSHPIN else ["--workers", "1"])
+                    args=[] if IS_PUSHPIN else ["--workers", str(workers)])
     browser = subprocess.Popen(
         [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -76,6 +77,13 @@ def test_sockjs_client_over_xhr_polling(start_proxy, woh, backend):
 
 def test_sockjs_client_over_jsonp_polling(start_proxy, woh, backend):
     assert run_page(start_proxy, woh, backend, "['jsonp-polling']") == "hello|echo:hi|jsonp-polling"
+
+
+@pytest.mark.crossloop
+@pytest.mark.gripd_only("the worker count is gripd's; pushpin runs the same page in the tests above")
+@pytest.mark.parametrize("transport", ["xhr-polling", "jsonp-polling"])
+def test_sockjs_client_polling_with_four_workers(start_proxy, woh, backend, transport):
+    assert run_page(start_proxy, woh, backend, f"['{transport}']", workers=4) == f"hello|echo:hi|{transport}"
 
 
 @pytest.mark.parametrize("transport", ["xhr-streaming", "eventsource"])

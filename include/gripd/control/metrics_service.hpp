@@ -10,6 +10,7 @@
 #include "gripd/loop/turn_stats.hpp"
 #include "gripd/pubsub/broker.hpp"
 #include "gripd/stats/events.hpp"
+#include "gripd/stats/gone_stats.hpp"
 #include "gripd/stats/hold_stats.hpp"
 #include "gripd/stats/ws_stats.hpp"
 #include "gripd/stats/zmq_stats.hpp"
@@ -33,6 +34,7 @@ struct WorkerStatsView {
     const stats::ZmqStats* zmq = nullptr;              // worker 0, with ZeroMQ inputs
     const stats::EmitterStats* stats_events = nullptr; // with stats_spec
     const stats::StatsOutStats* stats_out = nullptr;   // worker 0, with stats_spec
+    const stats::GoneStats* gone = nullptr;            // gone-link requests
 };
 
 // Renders the exposition text for the given workers.

@@ -28,6 +28,10 @@ struct ReplayAnswer;
 namespace gripd::stats {
 struct EventBatch;
 }
+namespace gripd::sockjs {
+struct RelayedRequest;
+struct RelayedAnswer;
+} // namespace gripd::sockjs
 
 namespace gripd::loop {
 
@@ -109,9 +113,25 @@ struct StatsEvents {
     std::shared_ptr<stats::EventBatch> batch; // shared_ptr: its deleter is bound where it is made
 };
 
-using InboxBody =
-    std::variant<Stop, ReloadRoutes, PublishToOwner, PublishAck, Deliver, SubscribeDelta, Recover,
-                 LastIdQuery, LastIdReply, ChannelInterest, ReplayRequest, ReplayReply, StatsEvents>;
+// worker -> the worker that owns a SockJS session id (sockjs/relay.hpp): one xhr/jsonp request of
+// that session, read in full, to be answered there.
+struct SockjsRelay {
+    std::shared_ptr<sockjs::RelayedRequest> request; // shared_ptr: its deleter is bound where it is made
+};
+
+// session owner -> the worker the request came from: its answer (status, headers, body).
+struct SockjsAnswer {
+    std::shared_ptr<sockjs::RelayedAnswer> answer;
+};
+
+// worker -> session owner: the client of the relayed request with this token went away.
+struct SockjsGone {
+    uint64_t token = 0;
+};
+
+using InboxBody = std::variant<Stop, ReloadRoutes, PublishToOwner, PublishAck, Deliver, SubscribeDelta,
+                               Recover, LastIdQuery, LastIdReply, ChannelInterest, ReplayRequest, ReplayReply,
+                               StatsEvents, SockjsRelay, SockjsAnswer, SockjsGone>;
 
 // What a ring slot holds: the message and who sent it.
 struct InboxMessage {

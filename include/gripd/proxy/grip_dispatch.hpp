@@ -7,6 +7,7 @@
 #include "gripd/config/settings.hpp"
 #include "gripd/grip/hold.hpp"
 #include "gripd/proxy/grip_handler.hpp"
+#include "gripd/stats/gone_stats.hpp"
 
 #include <memory>
 
@@ -32,6 +33,7 @@ class GripDispatch final : public GripHandler {
                            std::shared_ptr<const http::CrossOrigin> cross_origin) override;
 
     grip::HoldStats& stats() { return stats_; }
+    const stats::GoneStats& gone_stats() const { return gone_stats_; }
     // Server stop: every hold answers now (long-polls their timeout response, streams end cleanly).
     void stop_holds();
     // POST /recover (through the broker's hook): every live hold asks the backend again, paced as
@@ -63,6 +65,7 @@ class GripDispatch final : public GripHandler {
     pubsub::Broker& broker_;
     const config::Settings& settings_;
     grip::HoldStats stats_;
+    stats::GoneStats gone_stats_;
     std::unique_ptr<GoneNotifier> gone_; // gone-link requests (gone_notifier.hpp)
     std::unique_ptr<LinkShare> links_;   // next-link request collapsing (link_share.hpp)
     static void on_recover_tick(void* self);

@@ -10,6 +10,7 @@
 #include "gripd/http/server_conn.hpp"
 
 #include <memory>
+#include <vector>
 
 namespace gripd::http {
 class WsHandler;
@@ -57,6 +58,11 @@ class ProxyService final : public http::Service {
     // Where WebSocket upgrades go (set by the wiring once the ws module exists on this worker).
     void set_ws_handler(http::WsHandler* h) { ws_ = h; }
 
+    // Every worker, for SockJS sessions whose requests land on other workers (sockjs/relay.hpp).
+    void set_workers(std::vector<loop::Worker*> workers) { workers_ = std::move(workers); }
+    // SockJS's HTTP-transport sessions of this worker (created on first use).
+    sockjs::HttpTransports& sockjs();
+
     loop::Worker& worker() { return worker_; }
     const config::Settings& settings() const { return settings_; }
     http::BackendPool& backends() { return backends_; }
@@ -82,6 +88,7 @@ class ProxyService final : public http::Service {
     // SockJS's HTTP-transport sessions (created on first use); freed after the connections, whose
     // waiting polls point at them.
     std::unique_ptr<sockjs::HttpTransports> sockjs_;
+    std::vector<loop::Worker*> workers_;
     http::ConnSet conns_;
     GripHandler* grip_ = nullptr;
     http::WsHandler* ws_ = nullptr;

@@ -17,6 +17,7 @@
 #include "gripd/http/ws_handler.hpp"
 #include "gripd/loop/deletable.hpp"
 #include "gripd/loop/timer_wheel.hpp"
+#include "gripd/sockjs/relay.hpp"
 #include "gripd/ws/frame.hpp"
 
 #include <deque>
@@ -42,12 +43,18 @@ constexpr uint64_t kUnconnectedMs = 5000;  // Pushpin's UNCONNECTED_TIMEOUT: no 
 constexpr uint64_t kLingerMs = 5000;       // a closed session's close value is kept this long
 
 // One SockJS HTTP request (any transport under `/<server>/<session>/`): reads the body, then is
-// dispatched. A poll stays installed until it is answered.
+// dispatched. A poll stays installed until it is answered. Three kinds (relay.hpp): a local
+// request on the session's owner; a local request relayed to the owner (relay_token_ set until
+// the answer comes back); and, on the owner, one standing for a relayed request (origin_ >= 0: its
+// answer goes back through the inbox).
 class TransportRequest final : public http::Exchange {
   public:
     TransportRequest(HttpTransports& owner, http::ClientStream& conn,
                      std::shared_ptr<const config::RouteTable> routes, const config::Route& route,
                      http::RequestHead head, bool trusted);
+    // On the session's owner: the request relayed from worker `origin`.
+    TransportRequest(HttpTransports& owner, int origin, RelayedRequest&& relayed);
+    ~TransportRequest() override;
     void on_request_body(std::string_view data) override;
     void on_request_end() override;
     void on_client_gone() override;
@@ -56,19 +63,31 @@ class TransportRequest final : public http::Exchange {
     void respond(int status, std::string_view content_type, std::string_view body);
     // A 200 with `text` (JSON-P wrapped when there is a callback).
     void respond_ok(std::string_view text);
-    bool answered() const { return conn_ == nullptr; }
+    // Answers with these headers (the common ones already in); the request is done.
+    void answer(int status, const http::Headers& headers, std::string_view body);
+    // Not answered yet and its client still there.
+    bool live() const { return conn_ != nullptr || (origin_ >= 0 && !answered_); }
 
     HttpTransports& owner_;
-    http::ClientStream* conn_;
+    http::ClientStream* conn_ = nullptr;
     std::shared_ptr<const config::RouteTable> routes_;
     const config::Route& route_;
     http::RequestHead head_;
     bool trusted_;
+    bool tls_ = false;
+    std::string peer_;
     std::string body_;
     std::string sid_, transport_, callback_;
     HttpSession* session_ = nullptr; // while it waits on a session (a poll, a paused send)
     std::vector<std::string> sends_; // a send waiting for the session to read again
     bool too_large_ = false;
+    uint64_t relay_token_ = 0; // origin side: out at the owner under this token
+    int origin_ = -1;          // owner side: the worker the client is on
+    uint64_t origin_token_ = 0;
+    bool answered_ = false; // owner side: the answer went back
+
+  private:
+    void parse_target();
 };
 
 class HttpSession final : public loop::Deletable, public http::ClientStream {
@@ -157,7 +176,9 @@ class HttpSession final : public loop::Deletable, public http::ClientStream {
 
 class HttpTransports {
   public:
-    HttpTransports(loop::Worker& worker, http::WsHandler* ws) : worker_(worker), ws_(ws) {}
+    // `workers`: every worker (index order), for relaying to a session's owner; one: no relaying.
+    HttpTransports(loop::Worker& worker, http::WsHandler* ws, std::vector<loop::Worker*> workers = {})
+        : worker_(worker), ws_(ws), workers_(std::move(workers)) {}
     ~HttpTransports();
     HttpTransports(const HttpTransports&) = delete;
     HttpTransports& operator=(const HttpTransports&) = delete;
@@ -167,16 +188,41 @@ class HttpTransports {
                                           const config::Route& route, http::RequestHead& head, bool trusted);
     void set_ws_handler(http::WsHandler* ws) { ws_ = ws; }
     size_t session_count() const { return sessions_.size(); }
+    size_t relayed_count() const { return relayed_.size(); }
+    size_t remote_count() const { return remote_.size(); }
 
     // --- from requests and sessions ---
+    // A request read in full: to its session here, or relayed to the session's owner.
     void dispatch(TransportRequest& req);
     void remove(const std::string& sid);
     loop::Worker& worker() { return worker_; }
 
+    // --- relaying (relay.cpp) ---
+    // Origin side: the relayed request's client went away (or it is being freed).
+    void cancel_relay(TransportRequest& req);
+    // Owner side: a relayed request's answer, to send back; `req` is freed after this turn.
+    void send_answer(TransportRequest& req, int status, const http::Headers& headers, std::string_view body);
+    // From the inbox.
+    void on_relay(int from, std::shared_ptr<RelayedRequest> request);
+    void on_answer(const std::shared_ptr<RelayedAnswer>& answer);
+    void on_gone(int from, uint64_t token);
+
   private:
+    // Origin side: sends `req` to worker `owner`, or answers 503 when it cannot.
+    void relay(TransportRequest& req, int owner);
+    void serve(TransportRequest& req);
+    static uint64_t remote_key(int from, uint64_t token) {
+        return (static_cast<uint64_t>(from) << 48) | token;
+    }
+
     loop::Worker& worker_;
     http::WsHandler* ws_;
+    std::vector<loop::Worker*> workers_;
     std::unordered_map<std::string, std::unique_ptr<HttpSession>> sessions_;
+    std::unordered_map<uint64_t, TransportRequest*> relayed_; // origin side, by token
+    uint64_t next_token_ = 0;
+    // Owner side: the requests relayed here, by remote_key(); freed once answered or gone.
+    std::unordered_map<uint64_t, std::unique_ptr<TransportRequest>> remote_;
 };
 
 } // namespace gripd::sockjs

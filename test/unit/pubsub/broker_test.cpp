@@ -76,6 +76,9 @@ struct TwoWorkers {
                                [](loop::ReloadRoutes&) {},
                                [](loop::Stop&) {},
                                [](loop::StatsEvents&) {},
+                               [](loop::SockjsRelay&) {},
+                               [](loop::SockjsAnswer&) {},
+                               [](loop::SockjsGone&) {},
                                [&](auto& msg) { b.on_inbox(m.from, msg); },
                            },
                            m.body);

@@ -158,6 +158,9 @@ struct Loops {
                                [](loop::ReloadRoutes&) {},
                                [](loop::Stop&) {},
                                [](loop::StatsEvents&) {},
+                               [](loop::SockjsRelay&) {},
+                               [](loop::SockjsAnswer&) {},
+                               [](loop::SockjsGone&) {},
                                [&](auto& x) { b.on_inbox(m.from, x); },
                            },
                            m.body);
