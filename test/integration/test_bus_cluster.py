@@ -11,6 +11,7 @@ import time
 import pytest
 
 from griputil import StreamClient, control, hs_item, publish_raw
+from harness.bus_stream import stream_items
 from redis_ha import Cluster, resp_command, shard_numsub, wait_until
 
 pytestmark = pytest.mark.gripd_only("Pushpin 1.36 has no Redis bus")
@@ -76,7 +77,7 @@ def test_history_stream_lives_on_the_channels_master(cluster, start_proxy):
         publish_until_accepted(a, ch, f"{ch}\n", id=f"{ch}-1")
         node, _ = cluster.owner("gripd:h:{" + ch + "}")
         entries = resp_command(node.port, "XRANGE", "gripd:h:{" + ch + "}", "-", "+")
-        assert [json.loads(e[1][1])["formats"]["http-stream"]["content"] for e in entries] == [f"{ch}\n"]
+        assert [json.loads(i)["formats"]["http-stream"]["content"] for i in stream_items(entries)] == [f"{ch}\n"]
         doc = json.loads(control(a, "GET", f"/history/{ch}").body)
         assert [i["id"] for i in doc["items"]] == [f"{ch}-1"]
 

@@ -11,6 +11,7 @@ import time
 import pytest
 
 from griputil import StreamClient, hs_item, publish_raw
+from harness.bus_stream import stream_items
 from redis_ha import SentinelSet, numsub, resp_command, wait_until
 
 pytestmark = pytest.mark.gripd_only("Pushpin 1.36 has no Redis bus")
@@ -90,8 +91,8 @@ def test_history_follows_the_master(sentinels, start_proxy):
     new = sentinels.failover()
     publish_until_accepted(a, "hist", 1, attempts, id="1")
     # Both items are in the stream on the new master (replicated, then appended there).
-    got = [json.loads(e[1][1])["formats"]["http-stream"]["content"]
-           for e in resp_command(new, "XRANGE", "gripd:h:hist", "-", "+")]
+    got = [json.loads(i)["formats"]["http-stream"]["content"]
+           for i in stream_items(resp_command(new, "XRANGE", "gripd:h:hist", "-", "+"))]
     assert [g.split(".")[0] for g in got] == ["0", "1"], got
 
 
