@@ -15,14 +15,14 @@ if how == 'p' then return redis.call('@PUBLISH@', KEYS[2], '* ' .. run) end
 local id
 if maxn == 0 then
   id = redis.call('XADD', KEYS[1], 'MAXLEN', '1', '*', 'n', '')
-elseif how == 'g' or how == 'G' then
+elseif how == 'g' then
   id = redis.call('XADD', KEYS[1], '*', 'g', ARGV[6])
   redis.call('XTRIM', KEYS[1], 'MAXLEN', '1')
   redis.call('DEL', KEYS[4])
   redis.call('RPUSH', KEYS[4], '1')
   redis.call('HSET', KEYS[3], 'b', '0', 'n', '1')
 else
-  id = redis.call('XADD', KEYS[1], '*', how, run)
+  id = redis.call('XADD', KEYS[1], '*', 'r', run)
   local m = redis.call('HMGET', KEYS[3], 'b', 'n')
   local total, n = (tonumber(m[1]) or 0) + bytes, (tonumber(m[2]) or 0) + k
   local len = redis.call('RPUSH', KEYS[4], string.format('%d', bytes * 1024 + k))
@@ -42,11 +42,8 @@ else
   end
   redis.call('HSET', KEYS[3], 'b', string.format('%d', total), 'n', string.format('%d', n))
 end
-local first = ''
-if how == 'a' or how == 'G' then
-  local ms, s = string.match(id, '^(%d+)-(%d+)$')
-  first = ms .. '-' .. string.format('%d', tonumber(s) * 256)
-end
+local ms, s = string.match(id, '^(%d+)-(%d+)$')
+local first = ms .. '-' .. string.format('%d', tonumber(s) * 256)
 return redis.call('@PUBLISH@', KEYS[2], '*' .. first .. ' ' .. run)
 )lua";
 
@@ -58,10 +55,11 @@ std::string make_script(std::string_view publish) {
     return s;
 }
 
-void append_record(std::string* run, std::string_view item) {
+void append_record(std::string* run, char how, std::string_view item) {
     char len[24];
     auto [end, ec] = std::to_chars(len, len + sizeof len, item.size());
     static_cast<void>(ec); // 24 chars hold any size_t
+    run->push_back(how);
     run->append(len, end);
     run->push_back(':');
     run->append(item);
@@ -93,15 +91,18 @@ std::string item_id(uint64_t ms, uint64_t first_seq, size_t j) {
     return std::to_string(ms) + "-" + std::to_string(first_seq + j);
 }
 
-// Calls each(record) for every "<len>:<bytes>" record of `run`; false if one is malformed.
+// Calls each(how, item) for every "<how><len>:<item>" record of `run`; false if one is malformed.
 template <class F> bool for_each_record(std::string_view run, F&& each) {
     while (!run.empty()) {
+        char how = run.front();
+        if (how != 'k' && how != 'a' && how != 'p') return false;
+        run.remove_prefix(1);
         size_t len = 0;
         auto [p, ec] = std::from_chars(run.data(), run.data() + run.size(), len);
         if (ec != std::errc{} || p == run.data() + run.size() || *p != ':') return false;
         size_t head = static_cast<size_t>(p - run.data()) + 1;
         if (run.size() - head < len) return false;
-        each(run.substr(head, len));
+        each(how, run.substr(head, len));
         run.remove_prefix(head + len);
     }
     return true;
@@ -118,26 +119,35 @@ std::vector<Call> plan_calls(const std::vector<RedisBus::BusItem>& items,
                              const RedisBus::StreamBounds& keep) {
     std::vector<Call> calls;
     const size_t run_bytes = std::max<size_t>(1, keep.bytes / kRunBytesDivisor);
+    bool open = false; // calls.back() takes more records
     for (const RedisBus::BusItem& it : items) {
         char how = how_char(it.how);
-        if (how != 'p' && !keep.ids_only && it.payload.size() > keep.bytes) { // alone over the bound
+        bool kept = how != 'p' && !keep.ids_only;
+        if (kept && it.payload.size() > keep.bytes) { // alone over the bound: a marker of its own
             Call c;
-            c.how = how == 'a' ? 'G' : 'g';
+            c.how = 'g';
             c.items = 1;
             c.bytes = it.payload.size();
             if (how == 'k') c.id = std::string(it.id);
-            append_record(&c.run, it.payload);
+            append_record(&c.run, how, it.payload);
             calls.push_back(std::move(c));
+            open = false;
             continue;
         }
-        bool kept = how != 'p' && !keep.ids_only;
-        if (calls.empty() || calls.back().how != how || calls.back().items >= kMaxRunItems ||
-            (kept && calls.back().bytes + it.payload.size() > run_bytes))
-            calls.push_back(Call{how, 0, 0, {}, {}});
+        if (!open || calls.back().records >= kMaxRunItems ||
+            (!keep.ids_only && calls.back().bytes + it.payload.size() > run_bytes &&
+             calls.back().records > 0)) {
+            calls.push_back(Call{'p', 0, 0, 0, {}, {}});
+            open = true;
+        }
         Call& c = calls.back();
-        ++c.items;
+        ++c.records;
         c.bytes += it.payload.size();
-        append_record(&c.run, it.payload);
+        if (kept) ++c.items;
+        // A run with nothing to keep is only published; with ids only, one with assigned ids
+        // still goes through the stream (its entry id makes them).
+        if (kept || (keep.ids_only && how == 'a')) c.how = 'r';
+        append_record(&c.run, how, it.payload);
     }
     return calls;
 }
@@ -179,15 +189,21 @@ bool for_each_message_item(
         return true;
     }
     uint64_t ms = 0, seq = 0;
-    bool assigned = !head.empty();
-    if (assigned && !split_id(head, &ms, &seq)) return false;
+    if (!head.empty() && !split_id(head, &ms, &seq)) return false;
     size_t j = 0;
-    return for_each_record(rest, [&](std::string_view item) {
-        if (assigned)
-            each(item, item_id(ms, seq, j++));
-        else
+    bool ok = true;
+    bool whole = for_each_record(rest, [&](char how, std::string_view item) {
+        if (how == 'a') {
+            if (head.empty())
+                ok = false; // assigned ids need the entry's
+            else
+                each(item, item_id(ms, seq, j));
+        } else {
             each(item, {});
+        }
+        ++j;
     });
+    return whole && ok;
 }
 
 void expand_entry(std::string_view id, std::string_view field, std::string_view value,
@@ -209,12 +225,15 @@ void expand_entry(std::string_view id, std::string_view field, std::string_view 
         e.marker = true;
         e.item_id = std::string(value);
         out->push_back(std::move(e));
-    } else if (field == "k" || field == "a") {
+    } else if (field == "r") { // a run: its kept records ("p": published only)
         size_t j = 0;
-        for_each_record(value, [&](std::string_view item) {
-            RedisBus::StreamEntry e = entry(item_id(ms, seq * kMaxRunItems, j++));
-            e.payload = std::string(item);
-            out->push_back(std::move(e));
+        for_each_record(value, [&](char how, std::string_view item) {
+            if (how != 'p') {
+                RedisBus::StreamEntry e = entry(item_id(ms, seq * kMaxRunItems, j));
+                e.payload = std::string(item);
+                out->push_back(std::move(e));
+            }
+            ++j;
         });
     }
     // "n": the ids-only stream keeps no items.

@@ -3,23 +3,24 @@
 // encodings the script writes: the message PUBLISHed (SPUBLISHed on a cluster) to the instances and
 // the stream entry kept for replay.
 //
-// A run is the items of one call, encoded once by gripd as "<len>:<item JSON>" records one after
-// the other. The script stores it as ONE stream entry and publishes it as ONE message, so Redis does
-// a constant number of commands per call, not per item (XADD and PUBLISH per item made Redis the
-// bound: history on was 56% of off). Stream entries ("gripd:h:<channel>"):
-//   k <run>   items kept with their own ids;
-//   a <run>   items whose ids Redis assigned: item j of the entry <ms>-<s> has id <ms>-<s*256+j>
-//             (kMaxRunItems = 256, so the ids of consecutive entries keep increasing);
+// A run is the items of one call, in publish order, encoded once by gripd as records
+// "<how><len>:<item JSON>" one after the other (how: k kept with its own id, a kept with an id
+// assigned from the entry's, p published only). The script stores it as ONE stream entry and
+// publishes it as ONE message, so Redis does a constant number of commands per call, not per item
+// (XADD and PUBLISH per item made Redis the bound: history on was 56% of off). Record j of the entry
+// <ms>-<s> has the id <ms>-<s*256+j> (kMaxRunItems = 256, so the ids of consecutive entries keep
+// increasing); it is used as the id of `a` records. Stream entries ("gripd:h:<channel>"):
+//   r <run>   a run;
 //   g <id>    a marker for an item too big to keep (<id>: its own id; empty: assigned, <ms>-<s*256>);
 //   n ""      ids only (history_assign_ids without history_size): the stream is just the id source;
 //   i <item>  one item (written by earlier versions; still read).
-// Messages: "*<first assigned id or nothing> <run>"; the plain item JSON and "#<id> <item>" of earlier
-// versions are still understood by the receiver.
-// Bounds: "gripd:hr:<channel>" lists one value per stream entry (its item JSON bytes * 1024 + its
+// Messages: "*<ms>-<s*256> <run>" ("* <run>" for a run only published); the plain item JSON and
+// "#<id> <item>" of earlier versions are still understood by the receiver.
+// Bounds: "gripd:hr:<channel>" lists one value per stream entry (its JSON bytes * 1024 + its kept
 // items), "gripd:hm:<channel>" (a hash) their sums b and n. The oldest entries are trimmed while the
 // rest still holds history_size items, and while the bytes are over history_channel_bytes (the
-// newest entry always stays); a kept run holds at most history_channel_bytes / 8 bytes (or one
-// item), so trimming by whole entries keeps the byte bound within an eighth of exact.
+// newest entry always stays); a run holds at most history_channel_bytes / 8 bytes (or one item), so
+// trimming by whole entries keeps the byte bound within an eighth of exact.
 #pragma once
 
 #include "gripd/pubsub/redis_bus.hpp"
@@ -39,15 +40,15 @@ const std::string& publish_script(bool sharded);
 
 // One script call. KEYS: stream, channel, meta, runs (keys()). ARGV: args().
 struct Call {
-    char how = 'k';   // k keep, a keep with assigned ids, p publish only, g/G too big (own id / assigned)
-    size_t items = 0; // in `run`
-    size_t bytes = 0; // the items' JSON bytes
-    std::string id;   // g: the item's own id
-    std::string run;  // "<len>:<json>" records
+    char how = 'r';     // r a run kept in the stream, p a run only published, g an item too big to keep
+    size_t records = 0; // in `run`
+    size_t items = 0;   // of them kept
+    size_t bytes = 0;   // the JSON bytes of all of them
+    std::string id;     // g: the item's own id (empty: assigned)
+    std::string run;    // "<how><len>:<json>" records
 };
-// The calls for a run of one channel's items, in order (a new call where `how` changes, at
-// kMaxRunItems items or at the byte bound of a kept run; an item too big to keep alone is a call
-// of its own).
+// The calls for a run of one channel's items, in order (a new call at kMaxRunItems records or at
+// history_channel_bytes / 8 bytes; an item too big to keep alone is a call of its own).
 std::vector<Call> plan_calls(const std::vector<RedisBus::BusItem>& items, const RedisBus::StreamBounds& keep);
 // KEYS: the stream, the pub/sub channel (`pubsub_name`), the meta hash and the runs list; on a
 // cluster the channel is in braces ("gripd:h:{<channel>}"), so all of them share its slot.
