@@ -361,18 +361,13 @@ uint64_t Broker::publish_on_bus(std::vector<PublishItem>&& items, std::function<
         return item.id && history_on ? BusItem::How::Keep : BusItem::How::PublishOnly;
     };
     // One call per run of a channel's items (its order kept: each channel's items go out in the
-    // order given, on one connection, so Redis hands every instance them in this order). With a
-    // stream, a channel's items go in one run (up to kMaxItemsPerCall; RedisBus cuts it into script
-    // calls), the rest as plain PUBLISHes.
+    // order given, on one connection, so Redis hands every instance them in this order): up to
+    // kMaxItemsPerCall items, which RedisBus sends as few messages (bus_stream.hpp), through the
+    // history script when there is a stream.
     std::vector<std::pair<std::string_view, std::vector<BusItem>>> calls;
-    std::unordered_map<std::string_view, size_t> open; // channel -> its script call being filled
+    std::unordered_map<std::string_view, size_t> open; // channel -> its run being filled
     for (const PublishItem& item : items) {
         BusItem b{item.json, how_of(item), item.id ? std::string_view(*item.id) : std::string_view()};
-        bool scripted = assign_on || history_on; // a channel may mix kept and not kept items
-        if (!scripted) {
-            calls.push_back({item.channel, {b}});
-            continue;
-        }
         auto it = open.find(item.channel);
         if (it == open.end() || calls[it->second].second.size() >= RedisBus::kMaxItemsPerCall) {
             calls.push_back({item.channel, {}});

@@ -122,7 +122,7 @@ std::vector<Call> plan_calls(const std::vector<RedisBus::BusItem>& items,
     bool open = false; // calls.back() takes more records
     for (const RedisBus::BusItem& it : items) {
         char how = how_char(it.how);
-        bool kept = how != 'p' && !keep.ids_only;
+        bool kept = how != 'p' && !keep.ids_only && keep.items > 0;
         if (kept && it.payload.size() > keep.bytes) { // alone over the bound: a marker of its own
             Call c;
             c.how = 'g';
@@ -134,9 +134,9 @@ std::vector<Call> plan_calls(const std::vector<RedisBus::BusItem>& items,
             open = false;
             continue;
         }
+        bool byte_bound = keep.items > 0 && !keep.ids_only;
         if (!open || calls.back().records >= kMaxRunItems ||
-            (!keep.ids_only && calls.back().bytes + it.payload.size() > run_bytes &&
-             calls.back().records > 0)) {
+            (byte_bound && calls.back().bytes + it.payload.size() > run_bytes && calls.back().records > 0)) {
             calls.push_back(Call{'p', 0, 0, 0, {}, {}});
             open = true;
         }
@@ -150,6 +150,13 @@ std::vector<Call> plan_calls(const std::vector<RedisBus::BusItem>& items,
         append_record(&c.run, how, it.payload);
     }
     return calls;
+}
+
+std::string publish_message(const Call& call, std::string_view first_item) {
+    if (call.records == 1) return std::string(first_item); // one item: its JSON, as earlier versions sent
+    std::string m = "* ";
+    m += call.run;
+    return m;
 }
 
 std::vector<std::string> keys(std::string_view channel, std::string_view pubsub_name, bool cluster) {

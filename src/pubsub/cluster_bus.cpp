@@ -513,9 +513,12 @@ void ClusterBus::publish(const std::string& channel, const std::vector<RedisBus:
         return;
     }
     std::vector<std::vector<std::string>> commands;
-    if (keep.items == 0) {
-        for (const RedisBus::BusItem& it : items)
-            commands.push_back({"SPUBLISH", name, std::string(it.payload)});
+    if (keep.items == 0) { // no stream: plain SPUBLISHes, one per run
+        size_t next = 0;   // the first item of each call
+        for (const bus_stream::Call& call : bus_stream::plan_calls(items, keep)) {
+            commands.push_back({"SPUBLISH", name, bus_stream::publish_message(call, items[next].payload)});
+            next += call.records;
+        }
     } else {
         std::vector<std::string> keys = bus_stream::keys(channel, name, true);
         for (const bus_stream::Call& call : bus_stream::plan_calls(items, keep)) {

@@ -1,6 +1,5 @@
 #include "gripd/pubsub/redis_bus.hpp"
 
-#include "gripd/core/assert.hpp"
 #include "gripd/pubsub/bus_stream.hpp"
 #include "gripd/pubsub/cluster_bus.hpp"
 
@@ -511,13 +510,6 @@ void RedisBus::publish(const std::string& channel, const std::vector<BusItem>& i
         done(false);
         return;
     }
-    if (keep.items == 0) {
-        GRIPD_ASSERT(items.size() == 1);
-        const char* argv[3] = {"PUBLISH", name.data(), items.front().payload.data()};
-        size_t lens[3] = {7, name.size(), items.front().payload.size()};
-        send_publish(argv, lens, 3, bytes, std::move(done));
-        return;
-    }
     std::vector<bus_stream::Call> calls = bus_stream::plan_calls(items, keep);
     if (calls.size() > 1) { // answered once, when every call came back: ok only if all were taken
         struct Join {
@@ -532,6 +524,17 @@ void RedisBus::publish(const std::string& channel, const std::vector<BusItem>& i
             join->ok = join->ok && ok;
             if (--join->left == 0) join->done(join->ok);
         };
+    }
+    if (keep.items == 0) { // no stream: plain PUBLISHes, one per run
+        size_t next = 0;   // the first item of each call
+        for (const bus_stream::Call& call : calls) {
+            std::string message = bus_stream::publish_message(call, items[next].payload);
+            next += call.records;
+            const char* argv[3] = {"PUBLISH", name.data(), message.data()};
+            size_t lens[3] = {7, name.size(), message.size()};
+            send_publish(argv, lens, 3, name.size() + message.size(), done);
+        }
+        return;
     }
     std::vector<std::string> keys = bus_stream::keys(channel, name, false);
     const bool sha = !script_sha_.empty();

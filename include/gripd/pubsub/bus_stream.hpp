@@ -14,8 +14,9 @@
 //   g <id>    a marker for an item too big to keep (<id>: its own id; empty: assigned, <ms>-<s*256>);
 //   n ""      ids only (history_assign_ids without history_size): the stream is just the id source;
 //   i <item>  one item (written by earlier versions; still read).
-// Messages: "*<ms>-<s*256> <run>" ("* <run>" for a run only published); the plain item JSON and
-// "#<id> <item>" of earlier versions are still understood by the receiver.
+// Messages: "*<ms>-<s*256> <run>" ("* <run>" for a run only published, also without history, by a
+// plain PUBLISH; a single item alone goes as its JSON); "#<id> <item>" of earlier versions is still
+// understood by the receiver.
 // Bounds: "gripd:hr:<channel>" lists one value per stream entry (its JSON bytes * 1024 + its kept
 // items), "gripd:hm:<channel>" (a hash) their sums b and n. The oldest entries are trimmed while the
 // rest still holds history_size items, and while the bytes are over history_channel_bytes (the
@@ -50,6 +51,9 @@ struct Call {
 // The calls for a run of one channel's items, in order (a new call at kMaxRunItems records or at
 // history_channel_bytes / 8 bytes; an item too big to keep alone is a call of its own).
 std::vector<Call> plan_calls(const std::vector<RedisBus::BusItem>& items, const RedisBus::StreamBounds& keep);
+// Without a stream (keep.items == 0, every item publish only): the message PUBLISHed for `call`
+// ("* <run>", or the item's JSON alone when it is the only one; `first_item`: that JSON).
+std::string publish_message(const Call& call, std::string_view first_item);
 // KEYS: the stream, the pub/sub channel (`pubsub_name`), the meta hash and the runs list; on a
 // cluster the channel is in braces ("gripd:h:{<channel>}"), so all of them share its slot.
 std::vector<std::string> keys(std::string_view channel, std::string_view pubsub_name, bool cluster);

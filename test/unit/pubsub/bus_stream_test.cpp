@@ -72,3 +72,14 @@ TEST_CASE("bus stream: an entry expands into its kept items with the ids the mes
     CHECK((out[2].marker && out[2].item_id == "big" && out[2].stream_id == "6-0"));
     CHECK((out[3].payload == "{}" && out[3].stream_id == "7-0"));
 }
+
+TEST_CASE("bus stream: without a stream, runs are only published, one item alone as its JSON",
+          "[pubsub][bus]") {
+    std::vector<RedisBus::BusItem> items(3, RedisBus::BusItem{"{}", How::PublishOnly, ""});
+    std::vector<bs::Call> calls = bs::plan_calls(items, RedisBus::StreamBounds{});
+    REQUIRE(calls.size() == 1); // no byte bound cuts it
+    CHECK((calls[0].how == 'p' && calls[0].records == 3));
+    CHECK(bs::publish_message(calls[0], "{}") == "* p2:{}p2:{}p2:{}");
+    calls = bs::plan_calls({items[0]}, RedisBus::StreamBounds{});
+    CHECK(bs::publish_message(calls.at(0), "{}") == "{}");
+}
