@@ -1,7 +1,8 @@
 // RedisBus: one worker's link to the Redis server that joins gripd instances (DESIGN.md "Beyond one
 // machine", `[gripd] bus=redis://host:port`). Publishes do not go straight to the shard owners: the
-// control API PUBLISHes each item (its JSON text) on the Redis channel "gripd:<channel>", and every
-// instance, this one included, delivers what Redis brings to the channels it has subscribers on.
+// control API PUBLISHes the items (their JSON text, a request's in runs: bus_stream.hpp) on the
+// Redis channel "gripd:<channel>", and every instance, this one included, delivers what Redis
+// brings to the channels it has subscribers on.
 //
 // Two connections per worker, both on the worker's loop (hiredis and its libuv adapter): one for
 // PUBLISH, one in subscribe mode for the channels whose shards this worker owns. Either one that
