@@ -447,16 +447,6 @@ Server::StartResult Server::start(std::string* error) {
         pubsub::BusAddress bus;
         if (!resolve_bus(settings_.bus, &bus, error)) return StartResult::Failed;
         bus_ = bus;
-        // The cluster's publish script is the plain XADD MAXLEN one (ClusterBus).
-        if (bus.kind == pubsub::BusKind::Cluster && settings_.history_size > 0) {
-            if (settings_.history_assign_ids)
-                LOG_WARN("config",
-                         "[gripd] history_assign_ids is not supported with a redis-cluster bus: items "
-                         "published without an id are not given one (they cannot be resumed from)");
-            LOG_WARN("config",
-                     "[gripd] history_channel_bytes does not bound the Redis streams of a redis-cluster "
-                     "bus: they are bounded by history_size items only");
-        }
         LOG_INFO("main", "publishing through the bus at %s (%zu address%s)", settings_.bus.c_str(),
                  bus.nodes.size(), bus.nodes.size() == 1 ? "" : "es");
     }

@@ -3,6 +3,7 @@
 
 #include "gripd/core/log.hpp"
 #include "gripd/loop/worker.hpp"
+#include "gripd/pubsub/bus_stream.hpp"
 #include "gripd/pubsub/filters.hpp"
 
 #include <algorithm>
@@ -360,18 +361,13 @@ uint64_t Broker::publish_on_bus(std::vector<PublishItem>&& items, std::function<
         return item.id && history_on ? BusItem::How::Keep : BusItem::How::PublishOnly;
     };
     // One call per run of a channel's items (its order kept: each channel's items go out in the
-    // order given, on one connection, so Redis hands every instance them in this order). Items
-    // kept in a stream go in one script call per channel (up to kMaxItemsPerCall), the rest as
-    // plain PUBLISHes.
+    // order given, on one connection, so Redis hands every instance them in this order): up to
+    // kMaxItemsPerCall items, which RedisBus sends as few messages (bus_stream.hpp), through the
+    // history script when there is a stream.
     std::vector<std::pair<std::string_view, std::vector<BusItem>>> calls;
-    std::unordered_map<std::string_view, size_t> open; // channel -> its script call being filled
+    std::unordered_map<std::string_view, size_t> open; // channel -> its run being filled
     for (const PublishItem& item : items) {
         BusItem b{item.json, how_of(item), item.id ? std::string_view(*item.id) : std::string_view()};
-        bool scripted = assign_on || history_on; // a channel may mix kept and not kept items
-        if (!scripted) {
-            calls.push_back({item.channel, {b}});
-            continue;
-        }
         auto it = open.find(item.channel);
         if (it == open.end() || calls[it->second].second.size() >= RedisBus::kMaxItemsPerCall) {
             calls.push_back({item.channel, {}});
@@ -387,6 +383,7 @@ uint64_t Broker::publish_on_bus(std::vector<PublishItem>&& items, std::function<
             history_on ? static_cast<size_t>(settings_.history_size) : 1; // else: the stream only makes ids
         keep.bytes =
             history_on ? static_cast<size_t>(std::max<int64_t>(0, settings_.history_channel_bytes)) : 1;
+        keep.ids_only = !history_on;
     }
     for (auto& [channel, run] : calls)
         bus_->publish(
@@ -405,28 +402,24 @@ void Broker::stop_bus() {
 }
 
 void Broker::on_bus_message(std::string_view channel, std::string_view payload) {
-    // "#<stream id> <item>": an item published without an id under [gripd] history_assign_ids; its
-    // id is the stream entry's, assigned by Redis in the script that added it (RedisBus::publish).
-    std::optional<std::string> assigned;
-    if (!payload.empty() && payload.front() == '#') {
-        size_t sp = payload.find(' ');
-        if (sp == std::string_view::npos) {
-            LOG_WARN("bus", "ignoring a bad item on channel %.*s: no item after its id",
-                     static_cast<int>(channel.size()), channel.data());
-            return;
-        }
-        assigned = std::string(payload.substr(1, sp - 1));
-        payload.remove_prefix(sp + 1);
-    }
-    PublishItemResult r = parse_publish_item(payload, channel);
-    if (!r.ok) {
-        LOG_WARN("bus", "ignoring a bad item on channel %.*s: %s", static_cast<int>(channel.size()),
-                 channel.data(), r.error.c_str());
-        return;
-    }
-    MessageRef msg = Message::create(std::move(r.item));
-    if (assigned && !msg->id()) msg = Message::with_assigned_id(msg, std::move(*assigned));
-    owner_keep(msg, uv_now(worker_.uv()));
+    // A run of items (bus_stream.hpp); items published without an id under history_assign_ids carry
+    // the id Redis assigned in the script that kept them (RedisBus::publish).
+    uint64_t now = uv_now(worker_.uv());
+    bool ok =
+        bus_stream::for_each_message_item(payload, [&](std::string_view item, std::string_view assigned) {
+            PublishItemResult r = parse_publish_item(item, channel);
+            if (!r.ok) {
+                LOG_WARN("bus", "ignoring a bad item on channel %.*s: %s", static_cast<int>(channel.size()),
+                         channel.data(), r.error.c_str());
+                return;
+            }
+            MessageRef msg = Message::create(std::move(r.item));
+            if (!assigned.empty() && !msg->id()) msg = Message::with_assigned_id(msg, std::string(assigned));
+            owner_keep(msg, now);
+        });
+    if (!ok)
+        LOG_WARN("bus", "ignoring the rest of a malformed message on channel %.*s",
+                 static_cast<int>(channel.size()), channel.data());
 }
 
 std::vector<std::string> Broker::bus_channels() const {

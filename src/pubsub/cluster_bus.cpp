@@ -3,6 +3,7 @@
 #include "gripd/core/log.hpp"
 #include "gripd/loop/handle.hpp"
 #include "gripd/loop/worker.hpp"
+#include "gripd/pubsub/bus_stream.hpp"
 
 #include <hiredis/adapters/libuv.h>
 #include <hiredis/async.h>
@@ -27,10 +28,6 @@ constexpr size_t kMaxPendingBytes = 64 * 1024 * 1024;
 constexpr size_t kMaxSubOutBytes = 16 * 1024 * 1024;
 constexpr uint64_t kSubStallMs = 5000;
 constexpr std::string_view kPrefix = "gripd:{";
-
-constexpr std::string_view kPublishWithHistory =
-    "redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], '*', 'i', ARGV[2]) "
-    "return redis.call('SPUBLISH', KEYS[2], ARGV[2])";
 
 uint16_t crc16(std::string_view s) { // CRC16-CCITT (XMODEM), as Redis Cluster uses
     uint16_t crc = 0;
@@ -129,9 +126,9 @@ struct ClusterBus::Node {
 struct ClusterBus::Pending {
     ClusterBus* bus;
     std::string channel;
-    std::string payload;
-    size_t history_max = 0;
-    bool read = false; // XREVRANGE (count) instead of a publish
+    std::vector<std::string> command; // kept for a MOVED/ASK resend
+    size_t bytes = 0;                 // counted in pending_bytes_
+    bool read = false;                // XREVRANGE (count) instead of a publish
     size_t count = 0;
     bool redirected = false; // MOVED/ASK followed once already
     std::function<void(bool)> done;
@@ -567,21 +564,57 @@ void ClusterBus::unsubscribe(const std::string& channel) {
     n->sub.command("SUNSUBSCRIBE", channel_name(channel));
 }
 
-void ClusterBus::publish(const std::string& channel, std::string_view payload, std::function<void(bool)> done,
-                         size_t history_max) {
-    Node* n = node_for(channel_name(channel));
-    size_t bytes = channel.size() + payload.size();
+void ClusterBus::publish(const std::string& channel, const std::vector<RedisBus::BusItem>& items,
+                         std::function<void(bool)> done, const RedisBus::StreamBounds& keep) {
+    std::string name = channel_name(channel);
+    Node* n = node_for(name);
+    size_t bytes = 0;
+    for (const RedisBus::BusItem& it : items)
+        bytes += name.size() + it.payload.size();
     if (!n || !n->connected || pending_ >= kMaxPending || pending_bytes_ + bytes > kMaxPendingBytes) {
         done(false);
         return;
     }
-    auto p = std::make_unique<Pending>();
-    p->bus = this;
-    p->channel = channel;
-    p->payload = std::string(payload);
-    p->history_max = history_max;
-    p->done = std::move(done);
-    send(*n, std::move(p), false);
+    std::vector<std::vector<std::string>> commands;
+    if (keep.items == 0) { // no stream: plain SPUBLISHes, one per run
+        size_t next = 0;   // the first item of each call
+        for (const bus_stream::Call& call : bus_stream::plan_calls(items, keep)) {
+            commands.push_back({"SPUBLISH", name, bus_stream::publish_message(call, items[next].payload)});
+            next += call.records;
+        }
+    } else {
+        std::vector<std::string> keys = bus_stream::keys(channel, name, true);
+        for (const bus_stream::Call& call : bus_stream::plan_calls(items, keep)) {
+            std::vector<std::string> c{"EVAL", bus_stream::publish_script(true), "4"};
+            c.insert(c.end(), keys.begin(), keys.end());
+            std::vector<std::string> args = bus_stream::args(call, keep);
+            c.insert(c.end(), std::make_move_iterator(args.begin()), std::make_move_iterator(args.end()));
+            commands.push_back(std::move(c));
+        }
+    }
+    if (commands.size() > 1) { // answered once, when every call came back: ok only if all were taken
+        struct Join {
+            size_t left = 0;
+            bool ok = true;
+            std::function<void(bool)> done;
+        };
+        auto join = std::make_shared<Join>();
+        join->left = commands.size();
+        join->done = std::move(done);
+        done = [join](bool ok) {
+            join->ok = join->ok && ok;
+            if (--join->left == 0) join->done(join->ok);
+        };
+    }
+    for (auto& c : commands) {
+        auto p = std::make_unique<Pending>();
+        p->bus = this;
+        p->channel = channel;
+        p->bytes = name.size() + c.back().size();
+        p->command = std::move(c);
+        p->done = done;
+        send(*n, std::move(p), false);
+    }
 }
 
 void ClusterBus::read_history(const std::string& channel, size_t count,
@@ -596,6 +629,7 @@ void ClusterBus::read_history(const std::string& channel, size_t count,
     p->channel = channel;
     p->read = true;
     p->count = count == 0 ? 1 : count;
+    p->command = {"XREVRANGE", stream_key(channel), "+", "-", "COUNT", std::to_string(p->count)};
     p->read_done = std::move(done);
     send(*n, std::move(p), false);
 }
@@ -606,32 +640,20 @@ void ClusterBus::send(Node& node, std::unique_ptr<Pending> p, bool asking) {
         return;
     }
     if (asking) redisAsyncCommand(node.ac, nullptr, nullptr, "ASKING");
-    std::string name = channel_name(p->channel);
-    std::string key = stream_key(p->channel);
-    int rc;
-    if (p->read) {
-        std::string n = std::to_string(p->count);
-        const char* argv[6] = {"XREVRANGE", key.data(), "+", "-", "COUNT", n.data()};
-        size_t lens[6] = {9, key.size(), 1, 1, 5, n.size()};
-        rc = redisAsyncCommandArgv(node.ac, &ClusterBus::on_reply, p.get(), 6, argv, lens);
-    } else if (p->history_max > 0) {
-        std::string max = std::to_string(p->history_max);
-        const char* argv[7] = {"EVAL",     kPublishWithHistory.data(), "2", key.data(), name.data(),
-                               max.data(), p->payload.data()};
-        size_t lens[7] = {4,          kPublishWithHistory.size(), 1, key.size(), name.size(),
-                          max.size(), p->payload.size()};
-        rc = redisAsyncCommandArgv(node.ac, &ClusterBus::on_reply, p.get(), 7, argv, lens);
-    } else {
-        const char* argv[3] = {"SPUBLISH", name.data(), p->payload.data()};
-        size_t lens[3] = {8, name.size(), p->payload.size()};
-        rc = redisAsyncCommandArgv(node.ac, &ClusterBus::on_reply, p.get(), 3, argv, lens);
+    std::vector<const char*> argv;
+    std::vector<size_t> lens;
+    for (const std::string& a : p->command) {
+        argv.push_back(a.data());
+        lens.push_back(a.size());
     }
+    int rc = redisAsyncCommandArgv(node.ac, &ClusterBus::on_reply, p.get(), static_cast<int>(argv.size()),
+                                   argv.data(), lens.data());
     if (rc != REDIS_OK) {
         p->fail();
         return;
     }
     ++pending_;
-    pending_bytes_ += p->channel.size() + p->payload.size();
+    pending_bytes_ += p->bytes;
     static_cast<void>(p.release()); // freed in on_reply
 }
 
@@ -639,7 +661,7 @@ void ClusterBus::on_reply(redisAsyncContext* /*ac*/, void* rp, void* privdata) {
     std::unique_ptr<Pending> p(static_cast<Pending*>(privdata));
     ClusterBus* bus = p->bus;
     --bus->pending_;
-    bus->pending_bytes_ -= p->channel.size() + p->payload.size();
+    bus->pending_bytes_ -= p->bytes;
     auto* r = static_cast<redisReply*>(rp);
     if (r && r->type == REDIS_REPLY_ERROR && !bus->stopping_) {
         std::string_view err(r->str, r->len);
@@ -680,16 +702,11 @@ void ClusterBus::on_reply(redisAsyncContext* /*ac*/, void* rp, void* privdata) {
         if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 || e->element[1]->type != REDIS_REPLY_ARRAY ||
             e->element[1]->elements < 2)
             continue;
-        std::string_view id = str(e->element[0]), v = str(e->element[1]->element[1]);
-        uint64_t ms = 0;
-        std::from_chars(id.data(), id.data() + id.size(), ms);
-        // Set by name: StreamEntry also carries the stream id and the marker fields (RedisBus).
-        RedisBus::StreamEntry entry;
-        entry.time_ms = ms;
-        entry.stream_id = std::string(id);
-        entry.payload = std::string(v);
-        out.push_back(std::move(entry));
+        bus_stream::expand_entry(str(e->element[0]), str(e->element[1]->element[0]),
+                                 str(e->element[1]->element[1]), &out);
     }
+    // `count` entries hold at least `count` items: the oldest beyond them go.
+    if (out.size() > p->count) out.erase(out.begin(), out.end() - static_cast<std::ptrdiff_t>(p->count));
     p->read_done(true, std::move(out));
 }
 

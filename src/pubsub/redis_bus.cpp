@@ -1,6 +1,6 @@
 #include "gripd/pubsub/redis_bus.hpp"
 
-#include "gripd/core/assert.hpp"
+#include "gripd/pubsub/bus_stream.hpp"
 #include "gripd/pubsub/cluster_bus.hpp"
 
 #include "gripd/core/log.hpp"
@@ -32,58 +32,6 @@ std::string redis_channel(std::string_view channel) {
 } // namespace
 
 namespace {
-// XADD and PUBLISH in one step, so every instance sees the stream and the live items in one order;
-// one call carries a run of one channel's items (the script's cost is paid once per run, not per
-// item). KEYS: the stream, the pub/sub channel, the bytes kept, the kept items' sizes (oldest first,
-// in step with the stream). ARGV: items kept, bytes kept, then per item: "0" keep it, "1" keep it
-// with its stream id as its id, "2" publish only; the item's own id; the item.
-// The stream is trimmed by items and by the bytes of its items (the newest always stays); an item
-// over the byte bound alone is not kept: the stream is cut to a marker in its place ('g' = its id),
-// so a resume from before it is told of the gap rather than skipping it silently.
-constexpr std::string_view kPublishWithHistory = R"lua(
-local maxn = tonumber(ARGV[1])
-local maxb = tonumber(ARGV[2])
-local total = tonumber(redis.call('GET', KEYS[3]) or '0')
-local sizes = {}
-for i = 3, #ARGV, 3 do
-  local how, item = ARGV[i], ARGV[i + 2]
-  if how ~= '2' then
-    local size = #item
-    local id
-    if size > maxb then
-      redis.call('DEL', KEYS[4])
-      id = redis.call('XADD', KEYS[1], '*', 'g', ARGV[i + 1])
-      redis.call('XTRIM', KEYS[1], 'MAXLEN', 1)
-      sizes = {0}
-      total = 0
-    else
-      id = redis.call('XADD', KEYS[1], '*', 'i', item)
-      sizes[#sizes + 1] = size
-      total = total + size
-    end
-    if how == '1' then item = '#' .. id .. ' ' .. item end
-  end
-  redis.call('PUBLISH', KEYS[2], item)
-end
-if #sizes == 0 then return 1 end
-redis.call('RPUSH', KEYS[4], unpack(sizes))
-local len = redis.call('XLEN', KEYS[1])
-local drop = 0
-if len > maxn then
-  drop = len - maxn
-  for _, v in ipairs(redis.call('LRANGE', KEYS[4], 0, drop - 1)) do total = total - tonumber(v) end
-  redis.call('LTRIM', KEYS[4], drop, -1)
-end
-while len - drop > 1 and total > maxb do
-  local v = redis.call('LPOP', KEYS[4])
-  if not v then break end
-  total = total - tonumber(v)
-  drop = drop + 1
-end
-if drop > 0 then redis.call('XTRIM', KEYS[1], 'MAXLEN', len - drop) end
-redis.call('SET', KEYS[3], total)
-return 1
-)lua";
 // "host[:port]" with host a name, an IPv4 address or a bracketed IPv6 address.
 bool parse_endpoint(std::string_view rest, std::string_view url, BusEndpoint* out, std::string* error) {
     std::string_view host = rest, port;
@@ -448,8 +396,9 @@ void RedisBus::link_ready(Link& link) {
     link.reported_down = false;
     if (&link == publisher_.get()) { // EVALSHA once Redis has the script (not on a sentinel watch)
         script_sha_.clear();
-        const char* argv[3] = {"SCRIPT", "LOAD", kPublishWithHistory.data()};
-        size_t lens[3] = {6, 4, kPublishWithHistory.size()};
+        const std::string& script = bus_stream::publish_script(false);
+        const char* argv[3] = {"SCRIPT", "LOAD", script.data()};
+        size_t lens[3] = {6, 4, script.size()};
         redisAsyncCommandArgv(link.ac, &RedisBus::on_script_loaded, nullptr, 3, argv, lens);
     }
     if (link.subscriber)
@@ -519,37 +468,6 @@ void RedisBus::on_script_loaded(redisAsyncContext* ac, void* r, void* /*privdata
                  static_cast<int>(reply->len), reply->str);
 }
 
-// On a cluster each item is its own call on the channel's master (kept by MAXLEN only: the cluster
-// script has no byte bound and assigns no ids; the config check warns about both). The request is
-// answered once, when every item's call came back: 200 only if all were taken.
-void RedisBus::publish_on_cluster(const std::string& channel, const std::vector<BusItem>& items,
-                                  std::function<void(bool)> done, const StreamBounds& keep) {
-    struct Join {
-        size_t left = 0;
-        bool ok = true;
-        std::function<void(bool)> done;
-    };
-    auto join = std::make_shared<Join>();
-    join->left = items.size();
-    join->done = std::move(done);
-    if (items.empty()) {
-        join->done(true);
-        return;
-    }
-    for (const BusItem& it : items) {
-        // Only items with their own id are kept: the cluster assigns none (server.cpp warns), and
-        // one kept without an id would be replayed with the stream id it never went out with.
-        size_t max = it.how == BusItem::How::Keep ? keep.items : 0;
-        cluster_->publish(
-            channel, it.payload,
-            [join](bool ok) {
-                join->ok = join->ok && ok;
-                if (--join->left == 0) join->done(join->ok);
-            },
-            max);
-    }
-}
-
 bool RedisBus::is_connected() const {
     if (cluster_) return cluster_->is_connected();
     return publisher_ && publisher_->connected && subscriber_ && subscriber_->connected;
@@ -567,7 +485,7 @@ void RedisBus::read_history(const std::string& channel, size_t count,
     std::string n = std::to_string(count == 0 ? 1 : count);
     const char* argv[6] = {"XREVRANGE", key.data(), "+", "-", "COUNT", n.data()};
     size_t lens[6] = {9, key.size(), 1, 1, 5, n.size()};
-    auto cb = std::make_unique<PendingRead>(PendingRead{std::move(done)});
+    auto cb = std::make_unique<PendingRead>(PendingRead{std::move(done), count == 0 ? 1 : count});
     if (redisAsyncCommandArgv(link.ac, &RedisBus::on_read_reply, cb.get(), 6, argv, lens) != REDIS_OK) {
         cb->done(false, {});
         return;
@@ -596,26 +514,17 @@ void RedisBus::on_read_reply(redisAsyncContext* /*ac*/, void* r, void* privdata)
         redisReply* f = fields->element[0];
         redisReply* v = fields->element[1];
         if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) continue;
-        uint64_t ms = 0;
-        std::string_view ids(id->str, id->len);
-        std::from_chars(ids.data(), ids.data() + ids.size(), ms);
-        StreamEntry entry;
-        entry.time_ms = ms;
-        entry.stream_id = std::string(ids);
-        if (std::string_view(f->str, f->len) == "g") { // an item too big to keep (the publish script)
-            entry.marker = true;
-            entry.item_id.assign(v->str, v->len);
-        } else {
-            entry.payload.assign(v->str, v->len);
-        }
-        out.push_back(std::move(entry));
+        bus_stream::expand_entry(std::string_view(id->str, id->len), std::string_view(f->str, f->len),
+                                 std::string_view(v->str, v->len), &out);
     }
+    // `count` entries hold at least `count` items: the oldest beyond them go.
+    if (out.size() > p->count) out.erase(out.begin(), out.end() - static_cast<std::ptrdiff_t>(p->count));
     p->done(true, std::move(out));
 }
 
 void RedisBus::publish(const std::string& channel, const std::vector<BusItem>& items,
                        std::function<void(bool)> done, const StreamBounds& keep) {
-    if (cluster_) return publish_on_cluster(channel, items, std::move(done), keep);
+    if (cluster_) return cluster_->publish(channel, items, std::move(done), keep);
     Link& link = *publisher_;
     if (!link.connected || !link.ac) {
         done(false);
@@ -636,39 +545,54 @@ void RedisBus::publish(const std::string& channel, const std::vector<BusItem>& i
         done(false);
         return;
     }
-    auto cb = std::make_unique<PendingPublish>(PendingPublish{this, bytes, std::move(done)});
-    int rc;
-    if (keep.items > 0) {
-        std::string key = std::string(kStreamPrefix) + channel;
-        std::string sizes = "gripd:hs:" + channel;
-        std::string bytes_key = "gripd:hb:" + channel;
-        std::string max = std::to_string(keep.items);
-        std::string max_bytes = std::to_string(keep.bytes);
-        bool sha = !script_sha_.empty();
-        std::string_view script = sha ? std::string_view(script_sha_) : kPublishWithHistory;
-        std::vector<const char*> argv{
-            sha ? "EVALSHA" : "EVAL", script.data(), "4",        key.data(),      name.data(),
-            bytes_key.data(),         sizes.data(),  max.data(), max_bytes.data()};
-        std::vector<size_t> lens{sha ? 7u : 4u,    script.size(), 1u,         key.size(),      name.size(),
-                                 bytes_key.size(), sizes.size(),  max.size(), max_bytes.size()};
-        for (const BusItem& it : items) {
-            static constexpr const char* kHow[3] = {"0", "1", "2"};
-            argv.push_back(kHow[static_cast<int>(it.how)]);
-            lens.push_back(1);
-            argv.push_back(it.id.data());
-            lens.push_back(it.id.size());
-            argv.push_back(it.payload.data());
-            lens.push_back(it.payload.size());
-        }
-        rc = redisAsyncCommandArgv(link.ac, &RedisBus::on_publish_reply, cb.get(),
-                                   static_cast<int>(argv.size()), argv.data(), lens.data());
-    } else {
-        GRIPD_ASSERT(items.size() == 1);
-        const char* argv[3] = {"PUBLISH", name.data(), items.front().payload.data()};
-        size_t lens[3] = {7, name.size(), items.front().payload.size()};
-        rc = redisAsyncCommandArgv(link.ac, &RedisBus::on_publish_reply, cb.get(), 3, argv, lens);
+    std::vector<bus_stream::Call> calls = bus_stream::plan_calls(items, keep);
+    if (calls.size() > 1) { // answered once, when every call came back: ok only if all were taken
+        struct Join {
+            size_t left = 0;
+            bool ok = true;
+            std::function<void(bool)> done;
+        };
+        auto join = std::make_shared<Join>();
+        join->left = calls.size();
+        join->done = std::move(done);
+        done = [join](bool ok) {
+            join->ok = join->ok && ok;
+            if (--join->left == 0) join->done(join->ok);
+        };
     }
-    if (rc != REDIS_OK) {
+    if (keep.items == 0) { // no stream: plain PUBLISHes, one per run
+        size_t next = 0;   // the first item of each call
+        for (const bus_stream::Call& call : calls) {
+            std::string message = bus_stream::publish_message(call, items[next].payload);
+            next += call.records;
+            const char* argv[3] = {"PUBLISH", name.data(), message.data()};
+            size_t lens[3] = {7, name.size(), message.size()};
+            send_publish(argv, lens, 3, name.size() + message.size(), done);
+        }
+        return;
+    }
+    std::vector<std::string> keys = bus_stream::keys(channel, name, false);
+    const bool sha = !script_sha_.empty();
+    const std::string& script = sha ? script_sha_ : bus_stream::publish_script(false);
+    for (const bus_stream::Call& call : calls) {
+        std::vector<std::string> args = bus_stream::args(call, keep);
+        std::vector<const char*> argv{sha ? "EVALSHA" : "EVAL", script.data(), "4"};
+        std::vector<size_t> lens{sha ? 7u : 4u, script.size(), 1u};
+        for (const auto* list : {&keys, &args})
+            for (const std::string& a : *list) {
+                argv.push_back(a.data());
+                lens.push_back(a.size());
+            }
+        send_publish(argv.data(), lens.data(), static_cast<int>(argv.size()), name.size() + call.run.size(),
+                     done);
+    }
+}
+
+void RedisBus::send_publish(const char** argv, const size_t* lens, int argc, size_t bytes,
+                            std::function<void(bool)> done) {
+    auto cb = std::make_unique<PendingPublish>(PendingPublish{this, bytes, std::move(done)});
+    if (redisAsyncCommandArgv(publisher_->ac, &RedisBus::on_publish_reply, cb.get(), argc, argv, lens) !=
+        REDIS_OK) {
         cb->done(false);
         return;
     }

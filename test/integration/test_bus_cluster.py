@@ -6,12 +6,14 @@ streams ("gripd:h:{<channel>}") live on the channel's master too. Pushpin has no
 only. They need Debian's redis-server and redis-cli (Redis 7: sharded pub/sub)."""
 
 import json
+import time
 
 import pytest
 
 from busutil import cluster, publish_until_accepted, stream  # noqa: F401 (fixture)
 from griputil import control, hs_item, publish_raw
 from harness.redis import resp_command, shard_numsub, silent_port, wait_until
+from harness.bus_stream import stream_items
 
 pytestmark = pytest.mark.gripd_only("Pushpin 1.36 has no Redis bus")
 
@@ -53,9 +55,63 @@ def test_history_stream_lives_on_the_channels_master(cluster, start_proxy):
         publish_until_accepted(a, ch, f"{ch}\n", id=f"{ch}-1")
         node, _ = cluster.owner("gripd:h:{" + ch + "}")
         entries = resp_command(node.port, "XRANGE", "gripd:h:{" + ch + "}", "-", "+")
-        assert [json.loads(e[1][1])["formats"]["http-stream"]["content"] for e in entries] == [f"{ch}\n"]
+        assert [json.loads(i)["formats"]["http-stream"]["content"] for i in stream_items(entries)] == [f"{ch}\n"]
         doc = json.loads(control(a, "GET", f"/history/{ch}").body)
         assert [i["id"] for i in doc["items"]] == [f"{ch}-1"]
+
+
+def publish_batch_until_accepted(p, items):
+    for _ in range(200):
+        r = publish_raw(p, items)
+        if r.status == 200:
+            return
+        assert (r.status, r.body) == (503, b"Bus unavailable.\n")
+        time.sleep(0.1)
+    raise AssertionError("publish refused for 20 s")
+
+
+def id_key(i):
+    ms, n = i.split("-")
+    return (int(ms), int(n))
+
+
+def test_assigned_ids_and_the_byte_bound_work_on_a_cluster(cluster, start_proxy):
+    # The publish script runs on each channel's master (its keys share the channel's hash tag):
+    # ids are assigned from the stream there, the same on every instance, and the stream is bounded
+    # in items and bytes, an item too big to keep leaving a marker.
+    conf = {"gripd": {"bus": cluster.url, "history_size": "5", "history_channel_bytes": "2000",
+                      "history_assign_ids": "true"}}
+    a = start_proxy(routes="* test", conf=conf)
+    b = start_proxy(routes="* test", conf=conf)
+    for p in (a, b):
+        assert "not supported with a redis-cluster bus" not in p.log()
+        assert "does not bound the Redis streams" not in p.log()
+    channels = [f"h{i}" for i in range(9)]
+    assert len({cluster.owner("gripd:h:{" + ch + "}")[0].port for ch in channels}) == 3
+    for ch in channels:
+        publish_batch_until_accepted(a, [hs_item(ch, f"data: {ch} {n}\n\n") for n in range(8)])
+        docs = [json.loads(control(p, "GET", f"/history/{ch}").body) for p in (a, b)]
+        ids = [i["id"] for i in docs[0]["items"]]
+        assert [i["id"] for i in docs[1]["items"]] == ids  # the same on every instance
+        assert len(ids) == 5 and sorted(ids, key=id_key) == ids and len(set(ids)) == 5
+        node, _ = cluster.owner("gripd:h:{" + ch + "}")
+        kept = [json.loads(i)["formats"]["http-stream"]["content"]
+                for i in stream_items(resp_command(node.port, "XRANGE", "gripd:h:{" + ch + "}", "-", "+"))]
+        assert kept[-5:] == [f"data: {ch} {n}\n\n" for n in range(3, 8)]
+    # Bytes: 30 items of ~230 bytes of JSON, of which only what fits in 2000 bytes stays.
+    publish_batch_until_accepted(a, [hs_item("h0", f"data: {'z' * 150} {n}\n\n", id=str(n)) for n in range(30)])
+    doc = json.loads(control(b, "GET", "/history/h0").body)
+    assert 1 <= len(doc["items"]) < 9 and doc["items"][-1]["id"] == "29"
+    # Too big to keep: a marker takes the stream's place; a resume from before it is a gap.
+    publish_batch_until_accepted(a, [hs_item("h0", "data: " + "x" * 3000 + "\n\n", id="big")])
+    node, _ = cluster.owner("gripd:h:{h0}")
+    entries = resp_command(node.port, "XRANGE", "gripd:h:{h0}", "-", "+")
+    assert [e[1] for e in entries] == [["g", "big"]]
+    publish_batch_until_accepted(a, [hs_item("h0", "data: after\n\n", id="after")])
+    doc = json.loads(control(b, "GET", "/history/h0?after=29").body)
+    assert doc["status"] == "gap", doc  # 29 is gone, and so is what followed it up to "big"
+    doc = json.loads(control(b, "GET", "/history/h0?after=big").body)
+    assert doc["status"] == "covered" and [i["id"] for i in doc["items"]] == ["after"], doc
 
 
 def test_a_master_restart_is_followed(cluster, start_proxy):

@@ -12,6 +12,7 @@ import pytest
 
 from busutil import publish_until_accepted as publish_once, sentinels, stream  # noqa: F401 (fixture)
 from harness.redis import numsub, resp_command, silent_port, wait_until
+from harness.bus_stream import stream_items
 
 pytestmark = pytest.mark.gripd_only("Pushpin 1.36 has no Redis bus")
 
@@ -71,8 +72,8 @@ def test_history_follows_the_master(sentinels, start_proxy):
     new = sentinels.failover()
     publish_until_accepted(a, "hist", 1, attempts, id="1")
     # Both items are in the stream on the new master (replicated, then appended there).
-    got = [json.loads(e[1][1])["formats"]["http-stream"]["content"]
-           for e in resp_command(new, "XRANGE", "gripd:h:hist", "-", "+")]
+    got = [json.loads(i)["formats"]["http-stream"]["content"]
+           for i in stream_items(resp_command(new, "XRANGE", "gripd:h:hist", "-", "+"))]
     assert [g.split(".")[0] for g in got] == ["0", "1"], got
 
 

@@ -88,3 +88,39 @@ def test_client_moving_between_instances_gets_every_item_once(redis, start_proxy
     t.join(20)
     assert hops > 4
     assert got == [f"i{n}" for n in range(total)]
+
+
+def test_batches_are_kept_as_runs_trimmed_to_history_size_and_replayed_in_order(redis, start_proxy, backend):  # noqa: F811
+    # A publish request's items go to Redis as one run per channel (one stream entry, one message):
+    # live clients get them one by one in order, items without an id are delivered but not kept,
+    # and the stream is trimmed by whole runs while at least history_size items stay: a read shows
+    # exactly the last history_size.
+    a = start_proxy(routes=f"* {backend.addr}", conf={"gripd": {"bus": redis.url, "history_size": "10"}})
+    b = start_proxy(routes=f"* {backend.addr}", conf={"gripd": {"bus": redis.url, "history_size": "10"}})
+    sse_route(backend)
+    live = StreamClient(b.port, "/events")
+    live.wait_head()
+    time.sleep(0.3)
+    n = 0
+    for _ in range(3):
+        batch = []
+        for _ in range(7):
+            n += 1
+            batch.append(ev(str(n)))
+            batch.append(hs_item("feed", f"data: no id after {n}\n\n"))  # delivered, not kept
+        publish(a, batch)
+    live.wait_body(lambda body: body.count(b"no id after 21") == 1)
+    events = [e for e in SSEParser().feed(live.body) if e.get("event", "message") == "message"]
+    want = []
+    for k in range(1, 22):
+        want += [str(k), f"no id after {k}"]
+    assert [e["data"] for e in events] == want
+    assert 1 < int(redis.command("XLEN", "gripd:h:feed")[1:]) <= 3  # runs, not items
+    for p in (a, b):
+        doc = json.loads(control(p, "GET", "/history/feed").body)
+        assert [i["id"] for i in doc["items"]] == [str(k) for k in range(12, 22)]
+    c = StreamClient(a.port, "/events", headers=[("Last-Event-ID", "15")])
+    c.wait_body(lambda body: ids_of(body) == [str(k) for k in range(16, 22)])
+    assert b"gripd-gap" not in c.body
+    c.close()
+    live.close()

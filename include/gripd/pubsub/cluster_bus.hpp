@@ -39,8 +39,10 @@ class ClusterBus {
 
     void start();
     void stop();
-    void publish(const std::string& channel, std::string_view payload, std::function<void(bool)> done,
-                 size_t history_max);
+    // As RedisBus::publish, on the channel's master (the script with SPUBLISH, keys in the channel's
+    // slot: bus_stream.hpp).
+    void publish(const std::string& channel, const std::vector<RedisBus::BusItem>& items,
+                 std::function<void(bool)> done, const RedisBus::StreamBounds& keep);
     void read_history(const std::string& channel, size_t count,
                       std::function<void(bool, std::vector<RedisBus::StreamEntry>)> done);
     bool is_connected() const;

@@ -1,7 +1,8 @@
 // RedisBus: one worker's link to the Redis server that joins gripd instances (DESIGN.md "Beyond one
 // machine", `[gripd] bus=redis://host:port`). Publishes do not go straight to the shard owners: the
-// control API PUBLISHes each item (its JSON text) on the Redis channel "gripd:<channel>", and every
-// instance, this one included, delivers what Redis brings to the channels it has subscribers on.
+// control API PUBLISHes the items (their JSON text, a request's in runs: bus_stream.hpp) on the
+// Redis channel "gripd:<channel>", and every instance, this one included, delivers what Redis
+// brings to the channels it has subscribers on.
 //
 // Two connections per worker, both on the worker's loop (hiredis and its libuv adapter): one for
 // PUBLISH, one in subscribe mode for the channels whose shards this worker owns. Either one that
@@ -85,17 +86,18 @@ class RedisBus {
 
     // done(true) once Redis took the items, done(false) if the bus is down or refused them.
     // Without a stream (keep.items == 0): one item, PUBLISHed. With keep.items > 0: a run of one
-    // channel's items in one script, each PUBLISHed and, unless its `how` says publish only, also
-    // appended to the channel's Redis Stream (key "gripd:h:<channel>") atomically with its PUBLISH,
-    // so the stream and the live messages have one order. The stream keeps at most keep.items
-    // entries and keep.bytes bytes of items (their JSON; the sizes are kept beside it,
-    // "gripd:hs:<channel>" and their sum "gripd:hb:<channel>"), the oldest going first; an item over
-    // keep.bytes alone replaces the whole stream by a marker entry (so a resume from before it is told
-    // of the gap). With how == KeepAssign, the item's id is its stream entry's id, and the message
-    // carries it as "#<id> <item>".
+    // channel's items, sent as few script calls (bus_stream.hpp: one stream entry and one message per
+    // call, not per item), each item PUBLISHed and, unless its `how` says publish only, also kept in
+    // the channel's Redis Stream ("gripd:h:<channel>") atomically with its PUBLISH, so the stream and
+    // the live messages have one order. The stream keeps at least keep.items items, and entries
+    // are trimmed, oldest first, while the rest still hold keep.items (so at most keep.items + 255)
+    // and while over keep.bytes bytes of items (their JSON); an item over keep.bytes alone replaces
+    // the whole stream by a marker entry (so a resume from before it is told of the gap). With how
+    // == KeepAssign, the item's id is made from its stream entry's id (the same on every instance).
     struct StreamBounds {
         size_t items = 0; // 0: no stream
         size_t bytes = 0;
+        bool ids_only = false; // history_assign_ids without history: the stream only makes ids
     };
     struct BusItem {
         enum class How : uint8_t { Keep, KeepAssign, PublishOnly };
@@ -103,14 +105,13 @@ class RedisBus {
         How how = How::Keep;
         std::string_view id; // the item's own id, if any (named by a marker)
     };
-    static constexpr size_t kMaxItemsPerCall = 256;
-    void publish_on_cluster(const std::string& channel, const std::vector<BusItem>& items,
-                            std::function<void(bool)> done, const StreamBounds& keep);
+    static constexpr size_t kMaxItemsPerCall = 256; // items in one run handed to publish()
     void publish(const std::string& channel, const std::vector<BusItem>& items,
                  std::function<void(bool)> done, const StreamBounds& keep);
-    // The channel's last `count` stream entries, oldest first, with their stream ids (XREVRANGE on
-    // the publish connection); ok false when Redis is unreachable or refused. A marker has no payload
-    // and stands for an item too big to keep (item_id: its own id, empty when it was assigned).
+    // The channel's last `count` kept items, oldest first, with their stream ids (XREVRANGE of the
+    // last `count` entries on the publish connection, expanded: bus_stream.hpp); ok false when Redis
+    // is unreachable or refused. A marker has no payload and stands for an item too big to keep
+    // (item_id: its own id, empty when it was assigned).
     struct StreamEntry {
         uint64_t time_ms = 0;
         std::string stream_id;
@@ -139,6 +140,7 @@ class RedisBus {
     void watch_sentinels();
     struct PendingRead {
         std::function<void(bool, std::vector<StreamEntry>)> done;
+        size_t count; // items asked for
     };
     static void on_read_reply(redisAsyncContext* ac, void* reply, void* privdata);
     static void on_script_loaded(redisAsyncContext* ac, void* reply, void* privdata);
@@ -149,6 +151,8 @@ class RedisBus {
         std::function<void(bool)> done;
     };
 
+    void send_publish(const char** argv, const size_t* lens, int argc, size_t bytes,
+                      std::function<void(bool)> done);
     void connect(Link& link);
     void retry_later(Link& link);
     void on_connected(Link& link);
