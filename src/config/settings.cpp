@@ -10,6 +10,7 @@
 #include <climits>
 #include <cstdio>
 #include <filesystem>
+#include <limits>
 #include <sched.h>
 #include <thread>
 #include <unistd.h>
@@ -514,6 +515,17 @@ void default_instance_id(Settings& s, const CliOptions& cli) {
     if (cli.id) s.instance_id += "-p" + std::to_string(*cli.id);
 }
 
+// The history byte bounds read "off" as no byte bound and "auto" as their default: parse_bytes gives
+// 0 and -1, which the history would take as "keep nothing".
+void resolve_history_bytes(Settings& s) {
+    const Settings defaults = default_settings();
+    for (auto [field, def] : {std::pair{&s.history_channel_bytes, defaults.history_channel_bytes},
+                              std::pair{&s.history_max_bytes, defaults.history_max_bytes}}) {
+        if (*field < 0) *field = def;
+        if (*field == 0) *field = std::numeric_limits<int64_t>::max();
+    }
+}
+
 // gripd serves clients on http_port, https_ports and local_ports. Returns an error message, or "".
 std::string check_listeners(const Settings& s, const std::string& config_path) {
     if (s.http_ports.empty() && s.https_ports.empty() && s.local_ports.empty())
@@ -546,6 +558,7 @@ SettingsResult load_settings_text(std::string_view text, const std::string& conf
     if (!result.error.empty()) return result;
     note_metrics_ports(ini, s, result.notices);
     note_share_all(ini, s, result.notices);
+    resolve_history_bytes(s);
     s.ipc_prefix = ctx.vars.ipc_prefix;
     result.error = apply_cli(s, cli, config_path);
     if (result.error.empty()) result.error = check_listeners(s, config_path);

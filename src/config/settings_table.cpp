@@ -599,14 +599,16 @@ const Row kRows[] = {
      .kind = Kind::Bytes,
      .field = S(history_channel_bytes),
      .def = "1048576",
-     .text = "bytes of history (all formats of its items) one channel keeps; over it the oldest go"},
+     .text =
+         "bytes of history (all formats of its items) one channel keeps; over it the oldest go (`off` or 0: "
+         "no byte bound, only `history_size`)"},
     {.section = "gripd",
      .key = "history_max_bytes",
      .kind = Kind::Bytes,
      .field = S(history_max_bytes),
      .def = "67108864",
      .text = "bytes of history the whole instance keeps; over it the channels published to least recently "
-             "lose theirs first"},
+             "lose theirs first (`off` or 0: no byte bound)"},
     {.section = "gripd",
      .key = "history_assign_ids",
      .kind = Kind::Bool,

@@ -364,3 +364,15 @@ def test_reconnecting_websocket_client_gets_every_item_once(woh, start_proxy):  
     got = run(main())
     t.join(20)
     assert got == [f"m{n}" for n in range(total)]
+
+
+@pytest.mark.gripd_only(GRIPD_ONLY)
+@pytest.mark.parametrize("bytes_key", ["history_channel_bytes", "history_max_bytes"])
+@pytest.mark.parametrize("value", ["off", "0"])
+def test_history_byte_bound_off_keeps_items_by_count_only(start_proxy, backend, bytes_key, value):
+    """`off` (or 0) for a history byte bound means no byte bound, as for memory_limit: the channel
+    still keeps history_size items (it once kept nothing, 0 bytes being taken literally)."""
+    proxy = start_proxy(routes=f"* {backend.addr}", conf={"gripd": {"history_size": "3", bytes_key: value}})
+    publish(proxy, [ev(n, "h") for n in range(1, 6)])
+    doc = json.loads(control(proxy, "GET", "/history/h").body)
+    assert [i["id"] for i in doc["items"]] == ["3", "4", "5"]

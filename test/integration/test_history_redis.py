@@ -124,3 +124,17 @@ def test_batches_are_kept_as_runs_trimmed_to_history_size_and_replayed_in_order(
     assert b"gripd-gap" not in c.body
     c.close()
     live.close()
+
+
+def test_byte_bound_off_keeps_items_by_count_only(redis, start_proxy, backend):  # noqa: F811
+    """history_channel_bytes=off on the Redis bus: no byte bound, the stream keeps history_size."""
+    p = start_proxy(routes=f"* {backend.addr}",
+                    conf={"gripd": {"bus": redis.url, "history_size": "3", "history_channel_bytes": "off"}})
+    publish(p, [hs_item("hb", f"data: {n}\n\n", id=str(n)) for n in range(1, 6)])
+    deadline = time.monotonic() + 10
+    while True:
+        doc = json.loads(control(p, "GET", "/history/hb").body)
+        if [i["id"] for i in doc["items"]] == ["3", "4", "5"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert [i["id"] for i in doc["items"]] == ["3", "4", "5"]

@@ -635,6 +635,24 @@ TEST_CASE("settings: [gripd] memory_limit", "[config]") {
     CHECK_FALSE(load("[gripd]\nmemory_limit=-5M\n").error.empty());
 }
 
+TEST_CASE("settings: [gripd] history byte bounds: off is no bound, auto the default", "[config]") {
+    constexpr int64_t kNoBound = std::numeric_limits<int64_t>::max();
+    const auto defaults = load("").settings;
+    CHECK(defaults.history_channel_bytes == 1048576);
+    CHECK(defaults.history_max_bytes == 67108864);
+    for (const char* key : {"history_channel_bytes", "history_max_bytes"}) {
+        auto value = [&](const std::string& v) {
+            auto s = load(std::string("[gripd]\n") + key + "=" + v + "\n").settings;
+            return std::string(key) == "history_channel_bytes" ? s.history_channel_bytes
+                                                               : s.history_max_bytes;
+        };
+        CHECK(value("off") == kNoBound);
+        CHECK(value("0") == kNoBound);
+        CHECK(value("auto") == (std::string(key) == "history_channel_bytes" ? 1048576 : 67108864));
+        CHECK(value("2M") == 2LL << 20);
+    }
+}
+
 TEST_CASE("settings: [proxy] prometheus_port opens beside [handler]'s; the same address warns", "[config]") {
     auto both = load("[proxy]\nprometheus_port=127.0.0.1:9000\n[handler]\nprometheus_port=9100\n");
     REQUIRE(both.ok());
