@@ -81,6 +81,9 @@ int open_reuseport_socket(const config::ListenAddr& addr, std::string* error) {
         return -1;
     }
     if (family == AF_INET6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    // Linux copies TCP_NODELAY to every socket accept() returns: set once here, it saves a
+    // setsockopt() per connection (Listener::serve sets it itself if this fails).
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     socklen_t len = family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
     if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
         *error = "bind " + addr.to_string() + ": " + std::strerror(errno);
@@ -112,6 +115,10 @@ Listener* Listener::open(loop::Worker& worker, const config::ListenAddr& addr, S
                                                  : reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
     self->addr_port_ = addr.port != 0 ? addr.port : self->port_; // names default_<port>
     self->tls_ = tls;
+    int nodelay = 0;
+    socklen_t optlen = sizeof(nodelay);
+    self->nodelay_inherited_ =
+        ::getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &nodelay, &optlen) == 0 && nodelay != 0;
     return self;
 }
 
@@ -194,9 +201,12 @@ void Listener::on_resume(void* owner) {
 // poll is level-triggered: what is left wakes us again on the next iteration).
 void Listener::accept_some() {
     for (int i = 0; i < kAcceptBatch && !closing_; ++i) {
-        int fd = ::accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        // The peer's address comes with the accept (no getpeername() per connection later).
+        sockaddr_storage peer{};
+        socklen_t peer_len = sizeof(peer);
+        int fd = ::accept4(fd_, reinterpret_cast<sockaddr*>(&peer), &peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
-            serve(fd);
+            serve(fd, transport_ == net::Transport::Tcp ? reinterpret_cast<const sockaddr*>(&peer) : nullptr);
             continue;
         }
         int err = errno;
@@ -249,7 +259,7 @@ void Listener::pause_accepting(int err) {
              static_cast<unsigned long long>(more), static_cast<unsigned long long>(kLogIntervalMs / 1000));
 }
 
-void Listener::serve(int fd) {
+void Listener::serve(int fd, const sockaddr* peer) {
     auto* conn = new ServerConn(worker_, service_, transport_); // frees itself in its close callback
     const bool tcp = transport_ == net::Transport::Tcp;
     if ((tcp ? uv_tcp_open(conn->tcp(), fd) : uv_pipe_open(conn->pipe(), fd)) != 0) {
@@ -257,7 +267,8 @@ void Listener::serve(int fd) {
         conn->close();
         return;
     }
-    if (tcp) uv_tcp_nodelay(conn->tcp(), 1);
+    if (tcp && !nodelay_inherited_) uv_tcp_nodelay(conn->tcp(), 1);
+    if (peer) conn->set_peer_address(*peer);
     worker_.on_client_opened();
     conns_.add(*conn);
     if (tls_) // before anything is written: a refusal below then closes without plaintext bytes

@@ -151,9 +151,18 @@ void ServerConn::notify_stopping() {
     if (state_ == State::Idle && fresh_ && !exchange_ && wait_ == Wait::Idle) timer().arm(kStopFreshMs);
 }
 
+void ServerConn::set_peer_address(const sockaddr& addr) {
+    char buf[INET6_ADDRSTRLEN] = {};
+    if (addr.sa_family == AF_INET)
+        uv_ip4_name(reinterpret_cast<const sockaddr_in*>(&addr), buf, sizeof(buf));
+    else if (addr.sa_family == AF_INET6)
+        uv_ip6_name(reinterpret_cast<const sockaddr_in6*>(&addr), buf, sizeof(buf));
+    peer_ip_ = buf;
+}
+
 void ServerConn::start() {
     service_.connections.add();
-    peer_ip_ = peer_ip();
+    if (peer_ip_.empty()) peer_ip_ = peer_ip();
     h2_possible_ = service_.h2_factory != nullptr;
     begin_cycle();
     // A TLS client has the header timeout for its handshake (one bounded wait, however slowly

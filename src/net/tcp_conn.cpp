@@ -189,6 +189,10 @@ void TcpConn::flush() {
                 ? Reading::Active
                 : Reading::Stopped;
     }
+    send_gathered();
+}
+
+void TcpConn::send_gathered() {
     if (!tls_plain_.empty() && (life_ == Life::Closed || !seal_tls())) {
         std::string().swap(tls_plain_);
         if (life_ == Life::Closed)

@@ -85,6 +85,11 @@ void TcpConn::on_ciphertext(const char* data, size_t len) {
         }
         if (s == TlsServerSession::Status::InProgress) {
             t.set_input(nullptr, 0);
+            // The flight just made (ServerHello to Finished) is all the peer waits for, and nothing
+            // else can join it this turn: sent now rather than after every other connection's
+            // handshake in this turn (a loop taking several handshakes at once would otherwise hold
+            // each client's first flight until the last one's signature is done).
+            if (gather_.size() > from && life_ == Life::Open) send_gathered();
             return;
         }
         LOG_TRACE("tls", "%s: %s%s, name \"%.*s\", alpn \"%.*s\"", peer_ip().c_str(), t.version(),
@@ -127,6 +132,12 @@ void TcpConn::on_ciphertext(const char* data, size_t len) {
         break;
     }
     t.set_input(nullptr, 0);
+    // What this client's bytes made us answer right away (a response, the session ticket) goes out
+    // at the end of its read, still one record for all of it, rather than at the end of the turn
+    // after every other connection's work in it (a handshake's key exchange and signature is the
+    // bulk of a turn on a TLS port). Writes from elsewhere (other loops, timers) keep the per-turn
+    // flush.
+    if (life_ == Life::Open && gathered_bytes_ > 0) send_gathered();
 }
 
 } // namespace gripd::net

@@ -3,8 +3,9 @@
 #include "gripd/core/log.hpp"
 #include "gripd/net/tls_server.hpp"
 #include "tls_internal.hpp"
+#include "tls_ticket_keys.hpp"
 
-#include <openssl/rand.h>
+#include <uv.h>
 
 #include <cstring>
 #include <dirent.h>
@@ -48,7 +49,8 @@ int select_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const un
 int on_server_name(SSL* ssl, int* alert, void*);
 
 // Settings shared by every context: the one a session starts on and each identity's.
-bool configure(SSL_CTX* ctx, const unsigned char* ticket_keys, std::string* error) {
+bool configure(SSL_CTX* ctx, OSSL_LIB_CTX* lib, const std::shared_ptr<TicketKeyRing>& tickets,
+               std::string* error) {
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     if (SSL_CTX_set_cipher_list(ctx, kCiphers12) != 1) {
         *error = "cipher list: " + openssl_error();
@@ -60,11 +62,12 @@ bool configure(SSL_CTX* ctx, const unsigned char* ticket_keys, std::string* erro
     // context's store is empty, so building one could only find the certificate itself).
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_NO_AUTO_CHAIN);
     // Stateless tickets only: no server-side cache to lock or grow; the keys are the same on every
-    // context so a ticket works whichever worker (and whichever reload) the client comes back to.
+    // context so a ticket works whichever worker (and whichever reload) the client comes back to,
+    // and they are rotated (TicketKeyRing).
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_timeout(ctx, kSessionTimeoutS);
     SSL_CTX_set_num_tickets(ctx, 1);
-    if (SSL_CTX_set_tlsext_ticket_keys(ctx, const_cast<unsigned char*>(ticket_keys), 80) != 1) {
+    if (!tickets || !tickets->ok() || !TicketKeyRing::install(ctx, lib, tickets)) {
         *error = "session ticket keys: " + openssl_error();
         return false;
     }
@@ -127,13 +130,13 @@ int on_server_name(SSL* ssl, int* alert, void*) {
 
 // Loads `<name>.crt` (chain) and `<name>.key` into a configured context.
 CtxPtr load_identity(OSSL_LIB_CTX* lib, const std::string& dir, const std::string& name,
-                     const unsigned char* keys, std::string* error) {
+                     const std::shared_ptr<TicketKeyRing>& keys, std::string* error) {
     CtxPtr ctx(SSL_CTX_new_ex(lib, nullptr, TLS_server_method()), SSL_CTX_free);
     if (!ctx) {
         *error = openssl_error();
         return ctx;
     }
-    if (!configure(ctx.get(), keys, error)) return CtxPtr(nullptr, SSL_CTX_free);
+    if (!configure(ctx.get(), lib, keys, error)) return CtxPtr(nullptr, SSL_CTX_free);
     std::string crt = dir + "/" + name + ".crt", key = dir + "/" + name + ".key";
     if (SSL_CTX_use_certificate_chain_file(ctx.get(), crt.c_str()) != 1) {
         *error = crt + ": " + openssl_error();
@@ -153,8 +156,8 @@ CtxPtr load_identity(OSSL_LIB_CTX* lib, const std::string& dir, const std::strin
 // Each <name>.crt with its <name>.key goes into `store`. As Pushpin: one that fails to load (e.g.
 // caught half written) leaves the one loaded before (in `previous`) in use.
 void load_identities(OSSL_LIB_CTX* lib, const std::string& dir, const std::vector<FileStamp>& files,
-                     const TlsCertStore* previous, const unsigned char* ticket_keys, TlsCertStore& store,
-                     bool log) {
+                     const TlsCertStore* previous, const std::shared_ptr<TicketKeyRing>& ticket_keys,
+                     TlsCertStore& store, bool log) {
     std::map<std::string, bool> has_key;
     for (const auto& f : files)
         if (f.name.size() > 4 && f.name.compare(f.name.size() - 4, 4, ".key") == 0)
@@ -230,18 +233,25 @@ TlsCertSource::TlsCertSource(std::string dir, int copies) : dir_(std::move(dir))
         libs_.push_back(lib);
     }
     store_ = std::make_unique<std::atomic<std::shared_ptr<const TlsCertStore>>[]>(libs_.size());
-    if (RAND_bytes(ticket_keys_, sizeof(ticket_keys_)) != 1) {
-        // Without randomness no ticket is safe to issue; a context with these keys is still built,
-        // but this never happens on a working system.
+    tickets_ = std::make_shared<TicketKeyRing>();
+    tickets_rotated_ms_ = uv_hrtime() / 1000000;
+    if (!tickets_->ok()) // no context can be built then (reload() says so); never on a working system
         LOG_ERROR("tls", "cannot draw random session ticket keys: %s", openssl_error().c_str());
-    }
 }
 
-TlsCertSource::~TlsCertSource() {
-    OPENSSL_cleanse(ticket_keys_, sizeof(ticket_keys_));
+TlsCertSource::~TlsCertSource() = default;
+
+bool TlsCertSource::rotate_ticket_keys() {
+    tickets_rotated_ms_ = uv_hrtime() / 1000000;
+    if (tickets_->rotate()) return true;
+    LOG_WARN("tls", "cannot draw a new session ticket key (%s): the current one stays",
+             openssl_error().c_str());
+    return false;
 }
 
 bool TlsCertSource::reload(bool force) {
+    // Called every second by the main loop: the ticket key rotation rides on it.
+    if (uv_hrtime() / 1000000 - tickets_rotated_ms_ >= TicketKeyRing::kRotateMs) rotate_ticket_keys();
     std::vector<FileStamp> files;
     bool readable = list_cert_files(dir_, &files);
     std::string sig = readable ? signature_of(files) : std::string("unreadable");
@@ -257,13 +267,13 @@ bool TlsCertSource::reload(bool force) {
         auto store = std::make_shared<TlsCertStore>();
         std::string error;
         store->base_.reset(SSL_CTX_new_ex(libs_[i], nullptr, TLS_server_method()));
-        if (!store->base_ || !configure(store->base_.get(), ticket_keys_, &error)) {
+        if (!store->base_ || !configure(store->base_.get(), libs_[i], tickets_, &error)) {
             LOG_ERROR("tls", "cannot create a TLS context: %s",
                       error.empty() ? openssl_error().c_str() : error.c_str());
             return false;
         }
         std::shared_ptr<const TlsCertStore> previous = store_[i].load(std::memory_order_acquire);
-        load_identities(libs_[i], dir_, files, previous.get(), ticket_keys_, *store, i == 0);
+        load_identities(libs_[i], dir_, files, previous.get(), tickets_, *store, i == 0);
         built.push_back(std::move(store));
     }
     log_loaded(*built[0], dir_, first);

@@ -8,7 +8,9 @@
 #   gripd-plain  gripd ($GRIPD_BIN, default build/gripd), route `* test`, plaintext port
 #   gripd        the same on its https_ports port (certificate runner/certs/default_<port>.*)
 #   pushpin      Debian's pushpin 1.36, same config (its condure terminates TLS)
-#   nginx        Debian's nginx, `return 200`, ssl_protocols TLSv1.2 TLSv1.3, keepalive 600 s
+#   nginx        Debian's nginx, `return 200`, ssl_protocols TLSv1.2 TLSv1.3, keepalive 600 s; its
+#                workers share one accept queue (nginx's default) unless NGINX_REUSEPORT=1, which
+#                gives each worker its own SO_REUSEPORT socket as gripd's workers have
 # For each: RSS of all its processes (sum over its session) before and after CONNS idle
 # connections (handshake, one GET answered, then idle), and the difference per connection.
 # Then the handshake rate (full, and resumed with a session ticket) of gripd and nginx with the
@@ -17,7 +19,8 @@
 # A benchmark program: it prints figures and never fails on them.
 #
 # Environment knobs (defaults):
-#   GRIPD_BIN (build/gripd)  GRIPD_WORKERS (2)  NGINX_WORKERS (2)  CONNS (10000)  DURATION (10)
+#   GRIPD_BIN (build/gripd)  GRIPD_WORKERS (2)  NGINX_WORKERS (2)  NGINX_REUSEPORT (unset)
+#   CONNS (10000)  DURATION (10)
 #   THREADS (4)  ROUNDS (3)  TARGETS ("gripd-plain gripd pushpin nginx")  RATE_TARGETS ("gripd nginx")
 #   CLIENT (build/test/bench/tls_bench_client)  KEEP_TMP (unset; set to keep the temp dir)
 # Run it niced on a shared machine: nice -n 10 test/bench/tls_bench.sh
@@ -31,6 +34,8 @@ THREADS=${THREADS:-4}
 ROUNDS=${ROUNDS:-3}
 GRIPD_WORKERS=${GRIPD_WORKERS:-2}
 NGINX_WORKERS=${NGINX_WORKERS:-2}
+NGINX_LISTEN_FLAGS=
+[ -n "${NGINX_REUSEPORT:-}" ] && NGINX_LISTEN_FLAGS=reuseport
 TARGETS=${TARGETS-gripd-plain gripd pushpin nginx}
 RATE_TARGETS=${RATE_TARGETS:-gripd nginx}
 CLIENT=${CLIENT:-$REPO_ROOT/build/test/bench/tls_bench_client}
@@ -95,7 +100,7 @@ http {
     client_body_temp_path $dir; proxy_temp_path $dir; fastcgi_temp_path $dir;
     uwsgi_temp_path $dir; scgi_temp_path $dir;
     server {
-        listen 127.0.0.1:$PORT ssl;
+        listen 127.0.0.1:$PORT ssl $NGINX_LISTEN_FLAGS;
         ssl_certificate $TMP/cert.crt;
         ssl_certificate_key $TMP/cert.key;
         ssl_protocols TLSv1.2 TLSv1.3;
@@ -222,4 +227,4 @@ echo "us/hs: the server's CPU time (user + system, all its processes) per handsh
 echo "connection and the one request it serves."
 echo
 cores_note
-echo "gripd $GRIPD_WORKERS workers, nginx $NGINX_WORKERS workers, client $THREADS threads, $CONNS idle connections."
+echo "gripd $GRIPD_WORKERS workers (SO_REUSEPORT socket each), nginx $NGINX_WORKERS workers ($([ -n "$NGINX_LISTEN_FLAGS" ] && echo "SO_REUSEPORT socket each" || echo "one shared accept queue")), client $THREADS threads, $CONNS idle connections."

@@ -87,7 +87,8 @@ class Listener {
     static void on_readable(uv_poll_t* poll, int status, int events);
     static void on_resume(void* self);
     void accept_some();
-    void serve(int fd);
+    // `peer` (may be null: unknown) is the client's address as accept4() gave it.
+    void serve(int fd, const sockaddr* peer = nullptr);
     void pause_accepting(int err);
 
     loop::Worker& worker_;
@@ -99,6 +100,7 @@ class Listener {
     loop::TimerEntry resume_; // ends an accept pause
     bool closing_ = false;
     bool memory_guarded_ = false;
+    bool nodelay_inherited_ = false; // TCP_NODELAY set on the listening socket, so on every accepted one
     int port_ = 0;
     int addr_port_ = 0; // the configured port (names default_<port>; port_ is the bound one)
     const net::TlsCertSource* tls_ = nullptr;

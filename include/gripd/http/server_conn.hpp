@@ -143,6 +143,8 @@ class ServerConn final : public net::TcpConn, public ClientStream, private Reque
 
     // Starts reading; call after uv_accept succeeded.
     void start();
+    // The client's address as accepted, before start() (else start() asks the socket for it).
+    void set_peer_address(const sockaddr& addr);
     // Answers 503 with `reason` as the body and closes (client_maxconn reached, or the memory limit).
     // Instead of start().
     void refuse_overloaded(std::string_view reason = "Too many connections");

@@ -125,6 +125,9 @@ class TcpConn : public loop::Flushable {
     void close_with(bool reset);
     void life_to(Life next);
     void schedule_flush();
+    // What flush() sends (sealing TLS plaintext first), without its per-turn bookkeeping: the
+    // connection may stay in the worker's flush list, whose later flush() then finds nothing.
+    void send_gathered();
     // TLS: the ciphertext appended to gather_ since `from` becomes owned output.
     void took_ciphertext(size_t from);
     void on_ciphertext(const char* data, size_t len);

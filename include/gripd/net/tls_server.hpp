@@ -34,6 +34,8 @@ class TlsCertStore;
 // loads; process-wide, as the setting.
 void set_alpn_h2(bool offer);
 
+class TicketKeyRing;
+
 class TlsCertSource {
   public:
     // `dir`: the certificates directory (<config dir>/runner/certs). `copies`: one copy of every
@@ -57,11 +59,15 @@ class TlsCertSource {
     const std::string& dir() const { return dir_; }
     // Identities loaded by the last reload (names as in the files, without .crt).
     std::vector<std::string> names() const;
+    // Main thread only: a new session ticket key takes over now (reload() does this every
+    // TicketKeyRing::kRotateMs); tickets under the previous two keys still resume.
+    bool rotate_ticket_keys();
 
   private:
     std::string dir_;
     std::string signature_; // what the files looked like at the last load (names, sizes, mtimes)
-    unsigned char ticket_keys_[80];
+    std::shared_ptr<TicketKeyRing> tickets_; // shared by every context of every copy and reload
+    uint64_t tickets_rotated_ms_ = 0;        // uv_hrtime()/1e6 of the last rotation (main thread)
     // Swapped by reload() on the main thread, read by the loops: no mutex a loop could wait on.
     // One per copy (null: OpenSSL's default), shared by every source and kept to the process's end
     // (see shared_lib_ctx in tls_certs.cpp).

@@ -479,3 +479,64 @@ TEST_CASE("tls conn: the client's close_notify reads as one EOF", "[net][tls][lo
     CHECK(h.counts.received == "x");
     ERR_clear_error();
 }
+
+namespace {
+
+// A full or resumed handshake against `store`; returns the client's session (with the ticket the
+// server sent) and whether the server resumed.
+SSL_SESSION* ticket_from(const std::shared_ptr<const net::TlsCertStore>& store, SSL_SESSION* resume,
+                         int max_version, bool* resumed) {
+    net::TlsServerSession s(store, kPort);
+    MemClient c("host.test", resume);
+    SSL_set_max_proto_version(c.ssl.get(), max_version);
+    if (pump_handshake(c, s) != Status::Ready) return nullptr;
+    *resumed = s.resumed();
+    std::string wire; // TLS 1.3: the ticket reaches the client as it reads
+    if (!s.encrypt("x", wire)) return nullptr;
+    c.give(wire);
+    char x = 0;
+    if (SSL_read(c.ssl.get(), &x, 1) != 1) return nullptr;
+    SSL_SESSION* out = SSL_get1_session(c.ssl.get());
+    SSL_shutdown(c.ssl.get());
+    return out;
+}
+
+} // namespace
+
+TEST_CASE("tls server: ticket keys rotate; tickets under the two keys before resume, older ones do not",
+          "[net][tls]") {
+    for (int version : {TLS1_3_VERSION, TLS1_2_VERSION}) {
+        CAPTURE(version);
+        CertDir d;
+        net::TlsCertSource source(d.dir.string(), 2);
+        REQUIRE(source.reload(true));
+        std::shared_ptr<const net::TlsCertStore> cache0, cache1;
+        uint64_t gen0 = 0, gen1 = 0;
+        bool resumed = true;
+        SSL_SESSION* old = ticket_from(source.current(cache0, gen0, 0), nullptr, version, &resumed);
+        REQUIRE(old);
+        CHECK_FALSE(resumed);
+        for (int rotations = 1; rotations <= 3; ++rotations) {
+            CAPTURE(rotations);
+            REQUIRE(source.rotate_ticket_keys());
+            // On the other worker's copy: the keys are the same everywhere.
+            // A copy each time: a client drops the session it resumed once a new ticket replaces it.
+            SSL_SESSION* copy = SSL_SESSION_dup(old);
+            SSL_SESSION* next = ticket_from(source.current(cache1, gen1, 1), copy, version, &resumed);
+            SSL_SESSION_free(copy);
+            REQUIRE(next);
+            CHECK(resumed == (rotations < 3)); // 3 keys kept: the current one and the two before
+            if (rotations < 3) {
+                // Opened with an old key, the session comes back with a ticket under the current one,
+                // which resumes after the next rotation too.
+                bool again = false;
+                SSL_SESSION* renewed = ticket_from(source.current(cache0, gen0, 0), next, version, &again);
+                REQUIRE(renewed);
+                CHECK(again);
+                SSL_SESSION_free(renewed);
+            }
+            SSL_SESSION_free(next);
+        }
+        SSL_SESSION_free(old);
+    }
+}
