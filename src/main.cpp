@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <pthread.h>
 #include <string>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <uv.h>
 #include <vector>
@@ -27,12 +28,35 @@ namespace {
 // At exit, how long the log writer may take to write what is queued (a stalled output is left).
 constexpr int kLogDrainMs = 2000;
 
+// What tells a file's versions apart: taken before the file is read, so a write after the read is
+// never mistaken for what was read (uv_fs_poll takes its first stat on the thread pool after it
+// starts, which on a busy machine can come after a write and then take that write as the start).
+struct FileStamp {
+    bool exists = false;
+    struct stat st {};
+
+    static FileStamp of(const std::string& path) {
+        FileStamp f;
+        f.exists = ::stat(path.c_str(), &f.st) == 0;
+        return f;
+    }
+    bool operator==(const FileStamp& o) const {
+        if (exists != o.exists) return false;
+        if (!exists) return true;
+        return st.st_ino == o.st.st_ino && st.st_dev == o.st.st_dev && st.st_size == o.st.st_size &&
+               st.st_mtim.tv_sec == o.st.st_mtim.tv_sec && st.st_mtim.tv_nsec == o.st.st_mtim.tv_nsec &&
+               st.st_ctim.tv_sec == o.st.st_ctim.tv_sec && st.st_ctim.tv_nsec == o.st.st_ctim.tv_nsec;
+    }
+};
+
 // The main thread's loop: signals and the routes file watch. It talks to workers only through their
 // inboxes, as producer number `workers.size()`.
 struct MainLoop {
     uv_loop_t loop{};
     uv_signal_t sigint{}, sigterm{}, sighup{}, sigusr2{};
-    uv_fs_poll_t routes_watch{};
+    uv_timer_t routes_watch{};
+    std::string routes_file;
+    FileStamp routes_stamp;   // the routes file as it was when last read
     uv_timer_t certs_watch{}; // https_ports: polls runner/certs for changed files
     app::Server* server = nullptr;
     app::Upgrader* upgrader = nullptr;
@@ -85,7 +109,7 @@ void stop_all(MainLoop& m, int signum, bool handover = false) {
 // of inbox overflow. Unblocks the held signals and tells systemd READY once everything is in place.
 // `ready_fd`: this process is an upgrade; it tells the old one once it serves.
 void run_main_loop(app::Server& server, const config::Settings& settings, const sigset_t& handled,
-                   const Invocation& self, int ready_fd) {
+                   const Invocation& self, int ready_fd, const FileStamp& routes_stamp) {
     MainLoop m;
     m.server = &server;
     uv_loop_init(&m.loop);
@@ -120,17 +144,26 @@ void run_main_loop(app::Server& server, const config::Settings& settings, const 
         },
         SIGUSR2);
     if (settings.route_lines.empty() && !settings.routes_file.empty()) {
-        // Pushpin reloads the routes file when it changes; polling survives editors that replace files.
-        uv_fs_poll_init(&m.loop, &m.routes_watch);
+        // Pushpin reloads the routes file when it changes. A stat a second on this (main) thread,
+        // not a worker loop, compared with the stamp taken before the last read; a stat also sees
+        // editors that replace the file.
+        m.routes_file = settings.routes_file;
+        m.routes_stamp = routes_stamp;
+        uv_timer_init(&m.loop, &m.routes_watch);
         m.routes_watch.data = &m;
-        m.watching = uv_fs_poll_start(
-                         &m.routes_watch,
-                         [](uv_fs_poll_t* h, int status, const uv_stat_t*, const uv_stat_t*) {
-                             if (status < 0) return;
-                             LOG_INFO("main", "routes file changed: reloading");
-                             static_cast<MainLoop*>(h->data)->server->load_routes(false);
-                         },
-                         settings.routes_file.c_str(), 1000) == 0;
+        uv_timer_start(
+            &m.routes_watch,
+            [](uv_timer_t* t) {
+                auto* mp = static_cast<MainLoop*>(t->data);
+                FileStamp now = FileStamp::of(mp->routes_file);
+                if (now == mp->routes_stamp) return;
+                mp->routes_stamp = now;
+                if (!now.exists) return; // as before: a missing file keeps the routes in use
+                LOG_INFO("main", "routes file changed: reloading");
+                mp->server->load_routes(false);
+            },
+            1000, 1000);
+        m.watching = true;
     }
     if (server.has_tls()) {
         // Certificates are renewed in place (certbot and the like): a changed, added or removed
@@ -258,6 +291,7 @@ int serve(const config::Settings& settings, const config::DebugKnobs& knobs, con
     app::Server server(settings, knobs);
     int ready_fd = app::upgrade_ready_fd_from_env();
     server.set_taking_over(ready_fd >= 0);
+    const FileStamp routes_stamp = FileStamp::of(settings.routes_file); // before the read
     if (!server.load_routes(/*initial=*/true)) return exit_after_log(2);
     std::string error;
     switch (server.start(&error)) {
@@ -276,7 +310,7 @@ int serve(const config::Settings& settings, const config::DebugKnobs& knobs, con
         std::fflush(nullptr);
         std::_Exit(1);
     }
-    run_main_loop(server, settings, handled, self, ready_fd);
+    run_main_loop(server, settings, handled, self, ready_fd, routes_stamp);
     server.join();
     LOG_INFO("main", "stopped");
     core::log_stop_writer(kLogDrainMs);
