@@ -249,6 +249,15 @@ void Server::wire(loop::Worker& w, WorkerContext& ctx) {
     if (w.index() == 0 && zmq::ZmqService::wanted(settings_)) {
         ctx.zmq = std::make_unique<zmq::ZmqService>(settings_, *ctx.broker, w.uv());
         ctx.zmq->set_taking_over(taking_over_);
+        // `refresh {cid}`: the sessions live on their workers' loops; each worker looks for the id.
+        ctx.zmq->set_conn_refresher([this, from = w.index()](uint64_t token, const std::string& id) {
+            for (loop::Worker* to : peers_) {
+                loop::InboxMessage m{loop::ConnRefresh{token, id}};
+                m.cost = static_cast<uint32_t>(sizeof(loop::InboxMessage) + id.size());
+                to->post(from, std::move(m));
+            }
+            return peers_.size();
+        });
         std::string error;
         if (!ctx.zmq->start(&error)) {
             if (!error_claimed_.exchange(true)) first_error_ = error;
@@ -394,9 +403,18 @@ void Server::install_hooks(loop::Worker& w, WorkerContext& ctx, int count) {
     });
     // Every message but Stop (the worker's own) lands here. Each type needs a handler: the
     // generic case compiles only if the broker has an on_inbox overload for it.
-    w.set_message_handler([&ctx](loop::Worker&, loop::InboxMessage& m) {
+    w.set_message_handler([this, &ctx](loop::Worker& self, loop::InboxMessage& m) {
         std::visit(Overloaded{
                        [&](loop::ReloadRoutes& r) { ctx.proxy->set_routes(std::move(r.routes)); },
+                       [&](loop::ConnRefresh& r) {
+                           bool found = ctx.ws && ctx.ws->refresh_connection(r.id);
+                           if (m.from >= 0 && static_cast<size_t>(m.from) < peers_.size())
+                               peers_[static_cast<size_t>(m.from)]->post(
+                                   self.index(), loop::InboxMessage{loop::ConnRefreshReply{r.token, found}});
+                       },
+                       [&](loop::ConnRefreshReply& r) {
+                           if (ctx.zmq) ctx.zmq->on_conn_refresh_reply(r.token, r.found);
+                       },
                        [&](loop::StatsEvents& s) {
                            if (ctx.stats_out && s.batch) ctx.stats_out->on_batch(*s.batch);
                        },

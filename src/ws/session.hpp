@@ -65,6 +65,15 @@ class Session : public SessionNode, public pubsub::Subscriber, protected FramePa
     virtual std::string dump() const;
     ClientState client_state() const { return state_; }
 
+    // --- the command socket's `refresh` by connection id (WsService::refresh_connection) ---
+    // The ids this session is found by: the backend's Connection-Id (WebSocket-over-HTTP) and the
+    // id of its `conn` stats events (with stats_spec). Pushpin has one id for both; gripd two.
+    std::string_view backend_connection_id() const { return connection_id(); }
+    const std::string& stats_conn_id() const { return stats_conn_id_; }
+    // As a ws-message publish with action refresh: WebSocket-over-HTTP asks the backend again (when
+    // connected); passthrough has nothing to refresh.
+    void refresh() { on_refresh(); }
+
     // --- from the ClientLink ---
     void set_link(ClientLink* link) { link_ = link; }
     // Re-frames the client's side (SockJS's framed transport); set before start().
@@ -246,6 +255,7 @@ class Session : public SessionNode, public pubsub::Subscriber, protected FramePa
     size_t held_bytes_ = 0;                         // their frames' bytes
     std::unique_ptr<loop::TimerEntry> close_timer_; // once our close frame is out
     std::string message_prefix_;
+    std::string stats_conn_id_; // the client request's `conn` id, kept past the client (see above)
     int peer_close_code_ = -1;
     ClientState state_ = ClientState::Handshake;
     // Not lifecycle: the grip extension was negotiated (a feature of the connection, set once).

@@ -19,6 +19,8 @@
 
 #include <cstddef>
 #include <memory>
+#include <string_view>
+#include <unordered_map>
 
 namespace gripd::loop {
 class Worker;
@@ -63,6 +65,11 @@ class WsService final : public http::WsHandler {
     // Server stop: every client gets a 1001 close and backend sides are dropped.
     void stop_all();
 
+    // The command socket's `refresh` by connection id (handed to every worker through the inbox):
+    // the session with that id (its WebSocket-over-HTTP Connection-Id, or its `conn` stats id) is
+    // refreshed as by a ws-message publish with action refresh. False: no session here has it.
+    bool refresh_connection(std::string_view id);
+
     const WsStats& stats() const { return stats_; }
     size_t session_count() const { return sessions_.size(); }
 
@@ -86,6 +93,12 @@ class WsService final : public http::WsHandler {
     WsStats stats_;
     WsLimits limits_;
     core::OwningList<SessionNode, &SessionNode::service_link> sessions_;
+    // The live sessions by id (both of a session's ids, when it has them). Keys view the session's
+    // own strings, which live as long as the entry: release() erases them. One entry per id, so
+    // as many as twice the sessions.
+    std::unordered_map<std::string_view, Session*> by_id_;
+    void index_by_id(Session& session);
+    void unindex_by_id(Session& session);
 };
 
 } // namespace gripd::ws

@@ -76,6 +76,8 @@ struct TwoWorkers {
                                [](loop::ReloadRoutes&) {},
                                [](loop::Stop&) {},
                                [](loop::StatsEvents&) {},
+                               [](loop::ConnRefresh&) {},
+                               [](loop::ConnRefreshReply&) {},
                                [&](auto& msg) { b.on_inbox(m.from, msg); },
                            },
                            m.body);

@@ -158,6 +158,8 @@ struct Loops {
                                [](loop::ReloadRoutes&) {},
                                [](loop::Stop&) {},
                                [](loop::StatsEvents&) {},
+                               [](loop::ConnRefresh&) {},
+                               [](loop::ConnRefreshReply&) {},
                                [&](auto& x) { b.on_inbox(m.from, x); },
                            },
                            m.body);
