@@ -59,8 +59,7 @@ void ClientLink::on_raw_data(std::string_view data) {
 
 Session::Session(WsService& service, http::ClientStream& client,
                  std::shared_ptr<const config::RouteTable> routes, const config::Route& route, bool trusted)
-    : service_(service), routes_(std::move(routes)), route_(route), trusted_(trusted), client_(&client),
-      stats_conn_id_(client.stats_conn_id()) {
+    : service_(service), routes_(std::move(routes)), route_(route), trusted_(trusted), client_(&client) {
     service_.mutable_stats().sessions.add();
 }
 

@@ -69,7 +69,12 @@ class Session : public SessionNode, public pubsub::Subscriber, protected FramePa
     // The ids this session is found by: the backend's Connection-Id (WebSocket-over-HTTP) and the
     // id of its `conn` stats events (with stats_spec). Pushpin has one id for both; gripd two.
     std::string_view backend_connection_id() const { return connection_id(); }
-    const std::string& stats_conn_id() const { return stats_conn_id_; }
+    // (read from the client connection, which owns it: a session whose client is gone has none, as
+    // Pushpin forgets a connection's id when its client goes; no copy in every idle session)
+    const std::string& stats_conn_id() const {
+        static const std::string none;
+        return client_ ? client_->stats_conn_id() : none;
+    }
     // As a ws-message publish with action refresh: WebSocket-over-HTTP asks the backend again (when
     // connected); passthrough has nothing to refresh.
     void refresh() { on_refresh(); }
@@ -255,7 +260,6 @@ class Session : public SessionNode, public pubsub::Subscriber, protected FramePa
     size_t held_bytes_ = 0;                         // their frames' bytes
     std::unique_ptr<loop::TimerEntry> close_timer_; // once our close frame is out
     std::string message_prefix_;
-    std::string stats_conn_id_; // the client request's `conn` id, kept past the client (see above)
     int peer_close_code_ = -1;
     ClientState state_ = ClientState::Handshake;
     // Not lifecycle: the grip extension was negotiated (a feature of the connection, set once).

@@ -58,32 +58,24 @@ std::unique_ptr<http::Exchange> WsService::start_websocket(http::ClientStream& c
     if (codec) session->set_codec(std::move(codec));
     auto link = std::make_unique<ClientLink>(session.get());
     session->set_link(link.get());
-    index_by_id(*session);
     sessions_.push_back(std::move(session));
     return link;
 }
 
 void WsService::release(Session& session) {
-    unindex_by_id(session);
     worker_.defer_delete(sessions_.take(session)); // no-op when released already
 }
 
-void WsService::index_by_id(Session& session) {
-    for (std::string_view id : {session.backend_connection_id(), std::string_view(session.stats_conn_id())})
-        if (!id.empty()) by_id_[id] = &session;
-}
-
-void WsService::unindex_by_id(Session& session) {
-    for (std::string_view id : {session.backend_connection_id(), std::string_view(session.stats_conn_id())}) {
-        auto it = id.empty() ? by_id_.end() : by_id_.find(id);
-        if (it != by_id_.end() && it->second == &session) by_id_.erase(it);
-    }
-}
-
+// A scan of this worker's sessions: `refresh {cid}` is a rare command, and an index by id would cost
+// every idle WebSocket a hash node or two (the 2 KiB budget, test_idle_websockets_are_small).
 bool WsService::refresh_connection(std::string_view id) {
-    auto it = by_id_.find(id);
-    if (it == by_id_.end()) return false;
-    it->second->refresh();
+    Session* found = nullptr;
+    sessions_.for_each([&](SessionNode& n) {
+        auto& s = static_cast<Session&>(n);
+        if (!found && !id.empty() && (s.backend_connection_id() == id || s.stats_conn_id() == id)) found = &s;
+    });
+    if (!found) return false;
+    found->refresh();
     return true;
 }
 

@@ -20,7 +20,6 @@
 #include <cstddef>
 #include <memory>
 #include <string_view>
-#include <unordered_map>
 
 namespace gripd::loop {
 class Worker;
@@ -93,12 +92,6 @@ class WsService final : public http::WsHandler {
     WsStats stats_;
     WsLimits limits_;
     core::OwningList<SessionNode, &SessionNode::service_link> sessions_;
-    // The live sessions by id (both of a session's ids, when it has them). Keys view the session's
-    // own strings, which live as long as the entry: release() erases them. One entry per id, so
-    // as many as twice the sessions.
-    std::unordered_map<std::string_view, Session*> by_id_;
-    void index_by_id(Session& session);
-    void unindex_by_id(Session& session);
 };
 
 } // namespace gripd::ws
