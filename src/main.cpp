@@ -179,16 +179,30 @@ void run_main_loop(app::Server& server, const config::Settings& settings, const 
     if (ready_fd >= 0) app::report_upgrade_ready(ready_fd); // MAINPID= first, then READY=1
     core::sd_notify("READY=1");
 
-    // Overflowed inbox messages from the main thread are retried on this timer.
+    // Overflowed inbox messages from the main thread are retried on this timer, which runs only
+    // while some wait (the check after each loop turn starts it), so an idle main thread sleeps.
     uv_timer_t flush_timer;
     uv_timer_init(&m.loop, &flush_timer);
     flush_timer.data = &server;
-    uv_timer_start(
-        &flush_timer, [](uv_timer_t* t) { static_cast<app::Server*>(t->data)->flush_main_overflow(); }, 100,
-        100);
     uv_unref(reinterpret_cast<uv_handle_t*>(&flush_timer));
+    uv_check_t overflow_check;
+    uv_check_init(&m.loop, &overflow_check);
+    overflow_check.data = &flush_timer;
+    uv_check_start(&overflow_check, [](uv_check_t* h) {
+        auto* t = static_cast<uv_timer_t*>(h->data);
+        if (uv_is_active(reinterpret_cast<uv_handle_t*>(t))) return;
+        if (!static_cast<app::Server*>(t->data)->flush_main_overflow()) return;
+        uv_timer_start(
+            t,
+            [](uv_timer_t* tt) {
+                if (!static_cast<app::Server*>(tt->data)->flush_main_overflow()) uv_timer_stop(tt);
+            },
+            100, 100);
+    });
+    uv_unref(reinterpret_cast<uv_handle_t*>(&overflow_check));
 
     uv_run(&m.loop, UV_RUN_DEFAULT); // returns once the signal handles are closed
+    uv_close(reinterpret_cast<uv_handle_t*>(&overflow_check), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&flush_timer), nullptr);
     uv_run(&m.loop, UV_RUN_DEFAULT);
     uv_loop_close(&m.loop);

@@ -78,6 +78,9 @@ struct Server::WorkerContext {
     loop::TimerEntry tick;
     loop::TimerEntry minute; // samples open connections for connection_minute
     loop::TimerEntry memory; // memory ceiling: RSS sample and shedding
+    // The worker is stopping: the turn hook arms no periodic timer any more.
+    bool stopping = false;
+    bool memory_guarded = false; // the memory ceiling is on (memory timer initialised)
     int workers = 1;
     core::Counter connection_minutes;
     // Set (release) once wire() has built everything above: another worker's metrics scrape reads
@@ -251,6 +254,15 @@ void Server::wire(loop::Worker& w, WorkerContext& ctx) {
     if (w.index() == 0 && zmq::ZmqService::wanted(settings_)) {
         ctx.zmq = std::make_unique<zmq::ZmqService>(settings_, *ctx.broker, w.uv());
         ctx.zmq->set_taking_over(taking_over_);
+        // `refresh {cid}`: the sessions live on their workers' loops; each worker looks for the id.
+        ctx.zmq->set_conn_refresher([this, from = w.index()](uint64_t token, const std::string& id) {
+            for (loop::Worker* to : peers_) {
+                loop::InboxMessage m{loop::ConnRefresh{token, id}};
+                m.cost = static_cast<uint32_t>(sizeof(loop::InboxMessage) + id.size());
+                to->post(from, std::move(m));
+            }
+            return peers_.size();
+        });
         std::string error;
         if (!ctx.zmq->start(&error)) {
             if (!error_claimed_.exchange(true)) first_error_ = error;
@@ -266,26 +278,27 @@ void Server::wire(loop::Worker& w, WorkerContext& ctx) {
         open_metrics(w, ctx, settings_.proxy_prometheus_port, settings_.proxy_prometheus_prefix,
                      "[proxy] prometheus_port");
 
+    // The broker's tick and the connection-minute sample run only while there is something to do
+    // (arm_periodic(), on every loop turn): an idle worker's timer wheel stops and its loop sleeps.
     ctx.tick.init(&w.timers(), &ctx, [](void* p) {
         auto* c = static_cast<WorkerContext*>(p);
         c->broker->tick(c->proxy->worker().timers().now());
-        c->tick.arm(kBrokerTickMs);
+        arm_periodic(*c);
     });
-    ctx.tick.arm(kBrokerTickMs);
     ctx.minute.init(&w.timers(), &ctx, [](void* p) {
         auto* c = static_cast<WorkerContext*>(p);
         c->connection_minutes.add(c->proxy->connections.get());
-        c->minute.arm(60 * 1000);
+        if (c->proxy->connections.get() > 0) c->minute.arm(60 * 1000);
     });
-    ctx.minute.arm(60 * 1000);
+    w.on_turn([&ctx](loop::Worker&) { arm_periodic(ctx); });
     if (net::MemoryGuard::instance().enabled()) {
         ctx.workers = static_cast<int>(workers_.size());
         ctx.memory.init(&w.timers(), &ctx, [](void* p) {
             auto* c = static_cast<WorkerContext*>(p);
             memory_tick(c->proxy->conns(), c->proxy->worker().timers().now(), c->workers);
-            c->memory.arm(net::MemoryGuard::kSampleMs);
+            arm_periodic(*c);
         });
-        ctx.memory.arm(net::MemoryGuard::kSampleMs);
+        ctx.memory_guarded = true;
     }
 }
 
@@ -326,12 +339,29 @@ void Server::wire_stats(loop::Worker& w, WorkerContext& ctx) {
         });
     stats::tl_emitter = ctx.stats_emitter.get();
     stats::tl_worker = w.index();
-    ctx.stats_flush.init(&w.timers(), &ctx, [](void* p) {
-        auto* c = static_cast<WorkerContext*>(p);
-        c->stats_emitter->flush();
-        c->stats_flush.arm(stats::Emitter::kFlushMs);
-    });
-    ctx.stats_flush.arm(stats::Emitter::kFlushMs);
+    // Armed by arm_periodic() while events wait, so a worker with nothing to tell sleeps.
+    ctx.stats_flush.init(&w.timers(), &ctx,
+                         [](void* p) { static_cast<WorkerContext*>(p)->stats_emitter->flush(); });
+}
+
+// End of every loop turn: the periodic timers that have work now are armed (a few loads when idle).
+void Server::arm_periodic(WorkerContext& ctx) {
+    if (ctx.stopping) return;
+    uint64_t now = ctx.proxy->worker().timers().now();
+    // The tick comes when the broker has work, no sooner than kBrokerTickMs (its resolution);
+    // earlier than armed when new work is due sooner (an item now waits, say, during a linger).
+    if (std::optional<uint64_t> in = ctx.broker->tick_in(now)) {
+        uint64_t delay = std::max(kBrokerTickMs, *in);
+        if (!ctx.tick.is_armed() || ctx.tick.deadline() > now + delay) ctx.tick.arm(delay);
+    }
+    if (!ctx.minute.is_armed() && ctx.proxy->connections.get() > 0) ctx.minute.arm(60 * 1000);
+    // RSS is sampled while this worker has connections (clients, publishers): with none, nothing
+    // here can grow it or be cut, and the last sample stands.
+    if (ctx.memory_guarded && !ctx.memory.is_armed() &&
+        (ctx.proxy->conns().size() > 0 || (ctx.control && ctx.control->conns().size() > 0)))
+        ctx.memory.arm(net::MemoryGuard::kSampleMs);
+    if (ctx.stats_emitter && !ctx.stats_flush.is_armed() && ctx.stats_emitter->has_pending())
+        ctx.stats_flush.arm(stats::Emitter::kFlushMs);
 }
 
 // A bus host resolved once, here: hiredis resolves names with a blocking call, which must not run on
@@ -396,10 +426,19 @@ void Server::install_hooks(loop::Worker& w, WorkerContext& ctx, int count) {
     });
     // Every message but Stop (the worker's own) lands here. Each type needs a handler: the
     // generic case compiles only if the broker has an on_inbox overload for it.
-    w.set_message_handler([&ctx](loop::Worker&, loop::InboxMessage& m) {
+    w.set_message_handler([this, &ctx](loop::Worker& self, loop::InboxMessage& m) {
         std::visit(
             Overloaded{
                 [&](loop::ReloadRoutes& r) { ctx.proxy->set_routes(std::move(r.routes)); },
+                [&](loop::ConnRefresh& r) {
+                    bool found = ctx.ws && ctx.ws->refresh_connection(r.id);
+                    if (m.from >= 0 && static_cast<size_t>(m.from) < peers_.size())
+                        peers_[static_cast<size_t>(m.from)]->post(
+                            self.index(), loop::InboxMessage{loop::ConnRefreshReply{r.token, found}});
+                },
+                [&](loop::ConnRefreshReply& r) {
+                    if (ctx.zmq) ctx.zmq->on_conn_refresh_reply(r.token, r.found);
+                },
                 [&](loop::StatsEvents& s) {
                     if (ctx.stats_out && s.batch) ctx.stats_out->on_batch(*s.batch);
                 },
@@ -412,6 +451,7 @@ void Server::install_hooks(loop::Worker& w, WorkerContext& ctx, int count) {
             m.body);
     });
     w.on_stop([&ctx](loop::Worker&) {
+        ctx.stopping = true;
         for (auto* l : ctx.listeners)
             l->close_draining();
         ctx.listeners.clear();
@@ -539,9 +579,13 @@ void Server::join() {
     local_sockets_.clear(); // closes them and removes their files
 }
 
-void Server::flush_main_overflow() {
-    for (auto& w : workers_)
+bool Server::flush_main_overflow() {
+    bool left = false;
+    for (auto& w : workers_) {
         w->flush_from(main_producer());
+        left = left || w->has_overflow_from(main_producer());
+    }
+    return left;
 }
 
 } // namespace gripd::app

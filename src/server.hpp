@@ -55,7 +55,8 @@ class Server {
     // From the main thread: graceful stop of every worker.
     void request_stop();
     void join();
-    void flush_main_overflow();
+    // Retries the main thread's overflowed inbox messages; true if some still wait.
+    bool flush_main_overflow();
 
   private:
     struct WorkerContext;
@@ -71,6 +72,7 @@ class Server {
     void adopt_local_sockets(loop::Worker& w, WorkerContext& ctx);
     std::vector<control::WorkerStatsView> stats_views() const;
     void wire_stats(loop::Worker& w, WorkerContext& ctx);
+    static void arm_periodic(WorkerContext& ctx);
     int main_producer() const { return static_cast<int>(workers_.size()); }
     // The latch's timeout message, naming the workers that did not count in (under start_mutex_).
     std::string not_started(std::chrono::milliseconds waited, int count) const;

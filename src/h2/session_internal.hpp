@@ -61,6 +61,7 @@ class Stream final : public http::ClientStream, public loop::Deletable {
     bool is_closing() const override { return state_ == State::Closed || session_ == nullptr; }
     bool is_tls() const override;
     bool is_http1() const override { return false; }
+    const std::string& stats_conn_id() const override { return stats_conn_.id(); }
 
     // --- driven by the Session ---
     bool on_header(std::string_view name, std::string_view value, size_t max_bytes);

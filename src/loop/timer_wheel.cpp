@@ -47,9 +47,18 @@ void TimerWheel::insert(TimerEntry& e) {
     head.prev_ = &e;
     if (++armed_ == 1 && !running_) {
         cursor_ms_ = uv_now(loop_) / kTickMs * kTickMs;
-        uv_timer_start(&timer_, on_tick, kTickMs, kTickMs);
         running_ = true;
+        wake_at(std::max(at, cursor_ms_ + kTickMs));
+        return;
     }
+    // Sleeping past this entry's slot (only far entries were armed): wake for it instead.
+    if (running_ && at < uv_now(loop_) + uv_timer_get_due_in(&timer_)) wake_at(at);
+}
+
+// The uv timer fires at `at_ms` (loop time), then every kTickMs until advance() sees empty slots.
+void TimerWheel::wake_at(uint64_t at_ms) {
+    uint64_t now = uv_now(loop_);
+    uv_timer_start(&timer_, on_tick, at_ms > now ? at_ms - now : 0, kTickMs);
 }
 
 void TimerWheel::unlink(TimerEntry& e) {
@@ -86,7 +95,18 @@ void TimerWheel::advance(uint64_t now_ms) {
     if (armed_ == 0 && running_) {
         uv_timer_stop(&timer_);
         running_ = false;
+        return;
     }
+    if (!running_) return;
+    // Only later slots hold entries (an idle connection's timeout, a minute's sample): the loop
+    // sleeps until the first of them instead of ticking through empty slots. One scan of at most
+    // kSlots heads, and only when the next slot is empty.
+    uint64_t next = cursor_ms_ + kTickMs;
+    for (size_t n = 0; n < kSlots; ++n, next += kTickMs) {
+        const TimerEntry& head = heads_[(next / kTickMs) % kSlots];
+        if (head.next_ != &head) break;
+    }
+    if (next > cursor_ms_ + kTickMs) wake_at(next);
 }
 
 void TimerWheel::on_tick(uv_timer_t* t) {

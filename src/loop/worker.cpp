@@ -106,6 +106,7 @@ void Worker::on_check(uv_check_t* h) {
     core::log_flush_thread();
     for (auto* peer : self->peers_)
         if (peer->inbox_.has_overflow(self->index_)) peer->inbox_.flush(self->index_);
+    if (self->turn_hook_) self->turn_hook_(*self);
 }
 
 void Worker::record_turn() {

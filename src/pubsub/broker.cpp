@@ -516,6 +516,13 @@ std::optional<bool> Broker::check_behind(const std::string& channel, const std::
     return std::nullopt;
 }
 
+std::optional<uint64_t> Broker::tick_in(uint64_t now_ms) const {
+    if (!held_.empty() || !parked_until_.empty() || history_.item_count() > 0) return 0;
+    std::optional<uint64_t> next = directory_.next_expiry();
+    if (!next) return std::nullopt;
+    return *next > now_ms ? *next - now_ms : 0;
+}
+
 void Broker::tick(uint64_t now_ms) {
     // Held publishes waiting on another worker's backlog (this one's idle handle covers its own).
     if (!held_.empty() && !any_backlogged(workers_.size(), kThrottleVisits)) release_held();

@@ -65,6 +65,20 @@ class Session : public SessionNode, public pubsub::Subscriber, protected FramePa
     virtual std::string dump() const;
     ClientState client_state() const { return state_; }
 
+    // --- the command socket's `refresh` by connection id (WsService::refresh_connection) ---
+    // The ids this session is found by: the backend's Connection-Id (WebSocket-over-HTTP) and the
+    // id of its `conn` stats events (with stats_spec). Pushpin has one id for both; gripd two.
+    std::string_view backend_connection_id() const { return connection_id(); }
+    // (read from the client connection, which owns it: a session whose client is gone has none, as
+    // Pushpin forgets a connection's id when its client goes; no copy in every idle session)
+    const std::string& stats_conn_id() const {
+        static const std::string none;
+        return client_ ? client_->stats_conn_id() : none;
+    }
+    // As a ws-message publish with action refresh: WebSocket-over-HTTP asks the backend again (when
+    // connected); passthrough has nothing to refresh.
+    void refresh() { on_refresh(); }
+
     // --- from the ClientLink ---
     void set_link(ClientLink* link) { link_ = link; }
     // Re-frames the client's side (SockJS's framed transport); set before start().

@@ -66,6 +66,19 @@ void WsService::release(Session& session) {
     worker_.defer_delete(sessions_.take(session)); // no-op when released already
 }
 
+// A scan of this worker's sessions: `refresh {cid}` is a rare command, and an index by id would cost
+// every idle WebSocket a hash node or two (the 2 KiB budget, test_idle_websockets_are_small).
+bool WsService::refresh_connection(std::string_view id) {
+    Session* found = nullptr;
+    sessions_.for_each([&](SessionNode& n) {
+        auto& s = static_cast<Session&>(n);
+        if (!found && !id.empty() && (s.backend_connection_id() == id || s.stats_conn_id() == id)) found = &s;
+    });
+    if (!found) return false;
+    found->refresh();
+    return true;
+}
+
 void WsService::stop_all() {
     sessions_.for_each([](SessionNode& n) { static_cast<Session&>(n).stop(); });
 }

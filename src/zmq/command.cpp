@@ -140,14 +140,18 @@ void ZmqService::on_command(const std::vector<std::string_view>& parts, bool tru
                 }
             }
         } else {
+            // refresh {cid}: that WebSocket session (Pushpin looks the cid up first).
+            if (const tnet::Value* cid = a.find("cid")) {
+                if (!cid->is_string()) {
+                    reply(envelope, rid, has_id, false, {}, "bad-request");
+                    return;
+                }
+                refresh_connection(std::move(envelope), std::move(rid), has_id, std::string(cid->text));
+                return;
+            }
             // refresh {channel}: the WebSocket-over-HTTP sessions on the channel ask their backend
             // again, which is what a `ws-message` item with action `refresh` does.
             const tnet::Value* channel = a.find("channel");
-            if (a.find("cid")) {
-                // gripd keeps no registry of connection ids that outlives a session's loop turn.
-                reply(envelope, rid, has_id, false, {}, "not-supported");
-                return;
-            }
             if (!channel || !channel->is_string()) {
                 reply(envelope, rid, has_id, false, {}, "bad-request");
                 return;
@@ -206,6 +210,38 @@ void ZmqService::on_command(const std::vector<std::string_view>& parts, bool tru
     } else {
         reply(envelope, rid, has_id, false, {}, "method-not-found");
     }
+}
+
+void ZmqService::refresh_connection(std::vector<std::string> envelope, std::string rid, bool has_id,
+                                    const std::string& cid) {
+    if (refreshing_.size() >= kMaxRefreshing) {
+        warn(Warn::Command, "command: %zu refresh requests already wait for the workers, refused",
+             refreshing_.size());
+        reply(envelope, rid, has_id, false, {}, "service-unavailable");
+        return;
+    }
+    uint64_t token = ++next_refresh_token_;
+    size_t asked = refresher_ ? refresher_(token, cid) : 0;
+    if (asked == 0) {
+        reply(envelope, rid, has_id, false, {}, "item-not-found");
+        return;
+    }
+    refreshing_.emplace(token, Refreshing{std::move(envelope), std::move(rid), has_id, asked, false});
+}
+
+void ZmqService::on_conn_refresh_reply(uint64_t token, bool found) {
+    auto it = refreshing_.find(token);
+    if (it == refreshing_.end()) return; // stopped meanwhile
+    Refreshing& r = it->second;
+    r.found = r.found || found;
+    if (--r.waiting > 0) return;
+    // As Pushpin's proxy: a connection it does not have is `item-not-found`; one it has is refreshed
+    // (a passthrough WebSocket has nothing to refresh, and is still a success).
+    if (r.found)
+        reply(r.envelope, r.rid, r.has_id, true, {}, {});
+    else
+        reply(r.envelope, r.rid, r.has_id, false, {}, "item-not-found");
+    refreshing_.erase(it);
 }
 
 } // namespace gripd::zmq

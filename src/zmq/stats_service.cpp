@@ -85,7 +85,6 @@ bool StatsService::start(std::string* error) {
     }
     report_start_ = uv_now(loop_);
     last_totals_ = totals_();
-    uv_timer_start(&refresh_timer_, &StatsService::on_refresh_timer, kRefreshMs, kRefreshMs);
     uint64_t report_ms = static_cast<uint64_t>(std::max(settings_.stats_report_interval, 1)) * 1000;
     uv_timer_start(&report_timer_, &StatsService::on_report_timer, report_ms, report_ms);
     LOG_INFO("zmq", "stats: %s", spec_.c_str());
@@ -127,6 +126,25 @@ void StatsService::on_batch(const stats::EventBatch& batch) {
     uint64_t now = uv_now(loop_);
     for (const stats::Event& e : batch.events)
         on_event(e, now);
+    arm_refresh(now);
+}
+
+// The refresh timer runs only while a connection or subscription is due some time (at its earliest
+// due time, at most once per kRefreshMs, which also gathers a burst of count changes into one
+// `sub` event): with nothing open, the loop sleeps.
+void StatsService::arm_refresh(uint64_t now) {
+    uint64_t next = UINT64_MAX;
+    if (!conn_due_.empty()) next = conn_due_.begin()->first;
+    if (!sub_due_.empty()) next = std::min(next, sub_due_.begin()->first);
+    if (next == UINT64_MAX) {
+        uv_timer_stop(&refresh_timer_);
+        refresh_at_ = 0;
+        return;
+    }
+    next = std::max(next, last_refresh_ + kRefreshMs);
+    if (refresh_at_ != 0 && refresh_at_ <= next) return; // it fires soon enough (maybe for nothing)
+    refresh_at_ = next;
+    uv_timer_start(&refresh_timer_, &StatsService::on_refresh_timer, next > now ? next - now : 0, 0);
 }
 
 void StatsService::on_event(const stats::Event& e, uint64_t now) {
@@ -368,7 +386,11 @@ void StatsService::on_activity_timer(uv_timer_t* t) {
 
 void StatsService::on_refresh_timer(uv_timer_t* t) {
     auto* self = static_cast<StatsService*>(t->data);
-    self->refresh(uv_now(self->loop_));
+    uint64_t now = uv_now(self->loop_);
+    self->refresh(now);
+    self->last_refresh_ = now;
+    self->refresh_at_ = 0;
+    self->arm_refresh(now);
 }
 
 void StatsService::on_report_timer(uv_timer_t* t) {

@@ -192,6 +192,7 @@ void ZmqService::stop() {
     uv_timer_stop(&congestion_timer_);
     uv_timer_stop(&rebind_timer_);
     rebinds_.clear();
+    refreshing_.clear(); // their answers find nothing; the command socket closes unanswered
     if (sub_) {
         sub_->stop();
         if (!settings_.push_in_sub_connect)

@@ -64,6 +64,12 @@ class ClientStream {
     // Whether the client speaks HTTP/1.x, so that pre-rendered HTTP/1.1 bytes (a whole held
     // response, chunks) can go out through send_raw as they are.
     virtual bool is_http1() const { return true; }
+    // The id of this request's `conn` stats events (stats_spec set), "" otherwise. A WebSocket
+    // session keeps it: the command socket's `refresh` finds the session by it, as Pushpin does.
+    virtual const std::string& stats_conn_id() const {
+        static const std::string none;
+        return none;
+    }
 
     // Convenience: a complete response with a small body (e.g. errors).
     void respond(int status, std::string_view reason, const Headers& headers, std::string_view body) {

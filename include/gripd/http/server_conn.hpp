@@ -194,6 +194,7 @@ class ServerConn final : public net::TcpConn, public ClientStream, private Reque
     bool response_started() const override;
     bool client_keep_alive() const override { return facts_.keep_alive; }
     const std::string& peer() const override { return peer_ip_; }
+    const std::string& stats_conn_id() const override { return stats_conn_.id(); }
     // ClientStream's names for what TcpConn does.
     size_t queued_bytes() const override { return TcpConn::queued_bytes(); }
     // The memory ceiling's view of this connection: itself (its queued output and what its raw

@@ -129,9 +129,23 @@ struct SockjsGone {
     uint64_t token = 0;
 };
 
-using InboxBody = std::variant<Stop, ReloadRoutes, PublishToOwner, PublishAck, Deliver, SubscribeDelta,
-                               Recover, LastIdQuery, LastIdReply, ChannelInterest, ReplayRequest, ReplayReply,
-                               StatsEvents, SockjsRelay, SockjsAnswer, SockjsGone>;
+// command socket (worker 0) -> every worker: refresh the WebSocket session with connection id `id`
+// (the command `refresh {cid}`), if it is yours; answer with a ConnRefreshReply.
+struct ConnRefresh {
+    uint64_t token = 0;
+    std::string id;
+};
+
+// worker -> command socket: whether it had the session of the ConnRefresh with this token.
+struct ConnRefreshReply {
+    uint64_t token = 0;
+    bool found = false;
+};
+
+using InboxBody =
+    std::variant<Stop, ReloadRoutes, PublishToOwner, PublishAck, Deliver, SubscribeDelta, Recover,
+                 LastIdQuery, LastIdReply, ChannelInterest, ReplayRequest, ReplayReply, StatsEvents,
+                 SockjsRelay, SockjsAnswer, SockjsGone, ConnRefresh, ConnRefreshReply>;
 
 // What a ring slot holds: the message and who sent it.
 struct InboxMessage {

@@ -2,6 +2,7 @@
 // intrusive (embedded in their owner), so arming and disarming never allocate and are O(1).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <uv.h>
 #include <vector>
@@ -64,6 +65,7 @@ class TimerWheel {
     void insert(TimerEntry& e);
     void unlink(TimerEntry& e);
     static void on_tick(uv_timer_t* t);
+    void wake_at(uint64_t at_ms);
 
     uv_loop_t* loop_;
     uv_timer_t timer_{};

@@ -74,6 +74,9 @@ class Worker {
     void on_close_all(std::function<void(Worker&)> fn) { close_hooks_.push_back(std::move(fn)); }
     // Handles inbox messages other than Stop, which the worker handles itself (set before start()).
     void set_message_handler(std::function<void(Worker&, InboxMessage&)> fn) { handler_ = std::move(fn); }
+    // Runs `fn` at the end of every loop turn (uv_check): services arm their periodic timers there
+    // only when they have work, so an idle worker sleeps (set before start(); keep it cheap).
+    void on_turn(std::function<void(Worker&)> fn) { turn_hook_ = std::move(fn); }
 
     // Starts the thread: it runs the on_start hooks, then the loop until a stop completes.
     void start();
@@ -93,6 +96,8 @@ class Worker {
     }
     // Any thread: this worker's inbox is far behind (new publishes should be refused).
     bool is_congested() const { return inbox_.is_congested(); }
+    // Whether messages of `producer` wait in its overflow (call from that producer's thread).
+    bool has_overflow_from(int producer) const { return inbox_.has_overflow(producer); }
     // Retries the overflow of `producer` (call from that producer's thread).
     void flush_from(int producer) {
         if (inbox_.has_overflow(producer)) inbox_.flush(producer);
@@ -156,6 +161,7 @@ class Worker {
     std::vector<std::function<void(Worker&)>> stop_hooks_;
     std::vector<std::function<void(Worker&)>> close_hooks_;
     std::function<void(Worker&, InboxMessage&)> handler_;
+    std::function<void(Worker&)> turn_hook_;
     TimerEntry grace_timer_;
     std::thread thread_;
     std::thread::id thread_id_;

@@ -208,6 +208,9 @@ class Broker : private RedisBus::Handler {
     void on_inbox(int from, loop::ReplayReply& m);
     // Periodic work: release sequenced items whose wait expired.
     void tick(uint64_t now_ms);
+    // In how many ms tick() has work (0: at the next tick); nullopt: none, so an idle worker does
+    // not tick at all (a lingering channel or a waiting item is due at a known time).
+    std::optional<uint64_t> tick_in(uint64_t now_ms) const;
 
     size_t local_channels() const { return local_.channel_count(); }
     size_t local_subscriptions() const { return local_.subscription_count(); }

@@ -80,6 +80,8 @@ class Emitter {
         if (!send_(std::move(b))) stats_.dropped.add(static_cast<int64_t>(n));
     }
     const EmitterStats& stats() const { return stats_; }
+    // Events wait for flush() (the worker arms its flush timer only then).
+    bool has_pending() const { return pending_ && !pending_->events.empty(); }
 
   private:
     std::function<bool(std::shared_ptr<EventBatch>)> send_;

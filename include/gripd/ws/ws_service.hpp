@@ -19,6 +19,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <string_view>
 
 namespace gripd::loop {
 class Worker;
@@ -62,6 +63,11 @@ class WsService final : public http::WsHandler {
 
     // Server stop: every client gets a 1001 close and backend sides are dropped.
     void stop_all();
+
+    // The command socket's `refresh` by connection id (handed to every worker through the inbox):
+    // the session with that id (its WebSocket-over-HTTP Connection-Id, or its `conn` stats id) is
+    // refreshed as by a ws-message publish with action refresh. False: no session here has it.
+    bool refresh_connection(std::string_view id);
 
     const WsStats& stats() const { return stats_; }
     size_t session_count() const { return sessions_.size(); }

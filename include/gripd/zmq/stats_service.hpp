@@ -90,6 +90,7 @@ class StatsService final : public Socket::Handler {
     void schedule_conn(const std::string& id, Conn& c, uint64_t due);
     void schedule_sub(const std::string& key, Sub& s, uint64_t due);
     void refresh(uint64_t now);
+    void arm_refresh(uint64_t now);
     void flush_activity();
     void report(uint64_t now);
     void update_listening();
@@ -130,6 +131,8 @@ class StatsService final : public Socket::Handler {
     ReportTotals last_totals_;
     bool reported_any_ = false;
     uv_timer_t activity_timer_{}, refresh_timer_{}, report_timer_{};
+    uint64_t refresh_at_ = 0;   // when refresh_timer_ fires (0: not armed)
+    uint64_t last_refresh_ = 0; // when it last ran
 };
 
 } // namespace gripd::zmq

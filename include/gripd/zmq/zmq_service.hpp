@@ -5,6 +5,9 @@
 //    `[channel, item]` messages; subscribed to the topics of the channels this instance has
 //    subscribers on (Broker::set_interest_worker: each shard owner tells this worker);
 //  - ROUTER on `command_spec`: ZRPC requests (publish, recover, refresh, conncheck, get-zmq-uris).
+//    `refresh {cid}` asks every worker through the inboxes (the sessions live on their loops) and
+//    answers once all did: success if one had the session, else `item-not-found` (as Pushpin);
+//    at most kMaxRefreshing such requests wait for their answers (beyond: `service-unavailable`).
 // Items enter the same publish path as HTTP publishes (control/publish_queue.hpp: validation,
 // order, sequencing, the bus): each message is one publish body `{"items":[...]}`, submitted in
 // arrival order to this service's PublishQueue.
@@ -28,7 +31,9 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <uv.h>
+#include <vector>
 
 namespace gripd::pubsub {
 class Broker;
@@ -51,6 +56,7 @@ class ZmqService final : public Socket::Handler {
     static constexpr size_t kMaxInFlightBytes = 16u << 20;
     static constexpr uint64_t kWarnIntervalMs = 10 * 1000;
     static constexpr uint64_t kCongestionPollMs = 5;
+    static constexpr size_t kMaxRefreshing = 256;
 
     // Whether `settings` asks for any ZeroMQ socket this service opens.
     static bool wanted(const config::Settings& settings);
@@ -73,6 +79,11 @@ class ZmqService final : public Socket::Handler {
     const ZmqStats& stats() const { return stats_; }
     // The stats socket's connection registry, for `conncheck` (with stats_spec; else not-supported).
     void set_connections(const StatsService* conns) { conns_ = conns; }
+    // `refresh {cid}`: hands (token, id) to every worker's WsService; returns how many were asked
+    // (each answers on_conn_refresh_reply once).
+    using ConnRefresher = std::function<size_t(uint64_t token, const std::string& id)>;
+    void set_conn_refresher(ConnRefresher f) { refresher_ = std::move(f); }
+    void on_conn_refresh_reply(uint64_t token, bool found);
 
   private:
     enum class Warn { Parts, Format, Item, Size, Dropped, Command, kCount };
@@ -82,6 +93,8 @@ class ZmqService final : public Socket::Handler {
                     bool truncated) override;
     void on_pull(const std::vector<std::string_view>& parts, size_t bytes, bool truncated);
     void on_command(const std::vector<std::string_view>& parts, bool truncated);
+    void refresh_connection(std::vector<std::string> envelope, std::string rid, bool has_id,
+                            const std::string& cid);
     void on_sub(const std::vector<std::string_view>& parts, size_t bytes, bool truncated);
     bool start_sub(int64_t hard_max, std::string* error);
     // Submits one publish body; `reply` (may be empty) gets the outcome.
@@ -127,6 +140,17 @@ class ZmqService final : public Socket::Handler {
     std::array<WarnState, static_cast<size_t>(Warn::kCount)> warns_{};
     ZmqStats stats_;
     const StatsService* conns_ = nullptr;
+    // `refresh {cid}` requests waiting for the workers' answers, by token.
+    struct Refreshing {
+        std::vector<std::string> envelope;
+        std::string rid;
+        bool has_id = false;
+        size_t waiting = 0; // answers still to come
+        bool found = false;
+    };
+    ConnRefresher refresher_;
+    std::unordered_map<uint64_t, Refreshing> refreshing_;
+    uint64_t next_refresh_token_ = 0;
     std::unique_ptr<control::PublishQueue> queue_; // last: destroyed first (its callbacks use this)
 };
 

@@ -79,6 +79,8 @@ struct TwoWorkers {
                                [](loop::SockjsRelay&) {},
                                [](loop::SockjsAnswer&) {},
                                [](loop::SockjsGone&) {},
+                               [](loop::ConnRefresh&) {},
+                               [](loop::ConnRefreshReply&) {},
                                [&](auto& msg) { b.on_inbox(m.from, msg); },
                            },
                            m.body);

@@ -161,6 +161,8 @@ struct Loops {
                                [](loop::SockjsRelay&) {},
                                [](loop::SockjsAnswer&) {},
                                [](loop::SockjsGone&) {},
+                               [](loop::ConnRefresh&) {},
+                               [](loop::ConnRefreshReply&) {},
                                [&](auto& x) { b.on_inbox(m.from, x); },
                            },
                            m.body);
