@@ -28,10 +28,21 @@ Worker::Worker(int index, int producers) : index_(index), read_buffer_(kReadBuff
 Worker::~Worker() {
     if (thread_.joinable()) thread_.join();
     grace_timer_.disarm();
+    if (!closed_all_) close_own_handles();
     timers_.reset();
     deferred_.clear();
     int r = uv_loop_close(&loop_);
     if (r != 0) LOG_DEBUG("worker", "worker %d: loop closed with open handles", index_);
+}
+
+// A worker whose loop never ran to its end (unit tests drive it by hand): its own handles still sit
+// in the loop's queues, the wheel's timer among them, and must be closed before that memory goes.
+void Worker::close_own_handles() {
+    inbox_.close();
+    timers_->close();
+    for (auto* h : {reinterpret_cast<uv_handle_t*>(&check_), reinterpret_cast<uv_handle_t*>(&flush_idle_)})
+        if (!uv_is_closing(h)) uv_close(h, nullptr);
+    uv_run(&loop_, UV_RUN_NOWAIT); // runs the close callbacks
 }
 
 size_t Worker::open_handles_for_test() {

@@ -19,6 +19,7 @@ import pytest
 from harness import raw
 from harness.backend import Response
 from griputil import hold, hs_item, publish, sync_stream
+from wsutil import rss, sanitized
 
 MiB = 1024 * 1024
 LIMIT = 64 * MiB
@@ -28,18 +29,6 @@ MARGIN = 16 * MiB
 SLOW = 24
 ITEM = 160 * 1024
 MAX_ROUNDS = 80  # 80 x 24 x 160 KiB = 300 MiB: far more than the limit if nothing were shed
-
-
-def rss(pid: int) -> int:
-    with open(f"/proc/{pid}/statm") as f:
-        return int(f.read().split()[1]) * 4096
-
-
-def sanitized(pid: int) -> bool:
-    """ASan/TSan keep freed memory in quarantine and shadow it: RSS says nothing there."""
-    with open(f"/proc/{pid}/maps") as f:
-        maps = f.read()
-    return "libasan" in maps or "libtsan" in maps
 
 
 class RssWatch(threading.Thread):

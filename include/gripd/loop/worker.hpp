@@ -142,6 +142,7 @@ class Worker {
     void handle(InboxMessage& msg);
     void begin_stop(uint64_t grace_ms);
     void close_all();
+    void close_own_handles();
 
     int index_;
     uv_loop_t loop_{};
