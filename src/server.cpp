@@ -1,7 +1,5 @@
 #include "server.hpp"
 
-#include "gripd/h2/session.hpp"
-
 #include "gripd/control/control_service.hpp"
 #include "gripd/control/metrics_service.hpp"
 #include "gripd/control/publish_gate.hpp"
@@ -20,9 +18,13 @@
 #include "gripd/zmq/zmq_service.hpp"
 
 #include <arpa/inet.h>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
+#include <fcntl.h>
 #include <netdb.h>
 #include <thread>
+#include <unistd.h>
 #include <variant>
 
 namespace gripd::app {
@@ -222,6 +224,49 @@ void Server::adopt_local_sockets(loop::Worker& w, WorkerContext& ctx) {
     }
 }
 
+Server::ListenSocket::~ListenSocket() {
+    if (fd >= 0) ::close(fd);
+}
+
+// TLS ports share one accept queue between the workers rather than one SO_REUSEPORT queue each: a
+// handshake costs a worker hundreds of microseconds, and a hash of the client's address can queue
+// several on one busy worker while the other sits idle (tls_bench.sh measured the difference
+// against nginx, whose workers share one queue). On a shared socket every worker is woken for each
+// connection and the free one takes it; plain ports keep their own queues, where a connection
+// costs too little for that wakeup to pay.
+bool Server::open_tls_sockets(std::string* error) {
+    for (const auto& addr : settings_.https_ports) {
+        int fd = http::Listener::listen_tcp(addr, error);
+        if (fd < 0) {
+            *error = "[runner] https_ports: " + *error;
+            return false;
+        }
+        tls_sockets_.push_back(std::make_unique<ListenSocket>(fd));
+    }
+    return true;
+}
+
+void Server::adopt_tls_sockets(loop::Worker& w, WorkerContext& ctx) {
+    for (size_t i = 0; i < tls_sockets_.size(); ++i) {
+        const config::ListenAddr& addr = settings_.https_ports[i];
+        std::string error;
+        int fd = ::fcntl(tls_sockets_[i]->fd, F_DUPFD_CLOEXEC, 0);
+        http::Listener* l = nullptr;
+        if (fd < 0)
+            error = "dup: " + std::string(std::strerror(errno));
+        else
+            l = http::Listener::adopt_tcp(w, fd, addr, *ctx.proxy, ctx.proxy->conns(), &conn_limit_, &error,
+                                          true, tls_certs_.get(), true);
+        if (!l) {
+            if (!error_claimed_.exchange(true)) first_error_ = "[runner] https_ports: " + error;
+            failed_.fetch_add(1);
+            continue;
+        }
+        ctx.listeners.push_back(l);
+        if (w.index() == 0) LOG_INFO("main", "listening for HTTPS on %s", addr.to_string().c_str());
+    }
+}
+
 void Server::wire(loop::Worker& w, WorkerContext& ctx) {
     ctx.broker = std::make_unique<pubsub::Broker>(w, peers_, settings_);
     if (bus_) ctx.broker->start_bus(*bus_);
@@ -240,9 +285,7 @@ void Server::wire(loop::Worker& w, WorkerContext& ctx) {
     for (const auto& addr : settings_.http_ports)
         open_listener(w, ctx, addr, *ctx.proxy, ctx.proxy->conns(), "HTTP", "[runner] http_port (or --port)",
                       true);
-    for (const auto& addr : settings_.https_ports)
-        open_listener(w, ctx, addr, *ctx.proxy, ctx.proxy->conns(), "HTTPS", "[runner] https_ports", true,
-                      tls_certs_.get());
+    adopt_tls_sockets(w, ctx);
     adopt_local_sockets(w, ctx);
 
     if (settings_.push_in_http_port > 0) {
@@ -490,7 +533,7 @@ Server::StartResult Server::start(std::string* error) {
         LOG_INFO("main", "publishing through the bus at %s (%zu address%s)", settings_.bus.c_str(),
                  bus.nodes.size(), bus.nodes.size() == 1 ? "" : "es");
     }
-    if (!open_local_sockets(error)) return StartResult::Failed;
+    if (!open_local_sockets(error) || !open_tls_sockets(error)) return StartResult::Failed;
     int count = config::effective_workers(settings_);
     uint64_t limit = settings_.memory_limit >= 0 ? static_cast<uint64_t>(settings_.memory_limit)
                                                  : net::default_memory_limit();
@@ -526,6 +569,7 @@ Server::StartResult Server::start(std::string* error) {
         *error = first_error_;
         return StartResult::Failed;
     }
+    tls_sockets_.clear(); // every worker's listener holds its own dup() now
     for (auto& file : local_sockets_) {
         file->close_fd(); // every worker's listener holds its own dup() now
         if (!file->install(error)) return StartResult::Failed; // an upgrade: take the path over now

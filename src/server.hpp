@@ -70,6 +70,8 @@ class Server {
                        bool memory_guarded = false, const net::TlsCertSource* tls = nullptr);
     bool open_local_sockets(std::string* error);
     void adopt_local_sockets(loop::Worker& w, WorkerContext& ctx);
+    bool open_tls_sockets(std::string* error);
+    void adopt_tls_sockets(loop::Worker& w, WorkerContext& ctx);
     std::vector<control::WorkerStatsView> stats_views() const;
     void wire_stats(loop::Worker& w, WorkerContext& ctx);
     static void arm_periodic(WorkerContext& ctx);
@@ -85,6 +87,16 @@ class Server {
     std::optional<pubsub::BusAddress> bus_; // [gripd] bus, resolved
     // [runner] local_ports: opened once by start(), before the workers; the files go in join().
     std::vector<std::unique_ptr<net::UnixSocketFile>> local_sockets_;
+    // [runner] https_ports: one listening socket per address, opened by start() before the workers,
+    // each worker accepting on its own dup(); start() closes these once every worker holds its own.
+    struct ListenSocket {
+        int fd = -1;
+        explicit ListenSocket(int f) : fd(f) {}
+        ListenSocket(const ListenSocket&) = delete;
+        ListenSocket& operator=(const ListenSocket&) = delete;
+        ~ListenSocket();
+    };
+    std::vector<std::unique_ptr<ListenSocket>> tls_sockets_; // by index in settings_.https_ports
     std::vector<std::unique_ptr<WorkerContext>> contexts_;
     http::ConnLimit conn_limit_;
     std::unique_ptr<net::TlsCertSource> tls_certs_; // with https_ports only

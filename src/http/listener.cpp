@@ -55,10 +55,7 @@ size_t ConnSet::cut_slowest(size_t min_queued, uint64_t want, size_t max_conns) 
     return cut;
 }
 
-namespace {
-
-// A counted ServerConn: releases its slot in the ConnLimit when it closes.
-int open_reuseport_socket(const config::ListenAddr& addr, std::string* error) {
+int Listener::listen_tcp(const config::ListenAddr& addr, std::string* error) {
     sockaddr_storage ss{};
     int family = addr.is_ipv6() ? AF_INET6 : AF_INET;
     int r = family == AF_INET6
@@ -90,21 +87,25 @@ int open_reuseport_socket(const config::ListenAddr& addr, std::string* error) {
         ::close(fd);
         return -1;
     }
+    if (::listen(fd, 4096) != 0) {
+        *error = "listen " + addr.to_string() + ": " + std::strerror(errno);
+        ::close(fd);
+        return -1;
+    }
     return fd;
 }
-
-} // namespace
 
 Listener* Listener::open(loop::Worker& worker, const config::ListenAddr& addr, Service& service,
                          ConnSet& conns, ConnLimit* limit, std::string* error, bool memory_guarded,
                          const net::TlsCertSource* tls) {
-    int fd = open_reuseport_socket(addr, error);
+    int fd = listen_tcp(addr, error);
     if (fd < 0) return nullptr;
-    if (::listen(fd, 4096) != 0) {
-        *error = "listen " + addr.to_string() + ": " + std::strerror(errno);
-        ::close(fd);
-        return nullptr;
-    }
+    return adopt_tcp(worker, fd, addr, service, conns, limit, error, memory_guarded, tls, false);
+}
+
+Listener* Listener::adopt_tcp(loop::Worker& worker, int fd, const config::ListenAddr& addr, Service& service,
+                              ConnSet& conns, ConnLimit* limit, std::string* error, bool memory_guarded,
+                              const net::TlsCertSource* tls, bool shared) {
     Listener* self = adopt(worker, fd, net::Transport::Tcp, addr.to_string(), service, conns, limit, error,
                            memory_guarded);
     if (!self) return nullptr;
@@ -115,6 +116,7 @@ Listener* Listener::open(loop::Worker& worker, const config::ListenAddr& addr, S
                                                  : reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
     self->addr_port_ = addr.port != 0 ? addr.port : self->port_; // names default_<port>
     self->tls_ = tls;
+    self->accept_batch_ = shared ? kSharedAcceptBatch : kAcceptBatch;
     int nodelay = 0;
     socklen_t optlen = sizeof(nodelay);
     self->nodelay_inherited_ =
@@ -197,10 +199,10 @@ void Listener::on_resume(void* owner) {
     self->accept_some(); // the poll reports the backlog again too, but do not wait a turn for it
 }
 
-// Accepts up to kAcceptBatch connections, so one busy port cannot starve the rest of the loop (the
+// Accepts up to accept_batch_ connections, so one busy port cannot starve the rest of the loop (the
 // poll is level-triggered: what is left wakes us again on the next iteration).
 void Listener::accept_some() {
-    for (int i = 0; i < kAcceptBatch && !closing_; ++i) {
+    for (int i = 0; i < accept_batch_ && !closing_; ++i) {
         // The peer's address comes with the accept (no getpeername() per connection later).
         sockaddr_storage peer{};
         socklen_t peer_len = sizeof(peer);

@@ -478,6 +478,21 @@ def test_https_only_config_starts_and_serves(start_proxy, ca, backend):
 
 @pytest.mark.gripd_only("asserts on the gripd process's memory (pushpin's condure keeps ~34 KiB per idle TLS "
                         "connection, see test/bench/tls_bench.sh)")
+def test_a_tls_port_is_one_accept_queue_for_every_worker(tls, backend):
+    # gripd's plain ports are one SO_REUSEPORT socket per worker (the kernel hashes each connection
+    # to one of them); a TLS port is one socket the workers share, so a handshake waits for the first
+    # free worker rather than behind another on the worker its hash chose. Pushpin (condure) listens
+    # on one socket too.
+    t = tls(f"* {backend.addr}", conf={"gripd": {"workers": "2"}})
+    rows = [line.split() for line in Path("/proc/net/tcp").read_text().splitlines()[1:]]
+    listening = [r for r in rows if r[3] == "0A" and r[1].endswith(f":{t.port:04X}")]  # 0A: LISTEN
+    assert len(listening) == 1, listening
+    for _ in range(20):  # and it serves, whichever worker takes each connection
+        s = t.connect("default.test")
+        assert request(s)[0] == 200
+        s.close()
+
+
 def test_idle_tls_connections_stay_small(tls, backend):
     from wsutil import rss, sanitized
     from harness.backend import Response

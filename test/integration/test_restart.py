@@ -16,6 +16,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -24,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from harness import raw
+from harness.proxy import port_accepts, unique_free_port
 from harness.backend import Response, grip_hold
 from griputil import StreamClient, hs_item, publish
 
@@ -36,8 +38,8 @@ class Load:
     """Client threads that each send one request per fresh connection (Connection: close) in a loop,
     over TCP or a unix socket, and count answers that are not the backend's 200."""
 
-    def __init__(self, port=None, unix_path=None, threads=3):
-        self.port, self.unix_path = port, unix_path
+    def __init__(self, port=None, unix_path=None, threads=3, tls=None):
+        self.port, self.unix_path, self.tls = port, unix_path, tls  # tls: an ssl.SSLContext
         self.ok = 0
         self.failures = []
         self._stop = threading.Event()
@@ -54,6 +56,8 @@ class Load:
         else:
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             addr = ("127.0.0.1", self.port)
+        if self.tls:
+            s = self.tls.wrap_socket(s, server_hostname="restart.test")
         with s:
             s.settimeout(10)
             s.connect(addr)
@@ -226,6 +230,43 @@ def test_unix_socket_is_taken_over_without_a_failed_request(start_proxy, backend
     finally:
         stop_pid(pid)
     assert not sock.exists()  # the new process removes its own file when it stops
+
+
+def test_a_tls_port_is_taken_over_without_a_failed_request(start_proxy, backend):
+    # A TLS port is one listening socket that every worker accepts on (a dup() each): the new
+    # process binds its own beside it (SO_REUSEPORT) and the old one's workers drain theirs.
+    backend_routes(backend, "up-5")
+    port = unique_free_port()
+
+    def certs(d: Path):
+        cdir = d / "runner" / "certs"
+        cdir.mkdir(parents=True)
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                        "-nodes", "-days", "2", "-subj", "/CN=restart.test", "-keyout", str(cdir / f"default_{port}.key"),
+                        "-out", str(cdir / f"default_{port}.crt")], check=True, capture_output=True)
+    conf = {**CONF, "runner": {"https_ports": f"127.0.0.1:{port}"}}
+    p = start_proxy(routes=f"* {backend.addr}\n", conf=conf, before_start=certs)
+    deadline = time.monotonic() + 15
+    while not port_accepts(port):
+        assert time.monotonic() < deadline, "the TLS port never accepted"
+        time.sleep(0.05)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    load = Load(port=port, tls=ctx)
+    pid = None
+    try:
+        load.wait_more(50)
+        p.signal(signal.SIGUSR2)
+        pid = new_pid(p)
+        assert p.proc.wait(15) == 0
+        load.wait_more(50)  # the new process serves the load
+    finally:
+        load.stop()
+    try:
+        assert load.failures == [], f"{len(load.failures)} of {load.ok + len(load.failures)}: {load.failures[:5]}"
+    finally:
+        stop_pid(pid)
 
 
 def test_a_second_process_on_the_same_ports_then_sigterm_to_the_first(start_proxy, backend):

@@ -1,7 +1,8 @@
 // Listener: a TCP listening socket opened with SO_REUSEPORT by every worker on the same address, so
-// the kernel spreads accepted connections across loops, or (adopt) a unix socket every worker
-// accepts on through its own dup(). Accepted sockets become ServerConns served by one Service and
-// tracked in a ConnSet (for graceful stop).
+// the kernel spreads accepted connections across loops by a hash of the client's address, or one
+// socket every worker accepts on through its own dup() (a unix socket; a TLS port, where a handshake
+// costs enough that connections must go to whichever worker is free). Accepted sockets become
+// ServerConns served by one Service and tracked in a ConnSet (for graceful stop).
 //
 // The listener accepts by itself (a uv_poll_t on the socket) rather than through uv_listen, because
 // libuv's answer to EMFILE is to accept and drop every waiting connection with a reserve fd, which
@@ -58,6 +59,13 @@ class Listener {
     static constexpr uint64_t kAcceptPauseMs = 100;   // out of fds: stop accepting this long
     static constexpr uint64_t kLogIntervalMs = 10000; // at most one warning per interval (process)
     static constexpr int kAcceptBatch = 64;           // accepts per readiness event (fairness)
+    // On a socket every worker shares, one accept per wakeup: a worker busy with handshakes leaves
+    // the next connection to an idle one instead of taking a batch of them for itself.
+    static constexpr int kSharedAcceptBatch = 1;
+
+    // Binds `addr` (SO_REUSEPORT, so a process taking the port over binds beside this one) and
+    // listens; returns the socket, or -1 with *error set.
+    static int listen_tcp(const config::ListenAddr& addr, std::string* error);
 
     // Opens and starts listening; returns nullptr and sets *error on failure. The listener frees
     // itself after close(). `memory_guarded`: refuse connections with 503 while the process is near
@@ -66,6 +74,12 @@ class Listener {
     static Listener* open(loop::Worker& worker, const config::ListenAddr& addr, Service& service,
                           ConnSet& conns, ConnLimit* limit, std::string* error, bool memory_guarded = false,
                           const net::TlsCertSource* tls = nullptr);
+    // open() on a socket from listen_tcp() (owned from here on, closed on failure too). `shared`: every
+    // worker accepts on its own dup() of one socket, so one accept queue feeds the workers that are
+    // free rather than each worker its own queue by a hash of the client's address.
+    static Listener* adopt_tcp(loop::Worker& worker, int fd, const config::ListenAddr& addr, Service& service,
+                               ConnSet& conns, ConnLimit* limit, std::string* error, bool memory_guarded,
+                               const net::TlsCertSource* tls, bool shared);
     // The same on a socket that already listens (owned from here on, closed on failure too), e.g. a
     // dup() of a unix socket (net::UnixSocketFile) that every worker accepts on. `name` is for errors.
     static Listener* adopt(loop::Worker& worker, int fd, net::Transport transport, const std::string& name,
@@ -99,6 +113,7 @@ class Listener {
     uv_poll_t poll_{};
     loop::TimerEntry resume_; // ends an accept pause
     bool closing_ = false;
+    int accept_batch_ = kAcceptBatch;
     bool memory_guarded_ = false;
     bool nodelay_inherited_ = false; // TCP_NODELAY set on the listening socket, so on every accepted one
     int port_ = 0;
