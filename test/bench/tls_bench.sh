@@ -10,7 +10,7 @@
 #   pushpin      Debian's pushpin 1.36, same config (its condure terminates TLS)
 #   nginx        Debian's nginx, `return 200`, ssl_protocols TLSv1.2 TLSv1.3, keepalive 600 s; its
 #                workers share one accept queue (nginx's default) unless NGINX_REUSEPORT=1, which
-#                gives each worker its own SO_REUSEPORT socket as gripd's workers have
+#                gives each worker its own SO_REUSEPORT socket (gripd shares one socket on TLS ports)
 # For each: RSS of all its processes (sum over its session) before and after CONNS idle
 # connections (handshake, one GET answered, then idle), and the difference per connection.
 # Then the handshake rate (full, and resumed with a session ticket) of gripd and nginx with the
@@ -227,4 +227,4 @@ echo "us/hs: the server's CPU time (user + system, all its processes) per handsh
 echo "connection and the one request it serves."
 echo
 cores_note
-echo "gripd $GRIPD_WORKERS workers (SO_REUSEPORT socket each), nginx $NGINX_WORKERS workers ($([ -n "$NGINX_LISTEN_FLAGS" ] && echo "SO_REUSEPORT socket each" || echo "one shared accept queue")), client $THREADS threads, $CONNS idle connections."
+echo "gripd $GRIPD_WORKERS workers (one shared accept queue on the TLS port), nginx $NGINX_WORKERS workers ($([ -n "$NGINX_LISTEN_FLAGS" ] && echo "SO_REUSEPORT socket each" || echo "one shared accept queue")), client $THREADS threads, $CONNS idle connections."

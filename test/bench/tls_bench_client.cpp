@@ -7,8 +7,8 @@
 //       waits until stdin closes (the script measures the server's RSS meanwhile) and closes them.
 //   tls_bench_client rate PORT SECONDS THREADS full|resumed
 //       THREADS threads loop for SECONDS: connect, handshake (resuming one session per thread
-//       when `resumed`), `GET /`, read the response, close. Prints handshakes per second and the
-//       share of them that were resumed.
+//       when `resumed`), `GET /`, read the response, close. Prints handshakes per second, the
+//       share of them that were resumed, the failures and the total.
 //
 // SNI is "bench.test"; the certificate is not verified (a test certificate).
 #include <openssl/err.h>
@@ -178,8 +178,10 @@ int rate(int port, double seconds, int threads, bool resume) {
         });
     for (auto& t : ts)
         t.join();
-    std::printf("handshakes/s %.0f resumed %.0f%% failed %ld\n", static_cast<double>(done) / seconds,
-                done ? 100.0 * static_cast<double>(reused) / static_cast<double>(done) : 0.0, failed.load());
+    std::printf("handshakes/s %.0f resumed %.0f%% failed %ld total %ld\n",
+                static_cast<double>(done) / seconds,
+                done ? 100.0 * static_cast<double>(reused) / static_cast<double>(done) : 0.0, failed.load(),
+                done.load());
     SSL_CTX_free(ctx);
     return 0;
 }
