@@ -112,82 +112,101 @@ void put_kdict(std::string& body, std::string_view key, std::string_view dict_bo
     tnet::put_dict(body, dict_body);
 }
 
+// The content as pushpin-publish reads it: the argument, or with a leading '@' that file's bytes.
+bool read_content(const Args& a, std::string& http, std::string& ws, std::string& error) {
+    if (!a.content->empty() && (*a.content)[0] == '@') {
+        std::string name = a.content->substr(1);
+        std::ifstream f(name, std::ios::binary);
+        if (!f) {
+            error = "can't read file " + name;
+            return false;
+        }
+        std::ostringstream ss;
+        ss << f.rdbuf();
+        http = ws = ss.str();
+        return true;
+    }
+    http = ws = *a.content;
+    if (!a.no_eol) http += '\n';
+    return true;
+}
+
+// -H "Name: value" options as the http-response format's headers list (appended to `response`).
+bool put_headers(const Args& a, std::string& response, std::string& error) {
+    if (a.headers.empty()) return true;
+    std::string list;
+    for (const auto& h : a.headers) {
+        size_t colon = h.find(':');
+        if (colon == std::string::npos) {
+            error = "header must be in the form \"name: value\"";
+            return false;
+        }
+        std::string pair;
+        tnet::put_string(pair, h.substr(0, colon));
+        tnet::put_string(pair, core::trim(std::string_view(h).substr(colon + 1)));
+        tnet::put_list(list, pair);
+    }
+    tnet::put_string(response, "headers");
+    tnet::put_list(response, list);
+    return true;
+}
+
+// The formats of an item with content (or a body patch): http-response, and http-stream and
+// ws-message unless it is a patch.
+bool put_content_formats(const Args& a, std::string& formats, std::string& error) {
+    auto code = core::parse_int(a.code);
+    if (!code || *code < 0 || *code > 999) {
+        error = "code must be an integer between 0 and 999";
+        return false;
+    }
+    if (!a.content) {
+        error = "must specify content";
+        return false;
+    }
+    std::string response;
+    tnet::put_string(response, "code");
+    tnet::put_int(response, *code);
+    if (a.patch) {
+        rapidjson::Document doc;
+        if (!core::json::parse(*a.content, doc) || !doc.IsArray()) {
+            error = doc.IsNull() ? "content is not valid JSON" : "patch content must be a JSON array";
+            return false;
+        }
+        tnet::put_string(response, "body-patch");
+        json_to_tnet(doc, response);
+    } else {
+        std::string http, ws;
+        if (!read_content(a, http, ws, error)) return false;
+        put_kv(response, "body", http);
+        std::string stream, message;
+        put_kv(stream, "content", http);
+        put_kv(message, "content", ws);
+        put_kdict(formats, "http-stream", stream);
+        put_kdict(formats, "ws-message", message);
+    }
+    if (!put_headers(a, response, error)) return false;
+    put_kdict(formats, "http-response", response);
+    return true;
+}
+
+// An action (hint or close) in every format that has it.
+void put_action_formats(const char* action, bool in_response, std::string& formats) {
+    std::string body;
+    put_kv(body, "action", action);
+    if (in_response) put_kdict(formats, "http-response", body);
+    put_kdict(formats, "http-stream", body);
+    put_kdict(formats, "ws-message", body);
+}
+
 // The item as a TNetString, as pushpin-publish builds it; false with the error text.
 bool build_item(const Args& a, std::string& item, std::string& error) {
     std::string formats;
-    if (a.hint) {
-        std::string hint;
-        put_kv(hint, "action", "hint");
-        put_kdict(formats, "http-response", hint);
-        put_kdict(formats, "http-stream", hint);
-        put_kdict(formats, "ws-message", hint);
-    } else if (a.close) {
-        std::string close;
-        put_kv(close, "action", "close");
-        put_kdict(formats, "http-stream", close);
-        put_kdict(formats, "ws-message", close);
-    } else {
-        auto code = core::parse_int(a.code);
-        if (!code || *code < 0 || *code > 999) {
-            error = "code must be an integer between 0 and 999";
-            return false;
-        }
-        if (!a.content) {
-            error = "must specify content";
-            return false;
-        }
-        std::string response;
-        tnet::put_string(response, "code");
-        tnet::put_int(response, *code);
-        if (a.patch) {
-            rapidjson::Document doc;
-            if (!core::json::parse(*a.content, doc) || !doc.IsArray()) {
-                error = doc.IsNull() ? "content is not valid JSON" : "patch content must be a JSON array";
-                return false;
-            }
-            tnet::put_string(response, "body-patch");
-            json_to_tnet(doc, response);
-        } else {
-            std::string http, ws;
-            if (!a.content->empty() && (*a.content)[0] == '@') {
-                std::string name = a.content->substr(1);
-                std::ifstream f(name, std::ios::binary);
-                if (!f) {
-                    error = "can't read file " + name;
-                    return false;
-                }
-                std::ostringstream ss;
-                ss << f.rdbuf();
-                http = ws = ss.str();
-            } else {
-                http = ws = *a.content;
-                if (!a.no_eol) http += '\n';
-            }
-            put_kv(response, "body", http);
-            std::string stream, message;
-            put_kv(stream, "content", http);
-            put_kv(message, "content", ws);
-            put_kdict(formats, "http-stream", stream);
-            put_kdict(formats, "ws-message", message);
-        }
-        if (!a.headers.empty()) {
-            std::string list;
-            for (const auto& h : a.headers) {
-                size_t colon = h.find(':');
-                if (colon == std::string::npos) {
-                    error = "header must be in the form \"name: value\"";
-                    return false;
-                }
-                std::string pair;
-                tnet::put_string(pair, h.substr(0, colon));
-                tnet::put_string(pair, core::trim(std::string_view(h).substr(colon + 1)));
-                tnet::put_list(list, pair);
-            }
-            tnet::put_string(response, "headers");
-            tnet::put_list(response, list);
-        }
-        put_kdict(formats, "http-response", response);
-    }
+    if (a.hint)
+        put_action_formats("hint", true, formats);
+    else if (a.close)
+        put_action_formats("close", false, formats);
+    else if (!put_content_formats(a, formats, error))
+        return false;
     std::string meta;
     if (!a.sender.empty()) put_kv(meta, "sender", a.sender);
     for (const auto& m : a.meta) {
@@ -358,12 +377,68 @@ int publish_http(const Args& a, const std::string& item_tnet) {
     return 0;
 }
 
-} // namespace
+// Where an option's value goes: exactly one of these is set (none: not an option of ours).
+struct OptionSlot {
+    bool* flag = nullptr;                     // takes no value
+    std::string* value = nullptr;             // the last one given wins
+    std::vector<std::string>* list = nullptr; // repeatable
+    std::optional<std::string>* opt = nullptr;
+    bool known() const { return flag != nullptr || value != nullptr || list != nullptr || opt != nullptr; }
+};
 
-int run_publish_cli(int argc, char** argv) {
-    Args a;
-    const char* env = std::getenv("GRIP_URL");
-    a.spec = env && *env ? env : "http://localhost:5561";
+OptionSlot slot_for(Args& a, const std::string& name) {
+    OptionSlot s;
+    if (name == "--hint")
+        s.flag = &a.hint;
+    else if (name == "--close")
+        s.flag = &a.close;
+    else if (name == "--patch")
+        s.flag = &a.patch;
+    else if (name == "--no-seq")
+        s.flag = &a.no_seq;
+    else if (name == "--no-eol")
+        s.flag = &a.no_eol;
+    else if (name == "--id")
+        s.value = &a.id;
+    else if (name == "--prev-id")
+        s.value = &a.prev_id;
+    else if (name == "--sender")
+        s.value = &a.sender;
+    else if (name == "--code")
+        s.value = &a.code;
+    else if (name == "--spec")
+        s.value = &a.spec;
+    else if (name == "-H" || name == "--header")
+        s.list = &a.headers;
+    else if (name == "-M" || name == "--meta")
+        s.list = &a.meta;
+    else if (name == "-u" || name == "--user")
+        s.opt = &a.user;
+    else if (name == "-B" || name == "--bearer")
+        s.opt = &a.bearer;
+    return s;
+}
+
+// Splits "--name=value" and "-Xvalue" (pushpin-publish's clap accepts both); sets has_value.
+void split_option(const std::string& arg, std::string& name, std::string& value, bool& has_value) {
+    name = arg;
+    has_value = false;
+    if (arg.rfind("--", 0) == 0) {
+        size_t eq = arg.find('=');
+        if (eq == std::string::npos) return;
+        name = arg.substr(0, eq);
+        value = arg.substr(eq + 1);
+        has_value = true;
+    } else if (arg.size() > 2) {
+        name = arg.substr(0, 2);
+        value = arg.substr(2);
+        has_value = true;
+    }
+}
+
+// Reads the command line into `a`, with pushpin-publish's messages for what is wrong. Returns the
+// exit status when the command is done here (help, version, a usage error), nothing to go on.
+std::optional<int> parse_args(int argc, char** argv, Args& a) {
     std::vector<std::string> positional;
     bool options_done = false;
     for (int i = 1; i < argc; ++i) {
@@ -376,25 +451,9 @@ int run_publish_cli(int argc, char** argv) {
             options_done = true;
             continue;
         }
-        std::string name = arg, value;
+        std::string name, value;
         bool has_value = false;
-        if (arg.rfind("--", 0) == 0) {
-            size_t eq = arg.find('=');
-            if (eq != std::string::npos) {
-                name = arg.substr(0, eq);
-                value = arg.substr(eq + 1);
-                has_value = true;
-            }
-        } else if (arg.size() > 2) { // -Hvalue
-            name = arg.substr(0, 2);
-            value = arg.substr(2);
-            has_value = true;
-        }
-        auto flag = [&](bool& b) {
-            if (has_value) return false;
-            b = true;
-            return true;
-        };
+        split_option(arg, name, value, has_value);
         if (name == "-h" || name == "--help") {
             std::fputs(kUsage, stdout);
             return 0;
@@ -403,47 +462,21 @@ int run_publish_cli(int argc, char** argv) {
             std::printf("gripd-publish %s\n", GRIPD_VERSION);
             return 0;
         }
-        if (name == "--hint" || name == "--close" || name == "--patch" || name == "--no-seq" ||
-            name == "--no-eol") {
-            bool& b = name == "--hint"     ? a.hint
-                      : name == "--close"  ? a.close
-                      : name == "--patch"  ? a.patch
-                      : name == "--no-seq" ? a.no_seq
-                                           : a.no_eol;
-            if (!flag(b)) return usage_error("Found argument '" + arg + "' which wasn't expected");
+        OptionSlot slot = slot_for(a, name);
+        if (!slot.known() || (slot.flag != nullptr && has_value))
+            return usage_error("Found argument '" + arg + "' which wasn't expected");
+        if (slot.flag != nullptr) {
+            *slot.flag = true;
             continue;
         }
-        std::string* target = nullptr;
-        std::vector<std::string>* list = nullptr;
-        std::optional<std::string>* opt = nullptr;
-        if (name == "--id")
-            target = &a.id;
-        else if (name == "--prev-id")
-            target = &a.prev_id;
-        else if (name == "--sender")
-            target = &a.sender;
-        else if (name == "--code")
-            target = &a.code;
-        else if (name == "--spec")
-            target = &a.spec;
-        else if (name == "-H" || name == "--header")
-            list = &a.headers;
-        else if (name == "-M" || name == "--meta")
-            list = &a.meta;
-        else if (name == "-u" || name == "--user")
-            opt = &a.user;
-        else if (name == "-B" || name == "--bearer")
-            opt = &a.bearer;
-        else
-            return usage_error("Found argument '" + arg + "' which wasn't expected");
         if (!has_value) {
             if (i + 1 >= argc)
                 return usage_error("The argument '" + name + "' requires a value but none was supplied");
             value = argv[++i];
         }
-        if (target) *target = value;
-        if (list) list->push_back(value);
-        if (opt) *opt = value;
+        if (slot.value) *slot.value = value;
+        if (slot.list) slot.list->push_back(value);
+        if (slot.opt) *slot.opt = value;
     }
     if (positional.empty())
         return usage_error("The following required arguments were not provided:\n    <channel>");
@@ -451,6 +484,16 @@ int run_publish_cli(int argc, char** argv) {
         return usage_error("Found argument '" + positional[2] + "' which wasn't expected");
     a.channel = positional[0];
     if (positional.size() > 1) a.content = positional[1];
+    return std::nullopt;
+}
+
+} // namespace
+
+int run_publish_cli(int argc, char** argv) {
+    Args a;
+    const char* env = std::getenv("GRIP_URL");
+    a.spec = env && *env ? env : "http://localhost:5561";
+    if (std::optional<int> done = parse_args(argc, argv, a)) return *done;
     std::string item, error;
     if (!build_item(a, item, error)) return fail(error);
     if (a.spec.rfind("http:", 0) == 0 || a.spec.rfind("https:", 0) == 0) return publish_http(a, item);
