@@ -44,6 +44,10 @@ class PublishQueue;
 
 namespace gripd::zmq {
 
+namespace tnet {
+struct Value;
+} // namespace tnet
+
 class StatsService;
 
 using ZmqStats = stats::ZmqStats;
@@ -92,9 +96,20 @@ class ZmqService final : public Socket::Handler {
     bool on_message(Socket& s, const std::vector<std::string_view>& parts, size_t bytes,
                     bool truncated) override;
     void on_pull(const std::vector<std::string_view>& parts, size_t bytes, bool truncated);
+    // Who asked a command and how its answer finds them: the ROUTER envelope and the request's id.
+    struct Caller {
+        std::vector<std::string> envelope;
+        std::string rid;
+        bool has_id = false;
+    };
     void on_command(const std::vector<std::string_view>& parts, bool truncated);
-    void refresh_connection(std::vector<std::string> envelope, std::string rid, bool has_id,
-                            const std::string& cid);
+    void command_get_zmq_uris(const Caller& c);
+    void command_publish(Caller c, const tnet::Value& args);
+    void command_refresh(Caller c, const tnet::Value& args);
+    void command_conncheck(const Caller& c, const tnet::Value& args);
+    // Publishes `body` (the items as JSON) as an HTTP publish would, and answers `c` with the outcome.
+    void submit_command(Caller c, std::string body);
+    void refresh_connection(Caller c, const std::string& cid);
     void on_sub(const std::vector<std::string_view>& parts, size_t bytes, bool truncated);
     bool start_sub(int64_t hard_max, std::string* error);
     // Submits one publish body; `reply` (may be empty) gets the outcome.
@@ -105,8 +120,7 @@ class ZmqService final : public Socket::Handler {
     void pause_inputs();
     void resume_inputs();
     void warn(Warn kind, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
-    void reply(const std::vector<std::string>& envelope, std::string_view id, bool has_id, bool success,
-               std::string_view value_tnet, std::string_view condition);
+    void reply(const Caller& c, bool success, std::string_view value_tnet, std::string_view condition);
     static void on_congestion_timer(uv_timer_t* t);
     // Binds `spec`, or (taking over, address in use) queues it for the rebind timer.
     bool bind_or_wait(Socket& s, const std::string& spec, const char* key, std::string* error);
@@ -142,9 +156,7 @@ class ZmqService final : public Socket::Handler {
     const StatsService* conns_ = nullptr;
     // `refresh {cid}` requests waiting for the workers' answers, by token.
     struct Refreshing {
-        std::vector<std::string> envelope;
-        std::string rid;
-        bool has_id = false;
+        Caller caller;
         size_t waiting = 0; // answers still to come
         bool found = false;
     };
