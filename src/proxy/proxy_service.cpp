@@ -49,23 +49,7 @@ std::unique_ptr<http::Exchange> ProxyService::start_exchange(http::ClientStream&
         if (const std::string* id = head.headers.get("Pushpin-Route")) route = routes_->find_by_id(*id);
     if (!route) route = routes_->match(h, head.target, conn.is_tls(), websocket);
     if (!route) {
-        LOG_INFO("proxy", "%s %s -> no route for host %.*s", head.method.c_str(), head.target.c_str(),
-                 static_cast<int>(h.size()), h.data());
-        std::string text = "No route for host: " + std::string(h) + "\n";
-        std::shared_ptr<const http::CrossOrigin> co;
-        if (settings_.auto_cross_origin) {
-            // As Pushpin: the JSON-P parameters are read with a route's defaults (a bad one is a 400).
-            static const config::Route kNoRoute;
-            co = cross_origin(conn, kNoRoute, head);
-            if (!co) return nullptr;
-        }
-        int code = 502;
-        std::string reason;
-        http::Headers headers;
-        headers.add("Content-Type", "text/plain");
-        headers.add("Content-Length", std::to_string(text.size())); // as Pushpin: in a JSON-P header map
-        http::finish_cross_origin(co.get(), http::JsonpStyle::Relayed, code, reason, headers, text);
-        conn.respond(code, reason, headers, text);
+        respond_no_route(conn, head, h);
         return nullptr;
     }
     // A client that proves an upstream Grip-Sig is another GRIP proxy: GRIP passes through untouched.
@@ -110,6 +94,27 @@ std::unique_ptr<http::Exchange> ProxyService::start_exchange(http::ClientStream&
         return std::make_unique<ProxySession>(*this, conn, routes_, *route, head, trusted);
     }
     return start_cross_origin(conn, *route, head, trusted);
+}
+
+// No route for the request's host: 502 with Pushpin's text (in JSON-P too, with CORS on).
+void ProxyService::respond_no_route(http::ClientStream& conn, http::RequestHead& head, std::string_view h) {
+    LOG_INFO("proxy", "%s %s -> no route for host %.*s", head.method.c_str(), head.target.c_str(),
+             static_cast<int>(h.size()), h.data());
+    std::string text = "No route for host: " + std::string(h) + "\n";
+    std::shared_ptr<const http::CrossOrigin> co;
+    if (settings_.auto_cross_origin) {
+        // As Pushpin: the JSON-P parameters are read with a route's defaults (a bad one is a 400).
+        static const config::Route kNoRoute;
+        co = cross_origin(conn, kNoRoute, head);
+        if (!co) return; // answered 400
+    }
+    int code = 502;
+    std::string reason;
+    http::Headers headers;
+    headers.add("Content-Type", "text/plain");
+    headers.add("Content-Length", std::to_string(text.size())); // as Pushpin: in a JSON-P header map
+    http::finish_cross_origin(co.get(), http::JsonpStyle::Relayed, code, reason, headers, text);
+    conn.respond(code, reason, headers, text);
 }
 
 // CORS is on: a JSON-P call is rewritten (or refused, 400) before it is proxied.

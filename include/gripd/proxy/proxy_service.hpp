@@ -71,6 +71,7 @@ class ProxyService final : public http::Service {
     RequestShare& shares() { return *shares_; }
 
   private:
+    void respond_no_route(http::ClientStream& conn, http::RequestHead& head, std::string_view host);
     std::unique_ptr<http::Exchange> start_cross_origin(http::ClientStream& conn, const config::Route& route,
                                                        http::RequestHead& head, bool trusted);
     // The request's CORS facts, with a JSON-P call rewritten (its body to `body`); null when the
