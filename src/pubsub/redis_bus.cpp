@@ -574,8 +574,10 @@ void RedisBus::publish(const std::string& channel, const std::vector<BusItem>& i
     std::vector<std::string> keys = bus_stream::keys(channel, name, false);
     const bool sha = !script_sha_.empty();
     const std::string& script = sha ? script_sha_ : bus_stream::publish_script(false);
+    size_t next = 0; // the first item of each call
     for (const bus_stream::Call& call : calls) {
-        std::vector<std::string> args = bus_stream::args(call, keep);
+        const bool outside = bus_stream::add_outside_script(call, keep);
+        std::vector<std::string> args = bus_stream::args(call, keep, outside);
         std::vector<const char*> argv{sha ? "EVALSHA" : "EVAL", script.data(), "4"};
         std::vector<size_t> lens{sha ? 7u : 4u, script.size(), 1u};
         for (const auto* list : {&keys, &args})
@@ -583,9 +585,63 @@ void RedisBus::publish(const std::string& channel, const std::vector<BusItem>& i
                 argv.push_back(a.data());
                 lens.push_back(a.size());
             }
-        send_publish(argv.data(), lens.data(), static_cast<int>(argv.size()), name.size() + call.run.size(),
-                     done);
+        if (outside)
+            send_kept_run(keys[0], name, call, bus_stream::publish_message(call, items[next].payload),
+                          argv.data(), lens.data(), static_cast<int>(argv.size()), done);
+        else
+            send_publish(argv.data(), lens.data(), static_cast<int>(argv.size()),
+                         name.size() + call.run.size(), done);
+        next += call.records;
     }
+}
+
+void RedisBus::send_kept_run(const std::string& stream, const std::string& name, const bus_stream::Call& call,
+                             const std::string& message, const char** script_argv, const size_t* script_lens,
+                             int script_argc, std::function<void(bool)> done) {
+    redisAsyncContext* ac = publisher_->ac;
+    // The queued commands' own replies (+OK, +QUEUED) are dropped; EXEC's array answers for all.
+    const char* multi[1] = {"MULTI"};
+    size_t multi_len[1] = {5};
+    const char* xadd[5] = {"XADD", stream.data(), "*", "r", call.run.data()};
+    size_t xadd_lens[5] = {4, stream.size(), 1, 1, call.run.size()};
+    const char* pub[3] = {"PUBLISH", name.data(), message.data()};
+    size_t pub_lens[3] = {7, name.size(), message.size()};
+    if (redisAsyncCommandArgv(ac, nullptr, nullptr, 1, multi, multi_len) != REDIS_OK ||
+        redisAsyncCommandArgv(ac, nullptr, nullptr, 5, xadd, xadd_lens) != REDIS_OK ||
+        redisAsyncCommandArgv(ac, nullptr, nullptr, script_argc, script_argv, script_lens) != REDIS_OK ||
+        redisAsyncCommandArgv(ac, nullptr, nullptr, 3, pub, pub_lens) != REDIS_OK) {
+        done(false); // only when the context is going away: EXEC never follows, so nothing runs
+        return;
+    }
+    const char* exec[1] = {"EXEC"};
+    size_t exec_len[1] = {4};
+    const size_t bytes = name.size() + call.run.size() + message.size();
+    auto cb = std::make_unique<PendingPublish>(PendingPublish{this, bytes, std::move(done)});
+    if (redisAsyncCommandArgv(ac, &RedisBus::on_exec_reply, cb.get(), 1, exec, exec_len) != REDIS_OK) {
+        cb->done(false);
+        return;
+    }
+    ++pending_publishes_;
+    pending_publish_bytes_ += bytes;
+    static_cast<void>(cb.release()); // owned by the pending command; freed in on_exec_reply
+}
+
+void RedisBus::on_exec_reply(redisAsyncContext* /*ac*/, void* r, void* privdata) {
+    std::unique_ptr<PendingPublish> p(static_cast<PendingPublish*>(privdata));
+    --p->bus->pending_publishes_;
+    p->bus->pending_publish_bytes_ -= p->bytes;
+    if (p->bus->pending_publishes_ == 0) p->bus->refusing_ = false;
+    auto* reply = static_cast<redisReply*>(r);
+    // [XADD's id, the script's 0, PUBLISH's count]; an error (EXECABORT) or an error inside: refused.
+    redisReply* err = reply && reply->type == REDIS_REPLY_ERROR ? reply : nullptr;
+    bool ok = reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 3;
+    for (size_t i = 0; ok && i < reply->elements; ++i)
+        if (reply->element[i]->type == REDIS_REPLY_ERROR) {
+            ok = false;
+            err = reply->element[i];
+        }
+    if (err) LOG_WARN("bus", "redis refused a publish: %.*s", static_cast<int>(err->len), err->str);
+    p->done(ok);
 }
 
 void RedisBus::send_publish(const char** argv, const size_t* lens, int argc, size_t bytes,

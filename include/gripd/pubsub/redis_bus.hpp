@@ -29,6 +29,9 @@ class Worker;
 namespace gripd::pubsub {
 
 class ClusterBus;
+namespace bus_stream {
+struct Call;
+}
 
 struct BusEndpoint {
     std::string host; // a numeric address (resolved once at startup: connecting must not block)
@@ -153,6 +156,12 @@ class RedisBus {
 
     void send_publish(const char** argv, const size_t* lens, int argc, size_t bytes,
                       std::function<void(bool)> done);
+    // MULTI, XADD of the run, the script (its bounds only), PUBLISH of `message`, EXEC
+    // (bus_stream::add_outside_script); done with EXEC's answer.
+    void send_kept_run(const std::string& stream, const std::string& name, const bus_stream::Call& call,
+                       const std::string& message, const char** script_argv, const size_t* script_lens,
+                       int script_argc, std::function<void(bool)> done);
+    static void on_exec_reply(redisAsyncContext* ac, void* reply, void* privdata);
     void connect(Link& link);
     void retry_later(Link& link);
     void on_connected(Link& link);
