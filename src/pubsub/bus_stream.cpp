@@ -7,9 +7,9 @@ namespace gripd::pubsub::bus_stream {
 namespace {
 // KEYS: stream, channel, meta (hash: b bytes kept, n items kept), runs (one value per stream entry:
 // bytes * 1024 + items). ARGV: maxn (0: ids only), maxb, how, items, bytes, marker id, run.
-// One XADD and one PUBLISH per call whatever its items. how 'b' (bounds only): the run was XADDed
-// just before, in the same MULTI, and is PUBLISHed just after; the script only trims, and never
-// sees the run: Redis's Lua hashes every byte of every string it makes (ARGV, the concatenated
+// One XADD and one PUBLISH per call whatever its items. how 't' (trim only): the stream, the runs
+// list and the sums were written by a MULTI (add_outside_script); the script only trims, and never
+// sees a run: Redis's Lua hashes every byte of every string it makes (ARGV, the concatenated
 // message), which was half of redis-server's CPU with history on (perf: luaS_newlstr).
 constexpr std::string_view kScript = R"lua(
 local maxn, maxb, how = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
@@ -25,10 +25,15 @@ elseif how == 'g' then
   redis.call('RPUSH', KEYS[4], '1')
   redis.call('HSET', KEYS[3], 'b', '0', 'n', '1')
 else
-  if how ~= 'b' then id = redis.call('XADD', KEYS[1], '*', 'r', run) end
+  if how ~= 't' then id = redis.call('XADD', KEYS[1], '*', 'r', run) end
   local m = redis.call('HMGET', KEYS[3], 'b', 'n')
   local total, n = (tonumber(m[1]) or 0) + bytes, (tonumber(m[2]) or 0) + k
-  local len = redis.call('RPUSH', KEYS[4], string.format('%d', bytes * 1024 + k))
+  local len
+  if how == 't' then
+    len = redis.call('LLEN', KEYS[4])
+  else
+    len = redis.call('RPUSH', KEYS[4], string.format('%d', bytes * 1024 + k))
+  end
   local drop = 0
   while len - drop > 1 do
     local v = tonumber(redis.call('LINDEX', KEYS[4], drop))
@@ -44,7 +49,7 @@ else
     redis.call('XTRIM', KEYS[1], 'MAXLEN', string.format('%d', len - drop))
   end
   redis.call('HSET', KEYS[3], 'b', string.format('%d', total), 'n', string.format('%d', n))
-  if how == 'b' then return 0 end
+  if how == 't' then return 0 end
 end
 local ms, s = string.match(id, '^(%d+)-(%d+)$')
 local first = ms .. '-' .. string.format('%d', tonumber(s) * 256)
@@ -179,14 +184,27 @@ std::vector<std::string> keys(std::string_view channel, std::string_view pubsub_
     return {key(RedisBus::kStreamPrefix), std::string(pubsub_name), key("gripd:hm:"), key("gripd:hr:")};
 }
 
-std::vector<std::string> args(const Call& call, const RedisBus::StreamBounds& keep, bool outside) {
+std::vector<std::string> args(const Call& call, const RedisBus::StreamBounds& keep) {
     return {keep.ids_only ? "0" : std::to_string(keep.items),
             std::to_string(keep.bytes),
-            std::string(1, outside ? 'b' : call.how),
+            std::string(1, call.how),
             std::to_string(call.items),
             std::to_string(call.bytes),
             call.id,
-            outside ? std::string() : call.run};
+            call.run};
+}
+
+std::vector<std::string> trim_args(const RedisBus::StreamBounds& keep) {
+    return {std::to_string(keep.items), std::to_string(keep.bytes), "t", "0", "0", "", ""};
+}
+
+std::string run_value(const Call& call) {
+    return std::to_string(call.bytes * 1024 + call.items);
+}
+
+bool over_bounds(long long items, long long bytes, const RedisBus::StreamBounds& keep) {
+    const auto max_items = static_cast<long long>(keep.items + keep.items / kTrimSlackDivisor);
+    return items > max_items || bytes > static_cast<long long>(keep.bytes);
 }
 
 bool for_each_message_item(
