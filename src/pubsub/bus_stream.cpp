@@ -203,8 +203,10 @@ std::string run_value(const Call& call) {
 }
 
 bool over_bounds(long long items, long long bytes, const RedisBus::StreamBounds& keep) {
-    const auto max_items = static_cast<long long>(keep.items + keep.items / kTrimSlackDivisor);
-    return items > max_items || bytes > static_cast<long long>(keep.bytes);
+    const size_t max_items = keep.items + keep.items / kTrimSlackDivisor;
+    // Redis's sums are signed; one below zero (never written so) is not over anything.
+    return (items > 0 && static_cast<unsigned long long>(items) > max_items) ||
+           (bytes > 0 && static_cast<unsigned long long>(bytes) > keep.bytes);
 }
 
 bool for_each_message_item(
