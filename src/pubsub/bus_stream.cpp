@@ -7,7 +7,10 @@ namespace gripd::pubsub::bus_stream {
 namespace {
 // KEYS: stream, channel, meta (hash: b bytes kept, n items kept), runs (one value per stream entry:
 // bytes * 1024 + items). ARGV: maxn (0: ids only), maxb, how, items, bytes, marker id, run.
-// One XADD and one PUBLISH per call whatever its items: the cost per item is the bytes copied.
+// One XADD and one PUBLISH per call whatever its items. how 't' (trim only): the stream, the runs
+// list and the sums were written by a MULTI (add_outside_script); the script only trims, and never
+// sees a run: Redis's Lua hashes every byte of every string it makes (ARGV, the concatenated
+// message), which was half of redis-server's CPU with history on (perf: luaS_newlstr).
 constexpr std::string_view kScript = R"lua(
 local maxn, maxb, how = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
 local k, bytes, run = tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[7]
@@ -22,10 +25,15 @@ elseif how == 'g' then
   redis.call('RPUSH', KEYS[4], '1')
   redis.call('HSET', KEYS[3], 'b', '0', 'n', '1')
 else
-  id = redis.call('XADD', KEYS[1], '*', 'r', run)
+  if how ~= 't' then id = redis.call('XADD', KEYS[1], '*', 'r', run) end
   local m = redis.call('HMGET', KEYS[3], 'b', 'n')
   local total, n = (tonumber(m[1]) or 0) + bytes, (tonumber(m[2]) or 0) + k
-  local len = redis.call('RPUSH', KEYS[4], string.format('%d', bytes * 1024 + k))
+  local len
+  if how == 't' then
+    len = redis.call('LLEN', KEYS[4])
+  else
+    len = redis.call('RPUSH', KEYS[4], string.format('%d', bytes * 1024 + k))
+  end
   local drop = 0
   while len - drop > 1 do
     local v = tonumber(redis.call('LINDEX', KEYS[4], drop))
@@ -41,6 +49,7 @@ else
     redis.call('XTRIM', KEYS[1], 'MAXLEN', string.format('%d', len - drop))
   end
   redis.call('HSET', KEYS[3], 'b', string.format('%d', total), 'n', string.format('%d', n))
+  if how == 't' then return 0 end
 end
 local ms, s = string.match(id, '^(%d+)-(%d+)$')
 local first = ms .. '-' .. string.format('%d', tonumber(s) * 256)
@@ -137,7 +146,7 @@ std::vector<Call> plan_calls(const std::vector<RedisBus::BusItem>& items,
         bool byte_bound = keep.items > 0 && !keep.ids_only;
         if (!open || calls.back().records >= kMaxRunItems ||
             (byte_bound && calls.back().bytes + it.payload.size() > run_bytes && calls.back().records > 0)) {
-            calls.push_back(Call{'p', 0, 0, 0, {}, {}});
+            calls.push_back(Call{'p', 0, 0, 0, false, {}, {}});
             open = true;
         }
         Call& c = calls.back();
@@ -147,6 +156,7 @@ std::vector<Call> plan_calls(const std::vector<RedisBus::BusItem>& items,
         // A run with nothing to keep is only published; with ids only, one with assigned ids
         // still goes through the stream (its entry id makes them).
         if (kept || (keep.ids_only && how == 'a')) c.how = 'r';
+        if (how == 'a') c.assigns = true;
         append_record(&c.run, how, it.payload);
     }
     return calls;
@@ -157,6 +167,10 @@ std::string publish_message(const Call& call, std::string_view first_item) {
     std::string m = "* ";
     m += call.run;
     return m;
+}
+
+bool add_outside_script(const Call& call, const RedisBus::StreamBounds& keep) {
+    return call.how == 'r' && !call.assigns && !keep.ids_only && keep.items > 0;
 }
 
 std::vector<std::string> keys(std::string_view channel, std::string_view pubsub_name, bool cluster) {
@@ -178,6 +192,21 @@ std::vector<std::string> args(const Call& call, const RedisBus::StreamBounds& ke
             std::to_string(call.bytes),
             call.id,
             call.run};
+}
+
+std::vector<std::string> trim_args(const RedisBus::StreamBounds& keep) {
+    return {std::to_string(keep.items), std::to_string(keep.bytes), "t", "0", "0", "", ""};
+}
+
+std::string run_value(const Call& call) {
+    return std::to_string(call.bytes * 1024 + call.items);
+}
+
+bool over_bounds(long long items, long long bytes, const RedisBus::StreamBounds& keep) {
+    const size_t max_items = keep.items + keep.items / kTrimSlackDivisor;
+    // Redis's sums are signed; one below zero (never written so) is not over anything.
+    return (items > 0 && static_cast<unsigned long long>(items) > max_items) ||
+           (bytes > 0 && static_cast<unsigned long long>(bytes) > keep.bytes);
 }
 
 bool for_each_message_item(

@@ -572,20 +572,104 @@ void RedisBus::publish(const std::string& channel, const std::vector<BusItem>& i
         return;
     }
     std::vector<std::string> keys = bus_stream::keys(channel, name, false);
+    size_t next = 0; // the first item of each call
+    for (const bus_stream::Call& call : calls) {
+        if (bus_stream::add_outside_script(call, keep))
+            send_kept_run(keys, call, bus_stream::publish_message(call, items[next].payload), keep, done);
+        else
+            send_script(keys, bus_stream::args(call, keep), name.size() + call.run.size(), done);
+        next += call.records;
+    }
+}
+
+void RedisBus::send_script(const std::vector<std::string>& keys, const std::vector<std::string>& args,
+                           size_t bytes, std::function<void(bool)> done) {
     const bool sha = !script_sha_.empty();
     const std::string& script = sha ? script_sha_ : bus_stream::publish_script(false);
-    for (const bus_stream::Call& call : calls) {
-        std::vector<std::string> args = bus_stream::args(call, keep);
-        std::vector<const char*> argv{sha ? "EVALSHA" : "EVAL", script.data(), "4"};
-        std::vector<size_t> lens{sha ? 7u : 4u, script.size(), 1u};
-        for (const auto* list : {&keys, &args})
-            for (const std::string& a : *list) {
-                argv.push_back(a.data());
-                lens.push_back(a.size());
-            }
-        send_publish(argv.data(), lens.data(), static_cast<int>(argv.size()), name.size() + call.run.size(),
-                     done);
+    std::vector<const char*> argv{sha ? "EVALSHA" : "EVAL", script.data(), "4"};
+    std::vector<size_t> lens{sha ? 7u : 4u, script.size(), 1u};
+    for (const auto* list : {&keys, &args})
+        for (const std::string& a : *list) {
+            argv.push_back(a.data());
+            lens.push_back(a.size());
+        }
+    send_publish(argv.data(), lens.data(), static_cast<int>(argv.size()), bytes, std::move(done));
+}
+
+void RedisBus::send_kept_run(const std::vector<std::string>& keys, const bus_stream::Call& call,
+                             const std::string& message, const StreamBounds& keep,
+                             std::function<void(bool)> done) {
+    redisAsyncContext* ac = publisher_->ac;
+    const std::string& stream = keys[0];
+    const std::string& name = keys[1];
+    const std::string& meta = keys[2];
+    const std::string& runs = keys[3];
+    const std::string value = bus_stream::run_value(call);
+    const std::string items = std::to_string(call.items);
+    const std::string bytes_kept = std::to_string(call.bytes);
+    // The queued commands' own replies (+OK, +QUEUED) are dropped; EXEC's array answers for all.
+    const char* multi[1] = {"MULTI"};
+    size_t multi_len[1] = {5};
+    const char* xadd[5] = {"XADD", stream.data(), "*", "r", call.run.data()};
+    size_t xadd_lens[5] = {4, stream.size(), 1, 1, call.run.size()};
+    const char* rpush[3] = {"RPUSH", runs.data(), value.data()};
+    size_t rpush_lens[3] = {5, runs.size(), value.size()};
+    const char* add_n[4] = {"HINCRBY", meta.data(), "n", items.data()};
+    size_t add_n_lens[4] = {7, meta.size(), 1, items.size()};
+    const char* add_b[4] = {"HINCRBY", meta.data(), "b", bytes_kept.data()};
+    size_t add_b_lens[4] = {7, meta.size(), 1, bytes_kept.size()};
+    const char* pub[3] = {"PUBLISH", name.data(), message.data()};
+    size_t pub_lens[3] = {7, name.size(), message.size()};
+    if (redisAsyncCommandArgv(ac, nullptr, nullptr, 1, multi, multi_len) != REDIS_OK ||
+        redisAsyncCommandArgv(ac, nullptr, nullptr, 5, xadd, xadd_lens) != REDIS_OK ||
+        redisAsyncCommandArgv(ac, nullptr, nullptr, 3, rpush, rpush_lens) != REDIS_OK ||
+        redisAsyncCommandArgv(ac, nullptr, nullptr, 4, add_n, add_n_lens) != REDIS_OK ||
+        redisAsyncCommandArgv(ac, nullptr, nullptr, 4, add_b, add_b_lens) != REDIS_OK ||
+        redisAsyncCommandArgv(ac, nullptr, nullptr, 3, pub, pub_lens) != REDIS_OK) {
+        done(false); // only when the context is going away: EXEC never follows, so nothing runs
+        return;
     }
+    const char* exec[1] = {"EXEC"};
+    size_t exec_len[1] = {4};
+    const size_t bytes = name.size() + call.run.size() + message.size();
+    auto cb = std::make_unique<PendingRun>(PendingRun{{this, bytes, std::move(done)}, keys, keep});
+    if (redisAsyncCommandArgv(ac, &RedisBus::on_exec_reply, cb.get(), 1, exec, exec_len) != REDIS_OK) {
+        cb->publish.done(false);
+        return;
+    }
+    ++pending_publishes_;
+    pending_publish_bytes_ += bytes;
+    static_cast<void>(cb.release()); // owned by the pending command; freed in on_exec_reply
+}
+
+void RedisBus::on_exec_reply(redisAsyncContext* /*ac*/, void* r, void* privdata) {
+    std::unique_ptr<PendingRun> p(static_cast<PendingRun*>(privdata));
+    RedisBus* bus = p->publish.bus;
+    --bus->pending_publishes_;
+    bus->pending_publish_bytes_ -= p->publish.bytes;
+    if (bus->pending_publishes_ == 0) bus->refusing_ = false;
+    auto* reply = static_cast<redisReply*>(r);
+    // [XADD's id, RPUSH's length, the sums n and b, PUBLISH's receivers]; an error (EXECABORT) or
+    // an error inside: refused.
+    redisReply* err = reply && reply->type == REDIS_REPLY_ERROR ? reply : nullptr;
+    bool ok = reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 5;
+    for (size_t i = 0; ok && i < reply->elements; ++i)
+        if (reply->element[i]->type == REDIS_REPLY_ERROR) {
+            ok = false;
+            err = reply->element[i];
+        }
+    if (err) LOG_WARN("bus", "redis refused a publish: %.*s", static_cast<int>(err->len), err->str);
+    if (ok && reply->element[2]->type == REDIS_REPLY_INTEGER &&
+        reply->element[3]->type == REDIS_REPLY_INTEGER &&
+        bus_stream::over_bounds(reply->element[2]->integer, reply->element[3]->integer, p->keep) &&
+        bus->publisher_->connected && bus->publisher_->ac && bus->trimming_.insert(p->keys[0]).second) {
+        // Not waited for: a slice of a publish request waits for its answer before the next one
+        // goes (PublishQueue), so a second round trip here cost more throughput than the script
+        // saved. The run is kept either way; the trim only frees older entries.
+        bus->send_script(p->keys, bus_stream::trim_args(p->keep), 0,
+                         [bus, stream = p->keys[0]](bool) { bus->trimming_.erase(stream); });
+    }
+    p->publish.done(ok);
 }
 
 void RedisBus::send_publish(const char** argv, const size_t* lens, int argc, size_t bytes,

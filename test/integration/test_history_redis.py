@@ -12,6 +12,8 @@ import pytest
 
 from griputil import SSEParser, StreamClient, control, hs_item, publish
 from harness.backend import Response
+from harness.bus_stream import stream_items
+from harness.redis import resp_command
 from test_bus_redis import redis, wait_subscribed  # noqa: F401 (redis: fixture)
 
 pytestmark = pytest.mark.gripd_only("pushpin 1.36 has no channel history and no Redis bus")
@@ -138,3 +140,43 @@ def test_byte_bound_off_keeps_items_by_count_only(redis, start_proxy, backend): 
             break
         time.sleep(0.1)
     assert [i["id"] for i in doc["items"]] == ["3", "4", "5"]
+
+
+def test_two_instances_publishing_at_once_keep_one_order_and_the_trimmed_bound(redis, start_proxy, backend):  # noqa: F811
+    # Runs of items with their own ids go to Redis as MULTI/XADD/bookkeeping/PUBLISH/EXEC (no script
+    # unless a trim is due, bus_stream.hpp): the stream and the live messages still have one order
+    # while two instances publish at once, the sums the trim reads stay those of the kept entries,
+    # and the stream is trimmed back to history_size (20, trimmed past 22) by whole runs of 5.
+    conf = {"gripd": {"bus": redis.url, "history_size": "20"}}
+    a = start_proxy(routes=f"* {backend.addr}", conf=conf)
+    b = start_proxy(routes=f"* {backend.addr}", conf=conf)
+    sse_route(backend, "ord")
+    live = StreamClient(b.port, "/events")
+    live.wait_head()
+    wait_subscribed(redis, "ord")
+    batches = 40
+
+    def run(p, tag):
+        for i in range(batches):
+            publish(p, [ev(f"{tag}{i}-{k}", "ord") for k in range(5)])
+    threads = [threading.Thread(target=run, args=(p, tag)) for p, tag in ((a, "a"), (b, "b"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    total = 2 * batches * 5
+    live.wait_body(lambda body: len(ids_of(body)) == total, timeout=20)
+    order = ids_of(live.body)
+    deadline = time.monotonic() + 10
+    while True:  # the last trim is not waited for by its publish
+        kept = [json.loads(i)["id"] for i in stream_items(resp_command(redis.port, "XRANGE", "gripd:h:ord", "-", "+"))]
+        if len(kept) <= 24 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert 20 <= len(kept) <= 24
+    assert kept == order[-len(kept):]
+    assert int(resp_command(redis.port, "HGET", "gripd:hm:ord", "n")) == len(kept)
+    for p in (a, b):
+        doc = json.loads(control(p, "GET", "/history/ord").body)
+        assert [i["id"] for i in doc["items"]] == order[-20:]
+    live.close()

@@ -41,12 +41,13 @@ const std::string& publish_script(bool sharded);
 
 // One script call. KEYS: stream, channel, meta, runs (keys()). ARGV: args().
 struct Call {
-    char how = 'r';     // r a run kept in the stream, p a run only published, g an item too big to keep
-    size_t records = 0; // in `run`
-    size_t items = 0;   // of them kept
-    size_t bytes = 0;   // the JSON bytes of all of them
-    std::string id;     // g: the item's own id (empty: assigned)
-    std::string run;    // "<how><len>:<json>" records
+    char how = 'r';       // r a run kept in the stream, p a run only published, g an item too big to keep
+    size_t records = 0;   // in `run`
+    size_t items = 0;     // of them kept
+    bool assigns = false; // a record takes its id from the entry's (the message must name that id)
+    size_t bytes = 0;     // the JSON bytes of all of them
+    std::string id;       // g: the item's own id (empty: assigned)
+    std::string run;      // "<how><len>:<json>" records
 };
 // The calls for a run of one channel's items, in order (a new call at kMaxRunItems records or at
 // history_channel_bytes / 8 bytes; an item too big to keep alone is a call of its own).
@@ -57,8 +58,28 @@ std::string publish_message(const Call& call, std::string_view first_item);
 // KEYS: the stream, the pub/sub channel (`pubsub_name`), the meta hash and the runs list; on a
 // cluster the channel is in braces ("gripd:h:{<channel>}"), so all of them share its slot.
 std::vector<std::string> keys(std::string_view channel, std::string_view pubsub_name, bool cluster);
+// Whether `call` is sent as MULTI, XADD <stream> * r <run>, RPUSH <runs> run_value(call),
+// HINCRBY <meta> n <items>, HINCRBY <meta> b <bytes>, PUBLISH <channel> "* <run>" (its JSON alone
+// for one item), EXEC instead of one script call: a kept run whose records all carry their own ids,
+// so its message needs no entry id. MULTI/EXEC keeps the XADD and the PUBLISH one step, as the
+// script did (one order for the stream and the live messages on every instance), and the run never
+// becomes a Lua string (Redis's Lua hashes every byte of one: that was half of redis-server's CPU
+// with history on). When EXEC's sums are over_bounds, the script trims (trim_args), and the publish
+// is answered after it.
+bool add_outside_script(const Call& call, const RedisBus::StreamBounds& keep);
+// The runs list's value for `call`'s entry: its bytes * 1024 + its kept items.
+std::string run_value(const Call& call);
+// Trimming waits until the stream holds more than history_size + history_size / 8 items (or more
+// than history_channel_bytes), so the script runs once every few calls, not on each; it trims back
+// to the bound (at most history_size + 255 items), so a channel's stream holds at most
+// history_size * 9 / 8 + 255 items, and between a publish's EXEC and its trim also its run.
+constexpr size_t kTrimSlackDivisor = 8;
+bool over_bounds(long long items, long long bytes, const RedisBus::StreamBounds& keep);
+// (Redis Cluster keeps the one script call: its redirects are per command.)
 // ARGV after the keys: maxn (0: ids only), maxb, how, items, bytes, marker id, run.
 std::vector<std::string> args(const Call& call, const RedisBus::StreamBounds& keep);
+// ARGV of the script when it only trims (how 't').
+std::vector<std::string> trim_args(const RedisBus::StreamBounds& keep);
 
 // Calls `each(item_json, assigned_id)` for every item of a bus message (any of the formats above);
 // false when it is malformed (the items before the fault were handed out).

@@ -18,6 +18,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <vector>
 
 struct redisAsyncContext;
@@ -29,6 +30,9 @@ class Worker;
 namespace gripd::pubsub {
 
 class ClusterBus;
+namespace bus_stream {
+struct Call;
+}
 
 struct BusEndpoint {
     std::string host; // a numeric address (resolved once at startup: connecting must not block)
@@ -90,9 +94,11 @@ class RedisBus {
     // call, not per item), each item PUBLISHed and, unless its `how` says publish only, also kept in
     // the channel's Redis Stream ("gripd:h:<channel>") atomically with its PUBLISH, so the stream and
     // the live messages have one order. The stream keeps at least keep.items items, and entries
-    // are trimmed, oldest first, while the rest still hold keep.items (so at most keep.items + 255)
-    // and while over keep.bytes bytes of items (their JSON); an item over keep.bytes alone replaces
-    // the whole stream by a marker entry (so a resume from before it is told of the gap). With how
+    // are trimmed, oldest first, while the rest still hold keep.items (so at most keep.items + 255;
+    // runs of items with their own ids are trimmed only past keep.items + keep.items / 8:
+    // bus_stream::over_bounds) and while over keep.bytes bytes of items (their JSON); an item over keep.bytes
+    // alone replaces the whole stream by a marker entry (so a resume from before it is told of the gap). With
+    // how
     // == KeepAssign, the item's id is made from its stream entry's id (the same on every instance).
     struct StreamBounds {
         size_t items = 0; // 0: no stream
@@ -153,6 +159,19 @@ class RedisBus {
 
     void send_publish(const char** argv, const size_t* lens, int argc, size_t bytes,
                       std::function<void(bool)> done);
+    // The publish script with `keys` (bus_stream::keys) and `args`; done with its answer.
+    void send_script(const std::vector<std::string>& keys, const std::vector<std::string>& args, size_t bytes,
+                     std::function<void(bool)> done);
+    // MULTI, XADD of the run, its bookkeeping, PUBLISH of `message`, EXEC (bus_stream::
+    // add_outside_script); done with EXEC's answer, or after the trim it calls for.
+    void send_kept_run(const std::vector<std::string>& keys, const bus_stream::Call& call,
+                       const std::string& message, const StreamBounds& keep, std::function<void(bool)> done);
+    struct PendingRun {
+        PendingPublish publish;
+        std::vector<std::string> keys; // for the trim, when EXEC's sums are over the bounds
+        StreamBounds keep;
+    };
+    static void on_exec_reply(redisAsyncContext* ac, void* reply, void* privdata);
     void connect(Link& link);
     void retry_later(Link& link);
     void on_connected(Link& link);
@@ -175,6 +194,10 @@ class RedisBus {
     size_t pending_publish_bytes_ = 0;
     bool refusing_ = false; // past that bound: warned once, until all are answered
     bool stopping_ = false;
+    // Streams with a trim sent and not yet answered: the publishes pipelined behind the one that
+    // asked for it would ask again (and find nothing to trim). At most one per kept channel with a
+    // publish waiting, so bounded as pending_publishes_ is.
+    std::unordered_set<std::string> trimming_;
 };
 
 } // namespace gripd::pubsub

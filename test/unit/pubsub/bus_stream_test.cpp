@@ -83,3 +83,36 @@ TEST_CASE("bus stream: without a stream, runs are only published, one item alone
     calls = bs::plan_calls({items[0]}, RedisBus::StreamBounds{});
     CHECK(bs::publish_message(calls.at(0), "{}") == "{}");
 }
+
+TEST_CASE(
+    "bus stream: a kept run of items with their own ids skips the script; one with assigned ids does not",
+    "[pubsub][bus]") {
+    RedisBus::StreamBounds keep{10, 1 << 20, false};
+    std::vector<RedisBus::BusItem> own{{"{}", How::Keep, "1"}, {"{}", How::PublishOnly, ""}};
+    std::vector<bs::Call> calls = bs::plan_calls(own, keep);
+    REQUIRE(calls.size() == 1);
+    CHECK(bs::add_outside_script(calls[0], keep));
+    CHECK(bs::run_value(calls[0]) == std::to_string(4 * 1024 + 1)); // 4 bytes, 1 kept
+    std::vector<RedisBus::BusItem> assigned{{"{}", How::Keep, "1"}, {"{}", How::KeepAssign, ""}};
+    calls = bs::plan_calls(assigned, keep);
+    REQUIRE(calls.size() == 1);
+    CHECK_FALSE(bs::add_outside_script(calls[0], keep)); // its message needs the entry id
+    calls = bs::plan_calls({own[1]}, keep);              // only published: a plain PUBLISH
+    CHECK_FALSE(bs::add_outside_script(calls.at(0), keep));
+    RedisBus::StreamBounds ids_only{1, 1, true};
+    calls = bs::plan_calls({assigned[1]}, ids_only);
+    CHECK_FALSE(bs::add_outside_script(calls.at(0), ids_only));
+    RedisBus::StreamBounds tiny{10, 1, false}; // an item over the byte bound: a marker, by the script
+    calls = bs::plan_calls({own[0]}, tiny);
+    REQUIRE(calls.at(0).how == 'g');
+    CHECK_FALSE(bs::add_outside_script(calls[0], tiny));
+}
+
+TEST_CASE("bus stream: the trim is asked for past history_size and an eighth, or past the byte bound",
+          "[pubsub][bus]") {
+    RedisBus::StreamBounds keep{1000, 5000, false};
+    CHECK_FALSE(bs::over_bounds(1125, 5000, keep));
+    CHECK(bs::over_bounds(1126, 10, keep));
+    CHECK(bs::over_bounds(1, 5001, keep));
+    CHECK(bs::trim_args(keep) == std::vector<std::string>{"1000", "5000", "t", "0", "0", "", ""});
+}
