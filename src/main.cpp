@@ -105,17 +105,8 @@ void stop_all(MainLoop& m, int signum, bool handover = false) {
     if (m.server->has_tls()) uv_close(reinterpret_cast<uv_handle_t*>(&m.certs_watch), nullptr);
 }
 
-// Runs the main thread's loop until a stop signal: signal handlers, the routes file watch, the retry
-// of inbox overflow. Unblocks the held signals and tells systemd READY once everything is in place.
-// `ready_fd`: this process is an upgrade; it tells the old one once it serves.
-void run_main_loop(app::Server& server, const config::Settings& settings, const sigset_t& handled,
-                   const Invocation& self, int ready_fd, const FileStamp& routes_stamp) {
-    MainLoop m;
-    m.server = &server;
-    uv_loop_init(&m.loop);
-    m.loop.data = &m;
-    app::Upgrader upgrader(&m.loop, self.exe, self.args);
-    m.upgrader = &upgrader;
+// SIGINT/SIGTERM stop, SIGHUP reloads routes and certificates, SIGUSR2 upgrades.
+void start_signal_handlers(MainLoop& m) {
     for (auto* s : {&m.sigint, &m.sigterm, &m.sighup, &m.sigusr2}) {
         uv_signal_init(&m.loop, s);
         s->data = &m;
@@ -143,6 +134,11 @@ void run_main_loop(app::Server& server, const config::Settings& settings, const 
             mp->upgrader->start([mp](int) { stop_all(*mp, SIGUSR2, /*handover=*/true); });
         },
         SIGUSR2);
+}
+
+// The routes file (unless routes come from the command line) and the TLS certificates, checked
+// once a second on this thread.
+void start_file_watches(MainLoop& m, const config::Settings& settings, const FileStamp& routes_stamp) {
     if (settings.route_lines.empty() && !settings.routes_file.empty()) {
         // Pushpin reloads the routes file when it changes. A stat a second on this (main) thread,
         // not a worker loop, compared with the stamp taken before the last read; a stat also sees
@@ -165,7 +161,7 @@ void run_main_loop(app::Server& server, const config::Settings& settings, const 
             1000, 1000);
         m.watching = true;
     }
-    if (server.has_tls()) {
+    if (m.server->has_tls()) {
         // Certificates are renewed in place (certbot and the like): a changed, added or removed
         // file is picked up within a second, as Pushpin checks them on use.
         uv_timer_init(&m.loop, &m.certs_watch);
@@ -174,6 +170,21 @@ void run_main_loop(app::Server& server, const config::Settings& settings, const 
             &m.certs_watch,
             [](uv_timer_t* t) { static_cast<MainLoop*>(t->data)->server->reload_certs(false); }, 1000, 1000);
     }
+}
+
+// Runs the main thread's loop until a stop signal: signal handlers, the routes file watch, the retry
+// of inbox overflow. Unblocks the held signals and tells systemd READY once everything is in place.
+// `ready_fd`: this process is an upgrade; it tells the old one once it serves.
+void run_main_loop(app::Server& server, const config::Settings& settings, const sigset_t& handled,
+                   const Invocation& self, int ready_fd, const FileStamp& routes_stamp) {
+    MainLoop m;
+    m.server = &server;
+    uv_loop_init(&m.loop);
+    m.loop.data = &m;
+    app::Upgrader upgrader(&m.loop, self.exe, self.args);
+    m.upgrader = &upgrader;
+    start_signal_handlers(m);
+    start_file_watches(m, settings, routes_stamp);
     pthread_sigmask(SIG_UNBLOCK, &handled, nullptr); // pending ones are delivered now
     // Every listener is bound and every worker runs: a Type=notify unit is up from here.
     if (ready_fd >= 0) app::report_upgrade_ready(ready_fd); // MAINPID= first, then READY=1

@@ -444,6 +444,32 @@ static bool resolve_bus(const std::string& url, pubsub::BusAddress* out, std::st
     return true;
 }
 
+// Every message but Stop (the worker's own) lands here. Each type needs a handler: the generic case
+// compiles only if the broker has an on_inbox overload for it.
+void Server::dispatch(loop::Worker& self, WorkerContext& ctx, loop::InboxMessage& m) {
+    std::visit(Overloaded{
+                   [&](loop::ReloadRoutes& r) { ctx.proxy->set_routes(std::move(r.routes)); },
+                   [&](loop::ConnRefresh& r) {
+                       bool found = ctx.ws && ctx.ws->refresh_connection(r.id);
+                       if (m.from >= 0 && static_cast<size_t>(m.from) < peers_.size())
+                           peers_[static_cast<size_t>(m.from)]->post(
+                               self.index(), loop::InboxMessage{loop::ConnRefreshReply{r.token, found}});
+                   },
+                   [&](loop::ConnRefreshReply& r) {
+                       if (ctx.zmq) ctx.zmq->on_conn_refresh_reply(r.token, r.found);
+                   },
+                   [&](loop::StatsEvents& s) {
+                       if (ctx.stats_out && s.batch) ctx.stats_out->on_batch(*s.batch);
+                   },
+                   [&](loop::SockjsRelay& r) { ctx.proxy->sockjs().on_relay(m.from, std::move(r.request)); },
+                   [&](loop::SockjsAnswer& a) { ctx.proxy->sockjs().on_answer(a.answer); },
+                   [&](loop::SockjsGone& g) { ctx.proxy->sockjs().on_gone(m.from, g.token); },
+                   [](loop::Stop&) {}, // handled by loop::Worker before this handler runs
+                   [&](auto& pubsub_msg) { ctx.broker->on_inbox(m.from, pubsub_msg); },
+               },
+               m.body);
+}
+
 // The worker's hooks: wiring on start (then counting in on the startup latch), the inbox
 // dispatch, and what stopping and closing do to this worker's services.
 void Server::install_hooks(loop::Worker& w, WorkerContext& ctx, int count) {
@@ -467,32 +493,8 @@ void Server::install_hooks(loop::Worker& w, WorkerContext& ctx, int count) {
         worker_started_[static_cast<size_t>(self.index())] = true;
         start_cv_.notify_one();
     });
-    // Every message but Stop (the worker's own) lands here. Each type needs a handler: the
-    // generic case compiles only if the broker has an on_inbox overload for it.
-    w.set_message_handler([this, &ctx](loop::Worker& self, loop::InboxMessage& m) {
-        std::visit(
-            Overloaded{
-                [&](loop::ReloadRoutes& r) { ctx.proxy->set_routes(std::move(r.routes)); },
-                [&](loop::ConnRefresh& r) {
-                    bool found = ctx.ws && ctx.ws->refresh_connection(r.id);
-                    if (m.from >= 0 && static_cast<size_t>(m.from) < peers_.size())
-                        peers_[static_cast<size_t>(m.from)]->post(
-                            self.index(), loop::InboxMessage{loop::ConnRefreshReply{r.token, found}});
-                },
-                [&](loop::ConnRefreshReply& r) {
-                    if (ctx.zmq) ctx.zmq->on_conn_refresh_reply(r.token, r.found);
-                },
-                [&](loop::StatsEvents& s) {
-                    if (ctx.stats_out && s.batch) ctx.stats_out->on_batch(*s.batch);
-                },
-                [&](loop::SockjsRelay& r) { ctx.proxy->sockjs().on_relay(m.from, std::move(r.request)); },
-                [&](loop::SockjsAnswer& a) { ctx.proxy->sockjs().on_answer(a.answer); },
-                [&](loop::SockjsGone& g) { ctx.proxy->sockjs().on_gone(m.from, g.token); },
-                [](loop::Stop&) {}, // handled by loop::Worker before this handler runs
-                [&](auto& pubsub_msg) { ctx.broker->on_inbox(m.from, pubsub_msg); },
-            },
-            m.body);
-    });
+    w.set_message_handler(
+        [this, &ctx](loop::Worker& self, loop::InboxMessage& m) { dispatch(self, ctx, m); });
     w.on_stop([&ctx](loop::Worker&) {
         ctx.stopping = true;
         for (auto* l : ctx.listeners)

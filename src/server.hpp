@@ -62,6 +62,7 @@ class Server {
     struct WorkerContext;
     void wire(loop::Worker& w, WorkerContext& ctx);
     void install_hooks(loop::Worker& w, WorkerContext& ctx, int count);
+    void dispatch(loop::Worker& self, WorkerContext& ctx, loop::InboxMessage& m);
     // Opens a Prometheus listener on `port` ("" = none) serving every metric with `prefix`.
     void open_metrics(loop::Worker& w, WorkerContext& ctx, const std::string& port, const std::string& prefix,
                       const char* key);
