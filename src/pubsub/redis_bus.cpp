@@ -661,15 +661,30 @@ void RedisBus::on_exec_reply(redisAsyncContext* /*ac*/, void* r, void* privdata)
     if (err) LOG_WARN("bus", "redis refused a publish: %.*s", static_cast<int>(err->len), err->str);
     if (ok && reply->element[2]->type == REDIS_REPLY_INTEGER &&
         reply->element[3]->type == REDIS_REPLY_INTEGER &&
-        bus_stream::over_bounds(reply->element[2]->integer, reply->element[3]->integer, p->keep) &&
-        bus->publisher_->connected && bus->publisher_->ac && bus->trimming_.insert(p->keys[0]).second) {
-        // Not waited for: a slice of a publish request waits for its answer before the next one
-        // goes (PublishQueue), so a second round trip here cost more throughput than the script
-        // saved. The run is kept either way; the trim only frees older entries.
-        bus->send_script(p->keys, bus_stream::trim_args(p->keep), 0,
-                         [bus, stream = p->keys[0]](bool) { bus->trimming_.erase(stream); });
-    }
+        bus_stream::over_bounds(reply->element[2]->integer, reply->element[3]->integer, p->keep))
+        bus->request_trim(p->keys, p->keep);
     p->publish.done(ok);
+}
+
+// Not waited for by the publish: a slice of a publish request waits for its answer before the next
+// one goes (PublishQueue), so a second round trip there cost more throughput than the script saved.
+// One trim per stream at a time; a run found over the bounds meanwhile asks for one more after it
+// (that run may have reached Redis after the trim), so the stream is back within its bounds once
+// the last publish's trims have run, whatever their order.
+void RedisBus::request_trim(const std::vector<std::string>& keys, const StreamBounds& keep) {
+    if (!publisher_->connected || !publisher_->ac) return;
+    auto [it, fresh] = trimming_.try_emplace(keys[0], false);
+    if (!fresh) {
+        it->second = true;
+        return;
+    }
+    send_script(keys, bus_stream::trim_args(keep), 0, [this, keys, keep](bool) {
+        auto t = trimming_.find(keys[0]);
+        if (t == trimming_.end()) return;
+        bool again = t->second;
+        trimming_.erase(t);
+        if (again && !stopping_) request_trim(keys, keep);
+    });
 }
 
 void RedisBus::send_publish(const char** argv, const size_t* lens, int argc, size_t bytes,

@@ -18,6 +18,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -160,6 +161,7 @@ class RedisBus {
     void send_publish(const char** argv, const size_t* lens, int argc, size_t bytes,
                       std::function<void(bool)> done);
     // The publish script with `keys` (bus_stream::keys) and `args`; done with its answer.
+    void request_trim(const std::vector<std::string>& keys, const StreamBounds& keep);
     void send_script(const std::vector<std::string>& keys, const std::vector<std::string>& args, size_t bytes,
                      std::function<void(bool)> done);
     // MULTI, XADD of the run, its bookkeeping, PUBLISH of `message`, EXEC (bus_stream::
@@ -194,10 +196,10 @@ class RedisBus {
     size_t pending_publish_bytes_ = 0;
     bool refusing_ = false; // past that bound: warned once, until all are answered
     bool stopping_ = false;
-    // Streams with a trim sent and not yet answered: the publishes pipelined behind the one that
-    // asked for it would ask again (and find nothing to trim). At most one per kept channel with a
-    // publish waiting, so bounded as pending_publishes_ is.
-    std::unordered_set<std::string> trimming_;
+    // Streams with a trim sent and not yet answered, and whether a run found over the bounds since
+    // asks for one more once it is. At most one per kept channel with a publish waiting, so bounded
+    // as pending_publishes_ is.
+    std::unordered_map<std::string, bool> trimming_;
 };
 
 } // namespace gripd::pubsub
