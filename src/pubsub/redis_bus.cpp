@@ -637,17 +637,14 @@ void RedisBus::send_kept_run(const std::vector<std::string>& keys, const bus_str
         cb->publish.done(false);
         return;
     }
-    ++pending_publishes_;
-    pending_publish_bytes_ += bytes;
+    publish_sent(bytes);
     static_cast<void>(cb.release()); // owned by the pending command; freed in on_exec_reply
 }
 
 void RedisBus::on_exec_reply(redisAsyncContext* /*ac*/, void* r, void* privdata) {
     std::unique_ptr<PendingRun> p(static_cast<PendingRun*>(privdata));
     RedisBus* bus = p->publish.bus;
-    --bus->pending_publishes_;
-    bus->pending_publish_bytes_ -= p->publish.bytes;
-    if (bus->pending_publishes_ == 0) bus->refusing_ = false;
+    bus->publish_answered(p->publish.bytes);
     auto* reply = static_cast<redisReply*>(r);
     // [XADD's id, RPUSH's length, the sums n and b, PUBLISH's receivers]; an error (EXECABORT) or
     // an error inside: refused.
@@ -687,6 +684,19 @@ void RedisBus::request_trim(const std::vector<std::string>& keys, const StreamBo
     });
 }
 
+// The bound on what waits for Redis (pending_publishes_, pending_publish_bytes_) counts a command
+// from when it is queued in hiredis until its reply, whatever its kind.
+void RedisBus::publish_sent(size_t bytes) {
+    ++pending_publishes_;
+    pending_publish_bytes_ += bytes;
+}
+
+void RedisBus::publish_answered(size_t bytes) {
+    --pending_publishes_;
+    pending_publish_bytes_ -= bytes;
+    if (pending_publishes_ == 0) refusing_ = false;
+}
+
 void RedisBus::send_publish(const char** argv, const size_t* lens, int argc, size_t bytes,
                             std::function<void(bool)> done) {
     auto cb = std::make_unique<PendingPublish>(PendingPublish{this, bytes, std::move(done)});
@@ -695,16 +705,13 @@ void RedisBus::send_publish(const char** argv, const size_t* lens, int argc, siz
         cb->done(false);
         return;
     }
-    ++pending_publishes_;
-    pending_publish_bytes_ += bytes;
+    publish_sent(bytes);
     static_cast<void>(cb.release()); // owned by the pending command; freed in on_publish_reply
 }
 
 void RedisBus::on_publish_reply(redisAsyncContext* /*ac*/, void* r, void* privdata) {
     std::unique_ptr<PendingPublish> p(static_cast<PendingPublish*>(privdata));
-    --p->bus->pending_publishes_;
-    p->bus->pending_publish_bytes_ -= p->bytes;
-    if (p->bus->pending_publishes_ == 0) p->bus->refusing_ = false;
+    p->bus->publish_answered(p->bytes);
     auto* reply = static_cast<redisReply*>(r);
     bool ok = reply && reply->type == REDIS_REPLY_INTEGER;
     if (reply && reply->type == REDIS_REPLY_ERROR)

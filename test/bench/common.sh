@@ -98,6 +98,13 @@ bench_cleanup() {
     if [ -n "${KEEP_TMP:-}" ]; then log "kept $TMP"; else rm -rf "$TMP"; fi
 }
 
+# make_bench_cert: a self-signed EC P-256 certificate for bench.test in $TMP/cert.crt and
+# $TMP/cert.key (the TLS benchmarks give every server the same one). Returns 1 if openssl fails.
+make_bench_cert() {
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=bench.test \
+        -keyout "$TMP/cert.key" -out "$TMP/cert.crt" 2>/dev/null || { log "openssl failed"; return 1; }
+}
+
 # start_static_backend DIR PORT BYTES: an nginx (one worker, its files under DIR) on PORT serving
 # one file of BYTES bytes, the backend both proxies share. Sets FILE (its name) and BACKEND_PID.
 start_static_backend() {

@@ -46,17 +46,8 @@ done
 [ -x "$CLIENT" ] || { log "missing $CLIENT: ninja -C build test/bench/tls_bench_client"; exit 1; }
 raise_nofile
 
-TMP=$(mktemp -d /tmp/tls-bench-XXXXXX)
-chmod 755 "$TMP" # nginx workers run as nobody when started by root
-cleanup() {
-    stop_all_bg
-    [ -n "${KEEP_TMP:-}" ] || rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=bench.test \
-    -keyout "$TMP/cert.key" -out "$TMP/cert.crt" 2>/dev/null || { log "openssl failed"; exit 1; }
+make_bench_tmp tls
+make_bench_cert || exit 1
 
 # cpu_ticks PID: user+system CPU ticks of every process in PID's session.
 cpu_ticks() {

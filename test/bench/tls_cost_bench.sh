@@ -28,17 +28,8 @@ done
 [ -n "$GRIPD" ] || { log "missing gripd: build it (ninja -C build)"; exit 1; }
 [ -x "$CLIENT" ] || { log "missing $CLIENT: ninja -C build test/bench/tls_bench_client"; exit 1; }
 
-TMP=$(mktemp -d /tmp/tls-cost-XXXXXX)
-chmod 755 "$TMP" # nginx runs as nobody when started by root
-cleanup() {
-    stop_all_bg
-    [ -n "${KEEP_TMP:-}" ] || rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=bench.test \
-    -keyout "$TMP/cert.key" -out "$TMP/cert.crt" 2>/dev/null || { log "openssl failed"; exit 1; }
+make_bench_tmp tls-cost
+make_bench_cert || exit 1
 
 # start_server NAME: starts it under callgrind; sets PORT and SERVER_PID (valgrind's pid is the server's).
 start_server() {

@@ -162,6 +162,8 @@ class RedisBus {
                       std::function<void(bool)> done);
     // The publish script with `keys` (bus_stream::keys) and `args`; done with its answer.
     void request_trim(const std::vector<std::string>& keys, const StreamBounds& keep);
+    void publish_sent(size_t bytes);
+    void publish_answered(size_t bytes);
     void send_script(const std::vector<std::string>& keys, const std::vector<std::string>& args, size_t bytes,
                      std::function<void(bool)> done);
     // MULTI, XADD of the run, its bookkeeping, PUBLISH of `message`, EXEC (bus_stream::
