@@ -447,14 +447,14 @@ bool parse_json_form(int code, std::string_view body, Instruct& out, std::string
     return true;
 }
 
+} // namespace
+
 bool is_instruct_content_type(const http::Headers& headers) {
     const std::string* ct = headers.get("Content-Type");
     if (!ct) return false;
     std::string_view v = *ct;
     return iequals(trim(v.substr(0, v.find(';'))), "application/grip-instruct");
 }
-
-} // namespace
 
 bool is_grip_response(const http::Headers& headers) {
     if (is_instruct_content_type(headers)) return true;

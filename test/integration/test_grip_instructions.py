@@ -372,6 +372,17 @@ def test_instruct_without_hold_is_relayed(proxy, backend):
     assert r.header("Content-Type") is None
 
 
+def test_instruct_json_response_headers_are_sent_as_given(proxy, backend):
+    """Grip-* headers of the origin's own head are stripped, but those an instruct body names in
+    response.headers are the backend's explicit choice: pushpin 1.36 sends them as given."""
+    backend.route("/ig", instruct({"response": {"headers": {"Grip-Set-Meta": "x=1", "X-H": "v"}, "body": "b"}},
+                                  headers=[("Grip-Foo", "origin")]))
+    r = raw.get(proxy.port, "/ig")
+    assert (r.status, r.body, r.header("X-H")) == (200, b"b", "v")
+    assert r.header("Grip-Set-Meta") == "x=1"
+    assert r.header("Grip-Foo") is None
+
+
 def test_instruct_stream_every_field(proxy, backend):
     backend.route("/js", instruct({
         "hold": {"mode": "stream",

@@ -72,6 +72,9 @@ struct InstructResult {
     std::string error; // when !ok: Pushpin's message, e.g. "failed to parse Grip-Timeout" (may be empty)
 };
 
+// Content-Type application/grip-instruct (parameters ignored): the instruct is the JSON body.
+bool is_instruct_content_type(const http::Headers& headers);
+
 // True if the proxy must treat this backend response as GRIP: Content-Type application/grip-instruct
 // or any header whose name starts with "Grip-" (case-insensitive).
 bool is_grip_response(const http::Headers& headers);

@@ -190,6 +190,16 @@ TEST_CASE("instruct: JSON body form", "[grip][instruct]") {
     CHECK(r.instruct.response.code == 200);
     CHECK(r.instruct.response.headers.size() == 2);
 
+    // the origin's Grip-* headers go, but response.headers are sent as given (pushpin 1.36 too)
+    auto hg = json_ct();
+    hg.add("Grip-Foo", "origin");
+    r = parse(hg, R"({"response": {"headers": {"Grip-Set-Meta": "x=1"}}})");
+    REQUIRE(r.ok);
+    REQUIRE(r.instruct.response.headers.size() == 1);
+    CHECK(*r.instruct.response.headers.get("Grip-Set-Meta") == "x=1");
+    CHECK(is_instruct_content_type(hdrs({{"content-type", "Application/Grip-Instruct; charset=utf-8"}})));
+    CHECK_FALSE(is_instruct_content_type(hdrs({{"Content-Type", "application/grip-instructx"}})));
+
     // header channels and JSON channels add up
     auto h2 = json_ct();
     h2.add("Grip-Channel", "x");
