@@ -49,13 +49,15 @@ raise_nofile
 make_bench_tmp tls
 make_bench_cert || exit 1
 
-# cpu_ticks PID: user+system CPU ticks of every process in PID's session.
-cpu_ticks() {
-    local total=0 p
+# cpu_split PID: "USER_TICKS SYSTEM_TICKS CONTEXT_SWITCHES" summed over every thread of every process
+# in PID's session (where the time goes: a thread's wake-ups and syscalls show as system time and
+# switches, which an instruction count of user code does not see).
+cpu_split() {
+    local p
     for p in $(pgrep -s "$1" 2>/dev/null); do
-        total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
-    done
-    echo "$total"
+        cat /proc/"$p"/task/*/stat 2>/dev/null | awk '{u += $14; s += $15} END {print "t", u + 0, s + 0}'
+        cat /proc/"$p"/task/*/status 2>/dev/null | awk '/ctxt_switches/ {c += $2} END {print "c", c + 0}'
+    done | awk '$1 == "t" {u += $2; s += $3} $1 == "c" {c += $2} END {print u + 0, s + 0, c + 0}'
 }
 TICK_US=$((1000000 / $(getconf CLK_TCK)))
 
@@ -182,14 +184,18 @@ for t in $RATE_TARGETS; do
         printf '%-12s did not start\n' "$t"
     fi
 done
-# rate_run T MODE: prints "HANDSHAKES_PER_S SERVER_CPU_US_PER_HANDSHAKE RESUMED_PERCENT".
+# rate_run T MODE: prints "HANDSHAKES_PER_S SERVER_CPU_US_PER_HANDSHAKE RESUMED_PERCENT", and appends
+# "T MODE USER_US SYSTEM_US SWITCHES" per handshake to $TMP/split.
 rate_run() {
-    local c0 c1 out
-    c0=$(cpu_ticks "${RATE_PID[$1]}")
+    local u0 s0 x0 u1 s1 x1 out
+    read -r u0 s0 x0 < <(cpu_split "${RATE_PID[$1]}")
     out=$("$CLIENT" rate "${RATE_PORT[$1]}" "$DURATION" "$THREADS" "$2")
-    c1=$(cpu_ticks "${RATE_PID[$1]}")
-    echo "$out" | awk -v d="$DURATION" -v t=$((c1 - c0)) -v us="$TICK_US" \
-        '{n = $2 * d; printf "%s %.0f %s\n", $2, (n > 0 ? t * us / n : 0), $4}'
+    read -r u1 s1 x1 < <(cpu_split "${RATE_PID[$1]}")
+    echo "$out" | awk -v d="$DURATION" -v u=$((u1 - u0)) -v s=$((s1 - s0)) -v x=$((x1 - x0)) -v us="$TICK_US" \
+        -v t="$1" -v m="$2" -v outf="$TMP/split" \
+        '{n = $2 * d; if (n <= 0) n = 1
+          printf "%s %.0f %s\n", $2, (u + s) * us / n, $4
+          printf "%s %s %.0f %.0f %.2f\n", t, m, u * us / n, s * us / n, x / n >> outf}'
 }
 declare -A FULL RESUMED FULL_CPU RESUMED_CPU RESUMED_PCT
 for ((r = 1; r <= ROUNDS; r++)); do
@@ -216,6 +222,9 @@ for t in $RATE_TARGETS; do
 done
 echo "us/hs: the server's CPU time (user + system, all its processes) per handshake, including the"
 echo "connection and the one request it serves."
+echo
+echo "Per handshake, each round (user us, system us, context switches of all the server's threads):"
+sort -k1,2 -s "$TMP/split" 2>/dev/null | awk '{printf "%-12s %-8s user %5s  system %5s  switches %5s\n", $1, $2, $3, $4, $5}'
 echo
 cores_note
 echo "gripd $GRIPD_WORKERS workers (one shared accept queue on the TLS port), nginx $NGINX_WORKERS workers ($([ -n "$NGINX_LISTEN_FLAGS" ] && echo "SO_REUSEPORT socket each" || echo "one shared accept queue")), client $THREADS threads, $CONNS idle connections."
