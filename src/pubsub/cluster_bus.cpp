@@ -5,7 +5,7 @@
 #include "gripd/loop/worker.hpp"
 #include "gripd/pubsub/bus_stream.hpp"
 
-#include <hiredis/adapters/libuv.h>
+#include "redis_loop.hpp"
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <uv.h>
@@ -335,7 +335,7 @@ void ClusterBus::Sub::on_reply(redisReply* r) {
 void ClusterBus::Node::connect() {
     if (bus->stopping_ || ac) return;
     redisAsyncContext* c = redisAsyncConnect(host.c_str(), port);
-    if (!c || c->err || redisLibuvAttach(c, bus->worker_.uv()) != REDIS_OK) {
+    if (!c || c->err || attach_redis_to_loop(c, bus->worker_) != REDIS_OK) {
         if (c) redisAsyncFree(c);
         retry.arm(retry_ms);
         retry_ms = retry_ms * 2 > kMaxRetryMs ? kMaxRetryMs : retry_ms * 2;

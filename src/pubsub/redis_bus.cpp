@@ -7,7 +7,7 @@
 #include "gripd/core/strings.hpp"
 #include "gripd/loop/worker.hpp"
 
-#include <hiredis/adapters/libuv.h>
+#include "redis_loop.hpp"
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
@@ -232,7 +232,7 @@ void RedisBus::ask_sentinel(Link& link, size_t index) {
     }
     const BusEndpoint& s = address_.nodes[index];
     redisAsyncContext* ac = redisAsyncConnect(s.host.c_str(), s.port);
-    if (!ac || ac->err || redisLibuvAttach(ac, worker_.uv()) != REDIS_OK) {
+    if (!ac || ac->err || attach_redis_to_loop(ac, worker_) != REDIS_OK) {
         if (ac) redisAsyncFree(ac);
         ask_sentinel(link, index + 1);
         return;
@@ -296,7 +296,7 @@ void RedisBus::connect_to(Link& link, const std::string& host, int port) {
         return;
     }
     ac->data = &link;
-    if (redisLibuvAttach(ac, worker_.uv()) != REDIS_OK) {
+    if (attach_redis_to_loop(ac, worker_) != REDIS_OK) {
         LOG_ERROR("bus", "cannot watch the bus connection on the loop");
         ac->data = nullptr;
         redisAsyncFree(ac);

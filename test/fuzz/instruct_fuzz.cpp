@@ -1,8 +1,8 @@
 // libFuzzer target: GRIP instruction parsing of a backend response. The input is a response head
 // ("<code> <reason>", then "Name: value" lines, a blank line) and a body, e.g. an
 // application/grip-instruct JSON document. Checks: parsing never fails without a result, an accepted
-// instruct has a sane hold (timeout within Pushpin's bounds, filters capped, the origin's Grip-* stripped), and the
-// header-parameter helpers never loop or overrun on any value.
+// instruct has a sane hold (timeout within Pushpin's bounds, filters capped, the origin's Grip-* stripped),
+// and the header-parameter helpers never loop or overrun on any value.
 #include "gripd/grip/instruct.hpp"
 
 #include <cstdint>
