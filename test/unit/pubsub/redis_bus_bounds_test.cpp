@@ -10,6 +10,8 @@
 #include "gripd/loop/worker.hpp"
 #include "gripd/pubsub/redis_bus.hpp"
 
+#include "loopback_listener.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <arpa/inet.h>
@@ -30,24 +32,7 @@ using namespace gripd;
 namespace {
 
 // A loopback TCP port that takes connections into its backlog and never reads them.
-struct SilentServer {
-    int fd = -1;
-    int port = 0;
-    SilentServer() {
-        fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        socklen_t len = sizeof a;
-        REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), len) == 0);
-        REQUIRE(::listen(fd, 16) == 0);
-        REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
-        port = ntohs(a.sin_port);
-    }
-    ~SilentServer() { ::close(fd); }
-    SilentServer(const SilentServer&) = delete;
-    SilentServer& operator=(const SilentServer&) = delete;
-};
+using SilentServer = test::LoopbackListener;
 
 // A one-node Redis Cluster that answers the first CLUSTER SLOTS (all slots: itself) and then reads
 // nothing on any connection; counts the connections made to it.

@@ -8,6 +8,8 @@
 #include "gripd/loop/timer_wheel.hpp"
 #include "gripd/loop/worker.hpp"
 
+#include "loopback_listener.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <hiredis/async.h>
@@ -31,27 +33,16 @@ namespace {
 
 // Answers "+PONG" for each "PING" command it reads (RESP arrays, as hiredis sends them).
 struct PongServer {
-    int fd = -1;
-    int port = 0;
+    test::LoopbackListener listener;
+    int& fd = listener.fd;
+    int port = listener.port;
     std::atomic<bool> stop{false};
     std::atomic<int> pings{0};
     std::thread thread;
-    PongServer() {
-        fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        socklen_t len = sizeof a;
-        REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), len) == 0);
-        REQUIRE(::listen(fd, 16) == 0);
-        REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
-        port = ntohs(a.sin_port);
-        thread = std::thread([this] { run(); });
-    }
+    PongServer() : thread([this] { run(); }) {}
     ~PongServer() {
         stop = true;
         thread.join();
-        ::close(fd);
     }
     PongServer(const PongServer&) = delete;
     PongServer& operator=(const PongServer&) = delete;
