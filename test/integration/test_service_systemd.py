@@ -16,6 +16,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -102,12 +103,17 @@ def test_startup_waits_for_a_slow_worker(notify_socket):
     p = Proxy(routes="* test", env=env, args=["--workers", "2"], wait=False)
     try:
         assert s.recv(4096) == b"READY=1"
-        lines = p.log().splitlines()
         # By the lines' timestamps, not their order: each thread's lines reach the log through its
-        # own queue to the writer thread, so lines of two threads may be written out of order.
+        # own queue to the writer thread, so lines of two threads may be written out of order, and
+        # may reach the file after READY=1 (under ASan that took longer than reading it once).
         def stamp(text):
-            line = next(line for line in lines if text in line)
-            return line.split()[1] + " " + line.split()[2]  # "[LEVEL] YYYY-MM-DD HH:MM:SS.mmm ..."
+            deadline = time.monotonic() + 10
+            while True:
+                line = next((line for line in p.log().splitlines() if text in line), None)
+                if line is not None:
+                    return line.split()[1] + " " + line.split()[2]  # "[LEVEL] YYYY-MM-DD HH:MM:SS.mmm ..."
+                assert time.monotonic() < deadline, f"no log line with {text!r}:\n{p.log()}"
+                time.sleep(0.05)
         # READY (after "started") came only once worker 1 was up
         assert stamp("worker 1: hold over") <= stamp("started 2 workers")
         assert port_accepts(p.port)
