@@ -615,7 +615,8 @@ void Broker::owner_keep(const MessageRef& published, uint64_t now) {
     // With the bus and [gripd] history_size, history is the channel's Redis Stream instead.
     bool in_redis = bus_ && settings_.history_size > 0;
     if (fresh && !in_redis && history_.is_active()) {
-        history_.on_publish(msg, now);
+        // History keeps a copy of this worker's own (see Message::made_on_this_thread).
+        history_.on_publish(msg->made_on_this_thread() ? msg : std::make_shared<const Message>(*msg), now);
         sync_history_stats(); // also when it was not kept (an item too big empties its channel)
     }
     owner_route(out);

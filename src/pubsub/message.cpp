@@ -20,6 +20,17 @@ const Renderers& renderers() {
     return g_renderers;
 }
 
+const void* Message::thread_tag() {
+    static thread_local const char tag = 0;
+    return &tag;
+}
+
+Message::Message(const Message& other)
+    : maker_(thread_tag()), channel_(other.channel_), id_(other.id_), prev_id_(other.prev_id_),
+      meta_(other.meta_), size_(other.size_), no_seq_(other.no_seq_),
+      response_(other.response_ ? std::make_unique<ResponsePart>(*other.response_) : nullptr),
+      stream_(other.stream_), ws_(other.ws_ ? std::make_unique<WsPart>(*other.ws_) : nullptr) {}
+
 MessageRef Message::create(PublishItem&& item) {
     const Renderers& render = g_renderers;
     auto m = std::make_shared<Message>();
@@ -35,9 +46,8 @@ MessageRef Message::create(PublishItem&& item) {
         GRIPD_ASSERT(render.http_response);
         Rendered r;
         if (render.http_response) render.http_response(f, r);
-        // emplace(T{}) rather than emplace(): clang cannot yet see the nested parts as default
-        // constructible inside Message, where their member initializers are not complete.
-        ResponsePart& p = m->response_.emplace(ResponsePart{});
+        m->response_ = std::make_unique<ResponsePart>();
+        ResponsePart& p = *m->response_;
         p.action = f.action;
         p.code = f.code;
         p.reason = std::move(f.reason);
@@ -51,6 +61,8 @@ MessageRef Message::create(PublishItem&& item) {
     if (item.http_stream) {
         HttpStreamFormat& f = *item.http_stream;
         GRIPD_ASSERT(render.http_stream);
+        // emplace(T{}) rather than emplace(): clang cannot yet see the nested parts as default
+        // constructible inside Message, where their member initializers are not complete.
         StreamPart& p = m->stream_.emplace(StreamPart{});
         Rendered r;
         if (render.http_stream) render.http_stream(f, r);
@@ -64,7 +76,8 @@ MessageRef Message::create(PublishItem&& item) {
     if (item.ws_message) {
         WsMessageFormat& f = *item.ws_message;
         GRIPD_ASSERT(render.ws_message);
-        WsPart& p = m->ws_.emplace(WsPart{});
+        m->ws_ = std::make_unique<WsPart>();
+        WsPart& p = *m->ws_;
         Rendered r;
         if (render.ws_message) render.ws_message(f, r);
         p.action = f.action;
@@ -93,9 +106,11 @@ bool is_sse_event_without_id(std::string_view c) {
 
 MessageRef Message::with_assigned_id(const MessageRef& ref, std::string id) {
     // Nobody else holds it (the owner took it from the publisher's batch): give it its id in place,
-    // before it is shared, rather than copying every format (the publish path's cost).
-    std::shared_ptr<Message> out =
-        ref.use_count() == 1 ? std::const_pointer_cast<Message>(ref) : std::make_shared<Message>(*ref);
+    // before it is shared, rather than copying every format (the publish path's cost). One another
+    // worker made is copied, so the owner, which keeps it in history, frees its own memory later.
+    std::shared_ptr<Message> out = ref.use_count() == 1 && ref->made_on_this_thread()
+                                       ? std::const_pointer_cast<Message>(ref)
+                                       : std::make_shared<Message>(*ref);
     const Message& m = *out;
     if (out->stream_ && out->stream_->action == Action::Send &&
         is_sse_event_without_id(m.stream_->content()) && g_renderers.http_stream) {

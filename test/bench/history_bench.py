@@ -2,11 +2,13 @@
 """History benchmarks (README "History and resume"), against a gripd it starts on loopback:
   1. memory per history item: RSS growth / items kept, after publishing N items with ids;
   2. publish throughput with history off, on, and on with assigned ids (items/s through POST /publish/,
-     500 items per request over 4 keep-alive connections), in-process and on the Redis bus (Streams);
+     500 items per request over --conns keep-alive connections, 16 by default: with 4, how the
+     kernel happened to spread them over gripd's 2 workers moved the figures by up to 2x from run to
+     run), in-process and on the Redis bus (Streams), with gripd's CPU time per item;
   3. replay: C SSE clients reconnect at once with Last-Event-ID = the first of H kept items; time
      until the last one has all H-1 items.
 Usage: history_bench.py [--gripd build/gripd] [--items 20000] [--redis-items 20000] [--no-redis]
-                        [--clients 200] [--replay 1000] [--nchan]
+                        [--clients 200] [--replay 1000] [--nchan] [--conns 16] [--rounds 2]
 Every wait is bounded; run it briefly, under nice."""
 
 import argparse
@@ -314,11 +316,12 @@ def bench_redis(a, backend):
                 r.flush()
                 c0 = cpu_seconds(r.proc.pid)
                 rate, _, gcpu = bench_publish(a.gripd, backend, hist, a.redis_items, bus=f"redis://127.0.0.1:{r.port}",
-                                              assign=assign, with_cpu=True)
+                                              assign=assign, with_cpu=True, conns=a.conns)
                 rcpu = cpu_seconds(r.proc.pid) - c0
                 if rate > rruns.get(name, (0,))[0]:
                     rruns[name] = (rate, rcpu, gcpu)
-        print(f"Redis bus publish ({a.redis_items} items, 500 per request, 4 connections, 8 channels), best of 2:")
+        print(f"Redis bus publish ({a.redis_items} items, 500 per request, {a.conns} connections, 8 channels), "
+              f"best of 2:")
         for name in ("off", "on", "on+assign"):
             rate, rcpu, gcpu = rruns[name]
             print(f"  history {name:10s} {rate:>10,.0f} items/s ({100 * rate / rruns['off'][0]:.0f}% of off); CPU us per "
@@ -337,28 +340,34 @@ def main():
     ap.add_argument("--no-redis", action="store_true")
     ap.add_argument("--redis-only", action="store_true", help="only the Redis bus publish figures")
     ap.add_argument("--nchan", action="store_true", help="also run the replay against nginx + Nchan")
+    ap.add_argument("--conns", type=int, default=16, help="keep-alive publish connections")
+    ap.add_argument("--rounds", type=int, default=2, help="in-process rounds (each setting, alternating)")
     a = ap.parse_args()
     backend = sse_backend()
-    # Side by side, alternating off/on twice, the best of each (the machine is shared).
+    # Side by side, alternating off/on, the median of each (the machine is shared).
     runs = {}
-    for rnd in range(0 if a.redis_only else 2):
+    for rnd in range(0 if a.redis_only else a.rounds):
         # "on": 1,000 items per channel, full after the first 8,000 (the steady state: each item kept
         # drops the oldest); "growing": every item kept (memory grows all along: page faults).
         for name, hist, assign in (("off", 0, False), ("on", 1000, False), ("on+assign", 1000, True),
                                    ("growing", a.items, False)):
-            rate, mem = bench_publish(a.gripd, backend, hist, a.items, assign=assign)
-            best = runs.get(name)
-            runs[name] = (max(rate, best[0]) if best else rate, mem if not best else min(mem, best[1]))
+            rate, mem, cpu = bench_publish(a.gripd, backend, hist, a.items, assign=assign, conns=a.conns,
+                                           with_cpu=True)
+            runs.setdefault(name, []).append((rate, mem, 1e6 * cpu / a.items))
     if a.redis_only:
         bench_redis(a, backend)
         return
-    off_rate, off_mem = runs["off"]
-    print(f"in-process publish ({a.items} items, 500 per request, 4 connections, 8 channels), best of 2:")
+    def median(name, k):
+        v = sorted(r[k] for r in runs[name])
+        return v[len(v) // 2]
+    off_rate, off_mem = median("off", 0), min(r[1] for r in runs["off"])
+    print(f"in-process publish ({a.items} items, 500 per request, {a.conns} connections, 8 channels), "
+          f"median of {a.rounds}:")
     for name in ("off", "on", "on+assign", "growing"):
-        rate, mem = runs[name]
-        print(f"  history {name:10s} {rate:>10,.0f} items/s ({100 * rate / off_rate:.0f}% of off), RSS growth "
-              f"{mem:.0f} B/item")
-    print(f"  memory per kept item: {runs['growing'][1] - off_mem:.0f} B (100-byte content)")
+        rate = median(name, 0)
+        print(f"  history {name:10s} {rate:>10,.0f} items/s ({100 * rate / off_rate:.0f}% of off), gripd CPU "
+              f"{median(name, 2):.2f} us/item, RSS growth {min(r[1] for r in runs[name]):.0f} B/item")
+    print(f"  memory per kept item: {min(r[1] for r in runs['growing']) - off_mem:.0f} B (100-byte content)")
     if not a.no_redis:
         bench_redis(a, backend)
     took, least = bench_replay(a.gripd, backend, a.clients, a.replay)

@@ -95,6 +95,7 @@ class HistoryStore {
     const HistoryBounds& bounds_of(std::string_view channel) const;
     void trim(Channel& ch, const HistoryBounds& b, uint64_t now);
     void pop_oldest(Channel& ch);
+    static void prefetch_next_oldest(const Channel& ch);
     void erase(Map<Channel>::iterator it);
     Channel* find_fresh(std::string_view channel, uint64_t now);
 

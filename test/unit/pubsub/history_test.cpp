@@ -92,10 +92,27 @@ TEST_CASE("history: bounded in bytes per channel, age, and bytes overall", "[pub
         h.on_publish(msg("a", "1"), 1);
         h.on_publish(msg("b", "1"), 1);
         h.on_publish(msg("a", "2"), 1);
-        h.on_publish(msg("c", "1"), 1); // over: b (least recent) goes first
+        CHECK(h.on_publish(msg("c", "1"), 1)); // over: b (least recent) goes first
         CHECK(h.items("b", 1).empty());
         CHECK(ids(h.items("a", 1)) == std::vector<std::string>{"1", "2"});
         CHECK(h.byte_count() <= one * 3);
+    }
+    SECTION("overall: the item that takes the store over is kept, at another channel's cost") {
+        uint64_t one = pubsub::message_bytes(*msg("a", "1"));
+        HistoryStore h(HistoryBounds{100, 1 << 20, 0}, one * 2 + one / 2);
+        CHECK(h.on_publish(msg("a", "1"), 1));
+        CHECK(h.on_publish(msg("b", "1"), 1));
+        // b's second item takes the store over: a (published to least recently) gives way
+        CHECK(h.on_publish(msg("b", "2"), 1));
+        CHECK(h.items("a", 1).empty());
+        CHECK(ids(h.items("b", 1)) == std::vector<std::string>{"1", "2"});
+    }
+    SECTION("many items: dropping the oldest keeps the newest, in order") {
+        HistoryStore h(HistoryBounds{3, 1 << 20, 0});
+        for (int i = 1; i <= 50; ++i)
+            h.on_publish(msg("a", std::to_string(i)), 1);
+        CHECK(ids(h.items("a", 1)) == std::vector<std::string>{"48", "49", "50"});
+        CHECK(h.item_count() == 3);
     }
 }
 

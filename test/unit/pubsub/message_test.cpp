@@ -85,3 +85,35 @@ TEST_CASE("message: each format is rendered once, by the installed renderer", "[
         CHECK(m->http_stream()->chunk == "<st>");
     CHECK(g_calls[1] == 2);
 }
+
+TEST_CASE("message: made_on_this_thread, and copies of another thread's message", "[pubsub][message]") {
+    const char* body = R"({"items":[{"channel":"c","formats":{"http-stream":{"content":"data: x\n\n"},)"
+                       R"("http-response":{"body":"b"},"ws-message":{"content":"w"}}}]})";
+    MessageRef mine = from_json(body);
+    CHECK(mine->made_on_this_thread());
+    MessageRef theirs;
+    std::thread([&] { theirs = from_json(body); }).join();
+    CHECK_FALSE(theirs->made_on_this_thread());
+
+    // A copy is this thread's, with every part as it was.
+    auto copy = std::make_shared<const Message>(*theirs);
+    CHECK(copy->made_on_this_thread());
+    REQUIRE(copy->http_response());
+    REQUIRE(copy->ws_message());
+    CHECK(copy->http_response()->body == "b");
+    CHECK(copy->ws_message()->payload() == "w");
+    CHECK(copy->http_stream()->chunk == theirs->http_stream()->chunk);
+    CHECK(copy->http_response() != theirs->http_response()); // its own parts, not shared ones
+
+    // with_assigned_id changes this thread's only reference in place, but copies another thread's.
+    const Message* before = mine.get();
+    MessageRef mine_id = Message::with_assigned_id(std::move(mine), "1-0");
+    CHECK(mine_id.get() == before);
+    before = theirs.get();
+    MessageRef theirs_id = Message::with_assigned_id(std::move(theirs), "1-1");
+    CHECK(theirs_id.get() != before);
+    CHECK(theirs_id->made_on_this_thread());
+    CHECK(*theirs_id->id() == "1-1");
+    CHECK(theirs_id->http_stream()->content() == "id: 1-1\ndata: x\n\n");
+    CHECK(theirs_id->ws_message()->payload() == "w");
+}
