@@ -91,12 +91,24 @@ uint64_t message_cost(const Message& m) {
     return n;
 }
 
+// The same for an item its owner is yet to render (about the message it becomes).
+uint64_t item_cost(const PublishItem& it) {
+    uint64_t n = sizeof(Message) + it.channel.size();
+    if (it.http_response) n += it.http_response->body.size() * 2;
+    if (it.http_stream) n += it.http_stream->content.size();
+    if (it.ws_message) n += it.ws_message->content.size();
+    return n;
+}
+
 uint32_t cost_of(const loop::InboxBody& body) {
     uint64_t n = sizeof(loop::InboxMessage);
     if (auto* d = std::get_if<loop::Deliver>(&body)) n += message_cost(*d->message);
-    if (auto* p = std::get_if<loop::PublishToOwner>(&body))
+    if (auto* p = std::get_if<loop::PublishToOwner>(&body)) {
         for (const MessageRef& m : p->batch->messages)
             n += message_cost(*m);
+        for (const PublishItem& it : p->batch->items)
+            n += item_cost(it);
+    }
     if (auto* sd = std::get_if<loop::SubscribeDelta>(&body)) n += sd->channel.size();
     return static_cast<uint32_t>(std::min<uint64_t>(n, UINT32_MAX));
 }
@@ -316,7 +328,10 @@ uint64_t Broker::publish(std::vector<PublishItem>&& items, std::function<void(bo
         int owner = owner_of(item.channel);
         auto& b = batches[static_cast<size_t>(owner)];
         if (!b) b = std::make_shared<PublishBatch>();
-        b->messages.push_back(Message::create(std::move(item)));
+        if (owner == worker_.index())
+            b->messages.push_back(Message::create(std::move(item)));
+        else
+            b->items.push_back(std::move(item)); // the owner renders it (PublishBatch)
     }
     stats_.messages_published.add(static_cast<int64_t>(items.size()));
     size_t remote = 0;
@@ -444,10 +459,12 @@ void Broker::on_ack(uint64_t token, bool ok) {
 
 // ---- shard owner side ----
 
-void Broker::owner_accept(const PublishBatch& batch) {
+void Broker::owner_accept(PublishBatch& batch) {
     uint64_t now = uv_now(worker_.uv());
     for (const MessageRef& m : batch.messages)
         owner_keep(m, now);
+    for (PublishItem& item : batch.items)
+        owner_keep(Message::create(std::move(item)), now);
     if (batch.token != 0 && batch.origin != worker_.index()) {
         send(batch.origin, loop::PublishAck{batch.token});
     }

@@ -48,7 +48,7 @@ struct ReloadRoutes {
 
 // publisher -> shard owner: the items of one publish request that this owner sequences.
 struct PublishToOwner {
-    std::shared_ptr<const pubsub::PublishBatch> batch;
+    std::shared_ptr<pubsub::PublishBatch> batch; // the owner moves the items out
 };
 
 // shard owner -> publisher: the batch with this token has been taken.

@@ -3,10 +3,10 @@
 //  - Channels are sharded (shard = hash(channel) % kShards); shard k is owned by worker k % W. The
 //    owner knows which workers have subscribers on a channel and sequences its messages (prev-id,
 //    id dedupe), so every subscriber on every worker sees one order.
-//  - A publish goes to each channel's owner as one PublishBatch per owner; the owner forwards each
-//    Message (immutable, rendered once) to the workers that have subscribers, through their
-//    inboxes; each worker delivers to its local subscriptions. A worker with no subscriber on a
-//    channel is never woken for it.
+//  - A publish goes to each channel's owner as one PublishBatch per owner; the owner makes each
+//    item a Message (immutable, rendered once) and forwards it to the workers that have
+//    subscribers, through their inboxes; each worker delivers to its local subscriptions. A worker
+//    with no subscriber on a channel is never woken for it.
 //  - Subscribing touches only the local index, except on a channel's first or last local
 //    subscription, when the owner is told.
 // All methods run on the broker's own worker thread.
@@ -107,11 +107,15 @@ class Subscription : public IndexHook {
     const std::string& channel() const { return ChannelIndex<Subscription>::channel_of(*this); }
 };
 
-// The items of one publish request that belong to one shard owner.
+// The items of one publish request that belong to one shard owner. Sent to another worker, it
+// carries the items and the owner makes them messages: a message the owner keeps in history is
+// then its own memory, freed by it later (a history_size of publishes later, cold: freeing another
+// worker's memory then cost more, under that worker's malloc arena lock).
 struct PublishBatch {
-    std::vector<MessageRef> messages;
-    int origin = -1;    // worker that waits for the ack
-    uint64_t token = 0; // 0: nobody waits
+    std::vector<MessageRef> messages; // made by the publisher: it is the owner
+    std::vector<PublishItem> items;   // made into messages by the owner
+    int origin = -1;                  // worker that waits for the ack
+    uint64_t token = 0;               // 0: nobody waits
 };
 
 // Written by the broker's worker only; read by metrics scrapes from any thread.
@@ -237,7 +241,7 @@ class Broker : private RedisBus::Handler {
     uint64_t publish_on_bus(std::vector<PublishItem>&& items, std::function<void(bool)> done);
 
     void send(int worker, loop::InboxBody&& body);
-    void owner_accept(const PublishBatch& batch);
+    void owner_accept(PublishBatch& batch);
     void owner_route(const std::vector<Delivery>& deliveries);
     void owner_subscribe_delta(const std::string& channel, int worker, int32_t delta, bool linger = false);
     void deliver_local(const MessageRef& msg);
