@@ -305,12 +305,7 @@ bool PublishQueue::hand(size_t& budget) {
     size_t at = gate_ ? 0 : next_ready();
     if (at >= ready_.size()) return false;
     Job& job = *jobs_.at(ready_[at]);
-    // On the bus a handed item is only encoded for Redis (every instance renders and delivers it
-    // when it comes back), far less than local delivery costs this loop: it counts a fraction
-    // against the turn's budget, so bus slices are bigger and Redis gets longer runs per channel
-    // (fewer stream entries and commands per item).
-    const size_t per_budget = broker_.has_bus() ? kBusItemsPerBudget : 1;
-    size_t n = std::min(budget * per_budget, job.total - job.handed);
+    size_t n = std::min(budget, job.total - job.handed);
     if (gate_) {
         uint64_t wait_ns = 0;
         if (job.handed == 0 && !gate_->is_turn(job.ticket)) {
@@ -333,7 +328,7 @@ bool PublishQueue::hand(size_t& budget) {
     std::vector<pubsub::PublishItem> slice(std::make_move_iterator(first),
                                            std::make_move_iterator(first + static_cast<std::ptrdiff_t>(n)));
     job.handed += n;
-    budget -= std::min(budget, (n + per_budget - 1) / per_budget);
+    budget -= n;
     bool last = job.handed == job.total;
     uint64_t id = job.id;
     if (last) {

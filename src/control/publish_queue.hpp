@@ -6,8 +6,7 @@
 //    or nothing: a bad item anywhere rejects the body (400) before anything is handed over.
 //  - Admission: a publish whose items are all valid is refused (503, counted) when some worker's
 //    inbox is congested (Broker::is_congested). Otherwise it joins the ready list.
-//  - Hand-over: the ready list goes to the broker in order, kSliceItems items per turn (with a bus,
-//    kBusItemsPerBudget times as many: they are only encoded for Redis here), one slice
+//  - Hand-over: the ready list goes to the broker in order, kSliceItems items per turn, one slice
 //    at a time: the next goes once the broker answered the last (it answers once the deliveries are
 //    short again on every worker). Unpaced, each admitted request has at most one slice out, and
 //    a later request goes past an earlier one waiting for the broker only if they share no
@@ -47,8 +46,6 @@ class PublishQueue {
   public:
     // Items validated, or handed to the broker, per loop turn (both count against one budget).
     static constexpr size_t kSliceItems = 256;
-    // With a bus, items handed over count this many to one item of the budget (hand()).
-    static constexpr size_t kBusItemsPerBudget = 4;
     // A body's JSON parse counts as one item per this many bytes.
     static constexpr size_t kBytesPerItem = 256;
     // Bytes of publish bodies admitted and waiting for the gate's tokens, per worker: past it a

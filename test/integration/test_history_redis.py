@@ -134,22 +134,6 @@ def test_batches_are_kept_as_runs_trimmed_to_history_size_and_replayed_in_order(
     live.close()
 
 
-def test_a_big_publish_goes_to_redis_in_few_runs_per_channel(redis, start_proxy, backend):  # noqa: F811
-    # With the bus, the control API hands a request to the broker in slices of up to 1,024 items
-    # (PublishQueue::kBusItemsPerBudget times the 256 of local delivery; the first slice takes what
-    # validation left of its turn): 1,000 items over 8 channels are at most 2 slices, so each
-    # channel's 125 items are at most 2 runs, 2 stream entries (with slices of 256, 4 or 5). Every
-    # item is still kept, in order. Unpaced (Debian's pushpin.conf paces at 2,500 items a second,
-    # and a paced hand-over goes as the rate's tokens allow).
-    a = start_proxy(routes=f"* {backend.addr}", conf={"gripd": {"bus": redis.url, "history_size": "1000"},
-                                                      "handler": {"message_rate": "0"}})
-    publish(a, [ev(str(n), channel=f"ch{n % 8}") for n in range(1000)])
-    for c in range(8):
-        assert int(redis.command("XLEN", f"gripd:h:ch{c}")[1:]) <= 2, c
-        doc = json.loads(control(a, "GET", f"/history/ch{c}").body)
-        assert [i["id"] for i in doc["items"]] == [str(n) for n in range(c, 1000, 8)]
-
-
 def test_byte_bound_off_keeps_items_by_count_only(redis, start_proxy, backend):  # noqa: F811
     """history_channel_bytes=off on the Redis bus: no byte bound, the stream keeps history_size."""
     p = start_proxy(routes=f"* {backend.addr}",
