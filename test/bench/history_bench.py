@@ -299,6 +299,11 @@ def bench_nchan(clients, kept):
         n.stop()
 
 
+def median(values):
+    v = sorted(values)
+    return v[len(v) // 2]
+
+
 def cpu_seconds(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
@@ -320,16 +325,15 @@ def bench_redis(a, backend):
                 rcpu = cpu_seconds(r.proc.pid) - c0
                 rruns.setdefault(name, []).append((rate, rcpu, gcpu))
 
-        def median(name, k):
-            v = sorted(x[k] for x in rruns[name])
-            return v[len(v) // 2]
+        def fig(name, k):
+            return median(x[k] for x in rruns[name])
         print(f"Redis bus publish ({a.redis_items} items, 500 per request, {a.conns} connections, 8 channels), "
               f"median of {a.rounds}:")
         for name in ("off", "on", "on+assign"):
-            rate = median(name, 0)
-            print(f"  history {name:10s} {rate:>10,.0f} items/s ({100 * rate / median('off', 0):.0f}% of off); CPU us "
-                  f"per item: redis-server {1e6 * median(name, 1) / a.redis_items:.2f}, gripd "
-                  f"{1e6 * median(name, 2) / a.redis_items:.2f}")
+            rate = fig(name, 0)
+            print(f"  history {name:10s} {rate:>10,.0f} items/s ({100 * rate / fig('off', 0):.0f}% of off); CPU us "
+                  f"per item: redis-server {1e6 * fig(name, 1) / a.redis_items:.2f}, gripd "
+                  f"{1e6 * fig(name, 2) / a.redis_items:.2f}")
     finally:
         r.stop()
 
@@ -361,16 +365,15 @@ def main():
     if a.redis_only:
         bench_redis(a, backend)
         return
-    def median(name, k):
-        v = sorted(r[k] for r in runs[name])
-        return v[len(v) // 2]
-    off_rate, off_mem = median("off", 0), min(r[1] for r in runs["off"])
+    def fig(name, k):
+        return median(r[k] for r in runs[name])
+    off_rate, off_mem = fig("off", 0), min(r[1] for r in runs["off"])
     print(f"in-process publish ({a.items} items, 500 per request, {a.conns} connections, 8 channels), "
           f"median of {a.rounds}:")
     for name in ("off", "on", "on+assign", "growing"):
-        rate = median(name, 0)
+        rate = fig(name, 0)
         print(f"  history {name:10s} {rate:>10,.0f} items/s ({100 * rate / off_rate:.0f}% of off), gripd CPU "
-              f"{median(name, 2):.2f} us/item, RSS growth {min(r[1] for r in runs[name]):.0f} B/item")
+              f"{fig(name, 2):.2f} us/item, RSS growth {min(r[1] for r in runs[name]):.0f} B/item")
     print(f"  memory per kept item: {min(r[1] for r in runs['growing']) - off_mem:.0f} B (100-byte content)")
     if not a.no_redis:
         bench_redis(a, backend)
