@@ -148,6 +148,8 @@ class Session : public SessionNode, public pubsub::Subscriber, protected FramePa
     void close_client_with_frame(std::string_view frame, const std::shared_ptr<const void>& keep);
     // Closes the client connection at once, without a close frame. on_client_ended(false) follows.
     void drop_client() { end_client(false, Ending::Abort, true); }
+    // Ends the connection after what is queued for the client (no close frame of its own).
+    void end_client_after_output() { end_client(false, Ending::Flush, true); }
     bool client_close_received() const {
         return state_ == ClientState::CloseReceived || state_ == ClientState::Closed;
     }

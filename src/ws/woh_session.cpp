@@ -540,6 +540,11 @@ void WohSession::process_events(std::string_view body, bool skip_first, Request&
         if (has_client() && !is_detached()) {
             if (client_close_received())
                 close_client(client_close_code() == kCloseNoStatus ? -1 : client_close_code(), "");
+            else if (client_close_sent())
+                // As Pushpin, the connection ends without waiting for the client's answer, but after
+                // our close frame: it may still be queued (a busy turn defers bulk output), and an
+                // abort would discard it.
+                end_client_after_output();
             else
                 drop_client(); // as Pushpin: the client sees the connection end without a close frame
         }

@@ -10,7 +10,7 @@ import urllib.error
 
 import pytest
 
-from wsutil import (SETTLE, WohBackend, close_content, closed, connect, control, no_message, publish, recv, run,
+from wsutil import (RawWs, SETTLE, WohBackend, close_content, closed, connect, control, no_message, publish, recv, run,
                     woh, ws_item)
 
 
@@ -358,6 +358,27 @@ def test_publish_close(woh, start_proxy):
         assert await closed(ws) == (4005, "pubclose")
     run(main())
     woh.wait(1, pred=lambda r: r.events == [("CLOSE", None)])
+
+
+def test_publish_close_frame_reaches_a_client_that_has_not_answered(woh, start_proxy):
+    """The backend accepts the CLOSE a publish close sends it before the client answers the close
+    frame: as with Pushpin the connection then ends, after the close frame (which must not be lost
+    with it, however late the client reads)."""
+    subscribe_on_open(woh, "c")
+    woh.on_close = None
+    p = start_proxy(routes=f"* {woh.addr},over_http")
+    raw = RawWs(p.port, "/")
+    try:
+        assert raw.status == 101
+        woh.wait(1)
+        time.sleep(SETTLE)
+        publish(p, ws_item("c", action="close", code=4005, reason="pubclose"))
+        woh.wait(1, pred=lambda r: r.events == [("CLOSE", None)])
+        time.sleep(SETTLE)  # the backend's answer is in; the client has not answered yet
+        assert raw.read_close() == (4005, b"pubclose")
+        assert raw.is_closed(5)
+    finally:
+        raw.close()
 
 
 def test_publish_ping_and_pong(woh, start_proxy):
