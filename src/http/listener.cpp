@@ -12,6 +12,8 @@
 #include <cstring>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -106,8 +108,8 @@ Listener* Listener::open(loop::Worker& worker, const config::ListenAddr& addr, S
 Listener* Listener::adopt_tcp(loop::Worker& worker, int fd, const config::ListenAddr& addr, Service& service,
                               ConnSet& conns, ConnLimit* limit, std::string* error, bool memory_guarded,
                               const net::TlsCertSource* tls, bool shared) {
-    Listener* self = adopt(worker, fd, net::Transport::Tcp, addr.to_string(), service, conns, limit, error,
-                           memory_guarded);
+    Listener* self = make(worker, fd, net::Transport::Tcp, addr.to_string(), service, conns, limit, error,
+                          memory_guarded, shared);
     if (!self) return nullptr;
     sockaddr_storage ss{};
     socklen_t len = sizeof(ss);
@@ -127,17 +129,40 @@ Listener* Listener::adopt_tcp(loop::Worker& worker, int fd, const config::Listen
 Listener* Listener::adopt(loop::Worker& worker, int fd, net::Transport transport, const std::string& name,
                           Service& service, ConnSet& conns, ConnLimit* limit, std::string* error,
                           bool memory_guarded) {
+    return make(worker, fd, transport, name, service, conns, limit, error, memory_guarded, false);
+}
+
+// A socket every worker shares would wake every idle worker for each connection (libuv registers
+// its fds without EPOLLEXCLUSIVE), and all but one find nothing to accept: on a TLS port, where
+// the workers are often idle between handshakes, those wakeups were most of the difference in
+// context switches per handshake from nginx, which asks for EPOLLEXCLUSIVE. So a shared socket is
+// put into the loop's epoll set here, exclusively, with its events tagged as the eventfd's that
+// poll_ watches: libuv dispatches an event by that tag (epoll_event.data.fd), and never touches
+// the registration of a descriptor it was not given.
+Listener* Listener::make(loop::Worker& worker, int fd, net::Transport transport, const std::string& name,
+                         Service& service, ConnSet& conns, ConnLimit* limit, std::string* error,
+                         bool memory_guarded, bool shared) {
     auto self = std::unique_ptr<Listener>(new Listener(worker, service, conns, limit));
     self->memory_guarded_ = memory_guarded;
     self->transport_ = transport;
     self->fd_ = fd;
-    int r = uv_poll_init_socket(worker.uv(), &self->poll_, fd);
+    if (shared) {
+        self->wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (self->wake_fd_ >= 0 && !self->register_exclusive()) {
+            ::close(self->wake_fd_);
+            self->wake_fd_ = -1;
+        }
+    }
+    int r = self->wake_fd_ >= 0 ? uv_poll_init(worker.uv(), &self->poll_, self->wake_fd_)
+                                : uv_poll_init_socket(worker.uv(), &self->poll_, fd);
     if (r != 0) {
         *error = "listen " + name + ": " + uv_strerror(r);
-        return nullptr; // the destructor closes the socket; the poll handle was not initialised
+        self->unwatch();
+        return nullptr; // the destructor closes the sockets; the poll handle was not initialised
     }
     self->poll_.data = self.get();
     self->resume_.init(&worker.timers(), self.get(), &Listener::on_resume);
+    // Exclusive: registered already, and no loop turn (so no event) comes before this start.
     r = uv_poll_start(&self->poll_, UV_READABLE, &Listener::on_readable);
     if (r != 0) {
         *error = "listen " + name + ": " + uv_strerror(r);
@@ -145,15 +170,43 @@ Listener* Listener::adopt(loop::Worker& worker, int fd, net::Transport transport
         self.release()->close();
         return nullptr;
     }
+    self->watching_ = true;
     return self.release();
+}
+
+bool Listener::register_exclusive() {
+    epoll_event e{};
+    e.events = EPOLLIN | EPOLLEXCLUSIVE;
+    e.data.fd = wake_fd_;
+    return ::epoll_ctl(uv_backend_fd(worker_.uv()), EPOLL_CTL_ADD, fd_, &e) == 0;
+}
+
+void Listener::watch() {
+    if (watching_ || closing_) return;
+    watching_ = wake_fd_ >= 0 ? register_exclusive()
+                              : uv_poll_start(&poll_, UV_READABLE, &Listener::on_readable) == 0;
+}
+
+void Listener::unwatch() {
+    // Exclusive: the registration must go before fd_ closes. Other workers hold dups of the same
+    // socket, and epoll drops a registration only when the last descriptor of its file closes:
+    // left in, it would go on reporting under wake_fd_'s tag after wake_fd_ is gone.
+    if (wake_fd_ >= 0) {
+        if (fd_ >= 0) ::epoll_ctl(uv_backend_fd(worker_.uv()), EPOLL_CTL_DEL, fd_, nullptr);
+    } else if (watching_) {
+        uv_poll_stop(&poll_);
+    }
+    watching_ = false;
 }
 
 Listener::~Listener() {
     if (fd_ >= 0) ::close(fd_);
+    if (wake_fd_ >= 0) ::close(wake_fd_);
 }
 
 void Listener::close() {
     if (closing_) return;
+    unwatch();
     closing_ = true;
     resume_.disarm();
     uv_close(reinterpret_cast<uv_handle_t*>(&poll_), &loop::delete_owner_on_close<Listener>);
@@ -161,7 +214,7 @@ void Listener::close() {
 
 void Listener::close_draining() {
     if (closing_) return;
-    uv_poll_stop(&poll_);
+    unwatch();
     // accept_some() would stop after one batch; the whole backlog must go before close. It is
     // bounded by the backlog given to listen(). Errors end the loop (pause_accepting's resume timer
     // is disarmed by close()).
@@ -185,6 +238,7 @@ void Listener::close_draining() {
 
 void Listener::on_readable(uv_poll_t* poll, int status, int /*events*/) {
     auto* self = static_cast<Listener*>(poll->data);
+    if (!self->watching_) return; // fetched in the same epoll_wait as an unwatch() before it
     if (status < 0) {
         LOG_WARN("server", "listening socket failed: %s", uv_strerror(status));
         return;
@@ -195,7 +249,7 @@ void Listener::on_readable(uv_poll_t* poll, int status, int /*events*/) {
 void Listener::on_resume(void* owner) {
     auto* self = static_cast<Listener*>(owner);
     if (self->closing_) return;
-    uv_poll_start(&self->poll_, UV_READABLE, &Listener::on_readable);
+    self->watch();
     self->accept_some(); // the poll reports the backlog again too, but do not wait a turn for it
 }
 
@@ -239,7 +293,7 @@ void Listener::accept_some() {
 void Listener::pause_accepting(int err) {
     // Out of descriptors (or kernel memory): retrying at once would fail the same way and spin the
     // loop, so stop polling for a moment. Pending clients wait in the backlog meanwhile.
-    uv_poll_stop(&poll_);
+    unwatch();
     resume_.arm(kAcceptPauseMs);
     static std::atomic<uint64_t> last_log_ms{0};
     static std::atomic<uint64_t> suppressed{0};

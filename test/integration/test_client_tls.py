@@ -10,6 +10,7 @@ with its own CN so a test can tell which one the server chose."""
 
 import asyncio
 import json
+import os
 import shutil
 import signal
 import socket
@@ -491,6 +492,42 @@ def test_a_tls_port_is_one_accept_queue_for_every_worker(tls, backend):
         s = t.connect("default.test")
         assert request(s)[0] == 200
         s.close()
+
+
+@pytest.mark.gripd_only("asserts on the gripd process's descriptors and log; pushpin's TLS is condure's")
+@pytest.mark.fd_exhaustion
+def test_a_tls_port_out_of_descriptors_pauses_and_comes_back(tls, backend):
+    """Each worker waits on the shared TLS socket with an exclusive wakeup (one idle worker is woken
+    per connection); out of descriptors, it stops waiting for a moment, and starts again: the
+    clients that waited meanwhile, and new ones, are served."""
+    import resource
+    t = tls(f"* {backend.addr}", conf={"gripd": {"workers": "2"}})
+    pid = t.proxy.pid
+    open_fds = len(os.listdir(f"/proc/{pid}/fd"))
+    limit = open_fds + 16
+    soft, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+    resource.prlimit(pid, resource.RLIMIT_NOFILE, (limit, hard))
+    held = []
+    try:
+        for _ in range(40):  # more than the descriptors left: accept fails with EMFILE meanwhile
+            held.append(socket.create_connection(("127.0.0.1", t.port), timeout=WAIT))
+        deadline = time.monotonic() + WAIT
+        while len(os.listdir(f"/proc/{pid}/fd")) < limit - 1:
+            assert time.monotonic() < deadline, "never saturated"
+            time.sleep(0.05)
+        deadline = time.monotonic() + WAIT
+        while "accept failed" not in t.proxy.log():
+            assert time.monotonic() < deadline, "no accept failure logged"
+            time.sleep(0.05)
+    finally:
+        for s in held:
+            s.close()
+    resource.prlimit(pid, resource.RLIMIT_NOFILE, (soft, hard))
+    for _ in range(20):
+        s = t.connect("default.test")
+        assert request(s)[0] == 200
+        s.close()
+    assert t.proxy.alive()
 
 
 def test_idle_tls_connections_stay_small(tls, backend):

@@ -98,6 +98,14 @@ class Listener {
   private:
     Listener(loop::Worker& worker, Service& service, ConnSet& conns, ConnLimit* limit)
         : worker_(worker), service_(service), conns_(conns), limit_(limit) {}
+    static Listener* make(loop::Worker& worker, int fd, net::Transport transport, const std::string& name,
+                          Service& service, ConnSet& conns, ConnLimit* limit, std::string* error,
+                          bool memory_guarded, bool shared);
+    // A shared socket is in the loop's epoll set with EPOLLEXCLUSIVE (see make()); false if the
+    // kernel refused that, and it is polled as any other socket.
+    bool register_exclusive();
+    void watch();   // start taking readiness events
+    void unwatch(); // stop (an accept pause, closing)
     static void on_readable(uv_poll_t* poll, int status, int events);
     static void on_resume(void* self);
     void accept_some();
@@ -110,6 +118,11 @@ class Listener {
     ConnSet& conns_;
     ConnLimit* limit_;
     int fd_ = -1; // the listening socket (owned; closed after the poll handle)
+    // Exclusive wakeups on a shared socket: fd_ itself is in the loop's epoll set, its events
+    // tagged with wake_fd_ (an eventfd that is never written), so libuv hands them to poll_, which
+    // watches wake_fd_. -1 otherwise, and poll_ watches fd_.
+    int wake_fd_ = -1;
+    bool watching_ = false;
     uv_poll_t poll_{};
     loop::TimerEntry resume_; // ends an accept pause
     bool closing_ = false;
