@@ -129,7 +129,7 @@ Listener* Listener::adopt_tcp(loop::Worker& worker, int fd, const config::Listen
 Listener* Listener::adopt(loop::Worker& worker, int fd, net::Transport transport, const std::string& name,
                           Service& service, ConnSet& conns, ConnLimit* limit, std::string* error,
                           bool memory_guarded) {
-    return make(worker, fd, transport, name, service, conns, limit, error, memory_guarded, false);
+    return make(worker, fd, transport, name, service, conns, limit, error, memory_guarded, true);
 }
 
 // A socket every worker shares would wake every idle worker for each connection (libuv registers

@@ -81,7 +81,8 @@ class Listener {
                                ConnSet& conns, ConnLimit* limit, std::string* error, bool memory_guarded,
                                const net::TlsCertSource* tls, bool shared);
     // The same on a socket that already listens (owned from here on, closed on failure too), e.g. a
-    // dup() of a unix socket (net::UnixSocketFile) that every worker accepts on. `name` is for errors.
+    // dup() of a unix socket (net::UnixSocketFile) that every worker accepts on (each woken
+    // exclusively, as on a shared TLS port). `name` is for errors.
     static Listener* adopt(loop::Worker& worker, int fd, net::Transport transport, const std::string& name,
                            Service& service, ConnSet& conns, ConnLimit* limit, std::string* error,
                            bool memory_guarded = false);
