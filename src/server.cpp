@@ -231,9 +231,9 @@ Server::ListenSocket::~ListenSocket() {
 // TLS ports share one accept queue between the workers rather than one SO_REUSEPORT queue each: a
 // handshake costs a worker hundreds of microseconds, and a hash of the client's address can queue
 // several on one busy worker while the other sits idle (tls_bench.sh measured the difference
-// against nginx, whose workers share one queue). On a shared socket every worker is woken for each
-// connection and the free one takes it; plain ports keep their own queues, where a connection
-// costs too little for that wakeup to pay.
+// against nginx, whose workers share one queue). On a shared socket a connection wakes one idle
+// worker (Listener::make, EPOLLEXCLUSIVE); plain ports keep their own queues, where a connection
+// costs too little for a shared queue to pay.
 bool Server::open_tls_sockets(std::string* error) {
     for (const auto& addr : settings_.https_ports) {
         int fd = http::Listener::listen_tcp(addr, error);
