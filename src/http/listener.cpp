@@ -200,6 +200,9 @@ void Listener::unwatch() {
 }
 
 Listener::~Listener() {
+    // However it got here (a loop torn down by uv_walk, not close()), the exclusive registration goes
+    // before the socket: left in, it would report under wake_fd_'s number once that is reused.
+    if (wake_fd_ >= 0 && fd_ >= 0) ::epoll_ctl(uv_backend_fd(worker_.uv()), EPOLL_CTL_DEL, fd_, nullptr);
     if (fd_ >= 0) ::close(fd_);
     if (wake_fd_ >= 0) ::close(wake_fd_);
 }
