@@ -503,6 +503,12 @@ def test_a_tls_port_out_of_descriptors_pauses_and_comes_back(tls, backend):
     import resource
     t = tls(f"* {backend.addr}", conf={"gripd": {"workers": "2"}})
     pid = t.proxy.pid
+    # The ports accept before startup is over (the ZeroMQ sockets come after them): a descriptor
+    # limit set earlier would fail the start, not the accepts.
+    deadline = time.monotonic() + WAIT
+    while "started 2 workers" not in t.proxy.log():
+        assert time.monotonic() < deadline, "startup never finished"
+        time.sleep(0.05)
     open_fds = len(os.listdir(f"/proc/{pid}/fd"))
     limit = open_fds + 16
     soft, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
