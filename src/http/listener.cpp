@@ -157,8 +157,7 @@ Listener* Listener::make(loop::Worker& worker, int fd, net::Transport transport,
                                 : uv_poll_init_socket(worker.uv(), &self->poll_, fd);
     if (r != 0) {
         *error = "listen " + name + ": " + uv_strerror(r);
-        self->unwatch();
-        return nullptr; // the destructor closes the sockets; the poll handle was not initialised
+        return nullptr; // the destructor unregisters and closes the sockets; no poll handle yet
     }
     self->poll_.data = self.get();
     self->resume_.init(&worker.timers(), self.get(), &Listener::on_resume);
@@ -187,22 +186,23 @@ void Listener::watch() {
                               : uv_poll_start(&poll_, UV_READABLE, &Listener::on_readable) == 0;
 }
 
+// Exclusive: the registration must go before fd_ closes. Other workers hold dups of the same socket,
+// and epoll drops a registration only when the last descriptor of its file closes: left in, it would
+// go on reporting under wake_fd_'s number after wake_fd_ is gone (and that number is reused).
+void Listener::unregister_exclusive() {
+    if (wake_fd_ >= 0 && fd_ >= 0) ::epoll_ctl(uv_backend_fd(worker_.uv()), EPOLL_CTL_DEL, fd_, nullptr);
+}
+
 void Listener::unwatch() {
-    // Exclusive: the registration must go before fd_ closes. Other workers hold dups of the same
-    // socket, and epoll drops a registration only when the last descriptor of its file closes:
-    // left in, it would go on reporting under wake_fd_'s tag after wake_fd_ is gone.
-    if (wake_fd_ >= 0) {
-        if (fd_ >= 0) ::epoll_ctl(uv_backend_fd(worker_.uv()), EPOLL_CTL_DEL, fd_, nullptr);
-    } else if (watching_) {
+    if (wake_fd_ >= 0)
+        unregister_exclusive();
+    else if (watching_)
         uv_poll_stop(&poll_);
-    }
     watching_ = false;
 }
 
 Listener::~Listener() {
-    // However it got here (a loop torn down by uv_walk, not close()), the exclusive registration goes
-    // before the socket: left in, it would report under wake_fd_'s number once that is reused.
-    if (wake_fd_ >= 0 && fd_ >= 0) ::epoll_ctl(uv_backend_fd(worker_.uv()), EPOLL_CTL_DEL, fd_, nullptr);
+    unregister_exclusive(); // however it got here (a failed make(), a loop torn down by uv_walk)
     if (fd_ >= 0) ::close(fd_);
     if (wake_fd_ >= 0) ::close(wake_fd_);
 }

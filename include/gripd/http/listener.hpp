@@ -105,6 +105,7 @@ class Listener {
     // A shared socket is in the loop's epoll set with EPOLLEXCLUSIVE (see make()); false if the
     // kernel refused that, and it is polled as any other socket.
     bool register_exclusive();
+    void unregister_exclusive();
     void watch();   // start taking readiness events
     void unwatch(); // stop (an accept pause, closing)
     static void on_readable(uv_poll_t* poll, int status, int events);
