@@ -20,6 +20,7 @@ from griputil import hold, hs_item, publish, publish_raw, sync_stream
 ITEM = 64 * 1024
 TOTAL = 20 * 1024 * 1024
 N = TOTAL // ITEM
+READ_AHEAD = 2 * 1024 * 1024  # how far publishing may run ahead of the reading subscriber
 
 
 def piece(i: int) -> str:
@@ -41,10 +42,17 @@ def test_slow_stream_subscriber_is_cut_off(proxy, backend):
     try:
         backend.wait_requests(2)
         sync_stream(proxy, "slow", [fast])
+        base = len(fast.body)  # everything up to the sync marker
         t0 = time.monotonic()
         for i in range(N):
             r = publish_raw(proxy, [hs_item("slow", piece(i))])
             assert r.status == 200, (i, r.status, r.body)
+            # The reader keeps up within READ_AHEAD (well under the 8 MiB cut-off), however slowly
+            # a loaded machine runs its thread; the other subscriber never reads at all.
+            deadline = time.monotonic() + 40
+            while (i + 1) * ITEM - (len(fast.body) - base) > READ_AHEAD:
+                assert time.monotonic() < deadline and not fast.closed, f"the reader fell behind at item {i}"
+                time.sleep(0.005)
         took = time.monotonic() - t0
         # the reader gets every item, in order, although the other subscriber stalls
         fast.wait_body(lambda b: b.endswith(piece(N - 1).encode()), timeout=40)
