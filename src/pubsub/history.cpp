@@ -118,6 +118,13 @@ bool HistoryStore::on_publish(const MessageRef& msg, uint64_t now) {
     return true;
 }
 
+core::PageArena* HistoryStore::arena_for(std::string_view channel) {
+    if (channels_.empty()) return nullptr;
+    auto it = channels_.find(channel);
+    if (it == channels_.end() || it->second.entries.size() < kArenaMinItems) return nullptr;
+    return &it->second.arena;
+}
+
 HistoryStore::Channel* HistoryStore::find_fresh(std::string_view channel, uint64_t now) {
     auto it = channels_.find(channel);
     if (it == channels_.end()) return nullptr;

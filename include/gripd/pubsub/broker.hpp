@@ -258,6 +258,7 @@ class Broker : private RedisBus::Handler {
     void tell_owner(const std::string& channel, int32_t delta, bool linger = false);
     void on_ack(uint64_t token, bool ok = true);
     // History (owner side, then asker side).
+    MessageRef create_owned(PublishItem&& item); // a message of a channel this worker owns
     void owner_keep(const MessageRef& msg, uint64_t now);
     ReplayAnswer owner_replay(const ReplayAsk& ask);
     void sync_history_stats();

@@ -11,10 +11,14 @@
 //    than `ttl_ms` (0 = no age limit). Over a bound, the oldest go first.
 //  - Per store: at most `total_bytes` over every channel; over it, the channel published to least
 //    recently loses its items first (a flood of one-off channels cannot grow memory).
+//  - A busy channel (kArenaMinItems kept) has its messages made in a page arena of its own
+//    (arena_for, core/page_arena.hpp): they die oldest first, so whole pages come free together,
+//    away from the heap the publish path churns.
 //  - A replay after id X returns the items after X. If X is not kept (never was, or aged out), it is
 //    a gap: every kept item is returned and the caller is told, so it can say so to its client.
 #pragma once
 
+#include "gripd/core/page_arena.hpp"
 #include "gripd/pubsub/message.hpp"
 
 #include <cstdint>
@@ -69,6 +73,11 @@ class HistoryStore {
     std::vector<MessageRef> items(std::string_view channel, uint64_t now);
     // Drops the items past their age (amortized: a few channels per call).
     void expire(uint64_t now);
+    // Where to make the channel's next message (an ArenaScope around Message::create), or nullptr
+    // (the heap) for a channel that keeps fewer than kArenaMinItems: a few pages per busy channel
+    // are a small share of what it keeps, but would be most of what a quiet one keeps.
+    core::PageArena* arena_for(std::string_view channel);
+    static constexpr size_t kArenaMinItems = 64;
 
     size_t channel_count() const { return channels_.size(); }
     size_t item_count() const { return item_count_; }
@@ -82,6 +91,7 @@ class HistoryStore {
         uint64_t bytes;
     };
     struct Channel {
+        core::PageArena arena; // declared first: its pages outlive the entries made in them
         std::deque<Entry> entries;
         uint64_t bytes = 0;
         std::list<std::string>::iterator lru; // in lru_

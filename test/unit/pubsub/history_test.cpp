@@ -48,6 +48,35 @@ TEST_CASE("history: off by default keeps nothing", "[pubsub][history]") {
     CHECK(h.after("a", "1", 1).status == ReplayStatus::Unknown);
 }
 
+TEST_CASE("history: a busy channel's messages are made in its own arena, a quiet one's on the heap",
+          "[pubsub][history]") {
+    HistoryStore h(HistoryBounds{1000, 1 << 20, 0});
+    CHECK(h.arena_for("busy") == nullptr); // nothing kept yet
+    for (size_t i = 0; i < HistoryStore::kArenaMinItems; ++i) {
+        CHECK(h.arena_for("busy") == nullptr);
+        REQUIRE(h.on_publish(msg("busy", std::to_string(i)), 1));
+    }
+    REQUIRE(h.on_publish(msg("quiet", "q1"), 1));
+    CHECK(h.arena_for("quiet") == nullptr);
+    core::PageArena* arena = h.arena_for("busy");
+    REQUIRE(arena != nullptr);
+    MessageRef m;
+    {
+        core::ArenaScope scope(arena);
+        m = msg("busy", "next", std::string(300, 'c'));
+    }
+    if (core::PageArena::enabled()) CHECK(core::arena_owns(m.get()));
+    REQUIRE(h.on_publish(m, 1));
+    auto r = h.after("busy", std::to_string(HistoryStore::kArenaMinItems - 1), 1);
+    REQUIRE(r.items.size() == 1);
+    CHECK(r.items[0]->http_stream()->content() == std::string(300, 'c'));
+    // The channel gone (bounds off), its arena with it: the message stays whole for whoever holds it.
+    h.set_bounds("busy", HistoryBounds{0, 0, 0});
+    CHECK(h.arena_for("busy") == nullptr);
+    r.items.clear();
+    CHECK(m->http_stream()->content() == std::string(300, 'c'));
+}
+
 TEST_CASE("history: items after an id, gap when it is gone, only items with ids", "[pubsub][history]") {
     HistoryStore h(HistoryBounds{3, 1 << 20, 0});
     for (int i = 1; i <= 5; ++i)

@@ -1,0 +1,290 @@
+#include "gripd/core/page_arena.hpp"
+
+#include <sys/mman.h>
+
+#include <cstdlib>
+#include <new>
+#include <utility>
+#include <vector>
+
+// AddressSanitizer must see every allocation to find misuse; arena memory would hide it.
+#if defined(__SANITIZE_ADDRESS__)
+#define GRIPD_PAGE_ARENA_OFF 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(memory_sanitizer)
+#define GRIPD_PAGE_ARENA_OFF 1
+#endif
+#endif
+
+namespace gripd::core {
+
+namespace {
+
+// Address space only (MAP_NORESERVE): memory is used as pages are touched.
+constexpr uint64_t kRangeBytes = 16ull << 30;
+// A page being filled holds this many references on top of its allocations, so frees on other
+// threads cannot take it to zero before its arena is done with it (retire() removes the bias).
+constexpr int64_t kBias = int64_t{1} << 40;
+constexpr uint32_t kHeaderBytes = 64;
+constexpr size_t kMaxPools = 256;
+// Free pages a pool keeps ready (16 MiB); beyond that they are given back to the kernel.
+constexpr size_t kPooledPagesMax = 4096;
+
+struct PagePool;
+
+} // namespace
+
+struct ArenaPage {
+    std::atomic<int64_t> refs; // kBias while being filled, minus frees; 0 when reusable
+    PagePool* pool;            // the owner thread's
+    ArenaPage* next;           // in a free list
+};
+static_assert(sizeof(ArenaPage) <= kHeaderBytes);
+
+namespace {
+
+// One per thread that owns arenas. Pages freed on other threads come back through `returned`.
+struct PagePool {
+    alignas(64) std::atomic<ArenaPage*> returned{nullptr}; // pushed by any thread, taken by the owner
+    alignas(64) ArenaPage* free = nullptr;                 // the owner's alone from here on
+    size_t free_count = 0;
+    std::vector<ArenaPage*>* cold = nullptr; // pages given back to the kernel, to reuse first
+};
+
+std::atomic<char*> g_base{nullptr};
+std::atomic<uintptr_t> g_size{0}; // 0 until reserved: arena_owns() is then false for everything
+std::atomic<uint64_t> g_next_page{0};
+std::atomic<uint64_t> g_in_use{0};
+std::atomic<size_t> g_pools_used{0};
+PagePool g_pools[kMaxPools];
+
+thread_local PageArena* t_arena = nullptr;
+thread_local PagePool* t_pool = nullptr;
+thread_local bool t_no_pool = false;
+
+bool reserve_range() {
+#ifdef GRIPD_PAGE_ARENA_OFF
+    return false;
+#else
+    static const bool ok = [] {
+        void* p = mmap(nullptr, kRangeBytes, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (p == MAP_FAILED) return false;
+        g_base.store(static_cast<char*>(p), std::memory_order_relaxed);
+        g_size.store(kRangeBytes, std::memory_order_release);
+        return true;
+    }();
+    return ok;
+#endif
+}
+
+PagePool* this_thread_pool() {
+    if (t_pool || t_no_pool) return t_pool;
+    size_t i = g_pools_used.fetch_add(1, std::memory_order_relaxed);
+    if (i >= kMaxPools) {
+        t_no_pool = true; // this thread's arenas use the heap
+        return nullptr;
+    }
+    t_pool = &g_pools[i];
+    return t_pool;
+}
+
+void give_to_kernel(PagePool& pool, ArenaPage* page) {
+    madvise(page, PageArena::kPageSize, MADV_DONTNEED);
+    ArenaScope heap(nullptr); // the list's own memory must not come from an arena
+    if (!pool.cold) pool.cold = new std::vector<ArenaPage*>();
+    pool.cold->push_back(page);
+}
+
+ArenaPage* take_page(PagePool& pool) {
+    if (!pool.free) {
+        ArenaPage* r = pool.returned.exchange(nullptr, std::memory_order_acquire);
+        while (r) {
+            ArenaPage* next = r->next;
+            if (pool.free_count < kPooledPagesMax) {
+                r->next = pool.free;
+                pool.free = r;
+                ++pool.free_count;
+            } else {
+                give_to_kernel(pool, r);
+            }
+            r = next;
+        }
+    }
+    ArenaPage* page = pool.free;
+    if (page) {
+        pool.free = page->next;
+        --pool.free_count;
+    } else if (pool.cold && !pool.cold->empty()) {
+        page = pool.cold->back();
+        pool.cold->pop_back();
+    } else {
+        uint64_t i = g_next_page.fetch_add(1, std::memory_order_relaxed);
+        if ((i + 1) * PageArena::kPageSize > g_size.load(std::memory_order_relaxed)) return nullptr;
+        page =
+            reinterpret_cast<ArenaPage*>(g_base.load(std::memory_order_relaxed) + i * PageArena::kPageSize);
+    }
+    page->pool = &pool;
+    page->next = nullptr;
+    page->refs.store(kBias, std::memory_order_relaxed);
+    g_in_use.fetch_add(1, std::memory_order_relaxed);
+    return page;
+}
+
+// The page's last allocation is gone and its arena has moved on: back to its pool.
+void recycle(ArenaPage* page) {
+    g_in_use.fetch_sub(1, std::memory_order_relaxed);
+    PagePool* pool = page->pool;
+    if (pool == t_pool) {
+        if (pool->free_count >= kPooledPagesMax) {
+            give_to_kernel(*pool, page);
+            return;
+        }
+        page->next = pool->free;
+        pool->free = page;
+        ++pool->free_count;
+        return;
+    }
+    ArenaPage* head = pool->returned.load(std::memory_order_relaxed);
+    do {
+        page->next = head;
+    } while (!pool->returned.compare_exchange_weak(head, page, std::memory_order_release,
+                                                   std::memory_order_relaxed));
+}
+
+} // namespace
+
+bool PageArena::enabled() {
+    return reserve_range();
+}
+
+PageArena::~PageArena() {
+    retire();
+}
+
+void* PageArena::allocate(size_t n) {
+    n = (n + 15) & ~size_t{15};
+    if (n > kMaxSmall) return nullptr;
+    if (!page_ || used_ + n > kPageSize) {
+        retire();
+        PagePool* pool = this_thread_pool();
+        if (!pool || !enabled()) return nullptr;
+        page_ = take_page(*pool);
+        if (!page_) return nullptr;
+        used_ = kHeaderBytes;
+        count_ = 0;
+    }
+    void* p = reinterpret_cast<char*>(page_) + used_;
+    used_ += static_cast<uint32_t>(n);
+    ++count_;
+    return p;
+}
+
+void PageArena::retire() {
+    if (!page_) return;
+    ArenaPage* page = std::exchange(page_, nullptr);
+    const int64_t drop = kBias - count_;
+    if (page->refs.fetch_sub(drop, std::memory_order_acq_rel) == drop) recycle(page);
+}
+
+PageArena::Stats PageArena::stats() {
+    Stats s;
+    s.pages_reserved = std::min<uint64_t>(g_next_page.load(std::memory_order_relaxed),
+                                          g_size.load(std::memory_order_relaxed) / kPageSize);
+    s.pages_in_use = g_in_use.load(std::memory_order_relaxed);
+    return s;
+}
+
+ArenaScope::ArenaScope(PageArena* arena) : previous_(std::exchange(t_arena, arena)) {}
+
+ArenaScope::~ArenaScope() {
+    t_arena = previous_;
+}
+
+PageArena* current_arena() {
+    return t_arena;
+}
+
+bool arena_owns(const void* p) {
+    return reinterpret_cast<uintptr_t>(p) -
+               reinterpret_cast<uintptr_t>(g_base.load(std::memory_order_relaxed)) <
+           g_size.load(std::memory_order_relaxed);
+}
+
+void arena_free(void* p) {
+    // The range starts on a page boundary (mmap), so the page is the address rounded down.
+    char* at = static_cast<char*>(p);
+    auto* page =
+        reinterpret_cast<ArenaPage*>(at - (reinterpret_cast<uintptr_t>(at) & (PageArena::kPageSize - 1)));
+    if (page->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) recycle(page);
+}
+
+} // namespace gripd::core
+
+#ifndef GRIPD_PAGE_ARENA_OFF
+
+// The process's operator new and delete: the heap (malloc), except inside an ArenaScope.
+namespace {
+
+void* heap_new(std::size_t n) {
+    if (n == 0) n = 1;
+    for (;;) {
+        if (void* p = std::malloc(n)) return p;
+        std::new_handler handler = std::get_new_handler();
+        if (!handler) throw std::bad_alloc();
+        handler();
+    }
+}
+
+} // namespace
+
+void* operator new(std::size_t n) {
+    if (gripd::core::PageArena* arena = gripd::core::current_arena())
+        if (void* p = arena->allocate(n)) return p;
+    return heap_new(n);
+}
+
+void* operator new[](std::size_t n) {
+    return ::operator new(n);
+}
+
+void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
+    try {
+        return ::operator new(n);
+    } catch (...) {
+        return nullptr;
+    }
+}
+
+void* operator new[](std::size_t n, const std::nothrow_t&) noexcept {
+    return ::operator new(n, std::nothrow);
+}
+
+void operator delete(void* p) noexcept {
+    if (gripd::core::arena_owns(p))
+        gripd::core::arena_free(p);
+    else
+        std::free(p);
+}
+
+void operator delete[](void* p) noexcept {
+    ::operator delete(p);
+}
+
+void operator delete(void* p, std::size_t) noexcept {
+    ::operator delete(p);
+}
+
+void operator delete[](void* p, std::size_t) noexcept {
+    ::operator delete(p);
+}
+
+void operator delete(void* p, const std::nothrow_t&) noexcept {
+    ::operator delete(p);
+}
+
+void operator delete[](void* p, const std::nothrow_t&) noexcept {
+    ::operator delete(p);
+}
+
+#endif
