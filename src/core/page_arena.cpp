@@ -20,8 +20,6 @@ namespace gripd::core {
 
 namespace {
 
-// Address space only (MAP_NORESERVE): memory is used as pages are touched.
-constexpr uint64_t kRangeBytes = 16ull << 30;
 // A page being filled holds this many references on top of its allocations, so frees on other
 // threads cannot take it to zero before its arena is done with it (retire() removes the bias).
 constexpr int64_t kBias = int64_t{1} << 40;
@@ -66,6 +64,8 @@ bool reserve_range() {
 #ifdef GRIPD_PAGE_ARENA_OFF
     return false;
 #else
+    // Address space only (MAP_NORESERVE): memory is used as pages are touched.
+    constexpr uint64_t kRangeBytes = 16ull << 30;
     static const bool ok = [] {
         void* p = mmap(nullptr, kRangeBytes, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
