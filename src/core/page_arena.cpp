@@ -2,6 +2,7 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <new>
 #include <utility>
@@ -27,6 +28,7 @@ constexpr uint32_t kHeaderBytes = 64;
 constexpr size_t kMaxPools = 256;
 // Free pages a pool keeps ready (16 MiB); beyond that they are given back to the kernel.
 constexpr size_t kPooledPagesMax = 4096;
+constexpr size_t kReleaseBatch = 256;
 
 struct PagePool;
 
@@ -46,7 +48,8 @@ struct PagePool {
     alignas(64) std::atomic<ArenaPage*> returned{nullptr}; // pushed by any thread, taken by the owner
     alignas(64) ArenaPage* free = nullptr;                 // the owner's alone from here on
     size_t free_count = 0;
-    std::vector<ArenaPage*>* cold = nullptr; // pages given back to the kernel, to reuse first
+    std::vector<ArenaPage*>* surplus = nullptr; // free pages past kPooledPagesMax, to give back
+    std::vector<ArenaPage*>* cold = nullptr;    // pages given back to the kernel, reused after those
 };
 
 std::atomic<char*> g_base{nullptr};
@@ -89,11 +92,36 @@ PagePool* this_thread_pool() {
     return t_pool;
 }
 
+// Past kPooledPagesMax, free pages go back to the kernel, a batch at a time and sorted, so a big
+// channel's pages (taken one after another from the range) go in a few calls rather than one each.
 void give_to_kernel(PagePool& pool, ArenaPage* page) {
-    madvise(page, PageArena::kPageSize, MADV_DONTNEED);
-    ArenaScope heap(nullptr); // the list's own memory must not come from an arena
+    ArenaScope heap(nullptr); // the lists' own memory must not come from an arena
+    if (!pool.surplus) pool.surplus = new std::vector<ArenaPage*>();
     if (!pool.cold) pool.cold = new std::vector<ArenaPage*>();
-    pool.cold->push_back(page);
+    pool.surplus->push_back(page);
+    if (pool.surplus->size() < kReleaseBatch) return;
+    std::sort(pool.surplus->begin(), pool.surplus->end());
+    size_t run = 0;
+    for (size_t i = 1; i <= pool.surplus->size(); ++i) {
+        std::vector<ArenaPage*>& v = *pool.surplus;
+        if (i < v.size() &&
+            reinterpret_cast<char*>(v[i]) == reinterpret_cast<char*>(v[i - 1]) + PageArena::kPageSize)
+            continue;
+        madvise(v[run], (i - run) * PageArena::kPageSize, MADV_DONTNEED);
+        run = i;
+    }
+    pool.cold->insert(pool.cold->end(), pool.surplus->begin(), pool.surplus->end());
+    pool.surplus->clear();
+}
+
+void add_free(PagePool& pool, ArenaPage* page) {
+    if (pool.free_count >= kPooledPagesMax) {
+        give_to_kernel(pool, page);
+        return;
+    }
+    page->next = pool.free;
+    pool.free = page;
+    ++pool.free_count;
 }
 
 ArenaPage* take_page(PagePool& pool) {
@@ -101,13 +129,7 @@ ArenaPage* take_page(PagePool& pool) {
         ArenaPage* r = pool.returned.exchange(nullptr, std::memory_order_acquire);
         while (r) {
             ArenaPage* next = r->next;
-            if (pool.free_count < kPooledPagesMax) {
-                r->next = pool.free;
-                pool.free = r;
-                ++pool.free_count;
-            } else {
-                give_to_kernel(pool, r);
-            }
+            add_free(pool, r);
             r = next;
         }
     }
@@ -115,6 +137,9 @@ ArenaPage* take_page(PagePool& pool) {
     if (page) {
         pool.free = page->next;
         --pool.free_count;
+    } else if (pool.surplus && !pool.surplus->empty()) {
+        page = pool.surplus->back(); // not given back yet: still in memory
+        pool.surplus->pop_back();
     } else if (pool.cold && !pool.cold->empty()) {
         page = pool.cold->back();
         pool.cold->pop_back();
@@ -136,13 +161,7 @@ void recycle(ArenaPage* page) {
     g_in_use.fetch_sub(1, std::memory_order_relaxed);
     PagePool* pool = page->pool;
     if (pool == t_pool) {
-        if (pool->free_count >= kPooledPagesMax) {
-            give_to_kernel(*pool, page);
-            return;
-        }
-        page->next = pool->free;
-        pool->free = page;
-        ++pool->free_count;
+        add_free(*pool, page);
         return;
     }
     ArenaPage* head = pool->returned.load(std::memory_order_relaxed);

@@ -165,3 +165,33 @@ TEST_CASE("arena memory freed on another thread goes back to its owner, intact u
     }
     CHECK(PageArena::stats().pages_reserved == reserved);
 }
+
+TEST_CASE("free pages past the pool's bound go back to the kernel and are reused after", "[core][arena]") {
+    if (!arena_on()) return;
+    const uint64_t in_use = PageArena::stats().pages_in_use;
+    // 6,000 pages (24 MiB): past the 4,096 a pool keeps, so most of the rest is given back.
+    std::vector<std::unique_ptr<std::array<unsigned char, 1000>>> kept;
+    kept.reserve(24000);
+    auto fill = [&](unsigned char v) {
+        PageArena arena;
+        ArenaScope scope(&arena);
+        for (int i = 0; i < 24000; ++i) {
+            kept.push_back(std::make_unique<std::array<unsigned char, 1000>>());
+            kept.back()->fill(v);
+        }
+    };
+    fill(1);
+    CHECK(PageArena::stats().pages_in_use >= in_use + 6000);
+    kept.clear();
+    CHECK(PageArena::stats().pages_in_use == in_use);
+    const uint64_t reserved = PageArena::stats().pages_reserved;
+    fill(2); // from the pool, the batch not yet given back, and the pages that were
+    CHECK(PageArena::stats().pages_reserved == reserved);
+    size_t wrong = 0;
+    for (auto& a : kept)
+        for (unsigned char c : *a)
+            wrong += c != 2;
+    CHECK(wrong == 0);
+    kept.clear();
+    CHECK(PageArena::stats().pages_in_use == in_use);
+}
