@@ -474,8 +474,12 @@ void Broker::on_ack(uint64_t token, bool ok) {
 
 void Broker::owner_accept(PublishBatch& batch) {
     uint64_t now = uv_now(worker_.uv());
-    for (const MessageRef& m : batch.messages)
-        owner_keep(m, now);
+    for (MessageRef& m : batch.messages) {
+        // Taken out of the batch, so owner_keep holds the only reference: an assigned id is then
+        // given in place, not by copying the message (Message::with_assigned_id).
+        MessageRef own = std::move(m);
+        owner_keep(own, now);
+    }
     for (PublishItem& item : batch.items)
         owner_keep(create_owned(std::move(item)), now);
     if (batch.token != 0 && batch.origin != worker_.index()) {
