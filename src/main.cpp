@@ -4,6 +4,7 @@
 #include "gripd/config/routes.hpp"
 #include "gripd/config/settings.hpp"
 #include "gripd/core/log.hpp"
+#include "gripd/core/malloc_policy.hpp"
 #include "gripd/core/sd_notify.hpp"
 #include "gripd/net/tls_server.hpp"
 #include "gripd/zmq/publish_cli.hpp"
@@ -346,6 +347,7 @@ int serve(const config::Settings& settings, const config::DebugKnobs& knobs, con
 
 int main(int argc, char** argv) {
     signal(SIGPIPE, SIG_IGN);
+    core::apply_malloc_policy(); // before any thread (core/malloc_policy.hpp)
     // `gripd publish ...`: Pushpin's pushpin-publish (src/zmq/publish_cli.cpp).
     if (argc > 1 && std::string_view(argv[1]) == "publish") return zmq::run_publish_cli(argc - 1, argv + 1);
     config::CliResult cli = config::parse_cli(argc, argv);
