@@ -26,8 +26,9 @@ namespace {
 constexpr int64_t kBias = int64_t{1} << 40;
 constexpr uint32_t kHeaderBytes = 64;
 constexpr size_t kMaxPools = 256;
-// Free pages a pool keeps ready (16 MiB); beyond that they are given back to the kernel.
-constexpr size_t kPooledPagesMax = 4096;
+// Free pages a pool keeps ready (4 MiB; a busy channel needs a few: its pages come free as fast as it
+// fills new ones); beyond that they are given back to the kernel.
+constexpr size_t kPooledPagesMax = 1024;
 constexpr size_t kReleaseBatch = 256;
 
 struct PagePool;

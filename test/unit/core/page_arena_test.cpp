@@ -169,7 +169,7 @@ TEST_CASE("arena memory freed on another thread goes back to its owner, intact u
 TEST_CASE("free pages past the pool's bound go back to the kernel and are reused after", "[core][arena]") {
     if (!arena_on()) return;
     const uint64_t in_use = PageArena::stats().pages_in_use;
-    // 6,000 pages (24 MiB): past the 4,096 a pool keeps, so most of the rest is given back.
+    // 6,000 pages (24 MiB): past the 1,024 a pool keeps, so most of the rest is given back.
     std::vector<std::unique_ptr<std::array<unsigned char, 1000>>> kept;
     kept.reserve(24000);
     auto fill = [&](unsigned char v) {
