@@ -45,10 +45,15 @@ static_assert(sizeof(ArenaPage) <= kHeaderBytes);
 namespace {
 
 // One per thread that owns arenas. Pages freed on other threads come back through `returned`.
+// Its counts are split by writer, so no line is written by two threads on the hot path (a shared
+// count of pages in use, written by every worker on every page, was a hot spot).
 struct PagePool {
     alignas(64) std::atomic<ArenaPage*> returned{nullptr}; // pushed by any thread, taken by the owner
+    std::atomic<uint64_t> recycled_elsewhere{0};           // pages other threads gave back
     alignas(64) ArenaPage* free = nullptr;                 // the owner's alone from here on
     size_t free_count = 0;
+    std::atomic<uint64_t> taken{0};             // written by the owner only, read by stats()
+    std::atomic<uint64_t> recycled{0};          // pages the owner gave back; likewise
     std::vector<ArenaPage*>* surplus = nullptr; // free pages past kPooledPagesMax, to give back
     std::vector<ArenaPage*>* cold = nullptr;    // pages given back to the kernel, reused after those
 };
@@ -56,7 +61,6 @@ struct PagePool {
 std::atomic<char*> g_base{nullptr};
 std::atomic<uintptr_t> g_size{0}; // 0 until reserved: arena_owns() is then false for everything
 std::atomic<uint64_t> g_next_page{0};
-std::atomic<uint64_t> g_in_use{0};
 std::atomic<size_t> g_pools_used{0};
 PagePool g_pools[kMaxPools];
 
@@ -153,18 +157,19 @@ ArenaPage* take_page(PagePool& pool) {
     page->pool = &pool;
     page->next = nullptr;
     page->refs.store(kBias, std::memory_order_relaxed);
-    g_in_use.fetch_add(1, std::memory_order_relaxed);
+    pool.taken.store(pool.taken.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     return page;
 }
 
 // The page's last allocation is gone and its arena has moved on: back to its pool.
 void recycle(ArenaPage* page) {
-    g_in_use.fetch_sub(1, std::memory_order_relaxed);
     PagePool* pool = page->pool;
     if (pool == t_pool) {
+        pool->recycled.store(pool->recycled.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
         add_free(*pool, page);
         return;
     }
+    pool->recycled_elsewhere.fetch_add(1, std::memory_order_relaxed);
     ArenaPage* head = pool->returned.load(std::memory_order_relaxed);
     do {
         page->next = head;
@@ -211,7 +216,16 @@ PageArena::Stats PageArena::stats() {
     Stats s;
     s.pages_reserved = std::min<uint64_t>(g_next_page.load(std::memory_order_relaxed),
                                           g_size.load(std::memory_order_relaxed) / kPageSize);
-    s.pages_in_use = g_in_use.load(std::memory_order_relaxed);
+    // Read while pages move, the sum may be off for a moment (never below 0).
+    const size_t pools = std::min(g_pools_used.load(std::memory_order_relaxed), kMaxPools);
+    int64_t in_use = 0;
+    for (size_t i = 0; i < pools; ++i) {
+        const PagePool& p = g_pools[i];
+        in_use += static_cast<int64_t>(p.taken.load(std::memory_order_relaxed)) -
+                  static_cast<int64_t>(p.recycled.load(std::memory_order_relaxed)) -
+                  static_cast<int64_t>(p.recycled_elsewhere.load(std::memory_order_relaxed));
+    }
+    s.pages_in_use = static_cast<uint64_t>(std::max<int64_t>(in_use, 0));
     return s;
 }
 
@@ -233,9 +247,7 @@ bool arena_owns(const void* p) {
 
 void arena_free(void* p) {
     // The range starts on a page boundary (mmap), so the page is the address rounded down.
-    char* at = static_cast<char*>(p);
-    auto* page =
-        reinterpret_cast<ArenaPage*>(at - (reinterpret_cast<uintptr_t>(at) & (PageArena::kPageSize - 1)));
+    auto* page = static_cast<ArenaPage*>(const_cast<void*>(arena_page_of(p)));
     if (page->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) recycle(page);
 }
 

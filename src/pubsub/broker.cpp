@@ -105,8 +105,6 @@ uint32_t cost_of(const loop::InboxBody& body) {
     uint64_t n = sizeof(loop::InboxMessage);
     if (auto* d = std::get_if<loop::Deliver>(&body)) n += message_cost(*d->message);
     if (auto* p = std::get_if<loop::PublishToOwner>(&body)) {
-        for (const MessageRef& m : p->batch->messages)
-            n += message_cost(*m);
         for (const PublishItem& it : p->batch->items)
             n += item_cost(it);
     }
@@ -324,32 +322,25 @@ void Broker::release_held() {
 uint64_t Broker::publish(std::vector<PublishItem>&& items, std::function<void(bool)> done) {
     if (bus_) return publish_on_bus(std::move(items), std::move(done));
     const size_t w = workers_.size();
-    std::vector<std::shared_ptr<PublishBatch>> batches(w);
+    const auto self = static_cast<uint32_t>(worker_.index());
     // Owners first, so each batch is sized once: a PublishItem is over 600 bytes, and growing a
     // batch of hundreds by doubling moves each item about twice.
     std::vector<uint32_t> owners(items.size());
     std::vector<uint32_t> counts(w, 0);
     for (size_t k = 0; k < items.size(); ++k)
         ++counts[owners[k] = static_cast<uint32_t>(owner_of(items[k].channel))];
-    for (size_t i = 0; i < w; ++i) {
-        if (counts[i] == 0) continue;
-        batches[i] = std::make_shared<PublishBatch>();
-        if (static_cast<int>(i) == worker_.index())
-            batches[i]->messages.reserve(counts[i]);
-        else
-            batches[i]->items.reserve(counts[i]);
-    }
-    for (size_t k = 0; k < items.size(); ++k) {
-        PublishBatch& b = *batches[owners[k]];
-        if (static_cast<int>(owners[k]) == worker_.index())
-            b.messages.push_back(create_owned(std::move(items[k])));
-        else
-            b.items.push_back(std::move(items[k])); // the owner renders it (PublishBatch)
-    }
-    stats_.messages_published.add(static_cast<int64_t>(items.size()));
+    std::vector<std::shared_ptr<PublishBatch>> batches(w);
     size_t remote = 0;
-    for (size_t i = 0; i < w; ++i)
-        if (batches[i] && static_cast<int>(i) != worker_.index()) ++remote;
+    for (size_t i = 0; i < w; ++i) {
+        if (counts[i] == 0 || i == self) continue;
+        batches[i] = std::make_shared<PublishBatch>();
+        batches[i]->items.reserve(counts[i]);
+        ++remote;
+    }
+    for (size_t k = 0; k < items.size(); ++k)
+        if (owners[k] != self)
+            batches[owners[k]]->items.push_back(std::move(items[k])); // the owner renders it
+    stats_.messages_published.add(static_cast<int64_t>(items.size()));
     // One ack per remote owner, plus one for this worker's own delivery backlog (below).
     uint64_t token = next_token_++;
     pending_[token] = PendingPublish{std::move(done), remote + 1};
@@ -357,11 +348,15 @@ uint64_t Broker::publish(std::vector<PublishItem>&& items, std::function<void(bo
         if (!batches[i]) continue;
         batches[i]->origin = worker_.index();
         batches[i]->token = token;
-        if (static_cast<int>(i) == worker_.index()) {
-            owner_accept(*batches[i]);
-            continue;
-        }
         send(static_cast<int>(i), loop::PublishToOwner{std::move(batches[i])});
+    }
+    // The channels this worker owns: each item made and kept in turn, as an owner does with a
+    // batch, so a history channel's next message goes into memory its oldest just gave up, still in
+    // cache. (Made all first, the pages the drops freed had gone cold behind the rest of the batch.)
+    if (counts[self] > 0) {
+        uint64_t now = uv_now(worker_.uv());
+        for (size_t k = 0; k < items.size(); ++k)
+            if (owners[k] == self) owner_keep(create_owned(std::move(items[k])), now);
     }
     // A small publish is held back only when the backlog is far longer: holding exists to keep a
     // heavy publisher from running ahead of its deliveries, not to make a light one (whose items on
@@ -474,12 +469,6 @@ void Broker::on_ack(uint64_t token, bool ok) {
 
 void Broker::owner_accept(PublishBatch& batch) {
     uint64_t now = uv_now(worker_.uv());
-    for (MessageRef& m : batch.messages) {
-        // Taken out of the batch, so owner_keep holds the only reference: an assigned id is then
-        // given in place, not by copying the message (Message::with_assigned_id).
-        MessageRef own = std::move(m);
-        owner_keep(own, now);
-    }
     for (PublishItem& item : batch.items)
         owner_keep(create_owned(std::move(item)), now);
     if (batch.token != 0 && batch.origin != worker_.index()) {

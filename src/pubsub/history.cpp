@@ -53,6 +53,8 @@ void HistoryStore::prefetch_next_oldest(const Channel& ch) {
         __builtin_prefetch(m - 16);
         for (size_t off = 0; off < sizeof(Message); off += 64)
             __builtin_prefetch(m + off);
+        // In an arena, freeing it decrements its page's count: that line too, for writing.
+        if (core::arena_owns(m)) __builtin_prefetch(core::arena_page_of(m), 1);
     }
     if (e.size() > 1)
         if (const Message::StreamPart* st = e[1].msg->http_stream()) __builtin_prefetch(st->chunk.data());

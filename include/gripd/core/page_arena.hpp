@@ -76,5 +76,10 @@ class ArenaScope {
 PageArena* current_arena();
 bool arena_owns(const void* p);
 void arena_free(void* p);
+// The start of the page `p` (arena memory) is on, where its count lives.
+inline const void* arena_page_of(const void* p) {
+    const char* at = static_cast<const char*>(p);
+    return at - (reinterpret_cast<uintptr_t>(at) & (PageArena::kPageSize - 1));
+}
 
 } // namespace gripd::core

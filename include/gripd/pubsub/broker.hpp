@@ -112,10 +112,9 @@ class Subscription : public IndexHook {
 // then its own memory, freed by it later (a history_size of publishes later, cold: freeing another
 // worker's memory then cost more, under that worker's malloc arena lock).
 struct PublishBatch {
-    std::vector<MessageRef> messages; // made by the publisher: it is the owner
-    std::vector<PublishItem> items;   // made into messages by the owner
-    int origin = -1;                  // worker that waits for the ack
-    uint64_t token = 0;               // 0: nobody waits
+    std::vector<PublishItem> items; // made into messages by the owner
+    int origin = -1;                // worker that waits for the ack
+    uint64_t token = 0;             // 0: nobody waits
 };
 
 // Written by the broker's worker only; read by metrics scrapes from any thread.
