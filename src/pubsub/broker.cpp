@@ -628,19 +628,17 @@ std::string Broker::next_assigned_id() {
 }
 
 MessageRef Broker::create_owned(PublishItem&& item) {
+    // The owner gives an id-less item its id before anything sees it (history, last id, delivery),
+    // and before it is rendered, so it is rendered once. With the bus, ids come from the channel's
+    // Redis stream instead (on_bus_message).
+    if (settings_.history_assign_ids && !bus_ && !item.id) Message::assign_id(item, next_assigned_id());
     // A busy history channel's message is made in the channel's arena (HistoryStore::arena_for).
     core::ArenaScope scope(history_.arena_for(item.channel));
     return Message::create(std::move(item));
 }
 
-void Broker::owner_keep(const MessageRef& published, uint64_t now) {
-    // The owner gives an id-less item its id before anything sees it (history, last id, delivery).
-    // With the bus, ids come from the channel's Redis stream instead (on_bus_message).
-    MessageRef msg = published;
-    if (settings_.history_assign_ids && !bus_ && !published->id()) {
-        core::ArenaScope scope(history_.arena_for(published->channel())); // its content is rendered again
-        msg = Message::with_assigned_id(published, next_assigned_id());
-    }
+void Broker::owner_keep(const MessageRef& msg, uint64_t now) {
+    // (An assigned id was given when the message was made: create_owned.)
     bool fresh = false;
     std::vector<Delivery> out = directory_.on_publish(msg, now, &fresh);
     // With the bus and [gripd] history_size, history is the channel's Redis Stream instead.

@@ -127,6 +127,18 @@ MessageRef Message::with_assigned_id(const MessageRef& ref, std::string id) {
     return out;
 }
 
+void Message::assign_id(PublishItem& item, std::string id) {
+    if (item.http_stream && item.http_stream->action == Action::Send &&
+        is_sse_event_without_id(item.http_stream->content)) {
+        std::string& content = item.http_stream->content;
+        std::string with_id;
+        with_id.reserve(id.size() + 5 + content.size());
+        with_id.append("id: ").append(id).append("\n").append(content);
+        content = std::move(with_id);
+    }
+    item.id = std::move(id);
+}
+
 const std::string* Message::meta_value(std::string_view name) const {
     return find_meta(meta_, name);
 }

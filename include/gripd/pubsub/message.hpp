@@ -88,6 +88,9 @@ class Message {
     // its first line, so an EventSource resumes from it (Last-Event-ID).
     // Given the only reference (the channel's owner, before delivery), it is changed in place.
     static MessageRef with_assigned_id(const MessageRef& m, std::string id);
+    // The same done to an item before create(), so its formats are rendered once: the owner's
+    // own items under history_assign_ids (with_assigned_id is for ids a message gets later).
+    static void assign_id(PublishItem& item, std::string id);
 
     const std::string& channel() const { return channel_; }
     const std::optional<std::string>& id() const { return id_; }

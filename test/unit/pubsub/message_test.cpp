@@ -117,3 +117,35 @@ TEST_CASE("message: made_on_this_thread, and copies of another thread's message"
     CHECK(theirs_id->http_stream()->content() == "id: 1-1\ndata: x\n\n");
     CHECK(theirs_id->ws_message()->payload() == "w");
 }
+
+TEST_CASE("assign_id gives an item its id and, for one SSE event without an id, an id line first",
+          "[pubsub]") {
+    auto stream_item = [](std::string content, Action action = Action::Send) {
+        PublishItem item;
+        item.channel = "c";
+        HttpStreamFormat f;
+        f.action = action;
+        f.content = std::move(content);
+        item.http_stream = std::move(f);
+        return item;
+    };
+    PublishItem sse = stream_item("data: x\n\n");
+    Message::assign_id(sse, "5-0");
+    CHECK(*sse.id == "5-0");
+    CHECK(sse.http_stream->content == "id: 5-0\ndata: x\n\n");
+    // Rendered once, as with_assigned_id renders it again later.
+    MessageRef m = Message::create(std::move(sse));
+    CHECK(m->http_stream()->content() == "id: 5-0\ndata: x\n\n");
+    CHECK(*m->id() == "5-0");
+
+    PublishItem own_id = stream_item("id: 7\ndata: x\n\n"); // its own id line stays the only one
+    Message::assign_id(own_id, "5-1");
+    CHECK(own_id.http_stream->content == "id: 7\ndata: x\n\n");
+    PublishItem plain = stream_item("hello\n"); // not SSE: not ours to change
+    Message::assign_id(plain, "5-2");
+    CHECK(plain.http_stream->content == "hello\n");
+    PublishItem closing = stream_item("", Action::Close);
+    Message::assign_id(closing, "5-3");
+    CHECK(*closing.id == "5-3");
+    CHECK(closing.http_stream->content.empty());
+}
