@@ -52,8 +52,10 @@ struct PagePool {
     std::atomic<uint64_t> recycled_elsewhere{0};           // pages other threads gave back
     alignas(64) ArenaPage* free = nullptr;                 // the owner's alone from here on
     size_t free_count = 0;
-    std::atomic<uint64_t> taken{0};             // written by the owner only, read by stats()
-    std::atomic<uint64_t> recycled{0};          // pages the owner gave back; likewise
+    std::atomic<uint64_t> taken{0};    // written by the owner only, read by stats()
+    std::atomic<uint64_t> recycled{0}; // pages the owner gave back; likewise
+    // Made on first use and never destroyed: a pool lives as long as the process, and pages may
+    // still come back to it while the process exits.
     std::vector<ArenaPage*>* surplus = nullptr; // free pages past kPooledPagesMax, to give back
     std::vector<ArenaPage*>* cold = nullptr;    // pages given back to the kernel, reused after those
 };

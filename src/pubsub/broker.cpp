@@ -644,17 +644,9 @@ void Broker::owner_keep(const MessageRef& msg, uint64_t now) {
     // With the bus and [gripd] history_size, history is the channel's Redis Stream instead.
     bool in_redis = bus_ && settings_.history_size > 0;
     if (fresh && !in_redis && history_.is_active()) {
-        // History keeps a copy of this worker's own (see Message::made_on_this_thread).
-        if (msg->made_on_this_thread()) {
-            history_.on_publish(msg, now);
-        } else {
-            MessageRef copy;
-            {
-                core::ArenaScope scope(history_.arena_for(msg->channel()));
-                copy = std::make_shared<const Message>(*msg);
-            }
-            history_.on_publish(copy, now);
-        }
+        // Every message kept here was made on this worker (create_owned), so history frees its own
+        // memory later (see Message::made_on_this_thread).
+        history_.on_publish(msg, now);
         sync_history_stats(); // also when it was not kept (an item too big empties its channel)
     }
     owner_route(out);

@@ -102,6 +102,14 @@ bool is_sse_event_without_id(std::string_view c) {
         return false;
     return !c.starts_with("id:") && c.find("\nid:") == std::string_view::npos;
 }
+
+// The event with `id: <id>` as its first line.
+std::string with_id_line(std::string_view id, std::string_view event) {
+    std::string out;
+    out.reserve(id.size() + 5 + event.size());
+    out.append("id: ").append(id).append("\n").append(event);
+    return out;
+}
 } // namespace
 
 MessageRef Message::with_assigned_id(const MessageRef& ref, std::string id) {
@@ -115,8 +123,7 @@ MessageRef Message::with_assigned_id(const MessageRef& ref, std::string id) {
     if (out->stream_ && out->stream_->action == Action::Send &&
         is_sse_event_without_id(m.stream_->content()) && g_renderers.http_stream) {
         HttpStreamFormat f;
-        f.content.reserve(id.size() + 5 + m.stream_->content_size_); // m is *out: read before it is replaced
-        f.content.append("id: ").append(id).append("\n").append(m.stream_->content());
+        f.content = with_id_line(id, m.stream_->content()); // m is *out: read before it is replaced
         Rendered r;
         g_renderers.http_stream(f, r);
         out->stream_->chunk = std::move(r.bytes);
@@ -129,13 +136,8 @@ MessageRef Message::with_assigned_id(const MessageRef& ref, std::string id) {
 
 void Message::assign_id(PublishItem& item, std::string id) {
     if (item.http_stream && item.http_stream->action == Action::Send &&
-        is_sse_event_without_id(item.http_stream->content)) {
-        std::string& content = item.http_stream->content;
-        std::string with_id;
-        with_id.reserve(id.size() + 5 + content.size());
-        with_id.append("id: ").append(id).append("\n").append(content);
-        content = std::move(with_id);
-    }
+        is_sse_event_without_id(item.http_stream->content))
+        item.http_stream->content = with_id_line(id, item.http_stream->content);
     item.id = std::move(id);
 }
 

@@ -91,7 +91,7 @@ class HistoryStore {
         uint64_t bytes;
     };
     struct Channel {
-        core::PageArena arena; // declared first: its pages outlive the entries made in them
+        core::PageArena arena; // declared first, so it goes after the entries made in it
         std::deque<Entry> entries;
         uint64_t bytes = 0;
         std::list<std::string>::iterator lru; // in lru_
