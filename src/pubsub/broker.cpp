@@ -739,17 +739,18 @@ void Broker::owner_ask(int asker, std::shared_ptr<ReplayAsk> ask) {
         return;
     }
     // With the bus, history is the channel's Redis Stream (README "History and resume").
+    if (ask->for_subscriber && (!bus_->is_connected() || !bus_subscribed_.count(ask->channel))) {
+        // Its SUBSCRIBE (sent when the asker's subscription reached this owner, or when the bus
+        // connects: an instance takes clients while its bus is still coming up) is not confirmed
+        // yet: reading the stream now could miss an item published before the live ones arrive.
+        parked_until_.emplace_back(uv_now(worker_.uv()) + kParkedMaxMs, ask->channel);
+        parked_[ask->channel].emplace_back(asker, std::move(ask));
+        return;
+    }
     if (!bus_->is_connected()) {
         ReplayAnswer a;
         a.token = ask->token;
         answer_to(asker, std::move(a)); // nothing known: the asker signals it
-        return;
-    }
-    if (ask->for_subscriber && !bus_subscribed_.count(ask->channel)) {
-        // Its SUBSCRIBE (sent when the asker's subscription reached this owner) is not confirmed
-        // yet: reading the stream now could miss an item published before the live ones arrive.
-        parked_until_.emplace_back(uv_now(worker_.uv()) + kParkedMaxMs, ask->channel);
-        parked_[ask->channel].emplace_back(asker, std::move(ask));
         return;
     }
     read_bus_history(asker, ask);
@@ -771,6 +772,14 @@ void Broker::expire_parked(uint64_t now_ms) {
             answer_to(asker, std::move(a));
         }
     }
+}
+
+void Broker::on_bus_unsubscribed(std::string_view channel) {
+    bus_subscribed_.erase(std::string(channel));
+}
+
+void Broker::on_bus_subscriptions_lost() {
+    bus_subscribed_.clear();
 }
 
 void Broker::on_bus_subscribed(std::string_view channel) {

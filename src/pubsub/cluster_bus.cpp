@@ -244,8 +244,14 @@ void ClusterBus::Sub::drop(const char* why) {
     connected = false;
     deferred.clear();
     stall.disarm();
-    for (auto it = bus->subscribed_on_.begin(); it != bus->subscribed_on_.end();)
-        it = it->second == node ? bus->subscribed_on_.erase(it) : std::next(it);
+    for (auto it = bus->subscribed_on_.begin(); it != bus->subscribed_on_.end();) {
+        if (it->second != node) {
+            ++it;
+            continue;
+        }
+        if (!bus->stopping_) bus->handler_.on_bus_unsubscribed(it->first);
+        it = bus->subscribed_on_.erase(it);
+    }
     if (bus->stopping_) return;
     if (!reported_down)
         LOG_WARN("bus", "cluster node %s:%d (subscribe): %s", node->host.c_str(), node->port, why);
@@ -324,6 +330,7 @@ void ClusterBus::Sub::on_reply(redisReply* r) {
         // Also pushed by Redis when the channel's slot leaves this node (resharding).
         auto it = bus->subscribed_on_.find(std::string(ch));
         if (it != bus->subscribed_on_.end() && it->second == node) {
+            bus->handler_.on_bus_unsubscribed(it->first);
             bus->subscribed_on_.erase(it);
             bus->refresh();
         }
@@ -523,6 +530,7 @@ void ClusterBus::resubscribe_moved() {
         std::string name = channel_name(it->first);
         if (node_for(name) != it->second) {
             it->second->sub.command("SUNSUBSCRIBE", name);
+            handler_.on_bus_unsubscribed(it->first);
             it = subscribed_on_.erase(it);
         } else {
             ++it;

@@ -451,6 +451,7 @@ void RedisBus::on_disconnect_cb(const redisAsyncContext* ac, int status) {
     link->connect_timeout.disarm();
     RedisBus* bus = link->bus;
     if (bus->stopping_) return;
+    if (link == bus->subscriber_.get()) bus->handler_.on_bus_subscriptions_lost();
     LOG_WARN("bus", "lost the connection to redis://%s:%d (%s)%s", link->host.c_str(), link->port, link->role,
              status == REDIS_OK ? "" : ": error");
     link->reported_down = true;

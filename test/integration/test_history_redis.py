@@ -13,6 +13,7 @@ import pytest
 from griputil import SSEParser, StreamClient, control, hs_item, publish
 from harness.backend import Response
 from harness.bus_stream import stream_items
+from harness import redis as redis_harness
 from harness.redis import resp_command
 from test_bus_redis import redis, wait_subscribed  # noqa: F401 (redis: fixture)
 
@@ -49,6 +50,30 @@ def test_a_new_instance_replays_from_the_redis_stream(redis, start_proxy, backen
     doc = json.loads(control(b, "GET", "/history/feed?after=4").body)
     assert doc["status"] == "covered" and [i["id"] for i in doc["items"]] == ["5", "6"]
     c.close()
+
+
+def test_a_resume_on_an_instance_whose_bus_is_still_connecting_waits_for_it(start_proxy, backend, tmp_path):
+    # An instance takes clients before its bus is up (and while Redis is unreachable); a resume
+    # then waits for the bus instead of answering "unknown" at once (a client that moved to a
+    # freshly started instance would otherwise get a gap that history covers).
+    r = redis_harness.Redis(tmp_path)  # with a dir, so SAVE keeps the stream across the restart
+    try:
+        a = instance(start_proxy, backend, r)
+        sse_route(backend)
+        publish(a, [ev(str(n)) for n in range(1, 6)])
+        r.cmd("SAVE")
+        r.stop()
+        b = instance(start_proxy, backend, r)  # its bus cannot connect
+        c = StreamClient(b.port, "/events", headers=[("Last-Event-ID", "2")])
+        c.wait_body(b":ok\n\n")
+        time.sleep(0.3)  # the resume is waiting: nothing is written, no gap
+        assert ids_of(c.body) == [] and b"gripd-gap" not in c.body
+        r.start()  # b connects at its next retry (0.5 s, then 1 s, 2 s after the last)
+        c.wait_body(lambda body: ids_of(body) == ["3", "4", "5"], timeout=10)
+        assert b"gripd-gap" not in c.body
+        c.close()
+    finally:
+        r.stop()
 
 
 @pytest.mark.crossloop

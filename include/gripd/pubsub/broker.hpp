@@ -232,6 +232,8 @@ class Broker : private RedisBus::Handler {
     // RedisBus::Handler: a message from the bus, on the channel's shard owner.
     void on_bus_message(std::string_view channel, std::string_view payload) override;
     void on_bus_subscribed(std::string_view channel) override;
+    void on_bus_unsubscribed(std::string_view channel) override;
+    void on_bus_subscriptions_lost() override;
     // A history request on the owner: answered from this process, or with the bus from Redis.
     void owner_ask(int asker, std::shared_ptr<ReplayAsk> ask);
     void read_bus_history(int asker, const std::shared_ptr<ReplayAsk>& ask);

@@ -78,6 +78,11 @@ class RedisBus {
         virtual std::vector<std::string> bus_channels() const = 0;
         // Redis confirmed a SUBSCRIBE: from now on every publish on `channel` reaches this instance.
         virtual void on_bus_subscribed(std::string_view /*channel*/) {}
+        // A confirmed subscription is gone (its connection dropped, or its cluster slot moved): until
+        // the next on_bus_subscribed, publishes on `channel` may not reach this instance.
+        virtual void on_bus_unsubscribed(std::string_view /*channel*/) {}
+        // Every confirmed subscription is gone at once (the subscribing connection dropped).
+        virtual void on_bus_subscriptions_lost() {}
     };
 
     RedisBus(loop::Worker& worker, BusAddress address, Handler& handler);
