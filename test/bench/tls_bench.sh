@@ -7,6 +7,8 @@
 # its default certificate):
 #   gripd-plain  gripd ($GRIPD_BIN, default build/gripd), route `* test`, plaintext port
 #   gripd        the same on its https_ports port (certificate runner/certs/default_<port>.*)
+#   gripd-base   the same with $BASE_GRIPD_BIN (another build, for before/after figures of a change:
+#                RATE_TARGETS="gripd-base gripd nginx")
 #   pushpin      Debian's pushpin 1.36, same config (its condure terminates TLS)
 #   nginx        Debian's nginx, `return 200`, ssl_protocols TLSv1.2 TLSv1.3, keepalive 600 s; its
 #                workers share one accept queue (nginx's default) unless NGINX_REUSEPORT=1, which
@@ -22,7 +24,7 @@
 #   GRIPD_BIN (build/gripd)  GRIPD_WORKERS (2)  NGINX_WORKERS (2)  NGINX_REUSEPORT (unset)
 #   CONNS (10000)  DURATION (10)
 #   THREADS (4)  ROUNDS (3)  TARGETS ("gripd-plain gripd pushpin nginx")  RATE_TARGETS ("gripd nginx")
-#   CLIENT (build/test/bench/tls_bench_client)  KEEP_TMP (unset; set to keep the temp dir)
+#   BASE_GRIPD_BIN (unset)  CLIENT (build/test/bench/tls_bench_client)  KEEP_TMP (unset; set to keep the temp dir)
 # Run it niced on a shared machine: nice -n 10 test/bench/tls_bench.sh
 set -u
 
@@ -104,7 +106,7 @@ EOF
         start_bg "$dir/stdout.log" nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log"
         SERVER_PID=$STARTED_PID
         ;;
-    gripd-plain | gripd | pushpin)
+    gripd-plain | gripd | gripd-base | pushpin)
         write_grip_conf "$dir" 1 "$GRIPD_WORKERS"
         PORT=$(free_ports 1)
         echo '* test' >"$dir/routes"
@@ -113,9 +115,10 @@ EOF
         mkdir -p "$dir/runner/certs"
         cp "$TMP/cert.crt" "$dir/runner/certs/default_$PORT.crt"
         cp "$TMP/cert.key" "$dir/runner/certs/default_$PORT.key"
-        local server=gripd
+        local server=gripd bin=${GRIPD_BIN:-}
         [ "$name" = pushpin ] && server=pushpin
-        start_grip_server "$server" "$dir" / || return 1
+        [ "$name" = gripd-base ] && bin=$BASE_GRIPD_BIN
+        GRIPD_BIN=$bin start_grip_server "$server" "$dir" / || return 1
         if [ "$name" = gripd-plain ]; then
             PORT=$CONF_HTTP_PORT
             TLS=plain

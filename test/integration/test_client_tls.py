@@ -209,6 +209,28 @@ def test_tls_versions(tls, backend, version):
             assert request(s)[0] == 200
 
 
+@pytest.mark.gripd_only("pushpin 1.36 speaks TLS 1.2 only")
+def test_tls13_suite_is_chosen_by_the_server_aes128_first_unless_the_client_puts_chacha_first(tls, backend):
+    # An OpenSSL client (Python here, curl, Node) lists TLS_AES_256_GCM_SHA384 first; gripd picks
+    # AES-128-GCM, whose handshake runs SHA-256 (in hardware on current CPUs) instead of SHA-384.
+    t = tls(f"* {backend.addr}")
+    ctx = t.context(verify=False, minimum_version=ssl.TLSVersion.TLSv1_3)
+    with t.connect("default.test", ctx=ctx) as s:
+        assert s.cipher()[0] == "TLS_AES_128_GCM_SHA256"
+        assert request(s)[0] == 200
+
+    def s_client_cipher(suites):
+        out = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{t.port}", "-servername",
+                              "default.test", "-tls1_3", "-ciphersuites", suites], input="",
+                             capture_output=True, text=True, timeout=WAIT).stdout
+        return [line.split()[-1] for line in out.splitlines() if line.startswith("New, TLSv1.3, Cipher is")]
+    # A client that puts ChaCha20 first (one without AES hardware) gets it; one that offers only
+    # AES-256 gets that.
+    assert s_client_cipher("TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256") == ["TLS_CHACHA20_POLY1305_SHA256"]
+    assert s_client_cipher("TLS_AES_256_GCM_SHA384") == ["TLS_AES_256_GCM_SHA384"]
+    assert s_client_cipher("TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256") == ["TLS_AES_128_GCM_SHA256"]
+
+
 @pytest.mark.gripd_only("pushpin 1.36 (condure) negotiates no ALPN; gripd says http/1.1 so h2 can be added")
 def test_alpn_http11(tls, backend, target):
     t = tls(f"* {backend.addr}")
