@@ -81,6 +81,7 @@ const char* status_name(pubsub::ReplayStatus s) {
     case pubsub::ReplayStatus::Gap:
         return "gap";
     case pubsub::ReplayStatus::Unknown:
+    case pubsub::ReplayStatus::Unavailable: // answered 503 (HistoryExchange::answer)
         break;
     }
     return "unknown";
@@ -117,6 +118,15 @@ class HistoryExchange final : public http::Exchange {
   private:
     void answer(pubsub::ReplayStatus status, const std::vector<pubsub::MessageRef>& items) {
         if (!conn_) return;
+        if (status == pubsub::ReplayStatus::Unavailable) {
+            // The bus is down (or Redis refused the read): as a publish answers then.
+            http::Headers h;
+            h.add("Content-Type", "text/plain");
+            http::ClientStream* c = conn_;
+            conn_ = nullptr;
+            c->respond(503, {}, h, "Bus unavailable.\n");
+            return;
+        }
         std::string body = "{\"channel\":";
         core::json::append_string(body, channel_);
         body += ",\"status\":\"";

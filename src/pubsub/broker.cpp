@@ -750,7 +750,8 @@ void Broker::owner_ask(int asker, std::shared_ptr<ReplayAsk> ask) {
     if (!bus_->is_connected()) {
         ReplayAnswer a;
         a.token = ask->token;
-        answer_to(asker, std::move(a)); // nothing known: the asker signals it
+        a.status = ReplayStatus::Unavailable;
+        answer_to(asker, std::move(a));
         return;
     }
     read_bus_history(asker, ask);
@@ -845,7 +846,7 @@ void Broker::read_bus_history(int asker, const std::shared_ptr<ReplayAsk>& ask) 
                 return;
             }
             a.end = a.kept.size();
-            a.status = ReplayStatus::Unknown;
+            a.status = ReplayStatus::Unavailable;
             if (ask->limit > 0 && a.end - a.start > ask->limit) a.end = a.start + ask->limit;
             answer_to(asker, std::move(a));
         });

@@ -76,6 +76,25 @@ def test_a_resume_on_an_instance_whose_bus_is_still_connecting_waits_for_it(star
         r.stop()
 
 
+def test_history_read_while_redis_is_down_is_503_then_works_again(redis, start_proxy, backend):  # noqa: F811
+    a = instance(start_proxy, backend, redis)
+    publish(a, [ev("1")])
+    assert json.loads(control(a, "GET", "/history/feed").body)["status"] == "covered"
+    redis.stop()
+    deadline = time.monotonic() + 10
+    while (r := control(a, "GET", "/history/feed")).status == 200:  # until gripd sees it gone
+        assert time.monotonic() < deadline, "GET /history still answers 200 with Redis down"
+        time.sleep(0.1)
+    assert (r.status, r.body) == (503, b"Bus unavailable.\n")
+    assert r.header("content-type") == "text/plain"
+    redis.start()  # empty: what Redis kept is gone with it
+    deadline = time.monotonic() + 15
+    while (r := control(a, "GET", "/history/feed")).status != 200:
+        assert time.monotonic() < deadline, "GET /history still fails after Redis came back"
+        time.sleep(0.2)
+    assert json.loads(r.body) == {"channel": "feed", "status": "unknown", "items": []}
+
+
 @pytest.mark.crossloop
 def test_client_moving_between_instances_gets_every_item_once(redis, start_proxy, backend):  # noqa: F811
     a = instance(start_proxy, backend, redis)

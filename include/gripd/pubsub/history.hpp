@@ -43,6 +43,9 @@ enum class ReplayStatus : uint8_t {
     Covered, // the id is kept: `items` are exactly the ones after it
     Gap,     // the id is not kept but others are: `items` are all that is kept (something may be lost)
     Unknown, // nothing is kept for the channel: nobody can tell what was missed
+    // With the bus: the history could not be read (the bus is down, or Redis refused the read), so
+    // nothing is known now; a resume treats it as Unknown, GET /history answers 503.
+    Unavailable,
 };
 
 struct Replay {
