@@ -24,6 +24,8 @@
 #   GRIPD_BIN (build/gripd)  GRIPD_WORKERS (2)  NGINX_WORKERS (2)  NGINX_REUSEPORT (unset)
 #   CONNS (10000)  DURATION (10)
 #   THREADS (4)  ROUNDS (3)  TARGETS ("gripd-plain gripd pushpin nginx")  RATE_TARGETS ("gripd nginx")
+#   NGINX_SSL_EXTRA (unset; directives added to nginx's server block, e.g. gripd's suite choice:
+#     "ssl_prefer_server_ciphers on; ssl_conf_command Ciphersuites TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256;")
 #   BASE_GRIPD_BIN (unset)  CLIENT (build/test/bench/tls_bench_client)  KEEP_TMP (unset; set to keep the temp dir)
 # Run it niced on a shared machine: nice -n 10 test/bench/tls_bench.sh
 set -u
@@ -99,6 +101,7 @@ http {
         ssl_certificate $TMP/cert.crt;
         ssl_certificate_key $TMP/cert.key;
         ssl_protocols TLSv1.2 TLSv1.3;
+        ${NGINX_SSL_EXTRA:-}
         location / { return 200 "ok\n"; }
     }
 }
