@@ -70,15 +70,35 @@ thread_local PageArena* t_arena = nullptr;
 thread_local PagePool* t_pool = nullptr;
 thread_local bool t_no_pool = false;
 
+// The range is reserved inaccessible and made writable a chunk at a time, as its pages are first
+// taken: with strict overcommit (vm.overcommit_memory=2, where MAP_NORESERVE does not apply) only a
+// writable private mapping is charged to the commit limit, so gripd is charged for the chunks it
+// uses, not for 16 GiB. Otherwise MAP_NORESERVE keeps the writable chunks uncharged too.
+constexpr uint64_t kRangeBytes = 16ull << 30;
+constexpr uint64_t kChunkBytes = 64ull << 20;
+constexpr size_t kChunks = kRangeBytes / kChunkBytes;
+enum : uint8_t { kChunkReserved = 0, kChunkWritable = 1, kChunkRefused = 2 };
+std::atomic<uint8_t> g_chunk_state[kChunks];
+
+// Whether page `i` of the range can be used: its chunk made writable, now or before. Threads that
+// take the first pages of a chunk at once may each call mprotect (it is idempotent); a chunk the
+// kernel refuses (commit limit reached) is not tried again, its pages' allocations use the heap.
+bool page_writable(uint64_t i) {
+    size_t c = static_cast<size_t>(i * PageArena::kPageSize / kChunkBytes);
+    uint8_t state = g_chunk_state[c].load(std::memory_order_acquire);
+    if (state != kChunkReserved) return state == kChunkWritable;
+    char* chunk = g_base.load(std::memory_order_relaxed) + c * kChunkBytes;
+    bool ok = mprotect(chunk, kChunkBytes, PROT_READ | PROT_WRITE) == 0;
+    g_chunk_state[c].store(ok ? kChunkWritable : kChunkRefused, std::memory_order_release);
+    return ok;
+}
+
 bool reserve_range() {
 #ifdef GRIPD_PAGE_ARENA_OFF
     return false;
 #else
-    // Address space only (MAP_NORESERVE): memory is used as pages are touched.
-    constexpr uint64_t kRangeBytes = 16ull << 30;
     static const bool ok = [] {
-        void* p = mmap(nullptr, kRangeBytes, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        void* p = mmap(nullptr, kRangeBytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (p == MAP_FAILED) return false;
         g_base.store(static_cast<char*>(p), std::memory_order_relaxed);
         g_size.store(kRangeBytes, std::memory_order_release);
@@ -153,6 +173,7 @@ ArenaPage* take_page(PagePool& pool) {
     } else {
         uint64_t i = g_next_page.fetch_add(1, std::memory_order_relaxed);
         if ((i + 1) * PageArena::kPageSize > g_size.load(std::memory_order_relaxed)) return nullptr;
+        if (!page_writable(i)) return nullptr;
         page =
             reinterpret_cast<ArenaPage*>(g_base.load(std::memory_order_relaxed) + i * PageArena::kPageSize);
     }

@@ -2,8 +2,10 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <array>
 #include <condition_variable>
+#include <cstdio>
 #include <cstring>
 #include <deque>
 #include <memory>
@@ -194,4 +196,54 @@ TEST_CASE("free pages past the pool's bound go back to the kernel and are reused
     CHECK(wrong == 0);
     kept.clear();
     CHECK(PageArena::stats().pages_in_use == in_use);
+}
+
+namespace {
+
+struct Mapping {
+    uintptr_t start = 0, end = 0;
+    std::string perms;
+};
+
+std::vector<Mapping> read_maps() {
+    std::vector<Mapping> out;
+    std::FILE* f = std::fopen("/proc/self/maps", "r");
+    if (!f) return out;
+    char line[512];
+    while (std::fgets(line, sizeof line, f)) {
+        unsigned long start = 0, end = 0;
+        char perms[8] = {};
+        if (std::sscanf(line, "%lx-%lx %7s", &start, &end, perms) == 3) out.push_back({start, end, perms});
+    }
+    std::fclose(f);
+    return out;
+}
+
+} // namespace
+
+TEST_CASE("the arena's range is writable only as far as its pages have been taken", "[core][arena]") {
+    // Strict overcommit charges a writable private mapping in full: the 16 GiB range stays
+    // inaccessible (uncharged) past the 64 MiB chunks pages were taken from.
+    if (!arena_on()) return;
+    PageArena arena;
+    std::unique_ptr<int> p;
+    {
+        ArenaScope scope(&arena);
+        p = std::make_unique<int>(1);
+    }
+    REQUIRE(core::arena_owns(p.get()));
+    auto at = reinterpret_cast<uintptr_t>(p.get());
+    std::vector<Mapping> maps = read_maps();
+    auto it =
+        std::find_if(maps.begin(), maps.end(), [&](const Mapping& m) { return m.start <= at && at < m.end; });
+    REQUIRE(it != maps.end());
+    CHECK(it->perms.substr(0, 2) == "rw");
+    uint64_t writable = it->end - it->start;
+    CHECK(writable % (64ull << 20) == 0);
+    REQUIRE(std::next(it) != maps.end());
+    auto rest = std::next(it);
+    CHECK(rest->start == it->end);
+    CHECK(rest->perms.substr(0, 3) == "---");
+    CHECK(rest->end - it->start <= (16ull << 30)); // the range: the chunks in use, then the rest
+    CHECK(rest->end - rest->start >= (16ull << 30) - writable - (64ull << 20));
 }
