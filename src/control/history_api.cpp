@@ -87,12 +87,13 @@ const char* status_name(pubsub::ReplayStatus s) {
     return "unknown";
 }
 
-void bad_request(http::ClientStream& conn, std::string_view message) {
+// A short text answer: a bad request, or the bus down.
+void respond_text(http::ClientStream& conn, int code, std::string_view message) {
     http::Headers h;
     h.add("Content-Type", "text/plain");
     std::string body(message);
     body += '\n';
-    conn.respond(400, {}, h, body);
+    conn.respond(code, {}, h, body);
 }
 
 // Waits for the owner's answer; the connection may go first.
@@ -118,13 +119,10 @@ class HistoryExchange final : public http::Exchange {
   private:
     void answer(pubsub::ReplayStatus status, const std::vector<pubsub::MessageRef>& items) {
         if (!conn_) return;
+        http::ClientStream* c = conn_;
+        conn_ = nullptr;
         if (status == pubsub::ReplayStatus::Unavailable) {
-            // The bus is down (or Redis refused the read): as a publish answers then.
-            http::Headers h;
-            h.add("Content-Type", "text/plain");
-            http::ClientStream* c = conn_;
-            conn_ = nullptr;
-            c->respond(503, {}, h, "Bus unavailable.\n");
+            respond_text(*c, 503, "Bus unavailable."); // the bus is down: as a publish answers then
             return;
         }
         std::string body = "{\"channel\":";
@@ -139,8 +137,6 @@ class HistoryExchange final : public http::Exchange {
         body += "]}\n";
         http::Headers h;
         h.add("Content-Type", "application/json");
-        http::ClientStream* c = conn_;
-        conn_ = nullptr;
         c->respond(200, {}, h, body);
     }
 
@@ -167,7 +163,7 @@ std::unique_ptr<http::Exchange> start_history(pubsub::Broker& broker, http::Clie
     if (auto v = core::query_param(target, "limit")) {
         auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), limit);
         if (ec != std::errc() || p != v->data() + v->size() || limit == 0 || limit > kMaxLimit) {
-            bad_request(conn, "limit must be an integer in 1..10000.");
+            respond_text(conn, 400, "limit must be an integer in 1..10000.");
             return nullptr;
         }
     }
